@@ -1,0 +1,74 @@
+/*
+ * app.h — the boundary between the server's network half (libuv loop, TLS,
+ * HTTP framing, connection limits; net_*.c) and its application half
+ * (authentication, push/pull, the transparency log, storage; app_*.c,
+ * store_*.c, log_*.c).
+ *
+ * The network half parses a complete HTTP request (caps already enforced),
+ * then calls mls_app_handle() on a WORKER thread (uv_queue_work) — never on
+ * the loop thread — except for routes for which mls_app_route_is_fast()
+ * says yes (/healthz, /metrics), which it may answer on the loop thread.
+ * mls_app_handle() is thread-safe: any number of workers may call it at once
+ * on one mls_app; it serialises what must be serialised (the log append) itself.
+ * It never blocks on the network and never calls back into the loop.
+ */
+#ifndef MLS_APP_H
+#define MLS_APP_H
+
+#include "mlproto/util.h"
+
+#include <stdint.h>
+
+typedef struct mls_app mls_app;
+
+typedef struct mls_app_config {
+  const char *data_dir;   /* the server's data directory (created if absent) */
+  int create;             /* create the store and keys when missing */
+} mls_app_config;
+
+typedef struct mls_header {
+  const char *name;  /* as received; compare case-insensitively */
+  const char *value;
+} mls_header;
+
+typedef struct mls_request {
+  const char *method;        /* "GET", "POST", ... */
+  const char *path;          /* "/v1/push" (no query) */
+  const char *query;         /* after '?', "" when none; not decoded */
+  const mls_header *headers;
+  size_t n_headers;
+  const uint8_t *body;
+  size_t body_len;
+  const char *peer;          /* "127.0.0.1" — for per-address throttling */
+  uint64_t conn_id;          /* for log lines */
+} mls_request;
+
+typedef struct mls_response {
+  int status;                 /* HTTP status */
+  const char *content_type;   /* static string */
+  mlproto_buf body;           /* owned; the network half frees it */
+  char extra_headers[256];    /* e.g. "Retry-After: 1\r\n"; "" when none */
+  const char *route;          /* static route label for metrics, e.g. "push" */
+  int error_code;             /* MLPROTO_OK or the MLPROTO_ERR_* answered */
+} mls_response;
+
+/* Opens the store, the server's signing key, the log. *out NULL on failure. */
+int mls_app_open(mls_app **out, const mls_app_config *cfg);
+/* Waits for no one: the caller guarantees no mls_app_handle() is running. */
+void mls_app_close(mls_app *app);
+
+/* Fills resp (which the caller zero-initialises); never fails as a function:
+ * every failure is an error response with a stable code (mlproto errors). */
+void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, uint64_t now_ms);
+
+/* 1 when the route is cheap and may be answered on the loop thread. */
+int mls_app_route_is_fast(const char *method, const char *path);
+
+/* Fill resp with an error body for code (content negotiated as protobuf
+ * unless the request asked for JSON). Used by both halves for refusals. */
+void mls_app_error(mls_response *resp, int code, const char *detail, int want_json);
+
+/* Current log size, for /metrics. */
+uint64_t mls_app_log_size(mls_app *app);
+
+#endif
