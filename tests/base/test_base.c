@@ -5,6 +5,7 @@
 #include "mlproto/errors.h"
 #include "mlproto/util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,31 @@ static void json_reader(void **state) {
     assert_null(tu_json_parse(bad[i], strlen(bad[i])));
 }
 
+/* docs/errors.md is generated from errors.def: every code must have its row. */
+static void errors_doc_is_current(void **state) {
+  (void)state;
+  size_t len;
+  char *path = tu_path(TU_TESTS_DIR, "../docs/errors.md");
+  char *doc = tu_read_file(path, &len);
+  assert_non_null(doc);
+  size_t rows = 0;
+  for (const char *p = doc; (p = strstr(p, "\n| `")) != NULL; p++)
+    rows++;
+#define MLPROTO_ERROR(name, value, http, msg)                                                      \
+  do {                                                                                             \
+    char row[512];                                                                                 \
+    snprintf(row, sizeof row, "| `%s` | %d | %d | %s |", #name, value, http, msg);                 \
+    if (!strstr(doc, row))                                                                         \
+      fail_msg("docs/errors.md lacks \"%s\": run scripts/gen-errors-doc", row);                   \
+    rows--;                                                                                        \
+  } while (0);
+#include "mlproto/errors.def"
+#undef MLPROTO_ERROR
+  assert_int_equal(rows, 0); /* no stale rows either */
+  free(doc);
+  free(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(errors_table_is_consistent),
@@ -127,6 +153,7 @@ int main(void) {
       cmocka_unit_test(buf_respects_cap),
       cmocka_unit_test(allocator_hook_failures_are_errors),
       cmocka_unit_test(json_reader),
+      cmocka_unit_test(errors_doc_is_current),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

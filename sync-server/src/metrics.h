@@ -1,0 +1,69 @@
+/*
+ * metrics.h — the server's metrics registry, rendered as Prometheus text
+ * (exposition format 0.0.4) at GET /metrics.
+ *
+ * One process-wide registry with static storage: nothing to open or close,
+ * nothing to allocate, safe to call before or after the loop runs. Every
+ * function is thread-safe (the loop thread and any worker may call them at
+ * once); counters are updated under one short mutex, never while doing I/O.
+ *
+ * Labels are copied (at most MLS_METRICS_LABEL_MAX-1 bytes, anything but
+ * [A-Za-z0-9_] replaced by '_'), so callers may pass any string, but they
+ * should pass static, low-cardinality ones: route names ("push"), error names
+ * (mlproto_errname()). The number of distinct label values per family is
+ * capped (MLS_METRICS_MAX_SERIES); beyond it samples go to the series
+ * labelled "other", so a hostile client can never grow the registry.
+ *
+ * Families exposed:
+ *   mentorlog_connections_open                 gauge
+ *   mentorlog_connections_total                counter
+ *   mentorlog_connections_refused_total        counter (over --max-connections)
+ *   mentorlog_requests_total{route,status}     counter
+ *   mentorlog_records_total{result,reason}     counter (result accepted|rejected;
+ *                                               reason "ok" or an error name)
+ *   mentorlog_push_batch_ms                    histogram (ms, whole batch incl. commit)
+ *   mentorlog_tls_handshakes_total{type}       counter (full|resumed|failed)
+ *   mentorlog_log_size                         gauge (leaves in the transparency log)
+ */
+#ifndef MLS_METRICS_H
+#define MLS_METRICS_H
+
+#include "mlproto/util.h"
+
+#include <stdint.h>
+
+#define MLS_METRICS_LABEL_MAX 40
+#define MLS_METRICS_MAX_SERIES 96
+
+/* --- connections and TLS (the network half calls these) --- */
+void mls_metrics_conn_opened(void);
+void mls_metrics_conn_closed(void);
+void mls_metrics_conn_refused(void);
+/* resumed: 1 for an abbreviated (ticket) handshake, 0 for a full one. */
+void mls_metrics_tls_handshake(int resumed);
+void mls_metrics_tls_failed(void);
+
+/* --- requests (the network half calls this once per answered request) --- */
+void mls_metrics_inc_request(const char *route, int status);
+
+/* --- records (the application half calls these) ---
+ * accepted: 1 accepted, 0 rejected; reason: NULL or "ok" when accepted, the
+ * error's stable name (mlproto_errname(code)) when rejected. n: how many. */
+void mls_metrics_inc_records(int accepted, const char *reason);
+void mls_metrics_add_records(int accepted, const char *reason, uint64_t n);
+/* Latency of one push batch in milliseconds (verification to commit). */
+void mls_metrics_observe_push_ms(double ms);
+
+/* Appends the whole registry as Prometheus text to out; log_size is the
+ * current number of log leaves (mls_app_log_size()). MLPROTO_OK, or
+ * MLPROTO_ERR_TOO_LARGE / OUT_OF_MEMORY from the buffer (out keeps what
+ * it had before the call in that case). */
+int mls_metrics_render(mlproto_buf *out, uint64_t log_size);
+
+/* Content-Type of the rendered text. */
+#define MLS_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Zeroes every series (tests only; not meant for a running server). */
+void mls_metrics_reset(void);
+
+#endif
