@@ -1,0 +1,361 @@
+/*
+ * mlproto/compliance.h — the weekly contact rule (domain.md, "The contact
+ * rule", definitions 1-9) and the current-state ("heads") computation over
+ * superseding record versions.
+ *
+ * The device (what does this mentor still owe this week?) and the server
+ * (the jobcentre's report) run this same code on the same inputs and get the
+ * same answer, byte for byte: the result depends only on the *set* of inputs,
+ * never on their order, and never on a clock (now is an argument).
+ *
+ * Thread-safety: all functions are reentrant; results are immutable and may
+ * be read from any thread. Memory: every result is ONE block from
+ * mlproto_malloc (all arrays inside point into it); free it with its _free
+ * function (NULL is a no-op). On error *out is NULL and nothing leaks.
+ *
+ * ------------------------------------------------------------------------
+ * Decisions this header pins down (where domain.md leaves room):
+ *
+ *  - "At most 6 months": E <= S + 6 months - 1 day, where S + 6 months is
+ *    the same day of the month six months later; when that day does not
+ *    exist there (31 Aug -> 31 Feb), the limit is the last day of that
+ *    month. So 2026-01-01 may run to 2026-06-30, 2025-08-31 to 2026-02-28,
+ *    2026-03-15 to 2026-09-14. Longer: MLPROTO_ERR_BAD_PERIOD.
+ *  - A grant's close date C is its last day of support (inclusive): the
+ *    effective end is E' = min(E, C). Periods and everything else use
+ *    [S, E']. C < S (cancelled before it began) gives no periods.
+ *  - Periods: period k covers monday(S) + 7*P*k .. + 7*P*(k+1) - 1 for every
+ *    k whose days meet [S, E']. A period is "cut" when it is not wholly
+ *    inside [S, E'].
+ *  - In-scope days: days of the period in [S, E'] outside approved absences.
+ *    Working days: in-scope Monday..Friday that are not Danish public
+ *    holidays. A full period whose working days are reduced only by holidays
+ *    is assessable whatever is left (domain example 8): K is applied only to
+ *    periods cut by S/E' or reduced by an approved absence. An absence-
+ *    reduced period is treated like a partial one: fewer than K working days
+ *    left makes it NOT_ASSESSABLE(absence).
+ *  - NOT_ASSESSABLE reasons: ABSENCE when there are no in-scope days at all
+ *    (absences cover all of the period's days in [S, E']), or when the cut
+ *    alone would leave >= K working days but absences bring it below K;
+ *    PARTIAL when the cut alone leaves fewer than K working days.
+ *  - Status, first match wins: MET (qualifying >= N, also for partial or open
+ *    periods); NOT_ASSESSABLE; PENDING while now < final_at_ms; then
+ *    MISSED_WITH_ATTEMPTS (attempts >= 1); MISSED.
+ *    final_at_ms = the instant Copenhagen local midnight begins the civil day
+ *    (last day of the period + 1 + G). "+ G days" is civil days, so it is
+ *    local midnight even across a DST change. The period's last day is its
+ *    nominal last day (a Sunday), also for a period cut by E'.
+ *  - Qualifying (definition 5): current, outcome held, channel in Q,
+ *    minutes >= M, by_grant_mentor, local date in [S, E'] and not in an
+ *    approved absence; it counts in the period of its local start date.
+ *  - Attempt (definition 6): current, local date in [S, E'] (so in a period)
+ *    and either outcome attempt-failed / no-show / cancelled-by-citizen, or
+ *    outcome held without qualifying for any reason (channel outside Q,
+ *    shorter than M, dated in an approved absence, or not by the grant's
+ *    mentor). cancelled-by-mentor is never an attempt.
+ *  - Minutes of a contact: with end_ms set, whole minutes elapsed between the
+ *    instants, floor((end_ms - start_ms) / 60000) (domain example 14);
+ *    otherwise duration_minutes. "Held minutes" are the minutes of current
+ *    held contacts (any channel, any author) dated in [S, E']: they make
+ *    the periods' minutes_held, the weekly hours and the billable minutes.
+ *  - Transport minutes are summed per month separately for every current
+ *    contact dated in [S, E'] (a failed visit also costs a journey) and are
+ *    never billable.
+ *  - Granted minutes per ISO week: granted_minutes_per_week * (days of that
+ *    week in [S, E']) / 7, rounded half up; the total is their sum.
+ *  - late_entry: recorded_at_ms - start_ms > L days (L * 86,400,000 ms);
+ *    late_sync: received_at_ms != 0 and received_at_ms - recorded_at_ms >
+ *    L days. Flags only: they never change a status.
+ *  - Totals: met = MET periods; assessable_final = MET + MISSED +
+ *    MISSED_WITH_ATTEMPTS periods (a MET period counts even while its grace
+ *    runs: it cannot become a miss); missed = the MISSED* periods.
+ *  - last_contact_date: the latest local date of a current held contact in
+ *    [S, E'], or MLPROTO_DATE_NONE.
+ * ------------------------------------------------------------------------
+ */
+#ifndef MLPROTO_COMPLIANCE_H
+#define MLPROTO_COMPLIANCE_H
+
+#include "mlproto/civiltime.h"
+#include "mlproto/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* -------------------------------------------------- channels, outcomes */
+
+/* Values are stable (stored and sent). Names are exactly the hyphenated
+ * strings used by the CLI and JSON. */
+typedef enum mlproto_channel {
+  MLPROTO_CHANNEL_IN_PERSON = 0,     /* "in-person" */
+  MLPROTO_CHANNEL_HOME_VISIT = 1,    /* "home-visit" */
+  MLPROTO_CHANNEL_ACCOMPANIMENT = 2, /* "accompaniment" */
+  MLPROTO_CHANNEL_VIDEO = 3,         /* "video" */
+  MLPROTO_CHANNEL_PHONE = 4,         /* "phone" */
+  MLPROTO_CHANNEL_MESSAGE = 5,       /* "message" (SMS, e-mail) */
+  MLPROTO_CHANNEL_OTHER = 6,         /* "other" */
+  MLPROTO_CHANNEL__COUNT = 7
+} mlproto_channel;
+
+typedef enum mlproto_outcome {
+  MLPROTO_OUTCOME_HELD = 0,                 /* "held" */
+  MLPROTO_OUTCOME_ATTEMPT_FAILED = 1,       /* "attempt-failed" */
+  MLPROTO_OUTCOME_NO_SHOW = 2,              /* "no-show" */
+  MLPROTO_OUTCOME_CANCELLED_BY_CITIZEN = 3, /* "cancelled-by-citizen" */
+  MLPROTO_OUTCOME_CANCELLED_BY_MENTOR = 4,  /* "cancelled-by-mentor" */
+  MLPROTO_OUTCOME__COUNT = 5
+} mlproto_outcome;
+
+#define MLPROTO_CHANNEL_BIT(c) (1u << (unsigned)(c))
+/* Default Q: in-person | home-visit | accompaniment | video | phone. */
+#define MLPROTO_CHANNELS_DEFAULT                                                              \
+  (MLPROTO_CHANNEL_BIT(MLPROTO_CHANNEL_IN_PERSON) |                                           \
+   MLPROTO_CHANNEL_BIT(MLPROTO_CHANNEL_HOME_VISIT) |                                          \
+   MLPROTO_CHANNEL_BIT(MLPROTO_CHANNEL_ACCOMPANIMENT) |                                       \
+   MLPROTO_CHANNEL_BIT(MLPROTO_CHANNEL_VIDEO) | MLPROTO_CHANNEL_BIT(MLPROTO_CHANNEL_PHONE))
+#define MLPROTO_CHANNELS_ALL ((1u << MLPROTO_CHANNEL__COUNT) - 1u)
+
+/* Static name, or NULL for a value outside the enum. */
+MLPROTO_EXTERN const char *mlproto_channel_name(int channel);
+MLPROTO_EXTERN const char *mlproto_outcome_name(int outcome);
+/* Exact, case-sensitive match of len bytes; MLPROTO_ERR_INVALID_ARGUMENT for
+ * an unknown name. */
+MLPROTO_EXTERN int mlproto_channel_from_name(mlproto_channel *out, const char *s, size_t len)
+    MLPROTO_WARN_UNUSED;
+MLPROTO_EXTERN int mlproto_outcome_from_name(mlproto_outcome *out, const char *s, size_t len)
+    MLPROTO_WARN_UNUSED;
+
+/* ---------------------------------------------------------- the rule */
+
+typedef struct mlproto_rule {
+  uint32_t period_weeks;     /* P: 1 or 2 [1] */
+  uint32_t contacts_needed;  /* N: 1..MLPROTO_RULE_MAX_N [1] */
+  uint32_t channels;         /* Q: non-empty subset of MLPROTO_CHANNELS_ALL */
+  uint32_t min_minutes;      /* M: 0..1440 [0] */
+  uint32_t min_working_days; /* K: 0..5*P [3] */
+  uint32_t grace_days;       /* G: 0..MLPROTO_RULE_MAX_DAYS [7] */
+  uint32_t late_days;        /* L: 0..MLPROTO_RULE_MAX_DAYS [7] */
+} mlproto_rule;
+
+#define MLPROTO_RULE_MAX_N 100
+#define MLPROTO_RULE_MAX_DAYS 366
+#define MLPROTO_RULE_INIT {1, 1, MLPROTO_CHANNELS_DEFAULT, 0, 3, 7, 7}
+
+MLPROTO_EXTERN void mlproto_rule_default(mlproto_rule *r);
+/* MLPROTO_ERR_BAD_RULE when a field is outside the ranges above. */
+MLPROTO_EXTERN int mlproto_rule_validate(const mlproto_rule *r) MLPROTO_WARN_UNUSED;
+
+/* --------------------------------------------------------- the grant */
+
+typedef struct mlproto_grant {
+  mlproto_date start;  /* S */
+  mlproto_date end;    /* E: S <= E <= mlproto_grant_max_end(S) */
+  mlproto_date closed; /* last day of support when closed early, else MLPROTO_DATE_NONE */
+  mlproto_rule rule;
+  uint32_t granted_minutes_per_week; /* 0..10080 */
+} mlproto_grant;
+
+/* The last allowed end date for a grant starting on start (see the "6
+ * months" rule above). MLPROTO_ERR_BAD_DATE for an invalid start. */
+MLPROTO_EXTERN int mlproto_grant_max_end(mlproto_date *out, mlproto_date start)
+    MLPROTO_WARN_UNUSED;
+/* BAD_DATE (a date invalid or outside 1980-01-01 .. 9998-12-31, the range
+ * in which every period's Copenhagen instants exist), BAD_PERIOD (E < S, longer than 6 months),
+ * BAD_RULE, OUT_OF_RANGE (granted minutes). */
+MLPROTO_EXTERN int mlproto_grant_validate(const mlproto_grant *g) MLPROTO_WARN_UNUSED;
+
+/* ----------------------------------------------- current heads (generic) */
+
+/* One version of a logical item (a contact, note, grant...). An item is the
+ * set of versions connected by supersedes links (in either direction). */
+typedef struct mlproto_item {
+  uint8_t record_id[16];
+  const uint8_t (*supersedes)[16]; /* record ids this version replaces */
+  size_t n_supersedes;             /* <= MLPROTO_MAX_SUPERSEDES */
+  uint64_t hlc;                    /* the writing device's HLC */
+  uint8_t author[32];              /* the author's public key */
+} mlproto_item;
+
+#define MLPROTO_MAX_ITEMS 100000
+#define MLPROTO_MAX_SUPERSEDES 256
+
+typedef struct mlproto_head_group {
+  size_t representative; /* input index of the newest head */
+  size_t n_heads;        /* 1 normally; > 1: a conflict; 0: only cyclic links */
+  const size_t *heads;   /* input indexes of the heads, newest first */
+  size_t n_versions;     /* all versions of the item (heads included) */
+  const size_t *versions; /* input indexes, newest first */
+} mlproto_head_group;
+
+typedef struct mlproto_heads {
+  size_t n_groups;
+  const mlproto_head_group *groups; /* ordered by representative, newest last */
+  const size_t *group_of;          /* per input index: its group */
+  const uint8_t *is_head;          /* per input index: 1 when not superseded */
+} mlproto_heads;
+
+/*
+ * Current state of a set of versions. A head is a version that no other
+ * version in the input supersedes. "Newest" orders by (hlc, then author
+ * bytes, then record_id bytes), larger is newer; the representative of an
+ * item is its newest head. When supersedes links form a cycle so that an
+ * item has no head at all (only a malicious writer can do that), n_heads is
+ * 0 and the representative is the item's newest version; callers should
+ * treat that like a conflict.
+ * Links to record ids that are not in the input are ignored (the version
+ * may have been purged); a version naming itself is ignored likewise.
+ * Errors: MLPROTO_ERR_TOO_LARGE (n > MLPROTO_MAX_ITEMS or a version with
+ * more than MLPROTO_MAX_SUPERSEDES links), MLPROTO_ERR_ALREADY_EXISTS (the
+ * same record_id twice), MLPROTO_ERR_INVALID_ARGUMENT, OUT_OF_MEMORY.
+ * The result does not point into items.
+ */
+MLPROTO_EXTERN int mlproto_heads_compute(mlproto_heads **out, const mlproto_item *items,
+                                         size_t n) MLPROTO_WARN_UNUSED;
+MLPROTO_EXTERN void mlproto_heads_free(mlproto_heads *h);
+
+/* ------------------------------------------------------ compliance input */
+
+/* One version of a contact record, mapped from its disclosed part. */
+typedef struct mlproto_contact {
+  mlproto_item item;          /* identity, supersedes, hlc, author */
+  int voided;                 /* this version voids the item */
+  int64_t start_ms;           /* claimed start instant (Unix ms) */
+  int64_t end_ms;             /* end instant, or 0: use duration_minutes */
+  uint32_t duration_minutes;  /* 0..1440, used when end_ms == 0 */
+  uint32_t transport_minutes; /* 0..1440, never billable */
+  mlproto_outcome outcome;
+  mlproto_channel channel;
+  int by_grant_mentor;  /* the author was the grant's mentor on the local start date */
+  int64_t recorded_at_ms; /* the device's HLC ms part when it was recorded */
+  int64_t received_at_ms; /* the server's receipt time; 0 = not yet received */
+} mlproto_contact;
+
+typedef struct mlproto_absence {
+  mlproto_date from, to; /* inclusive, from <= to */
+  int approved;          /* only approved absences exempt days */
+} mlproto_absence;
+
+#define MLPROTO_COMPLIANCE_MAX_CONTACTS 100000
+#define MLPROTO_COMPLIANCE_MAX_ABSENCES 10000
+#define MLPROTO_CONTACT_MAX_MINUTES 1440
+
+/* ----------------------------------------------------- compliance output */
+
+typedef enum mlproto_period_status {
+  MLPROTO_PERIOD_MET = 0,
+  MLPROTO_PERIOD_NOT_ASSESSABLE = 1,
+  MLPROTO_PERIOD_PENDING = 2,
+  MLPROTO_PERIOD_MISSED_WITH_ATTEMPTS = 3,
+  MLPROTO_PERIOD_MISSED = 4
+} mlproto_period_status;
+
+typedef enum mlproto_na_reason {
+  MLPROTO_NA_NONE = 0,    /* the period is assessable */
+  MLPROTO_NA_PARTIAL = 1, /* cut by the grant's start/end: < K working days */
+  MLPROTO_NA_ABSENCE = 2  /* approved absences left no in-scope days or < K working days */
+} mlproto_na_reason;
+
+/* "MET", "NOT_ASSESSABLE", "PENDING", "MISSED_WITH_ATTEMPTS", "MISSED";
+ * "none", "partial", "absence". NULL for unknown values. */
+MLPROTO_EXTERN const char *mlproto_period_status_name(int status);
+MLPROTO_EXTERN const char *mlproto_na_reason_name(int reason);
+
+typedef struct mlproto_period {
+  uint32_t k;                  /* 0, 1, 2, ... */
+  mlproto_date start, end;     /* the nominal period: a Monday .. a Sunday */
+  uint32_t n_weeks;            /* P */
+  char weeks[2][MLPROTO_ISOWEEK_STRLEN]; /* ISO labels of the weeks covered */
+  mlproto_period_status status;
+  mlproto_na_reason reason;
+  int cut;                     /* not wholly inside [S, E'] */
+  int absence_reduced;         /* an approved absence removed days in [S, E'] */
+  uint32_t qualifying;
+  uint32_t attempts;
+  uint64_t minutes_held;
+  uint32_t in_scope_days;
+  uint32_t working_days;       /* in scope */
+  int64_t final_at_ms;         /* PENDING until this instant (see above) */
+} mlproto_period;
+
+typedef struct mlproto_week_hours {
+  char week[MLPROTO_ISOWEEK_STRLEN];
+  mlproto_date monday;
+  uint32_t days_in_grant; /* days of the week in [S, E'] */
+  uint64_t minutes_held;
+  uint64_t minutes_granted;
+} mlproto_week_hours;
+
+typedef struct mlproto_month_billing {
+  char month[MLPROTO_MONTH_STRLEN]; /* "YYYY-MM" of the local date */
+  uint64_t billable_minutes;         /* held minutes */
+  uint64_t transport_minutes;        /* separate, never billable */
+  uint32_t held_contacts;
+} mlproto_month_billing;
+
+/* One current contact (the representative of a non-voided item). */
+typedef struct mlproto_contact_result {
+  size_t index;            /* input index of the representative version */
+  mlproto_date local_date; /* Copenhagen date of start_ms */
+  uint32_t minutes;
+  int32_t period;          /* index into periods, or -1 outside [S, E'] */
+  int in_absence;          /* dated in an approved absence */
+  int qualifies;
+  int attempt;
+  int late_entry;
+  int late_sync;
+  int conflict;            /* the item has concurrent heads */
+} mlproto_contact_result;
+
+typedef struct mlproto_compliance_totals {
+  uint32_t met;
+  uint32_t assessable_final;
+  uint32_t pending;
+  uint32_t not_assessable;
+  uint32_t n_missed;
+  const uint32_t *missed; /* indexes into periods (MISSED or MISSED_WITH_ATTEMPTS) */
+  uint64_t minutes_held;
+  uint64_t minutes_granted;
+  uint64_t transport_minutes;
+} mlproto_compliance_totals;
+
+typedef struct mlproto_compliance {
+  mlproto_date effective_end; /* E' = min(E, closed) */
+  size_t n_periods;
+  const mlproto_period *periods;
+  mlproto_compliance_totals totals;
+  size_t n_weeks;
+  const mlproto_week_hours *weeks;
+  size_t n_months;
+  const mlproto_month_billing *months;
+  size_t n_contacts;
+  const mlproto_contact_result *contacts; /* ordered by (start_ms, record_id) */
+  size_t n_conflicts;
+  const mlproto_head_group *conflicts; /* contact items with n_heads != 1 */
+  mlproto_date last_contact_date;
+  uint32_t late_entries;
+  uint32_t late_syncs;
+} mlproto_compliance;
+
+/*
+ * Compliance of one grant at time now_ms. contacts are ALL versions of the
+ * grant's contact records (superseded and voided ones too): the engine
+ * computes the current heads itself. The result does not point into the
+ * inputs.
+ * Errors: MLPROTO_ERR_INVALID_ARGUMENT (NULL with a non-zero count, an
+ * unknown channel/outcome), the grant's validation errors, BAD_PERIOD (an
+ * absence with to < from), BAD_DATE, FIELD_RANGE (a contact start outside
+ * 1980..9999, end before start, minutes above MLPROTO_CONTACT_MAX_MINUTES,
+ * negative times), TOO_LARGE (more than the MAX_ counts), the errors of
+ * mlproto_heads_compute, OUT_OF_MEMORY.
+ */
+MLPROTO_EXTERN int mlproto_compliance_compute(mlproto_compliance **out, const mlproto_grant *grant,
+                                              const mlproto_contact *contacts, size_t n_contacts,
+                                              const mlproto_absence *absences, size_t n_absences,
+                                              int64_t now_ms) MLPROTO_WARN_UNUSED;
+MLPROTO_EXTERN void mlproto_compliance_free(mlproto_compliance *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
