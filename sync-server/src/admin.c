@@ -1,0 +1,375 @@
+/* admin.c — the admin subcommands (see admin.h). */
+#include "admin.h"
+#include "datadir.h"
+#include "log.h"
+#include "store.h"
+
+#include "mlproto/errors.h"
+#include "mlproto/record.h"
+#include "mlproto/util.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define TTL_DEFAULT_MS (24ull * 3600ull * 1000ull)
+#define TTL_MAX_MS (30ull * 24ull * 3600ull * 1000ull)
+
+typedef struct admin {
+  mls_datadir dd;
+  mls_store *st;
+  mls_log *log;
+  uint8_t *sk;
+  uint8_t pk[32];
+} admin;
+
+static const char USAGE[] =
+    "usage: mentorlog-server admin --data DIR COMMAND ...\n"
+    "\n"
+    "  mentor add NAME                      add a mentor; prints the mentor id\n"
+    "  enroll-code MENTOR [--ttl 24h]       one-time enrolment code for a new device of\n"
+    "                                       MENTOR (id); --ttl: 90s, 30m, 24h, 7d (max 30d)\n"
+    "  device list [--json]                 every device: id, mentor, status, label\n"
+    "  device revoke DEVICE                 revoke a device (id, 32 hex digits); logged\n"
+    "                                       as a DEVICE_REVOKED server event\n"
+    "  token add --role jobcentre --jobcentre ID\n"
+    "  token add --role auditor             new bearer token for a jobcentre or an auditor;\n"
+    "                                       printed once, only its hash is stored\n"
+    "  fingerprint [--cert F]               SHA-256 of the server certificate\n"
+    "                                       (default DIR/tls/cert.pem), 64 hex digits\n"
+    "\n"
+    "Works while the server runs. Exit status: 0 ok, 1 failure, 2 usage.\n";
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int usage(const char *why) {
+  if (why) fprintf(stderr, "mentorlog-server admin: %s\n", why);
+  fputs(USAGE, stderr);
+  return EXIT_USAGE;
+}
+
+static int failure(const char *what, int rc) {
+  fprintf(stderr, "mentorlog-server admin: %s: %s (%s)\n", what, mlproto_strerror(rc),
+          mlproto_errname(rc));
+  return EXIT_RUNTIME;
+}
+
+int mls_admin_parse_ttl(const char *s, uint64_t *ms) {
+  if (!s || !*s) return -1;
+  uint64_t v = 0;
+  const char *p = s;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > 1000000) return -1;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  if (p == s || p[0] == 0 || p[1] != 0) return -1;
+  uint64_t unit;
+  switch (*p) {
+  case 's': unit = 1000; break;
+  case 'm': unit = 60 * 1000; break;
+  case 'h': unit = 3600 * 1000; break;
+  case 'd': unit = 24ull * 3600 * 1000; break;
+  default: return -1;
+  }
+  uint64_t r = v * unit;
+  if (v == 0 || r > TTL_MAX_MS) return -1;
+  *ms = r;
+  return 0;
+}
+
+static void admin_close(admin *a) {
+  mls_log_close(a->log);
+  mls_store_close(a->st);
+  mls_datadir_key_free(a->sk);
+}
+
+static int admin_open(admin *a, const char *dir) {
+  memset(a, 0, sizeof *a);
+  int rc;
+  if ((rc = mlproto_crypto_init()) || (rc = mls_datadir_init(&a->dd, dir)) ||
+      (rc = mls_datadir_prepare(&a->dd, 1)) ||
+      (rc = mls_datadir_key_load(&a->dd, 1, &a->sk, a->pk)) ||
+      (rc = mls_store_open_sqlite(&a->st, a->dd.db, 1, 10000)) ||
+      (rc = mls_log_open(&a->log, a->st, a->sk, a->pk))) {
+    admin_close(a);
+    return rc;
+  }
+  return MLPROTO_OK;
+}
+
+static int parse_id(uint8_t *out, size_t n, const char *hex) {
+  return mlproto_hex_decode(out, n, hex, strlen(hex));
+}
+
+/* --- mentor add NAME --- */
+static int cmd_mentor(admin *a, int argc, char **argv) {
+  if (argc != 3 || strcmp(argv[1], "add") != 0) return usage("mentor add NAME");
+  const char *name = argv[2];
+  size_t len = strlen(name);
+  if (len == 0 || len > MLS_NAME_MAX) return usage("NAME: 1..128 bytes");
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return usage("NAME: no control characters");
+  mls_mentor m;
+  memset(&m, 0, sizeof m);
+  randombytes_buf(m.id, sizeof m.id);
+  memcpy(m.name, name, len);
+  m.created_ms = now_ms();
+  mls_txn *tx;
+  int rc = mls_store_begin(a->st, MLS_TXN_WRITE, &tx);
+  if (!rc) {
+    rc = MLS_TX(tx, mentor_add, &m);
+    if (rc) mls_store_rollback(tx);
+    else rc = mls_store_commit(tx);
+  }
+  if (rc) return failure("mentor add", rc);
+  char hex[33];
+  mlproto_hex_encode(hex, m.id, 16);
+  printf("%s\n", hex);
+  return 0;
+}
+
+/* Crockford's base32 without I, L, O, U: unambiguous when read aloud. */
+static const char CODE_ALPHABET[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/* --- enroll-code MENTOR [--ttl D] --- */
+static int cmd_enroll_code(admin *a, int argc, char **argv) {
+  const char *mentor = NULL;
+  uint64_t ttl = TTL_DEFAULT_MS;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--ttl") == 0) {
+      if (++i == argc || mls_admin_parse_ttl(argv[i], &ttl))
+        return usage("--ttl: a number and s, m, h or d (at most 30d)");
+    } else if (!mentor && argv[i][0] != '-') {
+      mentor = argv[i];
+    } else {
+      return usage("enroll-code MENTOR [--ttl 24h]");
+    }
+  }
+  uint8_t mid[16];
+  if (!mentor || parse_id(mid, 16, mentor)) return usage("MENTOR: a mentor id (32 hex digits)");
+  /* 20 symbols of 5 bits: 100 bits, in four groups of five. */
+  uint8_t rnd[20];
+  randombytes_buf(rnd, sizeof rnd);
+  char code[24];
+  size_t n = 0;
+  for (int i = 0; i < 20; i++) {
+    if (i && i % 5 == 0) code[n++] = '-';
+    code[n++] = CODE_ALPHABET[rnd[i] & 31];
+  }
+  code[n] = 0;
+  sodium_memzero(rnd, sizeof rnd);
+  uint8_t h[32];
+  int rc = mls_app_code_hash(h, code);
+  uint64_t now = now_ms();
+  mls_txn *tx = NULL;
+  if (!rc) rc = mls_store_begin(a->st, MLS_TXN_WRITE, &tx);
+  if (!rc) {
+    mls_mentor m;
+    rc = MLS_TX(tx, mentor_get, mid, &m);
+    if (!rc) rc = MLS_TX(tx, code_add, h, mid, now, now + ttl);
+    if (rc) mls_store_rollback(tx);
+    else rc = mls_store_commit(tx);
+  }
+  if (rc) {
+    sodium_memzero(code, sizeof code);
+    return failure(rc == MLPROTO_ERR_NOT_FOUND ? "no such mentor" : "enroll-code", rc);
+  }
+  printf("%s\n", code);
+  sodium_memzero(code, sizeof code);
+  return 0;
+}
+
+/* --- device list / revoke --- */
+static void json_str(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c < 0x20) printf("\\u%04x", c);
+    else putchar(c);
+  }
+  putchar('"');
+}
+
+typedef struct list_ctx {
+  int json;
+  int n;
+} list_ctx;
+
+static int list_one(void *ud, const mls_device *d) {
+  list_ctx *l = ud;
+  char id[33], mentor[33], pub[65];
+  mlproto_hex_encode(id, d->id, 16);
+  mlproto_hex_encode(mentor, d->mentor_id, 16);
+  mlproto_hex_encode(pub, d->pub, 32);
+  if (l->json) {
+    printf("%s\n  {\"id\":\"%s\",\"mentor\":\"%s\",\"public_key\":\"%s\",\"label\":", l->n ? "," : "",
+           id, mentor, pub);
+    json_str(d->label);
+    printf(",\"enrolled_ms\":%" PRIu64 ",\"status\":\"%s\",\"revoked_ms\":%" PRIu64 "}",
+           d->enrolled_ms, d->revoked_ms ? "revoked" : "active", d->revoked_ms);
+  } else {
+    printf("%s  %s  %-7s  %s\n", id, mentor, d->revoked_ms ? "revoked" : "active", d->label);
+  }
+  l->n++;
+  return 0;
+}
+
+static int cmd_device(admin *a, int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+    list_ctx l = {0, 0};
+    if (argc == 3 && strcmp(argv[2], "--json") == 0) l.json = 1;
+    else if (argc != 2) return usage("device list [--json]");
+    mls_txn *tx;
+    int rc = mls_store_begin(a->st, MLS_TXN_READ, &tx);
+    if (rc) return failure("device list", rc);
+    if (l.json) printf("[");
+    else printf("%-32s  %-32s  %-7s  %s\n", "DEVICE", "MENTOR", "STATUS", "LABEL");
+    rc = MLS_TX(tx, device_list, list_one, &l);
+    mls_store_rollback(tx);
+    if (l.json) printf("%s]\n", l.n ? "\n" : "");
+    return rc ? failure("device list", rc) : 0;
+  }
+  if (argc == 3 && strcmp(argv[1], "revoke") == 0) {
+    uint8_t id[16];
+    if (parse_id(id, 16, argv[2])) return usage("DEVICE: a device id (32 hex digits)");
+    uint64_t now = now_ms();
+    mls_txn *tx;
+    int rc = mls_log_begin(a->log, &tx);
+    if (rc) return failure("device revoke", rc);
+    mls_device d;
+    rc = MLS_TX(tx, device_get_by_id, id, &d);
+    if (!rc) rc = MLS_TX(tx, device_revoke, d.pub, now);
+    if (!rc) {
+      Mentorlog__V1__DeviceRevoked dr = MENTORLOG__V1__DEVICE_REVOKED__INIT;
+      dr.device_pub.data = d.pub;
+      dr.device_pub.len = 32;
+      mlproto_disclosed disc = MENTORLOG__V1__DISCLOSED__INIT;
+      disc.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_DEVICE_REVOKED;
+      disc.device_revoked = &dr;
+      rc = mls_log_append_event(a->log, tx, &disc, d.mentor_id, now, NULL);
+    }
+    if (rc) {
+      mls_log_abort(a->log, tx);
+      return failure(rc == MLPROTO_ERR_NOT_FOUND ? "no such active device" : "device revoke", rc);
+    }
+    mlproto_sth sth;
+    rc = mls_log_commit(a->log, tx, now, &sth);
+    if (rc) return failure("device revoke", rc);
+    printf("revoked %s (log size %" PRIu64 ")\n", argv[2], sth.size);
+    return 0;
+  }
+  return usage("device list [--json] | device revoke DEVICE");
+}
+
+/* --- token add --- */
+static int cmd_token(admin *a, int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "add") != 0) return usage("token add --role ...");
+  const char *role = NULL, *jc = NULL;
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) role = argv[++i];
+    else if (strcmp(argv[i], "--jobcentre") == 0 && i + 1 < argc) jc = argv[++i];
+    else return usage("token add --role jobcentre --jobcentre ID | --role auditor");
+  }
+  if (!role) return usage("--role is required");
+  if (strcmp(role, "jobcentre") == 0) {
+    if (!jc || !*jc || strlen(jc) > MLS_JOBCENTRE_MAX) return usage("--jobcentre ID (1..64 bytes)");
+    for (const char *p = jc; *p; p++)
+      if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '.' || *p == '_' || *p == '-'))
+        return usage("--jobcentre ID: letters, digits, '.', '_', '-'");
+  } else if (strcmp(role, "auditor") == 0) {
+    if (jc) return usage("--jobcentre goes with --role jobcentre only");
+  } else {
+    return usage("--role jobcentre | auditor");
+  }
+  uint8_t raw[32];
+  char token[48];
+  randombytes_buf(raw, sizeof raw);
+  sodium_bin2base64(token, sizeof token, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_memzero(raw, sizeof raw);
+  uint8_t h[32];
+  crypto_hash_sha256(h, (const uint8_t *)token, strlen(token));
+  mls_txn *tx;
+  int rc = mls_store_begin(a->st, MLS_TXN_WRITE, &tx);
+  if (!rc) {
+    rc = MLS_TX(tx, api_token_add, h, role, jc, now_ms());
+    if (rc) mls_store_rollback(tx);
+    else rc = mls_store_commit(tx);
+  }
+  if (rc) {
+    sodium_memzero(token, sizeof token);
+    return failure("token add", rc);
+  }
+  printf("%s\n", token);
+  sodium_memzero(token, sizeof token);
+  return 0;
+}
+
+static int cmd_fingerprint(const char *dir, int argc, char **argv) {
+  mls_datadir dd;
+  int rc = mls_datadir_init(&dd, dir);
+  if (rc) return failure("fingerprint", rc);
+  const char *cert = dd.tls_cert;
+  if (argc == 3 && strcmp(argv[1], "--cert") == 0) cert = argv[2];
+  else if (argc != 1) return usage("fingerprint [--cert F]");
+  char hex[65];
+  rc = mls_datadir_cert_fingerprint(cert, hex);
+  if (rc) return failure(rc == MLPROTO_ERR_NOT_FOUND ? "no certificate (start the server once)"
+                                                     : "fingerprint", rc);
+  printf("%s\n", hex);
+  return 0;
+}
+
+typedef struct command {
+  const char *name;
+  int (*fn)(admin *a, int argc, char **argv);
+} command;
+
+static const command COMMANDS[] = {
+  {"mentor", cmd_mentor},
+  {"enroll-code", cmd_enroll_code},
+  {"device", cmd_device},
+  {"token", cmd_token},
+};
+
+int mls_admin_main(int argc, char **argv) {
+  const char *dir = NULL;
+  int i = 1;
+  for (; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(USAGE, stdout);
+      return 0;
+    }
+    if (strcmp(argv[i], "--data") == 0) {
+      if (++i == argc) return usage("--data needs a directory");
+      dir = argv[i];
+      continue;
+    }
+    break;
+  }
+  if (!dir) return usage("--data DIR is required");
+  if (i == argc) return usage("a command is required");
+  for (int j = i; j < argc; j++)
+    if (strcmp(argv[j], "--help") == 0) { fputs(USAGE, stdout); return 0; }
+  if (strcmp(argv[i], "fingerprint") == 0) return cmd_fingerprint(dir, argc - i, argv + i);
+  for (size_t k = 0; k < sizeof COMMANDS / sizeof COMMANDS[0]; k++) {
+    if (strcmp(argv[i], COMMANDS[k].name) != 0) continue;
+    admin a;
+    int rc = admin_open(&a, dir);
+    if (rc) return failure("cannot open the data directory", rc);
+    int ex = COMMANDS[k].fn(&a, argc - i, argv + i);
+    admin_close(&a);
+    return ex;
+  }
+  return usage("unknown command");
+}

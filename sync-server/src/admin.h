@@ -1,0 +1,35 @@
+/*
+ * admin.h — `mentorlog-server admin ...`, the administrator's commands.
+ *
+ * They work on the data directory directly, also while the server runs:
+ * the store serialises writers across processes (WAL + busy timeout) and the
+ * server reads mentors, codes, devices and revocations from the store on
+ * every request, so changes take effect at once, without a restart.
+ *
+ *   admin --data DIR mentor add NAME                 -> mentor id (32 hex)
+ *   admin --data DIR enroll-code MENTOR [--ttl 24h]  -> one-time code
+ *   admin --data DIR device list [--json]
+ *   admin --data DIR device revoke DEVICE            (logs DEVICE_REVOKED)
+ *   admin --data DIR token add --role jobcentre --jobcentre ID | --role auditor
+ *                                                    -> bearer token
+ *   admin --data DIR fingerprint [--cert F]          -> SHA-256 of the certificate
+ *
+ * Exit status: 0 success, 1 runtime failure (message on stderr with the
+ * stable error name), 2 usage error.
+ */
+#ifndef MLS_ADMIN_H
+#define MLS_ADMIN_H
+
+#include <stdint.h>
+
+/* argv[0] is "admin". Prints results on stdout, errors on stderr. */
+int mls_admin_main(int argc, char **argv);
+
+/* "30m", "24h", "7d", "90s" -> milliseconds (1 s .. 30 d); -1 if invalid. */
+int mls_admin_parse_ttl(const char *s, uint64_t *ms);
+
+/* SHA-256 over the normalised enrolment code (upper case, without '-' and
+ * spaces), domain-tagged: what the store keeps instead of the code. */
+int mls_app_code_hash(uint8_t out[32], const char *code);
+
+#endif

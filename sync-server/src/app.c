@@ -1,0 +1,1008 @@
+/*
+ * app.c — the application half of mentorlog-server: routing, enrolment,
+ * sessions, push, pull and the log endpoints (see app.h for the contract).
+ *
+ * Wire conventions decided here (documented for clients):
+ *  - Request and response bodies: application/vnd.mentorlog.v1+protobuf.
+ *    Error bodies: protobuf Error{code,message}, or JSON
+ *    {"code":"NAME","message":"..."} when the request's Accept header
+ *    names application/json.
+ *  - Authentication: "Authorization: Bearer <token>" with the token of
+ *    POST /v1/session (43 characters of unpadded base64url over 32 random
+ *    bytes; the server keeps only SHA-256(token)). A token of a revoked
+ *    device, an expired one and an unknown one get the same answer.
+ *  - Pull cursor: /v1/pull?since=N returns entries with log index >= N that
+ *    this mentor may see; next_since is where to continue (one past the last
+ *    entry scanned), so resuming never skips or repeats an entry.
+ *  - A record of a kind other than CASE_OPEN for a case the server does not
+ *    know is refused with NOT_YOUR_CASE: the server cannot tell that case
+ *    belongs to this mentor, and a device always pushes its CASE_OPEN (or
+ *    pulls a sibling's) before it writes into a case.
+ */
+#include "app.h"
+#include "admin.h"
+#include "app_limits.h"
+#include "datadir.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+#include "mlproto/alloc.h"
+#include "mlproto/errors.h"
+#include "mlproto/record.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sodium.h>
+
+#define CT_PROTO "application/vnd.mentorlog.v1+protobuf"
+#define CT_JSON "application/json"
+#define CT_TEXT "text/plain; charset=utf-8"
+
+#define CHALLENGE_TTL_MS (60u * 1000u)
+#define SESSION_TTL_MS (60u * 60u * 1000u)
+#define PULL_DEFAULT_LIMIT 256u
+#define PULL_BYTES_SOFT_CAP (8u << 20)   /* stop adding items past this */
+#define RESPONSE_CAP (MLPROTO_PULL_MAX_BYTES + 65536u)
+#define ERROR_MESSAGE_MAX 512
+#define BUSY_TIMEOUT_MS 5000u
+
+struct mls_app {
+  mls_datadir dd;
+  mls_store *st;
+  mls_log *log;
+  uint8_t *sk;
+  uint8_t pk[32];
+  mls_limiter *dev_rate;     /* requests per device */
+  mls_limiter *addr_rate;    /* unauthenticated writes per address */
+  mls_limiter *addr_fail;    /* failed auth/enrol per address */
+  mls_limiter *dev_fail;     /* failed session attempts per device key */
+};
+
+/* ------------------------------------------------------------ logging --- */
+
+static void app_log(const char *level, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void app_log(const char *level, const char *msg, const char *fmt, ...) {
+  char line[512];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int n = snprintf(line, sizeof line, "ts=%lld.%03ld level=%s msg=%s ", (long long)ts.tv_sec,
+                   ts.tv_nsec / 1000000, level, msg);
+  if (n < 0 || (size_t)n >= sizeof line) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%s\n", line);
+}
+
+static void hex16(char out[33], const uint8_t id[16]) { mlproto_hex_encode(out, id, 16); }
+
+/* ----------------------------------------------------------- open/close --- */
+
+static int limiter(mls_limiter **out, size_t slots, double rate, double burst, unsigned free_f,
+                   uint64_t base, uint64_t max, uint64_t forget) {
+  mls_limiter_config c = {.slots = slots, .rate_per_s = rate, .burst = burst,
+                          .free_failures = free_f, .base_ms = base, .max_ms = max,
+                          .forget_ms = forget};
+  return mls_limiter_new(out, &c);
+}
+
+int mls_app_open(mls_app **out, const mls_app_config *cfg) {
+  *out = NULL;
+  if (!cfg || !cfg->data_dir) return MLPROTO_ERR_INVALID_ARGUMENT;
+  int rc = mlproto_crypto_init();
+  if (rc) return rc;
+  mls_app *app = calloc(1, sizeof *app);
+  if (!app) return MLPROTO_ERR_OUT_OF_MEMORY;
+  if ((rc = mls_datadir_init(&app->dd, cfg->data_dir)) ||
+      (rc = mls_datadir_prepare(&app->dd, cfg->create)) ||
+      (rc = mls_datadir_key_load(&app->dd, cfg->create, &app->sk, app->pk)) ||
+      (rc = mls_store_open_sqlite(&app->st, app->dd.db, cfg->create, BUSY_TIMEOUT_MS)) ||
+      (rc = mls_log_open(&app->log, app->st, app->sk, app->pk)) ||
+      (rc = limiter(&app->dev_rate, 4096, 50.0, 100.0, 0, 0, 0, 0)) ||
+      (rc = limiter(&app->addr_rate, 4096, 20.0, 40.0, 0, 0, 0, 0)) ||
+      (rc = limiter(&app->addr_fail, 4096, 0, 0, 10, 1000, 15u * 60u * 1000u,
+                    15u * 60u * 1000u)) ||
+      (rc = limiter(&app->dev_fail, 4096, 0, 0, 5, 1000, 30u * 1000u, 15u * 60u * 1000u))) {
+    mls_app_close(app);
+    return rc;
+  }
+  *out = app;
+  return MLPROTO_OK;
+}
+
+void mls_app_close(mls_app *app) {
+  if (!app) return;
+  mls_log_close(app->log);
+  mls_store_close(app->st);
+  mls_datadir_key_free(app->sk);
+  mls_limiter_free(app->dev_rate);
+  mls_limiter_free(app->addr_rate);
+  mls_limiter_free(app->addr_fail);
+  mls_limiter_free(app->dev_fail);
+  free(app);
+}
+
+uint64_t mls_app_log_size(mls_app *app) { return app ? mls_log_cached_size(app->log) : 0; }
+
+int mls_app_route_is_fast(const char *method, const char *path) {
+  return method && path && strcmp(method, "GET") == 0 &&
+         (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0);
+}
+
+/* ------------------------------------------------------------- errors --- */
+
+static void json_escape(mlproto_buf *b, const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    int r;
+    if (c == '"' || c == '\\') r = mlproto_buf_printf(b, "\\%c", c);
+    else if (c < 0x20) r = mlproto_buf_printf(b, "\\u%04x", c);
+    else r = mlproto_buf_append(b, &c, 1);
+    if (r) return;
+  }
+}
+
+void mls_app_error(mls_response *resp, int code, const char *detail, int want_json) {
+  if (code == MLPROTO_OK) code = MLPROTO_ERR_INTERNAL;
+  mlproto_buf_free(&resp->body);
+  mlproto_buf_init(&resp->body, 4096);
+  resp->status = mlproto_http_status(code);
+  resp->error_code = code;
+  char msg[ERROR_MESSAGE_MAX + 1];
+  if (detail && *detail)
+    snprintf(msg, sizeof msg, "%s: %s", mlproto_strerror(code), detail);
+  else
+    snprintf(msg, sizeof msg, "%s", mlproto_strerror(code));
+  if (want_json) {
+    resp->content_type = CT_JSON;
+    int r = mlproto_buf_printf(&resp->body, "{\"code\":\"%s\",\"message\":\"", mlproto_errname(code));
+    if (!r) json_escape(&resp->body, msg);
+    if (!r) r = mlproto_buf_printf(&resp->body, "\"}\n");
+    (void)r;
+    return;
+  }
+  resp->content_type = CT_PROTO;
+  Mentorlog__V1__Error e = MENTORLOG__V1__ERROR__INIT;
+  e.code = (char *)mlproto_errname(code);
+  e.message = msg;
+  uint8_t *out = NULL;
+  size_t len = 0;
+  if (mlproto_msg_pack(&out, &len, &e.base) == MLPROTO_OK) {
+    if (mlproto_buf_append(&resp->body, out, len)) mlproto_buf_reset(&resp->body);
+    mlproto_free(out);
+  }
+}
+
+/* ----------------------------------------------------------- requests --- */
+
+typedef struct ctx {
+  mls_app *app;
+  const mls_request *req;
+  mls_response *resp;
+  uint64_t now;
+  int want_json;
+} ctx;
+
+static const char *header(const mls_request *req, const char *name) {
+  for (size_t i = 0; i < req->n_headers; i++)
+    if (req->headers[i].name && strcasecmp(req->headers[i].name, name) == 0)
+      return req->headers[i].value;
+  return NULL;
+}
+
+static int fail(ctx *c, int code, const char *detail) {
+  mls_app_error(c->resp, code, detail, c->want_json);
+  return code;
+}
+
+static int rate_limited(ctx *c, uint64_t retry_ms, const char *detail) {
+  uint64_t s = (retry_ms + 999) / 1000;
+  if (s == 0) s = 1;
+  snprintf(c->resp->extra_headers, sizeof c->resp->extra_headers, "Retry-After: %" PRIu64 "\r\n", s);
+  return fail(c, MLPROTO_ERR_RATE_LIMITED, detail);
+}
+
+/* Answer with a packed protobuf message. */
+static int reply(ctx *c, const ProtobufCMessage *m) {
+  uint8_t *out = NULL;
+  size_t len = 0;
+  int rc = mlproto_msg_pack(&out, &len, m);
+  if (rc) return fail(c, rc, NULL);
+  mlproto_buf_free(&c->resp->body);
+  mlproto_buf_init(&c->resp->body, RESPONSE_CAP);
+  rc = mlproto_buf_append(&c->resp->body, out, len);
+  mlproto_free(out);
+  if (rc) return fail(c, rc, NULL);
+  c->resp->status = 200;
+  c->resp->content_type = CT_PROTO;
+  c->resp->error_code = MLPROTO_OK;
+  return MLPROTO_OK;
+}
+
+static int need_proto_body(ctx *c) {
+  const char *ct = header(c->req, "Content-Type");
+  if (!ct) return fail(c, MLPROTO_ERR_UNSUPPORTED_MEDIA_TYPE, "Content-Type " CT_PROTO " required");
+  size_t n = strlen(CT_PROTO);
+  while (*ct == ' ') ct++;
+  if (strncasecmp(ct, CT_PROTO, n) != 0 || (ct[n] && ct[n] != ';' && ct[n] != ' '))
+    return fail(c, MLPROTO_ERR_UNSUPPORTED_MEDIA_TYPE, "Content-Type " CT_PROTO " required");
+  return MLPROTO_OK;
+}
+
+/* Query parameters: strict "k=v&k=v", decimal u64 or hex values. */
+typedef struct qparam {
+  const char *name;
+  const char *val;
+  size_t len;
+  int seen;
+} qparam;
+
+static int parse_query(ctx *c, qparam *ps, size_t n) {
+  const char *q = c->req->query ? c->req->query : "";
+  if (strlen(q) > 512) return fail(c, MLPROTO_ERR_BAD_QUERY, "query too long");
+  while (*q) {
+    const char *amp = strchr(q, '&');
+    size_t len = amp ? (size_t)(amp - q) : strlen(q);
+    const char *eq = memchr(q, '=', len);
+    if (!eq) return fail(c, MLPROTO_ERR_BAD_QUERY, "parameter without value");
+    size_t klen = (size_t)(eq - q);
+    size_t i;
+    for (i = 0; i < n; i++)
+      if (strlen(ps[i].name) == klen && memcmp(ps[i].name, q, klen) == 0) break;
+    if (i == n) return fail(c, MLPROTO_ERR_BAD_QUERY, "unknown parameter");
+    if (ps[i].seen) return fail(c, MLPROTO_ERR_BAD_QUERY, "repeated parameter");
+    ps[i].seen = 1;
+    ps[i].val = eq + 1;
+    ps[i].len = len - klen - 1;
+    q += len;
+    if (*q == '&') q++;
+  }
+  return MLPROTO_OK;
+}
+
+static int q_u64(ctx *c, const qparam *p, uint64_t *out) {
+  if (p->len == 0 || p->len > 19) return fail(c, MLPROTO_ERR_BAD_QUERY, p->name);
+  uint64_t v = 0;
+  for (size_t i = 0; i < p->len; i++) {
+    if (p->val[i] < '0' || p->val[i] > '9') return fail(c, MLPROTO_ERR_BAD_QUERY, p->name);
+    v = v * 10 + (uint64_t)(p->val[i] - '0');
+  }
+  *out = v;
+  return MLPROTO_OK;
+}
+
+/* ---------------------------------------------------------------- STH --- */
+
+static void sth_to_pb(Mentorlog__V1__SignedTreeHead *pb, const mlproto_sth *s) {
+  mentorlog__v1__signed_tree_head__init(pb);
+  pb->size = s->size;
+  pb->root.data = (uint8_t *)s->root;
+  pb->root.len = 32;
+  pb->timestamp_ms = s->timestamp_ms;
+  pb->signature.data = (uint8_t *)s->signature;
+  pb->signature.len = 64;
+}
+
+static int read_sth(mls_app *app, uint64_t now, mlproto_sth *sth) {
+  mls_txn *tx;
+  int rc = mls_store_begin(app->st, MLS_TXN_READ, &tx);
+  if (rc) return rc;
+  rc = mls_log_sth(app->log, tx, now, sth);
+  mls_store_rollback(tx);
+  return rc;
+}
+
+/* ------------------------------------------------------------ enrolment --- */
+
+/* Codes are typed by people: case, spaces and dashes do not matter. */
+static int code_hash(uint8_t out[32], const char *code) {
+  char norm[65];
+  size_t n = 0;
+  for (const char *p = code; *p; p++) {
+    if (*p == '-' || *p == ' ') continue;
+    if (n == 64) return MLPROTO_ERR_ENROLL_CODE_INVALID;
+    char ch = *p;
+    if (ch >= 'a' && ch <= 'z') ch = (char)(ch - 'a' + 'A');
+    norm[n++] = ch;
+  }
+  static const char tag[] = "mentorlog/enroll-code/v1";
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  crypto_hash_sha256_update(&st, (const uint8_t *)tag, sizeof tag);
+  crypto_hash_sha256_update(&st, (const uint8_t *)norm, n);
+  crypto_hash_sha256_final(&st, out);
+  sodium_memzero(norm, sizeof norm);
+  return MLPROTO_OK;
+}
+
+int mls_app_code_hash(uint8_t out[32], const char *code) { return code_hash(out, code); }
+
+static const char *peer(const mls_request *req) { return req->peer ? req->peer : "-"; }
+
+static int addr_throttled(ctx *c) {
+  uint64_t retry;
+  const char *p = peer(c->req);
+  if (mls_backoff_check(c->app->addr_fail, p, strlen(p), c->now, &retry))
+    return rate_limited(c, retry, "too many failed attempts from this address");
+  return MLPROTO_OK;
+}
+
+static void addr_failed(ctx *c) {
+  const char *p = peer(c->req);
+  mls_backoff_fail(c->app->addr_fail, p, strlen(p), c->now);
+}
+
+static int h_enroll(ctx *c) {
+  int rc = addr_throttled(c);
+  if (rc) return rc;
+  if ((rc = need_proto_body(c))) return rc;
+  ProtobufCMessage *m = NULL;
+  rc = mlproto_msg_unpack(&m, MLPROTO_MSG_ENROLL_REQUEST, c->req->body, c->req->body_len);
+  if (rc) return fail(c, rc, "EnrollRequest");
+  Mentorlog__V1__EnrollRequest *er = (Mentorlog__V1__EnrollRequest *)m;
+  rc = mlproto_enroll_request_verify(er);
+  if (rc) {
+    addr_failed(c);
+    mlproto_msg_free(m);
+    return fail(c, rc, "enrolment signature");
+  }
+  uint8_t h[32];
+  rc = code_hash(h, er->code);
+  mls_device d;
+  memset(&d, 0, sizeof d);
+  memcpy(d.pub, er->device_pub.data, 32);
+  memcpy(d.box_pub, er->box_pub.data, 32);
+  mls_device_id(d.id, d.pub);
+  snprintf(d.label, sizeof d.label, "%s", er->label ? er->label : "");
+  d.enrolled_ms = c->now;
+  mlproto_msg_free(m);
+  if (rc) { addr_failed(c); return fail(c, rc, NULL); }
+
+  mls_txn *tx;
+  mlproto_sth sth;
+  if ((rc = mls_log_begin(c->app->log, &tx))) return fail(c, rc, NULL);
+  rc = MLS_TX(tx, code_consume, h, c->now, d.mentor_id);
+  if (!rc) {
+    rc = MLS_TX(tx, device_add, &d);
+    if (rc == MLPROTO_ERR_ALREADY_EXISTS) rc = MLPROTO_ERR_ALREADY_EXISTS;
+  }
+  if (!rc) {
+    Mentorlog__V1__DeviceEnrolled de = MENTORLOG__V1__DEVICE_ENROLLED__INIT;
+    de.device_pub.data = d.pub;
+    de.device_pub.len = 32;
+    de.box_pub.data = d.box_pub;
+    de.box_pub.len = 32;
+    de.mentor_id.data = d.mentor_id;
+    de.mentor_id.len = 16;
+    de.label = d.label;
+    mlproto_disclosed disc = MENTORLOG__V1__DISCLOSED__INIT;
+    disc.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_DEVICE_ENROLLED;
+    disc.device_enrolled = &de;
+    rc = mls_log_append_event(c->app->log, tx, &disc, d.mentor_id, c->now, NULL);
+  }
+  if (rc) {
+    mls_log_abort(c->app->log, tx);
+    if (rc == MLPROTO_ERR_ENROLL_CODE_INVALID) addr_failed(c);
+    return fail(c, rc, rc == MLPROTO_ERR_ALREADY_EXISTS ? "device already enrolled" : NULL);
+  }
+  if ((rc = mls_log_commit(c->app->log, tx, c->now, &sth))) return fail(c, rc, NULL);
+  char dev[33], men[33];
+  hex16(dev, d.id);
+  hex16(men, d.mentor_id);
+  app_log("info", "device_enrolled", "conn=%" PRIu64 " device=%s mentor=%s", c->req->conn_id, dev, men);
+
+  Mentorlog__V1__EnrollResponse r = MENTORLOG__V1__ENROLL_RESPONSE__INIT;
+  Mentorlog__V1__SignedTreeHead pb;
+  sth_to_pb(&pb, &sth);
+  r.device_id.data = d.id;
+  r.device_id.len = 16;
+  r.mentor_id.data = d.mentor_id;
+  r.mentor_id.len = 16;
+  r.server_pub.data = c->app->pk;
+  r.server_pub.len = 32;
+  r.sth = &pb;
+  return reply(c, &r.base);
+}
+
+/* ------------------------------------------------------------- sessions --- */
+
+static int h_challenge(ctx *c) {
+  uint64_t retry;
+  const char *p = peer(c->req);
+  if (mls_bucket_take(c->app->addr_rate, p, strlen(p), c->now, &retry))
+    return rate_limited(c, retry, "challenges");
+  uint8_t ch[32];
+  randombytes_buf(ch, sizeof ch);
+  mls_txn *tx;
+  int rc = mls_store_begin(c->app->st, MLS_TXN_WRITE, &tx);
+  if (!rc) {
+    rc = MLS_TX(tx, challenge_add, ch, c->now + CHALLENGE_TTL_MS);
+    if (rc) mls_store_rollback(tx);
+    else rc = mls_store_commit(tx);
+  }
+  if (rc) return fail(c, rc, NULL);
+  Mentorlog__V1__ChallengeResponse r = MENTORLOG__V1__CHALLENGE_RESPONSE__INIT;
+  r.challenge.data = ch;
+  r.challenge.len = 32;
+  r.expires_ms = c->now + CHALLENGE_TTL_MS;
+  return reply(c, &r.base);
+}
+
+static void token_hash(uint8_t out[32], const char *token, size_t len) {
+  crypto_hash_sha256(out, (const uint8_t *)token, len);
+}
+
+static int h_session(ctx *c) {
+  int rc = addr_throttled(c);
+  if (rc) return rc;
+  if ((rc = need_proto_body(c))) return rc;
+  ProtobufCMessage *m = NULL;
+  rc = mlproto_msg_unpack(&m, MLPROTO_MSG_SESSION_REQUEST, c->req->body, c->req->body_len);
+  if (rc) return fail(c, rc, "SessionRequest");
+  Mentorlog__V1__SessionRequest *sr = (Mentorlog__V1__SessionRequest *)m;
+  uint8_t pub[32], ch[32];
+  memcpy(pub, sr->device_pub.data, 32);
+  memcpy(ch, sr->challenge.data, 32);
+  uint64_t retry;
+  if (mls_backoff_check(c->app->dev_fail, pub, 32, c->now, &retry)) {
+    mlproto_msg_free(m);
+    return rate_limited(c, retry, "too many failed attempts for this device");
+  }
+  /* Verified before any lookup, so an unknown and a revoked device cost the same. */
+  int sig_rc = mlproto_session_request_verify(sr);
+  mlproto_msg_free(m);
+
+  char token[48];
+  uint8_t raw[32], th[32];
+  randombytes_buf(raw, sizeof raw);
+  sodium_bin2base64(token, sizeof token, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_memzero(raw, sizeof raw);
+  token_hash(th, token, strlen(token));
+
+  mls_txn *tx;
+  rc = mls_store_begin(c->app->st, MLS_TXN_WRITE, &tx);
+  if (rc) return fail(c, rc, NULL);
+  mls_device d;
+  int auth_rc = MLS_TX(tx, challenge_consume, ch, c->now);
+  if (auth_rc == MLPROTO_OK) {
+    int dr = MLS_TX(tx, device_get, pub, &d);
+    if (dr != MLPROTO_OK && dr != MLPROTO_ERR_NOT_FOUND) auth_rc = dr;
+    else if (dr == MLPROTO_ERR_NOT_FOUND || d.revoked_ms != 0 || sig_rc != MLPROTO_OK)
+      auth_rc = MLPROTO_ERR_UNAUTHENTICATED;
+  }
+  if (auth_rc == MLPROTO_OK) auth_rc = MLS_TX(tx, session_add, th, pub, c->now + SESSION_TTL_MS);
+  /* The challenge is spent whatever the outcome: commit its deletion. */
+  if (auth_rc == MLPROTO_OK || auth_rc == MLPROTO_ERR_UNAUTHENTICATED ||
+      auth_rc == MLPROTO_ERR_CHALLENGE_INVALID) {
+    rc = mls_store_commit(tx);
+    if (rc) auth_rc = rc;
+  } else {
+    mls_store_rollback(tx);
+  }
+  if (auth_rc == MLPROTO_ERR_UNAUTHENTICATED || auth_rc == MLPROTO_ERR_CHALLENGE_INVALID) {
+    addr_failed(c);
+    mls_backoff_fail(c->app->dev_fail, pub, 32, c->now);
+    sodium_memzero(token, sizeof token);
+    app_log("info", "session_refused", "conn=%" PRIu64 " reason=%s", c->req->conn_id,
+            mlproto_errname(auth_rc));
+    return fail(c, auth_rc, NULL);
+  }
+  if (auth_rc) {
+    sodium_memzero(token, sizeof token);
+    return fail(c, auth_rc, NULL);
+  }
+  mls_backoff_reset(c->app->dev_fail, pub, 32);
+  char dev[33];
+  hex16(dev, d.id);
+  app_log("info", "session_opened", "conn=%" PRIu64 " device=%s", c->req->conn_id, dev);
+  Mentorlog__V1__SessionResponse r = MENTORLOG__V1__SESSION_RESPONSE__INIT;
+  r.token = token;
+  r.expires_ms = c->now + SESSION_TTL_MS;
+  rc = reply(c, &r.base);
+  sodium_memzero(token, sizeof token);
+  return rc;
+}
+
+/* Bearer token -> active device, and its request budget. */
+static int authenticate(ctx *c, mls_device *d) {
+  const char *h = header(c->req, "Authorization");
+  static const char pre[] = "Bearer ";
+  if (!h || strncasecmp(h, pre, sizeof pre - 1) != 0)
+    return fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
+  const char *tok = h + sizeof pre - 1;
+  size_t len = strlen(tok);
+  if (len < 16 || len > 128) return fail(c, MLPROTO_ERR_UNAUTHENTICATED, NULL);
+  uint8_t th[32];
+  token_hash(th, tok, len);
+  mls_txn *tx;
+  int rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
+  if (rc) return fail(c, rc, NULL);
+  uint8_t pub[32];
+  rc = MLS_TX(tx, session_get, th, c->now, pub);
+  if (!rc) {
+    rc = MLS_TX(tx, device_get, pub, d);
+    /* Revoked: same answer as an unknown token (no oracle). */
+    if (rc == MLPROTO_ERR_NOT_FOUND || (!rc && d->revoked_ms)) rc = MLPROTO_ERR_UNAUTHENTICATED;
+  }
+  mls_store_rollback(tx);
+  if (rc) return fail(c, rc, NULL);
+  uint64_t retry;
+  if (mls_bucket_take(c->app->dev_rate, d->pub, 32, c->now, &retry))
+    return rate_limited(c, retry, NULL);
+  return MLPROTO_OK;
+}
+
+/* ----------------------------------------------------------------- push --- */
+
+/* Number of top-level field-1 entries in a PushRequest, read from the wire
+ * before unpacking, so an oversize batch gets BATCH_TOO_LARGE, not a
+ * generic decoding error. -1 when the framing is broken. */
+static long count_push_records(const uint8_t *p, size_t n) {
+  long count = 0;
+  size_t i = 0;
+  while (i < n) {
+    uint64_t key = 0, len = 0;
+    int shift = 0;
+    do {
+      if (i >= n || shift > 63) return -1;
+      key |= (uint64_t)(p[i] & 0x7f) << shift;
+      shift += 7;
+    } while (p[i++] & 0x80);
+    if ((key & 7) != 2) return -1;
+    shift = 0;
+    do {
+      if (i >= n || shift > 63) return -1;
+      len |= (uint64_t)(p[i] & 0x7f) << shift;
+      shift += 7;
+    } while (p[i++] & 0x80);
+    if (len > n - i) return -1;
+    i += (size_t)len;
+    if ((key >> 3) == 1) count++;
+  }
+  return count;
+}
+
+typedef struct push_item {
+  mlproto_record *rec;
+  const uint8_t *env;
+  size_t env_len;
+  uint64_t index;
+} push_item;
+
+static void record_fork(mls_app *app, const push_item *it, const mls_record_ref *ref,
+                        const mls_device *d, uint64_t now) {
+  uint8_t *logged = malloc(MLS_ENVELOPE_MAX);
+  if (!logged) return;
+  mls_txn *tx;
+  size_t len = 0;
+  int rc = mls_store_begin(app->st, MLS_TXN_WRITE, &tx);
+  if (!rc) {
+    rc = MLS_TX(tx, envelope_at, ref->index, logged, MLS_ENVELOPE_MAX, &len);
+    if (!rc) rc = MLS_TX(tx, fork_add, it->rec->author, it->rec->seq, logged, len, it->env,
+                         it->env_len, d->pub, now);
+    if (rc) mls_store_rollback(tx);
+    else rc = mls_store_commit(tx);
+  }
+  free(logged);
+  char dev[33];
+  hex16(dev, d->id);
+  app_log(rc ? "error" : "warn", "fork_evidence", "device=%s seq=%" PRIu64 " index=%" PRIu64
+          " stored=%d", dev, it->rec->seq, ref->index, rc == MLPROTO_OK);
+}
+
+static int h_push(ctx *c) {
+  mls_device d;
+  int rc = authenticate(c, &d);
+  if (rc) return rc;
+  if ((rc = need_proto_body(c))) return rc;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  long n = count_push_records(c->req->body, c->req->body_len);
+  if (n > (long)MLPROTO_PUSH_MAX_RECORDS) {
+    mls_metrics_add_records(0, "BATCH_TOO_LARGE", (uint64_t)n);
+    return fail(c, MLPROTO_ERR_BATCH_TOO_LARGE, "at most 256 records per batch");
+  }
+  ProtobufCMessage *m = NULL;
+  rc = mlproto_msg_unpack(&m, MLPROTO_MSG_PUSH_REQUEST, c->req->body, c->req->body_len);
+  if (rc) {
+    mls_metrics_inc_records(0, mlproto_errname(rc));
+    return fail(c, rc, "PushRequest");
+  }
+  Mentorlog__V1__PushRequest *pr = (Mentorlog__V1__PushRequest *)m;
+  size_t count = pr->n_records;
+  push_item *items = calloc(count ? count : 1, sizeof *items);
+  if (!items) { mlproto_msg_free(m); return fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL); }
+  char detail[96] = "";
+  size_t bad = 0;
+
+  /* Verification first, outside the writer lock: workers do it in parallel. */
+  for (size_t i = 0; i < count && !rc; i++) {
+    items[i].env = pr->records[i].data;
+    items[i].env_len = pr->records[i].len;
+    rc = mlproto_record_verify(&items[i].rec, items[i].env, items[i].env_len);
+    if (!rc && memcmp(items[i].rec->author, d.pub, 32) != 0) rc = MLPROTO_ERR_AUTHOR_MISMATCH;
+    if (!rc && mlproto_kind_is_server_event(items[i].rec->kind)) rc = MLPROTO_ERR_KIND_NOT_ALLOWED;
+    if (!rc && i > 0 && items[i].rec->seq != items[i - 1].rec->seq + 1) rc = MLPROTO_ERR_SEQ_GAP;
+    if (rc) bad = i;
+  }
+
+  mls_txn *tx = NULL;
+  size_t appended = 0;
+  mls_record_ref fork_ref;
+  int forked = 0;
+  mlproto_sth sth;
+  if (!rc) rc = mls_log_begin(c->app->log, &tx);
+  if (!rc) {
+    uint64_t head_seq = 0;
+    uint8_t head_hash[32];
+    int have_head = 0;
+    for (size_t i = 0; i < count && !rc; i++) {
+      const mlproto_record *r = items[i].rec;
+      bad = i;
+      mls_record_ref ref;
+      int x = MLS_TX(tx, record_at, r->author, r->seq, &ref);
+      if (x == MLPROTO_OK) {
+        if (memcmp(ref.record_hash, r->hash, 32) == 0) {
+          items[i].index = ref.index; /* identical resend: acknowledged again */
+          continue;
+        }
+        fork_ref = ref;
+        forked = 1;
+        rc = MLPROTO_ERR_FORK;
+        break;
+      }
+      if (x != MLPROTO_ERR_NOT_FOUND) { rc = x; break; }
+      if (!have_head) {
+        if ((rc = MLS_TX(tx, author_head, r->author, &head_seq, head_hash))) break;
+        have_head = 1;
+      }
+      if (r->seq != head_seq + 1) { rc = MLPROTO_ERR_SEQ_GAP; break; }
+      if (memcmp(r->prev, head_hash, 32) != 0) { rc = MLPROTO_ERR_PREV_MISMATCH; break; }
+      uint8_t owner[16];
+      x = MLS_TX(tx, case_owner, r->case_id, owner);
+      if (x == MLPROTO_OK) {
+        if (memcmp(owner, d.mentor_id, 16) != 0) { rc = MLPROTO_ERR_NOT_YOUR_CASE; break; }
+      } else if (x == MLPROTO_ERR_NOT_FOUND) {
+        if (r->kind != MLPROTO_KIND_CASE_OPEN) { rc = MLPROTO_ERR_NOT_YOUR_CASE; break; }
+        if ((rc = MLS_TX(tx, case_claim, r->case_id, d.mentor_id))) break;
+      } else {
+        rc = x;
+        break;
+      }
+      mls_log_entry e;
+      memset(&e, 0, sizeof e);
+      e.type = MLPROTO_LOG_DEVICE_RECORD;
+      e.received_ms = c->now;
+      memcpy(e.record_hash, r->hash, 32);
+      memcpy(e.author, r->author, 32);
+      e.seq = r->seq;
+      memcpy(e.record_id, r->record_id, 16);
+      memcpy(e.case_id, r->case_id, 16);
+      e.kind = (uint32_t)r->kind;
+      e.has_mentor = 1;
+      memcpy(e.mentor_id, d.mentor_id, 16);
+      e.envelope = items[i].env;
+      e.envelope_len = items[i].env_len;
+      if ((rc = mls_log_append(c->app->log, tx, &e))) break;
+      items[i].index = e.index;
+      head_seq = r->seq;
+      memcpy(head_hash, r->hash, 32);
+      appended++;
+    }
+    if (rc) {
+      mls_log_abort(c->app->log, tx);
+    } else if (appended) {
+      rc = mls_log_commit(c->app->log, tx, c->now, &sth);
+    } else {
+      /* Nothing new: no new tree head to sign. */
+      rc = mls_log_sth(c->app->log, tx, c->now, &sth);
+      mls_log_abort(c->app->log, tx);
+    }
+  }
+  if (forked) record_fork(c->app, &items[bad], &fork_ref, &d, c->now);
+
+  char dev[33];
+  hex16(dev, d.id);
+  if (rc) {
+    if (count) snprintf(detail, sizeof detail, "record %zu of %zu", bad + 1, count);
+    mls_metrics_add_records(0, mlproto_errname(rc), count ? count : 1);
+    app_log("info", "push_refused", "conn=%" PRIu64 " device=%s n=%zu at=%zu reason=%s",
+            c->req->conn_id, dev, count, bad, mlproto_errname(rc));
+    for (size_t i = 0; i < count; i++) mlproto_record_free(items[i].rec);
+    free(items);
+    mlproto_msg_free(m);
+    return fail(c, rc, detail);
+  }
+  mls_metrics_add_records(1, "ok", count);
+
+  Mentorlog__V1__PushResponse resp = MENTORLOG__V1__PUSH_RESPONSE__INIT;
+  Mentorlog__V1__RecordResult *res = calloc(count ? count : 1, sizeof *res);
+  Mentorlog__V1__RecordResult **resp_ptrs = calloc(count ? count : 1, sizeof *resp_ptrs);
+  Mentorlog__V1__SignedTreeHead pb;
+  sth_to_pb(&pb, &sth);
+  if (!res || !resp_ptrs) {
+    rc = fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
+  } else {
+    for (size_t i = 0; i < count; i++) {
+      mentorlog__v1__record_result__init(&res[i]);
+      res[i].record_id.data = items[i].rec->record_id;
+      res[i].record_id.len = 16;
+      res[i].log_index = items[i].index;
+      res[i].status = (char *)"OK";
+      resp_ptrs[i] = &res[i];
+    }
+    resp.n_results = count;
+    resp.results = resp_ptrs;
+    resp.sth = &pb;
+    rc = reply(c, &resp.base);
+  }
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  mls_metrics_observe_push_ms(ms);
+  app_log("info", "push", "conn=%" PRIu64 " device=%s n=%zu new=%zu log_size=%" PRIu64,
+          c->req->conn_id, dev, count, appended, sth.size);
+  free(res);
+  free(resp_ptrs);
+  for (size_t i = 0; i < count; i++) mlproto_record_free(items[i].rec);
+  free(items);
+  mlproto_msg_free(m);
+  return rc;
+}
+
+/* ----------------------------------------------------------------- pull --- */
+
+typedef struct pull_acc {
+  Mentorlog__V1__LogItem *items;
+  Mentorlog__V1__LogItem **ptrs;
+  uint8_t **copies;
+  size_t n, cap;
+  size_t bytes;
+  int more;
+  uint64_t last;
+} pull_acc;
+
+static int pull_cb(void *ud, const mls_log_entry *e) {
+  pull_acc *a = ud;
+  if (a->n == a->cap || (a->n > 0 && a->bytes + e->envelope_len > PULL_BYTES_SOFT_CAP)) {
+    a->more = 1;
+    return 1; /* stop */
+  }
+  uint8_t *copy = mlproto_memdup(e->envelope, e->envelope_len);
+  if (!copy) return MLPROTO_ERR_OUT_OF_MEMORY;
+  Mentorlog__V1__LogItem *it = &a->items[a->n];
+  mentorlog__v1__log_item__init(it);
+  it->log_index = e->index;
+  it->received_at_ms = e->received_ms;
+  it->entry_type = e->type;
+  it->envelope.data = copy;
+  it->envelope.len = e->envelope_len;
+  a->copies[a->n] = copy;
+  a->ptrs[a->n] = it;
+  a->n++;
+  a->bytes += e->envelope_len;
+  a->last = e->index;
+  return 0;
+}
+
+static int h_pull(ctx *c) {
+  mls_device d;
+  int rc = authenticate(c, &d);
+  if (rc) return rc;
+  qparam ps[] = {{.name = "since"}, {.name = "limit"}};
+  if ((rc = parse_query(c, ps, 2))) return rc;
+  uint64_t since = 0, limit = PULL_DEFAULT_LIMIT;
+  if (ps[0].seen && (rc = q_u64(c, &ps[0], &since))) return rc;
+  if (ps[1].seen && (rc = q_u64(c, &ps[1], &limit))) return rc;
+  if (limit == 0) return fail(c, MLPROTO_ERR_BAD_QUERY, "limit must be >= 1");
+  if (limit > MLPROTO_PULL_MAX_ITEMS) limit = MLPROTO_PULL_MAX_ITEMS;
+
+  pull_acc a;
+  memset(&a, 0, sizeof a);
+  a.cap = (size_t)limit;
+  a.items = calloc(a.cap, sizeof *a.items);
+  a.ptrs = calloc(a.cap, sizeof *a.ptrs);
+  a.copies = calloc(a.cap, sizeof *a.copies);
+  mlproto_sth sth;
+  if (!a.items || !a.ptrs || !a.copies) {
+    rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  } else {
+    mls_txn *tx;
+    rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
+    if (!rc) {
+      rc = mls_log_sth(c->app->log, tx, c->now, &sth);
+      /* limit+1: one more row tells whether more are waiting. */
+      if (!rc) rc = MLS_TX(tx, log_list, d.mentor_id, since, (uint32_t)limit + 1, pull_cb, &a);
+      if (rc == 1) rc = MLPROTO_OK;
+      mls_store_rollback(tx);
+    }
+  }
+  if (!rc) {
+    Mentorlog__V1__PullResponse r = MENTORLOG__V1__PULL_RESPONSE__INIT;
+    Mentorlog__V1__SignedTreeHead pb;
+    sth_to_pb(&pb, &sth);
+    r.n_items = a.n;
+    r.items = a.ptrs;
+    r.more = a.more;
+    /* Without more, everything up to the tree head's size was scanned. */
+    r.next_since = a.more ? a.last + 1 : (sth.size > since ? sth.size : since);
+    r.sth = &pb;
+    rc = reply(c, &r.base);
+  } else {
+    fail(c, rc, NULL);
+  }
+  for (size_t i = 0; i < a.n; i++) mlproto_free(a.copies[i]);
+  free(a.items);
+  free(a.ptrs);
+  free(a.copies);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ log --- */
+
+static int h_sth(ctx *c) {
+  mlproto_sth sth;
+  int rc = read_sth(c->app, c->now, &sth);
+  if (rc) return fail(c, rc, NULL);
+  Mentorlog__V1__SignedTreeHead pb;
+  sth_to_pb(&pb, &sth);
+  return reply(c, &pb.base);
+}
+
+static int reply_proof(ctx *c, int inclusion, uint64_t a, uint64_t b, uint8_t (*proof)[32],
+                       size_t len) {
+  ProtobufCBinaryData hs[MLPROTO_MERKLE_MAX_PROOF];
+  for (size_t i = 0; i < len; i++) {
+    hs[i].data = proof[i];
+    hs[i].len = 32;
+  }
+  if (inclusion) {
+    Mentorlog__V1__InclusionProof p = MENTORLOG__V1__INCLUSION_PROOF__INIT;
+    p.leaf_index = a;
+    p.tree_size = b;
+    p.n_hashes = len;
+    p.hashes = hs;
+    return reply(c, &p.base);
+  }
+  Mentorlog__V1__ConsistencyProof p = MENTORLOG__V1__CONSISTENCY_PROOF__INIT;
+  p.first = a;
+  p.second = b;
+  p.n_hashes = len;
+  p.hashes = hs;
+  return reply(c, &p.base);
+}
+
+static int h_inclusion(ctx *c) {
+  qparam ps[] = {{.name = "index"}, {.name = "size"}, {.name = "hash"}};
+  int rc = parse_query(c, ps, 3);
+  if (rc) return rc;
+  if (ps[0].seen == ps[2].seen) return fail(c, MLPROTO_ERR_BAD_QUERY, "give index or hash");
+  uint64_t index = 0, size = 0;
+  uint8_t leaf[32];
+  if (ps[0].seen && (rc = q_u64(c, &ps[0], &index))) return rc;
+  if (ps[1].seen && (rc = q_u64(c, &ps[1], &size))) return rc;
+  if (ps[2].seen && mlproto_hex_decode(leaf, 32, ps[2].val, ps[2].len) != MLPROTO_OK)
+    return fail(c, MLPROTO_ERR_BAD_QUERY, "hash: 64 hex digits");
+  mls_txn *tx;
+  if ((rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx))) return fail(c, rc, NULL);
+  if (!ps[1].seen) {
+    mlproto_sth sth;
+    rc = mls_log_sth(c->app->log, tx, c->now, &sth);
+    size = sth.size;
+  }
+  if (!rc && ps[2].seen) rc = MLS_TX(tx, leaf_find, leaf, &index);
+  uint8_t proof[MLPROTO_MERKLE_MAX_PROOF][32];
+  size_t len = 0;
+  if (!rc) rc = mls_log_inclusion(tx, index, size, proof, &len);
+  mls_store_rollback(tx);
+  if (rc) return fail(c, rc, NULL);
+  return reply_proof(c, 1, index, size, proof, len);
+}
+
+static int h_consistency(ctx *c) {
+  qparam ps[] = {{.name = "first"}, {.name = "second"}};
+  int rc = parse_query(c, ps, 2);
+  if (rc) return rc;
+  if (!ps[0].seen) return fail(c, MLPROTO_ERR_BAD_QUERY, "first required");
+  uint64_t first = 0, second = 0;
+  if ((rc = q_u64(c, &ps[0], &first))) return rc;
+  if (ps[1].seen && (rc = q_u64(c, &ps[1], &second))) return rc;
+  mls_txn *tx;
+  if ((rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx))) return fail(c, rc, NULL);
+  if (!ps[1].seen) {
+    mlproto_sth sth;
+    rc = mls_log_sth(c->app->log, tx, c->now, &sth);
+    second = sth.size;
+  }
+  uint8_t proof[MLPROTO_MERKLE_MAX_PROOF][32];
+  size_t len = 0;
+  if (!rc) rc = mls_log_consistency(tx, first, second, proof, &len);
+  mls_store_rollback(tx);
+  if (rc) return fail(c, rc, NULL);
+  return reply_proof(c, 0, first, second, proof, len);
+}
+
+/* ---------------------------------------------------------------- ops --- */
+
+static int h_healthz(ctx *c) {
+  mlproto_buf_free(&c->resp->body);
+  mlproto_buf_init(&c->resp->body, 64);
+  if (mlproto_buf_printf(&c->resp->body, "ok\n")) return fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
+  c->resp->status = 200;
+  c->resp->content_type = CT_TEXT;
+  return MLPROTO_OK;
+}
+
+static int h_metrics(ctx *c) {
+  mlproto_buf_free(&c->resp->body);
+  mlproto_buf_init(&c->resp->body, 1u << 20);
+  int rc = mls_metrics_render(&c->resp->body, mls_app_log_size(c->app));
+  if (rc) return fail(c, rc, NULL);
+  c->resp->status = 200;
+  c->resp->content_type = MLS_METRICS_CONTENT_TYPE;
+  return MLPROTO_OK;
+}
+
+/* --------------------------------------------------------------- routes --- */
+
+typedef struct route {
+  const char *method;
+  const char *path;
+  const char *label;
+  int (*fn)(ctx *c);
+} route;
+
+static const route ROUTES[] = {
+  {"POST", "/v1/enroll", "enroll", h_enroll},
+  {"GET", "/v1/session/challenge", "challenge", h_challenge},
+  {"POST", "/v1/session", "session", h_session},
+  {"POST", "/v1/push", "push", h_push},
+  {"GET", "/v1/pull", "pull", h_pull},
+  {"GET", "/v1/log/sth", "sth", h_sth},
+  {"GET", "/v1/log/proof/inclusion", "inclusion", h_inclusion},
+  {"GET", "/v1/log/proof/consistency", "consistency", h_consistency},
+  {"GET", "/healthz", "healthz", h_healthz},
+  {"GET", "/metrics", "metrics", h_metrics},
+};
+
+void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, uint64_t now_ms) {
+  const char *accept = req ? header(req, "Accept") : NULL;
+  ctx c = {.app = app, .req = req, .resp = resp, .now = now_ms,
+           .want_json = accept && strstr(accept, CT_JSON) != NULL};
+  resp->extra_headers[0] = 0;
+  resp->route = "other";
+  if (!app || !req || !req->method || !req->path) {
+    fail(&c, MLPROTO_ERR_INTERNAL, NULL);
+    return;
+  }
+  int path_known = 0;
+  for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {
+    if (strcmp(ROUTES[i].path, req->path) != 0) continue;
+    path_known = 1;
+    resp->route = ROUTES[i].label;
+    /* HEAD is GET without a body; the network half drops the body. */
+    if (strcmp(ROUTES[i].method, req->method) == 0 ||
+        (strcmp(req->method, "HEAD") == 0 && strcmp(ROUTES[i].method, "GET") == 0)) {
+      if (strcmp(ROUTES[i].method, "GET") == 0 && req->body_len) {
+        fail(&c, MLPROTO_ERR_BAD_HTTP, "GET with a body");
+        return;
+      }
+      ROUTES[i].fn(&c);
+      return;
+    }
+  }
+  if (path_known) {
+    fail(&c, MLPROTO_ERR_METHOD_NOT_ALLOWED, NULL);
+    return;
+  }
+  fail(&c, MLPROTO_ERR_NOT_FOUND, "no such endpoint");
+}

@@ -1,0 +1,59 @@
+/*
+ * app_limits.h — in-memory abuse limits of the application half.
+ *
+ * Two mechanisms, each a fixed-size table (memory is bounded whatever the
+ * traffic: when a table is full the least recently touched entry in the
+ * probe window is evicted), guarded by its own mutex:
+ *
+ * Token buckets (requests per second): mls_bucket_take() refuses when the
+ * key's bucket is empty and says how long until a token is back. Used per
+ * device (authenticated requests) and per address (unauthenticated work
+ * that costs a write, such as challenges).
+ *
+ * Failure backoff (authentication attempts): after `free_failures` failures
+ * a key must wait base_ms * 2^(failures - free_failures), capped at max_ms,
+ * before its next attempt is even looked at. Entries are forgotten after
+ * forget_ms without failures. The server uses two tables:
+ *   per address: 10 free failures, 1 s doubling to at most 15 min, forgotten
+ *     after 15 min, NOT reset by a success — this is what stops an attacker
+ *     guessing codes or replaying signatures from one place;
+ *   per device:  5 free failures, 1 s doubling to at most 30 s, reset by a
+ *     success — an attacker who knows a device's public key can delay that
+ *     device by at most 30 s per attempt window, never lock it out, and the
+ *     mentor's own successful login clears it.
+ * The state is per process and lost on restart (it is a brake, not a record).
+ */
+#ifndef MLS_APP_LIMITS_H
+#define MLS_APP_LIMITS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MLS_LIMIT_KEY_MAX 48
+
+typedef struct mls_limiter mls_limiter;
+
+typedef struct mls_limiter_config {
+  size_t slots;            /* table size (power of two is not required) */
+  /* token bucket */
+  double rate_per_s;
+  double burst;
+  /* failure backoff */
+  unsigned free_failures;
+  uint64_t base_ms, max_ms, forget_ms;
+} mls_limiter_config;
+
+int mls_limiter_new(mls_limiter **out, const mls_limiter_config *cfg);
+void mls_limiter_free(mls_limiter *l);
+
+/* Token bucket: 0 when a token was taken, else 1 and *retry_ms set. */
+int mls_bucket_take(mls_limiter *l, const void *key, size_t key_len, uint64_t now_ms,
+                    uint64_t *retry_ms);
+
+/* Backoff: 1 (and *retry_ms) when key must still wait, else 0. */
+int mls_backoff_check(mls_limiter *l, const void *key, size_t key_len, uint64_t now_ms,
+                      uint64_t *retry_ms);
+void mls_backoff_fail(mls_limiter *l, const void *key, size_t key_len, uint64_t now_ms);
+void mls_backoff_reset(mls_limiter *l, const void *key, size_t key_len);
+
+#endif

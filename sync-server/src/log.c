@@ -1,0 +1,229 @@
+/* log.c — the transparency log on top of the store (see log.h). */
+#include "log.h"
+
+#include "mlproto/alloc.h"
+#include "mlproto/errors.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mls_log {
+  mls_store *st;
+  const uint8_t *sk;           /* borrowed, sodium_malloc'd by the owner */
+  uint8_t pk[32];
+  mlproto_key *key;            /* the same key for mlproto_record_build */
+  pthread_mutex_t append;      /* held from mls_log_begin to commit/abort */
+  mlproto_merkle_compact cr;   /* valid while `append` is held after begin */
+  mlproto_merkle_compact saved;
+  int cr_valid;
+  _Atomic uint64_t cached_size;
+};
+
+static int node_reader(void *ud, unsigned level, uint64_t index, uint8_t out[32]) {
+  mls_txn *tx = ud;
+  int rc = MLS_TX(tx, node_get, level, index, out);
+  /* A node the maths needs but the store lacks is damage, not a user error. */
+  return rc == MLPROTO_ERR_NOT_FOUND ? MLPROTO_ERR_STORAGE : rc;
+}
+
+int mls_log_open(mls_log **out, mls_store *st, const uint8_t *sk, const uint8_t pk[32]) {
+  *out = NULL;
+  mls_log *log = calloc(1, sizeof *log);
+  if (!log) return MLPROTO_ERR_OUT_OF_MEMORY;
+  log->st = st;
+  log->sk = sk;
+  memcpy(log->pk, pk, 32);
+  int rc = mlproto_key_import(&log->key, MLPROTO_KEY_SIGN, sk, 32); /* the seed half */
+  if (rc) { free(log); return rc; }
+  uint8_t check[32];
+  if (mlproto_key_public(check, log->key) || memcmp(check, pk, 32) != 0) {
+    mlproto_key_free(log->key);
+    free(log);
+    return MLPROTO_ERR_BAD_KEY;
+  }
+  pthread_mutex_init(&log->append, NULL);
+  mls_txn *tx;
+  rc = mls_store_begin(st, MLS_TXN_READ, &tx);
+  uint64_t size = 0;
+  if (!rc) {
+    rc = MLS_TX(tx, log_size, &size);
+    mls_store_rollback(tx);
+  }
+  if (rc) { mls_log_close(log); return rc; }
+  atomic_store(&log->cached_size, size);
+  *out = log;
+  return MLPROTO_OK;
+}
+
+void mls_log_close(mls_log *log) {
+  if (!log) return;
+  mlproto_key_free(log->key);
+  pthread_mutex_destroy(&log->append);
+  sodium_memzero(log, sizeof *log);
+  free(log);
+}
+
+const uint8_t *mls_log_server_pub(const mls_log *log) { return log->pk; }
+uint64_t mls_log_cached_size(const mls_log *log) { return atomic_load(&log->cached_size); }
+uint64_t mls_log_pending_size(const mls_log *log) { return log->cr.size; }
+
+int mls_log_begin(mls_log *log, mls_txn **txp) {
+  *txp = NULL;
+  pthread_mutex_lock(&log->append);
+  mls_txn *tx;
+  int rc = mls_store_begin(log->st, MLS_TXN_WRITE, &tx);
+  if (rc) goto fail;
+  uint64_t size;
+  rc = MLS_TX(tx, log_size, &size);
+  if (rc) goto fail_tx;
+  /* Another process (admin) may have appended since we last looked. */
+  if (!log->cr_valid || log->cr.size != size) {
+    rc = mlproto_merkle_compact_load(&log->cr, size, node_reader, tx);
+    if (rc) goto fail_tx;
+    log->cr_valid = 1;
+  }
+  log->saved = log->cr;
+  *txp = tx;
+  return MLPROTO_OK;
+fail_tx:
+  mls_store_rollback(tx);
+fail:
+  pthread_mutex_unlock(&log->append);
+  return rc;
+}
+
+int mls_log_append(mls_log *log, mls_txn *tx, mls_log_entry *e) {
+  mlproto_log_entry le = {.type = (mlproto_log_entry_type)e->type,
+                          .received_at_ms = e->received_ms};
+  memcpy(le.record_hash, e->record_hash, 32);
+  int rc = mlproto_log_entry_leaf_hash(e->leaf_hash, &le);
+  if (rc) return rc;
+  mlproto_merkle_compact next = log->cr;
+  mlproto_merkle_node nodes[MLPROTO_MERKLE_MAX_NEW_NODES];
+  size_t n = 0;
+  rc = mlproto_merkle_compact_append(&next, e->leaf_hash, nodes, &n);
+  if (rc) return rc;
+  e->index = log->cr.size;
+  rc = MLS_TX(tx, log_append, e);
+  for (size_t i = 0; !rc && i < n; i++)
+    rc = MLS_TX(tx, node_put, nodes[i].level, nodes[i].index, nodes[i].hash);
+  if (rc) return rc;
+  log->cr = next;
+  return MLPROTO_OK;
+}
+
+int mls_log_append_event(mls_log *log, mls_txn *tx, const mlproto_disclosed *d,
+                         const uint8_t *mentor_id, uint64_t now_ms, uint64_t *index_out) {
+  mlproto_record_params p;
+  memset(&p, 0, sizeof p);
+  mlproto_random_id(p.record_id);
+  uint64_t seq;
+  int rc = MLS_TX(tx, author_head, log->pk, &seq, p.prev);
+  if (rc) return rc;
+  p.seq = seq + 1;
+  p.hlc = now_ms << 16;
+  p.kind = (mlproto_kind)d->payload_case;
+  uint8_t *env = NULL;
+  size_t env_len = 0;
+  mls_log_entry e;
+  memset(&e, 0, sizeof e);
+  rc = mlproto_record_build(&env, &env_len, e.record_hash, &p, d, NULL, NULL, log->key);
+  if (rc) return rc;
+  e.type = MLPROTO_LOG_SERVER_EVENT;
+  e.received_ms = now_ms;
+  memcpy(e.author, log->pk, 32);
+  e.seq = p.seq;
+  memcpy(e.record_id, p.record_id, 16);
+  e.kind = (uint32_t)p.kind;
+  if (mentor_id) {
+    e.has_mentor = 1;
+    memcpy(e.mentor_id, mentor_id, 16);
+  }
+  e.envelope = env;
+  e.envelope_len = env_len;
+  rc = mls_log_append(log, tx, &e);
+  mlproto_free(env);
+  if (!rc && index_out) *index_out = e.index;
+  return rc;
+}
+
+static int sth_store(mls_txn *tx, const mlproto_sth *sth) {
+  uint8_t blob[MLPROTO_STH_ENCODED_BYTES];
+  mlproto_sth_encode(blob, sth);
+  return MLS_TX(tx, sth_put, blob, sizeof blob);
+}
+
+int mls_log_commit(mls_log *log, mls_txn *tx, uint64_t now_ms, mlproto_sth *sth) {
+  mlproto_sth h;
+  memset(&h, 0, sizeof h);
+  h.size = log->cr.size;
+  h.timestamp_ms = now_ms;
+  mlproto_merkle_compact_root(&log->cr, h.root);
+  int rc = mlproto_sth_sign(&h, log->sk);
+  if (!rc) rc = sth_store(tx, &h);
+  if (rc) {
+    mls_log_abort(log, tx);
+    return rc;
+  }
+  rc = mls_store_commit(tx);
+  if (rc) {
+    /* Whether the commit reached the disk is unknown: reload next time. */
+    log->cr_valid = 0;
+    pthread_mutex_unlock(&log->append);
+    return rc;
+  }
+  atomic_store(&log->cached_size, h.size);
+  pthread_mutex_unlock(&log->append);
+  if (sth) *sth = h;
+  return MLPROTO_OK;
+}
+
+void mls_log_abort(mls_log *log, mls_txn *tx) {
+  if (!tx) return;
+  mls_store_rollback(tx);
+  log->cr = log->saved;
+  pthread_mutex_unlock(&log->append);
+}
+
+int mls_log_sth(mls_log *log, mls_txn *tx, uint64_t now_ms, mlproto_sth *sth) {
+  uint8_t blob[256];
+  size_t len = 0;
+  int rc = MLS_TX(tx, sth_get, blob, sizeof blob, &len);
+  if (rc == MLPROTO_ERR_NOT_FOUND) {
+    memset(sth, 0, sizeof *sth);
+    sth->timestamp_ms = now_ms;
+    mlproto_merkle_empty_root(sth->root);
+    return mlproto_sth_sign(sth, log->sk);
+  }
+  if (rc) return rc;
+  rc = mlproto_sth_decode(sth, blob, len);
+  return rc ? MLPROTO_ERR_STORAGE : MLPROTO_OK;
+}
+
+static int check_size(mls_txn *tx, uint64_t size) {
+  uint64_t n;
+  int rc = MLS_TX(tx, log_size, &n);
+  if (rc) return rc;
+  return size > n ? MLPROTO_ERR_TREE_RANGE : MLPROTO_OK;
+}
+
+int mls_log_inclusion(mls_txn *tx, uint64_t index, uint64_t size, uint8_t (*proof)[32],
+                      size_t *len) {
+  *len = 0;
+  int rc = check_size(tx, size);
+  if (rc) return rc;
+  return mlproto_merkle_inclusion_proof(proof, len, MLPROTO_MERKLE_MAX_PROOF, index, size,
+                                        node_reader, tx);
+}
+
+int mls_log_consistency(mls_txn *tx, uint64_t first, uint64_t second, uint8_t (*proof)[32],
+                        size_t *len) {
+  *len = 0;
+  int rc = check_size(tx, second);
+  if (rc) return rc;
+  return mlproto_merkle_consistency_proof(proof, len, MLPROTO_MERKLE_MAX_PROOF, first, second,
+                                          node_reader, tx);
+}

@@ -1,0 +1,69 @@
+/*
+ * log.h — the transparency log (DESIGN §3) on top of the store.
+ *
+ * Every accepted record and every server event is one leaf:
+ *   entry = u8 type || u64be received_at_ms || record hash   (mlproto/merkle.h)
+ * Appends happen inside a write transaction obtained from mls_log_begin();
+ * the leaf, the perfect-subtree hashes it completes, the record row and the
+ * new signed tree head are committed together by mls_log_commit(), so a
+ * crash leaves either all of them or none. Appends are serialised: one
+ * appender at a time per mls_log (a mutex held from begin to commit/abort)
+ * and one writer per database (the store's write transaction), so the
+ * admin command may append from another process while the server runs.
+ *
+ * The compact range (right edge of the tree) is cached in memory and checked
+ * against the stored log size at every mls_log_begin(): if another process
+ * appended, it is reloaded from the stored nodes (popcount(n) reads).
+ *
+ * Reads (tree heads, proofs) run in read transactions and cost O(log n)
+ * node reads. Thread-safe: any number of threads may call any function; a
+ * thread holding an append transaction must not begin another transaction.
+ */
+#ifndef MLS_LOG_H
+#define MLS_LOG_H
+
+#include "mlproto/merkle.h"
+#include "mlproto/record.h"
+#include "store.h"
+
+typedef struct mls_log mls_log;
+
+/* Opens the log over st with the server key: sk is the 64-byte libsodium
+ * secret key (borrowed; must outlive the log), pk its public half.
+ * *out NULL on failure. */
+int mls_log_open(mls_log **out, mls_store *st, const uint8_t *sk, const uint8_t pk[32]);
+void mls_log_close(mls_log *log); /* NULL: no-op */
+
+const uint8_t *mls_log_server_pub(const mls_log *log);
+
+/* Begins an append transaction (waits for other appenders). */
+int mls_log_begin(mls_log *log, mls_txn **tx);
+/* Appends e (index, leaf hash set here; every other field by the caller). */
+int mls_log_append(mls_log *log, mls_txn *tx, mls_log_entry *e);
+/* Builds, signs and appends a server event: author = the server key, its
+ * own seq/prev chain, case_id zero, hlc = now_ms << 16. mentor_id (may be
+ * NULL) is the mentor the event concerns (who may pull it). On success
+ * *index_out (may be NULL) gets its log index. */
+int mls_log_append_event(mls_log *log, mls_txn *tx, const mlproto_disclosed *d,
+                         const uint8_t *mentor_id, uint64_t now_ms, uint64_t *index_out);
+/* Number of leaves the open append transaction has reached. */
+uint64_t mls_log_pending_size(const mls_log *log);
+/* Signs a tree head for the new size at now_ms, stores it, commits. On
+ * failure everything is rolled back. The transaction is gone either way. */
+int mls_log_commit(mls_log *log, mls_txn *tx, uint64_t now_ms, mlproto_sth *sth);
+/* Rolls back and releases the append lock; NULL tx is a no-op. */
+void mls_log_abort(mls_log *log, mls_txn *tx);
+
+/* The latest signed tree head within tx (any transaction). An empty log
+ * gets a head of size 0 signed at now_ms (not stored). */
+int mls_log_sth(mls_log *log, mls_txn *tx, uint64_t now_ms, mlproto_sth *sth);
+/* Proofs within tx against the stored nodes; size must not exceed the log
+ * size (MLPROTO_ERR_TREE_RANGE). proof needs MLPROTO_MERKLE_MAX_PROOF slots. */
+int mls_log_inclusion(mls_txn *tx, uint64_t index, uint64_t size, uint8_t (*proof)[32],
+                      size_t *len);
+int mls_log_consistency(mls_txn *tx, uint64_t first, uint64_t second, uint8_t (*proof)[32],
+                        size_t *len);
+/* Leaf size as last seen by this process (no storage read; for /metrics). */
+uint64_t mls_log_cached_size(const mls_log *log);
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * store.h — the server's storage interface (DESIGN §6).
+ *
+ * Everything the application half keeps goes through this interface: mentors,
+ * enrolment codes, devices, session challenges and tokens, API tokens, case
+ * ownership, the log (records, their leaves, the persisted perfect-subtree
+ * hashes, the latest signed tree head) and fork evidence. A backend is a
+ * table of functions (mls_store_ops); the SQLite backend (store_sqlite.c) is
+ * the embedded default, a PostgreSQL backend follows later. Nothing outside
+ * store_sqlite.c knows that SQLite exists.
+ *
+ * Transactions. Every operation runs inside a transaction obtained from
+ * mls_store_begin(): MLS_TXN_READ gives a consistent snapshot, MLS_TXN_WRITE
+ * an exclusive writer (one at a time per database, across processes: the
+ * admin command writes while the server runs; a waiting writer retries for
+ * up to the busy timeout, then gets MLPROTO_ERR_BUSY). mls_store_commit()
+ * returns only when the transaction is durable (SQLite: WAL with
+ * synchronous=FULL); it frees the transaction whether it succeeds or not.
+ * mls_store_rollback() undoes and frees; NULL is a no-op.
+ *
+ * Threads. One mls_store may be used by any number of threads at once; one
+ * mls_txn belongs to the thread that began it. A thread must not begin a
+ * second transaction while it holds one.
+ *
+ * Errors. Every function returns MLPROTO_OK or a negative MLPROTO_ERR_*:
+ * NOT_FOUND for a missing row where stated, ALREADY_EXISTS for a duplicate
+ * key, BUSY when the writer lock could not be obtained in time, DISK_FULL,
+ * and STORAGE for any other backend failure (details go to the log as a
+ * backend error code, never with row contents).
+ *
+ * Sizes. Ids are fixed-size binary: mentor ids and case ids 16 bytes, device
+ * ids and authors (Ed25519 public keys), hashes 32 bytes. Strings are capped
+ * by the caller (MLS_NAME_MAX, MLS_LABEL_MAX) and the backend enforces the
+ * caps again.
+ */
+#ifndef MLS_STORE_H
+#define MLS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MLS_NAME_MAX 128        /* mentor display name, bytes (UTF-8) */
+#define MLS_LABEL_MAX 64        /* device label, bytes */
+#define MLS_JOBCENTRE_MAX 64    /* jobcentre id, bytes */
+#define MLS_ENVELOPE_MAX (96 * 1024)
+
+typedef struct mls_store mls_store;
+typedef struct mls_txn mls_txn;
+
+enum { MLS_TXN_READ = 0, MLS_TXN_WRITE = 1 };
+
+typedef struct mls_device {
+  uint8_t id[16];         /* mls_device_id(pub): the short id admins and devices see */
+  uint8_t pub[32];        /* Ed25519: the device's identity, author of its records */
+  uint8_t box_pub[32];    /* X25519 for case-key grants */
+  uint8_t mentor_id[16];
+  char label[MLS_LABEL_MAX + 1];
+  uint64_t enrolled_ms;
+  uint64_t revoked_ms;    /* 0 while active */
+} mls_device;
+
+typedef struct mls_mentor {
+  uint8_t id[16];
+  char name[MLS_NAME_MAX + 1];
+  uint64_t created_ms;
+} mls_mentor;
+
+/* One log entry with its record, as appended and as listed. */
+typedef struct mls_log_entry {
+  uint64_t index;            /* leaf index, 0-based */
+  uint8_t type;              /* MLPROTO log entry type: device record / server event */
+  uint64_t received_ms;      /* server receipt time, committed in the leaf */
+  uint8_t record_hash[32];
+  uint8_t leaf_hash[32];     /* SHA-256(0x00 || entry) */
+  uint8_t author[32];
+  uint64_t seq;
+  uint8_t record_id[16];
+  uint8_t case_id[16];
+  uint32_t kind;
+  int has_mentor;            /* visibility: 0 = concerns no mentor (only auditors see it) */
+  uint8_t mentor_id[16];     /* the mentor who may pull it */
+  const uint8_t *envelope;   /* serialized Envelope; borrowed */
+  size_t envelope_len;
+} mls_log_entry;
+
+/* A record already at (author, seq). */
+typedef struct mls_record_ref {
+  uint64_t index;
+  uint8_t record_hash[32];
+} mls_record_ref;
+
+typedef int (*mls_device_fn)(void *ud, const mls_device *d);
+typedef int (*mls_mentor_fn)(void *ud, const mls_mentor *m);
+/* The entry (and its envelope) are valid only during the call. A non-zero
+ * return stops the iteration and is returned by the listing function. */
+typedef int (*mls_entry_fn)(void *ud, const mls_log_entry *e);
+
+typedef struct mls_store_ops {
+  const char *name;
+  void (*close)(mls_store *st);
+  int (*begin)(mls_store *st, int mode, mls_txn **out);
+  int (*commit)(mls_txn *tx);
+  void (*rollback)(mls_txn *tx);
+
+  int (*mentor_add)(mls_txn *tx, const mls_mentor *m);
+  int (*mentor_get)(mls_txn *tx, const uint8_t id[16], mls_mentor *out);  /* NOT_FOUND */
+  int (*mentor_list)(mls_txn *tx, mls_mentor_fn fn, void *ud);
+
+  int (*code_add)(mls_txn *tx, const uint8_t code_hash[32], const uint8_t mentor_id[16],
+                  uint64_t created_ms, uint64_t expires_ms);
+  /* Marks the code used and gives its mentor; ENROLL_CODE_INVALID when the
+   * code is unknown, already used or expired at now_ms (one answer for all). */
+  int (*code_consume)(mls_txn *tx, const uint8_t code_hash[32], uint64_t now_ms,
+                      uint8_t mentor_id[16]);
+
+  int (*device_add)(mls_txn *tx, const mls_device *d);           /* ALREADY_EXISTS */
+  int (*device_get)(mls_txn *tx, const uint8_t pub[32], mls_device *out); /* NOT_FOUND */
+  int (*device_get_by_id)(mls_txn *tx, const uint8_t id[16], mls_device *out); /* NOT_FOUND */
+  int (*device_list)(mls_txn *tx, mls_device_fn fn, void *ud);
+  int (*device_revoke)(mls_txn *tx, const uint8_t pub[32], uint64_t now_ms); /* NOT_FOUND */
+
+  int (*challenge_add)(mls_txn *tx, const uint8_t challenge[32], uint64_t expires_ms);
+  /* Deletes it; CHALLENGE_INVALID when unknown or expired. Also purges
+   * expired challenges and sessions. */
+  int (*challenge_consume)(mls_txn *tx, const uint8_t challenge[32], uint64_t now_ms);
+
+  int (*session_add)(mls_txn *tx, const uint8_t token_hash[32], const uint8_t device[32],
+                     uint64_t expires_ms);
+  /* UNAUTHENTICATED when unknown or expired. */
+  int (*session_get)(mls_txn *tx, const uint8_t token_hash[32], uint64_t now_ms,
+                     uint8_t device[32]);
+
+  int (*api_token_add)(mls_txn *tx, const uint8_t token_hash[32], const char *role,
+                       const char *jobcentre, uint64_t created_ms);
+
+  int (*case_owner)(mls_txn *tx, const uint8_t case_id[16], uint8_t mentor_id[16]); /* NOT_FOUND */
+  int (*case_claim)(mls_txn *tx, const uint8_t case_id[16], const uint8_t mentor_id[16]);
+
+  /* Highest seq of author and its record hash; seq 0 and zero hash when none. */
+  int (*author_head)(mls_txn *tx, const uint8_t author[32], uint64_t *seq, uint8_t hash[32]);
+  int (*record_at)(mls_txn *tx, const uint8_t author[32], uint64_t seq,
+                   mls_record_ref *out);                          /* NOT_FOUND */
+  /* Copies the envelope at log index into buf (cap bytes); NOT_FOUND. */
+  int (*envelope_at)(mls_txn *tx, uint64_t index, uint8_t *buf, size_t cap, size_t *len);
+
+  /* Appends the entry at e->index, which must equal the current log size. */
+  int (*log_append)(mls_txn *tx, const mls_log_entry *e);
+  int (*log_size)(mls_txn *tx, uint64_t *size);
+  /* Entries with index >= since, ascending, at most limit; only those whose
+   * mentor is *mentor_id when mentor_id is not NULL. */
+  int (*log_list)(mls_txn *tx, const uint8_t *mentor_id, uint64_t since, uint32_t limit,
+                  mls_entry_fn fn, void *ud);
+  /* Index of the leaf with this leaf hash (the lowest, should two be equal). */
+  int (*leaf_find)(mls_txn *tx, const uint8_t leaf_hash[32], uint64_t *index); /* NOT_FOUND */
+
+  /* Perfect-subtree hashes: level 0 = leaf hashes, (level, index) covers
+   * leaves [index << level, (index + 1) << level). */
+  int (*node_put)(mls_txn *tx, unsigned level, uint64_t index, const uint8_t hash[32]);
+  int (*node_get)(mls_txn *tx, unsigned level, uint64_t index, uint8_t hash[32]); /* NOT_FOUND */
+
+  /* The latest signed tree head, as an opaque blob (<= 256 bytes). */
+  int (*sth_put)(mls_txn *tx, const uint8_t *blob, size_t len);
+  int (*sth_get)(mls_txn *tx, uint8_t *blob, size_t cap, size_t *len);  /* NOT_FOUND */
+
+  /* Fork evidence: the envelope already logged at (author, seq) and the
+   * different one that was pushed, by which device, when. */
+  int (*fork_add)(mls_txn *tx, const uint8_t author[32], uint64_t seq,
+                  const uint8_t *logged, size_t logged_len,
+                  const uint8_t *pushed, size_t pushed_len,
+                  const uint8_t device[32], uint64_t now_ms);
+  int (*fork_count)(mls_txn *tx, uint64_t *count);
+} mls_store_ops;
+
+struct mls_store {
+  const mls_store_ops *ops;
+};
+
+/* A transaction remembers its store's table. Backends embed this first. */
+struct mls_txn {
+  const mls_store_ops *ops;
+};
+
+/* The 16-byte device id: SHA-256("mentorlog/device-id/v1\0" || pub)[0..16). */
+void mls_device_id(uint8_t id[16], const uint8_t pub[32]);
+
+/* Opens the SQLite store at path (creating the schema when create is set).
+ * busy_timeout_ms bounds how long a writer waits for another process.
+ * *out is NULL on failure. */
+int mls_store_open_sqlite(mls_store **out, const char *path, int create,
+                          unsigned busy_timeout_ms);
+
+static inline void mls_store_close(mls_store *st) { if (st) st->ops->close(st); }
+static inline int mls_store_begin(mls_store *st, int mode, mls_txn **out) {
+  return st->ops->begin(st, mode, out);
+}
+static inline int mls_store_commit(mls_txn *tx) { return tx->ops->commit(tx); }
+static inline void mls_store_rollback(mls_txn *tx) { if (tx) tx->ops->rollback(tx); }
+
+/* Call the operation `op` of the transaction's backend: MLS_TX(tx, device_get, pub, &d). */
+#define MLS_TX(tx, op, ...) ((tx)->ops->op((tx), __VA_ARGS__))
+
+#endif

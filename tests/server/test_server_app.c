@@ -1,0 +1,853 @@
+/*
+ * test_server_app.c — the application half of the sync server, driven
+ * through mls_app_handle() with real requests on a temporary data directory
+ * (real SQLite store, real keys, real records; no network).
+ */
+#include "testutil.h"
+
+#include "admin.h"
+#include "app.h"
+#include "sim.h"
+
+#include "mlproto/alloc.h"
+#include "mlproto/errors.h"
+#include "mlproto/merkle.h"
+#include "mlproto/record.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define T0 UINT64_C(1767225600000) /* 2026-01-01 */
+#define CT "application/vnd.mentorlog.v1+protobuf"
+
+typedef struct fx {
+  char dir[64];
+  mls_app *app;
+  uint64_t now;
+  uint8_t server_pub[32];
+  char mentor_a[40], mentor_b[40];
+} fx;
+
+/* Runs `admin --data DIR args...`, stdout captured into out. */
+static int admin(fx *f, char *out, size_t cap, const char *a1, const char *a2, const char *a3,
+                 const char *a4) {
+  const char *argv[8] = {"admin", "--data", f->dir, a1, a2, a3, a4, NULL};
+  int argc = 3;
+  while (argc < 7 && argv[argc]) argc++;
+  char path[96];
+  snprintf(path, sizeof path, "%s/admin.out", f->dir);
+  fflush(stdout);
+  int saved = dup(1);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  dup2(fd, 1);
+  close(fd);
+  int rc = mls_admin_main(argc, (char **)argv);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  size_t n = 0;
+  char *s = tu_read_file(path, &n);
+  if (out) {
+    snprintf(out, cap, "%s", s ? s : "");
+    char *nl = strchr(out, '\n');
+    if (nl && nl[1] == 0) *nl = 0;
+  }
+  free(s);
+  unlink(path);
+  return rc;
+}
+
+typedef struct resp {
+  int status;
+  int code;
+  char name[64];
+  uint8_t *body;
+  size_t len;
+  char extra[256];
+} resp;
+
+static void resp_free(resp *r) {
+  free(r->body);
+  memset(r, 0, sizeof *r);
+}
+
+static resp call(fx *f, const char *method, const char *path, const char *query,
+                 const uint8_t *body, size_t len, const char *token, const char *peer) {
+  mls_header hs[3];
+  size_t nh = 0;
+  char auth[200];
+  if (body) hs[nh++] = (mls_header){"Content-Type", CT};
+  if (token) {
+    snprintf(auth, sizeof auth, "Bearer %s", token);
+    hs[nh++] = (mls_header){"authorization", auth};
+  }
+  mls_request rq = {.method = method, .path = path, .query = query ? query : "",
+                    .headers = hs, .n_headers = nh, .body = body, .body_len = len,
+                    .peer = peer ? peer : "10.0.0.1", .conn_id = 1};
+  mls_response rs;
+  memset(&rs, 0, sizeof rs);
+  mls_app_handle(f->app, &rq, &rs, f->now);
+  resp r;
+  memset(&r, 0, sizeof r);
+  r.status = rs.status;
+  r.code = rs.error_code;
+  r.len = rs.body.len;
+  r.body = malloc(r.len ? r.len : 1);
+  memcpy(r.body, rs.body.data, r.len);
+  snprintf(r.extra, sizeof r.extra, "%s", rs.extra_headers);
+  if (rs.error_code) sim_error_code(r.body, r.len, r.name);
+  mlproto_buf_free(&rs.body);
+  return r;
+}
+
+static void fx_open(fx *f) {
+  assert_int_equal(mls_app_open(&f->app, &(mls_app_config){.data_dir = f->dir, .create = 1}),
+                   MLPROTO_OK);
+}
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof *f);
+  strcpy(f->dir, "/tmp/mls-test-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  /* Codes are dated by the admin command's clock: the app's "now" starts there. */
+  f->now = (uint64_t)time(NULL) * 1000;
+  assert_int_equal(admin(f, f->mentor_a, sizeof f->mentor_a, "mentor", "add", "Anna", NULL), 0);
+  assert_int_equal(admin(f, f->mentor_b, sizeof f->mentor_b, "mentor", "add", "Bo", NULL), 0);
+  assert_int_equal(strlen(f->mentor_a), 32);
+  fx_open(f);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  mls_app_close(f->app);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+  assert_int_equal(system(cmd), 0);
+  free(f);
+  return 0;
+}
+
+static void get_code(fx *f, const char *mentor, char code[64]) {
+  assert_int_equal(admin(f, code, 64, "enroll-code", mentor, NULL, NULL), 0);
+  assert_int_equal(strlen(code), 23);
+}
+
+static resp enroll(fx *f, sim_dev *d, const char *code) {
+  size_t len;
+  uint8_t *b = sim_enroll_body(d, code, &len);
+  resp r = call(f, "POST", "/v1/enroll", NULL, b, len, NULL, NULL);
+  free(b);
+  if (r.status == 200) {
+    ProtobufCMessage *m = NULL;
+    assert_int_equal(mlproto_msg_unpack(&m, MLPROTO_MSG_ENROLL_RESPONSE, r.body, r.len), 0);
+    memcpy(f->server_pub, ((Mentorlog__V1__EnrollResponse *)m)->server_pub.data, 32);
+    mlproto_msg_free(m);
+  }
+  return r;
+}
+
+static resp session(fx *f, sim_dev *d, const char *peer) {
+  resp c = call(f, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, peer);
+  assert_int_equal(c.status, 200);
+  size_t len;
+  uint8_t *b = sim_session_body(d, c.body, c.len, &len);
+  resp_free(&c);
+  resp r = call(f, "POST", "/v1/session", NULL, b, len, NULL, peer);
+  free(b);
+  if (r.status == 200) assert_int_equal(sim_take_token(d, r.body, r.len), 0);
+  return r;
+}
+
+/* Enrol a device for the mentor and open a session. */
+static void device_up(fx *f, sim_dev *d, const char *mentor) {
+  sim_dev_init(d);
+  char code[64];
+  get_code(f, mentor, code);
+  resp r = enroll(f, d, code);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  r = session(f, d, NULL);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+}
+
+static resp push(fx *f, sim_dev *d, uint8_t **envs, size_t *lens, size_t n) {
+  size_t len;
+  uint8_t *b = sim_push_body(envs, lens, n, &len);
+  resp r = call(f, "POST", "/v1/push", NULL, b, len, d->token, NULL);
+  free(b);
+  return r;
+}
+
+static void sth_of(const resp *r, mlproto_msg_type type, mlproto_sth *out) {
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(mlproto_msg_unpack(&m, type, r->body, r->len), 0);
+  Mentorlog__V1__SignedTreeHead *pb;
+  if (type == MLPROTO_MSG_PUSH_RESPONSE) pb = ((Mentorlog__V1__PushResponse *)m)->sth;
+  else if (type == MLPROTO_MSG_PULL_RESPONSE) pb = ((Mentorlog__V1__PullResponse *)m)->sth;
+  else pb = (Mentorlog__V1__SignedTreeHead *)m;
+  assert_non_null(pb);
+  memset(out, 0, sizeof *out);
+  out->size = pb->size;
+  out->timestamp_ms = pb->timestamp_ms;
+  assert_int_equal(pb->root.len, 32);
+  assert_int_equal(pb->signature.len, 64);
+  memcpy(out->root, pb->root.data, 32);
+  memcpy(out->signature, pb->signature.data, 64);
+  mlproto_msg_free(m);
+}
+
+static mlproto_sth current_sth(fx *f) {
+  resp r = call(f, "GET", "/v1/log/sth", NULL, NULL, 0, NULL, NULL);
+  assert_int_equal(r.status, 200);
+  mlproto_sth s;
+  sth_of(&r, MLPROTO_MSG_SIGNED_TREE_HEAD, &s);
+  resp_free(&r);
+  assert_int_equal(mlproto_sth_verify(&s, f->server_pub), MLPROTO_OK);
+  return s;
+}
+
+static void free_envs(uint8_t **envs, size_t n) {
+  for (size_t i = 0; i < n; i++) mlproto_free(envs[i]);
+}
+
+/* Pull everything visible from since, page by page; returns the count and
+ * checks every inclusion proof against the pull's tree head. */
+static size_t pull_all(fx *f, sim_dev *d, uint64_t since, unsigned limit, uint64_t *indices,
+                       size_t cap) {
+  size_t n = 0;
+  for (int pages = 0; pages < 1000; pages++) {
+    char q[64];
+    snprintf(q, sizeof q, "since=%llu&limit=%u", (unsigned long long)since, limit);
+    resp r = call(f, "GET", "/v1/pull", q, NULL, 0, d->token, NULL);
+    assert_int_equal(r.status, 200);
+    mlproto_sth sth;
+    sth_of(&r, MLPROTO_MSG_PULL_RESPONSE, &sth);
+    assert_int_equal(mlproto_sth_verify(&sth, f->server_pub), MLPROTO_OK);
+    ProtobufCMessage *m = NULL;
+    assert_int_equal(mlproto_msg_unpack(&m, MLPROTO_MSG_PULL_RESPONSE, r.body, r.len), 0);
+    Mentorlog__V1__PullResponse *p = (Mentorlog__V1__PullResponse *)m;
+    assert_true(p->n_items <= limit);
+    for (size_t i = 0; i < p->n_items; i++) {
+      Mentorlog__V1__LogItem *it = p->items[i];
+      assert_true(it->log_index >= since);
+      if (n) assert_true(it->log_index > indices[n - 1]);
+      assert_true(n < cap);
+      indices[n++] = it->log_index;
+      /* The leaf is in the tree the server signed. */
+      mlproto_log_entry e = {.type = (mlproto_log_entry_type)it->entry_type,
+                             .received_at_ms = it->received_at_ms};
+      assert_int_equal(mlproto_record_hash(e.record_hash, it->envelope.data, it->envelope.len), 0);
+      uint8_t leaf[32];
+      assert_int_equal(mlproto_log_entry_leaf_hash(leaf, &e), 0);
+      char iq[80];
+      snprintf(iq, sizeof iq, "index=%llu&size=%llu", (unsigned long long)it->log_index,
+               (unsigned long long)sth.size);
+      resp ir = call(f, "GET", "/v1/log/proof/inclusion", iq, NULL, 0, NULL, NULL);
+      assert_int_equal(ir.status, 200);
+      ProtobufCMessage *pm = NULL;
+      assert_int_equal(mlproto_msg_unpack(&pm, MLPROTO_MSG_INCLUSION_PROOF, ir.body, ir.len), 0);
+      Mentorlog__V1__InclusionProof *ip = (Mentorlog__V1__InclusionProof *)pm;
+      uint8_t proof[64][32];
+      for (size_t k = 0; k < ip->n_hashes; k++) memcpy(proof[k], ip->hashes[k].data, 32);
+      assert_int_equal(mlproto_merkle_verify_inclusion(leaf, it->log_index, sth.size,
+                                                       (const uint8_t(*)[32])proof,
+                                                       ip->n_hashes, sth.root), MLPROTO_OK);
+      mlproto_msg_free(pm);
+      resp_free(&ir);
+    }
+    int more = p->more;
+    assert_true(p->next_since >= since);
+    since = p->next_since;
+    mlproto_msg_free(m);
+    resp_free(&r);
+    if (!more) break;
+  }
+  return n;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_happy_path(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  uint8_t case1[16];
+  mlproto_random_id(case1);
+  uint8_t *envs[3];
+  size_t lens[3];
+  envs[0] = sim_record(&d, MLPROTO_KIND_CASE_OPEN, case1, &lens[0]);
+  envs[1] = sim_record(&d, MLPROTO_KIND_NOTE, case1, &lens[1]);
+  envs[2] = sim_record(&d, MLPROTO_KIND_NOTE, case1, &lens[2]);
+  resp r = push(f, &d, envs, lens, 3);
+  assert_int_equal(r.status, 200);
+  mlproto_sth sth;
+  sth_of(&r, MLPROTO_MSG_PUSH_RESPONSE, &sth);
+  assert_int_equal(mlproto_sth_verify(&sth, f->server_pub), MLPROTO_OK);
+  assert_int_equal(sth.size, 4); /* DEVICE_ENROLLED + 3 */
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(mlproto_msg_unpack(&m, MLPROTO_MSG_PUSH_RESPONSE, r.body, r.len), 0);
+  Mentorlog__V1__PushResponse *pr = (Mentorlog__V1__PushResponse *)m;
+  assert_int_equal(pr->n_results, 3);
+  for (size_t i = 0; i < 3; i++) {
+    assert_string_equal(pr->results[i]->status, "OK");
+    assert_int_equal(pr->results[i]->log_index, i + 1);
+  }
+  mlproto_msg_free(m);
+  resp_free(&r);
+  assert_int_equal(mls_app_log_size(f->app), 4);
+
+  uint64_t idx[16];
+  assert_int_equal(pull_all(f, &d, 0, 100, idx, 16), 4);
+  assert_int_equal(idx[0], 0);
+  assert_int_equal(idx[3], 3);
+  /* Another mentor's device sees none of it, only its own enrolment. */
+  sim_dev e;
+  device_up(f, &e, f->mentor_b);
+  assert_int_equal(pull_all(f, &e, 0, 100, idx, 16), 1);
+  assert_int_equal(idx[0], 4);
+  free_envs(envs, 3);
+  sim_dev_free(&d);
+  sim_dev_free(&e);
+}
+
+/* Each refusal: its code, and nothing changed (log size, tree head). */
+static void expect_refused(fx *f, sim_dev *d, uint8_t **envs, size_t *lens, size_t n,
+                           const char *code) {
+  mlproto_sth before = current_sth(f);
+  resp r = push(f, d, envs, lens, n);
+  assert_string_equal(r.name, code);
+  assert_int_equal(r.status, mlproto_http_status(mlproto_errcode(code)));
+  resp_free(&r);
+  mlproto_sth after = current_sth(f);
+  assert_int_equal(after.size, before.size);
+  assert_memory_equal(after.root, before.root, 32);
+}
+
+static void test_push_refusals(void **state) {
+  fx *f = *state;
+  sim_dev d, other, b;
+  device_up(f, &d, f->mentor_a);
+  device_up(f, &other, f->mentor_a);
+  device_up(f, &b, f->mentor_b);
+  uint8_t case1[16], case_b[16], unknown_case[16];
+  mlproto_random_id(case1);
+  mlproto_random_id(case_b);
+  mlproto_random_id(unknown_case);
+  uint8_t *e[4];
+  size_t l[4];
+  e[0] = sim_record(&d, MLPROTO_KIND_CASE_OPEN, case1, &l[0]);
+  resp r = push(f, &d, e, l, 1);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  uint8_t *eb = sim_record(&b, MLPROTO_KIND_CASE_OPEN, case_b, &l[1]);
+  r = push(f, &b, &eb, &l[1], 1);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  mlproto_free(eb);
+  uint8_t h[32], zero[32] = {0};
+
+  /* gap: seq 3 after 1 */
+  e[1] = sim_record_at(&d, MLPROTO_KIND_NOTE, case1, 3, d.head, &l[1], h);
+  expect_refused(f, &d, &e[1], &l[1], 1, "SEQ_GAP");
+  mlproto_free(e[1]);
+  /* wrong prev (a zero prev at seq 2 would not even build: use another hash) */
+  uint8_t bogus[32];
+  memset(bogus, 0x5a, 32);
+  e[1] = sim_record_at(&d, MLPROTO_KIND_NOTE, case1, 2, bogus, &l[1], h);
+  expect_refused(f, &d, &e[1], &l[1], 1, "PREV_MISMATCH");
+  mlproto_free(e[1]);
+  /* bad signature: one bit of the Ed25519 signature flipped */
+  e[1] = sim_record_at(&d, MLPROTO_KIND_NOTE, case1, 2, d.head, &l[1], h);
+  {
+    mlproto_record_peek pk;
+    assert_int_equal(mlproto_record_peek_fields(&pk, e[1], l[1]), 0);
+    /* The Ed25519 signature is field 2 of the envelope: tag 0x12, length 64. */
+    size_t at = 0;
+    for (size_t i = 0; i + 2 < l[1]; i++)
+      if (e[1][i] == 0x12 && e[1][i + 1] == 64) { at = i + 2; break; }
+    assert_true(at > 0);
+    e[1][at + 10] ^= 0x01;
+  }
+  expect_refused(f, &d, &e[1], &l[1], 1, "BAD_SIGNATURE");
+  mlproto_free(e[1]);
+  /* author != session device */
+  e[1] = sim_record_at(&other, MLPROTO_KIND_CASE_OPEN, case1, 1, zero, &l[1], h);
+  expect_refused(f, &d, &e[1], &l[1], 1, "AUTHOR_MISMATCH");
+  mlproto_free(e[1]);
+  /* another mentor's case */
+  e[1] = sim_record_at(&d, MLPROTO_KIND_NOTE, case_b, 2, d.head, &l[1], h);
+  expect_refused(f, &d, &e[1], &l[1], 1, "NOT_YOUR_CASE");
+  mlproto_free(e[1]);
+  e[1] = sim_record_at(&d, MLPROTO_KIND_CASE_OPEN, case_b, 2, d.head, &l[1], h);
+  expect_refused(f, &d, &e[1], &l[1], 1, "NOT_YOUR_CASE");
+  mlproto_free(e[1]);
+  /* a non-CASE_OPEN record for a case the server does not know */
+  e[1] = sim_record_at(&d, MLPROTO_KIND_NOTE, unknown_case, 2, d.head, &l[1], h);
+  expect_refused(f, &d, &e[1], &l[1], 1, "NOT_YOUR_CASE");
+  mlproto_free(e[1]);
+  /* all or nothing: two good records and a bad third */
+  e[1] = sim_record(&d, MLPROTO_KIND_NOTE, case1, &l[1]);
+  e[2] = sim_record(&d, MLPROTO_KIND_NOTE, case1, &l[2]);
+  e[3] = sim_record_at(&d, MLPROTO_KIND_NOTE, case_b, 4, d.head, &l[3], h);
+  expect_refused(f, &d, &e[1], &l[1], 3, "NOT_YOUR_CASE");
+  r = push(f, &d, &e[1], &l[1], 2); /* the good part alone goes in */
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  free_envs(&e[1], 3);
+  /* a server event kind from a device */
+  {
+    Mentorlog__V1__DeviceRevoked dr = MENTORLOG__V1__DEVICE_REVOKED__INIT;
+    dr.device_pub.data = other.pub;
+    dr.device_pub.len = 32;
+    mlproto_disclosed disc = MENTORLOG__V1__DISCLOSED__INIT;
+    disc.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_DEVICE_REVOKED;
+    disc.device_revoked = &dr;
+    mlproto_record_params p;
+    memset(&p, 0, sizeof p);
+    mlproto_random_id(p.record_id);
+    p.seq = d.seq + 1;
+    memcpy(p.prev, d.head, 32);
+    p.hlc = T0 << 16;
+    p.kind = MLPROTO_KIND_DEVICE_REVOKED;
+    uint8_t *ev = NULL;
+    size_t evl = 0;
+    assert_int_equal(mlproto_record_build(&ev, &evl, h, &p, &disc, NULL, NULL, d.sign), 0);
+    expect_refused(f, &d, &ev, &evl, 1, "KIND_NOT_ALLOWED");
+    mlproto_free(ev);
+  }
+  /* too many records: counted before decoding */
+  {
+    uint8_t *many[257];
+    size_t ml[257];
+    uint8_t *one = sim_record_at(&d, MLPROTO_KIND_NOTE, case1, d.seq + 1, d.head, &ml[0], h);
+    for (int i = 0; i < 257; i++) { many[i] = one; ml[i] = ml[0]; }
+    expect_refused(f, &d, many, ml, 257, "BATCH_TOO_LARGE");
+    mlproto_free(one);
+  }
+  /* no token, a bad token */
+  {
+    size_t len;
+    uint8_t *body = sim_push_body(e, l, 1, &len);
+    r = call(f, "POST", "/v1/push", NULL, body, len, NULL, NULL);
+    assert_string_equal(r.name, "UNAUTHENTICATED");
+    resp_free(&r);
+    r = call(f, "POST", "/v1/push", NULL, body, len, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL);
+    assert_string_equal(r.name, "UNAUTHENTICATED");
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    /* garbage body */
+    uint8_t junk[5] = {0xff, 0xff, 0xff, 0xff, 0xff};
+    r = call(f, "POST", "/v1/push", NULL, junk, 5, d.token, NULL);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    free(body);
+  }
+  mlproto_free(e[0]);
+  sim_dev_free(&d);
+  sim_dev_free(&other);
+  sim_dev_free(&b);
+}
+
+static void test_idempotent_fork_replay(void **state) {
+  fx *f = *state;
+  sim_dev d, d2;
+  device_up(f, &d, f->mentor_a);
+  device_up(f, &d2, f->mentor_a);
+  uint8_t c1[16];
+  mlproto_random_id(c1);
+  uint8_t *e[2];
+  size_t l[2];
+  e[0] = sim_record(&d, MLPROTO_KIND_CASE_OPEN, c1, &l[0]);
+  e[1] = sim_record(&d, MLPROTO_KIND_NOTE, c1, &l[1]);
+  resp r = push(f, &d, e, l, 2);
+  assert_int_equal(r.status, 200);
+  mlproto_sth first;
+  sth_of(&r, MLPROTO_MSG_PUSH_RESPONSE, &first);
+  resp_free(&r);
+  /* identical resend: same answer, same indices, nothing appended */
+  r = push(f, &d, e, l, 2);
+  assert_int_equal(r.status, 200);
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(mlproto_msg_unpack(&m, MLPROTO_MSG_PUSH_RESPONSE, r.body, r.len), 0);
+  Mentorlog__V1__PushResponse *pr = (Mentorlog__V1__PushResponse *)m;
+  assert_int_equal(pr->results[0]->log_index, 2);
+  assert_int_equal(pr->results[1]->log_index, 3);
+  assert_int_equal(pr->sth->size, first.size);
+  mlproto_msg_free(m);
+  resp_free(&r);
+  /* replay of the captured push in a new session: acknowledged, unchanged */
+  r = session(f, &d, NULL);
+  resp_free(&r);
+  r = push(f, &d, e, l, 2);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  assert_int_equal(current_sth(f).size, first.size);
+  /* ... and by another device of the same mentor: not its records */
+  expect_refused(f, &d2, e, l, 2, "AUTHOR_MISMATCH");
+  /* fork: a different record at seq 2 */
+  uint8_t h[32];
+  uint8_t prev1[32];
+  assert_int_equal(mlproto_record_hash(prev1, e[0], l[0]), 0);
+  uint8_t *fk = sim_record_at(&d, MLPROTO_KIND_NOTE, c1, 2, prev1, &l[1], h);
+  expect_refused(f, &d, &fk, &l[1], 1, "FORK");
+  /* the evidence was kept: the same fork pushed again is refused again */
+  expect_refused(f, &d, &fk, &l[1], 1, "FORK");
+  mlproto_free(fk);
+  /* the chain continues normally after the refusal */
+  uint8_t *n3 = sim_record(&d, MLPROTO_KIND_NOTE, c1, &l[0]);
+  r = push(f, &d, &n3, &l[0], 1);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  mlproto_free(n3);
+  free_envs(e, 2);
+  sim_dev_free(&d);
+  sim_dev_free(&d2);
+}
+
+static void test_revoked_and_unknown(void **state) {
+  fx *f = *state;
+  sim_dev d, stranger;
+  device_up(f, &d, f->mentor_a);
+  sim_dev_init(&stranger);
+  char id[40], out[256];
+  assert_int_equal(admin(f, out, sizeof out, "device", "list", "--json", NULL), 0);
+  assert_non_null(strstr(out, "\"status\":\"active\""));
+  /* the id is the first 32 hex digits after "id":" */
+  const char *p = strstr(out, "\"id\":\"");
+  assert_non_null(p);
+  memcpy(id, p + 6, 32);
+  id[32] = 0;
+  uint64_t size0 = current_sth(f).size;
+  /* admin revokes while the app is open: logged and effective at once */
+  assert_int_equal(admin(f, out, sizeof out, "device", "revoke", id, NULL), 0);
+  mlproto_sth s = current_sth(f);
+  assert_int_equal(s.size, size0 + 1);
+  uint8_t c1[16];
+  mlproto_random_id(c1);
+  size_t l;
+  uint8_t *e = sim_record(&d, MLPROTO_KIND_CASE_OPEN, c1, &l);
+  resp r = push(f, &d, &e, &l, 1);
+  assert_string_equal(r.name, "UNAUTHENTICATED");
+  resp_free(&r);
+  mlproto_free(e);
+  /* a revoked and an unknown device get byte-identical answers */
+  resp ra = session(f, &d, "10.9.9.1");
+  resp rb = session(f, &stranger, "10.9.9.2");
+  assert_int_equal(ra.status, 401);
+  assert_int_equal(ra.status, rb.status);
+  assert_int_equal(ra.len, rb.len);
+  assert_memory_equal(ra.body, rb.body, ra.len);
+  resp_free(&ra);
+  resp_free(&rb);
+  /* the revocation event reached the mentor's feed (checked from a sibling) */
+  sim_dev d3;
+  device_up(f, &d3, f->mentor_a);
+  uint64_t idx[8];
+  assert_int_equal(pull_all(f, &d3, 0, 2, idx, 8), 3); /* enrolled, revoked, enrolled */
+  /* revoking again: no such active device */
+  assert_int_equal(admin(f, out, sizeof out, "device", "revoke", id, NULL), 1);
+  sim_dev_free(&d);
+  sim_dev_free(&d3);
+  sim_dev_free(&stranger);
+}
+
+static void test_enrol_codes(void **state) {
+  fx *f = *state;
+  sim_dev d, e, g;
+  sim_dev_init(&d);
+  sim_dev_init(&e);
+  sim_dev_init(&g);
+  char code[64];
+  get_code(f, f->mentor_a, code);
+  resp r = enroll(f, &d, code);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  uint64_t size = current_sth(f).size;
+  r = enroll(f, &e, code); /* single use */
+  assert_string_equal(r.name, "ENROLL_CODE_INVALID");
+  resp_free(&r);
+  /* expired: 30 minutes TTL, used after 31 */
+  char out[64];
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", f->mentor_a, "--ttl", "30m"), 0);
+  f->now += 31 * 60 * 1000;
+  r = enroll(f, &e, out);
+  assert_string_equal(r.name, "ENROLL_CODE_INVALID");
+  resp_free(&r);
+  /* unknown code; typing variations of a valid one are accepted */
+  r = enroll(f, &e, "AAAAA-BBBBB-CCCCC-DDDDD");
+  assert_string_equal(r.name, "ENROLL_CODE_INVALID");
+  resp_free(&r);
+  assert_int_equal(current_sth(f).size, size);
+  get_code(f, f->mentor_b, code);
+  for (char *p = code; *p; p++)
+    if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+  r = enroll(f, &g, code);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  /* the same device twice */
+  get_code(f, f->mentor_b, code);
+  r = enroll(f, &g, code);
+  assert_string_equal(r.name, "ALREADY_EXISTS");
+  resp_free(&r);
+  /* unknown mentor; bad TTLs */
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "00000000000000000000000000000000", NULL, NULL), 1);
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", f->mentor_a, "--ttl", "31d"), 2);
+  sim_dev_free(&d);
+  sim_dev_free(&e);
+  sim_dev_free(&g);
+}
+
+static void test_pagination_and_consistency(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  uint8_t c1[16];
+  mlproto_random_id(c1);
+  mlproto_sth heads[12];
+  heads[0] = current_sth(f);
+  for (int i = 1; i < 12; i++) {
+    size_t l;
+    uint8_t *e = sim_record(&d, i == 1 ? MLPROTO_KIND_CASE_OPEN : MLPROTO_KIND_NOTE, c1, &l);
+    resp r = push(f, &d, &e, &l, 1);
+    assert_int_equal(r.status, 200);
+    sth_of(&r, MLPROTO_MSG_PUSH_RESPONSE, &heads[i]);
+    resp_free(&r);
+    mlproto_free(e);
+    f->now += 1000;
+  }
+  uint64_t idx[32];
+  for (unsigned lim = 1; lim <= 5; lim++) {
+    assert_int_equal(pull_all(f, &d, 0, lim, idx, 32), 12);
+    for (int i = 0; i < 12; i++) assert_int_equal(idx[i], (uint64_t)i);
+  }
+  assert_int_equal(pull_all(f, &d, 7, 3, idx, 32), 5); /* resumed from a cursor */
+  /* every pair of tree heads is consistent */
+  for (int a = 0; a < 12; a++)
+    for (int b = a; b < 12; b++) {
+      char q[64];
+      snprintf(q, sizeof q, "first=%llu&second=%llu", (unsigned long long)heads[a].size,
+               (unsigned long long)heads[b].size);
+      resp r = call(f, "GET", "/v1/log/proof/consistency", q, NULL, 0, NULL, NULL);
+      assert_int_equal(r.status, 200);
+      ProtobufCMessage *m = NULL;
+      assert_int_equal(mlproto_msg_unpack(&m, MLPROTO_MSG_CONSISTENCY_PROOF, r.body, r.len), 0);
+      Mentorlog__V1__ConsistencyProof *cp = (Mentorlog__V1__ConsistencyProof *)m;
+      uint8_t proof[64][32];
+      for (size_t k = 0; k < cp->n_hashes; k++) memcpy(proof[k], cp->hashes[k].data, 32);
+      assert_int_equal(mlproto_sth_check_consistency(&heads[a], &heads[b],
+                                                     (const uint8_t(*)[32])proof, cp->n_hashes),
+                       MLPROTO_OK);
+      mlproto_msg_free(m);
+      resp_free(&r);
+    }
+  /* bad queries */
+  const char *bad[] = {"first=0&second=3", "first=5&second=3", "first=1&second=999",
+                       "second=3", "first=x", "first=1&first=2", "first=1&bogus=2"};
+  const char *codes[] = {"TREE_RANGE", "TREE_RANGE", "TREE_RANGE", "BAD_QUERY", "BAD_QUERY",
+                         "BAD_QUERY", "BAD_QUERY"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    resp r = call(f, "GET", "/v1/log/proof/consistency", bad[i], NULL, 0, NULL, NULL);
+    assert_string_equal(r.name, codes[i]);
+    resp_free(&r);
+  }
+  resp r = call(f, "GET", "/v1/log/proof/inclusion", "index=12&size=12", NULL, 0, NULL, NULL);
+  assert_string_equal(r.name, "TREE_RANGE");
+  resp_free(&r);
+  r = call(f, "GET", "/v1/pull", "limit=0", NULL, 0, d.token, NULL);
+  assert_string_equal(r.name, "BAD_QUERY");
+  resp_free(&r);
+  sim_dev_free(&d);
+}
+
+static void test_throttling(void **state) {
+  fx *f = *state;
+  sim_dev d, stranger;
+  device_up(f, &d, f->mentor_a);
+  sim_dev_init(&stranger);
+  /* an attacker at one address: 10 free failures, then backoff */
+  int limited = 0;
+  for (int i = 0; i < 14; i++) {
+    resp r = session(f, &stranger, "192.0.2.66");
+    if (strcmp(r.name, "RATE_LIMITED") == 0) {
+      limited = 1;
+      assert_int_equal(r.status, 429);
+      assert_non_null(strstr(r.extra, "Retry-After: "));
+    } else {
+      assert_string_equal(r.name, "UNAUTHENTICATED");
+    }
+    resp_free(&r);
+  }
+  assert_true(limited);
+  /* the mentor, elsewhere, is not locked out */
+  resp r = session(f, &d, "198.51.100.7");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  /* attempts against the mentor's own key from many addresses only delay
+   * it (<= 30 s), and a success clears the counter */
+  for (int i = 0; i < 8; i++) {
+    char addr[32];
+    snprintf(addr, sizeof addr, "203.0.113.%d", i);
+    resp c = call(f, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, addr);
+    size_t len;
+    uint8_t *b = sim_session_body(&stranger, c.body, c.len, &len);
+    /* forge: the stranger signs, but claims the mentor's device key */
+    ProtobufCMessage *m = NULL;
+    assert_int_equal(mlproto_msg_unpack(&m, MLPROTO_MSG_SESSION_REQUEST, b, len), 0);
+    memcpy(((Mentorlog__V1__SessionRequest *)m)->device_pub.data, d.pub, 32);
+    uint8_t *fb = NULL;
+    size_t fl = 0;
+    assert_int_equal(mlproto_msg_pack(&fb, &fl, m), 0);
+    resp x = call(f, "POST", "/v1/session", NULL, fb, fl, NULL, addr);
+    assert_true(strcmp(x.name, "UNAUTHENTICATED") == 0 || strcmp(x.name, "RATE_LIMITED") == 0);
+    resp_free(&x);
+    mlproto_free(fb);
+    mlproto_msg_free(m);
+    free(b);
+    resp_free(&c);
+  }
+  r = session(f, &d, "198.51.100.7");
+  assert_string_equal(r.name, "RATE_LIMITED");
+  resp_free(&r);
+  f->now += 31 * 1000;
+  r = session(f, &d, "198.51.100.7");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  /* per-device request budget */
+  limited = 0;
+  for (int i = 0; i < 150 && !limited; i++) {
+    resp p = call(f, "GET", "/v1/pull", "", NULL, 0, d.token, NULL);
+    if (p.status == 429) limited = 1;
+    else assert_int_equal(p.status, 200);
+    resp_free(&p);
+  }
+  assert_true(limited);
+  f->now += 5000;
+  r = call(f, "GET", "/v1/pull", "", NULL, 0, d.token, NULL);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  sim_dev_free(&d);
+  sim_dev_free(&stranger);
+}
+
+static void test_routes_and_errors(void **state) {
+  fx *f = *state;
+  resp r = call(f, "GET", "/healthz", NULL, NULL, 0, NULL, NULL);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  assert_true(mls_app_route_is_fast("GET", "/healthz"));
+  assert_false(mls_app_route_is_fast("POST", "/v1/push"));
+  r = call(f, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr((char *)r.body, "mentorlog_log_size"));
+  resp_free(&r);
+  r = call(f, "GET", "/nope", NULL, NULL, 0, NULL, NULL);
+  assert_string_equal(r.name, "NOT_FOUND");
+  resp_free(&r);
+  r = call(f, "DELETE", "/v1/push", NULL, NULL, 0, NULL, NULL);
+  assert_string_equal(r.name, "METHOD_NOT_ALLOWED");
+  assert_int_equal(r.status, 405);
+  resp_free(&r);
+  /* wrong content type */
+  mls_header h = {"Content-Type", "application/json"};
+  mls_request rq = {.method = "POST", .path = "/v1/enroll", .query = "", .headers = &h,
+                    .n_headers = 1, .body = (const uint8_t *)"{}", .body_len = 2, .peer = "x"};
+  mls_response rs;
+  memset(&rs, 0, sizeof rs);
+  mls_app_handle(f->app, &rq, &rs, f->now);
+  assert_int_equal(rs.status, 415);
+  assert_int_equal(rs.error_code, MLPROTO_ERR_UNSUPPORTED_MEDIA_TYPE);
+  mlproto_buf_free(&rs.body);
+  /* JSON error body on request */
+  mls_header hj = {"Accept", "application/json"};
+  mls_request rj = {.method = "GET", .path = "/v1/pull", .query = "", .headers = &hj,
+                    .n_headers = 1, .peer = "x"};
+  memset(&rs, 0, sizeof rs);
+  mls_app_handle(f->app, &rj, &rs, f->now);
+  assert_int_equal(rs.status, 401);
+  assert_string_equal(rs.content_type, "application/json");
+  assert_true(rs.body.len > 0);
+  char *txt = strndup((char *)rs.body.data, rs.body.len);
+  assert_non_null(strstr(txt, "\"code\":\"UNAUTHENTICATED\""));
+  free(txt);
+  mlproto_buf_free(&rs.body);
+  /* mls_app_error for the network half */
+  memset(&rs, 0, sizeof rs);
+  mls_app_error(&rs, MLPROTO_ERR_BODY_TOO_LARGE, "4 MiB", 0);
+  assert_int_equal(rs.status, 413);
+  char name[64];
+  sim_error_code(rs.body.data, rs.body.len, name);
+  assert_string_equal(name, "BODY_TOO_LARGE");
+  mlproto_buf_free(&rs.body);
+}
+
+static void test_restart_keeps_log(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  uint8_t c1[16];
+  mlproto_random_id(c1);
+  size_t l;
+  uint8_t *e = sim_record(&d, MLPROTO_KIND_CASE_OPEN, c1, &l);
+  resp r = push(f, &d, &e, &l, 1);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  mlproto_free(e);
+  mlproto_sth before = current_sth(f);
+  mls_app_close(f->app);
+  fx_open(f);
+  mlproto_sth after = current_sth(f);
+  assert_int_equal(after.size, before.size);
+  assert_memory_equal(after.root, before.root, 32);
+  /* sessions survive a restart (they live in the store) */
+  e = sim_record(&d, MLPROTO_KIND_NOTE, c1, &l);
+  r = push(f, &d, &e, &l, 1);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  mlproto_free(e);
+  /* the server key file is private */
+  char path[128];
+  snprintf(path, sizeof path, "%s/server.key", f->dir);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  sim_dev_free(&d);
+}
+
+static void test_ttl_parse(void **state) {
+  (void)state;
+  struct { const char *s; int ok; uint64_t ms; } t[] = {
+    {"30m", 1, 1800000}, {"24h", 1, 86400000}, {"7d", 1, 604800000}, {"90s", 1, 90000},
+    {"30d", 1, 2592000000ull}, {"31d", 0, 0}, {"0h", 0, 0}, {"h", 0, 0}, {"", 0, 0},
+    {"5", 0, 0}, {"5w", 0, 0}, {"-1h", 0, 0}, {"1hh", 0, 0}, {"99999999999d", 0, 0},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    uint64_t ms = 0;
+    int rc = mls_admin_parse_ttl(t[i].s, &ms);
+    assert_int_equal(rc == 0, t[i].ok);
+    if (t[i].ok) assert_int_equal(ms, t[i].ms);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_ttl_parse),
+    cmocka_unit_test_setup_teardown(test_happy_path, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_push_refusals, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_idempotent_fork_replay, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_revoked_and_unknown, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_enrol_codes, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_pagination_and_consistency, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_throttling, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_routes_and_errors, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_restart_keeps_log, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
