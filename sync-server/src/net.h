@@ -1,0 +1,104 @@
+/*
+ * net.h — the network half of mentorlog-server: one libuv loop thread that
+ * owns every socket, TLS (mlproto/tls.h) and HTTP/1.1 (mlproto/http.h) fed
+ * from memory, and the uv threadpool for the application (app.h).
+ *
+ * Why one loop thread: on the 2-core machines we target, the CPU that matters
+ * is signature verification and the SQLite commit, which run on the worker
+ * pool; the loop thread does TLS record crypto, HTTP framing and handshakes
+ * (~2.4 ms of CPU each for a full one, ~0.1 ms resumed), which keeps /healthz
+ * well under its 50 ms p99 budget. A second loop would only add locking.
+ *
+ * Threading contract: everything in struct mls_server and struct mls_conn is
+ * touched only on the loop thread, except the read-only request/response
+ * pair a worker uses between uv_queue_work and its after-work callback.
+ */
+#ifndef MLS_NET_H
+#define MLS_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* `mentorlog-server serve ...`: parses argv (argv[0] is "serve"), runs the
+ * server until SIGTERM/SIGINT, and returns the process exit status:
+ *   0  clean shutdown (all requests drained, every handle closed)
+ *   1  runtime failure (cannot bind, cannot open the data directory, ...)
+ *   2  usage error (bad option; the message says which)
+ * `serve --help` prints every option and returns 0. */
+int mls_serve_main(int argc, char **argv);
+
+/* Limits and options of `serve`, with their defaults (see --help). */
+typedef struct mls_net_options {
+  const char *data_dir;
+  const char *listen;          /* "ADDR:PORT", "[v6]:PORT"; port 0 = ephemeral */
+  const char *tls_cert, *tls_key;
+  unsigned workers;            /* uv threadpool size */
+  unsigned max_connections;
+  size_t max_body;             /* bytes */
+  size_t max_header_bytes;     /* bytes, request line + headers */
+  uint64_t idle_timeout_ms;    /* between requests on a keep-alive connection */
+  uint64_t request_timeout_ms; /* first byte of a request (or TLS handshake) to its last */
+  uint64_t drain_timeout_ms;   /* SIGTERM: how long in-flight requests may finish */
+} mls_net_options;
+
+#define MLS_NET_DEFAULT_LISTEN "127.0.0.1:8443"
+#define MLS_NET_DEFAULT_WORKERS 4u
+#define MLS_NET_DEFAULT_MAX_CONNECTIONS 10000u
+#define MLS_NET_DEFAULT_MAX_BODY (4u << 20)
+#define MLS_NET_DEFAULT_MAX_HEADER_BYTES (16u << 10)
+#define MLS_NET_DEFAULT_IDLE_TIMEOUT_MS 60000u
+#define MLS_NET_DEFAULT_REQUEST_TIMEOUT_MS 30000u
+#define MLS_NET_DEFAULT_DRAIN_TIMEOUT_MS 10000u
+
+/* The file, inside the data directory, in which a running server publishes
+ * the address it is bound to ("127.0.0.1:40123\n"), written atomically once
+ * it accepts connections and removed on a clean exit. Tests and scripts use
+ * it with `--listen 127.0.0.1:0`. */
+#define MLS_NET_ADDR_FILE "serve.addr"
+
+/* --- internal: between net_*.c --- */
+
+#include <uv.h>
+
+#include "app.h"
+#include "mlproto/tls.h"
+
+struct mls_conn;
+
+typedef struct mls_server {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  uv_signal_t sig_term, sig_int;
+  uv_timer_t drain_timer;
+  mls_net_options opt;
+  mls_app *app;
+  mlproto_tls_config *tls;
+  struct mls_conn *conns;    /* every open connection (intrusive list) */
+  unsigned n_conns;
+  uint64_t next_conn_id;
+  int draining;              /* SIGTERM received: no new connections/requests */
+  int closing_handles;       /* the server's own handles are being closed */
+} mls_server;
+
+/* Listener callback (net_conn.c): accepts one connection or refuses it at the cap. */
+void mls__conn_on_connection(uv_stream_t *listener, int status);
+/* Drain (net_conn.c): close idle connections, mark the others to close after
+ * their current response; force = 1 closes every connection now. */
+void mls__conn_drain_all(mls_server *s, int force);
+/* Called by net_conn.c whenever a connection is freed, so the server can
+ * finish its shutdown once the last one is gone. */
+void mls__server_conn_gone(mls_server *s);
+
+/* Parses "ADDR:PORT" into a sockaddr_storage (IPv4 or bracketed IPv6). */
+struct sockaddr_storage;
+int mls__net_parse_addr(const char *s, struct sockaddr_storage *out);
+/* "250ms", "2s", "5m", "1h", bare number = seconds. 0 on success, -1 otherwise. */
+int mls__net_parse_duration_ms(const char *s, uint64_t *out);
+/* "4096", "64K", "4M" (binary units). 0 on success, -1 otherwise. */
+int mls__net_parse_size(const char *s, size_t *out);
+
+/* logfmt line to stderr: "ts=... level=... msg=... <fmt>"; ids only. */
+void mls__net_log(const char *level, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

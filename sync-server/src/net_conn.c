@@ -1,0 +1,587 @@
+/* net_conn.c — one TLS + HTTP/1.1 connection on the loop thread
+ * (STYLE "The server's loop"). Life of a connection:
+ *
+ *   accept -> handshake (request timeout) -> idle (idle timeout)
+ *     -> receiving a request (request timeout from its first byte)
+ *     -> with a worker (reading stopped) -> response queued -> idle ...
+ *   -> finish: close_notify, flush, uv_close of both handles
+ *   -> freed when both close callbacks ran and no work is in flight.
+ */
+#include "net.h"
+
+#include "metrics.h"
+#include "mlproto/alloc.h"
+#include "mlproto/http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define READ_CHUNK (64u * 1024u)
+#define PLAIN_CHUNK (16u * 1024u)
+/* Stop reading while this much ciphertext waits to be sent (backpressure). */
+#define WRITE_HIGH_WATER (512u * 1024u)
+/* Room for the status line and headers on top of the body. */
+#define RESPONSE_HEAD_CAP 2048u
+
+struct job;
+
+struct mls_conn {
+  mls_server *srv;
+  struct mls_conn *prev, *next;
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  mlproto_tls *tls;
+  mlproto_http_parser *http;
+  struct job *job;         /* the request a worker holds, or NULL */
+  uint8_t *pend;           /* plaintext after a complete request (pipelining) */
+  size_t pend_off, pend_len;
+  size_t write_queued;     /* ciphertext handed to uv_write, not completed */
+  uint64_t id;
+  uint64_t req_start_ms;
+  int refs;                /* open handles + work in flight */
+  unsigned closing : 1;    /* uv_close() called */
+  unsigned finishing : 1;  /* close once the output is flushed */
+  unsigned reading : 1;
+  unsigned handshake_done : 1;
+  unsigned counted : 1;    /* in mentorlog_connections_open */
+  unsigned peer_eof : 1;
+  char peer[INET6_ADDRSTRLEN];
+};
+
+struct job {
+  uv_work_t work;
+  struct mls_conn *conn;
+  mls_app *app;
+  mls_request req;
+  mls_header *headers;
+  mls_response resp;
+  int keep_alive;
+  int want_json;
+};
+
+struct wreq {
+  uv_write_t req;
+  struct mls_conn *conn;
+  uint8_t *data;
+  size_t len;
+};
+
+/* The loop thread is the only reader of these: alloc_cb's buffer is consumed
+ * by the read_cb that immediately follows it. */
+static uint8_t read_buf[READ_CHUNK];
+static uint8_t plain_buf[PLAIN_CHUNK];
+
+static void conn_pump(struct mls_conn *c);
+static void conn_close(struct mls_conn *c);
+static void conn_read_start(struct mls_conn *c);
+static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive, const char *method);
+
+static uint64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void timer_arm(struct mls_conn *c, uint64_t ms);
+
+static void conn_maybe_free(struct mls_conn *c) {
+  if (c->refs > 0) return;
+  mls_server *s = c->srv;
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  s->n_conns--;
+  if (c->counted) mls_metrics_conn_closed();
+  mlproto_tls_free(c->tls);
+  mlproto_http_parser_free(c->http);
+  mlproto_free(c->pend);
+  mlproto_free(c);
+  mls__server_conn_gone(s);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  struct mls_conn *c = h->data;
+  c->refs--;
+  conn_maybe_free(c);
+}
+
+/* Hard close: pending writes are cancelled, their callbacks still run. */
+static void conn_close(struct mls_conn *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  c->reading = 0;
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void read_stop(struct mls_conn *c) {
+  if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+}
+
+static void on_write(uv_write_t *req, int status) {
+  struct wreq *w = (struct wreq *)req;
+  struct mls_conn *c = w->conn;
+  c->write_queued -= w->len;
+  mlproto_tls_output_free(w->data);
+  mlproto_free(w);
+  if (c->closing) return;
+  if (status < 0) {
+    conn_close(c);
+    return;
+  }
+  if (c->finishing && c->write_queued == 0) {
+    conn_close(c);
+    return;
+  }
+  /* Backpressure released: read again, and pump what is already buffered. */
+  if (!c->reading && !c->job && !c->finishing && c->write_queued < WRITE_HIGH_WATER / 2) {
+    conn_pump(c);
+  }
+}
+
+static int conn_flush(struct mls_conn *c) {
+  uint8_t *data;
+  size_t len;
+  if (c->closing) return -1;
+  mlproto_tls_take_output(c->tls, &data, &len);
+  if (!data) return 0;
+  struct wreq *w = mlproto_malloc(sizeof *w);
+  if (!w) {
+    mlproto_tls_output_free(data);
+    conn_close(c);
+    return -1;
+  }
+  w->conn = c;
+  w->data = data;
+  w->len = len;
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (rc < 0) {
+    /* An error return means the callback never fires: free here. */
+    mlproto_tls_output_free(data);
+    mlproto_free(w);
+    conn_close(c);
+    return -1;
+  }
+  c->write_queued += len;
+  return 0;
+}
+
+/* Graceful end: close_notify, flush, then close when the writes completed
+ * (or when the guard timer fires: a peer that reads nothing cannot hold us). */
+static void conn_finish(struct mls_conn *c) {
+  if (c->closing || c->finishing) return;
+  c->finishing = 1;
+  read_stop(c);
+  if (c->handshake_done && !mlproto_tls_is_closed(c->tls)) (void)mlproto_tls_close_notify(c->tls);
+  if (conn_flush(c) != 0) return;
+  if (c->write_queued == 0) {
+    conn_close(c);
+    return;
+  }
+  timer_arm(c, c->srv->opt.request_timeout_ms);
+}
+
+/* Encrypts and queues plaintext. A blocked write is resumed with the rest. */
+static int conn_send(struct mls_conn *c, const uint8_t *data, size_t len) {
+  size_t off = 0;
+  while (off < len) {
+    size_t n = 0;
+    int rc = mlproto_tls_write(c->tls, data + off, len - off, &n);
+    off += n;
+    size_t before = mlproto_tls_output_pending(c->tls);
+    if (conn_flush(c) != 0) return -1;
+    if (rc == MLPROTO_OK) break;
+    if (rc < 0 || (n == 0 && before == 0)) {
+      conn_close(c);
+      return -1;
+    }
+  }
+  if (c->write_queued >= WRITE_HIGH_WATER) read_stop(c);
+  return 0;
+}
+
+static void timer_cb(uv_timer_t *t) {
+  struct mls_conn *c = t->data;
+  if (c->closing) return;
+  if (c->finishing || !c->handshake_done) {
+    if (!c->handshake_done)
+      mls__net_log("info", "handshake_timeout", "conn=%llu", (unsigned long long)c->id);
+    conn_close(c);
+    return;
+  }
+  if (c->job) return; /* the worker's answer re-arms the timer */
+  if (c->write_queued) {
+    conn_close(c); /* the peer stopped reading its answer */
+    return;
+  }
+  if (mlproto_http_parser_in_request(c->http)) {
+    mls_response resp;
+    memset(&resp, 0, sizeof resp);
+    mls_app_error(&resp, MLPROTO_ERR_REQUEST_TIMEOUT, "request not completed in time", 0);
+    mls__net_log("info", "request_timeout", "conn=%llu", (unsigned long long)c->id);
+    conn_respond(c, &resp, 0, NULL);
+    return;
+  }
+  conn_finish(c); /* idle */
+}
+
+static void timer_arm(struct mls_conn *c, uint64_t ms) {
+  if (c->closing) return;
+  uv_timer_start(&c->timer, timer_cb, ms ? ms : 1, 0);
+}
+
+/* Queues the response and releases resp's body. keep_alive 0: close after. */
+static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive, const char *method) {
+  mls_server *s = c->srv;
+  if (s->draining || c->peer_eof) keep_alive = 0;
+  mls_metrics_inc_request(resp->route ? resp->route : "none", resp->status);
+  if (resp->status >= 400 || !resp->route)
+    mls__net_log("info", "refused", "conn=%llu status=%d code=%s route=%s", (unsigned long long)c->id,
+                 resp->status, mlproto_errname(resp->error_code), resp->route ? resp->route : "none");
+  if (c->closing || mlproto_tls_is_closed(c->tls)) {
+    mlproto_buf_free(&resp->body);
+    conn_close(c);
+    return;
+  }
+  char date[MLPROTO_HTTP_DATE_LEN];
+  if (mlproto_http_date(date, (int64_t)time(NULL)) != MLPROTO_OK) date[0] = '\0';
+  mlproto_http_response_head head = {
+      .status = resp->status,
+      .content_type = resp->content_type,
+      .date = date[0] ? date : NULL,
+      .extra_headers = resp->extra_headers[0] ? resp->extra_headers : NULL,
+      .keep_alive = keep_alive,
+      .head_only = method && strcmp(method, "HEAD") == 0,
+  };
+  mlproto_buf out;
+  mlproto_buf_init(&out, resp->body.len + RESPONSE_HEAD_CAP + sizeof resp->extra_headers);
+  int rc = mlproto_http_response_write(&out, &head, resp->body.data, resp->body.len);
+  mlproto_buf_free(&resp->body);
+  if (rc != MLPROTO_OK) {
+    mls__net_log("error", "response_serialize", "conn=%llu code=%s", (unsigned long long)c->id,
+                 mlproto_errname(rc));
+    mlproto_buf_free(&out);
+    conn_close(c);
+    return;
+  }
+  rc = conn_send(c, out.data, out.len);
+  mlproto_buf_free(&out);
+  if (rc != 0) return;
+  if (!keep_alive) {
+    conn_finish(c);
+    return;
+  }
+  mlproto_http_parser_next(c->http);
+  timer_arm(c, s->opt.idle_timeout_ms);
+}
+
+/* Refusal decided by the network half (bad HTTP, caps, timeouts). */
+static void conn_refuse(struct mls_conn *c, int code, const char *detail) {
+  mls_response resp;
+  memset(&resp, 0, sizeof resp);
+  mls_app_error(&resp, code, detail, 0);
+  if (!resp.route) resp.route = "http";
+  conn_respond(c, &resp, 0, NULL);
+}
+
+static int wants_json(const mlproto_http_request *r) {
+  const char *acc = mlproto_http_header_get(r->headers, r->n_headers, "Accept");
+  return acc && strstr(acc, "application/json") != NULL;
+}
+
+static void job_free(struct job *j) {
+  if (!j) return;
+  mlproto_buf_free(&j->resp.body);
+  mlproto_free(j->headers);
+  mlproto_free(j);
+}
+
+static void work_cb(uv_work_t *w) {
+  struct job *j = (struct job *)w;
+  mls_app_handle(j->app, &j->req, &j->resp, wall_ms());
+}
+
+static void after_work_cb(uv_work_t *w, int status) {
+  struct job *j = (struct job *)w;
+  struct mls_conn *c = j->conn;
+  c->job = NULL;
+  c->refs--;
+  if (c->closing) {
+    job_free(j);
+    conn_maybe_free(c);
+    return;
+  }
+  if (status < 0) {
+    memset(&j->resp, 0, sizeof j->resp);
+    mls_app_error(&j->resp, MLPROTO_ERR_INTERNAL, "request cancelled", j->want_json);
+  }
+  conn_respond(c, &j->resp, j->keep_alive, j->req.method);
+  job_free(j);
+  if (!c->closing && !c->finishing) conn_pump(c);
+}
+
+static void dispatch(struct mls_conn *c, const mlproto_http_request *hr) {
+  mls_server *s = c->srv;
+  uv_timer_stop(&c->timer);
+  int keep_alive = hr->keep_alive && !s->draining;
+
+  if (strcmp(hr->path, "/metrics") == 0 && (strcmp(hr->method, "GET") == 0 || strcmp(hr->method, "HEAD") == 0)) {
+    mls_response resp;
+    memset(&resp, 0, sizeof resp);
+    mlproto_buf_init(&resp.body, 1u << 20);
+    if (mls_metrics_render(&resp.body, mls_app_log_size(s->app)) == MLPROTO_OK) {
+      resp.status = 200;
+      resp.content_type = MLS_METRICS_CONTENT_TYPE;
+      resp.route = "metrics";
+    } else {
+      mlproto_buf_free(&resp.body);
+      mls_app_error(&resp, MLPROTO_ERR_INTERNAL, "metrics", wants_json(hr));
+    }
+    conn_respond(c, &resp, keep_alive, hr->method);
+    return;
+  }
+
+  struct job *j = mlproto_calloc(1, sizeof *j);
+  mls_header *hdrs = hr->n_headers ? mlproto_calloc(hr->n_headers, sizeof *hdrs) : NULL;
+  if (!j || (hr->n_headers && !hdrs)) {
+    mlproto_free(j);
+    mlproto_free(hdrs);
+    conn_refuse(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
+    return;
+  }
+  for (size_t i = 0; i < hr->n_headers; i++) {
+    hdrs[i].name = hr->headers[i].name;
+    hdrs[i].value = hr->headers[i].value;
+  }
+  /* Every pointer stays valid: the parser keeps the request until next(). */
+  j->conn = c;
+  j->app = s->app;
+  j->headers = hdrs;
+  j->keep_alive = keep_alive;
+  j->want_json = wants_json(hr);
+  j->req = (mls_request){.method = hr->method, .path = hr->path, .query = hr->query,
+                         .headers = hdrs, .n_headers = hr->n_headers, .body = hr->body,
+                         .body_len = hr->body_len, .peer = c->peer, .conn_id = c->id};
+
+  if (mls_app_route_is_fast(hr->method, hr->path)) {
+    mls_app_handle(s->app, &j->req, &j->resp, wall_ms());
+    conn_respond(c, &j->resp, keep_alive, hr->method);
+    job_free(j);
+    return;
+  }
+  read_stop(c);
+  c->job = j;
+  c->refs++;
+  int rc = uv_queue_work(s->loop, &j->work, work_cb, after_work_cb);
+  if (rc < 0) {
+    c->job = NULL;
+    c->refs--;
+    job_free(j);
+    conn_refuse(c, MLPROTO_ERR_INTERNAL, "cannot queue work");
+  }
+}
+
+/* Feeds plaintext to the HTTP parser; returns the bytes consumed. */
+static size_t feed_plain(struct mls_conn *c, const uint8_t *data, size_t len) {
+  if (!mlproto_http_parser_in_request(c->http) && len > 0) {
+    c->req_start_ms = uv_now(c->srv->loop);
+    timer_arm(c, c->srv->opt.request_timeout_ms);
+  }
+  size_t used = 0;
+  const mlproto_http_request *req = NULL;
+  int rc = mlproto_http_parser_feed(c->http, data, len, &used, &req);
+  if (rc < 0) {
+    conn_refuse(c, rc, NULL);
+    return len;
+  }
+  if (mlproto_http_parser_take_continue(c->http)) {
+    if (conn_send(c, (const uint8_t *)MLPROTO_HTTP_CONTINUE, strlen(MLPROTO_HTTP_CONTINUE)) != 0) return len;
+  }
+  if (req) dispatch(c, req);
+  return used;
+}
+
+static int keep_pending(struct mls_conn *c, const uint8_t *rest, size_t n) {
+  uint8_t *p = mlproto_malloc(n);
+  if (!p) return -1;
+  memcpy(p, rest, n);
+  mlproto_free(c->pend);
+  c->pend = p;
+  c->pend_off = 0;
+  c->pend_len = n;
+  return 0;
+}
+
+static void conn_pump(struct mls_conn *c) {
+  mls_server *s = c->srv;
+  if (c->closing || c->finishing) return;
+  if (!c->handshake_done) {
+    int rc = mlproto_tls_handshake(c->tls);
+    if (rc < 0) {
+      mls_metrics_tls_failed();
+      mls__net_log("info", "handshake_failed", "conn=%llu code=%s", (unsigned long long)c->id,
+                   mlproto_errname(rc));
+      (void)conn_flush(c); /* the alert */
+      c->finishing = 1;
+      read_stop(c);
+      if (!c->closing && c->write_queued == 0) conn_close(c);
+      else timer_arm(c, s->opt.request_timeout_ms);
+      return;
+    }
+    if (conn_flush(c) != 0 || rc == MLPROTO_TLS_AGAIN) return;
+    c->handshake_done = 1;
+    mls_metrics_tls_handshake(mlproto_tls_resumed(c->tls));
+    timer_arm(c, s->opt.idle_timeout_ms);
+  }
+  while (!c->closing && !c->finishing && !c->job) {
+    if (c->pend_len) {
+      size_t used = feed_plain(c, c->pend + c->pend_off, c->pend_len);
+      if (c->closing) return;
+      c->pend_off += used;
+      c->pend_len -= used;
+      if (c->pend_len == 0) {
+        mlproto_free(c->pend);
+        c->pend = NULL;
+        c->pend_off = 0;
+      }
+      continue;
+    }
+    size_t n = 0;
+    int rc = mlproto_tls_read(c->tls, plain_buf, sizeof plain_buf, &n);
+    if (rc == MLPROTO_TLS_AGAIN) break;
+    if (rc < 0) {
+      /* Peer's close_notify or a TLS failure: nothing more can be answered. */
+      (void)conn_flush(c);
+      if (!c->closing) conn_finish(c);
+      return;
+    }
+    size_t used = feed_plain(c, plain_buf, n);
+    if (c->closing) return;
+    if (used < n && keep_pending(c, plain_buf + used, n - used) != 0) {
+      conn_close(c);
+      return;
+    }
+  }
+  if (c->closing) return;
+  if (conn_flush(c) != 0) return;
+  int want = !c->finishing && !c->job && !c->peer_eof && c->write_queued < WRITE_HIGH_WATER;
+  if (want && !c->reading) {
+    conn_read_start(c);
+  } else if (!want) {
+    read_stop(c);
+  }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  struct mls_conn *c = h->data;
+  size_t space = mlproto_tls_inbound_space(c->tls);
+  if (space > sizeof read_buf) space = sizeof read_buf;
+  /* At the cap: an empty buffer makes libuv report UV_ENOBUFS (h2o alloc_inbuf). */
+  *buf = uv_buf_init((char *)read_buf, (unsigned)space);
+}
+
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  struct mls_conn *c = st->data;
+  if (c->closing) return;
+  if (nread == 0) return;
+  if (nread < 0) {
+    read_stop(c);
+    if (nread == UV_EOF && c->handshake_done && !c->finishing) {
+      c->peer_eof = 1;
+      if (c->job) return; /* answer what is in flight, then close */
+      conn_pump(c); /* a whole request may still be buffered */
+      if (c->closing || c->finishing || c->job) return;
+      if (mlproto_http_parser_in_request(c->http)) conn_refuse(c, MLPROTO_ERR_BAD_HTTP, "request truncated");
+      else conn_finish(c);
+      return;
+    }
+    conn_close(c);
+    return;
+  }
+  if (mlproto_tls_feed(c->tls, buf->base, (size_t)nread) != MLPROTO_OK) {
+    conn_close(c);
+    return;
+  }
+  conn_pump(c);
+}
+
+static void conn_read_start(struct mls_conn *c) {
+  if (c->closing || c->reading) return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0) c->reading = 1;
+  else conn_close(c);
+}
+
+static void peer_name(struct mls_conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  c->peer[0] = '\0';
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (ss.ss_family == AF_INET)
+    uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
+  else if (ss.ss_family == AF_INET6)
+    uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
+}
+
+void mls__conn_on_connection(uv_stream_t *listener, int status) {
+  mls_server *s = listener->data;
+  if (status < 0) {
+    mls__net_log("warn", "accept_failed", "err=%s", uv_err_name(status));
+    return;
+  }
+  struct mls_conn *c = mlproto_calloc(1, sizeof *c);
+  if (!c) return; /* the pending connection stays queued; retried on the next event */
+  c->srv = s;
+  c->id = ++s->next_conn_id;
+  c->tcp.data = c;
+  c->timer.data = c;
+  uv_tcp_init(s->loop, &c->tcp);
+  uv_timer_init(s->loop, &c->timer);
+  c->refs = 2;
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->n_conns++;
+  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    conn_close(c);
+    return;
+  }
+  if (s->draining || s->n_conns > s->opt.max_connections) {
+    mls_metrics_conn_refused();
+    mls__net_log("warn", "connection_refused", "conn=%llu reason=%s", (unsigned long long)c->id,
+                 s->draining ? "draining" : "max_connections");
+    conn_close(c);
+    return;
+  }
+  c->counted = 1;
+  mls_metrics_conn_opened();
+  uv_tcp_nodelay(&c->tcp, 1);
+  peer_name(c);
+  mlproto_http_limits lim = MLPROTO_HTTP_LIMITS_DEFAULT;
+  lim.max_header_bytes = s->opt.max_header_bytes;
+  lim.max_body = s->opt.max_body;
+  if (mlproto_tls_new(&c->tls, s->tls) != MLPROTO_OK ||
+      mlproto_http_parser_new(&c->http, &lim) != MLPROTO_OK) {
+    mls__net_log("error", "connection_setup_failed", "conn=%llu", (unsigned long long)c->id);
+    conn_close(c);
+    return;
+  }
+  timer_arm(c, s->opt.request_timeout_ms); /* the handshake's deadline */
+  conn_read_start(c);
+}
+
+void mls__conn_drain_all(mls_server *s, int force) {
+  struct mls_conn *c = s->conns;
+  while (c) {
+    struct mls_conn *next = c->next; /* c is freed in a close callback, never here */
+    if (force) conn_close(c);
+    else if (!c->job && !(c->handshake_done && mlproto_http_parser_in_request(c->http)))
+      conn_finish(c);
+    c = next;
+  }
+}

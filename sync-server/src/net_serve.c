@@ -1,0 +1,416 @@
+/* net_serve.c — `mentorlog-server serve`: options, certificate, listener,
+ * signals and the orderly shutdown (SIGTERM drains, then every handle is
+ * closed and uv_loop_close() must return 0). */
+#include "net.h"
+
+#include "datadir.h"
+#include "metrics.h"
+#include "mlproto/alloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PEM_FILE_CAP (256u * 1024u)
+#define CERT_CN "mentorlog-server"
+#define CERT_DAYS 3650
+
+static const char usage_text[] =
+    "usage: mentorlog-server serve --data DIR [options]\n"
+    "\n"
+    "Runs the sync server: HTTPS (TLS 1.3, or TLS 1.2 with ECDHE+AEAD only) on one\n"
+    "event-loop thread, requests handled on a pool of worker threads.\n"
+    "\n"
+    "options:\n"
+    "  --data DIR             data directory (created on first start)       [required]\n"
+    "  --listen ADDR:PORT     address to listen on; [::1]:PORT for IPv6; port 0 picks\n"
+    "                         a free port. The bound address is written to\n"
+    "                         DIR/" MLS_NET_ADDR_FILE " once the server accepts connections.\n"
+    "                         (default " MLS_NET_DEFAULT_LISTEN ": loopback only; use\n"
+    "                         0.0.0.0:8443 to serve the network)\n"
+    "  --tls-cert FILE        certificate chain (PEM, leaf first); with --tls-key\n"
+    "  --tls-key FILE         its private key (PEM, unencrypted)\n"
+    "                         Without both, DIR/tls/cert.pem and DIR/tls/key.pem are\n"
+    "                         used, created on first start as a self-signed ECDSA\n"
+    "                         P-256 certificate whose SHA-256 fingerprint is printed\n"
+    "                         (devices pin it; `admin fingerprint` prints it again).\n"
+    "  --workers N            worker threads for requests, 1..128 (default 4)\n"
+    "  --max-connections N    open connections at most; more are closed at once\n"
+    "                         (default 10000; RLIMIT_NOFILE is raised to fit)\n"
+    "  --max-body SIZE        request body cap, e.g. 4M (default 4M)         -> 413\n"
+    "  --max-header-bytes SIZE request line + headers cap (default 16K)     -> 431\n"
+    "  --idle-timeout DUR     close a keep-alive connection idle this long (default 60s)\n"
+    "  --request-timeout DUR  a TLS handshake, or a request from its first byte to its\n"
+    "                         last, must complete within DUR (default 30s)   -> 408\n"
+    "  --drain-timeout DUR    on SIGTERM/SIGINT, in-flight requests may finish for\n"
+    "                         this long before connections are cut (default 10s)\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "SIZE: bytes, or with K/M suffix. DUR: 250ms, 30s, 5m, 1h (bare number: seconds).\n"
+    "Logs: logfmt lines on stderr (ids, codes and counts only; never names or notes).\n"
+    "Signals: SIGTERM/SIGINT stop accepting, drain, close everything, exit 0.\n"
+    "Exit status: 0 clean shutdown, 1 runtime failure, 2 usage error.\n";
+
+
+/* Prints "what 'arg'" (arg may be NULL) and returns the usage exit status. */
+static int usage_error(const char *what, const char *arg) {
+  if (arg) fprintf(stderr, "mentorlog-server serve: %s '%s'\n", what, arg);
+  else fprintf(stderr, "mentorlog-server serve: %s\n", what);
+  fprintf(stderr, "Try 'mentorlog-server serve --help'.\n");
+  return 2;
+}
+
+static int parse_options(int argc, char **argv, mls_net_options *o) {
+  *o = (mls_net_options){
+      .listen = MLS_NET_DEFAULT_LISTEN,
+      .workers = MLS_NET_DEFAULT_WORKERS,
+      .max_connections = MLS_NET_DEFAULT_MAX_CONNECTIONS,
+      .max_body = MLS_NET_DEFAULT_MAX_BODY,
+      .max_header_bytes = MLS_NET_DEFAULT_MAX_HEADER_BYTES,
+      .idle_timeout_ms = MLS_NET_DEFAULT_IDLE_TIMEOUT_MS,
+      .request_timeout_ms = MLS_NET_DEFAULT_REQUEST_TIMEOUT_MS,
+      .drain_timeout_ms = MLS_NET_DEFAULT_DRAIN_TIMEOUT_MS,
+  };
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      fputs(usage_text, stdout);
+      return 1;
+    }
+    if (i + 1 >= argc) return usage_error("option needs a value (or is unknown):", a);
+    const char *v = argv[++i];
+    size_t sz;
+    uint64_t u;
+    if (strcmp(a, "--data") == 0) o->data_dir = v;
+    else if (strcmp(a, "--listen") == 0) o->listen = v;
+    else if (strcmp(a, "--tls-cert") == 0) o->tls_cert = v;
+    else if (strcmp(a, "--tls-key") == 0) o->tls_key = v;
+    else if (strcmp(a, "--workers") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz < 1 || sz > 128) return usage_error("--workers: 1..128, not", v);
+      o->workers = (unsigned)sz;
+    } else if (strcmp(a, "--max-connections") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz < 1 || sz > 1000000)
+        return usage_error("--max-connections: 1..1000000, not", v);
+      o->max_connections = (unsigned)sz;
+    } else if (strcmp(a, "--max-body") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz < 1024 || sz > (256u << 20))
+        return usage_error("--max-body: 1K..256M, not", v);
+      o->max_body = sz;
+    } else if (strcmp(a, "--max-header-bytes") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz < 256 || sz > (1u << 20))
+        return usage_error("--max-header-bytes: 256..1M, not", v);
+      o->max_header_bytes = sz;
+    } else if (strcmp(a, "--idle-timeout") == 0) {
+      if (mls__net_parse_duration_ms(v, &u) || u < 10 || u > 86400000u)
+        return usage_error("--idle-timeout: 10ms..24h, not", v);
+      o->idle_timeout_ms = u;
+    } else if (strcmp(a, "--request-timeout") == 0) {
+      if (mls__net_parse_duration_ms(v, &u) || u < 10 || u > 3600000u)
+        return usage_error("--request-timeout: 10ms..1h, not", v);
+      o->request_timeout_ms = u;
+    } else if (strcmp(a, "--drain-timeout") == 0) {
+      if (mls__net_parse_duration_ms(v, &u) || u > 3600000u)
+        return usage_error("--drain-timeout: 0..1h, not", v);
+      o->drain_timeout_ms = u;
+    } else {
+      return usage_error("unknown option", a);
+    }
+  }
+  if (!o->data_dir) return usage_error("--data DIR is required", NULL);
+  if (!o->tls_cert != !o->tls_key) return usage_error("--tls-cert and --tls-key go together", NULL);
+  return 0;
+}
+
+static int read_file(const char *path, char **out, size_t *len) {
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? MLPROTO_ERR_NOT_FOUND : MLPROTO_ERR_IO;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size <= 0 || (uint64_t)st.st_size > PEM_FILE_CAP) {
+    close(fd);
+    return MLPROTO_ERR_TOO_LARGE;
+  }
+  size_t n = (size_t)st.st_size;
+  char *buf = sodium_malloc(n + 1);
+  if (!buf) {
+    close(fd);
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  }
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd);
+  if (got != n) {
+    sodium_free(buf);
+    return MLPROTO_ERR_IO;
+  }
+  buf[n] = '\0';
+  *out = buf;
+  *len = n + 1;
+  return MLPROTO_OK;
+}
+
+static int write_new_file(const char *path, const char *data, mode_t mode) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return MLPROTO_ERR_IO;
+  size_t n = strlen(data), off = 0;
+  while (off < n) {
+    ssize_t w = write(fd, data + off, n - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  int ok = off == n && fsync(fd) == 0;
+  close(fd);
+  if (!ok) {
+    unlink(path);
+    return MLPROTO_ERR_IO;
+  }
+  return MLPROTO_OK;
+}
+
+/* First start: a self-signed certificate in DIR/tls. The key goes first, so
+ * that a crash between the two leaves no certificate without its key. */
+static int create_certificate(const mls_datadir *dd) {
+  char *cert = NULL, *key = NULL;
+  int64_t now = (int64_t)time(NULL);
+  int rc = mlproto_tls_selfsigned(&cert, &key, CERT_CN, now - 3600, now + (int64_t)CERT_DAYS * 86400);
+  if (rc) return rc;
+  char tmp[MLS_PATH_MAX + 8];
+  snprintf(tmp, sizeof tmp, "%s.tmp", dd->tls_key);
+  unlink(tmp);
+  rc = write_new_file(tmp, key, 0600);
+  if (rc == MLPROTO_OK && rename(tmp, dd->tls_key) != 0) rc = MLPROTO_ERR_IO;
+  if (rc == MLPROTO_OK) {
+    snprintf(tmp, sizeof tmp, "%s.tmp", dd->tls_cert);
+    unlink(tmp);
+    rc = write_new_file(tmp, cert, 0644);
+    if (rc == MLPROTO_OK && rename(tmp, dd->tls_cert) != 0) rc = MLPROTO_ERR_IO;
+  }
+  mlproto_tls_pem_free(cert);
+  mlproto_tls_pem_free(key);
+  return rc;
+}
+
+static int tls_setup(mls_server *s, const mls_datadir *dd) {
+  const char *cert_path = s->opt.tls_cert ? s->opt.tls_cert : dd->tls_cert;
+  const char *key_path = s->opt.tls_key ? s->opt.tls_key : dd->tls_key;
+  int created = 0;
+  if (!s->opt.tls_cert && access(dd->tls_cert, F_OK) != 0) {
+    int rc = create_certificate(dd);
+    if (rc) {
+      mls__net_log("error", "certificate_create_failed", "code=%s", mlproto_errname(rc));
+      return rc;
+    }
+    created = 1;
+  }
+  char *cert = NULL, *key = NULL;
+  size_t cert_len = 0, key_len = 0;
+  int rc = read_file(cert_path, &cert, &cert_len);
+  if (rc == MLPROTO_OK) rc = read_file(key_path, &key, &key_len);
+  if (rc) {
+    mls__net_log("error", "tls_files_unreadable", "code=%s", mlproto_errname(rc));
+    goto out;
+  }
+  char fp[MLPROTO_TLS_FINGERPRINT_HEX_LEN];
+  rc = mlproto_tls_cert_fingerprint(fp, cert, cert_len);
+  if (rc) {
+    mls__net_log("error", "tls_cert_invalid", "code=%s", mlproto_errname(rc));
+    goto out;
+  }
+  mlproto_tls_server_options so = MLPROTO_TLS_SERVER_OPTIONS_INIT;
+  so.cert_pem = cert;
+  so.cert_pem_len = cert_len;
+  so.key_pem = key;
+  so.key_pem_len = key_len;
+  rc = mlproto_tls_config_server(&s->tls, &so);
+  if (rc) {
+    mls__net_log("error", "tls_config_failed", "code=%s", mlproto_errname(rc));
+    goto out;
+  }
+  if (created) {
+    printf("created a self-signed TLS certificate: %s\nfingerprint (SHA-256): %s\n", cert_path, fp);
+    fflush(stdout);
+  }
+  mls__net_log("info", "tls_ready", "fingerprint=%s created=%d", fp, created);
+out:
+  if (cert) sodium_free(cert);
+  if (key) sodium_free(key); /* sodium_free wipes */
+  return rc;
+}
+
+static void on_server_handle_closed(uv_handle_t *h) { (void)h; }
+
+/* Last step of the shutdown: the loop ends once these are closed. */
+static void close_server_handles(mls_server *s) {
+  if (s->closing_handles) return;
+  s->closing_handles = 1;
+  uv_close((uv_handle_t *)&s->sig_term, on_server_handle_closed);
+  uv_close((uv_handle_t *)&s->sig_int, on_server_handle_closed);
+  uv_close((uv_handle_t *)&s->drain_timer, on_server_handle_closed);
+}
+
+void mls__server_conn_gone(mls_server *s) {
+  if (s->draining && s->n_conns == 0) close_server_handles(s);
+}
+
+static void on_drain_timeout(uv_timer_t *t) {
+  mls_server *s = t->data;
+  mls__net_log("warn", "drain_timeout", "connections=%u", s->n_conns);
+  mls__conn_drain_all(s, 1);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  mls_server *s = h->data;
+  if (s->draining) {
+    /* A second signal: stop waiting. */
+    mls__conn_drain_all(s, 1);
+    return;
+  }
+  s->draining = 1;
+  mls__net_log("info", "draining", "signal=%d connections=%u", signum, s->n_conns);
+  uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+  uv_timer_start(&s->drain_timer, on_drain_timeout, s->opt.drain_timeout_ms, 0);
+  mls__conn_drain_all(s, 0);
+  if (s->n_conns == 0) close_server_handles(s);
+}
+
+static int publish_address(mls_server *s, char *path, size_t pathsz) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char host[64] = "", line[96];
+  int port = 0;
+  if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len) != 0) return -1;
+  if (ss.ss_family == AF_INET6) {
+    uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
+    port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    snprintf(line, sizeof line, "[%s]:%d\n", host, port);
+  } else {
+    uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
+    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    snprintf(line, sizeof line, "%s:%d\n", host, port);
+  }
+  char tmp[MLS_PATH_MAX + 16];
+  snprintf(path, pathsz, "%s/%s", s->opt.data_dir, MLS_NET_ADDR_FILE);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  unlink(tmp);
+  if (write_new_file(tmp, line, 0644) != MLPROTO_OK || rename(tmp, path) != 0) return -1;
+  line[strlen(line) - 1] = '\0';
+  mls__net_log("info", "listening", "addr=%s", line);
+  return 0;
+}
+
+/* 10,000 connections need more descriptors than the usual soft limit. */
+static void raise_nofile(unsigned want) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t need = (rlim_t)want + 64;
+  if (rl.rlim_cur >= need) return;
+  rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
+    mls__net_log("warn", "nofile_limit_low", "limit=%llu max_connections=%u",
+                 (unsigned long long)rl.rlim_cur, want);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+int mls_serve_main(int argc, char **argv) {
+  mls_server s;
+  memset(&s, 0, sizeof s);
+  int rc = parse_options(argc, argv, &s.opt);
+  if (rc) return rc == 1 ? 0 : rc;
+
+  char threads[16];
+  snprintf(threads, sizeof threads, "%u", s.opt.workers);
+  setenv("UV_THREADPOOL_SIZE", threads, 1); /* read by libuv at its first uv_queue_work */
+  signal(SIGPIPE, SIG_IGN);
+  raise_nofile(s.opt.max_connections);
+  if (sodium_init() < 0 || mlproto_tls_global_init() != MLPROTO_OK) {
+    mls__net_log("error", "crypto_init_failed", "%s", "");
+    return 1;
+  }
+
+  mls_datadir dd;
+  if (mls_datadir_init(&dd, s.opt.data_dir) != MLPROTO_OK || mls_datadir_prepare(&dd, 1) != MLPROTO_OK) {
+    mls__net_log("error", "data_dir_unusable", "%s", "");
+    return 1;
+  }
+  mls_app_config ac = {.data_dir = s.opt.data_dir, .create = 1};
+  rc = mls_app_open(&s.app, &ac);
+  if (rc) {
+    mls__net_log("error", "app_open_failed", "code=%s", mlproto_errname(rc));
+    return 1;
+  }
+  int exit_code = 1;
+  char addr_path[MLS_PATH_MAX + 32] = "";
+  if (tls_setup(&s, &dd) != MLPROTO_OK) goto close_app;
+
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) goto free_tls;
+  s.loop = &loop;
+  uv_tcp_init(&loop, &s.listener);
+  uv_signal_init(&loop, &s.sig_term);
+  uv_signal_init(&loop, &s.sig_int);
+  uv_timer_init(&loop, &s.drain_timer);
+  s.listener.data = s.sig_term.data = s.sig_int.data = s.drain_timer.data = &s;
+
+  struct sockaddr_storage addr;
+  if (mls__net_parse_addr(s.opt.listen, &addr) != 0) {
+    fprintf(stderr, "mentorlog-server serve: bad --listen address '%s'\n", s.opt.listen);
+    exit_code = 2;
+    goto close_loop;
+  }
+  rc = uv_tcp_bind(&s.listener, (struct sockaddr *)&addr, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&s.listener, 1024, mls__conn_on_connection);
+  if (rc != 0) {
+    mls__net_log("error", "listen_failed", "err=%s", uv_err_name(rc));
+    goto close_loop;
+  }
+  uv_signal_start(&s.sig_term, on_signal, SIGTERM);
+  uv_signal_start(&s.sig_int, on_signal, SIGINT);
+  if (publish_address(&s, addr_path, sizeof addr_path) != 0) {
+    mls__net_log("error", "address_file_failed", "%s", "");
+    addr_path[0] = '\0';
+    goto close_loop;
+  }
+  mls__net_log("info", "serving", "workers=%u max_connections=%u", s.opt.workers, s.opt.max_connections);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  exit_code = 0;
+
+close_loop:
+  /* After a clean drain every handle is closed already: anything left is a
+   * leak and fails the exit status. After a start-up failure the server's
+   * own handles are still open and are closed here. */
+  rc = uv_loop_close(&loop);
+  if (rc != 0) {
+    if (exit_code == 0) {
+      mls__net_log("error", "loop_not_closed", "err=%s", uv_err_name(rc));
+      exit_code = 1;
+    }
+    uv_walk(&loop, close_walk_cb, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    (void)uv_loop_close(&loop);
+  }
+  if (addr_path[0]) unlink(addr_path);
+free_tls:
+  mlproto_tls_config_free(s.tls);
+close_app:
+  mls_app_close(s.app);
+  if (exit_code == 0) mls__net_log("info", "stopped", "%s", "");
+  return exit_code;
+}

@@ -1,0 +1,115 @@
+/*
+ * harness.h — run the REAL mentorlog-server binary for integration tests.
+ *
+ * A test starts the server on 127.0.0.1 with an ephemeral port
+ * (`--listen 127.0.0.1:0`) and a fresh temporary data directory; the server
+ * publishes its bound address in DATA/serve.addr (net.h, MLS_NET_ADDR_FILE)
+ * once it accepts connections, which is what "ready" means here. Its stdout
+ * and stderr go to ROOT/server.log. Stop it with ih_server_stop() (SIGTERM,
+ * then the exit status is checked by the caller) or kill it with SIGKILL and
+ * start it again on the same data directory (crash tests).
+ *
+ * Not thread-safe: one test thread drives one ih_server. Every function
+ * returns 0 on success and -1 on failure, after printing why to stderr.
+ */
+#ifndef ML_IT_HARNESS_H
+#define ML_IT_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mlproto/tls.h"
+
+#define IH_MAX_ARGS 24
+
+typedef struct ih_server {
+  char root[256];        /* temporary directory owned by the harness */
+  char data[300];        /* ROOT/data: the server's --data */
+  char log_path[300];    /* ROOT/server.log */
+  char host[64];         /* "127.0.0.1" */
+  int port;              /* bound port, known once started */
+  char fingerprint[65];  /* SHA-256 of the server certificate, lower-case hex */
+  pid_t pid;             /* 0 when not running */
+  const char *extra[IH_MAX_ARGS]; /* extra `serve` arguments, NULL-terminated */
+} ih_server;
+
+/* Path of the mentorlog-server binary under test. */
+const char *ih_server_binary(void);
+
+/* Creates ROOT and ROOT/data (mkdtemp under $TMPDIR or /tmp) and clears s.
+ * extra: NULL or a NULL-terminated list of extra `serve` options (copied by
+ * pointer: they must outlive the ih_server). */
+int ih_server_init(ih_server *s, const char *const *extra);
+/* Starts `mentorlog-server serve --data DATA --listen 127.0.0.1:0 EXTRA...`
+ * and waits (up to 60 s) until it is ready; fills port and fingerprint. */
+int ih_server_start(ih_server *s);
+/* Sends sig and waits up to timeout_ms for the exit; *status gets the raw
+ * waitpid status. On timeout the server is SIGKILLed and -1 returned. */
+int ih_server_signal_wait(ih_server *s, int sig, int timeout_ms, int *status);
+/* SIGTERM + wait; 0 only if the server exited normally with status 0. */
+int ih_server_stop(ih_server *s);
+/* SIGKILL + reap (crash tests). */
+void ih_server_kill(ih_server *s);
+/* 1 when the server process is still running. */
+int ih_server_alive(ih_server *s);
+/* Stops the server if running (SIGKILL) and removes ROOT recursively. */
+void ih_server_cleanup(ih_server *s);
+
+/* Runs argv (argv[0] a path), stdin from /dev/null, and captures up to
+ * outsz-1 bytes of stdout (NUL-terminated; out may be NULL). stderr goes to
+ * this test's stderr. Returns the exit status (0..255) or -1 (not run,
+ * killed, or not finished within timeout_ms). */
+int ih_run(char *out, size_t outsz, int timeout_ms, const char *const *argv);
+/* `mentorlog-server admin --data DATA ARGS...` (args NULL-terminated);
+ * stdout captured with the trailing newline removed. Returns its exit status. */
+int ih_admin(ih_server *s, char *out, size_t outsz, const char *const *args);
+
+/* --- a raw TLS client (mlproto/tls.h over a blocking socket), for tests
+ * that need byte-level control: half-close, dribbling, pipelining, TLS
+ * version pinning. Pinned to the server's fingerprint. --- */
+typedef struct ih_raw {
+  int fd;
+  mlproto_tls_config *cfg;
+  mlproto_tls *tls;
+  uint8_t *resume;  /* the session to offer on the next connect (owned) */
+  size_t resume_len;
+} ih_raw;
+
+/* TCP connect + TLS handshake within timeout_ms. max_version: 0 (1.3 and
+ * 1.2) or MLPROTO_TLS_V12. On failure r is cleaned up. */
+int ih_raw_connect(ih_server *s, ih_raw *r, unsigned max_version, int timeout_ms);
+/* TCP connect only (no TLS): for slowloris and connection-cap tests. */
+int ih_tcp_connect(ih_server *s, int timeout_ms);
+/* Encrypts and sends all of data. */
+int ih_raw_send(ih_raw *r, const void *data, size_t len, int timeout_ms);
+/* shutdown(SHUT_WR) on the socket, without close_notify: the server sees EOF. */
+int ih_raw_shutdown_write(ih_raw *r);
+/* Reads plaintext into buf until the peer closes (returns 0), the buffer
+ * is full or a whole HTTP response is in (returns 1 when want_one is set),
+ * or the time runs out (returns -1). *len gets the bytes read. */
+int ih_raw_recv(ih_raw *r, uint8_t *buf, size_t cap, size_t *len, int want_one, int timeout_ms);
+/* Closes the socket and frees the session (keeps the resumption blob). */
+void ih_raw_close(ih_raw *r);
+/* Also frees the config and the resumption blob. */
+void ih_raw_free(ih_raw *r);
+
+/* Parses the first HTTP response in data: status, and the error code of
+ * an error body (JSON {"code":..} or protobuf Error{code=1}) into code
+ * (64 bytes; "" when none). *used: bytes of that response. 0 or -1. */
+int ih_parse_response(const uint8_t *data, size_t len, int *status, char code[64],
+                      size_t *used);
+
+/* One request on a fresh connection: sends raw, reads the answer until
+ * the server closes or the response is complete; status/code as above. */
+int ih_request_once(ih_server *s, const void *raw, size_t len, int half_close, int *status,
+                    char code[64], int timeout_ms);
+
+/* Reads ROOT/server.log into a malloc'ed NUL-terminated string (free()). */
+char *ih_server_log(ih_server *s);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t ih_now_ms(void);
+void ih_sleep_ms(unsigned ms);
+
+#endif
