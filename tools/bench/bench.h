@@ -1,0 +1,35 @@
+/*
+ * bench.h — shared pieces of mentorlog-bench.
+ *
+ * Subcommands: one line each in BENCH_COMMANDS below, implemented as
+ * `int bench_<name>(int argc, char **argv)` in bench_<name>.c (argv[0] is the
+ * subcommand name). To add one: add the X(...) line and the file; the CMake
+ * glob picks the file up.
+ *
+ * Output: human progress on stderr; machine-readable lines on stdout, one per
+ * figure: "RESULT <name> <value> <unit>" (bench_result).
+ * Exit codes: 0 success, 1 a benchmark failed, 2 usage error.
+ */
+#ifndef ML_BENCH_H
+#define ML_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BENCH_COMMANDS(X)                                                                          \
+  X(protocol, "records built/verified per second (1 and 2 threads), Merkle inclusion "            \
+              "proofs, raw Ed25519 for comparison")
+
+#define BENCH_DECLARE(name, help) int bench_##name(int argc, char **argv);
+BENCH_COMMANDS(BENCH_DECLARE)
+#undef BENCH_DECLARE
+
+/* Monotonic clock in seconds. */
+double bench_now(void);
+/* Print "RESULT <name> <value> <unit>" to stdout (flushed). */
+void bench_result(const char *name, double value, const char *unit);
+/* Parse a positive number option value; 0 on success, -1 (message printed)
+ * otherwise. */
+int bench_parse_double(const char *opt, const char *s, double min, double max, double *out);
+
+#endif
