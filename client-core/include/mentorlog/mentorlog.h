@@ -1,0 +1,384 @@
+/*
+ * mentorlog/mentorlog.h — libmentorlog, the mentor's encrypted offline log.
+ *
+ * A *profile* is a directory holding one SQLite database (mentorlog.db, WAL
+ * mode). It contains the device's keys, wrapped under a key derived from a
+ * passphrase (Argon2id) or handed in by a platform keystore, and every signed
+ * record (DESIGN §3) the device wrote or received. Every change is a new
+ * record: the record, its link in the device's hash chain and its outbox
+ * entry (for the later sync) are written in ONE transaction with
+ * synchronous=FULL, so a function that returned MENTORLOG_OK has made its
+ * record durable, and a crash at any instant leaves either all of it or none.
+ *
+ * Sealed fields (citizen name and phone, note text, grant purpose, reasons)
+ * are encrypted under the case key before they reach SQLite; plaintext is
+ * held only in memory and wiped after use. Erasing a case destroys its key
+ * and every ciphertext of the case (secure_delete=ON, WAL truncated) while the
+ * signed headers stay, so the hash chain still verifies.
+ *
+ * Errors. Every function that can fail returns an int: MENTORLOG_OK (0) or a
+ * negative code from protocol/include/mlproto/errors.def (the same values as
+ * MLPROTO_ERR_*). mentorlog_errname() gives the stable machine name,
+ * mentorlog_strerror() static English text, mentorlog_errmsg() the detail of
+ * the last failure on a handle. Out of memory is MLPROTO_ERR_OUT_OF_MEMORY;
+ * the library never aborts on a runtime failure.
+ *
+ * Ownership. Outputs come first. Whatever the library allocates for the
+ * caller has its own *_free function. Strings passed in are copied.
+ * On failure, outputs are left zero/NULL and nothing leaks.
+ *
+ * Threads. A handle must be used by one thread at a time (distinct handles
+ * on distinct profiles may be used in parallel). mentorlog_set_allocator()
+ * is process-wide and must be called before any other function.
+ *
+ * Times. Civil dates are days since 1970-01-01 (mentorlog_date), instants
+ * are Unix milliseconds (UTC). Copenhagen wall-time parsing is the caller's
+ * job (mentorlog_parse_local_time() wraps the protocol's parser for it).
+ */
+#ifndef MENTORLOG_MENTORLOG_H
+#define MENTORLOG_MENTORLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MENTORLOG_EXTERN __attribute__((visibility("default")))
+#define MENTORLOG_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define MENTORLOG_EXTERN
+#define MENTORLOG_WARN_UNUSED
+#endif
+
+#define MENTORLOG_OK 0
+
+/* ----------------------------------------------------------- sizes --- */
+#define MENTORLOG_ID_BYTES 16      /* record, case, grant ids */
+#define MENTORLOG_ID_HEX (2 * MENTORLOG_ID_BYTES)
+#define MENTORLOG_KEY_BYTES 32     /* a platform keystore key */
+#define MENTORLOG_PASSPHRASE_MAX 1024
+#define MENTORLOG_NAME_MAX 256     /* citizen name, phone, references (bytes) */
+#define MENTORLOG_TEXT_MAX 65536   /* note text, reasons (bytes) */
+MENTORLOG_EXTERN size_t mentorlog_id_bytes(void);
+MENTORLOG_EXTERN size_t mentorlog_key_bytes(void);
+MENTORLOG_EXTERN size_t mentorlog_passphrase_max(void);
+MENTORLOG_EXTERN size_t mentorlog_text_max(void);
+
+typedef int32_t mentorlog_date; /* days since 1970-01-01 (civil, Copenhagen) */
+
+typedef struct mentorlog mentorlog;
+
+/* ---------------------------------------------------------- errors --- */
+/* Stable name ("WRONG_PASSPHRASE"); "OK" for 0. Static, thread-safe. */
+MENTORLOG_EXTERN const char *mentorlog_errname(int code);
+/* Human text; never NULL. Static, thread-safe. */
+MENTORLOG_EXTERN const char *mentorlog_strerror(int code);
+/* Detail of the last failure on h (never contains secrets); valid until the
+ * next call on h. "" when none; mentorlog_errmsg(NULL) is "". */
+MENTORLOG_EXTERN const char *mentorlog_errmsg(const mentorlog *h);
+
+/* ------------------------------------------------------- allocator --- */
+/* Process-wide allocator hook. Routes every heap allocation of libmentorlog,
+ * of protocol/ and of SQLite (SQLITE_CONFIG_MALLOC) through these functions,
+ * so a test can fail the Nth allocation. Must be called before any other
+ * Mentorlog or SQLite use in the process (SQLite accepts its configuration
+ * only before sqlite3_initialize): it returns MLPROTO_ERR_BUSY when SQLite
+ * was already initialised, and then installs nothing. NULL restores the
+ * default (malloc). Not thread-safe. sodium_malloc'd key memory does not pass
+ * through the hook (it is guarded pages from libsodium). */
+typedef struct mentorlog_allocator {
+  void *(*malloc_fn)(size_t size, void *ud);
+  void *(*realloc_fn)(void *ptr, size_t size, void *ud);
+  void (*free_fn)(void *ptr, void *ud);
+  void *ud;
+} mentorlog_allocator;
+MENTORLOG_EXTERN int mentorlog_set_allocator(const mentorlog_allocator *a);
+
+/* ---------------------------------------------------------- profile --- */
+typedef enum mentorlog_kdf {
+  MENTORLOG_KDF_INTERACTIVE = 0, /* default: Argon2id OPSLIMIT/MEMLIMIT_INTERACTIVE */
+  MENTORLOG_KDF_MODERATE = 1,    /* Argon2id MODERATE */
+  /* Tests only: Argon2id with opslimit 1, 8 MiB. Chosen by the CLI when
+   * MENTORLOG_KDF=fast; never for a real profile. */
+  MENTORLOG_KDF_FAST_INSECURE = 2
+} mentorlog_kdf;
+
+#define MENTORLOG_OPEN_OPTIONS_VERSION 1
+/* Exactly one of passphrase or key must be set. */
+typedef struct mentorlog_open_options {
+  int version;               /* MENTORLOG_OPEN_OPTIONS_VERSION */
+  const char *passphrase;    /* UTF-8, 1..MENTORLOG_PASSPHRASE_MAX bytes */
+  size_t passphrase_len;
+  const uint8_t *key;        /* MENTORLOG_KEY_BYTES from a platform keystore */
+  mentorlog_kdf kdf;         /* mentorlog_create only */
+} mentorlog_open_options;
+#define MENTORLOG_OPEN_OPTIONS_INIT {MENTORLOG_OPEN_OPTIONS_VERSION, NULL, 0, NULL, MENTORLOG_KDF_INTERACTIVE}
+
+/* Create a new profile in dir (created with mode 0700 when missing) and
+ * open it. Generates the device's Ed25519 and X25519 keys and the storage
+ * key. Errors: PROFILE_EXISTS, INVALID_ARGUMENT, IO, DISK_FULL, OUT_OF_MEMORY. */
+MENTORLOG_EXTERN int mentorlog_create(mentorlog **out, const char *dir,
+                                      const mentorlog_open_options *opts) MENTORLOG_WARN_UNUSED;
+/* Open an existing profile. On failure *out is NULL and nothing leaks.
+ * Errors: NO_PROFILE, WRONG_PASSPHRASE (nothing is changed), PROFILE_CORRUPT,
+ * PROFILE_TOO_NEW (schema of a newer version), BUSY, IO, OUT_OF_MEMORY.
+ * Runs pending schema migrations (in one transaction). */
+MENTORLOG_EXTERN int mentorlog_open(mentorlog **out, const char *dir,
+                                    const mentorlog_open_options *opts) MENTORLOG_WARN_UNUSED;
+/* Wipe keys and close. close(NULL) does nothing. */
+MENTORLOG_EXTERN void mentorlog_close(mentorlog *h);
+/* Re-wrap the device keys under a new passphrase or key (records untouched).
+ * Atomic: either the old or the new secret opens the profile afterwards. */
+MENTORLOG_EXTERN int mentorlog_rekey(mentorlog *h, const mentorlog_open_options *new_secret);
+/* The device's Ed25519 public key (its author id). */
+MENTORLOG_EXTERN void mentorlog_device_id(const mentorlog *h, uint8_t out[32]);
+
+/* ------------------------------------------------------------ enums --- */
+typedef enum mentorlog_channel {
+  MENTORLOG_CHANNEL_IN_PERSON = 1, MENTORLOG_CHANNEL_HOME_VISIT, MENTORLOG_CHANNEL_ACCOMPANIMENT,
+  MENTORLOG_CHANNEL_VIDEO, MENTORLOG_CHANNEL_PHONE, MENTORLOG_CHANNEL_MESSAGE, MENTORLOG_CHANNEL_OTHER
+} mentorlog_channel;
+typedef enum mentorlog_outcome {
+  MENTORLOG_OUTCOME_HELD = 1, MENTORLOG_OUTCOME_ATTEMPT_FAILED, MENTORLOG_OUTCOME_NO_SHOW,
+  MENTORLOG_OUTCOME_CANCELLED_BY_CITIZEN, MENTORLOG_OUTCOME_CANCELLED_BY_MENTOR
+} mentorlog_outcome;
+typedef enum mentorlog_absence_kind {
+  MENTORLOG_ABSENCE_CITIZEN_HOLIDAY = 1, MENTORLOG_ABSENCE_CITIZEN_SICK, MENTORLOG_ABSENCE_HOSPITALISED,
+  MENTORLOG_ABSENCE_GRANT_PAUSED, MENTORLOG_ABSENCE_MENTOR_UNAVAILABLE, MENTORLOG_ABSENCE_OTHER
+} mentorlog_absence_kind;
+/* Names as the CLI spells them ("home-visit"); NULL for an unknown value. */
+MENTORLOG_EXTERN const char *mentorlog_channel_name(int channel);
+MENTORLOG_EXTERN const char *mentorlog_outcome_name(int outcome);
+MENTORLOG_EXTERN const char *mentorlog_absence_kind_name(int kind);
+/* Parse those names; 0 when unknown. */
+MENTORLOG_EXTERN int mentorlog_channel_parse(const char *s);
+MENTORLOG_EXTERN int mentorlog_outcome_parse(const char *s);
+MENTORLOG_EXTERN int mentorlog_absence_kind_parse(const char *s);
+
+/* --------------------------------------------------------- records --- */
+/* All writers produce one signed record and return its record id in
+ * out_record (may be NULL). Logical items (case, grant, contact, note) are
+ * named by the id of the record that created them. */
+
+/* Open a case: new case key (wrapped locally, and a KEY_GRANT record sealing
+ * it to this device's X25519 key), then CASE_OPEN with name/phone sealed.
+ * phone may be NULL. out_case receives the case id. */
+MENTORLOG_EXTERN int mentorlog_case_open(mentorlog *h, uint8_t out_case[MENTORLOG_ID_BYTES],
+                                         const char *name, const char *phone);
+/* Crypto-shred a case: writes CASE_ERASE, destroys the case key and every
+ * disclosed/sealed byte of the case's records; headers stay. */
+MENTORLOG_EXTERN int mentorlog_case_erase(mentorlog *h, const uint8_t case_id[MENTORLOG_ID_BYTES]);
+
+typedef struct mentorlog_rule {
+  uint32_t period_weeks;   /* P: 1 or 2 */
+  uint32_t contacts;       /* N >= 1 */
+  uint32_t channels;       /* Q: bit (1 << channel) per qualifying channel */
+  uint32_t min_minutes;    /* M */
+  uint32_t partial_days;   /* K */
+  uint32_t grace_days;     /* G */
+  uint32_t late_days;      /* L */
+} mentorlog_rule;
+/* The domain defaults: P1 N1 Q{in-person,home-visit,accompaniment,video,phone} M0 K3 G7 L7. */
+MENTORLOG_EXTERN void mentorlog_rule_default(mentorlog_rule *r);
+
+#define MENTORLOG_GRANT_VERSION 1
+typedef struct mentorlog_grant_params {
+  int version;                /* MENTORLOG_GRANT_VERSION */
+  const char *jobcentre;      /* municipality id (disclosed) */
+  const char *reference;      /* municipality's case reference (disclosed) */
+  const char *legal_basis;    /* text, may be NULL (disclosed) */
+  const char *purpose;        /* may be NULL (sealed) */
+  mentorlog_date start, end;  /* inclusive; end - start < 184 days */
+  mentorlog_rule rule;
+  uint32_t minutes_per_week;  /* granted hours x 60 */
+} mentorlog_grant_params;
+
+MENTORLOG_EXTERN int mentorlog_grant_open(mentorlog *h, uint8_t out_grant[MENTORLOG_ID_BYTES],
+                                          const uint8_t case_id[MENTORLOG_ID_BYTES],
+                                          const mentorlog_grant_params *p);
+/* Supersede the grant's current head(s) with new parameters. */
+MENTORLOG_EXTERN int mentorlog_grant_update(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
+                                            const uint8_t grant_id[MENTORLOG_ID_BYTES],
+                                            const mentorlog_grant_params *p);
+/* Close a grant early on date (reason sealed, may be NULL). */
+MENTORLOG_EXTERN int mentorlog_grant_close(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
+                                           const uint8_t grant_id[MENTORLOG_ID_BYTES],
+                                           mentorlog_date date, const char *reason);
+
+#define MENTORLOG_CONTACT_VERSION 1
+typedef struct mentorlog_contact_params {
+  int version;                /* MENTORLOG_CONTACT_VERSION */
+  int64_t start_ms;           /* the claimed start instant */
+  uint32_t minutes;           /* 0 < minutes <= 1440 */
+  int channel;                /* mentorlog_channel */
+  int outcome;                /* mentorlog_outcome */
+  uint32_t transport_minutes;
+  const char *note;           /* sealed, may be NULL */
+} mentorlog_contact_params;
+
+MENTORLOG_EXTERN int mentorlog_contact_add(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
+                                           const uint8_t case_id[MENTORLOG_ID_BYTES],
+                                           const mentorlog_contact_params *p);
+/* Supersede record (any version of a contact) with corrected values. */
+MENTORLOG_EXTERN int mentorlog_contact_correct(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
+                                               const uint8_t record_id[MENTORLOG_ID_BYTES],
+                                               const mentorlog_contact_params *p);
+/* Void a contact (it stays in history but no longer counts). */
+MENTORLOG_EXTERN int mentorlog_contact_void(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
+                                            const uint8_t record_id[MENTORLOG_ID_BYTES],
+                                            const char *reason);
+
+MENTORLOG_EXTERN int mentorlog_note_add(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
+                                        const uint8_t case_id[MENTORLOG_ID_BYTES],
+                                        const char *text, size_t len);
+MENTORLOG_EXTERN int mentorlog_note_revise(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
+                                           const uint8_t record_id[MENTORLOG_ID_BYTES],
+                                           const char *text, size_t len);
+
+#define MENTORLOG_ABSENCE_VERSION 1
+typedef struct mentorlog_absence_params {
+  int version;                /* MENTORLOG_ABSENCE_VERSION */
+  mentorlog_date from, to;    /* inclusive */
+  int kind;                   /* mentorlog_absence_kind */
+  const char *approved_ref;   /* municipality's approval; NULL = not approved */
+  const char *reason;         /* sealed, may be NULL */
+} mentorlog_absence_params;
+MENTORLOG_EXTERN int mentorlog_absence_add(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
+                                           const uint8_t case_id[MENTORLOG_ID_BYTES],
+                                           const mentorlog_absence_params *p);
+
+/* Resolve a hex id or unique prefix (>= 6 hex digits) of a case
+ * (what = 'c'), grant ('g') or record of any kind ('r').
+ * NOT_FOUND, AMBIGUOUS_PREFIX, INVALID_ARGUMENT. */
+MENTORLOG_EXTERN int mentorlog_resolve(mentorlog *h, uint8_t out[MENTORLOG_ID_BYTES], char what,
+                                       const char *hex);
+
+/* ---------------------------------------------------------- queries --- */
+/* Lists are arrays the library allocates; free each with its *_free. A
+ * "conflict" item has concurrent heads: every head is listed, newest by
+ * (hlc, author) first, with conflict = 1 on each. */
+typedef struct mentorlog_case {
+  uint8_t id[MENTORLOG_ID_BYTES];
+  char *name, *phone;         /* decrypted; NULL when erased */
+  int erased;
+  int conflict;
+  int64_t opened_ms;          /* hlc time of CASE_OPEN */
+} mentorlog_case;
+MENTORLOG_EXTERN int mentorlog_cases(mentorlog *h, mentorlog_case **out, size_t *n);
+MENTORLOG_EXTERN void mentorlog_cases_free(mentorlog_case *v, size_t n);
+
+typedef struct mentorlog_grant {
+  uint8_t id[MENTORLOG_ID_BYTES];
+  uint8_t record[MENTORLOG_ID_BYTES]; /* the head record */
+  uint8_t case_id[MENTORLOG_ID_BYTES];
+  char *jobcentre, *reference, *legal_basis, *purpose;
+  mentorlog_date start, end;
+  mentorlog_rule rule;
+  uint32_t minutes_per_week;
+  int closed;                 /* a GRANT_CLOSE head: end is the close date */
+  int conflict;
+} mentorlog_grant;
+/* Grants of case (or of every case when case_id is NULL). */
+MENTORLOG_EXTERN int mentorlog_grants(mentorlog *h, const uint8_t *case_id, mentorlog_grant **out, size_t *n);
+MENTORLOG_EXTERN void mentorlog_grants_free(mentorlog_grant *v, size_t n);
+
+typedef struct mentorlog_contact {
+  uint8_t id[MENTORLOG_ID_BYTES];     /* the item (first record) */
+  uint8_t record[MENTORLOG_ID_BYTES]; /* current head */
+  int64_t start_ms, recorded_ms;
+  uint32_t minutes, transport_minutes;
+  int channel, outcome;
+  char *note;                 /* decrypted, may be NULL */
+  int late_entry;             /* recorded more than L days (of the case's first grant; 7 default) after start */
+  int conflict;
+} mentorlog_contact;
+MENTORLOG_EXTERN int mentorlog_contacts(mentorlog *h, const uint8_t case_id[MENTORLOG_ID_BYTES],
+                                        mentorlog_contact **out, size_t *n);
+MENTORLOG_EXTERN void mentorlog_contacts_free(mentorlog_contact *v, size_t n);
+
+typedef struct mentorlog_note {
+  uint8_t id[MENTORLOG_ID_BYTES];
+  uint8_t record[MENTORLOG_ID_BYTES];
+  int64_t recorded_ms;
+  char *text;
+  int conflict;
+} mentorlog_note;
+MENTORLOG_EXTERN int mentorlog_notes(mentorlog *h, const uint8_t case_id[MENTORLOG_ID_BYTES],
+                                     mentorlog_note **out, size_t *n);
+MENTORLOG_EXTERN void mentorlog_notes_free(mentorlog_note *v, size_t n);
+
+typedef struct mentorlog_absence {
+  uint8_t record[MENTORLOG_ID_BYTES];
+  mentorlog_date from, to;
+  int kind;
+  char *approved_ref;         /* NULL when not approved */
+} mentorlog_absence;
+MENTORLOG_EXTERN int mentorlog_absences(mentorlog *h, const uint8_t case_id[MENTORLOG_ID_BYTES],
+                                        mentorlog_absence **out, size_t *n);
+MENTORLOG_EXTERN void mentorlog_absences_free(mentorlog_absence *v, size_t n);
+
+/* ------------------------------------------------------- compliance --- */
+typedef enum mentorlog_status {
+  MENTORLOG_MET = 1, MENTORLOG_NOT_ASSESSABLE, MENTORLOG_PENDING,
+  MENTORLOG_MISSED_WITH_ATTEMPTS, MENTORLOG_MISSED
+} mentorlog_status;
+MENTORLOG_EXTERN const char *mentorlog_status_name(int status); /* "MET" ... */
+
+typedef struct mentorlog_period {
+  mentorlog_date start, end;   /* first and last day of the period */
+  int status;                  /* mentorlog_status */
+  const char *reason;          /* NOT_ASSESSABLE: "partial" or "absence"; else NULL (static) */
+  uint32_t qualifying, attempts, minutes_held;
+} mentorlog_period;
+typedef struct mentorlog_compliance {
+  uint8_t grant[MENTORLOG_ID_BYTES];
+  mentorlog_rule rule;
+  mentorlog_date start, end;
+  size_t nperiods;
+  mentorlog_period *periods;
+  uint32_t met, assessable_final;
+  uint64_t minutes_held, minutes_granted;
+} mentorlog_compliance;
+/* Compliance of a grant evaluated at now_ms (the protocol's engine over the
+ * current heads of the case's contacts and approved absences). */
+MENTORLOG_EXTERN int mentorlog_grant_compliance(mentorlog *h, const uint8_t grant_id[MENTORLOG_ID_BYTES],
+                                                int64_t now_ms, mentorlog_compliance **out);
+MENTORLOG_EXTERN void mentorlog_compliance_free(mentorlog_compliance *c);
+
+/* ------------------------------------------------------ maintenance --- */
+/* PRAGMA integrity_check plus a full verification of this device's hash
+ * chain (signatures, seq without gaps, prev links, outbox consistency).
+ * CHAIN_BROKEN or PROFILE_CORRUPT with detail in errmsg. */
+MENTORLOG_EXTERN int mentorlog_verify(mentorlog *h);
+/* Number of records held, and of records waiting in the outbox. */
+MENTORLOG_EXTERN int mentorlog_counts(mentorlog *h, uint64_t *records, uint64_t *outbox);
+/* Whether record_id is stored (1) or not (0). */
+MENTORLOG_EXTERN int mentorlog_has_record(mentorlog *h, const uint8_t record_id[MENTORLOG_ID_BYTES], int *present);
+
+/* Batches: between begin and commit, writers share one transaction (bulk
+ * import). Nothing is durable before commit; rollback drops all of it. */
+MENTORLOG_EXTERN int mentorlog_batch_begin(mentorlog *h);
+MENTORLOG_EXTERN int mentorlog_batch_commit(mentorlog *h);
+MENTORLOG_EXTERN void mentorlog_batch_rollback(mentorlog *h);
+
+/* -------------------------------------------------------------- time --- */
+/* "YYYY-MM-DD" -> date. BAD_DATE. */
+MENTORLOG_EXTERN int mentorlog_parse_date(mentorlog_date *out, const char *s);
+/* "YYYY-MM-DD" of a date into buf (>= 11 bytes). */
+MENTORLOG_EXTERN void mentorlog_format_date(char buf[11], mentorlog_date d);
+/* Copenhagen wall time "YYYY-MM-DD HH:MM[+HH:MM]" -> Unix ms. Refuses a
+ * nonexistent wall time (NONEXISTENT_LOCAL_TIME) and, without offset, an
+ * ambiguous one (AMBIGUOUS_LOCAL_TIME). */
+MENTORLOG_EXTERN int mentorlog_parse_local_time(int64_t *out_ms, const char *s);
+/* Copenhagen civil date of an instant. */
+MENTORLOG_EXTERN mentorlog_date mentorlog_local_date(int64_t ms);
+/* ISO week label ("2026-W53") of a date into buf (>= 9 bytes). */
+MENTORLOG_EXTERN void mentorlog_iso_week(char buf[9], mentorlog_date d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,234 @@
+/* Device keys: creation, wrapping under the passphrase/keystore key, rekey;
+ * case keys wrapped under the storage key. All crypto is protocol's suite
+ * (mlproto/crypto.h): Argon2id, mlproto_wrap, typed keys. */
+#include "internal.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#define KDF_RAW 255 /* the key came from a platform keystore: no KDF */
+#define PURPOSE_DEVICE "device-keys"
+#define PURPOSE_CASE "case-key"
+#define SECRETS_BYTES (3 * MLPROTO_KEY_SECRETBYTES) /* sign seed, box sk, storage */
+#define WRAPPED_BYTES (SECRETS_BYTES + MLPROTO_WRAP_OVERHEAD)
+
+/* MENTORLOG_KDF=fast (tests only): libsodium's minimum opslimit, 8 MiB. */
+#define FAST_OPS 1u
+#define FAST_MEM (8u << 20)
+
+struct kdf {
+  int kind; /* mentorlog_kdf or KDF_RAW */
+  mlproto_kdf_params p;
+};
+
+static int kdf_choose(mentorlog *h, const mentorlog_open_options *o, struct kdf *k) {
+  if (!o || o->version != MENTORLOG_OPEN_OPTIONS_VERSION)
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "open options: wrong version");
+  if ((o->passphrase == NULL) == (o->key == NULL))
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "give either a passphrase or a key");
+  mlproto_kdf_params_interactive(&k->p); /* also draws a fresh salt */
+  if (o->key) {
+    k->kind = KDF_RAW;
+    k->p.opslimit = k->p.memlimit = 0;
+    return 0;
+  }
+  if (o->passphrase_len == 0 || o->passphrase_len > MENTORLOG_PASSPHRASE_MAX)
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "passphrase must be 1..%d bytes",
+                    MENTORLOG_PASSPHRASE_MAX);
+  k->kind = o->kdf;
+  switch (o->kdf) {
+  case MENTORLOG_KDF_INTERACTIVE:
+    break;
+  case MENTORLOG_KDF_MODERATE: {
+    uint8_t salt[MLPROTO_KDF_SALTBYTES];
+    memcpy(salt, k->p.salt, sizeof salt);
+    mlproto_kdf_params_moderate(&k->p);
+    memcpy(k->p.salt, salt, sizeof salt);
+    break;
+  }
+  case MENTORLOG_KDF_FAST_INSECURE:
+    k->p.opslimit = FAST_OPS;
+    k->p.memlimit = FAST_MEM;
+    break;
+  default:
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "unknown KDF setting");
+  }
+  return 0;
+}
+
+/* The key-encryption key for the secret in o under k. */
+static int kek_derive(mentorlog *h, const mentorlog_open_options *o, const struct kdf *k,
+                      mlproto_key **kek) {
+  int err;
+  if (k->kind == KDF_RAW) {
+    if (!o->key)
+      return ml__fail(h, MLPROTO_ERR_WRONG_PASSPHRASE, "this profile is unlocked by a keystore key, not a passphrase");
+    err = mlproto_key_import(kek, MLPROTO_KEY_WRAP, o->key, MENTORLOG_KEY_BYTES);
+  } else {
+    if (!o->passphrase)
+      return ml__fail(h, MLPROTO_ERR_WRONG_PASSPHRASE, "this profile is unlocked by a passphrase, not a key");
+    err = mlproto_kdf_argon2id(kek, o->passphrase, o->passphrase_len, &k->p);
+    if (err == MLPROTO_ERR_FIELD_RANGE)
+      return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "stored key derivation parameters out of range");
+  }
+  return err ? ml__fail(h, err, "key derivation: %s", mlproto_strerror(err)) : 0;
+}
+
+/* Wrap the device's secrets under the secret in o; INSERT OR REPLACE. */
+static int keyring_store(mentorlog *h, const mentorlog_open_options *o) {
+  struct kdf k;
+  mlproto_key *kek = NULL;
+  int err = kdf_choose(h, o, &k);
+  if (err || (err = kek_derive(h, o, &k, &kek)))
+    return err;
+  uint8_t secrets[SECRETS_BYTES], wrapped[WRAPPED_BYTES];
+  size_t wlen;
+  mlproto_key_export(secrets, h->sign);
+  mlproto_key_export(secrets + 32, h->box);
+  mlproto_key_export(secrets + 64, h->storage);
+  err = mlproto_wrap(wrapped, sizeof wrapped, &wlen, kek, PURPOSE_DEVICE, secrets, sizeof secrets);
+  sodium_memzero(secrets, sizeof secrets);
+  mlproto_key_free(kek);
+  if (err)
+    return ml__fail(h, err, "wrap device keys");
+  sqlite3_stmt *st;
+  if ((err = ml__prepare(h, &st, "INSERT OR REPLACE INTO keyring VALUES (1,?,?,?,?,?,?,?)")))
+    return err;
+  sqlite3_bind_int(st, 1, k.kind);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)k.p.opslimit);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)k.p.memlimit);
+  sqlite3_bind_blob(st, 4, k.p.salt, sizeof k.p.salt, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 5, wrapped, (int)wlen, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 6, h->sign_pk, 32, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 7, h->box_pk, 32, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE)
+    err = ml__sqlite_err(h, rc, "store keys");
+  sqlite3_finalize(st);
+  return err;
+}
+
+static int publics(mentorlog *h) {
+  if (mlproto_key_public(h->sign_pk, h->sign) || mlproto_key_public(h->box_pk, h->box))
+    return ml__fail(h, MLPROTO_ERR_INTERNAL, "device keys");
+  return 0;
+}
+
+int ml__keyring_create(mentorlog *h, const mentorlog_open_options *o) {
+  int err;
+  if ((err = mlproto_key_generate(&h->sign, MLPROTO_KEY_SIGN)) ||
+      (err = mlproto_key_generate(&h->box, MLPROTO_KEY_BOX)) ||
+      (err = mlproto_key_generate(&h->storage, MLPROTO_KEY_WRAP)))
+    return ml__fail(h, err, "generate device keys");
+  if ((err = publics(h)))
+    return err;
+  return keyring_store(h, o);
+}
+
+int ml__keyring_rewrap(mentorlog *h, const mentorlog_open_options *o) { return keyring_store(h, o); }
+
+static int blob_copy(sqlite3_stmt *st, int col, uint8_t *dst, size_t len) {
+  if ((size_t)sqlite3_column_bytes(st, col) != len)
+    return -1;
+  const void *b = sqlite3_column_blob(st, col);
+  if (!b)
+    return -1;
+  memcpy(dst, b, len);
+  return 0;
+}
+
+int ml__keyring_unlock(mentorlog *h, const mentorlog_open_options *o) {
+  if (!o || o->version != MENTORLOG_OPEN_OPTIONS_VERSION || (o->passphrase == NULL) == (o->key == NULL))
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "give either a passphrase or a key");
+  if (o->passphrase && (o->passphrase_len == 0 || o->passphrase_len > MENTORLOG_PASSPHRASE_MAX))
+    return ml__fail(h, MLPROTO_ERR_WRONG_PASSPHRASE, "wrong passphrase");
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT kdf, opslimit, memlimit, salt, wrapped, sign_pk, box_pk FROM keyring WHERE id = 1");
+  if (err)
+    return err == MLPROTO_ERR_INTERNAL ? ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "the profile has no key table") : err;
+  struct kdf k;
+  uint8_t wrapped[WRAPPED_BYTES], pk[2][32];
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    k.kind = sqlite3_column_int(st, 0);
+    k.p.opslimit = (uint64_t)sqlite3_column_int64(st, 1);
+    k.p.memlimit = (uint64_t)sqlite3_column_int64(st, 2);
+    if (blob_copy(st, 3, k.p.salt, sizeof k.p.salt) || blob_copy(st, 4, wrapped, sizeof wrapped) ||
+        blob_copy(st, 5, pk[0], 32) || blob_copy(st, 6, pk[1], 32))
+      err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "the key record of the profile is damaged");
+  } else if (rc == SQLITE_DONE) {
+    err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "the profile has no keys (interrupted init?)");
+  } else {
+    err = ml__sqlite_err(h, rc, "read keys");
+  }
+  sqlite3_finalize(st);
+  if (err)
+    return err;
+  mlproto_key *kek = NULL;
+  if ((err = kek_derive(h, o, &k, &kek)))
+    return err;
+  uint8_t secrets[SECRETS_BYTES];
+  size_t slen = 0;
+  err = mlproto_unwrap(secrets, sizeof secrets, &slen, kek, PURPOSE_DEVICE, wrapped, sizeof wrapped);
+  mlproto_key_free(kek);
+  if (err == MLPROTO_ERR_WRONG_PASSPHRASE)
+    return ml__fail(h, err, "wrong passphrase");
+  if (err || slen != sizeof secrets) {
+    sodium_memzero(secrets, sizeof secrets);
+    return ml__fail(h, err ? err : MLPROTO_ERR_PROFILE_CORRUPT, "unwrap device keys");
+  }
+  if ((err = mlproto_key_import(&h->sign, MLPROTO_KEY_SIGN, secrets, 32)) ||
+      (err = mlproto_key_import(&h->box, MLPROTO_KEY_BOX, secrets + 32, 32)) ||
+      (err = mlproto_key_import(&h->storage, MLPROTO_KEY_WRAP, secrets + 64, 32)))
+    err = ml__fail(h, err, "import device keys");
+  sodium_memzero(secrets, sizeof secrets);
+  if (err || (err = publics(h)))
+    return err;
+  /* The public halves stored beside must belong to the secret ones. */
+  if (memcmp(pk[0], h->sign_pk, 32) != 0 || memcmp(pk[1], h->box_pk, 32) != 0)
+    return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "device keys do not match their public halves");
+  return 0;
+}
+
+int ml__casekey_store(mentorlog *h, const uint8_t case_id[16], const mlproto_key *key) {
+  uint8_t wrapped[MLPROTO_WRAPPED_KEY_BYTES];
+  int err = mlproto_key_wrap(wrapped, h->storage, PURPOSE_CASE, key);
+  if (err)
+    return ml__fail(h, err, "wrap case key");
+  sqlite3_stmt *st;
+  if ((err = ml__prepare(h, &st, "INSERT OR REPLACE INTO case_keys VALUES (?,?)")))
+    return err;
+  sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, wrapped, sizeof wrapped, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE)
+    err = ml__sqlite_err(h, rc, "store case key");
+  sqlite3_finalize(st);
+  return err;
+}
+
+int ml__casekey_get(mentorlog *h, const uint8_t case_id[16], mlproto_key **out) {
+  *out = NULL;
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT wrapped FROM case_keys WHERE case_id = ?");
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
+  uint8_t wrapped[MLPROTO_WRAPPED_KEY_BYTES];
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    if (blob_copy(st, 0, wrapped, sizeof wrapped))
+      err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a case key is damaged");
+  } else if (rc == SQLITE_DONE) {
+    err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the case key is gone (case erased)");
+  } else {
+    err = ml__sqlite_err(h, rc, "read case key");
+  }
+  sqlite3_finalize(st);
+  if (err)
+    return err;
+  err = mlproto_key_unwrap(out, MLPROTO_KEY_CASE, h->storage, PURPOSE_CASE, wrapped);
+  if (err == MLPROTO_ERR_WRONG_PASSPHRASE)
+    err = MLPROTO_ERR_PROFILE_CORRUPT;
+  return err ? ml__fail(h, err, "a case key does not open") : 0;
+}

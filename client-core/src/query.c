@@ -1,0 +1,767 @@
+/* Readers: current state derived from the stored records. Every record read
+ * back is verified again (signature and hashes), so a tampered row is an
+ * error, never silently believed. */
+#include "records_int.h"
+#include "mlproto/util.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <string.h>
+
+struct vset {
+  size_t n;
+  mlproto_record **r;
+  mlproto_item *items;
+  mlproto_heads *heads;
+};
+
+static void vset_free(struct vset *v) {
+  for (size_t i = 0; i < v->n; i++)
+    mlproto_record_free(v->r[i]);
+  mlproto_free(v->r);
+  mlproto_free(v->items);
+  mlproto_heads_free(v->heads);
+  memset(v, 0, sizeof *v);
+}
+
+#define KBIT(k) (1u << (k))
+
+/* All versions of the given kinds in a case (or every case for NULL). */
+static int vset_load(mentorlog *h, const uint8_t *case_id, unsigned kinds, struct vset *v) {
+  memset(v, 0, sizeof *v);
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, case_id ? "SELECT envelope FROM records WHERE case_id = ?2 AND ((1 << kind) & ?1) != 0 ORDER BY rid"
+                                        : "SELECT envelope FROM records WHERE ((1 << kind) & ?1) != 0 ORDER BY rid");
+  if (err)
+    return err;
+  sqlite3_bind_int64(st, 1, kinds);
+  if (case_id)
+    sqlite3_bind_blob(st, 2, case_id, 16, SQLITE_STATIC);
+  size_t cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (v->n == MLPROTO_MAX_ITEMS) {
+      err = ml__fail(h, MLPROTO_ERR_TOO_LARGE, "too many records in one case");
+      break;
+    }
+    if (v->n == cap) {
+      size_t nc = cap ? cap * 2 : 16;
+      mlproto_record **nr = mlproto_realloc(v->r, nc * sizeof *nr);
+      if (!nr) {
+        err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+        break;
+      }
+      v->r = nr;
+      cap = nc;
+    }
+    mlproto_record *r = NULL;
+    err = mlproto_record_verify(&r, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    if (err) {
+      err = err == MLPROTO_ERR_OUT_OF_MEMORY ? ml__fail(h, err, "out of memory")
+                                             : ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a stored record does not verify: %s", mlproto_errname(err));
+      break;
+    }
+    v->r[v->n++] = r;
+  }
+  if (!err && rc != SQLITE_DONE)
+    err = ml__sqlite_err(h, rc, "read records");
+  sqlite3_finalize(st);
+  if (!err && v->n) {
+    v->items = mlproto_calloc(v->n, sizeof *v->items);
+    if (!v->items)
+      err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+    for (size_t i = 0; !err && i < v->n; i++) {
+      mlproto_item *it = &v->items[i];
+      memcpy(it->record_id, v->r[i]->record_id, 16);
+      it->supersedes = (const uint8_t(*)[16])v->r[i]->supersedes;
+      it->n_supersedes = v->r[i]->n_supersedes;
+      it->hlc = v->r[i]->hlc;
+      memcpy(it->author, v->r[i]->author, 32);
+    }
+    if (!err && (err = mlproto_heads_compute(&v->heads, v->items, v->n)))
+      err = ml__fail(h, err, "current state: %s", mlproto_strerror(err));
+  }
+  if (err)
+    vset_free(v);
+  return err;
+}
+
+static void free_str(char *s) {
+  if (s) {
+    sodium_memzero(s, strlen(s));
+    mlproto_free(s);
+  }
+}
+
+static int dup_into(mentorlog *h, char **dst, const char *s) {
+  *dst = NULL;
+  if (!s || !*s)
+    return 0;
+  if (!(*dst = mlproto_strdup(s)))
+    return ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+  return 0;
+}
+
+static int open_sealed(mentorlog *h, const mlproto_record *r, const mlproto_key *ck, mlproto_sealed **out) {
+  *out = NULL;
+  if (!(r->flags & MLPROTO_RECORD_SEALED))
+    return 0;
+  int err = mlproto_record_open_sealed(out, r, ck);
+  if (err == MLPROTO_ERR_OUT_OF_MEMORY)
+    return ml__fail(h, err, "out of memory");
+  return err ? ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a sealed part does not open: %s", mlproto_errname(err)) : 0;
+}
+
+static bool is_erased(mentorlog *h, const uint8_t case_id[16]) {
+  int err = ml__case_check(h, case_id);
+  return err == MLPROTO_ERR_CASE_ERASED;
+}
+
+/* ------------------------------------------------------------- cases */
+
+void mentorlog_cases_free(mentorlog_case *v, size_t n) {
+  for (size_t i = 0; v && i < n; i++) {
+    free_str(v[i].name);
+    free_str(v[i].phone);
+  }
+  mlproto_free(v);
+}
+
+int mentorlog_cases(mentorlog *h, mentorlog_case **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  struct vset v;
+  int err = vset_load(h, NULL, KBIT(MLPROTO_KIND_CASE_OPEN), &v);
+  if (err)
+    return err;
+  mentorlog_case *c = v.n ? mlproto_calloc(v.n, sizeof *c) : NULL;
+  if (v.n && !c) {
+    vset_free(&v);
+    return ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  size_t k = 0;
+  for (size_t i = 0; !err && i < v.n; i++) {
+    const mlproto_record *r = v.r[i];
+    mentorlog_case *o = &c[k++];
+    memcpy(o->id, r->case_id, 16);
+    o->opened_ms = MLPROTO_HLC_MS(r->hlc);
+    if (is_erased(h, r->case_id)) {
+      o->erased = 1;
+      continue;
+    }
+    mlproto_key *ck = NULL;
+    mlproto_sealed *s = NULL;
+    if (!(err = ml__casekey_get(h, r->case_id, &ck)) && !(err = open_sealed(h, r, ck, &s)) && s &&
+        s->payload_case == MENTORLOG__V1__SEALED__PAYLOAD_CASE_OPEN) {
+      if (!(err = dup_into(h, &o->name, s->case_open->citizen_name)))
+        err = dup_into(h, &o->phone, s->case_open->phone);
+    }
+    mlproto_sealed_free(s);
+    mlproto_key_free(ck);
+  }
+  vset_free(&v);
+  if (err) {
+    mentorlog_cases_free(c, k);
+    return err;
+  }
+  *out = c;
+  *n = k;
+  return 0;
+}
+
+/* ------------------------------------------------------------ grants */
+
+void ml__rule_to_proto(mlproto_rule *o, const mentorlog_rule *r) {
+  o->period_weeks = r->period_weeks;
+  o->contacts_needed = r->contacts;
+  o->channels = (r->channels >> 1) & MLPROTO_CHANNELS_ALL;
+  o->min_minutes = r->min_minutes;
+  o->min_working_days = r->partial_days;
+  o->grace_days = r->grace_days;
+  o->late_days = r->late_days;
+}
+
+static void rule_from_wire(mentorlog_rule *o, const Mentorlog__V1__ContactRule *r) {
+  memset(o, 0, sizeof *o);
+  if (!r)
+    return;
+  o->period_weeks = r->period_weeks;
+  o->contacts = r->contacts_needed;
+  for (size_t i = 0; i < r->n_qualifying_channels; i++)
+    if (r->qualifying_channels[i] >= 1 && r->qualifying_channels[i] <= 7)
+      o->channels |= 1u << r->qualifying_channels[i];
+  o->min_minutes = r->min_minutes;
+  o->partial_days = r->partial_days;
+  o->grace_days = r->grace_days;
+  o->late_days = r->late_days;
+}
+
+void mentorlog_grants_free(mentorlog_grant *v, size_t n) {
+  for (size_t i = 0; v && i < n; i++) {
+    mlproto_free(v[i].jobcentre);
+    mlproto_free(v[i].reference);
+    mlproto_free(v[i].legal_basis);
+    free_str(v[i].purpose);
+  }
+  mlproto_free(v);
+}
+
+/* One grant from its version group: parameters of the newest open/update,
+ * closed when a head is a GRANT_CLOSE. */
+static int grant_from_group(mentorlog *h, const struct vset *v, const mlproto_head_group *g,
+                            mentorlog_grant *o) {
+  const mlproto_record *params = NULL;
+  for (size_t i = 0; i < g->n_versions && !params; i++) {
+    const mlproto_record *r = v->r[g->versions[i]];
+    if (r->kind != MLPROTO_KIND_GRANT_CLOSE)
+      params = r;
+  }
+  const mlproto_record *first = v->r[g->versions[g->n_versions - 1]];
+  memcpy(o->id, first->record_id, 16);
+  memcpy(o->record, v->r[g->representative]->record_id, 16);
+  memcpy(o->case_id, first->case_id, 16);
+  o->conflict = g->n_heads != 1;
+  for (size_t i = 0; i < g->n_heads; i++) {
+    const mlproto_record *r = v->r[g->heads[i]];
+    if (r->kind == MLPROTO_KIND_GRANT_CLOSE && r->disclosed && r->disclosed->grant_close) {
+      mentorlog_date c = (mentorlog_date)r->disclosed->grant_close->close_day;
+      if (!o->closed || c < o->end)
+        o->end = c;
+      o->closed = 1;
+    }
+  }
+  if (!params || !params->disclosed)
+    return ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the grant's data was erased");
+  const Mentorlog__V1__GrantDisclosed *gd = params->kind == MLPROTO_KIND_GRANT_OPEN
+                                                ? params->disclosed->grant_open
+                                                : params->disclosed->grant_update;
+  if (!gd)
+    return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "grant record without parameters");
+  o->start = (mentorlog_date)gd->start_day;
+  if (!o->closed)
+    o->end = (mentorlog_date)gd->end_day;
+  else if ((mentorlog_date)gd->end_day < o->end)
+    o->end = (mentorlog_date)gd->end_day;
+  rule_from_wire(&o->rule, gd->rule);
+  o->minutes_per_week = gd->granted_minutes_per_week;
+  int err;
+  if ((err = dup_into(h, &o->jobcentre, gd->jobcentre_id)) ||
+      (err = dup_into(h, &o->reference, gd->case_ref)) ||
+      (err = dup_into(h, &o->legal_basis, gd->legal_basis)))
+    return err;
+  if (params->flags & MLPROTO_RECORD_SEALED) {
+    mlproto_key *ck = NULL;
+    mlproto_sealed *s = NULL;
+    if (!(err = ml__casekey_get(h, params->case_id, &ck)) && !(err = open_sealed(h, params, ck, &s)) && s) {
+      const Mentorlog__V1__GrantSealed *gs = s->grant_open ? s->grant_open : s->grant_update;
+      if (gs)
+        err = dup_into(h, &o->purpose, gs->purpose);
+    }
+    mlproto_sealed_free(s);
+    mlproto_key_free(ck);
+  }
+  return err;
+}
+
+int mentorlog_grants(mentorlog *h, const uint8_t *case_id, mentorlog_grant **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  struct vset v;
+  int err = vset_load(h, case_id, KBIT(2) | KBIT(3) | KBIT(4), &v);
+  if (err)
+    return err;
+  mentorlog_grant *gs = v.n ? mlproto_calloc(v.heads->n_groups, sizeof *gs) : NULL;
+  if (v.n && !gs) {
+    vset_free(&v);
+    return ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  size_t k = 0;
+  for (size_t i = 0; !err && v.n && i < v.heads->n_groups; i++) {
+    const mlproto_head_group *g = &v.heads->groups[i];
+    if (is_erased(h, v.r[g->representative]->case_id))
+      continue;
+    err = grant_from_group(h, &v, g, &gs[k++]);
+  }
+  vset_free(&v);
+  if (err) {
+    mentorlog_grants_free(gs, k);
+    return err;
+  }
+  *out = gs;
+  *n = k;
+  return 0;
+}
+
+int ml__contact_disclosed(mentorlog *h, const uint8_t record_id[16], Mentorlog__V1__ContactDisclosed *out) {
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT envelope FROM records WHERE record_id = ?");
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  mlproto_record *r = NULL;
+  if (rc == SQLITE_ROW) {
+    err = mlproto_record_verify(&r, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    if (err)
+      err = ml__fail(h, err == MLPROTO_ERR_OUT_OF_MEMORY ? err : MLPROTO_ERR_PROFILE_CORRUPT, "read contact");
+    else if (!r->disclosed || !r->disclosed->contact)
+      err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the contact's data was erased");
+    else {
+      const Mentorlog__V1__ContactDisclosed *c = r->disclosed->contact;
+      out->start_ms = c->start_ms;
+      out->duration_minutes = c->duration_minutes;
+      out->channel = c->channel;
+      out->outcome = c->outcome;
+      out->transport_minutes = c->transport_minutes;
+    }
+  } else {
+    err = rc == SQLITE_DONE ? ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such record") : ml__sqlite_err(h, rc, "read contact");
+  }
+  sqlite3_finalize(st);
+  mlproto_record_free(r);
+  return err;
+}
+
+/* ---------------------------------------------------- contacts, notes */
+
+void mentorlog_contacts_free(mentorlog_contact *v, size_t n) {
+  for (size_t i = 0; v && i < n; i++)
+    free_str(v[i].note);
+  mlproto_free(v);
+}
+
+static uint32_t case_late_days(mentorlog *h, const uint8_t case_id[16]) {
+  mentorlog_grant *g = NULL;
+  size_t n = 0;
+  uint32_t late = 7;
+  if (mentorlog_grants(h, case_id, &g, &n) == 0 && n > 0)
+    late = g[0].rule.late_days;
+  mentorlog_grants_free(g, n);
+  return late;
+}
+
+int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contact **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  int err = ml__case_check(h, case_id);
+  if (err)
+    return err;
+  struct vset v;
+  if ((err = vset_load(h, case_id, KBIT(MLPROTO_KIND_CONTACT), &v)))
+    return err;
+  mlproto_key *ck = NULL;
+  mentorlog_contact *c = NULL;
+  size_t k = 0;
+  if (v.n == 0)
+    goto done;
+  if ((err = ml__casekey_get(h, case_id, &ck)))
+    goto done;
+  size_t total = 0;
+  for (size_t i = 0; i < v.heads->n_groups; i++)
+    total += v.heads->groups[i].n_heads ? v.heads->groups[i].n_heads : 1;
+  if (!(c = mlproto_calloc(total, sizeof *c))) {
+    err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+    goto done;
+  }
+  uint32_t late_days = case_late_days(h, case_id);
+  for (size_t i = 0; !err && i < v.heads->n_groups; i++) {
+    const mlproto_head_group *g = &v.heads->groups[i];
+    const mlproto_record *first = v.r[g->versions[g->n_versions - 1]];
+    size_t nh = g->n_heads ? g->n_heads : 1;
+    for (size_t j = 0; !err && j < nh; j++) {
+      const mlproto_record *r = v.r[g->n_heads ? g->heads[j] : g->representative];
+      const Mentorlog__V1__ContactDisclosed *cd = r->disclosed ? r->disclosed->contact : NULL;
+      if (!cd || cd->voided)
+        continue;
+      mentorlog_contact *o = &c[k++];
+      memcpy(o->id, first->record_id, 16);
+      memcpy(o->record, r->record_id, 16);
+      o->start_ms = (int64_t)cd->start_ms;
+      o->recorded_ms = MLPROTO_HLC_MS(r->hlc);
+      o->minutes = cd->duration_minutes;
+      o->transport_minutes = cd->transport_minutes;
+      o->channel = cd->channel;
+      o->outcome = cd->outcome;
+      o->conflict = g->n_heads != 1;
+      o->late_entry = o->recorded_ms - o->start_ms > (int64_t)late_days * 86400000;
+      mlproto_sealed *s = NULL;
+      if (!(err = open_sealed(h, r, ck, &s)) && s && s->contact)
+        err = dup_into(h, &o->note, s->contact->note);
+      mlproto_sealed_free(s);
+    }
+  }
+done:
+  mlproto_key_free(ck);
+  vset_free(&v);
+  if (err) {
+    mentorlog_contacts_free(c, k);
+    return err;
+  }
+  *out = c;
+  *n = k;
+  return 0;
+}
+
+void mentorlog_notes_free(mentorlog_note *v, size_t n) {
+  for (size_t i = 0; v && i < n; i++)
+    free_str(v[i].text);
+  mlproto_free(v);
+}
+
+int mentorlog_notes(mentorlog *h, const uint8_t case_id[16], mentorlog_note **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  int err = ml__case_check(h, case_id);
+  if (err)
+    return err;
+  struct vset v;
+  if ((err = vset_load(h, case_id, KBIT(MLPROTO_KIND_NOTE), &v)))
+    return err;
+  mlproto_key *ck = NULL;
+  mentorlog_note *c = NULL;
+  size_t k = 0;
+  if (v.n == 0)
+    goto done;
+  if ((err = ml__casekey_get(h, case_id, &ck)))
+    goto done;
+  size_t total = 0;
+  for (size_t i = 0; i < v.heads->n_groups; i++)
+    total += v.heads->groups[i].n_heads ? v.heads->groups[i].n_heads : 1;
+  if (!(c = mlproto_calloc(total, sizeof *c))) {
+    err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+    goto done;
+  }
+  for (size_t i = 0; !err && i < v.heads->n_groups; i++) {
+    const mlproto_head_group *g = &v.heads->groups[i];
+    const mlproto_record *first = v.r[g->versions[g->n_versions - 1]];
+    size_t nh = g->n_heads ? g->n_heads : 1;
+    for (size_t j = 0; !err && j < nh; j++) {
+      const mlproto_record *r = v.r[g->n_heads ? g->heads[j] : g->representative];
+      mentorlog_note *o = &c[k++];
+      memcpy(o->id, first->record_id, 16);
+      memcpy(o->record, r->record_id, 16);
+      o->recorded_ms = MLPROTO_HLC_MS(r->hlc);
+      o->conflict = g->n_heads != 1;
+      mlproto_sealed *s = NULL;
+      if (!(err = open_sealed(h, r, ck, &s)) && s && s->note)
+        err = dup_into(h, &o->text, s->note->text);
+      mlproto_sealed_free(s);
+    }
+  }
+done:
+  mlproto_key_free(ck);
+  vset_free(&v);
+  if (err) {
+    mentorlog_notes_free(c, k);
+    return err;
+  }
+  *out = c;
+  *n = k;
+  return 0;
+}
+
+void mentorlog_absences_free(mentorlog_absence *v, size_t n) {
+  for (size_t i = 0; v && i < n; i++)
+    mlproto_free(v[i].approved_ref);
+  mlproto_free(v);
+}
+
+int mentorlog_absences(mentorlog *h, const uint8_t case_id[16], mentorlog_absence **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  int err = ml__case_check(h, case_id);
+  if (err)
+    return err;
+  struct vset v;
+  if ((err = vset_load(h, case_id, KBIT(MLPROTO_KIND_ABSENCE), &v)))
+    return err;
+  mentorlog_absence *a = v.n ? mlproto_calloc(v.n, sizeof *a) : NULL;
+  size_t k = 0;
+  if (v.n && !a)
+    err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+  for (size_t i = 0; !err && i < v.n; i++) {
+    if (!v.heads->is_head[i] || !v.r[i]->disclosed || !v.r[i]->disclosed->absence)
+      continue;
+    const Mentorlog__V1__AbsenceDisclosed *ad = v.r[i]->disclosed->absence;
+    mentorlog_absence *o = &a[k++];
+    memcpy(o->record, v.r[i]->record_id, 16);
+    o->from = (mentorlog_date)ad->from_day;
+    o->to = (mentorlog_date)ad->to_day;
+    o->kind = ad->kind;
+    if (ad->approved)
+      err = dup_into(h, &o->approved_ref, ad->approval_ref);
+  }
+  vset_free(&v);
+  if (err) {
+    mentorlog_absences_free(a, k);
+    return err;
+  }
+  *out = a;
+  *n = k;
+  return 0;
+}
+
+/* -------------------------------------------------------- compliance */
+
+void mentorlog_compliance_free(mentorlog_compliance *c) {
+  if (c) {
+    mlproto_free(c->periods);
+    mlproto_free(c);
+  }
+}
+
+static int grant_by_id(mentorlog *h, const uint8_t grant_id[16], mentorlog_grant **g, size_t *ng,
+                       size_t *idx) {
+  struct ml_target t;
+  int err = ml__item_heads(h, grant_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_GRANT_CLOSE, &t);
+  if (err || (err = mentorlog_grants(h, t.case_id, g, ng)))
+    return err;
+  for (size_t i = 0; i < *ng; i++) {
+    /* t.item_id is the GRANT_OPEN record id, which is the grant's id. */
+    if (memcmp((*g)[i].id, t.item_id, 16) == 0) {
+      *idx = i;
+      return 0;
+    }
+  }
+  mentorlog_grants_free(*g, *ng);
+  *g = NULL;
+  return ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such grant");
+}
+
+int mentorlog_grant_compliance(mentorlog *h, const uint8_t grant_id[16], int64_t now_ms,
+                               mentorlog_compliance **out) {
+  *out = NULL;
+  mentorlog_grant *gs = NULL;
+  size_t ng = 0, gi = 0;
+  int err = grant_by_id(h, grant_id, &gs, &ng, &gi);
+  if (err)
+    return err;
+  const mentorlog_grant *g = &gs[gi];
+  struct vset cv, av;
+  memset(&av, 0, sizeof av);
+  mlproto_contact *mc = NULL;
+  mlproto_absence *ma = NULL;
+  mlproto_compliance *res = NULL;
+  mentorlog_compliance *o = NULL;
+  size_t nma = 0;
+  if ((err = vset_load(h, g->case_id, KBIT(MLPROTO_KIND_CONTACT), &cv)))
+    goto out_grants;
+  if ((err = vset_load(h, g->case_id, KBIT(MLPROTO_KIND_ABSENCE), &av)))
+    goto out;
+  if (cv.n && !(mc = mlproto_calloc(cv.n, sizeof *mc))) {
+    err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  size_t nmc = 0;
+  for (size_t i = 0; i < cv.n; i++) {
+    const Mentorlog__V1__ContactDisclosed *cd = cv.r[i]->disclosed ? cv.r[i]->disclosed->contact : NULL;
+    if (!cd)
+      continue;
+    mlproto_contact *c = &mc[nmc++];
+    c->item = cv.items[i];
+    c->voided = cd->voided;
+    c->start_ms = (int64_t)cd->start_ms;
+    c->duration_minutes = cd->duration_minutes;
+    c->transport_minutes = cd->transport_minutes;
+    c->outcome = (mlproto_outcome)(cd->outcome - 1);
+    c->channel = (mlproto_channel)(cd->channel - 1);
+    /* Every contact in this profile's case was written by this mentor's
+     * devices; other mentors' records arrive with sync (later issue). */
+    c->by_grant_mentor = 1;
+    c->recorded_at_ms = MLPROTO_HLC_MS(cv.r[i]->hlc);
+  }
+  if (av.n && !(ma = mlproto_calloc(av.n, sizeof *ma))) {
+    err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < av.n; i++) {
+    const Mentorlog__V1__AbsenceDisclosed *ad = av.r[i]->disclosed ? av.r[i]->disclosed->absence : NULL;
+    if (!ad)
+      continue;
+    ma[nma++] = (mlproto_absence){(mlproto_date)ad->from_day, (mlproto_date)ad->to_day, ad->approved};
+  }
+  mlproto_grant mg = {.start = g->start, .end = g->end, .closed = MLPROTO_DATE_NONE,
+                      .granted_minutes_per_week = g->minutes_per_week};
+  if (g->closed) {
+    /* g->end already is min(end, close); keep the original end for validation. */
+    mg.closed = g->end;
+    mlproto_date max_end;
+    if (mlproto_grant_max_end(&max_end, g->start) == 0 && g->end < g->start)
+      mg.end = g->start;
+  }
+  ml__rule_to_proto(&mg.rule, &g->rule);
+  if ((err = mlproto_compliance_compute(&res, &mg, mc, nmc, ma, nma, now_ms))) {
+    err = ml__fail(h, err, "compliance: %s", mlproto_strerror(err));
+    goto out;
+  }
+  if (!(o = mlproto_calloc(1, sizeof *o)) ||
+      (res->n_periods && !(o->periods = mlproto_calloc(res->n_periods, sizeof *o->periods)))) {
+    mentorlog_compliance_free(o);
+    o = NULL;
+    err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  memcpy(o->grant, g->id, 16);
+  o->rule = g->rule;
+  o->start = g->start;
+  o->end = res->effective_end;
+  o->nperiods = res->n_periods;
+  for (size_t i = 0; i < res->n_periods; i++) {
+    const mlproto_period *p = &res->periods[i];
+    mentorlog_period *q = &o->periods[i];
+    q->start = p->start;
+    q->end = p->end;
+    q->status = (int)p->status + 1;
+    q->reason = p->status == MLPROTO_PERIOD_NOT_ASSESSABLE ? mlproto_na_reason_name(p->reason) : NULL;
+    q->qualifying = p->qualifying;
+    q->attempts = p->attempts;
+    q->minutes_held = (uint32_t)p->minutes_held;
+  }
+  o->met = res->totals.met;
+  o->assessable_final = res->totals.assessable_final;
+  o->minutes_held = res->totals.minutes_held;
+  o->minutes_granted = res->totals.minutes_granted;
+  *out = o;
+out:
+  mlproto_compliance_free(res);
+  mlproto_free(mc);
+  mlproto_free(ma);
+  vset_free(&cv);
+  vset_free(&av);
+out_grants:
+  mentorlog_grants_free(gs, ng);
+  return err;
+}
+
+/* ------------------------------------------------------- maintenance */
+
+int mentorlog_verify(mentorlog *h) {
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "PRAGMA integrity_check");
+  if (err)
+    return err;
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW)
+    err = ml__sqlite_err(h, rc, "integrity_check");
+  else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0)
+    err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "database integrity check failed");
+  sqlite3_finalize(st);
+  if (err)
+    return err;
+  /* The device's chain: seq 1..n without gaps, each prev = previous hash,
+   * each signature valid, the tip row and the outbox consistent. */
+  if ((err = ml__prepare(h, &st, "SELECT seq, hash, envelope FROM records WHERE author = ? ORDER BY seq")))
+    return err;
+  sqlite3_bind_blob(st, 1, h->sign_pk, 32, SQLITE_STATIC);
+  uint64_t expect = 1;
+  uint8_t prev[32] = {0};
+  while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    mlproto_record *r = NULL;
+    int e = mlproto_record_verify(&r, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+    if (e == MLPROTO_ERR_OUT_OF_MEMORY)
+      err = ml__fail(h, e, "out of memory");
+    else if (e)
+      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "record %llu does not verify: %s",
+                     (unsigned long long)expect, mlproto_errname(e));
+    else if (r->seq != expect || (uint64_t)sqlite3_column_int64(st, 0) != expect)
+      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "sequence gap at %llu", (unsigned long long)expect);
+    else if (memcmp(r->prev, prev, 32) != 0 || sqlite3_column_bytes(st, 1) != 32 ||
+             memcmp(sqlite3_column_blob(st, 1), r->hash, 32) != 0 || memcmp(r->author, h->sign_pk, 32) != 0)
+      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "broken link at %llu", (unsigned long long)expect);
+    if (r)
+      memcpy(prev, r->hash, 32);
+    mlproto_record_free(r);
+    expect++;
+  }
+  if (!err && rc != SQLITE_DONE)
+    err = ml__sqlite_err(h, rc, "read chain");
+  sqlite3_finalize(st);
+  if (err)
+    return err;
+  if (h->seq != expect - 1 || memcmp(h->head, prev, 32) != 0)
+    return ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "the chain tip does not match the last record");
+  if ((err = ml__prepare(h, &st, "SELECT count(*) FROM outbox o LEFT JOIN records r ON r.record_id = o.record_id"
+                                 " WHERE r.rid IS NULL OR r.seq != o.seq")))
+    return err;
+  if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+    err = ml__sqlite_err(h, rc, "outbox");
+  else if (sqlite3_column_int64(st, 0) != 0)
+    err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "the outbox names records that are not stored");
+  sqlite3_finalize(st);
+  return err;
+}
+
+int mentorlog_counts(mentorlog *h, uint64_t *records, uint64_t *outbox) {
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM outbox)");
+  if (err)
+    return err;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    if (records)
+      *records = (uint64_t)sqlite3_column_int64(st, 0);
+    if (outbox)
+      *outbox = (uint64_t)sqlite3_column_int64(st, 1);
+  } else {
+    err = ml__sqlite_err(h, rc, "count");
+  }
+  sqlite3_finalize(st);
+  return err;
+}
+
+int mentorlog_has_record(mentorlog *h, const uint8_t record_id[16], int *present) {
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT 1 FROM records WHERE record_id = ?");
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    *present = rc == SQLITE_ROW;
+  else
+    err = ml__sqlite_err(h, rc, "find record");
+  sqlite3_finalize(st);
+  return err;
+}
+
+int mentorlog_resolve(mentorlog *h, uint8_t out[16], char what, const char *hex) {
+  size_t len = hex ? strlen(hex) : 0;
+  if (len < 6 || len > 32)
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "an id needs 6 to 32 hex digits");
+  char lo[33] = {0}, hi[33] = {0};
+  for (size_t i = 0; i < len; i++) {
+    if (!isxdigit((unsigned char)hex[i]))
+      return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "an id is hex digits only");
+    lo[i] = hi[i] = (char)tolower((unsigned char)hex[i]);
+  }
+  for (size_t i = len; i < 32; i++) {
+    lo[i] = '0';
+    hi[i] = 'f';
+  }
+  uint8_t blo[16], bhi[16];
+  if (mlproto_hex_decode(blo, 16, lo, 32) || mlproto_hex_decode(bhi, 16, hi, 32))
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "bad id");
+  const char *sql = what == 'c'   ? "SELECT DISTINCT case_id FROM records WHERE kind = 1 AND case_id BETWEEN ?1 AND ?2 LIMIT 2"
+                    : what == 'g' ? "SELECT record_id FROM records WHERE kind = 2 AND record_id BETWEEN ?1 AND ?2 LIMIT 2"
+                                  : "SELECT record_id FROM records WHERE record_id BETWEEN ?1 AND ?2 LIMIT 2";
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, sql);
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, blo, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, bhi, 16, SQLITE_STATIC);
+  int n = 0, rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (n++ == 0)
+      memcpy(out, sqlite3_column_blob(st, 0), 16);
+  }
+  if (rc != SQLITE_DONE)
+    err = ml__sqlite_err(h, rc, "resolve id");
+  else if (n == 0)
+    err = ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no %s with id %s", what == 'c' ? "case" : what == 'g' ? "grant" : "record", hex);
+  else if (n > 1)
+    err = ml__fail(h, MLPROTO_ERR_AMBIGUOUS_PREFIX, "id prefix %s matches more than one %s", hex,
+                   what == 'c' ? "case" : what == 'g' ? "grant" : "record");
+  sqlite3_finalize(st);
+  return err;
+}

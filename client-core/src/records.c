@@ -1,0 +1,621 @@
+/* Writers: every change becomes one signed record (mlproto_record_build),
+ * stored with its chain link and outbox entry in one transaction. */
+#include "records_int.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ml__chain_load(mentorlog *h) {
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT seq, head, hlc FROM chain WHERE id = 1");
+  if (err)
+    return err;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
+    h->seq = (uint64_t)sqlite3_column_int64(st, 0);
+    memcpy(h->head, sqlite3_column_blob(st, 1), 32);
+    err = mlproto_hlc_init(&h->hlc, (uint64_t)sqlite3_column_int64(st, 2),
+                           MLPROTO_HLC_DEFAULT_MAX_DRIFT_MS);
+  } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+    err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "the chain tip is missing");
+  } else {
+    err = ml__sqlite_err(h, rc, "read chain");
+  }
+  sqlite3_finalize(st);
+  return err;
+}
+
+static int step_done(mentorlog *h, sqlite3_stmt *st, const char *what) {
+  int rc = sqlite3_step(st);
+  int err = rc == SQLITE_DONE ? 0 : ml__sqlite_err(h, rc, what);
+  sqlite3_finalize(st);
+  return err;
+}
+
+int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]) {
+  mlproto_record_params p = {.seq = h->seq + 1, .kind = w->kind,
+                             .n_supersedes = w->n_supersedes, .supersedes = w->supersedes};
+  mlproto_random_id(p.record_id);
+  memcpy(p.case_id, w->case_id, 16);
+  memcpy(p.prev, h->head, 32);
+  int err = mlproto_hlc_now(&h->hlc, wall_ms(), &p.hlc);
+  if (err)
+    return ml__fail(h, err, "device clock out of range");
+  uint8_t *env = NULL, hash[32];
+  size_t env_len = 0;
+  err = mlproto_record_build(&env, &env_len, hash, &p, w->disclosed, w->sealed, w->case_key, h->sign);
+  if (err)
+    return ml__fail(h, err, "build record: %s", mlproto_strerror(err));
+  sqlite3_stmt *st = NULL;
+  if ((err = ml__prepare(h, &st, "INSERT INTO records(record_id, case_id, item_id, author, seq, kind, hlc, hash, envelope)"
+                                 " VALUES (?,?,?,?,?,?,?,?,?)")))
+    goto out;
+  sqlite3_bind_blob(st, 1, p.record_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, p.case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, w->item_id ? w->item_id : p.record_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, h->sign_pk, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, (sqlite3_int64)p.seq);
+  sqlite3_bind_int(st, 6, (int)p.kind);
+  sqlite3_bind_int64(st, 7, (sqlite3_int64)p.hlc);
+  sqlite3_bind_blob(st, 8, hash, 32, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 9, env, (int)env_len, SQLITE_STATIC);
+  if ((err = step_done(h, st, "store record")))
+    goto out;
+  for (size_t i = 0; i < w->n_supersedes; i++) {
+    if ((err = ml__prepare(h, &st, "INSERT OR IGNORE INTO supersedes VALUES (?,?)")))
+      goto out;
+    sqlite3_bind_blob(st, 1, p.record_id, 16, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, w->supersedes[i], 16, SQLITE_STATIC);
+    if ((err = step_done(h, st, "store supersedes")))
+      goto out;
+  }
+  if ((err = ml__prepare(h, &st, "UPDATE chain SET seq = ?, head = ?, hlc = ? WHERE id = 1")))
+    goto out;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)p.seq);
+  sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)p.hlc);
+  if ((err = step_done(h, st, "advance chain")))
+    goto out;
+  if ((err = ml__prepare(h, &st, "INSERT INTO outbox VALUES (?,?)")))
+    goto out;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)p.seq);
+  sqlite3_bind_blob(st, 2, p.record_id, 16, SQLITE_STATIC);
+  if ((err = step_done(h, st, "queue record")))
+    goto out;
+  h->seq = p.seq;
+  memcpy(h->head, hash, 32);
+  if (out_id)
+    memcpy(out_id, p.record_id, 16);
+out:
+  mlproto_free(env);
+  return err;
+}
+
+/* ---------------------------------------------------------- helpers */
+
+static int check_text(mentorlog *h, const char *s, size_t cap, const char *what, bool required) {
+  if (!s || !*s)
+    return required ? ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "%s is required", what) : 0;
+  if (strlen(s) > cap)
+    return ml__fail(h, MLPROTO_ERR_TOO_LARGE, "%s is longer than %zu bytes", what, cap);
+  return 0;
+}
+
+/* The case must exist here and not be erased. */
+int ml__case_check(mentorlog *h, const uint8_t case_id[16]) {
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT (SELECT count(*) FROM records WHERE case_id = ?1 AND kind = 1),"
+                                " (SELECT count(*) FROM erased_cases WHERE case_id = ?1)");
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW)
+    err = ml__sqlite_err(h, rc, "find case");
+  else if (sqlite3_column_int(st, 1))
+    err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the case was erased");
+  else if (!sqlite3_column_int(st, 0))
+    err = ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such case");
+  sqlite3_finalize(st);
+  return err;
+}
+
+int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int kind_hi,
+                   struct ml_target *t) {
+  memset(t, 0, sizeof *t);
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT item_id, case_id, kind FROM records WHERE record_id = ?");
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    int kind = sqlite3_column_int(st, 2);
+    memcpy(t->item_id, sqlite3_column_blob(st, 0), 16);
+    memcpy(t->case_id, sqlite3_column_blob(st, 1), 16);
+    if (kind < kind_lo || kind > kind_hi)
+      err = ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "the record is a %s, not the kind expected",
+                     mlproto_kind_name((uint32_t)kind));
+  } else {
+    err = rc == SQLITE_DONE ? ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such record")
+                            : ml__sqlite_err(h, rc, "find record");
+  }
+  sqlite3_finalize(st);
+  if (err)
+    return err;
+  if ((err = ml__case_check(h, t->case_id)))
+    return err;
+  /* Heads: versions of the item that no version of the item supersedes. */
+  if ((err = ml__prepare(h, &st, "SELECT r.record_id FROM records r WHERE r.item_id = ?1 AND NOT EXISTS"
+                                 " (SELECT 1 FROM supersedes s JOIN records x ON x.record_id = s.rec"
+                                 "  WHERE s.old = r.record_id AND x.item_id = ?1) ORDER BY r.hlc DESC LIMIT 16")))
+    return err;
+  sqlite3_bind_blob(st, 1, t->item_id, 16, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    memcpy(t->heads[t->n++], sqlite3_column_blob(st, 0), 16);
+  if (rc != SQLITE_DONE)
+    err = ml__sqlite_err(h, rc, "find heads");
+  sqlite3_finalize(st);
+  return err;
+}
+
+/* ----------------------------------------------------------- cases */
+
+int mentorlog_case_open(mentorlog *h, uint8_t out_case[16], const char *name, const char *phone) {
+  int err;
+  if ((err = check_text(h, name, 200, "name", true)) || (err = check_text(h, phone, 32, "phone", false)))
+    return err;
+  uint8_t case_id[16];
+  mlproto_random_id(case_id);
+  mlproto_key *ck = NULL;
+  if ((err = mlproto_key_generate(&ck, MLPROTO_KEY_CASE)))
+    return ml__fail(h, err, "case key");
+  /* KEY_GRANT: the case key sealed to this device's own X25519 key, so its
+   * other devices and the escrow can be given it later. */
+  Mentorlog__V1__SealedKey sk = MENTORLOG__V1__SEALED_KEY__INIT;
+  Mentorlog__V1__SealedKey *skp = &sk;
+  uint8_t sealed_key[MLPROTO_CASE_KEY_SEALEDBYTES];
+  if ((err = mlproto_case_key_seal(sealed_key, ck, h->box_pk))) {
+    err = ml__fail(h, err, "seal case key");
+    goto out_key;
+  }
+  sk.recipient = (ProtobufCBinaryData){32, h->box_pk};
+  sk.sealed_key = (ProtobufCBinaryData){sizeof sealed_key, sealed_key};
+  Mentorlog__V1__KeyGrantDisclosed kg = MENTORLOG__V1__KEY_GRANT_DISCLOSED__INIT;
+  kg.n_keys = 1;
+  kg.keys = &skp;
+  mlproto_disclosed dk = MENTORLOG__V1__DISCLOSED__INIT;
+  dk.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_KEY_GRANT;
+  dk.key_grant = &kg;
+
+  Mentorlog__V1__CaseSealed cs = MENTORLOG__V1__CASE_SEALED__INIT;
+  cs.citizen_name = (char *)name;
+  if (phone)
+    cs.phone = (char *)phone;
+  mlproto_sealed sl = MENTORLOG__V1__SEALED__INIT;
+  sl.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_CASE_OPEN;
+  sl.case_open = &cs;
+  Mentorlog__V1__CaseOpenDisclosed cod = MENTORLOG__V1__CASE_OPEN_DISCLOSED__INIT;
+  mlproto_disclosed dc = MENTORLOG__V1__DISCLOSED__INIT;
+  dc.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_CASE_OPEN;
+  dc.case_open = &cod;
+
+  if ((err = ml__begin(h)))
+    goto out_key;
+  struct ml_write wk = {.kind = MLPROTO_KIND_KEY_GRANT, .case_id = case_id, .disclosed = &dk};
+  struct ml_write wc = {.kind = MLPROTO_KIND_CASE_OPEN, .case_id = case_id, .disclosed = &dc,
+                        .sealed = &sl, .case_key = ck};
+  uint8_t open_id[16];
+  if ((err = ml__casekey_store(h, case_id, ck)) || (err = ml__append(h, &wk, NULL)) ||
+      (err = ml__append(h, &wc, open_id))) {
+    ml__rollback(h);
+    goto out_key;
+  }
+  /* The case is named by its id in the header, not by the CASE_OPEN record. */
+  if ((err = ml__commit(h)))
+    goto out_key;
+  if (out_case)
+    memcpy(out_case, case_id, 16);
+out_key:
+  sodium_memzero(sealed_key, sizeof sealed_key);
+  mlproto_key_free(ck);
+  return err;
+}
+
+int mentorlog_case_erase(mentorlog *h, const uint8_t case_id[16]) {
+  int err = ml__case_check(h, case_id);
+  if (err)
+    return err;
+  if ((err = ml__begin(h)))
+    return err;
+  struct ml_write w = {.kind = MLPROTO_KIND_CASE_ERASE, .case_id = case_id};
+  uint8_t erase_id[16];
+  sqlite3_stmt *sel = NULL;
+  if ((err = ml__append(h, &w, erase_id)))
+    goto fail;
+  if ((err = ml__prepare(h, &sel, "SELECT rid, envelope FROM records WHERE case_id = ? AND record_id != ?")))
+    goto fail;
+  sqlite3_bind_blob(sel, 1, case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(sel, 2, erase_id, 16, SQLITE_STATIC);
+  int rc;
+  while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+    uint8_t *env = NULL;
+    size_t len = 0;
+    err = mlproto_envelope_erase(&env, &len, sqlite3_column_blob(sel, 1),
+                                 (size_t)sqlite3_column_bytes(sel, 1),
+                                 MLPROTO_PART_DISCLOSED | MLPROTO_PART_SEALED);
+    if (err) {
+      err = ml__fail(h, err, "erase record: %s", mlproto_strerror(err));
+      goto fail;
+    }
+    sqlite3_stmt *up;
+    if ((err = ml__prepare(h, &up, "UPDATE records SET envelope = ? WHERE rid = ?"))) {
+      mlproto_free(env);
+      goto fail;
+    }
+    sqlite3_bind_blob(up, 1, env, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(up, 2, sqlite3_column_int64(sel, 0));
+    err = step_done(h, up, "erase record");
+    mlproto_free(env);
+    if (err)
+      goto fail;
+  }
+  if (rc != SQLITE_DONE) {
+    err = ml__sqlite_err(h, rc, "erase");
+    goto fail;
+  }
+  sqlite3_finalize(sel);
+  sel = NULL;
+  sqlite3_stmt *st;
+  if ((err = ml__prepare(h, &st, "DELETE FROM case_keys WHERE case_id = ?")))
+    goto fail;
+  sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
+  if ((err = step_done(h, st, "destroy case key")))
+    goto fail;
+  if ((err = ml__prepare(h, &st, "INSERT INTO erased_cases VALUES (?, ?)")))
+    goto fail;
+  sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)h->hlc.last);
+  if ((err = step_done(h, st, "mark erased")))
+    goto fail;
+  if ((err = ml__commit(h)))
+    return err;
+  /* secure_delete zeroed the freed cells in the new page images; the old
+   * images still sit in the WAL until it is checkpointed and truncated. */
+  if (!h->batch)
+    sqlite3_wal_checkpoint_v2(h->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+  return 0;
+fail:
+  sqlite3_finalize(sel);
+  ml__rollback(h);
+  return err;
+}
+
+/* ---------------------------------------------------------- grants */
+
+static int grant_fill(mentorlog *h, const mentorlog_grant_params *p, Mentorlog__V1__GrantDisclosed *g,
+                      Mentorlog__V1__ContactRule *r, int ch[8], size_t *nch) {
+  if (!p || p->version != MENTORLOG_GRANT_VERSION)
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "grant parameters: wrong version");
+  int err;
+  if ((err = check_text(h, p->jobcentre, 64, "jobcentre", true)) ||
+      (err = check_text(h, p->reference, 64, "reference", true)) ||
+      (err = check_text(h, p->legal_basis, 64, "legal basis", false)) ||
+      (err = check_text(h, p->purpose, 4096, "purpose", false)))
+    return err;
+  mlproto_grant mg = {.start = p->start, .end = p->end, .closed = MLPROTO_DATE_NONE,
+                      .granted_minutes_per_week = p->minutes_per_week};
+  ml__rule_to_proto(&mg.rule, &p->rule);
+  if ((err = mlproto_grant_validate(&mg)))
+    return ml__fail(h, err, "grant: %s", mlproto_strerror(err));
+  *nch = 0;
+  for (int c = 1; c <= 7; c++)
+    if (p->rule.channels & (1u << c))
+      ch[(*nch)++] = c;
+  r->period_weeks = p->rule.period_weeks;
+  r->contacts_needed = p->rule.contacts;
+  r->n_qualifying_channels = *nch;
+  r->qualifying_channels = (Mentorlog__V1__Channel *)ch;
+  r->min_minutes = p->rule.min_minutes;
+  r->partial_days = p->rule.partial_days;
+  r->grace_days = p->rule.grace_days;
+  r->late_days = p->rule.late_days;
+  g->jobcentre_id = (char *)p->jobcentre;
+  g->case_ref = (char *)p->reference;
+  g->legal_basis = (char *)(p->legal_basis ? p->legal_basis : "unspecified");
+  g->start_day = (uint32_t)p->start;
+  g->end_day = (uint32_t)p->end;
+  g->rule = r;
+  g->granted_minutes_per_week = p->minutes_per_week;
+  return 0;
+}
+
+static int grant_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
+                       const struct ml_target *t, const mentorlog_grant_params *p) {
+  Mentorlog__V1__GrantDisclosed g = MENTORLOG__V1__GRANT_DISCLOSED__INIT;
+  Mentorlog__V1__ContactRule r = MENTORLOG__V1__CONTACT_RULE__INIT;
+  int ch[8];
+  size_t nch;
+  int err = grant_fill(h, p, &g, &r, ch, &nch);
+  if (err)
+    return err;
+  mlproto_disclosed d = MENTORLOG__V1__DISCLOSED__INIT;
+  Mentorlog__V1__GrantSealed gs = MENTORLOG__V1__GRANT_SEALED__INIT;
+  mlproto_sealed s = MENTORLOG__V1__SEALED__INIT;
+  struct ml_write w = {.case_id = case_id, .disclosed = &d};
+  if (t) {
+    d.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_GRANT_UPDATE;
+    d.grant_update = &g;
+    s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_GRANT_UPDATE;
+    s.grant_update = &gs;
+    w.kind = MLPROTO_KIND_GRANT_UPDATE;
+    w.item_id = t->item_id;
+    w.supersedes = (const uint8_t(*)[16])t->heads;
+    w.n_supersedes = t->n;
+  } else {
+    d.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_GRANT_OPEN;
+    d.grant_open = &g;
+    s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_GRANT_OPEN;
+    s.grant_open = &gs;
+    w.kind = MLPROTO_KIND_GRANT_OPEN;
+  }
+  mlproto_key *ck = NULL;
+  if (p->purpose) {
+    gs.purpose = (char *)p->purpose;
+    w.sealed = &s;
+    if ((err = ml__casekey_get(h, case_id, &ck)))
+      return err;
+    w.case_key = ck;
+  }
+  if (!(err = ml__begin(h))) {
+    if ((err = ml__append(h, &w, out)))
+      ml__rollback(h);
+    else
+      err = ml__commit(h);
+  }
+  mlproto_key_free(ck);
+  return err;
+}
+
+int mentorlog_grant_open(mentorlog *h, uint8_t out_grant[16], const uint8_t case_id[16],
+                         const mentorlog_grant_params *p) {
+  int err = ml__case_check(h, case_id);
+  return err ? err : grant_write(h, out_grant, case_id, NULL, p);
+}
+
+int mentorlog_grant_update(mentorlog *h, uint8_t out[16], const uint8_t grant_id[16],
+                           const mentorlog_grant_params *p) {
+  struct ml_target t;
+  int err = ml__item_heads(h, grant_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_GRANT_CLOSE, &t);
+  return err ? err : grant_write(h, out, t.case_id, &t, p);
+}
+
+int mentorlog_grant_close(mentorlog *h, uint8_t out[16], const uint8_t grant_id[16],
+                          mentorlog_date date, const char *reason) {
+  struct ml_target t;
+  int err = ml__item_heads(h, grant_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_GRANT_CLOSE, &t);
+  if (err)
+    return err;
+  if (reason && *reason)
+    return ml__fail(h, MLPROTO_ERR_UNSUPPORTED,
+                    "a close reason cannot be recorded: GRANT_CLOSE carries no sealed part");
+  if (date < (mentorlog_date)MLPROTO_DAY_MIN || date > (mentorlog_date)MLPROTO_DAY_MAX)
+    return ml__fail(h, MLPROTO_ERR_BAD_DATE, "close date out of range");
+  Mentorlog__V1__GrantCloseDisclosed gc = MENTORLOG__V1__GRANT_CLOSE_DISCLOSED__INIT;
+  gc.close_day = (uint32_t)date;
+  mlproto_disclosed d = MENTORLOG__V1__DISCLOSED__INIT;
+  d.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_GRANT_CLOSE;
+  d.grant_close = &gc;
+  struct ml_write w = {.kind = MLPROTO_KIND_GRANT_CLOSE, .case_id = t.case_id, .item_id = t.item_id,
+                       .disclosed = &d, .supersedes = (const uint8_t(*)[16])t.heads,
+                       .n_supersedes = t.n};
+  if ((err = ml__begin(h)))
+    return err;
+  if ((err = ml__append(h, &w, out))) {
+    ml__rollback(h);
+    return err;
+  }
+  return ml__commit(h);
+}
+
+/* -------------------------------------------------- contacts, notes */
+
+static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
+                         const struct ml_target *t, const mentorlog_contact_params *p,
+                         const char *void_reason) {
+  Mentorlog__V1__ContactDisclosed cd = MENTORLOG__V1__CONTACT_DISCLOSED__INIT;
+  Mentorlog__V1__ContactSealed cs = MENTORLOG__V1__CONTACT_SEALED__INIT;
+  int err;
+  if (p) {
+    if (p->version != MENTORLOG_CONTACT_VERSION)
+      return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "contact parameters: wrong version");
+    if (p->start_ms < (int64_t)MLPROTO_MS_MIN || p->start_ms > (int64_t)MLPROTO_MS_MAX)
+      return ml__fail(h, MLPROTO_ERR_BAD_TIME, "contact start out of range (2000..2099)");
+    if (p->minutes < 1 || p->minutes > 1440)
+      return ml__fail(h, MLPROTO_ERR_OUT_OF_RANGE, "minutes must be 1..1440");
+    if (p->transport_minutes > 1440)
+      return ml__fail(h, MLPROTO_ERR_OUT_OF_RANGE, "transport minutes must be 0..1440");
+    if (!mentorlog_channel_name(p->channel) || !mentorlog_outcome_name(p->outcome))
+      return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "unknown channel or outcome");
+    if ((err = check_text(h, p->note, 32768, "note", false)))
+      return err;
+    cd.start_ms = (uint64_t)p->start_ms;
+    cd.duration_minutes = p->minutes;
+    cd.channel = (Mentorlog__V1__Channel)p->channel;
+    cd.outcome = (Mentorlog__V1__Outcome)p->outcome;
+    cd.transport_minutes = p->transport_minutes;
+    if (p->note && *p->note)
+      cs.note = (char *)p->note;
+  } else {
+    /* Voiding: repeat the current head's disclosed values, flagged voided. */
+    if ((err = check_text(h, void_reason, 1024, "reason", true)) ||
+        (err = ml__contact_disclosed(h, t->heads[0], &cd)))
+      return err;
+    cd.voided = 1;
+    cs.void_reason = (char *)void_reason;
+  }
+  mlproto_disclosed d = MENTORLOG__V1__DISCLOSED__INIT;
+  d.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_CONTACT;
+  d.contact = &cd;
+  mlproto_sealed s = MENTORLOG__V1__SEALED__INIT;
+  s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_CONTACT;
+  s.contact = &cs;
+  struct ml_write w = {.kind = MLPROTO_KIND_CONTACT, .case_id = case_id, .disclosed = &d};
+  if (t) {
+    w.item_id = t->item_id;
+    w.supersedes = (const uint8_t(*)[16])t->heads;
+    w.n_supersedes = t->n;
+  }
+  mlproto_key *ck = NULL;
+  if (cs.note || cs.void_reason) {
+    if ((err = ml__casekey_get(h, case_id, &ck)))
+      return err;
+    w.sealed = &s;
+    w.case_key = ck;
+  }
+  if (!(err = ml__begin(h))) {
+    if ((err = ml__append(h, &w, out)))
+      ml__rollback(h);
+    else
+      err = ml__commit(h);
+  }
+  mlproto_key_free(ck);
+  return err;
+}
+
+int mentorlog_contact_add(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
+                          const mentorlog_contact_params *p) {
+  int err = ml__case_check(h, case_id);
+  if (!err && !p)
+    err = ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "no contact parameters");
+  return err ? err : contact_write(h, out, case_id, NULL, p, NULL);
+}
+
+int mentorlog_contact_correct(mentorlog *h, uint8_t out[16], const uint8_t record_id[16],
+                              const mentorlog_contact_params *p) {
+  struct ml_target t;
+  int err = ml__item_heads(h, record_id, MLPROTO_KIND_CONTACT, MLPROTO_KIND_CONTACT, &t);
+  if (!err && !p)
+    err = ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "no contact parameters");
+  return err ? err : contact_write(h, out, t.case_id, &t, p, NULL);
+}
+
+int mentorlog_contact_void(mentorlog *h, uint8_t out[16], const uint8_t record_id[16],
+                           const char *reason) {
+  struct ml_target t;
+  int err = ml__item_heads(h, record_id, MLPROTO_KIND_CONTACT, MLPROTO_KIND_CONTACT, &t);
+  return err ? err : contact_write(h, out, t.case_id, &t, NULL, reason);
+}
+
+static int note_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
+                      const struct ml_target *t, const char *text, size_t len) {
+  if (!text || len == 0)
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "the note is empty");
+  if (len > 60000)
+    return ml__fail(h, MLPROTO_ERR_TOO_LARGE, "the note is longer than 60000 bytes");
+  if (memchr(text, 0, len))
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "the note contains a NUL byte");
+  /* protobuf-c wants a NUL-terminated string: copy, and wipe the copy. */
+  char *copy = mlproto_malloc(len + 1);
+  if (!copy)
+    return ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+  memcpy(copy, text, len);
+  copy[len] = 0;
+  Mentorlog__V1__NoteDisclosed nd = MENTORLOG__V1__NOTE_DISCLOSED__INIT;
+  mlproto_disclosed d = MENTORLOG__V1__DISCLOSED__INIT;
+  d.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_NOTE;
+  d.note = &nd;
+  Mentorlog__V1__NoteSealed ns = MENTORLOG__V1__NOTE_SEALED__INIT;
+  ns.text = copy;
+  mlproto_sealed s = MENTORLOG__V1__SEALED__INIT;
+  s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_NOTE;
+  s.note = &ns;
+  struct ml_write w = {.kind = MLPROTO_KIND_NOTE, .case_id = case_id, .disclosed = &d, .sealed = &s};
+  if (t) {
+    w.item_id = t->item_id;
+    w.supersedes = (const uint8_t(*)[16])t->heads;
+    w.n_supersedes = t->n;
+  }
+  mlproto_key *ck = NULL;
+  int err = ml__casekey_get(h, case_id, &ck);
+  if (!err && !(err = ml__begin(h))) {
+    w.case_key = ck;
+    if ((err = ml__append(h, &w, out)))
+      ml__rollback(h);
+    else
+      err = ml__commit(h);
+  }
+  mlproto_key_free(ck);
+  sodium_memzero(copy, len);
+  mlproto_free(copy);
+  return err;
+}
+
+int mentorlog_note_add(mentorlog *h, uint8_t out[16], const uint8_t case_id[16], const char *text,
+                       size_t len) {
+  int err = ml__case_check(h, case_id);
+  return err ? err : note_write(h, out, case_id, NULL, text, len);
+}
+
+int mentorlog_note_revise(mentorlog *h, uint8_t out[16], const uint8_t record_id[16],
+                          const char *text, size_t len) {
+  struct ml_target t;
+  int err = ml__item_heads(h, record_id, MLPROTO_KIND_NOTE, MLPROTO_KIND_NOTE, &t);
+  return err ? err : note_write(h, out, t.case_id, &t, text, len);
+}
+
+int mentorlog_absence_add(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
+                          const mentorlog_absence_params *p) {
+  int err = ml__case_check(h, case_id);
+  if (err)
+    return err;
+  if (!p || p->version != MENTORLOG_ABSENCE_VERSION)
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "absence parameters: wrong version");
+  if (!mentorlog_absence_kind_name(p->kind))
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "unknown absence kind");
+  if (p->from < (mentorlog_date)MLPROTO_DAY_MIN || p->to > (mentorlog_date)MLPROTO_DAY_MAX)
+    return ml__fail(h, MLPROTO_ERR_BAD_DATE, "absence dates out of range (2000..2099)");
+  if (p->to < p->from || p->to - p->from > 366)
+    return ml__fail(h, MLPROTO_ERR_BAD_PERIOD, "absence must end on or after its start, within 366 days");
+  if ((err = check_text(h, p->approved_ref, 64, "approval reference", false)) ||
+      (err = check_text(h, p->reason, 4096, "reason", false)))
+    return err;
+  Mentorlog__V1__AbsenceDisclosed ad = MENTORLOG__V1__ABSENCE_DISCLOSED__INIT;
+  ad.from_day = (uint32_t)p->from;
+  ad.to_day = (uint32_t)p->to;
+  ad.kind = (Mentorlog__V1__AbsenceKind)p->kind;
+  ad.approved = p->approved_ref && *p->approved_ref;
+  if (ad.approved)
+    ad.approval_ref = (char *)p->approved_ref;
+  mlproto_disclosed d = MENTORLOG__V1__DISCLOSED__INIT;
+  d.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_ABSENCE;
+  d.absence = &ad;
+  Mentorlog__V1__AbsenceSealed as = MENTORLOG__V1__ABSENCE_SEALED__INIT;
+  mlproto_sealed s = MENTORLOG__V1__SEALED__INIT;
+  s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_ABSENCE;
+  s.absence = &as;
+  struct ml_write w = {.kind = MLPROTO_KIND_ABSENCE, .case_id = case_id, .disclosed = &d};
+  mlproto_key *ck = NULL;
+  if (p->reason && *p->reason) {
+    as.reason = (char *)p->reason;
+    if ((err = ml__casekey_get(h, case_id, &ck)))
+      return err;
+    w.sealed = &s;
+    w.case_key = ck;
+  }
+  if (!(err = ml__begin(h))) {
+    if ((err = ml__append(h, &w, out)))
+      ml__rollback(h);
+    else
+      err = ml__commit(h);
+  }
+  mlproto_key_free(ck);
+  return err;
+}

@@ -1,0 +1,229 @@
+/* The SQLite layer: pragmas, schema, migrations, transactions, error mapping. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Schema v1. Records are stored whole (header, signature, disclosed, sealed)
+ * so they can be re-verified and pushed byte for byte; the indexed columns
+ * are copies of header fields for queries. */
+static const char schema_v1[] =
+    "CREATE TABLE keyring("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  kdf INTEGER NOT NULL, opslimit INTEGER NOT NULL, memlimit INTEGER NOT NULL,"
+    "  salt BLOB NOT NULL, wrapped BLOB NOT NULL,"
+    "  sign_pk BLOB NOT NULL, box_pk BLOB NOT NULL);"
+    "CREATE TABLE records("
+    "  rid INTEGER PRIMARY KEY,"
+    "  record_id BLOB NOT NULL UNIQUE, case_id BLOB NOT NULL, item_id BLOB NOT NULL,"
+    "  author BLOB NOT NULL, seq INTEGER NOT NULL, kind INTEGER NOT NULL, hlc INTEGER NOT NULL,"
+    "  hash BLOB NOT NULL UNIQUE, envelope BLOB NOT NULL,"
+    "  UNIQUE (author, seq));"
+    "CREATE INDEX records_case ON records(case_id, kind);"
+    "CREATE INDEX records_item ON records(item_id);"
+    /* edges of the supersede graph: rec supersedes old */
+    "CREATE TABLE supersedes(rec BLOB NOT NULL, old BLOB NOT NULL, PRIMARY KEY (rec, old)) WITHOUT ROWID;"
+    "CREATE INDEX supersedes_old ON supersedes(old);"
+    /* this device's chain tip (one row) */
+    "CREATE TABLE chain(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, head BLOB NOT NULL,"
+    "  hlc INTEGER NOT NULL);"
+    "INSERT INTO chain VALUES (1, 0, zeroblob(32), 0);"
+    /* own records not yet acknowledged by the server, in seq order */
+    "CREATE TABLE outbox(seq INTEGER PRIMARY KEY, record_id BLOB NOT NULL);"
+    "CREATE TABLE case_keys(case_id BLOB PRIMARY KEY, wrapped BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE erased_cases(case_id BLOB PRIMARY KEY, at_hlc INTEGER NOT NULL) WITHOUT ROWID;"
+    /* sync: pull cursor and last signed tree head (one row) */
+    "CREATE TABLE sync_state(id INTEGER PRIMARY KEY CHECK (id = 1), pull_cursor INTEGER NOT NULL,"
+    "  sth BLOB);"
+    "INSERT INTO sync_state VALUES (1, 0, NULL);"
+    /* receipts: the server's log index and receipt time of a record */
+    "CREATE TABLE receipts(record_id BLOB PRIMARY KEY, log_index INTEGER NOT NULL,"
+    "  received_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    /* server events (DEVICE_ENROLLED, ESCROW_KEY, ...) received by pull */
+    "CREATE TABLE server_events(log_index INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
+    "  envelope BLOB NOT NULL);";
+
+struct migration {
+  int to;
+  const char *sql;
+};
+static const struct migration migrations[] = {{1, schema_v1}};
+
+int ml__fail(mentorlog *h, int code, const char *fmt, ...) {
+  if (h) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->errmsg, sizeof h->errmsg, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+int ml__sqlite_err(mentorlog *h, int rc, const char *what) {
+  int code;
+  int prim = rc & 0xff;
+  int sys = (h && h->db) ? sqlite3_system_errno(h->db) : 0;
+  if (prim == SQLITE_NOMEM || rc == SQLITE_IOERR_NOMEM)
+    code = MLPROTO_ERR_OUT_OF_MEMORY;
+  else if (prim == SQLITE_FULL || (prim == SQLITE_IOERR && (sys == ENOSPC || sys == EFBIG || sys == EDQUOT)))
+    code = MLPROTO_ERR_DISK_FULL;
+  else if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+    code = MLPROTO_ERR_BUSY;
+  else if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB || prim == SQLITE_FORMAT)
+    code = MLPROTO_ERR_PROFILE_CORRUPT;
+  else if (prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN || prim == SQLITE_READONLY ||
+           prim == SQLITE_PERM)
+    code = MLPROTO_ERR_IO;
+  else if (prim == SQLITE_CONSTRAINT)
+    code = MLPROTO_ERR_ALREADY_EXISTS;
+  else
+    code = MLPROTO_ERR_INTERNAL;
+  /* SQLite's messages carry no data values, only names: safe to show. */
+  return ml__fail(h, code, "%s: %s", what, sqlite3_errstr(rc));
+}
+
+int ml__exec(mentorlog *h, const char *sql) {
+  int rc = sqlite3_exec(h->db, sql, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? 0 : ml__sqlite_err(h, rc, "database");
+}
+
+int ml__prepare(mentorlog *h, sqlite3_stmt **st, const char *sql) {
+  int rc = sqlite3_prepare_v2(h->db, sql, -1, st, NULL);
+  if (rc != SQLITE_OK) {
+    *st = NULL;
+    return ml__sqlite_err(h, rc, "database");
+  }
+  return 0;
+}
+
+/* One operation = one transaction, or a savepoint inside a caller's batch
+ * so that a failed operation leaves the batch as it was. */
+int ml__begin(mentorlog *h) {
+  h->saved_seq = h->seq;
+  memcpy(h->saved_head, h->head, 32);
+  h->saved_hlc = h->hlc.last;
+  return ml__exec(h, h->batch ? "SAVEPOINT op" : "BEGIN IMMEDIATE");
+}
+
+int ml__commit(mentorlog *h) {
+  if (h->batch)
+    return ml__exec(h, "RELEASE op");
+  int rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    int err = ml__sqlite_err(h, rc, "commit");
+    ml__rollback(h);
+    return err;
+  }
+  return 0;
+}
+
+void ml__rollback(mentorlog *h) {
+  h->seq = h->saved_seq;
+  memcpy(h->head, h->saved_head, 32);
+  h->hlc.last = h->saved_hlc;
+  if (h->batch)
+    sqlite3_exec(h->db, "ROLLBACK TO op; RELEASE op", NULL, NULL, NULL);
+  else if (!sqlite3_get_autocommit(h->db))
+    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int db_path(mentorlog *h, char *buf, size_t cap, const char *dir) {
+  int n = snprintf(buf, cap, "%s/%s", dir, ML_DB_NAME);
+  if (n < 0 || (size_t)n >= cap)
+    return ml__fail(h, MLPROTO_ERR_TOO_LARGE, "profile path too long");
+  return 0;
+}
+
+int ml__db_open(mentorlog *h, const char *dir, bool create) {
+  char path[4096];
+  int err = db_path(h, path, sizeof path, dir);
+  if (err)
+    return err;
+  struct stat sb;
+  if (create) {
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+      return ml__fail(h, errno == ENOSPC ? MLPROTO_ERR_DISK_FULL : MLPROTO_ERR_IO,
+                      "cannot create profile directory: %s", strerror(errno));
+    if (stat(path, &sb) == 0)
+      return ml__fail(h, MLPROTO_ERR_PROFILE_EXISTS, "a profile already exists in %s", dir);
+  } else if (stat(path, &sb) != 0) {
+    return ml__fail(h, MLPROTO_ERR_NO_PROFILE, "no profile in %s (run init first)", dir);
+  }
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+              (create ? SQLITE_OPEN_CREATE | SQLITE_OPEN_EXCLUSIVE : 0);
+  int rc = sqlite3_open_v2(path, &h->db, flags & ~SQLITE_OPEN_EXCLUSIVE, NULL);
+  if (rc != SQLITE_OK) {
+    err = ml__sqlite_err(h, rc, "open database");
+    sqlite3_close_v2(h->db); /* sqlite3_open_v2 may leave a handle on error */
+    h->db = NULL;
+    return err;
+  }
+  if (create)
+    chmod(path, 0600);
+  sqlite3_extended_result_codes(h->db, 1);
+  sqlite3_busy_timeout(h->db, 5000);
+  /* secure_delete before anything is written; journal_mode forces a read
+   * of the header, so a damaged file is caught here. */
+  err = ml__exec(h, "PRAGMA secure_delete=ON; PRAGMA temp_store=MEMORY;"
+                    "PRAGMA foreign_keys=ON; PRAGMA cell_size_check=ON;");
+  if (err)
+    return err;
+  sqlite3_stmt *st = NULL;
+  if ((err = ml__prepare(h, &st, "PRAGMA journal_mode=WAL")))
+    return err;
+  rc = sqlite3_step(st);
+  bool wal = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+  if (rc != SQLITE_ROW)
+    err = ml__sqlite_err(h, rc, "journal_mode");
+  sqlite3_finalize(st);
+  if (err)
+    return err;
+  if (!wal)
+    return ml__fail(h, MLPROTO_ERR_IO, "the database cannot use WAL mode");
+  return ml__exec(h, "PRAGMA synchronous=FULL;");
+}
+
+int ml__db_migrate(mentorlog *h, bool own_tx) {
+  sqlite3_stmt *st = NULL;
+  int err = ml__prepare(h, &st, "PRAGMA user_version");
+  if (err)
+    return err;
+  int rc = sqlite3_step(st);
+  int version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  if (rc != SQLITE_ROW)
+    err = ml__sqlite_err(h, rc, "read schema version");
+  sqlite3_finalize(st);
+  if (err)
+    return err;
+  if (version > ML_SCHEMA_VERSION)
+    return ml__fail(h, MLPROTO_ERR_PROFILE_TOO_NEW,
+                    "profile schema version %d; this build reads up to %d", version,
+                    ML_SCHEMA_VERSION);
+  if (version == ML_SCHEMA_VERSION)
+    return 0;
+  if (own_tx && (err = ml__exec(h, "BEGIN IMMEDIATE")))
+    return err;
+  for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++) {
+    if (migrations[i].to <= version)
+      continue;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", migrations[i].to);
+    if ((err = ml__exec(h, migrations[i].sql)) || (err = ml__exec(h, sql))) {
+      if (own_tx)
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+      return err;
+    }
+  }
+  if (!own_tx)
+    return 0;
+  rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    err = ml__sqlite_err(h, rc, "migrate");
+    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  return err;
+}

@@ -1,0 +1,293 @@
+/* The real `mentorlog` binary (spawned with fork/exec), crash consistency
+ * under SIGKILL, and a full disk (a small tmpfs, or RLIMIT_FSIZE). */
+#include "testutil.h"
+
+#include "mentorlog/mentorlog.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BIN ML_BINARY_DIR "/tools/mentorlog/mentorlog"
+
+static char base[256], prof[400], passfile[300];
+
+static void setup_dirs(void) {
+  const char *t = getenv("TMPDIR");
+  snprintf(base, sizeof base, "%s/mlproc-XXXXXX", t && *t ? t : "/tmp");
+  assert_non_null(mkdtemp(base));
+  snprintf(prof, sizeof prof, "%s/p", base);
+  snprintf(passfile, sizeof passfile, "%s/pass", base);
+  FILE *f = fopen(passfile, "w");
+  assert_non_null(f);
+  fputs("tr0ub4dor&3\n", f);
+  fclose(f);
+  setenv("MENTORLOG_PASSPHRASE_FILE", passfile, 1);
+  setenv("MENTORLOG_KDF", "fast", 1);
+}
+
+static void cleanup_dirs(void) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* Run the binary with args; stdout into out (NUL-terminated), stdin from in. */
+static int run(char *out, size_t cap, const char *in, const char *const *args) {
+  int po[2], pi[2];
+  assert_int_equal(pipe(po), 0);
+  assert_int_equal(pipe(pi), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(po[1], 1);
+    dup2(pi[0], 0);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (!getenv("ML_TEST_VERBOSE"))
+      dup2(devnull, 2);
+    close(po[0]);
+    close(pi[1]);
+    const char *argv[32] = {BIN, "--profile", prof};
+    int n = 3;
+    for (int i = 0; args[i]; i++)
+      argv[n++] = args[i];
+    argv[n] = NULL;
+    execv(BIN, (char *const *)argv);
+    _exit(127);
+  }
+  close(po[1]);
+  close(pi[0]);
+  if (in)
+    assert_int_equal(write(pi[1], in, strlen(in)), (ssize_t)strlen(in));
+  close(pi[1]);
+  size_t len = 0;
+  ssize_t r;
+  while ((r = read(po[0], out + len, cap - 1 - len)) > 0)
+    len += (size_t)r;
+  out[len] = 0;
+  close(po[0]);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+#define RUN(out, in, ...) run(out, sizeof out, in, (const char *const[]){__VA_ARGS__, NULL})
+
+static void chomp(char *s) { s[strcspn(s, "\n")] = 0; }
+
+static void command_contract(void **state) {
+  (void)state;
+  setup_dirs();
+  char out[65536], cid[64], gid[64], rid[64], rid2[64];
+  assert_int_equal(RUN(out, NULL, "--help"), 0);
+  assert_non_null(strstr(out, "Exit status"));
+  assert_int_equal(RUN(out, NULL, "contact", "--help"), 0);
+  assert_non_null(strstr(out, "--outcome"));
+  assert_int_equal(RUN(out, NULL, "bogus"), 2);
+  assert_int_equal(RUN(out, NULL, "case", "list"), 1); /* no profile yet */
+  assert_int_equal(RUN(out, NULL, "init"), 0);
+  assert_int_equal(RUN(out, NULL, "init"), 1); /* exists */
+  assert_int_equal(RUN(cid, NULL, "case", "open", "--name", "Ole Olsen", "--phone", "22334455"), 0);
+  chomp(cid);
+  assert_int_equal(strlen(cid), 32);
+  char prefix[8];
+  snprintf(prefix, sizeof prefix, "%.6s", cid);
+  /* example 1 through the command */
+  assert_int_equal(RUN(gid, NULL, "grant", "open", prefix, "--jobcentre", "0101", "--ref", "J-77", "--start",
+                       "2025-12-29", "--end", "2026-02-28", "--hours-per-week", "1.5"), 0);
+  chomp(gid);
+  assert_int_equal(strlen(gid), 32);
+  assert_int_equal(RUN(rid, NULL, "contact", "add", cid, "--at", "2025-12-29 10:00", "--minutes", "30", "--channel",
+                       "phone", "--outcome", "held", "--note", "spoke about CV"), 0);
+  chomp(rid);
+  assert_int_equal(RUN(out, NULL, "compliance", gid, "--now", "2026-03-31T12:00:00Z", "--json"), 0);
+  assert_non_null(strstr(out, "\"weeks\":[\"2026-W01\"],\"status\":\"MET\",\"reason\":null,\"qualifying\":1"));
+  assert_non_null(strstr(out, "\"missed\":[\"2026-01-05\""));
+  assert_non_null(strstr(out, "\"minutes_granted\":"));
+  /* example 22: correct into the next week */
+  assert_int_equal(RUN(rid2, NULL, "contact", "correct", rid, "--at", "2026-01-05 10:00"), 0);
+  chomp(rid2);
+  assert_int_equal(RUN(out, NULL, "compliance", gid, "--now", "2026-03-31T12:00:00Z", "--json"), 0);
+  assert_non_null(strstr(out, "\"weeks\":[\"2026-W01\"],\"status\":\"MISSED\""));
+  assert_non_null(strstr(out, "\"weeks\":[\"2026-W02\"],\"status\":\"MET\""));
+  /* user errors: exit 1 with one line */
+  assert_int_equal(RUN(out, NULL, "contact", "add", cid, "--at", "2025-03-30 02:30", "--minutes", "30",
+                       "--channel", "phone", "--outcome", "held"), 1);
+  assert_int_equal(RUN(out, NULL, "contact", "add", cid, "--at", "2025-10-26 02:30", "--minutes", "30",
+                       "--channel", "phone", "--outcome", "held"), 1);
+  assert_int_equal(RUN(out, NULL, "contact", "add", cid, "--at", "2025-10-26 02:30+02:00", "--minutes", "30",
+                       "--channel", "phone", "--outcome", "held"), 0);
+  assert_int_equal(RUN(out, NULL, "grant", "open", cid, "--jobcentre", "1", "--ref", "R", "--start", "2026-02-30",
+                       "--end", "2026-03-01"), 1);
+  assert_int_equal(RUN(out, NULL, "case", "erase", "ffffff"), 1);
+  assert_int_equal(RUN(out, NULL, "contact", "add", cid, "--minutes", "3"), 2);
+  /* notes from standard input */
+  assert_int_equal(RUN(out, "first line\nsecond line\n", "note", "add", cid), 0);
+  assert_int_equal(RUN(out, NULL, "note", "list", cid, "--json"), 0);
+  assert_non_null(strstr(out, "first line\\nsecond line"));
+  assert_int_equal(RUN(out, NULL, "absence", "add", cid, "--from", "2026-01-12", "--to", "2026-01-18", "--kind",
+                       "hospitalised", "--approved-ref", "APP-1"), 0);
+  assert_int_equal(RUN(out, NULL, "week", "--now", "2026-01-21T12:00:00Z"), 0);
+  assert_non_null(strstr(out, "Ole Olsen"));
+  assert_int_equal(RUN(out, NULL, "export", "--format", "json"), 0);
+  assert_non_null(strstr(out, "spoke about CV"));
+  assert_int_equal(RUN(out, NULL, "export", "--format", "csv"), 0);
+  assert_non_null(strstr(out, "\"Ole Olsen\""));
+  assert_int_equal(RUN(out, NULL, "verify"), 0);
+  /* wrong passphrase: exit 1, nothing changed */
+  FILE *f = fopen(passfile, "w");
+  fputs("not it\n", f);
+  fclose(f);
+  assert_int_equal(RUN(out, NULL, "case", "list"), 1);
+  cleanup_dirs();
+}
+
+/* ------------------------------------------------- crash consistency */
+
+static void writer(int fd) {
+  mentorlog *h = NULL;
+  mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
+  o.passphrase = "crash";
+  o.passphrase_len = 5;
+  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
+  if (mentorlog_open(&h, prof, &o))
+    _exit(2);
+  uint8_t c[16], r[16];
+  if (mentorlog_case_open(h, c, "Crash Test", NULL))
+    _exit(3);
+  for (int i = 0;; i++) {
+    mentorlog_contact_params p = {.version = MENTORLOG_CONTACT_VERSION,
+                                  .start_ms = 1767261600000LL + (int64_t)i * 60000, .minutes = 30,
+                                  .channel = 5, .outcome = 1, .note = "crash note"};
+    if (mentorlog_contact_add(h, r, c, &p))
+      _exit(4);
+    if (write(fd, r, 16) != 16)
+      _exit(5);
+  }
+}
+
+static void crash_consistency(void **state) {
+  (void)state;
+  setup_dirs();
+  mentorlog *h = NULL;
+  mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
+  o.passphrase = "crash";
+  o.passphrase_len = 5;
+  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
+  assert_int_equal(mentorlog_create(&h, prof, &o), 0);
+  mentorlog_close(h);
+  size_t cap = 1 << 16, n = 0;
+  uint8_t(*ids)[16] = malloc(cap * 16);
+  srand((unsigned)time(NULL));
+  int rounds = getenv("ML_CRASH_ROUNDS") ? atoi(getenv("ML_CRASH_ROUNDS")) : 200;
+  for (int round = 0; round < rounds; round++) {
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      close(pfd[0]);
+      writer(pfd[1]);
+    }
+    close(pfd[1]);
+    usleep((useconds_t)(40000 + rand() % 100000));
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFSIGNALED(st));
+    uint8_t id[16];
+    while (read(pfd[0], id, 16) == 16) {
+      if (n == cap)
+        ids = realloc(ids, (cap *= 2) * 16);
+      memcpy(ids[n++], id, 16);
+    }
+    close(pfd[0]);
+    assert_int_equal(mentorlog_open(&h, prof, &o), 0);
+    assert_int_equal(mentorlog_verify(h), 0); /* integrity_check + chain */
+    for (size_t i = 0; i < n; i++) {
+      int present = 0;
+      assert_int_equal(mentorlog_has_record(h, ids[i], &present), 0);
+      assert_int_equal(present, 1);
+    }
+    mentorlog_close(h);
+  }
+  print_message("crash consistency: %d kills, %zu acknowledged records all present\n", rounds, n);
+  assert_true(n > 0);
+  free(ids);
+  cleanup_dirs();
+}
+
+/* ---------------------------------------------------------- disk full */
+
+static void disk_full(void **state) {
+  (void)state;
+  setup_dirs();
+  char mnt[320];
+  snprintf(mnt, sizeof mnt, "%s/small", base);
+  assert_int_equal(mkdir(mnt, 0700), 0);
+  bool tmpfs = mount("tmpfs", mnt, "tmpfs", 0, "size=512k") == 0;
+  snprintf(prof, sizeof prof, "%s/p", mnt);
+  mentorlog *h = NULL;
+  mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
+  o.passphrase = "full";
+  o.passphrase_len = 4;
+  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
+  assert_int_equal(mentorlog_create(&h, prof, &o), 0);
+  uint8_t c[16], r[16];
+  assert_int_equal(mentorlog_case_open(h, c, "Full Disk", NULL), 0);
+  struct rlimit old;
+  getrlimit(RLIMIT_FSIZE, &old);
+  if (!tmpfs) {
+    /* No mount allowed: a file-size limit gives the same ENOSPC-like failure. */
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {512 * 1024, old.rlim_max};
+    setrlimit(RLIMIT_FSIZE, &lim);
+  }
+  char note[4000];
+  memset(note, 'n', sizeof note - 1);
+  note[sizeof note - 1] = 0;
+  size_t ok = 0;
+  int err = 0;
+  for (int i = 0; i < 10000 && !err; i++) {
+    mentorlog_contact_params p = {.version = MENTORLOG_CONTACT_VERSION, .start_ms = 1767261600000LL,
+                                  .minutes = 30, .channel = 5, .outcome = 1, .note = note};
+    err = mentorlog_contact_add(h, r, c, &p);
+    if (!err)
+      ok++;
+  }
+  assert_int_equal(err, -10); /* DISK_FULL */
+  assert_true(strlen(mentorlog_errmsg(h)) > 0);
+  mentorlog_close(h);
+  if (!tmpfs)
+    setrlimit(RLIMIT_FSIZE, &old);
+  /* nothing lost: every acknowledged record is there and the chain verifies */
+  assert_int_equal(mentorlog_open(&h, prof, &o), 0);
+  assert_int_equal(mentorlog_verify(h), 0);
+  uint64_t recs = 0;
+  assert_int_equal(mentorlog_counts(h, &recs, NULL), 0);
+  assert_int_equal(recs, 2 + ok); /* KEY_GRANT + CASE_OPEN + contacts */
+  mentorlog_close(h);
+  if (tmpfs)
+    assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+  print_message("disk full after %zu contacts (%s)\n", ok, tmpfs ? "tmpfs" : "RLIMIT_FSIZE");
+  cleanup_dirs();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(command_contract),
+      cmocka_unit_test(crash_consistency),
+      cmocka_unit_test(disk_full),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
