@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include "mlproto/civiltime.h"
+#include "mlproto/compliance.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -240,10 +241,6 @@ void mentorlog_batch_rollback(mentorlog *h) {
 
 /* ---------------------------------------------------------- enum names */
 
-static const char *const channel_names[] = {NULL, "in-person", "home-visit", "accompaniment",
-                                            "video", "phone", "message", "other"};
-static const char *const outcome_names[] = {NULL, "held", "attempt-failed", "no-show",
-                                            "cancelled-by-citizen", "cancelled-by-mentor"};
 static const char *const absence_names[] = {NULL, "citizen-holiday", "citizen-sick", "hospitalised",
                                             "grant-paused", "mentor-unavailable", "other"};
 static const char *const status_names[] = {NULL, "MET", "NOT_ASSESSABLE", "PENDING",
@@ -257,12 +254,20 @@ static int parse_name(const char *const *tab, size_t n, const char *s) {
   return 0;
 }
 
-const char *mentorlog_channel_name(int v) { return NAME_OF(channel_names, v); }
-const char *mentorlog_outcome_name(int v) { return NAME_OF(outcome_names, v); }
+/* Channels and outcomes share their numbering and names with protocol/
+ * (compliance.h, the wire enums); one table for both. */
+const char *mentorlog_channel_name(int v) { return mlproto_channel_name(v); }
+const char *mentorlog_outcome_name(int v) { return mlproto_outcome_name(v); }
 const char *mentorlog_absence_kind_name(int v) { return NAME_OF(absence_names, v); }
 const char *mentorlog_status_name(int v) { return NAME_OF(status_names, v); }
-int mentorlog_channel_parse(const char *s) { return parse_name(channel_names, 8, s); }
-int mentorlog_outcome_parse(const char *s) { return parse_name(outcome_names, 6, s); }
+int mentorlog_channel_parse(const char *s) {
+  mlproto_channel c;
+  return s && mlproto_channel_from_name(&c, s, strlen(s)) == MLPROTO_OK ? (int)c : 0;
+}
+int mentorlog_outcome_parse(const char *s) {
+  mlproto_outcome o;
+  return s && mlproto_outcome_from_name(&o, s, strlen(s)) == MLPROTO_OK ? (int)o : 0;
+}
 int mentorlog_absence_kind_parse(const char *s) { return parse_name(absence_names, 7, s); }
 
 void mentorlog_rule_default(mentorlog_rule *r) {

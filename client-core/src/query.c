@@ -174,7 +174,7 @@ int mentorlog_cases(mentorlog *h, mentorlog_case **out, size_t *n) {
 void ml__rule_to_proto(mlproto_rule *o, const mentorlog_rule *r) {
   o->period_weeks = r->period_weeks;
   o->contacts_needed = r->contacts;
-  o->channels = (r->channels >> 1) & MLPROTO_CHANNELS_ALL;
+  o->channels = r->channels & MLPROTO_CHANNELS_ALL; /* same numbering as the wire */
   o->min_minutes = r->min_minutes;
   o->min_working_days = r->partial_days;
   o->grace_days = r->grace_days;
@@ -563,8 +563,8 @@ int mentorlog_grant_compliance(mentorlog *h, const uint8_t grant_id[16], int64_t
     c->start_ms = (int64_t)cd->start_ms;
     c->duration_minutes = cd->duration_minutes;
     c->transport_minutes = cd->transport_minutes;
-    c->outcome = (mlproto_outcome)(cd->outcome - 1);
-    c->channel = (mlproto_channel)(cd->channel - 1);
+    c->outcome = (mlproto_outcome)cd->outcome; /* wire values (compliance.h) */
+    c->channel = (mlproto_channel)cd->channel;
     /* Every contact in this profile's case was written by this mentor's
      * devices; other mentors' records arrive with sync (later issue). */
     c->by_grant_mentor = 1;

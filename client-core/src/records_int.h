@@ -4,14 +4,8 @@
 
 #include "internal.h"
 
-#include "mlproto/record.h"
-/* record.h caps supersedes per record at 16; compliance.h reuses the macro
- * name for its own (larger) input cap. Keep record.h's meaning here. */
-#define ML__RECORD_MAX_SUPERSEDES MLPROTO_MAX_SUPERSEDES
-#undef MLPROTO_MAX_SUPERSEDES
 #include "mlproto/compliance.h"
-#undef MLPROTO_MAX_SUPERSEDES
-#define MLPROTO_MAX_SUPERSEDES 16
+#include "mlproto/record.h"
 
 struct ml_write {
   mlproto_kind kind;

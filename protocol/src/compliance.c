@@ -19,11 +19,11 @@ static const char *const status_names[] = {"MET", "NOT_ASSESSABLE", "PENDING",
 static const char *const reason_names[] = {"none", "partial", "absence"};
 
 const char *mlproto_channel_name(int channel) {
-  return channel >= 0 && channel < MLPROTO_CHANNEL__COUNT ? channel_names[channel] : NULL;
+  return channel >= 1 && channel <= MLPROTO_CHANNEL__COUNT ? channel_names[channel - 1] : NULL;
 }
 
 const char *mlproto_outcome_name(int outcome) {
-  return outcome >= 0 && outcome < MLPROTO_OUTCOME__COUNT ? outcome_names[outcome] : NULL;
+  return outcome >= 1 && outcome <= MLPROTO_OUTCOME__COUNT ? outcome_names[outcome - 1] : NULL;
 }
 
 const char *mlproto_period_status_name(int status) {
@@ -47,7 +47,7 @@ int mlproto_channel_from_name(mlproto_channel *out, const char *s, size_t len) {
   int i = name_lookup(channel_names, MLPROTO_CHANNEL__COUNT, s, len);
   if (i < 0)
     return MLPROTO_ERR_INVALID_ARGUMENT;
-  *out = (mlproto_channel)i;
+  *out = (mlproto_channel)(i + 1);
   return MLPROTO_OK;
 }
 
@@ -55,7 +55,7 @@ int mlproto_outcome_from_name(mlproto_outcome *out, const char *s, size_t len) {
   int i = name_lookup(outcome_names, MLPROTO_OUTCOME__COUNT, s, len);
   if (i < 0)
     return MLPROTO_ERR_INVALID_ARGUMENT;
-  *out = (mlproto_outcome)i;
+  *out = (mlproto_outcome)(i + 1);
   return MLPROTO_OK;
 }
 
@@ -160,8 +160,8 @@ static int cur_cmp(const void *pa, const void *pb) {
 }
 
 static int validate_contact(const mlproto_contact *c) {
-  if ((int)c->channel < 0 || (int)c->channel >= MLPROTO_CHANNEL__COUNT || (int)c->outcome < 0 ||
-      (int)c->outcome >= MLPROTO_OUTCOME__COUNT)
+  if ((int)c->channel < 1 || (int)c->channel > MLPROTO_CHANNEL__COUNT || (int)c->outcome < 1 ||
+      (int)c->outcome > MLPROTO_OUTCOME__COUNT)
     return MLPROTO_ERR_INVALID_ARGUMENT;
   mlproto_date d;
   if (mlproto_cph_date(&d, c->start_ms) != MLPROTO_OK)

@@ -89,7 +89,7 @@ int mlproto__heads_compute_strided(mlproto_heads **out, const void *base, size_t
     return MLPROTO_ERR_TOO_LARGE;
   for (size_t i = 0; i < n; i++) {
     const mlproto_item *it = ITEM(base, stride, i);
-    if (it->n_supersedes > MLPROTO_MAX_SUPERSEDES)
+    if (it->n_supersedes > MLPROTO_HEADS_MAX_LINKS)
       return MLPROTO_ERR_TOO_LARGE;
     if (it->n_supersedes > 0 && it->supersedes == NULL)
       return MLPROTO_ERR_INVALID_ARGUMENT;

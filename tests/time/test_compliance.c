@@ -5,6 +5,7 @@
 #include "mlproto/alloc.h"
 #include "mlproto/compliance.h"
 #include "mlproto/errors.h"
+#include "mlproto/mentorlog.pb-c.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -764,7 +765,7 @@ static void test_heads_generic(void **state) {
   assert_int_equal(h->n_groups, 0);
   mlproto_heads_free(h);
   mlproto_heads_free(NULL);
-  it[0].n_supersedes = MLPROTO_MAX_SUPERSEDES + 1;
+  it[0].n_supersedes = MLPROTO_HEADS_MAX_LINKS + 1;
   assert_int_equal(mlproto_heads_compute(&h, it, 1), MLPROTO_ERR_TOO_LARGE);
   assert_int_equal(mlproto_heads_compute(&h, it, MLPROTO_MAX_ITEMS + 1), MLPROTO_ERR_TOO_LARGE);
 }
@@ -776,30 +777,39 @@ static void test_names(void **state) {
   static const char *const ch[] = {"in-person", "home-visit", "accompaniment", "video",
                                    "phone",     "message",    "other"};
   for (int i = 0; i < MLPROTO_CHANNEL__COUNT; i++) {
-    assert_string_equal(mlproto_channel_name(i), ch[i]);
+    assert_string_equal(mlproto_channel_name(i + 1), ch[i]); /* wire values start at 1 */
     mlproto_channel c;
     assert_int_equal(mlproto_channel_from_name(&c, ch[i], strlen(ch[i])), MLPROTO_OK);
-    assert_int_equal(c, i);
+    assert_int_equal(c, i + 1);
   }
+  assert_null(mlproto_channel_name(0));
+  assert_null(mlproto_channel_name(MLPROTO_CHANNEL__COUNT + 1));
+  assert_int_equal(MLPROTO_CHANNEL_PHONE, MENTORLOG__V1__CHANNEL__CHANNEL_PHONE);
+  assert_int_equal(MLPROTO_CHANNEL_OTHER, MENTORLOG__V1__CHANNEL__CHANNEL_OTHER);
+  assert_int_equal(MLPROTO_OUTCOME_HELD, MENTORLOG__V1__OUTCOME__OUTCOME_HELD);
+  assert_int_equal(MLPROTO_OUTCOME_CANCELLED_BY_MENTOR,
+                   MENTORLOG__V1__OUTCOME__OUTCOME_CANCELLED_BY_MENTOR);
   static const char *const oc[] = {"held", "attempt-failed", "no-show", "cancelled-by-citizen",
                                    "cancelled-by-mentor"};
   for (int i = 0; i < MLPROTO_OUTCOME__COUNT; i++) {
-    assert_string_equal(mlproto_outcome_name(i), oc[i]);
+    assert_string_equal(mlproto_outcome_name(i + 1), oc[i]);
     mlproto_outcome o;
     assert_int_equal(mlproto_outcome_from_name(&o, oc[i], strlen(oc[i])), MLPROTO_OK);
-    assert_int_equal(o, i);
+    assert_int_equal(o, i + 1);
   }
+  assert_null(mlproto_outcome_name(0));
   mlproto_channel c;
   mlproto_outcome o;
   assert_int_equal(mlproto_channel_from_name(&c, "Phone", 5), MLPROTO_ERR_INVALID_ARGUMENT);
   assert_int_equal(mlproto_channel_from_name(&c, "phone", 4), MLPROTO_ERR_INVALID_ARGUMENT);
   assert_int_equal(mlproto_outcome_from_name(&o, "home_visit", 10), MLPROTO_ERR_INVALID_ARGUMENT);
-  assert_null(mlproto_channel_name(7));
+  assert_null(mlproto_channel_name(8));
   assert_null(mlproto_outcome_name(-1));
   assert_string_equal(mlproto_period_status_name(MLPROTO_PERIOD_MISSED_WITH_ATTEMPTS),
                       "MISSED_WITH_ATTEMPTS");
   assert_string_equal(mlproto_na_reason_name(MLPROTO_NA_ABSENCE), "absence");
-  assert_int_equal(MLPROTO_CHANNELS_DEFAULT, 0x1F);
+  assert_int_equal(MLPROTO_CHANNELS_DEFAULT, 0x3E); /* bits 1..5 */
+  assert_int_equal(MLPROTO_CHANNELS_ALL, 0xFE);     /* bits 1..7 */
 }
 
 static void test_rule_and_grant_validation(void **state) {
@@ -819,7 +829,9 @@ static void test_rule_and_grant_validation(void **state) {
   assert_int_equal(mlproto_rule_validate(&bad), MLPROTO_ERR_BAD_RULE);
   bad = r, bad.channels = 0;
   assert_int_equal(mlproto_rule_validate(&bad), MLPROTO_ERR_BAD_RULE);
-  bad = r, bad.channels = 0x80;
+  bad = r, bad.channels = 0x100; /* no channel 8 */
+  assert_int_equal(mlproto_rule_validate(&bad), MLPROTO_ERR_BAD_RULE);
+  bad = r, bad.channels = 0x01 | 0x02; /* bit 0 is no channel */
   assert_int_equal(mlproto_rule_validate(&bad), MLPROTO_ERR_BAD_RULE);
   bad = r, bad.min_working_days = 6;
   assert_int_equal(mlproto_rule_validate(&bad), MLPROTO_ERR_BAD_RULE);

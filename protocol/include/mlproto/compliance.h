@@ -87,23 +87,27 @@ extern "C" {
 
 /* Values are stable (stored and sent). Names are exactly the hyphenated
  * strings used by the CLI and JSON. */
+/* Channel and outcome values are the wire values of enum Channel and enum
+ * Outcome in mentorlog.proto (0 is never valid), so a record's field can be
+ * used as is; MLPROTO_CHANNEL__COUNT / MLPROTO_OUTCOME__COUNT are the highest
+ * valid values. A channel's bit in a rule's Q mask is 1 << channel. */
 typedef enum mlproto_channel {
-  MLPROTO_CHANNEL_IN_PERSON = 0,     /* "in-person" */
-  MLPROTO_CHANNEL_HOME_VISIT = 1,    /* "home-visit" */
-  MLPROTO_CHANNEL_ACCOMPANIMENT = 2, /* "accompaniment" */
-  MLPROTO_CHANNEL_VIDEO = 3,         /* "video" */
-  MLPROTO_CHANNEL_PHONE = 4,         /* "phone" */
-  MLPROTO_CHANNEL_MESSAGE = 5,       /* "message" (SMS, e-mail) */
-  MLPROTO_CHANNEL_OTHER = 6,         /* "other" */
+  MLPROTO_CHANNEL_IN_PERSON = 1,     /* "in-person" */
+  MLPROTO_CHANNEL_HOME_VISIT = 2,    /* "home-visit" */
+  MLPROTO_CHANNEL_ACCOMPANIMENT = 3, /* "accompaniment" */
+  MLPROTO_CHANNEL_VIDEO = 4,         /* "video" */
+  MLPROTO_CHANNEL_PHONE = 5,         /* "phone" */
+  MLPROTO_CHANNEL_MESSAGE = 6,       /* "message" (SMS, e-mail) */
+  MLPROTO_CHANNEL_OTHER = 7,         /* "other" */
   MLPROTO_CHANNEL__COUNT = 7
 } mlproto_channel;
 
 typedef enum mlproto_outcome {
-  MLPROTO_OUTCOME_HELD = 0,                 /* "held" */
-  MLPROTO_OUTCOME_ATTEMPT_FAILED = 1,       /* "attempt-failed" */
-  MLPROTO_OUTCOME_NO_SHOW = 2,              /* "no-show" */
-  MLPROTO_OUTCOME_CANCELLED_BY_CITIZEN = 3, /* "cancelled-by-citizen" */
-  MLPROTO_OUTCOME_CANCELLED_BY_MENTOR = 4,  /* "cancelled-by-mentor" */
+  MLPROTO_OUTCOME_HELD = 1,                 /* "held" */
+  MLPROTO_OUTCOME_ATTEMPT_FAILED = 2,       /* "attempt-failed" */
+  MLPROTO_OUTCOME_NO_SHOW = 3,              /* "no-show" */
+  MLPROTO_OUTCOME_CANCELLED_BY_CITIZEN = 4, /* "cancelled-by-citizen" */
+  MLPROTO_OUTCOME_CANCELLED_BY_MENTOR = 5,  /* "cancelled-by-mentor" */
   MLPROTO_OUTCOME__COUNT = 5
 } mlproto_outcome;
 
@@ -114,7 +118,7 @@ typedef enum mlproto_outcome {
    MLPROTO_CHANNEL_BIT(MLPROTO_CHANNEL_HOME_VISIT) |                                          \
    MLPROTO_CHANNEL_BIT(MLPROTO_CHANNEL_ACCOMPANIMENT) |                                       \
    MLPROTO_CHANNEL_BIT(MLPROTO_CHANNEL_VIDEO) | MLPROTO_CHANNEL_BIT(MLPROTO_CHANNEL_PHONE))
-#define MLPROTO_CHANNELS_ALL ((1u << MLPROTO_CHANNEL__COUNT) - 1u)
+#define MLPROTO_CHANNELS_ALL (((1u << (MLPROTO_CHANNEL__COUNT + 1)) - 1u) & ~1u)
 
 /* Static name, or NULL for a value outside the enum. */
 MLPROTO_EXTERN const char *mlproto_channel_name(int channel);
@@ -172,13 +176,13 @@ MLPROTO_EXTERN int mlproto_grant_validate(const mlproto_grant *g) MLPROTO_WARN_U
 typedef struct mlproto_item {
   uint8_t record_id[16];
   const uint8_t (*supersedes)[16]; /* record ids this version replaces */
-  size_t n_supersedes;             /* <= MLPROTO_MAX_SUPERSEDES */
+  size_t n_supersedes;             /* <= MLPROTO_HEADS_MAX_LINKS */
   uint64_t hlc;                    /* the writing device's HLC */
   uint8_t author[32];              /* the author's public key */
 } mlproto_item;
 
 #define MLPROTO_MAX_ITEMS 100000
-#define MLPROTO_MAX_SUPERSEDES 256
+#define MLPROTO_HEADS_MAX_LINKS 256
 
 typedef struct mlproto_head_group {
   size_t representative; /* input index of the newest head */
@@ -206,7 +210,7 @@ typedef struct mlproto_heads {
  * Links to record ids that are not in the input are ignored (the version
  * may have been purged); a version naming itself is ignored likewise.
  * Errors: MLPROTO_ERR_TOO_LARGE (n > MLPROTO_MAX_ITEMS or a version with
- * more than MLPROTO_MAX_SUPERSEDES links), MLPROTO_ERR_ALREADY_EXISTS (the
+ * more than MLPROTO_HEADS_MAX_LINKS links), MLPROTO_ERR_ALREADY_EXISTS (the
  * same record_id twice), MLPROTO_ERR_INVALID_ARGUMENT, OUT_OF_MEMORY.
  * The result does not point into items.
  */
