@@ -849,10 +849,30 @@ static int h_pull(ctx *c) {
 
 /* ------------------------------------------------------------------ log --- */
 
+/* The tree head as JSON (Accept: application/json) for witnesses and scripts:
+ * {"size":N,"root":"<64 hex>","timestamp_ms":N,"signature":"<128 hex>"}. */
+static int reply_sth_json(ctx *c, const mlproto_sth *sth) {
+  char root[2 * 32 + 1], sig[2 * 64 + 1];
+  mlproto_hex_encode(root, sth->root, sizeof sth->root);
+  mlproto_hex_encode(sig, sth->signature, sizeof sth->signature);
+  mlproto_buf_free(&c->resp->body);
+  mlproto_buf_init(&c->resp->body, 512);
+  if (mlproto_buf_printf(&c->resp->body,
+                         "{\"size\":%llu,\"root\":\"%s\",\"timestamp_ms\":%llu,\"signature\":\"%s\"}\n",
+                         (unsigned long long)sth->size, root,
+                         (unsigned long long)sth->timestamp_ms, sig))
+    return fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
+  c->resp->status = 200;
+  c->resp->content_type = CT_JSON;
+  c->resp->error_code = MLPROTO_OK;
+  return MLPROTO_OK;
+}
+
 static int h_sth(ctx *c) {
   mlproto_sth sth;
   int rc = read_sth(c->app, c->now, &sth);
   if (rc) return fail(c, rc, NULL);
+  if (c->want_json) return reply_sth_json(c, &sth);
   Mentorlog__V1__SignedTreeHead pb;
   sth_to_pb(&pb, &sth);
   return reply(c, &pb.base);

@@ -2,13 +2,13 @@
  * test_sync_util.h — a minimal device-side HTTP client for the sync
  * integration tests, over the harness's raw TLS connection (harness.h):
  * one keep-alive connection, reconnected when the server went away.
- * Bodies are built by tests/server/sim.h.
+ * Bodies are built by tools/devsim/devsim.h.
  */
 #ifndef ML_TEST_SYNC_UTIL_H
 #define ML_TEST_SYNC_UTIL_H
 
 #include "harness.h"
-#include "sim.h"
+#include "devsim.h"
 
 #include "mlproto/merkle.h"
 #include "mlproto/util.h"

@@ -7,7 +7,7 @@
 
 #include "admin.h"
 #include "app.h"
-#include "sim.h"
+#include "devsim.h"
 
 #include "mlproto/alloc.h"
 #include "mlproto/errors.h"
@@ -821,6 +821,41 @@ static void test_restart_keeps_log(void **state) {
   sim_dev_free(&d);
 }
 
+/* GET /v1/log/sth with Accept: application/json answers the same signed head
+ * as JSON; its hex fields must decode to a head that verifies. */
+static void test_sth_json(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a); /* learns the server key; the log is not empty */
+  sim_dev_free(&d);
+  mlproto_sth pb = current_sth(f);
+  assert_true(pb.size >= 1);
+  mls_header h = {"Accept", "application/json"};
+  mls_request rq = {.method = "GET", .path = "/v1/log/sth", .query = "", .headers = &h,
+                    .n_headers = 1, .peer = "10.0.0.1", .conn_id = 1};
+  mls_response rs;
+  memset(&rs, 0, sizeof rs);
+  mls_app_handle(f->app, &rq, &rs, f->now);
+  assert_int_equal(rs.status, 200);
+  assert_string_equal(rs.content_type, "application/json");
+  char text[512];
+  assert_true(rs.body.len < sizeof text);
+  memcpy(text, rs.body.data, rs.body.len);
+  text[rs.body.len] = '\0';
+  mlproto_buf_free(&rs.body);
+  unsigned long long size, ts;
+  char root[65], sig[129];
+  assert_int_equal(sscanf(text, "{\"size\":%llu,\"root\":\"%64[0-9a-f]\",\"timestamp_ms\":%llu,"
+                                "\"signature\":\"%128[0-9a-f]\"}",
+                          &size, root, &ts, sig), 4);
+  mlproto_sth js = {.size = size, .timestamp_ms = ts};
+  assert_int_equal(mlproto_hex_decode(js.root, 32, root, strlen(root)), MLPROTO_OK);
+  assert_int_equal(mlproto_hex_decode(js.signature, 64, sig, strlen(sig)), MLPROTO_OK);
+  assert_int_equal(mlproto_sth_verify(&js, f->server_pub), MLPROTO_OK);
+  assert_int_equal(js.size, pb.size);
+  assert_memory_equal(js.root, pb.root, 32);
+}
+
 static void test_ttl_parse(void **state) {
   (void)state;
   struct { const char *s; int ok; uint64_t ms; } t[] = {
@@ -848,6 +883,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_throttling, setup, teardown),
     cmocka_unit_test_setup_teardown(test_routes_and_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_restart_keeps_log, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_sth_json, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

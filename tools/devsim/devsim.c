@@ -1,38 +1,62 @@
-/* sim.c — simulated device (sim.h). */
-#include "sim.h"
+/* devsim.c — the simulated device (devsim.h). */
+#include "devsim.h"
 
 #include "mlproto/alloc.h"
 #include "mlproto/errors.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void must(int rc) {
-  if (rc) abort(); /* a test helper: a failure here is a broken test set-up */
+/* A fixture that cannot be built leaves nothing to test or measure. */
+static void must(int rc, const char *what) {
+  if (rc) {
+    fprintf(stderr, "devsim: %s failed: %s\n", what, mlproto_errname(rc));
+    abort();
+  }
 }
+
+static void *must_alloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) {
+    fprintf(stderr, "devsim: out of memory\n");
+    abort();
+  }
+  return p;
+}
+
+/* Ordinary note-taking prose, cut to SIM_CONTACT_NOTE_LEN. */
+static const char CONTACT_NOTE[] =
+    "Met at the library cafe. He had slept badly but came on time and we went through the "
+    "letters from the municipality together; two were reminders about the dentist, one was the "
+    "new housing benefit decision. We called the dentist and booked a time for next Thursday. "
+    "He wants to apply for the warehouse job on Jobnet.";
+_Static_assert(sizeof CONTACT_NOTE - 1 >= SIM_CONTACT_NOTE_LEN, "the contact note is long enough");
 
 void sim_dev_init(sim_dev *d) {
   memset(d, 0, sizeof *d);
-  must(mlproto_crypto_init());
-  must(mlproto_key_generate(&d->sign, MLPROTO_KEY_SIGN));
-  must(mlproto_key_generate(&d->box, MLPROTO_KEY_BOX));
-  must(mlproto_key_generate(&d->case_key, MLPROTO_KEY_CASE));
-  must(mlproto_key_public(d->pub, d->sign));
-  must(mlproto_key_public(d->box_pub, d->box));
+  must(mlproto_crypto_init(), "crypto init");
+  must(mlproto_key_generate(&d->sign, MLPROTO_KEY_SIGN), "signing key");
+  must(mlproto_key_generate(&d->box, MLPROTO_KEY_BOX), "box key");
+  must(mlproto_key_generate(&d->case_key, MLPROTO_KEY_CASE), "case key");
+  must(mlproto_key_public(d->pub, d->sign), "public key");
+  must(mlproto_key_public(d->box_pub, d->box), "box public key");
 }
 
 void sim_dev_free(sim_dev *d) {
   mlproto_key_free(d->sign);
   mlproto_key_free(d->box);
   mlproto_key_free(d->case_key);
-  memset(d, 0, sizeof *d);
+  sodium_memzero(d, sizeof *d);
 }
 
+/* Packs m into a malloc'ed copy, so callers free bodies with free(). */
 static uint8_t *pack(const ProtobufCMessage *m, size_t *len) {
   uint8_t *out = NULL;
-  must(mlproto_msg_pack(&out, len, m));
-  uint8_t *copy = malloc(*len ? *len : 1);
-  memcpy(copy, out, *len);
+  must(mlproto_msg_pack(&out, len, m), "pack");
+  uint8_t *copy = must_alloc(*len);
+  if (*len) memcpy(copy, out, *len);
   mlproto_free(out);
   return copy;
 }
@@ -46,7 +70,7 @@ uint8_t *sim_enroll_body(sim_dev *d, const char *code, size_t *len) {
   r.box_pub.data = d->box_pub;
   r.box_pub.len = 32;
   r.label = (char *)"test phone";
-  must(mlproto_enroll_request_sign(sig, &r, d->sign));
+  must(mlproto_enroll_request_sign(sig, &r, d->sign), "enrolment signature");
   r.signature.data = sig;
   r.signature.len = 64;
   return pack(&r.base, len);
@@ -57,9 +81,13 @@ uint8_t *sim_session_body(sim_dev *d, const uint8_t *cr, size_t cr_len, size_t *
   if (mlproto_msg_unpack(&m, MLPROTO_MSG_CHALLENGE_RESPONSE, cr, cr_len)) return NULL;
   Mentorlog__V1__ChallengeResponse *c = (Mentorlog__V1__ChallengeResponse *)m;
   uint8_t ch[32], sig[64];
-  memcpy(ch, c->challenge.data, 32);
+  if (c->challenge.len != sizeof ch) {
+    mlproto_msg_free(m);
+    return NULL;
+  }
+  memcpy(ch, c->challenge.data, sizeof ch);
   mlproto_msg_free(m);
-  must(mlproto_session_sign(sig, ch, d->sign));
+  must(mlproto_session_sign(sig, ch, d->sign), "session signature");
   Mentorlog__V1__SessionRequest r = MENTORLOG__V1__SESSION_REQUEST__INIT;
   r.device_pub.data = d->pub;
   r.device_pub.len = 32;
@@ -90,20 +118,50 @@ uint8_t *sim_record_at(sim_dev *d, mlproto_kind kind, const uint8_t case_id[16],
   memcpy(p.prev, prev, 32);
   p.hlc = (UINT64_C(1767225600000) + seq) << 16;
   p.kind = kind;
+
+  char text[SIM_NOTE_TEXT_LEN + 1], note[SIM_CONTACT_NOTE_LEN + 1];
   Mentorlog__V1__NoteSealed ns = MENTORLOG__V1__NOTE_SEALED__INIT;
-  char text[401];
-  memset(text, 'n', 400);
-  text[400] = 0;
-  ns.text = text;
+  Mentorlog__V1__ContactSealed cs = MENTORLOG__V1__CONTACT_SEALED__INIT;
+  Mentorlog__V1__ContactDisclosed cd = MENTORLOG__V1__CONTACT_DISCLOSED__INIT;
   mlproto_sealed s = MENTORLOG__V1__SEALED__INIT;
+  mlproto_disclosed dis = MENTORLOG__V1__DISCLOSED__INIT;
   const mlproto_sealed *sp = NULL;
-  if (kind == MLPROTO_KIND_NOTE) {
+  const mlproto_disclosed *dp = NULL;
+  switch (kind) {
+  case MLPROTO_KIND_CASE_OPEN:
+    break;
+  case MLPROTO_KIND_NOTE:
+    memset(text, 'n', SIM_NOTE_TEXT_LEN);
+    text[SIM_NOTE_TEXT_LEN] = 0;
+    ns.text = text;
     s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_NOTE;
     s.note = &ns;
     sp = &s;
+    break;
+  case MLPROTO_KIND_CONTACT:
+    /* One contact a minute from 2026-01-01 00:00 UTC, an hour before the hlc. */
+    cd.start_ms = UINT64_C(1767225600000) + seq * 60000u;
+    cd.duration_minutes = 75;
+    cd.channel = MENTORLOG__V1__CHANNEL__CHANNEL_IN_PERSON;
+    cd.outcome = MENTORLOG__V1__OUTCOME__OUTCOME_HELD;
+    cd.transport_minutes = 15;
+    dis.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_CONTACT;
+    dis.contact = &cd;
+    dp = &dis;
+    p.hlc = (cd.start_ms + 3600000u) << 16;
+    memcpy(note, CONTACT_NOTE, SIM_CONTACT_NOTE_LEN);
+    note[SIM_CONTACT_NOTE_LEN] = 0;
+    cs.note = note;
+    s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_CONTACT;
+    s.contact = &cs;
+    sp = &s;
+    break;
+  default:
+    fprintf(stderr, "devsim: sim_record_at does not build kind %d\n", (int)kind);
+    abort();
   }
   uint8_t *out = NULL;
-  must(mlproto_record_build(&out, len, hash, &p, NULL, sp, d->case_key, d->sign));
+  must(mlproto_record_build(&out, len, hash, &p, dp, sp, d->case_key, d->sign), "record build");
   return out;
 }
 
@@ -117,7 +175,7 @@ uint8_t *sim_record(sim_dev *d, mlproto_kind kind, const uint8_t case_id[16], si
 
 uint8_t *sim_push_body(uint8_t *const *envs, const size_t *lens, size_t n, size_t *len) {
   Mentorlog__V1__PushRequest r = MENTORLOG__V1__PUSH_REQUEST__INIT;
-  ProtobufCBinaryData *bs = calloc(n ? n : 1, sizeof *bs);
+  ProtobufCBinaryData *bs = must_alloc((n ? n : 1) * sizeof *bs);
   for (size_t i = 0; i < n; i++) {
     bs[i].data = envs[i];
     bs[i].len = lens[i];
