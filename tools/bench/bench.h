@@ -18,7 +18,9 @@
 
 #define BENCH_COMMANDS(X)                                                                          \
   X(protocol, "records built/verified per second (1 and 2 threads), Merkle inclusion "            \
-              "proofs, raw Ed25519 for comparison")
+              "proofs, raw Ed25519 for comparison")                                          \
+  X(server, "the real mentorlog-server over TLS: push from 1 and 8 devices, TLS handshakes, "    \
+            "idle connections and memory, /healthz under load, and the PouchDB peer")
 
 #define BENCH_DECLARE(name, help) int bench_##name(int argc, char **argv);
 BENCH_COMMANDS(BENCH_DECLARE)
