@@ -182,6 +182,9 @@ int mlproto__check_sealed(const mlproto_sealed *s, uint32_t kind) {
                                                                      : s->grant_update;
     return g ? mlproto__check_text(g->purpose, 4096) : MLPROTO_ERR_FIELD_MISSING;
   }
+  case MENTORLOG__V1__SEALED__PAYLOAD_GRANT_CLOSE:
+    return s->grant_close ? mlproto__check_text(s->grant_close->reason, 4096)
+                          : MLPROTO_ERR_FIELD_MISSING;
   case MENTORLOG__V1__SEALED__PAYLOAD_CONTACT: {
     const Mentorlog__V1__ContactSealed *c = s->contact;
     if (!c)

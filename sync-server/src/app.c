@@ -576,6 +576,7 @@ typedef struct push_item {
   const uint8_t *env;
   size_t env_len;
   uint64_t index;
+  uint64_t received_ms;
 } push_item;
 
 static void record_fork(mls_app *app, const push_item *it, const mls_record_ref *ref,
@@ -653,6 +654,7 @@ static int h_push(ctx *c) {
       if (x == MLPROTO_OK) {
         if (memcmp(ref.record_hash, r->hash, 32) == 0) {
           items[i].index = ref.index; /* identical resend: acknowledged again */
+          items[i].received_ms = ref.received_ms;
           continue;
         }
         fork_ref = ref;
@@ -694,6 +696,7 @@ static int h_push(ctx *c) {
       e.envelope_len = items[i].env_len;
       if ((rc = mls_log_append(c->app->log, tx, &e))) break;
       items[i].index = e.index;
+      items[i].received_ms = e.received_ms;
       head_seq = r->seq;
       memcpy(head_hash, r->hash, 32);
       appended++;
@@ -737,6 +740,7 @@ static int h_push(ctx *c) {
       res[i].record_id.data = items[i].rec->record_id;
       res[i].record_id.len = 16;
       res[i].log_index = items[i].index;
+      res[i].received_at_ms = items[i].received_ms;
       res[i].status = (char *)"OK";
       resp_ptrs[i] = &res[i];
     }

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "mlproto/record.h"
 
 /* `mentorlog-server serve ...`: parses argv (argv[0] is "serve"), runs the
  * server until SIGTERM/SIGINT, and returns the process exit status:
@@ -44,7 +45,7 @@ typedef struct mls_net_options {
 #define MLS_NET_DEFAULT_LISTEN "127.0.0.1:8443"
 #define MLS_NET_DEFAULT_WORKERS 4u
 #define MLS_NET_DEFAULT_MAX_CONNECTIONS 10000u
-#define MLS_NET_DEFAULT_MAX_BODY (4u << 20)
+#define MLS_NET_DEFAULT_MAX_BODY MLPROTO_PUSH_MAX_BYTES /* mlproto/record.h */
 #define MLS_NET_DEFAULT_MAX_HEADER_BYTES (16u << 10)
 #define MLS_NET_DEFAULT_IDLE_TIMEOUT_MS 60000u
 #define MLS_NET_DEFAULT_REQUEST_TIMEOUT_MS 30000u

@@ -86,6 +86,7 @@ typedef struct mls_log_entry {
 /* A record already at (author, seq). */
 typedef struct mls_record_ref {
   uint64_t index;
+  uint64_t received_ms; /* receipt time committed in its log entry */
   uint8_t record_hash[32];
 } mls_record_ref;
 

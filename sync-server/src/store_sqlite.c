@@ -109,7 +109,7 @@ static const char *const SQL[S__COUNT] = {
   [S_CASE_GET] = "SELECT mentor_id FROM cases WHERE case_id = ?1",
   [S_CASE_PUT] = "INSERT INTO cases(case_id, mentor_id) VALUES(?1, ?2)",
   [S_AUTHOR_HEAD] = "SELECT seq, record_hash FROM log WHERE author = ?1 ORDER BY seq DESC LIMIT 1",
-  [S_RECORD_AT] = "SELECT idx, record_hash FROM log WHERE author = ?1 AND seq = ?2",
+  [S_RECORD_AT] = "SELECT idx, record_hash, received_ms FROM log WHERE author = ?1 AND seq = ?2",
   [S_ENVELOPE_AT] = "SELECT envelope FROM log WHERE idx = ?1",
   [S_LOG_ADD] = "INSERT INTO log(idx, type, received_ms, record_hash, author, seq, record_id,"
                 " case_id, kind, mentor_id, envelope)"
@@ -643,6 +643,7 @@ static int sq_record_at(mls_txn *tx, const uint8_t author[32], uint64_t seq, mls
   int rc = step_row(s);
   if (rc) return rc;
   out->index = (uint64_t)sqlite3_column_int64(s, 0);
+  out->received_ms = (uint64_t)sqlite3_column_int64(s, 2);
   rc = blob_eq(s, 1, out->record_hash, 32);
   sqlite3_reset(s);
   return rc;

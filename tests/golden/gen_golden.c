@@ -769,7 +769,6 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t n) {
 static void build_negatives(void) {
   const rec *c5 = rec_by_name("a05_contact"), *c6 = rec_by_name("a06_contact_corrected");
   const rec *k1 = rec_by_name("a01_key_grant"), *note = rec_by_name("a09_note");
-  const rec *close = rec_by_name("a11_grant_close");
   const golden_key *dev_a = golden_key_by_name(&keys, "device_a");
   const golden_key *dev_b = golden_key_by_name(&keys, "device_b");
   golden_parts p;
@@ -870,8 +869,8 @@ static void build_negatives(void) {
   add_neg("n17_unknown_kind", "header.kind = 10", "UNKNOWN_KIND", e, len);
   e = resign(&len, c5, mut_self, dev_a, NULL, 0, NULL, 0, 0);
   add_neg("n18_supersedes_itself", "supersedes lists the record's own id", "FIELD_RANGE", e, len);
-  e = resign(&len, close, NULL, dev_a, NULL, 0, p.sealed, p.sealed_len, 0);
-  add_neg("n19_sealed_on_grant_close", "a GRANT_CLOSE carrying a sealed part (with its hash)",
+  e = resign(&len, k1, NULL, dev_a, NULL, 0, p.sealed, p.sealed_len, 0);
+  add_neg("n19_sealed_on_key_grant", "a KEY_GRANT carrying a sealed part (with its hash)",
           "FIELD_RANGE", e, len);
   {
     static const uint8_t none[1];

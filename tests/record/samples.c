@@ -93,6 +93,10 @@ void sample_payloads_init(sample_payloads *p, const fixture *f, mlproto_kind kin
     p->grant_close = (Mentorlog__V1__GrantCloseDisclosed)MENTORLOG__V1__GRANT_CLOSE_DISCLOSED__INIT;
     p->grant_close.close_day = DAY0 + 90;
     p->d.grant_close = &p->grant_close;
+    p->grant_close_sealed =
+        (Mentorlog__V1__GrantCloseSealed)MENTORLOG__V1__GRANT_CLOSE_SEALED__INIT;
+    p->grant_close_sealed.reason = (char *)"Borgeren er startet i job.";
+    p->s.grant_close = &p->grant_close_sealed;
     break;
   case MLPROTO_KIND_CONTACT:
     p->contact = (Mentorlog__V1__ContactDisclosed)MENTORLOG__V1__CONTACT_DISCLOSED__INIT;

@@ -49,6 +49,7 @@ typedef struct sample_payloads {
   uint8_t pub[32], pub2[32], id16[16];
   Mentorlog__V1__CaseSealed case_sealed;
   Mentorlog__V1__GrantSealed grant_sealed;
+  Mentorlog__V1__GrantCloseSealed grant_close_sealed;
   Mentorlog__V1__ContactSealed contact_sealed;
   char *topics[2];
   Mentorlog__V1__NoteSealed note_sealed;

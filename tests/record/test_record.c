@@ -239,7 +239,7 @@ static void test_header_rules(void **state) {
             verify_resigned(MLPROTO_KIND_CONTACT, mut_kind, (void *)(intptr_t)MLPROTO_KIND_ABSENCE));
   /* A sealed part on a kind that has none. */
   assert_rc(MLPROTO_ERR_FIELD_RANGE,
-            verify_resigned(MLPROTO_KIND_CONTACT, mut_kind, (void *)(intptr_t)MLPROTO_KIND_GRANT_CLOSE));
+            verify_resigned(MLPROTO_KIND_CONTACT, mut_kind, (void *)(intptr_t)MLPROTO_KIND_KEY_GRANT));
   assert_rc(MLPROTO_ERR_FIELD_RANGE, verify_resigned(MLPROTO_KIND_CONTACT, mut_seq0, NULL));
   assert_rc(MLPROTO_ERR_FIELD_RANGE, verify_resigned(MLPROTO_KIND_CONTACT, mut_seq2, NULL));
   assert_rc(MLPROTO_ERR_FIELD_RANGE, verify_resigned(MLPROTO_KIND_CONTACT, mut_prev_nonzero, NULL));
@@ -297,8 +297,8 @@ static void test_payload_kind_mismatch_and_missing(void **state) {
   mlproto_free(out);
   /* Sealed on a kind without one; wrong keys. */
   sample_payloads pc;
-  sample_payloads_init(&pc, &F, MLPROTO_KIND_GRANT_CLOSE);
-  rp.kind = MLPROTO_KIND_GRANT_CLOSE;
+  sample_payloads_init(&pc, &F, MLPROTO_KIND_KEY_GRANT);
+  rp.kind = MLPROTO_KIND_KEY_GRANT;
   assert_rc(MLPROTO_ERR_FIELD_RANGE,
             mlproto_record_build(&out, &ol, NULL, &rp, &pc.d, &pn.s, F.case_key, F.author));
   rp.kind = MLPROTO_KIND_NOTE;

@@ -220,6 +220,33 @@ static void free_envs(uint8_t **envs, size_t n) {
 
 /* Pull everything visible from since, page by page; returns the count and
  * checks every inclusion proof against the pull's tree head. */
+/* The log entry (type, receipt time, record hash of env) is leaf `index` of
+ * the tree `sth` signed: fetch the inclusion proof and verify it. */
+static void assert_included(fx *f, mlproto_log_entry_type type, uint64_t received_at_ms,
+                            const uint8_t *env, size_t env_len, uint64_t index,
+                            const mlproto_sth *sth) {
+  mlproto_log_entry e = {.type = type, .received_at_ms = received_at_ms};
+  assert_int_equal(mlproto_record_hash(e.record_hash, env, env_len), 0);
+  uint8_t leaf[32];
+  assert_int_equal(mlproto_log_entry_leaf_hash(leaf, &e), 0);
+  char iq[80];
+  snprintf(iq, sizeof iq, "index=%llu&size=%llu", (unsigned long long)index,
+           (unsigned long long)sth->size);
+  resp ir = call(f, "GET", "/v1/log/proof/inclusion", iq, NULL, 0, NULL, NULL);
+  assert_int_equal(ir.status, 200);
+  ProtobufCMessage *pm = NULL;
+  assert_int_equal(mlproto_msg_unpack(&pm, MLPROTO_MSG_INCLUSION_PROOF, ir.body, ir.len), 0);
+  Mentorlog__V1__InclusionProof *ip = (Mentorlog__V1__InclusionProof *)pm;
+  uint8_t proof[64][32];
+  for (size_t k = 0; k < ip->n_hashes; k++) memcpy(proof[k], ip->hashes[k].data, 32);
+  assert_int_equal(mlproto_merkle_verify_inclusion(leaf, index, sth->size,
+                                                   (const uint8_t(*)[32])proof, ip->n_hashes,
+                                                   sth->root),
+                   MLPROTO_OK);
+  mlproto_msg_free(pm);
+  resp_free(&ir);
+}
+
 static size_t pull_all(fx *f, sim_dev *d, uint64_t since, unsigned limit, uint64_t *indices,
                        size_t cap) {
   size_t n = 0;
@@ -242,26 +269,8 @@ static size_t pull_all(fx *f, sim_dev *d, uint64_t since, unsigned limit, uint64
       assert_true(n < cap);
       indices[n++] = it->log_index;
       /* The leaf is in the tree the server signed. */
-      mlproto_log_entry e = {.type = (mlproto_log_entry_type)it->entry_type,
-                             .received_at_ms = it->received_at_ms};
-      assert_int_equal(mlproto_record_hash(e.record_hash, it->envelope.data, it->envelope.len), 0);
-      uint8_t leaf[32];
-      assert_int_equal(mlproto_log_entry_leaf_hash(leaf, &e), 0);
-      char iq[80];
-      snprintf(iq, sizeof iq, "index=%llu&size=%llu", (unsigned long long)it->log_index,
-               (unsigned long long)sth.size);
-      resp ir = call(f, "GET", "/v1/log/proof/inclusion", iq, NULL, 0, NULL, NULL);
-      assert_int_equal(ir.status, 200);
-      ProtobufCMessage *pm = NULL;
-      assert_int_equal(mlproto_msg_unpack(&pm, MLPROTO_MSG_INCLUSION_PROOF, ir.body, ir.len), 0);
-      Mentorlog__V1__InclusionProof *ip = (Mentorlog__V1__InclusionProof *)pm;
-      uint8_t proof[64][32];
-      for (size_t k = 0; k < ip->n_hashes; k++) memcpy(proof[k], ip->hashes[k].data, 32);
-      assert_int_equal(mlproto_merkle_verify_inclusion(leaf, it->log_index, sth.size,
-                                                       (const uint8_t(*)[32])proof,
-                                                       ip->n_hashes, sth.root), MLPROTO_OK);
-      mlproto_msg_free(pm);
-      resp_free(&ir);
+      assert_included(f, (mlproto_log_entry_type)it->entry_type, it->received_at_ms,
+                      it->envelope.data, it->envelope.len, it->log_index, &sth);
     }
     int more = p->more;
     assert_true(p->next_since >= since);
@@ -299,6 +308,10 @@ static void test_happy_path(void **state) {
   for (size_t i = 0; i < 3; i++) {
     assert_string_equal(pr->results[i]->status, "OK");
     assert_int_equal(pr->results[i]->log_index, i + 1);
+    /* The answer alone lets the device check its record is in the signed tree. */
+    assert_int_equal(pr->results[i]->received_at_ms, f->now);
+    assert_included(f, MLPROTO_LOG_DEVICE_RECORD, pr->results[i]->received_at_ms, envs[i],
+                    lens[i], pr->results[i]->log_index, &sth);
   }
   mlproto_msg_free(m);
   resp_free(&r);

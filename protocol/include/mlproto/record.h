@@ -97,7 +97,7 @@ MLPROTO_EXTERN int mlproto_kind_valid(uint32_t kind);
 /* 1 for the server events (>= 100). */
 MLPROTO_EXTERN int mlproto_kind_is_server_event(uint32_t kind);
 /* 1 when the kind may carry a sealed part (CASE_OPEN, GRANT_OPEN,
- * GRANT_UPDATE, CONTACT, NOTE, ABSENCE). */
+ * GRANT_UPDATE, GRANT_CLOSE, CONTACT, NOTE, ABSENCE). */
 MLPROTO_EXTERN int mlproto_kind_has_sealed(uint32_t kind);
 /* 1 when the kind must carry a disclosed part (its hash at least): every kind
  * except CASE_OPEN, NOTE and CASE_ERASE, whose disclosed payloads are empty. */
@@ -260,9 +260,12 @@ MLPROTO_EXTERN int mlproto_envelope_erase(uint8_t **out, size_t *out_len, const 
 
 /* --------------------------------------------------------- sync messages -- */
 
-/* Limits of the sync messages (DESIGN §5). */
+/* Limits of the sync messages (DESIGN §5). A push is bounded by count AND by
+ * bytes: a client fills a batch until either limit would be passed (a batch
+ * of 256 records of the largest size would not fit in 4 MiB). The server's
+ * default --max-body equals MLPROTO_PUSH_MAX_BYTES. */
 #define MLPROTO_PUSH_MAX_RECORDS 256u
-#define MLPROTO_PUSH_MAX_BYTES (16u * 1024u * 1024u)
+#define MLPROTO_PUSH_MAX_BYTES (4u * 1024u * 1024u)
 #define MLPROTO_PULL_MAX_ITEMS 1024u
 #define MLPROTO_PULL_MAX_BYTES (16u * 1024u * 1024u)
 #define MLPROTO_PROOF_MAX_HASHES 64u
