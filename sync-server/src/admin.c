@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -31,6 +32,9 @@ typedef struct admin {
 static const char USAGE[] =
     "usage: mentorlog-server admin --data DIR COMMAND ...\n"
     "\n"
+    "  init                                 create the server's store and log key in DIR\n"
+    "                                       (`serve` does this on its first start; every\n"
+    "                                       other command refuses a DIR without a store)\n"
     "  mentor add NAME                      add a mentor; prints the mentor id\n"
     "  enroll-code MENTOR [--ttl 24h]       one-time enrolment code for a new device of\n"
     "                                       MENTOR (id); --ttl: 90s, 30m, 24h, 7d (max 30d)\n"
@@ -92,13 +96,18 @@ static void admin_close(admin *a) {
   mls_datadir_key_free(a->sk);
 }
 
-static int admin_open(admin *a, const char *dir) {
+/* create: only for `init`. Otherwise a directory without a server store is
+ * refused: a typo in --data must not quietly start a second server with a
+ * new log key. */
+static int admin_open(admin *a, const char *dir, int create) {
   memset(a, 0, sizeof *a);
   int rc;
-  if ((rc = mlproto_crypto_init()) || (rc = mls_datadir_init(&a->dd, dir)) ||
-      (rc = mls_datadir_prepare(&a->dd, 1)) ||
-      (rc = mls_datadir_key_load(&a->dd, 1, &a->sk, a->pk)) ||
-      (rc = mls_store_open_sqlite(&a->st, a->dd.db, 1, 10000)) ||
+  if ((rc = mlproto_crypto_init()) || (rc = mls_datadir_init(&a->dd, dir))) return rc;
+  if (!create && (access(a->dd.db, F_OK) != 0 || access(a->dd.key, F_OK) != 0))
+    return MLPROTO_ERR_NOT_FOUND;
+  if ((rc = mls_datadir_prepare(&a->dd, create)) ||
+      (rc = mls_datadir_key_load(&a->dd, create, &a->sk, a->pk)) ||
+      (rc = mls_store_open_sqlite(&a->st, a->dd.db, create, 10000)) ||
       (rc = mls_log_open(&a->log, a->st, a->sk, a->pk))) {
     admin_close(a);
     return rc;
@@ -362,11 +371,28 @@ int mls_admin_main(int argc, char **argv) {
   for (int j = i; j < argc; j++)
     if (strcmp(argv[j], "--help") == 0) { fputs(USAGE, stdout); return 0; }
   if (strcmp(argv[i], "fingerprint") == 0) return cmd_fingerprint(dir, argc - i, argv + i);
-  for (size_t k = 0; k < sizeof COMMANDS / sizeof COMMANDS[0]; k++) {
-    if (strcmp(argv[i], COMMANDS[k].name) != 0) continue;
+  int init = strcmp(argv[i], "init") == 0;
+  if (init && argc - i != 1) return usage("init takes no arguments");
+  for (size_t k = 0; init || k < sizeof COMMANDS / sizeof COMMANDS[0]; k++) {
+    if (!init && strcmp(argv[i], COMMANDS[k].name) != 0) continue;
     admin a;
-    int rc = admin_open(&a, dir);
+    int rc = admin_open(&a, dir, init);
+    if (rc == MLPROTO_ERR_NOT_FOUND && !init) {
+      fprintf(stderr,
+              "mentorlog-server admin: no Mentorlog server data in %s; start "
+              "`mentorlog-server serve --data %s` once to create it (or run "
+              "`mentorlog-server admin --data %s init`)\n",
+              dir, dir, dir);
+      return EXIT_RUNTIME;
+    }
     if (rc) return failure("cannot open the data directory", rc);
+    if (init) {
+      char pk[65];
+      mlproto_hex_encode(pk, a.pk, 32);
+      printf("server store ready in %s\nlog public key: %s\n", dir, pk);
+      admin_close(&a);
+      return 0;
+    }
     int ex = COMMANDS[k].fn(&a, argc - i, argv + i);
     admin_close(&a);
     return ex;

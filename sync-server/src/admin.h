@@ -6,6 +6,8 @@
  * server reads mentors, codes, devices and revocations from the store on
  * every request, so changes take effect at once, without a restart.
  *
+ *   admin --data DIR init                            create store + log key (serve
+ *                                                    also does on first start)
  *   admin --data DIR mentor add NAME                 -> mentor id (32 hex)
  *   admin --data DIR enroll-code MENTOR [--ttl 24h]  -> one-time code
  *   admin --data DIR device list [--json]
@@ -13,6 +15,9 @@
  *   admin --data DIR token add --role jobcentre --jobcentre ID | --role auditor
  *                                                    -> bearer token
  *   admin --data DIR fingerprint [--cert F]          -> SHA-256 of the certificate
+ *
+ * Every command but init and fingerprint refuses (exit 1) a DIR that holds
+ * no server store, instead of creating a new server with a new key.
  *
  * Exit status: 0 success, 1 runtime failure (message on stderr with the
  * stable error name), 2 usage error.

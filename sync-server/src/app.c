@@ -23,7 +23,9 @@
 #include "admin.h"
 #include "app_limits.h"
 #include "datadir.h"
+#include "fanout.h"
 #include "log.h"
+#include "log_fmt.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -52,17 +54,25 @@
 #define RESPONSE_CAP (MLPROTO_PULL_MAX_BYTES + 65536u)
 #define ERROR_MESSAGE_MAX 512
 #define BUSY_TIMEOUT_MS 5000u
+/* Unexpired challenges one address (IPv6: one /64) may hold at once. */
+#define CHALLENGES_PER_ADDRESS 64u
+/* Unauthenticated requests per address (IPv6: per /64): generous, a brake
+ * on floods, not on a NATed office. */
+#define UNAUTH_RATE_DEFAULT 100.0
+#define UNAUTH_BURST_DEFAULT 200.0
 
 struct mls_app {
   mls_datadir dd;
   mls_store *st;
   mls_log *log;
+  mls_fanout *verify;        /* helper threads for a push batch's signatures */
   uint8_t *sk;
   uint8_t pk[32];
   mls_limiter *dev_rate;     /* requests per device */
   mls_limiter *addr_rate;    /* unauthenticated writes per address */
   mls_limiter *addr_fail;    /* failed auth/enrol per address */
   mls_limiter *dev_fail;     /* failed session attempts per device key */
+  mls_limiter *unauth_rate;  /* unauthenticated requests per address */
 };
 
 /* ------------------------------------------------------------ logging --- */
@@ -70,17 +80,10 @@ struct mls_app {
 static void app_log(const char *level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void app_log(const char *level, const char *msg, const char *fmt, ...) {
-  char line[512];
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  int n = snprintf(line, sizeof line, "ts=%lld.%03ld level=%s msg=%s ", (long long)ts.tv_sec,
-                   ts.tv_nsec / 1000000, level, msg);
-  if (n < 0 || (size_t)n >= sizeof line) return;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+  mls_vlogf(level, msg, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "%s\n", line);
 }
 
 static void hex16(char out[33], const uint8_t id[16]) { mlproto_hex_encode(out, id, 16); }
@@ -111,7 +114,16 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
       (rc = limiter(&app->addr_rate, 4096, 20.0, 40.0, 0, 0, 0, 0)) ||
       (rc = limiter(&app->addr_fail, 4096, 0, 0, 10, 1000, 15u * 60u * 1000u,
                     15u * 60u * 1000u)) ||
-      (rc = limiter(&app->dev_fail, 4096, 0, 0, 5, 1000, 30u * 1000u, 15u * 60u * 1000u))) {
+      (rc = limiter(&app->dev_fail, 4096, 0, 0, 5, 1000, 30u * 1000u, 15u * 60u * 1000u)) ||
+      (rc = limiter(&app->unauth_rate, 8192,
+                    cfg->unauth_rate > 0 ? cfg->unauth_rate : UNAUTH_RATE_DEFAULT,
+                    cfg->unauth_rate > 0 ? 2 * cfg->unauth_rate : UNAUTH_BURST_DEFAULT, 0, 0, 0,
+                    0))) {
+    mls_app_close(app);
+    return rc;
+  }
+  /* One push batch verifies on every core (DESIGN §8: verification bounds push). */
+  if ((rc = mls_fanout_new(&app->verify, mls_fanout_default_helpers()))) {
     mls_app_close(app);
     return rc;
   }
@@ -121,6 +133,7 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
 
 void mls_app_close(mls_app *app) {
   if (!app) return;
+  mls_fanout_free(app->verify);
   mls_log_close(app->log);
   mls_store_close(app->st);
   mls_datadir_key_free(app->sk);
@@ -128,14 +141,27 @@ void mls_app_close(mls_app *app) {
   mls_limiter_free(app->addr_rate);
   mls_limiter_free(app->addr_fail);
   mls_limiter_free(app->dev_fail);
+  mls_limiter_free(app->unauth_rate);
   free(app);
 }
 
-uint64_t mls_app_log_size(mls_app *app) { return app ? mls_log_cached_size(app->log) : 0; }
+/* Read from the store, not from this process's cache: the admin command
+ * appends too (a revocation is a log entry). One indexed max() query. */
+uint64_t mls_app_log_size(mls_app *app) {
+  if (!app) return 0;
+  mls_txn *tx;
+  uint64_t size = 0;
+  if (mls_store_begin(app->st, MLS_TXN_READ, &tx) != MLPROTO_OK) return mls_log_cached_size(app->log);
+  if (MLS_TX(tx, log_size, &size) != MLPROTO_OK) size = mls_log_cached_size(app->log);
+  mls_store_rollback(tx);
+  return size;
+}
 
+/* Only /healthz is answered on the loop thread: it touches no storage. /metrics
+ * reads the log size from the store (a read transaction that may wait for a
+ * pooled connection), so it runs on a worker like every other route. */
 int mls_app_route_is_fast(const char *method, const char *path) {
-  return method && path && strcmp(method, "GET") == 0 &&
-         (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0);
+  return method && path && strcmp(method, "GET") == 0 && strcmp(path, "/healthz") == 0;
 }
 
 /* ------------------------------------------------------------- errors --- */
@@ -157,6 +183,12 @@ void mls_app_error(mls_response *resp, int code, const char *detail, int want_js
   mlproto_buf_init(&resp->body, 4096);
   resp->status = mlproto_http_status(code);
   resp->error_code = code;
+  if (resp->status == 401) {
+    /* RFC 9110 §11.6.1: a 401 names its scheme. */
+    size_t used = strlen(resp->extra_headers);
+    snprintf(resp->extra_headers + used, sizeof resp->extra_headers - used,
+             "WWW-Authenticate: Bearer\r\n");
+  }
   char msg[ERROR_MESSAGE_MAX + 1];
   if (detail && *detail)
     snprintf(msg, sizeof msg, "%s: %s", mlproto_strerror(code), detail);
@@ -269,13 +301,19 @@ static int parse_query(ctx *c, qparam *ps, size_t n) {
   return MLPROTO_OK;
 }
 
+/* Strict: decimal, no sign, no leading zero, at most INT64_MAX (every
+ * value is bound as a signed 64-bit integer in the store). */
 static int q_u64(ctx *c, const qparam *p, uint64_t *out) {
-  if (p->len == 0 || p->len > 19) return fail(c, MLPROTO_ERR_BAD_QUERY, p->name);
+  /* The same rules as mlproto_http_query_u64() (the wire library, which the
+   * application half does not link): "0" or [1-9][0-9]*, at most INT64_MAX. */
+  if (p->len == 0 || p->len > 19 || (p->len > 1 && p->val[0] == '0'))
+    return fail(c, MLPROTO_ERR_BAD_QUERY, p->name);
   uint64_t v = 0;
   for (size_t i = 0; i < p->len; i++) {
     if (p->val[i] < '0' || p->val[i] > '9') return fail(c, MLPROTO_ERR_BAD_QUERY, p->name);
-    v = v * 10 + (uint64_t)(p->val[i] - '0');
+    v = v * 10 + (uint64_t)(p->val[i] - '0'); /* 19 digits cannot overflow a u64 */
   }
+  if (v > (uint64_t)INT64_MAX) return fail(c, MLPROTO_ERR_BAD_QUERY, p->name);
   *out = v;
   return MLPROTO_OK;
 }
@@ -303,15 +341,27 @@ static int read_sth(mls_app *app, uint64_t now, mlproto_sth *sth) {
 
 /* ------------------------------------------------------------ enrolment --- */
 
-/* Codes are typed by people: case, spaces and dashes do not matter. */
+/* Codes are Crockford base32, typed by people: as Crockford decodes, case,
+ * dashes and spaces do not matter and O reads as 0, I and L as 1. Any other
+ * symbol cannot be part of a code. */
 static int code_hash(uint8_t out[32], const char *code) {
+  static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
   char norm[65];
   size_t n = 0;
   for (const char *p = code; *p; p++) {
     if (*p == '-' || *p == ' ') continue;
-    if (n == 64) return MLPROTO_ERR_ENROLL_CODE_INVALID;
+    if (n == 64) {
+      sodium_memzero(norm, sizeof norm);
+      return MLPROTO_ERR_ENROLL_CODE_INVALID;
+    }
     char ch = *p;
     if (ch >= 'a' && ch <= 'z') ch = (char)(ch - 'a' + 'A');
+    if (ch == 'O') ch = '0';
+    else if (ch == 'I' || ch == 'L') ch = '1';
+    if (!strchr(alphabet, ch) || ch == '\0') {
+      sodium_memzero(norm, sizeof norm);
+      return MLPROTO_ERR_ENROLL_CODE_INVALID;
+    }
     norm[n++] = ch;
   }
   static const char tag[] = "mentorlog/enroll-code/v1";
@@ -326,19 +376,55 @@ static int code_hash(uint8_t out[32], const char *code) {
 
 int mls_app_code_hash(uint8_t out[32], const char *code) { return code_hash(out, code); }
 
-static const char *peer(const mls_request *req) { return req->peer ? req->peer : "-"; }
+/* The limiter key of the request's address (IPv6: its /64). */
+static size_t peer_key(const ctx *c, uint8_t key[MLS_LIMIT_KEY_MAX]) {
+  return mls_addr_key(key, c->req->peer);
+}
 
 static int addr_throttled(ctx *c) {
   uint64_t retry;
-  const char *p = peer(c->req);
-  if (mls_backoff_check(c->app->addr_fail, p, strlen(p), c->now, &retry))
+  uint8_t k[MLS_LIMIT_KEY_MAX];
+  size_t kl = peer_key(c, k);
+  if (mls_backoff_check(c->app->addr_fail, k, kl, c->now, &retry))
     return rate_limited(c, retry, "too many failed attempts from this address");
   return MLPROTO_OK;
 }
 
 static void addr_failed(ctx *c) {
-  const char *p = peer(c->req);
-  mls_backoff_fail(c->app->addr_fail, p, strlen(p), c->now);
+  uint8_t k[MLS_LIMIT_KEY_MAX];
+  size_t kl = peer_key(c, k);
+  mls_backoff_fail(c->app->addr_fail, k, kl, c->now);
+}
+
+/* A retried enrolment: the code was used, by this very device (same signing
+ * and box keys, and the request is signed by that key), which is still
+ * active. Then the first answer was lost: give it again. */
+static int enroll_repeat(mls_txn *tx, const uint8_t h[32], const mls_device *req,
+                         mls_device *out) {
+  uint8_t used_by[32], mentor[16];
+  int rc = MLS_TX(tx, code_used_by, h, used_by, mentor);
+  if (rc) return rc == MLPROTO_ERR_NOT_FOUND ? MLPROTO_ERR_ENROLL_CODE_INVALID : rc;
+  if (sodium_memcmp(used_by, req->pub, 32) != 0) return MLPROTO_ERR_ENROLL_CODE_INVALID;
+  rc = MLS_TX(tx, device_get, req->pub, out);
+  if (rc) return rc == MLPROTO_ERR_NOT_FOUND ? MLPROTO_ERR_ENROLL_CODE_INVALID : rc;
+  if (out->revoked_ms || memcmp(out->box_pub, req->box_pub, 32) != 0 ||
+      memcmp(out->mentor_id, mentor, 16) != 0)
+    return MLPROTO_ERR_ENROLL_CODE_INVALID;
+  return MLPROTO_OK;
+}
+
+static int enroll_reply(ctx *c, mls_device *d, const mlproto_sth *sth) {
+  Mentorlog__V1__EnrollResponse r = MENTORLOG__V1__ENROLL_RESPONSE__INIT;
+  Mentorlog__V1__SignedTreeHead pb;
+  sth_to_pb(&pb, sth);
+  r.device_id.data = d->id;
+  r.device_id.len = 16;
+  r.mentor_id.data = d->mentor_id;
+  r.mentor_id.len = 16;
+  r.server_pub.data = c->app->pk;
+  r.server_pub.len = 32;
+  r.sth = &pb;
+  return reply(c, &r.base);
 }
 
 static int h_enroll(ctx *c) {
@@ -370,11 +456,21 @@ static int h_enroll(ctx *c) {
   mls_txn *tx;
   mlproto_sth sth;
   if ((rc = mls_log_begin(c->app->log, &tx))) return fail(c, rc, NULL);
-  rc = MLS_TX(tx, code_consume, h, c->now, d.mentor_id);
-  if (!rc) {
-    rc = MLS_TX(tx, device_add, &d);
-    if (rc == MLPROTO_ERR_ALREADY_EXISTS) rc = MLPROTO_ERR_ALREADY_EXISTS;
+  rc = MLS_TX(tx, code_consume, h, c->now, d.pub, d.mentor_id);
+  if (rc == MLPROTO_ERR_ENROLL_CODE_INVALID) {
+    mls_device first;
+    if (enroll_repeat(tx, h, &d, &first) == MLPROTO_OK) {
+      rc = mls_log_sth(c->app->log, tx, c->now, &sth);
+      mls_log_abort(c->app->log, tx);
+      if (rc) return fail(c, rc, NULL);
+      d = first;
+      char dev[33];
+      hex16(dev, d.id);
+      app_log("info", "device_enroll_repeated", "conn=%" PRIu64 " device=%s", c->req->conn_id, dev);
+      return enroll_reply(c, &d, &sth);
+    }
   }
+  if (!rc) rc = MLS_TX(tx, device_add, &d);
   if (!rc) {
     Mentorlog__V1__DeviceEnrolled de = MENTORLOG__V1__DEVICE_ENROLLED__INIT;
     de.device_pub.data = d.pub;
@@ -399,36 +495,29 @@ static int h_enroll(ctx *c) {
   hex16(dev, d.id);
   hex16(men, d.mentor_id);
   app_log("info", "device_enrolled", "conn=%" PRIu64 " device=%s mentor=%s", c->req->conn_id, dev, men);
-
-  Mentorlog__V1__EnrollResponse r = MENTORLOG__V1__ENROLL_RESPONSE__INIT;
-  Mentorlog__V1__SignedTreeHead pb;
-  sth_to_pb(&pb, &sth);
-  r.device_id.data = d.id;
-  r.device_id.len = 16;
-  r.mentor_id.data = d.mentor_id;
-  r.mentor_id.len = 16;
-  r.server_pub.data = c->app->pk;
-  r.server_pub.len = 32;
-  r.sth = &pb;
-  return reply(c, &r.base);
+  return enroll_reply(c, &d, &sth);
 }
 
 /* ------------------------------------------------------------- sessions --- */
 
 static int h_challenge(ctx *c) {
   uint64_t retry;
-  const char *p = peer(c->req);
-  if (mls_bucket_take(c->app->addr_rate, p, strlen(p), c->now, &retry))
+  uint8_t k[MLS_LIMIT_KEY_MAX];
+  size_t kl = peer_key(c, k);
+  if (mls_bucket_take(c->app->addr_rate, k, kl, c->now, &retry))
     return rate_limited(c, retry, "challenges");
   uint8_t ch[32];
   randombytes_buf(ch, sizeof ch);
   mls_txn *tx;
   int rc = mls_store_begin(c->app->st, MLS_TXN_WRITE, &tx);
   if (!rc) {
-    rc = MLS_TX(tx, challenge_add, ch, c->now + CHALLENGE_TTL_MS);
+    rc = MLS_TX(tx, challenge_add, ch, c->now, c->now + CHALLENGE_TTL_MS, k, kl,
+                CHALLENGES_PER_ADDRESS);
     if (rc) mls_store_rollback(tx);
     else rc = mls_store_commit(tx);
   }
+  if (rc == MLPROTO_ERR_RATE_LIMITED)
+    return rate_limited(c, CHALLENGE_TTL_MS, "too many unused challenges from this address");
   if (rc) return fail(c, rc, NULL);
   Mentorlog__V1__ChallengeResponse r = MENTORLOG__V1__CHALLENGE_RESPONSE__INIT;
   r.challenge.data = ch;
@@ -472,9 +561,11 @@ static int h_session(ctx *c) {
   rc = mls_store_begin(c->app->st, MLS_TXN_WRITE, &tx);
   if (rc) return fail(c, rc, NULL);
   mls_device d;
+  int known = 0; /* the claimed device exists */
+  int dr = MLS_TX(tx, device_get, pub, &d);
+  if (dr == MLPROTO_OK) known = 1;
   int auth_rc = MLS_TX(tx, challenge_consume, ch, c->now);
   if (auth_rc == MLPROTO_OK) {
-    int dr = MLS_TX(tx, device_get, pub, &d);
     if (dr != MLPROTO_OK && dr != MLPROTO_ERR_NOT_FOUND) auth_rc = dr;
     else if (dr == MLPROTO_ERR_NOT_FOUND || d.revoked_ms != 0 || sig_rc != MLPROTO_OK)
       auth_rc = MLPROTO_ERR_UNAUTHENTICATED;
@@ -490,7 +581,9 @@ static int h_session(ctx *c) {
   }
   if (auth_rc == MLPROTO_ERR_UNAUTHENTICATED || auth_rc == MLPROTO_ERR_CHALLENGE_INVALID) {
     addr_failed(c);
-    mls_backoff_fail(c->app->dev_fail, pub, 32, c->now);
+    /* Only the device's own key can make a valid signature: anything else
+     * says nothing about the claimed device (app_limits.h). */
+    if (sig_rc == MLPROTO_OK && known) mls_backoff_fail(c->app->dev_fail, pub, 32, c->now);
     sodium_memzero(token, sizeof token);
     app_log("info", "session_refused", "conn=%" PRIu64 " reason=%s", c->req->conn_id,
             mlproto_errname(auth_rc));
@@ -577,7 +670,13 @@ typedef struct push_item {
   size_t env_len;
   uint64_t index;
   uint64_t received_ms;
+  int verify_rc;
 } push_item;
+
+static void verify_item(void *ud, size_t i) {
+  push_item *it = (push_item *)ud + i;
+  it->verify_rc = mlproto_record_verify(&it->rec, it->env, it->env_len);
+}
 
 static void record_fork(mls_app *app, const push_item *it, const mls_record_ref *ref,
                         const mls_device *d, uint64_t now) {
@@ -598,6 +697,43 @@ static void record_fork(mls_app *app, const push_item *it, const mls_record_ref 
   hex16(dev, d->id);
   app_log(rc ? "error" : "warn", "fork_evidence", "device=%s seq=%" PRIu64 " index=%" PRIu64
           " stored=%d", dev, it->rec->seq, ref->index, rc == MLPROTO_OK);
+}
+
+/* Case owners seen in this batch: a batch usually writes to a few cases,
+ * and each would otherwise cost a lookup per record. Valid only inside the
+ * batch's transaction (a claim made here is rolled back with it). */
+#define CASE_MEMO_SLOTS 8
+typedef struct case_memo {
+  uint8_t case_id[CASE_MEMO_SLOTS][16];
+  uint8_t owner[CASE_MEMO_SLOTS][16];
+  size_t n;
+} case_memo;
+
+static void memo_put(case_memo *m, const uint8_t case_id[16], const uint8_t owner[16]) {
+  size_t slot = m->n++ % CASE_MEMO_SLOTS;
+  memcpy(m->case_id[slot], case_id, 16);
+  memcpy(m->owner[slot], owner, 16);
+}
+
+/* The record may be written by this mentor: its case is theirs, or it opens
+ * a case no one has claimed (then the case becomes theirs). */
+static int case_check(mls_txn *tx, case_memo *m, const mlproto_record *r,
+                      const uint8_t mentor_id[16]) {
+  size_t filled = m->n < CASE_MEMO_SLOTS ? m->n : CASE_MEMO_SLOTS;
+  for (size_t k = 0; k < filled; k++)
+    if (memcmp(m->case_id[k], r->case_id, 16) == 0)
+      return memcmp(m->owner[k], mentor_id, 16) == 0 ? MLPROTO_OK : MLPROTO_ERR_NOT_YOUR_CASE;
+  uint8_t owner[16];
+  int x = MLS_TX(tx, case_owner, r->case_id, owner);
+  if (x == MLPROTO_ERR_NOT_FOUND) {
+    if (r->kind != MLPROTO_KIND_CASE_OPEN) return MLPROTO_ERR_NOT_YOUR_CASE;
+    if ((x = MLS_TX(tx, case_claim, r->case_id, mentor_id))) return x;
+    memcpy(owner, mentor_id, 16);
+  } else if (x) {
+    return x;
+  }
+  memo_put(m, r->case_id, owner);
+  return memcmp(owner, mentor_id, 16) == 0 ? MLPROTO_OK : MLPROTO_ERR_NOT_YOUR_CASE;
 }
 
 static int h_push(ctx *c) {
@@ -625,11 +761,15 @@ static int h_push(ctx *c) {
   char detail[96] = "";
   size_t bad = 0;
 
-  /* Verification first, outside the writer lock: workers do it in parallel. */
-  for (size_t i = 0; i < count && !rc; i++) {
+  /* Verification first, outside the writer lock, spread over the cores;
+   * then the checks in order, so the first bad record is the one named. */
+  for (size_t i = 0; i < count; i++) {
     items[i].env = pr->records[i].data;
     items[i].env_len = pr->records[i].len;
-    rc = mlproto_record_verify(&items[i].rec, items[i].env, items[i].env_len);
+  }
+  mls_fanout_run(c->app->verify, count, verify_item, items);
+  for (size_t i = 0; i < count && !rc; i++) {
+    rc = items[i].verify_rc;
     if (!rc && memcmp(items[i].rec->author, d.pub, 32) != 0) rc = MLPROTO_ERR_AUTHOR_MISMATCH;
     if (!rc && mlproto_kind_is_server_event(items[i].rec->kind)) rc = MLPROTO_ERR_KIND_NOT_ALLOWED;
     if (!rc && i > 0 && items[i].rec->seq != items[i - 1].rec->seq + 1) rc = MLPROTO_ERR_SEQ_GAP;
@@ -643,43 +783,53 @@ static int h_push(ctx *c) {
   mlproto_sth sth;
   if (!rc) rc = mls_log_begin(c->app->log, &tx);
   if (!rc) {
-    uint64_t head_seq = 0;
+    /* authenticate() read the device in an earlier snapshot: a revocation
+     * committed since must win, or records could follow DEVICE_REVOKED. */
+    mls_device now_d;
+    rc = MLS_TX(tx, device_get, d.pub, &now_d);
+    if (rc == MLPROTO_ERR_NOT_FOUND || (!rc && now_d.revoked_ms)) rc = MLPROTO_ERR_UNAUTHENTICATED;
+    if (rc) {
+      mls_log_abort(c->app->log, tx);
+      tx = NULL;
+      for (size_t i = 0; i < count; i++) mlproto_record_free(items[i].rec);
+      free(items);
+      mlproto_msg_free(m);
+      mls_metrics_add_records(0, mlproto_errname(rc), count ? count : 1);
+      return fail(c, rc, NULL);
+    }
+    /* All records share one author (checked above): its head, read once,
+     * splits the batch into resends (seq <= stored head: looked up) and new
+     * records (must continue the chain: no lookup needed). */
+    uint64_t stored_seq = 0, head_seq = 0;
     uint8_t head_hash[32];
-    int have_head = 0;
+    if (count) {
+      rc = MLS_TX(tx, author_head, d.pub, &stored_seq, head_hash);
+      head_seq = stored_seq;
+    }
+    case_memo memo = {.n = 0};
     for (size_t i = 0; i < count && !rc; i++) {
       const mlproto_record *r = items[i].rec;
       bad = i;
-      mls_record_ref ref;
-      int x = MLS_TX(tx, record_at, r->author, r->seq, &ref);
-      if (x == MLPROTO_OK) {
-        if (memcmp(ref.record_hash, r->hash, 32) == 0) {
+      if (r->seq <= stored_seq) {
+        mls_record_ref ref;
+        int x = MLS_TX(tx, record_at, r->author, r->seq, &ref);
+        if (x == MLPROTO_OK && memcmp(ref.record_hash, r->hash, 32) == 0) {
           items[i].index = ref.index; /* identical resend: acknowledged again */
           items[i].received_ms = ref.received_ms;
           continue;
         }
-        fork_ref = ref;
-        forked = 1;
-        rc = MLPROTO_ERR_FORK;
+        if (x == MLPROTO_OK) {
+          fork_ref = ref;
+          forked = 1;
+          rc = MLPROTO_ERR_FORK;
+        } else {
+          rc = x == MLPROTO_ERR_NOT_FOUND ? MLPROTO_ERR_SEQ_GAP : x;
+        }
         break;
-      }
-      if (x != MLPROTO_ERR_NOT_FOUND) { rc = x; break; }
-      if (!have_head) {
-        if ((rc = MLS_TX(tx, author_head, r->author, &head_seq, head_hash))) break;
-        have_head = 1;
       }
       if (r->seq != head_seq + 1) { rc = MLPROTO_ERR_SEQ_GAP; break; }
       if (memcmp(r->prev, head_hash, 32) != 0) { rc = MLPROTO_ERR_PREV_MISMATCH; break; }
-      uint8_t owner[16];
-      x = MLS_TX(tx, case_owner, r->case_id, owner);
-      if (x == MLPROTO_OK) {
-        if (memcmp(owner, d.mentor_id, 16) != 0) { rc = MLPROTO_ERR_NOT_YOUR_CASE; break; }
-      } else if (x == MLPROTO_ERR_NOT_FOUND) {
-        if (r->kind != MLPROTO_KIND_CASE_OPEN) { rc = MLPROTO_ERR_NOT_YOUR_CASE; break; }
-        if ((rc = MLS_TX(tx, case_claim, r->case_id, d.mentor_id))) break;
-      } else {
-        rc = x;
-        break;
-      }
+      if ((rc = case_check(tx, &memo, r, d.mentor_id))) break;
       mls_log_entry e;
       memset(&e, 0, sizeof e);
       e.type = MLPROTO_LOG_DEVICE_RECORD;
@@ -711,6 +861,8 @@ static int h_push(ctx *c) {
       mls_log_abort(c->app->log, tx);
     }
   }
+  /* The evidence is committed (its own durable transaction) before the
+   * answer is built: a client that saw FORK can rely on it being kept. */
   if (forked) record_fork(c->app, &items[bad], &fork_ref, &d, c->now);
 
   char dev[33];
@@ -718,8 +870,8 @@ static int h_push(ctx *c) {
   if (rc) {
     if (count) snprintf(detail, sizeof detail, "record %zu of %zu", bad + 1, count);
     mls_metrics_add_records(0, mlproto_errname(rc), count ? count : 1);
-    app_log("info", "push_refused", "conn=%" PRIu64 " device=%s n=%zu at=%zu reason=%s",
-            c->req->conn_id, dev, count, bad, mlproto_errname(rc));
+    app_log("info", "push_refused", "conn=%" PRIu64 " device=%s n=%zu record=%zu reason=%s",
+            c->req->conn_id, dev, count, count ? bad + 1 : 0, mlproto_errname(rc));
     for (size_t i = 0; i < count; i++) mlproto_record_free(items[i].rec);
     free(items);
     mlproto_msg_free(m);
@@ -983,20 +1135,36 @@ typedef struct route {
   const char *path;
   const char *label;
   int (*fn)(ctx *c);
+  int anonymous; /* no credentials: metered per address (unauth_rate) */
 } route;
 
+/* /metrics is answered by the network half on the loop thread and is not
+ * metered here; operators restrict it at their proxy (docs/operator.md). */
 static const route ROUTES[] = {
-  {"POST", "/v1/enroll", "enroll", h_enroll},
-  {"GET", "/v1/session/challenge", "challenge", h_challenge},
-  {"POST", "/v1/session", "session", h_session},
-  {"POST", "/v1/push", "push", h_push},
-  {"GET", "/v1/pull", "pull", h_pull},
-  {"GET", "/v1/log/sth", "sth", h_sth},
-  {"GET", "/v1/log/proof/inclusion", "inclusion", h_inclusion},
-  {"GET", "/v1/log/proof/consistency", "consistency", h_consistency},
-  {"GET", "/healthz", "healthz", h_healthz},
-  {"GET", "/metrics", "metrics", h_metrics},
+  {"POST", "/v1/enroll", "enroll", h_enroll, 1},
+  {"GET", "/v1/session/challenge", "challenge", h_challenge, 1},
+  {"POST", "/v1/session", "session", h_session, 1},
+  {"POST", "/v1/push", "push", h_push, 0},
+  {"GET", "/v1/pull", "pull", h_pull, 0},
+  {"GET", "/v1/log/sth", "sth", h_sth, 1},
+  {"GET", "/v1/log/proof/inclusion", "inclusion", h_inclusion, 1},
+  {"GET", "/v1/log/proof/consistency", "consistency", h_consistency, 1},
+  {"GET", "/healthz", "healthz", h_healthz, 1},
+  {"GET", "/metrics", "metrics", h_metrics, 0},
 };
+
+/* "Allow: GET, HEAD\r\n" for a 405 on path. */
+static void allow_header(mls_response *resp, const char *path) {
+  char allow[96] = "";
+  for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {
+    if (strcmp(ROUTES[i].path, path) != 0) continue;
+    size_t n = strlen(allow);
+    snprintf(allow + n, sizeof allow - n, "%s%s%s", n ? ", " : "", ROUTES[i].method,
+             strcmp(ROUTES[i].method, "GET") == 0 ? ", HEAD" : "");
+  }
+  size_t used = strlen(resp->extra_headers);
+  snprintf(resp->extra_headers + used, sizeof resp->extra_headers - used, "Allow: %s\r\n", allow);
+}
 
 void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, uint64_t now_ms) {
   const char *accept = req ? header(req, "Accept") : NULL;
@@ -1020,12 +1188,20 @@ void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, ui
         fail(&c, MLPROTO_ERR_BAD_HTTP, "GET with a body");
         return;
       }
+      uint64_t retry;
+      uint8_t k[MLS_LIMIT_KEY_MAX];
+      size_t kl = peer_key(&c, k);
+      if (ROUTES[i].anonymous && mls_bucket_take(app->unauth_rate, k, kl, now_ms, &retry)) {
+        rate_limited(&c, retry, "requests from this address");
+        return;
+      }
       ROUTES[i].fn(&c);
       return;
     }
   }
   if (path_known) {
     fail(&c, MLPROTO_ERR_METHOD_NOT_ALLOWED, NULL);
+    allow_header(resp, req->path);
     return;
   }
   fail(&c, MLPROTO_ERR_NOT_FOUND, "no such endpoint");

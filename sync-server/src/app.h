@@ -7,7 +7,8 @@
  * The network half parses a complete HTTP request (caps already enforced),
  * then calls mls_app_handle() on a WORKER thread (uv_queue_work) — never on
  * the loop thread — except for routes for which mls_app_route_is_fast()
- * says yes (/healthz, /metrics), which it may answer on the loop thread.
+ * says yes (/healthz: it touches no storage), which it may answer on the loop
+ * thread.
  * mls_app_handle() is thread-safe: any number of workers may call it at once
  * on one mls_app; it serialises what must be serialised (the log append) itself.
  * It never blocks on the network and never calls back into the loop.
@@ -24,6 +25,9 @@ typedef struct mls_app mls_app;
 typedef struct mls_app_config {
   const char *data_dir;   /* the server's data directory (created if absent) */
   int create;             /* create the store and keys when missing */
+  double unauth_rate;     /* requests/s per address (IPv6: /64) to the endpoints
+                             that need no credentials (enrol, session, log,
+                             /healthz), burst twice that; 0: 100/s */
 } mls_app_config;
 
 typedef struct mls_header {

@@ -3,6 +3,7 @@
 
 #include "mlproto/errors.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,4 +136,29 @@ void mls_backoff_reset(mls_limiter *l, const void *key, size_t len) {
   slot *s = lookup(l, key, len, 0, &fresh);
   if (s) s->used = 0;
   pthread_mutex_unlock(&l->mu);
+}
+
+size_t mls_addr_key(uint8_t out[MLS_LIMIT_KEY_MAX], const char *peer) {
+  uint8_t a[16];
+  if (!peer || !*peer) peer = "-";
+  if (inet_pton(AF_INET, peer, a) == 1) {
+    out[0] = '4';
+    memcpy(out + 1, a, 4);
+    return 5;
+  }
+  if (inet_pton(AF_INET6, peer, a) == 1) {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(a, mapped, sizeof mapped) == 0) {
+      out[0] = '4';
+      memcpy(out + 1, a + 12, 4);
+      return 5;
+    }
+    out[0] = '6';
+    memcpy(out + 1, a, 8);
+    return 9;
+  }
+  size_t n = strlen(peer);
+  if (n > MLS_LIMIT_KEY_MAX) n = MLS_LIMIT_KEY_MAX;
+  memcpy(out, peer, n);
+  return n;
 }

@@ -18,9 +18,16 @@
  *     after 15 min, NOT reset by a success — this is what stops an attacker
  *     guessing codes or replaying signatures from one place;
  *   per device:  5 free failures, 1 s doubling to at most 30 s, reset by a
- *     success — an attacker who knows a device's public key can delay that
- *     device by at most 30 s per attempt window, never lock it out, and the
- *     mentor's own successful login clears it.
+ *     success. Only failures that carry a VALID signature of that device
+ *     count here (a replayed, spent or expired challenge, a revoked device):
+ *     a bad signature or an unknown key proves nothing about the claimed
+ *     device, so it is counted against the address only. A device's public
+ *     key is public (it is in the log); anyone may claim it, nobody but the
+ *     device can make its counter move.
+ *
+ * Addresses are keyed by mls_addr_key(): an IPv4 address as itself, an IPv6
+ * address by its /64 (one subscriber usually holds a whole /64, so keying on
+ * the full address would give an attacker 2^64 fresh identities).
  * The state is per process and lost on restart (it is a brake, not a record).
  */
 #ifndef MLS_APP_LIMITS_H
@@ -30,6 +37,12 @@
 #include <stdint.h>
 
 #define MLS_LIMIT_KEY_MAX 48
+
+/* The limiter key of a peer address string ("192.0.2.1", "2001:db8::1",
+ * "::ffff:192.0.2.1"): '4' + 4 bytes for IPv4 (also IPv4-mapped IPv6),
+ * '6' + the first 8 bytes for IPv6 (its /64); anything unparseable is
+ * used as given (cut to MLS_LIMIT_KEY_MAX). Returns the key length (>= 1). */
+size_t mls_addr_key(uint8_t out[MLS_LIMIT_KEY_MAX], const char *peer);
 
 typedef struct mls_limiter mls_limiter;
 

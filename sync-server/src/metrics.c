@@ -183,7 +183,7 @@ int mls_metrics_render(mlproto_buf *out, uint64_t log_size) {
   for (size_t i = 0; i < reg.n_rec; i++)
     P("mentorlog_records_total{result=\"%s\",reason=\"%s\"} %llu\n", reg.rec[i].a, reg.rec[i].b,
       (unsigned long long)reg.rec[i].count);
-  P("# HELP mentorlog_push_batch_ms Latency of a push batch, verification to commit, in milliseconds.\n"
+  P("# HELP mentorlog_push_batch_ms Latency of an accepted push batch, verification to commit, in milliseconds (refused batches are counted in mentorlog_records_total).\n"
     "# TYPE mentorlog_push_batch_ms histogram\n");
   for (size_t i = 0; i < N_PUSH_BOUNDS; i++)
     P("mentorlog_push_batch_ms_bucket{le=\"%g\"} %llu\n", push_bounds_ms[i],

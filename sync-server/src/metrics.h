@@ -21,7 +21,8 @@
  *   mentorlog_requests_total{route,status}     counter
  *   mentorlog_records_total{result,reason}     counter (result accepted|rejected;
  *                                               reason "ok" or an error name)
- *   mentorlog_push_batch_ms                    histogram (ms, whole batch incl. commit)
+ *   mentorlog_push_batch_ms                    histogram (ms, ACCEPTED batches only,
+ *                                               verification to commit)
  *   mentorlog_tls_handshakes_total{type}       counter (full|resumed|failed)
  *   mentorlog_log_size                         gauge (leaves in the transparency log)
  */
@@ -51,7 +52,8 @@ void mls_metrics_inc_request(const char *route, int status);
  * error's stable name (mlproto_errname(code)) when rejected. n: how many. */
 void mls_metrics_inc_records(int accepted, const char *reason);
 void mls_metrics_add_records(int accepted, const char *reason, uint64_t n);
-/* Latency of one push batch in milliseconds (verification to commit). */
+/* Latency of one accepted push batch in milliseconds (verification to
+ * commit); refused batches are not observed (see mentorlog_records_total). */
 void mls_metrics_observe_push_ms(double ms);
 
 /* Appends the whole registry as Prometheus text to out; log_size is the

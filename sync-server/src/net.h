@@ -28,6 +28,8 @@
  * `serve --help` prints every option and returns 0. */
 int mls_serve_main(int argc, char **argv);
 
+#define MLS_NET_MAX_TLS_NAMES 16
+
 /* Limits and options of `serve`, with their defaults (see --help). */
 typedef struct mls_net_options {
   const char *data_dir;
@@ -40,6 +42,11 @@ typedef struct mls_net_options {
   uint64_t idle_timeout_ms;    /* between requests on a keep-alive connection */
   uint64_t request_timeout_ms; /* first byte of a request (or TLS handshake) to its last */
   uint64_t drain_timeout_ms;   /* SIGTERM: how long in-flight requests may finish */
+  size_t max_inflight_bytes;   /* request bytes buffered across all connections -> 503 */
+  unsigned max_conns_per_address; /* per IPv4 address / IPv6 /64 (mls_addr_key) */
+  double unauth_rate;          /* requests/s per address without credentials (app.h) */
+  const char *tls_names[MLS_NET_MAX_TLS_NAMES]; /* --tls-name; n_tls_names of them */
+  unsigned n_tls_names;
 } mls_net_options;
 
 #define MLS_NET_DEFAULT_LISTEN "127.0.0.1:8443"
@@ -50,6 +57,8 @@ typedef struct mls_net_options {
 #define MLS_NET_DEFAULT_IDLE_TIMEOUT_MS 60000u
 #define MLS_NET_DEFAULT_REQUEST_TIMEOUT_MS 30000u
 #define MLS_NET_DEFAULT_DRAIN_TIMEOUT_MS 10000u
+#define MLS_NET_DEFAULT_MAX_INFLIGHT_BYTES ((size_t)256u << 20)
+#define MLS_NET_DEFAULT_MAX_CONNS_PER_ADDRESS 256u
 
 /* The file, inside the data directory, in which a running server publishes
  * the address it is bound to ("127.0.0.1:40123\n"), written atomically once
@@ -62,9 +71,20 @@ typedef struct mls_net_options {
 #include <uv.h>
 
 #include "app.h"
+#include "app_limits.h"
 #include "mlproto/tls.h"
 
 struct mls_conn;
+
+/* Open connections per address key (app_limits.h mls_addr_key), for
+ * --max-conns-per-address: a chained hash table owned by the loop thread. */
+#define MLS_NET_ADDR_BUCKETS 4096u
+struct mls__addr_count;
+struct mls_server;
+/* Adds one connection of key; returns the new count (0 when out of memory). */
+unsigned mls__addr_count_inc(struct mls_server *s, const uint8_t *key, size_t len);
+/* Removes one connection of key (the entry goes at zero). */
+void mls__addr_count_dec(struct mls_server *s, const uint8_t *key, size_t len);
 
 typedef struct mls_server {
   uv_loop_t *loop;
@@ -76,6 +96,8 @@ typedef struct mls_server {
   mlproto_tls_config *tls;
   struct mls_conn *conns;    /* every open connection (intrusive list) */
   unsigned n_conns;
+  size_t inflight_bytes;     /* request bytes held by all parsers (--max-inflight-bytes) */
+  struct mls__addr_count *addr_counts[MLS_NET_ADDR_BUCKETS]; /* connections per address key */
   uint64_t next_conn_id;
   int draining;              /* SIGTERM received: no new connections/requests */
   int closing_handles;       /* the server's own handles are being closed */
@@ -98,7 +120,7 @@ int mls__net_parse_duration_ms(const char *s, uint64_t *out);
 /* "4096", "64K", "4M" (binary units). 0 on success, -1 otherwise. */
 int mls__net_parse_size(const char *s, size_t *out);
 
-/* logfmt line to stderr: "ts=... level=... msg=... <fmt>"; ids only. */
+/* logfmt line to stderr through mls_vlogf() (log_fmt.h): one format for every part. */
 void mls__net_log(const char *level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +50,14 @@ struct mls_conn {
   unsigned handshake_done : 1;
   unsigned counted : 1;    /* in mentorlog_connections_open */
   unsigned peer_eof : 1;
+  unsigned addr_counted : 1; /* in srv->addr_counts */
+  unsigned want_json : 1;    /* the current request's Accept names application/json */
+  unsigned head_done : 1;    /* the current request's head has been scanned */
+  size_t req_bytes;          /* bytes of the current request held by the parser */
+  uint8_t line_len;          /* head scanner: bytes of the current line kept */
+  char line[96];             /* head scanner: the current header line (cut) */
+  uint8_t addr_key[MLS_LIMIT_KEY_MAX];
+  uint8_t addr_key_len;
   char peer[INET6_ADDRSTRLEN];
 };
 
@@ -88,9 +97,17 @@ static uint64_t wall_ms(void) {
 
 static void timer_arm(struct mls_conn *c, uint64_t ms);
 
+/* The parser no longer holds the request's bytes against the global budget. */
+static void conn_release_request(struct mls_conn *c) {
+  c->srv->inflight_bytes -= c->req_bytes;
+  c->req_bytes = 0;
+}
+
 static void conn_maybe_free(struct mls_conn *c) {
   if (c->refs > 0) return;
   mls_server *s = c->srv;
+  conn_release_request(c);
+  if (c->addr_counted) mls__addr_count_dec(s, c->addr_key, c->addr_key_len);
   if (c->prev) c->prev->next = c->next;
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -223,7 +240,7 @@ static void timer_cb(uv_timer_t *t) {
   if (mlproto_http_parser_in_request(c->http)) {
     mls_response resp;
     memset(&resp, 0, sizeof resp);
-    mls_app_error(&resp, MLPROTO_ERR_REQUEST_TIMEOUT, "request not completed in time", 0);
+    mls_app_error(&resp, MLPROTO_ERR_REQUEST_TIMEOUT, "request not completed in time", c->want_json);
     mls__net_log("info", "request_timeout", "conn=%llu", (unsigned long long)c->id);
     conn_respond(c, &resp, 0, NULL);
     return;
@@ -277,6 +294,7 @@ static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive,
     conn_finish(c);
     return;
   }
+  conn_release_request(c);
   mlproto_http_parser_next(c->http);
   timer_arm(c, s->opt.idle_timeout_ms);
 }
@@ -285,7 +303,11 @@ static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive,
 static void conn_refuse(struct mls_conn *c, int code, const char *detail) {
   mls_response resp;
   memset(&resp, 0, sizeof resp);
-  mls_app_error(&resp, code, detail, 0);
+  mls_app_error(&resp, code, detail, c->want_json);
+  if (resp.status == 503) {
+    size_t used = strlen(resp.extra_headers);
+    snprintf(resp.extra_headers + used, sizeof resp.extra_headers - used, "Retry-After: 1\r\n");
+  }
   if (!resp.route) resp.route = "http";
   conn_respond(c, &resp, 0, NULL);
 }
@@ -387,17 +409,53 @@ static void dispatch(struct mls_conn *c, const mlproto_http_request *hr) {
   }
 }
 
+/* Looks for "Accept: ...application/json" in the request head as it
+ * arrives, so that refusals decided before the request is complete (413,
+ * 408, 400 in the body, 503) can answer in JSON too. Lines are kept cut to
+ * sizeof line: an Accept value that names JSON past that is not seen. */
+static void scan_head(struct mls_conn *c, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n && !c->head_done; i++) {
+    if (p[i] != '\n') {
+      if (c->line_len < sizeof c->line - 1) c->line[c->line_len++] = (char)p[i];
+      continue;
+    }
+    size_t len = c->line_len;
+    if (len && c->line[len - 1] == '\r') len--;
+    c->line[len] = '\0';
+    c->line_len = 0;
+    if (len == 0) {
+      c->head_done = 1;
+    } else if (strncasecmp(c->line, "accept:", 7) == 0 && strstr(c->line + 7, "application/json")) {
+      c->want_json = 1;
+    }
+  }
+}
+
 /* Feeds plaintext to the HTTP parser; returns the bytes consumed. */
 static size_t feed_plain(struct mls_conn *c, const uint8_t *data, size_t len) {
+  mls_server *s = c->srv;
   if (!mlproto_http_parser_in_request(c->http) && len > 0) {
-    c->req_start_ms = uv_now(c->srv->loop);
-    timer_arm(c, c->srv->opt.request_timeout_ms);
+    c->req_start_ms = uv_now(s->loop);
+    c->want_json = 0;
+    c->head_done = 0;
+    c->line_len = 0;
+    timer_arm(c, s->opt.request_timeout_ms);
   }
+  scan_head(c, data, len);
   size_t used = 0;
   const mlproto_http_request *req = NULL;
   int rc = mlproto_http_parser_feed(c->http, data, len, &used, &req);
   if (rc < 0) {
     conn_refuse(c, rc, NULL);
+    return len;
+  }
+  c->req_bytes += used;
+  s->inflight_bytes += used;
+  if (!req && s->inflight_bytes > s->opt.max_inflight_bytes) {
+    /* Memory before authentication is bounded across all connections. */
+    mls__net_log("warn", "inflight_budget_exceeded", "conn=%llu inflight=%zu",
+                 (unsigned long long)c->id, s->inflight_bytes);
+    conn_refuse(c, MLPROTO_ERR_UNAVAILABLE, "too many request bytes in flight, retry");
     return len;
   }
   if (mlproto_http_parser_take_continue(c->http)) {
@@ -562,6 +620,18 @@ void mls__conn_on_connection(uv_stream_t *listener, int status) {
   mls_metrics_conn_opened();
   uv_tcp_nodelay(&c->tcp, 1);
   peer_name(c);
+  c->addr_key_len = (uint8_t)mls_addr_key(c->addr_key, c->peer);
+  unsigned same = mls__addr_count_inc(s, c->addr_key, c->addr_key_len);
+  c->addr_counted = same > 0;
+  if (same == 0 || same > s->opt.max_conns_per_address) {
+    /* Closed before TLS, like the global cap: an HTTP 503 would first need
+     * the handshake this cap exists to save. */
+    mls_metrics_conn_refused();
+    mls__net_log("warn", "connection_refused", "conn=%llu reason=%s", (unsigned long long)c->id,
+                 same ? "max_conns_per_address" : "out_of_memory");
+    conn_close(c);
+    return;
+  }
   mlproto_http_limits lim = MLPROTO_HTTP_LIMITS_DEFAULT;
   lim.max_header_bytes = s->opt.max_header_bytes;
   lim.max_body = s->opt.max_body;

@@ -7,7 +7,9 @@
 #include "metrics.h"
 #include "mlproto/alloc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
@@ -52,6 +54,19 @@ static const char usage_text[] =
     "                         last, must complete within DUR (default 30s)   -> 408\n"
     "  --drain-timeout DUR    on SIGTERM/SIGINT, in-flight requests may finish for\n"
     "                         this long before connections are cut (default 10s)\n"
+    "  --tls-name NAME        a DNS name for the self-signed certificate's\n"
+    "                         subjectAltName; repeatable (default: localhost). The\n"
+    "                         certificate always names " CERT_CN " too, and as IP\n"
+    "                         addresses the listen address (127.0.0.1 and ::1 when it\n"
+    "                         is a loopback or wildcard address). Used only when the\n"
+    "                         certificate is created (first start).\n"
+    "  --max-inflight-bytes SIZE  request bytes buffered across all connections before\n"
+    "                         authentication at most (default 256M)          -> 503\n"
+    "  --max-conns-per-address N  open connections per IPv4 address or IPv6 /64;\n"
+    "                         more are closed at once, before TLS (default 256)\n"
+    "  --unauth-rate N        requests/s per address (IPv6: /64) to the endpoints that\n"
+    "                         need no credentials: enrol, session, log proofs,\n"
+    "                         /healthz; burst 2N (default 100)               -> 429\n"
     "  -h, --help             this text\n"
     "\n"
     "SIZE: bytes, or with K/M suffix. DUR: 250ms, 30s, 5m, 1h (bare number: seconds).\n"
@@ -78,6 +93,8 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
       .idle_timeout_ms = MLS_NET_DEFAULT_IDLE_TIMEOUT_MS,
       .request_timeout_ms = MLS_NET_DEFAULT_REQUEST_TIMEOUT_MS,
       .drain_timeout_ms = MLS_NET_DEFAULT_DRAIN_TIMEOUT_MS,
+      .max_inflight_bytes = MLS_NET_DEFAULT_MAX_INFLIGHT_BYTES,
+      .max_conns_per_address = MLS_NET_DEFAULT_MAX_CONNS_PER_ADDRESS,
   };
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -116,6 +133,21 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
       if (mls__net_parse_duration_ms(v, &u) || u < 10 || u > 3600000u)
         return usage_error("--request-timeout: 10ms..1h, not", v);
       o->request_timeout_ms = u;
+    } else if (strcmp(a, "--tls-name") == 0) {
+      if (o->n_tls_names == MLS_NET_MAX_TLS_NAMES) return usage_error("--tls-name: at most 16", NULL);
+      o->tls_names[o->n_tls_names++] = v;
+    } else if (strcmp(a, "--max-inflight-bytes") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz < 1024 || sz > ((size_t)64 << 30))
+        return usage_error("--max-inflight-bytes: 1K..64G, not", v);
+      o->max_inflight_bytes = sz;
+    } else if (strcmp(a, "--max-conns-per-address") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz < 1 || sz > 1000000)
+        return usage_error("--max-conns-per-address: 1..1000000, not", v);
+      o->max_conns_per_address = (unsigned)sz;
+    } else if (strcmp(a, "--unauth-rate") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz < 1 || sz > 1000000)
+        return usage_error("--unauth-rate: 1..1000000, not", v);
+      o->unauth_rate = (double)sz;
     } else if (strcmp(a, "--drain-timeout") == 0) {
       if (mls__net_parse_duration_ms(v, &u) || u > 3600000u)
         return usage_error("--drain-timeout: 0..1h, not", v);
@@ -181,12 +213,60 @@ static int write_new_file(const char *path, const char *data, mode_t mode) {
   return MLPROTO_OK;
 }
 
+/* The subjectAltName of a new certificate: CERT_CN (what our own clients
+ * send as SNI), --tls-name or "localhost", and the listen address (loopback
+ * and wildcard listens: 127.0.0.1 and ::1, which is how they are reached). */
+static void add_ip(mlproto_tls_ip *ips, size_t *n, const uint8_t *a, size_t len) {
+  for (size_t i = 0; i < *n; i++)
+    if (ips[i].len == len && memcmp(ips[i].addr, a, len) == 0) return;
+  memcpy(ips[*n].addr, a, len);
+  ips[(*n)++].len = len;
+}
+
+static int certificate_names(const mls_net_options *o, const char **dns, size_t *n_dns,
+                             mlproto_tls_ip *ips, size_t *n_ips) {
+  *n_dns = *n_ips = 0;
+  dns[(*n_dns)++] = CERT_CN;
+  if (o->n_tls_names == 0) dns[(*n_dns)++] = "localhost";
+  for (unsigned i = 0; i < o->n_tls_names; i++) dns[(*n_dns)++] = o->tls_names[i];
+  struct sockaddr_storage ss;
+  if (mls__net_parse_addr(o->listen, &ss) != 0) return MLPROTO_ERR_INVALID_ARGUMENT;
+  static const uint8_t v4_loop[4] = {127, 0, 0, 1};
+  static const uint8_t v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const uint8_t zero[16] = {0};
+  const uint8_t *a;
+  size_t len;
+  int loopback;
+  if (ss.ss_family == AF_INET) {
+    a = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
+    len = 4;
+    loopback = a[0] == 127;
+  } else {
+    a = (const uint8_t *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+    len = 16;
+    loopback = memcmp(a, v6_loop, 16) == 0;
+  }
+  int wildcard = memcmp(a, zero, len) == 0;
+  if (!wildcard) add_ip(ips, n_ips, a, len);
+  if (loopback || wildcard) {
+    add_ip(ips, n_ips, v4_loop, 4);
+    add_ip(ips, n_ips, v6_loop, 16);
+  }
+  return MLPROTO_OK;
+}
+
 /* First start: a self-signed certificate in DIR/tls. The key goes first, so
  * that a crash between the two leaves no certificate without its key. */
-static int create_certificate(const mls_datadir *dd) {
+static int create_certificate(const mls_datadir *dd, const mls_net_options *o) {
   char *cert = NULL, *key = NULL;
   int64_t now = (int64_t)time(NULL);
-  int rc = mlproto_tls_selfsigned(&cert, &key, CERT_CN, now - 3600, now + (int64_t)CERT_DAYS * 86400);
+  const char *dns[MLS_NET_MAX_TLS_NAMES + 2];
+  mlproto_tls_ip ips[3];
+  size_t n_dns, n_ips;
+  int rc = certificate_names(o, dns, &n_dns, ips, &n_ips);
+  if (rc) return rc;
+  rc = mlproto_tls_selfsigned_san(&cert, &key, CERT_CN, dns, n_dns, ips, n_ips, now - 3600,
+                                  now + (int64_t)CERT_DAYS * 86400);
   if (rc) return rc;
   char tmp[MLS_PATH_MAX + 8];
   snprintf(tmp, sizeof tmp, "%s.tmp", dd->tls_key);
@@ -209,7 +289,7 @@ static int tls_setup(mls_server *s, const mls_datadir *dd) {
   const char *key_path = s->opt.tls_key ? s->opt.tls_key : dd->tls_key;
   int created = 0;
   if (!s->opt.tls_cert && access(dd->tls_cert, F_OK) != 0) {
-    int rc = create_certificate(dd);
+    int rc = create_certificate(dd, &s->opt);
     if (rc) {
       mls__net_log("error", "certificate_create_failed", "code=%s", mlproto_errname(rc));
       return rc;
@@ -350,7 +430,7 @@ int mls_serve_main(int argc, char **argv) {
     mls__net_log("error", "data_dir_unusable", "%s", "");
     return 1;
   }
-  mls_app_config ac = {.data_dir = s.opt.data_dir, .create = 1};
+  mls_app_config ac = {.data_dir = s.opt.data_dir, .create = 1, .unauth_rate = s.opt.unauth_rate};
   rc = mls_app_open(&s.app, &ac);
   if (rc) {
     mls__net_log("error", "app_open_failed", "code=%s", mlproto_errname(rc));

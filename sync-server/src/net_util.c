@@ -1,5 +1,8 @@
-/* net_util.c — option parsing helpers and the logfmt logger of the network half. */
+/* net_util.c — option parsing helpers; the network half logs through log_fmt.h. */
 #include "net.h"
+#include "app_limits.h"
+#include "log_fmt.h"
+#include "mlproto/alloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -82,26 +85,51 @@ int mls__net_parse_size(const char *s, size_t *out) {
 }
 
 void mls__net_log(const char *level, const char *msg, const char *fmt, ...) {
-  char line[512];
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=%s",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                   ts.tv_nsec / 1000000, level, msg);
-  if (n < 0) return;
-  if ((size_t)n < sizeof line - 2 && fmt && fmt[0]) {
-    va_list ap;
-    line[n++] = ' ';
-    va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    if (m > 0) n += m;
-    if ((size_t)n > sizeof line - 2) n = (int)sizeof line - 2;
+  va_list ap;
+  va_start(ap, fmt);
+  mls_vlogf(level, msg, fmt, ap);
+  va_end(ap);
+}
+
+/* --- connections per address key (--max-conns-per-address) --- */
+
+struct mls__addr_count {
+  struct mls__addr_count *next;
+  unsigned count;
+  uint8_t len;
+  uint8_t key[MLS_LIMIT_KEY_MAX];
+};
+
+static size_t addr_bucket(const uint8_t *key, size_t len) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < len; i++) h = (h ^ key[i]) * 1099511628211ull;
+  return (size_t)(h % MLS_NET_ADDR_BUCKETS);
+}
+
+unsigned mls__addr_count_inc(mls_server *s, const uint8_t *key, size_t len) {
+  if (len > MLS_LIMIT_KEY_MAX) len = MLS_LIMIT_KEY_MAX;
+  struct mls__addr_count **head = &s->addr_counts[addr_bucket(key, len)];
+  for (struct mls__addr_count *e = *head; e; e = e->next)
+    if (e->len == len && memcmp(e->key, key, len) == 0) return ++e->count;
+  struct mls__addr_count *e = mlproto_calloc(1, sizeof *e);
+  if (!e) return 0;
+  e->len = (uint8_t)len;
+  memcpy(e->key, key, len);
+  e->count = 1;
+  e->next = *head;
+  *head = e;
+  return 1;
+}
+
+void mls__addr_count_dec(mls_server *s, const uint8_t *key, size_t len) {
+  if (len > MLS_LIMIT_KEY_MAX) len = MLS_LIMIT_KEY_MAX;
+  for (struct mls__addr_count **p = &s->addr_counts[addr_bucket(key, len)]; *p; p = &(*p)->next) {
+    struct mls__addr_count *e = *p;
+    if (e->len != len || memcmp(e->key, key, len) != 0) continue;
+    if (--e->count == 0) {
+      *p = e->next;
+      mlproto_free(e);
+    }
+    return;
   }
-  line[n++] = '\n';
-  /* One write per line so concurrent threads never interleave inside a line. */
-  fwrite(line, 1, (size_t)n, stderr);
-  fflush(stderr);
 }

@@ -28,6 +28,10 @@
  * and STORAGE for any other backend failure (details go to the log as a
  * backend error code, never with row contents).
  *
+ * Schema versions. A store records its layout version; opening one written
+ * by a newer server fails with MLPROTO_ERR_STORE_TOO_NEW (nothing touched),
+ * an older one is migrated forward in the opening transaction.
+ *
  * Sizes. Ids are fixed-size binary: mentor ids and case ids 16 bytes, device
  * ids and authors (Ed25519 public keys), hashes 32 bytes. Strings are capped
  * by the caller (MLS_NAME_MAX, MLS_LABEL_MAX) and the backend enforces the
@@ -109,9 +113,15 @@ typedef struct mls_store_ops {
 
   int (*code_add)(mls_txn *tx, const uint8_t code_hash[32], const uint8_t mentor_id[16],
                   uint64_t created_ms, uint64_t expires_ms);
-  /* Marks the code used and gives its mentor; ENROLL_CODE_INVALID when the
-   * code is unknown, already used or expired at now_ms (one answer for all). */
+  /* Marks the code used by device (its Ed25519 public key) and gives its
+   * mentor; ENROLL_CODE_INVALID when the code is unknown, already used or
+   * expired at now_ms (one answer for all). */
   int (*code_consume)(mls_txn *tx, const uint8_t code_hash[32], uint64_t now_ms,
+                      const uint8_t device[32], uint8_t mentor_id[16]);
+  /* The device that used the code, and the code's mentor; NOT_FOUND when the
+   * code is unknown or unused. Lets a retried enrolment (same code, same
+   * keys) get its first answer again. */
+  int (*code_used_by)(mls_txn *tx, const uint8_t code_hash[32], uint8_t device[32],
                       uint8_t mentor_id[16]);
 
   int (*device_add)(mls_txn *tx, const mls_device *d);           /* ALREADY_EXISTS */
@@ -120,7 +130,14 @@ typedef struct mls_store_ops {
   int (*device_list)(mls_txn *tx, mls_device_fn fn, void *ud);
   int (*device_revoke)(mls_txn *tx, const uint8_t pub[32], uint64_t now_ms); /* NOT_FOUND */
 
-  int (*challenge_add)(mls_txn *tx, const uint8_t challenge[32], uint64_t expires_ms);
+  /* Stores a challenge issued to peer (an address key, 1..64 bytes, see
+   * mls_addr_key()). First deletes up to 64 challenges expired at now_ms
+   * (bounded work per call, so the table cannot grow with abandoned
+   * challenges), then refuses with RATE_LIMITED when peer already holds
+   * max_per_peer unexpired ones. */
+  int (*challenge_add)(mls_txn *tx, const uint8_t challenge[32], uint64_t now_ms,
+                       uint64_t expires_ms, const uint8_t *peer, size_t peer_len,
+                       uint32_t max_per_peer);
   /* Deletes it; CHALLENGE_INVALID when unknown or expired. Also purges
    * expired challenges and sessions. */
   int (*challenge_consume)(mls_txn *tx, const uint8_t challenge[32], uint64_t now_ms);

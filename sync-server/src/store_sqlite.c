@@ -9,6 +9,7 @@
  * Statements are prepared once per connection and reused.
  */
 #include "store.h"
+#include "log_fmt.h"
 
 #include "mlproto/errors.h"
 
@@ -21,7 +22,11 @@
 #include <unistd.h>
 
 #define POOL_MAX 16
-#define SCHEMA_VERSION 1
+/* Version 1: the first layout. Version 2: enroll_codes.used_by (idempotent
+ * enrolment), challenges.peer (outstanding challenges per address). */
+#define SCHEMA_VERSION 2
+/* Expired challenges removed per challenge_add: bounded work per request. */
+#define CHALLENGE_PURGE_BATCH 64
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS mentors("
@@ -29,13 +34,15 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS enroll_codes("
     " code_hash BLOB PRIMARY KEY CHECK(length(code_hash)=32),"
     " mentor_id BLOB NOT NULL REFERENCES mentors(id), created_ms INTEGER NOT NULL,"
-    " expires_ms INTEGER NOT NULL, used_ms INTEGER);"
+    " expires_ms INTEGER NOT NULL, used_ms INTEGER, used_by BLOB);"
     "CREATE TABLE IF NOT EXISTS devices("
     " pub BLOB PRIMARY KEY CHECK(length(pub)=32), id BLOB NOT NULL UNIQUE, box_pub BLOB NOT NULL,"
     " mentor_id BLOB NOT NULL REFERENCES mentors(id), label TEXT NOT NULL,"
     " enrolled_ms INTEGER NOT NULL, revoked_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS challenges("
-    " challenge BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    " challenge BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL, peer BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS challenges_by_peer ON challenges(peer, expires_ms);"
+    "CREATE INDEX IF NOT EXISTS challenges_by_expiry ON challenges(expires_ms);"
     "CREATE TABLE IF NOT EXISTS sessions("
     " token_hash BLOB PRIMARY KEY, device BLOB NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS api_tokens("
@@ -59,12 +66,23 @@ static const char SCHEMA[] =
     " logged BLOB NOT NULL, pushed BLOB NOT NULL, device BLOB NOT NULL,"
     " received_ms INTEGER NOT NULL);";
 
+/* MIGRATIONS[v] takes a store of version v to v + 1, inside the opening
+ * write transaction; the schema above is applied after the last one (its
+ * IF NOT EXISTS statements then only add what is new). */
+static const char *const MIGRATIONS[SCHEMA_VERSION] = {
+  [0] = NULL, /* 0: a new, empty database: the schema creates everything */
+  [1] = "ALTER TABLE enroll_codes ADD COLUMN used_by BLOB;"
+        /* outstanding challenges are short-lived: recreated, not copied */
+        "DROP TABLE IF EXISTS challenges;",
+};
+
 enum stmt_id {
   S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK,
   S_MENTOR_ADD, S_MENTOR_GET, S_MENTOR_LIST,
   S_CODE_ADD, S_CODE_GET, S_CODE_USE,
   S_DEVICE_ADD, S_DEVICE_GET, S_DEVICE_GET_ID, S_DEVICE_LIST, S_DEVICE_REVOKE,
-  S_CHAL_ADD, S_CHAL_DEL, S_CHAL_PURGE, S_SESS_PURGE,
+  S_CHAL_ADD, S_CHAL_DEL, S_CHAL_PURGE, S_SESS_PURGE, S_CHAL_PURGE_SOME, S_CHAL_COUNT_PEER,
+  S_CODE_USED_BY,
   S_SESS_ADD, S_SESS_GET,
   S_TOKEN_ADD,
   S_CASE_GET, S_CASE_PUT,
@@ -88,7 +106,9 @@ static const char *const SQL[S__COUNT] = {
                  " VALUES(?1, ?2, ?3, ?4)",
   [S_CODE_GET] = "SELECT mentor_id FROM enroll_codes WHERE code_hash = ?1"
                  " AND used_ms IS NULL AND expires_ms > ?2",
-  [S_CODE_USE] = "UPDATE enroll_codes SET used_ms = ?2 WHERE code_hash = ?1",
+  [S_CODE_USE] = "UPDATE enroll_codes SET used_ms = ?2, used_by = ?3 WHERE code_hash = ?1",
+  [S_CODE_USED_BY] = "SELECT used_by, mentor_id FROM enroll_codes WHERE code_hash = ?1"
+                     " AND used_ms IS NOT NULL AND used_by IS NOT NULL",
   [S_DEVICE_ADD] = "INSERT INTO devices(pub, box_pub, mentor_id, label, enrolled_ms, revoked_ms, id)"
                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
   [S_DEVICE_GET] = "SELECT pub, box_pub, mentor_id, label, enrolled_ms, revoked_ms, id"
@@ -98,7 +118,10 @@ static const char *const SQL[S__COUNT] = {
   [S_DEVICE_LIST] = "SELECT pub, box_pub, mentor_id, label, enrolled_ms, revoked_ms, id"
                     " FROM devices ORDER BY enrolled_ms, pub",
   [S_DEVICE_REVOKE] = "UPDATE devices SET revoked_ms = ?2 WHERE pub = ?1 AND revoked_ms = 0",
-  [S_CHAL_ADD] = "INSERT INTO challenges(challenge, expires_ms) VALUES(?1, ?2)",
+  [S_CHAL_ADD] = "INSERT INTO challenges(challenge, expires_ms, peer) VALUES(?1, ?2, ?3)",
+  [S_CHAL_PURGE_SOME] = "DELETE FROM challenges WHERE challenge IN (SELECT challenge FROM"
+                        " challenges WHERE expires_ms <= ?1 ORDER BY expires_ms LIMIT ?2)",
+  [S_CHAL_COUNT_PEER] = "SELECT count(*) FROM challenges WHERE peer = ?1 AND expires_ms > ?2",
   [S_CHAL_DEL] = "DELETE FROM challenges WHERE challenge = ?1 RETURNING expires_ms",
   [S_CHAL_PURGE] = "DELETE FROM challenges WHERE expires_ms <= ?1",
   [S_SESS_PURGE] = "DELETE FROM sessions WHERE expires_ms <= ?1",
@@ -182,6 +205,18 @@ static int conn_exec(conn *c, const char *sql) {
   return map_rc(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
 }
 
+static int schema_version(conn *c, int *out) {
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    *out = sqlite3_column_int(s, 0);
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(s);
+  return map_rc(rc);
+}
+
 static int conn_open(sq_store *st, int create, conn **out) {
   *out = NULL;
   conn *c = calloc(1, sizeof *c);
@@ -207,8 +242,8 @@ static sqlite3_stmt *stmt(conn *c, enum stmt_id id) {
   if (!c->stmt[id]) {
     if (sqlite3_prepare_v3(c->db, SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id], NULL) !=
         SQLITE_OK) {
-      fprintf(stderr, "level=error msg=\"sqlite prepare failed\" stmt=%d sqlite_rc=%d\n", (int)id,
-              sqlite3_errcode(c->db));
+      mls_logf("error", "sqlite_prepare_failed", "stmt=%d sqlite_rc=%d", (int)id,
+               sqlite3_errcode(c->db));
       return NULL;
     }
   }
@@ -294,8 +329,20 @@ int mls_store_open_sqlite(mls_store **out, const char *path, int create, unsigne
   /* Schema creation races with a concurrently starting admin: IMMEDIATE
    * makes one of them wait; IF NOT EXISTS makes the second a no-op. */
   rc = conn_exec(c, "BEGIN IMMEDIATE");
+  int version = 0;
+  if (!rc) rc = schema_version(c, &version);
+  if (!rc && version > SCHEMA_VERSION) {
+    /* Written by a newer server: its layout may mean something we would
+     * misread or damage. Refuse rather than guess. */
+    mls_logf("error", "store_too_new", "version=%d supported=%d", version, SCHEMA_VERSION);
+    rc = MLPROTO_ERR_STORE_TOO_NEW;
+  }
+  for (int v = version; !rc && v > 0 && v < SCHEMA_VERSION; v++) {
+    if (MIGRATIONS[v]) rc = conn_exec(c, MIGRATIONS[v]);
+    if (!rc) mls_logf("info", "store_migrated", "from=%d to=%d", v, v + 1);
+  }
   if (!rc) rc = conn_exec(c, SCHEMA);
-  if (!rc) {
+  if (!rc && version != SCHEMA_VERSION) {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA user_version=%d", SCHEMA_VERSION);
     rc = conn_exec(c, sql);
@@ -303,7 +350,8 @@ int mls_store_open_sqlite(mls_store **out, const char *path, int create, unsigne
   if (!rc) rc = conn_exec(c, "COMMIT");
   else sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
   if (rc) {
-    fprintf(stderr, "level=error msg=\"cannot create schema\" sqlite_rc=%d\n", sqlite3_errcode(c->db));
+    if (rc != MLPROTO_ERR_STORE_TOO_NEW)
+      mls_logf("error", "schema_failed", "sqlite_rc=%d", sqlite3_errcode(c->db));
     conn_free(c);
     st->n_conns = 0;
     sq_close(&st->base);
@@ -449,7 +497,8 @@ static int sq_code_add(mls_txn *tx, const uint8_t h[32], const uint8_t mentor[16
   return step_done(s);
 }
 
-static int sq_code_consume(mls_txn *tx, const uint8_t h[32], uint64_t now, uint8_t mentor[16]) {
+static int sq_code_consume(mls_txn *tx, const uint8_t h[32], uint64_t now,
+                           const uint8_t device[32], uint8_t mentor[16]) {
   PREP(s, tx, S_CODE_GET);
   sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
@@ -462,7 +511,20 @@ static int sq_code_consume(mls_txn *tx, const uint8_t h[32], uint64_t now, uint8
   PREP(u, tx, S_CODE_USE);
   sqlite3_bind_blob(u, 1, h, 32, SQLITE_STATIC);
   sqlite3_bind_int64(u, 2, (sqlite3_int64)now);
+  sqlite3_bind_blob(u, 3, device, 32, SQLITE_STATIC);
   return step_done(u);
+}
+
+static int sq_code_used_by(mls_txn *tx, const uint8_t h[32], uint8_t device[32],
+                           uint8_t mentor[16]) {
+  PREP(s, tx, S_CODE_USED_BY);
+  sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
+  int rc = step_row(s);
+  if (rc) return rc;
+  rc = blob_eq(s, 0, device, 32);
+  if (!rc) rc = blob_eq(s, 1, mentor, 16);
+  sqlite3_reset(s);
+  return rc;
 }
 
 /* --- devices --- */
@@ -536,10 +598,26 @@ static int sq_device_revoke(mls_txn *tx, const uint8_t pub[32], uint64_t now) {
 
 /* --- challenges and sessions --- */
 
-static int sq_challenge_add(mls_txn *tx, const uint8_t ch[32], uint64_t expires) {
+static int sq_challenge_add(mls_txn *tx, const uint8_t ch[32], uint64_t now, uint64_t expires,
+                            const uint8_t *peer, size_t peer_len, uint32_t max_per_peer) {
+  if (peer_len == 0 || peer_len > 64) return MLPROTO_ERR_INVALID_ARGUMENT;
+  PREP(p, tx, S_CHAL_PURGE_SOME);
+  sqlite3_bind_int64(p, 1, (sqlite3_int64)now);
+  sqlite3_bind_int(p, 2, CHALLENGE_PURGE_BATCH);
+  int rc = step_done(p);
+  if (rc) return rc;
+  PREP(n, tx, S_CHAL_COUNT_PEER);
+  sqlite3_bind_blob(n, 1, peer, (int)peer_len, SQLITE_STATIC);
+  sqlite3_bind_int64(n, 2, (sqlite3_int64)now);
+  rc = step_row(n);
+  if (rc) return rc;
+  sqlite3_int64 outstanding = sqlite3_column_int64(n, 0);
+  sqlite3_reset(n);
+  if (outstanding >= (sqlite3_int64)max_per_peer) return MLPROTO_ERR_RATE_LIMITED;
   PREP(s, tx, S_CHAL_ADD);
   sqlite3_bind_blob(s, 1, ch, 32, SQLITE_STATIC);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)expires);
+  sqlite3_bind_blob(s, 3, peer, (int)peer_len, SQLITE_STATIC);
   return step_done(s);
 }
 
@@ -809,6 +887,7 @@ static const mls_store_ops SQ_OPS = {
   .mentor_list = sq_mentor_list,
   .code_add = sq_code_add,
   .code_consume = sq_code_consume,
+  .code_used_by = sq_code_used_by,
   .device_add = sq_device_add,
   .device_get = sq_device_get,
   .device_get_by_id = sq_device_get_by_id,

@@ -7,7 +7,9 @@
 
 #include "admin.h"
 #include "app.h"
+#include "app_limits.h"
 #include "devsim.h"
+#include "log_fmt.h"
 
 #include "mlproto/alloc.h"
 #include "mlproto/errors.h"
@@ -15,6 +17,8 @@
 #include "mlproto/record.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +120,11 @@ static int setup(void **state) {
   assert_non_null(mkdtemp(f->dir));
   /* Codes are dated by the admin command's clock: the app's "now" starts there. */
   f->now = (uint64_t)time(NULL) * 1000;
+  /* The server creates its store; admin refuses a directory without one. */
+  fx_open(f);
   assert_int_equal(admin(f, f->mentor_a, sizeof f->mentor_a, "mentor", "add", "Anna", NULL), 0);
   assert_int_equal(admin(f, f->mentor_b, sizeof f->mentor_b, "mentor", "add", "Bo", NULL), 0);
   assert_int_equal(strlen(f->mentor_a), 32);
-  fx_open(f);
   *state = f;
   return 0;
 }
@@ -703,8 +708,8 @@ static void test_throttling(void **state) {
   resp r = session(f, &d, "198.51.100.7");
   assert_int_equal(r.status, 200);
   resp_free(&r);
-  /* attempts against the mentor's own key from many addresses only delay
-   * it (<= 30 s), and a success clears the counter */
+  /* forged attempts claiming the mentor's key (bad signatures) from many
+   * addresses do not count against the device: it is never delayed */
   for (int i = 0; i < 8; i++) {
     char addr[32];
     snprintf(addr, sizeof addr, "203.0.113.%d", i);
@@ -726,10 +731,6 @@ static void test_throttling(void **state) {
     free(b);
     resp_free(&c);
   }
-  r = session(f, &d, "198.51.100.7");
-  assert_string_equal(r.name, "RATE_LIMITED");
-  resp_free(&r);
-  f->now += 31 * 1000;
   r = session(f, &d, "198.51.100.7");
   assert_int_equal(r.status, 200);
   resp_free(&r);
@@ -757,6 +758,7 @@ static void test_routes_and_errors(void **state) {
   resp_free(&r);
   assert_true(mls_app_route_is_fast("GET", "/healthz"));
   assert_false(mls_app_route_is_fast("POST", "/v1/push"));
+  assert_false(mls_app_route_is_fast("GET", "/metrics")); /* reads the store */
   r = call(f, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
   assert_int_equal(r.status, 200);
   assert_non_null(strstr((char *)r.body, "mentorlog_log_size"));
@@ -884,6 +886,504 @@ static void test_ttl_parse(void **state) {
   }
 }
 
+/* ------------------------------------------------ hardening (issue 4) --- */
+
+/* A SessionRequest signed by `signer` over a challenge body, but claiming
+ * the public key `claimed` (a forgery: its signature cannot verify). */
+static uint8_t *forged_session_body(sim_dev *signer, const uint8_t claimed[32],
+                                    const uint8_t *chal, size_t chal_len, size_t *out_len) {
+  size_t len;
+  uint8_t *b = sim_session_body(signer, chal, chal_len, &len);
+  assert_non_null(b);
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(mlproto_msg_unpack(&m, MLPROTO_MSG_SESSION_REQUEST, b, len), 0);
+  memcpy(((Mentorlog__V1__SessionRequest *)m)->device_pub.data, claimed, 32);
+  uint8_t *fb = NULL;
+  assert_int_equal(mlproto_msg_pack(&fb, out_len, m), 0);
+  mlproto_msg_free(m);
+  free(b);
+  uint8_t *copy = malloc(*out_len);
+  memcpy(copy, fb, *out_len);
+  mlproto_free(fb);
+  return copy;
+}
+
+/* Item 3: failures with a victim's public key but a bad signature never
+ * count against the victim's device, only against the attacker's address. */
+static void test_forged_key_no_lockout(void **state) {
+  fx *f = *state;
+  sim_dev victim, attacker;
+  device_up(f, &victim, f->mentor_a);
+  sim_dev_init(&attacker);
+  resp ch = call(f, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, "192.0.2.200");
+  assert_int_equal(ch.status, 200);
+  size_t fl;
+  uint8_t *forged = forged_session_body(&attacker, victim.pub, ch.body, ch.len, &fl);
+  int limited = 0;
+  for (int i = 0; i < 1000; i++) {
+    resp x = call(f, "POST", "/v1/session", NULL, forged, fl, NULL, "192.0.2.66");
+    assert_true(x.status == 401 || x.status == 429);
+    if (x.status == 429) limited++;
+    resp_free(&x);
+  }
+  assert_true(limited >= 980); /* the attacker's address is braked */
+  /* ... and from many addresses, every attempt reaching the store */
+  for (int a = 0; a < 40; a++) {
+    char addr[32];
+    snprintf(addr, sizeof addr, "203.0.113.%d", a + 1);
+    for (int i = 0; i < 3; i++) {
+      resp x = call(f, "POST", "/v1/session", NULL, forged, fl, NULL, addr);
+      assert_int_equal(x.status, 401);
+      resp_free(&x);
+    }
+  }
+  resp r = session(f, &victim, "198.51.100.7");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  /* Failures with the device's VALID signature (a replayed, spent challenge)
+   * still brake that device, whatever the address. */
+  resp c2 = call(f, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, "198.51.100.8");
+  size_t vl;
+  uint8_t *valid = sim_session_body(&victim, c2.body, c2.len, &vl);
+  int dev_limited = 0;
+  for (int i = 0; i < 8; i++) {
+    char addr[32];
+    snprintf(addr, sizeof addr, "198.18.0.%d", i + 1);
+    resp x = call(f, "POST", "/v1/session", NULL, valid, vl, NULL, addr);
+    if (i == 0) assert_int_equal(x.status, 200);
+    else if (x.status == 429) dev_limited = 1;
+    else assert_string_equal(x.name, "CHALLENGE_INVALID");
+    resp_free(&x);
+  }
+  assert_true(dev_limited);
+  free(valid);
+  resp_free(&c2);
+  free(forged);
+  resp_free(&ch);
+  sim_dev_free(&victim);
+  sim_dev_free(&attacker);
+}
+
+/* Item 11: per-address limits key IPv6 on its /64. */
+static void test_ipv6_prefix_keys(void **state) {
+  fx *f = *state;
+  uint8_t k1[MLS_LIMIT_KEY_MAX], k2[MLS_LIMIT_KEY_MAX], k3[MLS_LIMIT_KEY_MAX];
+  size_t l1 = mls_addr_key(k1, "2001:db8:1:2::1");
+  size_t l2 = mls_addr_key(k2, "2001:db8:1:2:ffff:ffff:ffff:ffff");
+  size_t l3 = mls_addr_key(k3, "2001:db8:1:3::1");
+  assert_int_equal(l1, l2);
+  assert_memory_equal(k1, k2, l1);
+  assert_true(l1 != l3 || memcmp(k1, k3, l1) != 0);
+  l1 = mls_addr_key(k1, "192.0.2.1");
+  l2 = mls_addr_key(k2, "::ffff:192.0.2.1");
+  assert_int_equal(l1, l2);
+  assert_memory_equal(k1, k2, l1);
+
+  sim_dev stranger;
+  sim_dev_init(&stranger);
+  for (int i = 0; i < 12; i++) {
+    resp r = session(f, &stranger, "2001:db8:1:2::1");
+    assert_true(r.status == 401 || r.status == 429);
+    resp_free(&r);
+  }
+  resp r = session(f, &stranger, "2001:db8:1:2::ffff");
+  assert_string_equal(r.name, "RATE_LIMITED"); /* same /64 */
+  resp_free(&r);
+  r = session(f, &stranger, "2001:db8:1:3::1");
+  assert_string_equal(r.name, "UNAUTHENTICATED"); /* the next /64 is not braked */
+  resp_free(&r);
+  sim_dev_free(&stranger);
+}
+
+typedef struct push_job {
+  fx *f;
+  sim_dev *d;
+  uint8_t *env;
+  size_t len;
+  resp r;
+} push_job;
+
+static void *push_thread(void *arg) {
+  push_job *j = arg;
+  j->r = push(j->f, j->d, &j->env, &j->len, 1);
+  return NULL;
+}
+
+/* Item 4: a revocation committed between a push's authentication and its
+ * append wins: no record of the revoked device lands after it. */
+static void test_push_revoked_in_between(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  uint64_t size0 = current_sth(f).size;
+  char db_path[128];
+  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  /* Hold the writer lock: the push authenticates (a read) and then waits
+   * for the write transaction of its append. */
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  uint8_t c1[16];
+  mlproto_random_id(c1);
+  push_job j = {.f = f, .d = &d};
+  j.env = sim_record(&d, MLPROTO_KIND_CASE_OPEN, c1, &j.len);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, push_thread, &j), 0);
+  usleep(300 * 1000); /* ordering only: let the push pass authentication */
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "UPDATE devices SET revoked_ms = ?2 WHERE pub = ?1", -1,
+                                      &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_blob(st, 1, d.pub, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)f->now);
+  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  sqlite3_close(db);
+  assert_string_equal(j.r.name, "UNAUTHENTICATED");
+  assert_int_equal(current_sth(f).size, size0);
+  resp_free(&j.r);
+  mlproto_free(j.env);
+  sim_dev_free(&d);
+}
+
+/* Item 5: u64 query parameters are strict and at most INT64_MAX. */
+static void test_query_strict(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  static const struct { const char *q; int status; } pulls[] = {
+    {"since=9223372036854775807", 200}, {"since=9223372036854775808", 400},
+    {"since=18446744073709551615", 400}, {"since=0", 200}, {"since=007", 400},
+    {"since=-1", 400}, {"since=", 400}, {"limit=00", 400}, {"since=1%30", 400},
+  };
+  for (size_t i = 0; i < sizeof pulls / sizeof pulls[0]; i++) {
+    resp r = call(f, "GET", "/v1/pull", pulls[i].q, NULL, 0, d.token, NULL);
+    if (r.status != pulls[i].status) fail_msg("pull?%s: %d", pulls[i].q, r.status);
+    if (r.status == 400) assert_string_equal(r.name, "BAD_QUERY");
+    resp_free(&r);
+  }
+  resp r = call(f, "GET", "/v1/log/proof/inclusion", "index=9223372036854775808&size=1", NULL, 0,
+                NULL, NULL);
+  assert_string_equal(r.name, "BAD_QUERY");
+  resp_free(&r);
+  r = call(f, "GET", "/v1/log/proof/consistency", "first=01", NULL, 0, NULL, NULL);
+  assert_string_equal(r.name, "BAD_QUERY");
+  resp_free(&r);
+  sim_dev_free(&d);
+}
+
+static void enroll_ids(const resp *r, uint8_t dev[16], uint8_t mentor[16], uint8_t spub[32]) {
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(mlproto_msg_unpack(&m, MLPROTO_MSG_ENROLL_RESPONSE, r->body, r->len), 0);
+  Mentorlog__V1__EnrollResponse *er = (Mentorlog__V1__EnrollResponse *)m;
+  memcpy(dev, er->device_id.data, 16);
+  memcpy(mentor, er->mentor_id.data, 16);
+  memcpy(spub, er->server_pub.data, 32);
+  mlproto_msg_free(m);
+}
+
+/* Item 6: a retried enrolment (same code, same keys) gets the first answer. */
+static void test_enrol_retry(void **state) {
+  fx *f = *state;
+  sim_dev d, other;
+  sim_dev_init(&d);
+  sim_dev_init(&other);
+  char code[64];
+  get_code(f, f->mentor_a, code);
+  resp r1 = enroll(f, &d, code);
+  assert_int_equal(r1.status, 200);
+  uint64_t size = current_sth(f).size;
+  f->now += 5000;
+  resp r2 = enroll(f, &d, code);
+  assert_int_equal(r2.status, 200);
+  uint8_t d1[16], m1[16], s1[32], d2[16], m2[16], s2[32];
+  enroll_ids(&r1, d1, m1, s1);
+  enroll_ids(&r2, d2, m2, s2);
+  assert_memory_equal(d1, d2, 16);
+  assert_memory_equal(m1, m2, 16);
+  assert_memory_equal(s1, s2, 32);
+  assert_int_equal(current_sth(f).size, size); /* nothing logged twice */
+  resp_free(&r1);
+  resp_free(&r2);
+  /* another device with the used code stays refused */
+  resp r = enroll(f, &other, code);
+  assert_string_equal(r.name, "ENROLL_CODE_INVALID");
+  resp_free(&r);
+  /* the device enrolled through a code it did not use: not a retry */
+  char code2[64];
+  get_code(f, f->mentor_a, code2);
+  r = enroll(f, &other, code2);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  r = enroll(f, &d, code2);
+  assert_string_equal(r.name, "ENROLL_CODE_INVALID");
+  resp_free(&r);
+  sim_dev_free(&d);
+  sim_dev_free(&other);
+}
+
+/* Item 8: codes are read as Crockford base32 reads them. */
+static void test_enrol_crockford(void **state) {
+  fx *f = *state;
+  char code[64];
+  int found = 0;
+  for (int i = 0; i < 40 && !found; i++) {
+    get_code(f, f->mentor_a, code);
+    found = strpbrk(code, "01") != NULL;
+  }
+  assert_true(found);
+  /* o for 0, I or l for 1, lower case, without dashes (spaces never reach
+   * the server: the wire decoder allows [A-Za-z0-9._-] in a code) */
+  int one = 0;
+  char typed[64];
+  size_t n = 0;
+  for (char *p = code; *p; p++) {
+    char ch = *p;
+    if (ch == '-') continue;
+    if (ch == '0') ch = 'o';
+    else if (ch == '1') ch = (one++ % 2) ? 'I' : 'l';
+    else if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
+    typed[n++] = ch;
+  }
+  typed[n] = 0;
+  strcpy(code, typed);
+  sim_dev d;
+  sim_dev_init(&d);
+  resp r = enroll(f, &d, code);
+  if (r.status != 200) fail_msg("'%s': %d %s", code, r.status, r.name);
+  resp_free(&r);
+  /* a symbol outside the alphabet is no code at all */
+  sim_dev e;
+  sim_dev_init(&e);
+  get_code(f, f->mentor_a, code);
+  code[0] = 'U';
+  r = enroll(f, &e, code);
+  assert_string_equal(r.name, "ENROLL_CODE_INVALID");
+  resp_free(&r);
+  sim_dev_free(&d);
+  sim_dev_free(&e);
+}
+
+static void db_exec(fx *f, const char *sql) {
+  char db_path[128];
+  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+  char *err = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+  if (rc != SQLITE_OK) fail_msg("%s: %s", sql, err ? err : "?");
+  sqlite3_close(db);
+}
+
+static int64_t db_int(fx *f, const char *sql) {
+  char db_path[128];
+  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+/* Item 9: a store of a newer version is refused; an older one migrated. */
+static void test_store_versions(void **state) {
+  fx *f = *state;
+  mls_app_close(f->app);
+  f->app = NULL;
+  db_exec(f, "PRAGMA user_version=99");
+  mls_app *app = NULL;
+  assert_int_equal(mls_app_open(&app, &(mls_app_config){.data_dir = f->dir, .create = 1}),
+                   MLPROTO_ERR_STORE_TOO_NEW);
+  assert_null(app);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 99); /* untouched */
+  /* the admin command refuses it too */
+  char out[64];
+  assert_int_equal(admin(f, out, sizeof out, "mentor", "add", "Cy", NULL), 1);
+  /* rebuild the version-1 layout, then open: migrated to the current one */
+  db_exec(f, "ALTER TABLE enroll_codes DROP COLUMN used_by; DROP TABLE challenges;"
+             "CREATE TABLE challenges(challenge BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL)"
+             " WITHOUT ROWID; PRAGMA user_version=1");
+  fx_open(f);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('enroll_codes')"
+                             " WHERE name = 'used_by'"), 1);
+  sim_dev d;
+  device_up(f, &d, f->mentor_a); /* enrolment and sessions work on the migrated store */
+  sim_dev_free(&d);
+}
+
+/* Item 10: abandoned challenges do not pile up; one address holds a bounded
+ * number of unexpired ones. */
+static void test_challenges_bounded(void **state) {
+  fx *f = *state;
+  int capped = 0;
+  for (int i = 0; i < 100; i++) {
+    f->now += 100; /* keep under the per-address request rate */
+    resp r = call(f, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, "192.0.2.77");
+    if (r.status == 429) {
+      capped = 1;
+      assert_non_null(strstr(r.extra, "Retry-After: "));
+      assert_true(i >= 64);
+    } else {
+      assert_int_equal(r.status, 200);
+    }
+    resp_free(&r);
+  }
+  assert_true(capped);
+  assert_true(db_int(f, "SELECT count(*) FROM challenges") <= 64);
+  /* rounds of abandoned challenges from many addresses, each round after
+   * the previous one expired: the table stays bounded */
+  int64_t most = 0;
+  for (int round = 0; round < 12; round++) {
+    f->now += 61 * 1000;
+    for (int a = 0; a < 30; a++) {
+      char addr[32];
+      snprintf(addr, sizeof addr, "198.51.100.%d", a + 1);
+      resp r = call(f, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, addr);
+      assert_int_equal(r.status, 200);
+      resp_free(&r);
+    }
+    int64_t n = db_int(f, "SELECT count(*) FROM challenges");
+    if (n > most) most = n;
+  }
+  assert_true(most <= 30 + 64);
+  /* the address that hit its cap may ask again once its challenges expired */
+  resp r = call(f, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, "192.0.2.77");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+}
+
+/* Item 12 (application half): 401 names its scheme, 405 lists the methods. */
+static void test_auth_and_allow_headers(void **state) {
+  fx *f = *state;
+  resp r = call(f, "GET", "/v1/pull", NULL, NULL, 0, NULL, NULL);
+  assert_int_equal(r.status, 401);
+  assert_non_null(strstr(r.extra, "WWW-Authenticate: Bearer\r\n"));
+  resp_free(&r);
+  r = call(f, "GET", "/v1/pull", NULL, NULL, 0, "not-a-valid-token-at-all", NULL);
+  assert_int_equal(r.status, 401);
+  assert_non_null(strstr(r.extra, "WWW-Authenticate: Bearer\r\n"));
+  resp_free(&r);
+  r = call(f, "DELETE", "/v1/pull", NULL, NULL, 0, NULL, NULL);
+  assert_int_equal(r.status, 405);
+  assert_non_null(strstr(r.extra, "Allow: GET, HEAD\r\n"));
+  resp_free(&r);
+  r = call(f, "GET", "/v1/push", NULL, NULL, 0, NULL, NULL);
+  assert_int_equal(r.status, 405);
+  assert_non_null(strstr(r.extra, "Allow: POST\r\n"));
+  resp_free(&r);
+}
+
+/* Item 14: /metrics shows the log size of the store, also after the admin
+ * command appended (a revocation). */
+static void test_metrics_log_size_fresh(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  char out[256], id[33];
+  assert_int_equal(admin(f, out, sizeof out, "device", "list", "--json", NULL), 0);
+  const char *p = strstr(out, "\"id\":\"");
+  assert_non_null(p);
+  memcpy(id, p + 6, 32);
+  id[32] = 0;
+  assert_int_equal(admin(f, out, sizeof out, "device", "revoke", id, NULL), 0);
+  uint64_t size = current_sth(f).size;
+  resp r = call(f, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
+  assert_int_equal(r.status, 200);
+  char *txt = strndup((char *)r.body, r.len);
+  char want[64];
+  snprintf(want, sizeof want, "\nmentorlog_log_size %llu\n", (unsigned long long)size);
+  if (!strstr(txt, want)) fail_msg("want '%s' in metrics", want + 1);
+  /* item 15: the histogram's help says what it holds */
+  assert_non_null(strstr(txt, "# HELP mentorlog_push_batch_ms Latency of an accepted push batch"));
+  free(txt);
+  resp_free(&r);
+  sim_dev_free(&d);
+}
+
+/* Item 16: endpoints without credentials are metered per address. */
+static void test_unauth_rate(void **state) {
+  fx *f = *state;
+  int limited = 0;
+  for (int i = 0; i < 300 && !limited; i++) {
+    resp r = call(f, "GET", "/healthz", NULL, NULL, 0, NULL, "192.0.2.9");
+    if (r.status == 429) {
+      limited = 1;
+      assert_string_equal(r.name, "RATE_LIMITED");
+      assert_non_null(strstr(r.extra, "Retry-After: "));
+      assert_true(i >= 200); /* the burst */
+    } else {
+      assert_int_equal(r.status, 200);
+    }
+    resp_free(&r);
+  }
+  assert_true(limited);
+  resp r = call(f, "GET", "/v1/log/sth", NULL, NULL, 0, NULL, "192.0.2.9");
+  assert_int_equal(r.status, 429);
+  resp_free(&r);
+  r = call(f, "GET", "/healthz", NULL, NULL, 0, NULL, "192.0.2.10");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  f->now += 2000;
+  r = call(f, "GET", "/healthz", NULL, NULL, 0, NULL, "192.0.2.9");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+}
+
+/* Item 7: admin refuses a directory that holds no server; init creates one. */
+static void test_admin_needs_store(void **state) {
+  (void)state;
+  fx g;
+  memset(&g, 0, sizeof g);
+  strcpy(g.dir, "/tmp/mls-test-XXXXXX");
+  assert_non_null(mkdtemp(g.dir));
+  char out[256], path[128];
+  assert_int_equal(admin(&g, out, sizeof out, "mentor", "add", "Dee", NULL), 1);
+  snprintf(path, sizeof path, "%s/server.db", g.dir);
+  assert_int_not_equal(access(path, F_OK), 0);
+  snprintf(path, sizeof path, "%s/server.key", g.dir);
+  assert_int_not_equal(access(path, F_OK), 0);
+  assert_int_equal(admin(&g, out, sizeof out, "init", "extra", NULL, NULL), 2);
+  assert_int_equal(admin(&g, out, sizeof out, "init", NULL, NULL, NULL), 0);
+  assert_int_equal(access(path, F_OK), 0);
+  assert_int_equal(admin(&g, out, sizeof out, "mentor", "add", "Dee", NULL), 0);
+  assert_int_equal(strlen(out), 32);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g.dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* Item 13: the one logfmt writer. */
+static void test_log_format(void **state) {
+  (void)state;
+  struct timespec ts = {.tv_sec = 1767225600, .tv_nsec = 123456789};
+  char line[MLS_LOG_LINE_MAX + 2];
+  size_t n = mls_log_format(line, sizeof line, &ts, "info", "stopped", "");
+  assert_string_equal(line, "ts=2026-01-01T00:00:00.123Z level=info msg=stopped\n");
+  assert_int_equal(n, strlen(line));
+  mls_log_format(line, sizeof line, &ts, "warn", "two words", "conn=7 code=BUSY ");
+  assert_string_equal(line, "ts=2026-01-01T00:00:00.123Z level=warn msg=\"two words\" conn=7 code=BUSY\n");
+  char v[32];
+  assert_string_equal(mls_log_value(v, sizeof v, "2001:db8::1"), "2001:db8::1");
+  assert_string_equal(mls_log_value(v, sizeof v, "a \"b\"\n"), "\"a \\\"b\\\"\\x0a\"");
+  assert_string_equal(mls_log_value(v, sizeof v, ""), "\"\"");
+  /* cut to fit, still closed */
+  assert_string_equal(mls_log_value(v, 8, "a b c d e f"), "\"a b c\"");
+  char big[2000];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  n = mls_log_format(line, sizeof line, &ts, "info", "m", big);
+  assert_int_equal(n, sizeof line - 1);
+  assert_int_equal(line[n - 1], '\n');
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_ttl_parse),
@@ -897,6 +1397,19 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_routes_and_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_restart_keeps_log, setup, teardown),
     cmocka_unit_test_setup_teardown(test_sth_json, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_forged_key_no_lockout, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ipv6_prefix_keys, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_push_revoked_in_between, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_query_strict, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_enrol_retry, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_enrol_crockford, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_store_versions, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_challenges_bounded, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_auth_and_allow_headers, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_metrics_log_size_fresh, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_unauth_rate, setup, teardown),
+    cmocka_unit_test(test_admin_needs_store),
+    cmocka_unit_test(test_log_format),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

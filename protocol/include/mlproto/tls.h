@@ -267,6 +267,29 @@ MLPROTO_EXTERN int mlproto_tls_selfsigned(char **cert_pem, char **key_pem, const
     MLPROTO_WARN_UNUSED;
 MLPROTO_EXTERN void mlproto_tls_pem_free(char *pem);
 
+/* An IP address for a certificate's subjectAltName: 4 (IPv4) or 16 (IPv6)
+ * bytes in network order. */
+typedef struct mlproto_tls_ip {
+  uint8_t addr[16];
+  size_t len;
+} mlproto_tls_ip;
+
+#define MLPROTO_TLS_MAX_SAN 32 /* dNSNames + iPAddresses together */
+
+/* As mlproto_tls_selfsigned, with a subjectAltName of every name in
+ * dns[0..n_dns) (dNSName; each 1..253 characters of [A-Za-z0-9.-], or a
+ * leading "*." wildcard label) and every address in ips[0..n_ips)
+ * (iPAddress); cn is the subject's CN (it is not added to the SAN unless it
+ * is also in dns). At least one name or address; at most MLPROTO_TLS_MAX_SAN
+ * in all. TLS clients match hostnames against the SAN, not the CN (RFC 6125),
+ * so list every name and address clients use. Errors: INVALID_ARGUMENT (also
+ * for a bad name or address length), OUT_OF_MEMORY, TLS. */
+MLPROTO_EXTERN int mlproto_tls_selfsigned_san(char **cert_pem, char **key_pem, const char *cn,
+                                              const char *const *dns, size_t n_dns,
+                                              const mlproto_tls_ip *ips, size_t n_ips,
+                                              int64_t not_before, int64_t not_after)
+    MLPROTO_WARN_UNUSED;
+
 /* SHA-256 fingerprint of the first certificate in pem (PEM or DER), over its
  * DER encoding: the digits of `openssl x509 -noout -fingerprint -sha256`,
  * lower case, without colons (64 hex digits + NUL). Errors: INVALID_ARGUMENT

@@ -1,0 +1,45 @@
+/*
+ * fanout.h — a small fixed pool of helper threads that share CPU-bound
+ * loops (signature checks of a push batch) with the thread that asks.
+ *
+ * Why not uv_queue_work: the request already runs on a libuv worker; what
+ * it needs is for the *other* cores to join one loop and for the call to
+ * return when every iteration is done. The caller always takes part, so a
+ * loop completes even when every helper is busy with another caller's loop
+ * (no deadlock, no dependence on helper progress), and a pool of 0 helpers
+ * is simply a serial loop.
+ *
+ * Iterations are handed out one at a time from an atomic counter: items
+ * of very different cost (a 64-byte and a 1 MiB envelope) balance without
+ * tuning. Iterations must be independent; fn(ud, i) is called exactly once
+ * for every i in [0, n), on the calling thread or on a helper, in no
+ * particular order. Anything fn writes is visible to the caller when
+ * mls_fanout_run() returns (the pool's mutex orders it).
+ *
+ * Thread-safety: mls_fanout_run() may be called from any number of threads
+ * at once; mls_fanout_new/free from one thread, with no run in progress.
+ */
+#ifndef MLS_FANOUT_H
+#define MLS_FANOUT_H
+
+#include <stddef.h>
+
+typedef struct mls_fanout mls_fanout;
+
+typedef void (*mls_fanout_fn)(void *ud, size_t i);
+
+/* Helpers to use on this machine: online CPUs - 1, at least 0, at most 15. */
+unsigned mls_fanout_default_helpers(void);
+
+/* Starts `helpers` threads (0..64). MLPROTO_OK, INVALID_ARGUMENT,
+ * OUT_OF_MEMORY or INTERNAL (thread creation failed; nothing leaks). */
+int mls_fanout_new(mls_fanout **out, unsigned helpers);
+
+/* Stops and joins the helpers. NULL is a no-op. */
+void mls_fanout_free(mls_fanout *f);
+
+/* Calls fn(ud, i) for every i < n and returns when all calls returned.
+ * f may be NULL: then the loop runs on the calling thread. */
+void mls_fanout_run(mls_fanout *f, size_t n, mls_fanout_fn fn, void *ud);
+
+#endif
