@@ -11,6 +11,22 @@ size_t mentorlog_id_bytes(void) { return MENTORLOG_ID_BYTES; }
 size_t mentorlog_key_bytes(void) { return MENTORLOG_KEY_BYTES; }
 size_t mentorlog_passphrase_max(void) { return MENTORLOG_PASSPHRASE_MAX; }
 size_t mentorlog_text_max(void) { return MENTORLOG_TEXT_MAX; }
+size_t mentorlog_name_max(void) { return MENTORLOG_NAME_MAX; }
+const char *mentorlog_version(void) { return MENTORLOG_VERSION_STRING; }
+
+void mentorlog_open_options_init(mentorlog_open_options *o) {
+  *o = (mentorlog_open_options)MENTORLOG_OPEN_OPTIONS_INIT;
+}
+void mentorlog_grant_params_init(mentorlog_grant_params *p) {
+  *p = (mentorlog_grant_params)MENTORLOG_GRANT_PARAMS_INIT;
+  mentorlog_rule_default(&p->rule);
+}
+void mentorlog_contact_params_init(mentorlog_contact_params *p) {
+  *p = (mentorlog_contact_params)MENTORLOG_CONTACT_PARAMS_INIT;
+}
+void mentorlog_absence_params_init(mentorlog_absence_params *p) {
+  *p = (mentorlog_absence_params)MENTORLOG_ABSENCE_PARAMS_INIT;
+}
 
 const char *mentorlog_errname(int code) { return mlproto_errname(code); }
 const char *mentorlog_strerror(int code) { return mlproto_strerror(code); }
@@ -125,6 +141,7 @@ void mentorlog_close(mentorlog *h) {
       sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close_v2(h->db);
   }
+  ml__casekey_flush(h, NULL);
   mlproto_key_free(h->sign); /* each wipes before unmapping */
   mlproto_key_free(h->box);
   mlproto_key_free(h->storage);
@@ -178,8 +195,7 @@ fail:
 
 /* Detail of the last failed open/create in this thread (no handle exists). */
 static _Thread_local char open_errmsg[256];
-const char *mentorlog__open_errmsg(void);
-const char *mentorlog__open_errmsg(void) { return open_errmsg; }
+const char *mentorlog_open_errmsg(void) { return open_errmsg; }
 
 int mentorlog_create(mentorlog **out, const char *dir, const mentorlog_open_options *opts) {
   open_errmsg[0] = 0;
@@ -225,6 +241,7 @@ int mentorlog_batch_commit(mentorlog *h) {
   if (rc != SQLITE_OK) {
     int err = ml__sqlite_err(h, rc, "commit");
     sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    ml__casekey_flush(h, NULL);
     ml__chain_load(h); /* the tip moved back */
     return err;
   }
@@ -236,6 +253,7 @@ void mentorlog_batch_rollback(mentorlog *h) {
     return;
   h->batch = 0;
   sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+  ml__casekey_flush(h, NULL);
   ml__chain_load(h);
 }
 

@@ -14,6 +14,7 @@
 
 #define ML_SCHEMA_VERSION 1
 #define ML_DB_NAME "mentorlog.db"
+#define ML_CASEKEY_CACHE 32
 
 #include "mlproto/crypto.h"
 #include "mlproto/hlc.h"
@@ -35,6 +36,16 @@ struct mentorlog {
   uint8_t saved_head[32];
   uint64_t saved_hlc;
   int batch;         /* inside mentorlog_batch_begin */
+  /* Unwrapped case keys, least recently used evicted: unwrapping costs a
+   * sodium_malloc (guard pages, mprotect, munmap) per call otherwise. Each
+   * key lives in its own sodium_malloc block and is wiped when evicted,
+   * flushed (rollback, erasure) or the handle closes. */
+  struct ml_casekey {
+    uint8_t case_id[16];
+    mlproto_key *key; /* NULL: free slot */
+    uint64_t used;
+  } casekeys[ML_CASEKEY_CACHE];
+  uint64_t casekey_tick;
   char errmsg[256];
 };
 
@@ -58,10 +69,14 @@ int ml__prepare(mentorlog *h, sqlite3_stmt **st, const char *sql);
 int ml__keyring_create(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_unlock(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_rewrap(mentorlog *h, const mentorlog_open_options *o);
-/* Case key: wrap a fresh key and store it / unwrap into a caller buffer
- * (which the caller wipes). CASE_ERASED when destroyed. */
+/* Case key: wrap a fresh key and store it. */
 int ml__casekey_store(mentorlog *h, const uint8_t case_id[16], const mlproto_key *k);
-int ml__casekey_get(mentorlog *h, const uint8_t case_id[16], mlproto_key **out);
+/* The case key, borrowed from the handle's cache (valid until the next
+ * call on h that writes, rolls back or erases; never freed by the caller).
+ * CASE_ERASED when destroyed. */
+int ml__casekey(mentorlog *h, const uint8_t case_id[16], const mlproto_key **out);
+/* Drop cached case keys: one case (case_id) or all (NULL). */
+void ml__casekey_flush(mentorlog *h, const uint8_t *case_id);
 
 /* ---- records (records.c) ---- */
 int ml__chain_load(mentorlog *h);

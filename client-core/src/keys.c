@@ -207,7 +207,7 @@ int ml__casekey_store(mentorlog *h, const uint8_t case_id[16], const mlproto_key
   return err;
 }
 
-int ml__casekey_get(mentorlog *h, const uint8_t case_id[16], mlproto_key **out) {
+static int casekey_load(mentorlog *h, const uint8_t case_id[16], mlproto_key **out) {
   *out = NULL;
   sqlite3_stmt *st;
   int err = ml__prepare(h, &st, "SELECT wrapped FROM case_keys WHERE case_id = ?");
@@ -231,4 +231,40 @@ int ml__casekey_get(mentorlog *h, const uint8_t case_id[16], mlproto_key **out) 
   if (err == MLPROTO_ERR_WRONG_PASSPHRASE)
     err = MLPROTO_ERR_PROFILE_CORRUPT;
   return err ? ml__fail(h, err, "a case key does not open") : 0;
+}
+
+int ml__casekey(mentorlog *h, const uint8_t case_id[16], const mlproto_key **out) {
+  *out = NULL;
+  struct ml_casekey *slot = &h->casekeys[0];
+  for (size_t i = 0; i < ML_CASEKEY_CACHE; i++) {
+    struct ml_casekey *c = &h->casekeys[i];
+    if (c->key && memcmp(c->case_id, case_id, 16) == 0) {
+      c->used = ++h->casekey_tick;
+      *out = c->key;
+      return 0;
+    }
+    /* a free slot, else the least recently used */
+    if (slot->key && (!c->key || c->used < slot->used))
+      slot = c;
+  }
+  mlproto_key *k = NULL;
+  int err = casekey_load(h, case_id, &k);
+  if (err)
+    return err;
+  mlproto_key_free(slot->key); /* wipes */
+  memcpy(slot->case_id, case_id, 16);
+  slot->key = k;
+  slot->used = ++h->casekey_tick;
+  *out = k;
+  return 0;
+}
+
+void ml__casekey_flush(mentorlog *h, const uint8_t *case_id) {
+  for (size_t i = 0; i < ML_CASEKEY_CACHE; i++) {
+    struct ml_casekey *c = &h->casekeys[i];
+    if (c->key && (!case_id || memcmp(c->case_id, case_id, 16) == 0)) {
+      mlproto_key_free(c->key);
+      c->key = NULL;
+    }
+  }
 }

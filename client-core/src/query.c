@@ -149,15 +149,14 @@ int mentorlog_cases(mentorlog *h, mentorlog_case **out, size_t *n) {
       o->erased = 1;
       continue;
     }
-    mlproto_key *ck = NULL;
+    const mlproto_key *ck = NULL;
     mlproto_sealed *s = NULL;
-    if (!(err = ml__casekey_get(h, r->case_id, &ck)) && !(err = open_sealed(h, r, ck, &s)) && s &&
+    if (!(err = ml__casekey(h, r->case_id, &ck)) && !(err = open_sealed(h, r, ck, &s)) && s &&
         s->payload_case == MENTORLOG__V1__SEALED__PAYLOAD_CASE_OPEN) {
       if (!(err = dup_into(h, &o->name, s->case_open->citizen_name)))
         err = dup_into(h, &o->phone, s->case_open->phone);
     }
     mlproto_sealed_free(s);
-    mlproto_key_free(ck);
   }
   vset_free(&v);
   if (err) {
@@ -202,6 +201,7 @@ void mentorlog_grants_free(mentorlog_grant *v, size_t n) {
     mlproto_free(v[i].reference);
     mlproto_free(v[i].legal_basis);
     free_str(v[i].purpose);
+    free_str(v[i].close_reason);
   }
   mlproto_free(v);
 }
@@ -221,12 +221,15 @@ static int grant_from_group(mentorlog *h, const struct vset *v, const mlproto_he
   memcpy(o->record, v->r[g->representative]->record_id, 16);
   memcpy(o->case_id, first->case_id, 16);
   o->conflict = g->n_heads != 1;
+  const mlproto_record *close_rec = NULL; /* the head whose (earliest) close date counts */
   for (size_t i = 0; i < g->n_heads; i++) {
     const mlproto_record *r = v->r[g->heads[i]];
     if (r->kind == MLPROTO_KIND_GRANT_CLOSE && r->disclosed && r->disclosed->grant_close) {
       mentorlog_date c = (mentorlog_date)r->disclosed->grant_close->close_day;
-      if (!o->closed || c < o->end)
+      if (!o->closed || c < o->end) {
         o->end = c;
+        close_rec = r;
+      }
       o->closed = 1;
     }
   }
@@ -250,15 +253,22 @@ static int grant_from_group(mentorlog *h, const struct vset *v, const mlproto_he
       (err = dup_into(h, &o->legal_basis, gd->legal_basis)))
     return err;
   if (params->flags & MLPROTO_RECORD_SEALED) {
-    mlproto_key *ck = NULL;
+    const mlproto_key *ck = NULL;
     mlproto_sealed *s = NULL;
-    if (!(err = ml__casekey_get(h, params->case_id, &ck)) && !(err = open_sealed(h, params, ck, &s)) && s) {
+    if (!(err = ml__casekey(h, params->case_id, &ck)) && !(err = open_sealed(h, params, ck, &s)) && s) {
       const Mentorlog__V1__GrantSealed *gs = s->grant_open ? s->grant_open : s->grant_update;
       if (gs)
         err = dup_into(h, &o->purpose, gs->purpose);
     }
     mlproto_sealed_free(s);
-    mlproto_key_free(ck);
+  }
+  if (!err && close_rec && (close_rec->flags & MLPROTO_RECORD_SEALED)) {
+    const mlproto_key *ck = NULL;
+    mlproto_sealed *s = NULL;
+    if (!(err = ml__casekey(h, close_rec->case_id, &ck)) && !(err = open_sealed(h, close_rec, ck, &s)) && s &&
+        s->payload_case == MENTORLOG__V1__SEALED__PAYLOAD_GRANT_CLOSE && s->grant_close)
+      err = dup_into(h, &o->close_reason, s->grant_close->reason);
+    mlproto_sealed_free(s);
   }
   return err;
 }
@@ -330,14 +340,18 @@ void mentorlog_contacts_free(mentorlog_contact *v, size_t n) {
   mlproto_free(v);
 }
 
-static uint32_t case_late_days(mentorlog *h, const uint8_t case_id[16]) {
-  mentorlog_grant *g = NULL;
-  size_t n = 0;
-  uint32_t late = 7;
-  if (mentorlog_grants(h, case_id, &g, &n) == 0 && n > 0)
-    late = g[0].rule.late_days;
-  mentorlog_grants_free(g, n);
-  return late;
+/* L for a contact dated d: the rule of the grant whose [start, end] covers
+ * d (the latest-starting one when grants overlap), else the default rule. */
+static uint32_t late_days_for(const mentorlog_grant *g, size_t ng, mentorlog_date d) {
+  const mentorlog_grant *best = NULL;
+  for (size_t i = 0; i < ng; i++)
+    if (g[i].start <= d && d <= g[i].end && (!best || g[i].start > best->start))
+      best = &g[i];
+  if (best)
+    return best->rule.late_days;
+  mentorlog_rule def;
+  mentorlog_rule_default(&def);
+  return def.late_days;
 }
 
 int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contact **out, size_t *n) {
@@ -349,12 +363,13 @@ int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contac
   struct vset v;
   if ((err = vset_load(h, case_id, KBIT(MLPROTO_KIND_CONTACT), &v)))
     return err;
-  mlproto_key *ck = NULL;
+  const mlproto_key *ck = NULL;
   mentorlog_contact *c = NULL;
-  size_t k = 0;
+  mentorlog_grant *grants = NULL;
+  size_t k = 0, ngrants = 0;
   if (v.n == 0)
     goto done;
-  if ((err = ml__casekey_get(h, case_id, &ck)))
+  if ((err = ml__casekey(h, case_id, &ck)))
     goto done;
   size_t total = 0;
   for (size_t i = 0; i < v.heads->n_groups; i++)
@@ -363,7 +378,8 @@ int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contac
     err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
     goto done;
   }
-  uint32_t late_days = case_late_days(h, case_id);
+  if ((err = mentorlog_grants(h, case_id, &grants, &ngrants)))
+    goto done;
   for (size_t i = 0; !err && i < v.heads->n_groups; i++) {
     const mlproto_head_group *g = &v.heads->groups[i];
     const mlproto_record *first = v.r[g->versions[g->n_versions - 1]];
@@ -383,6 +399,7 @@ int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contac
       o->channel = cd->channel;
       o->outcome = cd->outcome;
       o->conflict = g->n_heads != 1;
+      uint32_t late_days = late_days_for(grants, ngrants, mentorlog_local_date(o->start_ms));
       o->late_entry = o->recorded_ms - o->start_ms > (int64_t)late_days * 86400000;
       mlproto_sealed *s = NULL;
       if (!(err = open_sealed(h, r, ck, &s)) && s && s->contact)
@@ -391,7 +408,7 @@ int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contac
     }
   }
 done:
-  mlproto_key_free(ck);
+  mentorlog_grants_free(grants, ngrants);
   vset_free(&v);
   if (err) {
     mentorlog_contacts_free(c, k);
@@ -417,12 +434,12 @@ int mentorlog_notes(mentorlog *h, const uint8_t case_id[16], mentorlog_note **ou
   struct vset v;
   if ((err = vset_load(h, case_id, KBIT(MLPROTO_KIND_NOTE), &v)))
     return err;
-  mlproto_key *ck = NULL;
+  const mlproto_key *ck = NULL;
   mentorlog_note *c = NULL;
   size_t k = 0;
   if (v.n == 0)
     goto done;
-  if ((err = ml__casekey_get(h, case_id, &ck)))
+  if ((err = ml__casekey(h, case_id, &ck)))
     goto done;
   size_t total = 0;
   for (size_t i = 0; i < v.heads->n_groups; i++)
@@ -449,7 +466,6 @@ int mentorlog_notes(mentorlog *h, const uint8_t case_id[16], mentorlog_note **ou
     }
   }
 done:
-  mlproto_key_free(ck);
   vset_free(&v);
   if (err) {
     mentorlog_notes_free(c, k);

@@ -287,6 +287,7 @@ int mentorlog_case_erase(mentorlog *h, const uint8_t case_id[16]) {
     goto fail;
   if ((err = ml__commit(h)))
     return err;
+  ml__casekey_flush(h, case_id);
   /* secure_delete zeroed the freed cells in the new page images; the old
    * images still sit in the WAL until it is checkpointed and truncated. */
   if (!h->batch)
@@ -366,11 +367,11 @@ static int grant_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
     s.grant_open = &gs;
     w.kind = MLPROTO_KIND_GRANT_OPEN;
   }
-  mlproto_key *ck = NULL;
+  const mlproto_key *ck = NULL;
   if (p->purpose) {
     gs.purpose = (char *)p->purpose;
     w.sealed = &s;
-    if ((err = ml__casekey_get(h, case_id, &ck)))
+    if ((err = ml__casekey(h, case_id, &ck)))
       return err;
     w.case_key = ck;
   }
@@ -380,7 +381,6 @@ static int grant_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
     else
       err = ml__commit(h);
   }
-  mlproto_key_free(ck);
   return err;
 }
 
@@ -390,11 +390,35 @@ int mentorlog_grant_open(mentorlog *h, uint8_t out_grant[16], const uint8_t case
   return err ? err : grant_write(h, out_grant, case_id, NULL, p);
 }
 
+/* Whether a current head of t is a GRANT_CLOSE. */
+static int grant_is_closed(mentorlog *h, const struct ml_target *t, bool *closed) {
+  *closed = false;
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT kind FROM records WHERE record_id = ?");
+  for (size_t i = 0; !err && i < t->n && !*closed; i++) {
+    sqlite3_reset(st);
+    sqlite3_bind_blob(st, 1, t->heads[i], 16, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+      *closed = sqlite3_column_int(st, 0) == MLPROTO_KIND_GRANT_CLOSE;
+    else
+      err = ml__sqlite_err(h, rc, "find grant");
+  }
+  sqlite3_finalize(st);
+  return err;
+}
+
 int mentorlog_grant_update(mentorlog *h, uint8_t out[16], const uint8_t grant_id[16],
                            const mentorlog_grant_params *p) {
   struct ml_target t;
+  bool closed;
   int err = ml__item_heads(h, grant_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_GRANT_CLOSE, &t);
-  return err ? err : grant_write(h, out, t.case_id, &t, p);
+  if (err || (err = grant_is_closed(h, &t, &closed)))
+    return err;
+  /* An update supersedes every head: it would silently drop the close. */
+  if (closed)
+    return ml__fail(h, MLPROTO_ERR_GRANT_CLOSED, "the grant is closed; open a new grant for a renewal");
+  return grant_write(h, out, t.case_id, &t, p);
 }
 
 int mentorlog_grant_close(mentorlog *h, uint8_t out[16], const uint8_t grant_id[16],
@@ -403,9 +427,8 @@ int mentorlog_grant_close(mentorlog *h, uint8_t out[16], const uint8_t grant_id[
   int err = ml__item_heads(h, grant_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_GRANT_CLOSE, &t);
   if (err)
     return err;
-  if (reason && *reason)
-    return ml__fail(h, MLPROTO_ERR_UNSUPPORTED,
-                    "a close reason cannot be recorded: GRANT_CLOSE carries no sealed part");
+  if ((err = check_text(h, reason, 4096, "reason", false)))
+    return err;
   if (date < (mentorlog_date)MLPROTO_DAY_MIN || date > (mentorlog_date)MLPROTO_DAY_MAX)
     return ml__fail(h, MLPROTO_ERR_BAD_DATE, "close date out of range");
   Mentorlog__V1__GrantCloseDisclosed gc = MENTORLOG__V1__GRANT_CLOSE_DISCLOSED__INIT;
@@ -413,16 +436,29 @@ int mentorlog_grant_close(mentorlog *h, uint8_t out[16], const uint8_t grant_id[
   mlproto_disclosed d = MENTORLOG__V1__DISCLOSED__INIT;
   d.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_GRANT_CLOSE;
   d.grant_close = &gc;
+  Mentorlog__V1__GrantCloseSealed gcs = MENTORLOG__V1__GRANT_CLOSE_SEALED__INIT;
+  mlproto_sealed s = MENTORLOG__V1__SEALED__INIT;
   struct ml_write w = {.kind = MLPROTO_KIND_GRANT_CLOSE, .case_id = t.case_id, .item_id = t.item_id,
                        .disclosed = &d, .supersedes = (const uint8_t(*)[16])t.heads,
                        .n_supersedes = t.n};
-  if ((err = ml__begin(h)))
-    return err;
-  if ((err = ml__append(h, &w, out))) {
-    ml__rollback(h);
-    return err;
+  /* The reason may name the citizen's circumstances: sealed, like a note. */
+  const mlproto_key *ck = NULL;
+  if (reason && *reason) {
+    gcs.reason = (char *)reason;
+    s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_GRANT_CLOSE;
+    s.grant_close = &gcs;
+    if ((err = ml__casekey(h, t.case_id, &ck)))
+      return err;
+    w.sealed = &s;
+    w.case_key = ck;
   }
-  return ml__commit(h);
+  if (!(err = ml__begin(h))) {
+    if ((err = ml__append(h, &w, out)))
+      ml__rollback(h);
+    else
+      err = ml__commit(h);
+  }
+  return err;
 }
 
 /* -------------------------------------------------- contacts, notes */
@@ -473,9 +509,9 @@ static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16
     w.supersedes = (const uint8_t(*)[16])t->heads;
     w.n_supersedes = t->n;
   }
-  mlproto_key *ck = NULL;
+  const mlproto_key *ck = NULL;
   if (cs.note || cs.void_reason) {
-    if ((err = ml__casekey_get(h, case_id, &ck)))
+    if ((err = ml__casekey(h, case_id, &ck)))
       return err;
     w.sealed = &s;
     w.case_key = ck;
@@ -486,7 +522,6 @@ static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16
     else
       err = ml__commit(h);
   }
-  mlproto_key_free(ck);
   return err;
 }
 
@@ -543,8 +578,8 @@ static int note_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
     w.supersedes = (const uint8_t(*)[16])t->heads;
     w.n_supersedes = t->n;
   }
-  mlproto_key *ck = NULL;
-  int err = ml__casekey_get(h, case_id, &ck);
+  const mlproto_key *ck = NULL;
+  int err = ml__casekey(h, case_id, &ck);
   if (!err && !(err = ml__begin(h))) {
     w.case_key = ck;
     if ((err = ml__append(h, &w, out)))
@@ -552,7 +587,6 @@ static int note_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
     else
       err = ml__commit(h);
   }
-  mlproto_key_free(ck);
   sodium_memzero(copy, len);
   mlproto_free(copy);
   return err;
@@ -602,10 +636,10 @@ int mentorlog_absence_add(mentorlog *h, uint8_t out[16], const uint8_t case_id[1
   s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_ABSENCE;
   s.absence = &as;
   struct ml_write w = {.kind = MLPROTO_KIND_ABSENCE, .case_id = case_id, .disclosed = &d};
-  mlproto_key *ck = NULL;
+  const mlproto_key *ck = NULL;
   if (p->reason && *p->reason) {
     as.reason = (char *)p->reason;
-    if ((err = ml__casekey_get(h, case_id, &ck)))
+    if ((err = ml__casekey(h, case_id, &ck)))
       return err;
     w.sealed = &s;
     w.case_key = ck;
@@ -616,6 +650,5 @@ int mentorlog_absence_add(mentorlog *h, uint8_t out[16], const uint8_t case_id[1
     else
       err = ml__commit(h);
   }
-  mlproto_key_free(ck);
   return err;
 }

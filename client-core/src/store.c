@@ -122,6 +122,7 @@ int ml__commit(mentorlog *h) {
 }
 
 void ml__rollback(mentorlog *h) {
+  ml__casekey_flush(h, NULL); /* keys read inside the transaction may be undone */
   h->seq = h->saved_seq;
   memcpy(h->head, h->saved_head, 32);
   h->hlc.last = h->saved_hlc;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmpl[256];
@@ -190,6 +191,153 @@ static void domain_examples(void **state) {
   rmtree(tmpl);
 }
 
+static size_t hits_in_dir(const char *dir, const char *needle);
+
+/* A grant's life: update (all parameters replaced, purpose sealed), close
+ * with a sealed reason, no update once closed. */
+static void grant_update_close(void **state) {
+  (void)state;
+  const char *dir = newdir();
+  mentorlog *h = create(dir);
+  uint8_t c[16], g[16], r1[16], r2[16];
+  assert_int_equal(mentorlog_case_open(h, c, "Grant Life", NULL), 0);
+  grant(h, g, c, "2026-03-02", "2026-05-31", 0);
+  mentorlog_grant_params p = {.version = MENTORLOG_GRANT_VERSION, .jobcentre = "0101", .reference = "REF-2",
+                              .legal_basis = "LAB 2019 s. 78", .purpose = "SEALEDPURPOSE job search",
+                              .start = D("2026-03-02"), .end = D("2026-06-30"), .minutes_per_week = 180};
+  mentorlog_rule_default(&p.rule);
+  p.rule.period_weeks = 2;
+  p.rule.late_days = 3;
+  assert_int_equal(mentorlog_grant_update(h, r1, g, &p), 0);
+  /* the update's record is not the grant's id; both resolve to the grant */
+  assert_memory_not_equal(r1, g, 16);
+  mentorlog_grant *gs;
+  size_t n;
+  assert_int_equal(mentorlog_grants(h, c, &gs, &n), 0);
+  assert_int_equal(n, 1);
+  assert_memory_equal(gs[0].id, g, 16);
+  assert_memory_equal(gs[0].record, r1, 16);
+  assert_string_equal(gs[0].reference, "REF-2");
+  assert_string_equal(gs[0].legal_basis, "LAB 2019 s. 78");
+  assert_string_equal(gs[0].purpose, "SEALEDPURPOSE job search");
+  assert_int_equal(gs[0].end, D("2026-06-30"));
+  assert_int_equal(gs[0].rule.period_weeks, 2);
+  assert_int_equal(gs[0].rule.late_days, 3);
+  assert_int_equal(gs[0].minutes_per_week, 180);
+  assert_int_equal(gs[0].closed, 0);
+  assert_null(gs[0].close_reason);
+  mentorlog_grants_free(gs, n);
+  /* compliance follows the update: 2-week periods */
+  mentorlog_compliance *cp;
+  assert_int_equal(mentorlog_grant_compliance(h, g, T("2027-01-01T00:00:00Z"), &cp), 0);
+  assert_int_equal(cp->periods[0].end - cp->periods[0].start, 13);
+  mentorlog_compliance_free(cp);
+  /* an invalid update is refused and changes nothing */
+  p.end = D("2027-03-01");
+  assert_int_equal(mentorlog_grant_update(h, NULL, g, &p), -256); /* BAD_PERIOD: > 6 months */
+  /* close with a sealed reason */
+  assert_int_equal(mentorlog_grant_close(h, r2, g, D("2026-04-15"), "SEALEDREASON moved to Aarhus"), 0);
+  assert_int_equal(mentorlog_grants(h, c, &gs, &n), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(gs[0].closed, 1);
+  assert_int_equal(gs[0].end, D("2026-04-15"));
+  assert_string_equal(gs[0].close_reason, "SEALEDREASON moved to Aarhus");
+  assert_string_equal(gs[0].purpose, "SEALEDPURPOSE job search"); /* parameters of the last update */
+  mentorlog_grants_free(gs, n);
+  assert_int_equal(mentorlog_grant_compliance(h, g, T("2027-01-01T00:00:00Z"), &cp), 0);
+  assert_int_equal(cp->end, D("2026-04-15"));
+  mentorlog_compliance_free(cp);
+  /* a closed grant is not reopened by an update */
+  p.end = D("2026-06-30");
+  assert_int_equal(mentorlog_grant_update(h, NULL, g, &p), -308); /* GRANT_CLOSED */
+  assert_string_not_equal(mentorlog_errmsg(h), "");
+  /* a reason over the cap is refused */
+  char big[4100];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  assert_int_equal(mentorlog_grant_close(h, NULL, g, D("2026-04-10"), big), -5); /* TOO_LARGE */
+  /* a close without reason: none shown */
+  uint8_t g2[16];
+  grant(h, g2, c, "2026-07-01", "2026-12-31", 0);
+  assert_int_equal(mentorlog_grant_close(h, NULL, g2, D("2026-08-01"), NULL), 0);
+  assert_int_equal(mentorlog_grants(h, c, &gs, &n), 0);
+  assert_int_equal(n, 2);
+  for (size_t i = 0; i < n; i++)
+    if (memcmp(gs[i].id, g2, 16) == 0) {
+      assert_int_equal(gs[i].closed, 1);
+      assert_null(gs[i].close_reason);
+    }
+  mentorlog_grants_free(gs, n);
+  assert_int_equal(mentorlog_verify(h), 0);
+  mentorlog_close(h);
+  /* neither the purpose nor the reason is at rest in plaintext */
+  assert_int_equal(hits_in_dir(dir, "SEALEDREASON"), 0);
+  assert_int_equal(hits_in_dir(dir, "SEALEDPURPOSE"), 0);
+  assert_int_equal(hits_in_dir(dir, "Aarhus"), 0);
+  rmtree(tmpl);
+}
+
+/* late_entry (definition 9) uses L of the grant covering the contact's
+ * date, the default 7 outside every grant. Contacts are recorded now (the
+ * device clock), so dates are relative to today. */
+static void late_entry_per_grant(void **state) {
+  (void)state;
+  const char *dir = newdir();
+  mentorlog *h = create(dir);
+  uint8_t c[16], ga[16], gb[16], r[16];
+  assert_int_equal(mentorlog_case_open(h, c, "Late Entry", NULL), 0);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  mentorlog_date today = mentorlog_local_date((int64_t)ts.tv_sec * 1000);
+  /* grant A [today-100, today-50] with L = 60; grant B [today-40, today+10] with L = 7 */
+  mentorlog_grant_params p = {.version = MENTORLOG_GRANT_VERSION, .jobcentre = "0101", .reference = "A",
+                              .start = today - 100, .end = today - 50, .minutes_per_week = 60};
+  mentorlog_rule_default(&p.rule);
+  p.rule.late_days = 60;
+  assert_int_equal(mentorlog_grant_open(h, ga, c, &p), 0);
+  p.reference = "B";
+  p.start = today - 40;
+  p.end = today + 10;
+  p.rule.late_days = 7;
+  assert_int_equal(mentorlog_grant_open(h, gb, c, &p), 0);
+  struct {
+    int days_ago;
+    int late;
+  } cases[] = {
+      {55, 0}, /* in A: 55 days < L 60 */
+      {30, 1}, /* in B: 30 days > L 7 */
+      {5, 0},  /* in B: 5 days < 7 */
+      {45, 1}, /* between the grants: default L 7 */
+  };
+  uint8_t ids[4][16];
+  for (size_t i = 0; i < 4; i++) {
+    /* 10:00 UTC is the same Copenhagen date */
+    mentorlog_contact_params cp = {.version = MENTORLOG_CONTACT_VERSION,
+                                   .start_ms = ((int64_t)(today - cases[i].days_ago)) * 86400000 + 36000000,
+                                   .minutes = 30, .channel = MENTORLOG_CHANNEL_PHONE,
+                                   .outcome = MENTORLOG_OUTCOME_HELD};
+    assert_int_equal(mentorlog_contact_add(h, r, c, &cp), 0);
+    memcpy(ids[i], r, 16);
+  }
+  mentorlog_contact *cs;
+  size_t n;
+  assert_int_equal(mentorlog_contacts(h, c, &cs, &n), 0);
+  assert_int_equal(n, 4);
+  for (size_t i = 0; i < 4; i++) {
+    const mentorlog_contact *found = NULL;
+    for (size_t j = 0; j < n; j++)
+      if (memcmp(cs[j].id, ids[i], 16) == 0)
+        found = &cs[j];
+    assert_non_null(found);
+    if (found->late_entry != cases[i].late)
+      fail_msg("contact %d days ago: late_entry %d, expected %d", cases[i].days_ago, found->late_entry,
+               cases[i].late);
+  }
+  mentorlog_contacts_free(cs, n);
+  mentorlog_close(h);
+  rmtree(tmpl);
+}
+
 static void profile_errors(void **state) {
   (void)state;
   const char *dir = newdir();
@@ -323,21 +471,32 @@ static void no_plaintext_at_rest(void **state) {
 
 /* ----------------------------------------------------- out of memory */
 
-static long fail_at, alloc_count;
+/* The hook fails allocation number fail_at (counting from 1) and keeps a
+ * balance of live blocks, so a leak after a failure is caught in release
+ * builds too (ASan's leak checker only reports at exit). */
+static long fail_at, alloc_count, live_blocks;
 static void *t_malloc(size_t n, void *ud) {
   (void)ud;
   if (fail_at && ++alloc_count == fail_at)
     return NULL;
-  return malloc(n);
+  void *p = malloc(n);
+  if (p)
+    live_blocks++;
+  return p;
 }
 static void *t_realloc(void *p, size_t n, void *ud) {
   (void)ud;
   if (fail_at && ++alloc_count == fail_at)
     return NULL;
-  return realloc(p, n);
+  void *q = realloc(p, n);
+  if (q && !p)
+    live_blocks++;
+  return q;
 }
 static void t_free(void *p, void *ud) {
   (void)ud;
+  if (p)
+    live_blocks--;
   free(p);
 }
 
@@ -348,6 +507,10 @@ static mentorlog_open_options keyopt(void) {
   o.key = oom_key;
   return o;
 }
+
+/* Records each step of sequence() adds when it commits: case (KEY_GRANT +
+ * CASE_OPEN), grant, contact, note, grant close. */
+static const int seq_records[] = {2, 1, 1, 1, 1};
 
 static int sequence(const char *dir) {
   mentorlog *h = NULL;
@@ -363,58 +526,125 @@ static int sequence(const char *dir) {
                                  .minutes = 30, .channel = 1, .outcome = 1, .note = "oom note"};
   mentorlog_compliance *cc = NULL;
   mentorlog_note *ns = NULL;
-  size_t n = 0;
+  mentorlog_contact *cs = NULL;
+  mentorlog_grant *gs = NULL;
+  size_t n = 0, ncs = 0, ngs = 0;
   if ((err = mentorlog_case_open(h, c, "Oom Person", NULL)) || (err = mentorlog_grant_open(h, g, c, &gp)) ||
       (err = mentorlog_contact_add(h, r, c, &cp)) || (err = mentorlog_note_add(h, NULL, c, "n", 1)) ||
-      (err = mentorlog_notes(h, c, &ns, &n)) || (err = mentorlog_grant_compliance(h, g, 20600LL * 86400000, &cc))) {
+      (err = mentorlog_grant_close(h, NULL, g, 20530, "moved away")) || (err = mentorlog_notes(h, c, &ns, &n)) ||
+      (err = mentorlog_contacts(h, c, &cs, &ncs)) || (err = mentorlog_grants(h, c, &gs, &ngs)) ||
+      (err = mentorlog_grant_compliance(h, g, 20600LL * 86400000, &cc))) {
     /* err holds the first failure */
   }
   mentorlog_notes_free(ns, n);
+  mentorlog_contacts_free(cs, ncs);
+  mentorlog_grants_free(gs, ngs);
   mentorlog_compliance_free(cc);
   mentorlog_close(h);
   return err;
 }
 
+static void copy_file(const char *from, const char *to) {
+  size_t len;
+  char *b = tu_read_file(from, &len);
+  assert_non_null(b);
+  FILE *f = fopen(to, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(b, 1, len, f), len);
+  assert_int_equal(fclose(f), 0);
+  free(b);
+}
+
+/* Every allocation the sequence reaches fails once, in turn. Each attempt
+ * starts from the same baseline database, so the check after it is exact:
+ * the file holds the records of a prefix of the committed steps, never a
+ * part of one. The profile lives on tmpfs (/dev/shm) when there is one:
+ * fsync is free there and each attempt commits up to five times; what is
+ * tested (the library's handling of each failed allocation) does not
+ * depend on the file system. */
 static void out_of_memory(void **state) {
   (void)state;
-  const char *dir = newdir();
+  char root[256];
+  struct stat sb;
+  const char *shm = stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) && access("/dev/shm", W_OK) == 0
+                        ? "/dev/shm" : NULL;
+  if (shm) {
+    snprintf(root, sizeof root, "%s/mlclient-oom-XXXXXX", shm);
+    assert_non_null(mkdtemp(root));
+  } else {
+    newdir();
+    snprintf(root, sizeof root, "%s", tmpl);
+  }
+  char dir[300], db[320], base[320];
+  snprintf(dir, sizeof dir, "%s/p", root);
+  snprintf(db, sizeof db, "%s/mentorlog.db", dir);
+  snprintf(base, sizeof base, "%s/baseline.db", root);
   mentorlog *h0 = NULL;
   mentorlog_open_options ko = keyopt();
   assert_int_equal(mentorlog_create(&h0, dir, &ko), 0);
-  mentorlog_close(h0);
+  uint64_t base_recs = 0;
+  assert_int_equal(mentorlog_counts(h0, &base_recs, NULL), 0);
+  mentorlog_close(h0); /* the last connection checkpoints and removes the WAL */
+  char wal[330];
+  snprintf(wal, sizeof wal, "%s-wal", db);
+  assert_int_not_equal(access(wal, F_OK), 0);
+  copy_file(db, base);
+
   mentorlog_allocator a = {t_malloc, t_realloc, t_free, NULL};
   assert_int_equal(mentorlog_set_allocator(&a), 0);
-  long n;
-  uint64_t before = 0;
-  for (n = 1; n < 100000; n++) {
+  long n, full_allocs = 0;
+  for (n = 1; n < 1000000; n++) {
+    copy_file(base, db);
+    long live_before = live_blocks;
     fail_at = n;
     alloc_count = 0;
     int err = sequence(dir);
+    long reached = alloc_count;
     fail_at = 0;
-    if (err == 0 && alloc_count < n)
+    /* nothing leaks after a failure (SQLite frees its caches on close) */
+    assert_int_equal(live_blocks, live_before);
+    if (err == 0 && reached < n) {
+      full_allocs = reached;
       break; /* the whole sequence ran without reaching allocation n */
+    }
     /* SQLite absorbs some failures itself (err == 0); otherwise an error code */
-    assert_true(err <= 0);
-    /* the database is whole and verifies after every failure */
+    if (err != 0) {
+      assert_true(err < 0);
+      assert_non_null(mentorlog_errname(err));
+    }
+    /* the database is whole, verifies, and holds exactly the committed steps */
     mentorlog *h = NULL;
     mentorlog_open_options o = keyopt();
     assert_int_equal(mentorlog_open(&h, dir, &o), 0);
     assert_int_equal(mentorlog_verify(h), 0);
     uint64_t recs;
     assert_int_equal(mentorlog_counts(h, &recs, NULL), 0);
-    assert_true(recs >= before);
-    before = recs;
+    uint64_t want = base_recs;
+    int whole = recs == want;
+    for (size_t i = 0; i < sizeof seq_records / sizeof seq_records[0]; i++)
+      whole |= recs == (want += (uint64_t)seq_records[i]);
+    if (!whole)
+      fail_msg("allocation %ld: %llu records, not a prefix of the steps", n, (unsigned long long)recs);
+    if (err == 0)
+      assert_int_equal(recs, want); /* a run that reported success wrote everything */
     mentorlog_close(h);
   }
-  print_message("out of memory: failed each of %ld allocations in turn\n", n - 1);
+  print_message("out of memory: failed each of %ld allocations in turn (%s)\n", n - 1,
+                shm ? "profile on /dev/shm" : "profile in TMPDIR");
+  assert_int_equal(full_allocs, n - 1);
   assert_true(n > 100);
   assert_int_equal(mentorlog_set_allocator(NULL), 0);
-  rmtree(tmpl);
+  rmtree(root);
 }
 
 int main(void) {
+  /* ML_TEST_FILTER=name runs one test (cmocka's glob pattern). */
+  if (getenv("ML_TEST_FILTER"))
+    cmocka_set_test_filter(getenv("ML_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(domain_examples),
+      cmocka_unit_test(grant_update_close),
+      cmocka_unit_test(late_entry_per_grant),
       cmocka_unit_test(profile_errors),
       cmocka_unit_test(no_plaintext_at_rest),
       cmocka_unit_test(out_of_memory),

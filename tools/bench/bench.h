@@ -20,7 +20,9 @@
   X(protocol, "records built/verified per second (1 and 2 threads), Merkle inclusion "            \
               "proofs, raw Ed25519 for comparison")                                          \
   X(server, "the real mentorlog-server over TLS: push from 1 and 8 devices, TLS handshakes, "    \
-            "idle connections and memory, /healthz under load, and the PouchDB peer")
+            "idle connections and memory, /healthz under load, and the PouchDB peer")        \
+  X(client, "libmentorlog: bulk contacts/s in batches, durable save p50/p99 beside a raw "        \
+            "SQLite FULL commit, open of a 100k-record profile, compliance of a grant")
 
 #define BENCH_DECLARE(name, help) int bench_##name(int argc, char **argv);
 BENCH_COMMANDS(BENCH_DECLARE)

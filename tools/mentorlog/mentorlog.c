@@ -29,9 +29,9 @@ static const char usage_main[] =
     "  init                      create a profile (asks the passphrase twice)\n"
     "  passphrase                change the passphrase (re-wraps the keys only)\n"
     "  case open|list|erase      citizens' cases\n"
-    "  grant open|close|list     grants (bevillinger) and their contact rule\n"
+    "  grant open|update|close|list   grants (bevillinger) and their contact rule\n"
     "  contact add|correct|void|list\n"
-    "  note add|list\n"
+    "  note add|revise|list\n"
     "  absence add|list\n"
     "  compliance GRANT          the grant's periods and their status\n"
     "  week                      this week's citizens still lacking a qualifying contact\n"
@@ -269,8 +269,9 @@ static int open_profile(mentorlog **h, bool create) {
     o.kdf = kdf_from_env();
     int err = create ? mentorlog_create(h, profile(), &o) : mentorlog_open(h, profile(), &o);
     if (err) {
+      const char *detail = mentorlog_open_errmsg();
       fprintf(stderr, "%s: %s %s: %s (%s)\n", prog, create ? "cannot create the profile in" : "cannot open the profile in",
-              profile(), mentorlog_strerror(err), mentorlog_errname(err));
+              profile(), *detail ? detail : mentorlog_strerror(err), mentorlog_errname(err));
       rc = exit_for(err);
     }
   }
@@ -545,9 +546,78 @@ static const char usage_grant[] =
     "              [--every WEEKS] [--contacts N] [--min-minutes M] [--partial-days K]\n"
     "              [--grace-days G] [--late-days L] [--hours-per-week H] [--legal-basis TEXT]\n"
     "              [--channels LIST]       (comma-separated; default in-person,home-visit,\n"
-    "                                        accompaniment,video,phone)   prints the grant id\n"
-    "       mentorlog grant close GRANT --date YYYY-MM-DD [--reason TEXT]\n"
-    "       mentorlog grant list [CASE] [--json]\n";
+    "                                        accompaniment,video,phone)\n"
+    "              [--purpose TEXT]        (sealed: only this mentor's devices read it)\n"
+    "                                                                   prints the grant id\n"
+    "       mentorlog grant update GRANT [any option of grant open]    prints the new record id\n"
+    "              (options not given keep their current values; a closed grant is not updated)\n"
+    "       mentorlog grant close GRANT --date YYYY-MM-DD [--reason TEXT]   (reason sealed)\n"
+    "                                                                   prints the record id\n"
+    "       mentorlog grant list [CASE] [--json]\n"
+    "Defaults of the contact rule: --every 1 --contacts 1 --min-minutes 0 --partial-days 3\n"
+    "--grace-days 7 --late-days 7.\n";
+
+/* Apply the options of grant open/update onto p (defaults or the grant's
+ * current values). Prints what was wrong; returns an exit code. */
+static int grant_apply_opts(struct opt *opts, mentorlog_grant_params *p) {
+  int rc;
+  const char *v;
+  if ((v = optv(opts, "jobcentre")))
+    p->jobcentre = v;
+  if ((v = optv(opts, "ref")))
+    p->reference = v;
+  if ((v = optv(opts, "legal-basis")))
+    p->legal_basis = v;
+  if ((v = optv(opts, "purpose")))
+    p->purpose = v;
+  if ((v = optv(opts, "start")) && (rc = parse_date_opt("start", v, &p->start)))
+    return rc;
+  if ((v = optv(opts, "end")) && (rc = parse_date_opt("end", v, &p->end)))
+    return rc;
+  struct { const char *name; uint32_t *dst; uint32_t max; } nums[] = {
+      {"every", &p->rule.period_weeks, 2}, {"contacts", &p->rule.contacts, 100},
+      {"min-minutes", &p->rule.min_minutes, 1440}, {"partial-days", &p->rule.partial_days, 10},
+      {"grace-days", &p->rule.grace_days, 366}, {"late-days", &p->rule.late_days, 366}};
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+    v = optv(opts, nums[i].name);
+    if (v && parse_uint(v, nums[i].max, nums[i].dst) != 0) {
+      fprintf(stderr, "%s: --%s '%s': expected a whole number 0..%u\n", prog, nums[i].name, v, nums[i].max);
+      return EXIT_USER;
+    }
+  }
+  if ((v = optv(opts, "hours-per-week"))) {
+    char *end;
+    errno = 0;
+    double hours = strtod(v, &end);
+    if (!*v || *end || errno || !(hours >= 0 && hours <= 168)) {
+      fprintf(stderr, "%s: --hours-per-week '%s': expected hours 0..168\n", prog, v);
+      return EXIT_USER;
+    }
+    p->minutes_per_week = (uint32_t)(hours * 60 + 0.5);
+  }
+  if ((v = optv(opts, "channels"))) {
+    char buf[256];
+    if (strlen(v) >= sizeof buf) {
+      fprintf(stderr, "%s: --channels: the list is too long\n", prog);
+      return EXIT_USER;
+    }
+    snprintf(buf, sizeof buf, "%s", v);
+    p->rule.channels = 0;
+    for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+      int c = mentorlog_channel_parse(t);
+      if (!c) {
+        fprintf(stderr, "%s: --channels: unknown channel '%s'\n", prog, t);
+        return EXIT_USER;
+      }
+      p->rule.channels |= 1u << c;
+    }
+  }
+  return 0;
+}
+
+static const char *const grant_param_opts[] = {"jobcentre", "ref", "start", "end", "every", "contacts",
+                                               "min-minutes", "partial-days", "grace-days", "late-days",
+                                               "hours-per-week", "legal-basis", "channels", "purpose", NULL};
 
 static int cmd_grant(int argc, char **argv) {
   if (argc < 2)
@@ -561,56 +631,31 @@ static int cmd_grant(int argc, char **argv) {
                        {"every", 0, 0, 0}, {"contacts", 0, 0, 0}, {"min-minutes", 0, 0, 0},
                        {"partial-days", 0, 0, 0}, {"grace-days", 0, 0, 0}, {"late-days", 0, 0, 0},
                        {"hours-per-week", 0, 0, 0}, {"legal-basis", 0, 0, 0}, {"channels", 0, 0, 0},
-                       {"date", 0, 0, 0}, {"reason", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
+                       {"purpose", 0, 0, 0}, {"date", 0, 0, 0}, {"reason", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
   const char *pos[1];
   int npos, rc = parse_opts(argc - 1, argv + 1, opts, pos, 1, &npos, usage_grant);
   if (rc)
     return rc < 0 ? 0 : rc;
   mentorlog *h = NULL;
-  if (strcmp(sub, "open") == 0) {
+  bool open = strcmp(sub, "open") == 0, update = strcmp(sub, "update") == 0;
+  if (!open && !update && strcmp(sub, "close") && strcmp(sub, "list"))
+    return usage_error(usage_grant, "grant: unknown subcommand '%s'", sub);
+  if (!open && !update) {
+    for (const char *const *o = grant_param_opts; *o; o++)
+      if (optv(opts, *o))
+        return usage_error(usage_grant, "grant %s does not take --%s", sub, *o);
+  }
+  if (strcmp(sub, "close") && optv(opts, "date"))
+    return usage_error(usage_grant, "only grant close takes --date");
+  if (strcmp(sub, "close") && optv(opts, "reason"))
+    return usage_error(usage_grant, "only grant close takes --reason");
+  if (open) {
     if (npos != 1 || !optv(opts, "jobcentre") || !optv(opts, "ref") || !optv(opts, "start") || !optv(opts, "end"))
       return usage_error(usage_grant, "grant open needs CASE, --jobcentre, --ref, --start and --end");
-    mentorlog_grant_params p = {.version = MENTORLOG_GRANT_VERSION, .jobcentre = optv(opts, "jobcentre"),
-                                .reference = optv(opts, "ref"), .legal_basis = optv(opts, "legal-basis")};
+    mentorlog_grant_params p = {.version = MENTORLOG_GRANT_VERSION};
     mentorlog_rule_default(&p.rule);
-    if ((rc = parse_date_opt("start", optv(opts, "start"), &p.start)) ||
-        (rc = parse_date_opt("end", optv(opts, "end"), &p.end)))
+    if ((rc = grant_apply_opts(opts, &p)))
       return rc;
-    struct { const char *name; uint32_t *dst; uint32_t max; } nums[] = {
-        {"every", &p.rule.period_weeks, 2}, {"contacts", &p.rule.contacts, 100},
-        {"min-minutes", &p.rule.min_minutes, 1440}, {"partial-days", &p.rule.partial_days, 10},
-        {"grace-days", &p.rule.grace_days, 366}, {"late-days", &p.rule.late_days, 366}};
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-      const char *v = optv(opts, nums[i].name);
-      if (v && parse_uint(v, nums[i].max, nums[i].dst) != 0) {
-        fprintf(stderr, "%s: --%s '%s': expected a whole number 0..%u\n", prog, nums[i].name, v, nums[i].max);
-        return EXIT_USER;
-      }
-    }
-    const char *hpw = optv(opts, "hours-per-week");
-    if (hpw) {
-      char *end;
-      double hours = strtod(hpw, &end);
-      if (*end || !(hours >= 0 && hours <= 168)) {
-        fprintf(stderr, "%s: --hours-per-week '%s': expected hours 0..168\n", prog, hpw);
-        return EXIT_USER;
-      }
-      p.minutes_per_week = (uint32_t)(hours * 60 + 0.5);
-    }
-    const char *ch = optv(opts, "channels");
-    if (ch) {
-      char buf[256];
-      snprintf(buf, sizeof buf, "%s", ch);
-      p.rule.channels = 0;
-      for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        int c = mentorlog_channel_parse(t);
-        if (!c) {
-          fprintf(stderr, "%s: --channels: unknown channel '%s'\n", prog, t);
-          return EXIT_USER;
-        }
-        p.rule.channels |= 1u << c;
-      }
-    }
     if ((rc = open_profile(&h, false)))
       return rc;
     uint8_t cid[MENTORLOG_ID_BYTES], gid[MENTORLOG_ID_BYTES];
@@ -618,6 +663,49 @@ static int cmd_grant(int argc, char **argv) {
       int err = mentorlog_grant_open(h, gid, cid, &p);
       rc = err ? fail(h, err, "grant open") : (print_id(gid), 0);
     }
+  } else if (update) {
+    if (npos != 1)
+      return usage_error(usage_grant, "grant update needs GRANT");
+    bool any = false;
+    for (const char *const *o = grant_param_opts; *o; o++)
+      any |= optv(opts, *o) != NULL;
+    if (!any)
+      return usage_error(usage_grant, "grant update needs at least one option of grant open");
+    if ((rc = open_profile(&h, false)))
+      return rc;
+    uint8_t gid[MENTORLOG_ID_BYTES], rid[MENTORLOG_ID_BYTES];
+    mentorlog_grant *g = NULL;
+    size_t ng = 0;
+    if ((rc = resolve(h, gid, 'g', pos[0])))
+      goto out;
+    int err = mentorlog_grants(h, NULL, &g, &ng);
+    if (err) {
+      rc = fail(h, err, "grant update");
+      goto out;
+    }
+    const mentorlog_grant *cur = NULL;
+    for (size_t i = 0; i < ng && !cur; i++)
+      if (memcmp(g[i].id, gid, MENTORLOG_ID_BYTES) == 0)
+        cur = &g[i];
+    if (!cur) {
+      fprintf(stderr, "%s: grant update: the grant's case was erased (CASE_ERASED)\n", prog);
+      rc = EXIT_USER;
+    } else if (cur->closed) {
+      fprintf(stderr, "%s: grant update: the grant is closed; open a new grant for a renewal (GRANT_CLOSED)\n",
+              prog);
+      rc = EXIT_USER;
+    } else {
+      /* Start from the current values; the options given replace them. */
+      mentorlog_grant_params p = {.version = MENTORLOG_GRANT_VERSION, .jobcentre = cur->jobcentre,
+                                  .reference = cur->reference, .legal_basis = cur->legal_basis,
+                                  .purpose = cur->purpose, .start = cur->start, .end = cur->end,
+                                  .rule = cur->rule, .minutes_per_week = cur->minutes_per_week};
+      if (!(rc = grant_apply_opts(opts, &p))) {
+        err = mentorlog_grant_update(h, rid, gid, &p);
+        rc = err ? fail(h, err, "grant update") : (print_id(rid), 0);
+      }
+    }
+    mentorlog_grants_free(g, ng);
   } else if (strcmp(sub, "close") == 0) {
     if (npos != 1 || !optv(opts, "date"))
       return usage_error(usage_grant, "grant close needs GRANT and --date");
@@ -658,11 +746,19 @@ static int cmd_grant(int argc, char **argv) {
         json_str(stdout, g[i].jobcentre);
         fputs(",\"ref\":", stdout);
         json_str(stdout, g[i].reference);
-        printf(",\"start\":\"%s\",\"end\":\"%s\",\"closed\":%s,\"conflict\":%s}", a, b,
-               g[i].closed ? "true" : "false", g[i].conflict ? "true" : "false");
+        fputs(",\"legal_basis\":", stdout);
+        json_str(stdout, g[i].legal_basis);
+        fputs(",\"purpose\":", stdout);
+        json_str(stdout, g[i].purpose);
+        printf(",\"minutes_per_week\":%u", g[i].minutes_per_week);
+        printf(",\"start\":\"%s\",\"end\":\"%s\",\"closed\":%s,\"close_reason\":", a, b,
+               g[i].closed ? "true" : "false");
+        json_str(stdout, g[i].close_reason);
+        printf(",\"conflict\":%s}", g[i].conflict ? "true" : "false");
       } else {
-        printf("%s  case %s  %s %s  %s..%s%s%s\n", gs, cs, g[i].jobcentre, g[i].reference, a, b,
-               g[i].closed ? "  closed" : "", g[i].conflict ? "  CONFLICT" : "");
+        printf("%s  case %s  %s %s  %s..%s%s%s%s%s\n", gs, cs, g[i].jobcentre, g[i].reference, a, b,
+               g[i].closed ? "  closed" : "", g[i].close_reason ? ": " : "",
+               g[i].close_reason ? g[i].close_reason : "", g[i].conflict ? "  CONFLICT" : "");
       }
     }
     if (js)
@@ -1223,7 +1319,9 @@ static int cmd_week(int argc, char **argv) {
 static const char usage_export[] =
     "Usage: mentorlog export --format json|csv\n"
     "Everything in the profile, decrypted, to standard output (cases, grants,\n"
-    "contacts, notes, absences). CSV: one row per item, first column the type.\n";
+    "contacts, notes, absences). CSV: one row per item, first column the type;\n"
+    "columns type,case,id,date,minutes,channel,outcome,name_or_text,phone_or_ref,\n"
+    "purpose,close_reason (the last two filled for grants only).\n";
 
 static int cmd_export(int argc, char **argv) {
   struct opt opts[] = {{"format", 0, 0, 0}, {0}};
@@ -1244,7 +1342,7 @@ static int cmd_export(int argc, char **argv) {
   if (js)
     fputs("{\"cases\":[", stdout);
   else
-    puts("type,case,id,date,minutes,channel,outcome,name_or_text,phone_or_ref");
+    puts("type,case,id,date,minutes,channel,outcome,name_or_text,phone_or_ref,purpose,close_reason");
   for (size_t i = 0; !err && i < nc; i++) {
     char cid[33];
     hex(cid, cs[i].id);
@@ -1258,7 +1356,7 @@ static int cmd_export(int argc, char **argv) {
       csv_str(stdout, cs[i].erased ? "(erased)" : cs[i].name);
       fputc(',', stdout);
       csv_str(stdout, cs[i].phone);
-      fputc('\n', stdout);
+      fputs(",,\n", stdout);
     }
     if (cs[i].erased) {
       if (js)
@@ -1291,13 +1389,21 @@ static int cmd_export(int argc, char **argv) {
         json_str(stdout, g[j].reference);
         fputs(",\"legal_basis\":", stdout);
         json_str(stdout, g[j].legal_basis);
-        printf(",\"start\":\"%s\",\"end\":\"%s\",\"closed\":%s,\"minutes_per_week\":%u}", s, e,
-               g[j].closed ? "true" : "false", g[j].minutes_per_week);
+        fputs(",\"purpose\":", stdout);
+        json_str(stdout, g[j].purpose);
+        printf(",\"start\":\"%s\",\"end\":\"%s\",\"closed\":%s,\"close_reason\":", s, e,
+               g[j].closed ? "true" : "false");
+        json_str(stdout, g[j].close_reason);
+        printf(",\"minutes_per_week\":%u}", g[j].minutes_per_week);
       } else {
         printf("grant,%s,%s,%s..%s,%u,,,", cid, gid, s, e, g[j].minutes_per_week);
         csv_str(stdout, g[j].jobcentre);
         fputc(',', stdout);
         csv_str(stdout, g[j].reference);
+        fputc(',', stdout);
+        csv_str(stdout, g[j].purpose);
+        fputc(',', stdout);
+        csv_str(stdout, g[j].close_reason);
         fputc('\n', stdout);
       }
     }
@@ -1313,7 +1419,7 @@ static int cmd_export(int argc, char **argv) {
         printf("contact,%s,%s,%s,%u,%s,%s,", cid, id, when, c[j].minutes, mentorlog_channel_name(c[j].channel),
                mentorlog_outcome_name(c[j].outcome));
         csv_str(stdout, c[j].note);
-        puts(",");
+        puts(",,,");
       }
     }
     if (js)
@@ -1329,7 +1435,7 @@ static int cmd_export(int argc, char **argv) {
       } else {
         printf("note,%s,%s,%s,,,,", cid, id, when);
         csv_str(stdout, nt[j].text);
-        puts(",");
+        puts(",,,");
       }
     }
     if (js)
@@ -1347,7 +1453,7 @@ static int cmd_export(int argc, char **argv) {
       } else {
         printf("absence,%s,%s,%s..%s,,,,%s,", cid, id, f, t, mentorlog_absence_kind_name(a[j].kind));
         csv_str(stdout, a[j].approved_ref);
-        fputc('\n', stdout);
+        fputs(",,\n", stdout);
       }
     }
     if (js)

@@ -66,6 +66,9 @@ MENTORLOG_EXTERN size_t mentorlog_id_bytes(void);
 MENTORLOG_EXTERN size_t mentorlog_key_bytes(void);
 MENTORLOG_EXTERN size_t mentorlog_passphrase_max(void);
 MENTORLOG_EXTERN size_t mentorlog_text_max(void);
+MENTORLOG_EXTERN size_t mentorlog_name_max(void);
+/* Library version ("0.1.0"); static. */
+MENTORLOG_EXTERN const char *mentorlog_version(void);
 
 typedef int32_t mentorlog_date; /* days since 1970-01-01 (civil, Copenhagen) */
 
@@ -116,12 +119,19 @@ typedef struct mentorlog_open_options {
   mentorlog_kdf kdf;         /* mentorlog_create only */
 } mentorlog_open_options;
 #define MENTORLOG_OPEN_OPTIONS_INIT {MENTORLOG_OPEN_OPTIONS_VERSION, NULL, 0, NULL, MENTORLOG_KDF_INTERACTIVE}
+/* The same as MENTORLOG_OPEN_OPTIONS_INIT, for bindings that cannot read
+ * macros (Swift, Kotlin). Each option/params struct has such a function. */
+MENTORLOG_EXTERN void mentorlog_open_options_init(mentorlog_open_options *o);
 
 /* Create a new profile in dir (created with mode 0700 when missing) and
  * open it. Generates the device's Ed25519 and X25519 keys and the storage
  * key. Errors: PROFILE_EXISTS, INVALID_ARGUMENT, IO, DISK_FULL, OUT_OF_MEMORY. */
 MENTORLOG_EXTERN int mentorlog_create(mentorlog **out, const char *dir,
                                       const mentorlog_open_options *opts) MENTORLOG_WARN_UNUSED;
+/* Detail of the last failed mentorlog_create/mentorlog_open in the calling
+ * thread (no handle exists to carry it); "" when none. Never contains a
+ * secret. Valid until the next create/open in this thread. */
+MENTORLOG_EXTERN const char *mentorlog_open_errmsg(void);
 /* Open an existing profile. On failure *out is NULL and nothing leaks.
  * Errors: NO_PROFILE, WRONG_PASSPHRASE (nothing is changed), PROFILE_CORRUPT,
  * PROFILE_TOO_NEW (schema of a newer version), BUSY, IO, OUT_OF_MEMORY.
@@ -195,15 +205,28 @@ typedef struct mentorlog_grant_params {
   mentorlog_rule rule;
   uint32_t minutes_per_week;  /* granted hours x 60 */
 } mentorlog_grant_params;
+/* Version set, strings NULL, dates 0, rule all zero: call
+ * mentorlog_rule_default(&p.rule) for the domain defaults. */
+#define MENTORLOG_GRANT_PARAMS_INIT {MENTORLOG_GRANT_VERSION, NULL, NULL, NULL, NULL, 0, 0, {0, 0, 0, 0, 0, 0, 0}, 0}
+/* Version set and the rule at the domain defaults. */
+MENTORLOG_EXTERN void mentorlog_grant_params_init(mentorlog_grant_params *p);
 
 MENTORLOG_EXTERN int mentorlog_grant_open(mentorlog *h, uint8_t out_grant[MENTORLOG_ID_BYTES],
                                           const uint8_t case_id[MENTORLOG_ID_BYTES],
                                           const mentorlog_grant_params *p);
-/* Supersede the grant's current head(s) with new parameters. */
+/* Supersede the grant's current head(s) with new parameters (all of them:
+ * read the current ones with mentorlog_grants() to change a few). The
+ * purpose is sealed again when given; NULL drops it. Errors: NOT_FOUND,
+ * CASE_ERASED, GRANT_CLOSED (a closed grant is not reopened: a renewal is a
+ * new grant), BAD_RULE / BAD_PERIOD / BAD_DATE, TOO_LARGE, and those of a
+ * write (DISK_FULL, IO, OUT_OF_MEMORY). */
 MENTORLOG_EXTERN int mentorlog_grant_update(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                             const uint8_t grant_id[MENTORLOG_ID_BYTES],
                                             const mentorlog_grant_params *p);
-/* Close a grant early on date (reason sealed, may be NULL). */
+/* Close a grant early on date. reason (may be NULL, <= 4096 bytes) is
+ * sealed under the case key (GrantCloseSealed): only this mentor's devices
+ * read it; mentorlog_grants() returns it decrypted in close_reason. A grant
+ * closed twice (or concurrently) ends on the earliest close date. */
 MENTORLOG_EXTERN int mentorlog_grant_close(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                            const uint8_t grant_id[MENTORLOG_ID_BYTES],
                                            mentorlog_date date, const char *reason);
@@ -218,6 +241,8 @@ typedef struct mentorlog_contact_params {
   uint32_t transport_minutes;
   const char *note;           /* sealed, may be NULL */
 } mentorlog_contact_params;
+#define MENTORLOG_CONTACT_PARAMS_INIT {MENTORLOG_CONTACT_VERSION, 0, 0, 0, 0, 0, NULL}
+MENTORLOG_EXTERN void mentorlog_contact_params_init(mentorlog_contact_params *p);
 
 MENTORLOG_EXTERN int mentorlog_contact_add(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                            const uint8_t case_id[MENTORLOG_ID_BYTES],
@@ -246,6 +271,8 @@ typedef struct mentorlog_absence_params {
   const char *approved_ref;   /* municipality's approval; NULL = not approved */
   const char *reason;         /* sealed, may be NULL */
 } mentorlog_absence_params;
+#define MENTORLOG_ABSENCE_PARAMS_INIT {MENTORLOG_ABSENCE_VERSION, 0, 0, 0, NULL, NULL}
+MENTORLOG_EXTERN void mentorlog_absence_params_init(mentorlog_absence_params *p);
 MENTORLOG_EXTERN int mentorlog_absence_add(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                            const uint8_t case_id[MENTORLOG_ID_BYTES],
                                            const mentorlog_absence_params *p);
@@ -280,6 +307,7 @@ typedef struct mentorlog_grant {
   uint32_t minutes_per_week;
   int closed;                 /* a GRANT_CLOSE head: end is the close date */
   int conflict;
+  char *close_reason;         /* decrypted reason of that GRANT_CLOSE; NULL when none */
 } mentorlog_grant;
 /* Grants of case (or of every case when case_id is NULL). */
 MENTORLOG_EXTERN int mentorlog_grants(mentorlog *h, const uint8_t *case_id, mentorlog_grant **out, size_t *n);
@@ -292,7 +320,9 @@ typedef struct mentorlog_contact {
   uint32_t minutes, transport_minutes;
   int channel, outcome;
   char *note;                 /* decrypted, may be NULL */
-  int late_entry;             /* recorded more than L days (of the case's first grant; 7 default) after start */
+  int late_entry;             /* recorded more than L days after start, L of the case's grant
+                               * whose [start, end] covers the contact's local date (the
+                               * latest-starting one if several), else the default 7 */
   int conflict;
 } mentorlog_contact;
 MENTORLOG_EXTERN int mentorlog_contacts(mentorlog *h, const uint8_t case_id[MENTORLOG_ID_BYTES],
