@@ -137,6 +137,7 @@ void mentorlog_close(mentorlog *h) {
   if (!h)
     return;
   if (h->db) {
+    ml__stmt_close_all(h);
     if (h->batch && !sqlite3_get_autocommit(h->db))
       sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close_v2(h->db);
@@ -237,23 +238,39 @@ int mentorlog_batch_commit(mentorlog *h) {
   if (!h->batch)
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "no batch is open");
   h->batch = 0;
-  int rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
-  if (rc != SQLITE_OK) {
-    int err = ml__sqlite_err(h, rc, "commit");
+  if (h->batch_failed) {
+    h->batch_failed = 0; /* ml__rollback undid it already */
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT,
+                    "an operation of this batch failed and the batch was rolled back");
+  }
+  /* The chain row is written once for the whole batch, inside it; never
+   * in autocommit mode, after SQLite dropped the batch on an error. */
+  int err = sqlite3_get_autocommit(h->db)
+                ? ml__fail(h, MLPROTO_ERR_IO, "the batch was rolled back after an earlier error")
+                : ml__chain_store(h);
+  if (!err) {
+    int rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+      err = ml__sqlite_err(h, rc, "commit");
+  }
+  if (err) {
     sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
     ml__casekey_flush(h, NULL);
+    h->chain_dirty = 0;
     ml__chain_load(h); /* the tip moved back */
-    return err;
   }
-  return 0;
+  return err;
 }
 
 void mentorlog_batch_rollback(mentorlog *h) {
   if (!h || !h->batch)
     return;
   h->batch = 0;
-  sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+  h->batch_failed = 0;
+  if (!sqlite3_get_autocommit(h->db))
+    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
   ml__casekey_flush(h, NULL);
+  h->chain_dirty = 0;
   ml__chain_load(h);
 }
 

@@ -12,12 +12,30 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 
-#define ML_SCHEMA_VERSION 1
+#define ML_SCHEMA_VERSION 2
 #define ML_DB_NAME "mentorlog.db"
 #define ML_CASEKEY_CACHE 32
 
 #include "mlproto/crypto.h"
 #include "mlproto/hlc.h"
+
+/* Statements cached on the handle (SQL text in store.c). */
+enum ml_sql {
+  ML_SQL_BEGIN,
+  ML_SQL_COMMIT,
+  ML_SQL_RECORD_INSERT,
+  ML_SQL_SUPERSEDE_INSERT,
+  ML_SQL_CHAIN_UPDATE,
+  ML_SQL_OUTBOX_INSERT,
+  ML_SQL_CASE_CHECK,
+  ML_SQL_CASEKEY_GET,
+  ML_SQL_RECORD_META,   /* item_id, case_id, kind of a record_id */
+  ML_SQL_ITEM_HEADS,
+  ML_SQL_RECORD_BY_ID,  /* envelope, hash of a record_id */
+  ML_SQL_CASE_RECORDS,  /* envelope, hash of a case's records of kinds lo..hi */
+  ML_SQL_KIND_RECORDS,  /* envelope, hash of all records of kinds lo..hi */
+  ML_SQL_COUNT
+};
 
 struct mentorlog {
   sqlite3 *db;
@@ -36,6 +54,13 @@ struct mentorlog {
   uint8_t saved_head[32];
   uint64_t saved_hlc;
   int batch;         /* inside mentorlog_batch_begin */
+  /* The chain row lags the in-memory tip inside a transaction: records set
+   * it dirty, the outermost commit writes it once (ml__chain_store). */
+  int chain_dirty;
+  int batch_failed; /* an operation failed: the batch was rolled back */
+  /* Prepared once per handle (SQLITE_PREPARE_PERSISTENT), finalized on
+   * close: parsing and planning cost more than the statements themselves. */
+  sqlite3_stmt *stmts[ML_SQL_COUNT];
   /* Unwrapped case keys, least recently used evicted: unwrapping costs a
    * sodium_malloc (guard pages, mprotect, munmap) per call otherwise. Each
    * key lives in its own sodium_malloc block and is wiped when evicted,
@@ -62,8 +87,18 @@ int ml__db_migrate(mentorlog *h, bool own_tx);
 int ml__exec(mentorlog *h, const char *sql);
 int ml__begin(mentorlog *h);   /* BEGIN IMMEDIATE unless in a batch */
 int ml__commit(mentorlog *h);  /* COMMIT unless in a batch */
+/* Undo the operation: its transaction, or inside a batch the whole batch
+ * (later operations and mentorlog_batch_commit fail until rollback). */
 void ml__rollback(mentorlog *h);
 int ml__prepare(mentorlog *h, sqlite3_stmt **st, const char *sql);
+/* A cached statement, reset and without bindings; hand it back with
+ * ml__stmt_put (never finalize it) on every path, before the next call that
+ * could want the same statement (INTERNAL if it is still running). */
+int ml__stmt_get(mentorlog *h, enum ml_sql id, sqlite3_stmt **st);
+void ml__stmt_put(sqlite3_stmt *st); /* reset + clear bindings; NULL: no-op */
+/* Step a cached write statement to DONE and put it back. */
+int ml__stmt_run(mentorlog *h, sqlite3_stmt *st, const char *what);
+void ml__stmt_close_all(mentorlog *h); /* finalize every cached statement */
 
 /* ---- keys (keys.c) ---- */
 int ml__keyring_create(mentorlog *h, const mentorlog_open_options *o);
@@ -80,6 +115,9 @@ void ml__casekey_flush(mentorlog *h, const uint8_t *case_id);
 
 /* ---- records (records.c) ---- */
 int ml__chain_load(mentorlog *h);
+/* Write the in-memory tip to the chain row if records were appended since
+ * the last store (called by the outermost commit, inside its transaction). */
+int ml__chain_store(mentorlog *h);
 
 /* Little helpers. */
 char *ml__strdup(const char *s); /* NULL in -> NULL out; via the allocator */

@@ -210,7 +210,7 @@ int ml__casekey_store(mentorlog *h, const uint8_t case_id[16], const mlproto_key
 static int casekey_load(mentorlog *h, const uint8_t case_id[16], mlproto_key **out) {
   *out = NULL;
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "SELECT wrapped FROM case_keys WHERE case_id = ?");
+  int err = ml__stmt_get(h, ML_SQL_CASEKEY_GET, &st);
   if (err)
     return err;
   sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
@@ -224,7 +224,7 @@ static int casekey_load(mentorlog *h, const uint8_t case_id[16], mlproto_key **o
   } else {
     err = ml__sqlite_err(h, rc, "read case key");
   }
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   if (err)
     return err;
   err = mlproto_key_unwrap(out, MLPROTO_KEY_CASE, h->storage, PURPOSE_CASE, wrapped);

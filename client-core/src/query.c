@@ -1,6 +1,8 @@
 /* Readers: current state derived from the stored records. Every record read
- * back is verified again (signature and hashes), so a tampered row is an
- * error, never silently believed. */
+ * back is checked again against the record hash stored when it was verified
+ * (signature, on insert): framing, fields and the SHA-256 of every part, so
+ * a tampered row is an error, never silently believed. The signatures
+ * themselves are re-checked by mentorlog_verify (see DESIGN.md, trust). */
 #include "records_int.h"
 #include "mlproto/util.h"
 
@@ -24,19 +26,34 @@ static void vset_free(struct vset *v) {
   memset(v, 0, sizeof *v);
 }
 
-#define KBIT(k) (1u << (k))
+/* A stored row (envelope, hash): every check but the signature, which the
+ * stored record hash stands for (it was verified before it was stored). */
+static int row_record(mentorlog *h, sqlite3_stmt *st, mlproto_record **out) {
+  *out = NULL;
+  if (sqlite3_column_bytes(st, 1) != 32)
+    return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a stored record hash is damaged");
+  int err = mlproto_record_verify_stored(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                                         sqlite3_column_blob(st, 1));
+  if (err == MLPROTO_ERR_OUT_OF_MEMORY)
+    return ml__fail(h, err, "out of memory");
+  if (err)
+    return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a stored record does not verify: %s", mlproto_errname(err));
+  return 0;
+}
 
-/* All versions of the given kinds in a case (or every case for NULL). */
-static int vset_load(mentorlog *h, const uint8_t *case_id, unsigned kinds, struct vset *v) {
+/* All versions of the kinds kind_lo..kind_hi in a case (or every case for
+ * NULL), in insertion order. */
+static int vset_load(mentorlog *h, const uint8_t *case_id, int kind_lo, int kind_hi, struct vset *v) {
   memset(v, 0, sizeof *v);
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, case_id ? "SELECT envelope FROM records WHERE case_id = ?2 AND ((1 << kind) & ?1) != 0 ORDER BY rid"
-                                        : "SELECT envelope FROM records WHERE ((1 << kind) & ?1) != 0 ORDER BY rid");
+  int err = ml__stmt_get(h, case_id ? ML_SQL_CASE_RECORDS : ML_SQL_KIND_RECORDS, &st);
   if (err)
     return err;
-  sqlite3_bind_int64(st, 1, kinds);
+  int p = 1;
   if (case_id)
-    sqlite3_bind_blob(st, 2, case_id, 16, SQLITE_STATIC);
+    sqlite3_bind_blob(st, p++, case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_int(st, p++, kind_lo);
+  sqlite3_bind_int(st, p, kind_hi);
   size_t cap = 0;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -55,17 +72,13 @@ static int vset_load(mentorlog *h, const uint8_t *case_id, unsigned kinds, struc
       cap = nc;
     }
     mlproto_record *r = NULL;
-    err = mlproto_record_verify(&r, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-    if (err) {
-      err = err == MLPROTO_ERR_OUT_OF_MEMORY ? ml__fail(h, err, "out of memory")
-                                             : ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a stored record does not verify: %s", mlproto_errname(err));
+    if ((err = row_record(h, st, &r)))
       break;
-    }
     v->r[v->n++] = r;
   }
   if (!err && rc != SQLITE_DONE)
     err = ml__sqlite_err(h, rc, "read records");
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   if (!err && v->n) {
     v->items = mlproto_calloc(v->n, sizeof *v->items);
     if (!v->items)
@@ -131,7 +144,7 @@ int mentorlog_cases(mentorlog *h, mentorlog_case **out, size_t *n) {
   *out = NULL;
   *n = 0;
   struct vset v;
-  int err = vset_load(h, NULL, KBIT(MLPROTO_KIND_CASE_OPEN), &v);
+  int err = vset_load(h, NULL, MLPROTO_KIND_CASE_OPEN, MLPROTO_KIND_CASE_OPEN, &v);
   if (err)
     return err;
   mentorlog_case *c = v.n ? mlproto_calloc(v.n, sizeof *c) : NULL;
@@ -277,7 +290,7 @@ int mentorlog_grants(mentorlog *h, const uint8_t *case_id, mentorlog_grant **out
   *out = NULL;
   *n = 0;
   struct vset v;
-  int err = vset_load(h, case_id, KBIT(2) | KBIT(3) | KBIT(4), &v);
+  int err = vset_load(h, case_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_GRANT_CLOSE, &v);
   if (err)
     return err;
   mentorlog_grant *gs = v.n ? mlproto_calloc(v.heads->n_groups, sizeof *gs) : NULL;
@@ -304,19 +317,17 @@ int mentorlog_grants(mentorlog *h, const uint8_t *case_id, mentorlog_grant **out
 
 int ml__contact_disclosed(mentorlog *h, const uint8_t record_id[16], Mentorlog__V1__ContactDisclosed *out) {
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "SELECT envelope FROM records WHERE record_id = ?");
+  int err = ml__stmt_get(h, ML_SQL_RECORD_BY_ID, &st);
   if (err)
     return err;
   sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   mlproto_record *r = NULL;
   if (rc == SQLITE_ROW) {
-    err = mlproto_record_verify(&r, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-    if (err)
-      err = ml__fail(h, err == MLPROTO_ERR_OUT_OF_MEMORY ? err : MLPROTO_ERR_PROFILE_CORRUPT, "read contact");
-    else if (!r->disclosed || !r->disclosed->contact)
+    err = row_record(h, st, &r);
+    if (!err && (!r->disclosed || !r->disclosed->contact))
       err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the contact's data was erased");
-    else {
+    else if (!err) {
       const Mentorlog__V1__ContactDisclosed *c = r->disclosed->contact;
       out->start_ms = c->start_ms;
       out->duration_minutes = c->duration_minutes;
@@ -327,7 +338,7 @@ int ml__contact_disclosed(mentorlog *h, const uint8_t record_id[16], Mentorlog__
   } else {
     err = rc == SQLITE_DONE ? ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such record") : ml__sqlite_err(h, rc, "read contact");
   }
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   mlproto_record_free(r);
   return err;
 }
@@ -361,7 +372,7 @@ int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contac
   if (err)
     return err;
   struct vset v;
-  if ((err = vset_load(h, case_id, KBIT(MLPROTO_KIND_CONTACT), &v)))
+  if ((err = vset_load(h, case_id, MLPROTO_KIND_CONTACT, MLPROTO_KIND_CONTACT, &v)))
     return err;
   const mlproto_key *ck = NULL;
   mentorlog_contact *c = NULL;
@@ -432,7 +443,7 @@ int mentorlog_notes(mentorlog *h, const uint8_t case_id[16], mentorlog_note **ou
   if (err)
     return err;
   struct vset v;
-  if ((err = vset_load(h, case_id, KBIT(MLPROTO_KIND_NOTE), &v)))
+  if ((err = vset_load(h, case_id, MLPROTO_KIND_NOTE, MLPROTO_KIND_NOTE, &v)))
     return err;
   const mlproto_key *ck = NULL;
   mentorlog_note *c = NULL;
@@ -489,7 +500,7 @@ int mentorlog_absences(mentorlog *h, const uint8_t case_id[16], mentorlog_absenc
   if (err)
     return err;
   struct vset v;
-  if ((err = vset_load(h, case_id, KBIT(MLPROTO_KIND_ABSENCE), &v)))
+  if ((err = vset_load(h, case_id, MLPROTO_KIND_ABSENCE, MLPROTO_KIND_ABSENCE, &v)))
     return err;
   mentorlog_absence *a = v.n ? mlproto_calloc(v.n, sizeof *a) : NULL;
   size_t k = 0;
@@ -560,9 +571,9 @@ int mentorlog_grant_compliance(mentorlog *h, const uint8_t grant_id[16], int64_t
   mlproto_compliance *res = NULL;
   mentorlog_compliance *o = NULL;
   size_t nma = 0;
-  if ((err = vset_load(h, g->case_id, KBIT(MLPROTO_KIND_CONTACT), &cv)))
+  if ((err = vset_load(h, g->case_id, MLPROTO_KIND_CONTACT, MLPROTO_KIND_CONTACT, &cv)))
     goto out_grants;
-  if ((err = vset_load(h, g->case_id, KBIT(MLPROTO_KIND_ABSENCE), &av)))
+  if ((err = vset_load(h, g->case_id, MLPROTO_KIND_ABSENCE, MLPROTO_KIND_ABSENCE, &av)))
     goto out;
   if (cv.n && !(mc = mlproto_calloc(cv.n, sizeof *mc))) {
     err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");

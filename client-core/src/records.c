@@ -39,6 +39,26 @@ static int step_done(mentorlog *h, sqlite3_stmt *st, const char *what) {
   return err;
 }
 
+int ml__chain_store(mentorlog *h) {
+  if (!h->chain_dirty)
+    return 0;
+  sqlite3_stmt *st;
+  int err = ml__stmt_get(h, ML_SQL_CHAIN_UPDATE, &st);
+  if (err)
+    return err;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)h->seq);
+  sqlite3_bind_blob(st, 2, h->head, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)h->hlc.last);
+  if ((err = ml__stmt_run(h, st, "advance chain")))
+    return err;
+  if (sqlite3_changes(h->db) != 1)
+    return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "the chain tip is missing");
+  h->chain_dirty = 0;
+  return 0;
+}
+
+/* The record, its supersede edges and its outbox entry; the chain row
+ * follows at the outermost commit (one UPDATE per batch, not per record). */
 int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]) {
   mlproto_record_params p = {.seq = h->seq + 1, .kind = w->kind,
                              .n_supersedes = w->n_supersedes, .supersedes = w->supersedes};
@@ -53,9 +73,8 @@ int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]) {
   err = mlproto_record_build(&env, &env_len, hash, &p, w->disclosed, w->sealed, w->case_key, h->sign);
   if (err)
     return ml__fail(h, err, "build record: %s", mlproto_strerror(err));
-  sqlite3_stmt *st = NULL;
-  if ((err = ml__prepare(h, &st, "INSERT INTO records(record_id, case_id, item_id, author, seq, kind, hlc, hash, envelope)"
-                                 " VALUES (?,?,?,?,?,?,?,?,?)")))
+  sqlite3_stmt *st;
+  if ((err = ml__stmt_get(h, ML_SQL_RECORD_INSERT, &st)))
     goto out;
   sqlite3_bind_blob(st, 1, p.record_id, 16, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, p.case_id, 16, SQLITE_STATIC);
@@ -66,31 +85,25 @@ int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]) {
   sqlite3_bind_int64(st, 7, (sqlite3_int64)p.hlc);
   sqlite3_bind_blob(st, 8, hash, 32, SQLITE_STATIC);
   sqlite3_bind_blob(st, 9, env, (int)env_len, SQLITE_STATIC);
-  if ((err = step_done(h, st, "store record")))
+  if ((err = ml__stmt_run(h, st, "store record")))
     goto out;
   for (size_t i = 0; i < w->n_supersedes; i++) {
-    if ((err = ml__prepare(h, &st, "INSERT OR IGNORE INTO supersedes VALUES (?,?)")))
+    if ((err = ml__stmt_get(h, ML_SQL_SUPERSEDE_INSERT, &st)))
       goto out;
     sqlite3_bind_blob(st, 1, p.record_id, 16, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, w->supersedes[i], 16, SQLITE_STATIC);
-    if ((err = step_done(h, st, "store supersedes")))
+    if ((err = ml__stmt_run(h, st, "store supersedes")))
       goto out;
   }
-  if ((err = ml__prepare(h, &st, "UPDATE chain SET seq = ?, head = ?, hlc = ? WHERE id = 1")))
-    goto out;
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)p.seq);
-  sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)p.hlc);
-  if ((err = step_done(h, st, "advance chain")))
-    goto out;
-  if ((err = ml__prepare(h, &st, "INSERT INTO outbox VALUES (?,?)")))
+  if ((err = ml__stmt_get(h, ML_SQL_OUTBOX_INSERT, &st)))
     goto out;
   sqlite3_bind_int64(st, 1, (sqlite3_int64)p.seq);
   sqlite3_bind_blob(st, 2, p.record_id, 16, SQLITE_STATIC);
-  if ((err = step_done(h, st, "queue record")))
+  if ((err = ml__stmt_run(h, st, "queue record")))
     goto out;
   h->seq = p.seq;
   memcpy(h->head, hash, 32);
+  h->chain_dirty = 1;
   if (out_id)
     memcpy(out_id, p.record_id, 16);
 out:
@@ -111,8 +124,7 @@ static int check_text(mentorlog *h, const char *s, size_t cap, const char *what,
 /* The case must exist here and not be erased. */
 int ml__case_check(mentorlog *h, const uint8_t case_id[16]) {
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "SELECT (SELECT count(*) FROM records WHERE case_id = ?1 AND kind = 1),"
-                                " (SELECT count(*) FROM erased_cases WHERE case_id = ?1)");
+  int err = ml__stmt_get(h, ML_SQL_CASE_CHECK, &st);
   if (err)
     return err;
   sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
@@ -123,7 +135,7 @@ int ml__case_check(mentorlog *h, const uint8_t case_id[16]) {
     err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the case was erased");
   else if (!sqlite3_column_int(st, 0))
     err = ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such case");
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   return err;
 }
 
@@ -131,12 +143,14 @@ int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int k
                    struct ml_target *t) {
   memset(t, 0, sizeof *t);
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "SELECT item_id, case_id, kind FROM records WHERE record_id = ?");
+  int err = ml__stmt_get(h, ML_SQL_RECORD_META, &st);
   if (err)
     return err;
   sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
   int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
+  if (rc == SQLITE_ROW && (sqlite3_column_bytes(st, 0) != 16 || sqlite3_column_bytes(st, 1) != 16)) {
+    err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a record's ids are damaged");
+  } else if (rc == SQLITE_ROW) {
     int kind = sqlite3_column_int(st, 2);
     memcpy(t->item_id, sqlite3_column_blob(st, 0), 16);
     memcpy(t->case_id, sqlite3_column_blob(st, 1), 16);
@@ -147,22 +161,20 @@ int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int k
     err = rc == SQLITE_DONE ? ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such record")
                             : ml__sqlite_err(h, rc, "find record");
   }
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   if (err)
     return err;
   if ((err = ml__case_check(h, t->case_id)))
     return err;
-  /* Heads: versions of the item that no version of the item supersedes. */
-  if ((err = ml__prepare(h, &st, "SELECT r.record_id FROM records r WHERE r.item_id = ?1 AND NOT EXISTS"
-                                 " (SELECT 1 FROM supersedes s JOIN records x ON x.record_id = s.rec"
-                                 "  WHERE s.old = r.record_id AND x.item_id = ?1) ORDER BY r.hlc DESC LIMIT 16")))
+  if ((err = ml__stmt_get(h, ML_SQL_ITEM_HEADS, &st)))
     return err;
   sqlite3_bind_blob(st, 1, t->item_id, 16, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16)
     memcpy(t->heads[t->n++], sqlite3_column_blob(st, 0), 16);
   if (rc != SQLITE_DONE)
-    err = ml__sqlite_err(h, rc, "find heads");
-  sqlite3_finalize(st);
+    err = rc == SQLITE_ROW ? ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a record id is damaged")
+                           : ml__sqlite_err(h, rc, "find heads");
+  ml__stmt_put(st);
   return err;
 }
 

@@ -5,6 +5,7 @@
 #include "mentorlog/mentorlog.h"
 
 #include <dirent.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,6 +470,274 @@ static void no_plaintext_at_rest(void **state) {
   rmtree(tmpl);
 }
 
+/* --------------------------------------------- store: schema, trust */
+
+static sqlite3 *rawdb(const char *dir) {
+  char db[400];
+  snprintf(db, sizeof db, "%s/mentorlog.db", dir);
+  sqlite3 *s = NULL;
+  assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
+  return s;
+}
+
+static sqlite3_int64 raw_int(sqlite3 *s, const char *sql) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(s, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  sqlite3_int64 v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* The query plan of the case list names the kind index. */
+static int case_list_uses_kind_index(sqlite3 *s) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(s, "EXPLAIN QUERY PLAN SELECT envelope, hash FROM records"
+                                         " WHERE kind BETWEEN 1 AND 1 ORDER BY rid", -1, &st, NULL), SQLITE_OK);
+  int found = 0;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    found |= strstr((const char *)sqlite3_column_text(st, 3), "records_kind") != NULL;
+  sqlite3_finalize(st);
+  return found;
+}
+
+/* A version-1 profile (before the kind index) is migrated on open: version
+ * 2, the index exists and serves the case list, and every record is kept. */
+static void schema_migration(void **state) {
+  (void)state;
+  const char *dir = newdir();
+  mentorlog *h = create(dir);
+  uint8_t c[16], r[16];
+  assert_int_equal(mentorlog_case_open(h, c, "Migra Person", "+4500000000"), 0);
+  contact(h, r, c, "2026-03-02 10:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD);
+  mentorlog_close(h);
+  /* make it exactly a version-1 file: schema v1 is v2 without the index */
+  sqlite3 *s = rawdb(dir);
+  assert_int_equal(raw_int(s, "PRAGMA user_version"), 2);
+  assert_true(case_list_uses_kind_index(s));
+  assert_int_equal(sqlite3_exec(s, "DROP INDEX records_kind; PRAGMA user_version=1", 0, 0, 0), SQLITE_OK);
+  assert_false(case_list_uses_kind_index(s));
+  sqlite3_close(s);
+  /* a wrong passphrase migrates nothing */
+  mentorlog_open_options bad = pass("wrong horse"), good = pass("correct horse");
+  assert_int_equal(mentorlog_open(&h, dir, &bad), -300);
+  s = rawdb(dir);
+  assert_int_equal(raw_int(s, "PRAGMA user_version"), 1);
+  sqlite3_close(s);
+  assert_int_equal(mentorlog_open(&h, dir, &good), 0);
+  mentorlog_case *cs;
+  size_t n;
+  assert_int_equal(mentorlog_cases(h, &cs, &n), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(cs[0].name, "Migra Person");
+  mentorlog_cases_free(cs, n);
+  mentorlog_contact *ct;
+  assert_int_equal(mentorlog_contacts(h, c, &ct, &n), 0);
+  assert_int_equal(n, 1);
+  assert_memory_equal(ct[0].id, r, 16);
+  mentorlog_contacts_free(ct, n);
+  assert_int_equal(mentorlog_verify(h), 0);
+  mentorlog_close(h);
+  s = rawdb(dir);
+  assert_int_equal(raw_int(s, "PRAGMA user_version"), 2);
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'records_kind'"), 1);
+  assert_true(case_list_uses_kind_index(s));
+  sqlite3_close(s);
+  rmtree(tmpl);
+}
+
+/* Offsets of a protobuf bytes field (number 1..15, length < 2^14) in buf. */
+static size_t pb_field(const uint8_t *buf, size_t len, unsigned field, size_t *flen) {
+  size_t i = 0;
+  while (i < len) {
+    unsigned tag = buf[i++];
+    assert_int_equal(tag & 7, 2); /* every Envelope field is length-delimited */
+    size_t l = buf[i] & 0x7f;
+    if (buf[i++] & 0x80)
+      l |= (size_t)(buf[i++] & 0x7f) << 7;
+    if ((tag >> 3) == field) {
+      *flen = l;
+      return i;
+    }
+    i += l;
+  }
+  fail_msg("field %u not in the envelope", field);
+  return 0;
+}
+
+/* Replace the stored envelope (and optionally hash) of one record. */
+static void raw_set(sqlite3 *s, const uint8_t rid[16], const uint8_t *env, size_t len, const uint8_t *hash) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(s, hash ? "UPDATE records SET envelope = ?1, hash = ?3 WHERE record_id = ?2"
+                                              : "UPDATE records SET envelope = ?1 WHERE record_id = ?2",
+                                      -1, &st, NULL), SQLITE_OK);
+  sqlite3_bind_blob(st, 1, env, (int)len, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 2, rid, 16, SQLITE_TRANSIENT);
+  if (hash)
+    sqlite3_bind_blob(st, 3, hash, 32, SQLITE_TRANSIENT);
+  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+  assert_int_equal(sqlite3_changes(s), 1);
+  sqlite3_finalize(st);
+}
+
+static int contacts_err(mentorlog *h, const uint8_t c[16]) {
+  mentorlog_contact *ct = NULL;
+  size_t n = 0;
+  int err = mentorlog_contacts(h, c, &ct, &n);
+  mentorlog_contacts_free(ct, n);
+  return err;
+}
+
+/* Reads are bound to the record hash stored when the record was written:
+ * any change of the envelope or of the stored hash alone is PROFILE_CORRUPT.
+ * A row rewritten consistently (bad signature, matching hash: only someone
+ * who can write the file can do it) is what the reads deliberately do not
+ * re-check; mentorlog_verify does, and finds it. */
+static void stored_hash_binding(void **state) {
+  (void)state;
+  const char *dir = newdir();
+  mentorlog *h = create(dir);
+  uint8_t c[16], r[16];
+  assert_int_equal(mentorlog_case_open(h, c, "Hash Person", NULL), 0);
+  mentorlog_contact_params p = {.version = MENTORLOG_CONTACT_VERSION, .start_ms = T("2026-03-02 10:00"),
+                                .minutes = 30, .channel = MENTORLOG_CHANNEL_PHONE,
+                                .outcome = MENTORLOG_OUTCOME_HELD, .note = "bound note"};
+  assert_int_equal(mentorlog_contact_add(h, r, c, &p), 0);
+  assert_int_equal(contacts_err(h, c), 0);
+  mentorlog_close(h);
+
+  sqlite3 *s = rawdb(dir);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(s, "SELECT envelope, hash FROM records WHERE record_id = ?", -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_blob(st, 1, r, 16, SQLITE_TRANSIENT);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  size_t len = (size_t)sqlite3_column_bytes(st, 0);
+  uint8_t *orig = malloc(len), *env = malloc(len), hash[32];
+  assert_non_null(orig);
+  assert_non_null(env);
+  memcpy(orig, sqlite3_column_blob(st, 0), len);
+  assert_int_equal(sqlite3_column_bytes(st, 1), 32);
+  memcpy(hash, sqlite3_column_blob(st, 1), 32);
+  sqlite3_finalize(st);
+  size_t hlen, slen, dlen;
+  size_t hoff = pb_field(orig, len, 1, &hlen), soff = pb_field(orig, len, 2, &slen);
+  size_t doff = pb_field(orig, len, 3, &dlen);
+  assert_int_equal(slen, 64);
+
+  mentorlog_open_options o = pass("correct horse");
+  struct { size_t off; const char *what; } flips[] = {{hoff + hlen / 2, "header"}, {soff + 10, "signature"},
+                                                       {doff + dlen - 1, "disclosed"}, {len - 1, "sealed"}};
+  for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
+    memcpy(env, orig, len);
+    env[flips[i].off] ^= 0x01;
+    raw_set(s, r, env, len, NULL);
+    assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+    if (contacts_err(h, c) != -301)
+      fail_msg("a flipped %s byte was read back", flips[i].what);
+    mentorlog_close(h);
+  }
+  /* the stored hash alone changed */
+  uint8_t other[32];
+  memcpy(other, hash, 32);
+  other[0] ^= 0x80;
+  raw_set(s, r, orig, len, other);
+  assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+  assert_int_equal(contacts_err(h, c), -301);
+  mentorlog_close(h);
+  /* consistent rewrite: a bad signature with its matching record hash */
+  memcpy(env, orig, len);
+  env[soff + 10] ^= 0x01;
+  crypto_hash_sha256_state hs;
+  crypto_hash_sha256_init(&hs);
+  crypto_hash_sha256_update(&hs, env + hoff, hlen);
+  crypto_hash_sha256_update(&hs, env + soff, slen);
+  crypto_hash_sha256_final(&hs, other);
+  raw_set(s, r, env, len, other);
+  assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+  assert_int_equal(contacts_err(h, c), 0);        /* the documented trust boundary */
+  assert_int_equal(mentorlog_verify(h), -306);    /* ... which verify closes */
+  mentorlog_close(h);
+  /* restored: all is well again */
+  raw_set(s, r, orig, len, hash);
+  assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+  assert_int_equal(contacts_err(h, c), 0);
+  assert_int_equal(mentorlog_verify(h), 0);
+  mentorlog_close(h);
+  sqlite3_close(s);
+  free(orig);
+  free(env);
+  rmtree(tmpl);
+}
+
+/* Batches write the chain row once, at commit: after commits, a rolled-back
+ * batch and a failed operation inside a batch, the stored tip (what open
+ * loads) matches the records, and appending continues the chain. */
+static void batch_chain_tip(void **state) {
+  (void)state;
+  const char *dir = newdir();
+  mentorlog *h = create(dir);
+  uint8_t c[16], r[16], unknown[16] = {0xee};
+  assert_int_equal(mentorlog_case_open(h, c, "Batch Person", NULL), 0);
+  uint64_t recs, outbox;
+  assert_int_equal(mentorlog_batch_begin(h), 0);
+  for (int i = 0; i < 50; i++)
+    contact(h, r, c, "2026-03-02 10:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD);
+  assert_int_equal(mentorlog_batch_commit(h), 0);
+  assert_int_equal(mentorlog_batch_begin(h), 0);
+  for (int i = 0; i < 5; i++)
+    contact(h, r, c, "2026-03-03 10:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD);
+  mentorlog_batch_rollback(h);
+  assert_int_equal(mentorlog_verify(h), 0);
+  assert_int_equal(mentorlog_batch_begin(h), 0);
+  contact(h, r, c, "2026-03-04 10:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD);
+  assert_int_equal(mentorlog_note_add(h, NULL, c, "", 0), -1);      /* fails, the batch goes on */
+  assert_int_equal(mentorlog_note_add(h, NULL, unknown, "x", 1), -7);
+  assert_int_equal(mentorlog_note_revise(h, NULL, r, "x", 1), -1);  /* r is a contact, not a note */
+  contact(h, r, c, "2026-03-05 10:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD);
+  assert_int_equal(mentorlog_batch_commit(h), 0);
+  contact(h, r, c, "2026-03-06 10:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD); /* own transaction */
+  assert_int_equal(mentorlog_batch_commit(h), -1);                  /* no batch open */
+  /* A failure while storing (here: the next seq's outbox slot is taken, so
+   * the outbox INSERT fails after the record INSERT) rolls the whole batch
+   * back; writers and commit refuse until rollback. */
+  uint64_t before;
+  assert_int_equal(mentorlog_counts(h, &before, NULL), 0);
+  sqlite3 *s = rawdb(dir);
+  char sql[200];
+  snprintf(sql, sizeof sql, "INSERT INTO outbox VALUES (%llu, zeroblob(16))", (unsigned long long)before + 3);
+  assert_int_equal(sqlite3_exec(s, sql, 0, 0, 0), SQLITE_OK);
+  assert_int_equal(mentorlog_batch_begin(h), 0);
+  contact(h, r, c, "2026-03-07 10:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD);
+  contact(h, r, c, "2026-03-07 11:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD);
+  mentorlog_contact_params cp = {.version = MENTORLOG_CONTACT_VERSION, .start_ms = T("2026-03-07 12:00"),
+                                 .minutes = 30, .channel = MENTORLOG_CHANNEL_PHONE, .outcome = MENTORLOG_OUTCOME_HELD};
+  assert_int_equal(mentorlog_contact_add(h, NULL, c, &cp), -8);
+  assert_int_equal(mentorlog_contact_add(h, NULL, c, &cp), -1);
+  assert_int_equal(mentorlog_batch_commit(h), -1);
+  mentorlog_batch_rollback(h); /* no batch open any more: harmless */
+  assert_int_equal(mentorlog_counts(h, &recs, NULL), 0);
+  assert_int_equal(recs, before);
+  assert_int_equal(sqlite3_exec(s, "DELETE FROM outbox WHERE record_id = zeroblob(16)", 0, 0, 0), SQLITE_OK);
+  sqlite3_close(s);
+  assert_int_equal(mentorlog_verify(h), 0);
+  contact(h, r, c, "2026-03-08 10:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD); /* the chain goes on */
+  mentorlog_close(h);
+  mentorlog_open_options o = pass("correct horse");
+  assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+  assert_int_equal(mentorlog_verify(h), 0);
+  assert_int_equal(mentorlog_counts(h, &recs, &outbox), 0);
+  assert_int_equal(recs, 2 + 50 + 2 + 1 + 1);
+  assert_int_equal(outbox, recs);
+  s = rawdb(dir);
+  assert_int_equal(raw_int(s, "SELECT seq FROM chain"), (sqlite3_int64)recs);
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM chain c JOIN records r ON r.hash = c.head AND r.seq = c.seq"), 1);
+  assert_int_equal(raw_int(s, "SELECT (SELECT hlc FROM chain) >= (SELECT max(hlc) FROM records)"), 1);
+  sqlite3_close(s);
+  mentorlog_close(h);
+  rmtree(tmpl);
+}
+
 /* ----------------------------------------------------- out of memory */
 
 /* The hook fails allocation number fail_at (counting from 1) and keeps a
@@ -509,8 +778,30 @@ static mentorlog_open_options keyopt(void) {
 }
 
 /* Records each step of sequence() adds when it commits: case (KEY_GRANT +
- * CASE_OPEN), grant, contact, note, grant close. */
-static const int seq_records[] = {2, 1, 1, 1, 1};
+ * CASE_OPEN), grant, contact, a batch of two contacts (one commit, chain row
+ * written once), note, grant close. */
+static const int seq_records[] = {2, 1, 1, 2, 1, 1};
+
+static int batch_step(mentorlog *h, const uint8_t c[16], const mentorlog_contact_params *cp) {
+  int err = mentorlog_batch_begin(h);
+  if (err)
+    return err;
+  mentorlog_contact_params plain = *cp;
+  plain.note = NULL;
+  if ((err = mentorlog_contact_add(h, NULL, c, cp)) || (err = mentorlog_contact_add(h, NULL, c, &plain))) {
+    /* Failed before storing: the batch goes on (0). Failed while storing:
+     * the library rolled the batch back (INVALID_ARGUMENT); or SQLite did,
+     * on its own out-of-memory (IO). Either way writers and commit refuse. */
+    int again = mentorlog_contact_add(h, NULL, c, &plain);
+    if (again != 0 && again != -1 && again != -4)
+      fail_msg("a writer after a failure in a batch: %d", again);
+    if (again != 0)
+      assert_int_equal(mentorlog_batch_commit(h), again);
+    mentorlog_batch_rollback(h);
+    return err;
+  }
+  return mentorlog_batch_commit(h);
+}
 
 static int sequence(const char *dir) {
   mentorlog *h = NULL;
@@ -530,7 +821,8 @@ static int sequence(const char *dir) {
   mentorlog_grant *gs = NULL;
   size_t n = 0, ncs = 0, ngs = 0;
   if ((err = mentorlog_case_open(h, c, "Oom Person", NULL)) || (err = mentorlog_grant_open(h, g, c, &gp)) ||
-      (err = mentorlog_contact_add(h, r, c, &cp)) || (err = mentorlog_note_add(h, NULL, c, "n", 1)) ||
+      (err = mentorlog_contact_add(h, r, c, &cp)) || (err = batch_step(h, c, &cp)) ||
+      (err = mentorlog_note_add(h, NULL, c, "n", 1)) ||
       (err = mentorlog_grant_close(h, NULL, g, 20530, "moved away")) || (err = mentorlog_notes(h, c, &ns, &n)) ||
       (err = mentorlog_contacts(h, c, &cs, &ncs)) || (err = mentorlog_grants(h, c, &gs, &ngs)) ||
       (err = mentorlog_grant_compliance(h, g, 20600LL * 86400000, &cc))) {
@@ -647,6 +939,9 @@ int main(void) {
       cmocka_unit_test(late_entry_per_grant),
       cmocka_unit_test(profile_errors),
       cmocka_unit_test(no_plaintext_at_rest),
+      cmocka_unit_test(schema_migration),
+      cmocka_unit_test(stored_hash_binding),
+      cmocka_unit_test(batch_chain_tip),
       cmocka_unit_test(out_of_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

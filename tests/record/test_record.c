@@ -612,6 +612,46 @@ static void test_kind_helpers(void **state) {
   assert_false(mlproto_kind_needs_disclosed(MLPROTO_KIND_NOTE));
 }
 
+/* verify_stored: the same record as verify for the stored bytes and hash; any
+ * change of the bytes, or a different hash, is refused with a specific code. */
+static void test_verify_stored(void **state) {
+  (void)state;
+  size_t len;
+  uint8_t hash[32];
+  uint8_t *env = build_kind(&len, MLPROTO_KIND_CONTACT, hash);
+  mlproto_record *a = NULL, *b = NULL;
+  assert_rc(MLPROTO_OK, mlproto_record_verify(&a, env, len));
+  assert_rc(MLPROTO_OK, mlproto_record_verify_stored(&b, env, len, hash));
+  assert_memory_equal(a->hash, b->hash, 32);
+  assert_int_equal(a->flags, b->flags);
+  assert_int_equal(a->disclosed->contact->duration_minutes, b->disclosed->contact->duration_minutes);
+  assert_int_equal(a->sealed_len, b->sealed_len);
+  mlproto_record_free(a);
+  mlproto_record_free(b);
+  /* another hash */
+  uint8_t other[32];
+  memcpy(other, hash, 32);
+  other[31] ^= 1;
+  b = (mlproto_record *)1;
+  assert_rc(MLPROTO_ERR_BAD_SIGNATURE, mlproto_record_verify_stored(&b, env, len, other));
+  assert_null(b);
+  assert_rc(MLPROTO_ERR_INVALID_ARGUMENT, mlproto_record_verify_stored(&b, env, len, NULL));
+  /* every single-bit change of the stored bytes is refused */
+  size_t refused = 0;
+  for (size_t i = 0; i < len; i++) {
+    for (int bit = 0; bit < 8; bit++) {
+      env[i] ^= (uint8_t)(1u << bit);
+      int rc = mlproto_record_verify_stored(&b, env, len, hash);
+      env[i] ^= (uint8_t)(1u << bit);
+      assert_int_not_equal(rc, MLPROTO_OK);
+      assert_null(b);
+      refused++;
+    }
+  }
+  assert_int_equal(refused, 8 * len);
+  mlproto_free(env);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip_every_kind),
@@ -623,6 +663,7 @@ int main(void) {
       cmocka_unit_test(test_canonical_framing),
       cmocka_unit_test(test_out_of_memory),
       cmocka_unit_test(test_kind_helpers),
+      cmocka_unit_test(test_verify_stored),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -389,7 +389,12 @@ MENTORLOG_EXTERN int mentorlog_counts(mentorlog *h, uint64_t *records, uint64_t 
 MENTORLOG_EXTERN int mentorlog_has_record(mentorlog *h, const uint8_t record_id[MENTORLOG_ID_BYTES], int *present);
 
 /* Batches: between begin and commit, writers share one transaction (bulk
- * import). Nothing is durable before commit; rollback drops all of it. */
+ * import). Nothing is durable before commit; rollback drops all of it.
+ * A writer that fails on its arguments (INVALID_ARGUMENT, NOT_FOUND,
+ * TOO_LARGE, ...) leaves the batch as it was. One that fails while storing
+ * (DISK_FULL, IO, OUT_OF_MEMORY, ...) rolls the whole batch back at once:
+ * later writers and mentorlog_batch_commit then fail (INVALID_ARGUMENT)
+ * until mentorlog_batch_rollback, which always ends the batch. */
 MENTORLOG_EXTERN int mentorlog_batch_begin(mentorlog *h);
 MENTORLOG_EXTERN int mentorlog_batch_commit(mentorlog *h);
 MENTORLOG_EXTERN void mentorlog_batch_rollback(mentorlog *h);
