@@ -266,6 +266,31 @@ int mlproto__env_join(uint8_t **out, size_t *out_len, const mlproto__env_parts *
   return MLPROTO_OK;
 }
 
+int mlproto__env_frame(uint8_t **out, size_t *out_len, const size_t lens[4], size_t offs[4]) {
+  size_t total = 0;
+  for (int i = 0; i < 4; i++)
+    if (lens[i])
+      total += 1 + varint_len(lens[i]) + lens[i];
+  if (total > MLPROTO_ENVELOPE_MAX)
+    return MLPROTO_ERR_TOO_LARGE;
+  uint8_t *buf = mlproto_malloc(total);
+  if (!buf)
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  size_t o = 0;
+  for (int i = 0; i < 4; i++) {
+    offs[i] = o;
+    if (!lens[i])
+      continue;
+    buf[o++] = (uint8_t)(((i + 1) << 3) | 2);
+    o += put_varint(buf + o, lens[i]);
+    offs[i] = o;
+    o += lens[i];
+  }
+  *out = buf;
+  *out_len = o;
+  return MLPROTO_OK;
+}
+
 /* ---------------------------------------------------------- peek and hash -- */
 
 int mlproto_record_peek_fields(mlproto_record_peek *out, const uint8_t *env, size_t len) {

@@ -1,4 +1,5 @@
 /* Records: build (encode, seal, sign), verify, open. See mlproto/record.h. */
+#include "crypto_int.h"
 #include "record_int.h"
 
 #include "mlproto/alloc.h"
@@ -61,7 +62,7 @@ const char *mlproto_kind_name(uint32_t k) {
   return "unknown";
 }
 
-void mlproto_random_id(uint8_t id[MLPROTO_ID_BYTES]) { randombytes_buf(id, MLPROTO_ID_BYTES); }
+void mlproto_random_id(uint8_t id[MLPROTO_ID_BYTES]) { mlproto__random(id, MLPROTO_ID_BYTES); }
 
 /* --------------------------------------------------------- header checks -- */
 
@@ -96,11 +97,7 @@ static void aad_make(uint8_t aad[AAD_BYTES], const uint8_t *record_id, const uin
 
 static void record_hash2(uint8_t out[32], const uint8_t *h, size_t hl, const uint8_t *s,
                          size_t sl) {
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
-  crypto_hash_sha256_update(&st, h, hl);
-  crypto_hash_sha256_update(&st, s, sl);
-  crypto_hash_sha256_final(&st, out);
+  mlproto__sha256_2(out, h, hl, s, sl);
 }
 
 /* ------------------------------------------------------------------ build -- */
@@ -139,47 +136,22 @@ int mlproto_record_build(uint8_t **out, size_t *out_len, uint8_t hash_out[MLPROT
   if (sealed && (rc = mlproto__check_sealed(sealed, kind)))
     return rc;
 
-  /* One call for salt and nonce: randombytes is a system call per call. */
-  uint8_t rnd[MLPROTO_SALT_BYTES + MLPROTO_NONCE_BYTES];
-  randombytes_buf(rnd, sizeof rnd);
-  uint8_t *dbuf = NULL, *sbuf = NULL;
-  size_t dlen = 0, slen = 0;
-  uint8_t dhash[MLPROTO_HASH_BYTES], shash[MLPROTO_HASH_BYTES];
+  size_t dn = 0, sn = 0;
   if (disclosed) {
-    size_t n = protobuf_c_message_get_packed_size(&disclosed->base);
-    if (n > MLPROTO_DISCLOSED_MAX - MLPROTO_SALT_BYTES)
+    dn = protobuf_c_message_get_packed_size(&disclosed->base);
+    if (dn > MLPROTO_DISCLOSED_MAX - MLPROTO_SALT_BYTES)
       return MLPROTO_ERR_TOO_LARGE;
-    dlen = MLPROTO_SALT_BYTES + n;
-    if (!(dbuf = mlproto_malloc(dlen)))
-      return MLPROTO_ERR_OUT_OF_MEMORY;
-    memcpy(dbuf, rnd, MLPROTO_SALT_BYTES);
-    protobuf_c_message_pack(&disclosed->base, dbuf + MLPROTO_SALT_BYTES);
-    crypto_hash_sha256(dhash, dbuf, dlen);
   }
   if (sealed) {
-    size_t n = protobuf_c_message_get_packed_size(&sealed->base);
-    if (n > MLPROTO_SEALED_PLAIN_MAX) {
-      rc = MLPROTO_ERR_TOO_LARGE;
-      goto free_parts;
-    }
-    slen = MLPROTO_NONCE_BYTES + n + MLPROTO_AEAD_TAG_BYTES;
-    if (!(sbuf = mlproto_malloc(slen))) {
-      rc = MLPROTO_ERR_OUT_OF_MEMORY;
-      goto free_parts;
-    }
-    /* Pack the plaintext where the ciphertext goes and encrypt in place: no
-     * second copy of the plaintext ever exists. */
-    memcpy(sbuf, rnd + MLPROTO_SALT_BYTES, MLPROTO_NONCE_BYTES);
-    uint8_t *m = sbuf + MLPROTO_NONCE_BYTES;
-    protobuf_c_message_pack(&sealed->base, m);
-    uint8_t aad[AAD_BYTES], key[MLPROTO_KEY_SECRETBYTES];
-    aad_make(aad, p->record_id, p->case_id, author_pk, kind);
-    mlproto_key_export(key, case_key);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(m, NULL, m, n, aad, sizeof aad, NULL, sbuf, key);
-    sodium_memzero(key, sizeof key);
-    crypto_hash_sha256(shash, sbuf, slen);
+    sn = protobuf_c_message_get_packed_size(&sealed->base);
+    if (sn > MLPROTO_SEALED_PLAIN_MAX)
+      return MLPROTO_ERR_TOO_LARGE;
   }
 
+  /* The header's size does not depend on the hash values, only on their
+   * presence: so the envelope is framed once, up front, and every part is
+   * written in place (no part buffers, no copy into the envelope). */
+  static const uint8_t no_hash[MLPROTO_HASH_BYTES];
   Mentorlog__V1__RecordHeader h = MENTORLOG__V1__RECORD_HEADER__INIT;
   ProtobufCBinaryData supbd[MLPROTO_MAX_SUPERSEDES];
   h.format = MLPROTO_RECORD_FORMAT;
@@ -194,29 +166,65 @@ int mlproto_record_build(uint8_t **out, size_t *out_len, uint8_t hash_out[MLPROT
     supbd[i] = (ProtobufCBinaryData){MLPROTO_ID_BYTES, (uint8_t *)sup[i]};
   h.n_supersedes = p->n_supersedes;
   h.supersedes = supbd;
-  if (dbuf)
-    h.disclosed_hash = (ProtobufCBinaryData){MLPROTO_HASH_BYTES, dhash};
-  if (sbuf)
-    h.sealed_hash = (ProtobufCBinaryData){MLPROTO_HASH_BYTES, shash};
-
-  uint8_t hdr[MLPROTO_HEADER_MAX];
+  if (disclosed)
+    h.disclosed_hash = (ProtobufCBinaryData){MLPROTO_HASH_BYTES, (uint8_t *)no_hash};
+  if (sealed)
+    h.sealed_hash = (ProtobufCBinaryData){MLPROTO_HASH_BYTES, (uint8_t *)no_hash};
   size_t hlen = protobuf_c_message_get_packed_size(&h.base);
-  if (hlen > sizeof hdr) { /* cannot happen with <= 16 supersedes; kept as a guard */
-    rc = MLPROTO_ERR_TOO_LARGE;
-    goto free_parts;
-  }
-  protobuf_c_message_pack(&h.base, hdr);
-  uint8_t sig[MLPROTO_SIGN_BYTES];
-  if ((rc = mlproto_sign(sig, author, MLPROTO_TAG_RECORD, hdr, hlen)))
-    goto free_parts;
+  if (hlen > MLPROTO_HEADER_MAX) /* cannot happen with <= 16 supersedes; kept as a guard */
+    return MLPROTO_ERR_TOO_LARGE;
 
-  mlproto__env_parts parts = {hdr, sig, dbuf, sbuf, hlen, sizeof sig, dlen, slen, 0};
-  rc = mlproto__env_join(out, out_len, &parts);
-  if (rc == MLPROTO_OK && hash_out)
-    record_hash2(hash_out, hdr, hlen, sig, sizeof sig);
-free_parts:
-  mlproto_free(sbuf);
-  mlproto_free(dbuf);
+  enum { HDR, SIG, DIS, SEA };
+  size_t lens[4] = {hlen, MLPROTO_SIGN_BYTES, disclosed ? MLPROTO_SALT_BYTES + dn : 0,
+                    sealed ? MLPROTO_NONCE_BYTES + sn + MLPROTO_AEAD_TAG_BYTES : 0};
+  size_t offs[4];
+  uint8_t *env = NULL;
+  size_t env_len = 0;
+  if ((rc = mlproto__env_frame(&env, &env_len, lens, offs)))
+    return rc;
+
+  /* Salt and nonce from the pool: a system call per record costs as much
+   * as all of its hashing. */
+  uint8_t rnd[MLPROTO_SALT_BYTES + MLPROTO_NONCE_BYTES];
+  mlproto__random(rnd, sizeof rnd);
+  uint8_t dhash[MLPROTO_HASH_BYTES], shash[MLPROTO_HASH_BYTES];
+  if (disclosed) {
+    uint8_t *d = env + offs[DIS];
+    memcpy(d, rnd, MLPROTO_SALT_BYTES);
+    protobuf_c_message_pack(&disclosed->base, d + MLPROTO_SALT_BYTES);
+    mlproto__sha256(dhash, d, lens[DIS]);
+    h.disclosed_hash.data = dhash;
+  }
+  if (sealed) {
+    /* Pack the plaintext where the ciphertext goes and encrypt in place: no
+     * second copy of the plaintext ever exists. */
+    uint8_t *sbuf = env + offs[SEA];
+    memcpy(sbuf, rnd + MLPROTO_SALT_BYTES, MLPROTO_NONCE_BYTES);
+    uint8_t *m = sbuf + MLPROTO_NONCE_BYTES;
+    protobuf_c_message_pack(&sealed->base, m);
+    uint8_t aad[AAD_BYTES], key[MLPROTO_KEY_SECRETBYTES];
+    aad_make(aad, p->record_id, p->case_id, author_pk, kind);
+    mlproto_key_export(key, case_key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(m, NULL, m, sn, aad, sizeof aad, NULL, sbuf, key);
+    sodium_memzero(key, sizeof key);
+    mlproto__sha256(shash, sbuf, lens[SEA]);
+    h.sealed_hash.data = shash;
+  }
+
+  uint8_t *hdr = env + offs[HDR], *sig = env + offs[SIG];
+  if (protobuf_c_message_pack(&h.base, hdr) != hlen) { /* a protobuf-c bug: never ship it */
+    rc = MLPROTO_ERR_INTERNAL;
+    goto free_env;
+  }
+  if ((rc = mlproto_sign(sig, author, MLPROTO_TAG_RECORD, hdr, hlen)))
+    goto free_env;
+  if (hash_out)
+    record_hash2(hash_out, hdr, hlen, sig, MLPROTO_SIGN_BYTES);
+  *out = env;
+  *out_len = env_len;
+  return MLPROTO_OK;
+free_env:
+  mlproto_free(env);
   return rc;
 }
 
@@ -415,14 +423,14 @@ static int verify_impl(mlproto_record **out, const uint8_t *env, size_t len,
   }
   uint8_t h[MLPROTO_HASH_BYTES];
   if (r->flags & MLPROTO_RECORD_DISCLOSED) {
-    crypto_hash_sha256(h, parts.disclosed, parts.disclosed_len);
+    mlproto__sha256(h, parts.disclosed, parts.disclosed_len);
     if (sodium_memcmp(h, r->disclosed_hash, sizeof h) != 0) {
       rc = MLPROTO_ERR_DISCLOSED_HASH_MISMATCH;
       goto fail;
     }
   }
   if (r->flags & MLPROTO_RECORD_SEALED) {
-    crypto_hash_sha256(h, parts.sealed, parts.sealed_len);
+    mlproto__sha256(h, parts.sealed, parts.sealed_len);
     if (sodium_memcmp(h, r->sealed_hash, sizeof h) != 0) {
       rc = MLPROTO_ERR_SEALED_HASH_MISMATCH;
       goto fail;

@@ -57,6 +57,10 @@ typedef struct mlproto__env_parts {
 int mlproto__env_split(mlproto__env_parts *parts, const uint8_t *env, size_t len);
 /* Serialize parts (empty ones omitted) into a new buffer. */
 int mlproto__env_join(uint8_t **out, size_t *out_len, const mlproto__env_parts *parts);
+/* A new envelope buffer framed for parts of lens[] (header, signature,
+ * disclosed, sealed; 0 = absent, no erased bits) with the parts' bytes left
+ * for the caller to write at buf + offs[i]. TOO_LARGE, OUT_OF_MEMORY. */
+int mlproto__env_frame(uint8_t **out, size_t *out_len, const size_t lens[4], size_t offs[4]);
 
 /* ---- field checks (shared by build and verify) --------------------------- */
 int mlproto__check_disclosed(const mlproto_disclosed *d, uint32_t kind);

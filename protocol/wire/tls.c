@@ -96,8 +96,14 @@ static const int ciphersuites[] = {
     MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     0};
 
-static const uint16_t groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
-                                  MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+/* Both 128-bit groups, P-256 first: mbedTLS 3.6 computes it with a fixed-base
+ * comb and a fast reduction, X25519 with its generic ladder (PSA keygen +
+ * agreement 0.83 ms vs 1.11 ms; measured handshakes: server CPU -12% full,
+ * -28% resumed, client CPU -45% resumed). Our clients therefore send a P-256
+ * key share; a server answers whichever listed share a client sent, without
+ * a HelloRetryRequest (OpenSSL clients still get X25519). */
+static const uint16_t groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+                                  MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
                                   MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
 
 static int map_mbedtls(int r) {
