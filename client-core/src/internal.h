@@ -57,6 +57,10 @@ struct mentorlog {
   /* The chain row lags the in-memory tip inside a transaction: records set
    * it dirty, the outermost commit writes it once (ml__chain_store). */
   int chain_dirty;
+  /* The last ml__chain_load failed (e.g. out of memory during a rollback):
+   * the in-memory tip may be wrong, so the next write reloads it first and
+   * fails rather than chain onto a stale tip. */
+  int chain_stale;
   int batch_failed; /* an operation failed: the batch was rolled back */
   /* Prepared once per handle (SQLITE_PREPARE_PERSISTENT), finalized on
    * close: parsing and planning cost more than the statements themselves. */

@@ -15,8 +15,10 @@ static int64_t wall_ms(void) {
 int ml__chain_load(mentorlog *h) {
   sqlite3_stmt *st;
   int err = ml__prepare(h, &st, "SELECT seq, head, hlc FROM chain WHERE id = 1");
-  if (err)
+  if (err) {
+    h->chain_stale = 1;
     return err;
+  }
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
     h->seq = (uint64_t)sqlite3_column_int64(st, 0);
@@ -29,6 +31,7 @@ int ml__chain_load(mentorlog *h) {
     err = ml__sqlite_err(h, rc, "read chain");
   }
   sqlite3_finalize(st);
+  h->chain_stale = err != 0;
   return err;
 }
 
@@ -60,6 +63,11 @@ int ml__chain_store(mentorlog *h) {
 /* The record, its supersede edges and its outbox entry; the chain row
  * follows at the outermost commit (one UPDATE per batch, not per record). */
 int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]) {
+  if (h->chain_stale) {
+    int rc = ml__chain_load(h);
+    if (rc)
+      return rc;
+  }
   mlproto_record_params p = {.seq = h->seq + 1, .kind = w->kind,
                              .n_supersedes = w->n_supersedes, .supersedes = w->supersedes};
   mlproto_random_id(p.record_id);
