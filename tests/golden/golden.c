@@ -58,6 +58,8 @@ int golden_rng_install(void) {
 
 /* ------------------------------------------------------------------ util -- */
 
+static int schema_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int schema_err(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
