@@ -345,6 +345,42 @@ int ml__contact_disclosed(mentorlog *h, const uint8_t record_id[16], Mentorlog__
 
 /* ---------------------------------------------------- contacts, notes */
 
+/* The items of kinds [kind_lo, kind_hi] of one live case. */
+static int case_vset(mentorlog *h, const uint8_t case_id[16], int kind_lo, int kind_hi, struct vset *v) {
+  int err = ml__case_check(h, case_id);
+  return err ? err : vset_load(h, case_id, kind_lo, kind_hi, v);
+}
+
+/* A walk over the current versions of a non-empty vset's items: each head
+ * of a group, or the group's representative when it has none (a conflict is
+ * listed once per head). */
+struct vcursor {
+  size_t group, head;
+};
+
+static size_t vset_nversions(const struct vset *v) {
+  size_t total = 0;
+  for (size_t i = 0; i < v->heads->n_groups; i++)
+    total += v->heads->groups[i].n_heads ? v->heads->groups[i].n_heads : 1;
+  return total;
+}
+
+/* The next version (NULL at the end), its item's first record, and whether
+ * the item has other than exactly one head. */
+static const mlproto_record *vset_next(const struct vset *v, struct vcursor *c, const mlproto_record **first,
+                                       bool *conflict) {
+  for (; c->group < v->heads->n_groups; c->group++, c->head = 0) {
+    const mlproto_head_group *g = &v->heads->groups[c->group];
+    if (c->head < (g->n_heads ? g->n_heads : 1)) {
+      *first = v->r[g->versions[g->n_versions - 1]];
+      *conflict = g->n_heads != 1;
+      size_t j = c->head++;
+      return v->r[g->n_heads ? g->heads[j] : g->representative];
+    }
+  }
+  return NULL;
+}
+
 void mentorlog_contacts_free(mentorlog_contact *v, size_t n) {
   for (size_t i = 0; v && i < n; i++)
     free_str(v[i].note);
@@ -368,11 +404,9 @@ static uint32_t late_days_for(const mentorlog_grant *g, size_t ng, mentorlog_dat
 int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contact **out, size_t *n) {
   *out = NULL;
   *n = 0;
-  int err = ml__case_check(h, case_id);
-  if (err)
-    return err;
   struct vset v;
-  if ((err = vset_load(h, case_id, MLPROTO_KIND_CONTACT, MLPROTO_KIND_CONTACT, &v)))
+  int err = case_vset(h, case_id, MLPROTO_KIND_CONTACT, MLPROTO_KIND_CONTACT, &v);
+  if (err)
     return err;
   const mlproto_key *ck = NULL;
   mentorlog_contact *c = NULL;
@@ -382,41 +416,34 @@ int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contac
     goto done;
   if ((err = ml__casekey(h, case_id, &ck)))
     goto done;
-  size_t total = 0;
-  for (size_t i = 0; i < v.heads->n_groups; i++)
-    total += v.heads->groups[i].n_heads ? v.heads->groups[i].n_heads : 1;
-  if (!(c = mlproto_calloc(total, sizeof *c))) {
+  if (!(c = mlproto_calloc(vset_nversions(&v), sizeof *c))) {
     err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
     goto done;
   }
   if ((err = mentorlog_grants(h, case_id, &grants, &ngrants)))
     goto done;
-  for (size_t i = 0; !err && i < v.heads->n_groups; i++) {
-    const mlproto_head_group *g = &v.heads->groups[i];
-    const mlproto_record *first = v.r[g->versions[g->n_versions - 1]];
-    size_t nh = g->n_heads ? g->n_heads : 1;
-    for (size_t j = 0; !err && j < nh; j++) {
-      const mlproto_record *r = v.r[g->n_heads ? g->heads[j] : g->representative];
-      const Mentorlog__V1__ContactDisclosed *cd = r->disclosed ? r->disclosed->contact : NULL;
-      if (!cd || cd->voided)
-        continue;
-      mentorlog_contact *o = &c[k++];
-      memcpy(o->id, first->record_id, 16);
-      memcpy(o->record, r->record_id, 16);
-      o->start_ms = (int64_t)cd->start_ms;
-      o->recorded_ms = MLPROTO_HLC_MS(r->hlc);
-      o->minutes = cd->duration_minutes;
-      o->transport_minutes = cd->transport_minutes;
-      o->channel = cd->channel;
-      o->outcome = cd->outcome;
-      o->conflict = g->n_heads != 1;
-      uint32_t late_days = late_days_for(grants, ngrants, mentorlog_local_date(o->start_ms));
-      o->late_entry = o->recorded_ms - o->start_ms > (int64_t)late_days * 86400000;
-      mlproto_sealed *s = NULL;
-      if (!(err = open_sealed(h, r, ck, &s)) && s && s->contact)
-        err = dup_into(h, &o->note, s->contact->note);
-      mlproto_sealed_free(s);
-    }
+  const mlproto_record *first, *r;
+  bool conflict;
+  for (struct vcursor cur = {0}; !err && (r = vset_next(&v, &cur, &first, &conflict));) {
+    const Mentorlog__V1__ContactDisclosed *cd = r->disclosed ? r->disclosed->contact : NULL;
+    if (!cd || cd->voided)
+      continue;
+    mentorlog_contact *o = &c[k++];
+    memcpy(o->id, first->record_id, 16);
+    memcpy(o->record, r->record_id, 16);
+    o->start_ms = (int64_t)cd->start_ms;
+    o->recorded_ms = MLPROTO_HLC_MS(r->hlc);
+    o->minutes = cd->duration_minutes;
+    o->transport_minutes = cd->transport_minutes;
+    o->channel = cd->channel;
+    o->outcome = cd->outcome;
+    o->conflict = conflict;
+    uint32_t late_days = late_days_for(grants, ngrants, mentorlog_local_date(o->start_ms));
+    o->late_entry = o->recorded_ms - o->start_ms > (int64_t)late_days * 86400000;
+    mlproto_sealed *s = NULL;
+    if (!(err = open_sealed(h, r, ck, &s)) && s && s->contact)
+      err = dup_into(h, &o->note, s->contact->note);
+    mlproto_sealed_free(s);
   }
 done:
   mentorlog_grants_free(grants, ngrants);
@@ -439,11 +466,9 @@ void mentorlog_notes_free(mentorlog_note *v, size_t n) {
 int mentorlog_notes(mentorlog *h, const uint8_t case_id[16], mentorlog_note **out, size_t *n) {
   *out = NULL;
   *n = 0;
-  int err = ml__case_check(h, case_id);
-  if (err)
-    return err;
   struct vset v;
-  if ((err = vset_load(h, case_id, MLPROTO_KIND_NOTE, MLPROTO_KIND_NOTE, &v)))
+  int err = case_vset(h, case_id, MLPROTO_KIND_NOTE, MLPROTO_KIND_NOTE, &v);
+  if (err)
     return err;
   const mlproto_key *ck = NULL;
   mentorlog_note *c = NULL;
@@ -452,29 +477,22 @@ int mentorlog_notes(mentorlog *h, const uint8_t case_id[16], mentorlog_note **ou
     goto done;
   if ((err = ml__casekey(h, case_id, &ck)))
     goto done;
-  size_t total = 0;
-  for (size_t i = 0; i < v.heads->n_groups; i++)
-    total += v.heads->groups[i].n_heads ? v.heads->groups[i].n_heads : 1;
-  if (!(c = mlproto_calloc(total, sizeof *c))) {
+  if (!(c = mlproto_calloc(vset_nversions(&v), sizeof *c))) {
     err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
     goto done;
   }
-  for (size_t i = 0; !err && i < v.heads->n_groups; i++) {
-    const mlproto_head_group *g = &v.heads->groups[i];
-    const mlproto_record *first = v.r[g->versions[g->n_versions - 1]];
-    size_t nh = g->n_heads ? g->n_heads : 1;
-    for (size_t j = 0; !err && j < nh; j++) {
-      const mlproto_record *r = v.r[g->n_heads ? g->heads[j] : g->representative];
-      mentorlog_note *o = &c[k++];
-      memcpy(o->id, first->record_id, 16);
-      memcpy(o->record, r->record_id, 16);
-      o->recorded_ms = MLPROTO_HLC_MS(r->hlc);
-      o->conflict = g->n_heads != 1;
-      mlproto_sealed *s = NULL;
-      if (!(err = open_sealed(h, r, ck, &s)) && s && s->note)
-        err = dup_into(h, &o->text, s->note->text);
-      mlproto_sealed_free(s);
-    }
+  const mlproto_record *first, *r;
+  bool conflict;
+  for (struct vcursor cur = {0}; !err && (r = vset_next(&v, &cur, &first, &conflict));) {
+    mentorlog_note *o = &c[k++];
+    memcpy(o->id, first->record_id, 16);
+    memcpy(o->record, r->record_id, 16);
+    o->recorded_ms = MLPROTO_HLC_MS(r->hlc);
+    o->conflict = conflict;
+    mlproto_sealed *s = NULL;
+    if (!(err = open_sealed(h, r, ck, &s)) && s && s->note)
+      err = dup_into(h, &o->text, s->note->text);
+    mlproto_sealed_free(s);
   }
 done:
   vset_free(&v);
@@ -496,11 +514,9 @@ void mentorlog_absences_free(mentorlog_absence *v, size_t n) {
 int mentorlog_absences(mentorlog *h, const uint8_t case_id[16], mentorlog_absence **out, size_t *n) {
   *out = NULL;
   *n = 0;
-  int err = ml__case_check(h, case_id);
-  if (err)
-    return err;
   struct vset v;
-  if ((err = vset_load(h, case_id, MLPROTO_KIND_ABSENCE, MLPROTO_KIND_ABSENCE, &v)))
+  int err = case_vset(h, case_id, MLPROTO_KIND_ABSENCE, MLPROTO_KIND_ABSENCE, &v);
+  if (err)
     return err;
   mentorlog_absence *a = v.n ? mlproto_calloc(v.n, sizeof *a) : NULL;
   size_t k = 0;

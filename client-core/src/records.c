@@ -121,6 +121,33 @@ out:
 
 /* ---------------------------------------------------------- helpers */
 
+/* Finish w and store it in its own transaction: a version of t (when t)
+ * supersedes all of t's heads; sealed (when not NULL) is encrypted to the
+ * case key of w->case_id. */
+static int write_one(mentorlog *h, struct ml_write *w, const struct ml_target *t,
+                     const mlproto_sealed *sealed, uint8_t out[16]) {
+  int err;
+  if (t) {
+    w->item_id = t->item_id;
+    w->supersedes = (const uint8_t(*)[16])t->heads;
+    w->n_supersedes = t->n;
+  }
+  if (sealed) {
+    const mlproto_key *ck = NULL;
+    if ((err = ml__casekey(h, w->case_id, &ck)))
+      return err;
+    w->sealed = sealed;
+    w->case_key = ck;
+  }
+  if ((err = ml__begin(h)))
+    return err;
+  if ((err = ml__append(h, w, out)))
+    ml__rollback(h);
+  else
+    err = ml__commit(h);
+  return err;
+}
+
 static int check_text(mentorlog *h, const char *s, size_t cap, const char *what, bool required) {
   if (!s || !*s)
     return required ? ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "%s is required", what) : 0;
@@ -377,9 +404,6 @@ static int grant_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
     s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_GRANT_UPDATE;
     s.grant_update = &gs;
     w.kind = MLPROTO_KIND_GRANT_UPDATE;
-    w.item_id = t->item_id;
-    w.supersedes = (const uint8_t(*)[16])t->heads;
-    w.n_supersedes = t->n;
   } else {
     d.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_GRANT_OPEN;
     d.grant_open = &g;
@@ -387,21 +411,9 @@ static int grant_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
     s.grant_open = &gs;
     w.kind = MLPROTO_KIND_GRANT_OPEN;
   }
-  const mlproto_key *ck = NULL;
-  if (p->purpose) {
+  if (p->purpose)
     gs.purpose = (char *)p->purpose;
-    w.sealed = &s;
-    if ((err = ml__casekey(h, case_id, &ck)))
-      return err;
-    w.case_key = ck;
-  }
-  if (!(err = ml__begin(h))) {
-    if ((err = ml__append(h, &w, out)))
-      ml__rollback(h);
-    else
-      err = ml__commit(h);
-  }
-  return err;
+  return write_one(h, &w, t, p->purpose ? &s : NULL, out);
 }
 
 int mentorlog_grant_open(mentorlog *h, uint8_t out_grant[16], const uint8_t case_id[16],
@@ -458,27 +470,15 @@ int mentorlog_grant_close(mentorlog *h, uint8_t out[16], const uint8_t grant_id[
   d.grant_close = &gc;
   Mentorlog__V1__GrantCloseSealed gcs = MENTORLOG__V1__GRANT_CLOSE_SEALED__INIT;
   mlproto_sealed s = MENTORLOG__V1__SEALED__INIT;
-  struct ml_write w = {.kind = MLPROTO_KIND_GRANT_CLOSE, .case_id = t.case_id, .item_id = t.item_id,
-                       .disclosed = &d, .supersedes = (const uint8_t(*)[16])t.heads,
-                       .n_supersedes = t.n};
+  struct ml_write w = {.kind = MLPROTO_KIND_GRANT_CLOSE, .case_id = t.case_id, .disclosed = &d};
   /* The reason may name the citizen's circumstances: sealed, like a note. */
-  const mlproto_key *ck = NULL;
-  if (reason && *reason) {
+  bool sealed = reason && *reason;
+  if (sealed) {
     gcs.reason = (char *)reason;
     s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_GRANT_CLOSE;
     s.grant_close = &gcs;
-    if ((err = ml__casekey(h, t.case_id, &ck)))
-      return err;
-    w.sealed = &s;
-    w.case_key = ck;
   }
-  if (!(err = ml__begin(h))) {
-    if ((err = ml__append(h, &w, out)))
-      ml__rollback(h);
-    else
-      err = ml__commit(h);
-  }
-  return err;
+  return write_one(h, &w, &t, sealed ? &s : NULL, out);
 }
 
 /* -------------------------------------------------- contacts, notes */
@@ -524,25 +524,7 @@ static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16
   s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_CONTACT;
   s.contact = &cs;
   struct ml_write w = {.kind = MLPROTO_KIND_CONTACT, .case_id = case_id, .disclosed = &d};
-  if (t) {
-    w.item_id = t->item_id;
-    w.supersedes = (const uint8_t(*)[16])t->heads;
-    w.n_supersedes = t->n;
-  }
-  const mlproto_key *ck = NULL;
-  if (cs.note || cs.void_reason) {
-    if ((err = ml__casekey(h, case_id, &ck)))
-      return err;
-    w.sealed = &s;
-    w.case_key = ck;
-  }
-  if (!(err = ml__begin(h))) {
-    if ((err = ml__append(h, &w, out)))
-      ml__rollback(h);
-    else
-      err = ml__commit(h);
-  }
-  return err;
+  return write_one(h, &w, t, cs.note || cs.void_reason ? &s : NULL, out);
 }
 
 int mentorlog_contact_add(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
@@ -592,21 +574,8 @@ static int note_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
   mlproto_sealed s = MENTORLOG__V1__SEALED__INIT;
   s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_NOTE;
   s.note = &ns;
-  struct ml_write w = {.kind = MLPROTO_KIND_NOTE, .case_id = case_id, .disclosed = &d, .sealed = &s};
-  if (t) {
-    w.item_id = t->item_id;
-    w.supersedes = (const uint8_t(*)[16])t->heads;
-    w.n_supersedes = t->n;
-  }
-  const mlproto_key *ck = NULL;
-  int err = ml__casekey(h, case_id, &ck);
-  if (!err && !(err = ml__begin(h))) {
-    w.case_key = ck;
-    if ((err = ml__append(h, &w, out)))
-      ml__rollback(h);
-    else
-      err = ml__commit(h);
-  }
+  struct ml_write w = {.kind = MLPROTO_KIND_NOTE, .case_id = case_id, .disclosed = &d};
+  int err = write_one(h, &w, t, &s, out);
   sodium_memzero(copy, len);
   mlproto_free(copy);
   return err;
@@ -656,19 +625,8 @@ int mentorlog_absence_add(mentorlog *h, uint8_t out[16], const uint8_t case_id[1
   s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_ABSENCE;
   s.absence = &as;
   struct ml_write w = {.kind = MLPROTO_KIND_ABSENCE, .case_id = case_id, .disclosed = &d};
-  const mlproto_key *ck = NULL;
-  if (p->reason && *p->reason) {
+  bool sealed = p->reason && *p->reason;
+  if (sealed)
     as.reason = (char *)p->reason;
-    if ((err = ml__casekey(h, case_id, &ck)))
-      return err;
-    w.sealed = &s;
-    w.case_key = ck;
-  }
-  if (!(err = ml__begin(h))) {
-    if ((err = ml__append(h, &w, out)))
-      ml__rollback(h);
-    else
-      err = ml__commit(h);
-  }
-  return err;
+  return write_one(h, &w, NULL, sealed ? &s : NULL, out);
 }

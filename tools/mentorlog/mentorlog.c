@@ -100,8 +100,8 @@ struct opt {
 
 /* Parse argv into opts and up to maxpos positional arguments. --help prints
  * usage and returns -1 (exit 0). Returns EXIT_USAGE on error, 0 on success. */
-static int parse_opts(int argc, char **argv, struct opt *opts, const char **pos, int maxpos,
-                      int *npos, const char *usage) {
+static int parse_opts_rc(int argc, char **argv, struct opt *opts, const char **pos, int maxpos,
+                         int *npos, const char *usage) {
   *npos = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -131,6 +131,33 @@ static int parse_opts(int argc, char **argv, struct opt *opts, const char **pos,
     pos[(*npos)++] = a;
   }
   return 0;
+}
+
+/* As parse_opts_rc; true when the command is over (after --help or a usage
+ * error), with its exit status in *rc. */
+static bool parse_opts(int argc, char **argv, struct opt *opts, const char **pos, int maxpos, int *npos,
+                       const char *usage, int *rc) {
+  int r = parse_opts_rc(argc, argv, opts, pos, maxpos, npos, usage);
+  *rc = r < 0 ? 0 : r;
+  return r != 0;
+}
+
+/* A command with subcommands: argv[1] is the subcommand (*sub), the rest its
+ * options and at most one positional argument. True when the command is
+ * over, with its exit status in *rc. */
+static bool parse_sub(int argc, char **argv, const char *group, const char *usage, struct opt *opts,
+                      const char **pos, int *npos, const char **sub, int *rc) {
+  if (argc < 2) {
+    *rc = usage_error(usage, "%s: missing subcommand", group);
+    return true;
+  }
+  *sub = argv[1];
+  if (strcmp(*sub, "--help") == 0 || strcmp(*sub, "-h") == 0) {
+    fputs(usage, stdout);
+    *rc = 0;
+    return true;
+  }
+  return parse_opts(argc - 1, argv + 1, opts, pos, 1, npos, usage, rc);
 }
 
 static struct opt *opt_get(struct opt *opts, const char *name) {
@@ -371,6 +398,26 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A value the library refused to parse: name it, and why. */
+static int bad_value(const char *name, const char *s, int err) {
+  fprintf(stderr, "%s: --%s '%s': %s (%s)\n", prog, name, s, mentorlog_strerror(err), mentorlog_errname(err));
+  return EXIT_USER;
+}
+
+/* A value refused here: name it, and what was expected. */
+static int bad_opt(const char *name, const char *v, const char *why) {
+  fprintf(stderr, "%s: --%s '%s': %s\n", prog, name, v, why);
+  return EXIT_USER;
+}
+
+/* The end of a command that wrote one record: its id, or the failure. */
+static int print_written(mentorlog *h, int err, const char *what, const uint8_t id[MENTORLOG_ID_BYTES]) {
+  if (err)
+    return fail(h, err, what);
+  print_id(id);
+  return 0;
+}
+
 static int parse_now(struct opt *opts, int64_t *out) {
   const char *s = optv(opts, "now");
   if (!s) {
@@ -378,33 +425,83 @@ static int parse_now(struct opt *opts, int64_t *out) {
     return 0;
   }
   int err = mentorlog_parse_local_time(out, s);
-  if (err) {
-    fprintf(stderr, "%s: --now '%s': %s (%s)\n", prog, s, mentorlog_strerror(err), mentorlog_errname(err));
-    return EXIT_USER;
-  }
-  return 0;
+  return err ? bad_value("now", s, err) : 0;
 }
 
 static int parse_date_opt(const char *name, const char *s, mentorlog_date *out) {
   int err = mentorlog_parse_date(out, s);
-  if (err) {
-    fprintf(stderr, "%s: --%s '%s': %s (%s)\n", prog, name, s, mentorlog_strerror(err), mentorlog_errname(err));
-    return EXIT_USER;
+  return err ? bad_value(name, s, err) : 0;
+}
+
+/* ------------------------------------------------------------- lists */
+
+/* One `GROUP list` subcommand: the items of a case (or of all cases) as a
+ * JSON array on one line, or as text lines. */
+struct list_kind {
+  const char *what; /* names a failure: "contact list" */
+  int (*fetch)(mentorlog *h, const uint8_t *case_id, void **items, size_t *n);
+  void (*print)(const void *items, size_t i, bool json); /* item i, without the separator */
+  void (*free)(void *items, size_t n);
+};
+
+/* fetch_NAME and free_NAME of a typed list call (CALL fills items, n). */
+#define LIST_ADAPTERS(name, type, call, free_fn)                                    \
+  static int fetch_##name(mentorlog *h, const uint8_t *case_id, void **v, size_t *n) { \
+    type *items = NULL;                                                               \
+    int err = (call);                                                                 \
+    *v = items;                                                                       \
+    return err;                                                                       \
+  }                                                                                   \
+  static void free_##name(void *v, size_t n) { free_fn((type *)v, n); }
+
+/* case_arg: the CASE argument, resolved; NULL lists every case's items. */
+static int run_list(const struct list_kind *k, const char *case_arg, bool json) {
+  mentorlog *h;
+  int rc = open_profile(&h, false);
+  if (rc)
+    return rc;
+  uint8_t cid[MENTORLOG_ID_BYTES];
+  void *items = NULL;
+  size_t n = 0;
+  int err;
+  if (case_arg && (rc = resolve(h, cid, 'c', case_arg))) {
+    /* resolve printed why */
+  } else if ((err = k->fetch(h, case_arg ? cid : NULL, &items, &n))) {
+    rc = fail(h, err, k->what);
+  } else {
+    if (json)
+      fputc('[', stdout);
+    for (size_t i = 0; i < n; i++) {
+      if (json && i)
+        fputc(',', stdout);
+      k->print(items, i, json);
+    }
+    if (json)
+      fputs("]\n", stdout);
+    k->free(items, n);
   }
-  return 0;
+  mentorlog_close(h);
+  return rc;
 }
 
 /* -------------------------------------------------------------- init */
 
-static int cmd_init(int argc, char **argv) {
-  static const char usage[] = "Usage: mentorlog init\n\nCreate a new profile with a passphrase (asked twice on a terminal).\n";
+/* A command without options or arguments, on the profile (created when
+ * create). True when the command is over, with its exit status in *rc. */
+static bool parse_plain_open(int argc, char **argv, const char *usage, bool create, mentorlog **h, int *rc) {
   struct opt opts[] = {{0}};
   const char *pos[1];
-  int npos, rc = parse_opts(argc, argv, opts, pos, 0, &npos, usage);
-  if (rc)
-    return rc < 0 ? 0 : rc;
+  int npos;
+  if (parse_opts(argc, argv, opts, pos, 0, &npos, usage, rc))
+    return true;
+  return (*rc = open_profile(h, create)) != 0;
+}
+
+static int cmd_init(int argc, char **argv) {
+  static const char usage[] = "Usage: mentorlog init\n\nCreate a new profile with a passphrase (asked twice on a terminal).\n";
   mentorlog *h;
-  if ((rc = open_profile(&h, true)))
+  int rc;
+  if (parse_plain_open(argc, argv, usage, true, &h, &rc))
     return rc;
   uint8_t dev[32];
   mentorlog_device_id(h, dev);
@@ -419,13 +516,9 @@ static int cmd_passphrase(int argc, char **argv) {
   static const char usage[] =
       "Usage: mentorlog passphrase\n\nChange the passphrase: reads the old one, then the new one\n"
       "(from the terminal, or the first and second line of $MENTORLOG_PASSPHRASE_FILE).\n";
-  struct opt opts[] = {{0}};
-  const char *pos[1];
-  int npos, rc = parse_opts(argc, argv, opts, pos, 0, &npos, usage);
-  if (rc)
-    return rc < 0 ? 0 : rc;
   mentorlog *h;
-  if ((rc = open_profile(&h, false)))
+  int rc;
+  if (parse_plain_open(argc, argv, usage, false, &h, &rc))
     return rc;
   char *pass = sodium_malloc(PASS_MAX + 2);
   const char *file = getenv("MENTORLOG_PASSPHRASE_FILE");
@@ -468,19 +561,31 @@ static const char usage_case[] =
     "       mentorlog case list [--json]\n"
     "       mentorlog case erase CASE     crypto-shreds the case (irreversible)\n";
 
-static int cmd_case(int argc, char **argv) {
-  if (argc < 2)
-    return usage_error(usage_case, "case: missing subcommand");
-  const char *sub = argv[1];
-  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-    fputs(usage_case, stdout);
-    return 0;
+static void case_print(const void *v, size_t i, bool js) {
+  const mentorlog_case *c = (const mentorlog_case *)v + i;
+  char s[MENTORLOG_ID_HEX + 1];
+  hex(s, c->id);
+  if (js) {
+    printf("{\"id\":\"%s\",\"name\":", s);
+    json_str(stdout, c->name);
+    fputs(",\"phone\":", stdout);
+    json_str(stdout, c->phone);
+    printf(",\"erased\":%s}", c->erased ? "true" : "false");
+  } else {
+    printf("%s  %s%s%s\n", s, c->erased ? "(erased)" : c->name ? c->name : "", c->phone ? "  " : "",
+           c->phone ? c->phone : "");
   }
+}
+LIST_ADAPTERS(cases, mentorlog_case, ((void)case_id, mentorlog_cases(h, &items, n)), mentorlog_cases_free)
+static const struct list_kind case_list = {"case list", fetch_cases, case_print, free_cases};
+
+static int cmd_case(int argc, char **argv) {
   struct opt opts[] = {{"name", 0, 0, 0}, {"phone", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
   const char *pos[1];
-  int npos, rc = parse_opts(argc - 1, argv + 1, opts, pos, 1, &npos, usage_case);
-  if (rc)
-    return rc < 0 ? 0 : rc;
+  const char *sub;
+  int npos, rc;
+  if (parse_sub(argc, argv, "case", usage_case, opts, pos, &npos, &sub, &rc))
+    return rc;
   mentorlog *h = NULL;
   if (strcmp(sub, "open") == 0) {
     if (!optv(opts, "name") || npos)
@@ -489,39 +594,11 @@ static int cmd_case(int argc, char **argv) {
       return rc;
     uint8_t id[MENTORLOG_ID_BYTES];
     int err = mentorlog_case_open(h, id, optv(opts, "name"), optv(opts, "phone"));
-    rc = err ? fail(h, err, "case open") : (print_id(id), 0);
+    rc = print_written(h, err, "case open", id);
   } else if (strcmp(sub, "list") == 0) {
     if (npos)
       return usage_error(usage_case, "case list takes no argument");
-    if ((rc = open_profile(&h, false)))
-      return rc;
-    mentorlog_case *c;
-    size_t n;
-    int err = mentorlog_cases(h, &c, &n);
-    if (err)
-      rc = fail(h, err, "case list");
-    else {
-      bool js = opt_get(opts, "json")->seen;
-      if (js)
-        fputc('[', stdout);
-      for (size_t i = 0; i < n; i++) {
-        char s[MENTORLOG_ID_HEX + 1];
-        hex(s, c[i].id);
-        if (js) {
-          printf("%s{\"id\":\"%s\",\"name\":", i ? "," : "", s);
-          json_str(stdout, c[i].name);
-          fputs(",\"phone\":", stdout);
-          json_str(stdout, c[i].phone);
-          printf(",\"erased\":%s}", c[i].erased ? "true" : "false");
-        } else {
-          printf("%s  %s%s%s\n", s, c[i].erased ? "(erased)" : c[i].name ? c[i].name : "",
-                 c[i].phone ? "  " : "", c[i].phone ? c[i].phone : "");
-        }
-      }
-      if (js)
-        fputs("]\n", stdout);
-      mentorlog_cases_free(c, n);
-    }
+    return run_list(&case_list, NULL, opt_get(opts, "json")->seen);
   } else if (strcmp(sub, "erase") == 0) {
     if (npos != 1)
       return usage_error(usage_case, "case erase needs CASE");
@@ -589,10 +666,8 @@ static int grant_apply_opts(struct opt *opts, mentorlog_grant_params *p) {
     char *end;
     errno = 0;
     double hours = strtod(v, &end);
-    if (!*v || *end || errno || !(hours >= 0 && hours <= 168)) {
-      fprintf(stderr, "%s: --hours-per-week '%s': expected hours 0..168\n", prog, v);
-      return EXIT_USER;
-    }
+    if (!*v || *end || errno || !(hours >= 0 && hours <= 168))
+      return bad_opt("hours-per-week", v, "expected hours 0..168");
     p->minutes_per_week = (uint32_t)(hours * 60 + 0.5);
   }
   if ((v = optv(opts, "channels"))) {
@@ -619,23 +694,52 @@ static const char *const grant_param_opts[] = {"jobcentre", "ref", "start", "end
                                                "min-minutes", "partial-days", "grace-days", "late-days",
                                                "hours-per-week", "legal-basis", "channels", "purpose", NULL};
 
-static int cmd_grant(int argc, char **argv) {
-  if (argc < 2)
-    return usage_error(usage_grant, "grant: missing subcommand");
-  const char *sub = argv[1];
-  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-    fputs(usage_grant, stdout);
-    return 0;
+/* The grant's text fields as JSON members (list and export share them). */
+static void grant_json_texts(const mentorlog_grant *g) {
+  fputs("\"jobcentre\":", stdout);
+  json_str(stdout, g->jobcentre);
+  fputs(",\"ref\":", stdout);
+  json_str(stdout, g->reference);
+  fputs(",\"legal_basis\":", stdout);
+  json_str(stdout, g->legal_basis);
+  fputs(",\"purpose\":", stdout);
+  json_str(stdout, g->purpose);
+}
+
+static void grant_print(const void *v, size_t i, bool js) {
+  const mentorlog_grant *g = (const mentorlog_grant *)v + i;
+  char gs[33], cs[33], a[11], b[11];
+  hex(gs, g->id);
+  hex(cs, g->case_id);
+  mentorlog_format_date(a, g->start);
+  mentorlog_format_date(b, g->end);
+  if (js) {
+    printf("{\"id\":\"%s\",\"case\":\"%s\",", gs, cs);
+    grant_json_texts(g);
+    printf(",\"minutes_per_week\":%u", g->minutes_per_week);
+    printf(",\"start\":\"%s\",\"end\":\"%s\",\"closed\":%s,\"close_reason\":", a, b, g->closed ? "true" : "false");
+    json_str(stdout, g->close_reason);
+    printf(",\"conflict\":%s}", g->conflict ? "true" : "false");
+  } else {
+    printf("%s  case %s  %s %s  %s..%s%s%s%s%s\n", gs, cs, g->jobcentre, g->reference, a, b,
+           g->closed ? "  closed" : "", g->close_reason ? ": " : "", g->close_reason ? g->close_reason : "",
+           g->conflict ? "  CONFLICT" : "");
   }
+}
+LIST_ADAPTERS(grants, mentorlog_grant, mentorlog_grants(h, case_id, &items, n), mentorlog_grants_free)
+static const struct list_kind grant_list = {"grant list", fetch_grants, grant_print, free_grants};
+
+static int cmd_grant(int argc, char **argv) {
   struct opt opts[] = {{"jobcentre", 0, 0, 0}, {"ref", 0, 0, 0}, {"start", 0, 0, 0}, {"end", 0, 0, 0},
                        {"every", 0, 0, 0}, {"contacts", 0, 0, 0}, {"min-minutes", 0, 0, 0},
                        {"partial-days", 0, 0, 0}, {"grace-days", 0, 0, 0}, {"late-days", 0, 0, 0},
                        {"hours-per-week", 0, 0, 0}, {"legal-basis", 0, 0, 0}, {"channels", 0, 0, 0},
                        {"purpose", 0, 0, 0}, {"date", 0, 0, 0}, {"reason", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
   const char *pos[1];
-  int npos, rc = parse_opts(argc - 1, argv + 1, opts, pos, 1, &npos, usage_grant);
-  if (rc)
-    return rc < 0 ? 0 : rc;
+  const char *sub;
+  int npos, rc;
+  if (parse_sub(argc, argv, "grant", usage_grant, opts, pos, &npos, &sub, &rc))
+    return rc;
   mentorlog *h = NULL;
   bool open = strcmp(sub, "open") == 0, update = strcmp(sub, "update") == 0;
   if (!open && !update && strcmp(sub, "close") && strcmp(sub, "list"))
@@ -661,7 +765,7 @@ static int cmd_grant(int argc, char **argv) {
     uint8_t cid[MENTORLOG_ID_BYTES], gid[MENTORLOG_ID_BYTES];
     if (!(rc = resolve(h, cid, 'c', pos[0]))) {
       int err = mentorlog_grant_open(h, gid, cid, &p);
-      rc = err ? fail(h, err, "grant open") : (print_id(gid), 0);
+      rc = print_written(h, err, "grant open", gid);
     }
   } else if (update) {
     if (npos != 1)
@@ -702,7 +806,7 @@ static int cmd_grant(int argc, char **argv) {
                                   .rule = cur->rule, .minutes_per_week = cur->minutes_per_week};
       if (!(rc = grant_apply_opts(opts, &p))) {
         err = mentorlog_grant_update(h, rid, gid, &p);
-        rc = err ? fail(h, err, "grant update") : (print_id(rid), 0);
+        rc = print_written(h, err, "grant update", rid);
       }
     }
     mentorlog_grants_free(g, ng);
@@ -717,53 +821,10 @@ static int cmd_grant(int argc, char **argv) {
     uint8_t gid[MENTORLOG_ID_BYTES], rid[MENTORLOG_ID_BYTES];
     if (!(rc = resolve(h, gid, 'g', pos[0]))) {
       int err = mentorlog_grant_close(h, rid, gid, d, optv(opts, "reason"));
-      rc = err ? fail(h, err, "grant close") : (print_id(rid), 0);
+      rc = print_written(h, err, "grant close", rid);
     }
   } else if (strcmp(sub, "list") == 0) {
-    if ((rc = open_profile(&h, false)))
-      return rc;
-    uint8_t cid[MENTORLOG_ID_BYTES];
-    if (npos == 1 && (rc = resolve(h, cid, 'c', pos[0])))
-      goto out;
-    mentorlog_grant *g;
-    size_t n;
-    int err = mentorlog_grants(h, npos ? cid : NULL, &g, &n);
-    if (err) {
-      rc = fail(h, err, "grant list");
-      goto out;
-    }
-    bool js = opt_get(opts, "json")->seen;
-    if (js)
-      fputc('[', stdout);
-    for (size_t i = 0; i < n; i++) {
-      char gs[33], cs[33], a[11], b[11];
-      hex(gs, g[i].id);
-      hex(cs, g[i].case_id);
-      mentorlog_format_date(a, g[i].start);
-      mentorlog_format_date(b, g[i].end);
-      if (js) {
-        printf("%s{\"id\":\"%s\",\"case\":\"%s\",\"jobcentre\":", i ? "," : "", gs, cs);
-        json_str(stdout, g[i].jobcentre);
-        fputs(",\"ref\":", stdout);
-        json_str(stdout, g[i].reference);
-        fputs(",\"legal_basis\":", stdout);
-        json_str(stdout, g[i].legal_basis);
-        fputs(",\"purpose\":", stdout);
-        json_str(stdout, g[i].purpose);
-        printf(",\"minutes_per_week\":%u", g[i].minutes_per_week);
-        printf(",\"start\":\"%s\",\"end\":\"%s\",\"closed\":%s,\"close_reason\":", a, b,
-               g[i].closed ? "true" : "false");
-        json_str(stdout, g[i].close_reason);
-        printf(",\"conflict\":%s}", g[i].conflict ? "true" : "false");
-      } else {
-        printf("%s  case %s  %s %s  %s..%s%s%s%s%s\n", gs, cs, g[i].jobcentre, g[i].reference, a, b,
-               g[i].closed ? "  closed" : "", g[i].close_reason ? ": " : "",
-               g[i].close_reason ? g[i].close_reason : "", g[i].conflict ? "  CONFLICT" : "");
-      }
-    }
-    if (js)
-      fputs("]\n", stdout);
-    mentorlog_grants_free(g, n);
+    return run_list(&grant_list, npos ? pos[0] : NULL, opt_get(opts, "json")->seen);
   } else {
     return usage_error(usage_grant, "grant: unknown subcommand '%s'", sub);
   }
@@ -801,23 +862,91 @@ static void contact_json(FILE *f, const mentorlog_contact *c, int first) {
           c->conflict ? "true" : "false");
 }
 
-static int cmd_contact(int argc, char **argv) {
-  if (argc < 2)
-    return usage_error(usage_contact, "contact: missing subcommand");
-  const char *sub = argv[1];
-  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-    fputs(usage_contact, stdout);
-    return 0;
+static void contact_print(const void *v, size_t i, bool js) {
+  const mentorlog_contact *c = (const mentorlog_contact *)v + i;
+  if (js) {
+    contact_json(stdout, c, 1);
+    return;
   }
+  char s[33], when[32];
+  hex(s, c->record);
+  fmt_local(when, c->start_ms);
+  printf("%s  %s  %u min  %s  %s%s%s%s\n", s, when, c->minutes, mentorlog_channel_name(c->channel),
+         mentorlog_outcome_name(c->outcome), c->note ? "  " : "", c->note ? c->note : "",
+         c->conflict ? "  CONFLICT" : "");
+}
+LIST_ADAPTERS(contacts, mentorlog_contact, mentorlog_contacts(h, case_id, &items, n), mentorlog_contacts_free)
+static const struct list_kind contact_list = {"contact list", fetch_contacts, contact_print, free_contacts};
+
+/* The current values of the contact target (an item or a version id) into
+ * p, its note into old_note (MENTORLOG_TEXT_MAX bytes, left empty when the
+ * note does not fit). arg names the target in the error. */
+static int contact_current(mentorlog *h, const uint8_t target[MENTORLOG_ID_BYTES], const char *arg,
+                           mentorlog_contact_params *p, char *old_note) {
+  mentorlog_contact *cs = NULL;
+  size_t n = 0;
+  int found = 0;
+  mentorlog_case *cases = NULL;
+  size_t nc = 0;
+  int err = mentorlog_cases(h, &cases, &nc);
+  for (size_t i = 0; !err && i < nc && !found; i++) {
+    if (cases[i].erased || mentorlog_contacts(h, cases[i].id, &cs, &n) != 0)
+      continue;
+    for (size_t j = 0; j < n; j++) {
+      if (memcmp(cs[j].id, target, 16) == 0 || memcmp(cs[j].record, target, 16) == 0) {
+        p->start_ms = cs[j].start_ms;
+        p->minutes = cs[j].minutes;
+        p->channel = cs[j].channel;
+        p->outcome = cs[j].outcome;
+        p->transport_minutes = cs[j].transport_minutes;
+        if (cs[j].note && strlen(cs[j].note) < MENTORLOG_TEXT_MAX)
+          snprintf(old_note, MENTORLOG_TEXT_MAX, "%s", cs[j].note);
+        found = 1;
+      }
+    }
+    mentorlog_contacts_free(cs, n);
+  }
+  mentorlog_cases_free(cases, nc);
+  if (err)
+    return fail(h, err, "contact correct");
+  if (!found) {
+    fprintf(stderr, "%s: contact correct: %s is not a current contact (NOT_FOUND)\n", prog, arg);
+    return EXIT_USER;
+  }
+  return 0;
+}
+
+/* Apply the options of contact add/correct onto p (zero or the contact's
+ * current values). Prints what was wrong; returns an exit code. */
+static int contact_apply_opts(struct opt *opts, mentorlog_contact_params *p) {
+  const char *v;
+  int err;
+  if ((v = optv(opts, "at")) && (err = mentorlog_parse_local_time(&p->start_ms, v)))
+    return bad_value("at", v, err);
+  if ((v = optv(opts, "minutes")) && parse_uint(v, 1440, &p->minutes))
+    return bad_opt("minutes", v, "expected 1..1440");
+  if ((v = optv(opts, "transport-minutes")) && parse_uint(v, 1440, &p->transport_minutes))
+    return bad_opt("transport-minutes", v, "expected 0..1440");
+  if ((v = optv(opts, "channel")) && !(p->channel = mentorlog_channel_parse(v)))
+    return bad_opt("channel", v, "unknown channel");
+  if ((v = optv(opts, "outcome")) && !(p->outcome = mentorlog_outcome_parse(v)))
+    return bad_opt("outcome", v, "unknown outcome");
+  return 0;
+}
+
+static int cmd_contact(int argc, char **argv) {
   struct opt opts[] = {{"at", 0, 0, 0}, {"minutes", 0, 0, 0}, {"channel", 0, 0, 0}, {"outcome", 0, 0, 0},
                        {"transport-minutes", 0, 0, 0}, {"note", 0, 0, 0}, {"reason", 0, 0, 0},
                        {"json", 1, 0, 0}, {0}};
   const char *pos[1];
-  int npos, rc = parse_opts(argc - 1, argv + 1, opts, pos, 1, &npos, usage_contact);
-  if (rc)
-    return rc < 0 ? 0 : rc;
+  const char *sub;
+  int npos, rc;
+  if (parse_sub(argc, argv, "contact", usage_contact, opts, pos, &npos, &sub, &rc))
+    return rc;
   if (npos != 1)
     return usage_error(usage_contact, "contact %s needs %s", sub, strcmp(sub, "add") && strcmp(sub, "list") ? "RECORD" : "CASE");
+  if (strcmp(sub, "list") == 0)
+    return run_list(&contact_list, pos[0], opt_get(opts, "json")->seen);
   mentorlog *h = NULL;
   char *old_note = NULL; /* a corrected contact keeps its note unless --note is given */
   bool add = strcmp(sub, "add") == 0, correct = strcmp(sub, "correct") == 0;
@@ -836,77 +965,12 @@ static int cmd_contact(int argc, char **argv) {
       goto out;
     }
     old_note[0] = 0;
-    if (correct) {
-      /* Start from the current values of the contact. */
-      mentorlog_contact *cs = NULL;
-      size_t n = 0;
-      int found = 0;
-      uint8_t cid[MENTORLOG_ID_BYTES];
-      mentorlog_case *cases = NULL;
-      size_t nc = 0;
-      int err = mentorlog_cases(h, &cases, &nc);
-      for (size_t i = 0; !err && i < nc && !found; i++) {
-        if (cases[i].erased || mentorlog_contacts(h, cases[i].id, &cs, &n) != 0)
-          continue;
-        for (size_t j = 0; j < n; j++) {
-          if (memcmp(cs[j].id, target, 16) == 0 || memcmp(cs[j].record, target, 16) == 0) {
-            p.start_ms = cs[j].start_ms;
-            p.minutes = cs[j].minutes;
-            p.channel = cs[j].channel;
-            p.outcome = cs[j].outcome;
-            p.transport_minutes = cs[j].transport_minutes;
-            if (cs[j].note && strlen(cs[j].note) < MENTORLOG_TEXT_MAX)
-              snprintf(old_note, MENTORLOG_TEXT_MAX, "%s", cs[j].note);
-            memcpy(cid, cases[i].id, 16);
-            found = 1;
-          }
-        }
-        mentorlog_contacts_free(cs, n);
-      }
-      (void)cid;
-      mentorlog_cases_free(cases, nc);
-      if (err) {
-        rc = fail(h, err, "contact correct");
-        goto out;
-      }
-      if (!found) {
-        fprintf(stderr, "%s: contact correct: %s is not a current contact (NOT_FOUND)\n", prog, pos[0]);
-        rc = EXIT_USER;
-        goto out;
-      }
-    }
-    const char *v;
-    if ((v = optv(opts, "at"))) {
-      int err = mentorlog_parse_local_time(&p.start_ms, v);
-      if (err) {
-        fprintf(stderr, "%s: --at '%s': %s (%s)\n", prog, v, mentorlog_strerror(err), mentorlog_errname(err));
-        rc = EXIT_USER;
-        goto out;
-      }
-    }
-    if ((v = optv(opts, "minutes")) && parse_uint(v, 1440, &p.minutes)) {
-      fprintf(stderr, "%s: --minutes '%s': expected 1..1440\n", prog, v);
-      rc = EXIT_USER;
+    if ((correct && (rc = contact_current(h, target, pos[0], &p, old_note))) ||
+        (rc = contact_apply_opts(opts, &p)))
       goto out;
-    }
-    if ((v = optv(opts, "transport-minutes")) && parse_uint(v, 1440, &p.transport_minutes)) {
-      fprintf(stderr, "%s: --transport-minutes '%s': expected 0..1440\n", prog, v);
-      rc = EXIT_USER;
-      goto out;
-    }
-    if ((v = optv(opts, "channel")) && !(p.channel = mentorlog_channel_parse(v))) {
-      fprintf(stderr, "%s: --channel '%s': unknown channel\n", prog, v);
-      rc = EXIT_USER;
-      goto out;
-    }
-    if ((v = optv(opts, "outcome")) && !(p.outcome = mentorlog_outcome_parse(v))) {
-      fprintf(stderr, "%s: --outcome '%s': unknown outcome\n", prog, v);
-      rc = EXIT_USER;
-      goto out;
-    }
     p.note = optv(opts, "note") ? optv(opts, "note") : (*old_note ? old_note : NULL);
     int err = add ? mentorlog_contact_add(h, out, target, &p) : mentorlog_contact_correct(h, out, target, &p);
-    rc = err ? fail(h, err, add ? "contact add" : "contact correct") : (print_id(out), 0);
+    rc = print_written(h, err, add ? "contact add" : "contact correct", out);
   } else if (strcmp(sub, "void") == 0) {
     if (!optv(opts, "reason"))
       return usage_error(usage_contact, "contact void needs --reason");
@@ -915,39 +979,8 @@ static int cmd_contact(int argc, char **argv) {
     uint8_t target[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
     if (!(rc = resolve(h, target, 'r', pos[0]))) {
       int err = mentorlog_contact_void(h, out, target, optv(opts, "reason"));
-      rc = err ? fail(h, err, "contact void") : (print_id(out), 0);
+      rc = print_written(h, err, "contact void", out);
     }
-  } else if (strcmp(sub, "list") == 0) {
-    if ((rc = open_profile(&h, false)))
-      return rc;
-    uint8_t cid[MENTORLOG_ID_BYTES];
-    if ((rc = resolve(h, cid, 'c', pos[0])))
-      goto out;
-    mentorlog_contact *c;
-    size_t n;
-    int err = mentorlog_contacts(h, cid, &c, &n);
-    if (err) {
-      rc = fail(h, err, "contact list");
-      goto out;
-    }
-    bool js = opt_get(opts, "json")->seen;
-    if (js)
-      fputc('[', stdout);
-    for (size_t i = 0; i < n; i++) {
-      if (js) {
-        contact_json(stdout, &c[i], i == 0);
-      } else {
-        char s[33], when[32];
-        hex(s, c[i].record);
-        fmt_local(when, c[i].start_ms);
-        printf("%s  %s  %u min  %s  %s%s%s%s\n", s, when, c[i].minutes, mentorlog_channel_name(c[i].channel),
-               mentorlog_outcome_name(c[i].outcome), c[i].note ? "  " : "", c[i].note ? c[i].note : "",
-               c[i].conflict ? "  CONFLICT" : "");
-      }
-    }
-    if (js)
-      fputs("]\n", stdout);
-    mentorlog_contacts_free(c, n);
   } else {
     return usage_error(usage_contact, "contact: unknown subcommand '%s'", sub);
   }
@@ -964,10 +997,11 @@ static const char usage_note[] =
     "       mentorlog note revise RECORD [--text TEXT]\n"
     "       mentorlog note list CASE [--json]\n";
 
+/* Note text from standard input, into guarded memory (it is plaintext of a
+ * sealed field): at most MENTORLOG_TEXT_MAX bytes, trailing newlines dropped. */
 static int read_stdin(char **out, size_t *len) {
-  size_t cap = 4096, n = 0;
+  size_t n = 0;
   char *b = sodium_malloc(MENTORLOG_TEXT_MAX + 1);
-  (void)cap;
   if (!b)
     return EXIT_INTERNAL;
   size_t r;
@@ -987,21 +1021,38 @@ static int read_stdin(char **out, size_t *len) {
   return 0;
 }
 
-static int cmd_note(int argc, char **argv) {
-  if (argc < 2)
-    return usage_error(usage_note, "note: missing subcommand");
-  const char *sub = argv[1];
-  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-    fputs(usage_note, stdout);
-    return 0;
+static void note_print(const void *v, size_t i, bool js) {
+  const mentorlog_note *nt = (const mentorlog_note *)v + i;
+  char when[32];
+  fmt_local(when, nt->recorded_ms);
+  if (js) {
+    fputs("{\"id\":", stdout);
+    json_id(stdout, nt->id);
+    fputs(",\"record\":", stdout);
+    json_id(stdout, nt->record);
+    printf(",\"recorded\":\"%s\",\"text\":", when);
+    json_str(stdout, nt->text);
+    printf(",\"conflict\":%s}", nt->conflict ? "true" : "false");
+  } else {
+    char s[33];
+    hex(s, nt->record);
+    printf("%s  %s%s\n%s\n\n", s, when, nt->conflict ? "  CONFLICT" : "", nt->text ? nt->text : "");
   }
+}
+LIST_ADAPTERS(notes, mentorlog_note, mentorlog_notes(h, case_id, &items, n), mentorlog_notes_free)
+static const struct list_kind note_list = {"note list", fetch_notes, note_print, free_notes};
+
+static int cmd_note(int argc, char **argv) {
   struct opt opts[] = {{"text", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
   const char *pos[1];
-  int npos, rc = parse_opts(argc - 1, argv + 1, opts, pos, 1, &npos, usage_note);
-  if (rc)
-    return rc < 0 ? 0 : rc;
+  const char *sub;
+  int npos, rc;
+  if (parse_sub(argc, argv, "note", usage_note, opts, pos, &npos, &sub, &rc))
+    return rc;
   if (npos != 1)
     return usage_error(usage_note, "note %s needs one id", sub);
+  if (strcmp(sub, "list") == 0)
+    return run_list(&note_list, pos[0], opt_get(opts, "json")->seen);
   mentorlog *h = NULL;
   bool add = strcmp(sub, "add") == 0, revise = strcmp(sub, "revise") == 0;
   if (add || revise) {
@@ -1018,49 +1069,12 @@ static int cmd_note(int argc, char **argv) {
     uint8_t id[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
     if (!(rc = resolve(h, id, add ? 'c' : 'r', pos[0]))) {
       int err = add ? mentorlog_note_add(h, out, id, t, tl) : mentorlog_note_revise(h, out, id, t, tl);
-      rc = err ? fail(h, err, add ? "note add" : "note revise") : (print_id(out), 0);
+      rc = print_written(h, err, add ? "note add" : "note revise", out);
     }
     sodium_free(text);
-  } else if (strcmp(sub, "list") == 0) {
-    if ((rc = open_profile(&h, false)))
-      return rc;
-    uint8_t cid[MENTORLOG_ID_BYTES];
-    if ((rc = resolve(h, cid, 'c', pos[0])))
-      goto out;
-    mentorlog_note *v;
-    size_t n;
-    int err = mentorlog_notes(h, cid, &v, &n);
-    if (err) {
-      rc = fail(h, err, "note list");
-      goto out;
-    }
-    bool js = opt_get(opts, "json")->seen;
-    if (js)
-      fputc('[', stdout);
-    for (size_t i = 0; i < n; i++) {
-      char when[32];
-      fmt_local(when, v[i].recorded_ms);
-      if (js) {
-        printf("%s{\"id\":", i ? "," : "");
-        json_id(stdout, v[i].id);
-        fputs(",\"record\":", stdout);
-        json_id(stdout, v[i].record);
-        printf(",\"recorded\":\"%s\",\"text\":", when);
-        json_str(stdout, v[i].text);
-        printf(",\"conflict\":%s}", v[i].conflict ? "true" : "false");
-      } else {
-        char s[33];
-        hex(s, v[i].record);
-        printf("%s  %s%s\n%s\n\n", s, when, v[i].conflict ? "  CONFLICT" : "", v[i].text ? v[i].text : "");
-      }
-    }
-    if (js)
-      fputs("]\n", stdout);
-    mentorlog_notes_free(v, n);
   } else {
     return usage_error(usage_note, "note: unknown subcommand '%s'", sub);
   }
-out:
   mentorlog_close(h);
   return rc;
 }
@@ -1073,22 +1087,36 @@ static const char usage_absence[] =
     "              [--approved-ref REF]   (approved by the municipality when a reference is given)\n"
     "       mentorlog absence list CASE [--json]\n";
 
-static int cmd_absence(int argc, char **argv) {
-  if (argc < 2)
-    return usage_error(usage_absence, "absence: missing subcommand");
-  const char *sub = argv[1];
-  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-    fputs(usage_absence, stdout);
-    return 0;
+static void absence_print(const void *v, size_t i, bool js) {
+  const mentorlog_absence *a = (const mentorlog_absence *)v + i;
+  char f[11], t[11];
+  mentorlog_format_date(f, a->from);
+  mentorlog_format_date(t, a->to);
+  if (js) {
+    printf("{\"from\":\"%s\",\"to\":\"%s\",\"kind\":\"%s\",\"approved_ref\":", f, t,
+           mentorlog_absence_kind_name(a->kind));
+    json_str(stdout, a->approved_ref);
+    fputc('}', stdout);
+  } else {
+    printf("%s..%s  %s  %s\n", f, t, mentorlog_absence_kind_name(a->kind),
+           a->approved_ref ? a->approved_ref : "(not approved)");
   }
+}
+LIST_ADAPTERS(absences, mentorlog_absence, mentorlog_absences(h, case_id, &items, n), mentorlog_absences_free)
+static const struct list_kind absence_list = {"absence list", fetch_absences, absence_print, free_absences};
+
+static int cmd_absence(int argc, char **argv) {
   struct opt opts[] = {{"from", 0, 0, 0}, {"to", 0, 0, 0}, {"kind", 0, 0, 0}, {"approved-ref", 0, 0, 0},
                        {"json", 1, 0, 0}, {0}};
   const char *pos[1];
-  int npos, rc = parse_opts(argc - 1, argv + 1, opts, pos, 1, &npos, usage_absence);
-  if (rc)
-    return rc < 0 ? 0 : rc;
+  const char *sub;
+  int npos, rc;
+  if (parse_sub(argc, argv, "absence", usage_absence, opts, pos, &npos, &sub, &rc))
+    return rc;
   if (npos != 1)
     return usage_error(usage_absence, "absence %s needs CASE", sub);
+  if (strcmp(sub, "list") == 0)
+    return run_list(&absence_list, pos[0], opt_get(opts, "json")->seen);
   mentorlog *h = NULL;
   if (strcmp(sub, "add") == 0) {
     if (!optv(opts, "from") || !optv(opts, "to") || !optv(opts, "kind"))
@@ -1096,49 +1124,14 @@ static int cmd_absence(int argc, char **argv) {
     mentorlog_absence_params p = {.version = MENTORLOG_ABSENCE_VERSION, .approved_ref = optv(opts, "approved-ref")};
     if ((rc = parse_date_opt("from", optv(opts, "from"), &p.from)) || (rc = parse_date_opt("to", optv(opts, "to"), &p.to)))
       return rc;
-    if (!(p.kind = mentorlog_absence_kind_parse(optv(opts, "kind")))) {
-      fprintf(stderr, "%s: --kind '%s': unknown absence kind\n", prog, optv(opts, "kind"));
-      return EXIT_USER;
-    }
+    if (!(p.kind = mentorlog_absence_kind_parse(optv(opts, "kind"))))
+      return bad_opt("kind", optv(opts, "kind"), "unknown absence kind");
     if ((rc = open_profile(&h, false)))
       return rc;
     uint8_t cid[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
     if (!(rc = resolve(h, cid, 'c', pos[0]))) {
       int err = mentorlog_absence_add(h, out, cid, &p);
-      rc = err ? fail(h, err, "absence add") : (print_id(out), 0);
-    }
-  } else if (strcmp(sub, "list") == 0) {
-    if ((rc = open_profile(&h, false)))
-      return rc;
-    uint8_t cid[MENTORLOG_ID_BYTES];
-    mentorlog_absence *a;
-    size_t n;
-    int err;
-    if (!(rc = resolve(h, cid, 'c', pos[0]))) {
-      if ((err = mentorlog_absences(h, cid, &a, &n))) {
-        rc = fail(h, err, "absence list");
-      } else {
-        bool js = opt_get(opts, "json")->seen;
-        if (js)
-          fputc('[', stdout);
-        for (size_t i = 0; i < n; i++) {
-          char f[11], t[11];
-          mentorlog_format_date(f, a[i].from);
-          mentorlog_format_date(t, a[i].to);
-          if (js) {
-            printf("%s{\"from\":\"%s\",\"to\":\"%s\",\"kind\":\"%s\",\"approved_ref\":", i ? "," : "", f, t,
-                   mentorlog_absence_kind_name(a[i].kind));
-            json_str(stdout, a[i].approved_ref);
-            fputc('}', stdout);
-          } else {
-            printf("%s..%s  %s  %s\n", f, t, mentorlog_absence_kind_name(a[i].kind),
-                   a[i].approved_ref ? a[i].approved_ref : "(not approved)");
-          }
-        }
-        if (js)
-          fputs("]\n", stdout);
-        mentorlog_absences_free(a, n);
-      }
+      rc = print_written(h, err, "absence add", out);
     }
   } else {
     return usage_error(usage_absence, "absence: unknown subcommand '%s'", sub);
@@ -1202,16 +1195,14 @@ static void compliance_json(FILE *f, const mentorlog_compliance *c) {
 static int cmd_compliance(int argc, char **argv) {
   struct opt opts[] = {{"now", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
   const char *pos[1];
-  int npos, rc = parse_opts(argc, argv, opts, pos, 1, &npos, usage_compliance);
-  if (rc)
-    return rc < 0 ? 0 : rc;
+  int npos, rc;
+  if (parse_opts(argc, argv, opts, pos, 1, &npos, usage_compliance, &rc))
+    return rc;
   if (npos != 1)
     return usage_error(usage_compliance, "compliance needs GRANT");
   int64_t now;
-  if ((rc = parse_now(opts, &now)))
-    return rc;
   mentorlog *h;
-  if ((rc = open_profile(&h, false)))
+  if ((rc = parse_now(opts, &now)) || (rc = open_profile(&h, false)))
     return rc;
   uint8_t gid[MENTORLOG_ID_BYTES];
   mentorlog_compliance *c;
@@ -1252,14 +1243,12 @@ static const char usage_week[] =
 static int cmd_week(int argc, char **argv) {
   struct opt opts[] = {{"now", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
   const char *pos[1];
-  int npos, rc = parse_opts(argc, argv, opts, pos, 0, &npos, usage_week);
-  if (rc)
-    return rc < 0 ? 0 : rc;
-  int64_t now;
-  if ((rc = parse_now(opts, &now)))
+  int npos, rc;
+  if (parse_opts(argc, argv, opts, pos, 0, &npos, usage_week, &rc))
     return rc;
+  int64_t now;
   mentorlog *h;
-  if ((rc = open_profile(&h, false)))
+  if ((rc = parse_now(opts, &now)) || (rc = open_profile(&h, false)))
     return rc;
   mentorlog_date today = mentorlog_local_date(now);
   mentorlog_case *cs = NULL;
@@ -1326,9 +1315,9 @@ static const char usage_export[] =
 static int cmd_export(int argc, char **argv) {
   struct opt opts[] = {{"format", 0, 0, 0}, {0}};
   const char *pos[1];
-  int npos, rc = parse_opts(argc, argv, opts, pos, 0, &npos, usage_export);
-  if (rc)
-    return rc < 0 ? 0 : rc;
+  int npos, rc;
+  if (parse_opts(argc, argv, opts, pos, 0, &npos, usage_export, &rc))
+    return rc;
   const char *fmt = optv(opts, "format");
   if (!fmt || (strcmp(fmt, "json") && strcmp(fmt, "csv")))
     return usage_error(usage_export, "export needs --format json or csv");
@@ -1383,14 +1372,8 @@ static int cmd_export(int argc, char **argv) {
       mentorlog_format_date(s, g[j].start);
       mentorlog_format_date(e, g[j].end);
       if (js) {
-        printf("%s{\"id\":\"%s\",\"jobcentre\":", j ? "," : "", gid);
-        json_str(stdout, g[j].jobcentre);
-        fputs(",\"ref\":", stdout);
-        json_str(stdout, g[j].reference);
-        fputs(",\"legal_basis\":", stdout);
-        json_str(stdout, g[j].legal_basis);
-        fputs(",\"purpose\":", stdout);
-        json_str(stdout, g[j].purpose);
+        printf("%s{\"id\":\"%s\",", j ? "," : "", gid);
+        grant_json_texts(&g[j]);
         printf(",\"start\":\"%s\",\"end\":\"%s\",\"closed\":%s,\"close_reason\":", s, e,
                g[j].closed ? "true" : "false");
         json_str(stdout, g[j].close_reason);
@@ -1473,13 +1456,9 @@ static int cmd_export(int argc, char **argv) {
 
 static int cmd_verify(int argc, char **argv) {
   static const char usage[] = "Usage: mentorlog verify\nPRAGMA integrity_check and the device's hash chain.\n";
-  struct opt opts[] = {{0}};
-  const char *pos[1];
-  int npos, rc = parse_opts(argc, argv, opts, pos, 0, &npos, usage);
-  if (rc)
-    return rc < 0 ? 0 : rc;
   mentorlog *h;
-  if ((rc = open_profile(&h, false)))
+  int rc;
+  if (parse_plain_open(argc, argv, usage, false, &h, &rc))
     return rc;
   int err = mentorlog_verify(h);
   uint64_t nr = 0, no = 0;
