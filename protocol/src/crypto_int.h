@@ -6,7 +6,7 @@
  * portable SHA-256 makes a visible share of building and verifying a
  * record. These use the CPU's SHA extensions (x86-64 SHA-NI) when present,
  * detected once at run time, and libsodium's crypto_hash_sha256 otherwise;
- * both give the same bytes (tests/record/test_sha256.c compares them on
+ * both give the same bytes (tests/record/test_crypto_int.c compares them on
  * random inputs of every length class). Thread-safe; no allocation.
  */
 #ifndef MLPROTO_CRYPTO_INT_H

@@ -1138,8 +1138,9 @@ typedef struct route {
   int anonymous; /* no credentials: metered per address (unauth_rate) */
 } route;
 
-/* /metrics is answered by the network half on the loop thread and is not
- * metered here; operators restrict it at their proxy (docs/operator.md). */
+/* /metrics runs on a worker like every route but /healthz (it reads the log
+ * size from the store) and is not metered here; operators restrict who can
+ * reach it (docs/operator.md). */
 static const route ROUTES[] = {
   {"POST", "/v1/enroll", "enroll", h_enroll, 1},
   {"GET", "/v1/session/challenge", "challenge", h_challenge, 1},

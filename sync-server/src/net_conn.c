@@ -353,22 +353,6 @@ static void dispatch(struct mls_conn *c, const mlproto_http_request *hr) {
   uv_timer_stop(&c->timer);
   int keep_alive = hr->keep_alive && !s->draining;
 
-  if (strcmp(hr->path, "/metrics") == 0 && (strcmp(hr->method, "GET") == 0 || strcmp(hr->method, "HEAD") == 0)) {
-    mls_response resp;
-    memset(&resp, 0, sizeof resp);
-    mlproto_buf_init(&resp.body, 1u << 20);
-    if (mls_metrics_render(&resp.body, mls_app_log_size(s->app)) == MLPROTO_OK) {
-      resp.status = 200;
-      resp.content_type = MLS_METRICS_CONTENT_TYPE;
-      resp.route = "metrics";
-    } else {
-      mlproto_buf_free(&resp.body);
-      mls_app_error(&resp, MLPROTO_ERR_INTERNAL, "metrics", wants_json(hr));
-    }
-    conn_respond(c, &resp, keep_alive, hr->method);
-    return;
-  }
-
   struct job *j = mlproto_calloc(1, sizeof *j);
   mls_header *hdrs = hr->n_headers ? mlproto_calloc(hr->n_headers, sizeof *hdrs) : NULL;
   if (!j || (hr->n_headers && !hdrs)) {
