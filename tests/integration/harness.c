@@ -1,6 +1,7 @@
 /* harness.c — see harness.h. Plain POSIX: fork/exec, waitpid, poll. */
 #define _GNU_SOURCE /* memmem, pipe2 */
 #include "harness.h"
+#include "testutil.h" /* cmocka asserts in ih_start/ih_stop */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,8 +22,8 @@
 #endif
 #define ADDR_FILE "serve.addr"
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...) {
+static int hfail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int hfail(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("harness: ", stderr);
@@ -45,16 +47,69 @@ void ih_sleep_ms(unsigned ms) {
   }
 }
 
+static int rm_rf(const char *path);
+
+/* Every server this process initialised, by value (pid and directory): a
+ * cmocka assertion longjmps out of a test, leaving its ih_server on a dead
+ * stack frame, so nothing here points into one except as a key. Entries are
+ * dropped by ih_server_cleanup(); whatever is left is killed and removed by
+ * ih_teardown(), by a later ih_server_init() at the same address, or at exit.
+ * The kernel kills a server whose test process died (PR_SET_PDEATHSIG). */
+#define IH_MAX_LIVE 32
+static struct live {
+  const ih_server *key;
+  pid_t pid;
+  char root[256];
+} live[IH_MAX_LIVE];
+
+static struct live *live_find(const ih_server *s) {
+  for (size_t i = 0; i < IH_MAX_LIVE; i++)
+    if (live[i].key == s) return &live[i];
+  return NULL;
+}
+
+static void live_reap(struct live *l) {
+  if (l->pid > 0) {
+    kill(l->pid, SIGKILL);
+    waitpid(l->pid, NULL, 0);
+  }
+  if (l->root[0] && !getenv("ML_KEEP_TEST_DIRS")) rm_rf(l->root);
+  memset(l, 0, sizeof *l);
+}
+
+static void live_set_pid(const ih_server *s, pid_t pid) {
+  struct live *l = live_find(s);
+  if (l) l->pid = pid;
+}
+
+static void live_reap_all(void) {
+  for (size_t i = 0; i < IH_MAX_LIVE; i++)
+    if (live[i].key) live_reap(&live[i]);
+}
+
+int ih_teardown(void **state) {
+  (void)state;
+  live_reap_all();
+  return 0;
+}
+
 int ih_server_init(ih_server *s, const char *const *extra) {
+  static int at_exit_registered;
+  if (!at_exit_registered && atexit(live_reap_all) == 0) at_exit_registered = 1;
+  struct live *l = live_find(s);
+  if (l) live_reap(l); /* left by a test that failed with its server up */
+  if (!(l = live_find(NULL))) return hfail("more than %d servers at once", IH_MAX_LIVE);
   memset(s, 0, sizeof *s);
   const char *tmp = getenv("TMPDIR");
   if (!tmp || !tmp[0]) tmp = "/tmp";
   snprintf(s->root, sizeof s->root, "%s/mlit-XXXXXX", tmp);
-  if (!mkdtemp(s->root)) return fail("mkdtemp %s: %s", s->root, strerror(errno));
+  if (!mkdtemp(s->root)) return hfail("mkdtemp %s: %s", s->root, strerror(errno));
   snprintf(s->data, sizeof s->data, "%s/data", s->root);
   snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->root);
-  if (mkdir(s->data, 0700) != 0) return fail("mkdir %s: %s", s->data, strerror(errno));
+  if (mkdir(s->data, 0700) != 0) return hfail("mkdir %s: %s", s->data, strerror(errno));
   snprintf(s->host, sizeof s->host, "127.0.0.1");
+  l->key = s;
+  snprintf(l->root, sizeof l->root, "%s", s->root);
   size_t n = 0;
   for (; extra && extra[n] && n + 1 < IH_MAX_ARGS; n++) s->extra[n] = extra[n];
   s->extra[n] = NULL;
@@ -77,6 +132,7 @@ int ih_server_alive(ih_server *s) {
   pid_t r = waitpid(s->pid, &st, WNOHANG);
   if (r == s->pid) {
     s->pid = 0;
+    live_set_pid(s, 0);
     return 0;
   }
   return 1;
@@ -86,7 +142,7 @@ int ih_server_start(ih_server *s) {
   char path[340];
   const char *argv[IH_MAX_ARGS + 12];
   size_t a = 0;
-  if (s->pid > 0) return fail("server already running");
+  if (s->pid > 0) return hfail("server already running");
   snprintf(path, sizeof path, "%s/" ADDR_FILE, s->data);
   unlink(path); /* a SIGKILLed predecessor leaves its file behind */
   argv[a++] = MLS_SERVER_BIN;
@@ -99,13 +155,16 @@ int ih_server_start(ih_server *s) {
   argv[a] = NULL;
 
   int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (logfd < 0) return fail("open %s: %s", s->log_path, strerror(errno));
+  if (logfd < 0) return hfail("open %s: %s", s->log_path, strerror(errno));
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     close(logfd);
-    return fail("fork: %s", strerror(errno));
+    return hfail("fork: %s", strerror(errno));
   }
   if (pid == 0) {
+    /* No orphaned server if the test process dies without cleaning up. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(126);
     int nul = open("/dev/null", O_RDONLY);
     if (nul >= 0) dup2(nul, 0);
     dup2(logfd, 1);
@@ -115,35 +174,36 @@ int ih_server_start(ih_server *s) {
   }
   close(logfd);
   s->pid = pid;
+  live_set_pid(s, pid);
 
   uint64_t deadline = ih_now_ms() + 60000;
   char buf[128];
   for (;;) {
     if (read_small_file(path, buf, sizeof buf) > 0 && strchr(buf, '\n')) break;
-    if (!ih_server_alive(s)) return fail("server exited during start-up; see %s", s->log_path);
+    if (!ih_server_alive(s)) return hfail("server exited during start-up; see %s", s->log_path);
     if (ih_now_ms() > deadline) {
       ih_server_kill(s);
-      return fail("server not ready within 60 s; see %s", s->log_path);
+      return hfail("server not ready within 60 s; see %s", s->log_path);
     }
     ih_sleep_ms(10);
   }
   char *colon = strrchr(buf, ':');
-  if (!colon) return fail("bad %s: %s", ADDR_FILE, buf);
+  if (!colon) return hfail("bad %s: %s", ADDR_FILE, buf);
   s->port = atoi(colon + 1);
-  if (s->port <= 0 || s->port > 65535) return fail("bad port in %s", ADDR_FILE);
+  if (s->port <= 0 || s->port > 65535) return hfail("bad port in %s", ADDR_FILE);
 
   if (!s->fingerprint[0]) {
     const char *args[] = {"fingerprint", NULL};
     char out[200];
     int rc = ih_admin(s, out, sizeof out, args);
-    if (rc != 0 || strlen(out) != 64) return fail("admin fingerprint failed (%d): %s", rc, out);
+    if (rc != 0 || strlen(out) != 64) return hfail("admin fingerprint failed (%d): %s", rc, out);
     memcpy(s->fingerprint, out, 65);
   }
   return 0;
 }
 
 int ih_server_signal_wait(ih_server *s, int sig, int timeout_ms, int *status) {
-  if (s->pid <= 0) return fail("server not running");
+  if (s->pid <= 0) return hfail("server not running");
   kill(s->pid, sig);
   uint64_t deadline = ih_now_ms() + (uint64_t)timeout_ms;
   for (;;) {
@@ -151,12 +211,13 @@ int ih_server_signal_wait(ih_server *s, int sig, int timeout_ms, int *status) {
     pid_t r = waitpid(s->pid, &st, WNOHANG);
     if (r == s->pid) {
       s->pid = 0;
+      live_set_pid(s, 0);
       if (status) *status = st;
       return 0;
     }
     if (ih_now_ms() > deadline) {
       ih_server_kill(s);
-      return fail("server did not exit within %d ms of signal %d", timeout_ms, sig);
+      return hfail("server did not exit within %d ms of signal %d", timeout_ms, sig);
     }
     ih_sleep_ms(5);
   }
@@ -165,8 +226,8 @@ int ih_server_signal_wait(ih_server *s, int sig, int timeout_ms, int *status) {
 int ih_server_stop(ih_server *s) {
   int st = 0;
   if (ih_server_signal_wait(s, SIGTERM, 60000, &st) != 0) return -1;
-  if (!WIFEXITED(st)) return fail("server died of signal %d; see %s", WTERMSIG(st), s->log_path);
-  if (WEXITSTATUS(st) != 0) return fail("server exit status %d; see %s", WEXITSTATUS(st), s->log_path);
+  if (!WIFEXITED(st)) return hfail("server died of signal %d; see %s", WTERMSIG(st), s->log_path);
+  if (WEXITSTATUS(st) != 0) return hfail("server exit status %d; see %s", WEXITSTATUS(st), s->log_path);
   return 0;
 }
 
@@ -175,6 +236,7 @@ void ih_server_kill(ih_server *s) {
   kill(s->pid, SIGKILL);
   waitpid(s->pid, NULL, 0);
   s->pid = 0;
+  live_set_pid(s, 0);
 }
 
 static int rm_rf(const char *path) {
@@ -189,6 +251,18 @@ void ih_server_cleanup(ih_server *s) {
     else rm_rf(s->root);
   }
   s->root[0] = '\0';
+  struct live *l = live_find(s);
+  if (l) memset(l, 0, sizeof *l);
+}
+
+void ih_start(ih_server *s, const char *const *extra) {
+  assert_int_equal(ih_server_init(s, extra), 0);
+  assert_int_equal(ih_server_start(s), 0);
+}
+
+void ih_stop(ih_server *s) {
+  assert_int_equal(ih_server_stop(s), 0);
+  ih_server_cleanup(s);
 }
 
 int ih_run(char *out, size_t outsz, int timeout_ms, const char *const *argv) {
@@ -364,13 +438,13 @@ int ih_raw_connect(ih_server *s, ih_raw *r, unsigned max_version, int timeout_ms
     o.pin_sha256 = s->fingerprint;
     o.max_version = max_version;
     int rc = mlproto_tls_config_client(&r->cfg, &o);
-    if (rc) return fail("tls config: %s", mlproto_errname(rc));
+    if (rc) return hfail("tls config: %s", mlproto_errname(rc));
   }
   r->fd = ih_tcp_connect(s, timeout_ms);
-  if (r->fd < 0) return fail("connect to %s:%d: %s", s->host, s->port, strerror(errno));
+  if (r->fd < 0) return hfail("connect to %s:%d: %s", s->host, s->port, strerror(errno));
   if (mlproto_tls_new(&r->tls, r->cfg) != MLPROTO_OK) {
     ih_raw_close(r);
-    return fail("tls_new");
+    return hfail("tls_new");
   }
   if (r->resume && mlproto_tls_set_resume(r->tls, r->resume, r->resume_len) != MLPROTO_OK) {
     /* a stale blob: fall back to a full handshake, as a real client would */

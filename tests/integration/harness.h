@@ -56,6 +56,18 @@ int ih_server_alive(ih_server *s);
 /* Stops the server if running (SIGKILL) and removes ROOT recursively. */
 void ih_server_cleanup(ih_server *s);
 
+/* No test leaves a server behind, even when an assertion fails half-way:
+ * the harness remembers every initialised server (pid and directory, by
+ * value) until ih_server_cleanup(); ih_teardown() — use it as a cmocka
+ * teardown — kills and removes all that are left, as does a later
+ * ih_server_init() at the same address and the process's exit. A server
+ * also dies with its test process (PR_SET_PDEATHSIG). */
+int ih_teardown(void **state);
+/* cmocka helpers: init + start / stop (exit status 0 required) + cleanup,
+ * failing the running test on error. */
+void ih_start(ih_server *s, const char *const *extra);
+void ih_stop(ih_server *s);
+
 /* Runs argv (argv[0] a path), stdin from /dev/null, and captures up to
  * outsz-1 bytes of stdout (NUL-terminated; out may be NULL). stderr goes to
  * this test's stderr. Returns the exit status (0..255) or -1 (not run,

@@ -18,26 +18,6 @@
 #include "harness.h"
 
 static uint8_t buf[1 << 20];
-static ih_server *current;
-
-static int teardown(void **state) {
-  (void)state;
-  if (current) ih_server_cleanup(current);
-  current = NULL;
-  return 0;
-}
-
-static void start(ih_server *s, const char *const *extra) {
-  assert_int_equal(ih_server_init(s, extra), 0);
-  current = s;
-  assert_int_equal(ih_server_start(s), 0);
-}
-
-static void stop(ih_server *s) {
-  assert_int_equal(ih_server_stop(s), 0);
-  ih_server_cleanup(s);
-  current = NULL;
-}
 
 /* Sends raw on a fresh TLS connection, reads one answer into buf (NUL-terminated). */
 static size_t exchange(ih_server *s, ih_raw *r, const char *raw, size_t len, int timeout_ms) {
@@ -75,7 +55,7 @@ static void test_certificate_names(void **state) {
   (void)state;
   ih_server s;
   const char *opts[] = {"--tls-name", "sync.example.org", "--tls-name", "mentor.kommune.dk", NULL};
-  start(&s, opts);
+  ih_start(&s, opts);
   char cert[400], out[4096];
   snprintf(cert, sizeof cert, "%s/tls/cert.pem", s.data);
   const char *argv[] = {"/usr/bin/openssl", "x509", "-in", cert, "-noout", "-ext",
@@ -92,14 +72,14 @@ static void test_certificate_names(void **state) {
   size_t got = exchange(&s, &r, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 34, 10000);
   assert_int_equal(status_of(got), 200);
   ih_raw_free(&r);
-  stop(&s);
+  ih_stop(&s);
 
-  start(&s, NULL);
+  ih_start(&s, NULL);
   snprintf(cert, sizeof cert, "%s/tls/cert.pem", s.data);
   assert_int_equal(ih_run(out, sizeof out, 30000, argv), 0);
   assert_non_null(strstr(out, "DNS:localhost"));
   assert_non_null(strstr(out, "IP Address:127.0.0.1"));
-  stop(&s);
+  ih_stop(&s);
 }
 
 /* Item 2: connections per address are capped; closing one makes room. */
@@ -107,7 +87,7 @@ static void test_conns_per_address(void **state) {
   (void)state;
   ih_server s;
   const char *opts[] = {"--max-conns-per-address", "3", NULL};
-  start(&s, opts);
+  ih_start(&s, opts);
   ih_raw r[3];
   memset(r, 0, sizeof r);
   for (int i = 0; i < 3; i++) assert_int_equal(ih_raw_connect(&s, &r[i], 0, 10000), 0);
@@ -144,7 +124,7 @@ static void test_conns_per_address(void **state) {
   free(log);
   ih_raw_free(&r[1]);
   ih_raw_free(&r[2]);
-  stop(&s);
+  ih_stop(&s);
 }
 
 /* Item 2: request bytes buffered across connections are bounded; over the
@@ -153,7 +133,7 @@ static void test_inflight_budget(void **state) {
   (void)state;
   ih_server s;
   const char *opts[] = {"--max-inflight-bytes", "64K", "--max-body", "1M", NULL};
-  start(&s, opts);
+  ih_start(&s, opts);
   static char part[40 * 1024 + 256];
   int n = snprintf(part, sizeof part,
                    "POST /v1/push HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n"
@@ -182,7 +162,7 @@ static void test_inflight_budget(void **state) {
     if (!served) ih_sleep_ms(100);
   }
   assert_true(served);
-  stop(&s);
+  ih_stop(&s);
 }
 
 /* Item 12: refusals of the network half honour Accept: application/json;
@@ -191,7 +171,7 @@ static void test_refusal_formats(void **state) {
   (void)state;
   ih_server s;
   const char *opts[] = {"--max-body", "2K", "--request-timeout", "700ms", NULL};
-  start(&s, opts);
+  ih_start(&s, opts);
   ih_raw r = {0};
   /* 413, head parsed */
   static const char big[] = "POST /v1/push HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n"
@@ -235,7 +215,7 @@ static void test_refusal_formats(void **state) {
   assert_int_equal(status_of(got), 401);
   assert_non_null(strstr((char *)buf, "\r\nWWW-Authenticate: Bearer\r\n"));
   ih_raw_free(&r);
-  stop(&s);
+  ih_stop(&s);
 }
 
 /* A logfmt value: bare [A-Za-z0-9_.:/@+-]+ or a quoted string with \" \\
@@ -287,7 +267,7 @@ static void test_log_lines(void **state) {
   assert_false(logfmt_ok("level=error msg=\"sqlite prepare failed\" stmt=3"));
   ih_server s;
   const char *opts[] = {"--max-body", "2K", NULL};
-  start(&s, opts);
+  ih_start(&s, opts);
   char mentor[64];
   const char *ma[] = {"mentor", "add", "Zelda Secretname", NULL};
   assert_int_equal(ih_admin(&s, mentor, sizeof mentor, ma), 0);
@@ -327,16 +307,15 @@ static void test_log_lines(void **state) {
   assert_true(saw_stopped);
   free(log);
   ih_server_cleanup(&s);
-  current = NULL;
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_teardown(test_certificate_names, teardown),
-      cmocka_unit_test_teardown(test_conns_per_address, teardown),
-      cmocka_unit_test_teardown(test_inflight_budget, teardown),
-      cmocka_unit_test_teardown(test_refusal_formats, teardown),
-      cmocka_unit_test_teardown(test_log_lines, teardown),
+      cmocka_unit_test_teardown(test_certificate_names, ih_teardown),
+      cmocka_unit_test_teardown(test_conns_per_address, ih_teardown),
+      cmocka_unit_test_teardown(test_inflight_budget, ih_teardown),
+      cmocka_unit_test_teardown(test_refusal_formats, ih_teardown),
+      cmocka_unit_test_teardown(test_log_lines, ih_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

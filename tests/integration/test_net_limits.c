@@ -21,26 +21,6 @@
 static uint8_t buf[1 << 20];
 #define HEALTH "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 #define METRICS "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
-/* The server of the running test, cleaned up by teardown even when an
- * assertion failed half-way (no orphaned server processes). */
-static ih_server *current;
-static int teardown(void **state) {
-  if (current) ih_server_cleanup(current);
-  current = NULL;
-  return 0;
-}
-
-static void start(ih_server *s, const char *const *extra) {
-  assert_int_equal(ih_server_init(s, extra), 0);
-  current = s;
-  assert_int_equal(ih_server_start(s), 0);
-}
-
-static void stop(ih_server *s) {
-  assert_int_equal(ih_server_stop(s), 0);
-  ih_server_cleanup(s);
-  current = NULL;
-}
 
 /* 1 when the server closed fd (EOF/reset) within timeout_ms. */
 static int tcp_closed_by_peer(int fd, int timeout_ms) {
@@ -58,7 +38,7 @@ static int tcp_closed_by_peer(int fd, int timeout_ms) {
 static void test_timeouts(void **state) {
   ih_server s;
   const char *opts[] = {"--idle-timeout", "300ms", "--request-timeout", "700ms", NULL};
-  start(&s, opts);
+  ih_start(&s, opts);
 
   /* Idle keep-alive connection: closed by the server. */
   ih_raw r = {0};
@@ -100,13 +80,13 @@ static void test_timeouts(void **state) {
   /* Still serving. */
   assert_int_equal(ih_request_once(&s, HEALTH, strlen(HEALTH), 0, &status, code, 10000), 0);
   assert_int_equal(status, 200);
-  stop(&s);
+  ih_stop(&s);
 }
 
 static void test_size_caps(void **state) {
   ih_server s;
   const char *opts[] = {"--max-header-bytes", "4K", "--max-body", "64K", NULL};
-  start(&s, opts);
+  ih_start(&s, opts);
   int status;
   char code[64];
   static char req[200000];
@@ -138,13 +118,13 @@ static void test_size_caps(void **state) {
   assert_int_equal(status, 413);
   assert_string_equal(code, "BODY_TOO_LARGE");
   assert_true(ih_server_alive(&s));
-  stop(&s);
+  ih_stop(&s);
 }
 
 static void test_connection_cap(void **state) {
   ih_server s;
   const char *opts[] = {"--max-connections", "4", NULL};
-  start(&s, opts);
+  ih_start(&s, opts);
   ih_raw r[5];
   memset(r, 0, sizeof r);
   for (int i = 0; i < 4; i++) assert_int_equal(ih_raw_connect(&s, &r[i], 0, 10000), 0);
@@ -177,13 +157,13 @@ static void test_connection_cap(void **state) {
   assert_non_null(line);
   assert_true(atoi(line + strlen("\nmentorlog_connections_refused_total ")) >= 1);
   for (int i = 0; i < 5; i++) ih_raw_free(&r[i]);
-  stop(&s);
+  ih_stop(&s);
 }
 
 static void test_sigterm_drains_in_flight(void **state) {
   ih_server s;
   const char *opts[] = {"--drain-timeout", "20s", NULL};
-  start(&s, opts);
+  ih_start(&s, opts);
   ih_raw busy = {0}, idle = {0};
   size_t got, used;
   int status;
@@ -223,15 +203,14 @@ static void test_sigterm_drains_in_flight(void **state) {
   assert_null(strstr(log, "loop_not_closed"));
   free(log);
   ih_server_cleanup(&s);
-  current = NULL;
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_teardown(test_timeouts, teardown),
-      cmocka_unit_test_teardown(test_size_caps, teardown),
-      cmocka_unit_test_teardown(test_connection_cap, teardown),
-      cmocka_unit_test_teardown(test_sigterm_drains_in_flight, teardown),
+      cmocka_unit_test_teardown(test_timeouts, ih_teardown),
+      cmocka_unit_test_teardown(test_size_caps, ih_teardown),
+      cmocka_unit_test_teardown(test_connection_cap, ih_teardown),
+      cmocka_unit_test_teardown(test_sigterm_drains_in_flight, ih_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
