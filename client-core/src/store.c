@@ -55,7 +55,29 @@ struct migration {
   int to;
   const char *sql;
 };
-static const struct migration migrations[] = {{1, schema_v1}, {2, schema_v2}};
+/* v3: indexes that bulk writing paid for and no query used. The UNIQUE on
+ * hash (a random key: every batch dirtied nearly every page of its index)
+ * is implied by record_id's, and a first version's item_id is its own
+ * record_id, so records_item holds only later versions (item heads look up
+ * the first version by record_id). A UNIQUE constraint cannot be dropped, so
+ * the table is rebuilt (SQLite's "making other kinds of table schema
+ * changes"); rids are kept, so the order of records is unchanged. */
+static const char schema_v3[] =
+    "CREATE TABLE records_v3("
+    "  rid INTEGER PRIMARY KEY,"
+    "  record_id BLOB NOT NULL UNIQUE, case_id BLOB NOT NULL, item_id BLOB NOT NULL,"
+    "  author BLOB NOT NULL, seq INTEGER NOT NULL, kind INTEGER NOT NULL, hlc INTEGER NOT NULL,"
+    "  hash BLOB NOT NULL, envelope BLOB NOT NULL,"
+    "  UNIQUE (author, seq));"
+    "INSERT INTO records_v3 SELECT rid, record_id, case_id, item_id, author, seq, kind, hlc, hash,"
+    "  envelope FROM records;"
+    "DROP TABLE records;"
+    "ALTER TABLE records_v3 RENAME TO records;"
+    "CREATE INDEX records_case ON records(case_id, kind);"
+    "CREATE INDEX records_item ON records(item_id) WHERE item_id != record_id;"
+    "CREATE INDEX records_kind ON records(kind);";
+
+static const struct migration migrations[] = {{1, schema_v1}, {2, schema_v2}, {3, schema_v3}};
 
 static const char *const cached_sql[ML_SQL_COUNT] = {
     [ML_SQL_BEGIN] = "BEGIN IMMEDIATE",
@@ -70,7 +92,9 @@ static const char *const cached_sql[ML_SQL_COUNT] = {
     [ML_SQL_CASEKEY_GET] = "SELECT wrapped FROM case_keys WHERE case_id = ?",
     [ML_SQL_RECORD_META] = "SELECT item_id, case_id, kind FROM records WHERE record_id = ?",
     /* versions of an item that no version of the same item supersedes */
-    [ML_SQL_ITEM_HEADS] = "SELECT r.record_id FROM records r WHERE r.item_id = ?1 AND NOT EXISTS"
+    [ML_SQL_ITEM_HEADS] = "SELECT r.record_id FROM records r"
+                          " WHERE (r.record_id = ?1 OR (r.item_id = ?1 AND r.item_id != r.record_id))"
+                          " AND NOT EXISTS"
                           " (SELECT 1 FROM supersedes s JOIN records x ON x.record_id = s.rec"
                           "  WHERE s.old = r.record_id AND x.item_id = ?1) ORDER BY r.hlc DESC LIMIT 16",
     [ML_SQL_RECORD_BY_ID] = "SELECT envelope, hash FROM records WHERE record_id = ?",

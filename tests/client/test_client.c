@@ -501,21 +501,56 @@ static int case_list_uses_kind_index(sqlite3 *s) {
   return found;
 }
 
-/* A version-1 profile (before the kind index) is migrated on open: version
- * 2, the index exists and serves the case list, and every record is kept. */
+/* The query plan of an item's heads looks the first version up by record_id
+ * and later versions in the partial records_item index. */
+static int item_heads_use_indexes(sqlite3 *s) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(s, "EXPLAIN QUERY PLAN SELECT r.record_id FROM records r"
+                                         " WHERE (r.record_id = ?1 OR (r.item_id = ?1 AND r.item_id != r.record_id))",
+                                      -1, &st, NULL), SQLITE_OK);
+  int found = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const char *d = (const char *)sqlite3_column_text(st, 3);
+    found |= (strstr(d, "records_item") != NULL) << 0;
+    found |= (strstr(d, "(record_id=?)") != NULL) << 1;
+  }
+  sqlite3_finalize(st);
+  return found == 3;
+}
+
+/* Schema v1 exactly: records with UNIQUE hash, a full item index, no kind index. */
+static const char schema_v1_records[] =
+    "CREATE TABLE r1(rid INTEGER PRIMARY KEY,"
+    "  record_id BLOB NOT NULL UNIQUE, case_id BLOB NOT NULL, item_id BLOB NOT NULL,"
+    "  author BLOB NOT NULL, seq INTEGER NOT NULL, kind INTEGER NOT NULL, hlc INTEGER NOT NULL,"
+    "  hash BLOB NOT NULL UNIQUE, envelope BLOB NOT NULL, UNIQUE (author, seq));"
+    "INSERT INTO r1 SELECT * FROM records; DROP TABLE records; ALTER TABLE r1 RENAME TO records;"
+    "CREATE INDEX records_case ON records(case_id, kind);"
+    "CREATE INDEX records_item ON records(item_id);"
+    "PRAGMA user_version=1;";
+
+/* A version-1 profile is migrated on open to version 3 (v2: the kind index;
+ * v3: no UNIQUE on hash, records_item only for later versions): every record
+ * is kept with its rid, the chain verifies, and item heads still work for an
+ * item corrected before and after the migration. */
 static void schema_migration(void **state) {
   (void)state;
   const char *dir = newdir();
   mentorlog *h = create(dir);
-  uint8_t c[16], r[16];
+  uint8_t c[16], r[16], r2[16], r3[16];
   assert_int_equal(mentorlog_case_open(h, c, "Migra Person", "+4500000000"), 0);
   contact(h, r, c, "2026-03-02 10:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD);
+  mentorlog_contact_params p = {.version = MENTORLOG_CONTACT_VERSION, .start_ms = T("2026-03-02 11:00"),
+                                .minutes = 40, .channel = MENTORLOG_CHANNEL_PHONE,
+                                .outcome = MENTORLOG_OUTCOME_HELD};
+  assert_int_equal(mentorlog_contact_correct(h, r2, r, &p), 0);
   mentorlog_close(h);
-  /* make it exactly a version-1 file: schema v1 is v2 without the index */
   sqlite3 *s = rawdb(dir);
-  assert_int_equal(raw_int(s, "PRAGMA user_version"), 2);
-  assert_true(case_list_uses_kind_index(s));
-  assert_int_equal(sqlite3_exec(s, "DROP INDEX records_kind; PRAGMA user_version=1", 0, 0, 0), SQLITE_OK);
+  assert_int_equal(raw_int(s, "PRAGMA user_version"), 3);
+  sqlite3_int64 nrec = raw_int(s, "SELECT count(*) FROM records");
+  sqlite3_int64 rids = raw_int(s, "SELECT sum(rid * seq) FROM records");
+  assert_int_equal(sqlite3_exec(s, schema_v1_records, 0, 0, 0), SQLITE_OK);
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_index_list('records') WHERE origin = 'u'"), 3);
   assert_false(case_list_uses_kind_index(s));
   sqlite3_close(s);
   /* a wrong passphrase migrates nothing */
@@ -535,13 +570,33 @@ static void schema_migration(void **state) {
   assert_int_equal(mentorlog_contacts(h, c, &ct, &n), 0);
   assert_int_equal(n, 1);
   assert_memory_equal(ct[0].id, r, 16);
+  assert_memory_equal(ct[0].record, r2, 16);
+  assert_int_equal(ct[0].conflict, 0);
+  mentorlog_contacts_free(ct, n);
+  /* correcting the first version finds the head the correction made */
+  p.minutes = 50;
+  assert_int_equal(mentorlog_contact_correct(h, r3, r, &p), 0);
+  assert_int_equal(mentorlog_contacts(h, c, &ct, &n), 0);
+  assert_int_equal(n, 1);
+  assert_memory_equal(ct[0].id, r, 16);
+  assert_memory_equal(ct[0].record, r3, 16);
+  assert_int_equal(ct[0].conflict, 0);
+  assert_int_equal(ct[0].minutes, 50);
   mentorlog_contacts_free(ct, n);
   assert_int_equal(mentorlog_verify(h), 0);
   mentorlog_close(h);
   s = rawdb(dir);
-  assert_int_equal(raw_int(s, "PRAGMA user_version"), 2);
-  assert_int_equal(raw_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'records_kind'"), 1);
+  assert_int_equal(raw_int(s, "PRAGMA user_version"), 3);
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM records"), nrec + 1);
+  char sql[128]; /* every old record kept its rid */
+  snprintf(sql, sizeof sql, "SELECT sum(rid * seq) FROM records WHERE seq <= %lld", (long long)nrec);
+  assert_int_equal(raw_int(s, sql), rids);
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_index_list('records') WHERE origin = 'u'"), 2);
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_index_list('records')"
+                              " WHERE name = 'records_item' AND partial = 1"), 1);
   assert_true(case_list_uses_kind_index(s));
+  assert_true(item_heads_use_indexes(s));
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
   sqlite3_close(s);
   rmtree(tmpl);
 }
