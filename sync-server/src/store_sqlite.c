@@ -23,8 +23,12 @@
 
 #define POOL_MAX 16
 /* Version 1: the first layout. Version 2: enroll_codes.used_by (idempotent
- * enrolment), challenges.peer (outstanding challenges per address). */
-#define SCHEMA_VERSION 2
+ * enrolment), challenges.peer (outstanding challenges per address).
+ * Version 3: leaf_index replaces the index nodes_leaf(hash). */
+#define SCHEMA_VERSION 3
+/* leaf_index epoch = leaf index >> LEAF_EPOCH_SHIFT (4,096 leaves). The hash
+ * lookup probes every epoch once: ceil(size / 4096) index seeks. */
+#define LEAF_EPOCH_SHIFT "12"
 /* Expired challenges removed per challenge_add: bounded work per request. */
 #define CHALLENGE_PURGE_BATCH 64
 
@@ -59,7 +63,15 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS nodes("
     " level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
     " PRIMARY KEY(level, idx)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS nodes_leaf ON nodes(hash) WHERE level = 0;"
+    /* Leaf hash -> index, for proofs by hash. A plain index on the hash has
+     * random keys: each new leaf dirtied its own page of it, so every
+     * commit wrote about one 4 KiB page per record to the WAL and again at
+     * the checkpoint. Keyed by (epoch = idx >> 12, the first 8 bytes of the hash),
+     * new leaves land in the current epoch's ~20 pages only; a lookup probes
+     * each epoch once and confirms the whole hash in nodes. */
+    "CREATE TABLE IF NOT EXISTS leaf_index("
+    " epoch INTEGER NOT NULL, prefix BLOB NOT NULL, idx INTEGER NOT NULL,"
+    " PRIMARY KEY(epoch, prefix, idx)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS forks("
     " id INTEGER PRIMARY KEY, author BLOB NOT NULL, seq INTEGER NOT NULL,"
@@ -74,6 +86,12 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
   [1] = "ALTER TABLE enroll_codes ADD COLUMN used_by BLOB;"
         /* outstanding challenges are short-lived: recreated, not copied */
         "DROP TABLE IF EXISTS challenges;",
+  [2] = "CREATE TABLE leaf_index("
+        " epoch INTEGER NOT NULL, prefix BLOB NOT NULL, idx INTEGER NOT NULL,"
+        " PRIMARY KEY(epoch, prefix, idx)) WITHOUT ROWID;"
+        "INSERT INTO leaf_index SELECT idx >> " LEAF_EPOCH_SHIFT ", substr(hash, 1, 8), idx"
+        " FROM nodes WHERE level = 0;"
+        "DROP INDEX IF EXISTS nodes_leaf;",
 };
 
 enum stmt_id {
@@ -87,7 +105,7 @@ enum stmt_id {
   S_TOKEN_ADD,
   S_CASE_GET, S_CASE_PUT,
   S_AUTHOR_HEAD, S_RECORD_AT, S_ENVELOPE_AT,
-  S_LOG_ADD, S_LOG_SIZE, S_LOG_LIST_ALL, S_LOG_LIST_MENTOR, S_LEAF_FIND,
+  S_LOG_ADD, S_LOG_SIZE, S_LOG_LIST_ALL, S_LOG_LIST_MENTOR, S_LEAF_FIND, S_LEAF_INDEX_PUT,
   S_NODE_PUT, S_NODE_GET,
   S_STH_PUT, S_STH_GET,
   S_FORK_ADD, S_FORK_COUNT,
@@ -146,7 +164,14 @@ static const char *const SQL[S__COUNT] = {
                         " l.record_id, l.case_id, l.kind, l.mentor_id, l.envelope, n.hash"
                         " FROM log l JOIN nodes n ON n.level = 0 AND n.idx = l.idx"
                         " WHERE l.mentor_id = ?3 AND l.idx >= ?1 ORDER BY l.idx LIMIT ?2",
-  [S_LEAF_FIND] = "SELECT min(idx) FROM nodes WHERE level = 0 AND hash = ?1",
+  /* one seek per epoch, from epoch 0 to the last leaf's */
+  [S_LEAF_FIND] = "WITH RECURSIVE e(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM e"
+                  "  WHERE x < (SELECT coalesce(max(idx), 0) >> " LEAF_EPOCH_SHIFT " FROM nodes WHERE level = 0))"
+                  " SELECT min(l.idx) FROM e CROSS JOIN leaf_index l"
+                  " CROSS JOIN nodes n ON n.level = 0 AND n.idx = l.idx"
+                  " WHERE l.epoch = e.x AND l.prefix = substr(?1, 1, 8) AND n.hash = ?1",
+  [S_LEAF_INDEX_PUT] = "INSERT INTO leaf_index(epoch, prefix, idx)"
+                       " VALUES(?1 >> " LEAF_EPOCH_SHIFT ", substr(?2, 1, 8), ?1)",
   [S_NODE_PUT] = "INSERT INTO nodes(level, idx, hash) VALUES(?1, ?2, ?3)",
   [S_NODE_GET] = "SELECT hash FROM nodes WHERE level = ?1 AND idx = ?2",
   [S_STH_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES('sth', ?1)",
@@ -818,7 +843,12 @@ static int sq_node_put(mls_txn *tx, unsigned level, uint64_t index, const uint8_
   sqlite3_bind_int(s, 1, (int)level);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)index);
   sqlite3_bind_blob(s, 3, h, 32, SQLITE_STATIC);
-  return step_done(s);
+  int rc = step_done(s);
+  if (rc || level != 0) return rc;
+  PREP(l, tx, S_LEAF_INDEX_PUT);
+  sqlite3_bind_int64(l, 1, (sqlite3_int64)index);
+  sqlite3_bind_blob(l, 2, h, 32, SQLITE_STATIC);
+  return step_done(l);
 }
 
 static int sq_node_get(mls_txn *tx, unsigned level, uint64_t index, uint8_t h[32]) {

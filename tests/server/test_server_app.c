@@ -15,6 +15,7 @@
 #include "mlproto/errors.h"
 #include "mlproto/merkle.h"
 #include "mlproto/record.h"
+#include "mlproto/util.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -1192,9 +1193,107 @@ static int64_t db_int(fx *f, const char *sql) {
   return v;
 }
 
+/* Pushes n records (a CASE_OPEN, then NOTEs) in batches of up to 256. */
+static void push_many(fx *f, sim_dev *d, size_t n) {
+  uint8_t c[16];
+  mlproto_random_id(c);
+  for (size_t done = 0; done < n;) {
+    uint8_t *envs[256];
+    size_t lens[256], k = 0;
+    for (; k < 256 && done + k < n; k++)
+      envs[k] = sim_record(d, done + k == 0 ? MLPROTO_KIND_CASE_OPEN : MLPROTO_KIND_NOTE, c, &lens[k]);
+    resp r = push(f, d, envs, lens, k);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    free_envs(envs, k);
+    done += k;
+    f->now += 1000; /* under the per-device request rate */
+  }
+}
+
+/* The leaf hash at index idx, read from the store. */
+static void stored_leaf(fx *f, uint64_t idx, uint8_t leaf[32]) {
+  char db_path[128];
+  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT hash FROM nodes WHERE level = 0 AND idx = ?", -1, &st,
+                                      NULL), SQLITE_OK);
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)idx);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_bytes(st, 0), 32);
+  memcpy(leaf, sqlite3_column_blob(st, 0), 32);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* GET /v1/log/proof/inclusion?hash=leaf: status; on 200 the index it names
+ * is want and the proof verifies against the current tree head. */
+static int proof_by_hash(fx *f, const uint8_t leaf[32], uint64_t want) {
+  char hex[65], q[80];
+  mlproto_hex_encode(hex, leaf, 32);
+  snprintf(q, sizeof q, "hash=%s", hex);
+  mlproto_sth sth = current_sth(f);
+  resp r = call(f, "GET", "/v1/log/proof/inclusion", q, NULL, 0, NULL, NULL);
+  int status = r.status;
+  if (status == 200) {
+    ProtobufCMessage *pm = NULL;
+    assert_int_equal(mlproto_msg_unpack(&pm, MLPROTO_MSG_INCLUSION_PROOF, r.body, r.len), 0);
+    Mentorlog__V1__InclusionProof *ip = (Mentorlog__V1__InclusionProof *)pm;
+    assert_int_equal(ip->leaf_index, want);
+    assert_int_equal(ip->tree_size, sth.size);
+    uint8_t proof[64][32];
+    for (size_t k = 0; k < ip->n_hashes; k++) memcpy(proof[k], ip->hashes[k].data, 32);
+    assert_int_equal(mlproto_merkle_verify_inclusion(leaf, want, sth.size, (const uint8_t(*)[32])proof,
+                                                     ip->n_hashes, sth.root),
+                     MLPROTO_OK);
+    mlproto_msg_free(pm);
+  } else {
+    assert_string_equal(r.name, "NOT_FOUND");
+  }
+  resp_free(&r);
+  return status;
+}
+
+/* Proofs by leaf hash across leaf_index epochs (4,096 leaves each): every
+ * epoch is searched, a matching 8-byte prefix alone finds nothing, and an
+ * unknown hash is NOT_FOUND. */
+static void test_proof_by_hash(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  push_many(f, &d, 9000); /* leaves 0 (DEVICE_ENROLLED) .. 9000 */
+  assert_int_equal(mls_app_log_size(f->app), 9001);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM leaf_index"), 9001);
+  assert_int_equal(db_int(f, "SELECT max(epoch) FROM leaf_index"), 2);
+  const uint64_t at[] = {0, 1, 4095, 4096, 4097, 8191, 8192, 9000};
+  uint8_t leaf[32];
+  for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+    stored_leaf(f, at[i], leaf);
+    assert_int_equal(proof_by_hash(f, leaf, at[i]), 200);
+  }
+  /* a decoy: leaf 5000's prefix filed under index 3 in epoch 0 */
+  stored_leaf(f, 5000, leaf);
+  char sql[160], hex[17];
+  mlproto_hex_encode(hex, leaf, 8);
+  snprintf(sql, sizeof sql, "INSERT INTO leaf_index VALUES(0, X'%s', 3)", hex);
+  db_exec(f, sql);
+  assert_int_equal(proof_by_hash(f, leaf, 5000), 200);
+  leaf[31] ^= 1; /* same prefix, another hash */
+  assert_int_equal(proof_by_hash(f, leaf, 0), 404);
+  memset(leaf, 0x5a, sizeof leaf);
+  assert_int_equal(proof_by_hash(f, leaf, 0), 404);
+  sim_dev_free(&d);
+}
+
 /* Item 9: a store of a newer version is refused; an older one migrated. */
 static void test_store_versions(void **state) {
   fx *f = *state;
+  sim_dev d0;
+  device_up(f, &d0, f->mentor_a);
+  push_many(f, &d0, 20);
+  sim_dev_free(&d0);
   mls_app_close(f->app);
   f->app = NULL;
   db_exec(f, "PRAGMA user_version=99");
@@ -1209,11 +1308,21 @@ static void test_store_versions(void **state) {
   /* rebuild the version-1 layout, then open: migrated to the current one */
   db_exec(f, "ALTER TABLE enroll_codes DROP COLUMN used_by; DROP TABLE challenges;"
              "CREATE TABLE challenges(challenge BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL)"
-             " WITHOUT ROWID; PRAGMA user_version=1");
+             " WITHOUT ROWID; DROP TABLE leaf_index;"
+             "CREATE INDEX nodes_leaf ON nodes(hash) WHERE level = 0; PRAGMA user_version=1");
   fx_open(f);
-  assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
   assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('enroll_codes')"
                              " WHERE name = 'used_by'"), 1);
+  /* version 3: every leaf is in leaf_index, the hash index is gone */
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'nodes_leaf'"), 0);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM leaf_index"), 21); /* an enrolment + 20 */
+  assert_int_equal(db_int(f, "SELECT count(*) FROM leaf_index l JOIN nodes n ON n.level = 0"
+                             " AND n.idx = l.idx AND substr(n.hash, 1, 8) = l.prefix"
+                             " AND l.epoch = l.idx >> 12"), 21);
+  uint8_t leaf[32];
+  stored_leaf(f, 17, leaf);
+  assert_int_equal(proof_by_hash(f, leaf, 17), 200);
   sim_dev d;
   device_up(f, &d, f->mentor_a); /* enrolment and sessions work on the migrated store */
   sim_dev_free(&d);
@@ -1404,6 +1513,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_enrol_retry, setup, teardown),
     cmocka_unit_test_setup_teardown(test_enrol_crockford, setup, teardown),
     cmocka_unit_test_setup_teardown(test_store_versions, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_proof_by_hash, setup, teardown),
     cmocka_unit_test_setup_teardown(test_challenges_bounded, setup, teardown),
     cmocka_unit_test_setup_teardown(test_auth_and_allow_headers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_metrics_log_size_fresh, setup, teardown),

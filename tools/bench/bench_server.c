@@ -684,7 +684,29 @@ static void *healthz_thread(void *arg) {
 /* Pushes the pre-built batches of devs[0..n) concurrently (with a /healthz
  * poller when h is set); prints the figures under `name`. *rate gets
  * records/s. */
-static int push_phase(const char *name, device *devs, size_t n, healthz *h, double *rate) {
+/* CPU time of this whole process (every thread), in seconds. */
+static double self_cpu_s(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru)) return -1;
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Busy and total jiffies of the whole machine (/proc/stat). */
+static int machine_jiffies(double *busy, double *total) {
+  char buf[512];
+  unsigned long long v[8] = {0};
+  if (read_text("/proc/stat", buf, sizeof buf) ||
+      sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+             &v[5], &v[6], &v[7]) != 8)
+    return -1;
+  *total = 0;
+  for (int i = 0; i < 8; i++) *total += (double)v[i];
+  *busy = *total - (double)v[3] - (double)v[4]; /* minus idle and iowait */
+  return 0;
+}
+
+static int push_phase(const char *name, pid_t srv, device *devs, size_t n, healthz *h, double *rate) {
   gate start = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
   pthread_t tid[N_MULTI], htid;
   size_t started = 0;
@@ -698,6 +720,9 @@ static int push_phase(const char *name, device *devs, size_t n, healthz *h, doub
     g_stop = 1; /* the started ones return at once */
   }
   if (h && started == n) hstarted = pthread_create(&htid, NULL, healthz_thread, h) == 0;
+  double busy0 = 0, total0 = 0, busy1 = 0, total1 = 0;
+  int jiffies = machine_jiffies(&busy0, &total0);
+  double srv0 = proc_cpu_s(srv), cli0 = self_cpu_s();
   double t0 = bench_now();
   gate_open(&start);
   size_t records = 0, bytes = 0, nlat = 0;
@@ -712,6 +737,8 @@ static int push_phase(const char *name, device *devs, size_t n, healthz *h, doub
     throttled += devs[i].throttled;
   }
   double wall = bench_now() - t0;
+  double srv_cpu = proc_cpu_s(srv) - srv0, cli_cpu = self_cpu_s() - cli0;
+  jiffies |= machine_jiffies(&busy1, &total1);
   if (h) {
     h->done = 1;
     if (hstarted) pthread_join(htid, NULL);
@@ -736,9 +763,18 @@ static int push_phase(const char *name, device *devs, size_t n, healthz *h, doub
   R("batch_max_ms", nlat ? lat[nlat - 1] * 1e3 : 0, "ms");
   R("envelope_bytes", records ? (double)bytes / (double)records : 0, "bytes");
   R("throttled_429", (double)throttled, "responses");
+  if (records && srv0 >= 0 && srv_cpu >= 0)
+    R("server_cpu_us_per_record", srv_cpu / (double)records * 1e6, "us");
+  if (records && cli0 >= 0)
+    R("client_cpu_us_per_record", cli_cpu / (double)records * 1e6, "us");
+  if (!jiffies && total1 > total0)
+    R("machine_busy", (busy1 - busy0) / (total1 - total0), "fraction");
 #undef R
-  fprintf(stderr, "server: %s: %zu records in %.2f s = %.0f records/s, batch p50 %.1f ms p99 %.1f ms%s\n",
+  fprintf(stderr, "server: %s: %zu records in %.2f s = %.0f records/s, batch p50 %.1f ms p99 %.1f ms;"
+          " CPU per record: server %.1f us, bench client %.1f us; machine busy %.0f%%%s\n",
           name, records, wall, *rate, pct(lat, nlat, 50) * 1e3, pct(lat, nlat, 99) * 1e3,
+          records ? srv_cpu / (double)records * 1e6 : 0, records ? cli_cpu / (double)records * 1e6 : 0,
+          total1 > total0 ? 100 * (busy1 - busy0) / (total1 - total0) : 0,
           throttled ? " (rate-limited: see throttled_429)" : "");
   free(lat);
   return 0;
@@ -1061,11 +1097,11 @@ int bench_server(int argc, char **argv) {
   if (handshake_phase(&s, cfg, o.seconds)) goto out;
 
   fprintf(stderr, "server: push from 1 device\n");
-  if (push_phase("push_1dev", devs, 1, NULL, &push1)) goto out;
+  if (push_phase("push_1dev", s.pid, devs, 1, NULL, &push1)) goto out;
   fprintf(stderr, "server: push from %d devices, /healthz polled meanwhile\n", N_MULTI);
   h.lat = malloc(HEALTHZ_SAMPLES_CAP * sizeof *h.lat);
   if (!h.lat || client_open(&h.nc, &s)) goto out;
-  if (push_phase("push_8dev", devs + 1, N_MULTI, &h, &push8)) goto out;
+  if (push_phase("push_8dev", s.pid, devs + 1, N_MULTI, &h, &push8)) goto out;
   if (h.failed || h.n == 0) {
     fprintf(stderr, "server: /healthz failed during the push\n");
     goto out;
