@@ -1,5 +1,7 @@
 #include "mlproto/crypto.h"
 
+#include "crypto_int.h"
+
 #include "mlproto/alloc.h"
 #include "mlproto/errors.h"
 
@@ -178,15 +180,24 @@ int mlproto_sign(uint8_t sig[MLPROTO_SIGN_BYTES], const mlproto_key *k, const ch
 int mlproto_verify(const uint8_t sig[MLPROTO_SIGN_BYTES],
                    const uint8_t pk[MLPROTO_SIGN_PUBLICKEYBYTES], const char *tag,
                    const uint8_t *msg, size_t len) {
-  uint8_t stack[SIGN_STACK], *buf;
-  size_t buflen;
-  int rc = with_tagged(tag, msg, len, stack, &buf, &buflen);
+  /* sig || tag || msg, and as much scratch for lib25519 (crypto_int.h) */
+  size_t tl;
+  int rc = tag_len(tag, &tl);
   if (rc)
     return rc;
-  /* libsodium 1.0.18 rejects small-order and non-canonical keys/signatures. */
-  rc = crypto_sign_verify_detached(sig, buf, buflen, pk) == 0 ? MLPROTO_OK
-                                                               : MLPROTO_ERR_BAD_SIGNATURE;
-  tagged_free(buf, buflen, stack);
+  if (len > (SIZE_MAX - MLPROTO_SIGN_BYTES - tl) / 2)
+    return MLPROTO_ERR_TOO_LARGE;
+  size_t n = MLPROTO_SIGN_BYTES + tl + len;
+  uint8_t stack[2 * SIGN_STACK], *buf = 2 * n <= sizeof stack ? stack : mlproto_malloc(2 * n);
+  if (!buf)
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  memcpy(buf, sig, MLPROTO_SIGN_BYTES);
+  memcpy(buf + MLPROTO_SIGN_BYTES, tag, tl);
+  if (len)
+    memcpy(buf + MLPROTO_SIGN_BYTES + tl, msg, len);
+  rc = mlproto__ed25519_open(buf, n, pk, buf + n) == 0 ? MLPROTO_OK : MLPROTO_ERR_BAD_SIGNATURE;
+  if (buf != stack)
+    mlproto_free(buf);
   return rc;
 }
 

@@ -44,4 +44,23 @@ void mlproto__sha256_set_accel(int allow);
  */
 void mlproto__random(uint8_t *out, size_t n);
 
+/*
+ * Ed25519 verification of a signed message sm = signature (64) || message.
+ * Acceptance is exactly libsodium 1.0.18's crypto_sign_verify_detached:
+ * S < L, R and A not of small order (any encoding of the eight points of
+ * order dividing 8), A's y canonical, and the cofactorless equation
+ * encode([S]B - [h]A) == R, h = SHA-512(R || A || M) mod L.
+ * Built with lib25519 (CMake ML_LIB25519, the default), the curve
+ * arithmetic is lib25519's (1.6x faster on x86-64) behind those checks;
+ * otherwise libsodium does all of it. tests/record/test_verify.c and the
+ * fuzz target fuzz_verify compare the two on valid, mutated and crafted
+ * signatures (small-order R and A that satisfy the equation, S + L, ...).
+ * scratch: smlen bytes (lib25519 writes the message there). 0 = valid.
+ * Thread-safe; no allocation.
+ */
+int mlproto__ed25519_open(const uint8_t *sm, size_t smlen, const uint8_t pk[32], uint8_t *scratch);
+
+/* 1 when lib25519 does the arithmetic, else 0. */
+int mlproto__ed25519_engine_is_lib25519(void);
+
 #endif
