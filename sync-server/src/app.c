@@ -24,6 +24,9 @@
 #include "app_limits.h"
 #include "datadir.h"
 #include "fanout.h"
+#include "push_order.h"
+
+#include <stdatomic.h>
 #include "log.h"
 #include "log_fmt.h"
 #include "metrics.h"
@@ -54,6 +57,9 @@
 #define RESPONSE_CAP (MLPROTO_PULL_MAX_BYTES + 65536u)
 #define ERROR_MESSAGE_MAX 512
 #define BUSY_TIMEOUT_MS 5000u
+/* How long a push that would be SEQ_GAP waits for an earlier push of the same
+ * device still in flight (push_order.h). */
+#define PUSH_ORDER_WAIT_MS 10000u
 /* Unexpired challenges one address (IPv6: one /64) may hold at once. */
 #define CHALLENGES_PER_ADDRESS 64u
 /* Unauthenticated requests per address (IPv6: per /64): generous, a brake
@@ -66,6 +72,8 @@ struct mls_app {
   mls_store *st;
   mls_log *log;
   mls_fanout *verify;        /* helper threads for a push batch's signatures */
+  mls_push_order *order;     /* concurrent pushes of one device, in seq order */
+  _Atomic uint64_t push_waits; /* pushes that waited for an earlier one */
   uint8_t *sk;
   uint8_t pk[32];
   mls_limiter *dev_rate;     /* requests per device */
@@ -123,7 +131,8 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
     return rc;
   }
   /* One push batch verifies on every core (DESIGN §8: verification bounds push). */
-  if ((rc = mls_fanout_new(&app->verify, mls_fanout_default_helpers()))) {
+  if ((rc = mls_fanout_new(&app->verify, mls_fanout_default_helpers())) ||
+      (rc = mls_push_order_new(&app->order))) {
     mls_app_close(app);
     return rc;
   }
@@ -134,6 +143,7 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
 void mls_app_close(mls_app *app) {
   if (!app) return;
   mls_fanout_free(app->verify);
+  mls_push_order_free(app->order);
   mls_log_close(app->log);
   mls_store_close(app->st);
   mls_datadir_key_free(app->sk);
@@ -143,6 +153,11 @@ void mls_app_close(mls_app *app) {
   mls_limiter_free(app->dev_fail);
   mls_limiter_free(app->unauth_rate);
   free(app);
+}
+
+void mls_app_push_stats(mls_app *app, unsigned *in_flight, uint64_t *waited) {
+  *in_flight = mls_push_order_count(app->order);
+  *waited = atomic_load(&app->push_waits);
 }
 
 /* Read from the store, not from this process's cache: the admin command
@@ -736,10 +751,22 @@ static int case_check(mls_txn *tx, case_memo *m, const mlproto_record *r,
   return memcmp(owner, mentor_id, 16) == 0 ? MLPROTO_OK : MLPROTO_ERR_NOT_YOUR_CASE;
 }
 
+static int push_ordered(ctx *c, const mls_device *dp, int slot);
+
 static int h_push(ctx *c) {
   mls_device d;
   int rc = authenticate(c, &d);
   if (rc) return rc;
+  int slot = mls_push_order_enter(c->app->order, d.pub);
+  rc = push_ordered(c, &d, slot);
+  mls_push_order_leave(c->app->order, slot);
+  return rc;
+}
+
+/* slot: this push's place in app->order (push_order.h), or -1. */
+static int push_ordered(ctx *c, const mls_device *dp, int slot) {
+  mls_device d = *dp;
+  int rc;
   if ((rc = need_proto_body(c))) return rc;
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -779,8 +806,10 @@ static int h_push(ctx *c) {
   mls_txn *tx = NULL;
   size_t appended = 0;
   mls_record_ref fork_ref;
-  int forked = 0;
+  memset(&fork_ref, 0, sizeof fork_ref);
+  int forked = 0, waited = 0;
   mlproto_sth sth;
+retry:
   if (!rc) rc = mls_log_begin(c->app->log, &tx);
   if (!rc) {
     /* authenticate() read the device in an earlier snapshot: a revocation
@@ -853,6 +882,16 @@ static int h_push(ctx *c) {
     }
     if (rc) {
       mls_log_abort(c->app->log, tx);
+      /* The first new record does not follow the stored head: an earlier
+       * batch of this device may still be on its way (push_order.h). */
+      if (rc == MLPROTO_ERR_SEQ_GAP && appended == 0 && !forked && !waited &&
+          mls_push_order_wait(c->app->order, slot, PUSH_ORDER_WAIT_MS)) {
+        waited = 1;
+        atomic_fetch_add(&c->app->push_waits, 1);
+        rc = MLPROTO_OK;
+        tx = NULL;
+        goto retry;
+      }
     } else if (appended) {
       rc = mls_log_commit(c->app->log, tx, c->now, &sth);
     } else {

@@ -75,4 +75,8 @@ void mls_app_error(mls_response *resp, int code, const char *detail, int want_js
 /* Current log size, for /metrics. */
 uint64_t mls_app_log_size(mls_app *app);
 
+/* Pushes now between authentication and their answer, and how many pushes
+ * so far waited for an earlier push of the same device (push_order.h). */
+void mls_app_push_stats(mls_app *app, unsigned *in_flight, uint64_t *waited);
+
 #endif
