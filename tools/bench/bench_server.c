@@ -689,13 +689,17 @@ static void *lane_thread(void *arg) {
     while (p->sent < b && !d->failed) pthread_cond_wait(&p->cv, &p->mu);
     p->sent = b + 1;
     pthread_cond_broadcast(&p->cv);
+    int failed = d->failed;
     pthread_mutex_unlock(&p->mu);
-    if (d->failed) break;
+    if (failed) break;
     for (int attempt = 0;; attempt++) {
       ml_netclient_response r;
       double t0 = bench_now();
       if (call(l->nc, "POST", "/v1/push", d->sim.token, d->bodies[b], d->body_len[b], &r)) {
+        pthread_mutex_lock(&p->mu);
         d->failed = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
         break;
       }
       double t1 = bench_now();
@@ -704,12 +708,13 @@ static void *lane_thread(void *arg) {
       if (status != 200) sim_error_code(r.body, r.body_len, code);
       int ok = status == 200 && push_acknowledged(&r, d->body_n[b]);
       ml_netclient_response_free(&r);
+      pthread_mutex_lock(&p->mu);
       if (status == 429 && attempt < PUSH_MAX_RETRIES) {
         d->throttled++;
+        pthread_mutex_unlock(&p->mu);
         sleep_ns(20000000L);
         continue;
       }
-      pthread_mutex_lock(&p->mu);
       if (ok) {
         d->lat[d->nlat++] = t1 - t0;
         p->done[b] = 1;
