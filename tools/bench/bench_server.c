@@ -657,13 +657,95 @@ static void *push_thread(void *arg) {
   return NULL;
 }
 
+/* ------------------------------------------------------ push figures -- */
+
+/* CPU time of this whole process (every thread), in seconds. */
+static double self_cpu_s(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru)) return -1;
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Busy and total jiffies of the whole machine (/proc/stat). */
+static int machine_jiffies(double *busy, double *total) {
+  char buf[512];
+  unsigned long long v[8] = {0};
+  if (read_text("/proc/stat", buf, sizeof buf) ||
+      sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+             &v[5], &v[6], &v[7]) != 8)
+    return -1;
+  *total = 0;
+  for (int i = 0; i < 8; i++) *total += (double)v[i];
+  *busy = *total - (double)v[3] - (double)v[4]; /* minus idle and iowait */
+  return 0;
+}
+
+/* Wall time, server and bench CPU, and the machine's busy share of a phase. */
+typedef struct meter {
+  pid_t srv;
+  double t0, srv0, cli0, busy0, total0;
+  double wall, srv_cpu, cli_cpu, busy; /* busy < 0: unknown */
+} meter;
+
+static void meter_start(meter *m, pid_t srv) {
+  m->srv = srv;
+  if (machine_jiffies(&m->busy0, &m->total0)) m->total0 = -1;
+  m->srv0 = proc_cpu_s(srv);
+  m->cli0 = self_cpu_s();
+  m->t0 = bench_now();
+}
+
+static void meter_stop(meter *m) {
+  m->wall = bench_now() - m->t0;
+  double s1 = proc_cpu_s(m->srv), c1 = self_cpu_s(), busy1, total1;
+  m->srv_cpu = m->srv0 >= 0 && s1 >= 0 ? s1 - m->srv0 : -1;
+  m->cli_cpu = m->cli0 >= 0 && c1 >= 0 ? c1 - m->cli0 : -1;
+  m->busy = -1;
+  if (m->total0 >= 0 && !machine_jiffies(&busy1, &total1) && total1 > m->total0)
+    m->busy = (busy1 - m->busy0) / (total1 - m->total0);
+}
+
+typedef struct push_figures {
+  size_t records, bytes;
+  double *lat; /* seconds per acknowledged batch; sorted here */
+  size_t nlat;
+  unsigned throttled; /* 429 answers */
+  long resent;        /* SEQ_GAP answers of a pipelined push; -1: not one */
+} push_figures;
+
+/* The RESULT lines and the summary of a push phase; *rate gets records/s. */
+static void push_report(const char *name, const meter *m, push_figures *f, double *rate) {
+  qsort(f->lat, f->nlat, sizeof *f->lat, cmp_double);
+  double per = f->records ? 1e6 / (double)f->records : 0;
+  char key[64];
+  *rate = (double)f->records / m->wall;
+#define R(suffix, v, unit) (snprintf(key, sizeof key, "%s_%s", name, suffix), bench_result(key, v, unit))
+  R("records_per_s", *rate, "records/s");
+  R("records", (double)f->records, "records");
+  R("batch_p50_ms", pct(f->lat, f->nlat, 50) * 1e3, "ms");
+  R("batch_p99_ms", pct(f->lat, f->nlat, 99) * 1e3, "ms");
+  R("batch_max_ms", f->nlat ? f->lat[f->nlat - 1] * 1e3 : 0, "ms");
+  R("envelope_bytes", f->records ? (double)f->bytes / (double)f->records : 0, "bytes");
+  R("throttled_429", (double)f->throttled, "responses");
+  if (f->resent >= 0) R("seq_gap_resends", (double)f->resent, "requests");
+  if (f->records && m->srv_cpu >= 0) R("server_cpu_us_per_record", m->srv_cpu * per, "us");
+  if (f->records && m->cli_cpu >= 0) R("client_cpu_us_per_record", m->cli_cpu * per, "us");
+  if (m->busy >= 0) R("machine_busy", m->busy, "fraction");
+#undef R
+  fprintf(stderr, "server: %s: %zu records in %.2f s = %.0f records/s, batch p50 %.1f ms p99 %.1f ms;"
+          " CPU per record: server %.1f us, bench client %.1f us; machine busy %.0f%%%s%s\n",
+          name, f->records, m->wall, *rate, pct(f->lat, f->nlat, 50) * 1e3,
+          pct(f->lat, f->nlat, 99) * 1e3, m->srv_cpu * per, m->cli_cpu * per, 100 * m->busy,
+          f->throttled ? " (rate-limited: see throttled_429)" : "",
+          f->resent > 0 ? " (some batches resent after SEQ_GAP)" : "");
+}
+
 /* A pipelined push from one device: two connections ("lanes") send
  * alternate batches, batch b only once b - 1 has been sent, so the server
  * verifies one batch while it writes the other (push_order.h). A batch the
  * server refuses with SEQ_GAP (it overtook its predecessor) is sent again
  * once the predecessor is acknowledged. */
-static double self_cpu_s(void);
-
 typedef struct pipeline {
   device *d;
   pthread_mutex_t mu;
@@ -754,31 +836,18 @@ static int pipeline_phase(const char *name, pid_t srv, device *d, const server *
   int started = 0;
   for (; started < 2; started++)
     if (pthread_create(&tid[started], NULL, lane_thread, &lanes[started])) break;
-  double srv0 = proc_cpu_s(srv), cli0 = self_cpu_s(), t0 = bench_now();
+  meter m;
+  meter_start(&m, srv);
   gate_open(&start);
   for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
-  double wall = bench_now() - t0;
-  double srv_cpu = proc_cpu_s(srv) - srv0, cli_cpu = self_cpu_s() - cli0;
+  meter_stop(&m);
   if (started < 2 || d->failed || p.acked != d->nbatches) {
     fprintf(stderr, "server: %s failed\n", name);
     goto out;
   }
-  qsort(d->lat, d->nlat, sizeof *d->lat, cmp_double);
-  char key[64];
-  *rate = (double)d->records / wall;
-#define R(suffix, v, unit) (snprintf(key, sizeof key, "%s_%s", name, suffix), bench_result(key, v, unit))
-  R("records_per_s", *rate, "records/s");
-  R("records", (double)d->records, "records");
-  R("batch_p50_ms", pct(d->lat, d->nlat, 50) * 1e3, "ms");
-  R("batch_p99_ms", pct(d->lat, d->nlat, 99) * 1e3, "ms");
-  R("seq_gap_resends", (double)p.resent, "requests");
-  R("server_cpu_us_per_record", srv_cpu / (double)d->records * 1e6, "us");
-  R("client_cpu_us_per_record", cli_cpu / (double)d->records * 1e6, "us");
-#undef R
-  fprintf(stderr, "server: %s: %zu records in %.2f s = %.0f records/s, batch p50 %.1f ms p99 %.1f ms;"
-          " %u resent after SEQ_GAP; CPU per record: server %.1f us, bench client %.1f us\n",
-          name, d->records, wall, *rate, pct(d->lat, d->nlat, 50) * 1e3, pct(d->lat, d->nlat, 99) * 1e3,
-          p.resent, srv_cpu / (double)d->records * 1e6, cli_cpu / (double)d->records * 1e6);
+  push_figures f = {.records = d->records, .bytes = d->bytes, .lat = d->lat, .nlat = d->nlat,
+                    .throttled = d->throttled, .resent = (long)p.resent};
+  push_report(name, &m, &f, rate);
   rc = 0;
 out:
   free(p.done);
@@ -816,28 +885,6 @@ static void *healthz_thread(void *arg) {
 /* Pushes the pre-built batches of devs[0..n) concurrently (with a /healthz
  * poller when h is set); prints the figures under `name`. *rate gets
  * records/s. */
-/* CPU time of this whole process (every thread), in seconds. */
-static double self_cpu_s(void) {
-  struct rusage ru;
-  if (getrusage(RUSAGE_SELF, &ru)) return -1;
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* Busy and total jiffies of the whole machine (/proc/stat). */
-static int machine_jiffies(double *busy, double *total) {
-  char buf[512];
-  unsigned long long v[8] = {0};
-  if (read_text("/proc/stat", buf, sizeof buf) ||
-      sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-             &v[5], &v[6], &v[7]) != 8)
-    return -1;
-  *total = 0;
-  for (int i = 0; i < 8; i++) *total += (double)v[i];
-  *busy = *total - (double)v[3] - (double)v[4]; /* minus idle and iowait */
-  return 0;
-}
-
 static int push_phase(const char *name, pid_t srv, device *devs, size_t n, healthz *h, double *rate) {
   gate start = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
   pthread_t tid[N_MULTI], htid;
@@ -852,25 +899,20 @@ static int push_phase(const char *name, pid_t srv, device *devs, size_t n, healt
     g_stop = 1; /* the started ones return at once */
   }
   if (h && started == n) hstarted = pthread_create(&htid, NULL, healthz_thread, h) == 0;
-  double busy0 = 0, total0 = 0, busy1 = 0, total1 = 0;
-  int jiffies = machine_jiffies(&busy0, &total0);
-  double srv0 = proc_cpu_s(srv), cli0 = self_cpu_s();
-  double t0 = bench_now();
+  meter m;
+  meter_start(&m, srv);
   gate_open(&start);
-  size_t records = 0, bytes = 0, nlat = 0;
+  push_figures f = {.resent = -1};
   int failed = 0;
-  unsigned throttled = 0;
   for (size_t i = 0; i < started; i++) {
     pthread_join(tid[i], NULL);
     failed |= devs[i].failed;
-    records += devs[i].records;
-    bytes += devs[i].bytes;
-    nlat += devs[i].nlat;
-    throttled += devs[i].throttled;
+    f.records += devs[i].records;
+    f.bytes += devs[i].bytes;
+    f.nlat += devs[i].nlat;
+    f.throttled += devs[i].throttled;
   }
-  double wall = bench_now() - t0;
-  double srv_cpu = proc_cpu_s(srv) - srv0, cli_cpu = self_cpu_s() - cli0;
-  jiffies |= machine_jiffies(&busy1, &total1);
+  meter_stop(&m);
   if (h) {
     h->done = 1;
     if (hstarted) pthread_join(htid, NULL);
@@ -880,35 +922,12 @@ static int push_phase(const char *name, pid_t srv, device *devs, size_t n, healt
     fprintf(stderr, "server: %s failed\n", name);
     return -1;
   }
-  double *lat = malloc((nlat ? nlat : 1) * sizeof *lat);
-  if (!lat) return -1;
+  f.lat = malloc((f.nlat ? f.nlat : 1) * sizeof *f.lat);
+  if (!f.lat) return -1;
   for (size_t i = 0, k = 0; i < n; i++)
-    for (size_t j = 0; j < devs[i].nlat; j++) lat[k++] = devs[i].lat[j];
-  qsort(lat, nlat, sizeof *lat, cmp_double);
-  char key[64];
-  *rate = (double)records / wall;
-#define R(suffix, v, unit) (snprintf(key, sizeof key, "%s_%s", name, suffix), bench_result(key, v, unit))
-  R("records_per_s", *rate, "records/s");
-  R("records", (double)records, "records");
-  R("batch_p50_ms", pct(lat, nlat, 50) * 1e3, "ms");
-  R("batch_p99_ms", pct(lat, nlat, 99) * 1e3, "ms");
-  R("batch_max_ms", nlat ? lat[nlat - 1] * 1e3 : 0, "ms");
-  R("envelope_bytes", records ? (double)bytes / (double)records : 0, "bytes");
-  R("throttled_429", (double)throttled, "responses");
-  if (records && srv0 >= 0 && srv_cpu >= 0)
-    R("server_cpu_us_per_record", srv_cpu / (double)records * 1e6, "us");
-  if (records && cli0 >= 0)
-    R("client_cpu_us_per_record", cli_cpu / (double)records * 1e6, "us");
-  if (!jiffies && total1 > total0)
-    R("machine_busy", (busy1 - busy0) / (total1 - total0), "fraction");
-#undef R
-  fprintf(stderr, "server: %s: %zu records in %.2f s = %.0f records/s, batch p50 %.1f ms p99 %.1f ms;"
-          " CPU per record: server %.1f us, bench client %.1f us; machine busy %.0f%%%s\n",
-          name, records, wall, *rate, pct(lat, nlat, 50) * 1e3, pct(lat, nlat, 99) * 1e3,
-          records ? srv_cpu / (double)records * 1e6 : 0, records ? cli_cpu / (double)records * 1e6 : 0,
-          total1 > total0 ? 100 * (busy1 - busy0) / (total1 - total0) : 0,
-          throttled ? " (rate-limited: see throttled_429)" : "");
-  free(lat);
+    for (size_t j = 0; j < devs[i].nlat; j++) f.lat[k++] = devs[i].lat[j];
+  push_report(name, &m, &f, rate);
+  free(f.lat);
   return 0;
 }
 
