@@ -24,12 +24,10 @@
 #include "app_limits.h"
 #include "datadir.h"
 #include "fanout.h"
-#include "push_order.h"
-
-#include <stdatomic.h>
 #include "log.h"
 #include "log_fmt.h"
 #include "metrics.h"
+#include "push_order.h"
 #include "store.h"
 
 #include "mlproto/alloc.h"
@@ -39,6 +37,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -751,7 +750,7 @@ static int case_check(mls_txn *tx, case_memo *m, const mlproto_record *r,
   return memcmp(owner, mentor_id, 16) == 0 ? MLPROTO_OK : MLPROTO_ERR_NOT_YOUR_CASE;
 }
 
-static int push_ordered(ctx *c, const mls_device *dp, int slot);
+static int push_ordered(ctx *c, const mls_device *d, int slot);
 
 static int h_push(ctx *c) {
   mls_device d;
@@ -764,8 +763,7 @@ static int h_push(ctx *c) {
 }
 
 /* slot: this push's place in app->order (push_order.h), or -1. */
-static int push_ordered(ctx *c, const mls_device *dp, int slot) {
-  mls_device d = *dp;
+static int push_ordered(ctx *c, const mls_device *d, int slot) {
   int rc;
   if ((rc = need_proto_body(c))) return rc;
   struct timespec t0;
@@ -797,7 +795,7 @@ static int push_ordered(ctx *c, const mls_device *dp, int slot) {
   mls_fanout_run(c->app->verify, count, verify_item, items);
   for (size_t i = 0; i < count && !rc; i++) {
     rc = items[i].verify_rc;
-    if (!rc && memcmp(items[i].rec->author, d.pub, 32) != 0) rc = MLPROTO_ERR_AUTHOR_MISMATCH;
+    if (!rc && memcmp(items[i].rec->author, d->pub, 32) != 0) rc = MLPROTO_ERR_AUTHOR_MISMATCH;
     if (!rc && mlproto_kind_is_server_event(items[i].rec->kind)) rc = MLPROTO_ERR_KIND_NOT_ALLOWED;
     if (!rc && i > 0 && items[i].rec->seq != items[i - 1].rec->seq + 1) rc = MLPROTO_ERR_SEQ_GAP;
     if (rc) bad = i;
@@ -815,7 +813,7 @@ retry:
     /* authenticate() read the device in an earlier snapshot: a revocation
      * committed since must win, or records could follow DEVICE_REVOKED. */
     mls_device now_d;
-    rc = MLS_TX(tx, device_get, d.pub, &now_d);
+    rc = MLS_TX(tx, device_get, d->pub, &now_d);
     if (rc == MLPROTO_ERR_NOT_FOUND || (!rc && now_d.revoked_ms)) rc = MLPROTO_ERR_UNAUTHENTICATED;
     if (rc) {
       mls_log_abort(c->app->log, tx);
@@ -832,7 +830,7 @@ retry:
     uint64_t stored_seq = 0, head_seq = 0;
     uint8_t head_hash[32];
     if (count) {
-      rc = MLS_TX(tx, author_head, d.pub, &stored_seq, head_hash);
+      rc = MLS_TX(tx, author_head, d->pub, &stored_seq, head_hash);
       head_seq = stored_seq;
     }
     case_memo memo = {.n = 0};
@@ -858,7 +856,7 @@ retry:
       }
       if (r->seq != head_seq + 1) { rc = MLPROTO_ERR_SEQ_GAP; break; }
       if (memcmp(r->prev, head_hash, 32) != 0) { rc = MLPROTO_ERR_PREV_MISMATCH; break; }
-      if ((rc = case_check(tx, &memo, r, d.mentor_id))) break;
+      if ((rc = case_check(tx, &memo, r, d->mentor_id))) break;
       mls_log_entry e;
       memset(&e, 0, sizeof e);
       e.type = MLPROTO_LOG_DEVICE_RECORD;
@@ -870,7 +868,7 @@ retry:
       memcpy(e.case_id, r->case_id, 16);
       e.kind = (uint32_t)r->kind;
       e.has_mentor = 1;
-      memcpy(e.mentor_id, d.mentor_id, 16);
+      memcpy(e.mentor_id, d->mentor_id, 16);
       e.envelope = items[i].env;
       e.envelope_len = items[i].env_len;
       if ((rc = mls_log_append(c->app->log, tx, &e))) break;
@@ -902,10 +900,10 @@ retry:
   }
   /* The evidence is committed (its own durable transaction) before the
    * answer is built: a client that saw FORK can rely on it being kept. */
-  if (forked) record_fork(c->app, &items[bad], &fork_ref, &d, c->now);
+  if (forked) record_fork(c->app, &items[bad], &fork_ref, d, c->now);
 
   char dev[33];
-  hex16(dev, d.id);
+  hex16(dev, d->id);
   if (rc) {
     if (count) snprintf(detail, sizeof detail, "record %zu of %zu", bad + 1, count);
     mls_metrics_add_records(0, mlproto_errname(rc), count ? count : 1);

@@ -18,6 +18,7 @@
 #include "mlproto/util.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -113,6 +114,40 @@ static resp call(fx *f, const char *method, const char *path, const char *query,
 static void fx_open(fx *f) {
   assert_int_equal(mls_app_open(&f->app, &(mls_app_config){.data_dir = f->dir, .create = 1}),
                    MLPROTO_OK);
+}
+
+/* A connection of the test's own to the server's database. */
+static sqlite3 *db_open(fx *f) {
+  char db_path[128];
+  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+  return db;
+}
+
+static void db_exec(fx *f, const char *sql) {
+  sqlite3 *db = db_open(f);
+  char *err = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+  if (rc != SQLITE_OK) fail_msg("%s: %s", sql, err ? err : "?");
+  sqlite3_close(db);
+}
+
+/* The first row of sql, stepped; the caller reads it and calls db_done. */
+static sqlite3_stmt *db_row(sqlite3 *db, const char *sql) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  return st;
+}
+
+static int64_t db_int(fx *f, const char *sql) {
+  sqlite3 *db = db_open(f);
+  sqlite3_stmt *st = db_row(db, sql);
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
 }
 
 static int setup(void **state) {
@@ -1017,10 +1052,7 @@ static void test_push_revoked_in_between(void **state) {
   sim_dev d;
   device_up(f, &d, f->mentor_a);
   uint64_t size0 = current_sth(f).size;
-  char db_path[128];
-  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+  sqlite3 *db = db_open(f);
   sqlite3_busy_timeout(db, 5000);
   /* Hold the writer lock: the push authenticates (a read) and then waits
    * for the write transaction of its append. */
@@ -1258,30 +1290,6 @@ static void test_enrol_crockford(void **state) {
   sim_dev_free(&e);
 }
 
-static void db_exec(fx *f, const char *sql) {
-  char db_path[128];
-  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-  char *err = NULL;
-  int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
-  if (rc != SQLITE_OK) fail_msg("%s: %s", sql, err ? err : "?");
-  sqlite3_close(db);
-}
-
-static int64_t db_int(fx *f, const char *sql) {
-  char db_path[128];
-  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
-  sqlite3 *db;
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
 
 /* Pushes n records (a CASE_OPEN, then NOTEs) in batches of up to 256. */
 static void push_many(fx *f, sim_dev *d, size_t n) {
@@ -1303,15 +1311,10 @@ static void push_many(fx *f, sim_dev *d, size_t n) {
 
 /* The leaf hash at index idx, read from the store. */
 static void stored_leaf(fx *f, uint64_t idx, uint8_t leaf[32]) {
-  char db_path[128];
-  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
-  sqlite3 *db;
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT hash FROM nodes WHERE level = 0 AND idx = ?", -1, &st,
-                                      NULL), SQLITE_OK);
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)idx);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  char sql[96];
+  snprintf(sql, sizeof sql, "SELECT hash FROM nodes WHERE level = 0 AND idx = %" PRIu64, idx);
+  sqlite3 *db = db_open(f);
+  sqlite3_stmt *st = db_row(db, sql);
   assert_int_equal(sqlite3_column_bytes(st, 0), 32);
   memcpy(leaf, sqlite3_column_blob(st, 0), 32);
   sqlite3_finalize(st);
