@@ -34,6 +34,11 @@
 /* WAL frames (pages) after which the checkpointer thread copies the WAL
  * into the database: SQLite's own default threshold, moved off the writer. */
 #define CHECKPOINT_FRAMES 1000
+/* Leaf hash -> index, for proofs by hash (see SCHEMA). */
+#define LEAF_INDEX_TABLE                                                \
+  "CREATE TABLE IF NOT EXISTS leaf_index("                              \
+  " epoch INTEGER NOT NULL, prefix BLOB NOT NULL, idx INTEGER NOT NULL," \
+  " PRIMARY KEY(epoch, prefix, idx)) WITHOUT ROWID;"
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS mentors("
@@ -72,9 +77,7 @@ static const char SCHEMA[] =
      * the checkpoint. Keyed by (epoch = idx >> 12, the first 8 bytes of the hash),
      * new leaves land in the current epoch's ~20 pages only; a lookup probes
      * each epoch once and confirms the whole hash in nodes. */
-    "CREATE TABLE IF NOT EXISTS leaf_index("
-    " epoch INTEGER NOT NULL, prefix BLOB NOT NULL, idx INTEGER NOT NULL,"
-    " PRIMARY KEY(epoch, prefix, idx)) WITHOUT ROWID;"
+    LEAF_INDEX_TABLE
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS forks("
     " id INTEGER PRIMARY KEY, author BLOB NOT NULL, seq INTEGER NOT NULL,"
@@ -89,9 +92,7 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
   [1] = "ALTER TABLE enroll_codes ADD COLUMN used_by BLOB;"
         /* outstanding challenges are short-lived: recreated, not copied */
         "DROP TABLE IF EXISTS challenges;",
-  [2] = "CREATE TABLE leaf_index("
-        " epoch INTEGER NOT NULL, prefix BLOB NOT NULL, idx INTEGER NOT NULL,"
-        " PRIMARY KEY(epoch, prefix, idx)) WITHOUT ROWID;"
+  [2] = LEAF_INDEX_TABLE
         "INSERT INTO leaf_index SELECT idx >> " LEAF_EPOCH_SHIFT ", substr(hash, 1, 8), idx"
         " FROM nodes WHERE level = 0;"
         "DROP INDEX IF EXISTS nodes_leaf;",
