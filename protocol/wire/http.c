@@ -11,6 +11,8 @@
 
 #include "mlproto/alloc.h"
 
+#include "wire_int.h"
+
 #include <llhttp.h>
 #include <string.h>
 
@@ -125,13 +127,8 @@ static int trailer(struct hp *h, size_t len) {
              : 0;
 }
 
-/* RFC 9110 token characters. llhttp's default (non-strict) build lets a
- * space into a field name, which proxies may read differently. */
-static int is_tchar(unsigned char c) {
-  static const char extra[] = "!#$%&'*+-.^_`|~";
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c && memchr(extra, c, sizeof extra - 1));
-}
+/* Field names are RFC 9110 tokens: llhttp's default (non-strict) build lets
+ * a space into a field name, which proxies may read differently. */
 
 static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
   struct hp *h = ll->data;
@@ -140,7 +137,7 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
   if (head_overflow(h, at, len))
     return refuse(h, MLPROTO_ERR_HEADERS_TOO_LARGE);
   for (size_t i = 0; i < len; i++)
-    if (!is_tchar((unsigned char)at[i]))
+    if (!mlproto__http_tchar((unsigned char)at[i]))
       return refuse(h, MLPROTO_ERR_BAD_HTTP);
   if (h->offs[2 * h->n_headers] == SIZE_MAX) {
     if (h->n_headers == h->lim.max_headers)
@@ -274,22 +271,12 @@ static int on_message_complete(llhttp_t *ll) {
   return HPE_PAUSED;
 }
 
-static const llhttp_settings_t request_settings = {
+/* One table for both directions: llhttp calls the url callbacks only while
+ * it parses a request line and on_status only for a status line. */
+static const llhttp_settings_t settings = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
     .on_url_complete = on_url_complete,
-    .on_header_field = on_header_field,
-    .on_header_field_complete = on_header_field_complete,
-    .on_header_value = on_header_value,
-    .on_header_value_complete = on_header_value_complete,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_chunk_header = on_chunk_header,
-    .on_message_complete = on_message_complete,
-};
-
-static const llhttp_settings_t response_settings = {
-    .on_message_begin = on_message_begin,
     .on_status = on_status,
     .on_header_field = on_header_field,
     .on_header_field_complete = on_header_field_complete,
@@ -340,8 +327,7 @@ static int hp_init(struct hp *h, const mlproto_http_limits *lim, int is_response
   mlproto_buf_init(&h->text, d.max_header_bytes + d.max_url + 16);
   mlproto_buf_init(&h->body, d.max_body);
   hp_reset_message(h);
-  llhttp_init(&h->ll, is_response ? HTTP_RESPONSE : HTTP_REQUEST,
-              is_response ? &response_settings : &request_settings);
+  llhttp_init(&h->ll, is_response ? HTTP_RESPONSE : HTTP_REQUEST, &settings);
   h->ll.data = h;
   return MLPROTO_OK;
 }
@@ -357,9 +343,6 @@ static void hp_free(struct hp *h) {
  * error. OK or a negative code (sticky); *consumed bytes used. */
 static int hp_execute(struct hp *h, const char *data, size_t len, size_t *consumed) {
   size_t off = 0;
-  *consumed = 0;
-  if (h->err)
-    return h->err;
   int after_head = 0;
   /* After a pause at the head's end one more call, even with no bytes,
    * lets llhttp finish a bodiless message. */
@@ -404,31 +387,6 @@ static int hp_execute(struct hp *h, const char *data, size_t len, size_t *consum
   return MLPROTO_OK;
 }
 
-/* -------------------------------------------------------- request parser -- */
-
-int mlproto_http_parser_new(mlproto_http_parser **out, const mlproto_http_limits *limits) {
-  if (!out)
-    return MLPROTO_ERR_INVALID_ARGUMENT;
-  *out = NULL;
-  mlproto_http_parser *p = mlproto_calloc(1, sizeof *p);
-  if (!p)
-    return MLPROTO_ERR_OUT_OF_MEMORY;
-  int rc = hp_init(&p->h, limits, 0);
-  if (rc) {
-    mlproto_http_parser_free(p);
-    return rc;
-  }
-  *out = p;
-  return MLPROTO_OK;
-}
-
-void mlproto_http_parser_free(mlproto_http_parser *p) {
-  if (!p)
-    return;
-  hp_free(&p->h);
-  mlproto_free(p);
-}
-
 static int finish_request(struct hp *h) {
   /* path and query as separate strings after the head's items; appending
    * may move text, so split a copy of the target */
@@ -468,17 +426,27 @@ static int finish_request(struct hp *h) {
   return MLPROTO_OK;
 }
 
-int mlproto_http_parser_feed(mlproto_http_parser *p, const void *data, size_t len,
-                             size_t *consumed, const mlproto_http_request **req) {
-  struct hp *h = &p->h;
+static void finish_response(struct hp *h) {
+  build_headers(h);
+  mlproto_http_response *r = &h->resp;
+  r->status = h->ll.status_code;
+  r->headers = h->hdrs;
+  r->n_headers = h->n_headers;
+  r->content_type = mlproto_http_header_get(h->hdrs, h->n_headers, "content-type");
+  r->body = h->body.len ? h->body.data : empty_body;
+  r->body_len = h->body.len;
+  r->keep_alive = llhttp_should_keep_alive(&h->ll);
+}
+
+/* Both feeds: OK, with h->complete set once a message is whole and its
+ * request or response filled in (also on later calls, consuming nothing),
+ * or a negative code. */
+static int hp_feed(struct hp *h, const void *data, size_t len, size_t *consumed) {
   *consumed = 0;
-  *req = NULL;
   if (h->err)
     return h->err;
-  if (h->complete) {
-    *req = &h->req;
+  if (h->complete)
     return MLPROTO_OK;
-  }
   if (h->over && len) {
     h->err = MLPROTO_ERR_BAD_HTTP; /* bytes after a final request */
     return h->err;
@@ -486,16 +454,61 @@ int mlproto_http_parser_feed(mlproto_http_parser *p, const void *data, size_t le
   if (len && !data)
     return MLPROTO_ERR_INVALID_ARGUMENT;
   int rc = hp_execute(h, data, len, consumed);
-  if (rc)
+  if (rc || !h->complete)
     return rc;
-  if (h->complete) {
-    if ((rc = finish_request(h)) != 0) {
-      h->err = rc;
-      return rc;
-    }
-    *req = &h->req;
+  if (h->is_response) {
+    finish_response(h);
+    return MLPROTO_OK;
   }
+  if ((rc = finish_request(h)) != 0)
+    h->err = rc;
+  return rc;
+}
+
+/* Each parser type is a struct hp and nothing else, so the engine's
+ * address is the parser's (C11 6.7.2.1): both types are made and freed
+ * here. */
+static void hp_delete(struct hp *h) {
+  hp_free(h);
+  mlproto_free(h);
+}
+
+/* `size` is the parser type's; on failure *out is NULL. */
+static int hp_new(void **out, size_t size, const mlproto_http_limits *lim, int is_response) {
+  *out = NULL;
+  struct hp *h = mlproto_calloc(1, size);
+  if (!h)
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  int rc = hp_init(h, lim, is_response);
+  if (rc) {
+    hp_delete(h);
+    return rc;
+  }
+  *out = h;
   return MLPROTO_OK;
+}
+
+/* -------------------------------------------------------- request parser -- */
+
+int mlproto_http_parser_new(mlproto_http_parser **out, const mlproto_http_limits *limits) {
+  if (!out)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  void *p;
+  int rc = hp_new(&p, sizeof **out, limits, 0);
+  *out = p;
+  return rc;
+}
+
+void mlproto_http_parser_free(mlproto_http_parser *p) {
+  if (p)
+    hp_delete(&p->h);
+}
+
+int mlproto_http_parser_feed(mlproto_http_parser *p, const void *data, size_t len,
+                             size_t *consumed, const mlproto_http_request **req) {
+  int rc = hp_feed(&p->h, data, len, consumed);
+  *req = rc == MLPROTO_OK && p->h.complete ? &p->h.req : NULL;
+  return rc;
 }
 
 int mlproto_http_parser_take_continue(mlproto_http_parser *p) {
@@ -525,24 +538,15 @@ int mlproto_http_response_parser_new(mlproto_http_response_parser **out,
                                      const mlproto_http_limits *limits) {
   if (!out)
     return MLPROTO_ERR_INVALID_ARGUMENT;
-  *out = NULL;
-  mlproto_http_response_parser *p = mlproto_calloc(1, sizeof *p);
-  if (!p)
-    return MLPROTO_ERR_OUT_OF_MEMORY;
-  int rc = hp_init(&p->h, limits, 1);
-  if (rc) {
-    mlproto_http_response_parser_free(p);
-    return rc;
-  }
+  void *p;
+  int rc = hp_new(&p, sizeof **out, limits, 1);
   *out = p;
-  return MLPROTO_OK;
+  return rc;
 }
 
 void mlproto_http_response_parser_free(mlproto_http_response_parser *p) {
-  if (!p)
-    return;
-  hp_free(&p->h);
-  mlproto_free(p);
+  if (p)
+    hp_delete(&p->h);
 }
 
 void mlproto_http_response_parser_begin(mlproto_http_response_parser *p, int head_request) {
@@ -552,44 +556,16 @@ void mlproto_http_response_parser_begin(mlproto_http_response_parser *p, int hea
   h->err = 0;
   h->head_request = head_request;
   /* a fresh llhttp state: the previous response may have ended oddly */
-  llhttp_init(&h->ll, HTTP_RESPONSE, &response_settings);
+  llhttp_init(&h->ll, HTTP_RESPONSE, &settings);
   h->ll.data = h;
-}
-
-static void finish_response(struct hp *h) {
-  build_headers(h);
-  mlproto_http_response *r = &h->resp;
-  r->status = h->ll.status_code;
-  r->headers = h->hdrs;
-  r->n_headers = h->n_headers;
-  r->content_type = mlproto_http_header_get(h->hdrs, h->n_headers, "content-type");
-  r->body = h->body.len ? h->body.data : empty_body;
-  r->body_len = h->body.len;
-  r->keep_alive = llhttp_should_keep_alive(&h->ll);
 }
 
 int mlproto_http_response_parser_feed(mlproto_http_response_parser *p, const void *data,
                                       size_t len, size_t *consumed,
                                       const mlproto_http_response **resp) {
-  struct hp *h = &p->h;
-  *consumed = 0;
-  *resp = NULL;
-  if (h->err)
-    return h->err;
-  if (h->complete) {
-    *resp = &h->resp;
-    return MLPROTO_OK;
-  }
-  if (len && !data)
-    return MLPROTO_ERR_INVALID_ARGUMENT;
-  int rc = hp_execute(h, data, len, consumed);
-  if (rc)
-    return rc;
-  if (h->complete) {
-    finish_response(h);
-    *resp = &h->resp;
-  }
-  return MLPROTO_OK;
+  int rc = hp_feed(&p->h, data, len, consumed);
+  *resp = rc == MLPROTO_OK && p->h.complete ? &p->h.resp : NULL;
+  return rc;
 }
 
 int mlproto_http_response_parser_eof(mlproto_http_response_parser *p,

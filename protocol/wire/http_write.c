@@ -64,18 +64,17 @@ int mlproto_http_date(char out[MLPROTO_HTTP_DATE_LEN], int64_t t) {
   return MLPROTO_OK;
 }
 
-/* RFC 9110 token characters (method, header name). */
-static int is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-    return 1;
-  return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+int mlproto__http_tchar(unsigned char c) {
+  static const char extra[] = "!#$%&'*+-.^_`|~";
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c && memchr(extra, c, sizeof extra - 1));
 }
 
 static int token_ok(const char *s) {
   if (!s || !*s)
     return 0;
   for (; *s; s++)
-    if (!is_tchar((unsigned char)*s))
+    if (!mlproto__http_tchar((unsigned char)*s))
       return 0;
   return 1;
 }
@@ -97,7 +96,7 @@ static int text_ok(const char *s, int allow_blank) {
 static int lines_ok(const char *s) {
   while (*s) {
     const char *colon = s;
-    while (is_tchar((unsigned char)*colon))
+    while (mlproto__http_tchar((unsigned char)*colon))
       colon++;
     if (colon == s || *colon != ':')
       return 0;
@@ -157,11 +156,9 @@ int mlproto_http_request_write(mlproto_buf *out, const char *method, const char 
   for (size_t i = 0; i < n_headers; i++) {
     if (!token_ok(headers[i].name) || !text_ok(headers[i].value, 1))
       return MLPROTO_ERR_INVALID_ARGUMENT;
-    const char *n = headers[i].name;
-    if (strlen(n) == 4 && (n[0] | 32) == 'h' && (n[1] | 32) == 'o' && (n[2] | 32) == 's' &&
-        (n[3] | 32) == 't')
-      return MLPROTO_ERR_INVALID_ARGUMENT;
-    if (mlproto_http_header_get(&headers[i], 1, "content-length"))
+    /* both are ours to write */
+    if (mlproto_http_header_get(&headers[i], 1, "host") ||
+        mlproto_http_header_get(&headers[i], 1, "content-length"))
       return MLPROTO_ERR_INVALID_ARGUMENT;
   }
   size_t mark = out->len;

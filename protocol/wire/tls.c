@@ -136,16 +136,6 @@ void mlproto_tls_config_free(mlproto_tls_config *cfg) {
   mlproto_free(cfg);
 }
 
-static struct mlproto_tls_config *config_alloc(void) {
-  struct mlproto_tls_config *c = mlproto_calloc(1, sizeof *c);
-  if (!c)
-    return NULL;
-  mbedtls_ssl_config_init(&c->conf);
-  mbedtls_x509_crt_init(&c->chain);
-  mbedtls_pk_init(&c->key);
-  return c;
-}
-
 static size_t clamp_in(size_t v) {
   if (v == 0)
     return MLPROTO_TLS_DEFAULT_MAX_INBOUND;
@@ -157,6 +147,31 @@ static size_t clamp_out(size_t v) {
     return MLPROTO_TLS_DEFAULT_MAX_OUTBOUND;
   /* a whole handshake flight record must fit */
   return v < MLPROTO_TLS_MIN_INBOUND ? MLPROTO_TLS_MIN_INBOUND : v;
+}
+
+/* 0 (the default) or a version we speak. */
+static int version_ok(unsigned v) {
+  return v == 0 || v == MLPROTO_TLS_V12 || v == MLPROTO_TLS_V13;
+}
+
+/* The start both kinds of config share: the libraries, the allocation and
+ * the buffer caps. */
+static int config_new(struct mlproto_tls_config **out, int is_server, size_t max_inbound,
+                      size_t max_outbound) {
+  int rc = mlproto_tls_global_init();
+  if (rc)
+    return rc;
+  struct mlproto_tls_config *c = mlproto_calloc(1, sizeof *c);
+  if (!c)
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  mbedtls_ssl_config_init(&c->conf);
+  mbedtls_x509_crt_init(&c->chain);
+  mbedtls_pk_init(&c->key);
+  c->is_server = is_server;
+  c->max_in = clamp_in(max_inbound);
+  c->max_out = clamp_out(max_outbound);
+  *out = c;
+  return MLPROTO_OK;
 }
 
 /* mbedTLS wants PEM NUL-terminated with the NUL counted; callers give
@@ -182,6 +197,14 @@ static void wipe_free(uint8_t *p, size_t len) {
     return;
   sodium_memzero(p, len);
   mlproto_free(p);
+}
+
+/* A certificate's fingerprint: SHA-256 of its DER, in lower-case hex. */
+static void crt_fingerprint(char out[MLPROTO_TLS_FINGERPRINT_HEX_LEN],
+                            const mbedtls_x509_crt *crt) {
+  uint8_t h[32];
+  crypto_hash_sha256(h, crt->raw.p, crt->raw.len);
+  mlproto_hex_encode(out, h, sizeof h);
 }
 
 static int parse_crt(mbedtls_x509_crt *chain, const char *pem, size_t len) {
@@ -214,7 +237,13 @@ static int ticket_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned c
 
 /* --------------------------------------------------------------- config -- */
 
-static void conf_common(mbedtls_ssl_config *conf) {
+/* mbedTLS's defaults for c's end, then the policy both ends share. */
+static int conf_common(struct mlproto_tls_config *c) {
+  mbedtls_ssl_config *conf = &c->conf;
+  int endpoint = c->is_server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT;
+  if (mbedtls_ssl_config_defaults(conf, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                  MBEDTLS_SSL_PRESET_DEFAULT) != 0)
+    return MLPROTO_ERR_TLS;
   mbedtls_ssl_conf_rng(conf, rng, NULL);
   mbedtls_ssl_conf_ciphersuites(conf, ciphersuites);
   mbedtls_ssl_conf_groups(conf, groups);
@@ -226,26 +255,20 @@ static void conf_common(mbedtls_ssl_config *conf) {
                 MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
   mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_3);
   mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+  return MLPROTO_OK;
 }
 
 int mlproto_tls_config_server(mlproto_tls_config **out, const mlproto_tls_server_options *o) {
   if (!out)
     return MLPROTO_ERR_INVALID_ARGUMENT;
   *out = NULL;
-  if (!o || o->version != MLPROTO_TLS_OPTIONS_VERSION || !o->cert_pem || !o->key_pem)
+  if (!o || o->version != MLPROTO_TLS_OPTIONS_VERSION || !o->cert_pem || !o->key_pem ||
+      !version_ok(o->min_version))
     return MLPROTO_ERR_INVALID_ARGUMENT;
-  if (o->min_version != 0 && o->min_version != MLPROTO_TLS_V12 &&
-      o->min_version != MLPROTO_TLS_V13)
-    return MLPROTO_ERR_INVALID_ARGUMENT;
-  int rc = mlproto_tls_global_init();
+  struct mlproto_tls_config *c;
+  int rc = config_new(&c, 1, o->max_inbound, o->max_outbound);
   if (rc)
     return rc;
-  struct mlproto_tls_config *c = config_alloc();
-  if (!c)
-    return MLPROTO_ERR_OUT_OF_MEMORY;
-  c->is_server = 1;
-  c->max_in = clamp_in(o->max_inbound);
-  c->max_out = clamp_out(o->max_outbound);
 
   rc = parse_crt(&c->chain, o->cert_pem, o->cert_pem_len);
   if (rc)
@@ -268,10 +291,8 @@ int mlproto_tls_config_server(mlproto_tls_config **out, const mlproto_tls_server
   c->have_chain = 1;
 
   rc = MLPROTO_ERR_TLS;
-  if (mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                  MBEDTLS_SSL_PRESET_DEFAULT) != 0)
+  if (conf_common(c) != 0)
     goto fail;
-  conf_common(&c->conf);
   if (o->min_version == MLPROTO_TLS_V13)
     mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_3);
   mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE);
@@ -319,19 +340,13 @@ int mlproto_tls_config_client(mlproto_tls_config **out, const mlproto_tls_client
     return MLPROTO_ERR_INVALID_ARGUMENT;
   *out = NULL;
   if (!o || o->version != MLPROTO_TLS_OPTIONS_VERSION || !o->hostname || !o->hostname[0] ||
-      strlen(o->hostname) > MLPROTO_TLS_MAX_HOSTNAME || (!o->ca_pem && !o->pin_sha256))
+      strlen(o->hostname) > MLPROTO_TLS_MAX_HOSTNAME || (!o->ca_pem && !o->pin_sha256) ||
+      !version_ok(o->max_version))
     return MLPROTO_ERR_INVALID_ARGUMENT;
-  if (o->max_version != 0 && o->max_version != MLPROTO_TLS_V12 &&
-      o->max_version != MLPROTO_TLS_V13)
-    return MLPROTO_ERR_INVALID_ARGUMENT;
-  int rc = mlproto_tls_global_init();
+  struct mlproto_tls_config *c;
+  int rc = config_new(&c, 0, o->max_inbound, o->max_outbound);
   if (rc)
     return rc;
-  struct mlproto_tls_config *c = config_alloc();
-  if (!c)
-    return MLPROTO_ERR_OUT_OF_MEMORY;
-  c->max_in = clamp_in(o->max_inbound);
-  c->max_out = clamp_out(o->max_outbound);
   memcpy(c->hostname, o->hostname, strlen(o->hostname) + 1);
   if (o->pin_sha256) {
     rc = parse_pin(c->pin, o->pin_sha256);
@@ -345,11 +360,9 @@ int mlproto_tls_config_client(mlproto_tls_config **out, const mlproto_tls_client
       goto fail;
     c->have_chain = 1;
   }
-  rc = MLPROTO_ERR_TLS;
-  if (mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                  MBEDTLS_SSL_PRESET_DEFAULT) != 0)
+  rc = conf_common(c);
+  if (rc)
     goto fail;
-  conf_common(&c->conf);
   if (o->max_version == MLPROTO_TLS_V12)
     mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
   /* With only a pin there is no CA: see verify_cb for why OPTIONAL is as
@@ -372,6 +385,24 @@ fail:
 
 /* -------------------------------------------------------------- session -- */
 
+/* Grows one of the session's buffers to hold `need` bytes (need <= cap):
+ * doubling from 4 KiB, never past cap. */
+static int grow(uint8_t **buf, size_t *alloc, size_t need, size_t cap) {
+  if (need <= *alloc)
+    return MLPROTO_OK;
+  size_t na = *alloc ? *alloc : 4096;
+  while (na < need)
+    na *= 2;
+  if (na > cap)
+    na = cap;
+  uint8_t *nb = mlproto_realloc(*buf, na);
+  if (!nb)
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  *buf = nb;
+  *alloc = na;
+  return MLPROTO_OK;
+}
+
 static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
   struct mlproto_tls *t = ctx;
   size_t room = t->cfg->max_out - t->out_len;
@@ -379,18 +410,8 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
     return MBEDTLS_ERR_SSL_WANT_WRITE;
   if (len > room)
     len = room; /* mbedTLS resends the rest itself */
-  if (t->out_len + len > t->out_alloc) {
-    size_t na = t->out_alloc ? t->out_alloc : 4096;
-    while (na < t->out_len + len)
-      na *= 2;
-    if (na > t->cfg->max_out)
-      na = t->cfg->max_out;
-    uint8_t *nb = mlproto_realloc(t->out, na);
-    if (!nb)
-      return MBEDTLS_ERR_SSL_ALLOC_FAILED;
-    t->out = nb;
-    t->out_alloc = na;
-  }
+  if (grow(&t->out, &t->out_alloc, t->out_len + len, t->cfg->max_out) != MLPROTO_OK)
+    return MBEDTLS_ERR_SSL_ALLOC_FAILED;
   memcpy(t->out + t->out_len, buf, len);
   t->out_len += len;
   return (int)len;
@@ -502,18 +523,9 @@ int mlproto_tls_feed(mlproto_tls *t, const void *data, size_t len) {
     t->in_off = 0;
     t->in_len = have;
   }
-  if (have + len > t->in_alloc) {
-    size_t na = t->in_alloc ? t->in_alloc : 4096;
-    while (na < have + len)
-      na *= 2;
-    if (na > t->cfg->max_in)
-      na = t->cfg->max_in;
-    uint8_t *nb = mlproto_realloc(t->in, na);
-    if (!nb)
-      return MLPROTO_ERR_OUT_OF_MEMORY;
-    t->in = nb;
-    t->in_alloc = na;
-  }
+  int rc = grow(&t->in, &t->in_alloc, have + len, t->cfg->max_in);
+  if (rc)
+    return rc;
   memcpy(t->in + t->in_len, data, len);
   t->in_len += len;
   return MLPROTO_OK;
@@ -523,6 +535,14 @@ static int fail(struct mlproto_tls *t, int code) {
   t->err = code;
   t->want_read = 0;
   return code;
+}
+
+/* Whether mbedTLS said WANT_READ or WANT_WRITE; notes which. */
+static int would_block(struct mlproto_tls *t, int r) {
+  if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE)
+    return 0;
+  t->want_read = r == MBEDTLS_ERR_SSL_WANT_READ;
+  return 1;
 }
 
 /* The client keeps the newest session for resumption. With TLS 1.3 a
@@ -579,10 +599,8 @@ int mlproto_tls_handshake(mlproto_tls *t) {
       }
       return MLPROTO_OK;
     }
-    if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
-      t->want_read = r == MBEDTLS_ERR_SSL_WANT_READ;
+    if (would_block(t, r))
       return MLPROTO_TLS_AGAIN;
-    }
     if (r == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
       int rc = keep_session(t);
       if (rc)
@@ -615,10 +633,8 @@ int mlproto_tls_read(mlproto_tls *t, void *buf, size_t cap, size_t *nread) {
      * means "call again". */
     if (r == MBEDTLS_ERR_SSL_WANT_READ && t->rx != rx)
       continue;
-    if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
-      t->want_read = r == MBEDTLS_ERR_SSL_WANT_READ;
+    if (would_block(t, r))
       return MLPROTO_TLS_AGAIN;
-    }
     if (r == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
       if ((rc = keep_session(t)) != 0)
         return fail(t, rc);
@@ -651,11 +667,10 @@ int mlproto_tls_write(mlproto_tls *t, const void *buf, size_t len, size_t *nwrit
     if (chunk > INT32_MAX)
       chunk = INT32_MAX;
     int r = mbedtls_ssl_write(&t->ssl, (const unsigned char *)buf + done, chunk);
-    if (r == MBEDTLS_ERR_SSL_WANT_WRITE || r == MBEDTLS_ERR_SSL_WANT_READ) {
+    if (would_block(t, r)) {
       /* mbedTLS may have sealed the record already: it must be retried with
        * exactly this length (its contract), so remember it. */
       t->pending_write = chunk;
-      t->want_read = r == MBEDTLS_ERR_SSL_WANT_READ;
       *nwritten = done;
       return MLPROTO_TLS_AGAIN;
     }
@@ -737,9 +752,7 @@ int mlproto_tls_peer_fingerprint(const mlproto_tls *t, char out[MLPROTO_TLS_FING
   const mbedtls_x509_crt *crt = t->hs_done ? mbedtls_ssl_get_peer_cert(&t->ssl) : NULL;
   if (!crt || !crt->raw.p)
     return MLPROTO_ERR_NOT_FOUND;
-  uint8_t h[32];
-  crypto_hash_sha256(h, crt->raw.p, crt->raw.len);
-  mlproto_hex_encode(out, h, sizeof h);
+  crt_fingerprint(out, crt);
   return MLPROTO_OK;
 }
 
@@ -798,11 +811,8 @@ int mlproto_tls_cert_fingerprint(char out[MLPROTO_TLS_FINGERPRINT_HEX_LEN], cons
   mbedtls_x509_crt crt;
   mbedtls_x509_crt_init(&crt);
   rc = parse_crt(&crt, pem, pem_len);
-  if (rc == MLPROTO_OK) {
-    uint8_t h[32];
-    crypto_hash_sha256(h, crt.raw.p, crt.raw.len);
-    mlproto_hex_encode(out, h, sizeof h);
-  }
+  if (rc == MLPROTO_OK)
+    crt_fingerprint(out, &crt);
   mbedtls_x509_crt_free(&crt);
   return rc;
 }

@@ -15,4 +15,7 @@ typedef struct mlproto__utc {
 
 void mlproto__utc_from_unix(mlproto__utc *out, int64_t t);
 
+/* 1 when c is an RFC 9110 token character (method, header field name). */
+int mlproto__http_tchar(unsigned char c);
+
 #endif

@@ -7,6 +7,7 @@
 #include "mlproto/alloc.h"
 #include "mlproto/http.h"
 #include "testutil.h"
+#include "wire_testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -626,36 +627,13 @@ static void test_query(void **state) {
 }
 
 /* Every allocation fails in turn: an error, never a leak or a crash. */
-static int countdown = -1;
-static void *oom_malloc(size_t n, void *ud) {
-  (void)ud;
-  if (countdown == 0)
-    return NULL;
-  if (countdown > 0)
-    countdown--;
-  return malloc(n);
-}
-static void *oom_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (countdown == 0)
-    return NULL;
-  if (countdown > 0)
-    countdown--;
-  return realloc(p, n);
-}
-static void oom_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-
 static void test_out_of_memory(void **state) {
   (void)state;
   const char *raw = goods[3].raw; /* chunked POST with trailer */
-  mlproto_allocator a = {oom_malloc, oom_realloc, oom_free, NULL};
   int ok = 0;
   for (int k = 0; k < 100 && !ok; k++) {
-    mlproto_set_allocator(&a);
-    countdown = k;
+    mlproto_set_allocator(&wt_oom_allocator);
+    wt_oom_countdown = k;
     mlproto_http_parser *p = NULL;
     int rc = mlproto_http_parser_new(&p, NULL);
     const mlproto_http_request *r = NULL;

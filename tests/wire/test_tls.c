@@ -7,6 +7,7 @@
 #include "mlproto/tls.h"
 #include "tls_link.h"
 #include "testutil.h"
+#include "wire_testutil.h"
 
 #include <mbedtls/ssl.h>
 #include <sodium.h>
@@ -16,11 +17,22 @@
 #include <time.h>
 #include <unistd.h>
 
+static mlproto_tls *session(const mlproto_tls_config *cfg) {
+  mlproto_tls *t = NULL;
+  assert_int_equal(mlproto_tls_new(&t, cfg), MLPROTO_OK);
+  return t;
+}
+
 static void pair(tls_link *l, mlproto_tls_config *cc, mlproto_tls_config *sc) {
-  mlproto_tls *c = NULL, *s = NULL;
-  assert_int_equal(mlproto_tls_new(&c, cc), MLPROTO_OK);
-  assert_int_equal(mlproto_tls_new(&s, sc), MLPROTO_OK);
-  tl_init(l, c, s);
+  mlproto_tls *c = session(cc);
+  tl_init(l, c, session(sc));
+}
+
+/* Frees the link with its sessions, then both configs. */
+static void unpair(tls_link *l, mlproto_tls_config *cc, mlproto_tls_config *sc) {
+  tl_free(l);
+  mlproto_tls_config_free(cc);
+  mlproto_tls_config_free(sc);
 }
 
 static void test_handshake_tls13(void **state) {
@@ -48,9 +60,7 @@ static void test_handshake_tls13(void **state) {
   assert_int_equal(mlproto_tls_is_closed(l.c), 0);
   /* a second call after completion is a no-op */
   assert_int_equal(mlproto_tls_handshake(l.c), MLPROTO_OK);
-  tl_free(&l);
-  mlproto_tls_config_free(cc);
-  mlproto_tls_config_free(sc);
+  unpair(&l, cc, sc);
 }
 
 /* Pushes len bytes from a to b through the link, reading on the other side;
@@ -94,16 +104,22 @@ static void stream(tls_link *l, mlproto_tls *w, mlproto_tls *r, size_t len, size
   (void)agains;
 }
 
-static void test_data_both_ways(void **state) {
-  (void)state;
-  mlproto_tls_config *sc = tl_server_config(0, 1);
-  /* a small outbound cap makes writes block and resume mid-stream */
+/* A pinned client with a small outbound cap: its writes block and resume
+ * mid-stream. */
+static mlproto_tls_config *small_outbound_client(void) {
   mlproto_tls_client_options o = MLPROTO_TLS_CLIENT_OPTIONS_INIT;
   o.hostname = "localhost";
   o.pin_sha256 = tl_fingerprint();
   o.max_outbound = 1; /* raised to the minimum */
   mlproto_tls_config *cc = NULL;
   assert_int_equal(mlproto_tls_config_client(&cc, &o), MLPROTO_OK);
+  return cc;
+}
+
+static void test_data_both_ways(void **state) {
+  (void)state;
+  mlproto_tls_config *sc = tl_server_config(0, 1);
+  mlproto_tls_config *cc = small_outbound_client();
   tls_link l;
   pair(&l, cc, sc);
   l.piece = 1499; /* odd piece sizes through the link */
@@ -111,20 +127,13 @@ static void test_data_both_ways(void **state) {
   stream(&l, l.c, l.s, 1u << 20, 100003);
   stream(&l, l.s, l.c, 300001, 7777);
   stream(&l, l.c, l.s, 1, 1);
-  tl_free(&l);
-  mlproto_tls_config_free(cc);
-  mlproto_tls_config_free(sc);
+  unpair(&l, cc, sc);
 }
 
 static void test_write_blocks_and_resumes(void **state) {
   (void)state;
   mlproto_tls_config *sc = tl_server_config(0, 1);
-  mlproto_tls_client_options o = MLPROTO_TLS_CLIENT_OPTIONS_INIT;
-  o.hostname = "localhost";
-  o.pin_sha256 = tl_fingerprint();
-  o.max_outbound = 1;
-  mlproto_tls_config *cc = NULL;
-  assert_int_equal(mlproto_tls_config_client(&cc, &o), MLPROTO_OK);
+  mlproto_tls_config *cc = small_outbound_client();
   tls_link l;
   pair(&l, cc, sc);
   assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
@@ -141,9 +150,7 @@ static void test_write_blocks_and_resumes(void **state) {
   assert_int_equal(n2, 0);
   /* a retry that is not the rest of the blocked write is refused */
   assert_int_equal(mlproto_tls_write(l.c, big, 1, &n2), MLPROTO_ERR_INVALID_ARGUMENT);
-  tl_free(&l);
-  mlproto_tls_config_free(cc);
-  mlproto_tls_config_free(sc);
+  unpair(&l, cc, sc);
 }
 
 static void expect_refused(mlproto_tls_config *cc, int client_code) {
@@ -163,9 +170,7 @@ static void expect_refused(mlproto_tls_config *cc, int client_code) {
   uint8_t b[8];
   assert_int_equal(mlproto_tls_read(l.c, b, sizeof b, &n), client_code);
   assert_int_equal(mlproto_tls_write(l.c, b, sizeof b, &n), client_code);
-  tl_free(&l);
-  mlproto_tls_config_free(cc);
-  mlproto_tls_config_free(sc);
+  unpair(&l, cc, sc);
 }
 
 static void test_pin_mismatch(void **state) {
@@ -200,18 +205,6 @@ static void test_wrong_hostname(void **state) {
 
 static void test_trust_modes(void **state) {
   (void)state;
-  const char *cas[] = {tl_cert(), NULL, tl_cert()};
-  const char *pins[] = {NULL, tl_fingerprint(), tl_fingerprint()};
-  for (int i = 0; i < 3; i++) {
-    mlproto_tls_config *sc = tl_server_config(0, 1);
-    mlproto_tls_config *cc = tl_client_config("LOCALHOST", cas[i], pins[i], 0);
-    tls_link l;
-    pair(&l, cc, sc);
-    assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
-    tl_free(&l);
-    mlproto_tls_config_free(cc);
-    mlproto_tls_config_free(sc);
-  }
   /* openssl's colon form of the pin, upper case */
   char colons[3 * 32];
   const char *fp = tl_fingerprint();
@@ -220,14 +213,22 @@ static void test_trust_modes(void **state) {
     colons[3 * i + 1] = (char)(fp[2 * i + 1] >= 'a' ? fp[2 * i + 1] - 32 : fp[2 * i + 1]);
     colons[3 * i + 2] = i == 31 ? '\0' : ':';
   }
-  mlproto_tls_config *sc = tl_server_config(0, 1);
-  mlproto_tls_config *cc = tl_client_config("localhost", NULL, colons, 0);
-  tls_link l;
-  pair(&l, cc, sc);
-  assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
-  tl_free(&l);
-  mlproto_tls_config_free(cc);
-  mlproto_tls_config_free(sc);
+  const struct {
+    const char *hostname, *ca, *pin;
+  } modes[] = {
+      {"LOCALHOST", tl_cert(), NULL},
+      {"LOCALHOST", NULL, fp},
+      {"LOCALHOST", tl_cert(), fp},
+      {"localhost", NULL, colons},
+  };
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    mlproto_tls_config *sc = tl_server_config(0, 1);
+    mlproto_tls_config *cc = tl_client_config(modes[i].hostname, modes[i].ca, modes[i].pin, 0);
+    tls_link l;
+    pair(&l, cc, sc);
+    assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
+    unpair(&l, cc, sc);
+  }
 }
 
 static void test_tls12_forced(void **state) {
@@ -263,8 +264,8 @@ static void test_tls12_forced(void **state) {
 typedef struct raw_client {
   mbedtls_ssl_config conf;
   mbedtls_ssl_context ssl;
-  mlproto_buf in; /* ciphertext from the server */
-  mlproto_tls *server;
+  mlproto_buf in;      /* ciphertext from the server */
+  mlproto_tls *server; /* our session it talks to; the raw client's own */
 } raw_client;
 
 static int raw_rng(void *ctx, unsigned char *out, size_t len) {
@@ -304,9 +305,10 @@ static void raw_pull(raw_client *rc) {
   mlproto_tls_output_free(d);
 }
 
-static void raw_init(raw_client *rc, mlproto_tls *server, const int *suites, int renego) {
+static void raw_init(raw_client *rc, const mlproto_tls_config *sc, const int *suites,
+                     int renego) {
   memset(rc, 0, sizeof *rc);
-  rc->server = server;
+  rc->server = session(sc);
   mlproto_buf_init(&rc->in, SIZE_MAX);
   mbedtls_ssl_config_init(&rc->conf);
   mbedtls_ssl_init(&rc->ssl);
@@ -331,6 +333,7 @@ static void raw_free(raw_client *rc) {
   mbedtls_ssl_free(&rc->ssl);
   mbedtls_ssl_config_free(&rc->conf);
   mlproto_buf_free(&rc->in);
+  mlproto_tls_free(rc->server);
 }
 
 /* Drives the raw client's operation op until it is not WANT_*; the server
@@ -359,48 +362,40 @@ static void test_tls12_cbc_only_refused(void **state) {
                             MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384,
                             MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256, 0};
   mlproto_tls_config *sc = tl_server_config(0, 1);
-  mlproto_tls *s = NULL;
-  assert_int_equal(mlproto_tls_new(&s, sc), MLPROTO_OK);
   raw_client rc;
-  raw_init(&rc, s, cbc, 0);
+  raw_init(&rc, sc, cbc, 0);
   int srv;
   int r = raw_drive(&rc, mbedtls_ssl_handshake, &srv);
   assert_true(r < 0);
   assert_int_equal(srv, MLPROTO_ERR_TLS);
-  assert_int_equal(mlproto_tls_handshake_done(s), 0);
+  assert_int_equal(mlproto_tls_handshake_done(rc.server), 0);
   raw_free(&rc);
-  mlproto_tls_free(s);
 
   /* the same raw client with an AEAD suite gets through: the refusal above
    * is about the suites, not the harness */
   static const int gcm[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0};
-  assert_int_equal(mlproto_tls_new(&s, sc), MLPROTO_OK);
-  raw_init(&rc, s, gcm, 0);
+  raw_init(&rc, sc, gcm, 0);
   assert_int_equal(raw_drive(&rc, mbedtls_ssl_handshake, &srv), 0);
   assert_int_equal(srv, MLPROTO_TLS_AGAIN);
-  assert_int_equal(mlproto_tls_handshake_done(s), 1);
+  assert_int_equal(mlproto_tls_handshake_done(rc.server), 1);
   raw_free(&rc);
-  mlproto_tls_free(s);
   mlproto_tls_config_free(sc);
 }
 
 static void test_renegotiation_refused(void **state) {
   (void)state;
   mlproto_tls_config *sc = tl_server_config(0, 1);
-  mlproto_tls *s = NULL;
-  assert_int_equal(mlproto_tls_new(&s, sc), MLPROTO_OK);
   raw_client rc;
-  raw_init(&rc, s, NULL, 1);
+  raw_init(&rc, sc, NULL, 1);
   int srv;
   assert_int_equal(raw_drive(&rc, mbedtls_ssl_handshake, &srv), 0);
-  assert_int_equal(mlproto_tls_handshake_done(s), 1);
+  assert_int_equal(mlproto_tls_handshake_done(rc.server), 1);
   int r = raw_drive(&rc, mbedtls_ssl_renegotiate, &srv);
   /* the server answers the new ClientHello with a no_renegotiation alert;
    * the client's renegotiation never completes */
   assert_int_not_equal(r, 0);
   assert_true(r < 0);
   raw_free(&rc);
-  mlproto_tls_free(s);
   mlproto_tls_config_free(sc);
 }
 
@@ -494,9 +489,7 @@ static void test_no_tickets(void **state) {
   uint8_t *blob;
   size_t len;
   assert_int_equal(mlproto_tls_get_resume(l.c, &blob, &len), MLPROTO_ERR_NOT_FOUND);
-  tl_free(&l);
-  mlproto_tls_config_free(cc);
-  mlproto_tls_config_free(sc);
+  unpair(&l, cc, sc);
 }
 
 static void test_close_notify(void **state) {
@@ -520,16 +513,13 @@ static void test_close_notify(void **state) {
   assert_int_equal(mlproto_tls_read(l.s, b, sizeof b, &n), MLPROTO_ERR_TLS_CLOSED);
   assert_int_equal(mlproto_tls_error(l.s), MLPROTO_ERR_TLS_CLOSED);
   assert_int_equal(mlproto_tls_is_closed(l.s), 1);
-  tl_free(&l);
-  mlproto_tls_config_free(cc);
-  mlproto_tls_config_free(sc);
+  unpair(&l, cc, sc);
 }
 
 static void test_inbound_cap_and_garbage(void **state) {
   (void)state;
   mlproto_tls_config *sc = tl_server_config(0, 1);
-  mlproto_tls *s = NULL;
-  assert_int_equal(mlproto_tls_new(&s, sc), MLPROTO_OK);
+  mlproto_tls *s = session(sc);
   size_t cap = mlproto_tls_inbound_space(s);
   assert_int_equal(cap, MLPROTO_TLS_DEFAULT_MAX_INBOUND);
   uint8_t *junk = calloc(1, cap + 1);
@@ -543,7 +533,7 @@ static void test_inbound_cap_and_garbage(void **state) {
   free(junk);
   mlproto_tls_free(s);
   /* an HTTP request sent to the TLS port */
-  assert_int_equal(mlproto_tls_new(&s, sc), MLPROTO_OK);
+  s = session(sc);
   const char *http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   assert_int_equal(mlproto_tls_feed(s, http, strlen(http)), MLPROTO_OK);
   assert_int_equal(mlproto_tls_handshake(s), MLPROTO_ERR_TLS);
@@ -647,38 +637,15 @@ static void test_selfsigned_and_fingerprint(void **state) {
 }
 
 /* Every allocation of ours fails in turn: errors, never leaks or crashes. */
-static int oom_countdown = -1;
-static void *oom_malloc(size_t n, void *ud) {
-  (void)ud;
-  if (oom_countdown == 0)
-    return NULL;
-  if (oom_countdown > 0)
-    oom_countdown--;
-  return malloc(n);
-}
-static void *oom_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (oom_countdown == 0)
-    return NULL;
-  if (oom_countdown > 0)
-    oom_countdown--;
-  return realloc(p, n);
-}
-static void oom_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-
 static void test_out_of_memory(void **state) {
   (void)state;
   const char *cert = tl_cert(), *key = tl_key(), *fp = tl_fingerprint();
   (void)cert;
   (void)key;
-  mlproto_allocator a = {oom_malloc, oom_realloc, oom_free, NULL};
   int succeeded = 0;
   for (int k = 0; k < 200 && !succeeded; k++) {
-    mlproto_set_allocator(&a);
-    oom_countdown = k;
+    mlproto_set_allocator(&wt_oom_allocator);
+    wt_oom_countdown = k;
     mlproto_tls_server_options so = MLPROTO_TLS_SERVER_OPTIONS_INIT;
     so.cert_pem = tl_cert();
     so.cert_pem_len = strlen(so.cert_pem);
@@ -700,17 +667,17 @@ static void test_out_of_memory(void **state) {
       tls_link l;
       tl_init(&l, c, s);
       mlproto_set_allocator(NULL); /* the link's own queues are not under test */
-      int saved = oom_countdown;
-      mlproto_set_allocator(&a);
-      oom_countdown = saved;
+      int saved = wt_oom_countdown;
+      mlproto_set_allocator(&wt_oom_allocator);
+      wt_oom_countdown = saved;
       int rc_c = MLPROTO_TLS_AGAIN, rc_s = MLPROTO_TLS_AGAIN;
       for (int i = 0; i < 50 && (rc_c > 0 || rc_s > 0); i++) {
         if (rc_c > 0)
           rc_c = mlproto_tls_handshake(c);
         if (rc_s > 0)
           rc_s = mlproto_tls_handshake(s);
-        int cd = oom_countdown;
-        oom_countdown = -1;
+        int cd = wt_oom_countdown;
+        wt_oom_countdown = -1;
         uint8_t *d;
         size_t n;
         mlproto_tls_take_output(c, &d, &n);
@@ -721,7 +688,7 @@ static void test_out_of_memory(void **state) {
         if (n && mlproto_tls_feed(c, d, n) != MLPROTO_OK)
           rc_c = MLPROTO_ERR_OUT_OF_MEMORY;
         mlproto_tls_output_free(d);
-        oom_countdown = cd;
+        wt_oom_countdown = cd;
       }
       rc = rc_c < 0 ? rc_c : rc_s;
       if (rc == MLPROTO_OK)
