@@ -233,15 +233,16 @@ static size_t varint_len(uint64_t v) {
   return n;
 }
 
-int mlproto__env_join(uint8_t **out, size_t *out_len, const mlproto__env_parts *parts) {
-  const uint8_t *data[4] = {parts->header, parts->signature, parts->disclosed, parts->sealed};
-  size_t lens[4] = {parts->header_len, parts->signature_len, parts->disclosed_len,
-                    parts->sealed_len};
+/* The envelope buffer for parts of lens[] (0 = absent) and the erased bits:
+ * each present part framed with its tag and length, its bytes left for the
+ * caller at buf + offs[i]; offs[i] of an absent part is where it would go. */
+static int env_layout(uint8_t **out, size_t *out_len, const size_t lens[4], size_t offs[4],
+                      uint32_t erased) {
   size_t total = 0;
   for (int i = 0; i < 4; i++)
     if (lens[i])
       total += 1 + varint_len(lens[i]) + lens[i];
-  if (parts->erased)
+  if (erased)
     total += 2;
   if (total > MLPROTO_ENVELOPE_MAX)
     return MLPROTO_ERR_TOO_LARGE;
@@ -250,45 +251,39 @@ int mlproto__env_join(uint8_t **out, size_t *out_len, const mlproto__env_parts *
     return MLPROTO_ERR_OUT_OF_MEMORY;
   size_t o = 0;
   for (int i = 0; i < 4; i++) {
+    offs[i] = o;
     if (!lens[i])
       continue;
     buf[o++] = (uint8_t)(((i + 1) << 3) | 2);
     o += put_varint(buf + o, lens[i]);
-    memcpy(buf + o, data[i], lens[i]);
+    offs[i] = o;
     o += lens[i];
   }
-  if (parts->erased) {
+  if (erased) {
     buf[o++] = (5 << 3) | 0;
-    buf[o++] = (uint8_t)parts->erased;
+    buf[o++] = (uint8_t)erased;
   }
   *out = buf;
   *out_len = o;
   return MLPROTO_OK;
 }
 
-int mlproto__env_frame(uint8_t **out, size_t *out_len, const size_t lens[4], size_t offs[4]) {
-  size_t total = 0;
+int mlproto__env_join(uint8_t **out, size_t *out_len, const mlproto__env_parts *parts) {
+  const uint8_t *data[4] = {parts->header, parts->signature, parts->disclosed, parts->sealed};
+  size_t lens[4] = {parts->header_len, parts->signature_len, parts->disclosed_len,
+                    parts->sealed_len};
+  size_t offs[4];
+  int rc = env_layout(out, out_len, lens, offs, parts->erased);
+  if (rc)
+    return rc;
   for (int i = 0; i < 4; i++)
     if (lens[i])
-      total += 1 + varint_len(lens[i]) + lens[i];
-  if (total > MLPROTO_ENVELOPE_MAX)
-    return MLPROTO_ERR_TOO_LARGE;
-  uint8_t *buf = mlproto_malloc(total);
-  if (!buf)
-    return MLPROTO_ERR_OUT_OF_MEMORY;
-  size_t o = 0;
-  for (int i = 0; i < 4; i++) {
-    offs[i] = o;
-    if (!lens[i])
-      continue;
-    buf[o++] = (uint8_t)(((i + 1) << 3) | 2);
-    o += put_varint(buf + o, lens[i]);
-    offs[i] = o;
-    o += lens[i];
-  }
-  *out = buf;
-  *out_len = o;
+      memcpy(*out + offs[i], data[i], lens[i]);
   return MLPROTO_OK;
+}
+
+int mlproto__env_frame(uint8_t **out, size_t *out_len, const size_t lens[4], size_t offs[4]) {
+  return env_layout(out, out_len, lens, offs, 0);
 }
 
 /* ---------------------------------------------------------- peek and hash -- */

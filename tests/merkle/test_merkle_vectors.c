@@ -146,13 +146,73 @@ static void roots_match(void **state) {
   assert_memory_equal(top, f->roots[f->n_leaves], 32);
 }
 
-/* The code a verifier must return for a proof of len hashes given for leaf
- * index of size: the length is fixed by (index, size). */
-static int expected_incl_code(uint64_t index, uint64_t size, size_t len) {
+/* One row's question, inclusion or consistency: the proof for (a, b) (leaf
+ * index and tree size, or the first and second sizes), checked with h1 and h2
+ * (the leaf hash and the root, or the first and second roots). */
+typedef struct question {
+  int (*len)(size_t *len, uint64_t a, uint64_t b);
+  int (*proof)(uint8_t (*proof)[32], size_t *len, size_t cap, uint64_t a, uint64_t b,
+               mlproto_merkle_node_fn get, void *ud);
+  int (*verify)(const struct question *q, const uint8_t (*proof)[32], size_t len);
+  uint64_t a, b;
+  const uint8_t *h1, *h2;
+} question;
+
+static int verify_incl(const question *q, const uint8_t (*proof)[32], size_t len) {
+  return mlproto_merkle_verify_inclusion(q->h1, q->a, q->b, proof, len, q->h2);
+}
+
+static int verify_cons(const question *q, const uint8_t (*proof)[32], size_t len) {
+  return mlproto_merkle_verify_consistency(q->a, q->b, q->h1, q->h2, proof, len);
+}
+
+/* The code a verifier must return for a proof of len hashes given for (a, b)
+ * of q's kind: the length is fixed by (a, b). */
+static int expected_code(const question *q, uint64_t a, uint64_t b, size_t len) {
   size_t need;
-  if (mlproto_merkle_inclusion_len(&need, index, size) != MLPROTO_OK)
+  if (q->len(&need, a, b) != MLPROTO_OK)
     return MLPROTO_ERR_TREE_RANGE;
   return need == len ? MLPROTO_ERR_PROOF_INVALID : MLPROTO_ERR_PROOF_LENGTH;
+}
+
+/* The proof generated from the store has the vector's length and hashes,
+ * and the vector's proof verifies. */
+static void proof_generated(const question *q, const fixture *f, const hash_t *want,
+                            size_t len) {
+  hash_t got[MLPROTO_MERKLE_MAX_PROOF];
+  size_t n = 99, need = 99;
+  assert_int_equal(q->len(&need, q->a, q->b), MLPROTO_OK);
+  assert_int_equal(need, len);
+  assert_int_equal(q->proof(got, &n, MLPROTO_MERKLE_MAX_PROOF, q->a, q->b,
+                            mlproto_merkle_mem_node, f->mem),
+                   MLPROTO_OK);
+  assert_int_equal(n, len);
+  if (len)
+    assert_memory_equal(got, want, len * 32);
+  assert_int_equal(q->verify(q, (const uint8_t(*)[32])want, len), MLPROTO_OK);
+}
+
+/* Every single bit of every hash matters; a hash dropped (each position: the
+ * tail shifts down) or `extra` added is refused for its length. want has
+ * room for len + 1 hashes; its first len come back unchanged. */
+static void mutations_refused(const question *q, hash_t *want, size_t len,
+                              const uint8_t extra[32]) {
+  for (size_t i = 0; i < len; i++)
+    for (unsigned bit = 0; bit < 256; bit++) {
+      want[i][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+      assert_int_equal(q->verify(q, (const uint8_t(*)[32])want, len), MLPROTO_ERR_PROOF_INVALID);
+      want[i][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+  for (size_t i = 0; i < len; i++) {
+    hash_t *cut = calloc(len, sizeof *cut);
+    assert_non_null(cut);
+    memcpy(cut, want, i * 32);
+    memcpy(cut + i, want + i + 1, (len - i - 1) * 32);
+    assert_int_equal(q->verify(q, (const uint8_t(*)[32])cut, len - 1), MLPROTO_ERR_PROOF_LENGTH);
+    free(cut);
+  }
+  memcpy(want[len], extra, 32);
+  assert_int_equal(q->verify(q, (const uint8_t(*)[32])want, len + 1), MLPROTO_ERR_PROOF_LENGTH);
 }
 
 static void inclusion_rows(void **state) {
@@ -163,47 +223,14 @@ static void inclusion_rows(void **state) {
     uint64_t index = num(row, "index"), size = num(row, "size");
     size_t len;
     hash_t *want = proof_of(row, "path", &len);
-    hash_t leaf, got[MLPROTO_MERKLE_MAX_PROOF];
+    hash_t leaf;
     assert_int_equal(mlproto_merkle_mem_node(f->mem, 0, index, leaf), MLPROTO_OK);
     const uint8_t *root = f->roots[size];
+    const question q = {mlproto_merkle_inclusion_len, mlproto_merkle_inclusion_proof,
+                        verify_incl, index, size, leaf, root};
 
-    size_t n = 99, need = 99;
-    assert_int_equal(mlproto_merkle_inclusion_len(&need, index, size), MLPROTO_OK);
-    assert_int_equal(need, len);
-    assert_int_equal(mlproto_merkle_inclusion_proof(got, &n, MLPROTO_MERKLE_MAX_PROOF, index,
-                                                    size, mlproto_merkle_mem_node, f->mem),
-                     MLPROTO_OK);
-    assert_int_equal(n, len);
-    if (len)
-      assert_memory_equal(got, want, len * 32);
-    assert_int_equal(mlproto_merkle_verify_inclusion(leaf, index, size, (const uint8_t(*)[32])want,
-                                                     len, root),
-                     MLPROTO_OK);
-
-    /* Every single bit of every hash matters. */
-    for (size_t i = 0; i < len; i++)
-      for (unsigned bit = 0; bit < 256; bit++) {
-        want[i][bit / 8] ^= (uint8_t)(1u << (bit % 8));
-        assert_int_equal(mlproto_merkle_verify_inclusion(
-                             leaf, index, size, (const uint8_t(*)[32])want, len, root),
-                         MLPROTO_ERR_PROOF_INVALID);
-        want[i][bit / 8] ^= (uint8_t)(1u << (bit % 8));
-      }
-    /* A hash dropped (each position: the tail shifts down) or one added. */
-    for (size_t i = 0; i < len; i++) {
-      hash_t *cut = calloc(len, sizeof *cut);
-      assert_non_null(cut);
-      memcpy(cut, want, i * 32);
-      memcpy(cut + i, want + i + 1, (len - i - 1) * 32);
-      assert_int_equal(mlproto_merkle_verify_inclusion(leaf, index, size,
-                                                       (const uint8_t(*)[32])cut, len - 1, root),
-                       MLPROTO_ERR_PROOF_LENGTH);
-      free(cut);
-    }
-    memcpy(want[len], leaf, 32);
-    assert_int_equal(mlproto_merkle_verify_inclusion(leaf, index, size,
-                                                     (const uint8_t(*)[32])want, len + 1, root),
-                     MLPROTO_ERR_PROOF_LENGTH);
+    proof_generated(&q, f, want, len);
+    mutations_refused(&q, want, len, leaf);
     /* Wrong leaf, wrong root. */
     hash_t bad;
     memcpy(bad, leaf, 32);
@@ -222,7 +249,7 @@ static void inclusion_rows(void **state) {
         continue;
       assert_int_equal(mlproto_merkle_verify_inclusion(leaf, j, size,
                                                        (const uint8_t(*)[32])want, len, root),
-                       expected_incl_code(j, size, len));
+                       expected_code(&q, j, size, len));
     }
     /* Wrong size: every other size of the tree, each with its own root.
      * (With the root of `size` claimed for another size, a proof of the same
@@ -233,20 +260,13 @@ static void inclusion_rows(void **state) {
       assert_int_equal(mlproto_merkle_verify_inclusion(leaf, index, s,
                                                        (const uint8_t(*)[32])want, len,
                                                        f->roots[s]),
-                       expected_incl_code(index, s, len));
+                       expected_code(&q, index, s, len));
     }
     assert_int_equal(mlproto_merkle_verify_inclusion(leaf, index, MLPROTO_MERKLE_MAX_SIZE + 1,
                                                      (const uint8_t(*)[32])want, len, root),
                      MLPROTO_ERR_TREE_RANGE);
     free(want);
   }
-}
-
-static int expected_cons_code(uint64_t first, uint64_t second, size_t len) {
-  size_t need;
-  if (mlproto_merkle_consistency_len(&need, first, second) != MLPROTO_OK)
-    return MLPROTO_ERR_TREE_RANGE;
-  return need == len ? MLPROTO_ERR_PROOF_INVALID : MLPROTO_ERR_PROOF_LENGTH;
 }
 
 static void consistency_rows(void **state) {
@@ -260,39 +280,11 @@ static void consistency_rows(void **state) {
     const uint8_t *r1 = f->roots[first], *r2 = f->roots[second];
     hash_t got[MLPROTO_MERKLE_MAX_PROOF];
     const uint8_t(*p)[32] = (const uint8_t(*)[32])want;
+    const question q = {mlproto_merkle_consistency_len, mlproto_merkle_consistency_proof,
+                        verify_cons, first, second, r1, r2};
 
-    size_t n = 99, need = 99;
-    assert_int_equal(mlproto_merkle_consistency_len(&need, first, second), MLPROTO_OK);
-    assert_int_equal(need, len);
-    assert_int_equal(mlproto_merkle_consistency_proof(got, &n, MLPROTO_MERKLE_MAX_PROOF, first,
-                                                      second, mlproto_merkle_mem_node, f->mem),
-                     MLPROTO_OK);
-    assert_int_equal(n, len);
-    if (len)
-      assert_memory_equal(got, want, len * 32);
-    assert_int_equal(mlproto_merkle_verify_consistency(first, second, r1, r2, p, len),
-                     MLPROTO_OK);
-
-    for (size_t i = 0; i < len; i++)
-      for (unsigned bit = 0; bit < 256; bit++) {
-        want[i][bit / 8] ^= (uint8_t)(1u << (bit % 8));
-        assert_int_equal(mlproto_merkle_verify_consistency(first, second, r1, r2, p, len),
-                         MLPROTO_ERR_PROOF_INVALID);
-        want[i][bit / 8] ^= (uint8_t)(1u << (bit % 8));
-      }
-    for (size_t i = 0; i < len; i++) {
-      hash_t *cut = calloc(len, sizeof *cut);
-      assert_non_null(cut);
-      memcpy(cut, want, i * 32);
-      memcpy(cut + i, want + i + 1, (len - i - 1) * 32);
-      assert_int_equal(mlproto_merkle_verify_consistency(first, second, r1, r2,
-                                                         (const uint8_t(*)[32])cut, len - 1),
-                       MLPROTO_ERR_PROOF_LENGTH);
-      free(cut);
-    }
-    memcpy(want[len], r1, 32);
-    assert_int_equal(mlproto_merkle_verify_consistency(first, second, r1, r2, p, len + 1),
-                     MLPROTO_ERR_PROOF_LENGTH);
+    proof_generated(&q, f, want, len);
+    mutations_refused(&q, want, len, r1);
     /* Either root wrong. */
     hash_t bad;
     memcpy(bad, r1, 32);
@@ -329,7 +321,7 @@ static void consistency_rows(void **state) {
           if (len)
             assert_memory_equal(got, want, len * 32);
         } else {
-          assert_int_equal(rc, expected_cons_code(a, b, len));
+          assert_int_equal(rc, expected_code(&q, a, b, len));
         }
       }
     free(want);

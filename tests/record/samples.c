@@ -37,6 +37,19 @@ void fixture_free(fixture *f) {
   memset(f, 0, sizeof *f);
 }
 
+fixture sample_fixture;
+
+int sample_group_setup(void **state) {
+  (void)state;
+  return fixture_init(&sample_fixture);
+}
+
+int sample_group_teardown(void **state) {
+  (void)state;
+  fixture_free(&sample_fixture);
+  return 0;
+}
+
 /* 2026-03-02 = day 20514 */
 #define DAY0 20514u
 

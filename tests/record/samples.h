@@ -21,6 +21,12 @@ typedef struct fixture {
 int fixture_init(fixture *f);
 void fixture_free(fixture *f);
 
+/* The fixture of a record test, shared by its tests: the cmocka group setup
+ * and teardown below make and free it. */
+extern fixture sample_fixture;
+int sample_group_setup(void **state);
+int sample_group_teardown(void **state);
+
 /* Every kind, in order. */
 extern const mlproto_kind sample_kinds[];
 extern const size_t n_sample_kinds;

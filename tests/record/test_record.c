@@ -11,17 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static fixture F;
-
-static int setup(void **state) {
-  (void)state;
-  return fixture_init(&F);
-}
-static int teardown(void **state) {
-  (void)state;
-  fixture_free(&F);
-  return 0;
-}
+#define F sample_fixture /* samples.h: made by sample_group_setup */
 
 #define assert_rc(expected, actual) assert_string_equal(mlproto_errname(expected), mlproto_errname(actual))
 
@@ -665,5 +655,5 @@ int main(void) {
       cmocka_unit_test(test_kind_helpers),
       cmocka_unit_test(test_verify_stored),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, sample_group_setup, sample_group_teardown);
 }

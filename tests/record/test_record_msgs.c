@@ -12,16 +12,7 @@
 
 #define assert_rc(e, a) assert_string_equal(mlproto_errname(e), mlproto_errname(a))
 
-static fixture F;
-static int setup(void **state) {
-  (void)state;
-  return fixture_init(&F);
-}
-static int teardown(void **state) {
-  (void)state;
-  fixture_free(&F);
-  return 0;
-}
+#define F sample_fixture /* samples.h: made by sample_group_setup */
 
 static int round_trip(const ProtobufCMessage *m, mlproto_msg_type t) {
   uint8_t *buf;
@@ -221,5 +212,5 @@ int main(void) {
       cmocka_unit_test(test_push_pull),
       cmocka_unit_test(test_other_messages),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, sample_group_setup, sample_group_teardown);
 }

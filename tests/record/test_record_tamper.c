@@ -22,17 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static fixture F;
-
-static int setup(void **state) {
-  (void)state;
-  return fixture_init(&F);
-}
-static int teardown(void **state) {
-  (void)state;
-  fixture_free(&F);
-  return 0;
-}
+#define F sample_fixture /* samples.h: made by sample_group_setup */
 
 enum region { R_FRAMING, R_HEADER, R_SIGNATURE, R_DISCLOSED, R_SEALED, R_COUNT };
 static const char *const region_name[] = {"framing", "header", "signature", "disclosed", "sealed"};
@@ -301,5 +291,5 @@ int main(void) {
       cmocka_unit_test(test_swaps),
       cmocka_unit_test(test_moved_ciphertext_fails_to_open),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, sample_group_setup, sample_group_teardown);
 }
