@@ -125,6 +125,14 @@ static int open_sealed(mentorlog *h, const mlproto_record *r, const mlproto_key 
   return err ? ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a sealed part does not open: %s", mlproto_errname(err)) : 0;
 }
 
+/* As open_sealed, with the key of r's own case. */
+static int open_sealed_own(mentorlog *h, const mlproto_record *r, mlproto_sealed **out) {
+  const mlproto_key *ck = NULL;
+  *out = NULL;
+  int err = ml__casekey(h, r->case_id, &ck);
+  return err ? err : open_sealed(h, r, ck, out);
+}
+
 static bool is_erased(mentorlog *h, const uint8_t case_id[16]) {
   int err = ml__case_check(h, case_id);
   return err == MLPROTO_ERR_CASE_ERASED;
@@ -162,10 +170,8 @@ int mentorlog_cases(mentorlog *h, mentorlog_case **out, size_t *n) {
       o->erased = 1;
       continue;
     }
-    const mlproto_key *ck = NULL;
     mlproto_sealed *s = NULL;
-    if (!(err = ml__casekey(h, r->case_id, &ck)) && !(err = open_sealed(h, r, ck, &s)) && s &&
-        s->payload_case == MENTORLOG__V1__SEALED__PAYLOAD_CASE_OPEN) {
+    if (!(err = open_sealed_own(h, r, &s)) && s && s->payload_case == MENTORLOG__V1__SEALED__PAYLOAD_CASE_OPEN) {
       if (!(err = dup_into(h, &o->name, s->case_open->citizen_name)))
         err = dup_into(h, &o->phone, s->case_open->phone);
     }
@@ -266,9 +272,8 @@ static int grant_from_group(mentorlog *h, const struct vset *v, const mlproto_he
       (err = dup_into(h, &o->legal_basis, gd->legal_basis)))
     return err;
   if (params->flags & MLPROTO_RECORD_SEALED) {
-    const mlproto_key *ck = NULL;
     mlproto_sealed *s = NULL;
-    if (!(err = ml__casekey(h, params->case_id, &ck)) && !(err = open_sealed(h, params, ck, &s)) && s) {
+    if (!(err = open_sealed_own(h, params, &s)) && s) {
       const Mentorlog__V1__GrantSealed *gs = s->grant_open ? s->grant_open : s->grant_update;
       if (gs)
         err = dup_into(h, &o->purpose, gs->purpose);
@@ -276,9 +281,8 @@ static int grant_from_group(mentorlog *h, const struct vset *v, const mlproto_he
     mlproto_sealed_free(s);
   }
   if (!err && close_rec && (close_rec->flags & MLPROTO_RECORD_SEALED)) {
-    const mlproto_key *ck = NULL;
     mlproto_sealed *s = NULL;
-    if (!(err = ml__casekey(h, close_rec->case_id, &ck)) && !(err = open_sealed(h, close_rec, ck, &s)) && s &&
+    if (!(err = open_sealed_own(h, close_rec, &s)) && s &&
         s->payload_case == MENTORLOG__V1__SEALED__PAYLOAD_GRANT_CLOSE && s->grant_close)
       err = dup_into(h, &o->close_reason, s->grant_close->reason);
     mlproto_sealed_free(s);
@@ -351,9 +355,9 @@ static int case_vset(mentorlog *h, const uint8_t case_id[16], int kind_lo, int k
   return err ? err : vset_load(h, case_id, kind_lo, kind_hi, v);
 }
 
-/* A walk over the current versions of a non-empty vset's items: each head
- * of a group, or the group's representative when it has none (a conflict is
- * listed once per head). */
+/* A walk over the current versions of a vset's items: each head of a group,
+ * or the group's representative when it has none (a conflict is listed once
+ * per head). */
 struct vcursor {
   size_t group, head;
 };
@@ -369,7 +373,7 @@ static size_t vset_nversions(const struct vset *v) {
  * the item has other than exactly one head. */
 static const mlproto_record *vset_next(const struct vset *v, struct vcursor *c, const mlproto_record **first,
                                        bool *conflict) {
-  for (; c->group < v->heads->n_groups; c->group++, c->head = 0) {
+  for (; v->n && c->group < v->heads->n_groups; c->group++, c->head = 0) {
     const mlproto_head_group *g = &v->heads->groups[c->group];
     if (c->head < (g->n_heads ? g->n_heads : 1)) {
       *first = v->r[g->versions[g->n_versions - 1]];
@@ -379,6 +383,23 @@ static const mlproto_record *vset_next(const struct vset *v, struct vcursor *c, 
     }
   }
   return NULL;
+}
+
+/* What a list of one kind of a live case's items starts from: the vset for
+ * vset_next, the case key, and a zeroed array of one size-byte element per
+ * current version (NULL when there are none). On failure nothing is held. */
+static int case_versions(mentorlog *h, const uint8_t case_id[16], int kind, size_t size, struct vset *v,
+                         const mlproto_key **ck, void **out) {
+  *ck = NULL;
+  *out = NULL;
+  int err = case_vset(h, case_id, kind, kind, v);
+  if (err || v->n == 0)
+    return err;
+  if (!(err = ml__casekey(h, case_id, ck)) && !(*out = mlproto_calloc(vset_nversions(v), size)))
+    err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+  if (err)
+    vset_free(v);
+  return err;
 }
 
 void mentorlog_contacts_free(mentorlog_contact *v, size_t n) {
@@ -405,22 +426,15 @@ int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contac
   *out = NULL;
   *n = 0;
   struct vset v;
-  int err = case_vset(h, case_id, MLPROTO_KIND_CONTACT, MLPROTO_KIND_CONTACT, &v);
+  const mlproto_key *ck;
+  void *room;
+  int err = case_versions(h, case_id, MLPROTO_KIND_CONTACT, sizeof(mentorlog_contact), &v, &ck, &room);
   if (err)
     return err;
-  const mlproto_key *ck = NULL;
-  mentorlog_contact *c = NULL;
+  mentorlog_contact *c = room;
   mentorlog_grant *grants = NULL;
   size_t k = 0, ngrants = 0;
-  if (v.n == 0)
-    goto done;
-  if ((err = ml__casekey(h, case_id, &ck)))
-    goto done;
-  if (!(c = mlproto_calloc(vset_nversions(&v), sizeof *c))) {
-    err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
-    goto done;
-  }
-  if ((err = mentorlog_grants(h, case_id, &grants, &ngrants)))
+  if (v.n == 0 || (err = mentorlog_grants(h, case_id, &grants, &ngrants)))
     goto done;
   const mlproto_record *first, *r;
   bool conflict;
@@ -467,20 +481,13 @@ int mentorlog_notes(mentorlog *h, const uint8_t case_id[16], mentorlog_note **ou
   *out = NULL;
   *n = 0;
   struct vset v;
-  int err = case_vset(h, case_id, MLPROTO_KIND_NOTE, MLPROTO_KIND_NOTE, &v);
+  const mlproto_key *ck;
+  void *room;
+  int err = case_versions(h, case_id, MLPROTO_KIND_NOTE, sizeof(mentorlog_note), &v, &ck, &room);
   if (err)
     return err;
-  const mlproto_key *ck = NULL;
-  mentorlog_note *c = NULL;
+  mentorlog_note *c = room;
   size_t k = 0;
-  if (v.n == 0)
-    goto done;
-  if ((err = ml__casekey(h, case_id, &ck)))
-    goto done;
-  if (!(c = mlproto_calloc(vset_nversions(&v), sizeof *c))) {
-    err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
-    goto done;
-  }
   const mlproto_record *first, *r;
   bool conflict;
   for (struct vcursor cur = {0}; !err && (r = vset_next(&v, &cur, &first, &conflict));) {
@@ -494,7 +501,6 @@ int mentorlog_notes(mentorlog *h, const uint8_t case_id[16], mentorlog_note **ou
       err = dup_into(h, &o->text, s->note->text);
     mlproto_sealed_free(s);
   }
-done:
   vset_free(&v);
   if (err) {
     mentorlog_notes_free(c, k);

@@ -183,12 +183,18 @@ static void command_contract(void **state) {
 
 /* ------------------------------------------------- crash consistency */
 
+/* Open options with passphrase p at the cheapest KDF cost. */
+static mentorlog_open_options pass(const char *p) {
+  mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
+  o.passphrase = p;
+  o.passphrase_len = strlen(p);
+  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
+  return o;
+}
+
 static void writer(int fd) {
   mentorlog *h = NULL;
-  mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
-  o.passphrase = "crash";
-  o.passphrase_len = 5;
-  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
+  mentorlog_open_options o = pass("crash");
   if (mentorlog_open(&h, prof, &o))
     _exit(2);
   uint8_t c[16], r[16];
@@ -209,10 +215,7 @@ static void crash_consistency(void **state) {
   (void)state;
   setup_dirs();
   mentorlog *h = NULL;
-  mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
-  o.passphrase = "crash";
-  o.passphrase_len = 5;
-  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
+  mentorlog_open_options o = pass("crash");
   assert_int_equal(mentorlog_create(&h, prof, &o), 0);
   mentorlog_close(h);
   size_t cap = 1 << 16, n = 0;
@@ -280,10 +283,7 @@ static void disk_full(void **state) {
   bool tmpfs = mount("tmpfs", mnt, "tmpfs", 0, "size=512k") == 0;
   snprintf(prof, sizeof prof, "%s/p", mnt);
   mentorlog *h = NULL;
-  mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
-  o.passphrase = "full";
-  o.passphrase_len = 4;
-  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
+  mentorlog_open_options o = pass("full");
   assert_int_equal(mentorlog_create(&h, prof, &o), 0);
   uint8_t c[16], r[16];
   assert_int_equal(mentorlog_case_open(h, c, "Full Disk", NULL), 0);

@@ -392,6 +392,17 @@ static int resolve(mentorlog *h, uint8_t out[MENTORLOG_ID_BYTES], char what, con
   return 0;
 }
 
+/* Open the profile and resolve arg, an id of the kind what, into id; prints
+ * what was wrong. On failure *h is NULL. */
+static int open_resolve(mentorlog **h, char what, const char *arg, uint8_t id[MENTORLOG_ID_BYTES]) {
+  int rc = open_profile(h, false);
+  if (!rc && (rc = resolve(*h, id, what, arg))) {
+    mentorlog_close(*h);
+    *h = NULL;
+  }
+  return rc;
+}
+
 static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -457,16 +468,14 @@ struct list_kind {
 /* case_arg: the CASE argument, resolved; NULL lists every case's items. */
 static int run_list(const struct list_kind *k, const char *case_arg, bool json) {
   mentorlog *h;
-  int rc = open_profile(&h, false);
+  uint8_t cid[MENTORLOG_ID_BYTES];
+  int rc = case_arg ? open_resolve(&h, 'c', case_arg, cid) : open_profile(&h, false);
   if (rc)
     return rc;
-  uint8_t cid[MENTORLOG_ID_BYTES];
   void *items = NULL;
   size_t n = 0;
-  int err;
-  if (case_arg && (rc = resolve(h, cid, 'c', case_arg))) {
-    /* resolve printed why */
-  } else if ((err = k->fetch(h, case_arg ? cid : NULL, &items, &n))) {
+  int err = k->fetch(h, case_arg ? cid : NULL, &items, &n);
+  if (err) {
     rc = fail(h, err, k->what);
   } else {
     if (json)
@@ -602,13 +611,11 @@ static int cmd_case(int argc, char **argv) {
   } else if (strcmp(sub, "erase") == 0) {
     if (npos != 1)
       return usage_error(usage_case, "case erase needs CASE");
-    if ((rc = open_profile(&h, false)))
-      return rc;
     uint8_t id[MENTORLOG_ID_BYTES];
-    if (!(rc = resolve(h, id, 'c', pos[0]))) {
-      int err = mentorlog_case_erase(h, id);
-      rc = err ? fail(h, err, "case erase") : 0;
-    }
+    if ((rc = open_resolve(&h, 'c', pos[0], id)))
+      return rc;
+    int err = mentorlog_case_erase(h, id);
+    rc = err ? fail(h, err, "case erase") : 0;
   } else {
     return usage_error(usage_case, "case: unknown subcommand '%s'", sub);
   }
@@ -760,13 +767,11 @@ static int cmd_grant(int argc, char **argv) {
     mentorlog_rule_default(&p.rule);
     if ((rc = grant_apply_opts(opts, &p)))
       return rc;
-    if ((rc = open_profile(&h, false)))
-      return rc;
     uint8_t cid[MENTORLOG_ID_BYTES], gid[MENTORLOG_ID_BYTES];
-    if (!(rc = resolve(h, cid, 'c', pos[0]))) {
-      int err = mentorlog_grant_open(h, gid, cid, &p);
-      rc = print_written(h, err, "grant open", gid);
-    }
+    if ((rc = open_resolve(&h, 'c', pos[0], cid)))
+      return rc;
+    int err = mentorlog_grant_open(h, gid, cid, &p);
+    rc = print_written(h, err, "grant open", gid);
   } else if (update) {
     if (npos != 1)
       return usage_error(usage_grant, "grant update needs GRANT");
@@ -775,13 +780,11 @@ static int cmd_grant(int argc, char **argv) {
       any |= optv(opts, *o) != NULL;
     if (!any)
       return usage_error(usage_grant, "grant update needs at least one option of grant open");
-    if ((rc = open_profile(&h, false)))
-      return rc;
     uint8_t gid[MENTORLOG_ID_BYTES], rid[MENTORLOG_ID_BYTES];
+    if ((rc = open_resolve(&h, 'g', pos[0], gid)))
+      return rc;
     mentorlog_grant *g = NULL;
     size_t ng = 0;
-    if ((rc = resolve(h, gid, 'g', pos[0])))
-      goto out;
     int err = mentorlog_grants(h, NULL, &g, &ng);
     if (err) {
       rc = fail(h, err, "grant update");
@@ -816,13 +819,11 @@ static int cmd_grant(int argc, char **argv) {
     mentorlog_date d;
     if ((rc = parse_date_opt("date", optv(opts, "date"), &d)))
       return rc;
-    if ((rc = open_profile(&h, false)))
-      return rc;
     uint8_t gid[MENTORLOG_ID_BYTES], rid[MENTORLOG_ID_BYTES];
-    if (!(rc = resolve(h, gid, 'g', pos[0]))) {
-      int err = mentorlog_grant_close(h, rid, gid, d, optv(opts, "reason"));
-      rc = print_written(h, err, "grant close", rid);
-    }
+    if ((rc = open_resolve(&h, 'g', pos[0], gid)))
+      return rc;
+    int err = mentorlog_grant_close(h, rid, gid, d, optv(opts, "reason"));
+    rc = print_written(h, err, "grant close", rid);
   } else if (strcmp(sub, "list") == 0) {
     return run_list(&grant_list, npos ? pos[0] : NULL, opt_get(opts, "json")->seen);
   } else {
@@ -953,11 +954,9 @@ static int cmd_contact(int argc, char **argv) {
   if (add || correct) {
     if (add && (!optv(opts, "at") || !optv(opts, "minutes") || !optv(opts, "channel") || !optv(opts, "outcome")))
       return usage_error(usage_contact, "contact add needs --at, --minutes, --channel and --outcome");
-    if ((rc = open_profile(&h, false)))
-      return rc;
     uint8_t target[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
-    if ((rc = resolve(h, target, add ? 'c' : 'r', pos[0])))
-      goto out;
+    if ((rc = open_resolve(&h, add ? 'c' : 'r', pos[0], target)))
+      return rc;
     mentorlog_contact_params p = {.version = MENTORLOG_CONTACT_VERSION};
     old_note = sodium_malloc(MENTORLOG_TEXT_MAX);
     if (!old_note) {
@@ -974,13 +973,11 @@ static int cmd_contact(int argc, char **argv) {
   } else if (strcmp(sub, "void") == 0) {
     if (!optv(opts, "reason"))
       return usage_error(usage_contact, "contact void needs --reason");
-    if ((rc = open_profile(&h, false)))
-      return rc;
     uint8_t target[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
-    if (!(rc = resolve(h, target, 'r', pos[0]))) {
-      int err = mentorlog_contact_void(h, out, target, optv(opts, "reason"));
-      rc = print_written(h, err, "contact void", out);
-    }
+    if ((rc = open_resolve(&h, 'r', pos[0], target)))
+      return rc;
+    int err = mentorlog_contact_void(h, out, target, optv(opts, "reason"));
+    rc = print_written(h, err, "contact void", out);
   } else {
     return usage_error(usage_contact, "contact: unknown subcommand '%s'", sub);
   }
@@ -1060,14 +1057,10 @@ static int cmd_note(int argc, char **argv) {
     size_t len = 0;
     if (!optv(opts, "text") && (rc = read_stdin(&text, &len)))
       return rc;
-    if ((rc = open_profile(&h, false))) {
-      sodium_free(text);
-      return rc;
-    }
-    const char *t = text ? text : optv(opts, "text");
-    size_t tl = text ? len : strlen(t);
     uint8_t id[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
-    if (!(rc = resolve(h, id, add ? 'c' : 'r', pos[0]))) {
+    if (!(rc = open_resolve(&h, add ? 'c' : 'r', pos[0], id))) {
+      const char *t = text ? text : optv(opts, "text");
+      size_t tl = text ? len : strlen(t);
       int err = add ? mentorlog_note_add(h, out, id, t, tl) : mentorlog_note_revise(h, out, id, t, tl);
       rc = print_written(h, err, add ? "note add" : "note revise", out);
     }
@@ -1126,13 +1119,11 @@ static int cmd_absence(int argc, char **argv) {
       return rc;
     if (!(p.kind = mentorlog_absence_kind_parse(optv(opts, "kind"))))
       return bad_opt("kind", optv(opts, "kind"), "unknown absence kind");
-    if ((rc = open_profile(&h, false)))
-      return rc;
     uint8_t cid[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
-    if (!(rc = resolve(h, cid, 'c', pos[0]))) {
-      int err = mentorlog_absence_add(h, out, cid, &p);
-      rc = print_written(h, err, "absence add", out);
-    }
+    if ((rc = open_resolve(&h, 'c', pos[0], cid)))
+      return rc;
+    int err = mentorlog_absence_add(h, out, cid, &p);
+    rc = print_written(h, err, "absence add", out);
   } else {
     return usage_error(usage_absence, "absence: unknown subcommand '%s'", sub);
   }
@@ -1202,32 +1193,30 @@ static int cmd_compliance(int argc, char **argv) {
     return usage_error(usage_compliance, "compliance needs GRANT");
   int64_t now;
   mentorlog *h;
-  if ((rc = parse_now(opts, &now)) || (rc = open_profile(&h, false)))
-    return rc;
   uint8_t gid[MENTORLOG_ID_BYTES];
+  if ((rc = parse_now(opts, &now)) || (rc = open_resolve(&h, 'g', pos[0], gid)))
+    return rc;
   mentorlog_compliance *c;
-  if (!(rc = resolve(h, gid, 'g', pos[0]))) {
-    int err = mentorlog_grant_compliance(h, gid, now, &c);
-    if (err) {
-      rc = fail(h, err, "compliance");
+  int err = mentorlog_grant_compliance(h, gid, now, &c);
+  if (err) {
+    rc = fail(h, err, "compliance");
+  } else {
+    if (opt_get(opts, "json")->seen) {
+      compliance_json(stdout, c);
     } else {
-      if (opt_get(opts, "json")->seen) {
-        compliance_json(stdout, c);
-      } else {
-        for (size_t i = 0; i < c->nperiods; i++) {
-          char a[11], w[9];
-          mentorlog_format_date(a, c->periods[i].start);
-          mentorlog_iso_week(w, c->periods[i].start);
-          printf("%s  %s  %-20s  qualifying %u  attempts %u  %u min%s%s\n", w, a,
-                 mentorlog_status_name(c->periods[i].status), c->periods[i].qualifying, c->periods[i].attempts,
-                 c->periods[i].minutes_held, c->periods[i].reason ? "  " : "",
-                 c->periods[i].reason ? c->periods[i].reason : "");
-        }
-        printf("met %u of %u assessable final periods; %llu of %llu granted minutes held\n", c->met,
-               c->assessable_final, (unsigned long long)c->minutes_held, (unsigned long long)c->minutes_granted);
+      for (size_t i = 0; i < c->nperiods; i++) {
+        char a[11], w[9];
+        mentorlog_format_date(a, c->periods[i].start);
+        mentorlog_iso_week(w, c->periods[i].start);
+        printf("%s  %s  %-20s  qualifying %u  attempts %u  %u min%s%s\n", w, a,
+               mentorlog_status_name(c->periods[i].status), c->periods[i].qualifying, c->periods[i].attempts,
+               c->periods[i].minutes_held, c->periods[i].reason ? "  " : "",
+               c->periods[i].reason ? c->periods[i].reason : "");
       }
-      mentorlog_compliance_free(c);
+      printf("met %u of %u assessable final periods; %llu of %llu granted minutes held\n", c->met,
+             c->assessable_final, (unsigned long long)c->minutes_held, (unsigned long long)c->minutes_granted);
     }
+    mentorlog_compliance_free(c);
   }
   mentorlog_close(h);
   return rc;
