@@ -421,35 +421,12 @@ static void reader_errors(void **state) {
 }
 
 /* ---- allocation failure: fail the k-th allocation, for every k ---- */
-static long alloc_budget = -1;
-static void *fail_malloc(size_t n, void *ud) {
-  (void)ud;
-  if (alloc_budget == 0)
-    return NULL;
-  if (alloc_budget > 0)
-    alloc_budget--;
-  return malloc(n);
-}
-static void *fail_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (alloc_budget == 0)
-    return NULL;
-  if (alloc_budget > 0)
-    alloc_budget--;
-  return realloc(p, n);
-}
-static void plain_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-
 static void mem_store_out_of_memory(void **state) {
   (void)state;
-  static const mlproto_allocator a = {fail_malloc, fail_realloc, plain_free, NULL};
-  mlproto_set_allocator(&a);
+  mlproto_set_allocator(&tu_oom_allocator);
   int completed = 0;
   for (long k = 0; !completed; k++) {
-    alloc_budget = k;
+    tu_oom_budget = k;
     mlproto_merkle_mem *mem = NULL;
     int rc = mlproto_merkle_mem_new(&mem, 600);
     if (rc != MLPROTO_OK) {
@@ -471,7 +448,7 @@ static void mem_store_out_of_memory(void **state) {
       }
     }
     /* Whatever was stored still proves correctly. */
-    alloc_budget = -1;
+    tu_oom_budget = -1;
     for (uint64_t i = 0; i < n; i += 37)
       check_pair(mem, i, n);
     completed = n == 600;

@@ -497,44 +497,16 @@ static void test_canonical_framing(void **state) {
 
 /* ------------------------------------------------- allocation failure loop */
 
-static long alloc_budget = -1, live_allocs = 0;
-static void *fail_malloc(size_t n, void *ud) {
-  (void)ud;
-  if (alloc_budget == 0)
-    return NULL;
-  if (alloc_budget > 0)
-    alloc_budget--;
-  void *p = malloc(n);
-  if (p)
-    live_allocs++;
-  return p;
-}
-static void *fail_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (alloc_budget == 0)
-    return NULL;
-  if (alloc_budget > 0)
-    alloc_budget--;
-  return realloc(p, n);
-}
-static void fail_free(void *p, void *ud) {
-  (void)ud;
-  if (p)
-    live_allocs--;
-  free(p);
-}
-
 static void test_out_of_memory(void **state) {
   (void)state;
   size_t len;
   uint8_t hash[32];
   uint8_t *env = build_kind(&len, MLPROTO_KIND_CONTACT, hash);
-  mlproto_allocator a = {fail_malloc, fail_realloc, fail_free, NULL};
-  mlproto_set_allocator(&a);
+  mlproto_set_allocator(&tu_oom_allocator);
   int done = 0;
   for (long n = 0; !done && n < 1000; n++) {
-    alloc_budget = n;
-    live_allocs = 0;
+    tu_oom_budget = n;
+    tu_oom_live = 0;
     mlproto_record *r = NULL;
     int rc = mlproto_record_verify(&r, env, len);
     if (rc == MLPROTO_OK) {
@@ -552,7 +524,7 @@ static void test_out_of_memory(void **state) {
       assert_rc(MLPROTO_ERR_OUT_OF_MEMORY, rc);
       assert_null(r);
     }
-    assert_int_equal(live_allocs, 0);
+    assert_int_equal(tu_oom_live, 0);
   }
   assert_true(done);
   /* Build. */
@@ -566,8 +538,8 @@ static void test_out_of_memory(void **state) {
   rp.kind = MLPROTO_KIND_CONTACT;
   done = 0;
   for (long n = 0; !done && n < 100; n++) {
-    alloc_budget = n;
-    live_allocs = 0;
+    tu_oom_budget = n;
+    tu_oom_live = 0;
     uint8_t *out = NULL;
     size_t ol;
     int rc = mlproto_record_build(&out, &ol, NULL, &rp, &p.d, &p.s, F.case_key, F.author);
@@ -578,10 +550,10 @@ static void test_out_of_memory(void **state) {
       assert_rc(MLPROTO_ERR_OUT_OF_MEMORY, rc);
       assert_null(out);
     }
-    assert_int_equal(live_allocs, 0);
+    assert_int_equal(tu_oom_live, 0);
   }
   assert_true(done);
-  alloc_budget = -1;
+  tu_oom_budget = -1;
   mlproto_set_allocator(NULL);
   mlproto_free(env);
 }

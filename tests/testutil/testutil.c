@@ -381,3 +381,38 @@ const tu_json *tu_json_at(const tu_json *arr, size_t i) {
     return NULL;
   return &arr->items[i];
 }
+
+/* ------------------------------------------------------- OOM allocator -- */
+
+long tu_oom_budget = -1, tu_oom_live = 0;
+
+/* Whether this allocation may go ahead. */
+static int oom_tick(void) {
+  if (tu_oom_budget == 0)
+    return 0;
+  if (tu_oom_budget > 0)
+    tu_oom_budget--;
+  return 1;
+}
+
+static void *oom_malloc(size_t n, void *ud) {
+  (void)ud;
+  void *p = oom_tick() ? malloc(n) : NULL;
+  if (p)
+    tu_oom_live++;
+  return p;
+}
+
+static void *oom_realloc(void *p, size_t n, void *ud) {
+  (void)ud;
+  return oom_tick() ? realloc(p, n) : NULL;
+}
+
+static void oom_free(void *p, void *ud) {
+  (void)ud;
+  if (p)
+    tu_oom_live--;
+  free(p);
+}
+
+const mlproto_allocator tu_oom_allocator = {oom_malloc, oom_realloc, oom_free, NULL};

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "mlproto/alloc.h"
+
 /* Directory of the test vectors (../shared/testvectors or tests/vectors). */
 #define TU_VECTORS_DIR ML_VECTORS_DIR
 /* The tests/ directory of the source tree (corpora, fixtures). */
@@ -42,6 +44,13 @@ typedef struct tu_json {
   struct tu_json *items; /* TU_JARR / TU_JOBJ */
   char **keys;       /* TU_JOBJ: key of each item */
 } tu_json;
+
+/* An allocator for out-of-memory tests (install it with
+ * mlproto_set_allocator(&tu_oom_allocator)): while tu_oom_budget is positive
+ * each malloc/realloc uses one unit; at 0 every one fails; -1 never fails.
+ * tu_oom_live counts blocks from malloc not yet freed (leak checks). */
+extern long tu_oom_budget, tu_oom_live;
+extern const mlproto_allocator tu_oom_allocator;
 
 /* Parse text; NULL on a syntax error. Free with tu_json_free. */
 tu_json *tu_json_parse(const char *text, size_t len);

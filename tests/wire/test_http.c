@@ -7,7 +7,6 @@
 #include "mlproto/alloc.h"
 #include "mlproto/http.h"
 #include "testutil.h"
-#include "wire_testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -632,8 +631,8 @@ static void test_out_of_memory(void **state) {
   const char *raw = goods[3].raw; /* chunked POST with trailer */
   int ok = 0;
   for (int k = 0; k < 100 && !ok; k++) {
-    mlproto_set_allocator(&wt_oom_allocator);
-    wt_oom_countdown = k;
+    mlproto_set_allocator(&tu_oom_allocator);
+    tu_oom_budget = k;
     mlproto_http_parser *p = NULL;
     int rc = mlproto_http_parser_new(&p, NULL);
     const mlproto_http_request *r = NULL;

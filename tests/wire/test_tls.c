@@ -7,7 +7,6 @@
 #include "mlproto/tls.h"
 #include "tls_link.h"
 #include "testutil.h"
-#include "wire_testutil.h"
 
 #include <mbedtls/ssl.h>
 #include <sodium.h>
@@ -644,8 +643,8 @@ static void test_out_of_memory(void **state) {
   (void)key;
   int succeeded = 0;
   for (int k = 0; k < 200 && !succeeded; k++) {
-    mlproto_set_allocator(&wt_oom_allocator);
-    wt_oom_countdown = k;
+    mlproto_set_allocator(&tu_oom_allocator);
+    tu_oom_budget = k;
     mlproto_tls_server_options so = MLPROTO_TLS_SERVER_OPTIONS_INIT;
     so.cert_pem = tl_cert();
     so.cert_pem_len = strlen(so.cert_pem);
@@ -667,17 +666,17 @@ static void test_out_of_memory(void **state) {
       tls_link l;
       tl_init(&l, c, s);
       mlproto_set_allocator(NULL); /* the link's own queues are not under test */
-      int saved = wt_oom_countdown;
-      mlproto_set_allocator(&wt_oom_allocator);
-      wt_oom_countdown = saved;
+      long saved = tu_oom_budget;
+      mlproto_set_allocator(&tu_oom_allocator);
+      tu_oom_budget = saved;
       int rc_c = MLPROTO_TLS_AGAIN, rc_s = MLPROTO_TLS_AGAIN;
       for (int i = 0; i < 50 && (rc_c > 0 || rc_s > 0); i++) {
         if (rc_c > 0)
           rc_c = mlproto_tls_handshake(c);
         if (rc_s > 0)
           rc_s = mlproto_tls_handshake(s);
-        int cd = wt_oom_countdown;
-        wt_oom_countdown = -1;
+        long cd = tu_oom_budget;
+        tu_oom_budget = -1;
         uint8_t *d;
         size_t n;
         mlproto_tls_take_output(c, &d, &n);
@@ -688,7 +687,7 @@ static void test_out_of_memory(void **state) {
         if (n && mlproto_tls_feed(c, d, n) != MLPROTO_OK)
           rc_c = MLPROTO_ERR_OUT_OF_MEMORY;
         mlproto_tls_output_free(d);
-        wt_oom_countdown = cd;
+        tu_oom_budget = cd;
       }
       rc = rc_c < 0 ? rc_c : rc_s;
       if (rc == MLPROTO_OK)
