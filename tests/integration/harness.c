@@ -600,3 +600,15 @@ int ih_request_once(ih_server *s, const void *raw, size_t len, int half_close, i
   ih_raw_free(&r);
   return ih_parse_response(buf, got, status, code, &used);
 }
+
+int ih_tcp_closed_by_peer(int fd, int timeout_ms) {
+  uint64_t deadline = ih_now_ms() + (uint64_t)timeout_ms;
+  while (ih_now_ms() < deadline) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char tmp[4096];
+    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) return 1;
+  }
+  return 0;
+}

@@ -122,6 +122,10 @@ char *ih_server_log(ih_server *s);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t ih_now_ms(void);
+
+/* 1 when the server closed the plain TCP socket fd (EOF or reset) within
+ * timeout_ms; bytes it sends meanwhile are read and dropped. */
+int ih_tcp_closed_by_peer(int fd, int timeout_ms);
 void ih_sleep_ms(unsigned ms);
 
 #endif

@@ -37,19 +37,6 @@ static int status_of(size_t got) {
   return status;
 }
 
-/* 1 when the server closed fd within timeout_ms. */
-static int tcp_closed_by_peer(int fd, int timeout_ms) {
-  uint64_t deadline = ih_now_ms() + (uint64_t)timeout_ms;
-  while (ih_now_ms() < deadline) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    char tmp[4096];
-    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
-    if (n <= 0) return 1;
-  }
-  return 0;
-}
-
 /* Item 1: the self-signed certificate names what clients connect to. */
 static void test_certificate_names(void **state) {
   (void)state;
@@ -93,7 +80,7 @@ static void test_conns_per_address(void **state) {
   for (int i = 0; i < 3; i++) assert_int_equal(ih_raw_connect(&s, &r[i], 0, 10000), 0);
   int fd = ih_tcp_connect(&s, 5000);
   assert_true(fd >= 0);
-  assert_int_equal(tcp_closed_by_peer(fd, 10000), 1);
+  assert_int_equal(ih_tcp_closed_by_peer(fd, 10000), 1);
   close(fd);
   /* the three still work */
   for (int i = 0; i < 3; i++) {

@@ -22,19 +22,6 @@ static uint8_t buf[1 << 20];
 #define HEALTH "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 #define METRICS "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
 
-/* 1 when the server closed fd (EOF/reset) within timeout_ms. */
-static int tcp_closed_by_peer(int fd, int timeout_ms) {
-  uint64_t deadline = ih_now_ms() + (uint64_t)timeout_ms;
-  while (ih_now_ms() < deadline) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    char tmp[4096];
-    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
-    if (n <= 0) return 1;
-  }
-  return 0;
-}
-
 static void test_timeouts(void **state) {
   ih_server s;
   const char *opts[] = {"--idle-timeout", "300ms", "--request-timeout", "700ms", NULL};
@@ -51,7 +38,7 @@ static void test_timeouts(void **state) {
   /* A TCP connection that never starts its handshake: closed. */
   int fd = ih_tcp_connect(&s, 5000);
   assert_true(fd >= 0);
-  assert_int_equal(tcp_closed_by_peer(fd, 15000), 1);
+  assert_int_equal(ih_tcp_closed_by_peer(fd, 15000), 1);
   close(fd);
 
   /* Slowloris: headers dribbled one line at a time, each within the idle
