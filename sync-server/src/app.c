@@ -73,6 +73,7 @@ struct mls_app {
   mls_fanout *verify;        /* helper threads for a push batch's signatures */
   mls_push_order *order;     /* concurrent pushes of one device, in seq order */
   _Atomic uint64_t push_waits; /* pushes that waited for an earlier one */
+  int verify_first;          /* mls_app_config.verify_first */
   uint8_t *sk;
   uint8_t pk[32];
   mls_limiter *dev_rate;     /* requests per device */
@@ -112,6 +113,7 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
   if (rc) return rc;
   mls_app *app = calloc(1, sizeof *app);
   if (!app) return MLPROTO_ERR_OUT_OF_MEMORY;
+  app->verify_first = cfg->verify_first;
   if ((rc = mls_datadir_init(&app->dd, cfg->data_dir)) ||
       (rc = mls_datadir_prepare(&app->dd, cfg->create)) ||
       (rc = mls_datadir_key_load(&app->dd, cfg->create, &app->sk, app->pk)) ||
@@ -762,6 +764,34 @@ static int h_push(ctx *c) {
   return rc;
 }
 
+/* The checks of record i that need no store: its signature and hash
+ * (verified by verify_item), its author, its kind, and that it follows
+ * record i - 1 of the batch. */
+static int record_precheck(const push_item *items, size_t i, const mls_device *d) {
+  const mlproto_record *r = items[i].rec;
+  if (items[i].verify_rc) return items[i].verify_rc;
+  if (memcmp(r->author, d->pub, 32) != 0) return MLPROTO_ERR_AUTHOR_MISMATCH;
+  if (mlproto_kind_is_server_event(r->kind)) return MLPROTO_ERR_KIND_NOT_ALLOWED;
+  if (i > 0 && r->seq != items[i - 1].rec->seq + 1) return MLPROTO_ERR_SEQ_GAP;
+  return MLPROTO_OK;
+}
+
+/* Opens the batch's write transaction. When this is the only push in
+ * flight and the log is free: at once, and each record is then written as
+ * soon as it is verified while the other cores verify the next ones (a
+ * device that waits for each answer gets verifying and writing overlapped;
+ * measured +8 % for one device, docs/benchmarks.md). Otherwise the whole
+ * batch is verified first, outside the lock, so that its signature checks
+ * never hold up the writer while other pushes wait for it. */
+static int push_begin(ctx *c, mls_fanout_job *vj, size_t count, mls_txn **tx) {
+  if (!c->app->verify_first && mls_push_order_count(c->app->order) <= 1) {
+    int rc = mls_log_try_begin(c->app->log, tx);
+    if (rc || *tx) return rc;
+  }
+  for (size_t i = 0; i < count; i++) mls_fanout_await(vj, i);
+  return mls_log_begin(c->app->log, tx);
+}
+
 /* slot: this push's place in app->order (push_order.h), or -1. */
 static int push_ordered(ctx *c, const mls_device *d, int slot) {
   int rc;
@@ -782,51 +812,46 @@ static int push_ordered(ctx *c, const mls_device *d, int slot) {
   Mentorlog__V1__PushRequest *pr = (Mentorlog__V1__PushRequest *)m;
   size_t count = pr->n_records;
   push_item *items = calloc(count ? count : 1, sizeof *items);
-  if (!items) { mlproto_msg_free(m); return fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL); }
-  char detail[96] = "";
-  size_t bad = 0;
-
-  /* Verification first, outside the writer lock, spread over the cores;
-   * then the checks in order, so the first bad record is the one named. */
-  for (size_t i = 0; i < count; i++) {
-    items[i].env = pr->records[i].data;
-    items[i].env_len = pr->records[i].len;
+  mls_fanout_job *vj = NULL;
+  if (items) {
+    for (size_t i = 0; i < count; i++) {
+      items[i].env = pr->records[i].data;
+      items[i].env_len = pr->records[i].len;
+    }
+    rc = mls_fanout_start(c->app->verify, count, verify_item, items, &vj);
   }
-  mls_fanout_run(c->app->verify, count, verify_item, items);
-  for (size_t i = 0; i < count && !rc; i++) {
-    rc = items[i].verify_rc;
-    if (!rc && memcmp(items[i].rec->author, d->pub, 32) != 0) rc = MLPROTO_ERR_AUTHOR_MISMATCH;
-    if (!rc && mlproto_kind_is_server_event(items[i].rec->kind)) rc = MLPROTO_ERR_KIND_NOT_ALLOWED;
-    if (!rc && i > 0 && items[i].rec->seq != items[i - 1].rec->seq + 1) rc = MLPROTO_ERR_SEQ_GAP;
-    if (rc) bad = i;
+  if (!items || rc) {
+    free(items);
+    mlproto_msg_free(m);
+    return fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
   }
 
+  /* Every record is checked in order, so the first bad record is the one
+   * named, whether or not the batch was verified before the lock. */
   mls_txn *tx = NULL;
-  size_t appended = 0;
+  size_t appended = 0, bad = 0;
   mls_record_ref fork_ref;
   memset(&fork_ref, 0, sizeof fork_ref);
   int forked = 0, waited = 0;
   mlproto_sth sth;
 retry:
-  if (!rc) rc = mls_log_begin(c->app->log, &tx);
+  rc = push_begin(c, vj, count, &tx);
   if (!rc) {
     /* authenticate() read the device in an earlier snapshot: a revocation
      * committed since must win, or records could follow DEVICE_REVOKED. */
     mls_device now_d;
     rc = MLS_TX(tx, device_get, d->pub, &now_d);
-    if (rc == MLPROTO_ERR_NOT_FOUND || (!rc && now_d.revoked_ms)) rc = MLPROTO_ERR_UNAUTHENTICATED;
-    if (rc) {
+    if (rc == MLPROTO_ERR_NOT_FOUND || (!rc && now_d.revoked_ms)) {
       mls_log_abort(c->app->log, tx);
-      tx = NULL;
-      for (size_t i = 0; i < count; i++) mlproto_record_free(items[i].rec);
-      free(items);
-      mlproto_msg_free(m);
-      mls_metrics_add_records(0, mlproto_errname(rc), count ? count : 1);
-      return fail(c, rc, NULL);
+      mls_metrics_add_records(0, "UNAUTHENTICATED", count ? count : 1);
+      rc = fail(c, MLPROTO_ERR_UNAUTHENTICATED, NULL);
+      goto out;
     }
-    /* All records share one author (checked above): its head, read once,
-     * splits the batch into resends (seq <= stored head: looked up) and new
-     * records (must continue the chain: no lookup needed). */
+  }
+  if (!rc) {
+    /* All records share one author (checked per record): its head, read
+     * once, splits the batch into resends (seq <= stored head: looked up)
+     * and new records (must continue the chain: no lookup needed). */
     uint64_t stored_seq = 0, head_seq = 0;
     uint8_t head_hash[32];
     if (count) {
@@ -835,8 +860,10 @@ retry:
     }
     case_memo memo = {.n = 0};
     for (size_t i = 0; i < count && !rc; i++) {
-      const mlproto_record *r = items[i].rec;
+      mls_fanout_await(vj, i);
       bad = i;
+      if ((rc = record_precheck(items, i, d))) break;
+      const mlproto_record *r = items[i].rec;
       if (r->seq <= stored_seq) {
         mls_record_ref ref;
         int x = MLS_TX(tx, record_at, r->author, r->seq, &ref);
@@ -881,12 +908,12 @@ retry:
     if (rc) {
       mls_log_abort(c->app->log, tx);
       /* The first new record does not follow the stored head: an earlier
-       * batch of this device may still be on its way (push_order.h). */
+       * batch of this device may still be on its way (push_order.h). The
+       * helpers go on verifying this batch meanwhile. */
       if (rc == MLPROTO_ERR_SEQ_GAP && appended == 0 && !forked && !waited &&
           mls_push_order_wait(c->app->order, slot, PUSH_ORDER_WAIT_MS)) {
         waited = 1;
         atomic_fetch_add(&c->app->push_waits, 1);
-        rc = MLPROTO_OK;
         tx = NULL;
         goto retry;
       }
@@ -905,14 +932,13 @@ retry:
   char dev[33];
   hex16(dev, d->id);
   if (rc) {
+    char detail[96] = "";
     if (count) snprintf(detail, sizeof detail, "record %zu of %zu", bad + 1, count);
     mls_metrics_add_records(0, mlproto_errname(rc), count ? count : 1);
     app_log("info", "push_refused", "conn=%" PRIu64 " device=%s n=%zu record=%zu reason=%s",
             c->req->conn_id, dev, count, count ? bad + 1 : 0, mlproto_errname(rc));
-    for (size_t i = 0; i < count; i++) mlproto_record_free(items[i].rec);
-    free(items);
-    mlproto_msg_free(m);
-    return fail(c, rc, detail);
+    rc = fail(c, rc, detail);
+    goto out;
   }
   mls_metrics_add_records(1, "ok", count);
 
@@ -946,6 +972,9 @@ retry:
           c->req->conn_id, dev, count, appended, sth.size);
   free(res);
   free(resp_ptrs);
+out:
+  /* Records never handed out are not verified (rec NULL): skipped. */
+  mls_fanout_finish(vj, 1);
   for (size_t i = 0; i < count; i++) mlproto_record_free(items[i].rec);
   free(items);
   mlproto_msg_free(m);

@@ -28,6 +28,9 @@ typedef struct mls_app_config {
   double unauth_rate;     /* requests/s per address (IPv6: /64) to the endpoints
                              that need no credentials (enrol, session, log,
                              /healthz), burst twice that; 0: 100/s */
+  int verify_first;       /* verify every push batch before writing it, as
+                             under concurrent pushes, also when it is the only
+                             one (no overlap of verifying and writing); tests */
 } mls_app_config;
 
 typedef struct mls_header {

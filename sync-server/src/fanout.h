@@ -42,4 +42,24 @@ void mls_fanout_free(mls_fanout *f);
  * f may be NULL: then the loop runs on the calling thread. */
 void mls_fanout_run(mls_fanout *f, size_t n, mls_fanout_fn fn, void *ud);
 
+/* An ordered job: the owner consumes the iterations' results in order while
+ * later ones are still being computed (a push writes record i while the
+ * helpers verify i + 1, ...). Iterations are handed out in increasing i.
+ * mls_fanout_start() queues the loop for the helpers and returns at once;
+ * MLPROTO_OK, OUT_OF_MEMORY or TOO_LARGE (*out NULL). f may be NULL. */
+typedef struct mls_fanout_job mls_fanout_job;
+int mls_fanout_start(mls_fanout *f, size_t n, mls_fanout_fn fn, void *ud, mls_fanout_job **out);
+
+/* Returns once fn(ud, i) has returned, with what it wrote visible. While
+ * it waits the caller runs free iterations itself, so a job completes even
+ * if no helper ever picks it up. i >= n returns at once. Owner only. */
+void mls_fanout_await(mls_fanout_job *j, size_t i);
+
+/* Ends the job and frees it: with skip_rest 0 every iteration runs (the
+ * caller helps); with skip_rest 1 iterations not yet handed out are never
+ * run: fn has then been called for some prefix [0, m) of the iterations
+ * (they are handed out in order), m unknown to the caller. Returns when
+ * no helper is inside any more. NULL is a no-op. Owner only. */
+void mls_fanout_finish(mls_fanout_job *j, int skip_rest);
+
 #endif

@@ -70,9 +70,8 @@ const uint8_t *mls_log_server_pub(const mls_log *log) { return log->pk; }
 uint64_t mls_log_cached_size(const mls_log *log) { return atomic_load(&log->cached_size); }
 uint64_t mls_log_pending_size(const mls_log *log) { return log->cr.size; }
 
-int mls_log_begin(mls_log *log, mls_txn **txp) {
-  *txp = NULL;
-  pthread_mutex_lock(&log->append);
+/* The rest of a begin, with `append` held; releases it on failure. */
+static int begin_locked(mls_log *log, mls_txn **txp) {
   mls_txn *tx;
   int rc = mls_store_begin(log->st, MLS_TXN_WRITE, &tx);
   if (rc) goto fail;
@@ -93,6 +92,18 @@ fail_tx:
 fail:
   pthread_mutex_unlock(&log->append);
   return rc;
+}
+
+int mls_log_begin(mls_log *log, mls_txn **txp) {
+  *txp = NULL;
+  pthread_mutex_lock(&log->append);
+  return begin_locked(log, txp);
+}
+
+int mls_log_try_begin(mls_log *log, mls_txn **txp) {
+  *txp = NULL;
+  if (pthread_mutex_trylock(&log->append) != 0) return MLPROTO_OK;
+  return begin_locked(log, txp);
 }
 
 int mls_log_append(mls_log *log, mls_txn *tx, mls_log_entry *e) {

@@ -37,6 +37,7 @@ typedef struct fx {
   uint64_t now;
   uint8_t server_pub[32];
   char mentor_a[40], mentor_b[40];
+  int verify_first; /* mls_app_config.verify_first of the next fx_open */
 } fx;
 
 /* Runs `admin --data DIR args...`, stdout captured into out. */
@@ -112,8 +113,16 @@ static resp call(fx *f, const char *method, const char *path, const char *query,
 }
 
 static void fx_open(fx *f) {
-  assert_int_equal(mls_app_open(&f->app, &(mls_app_config){.data_dir = f->dir, .create = 1}),
-                   MLPROTO_OK);
+  mls_app_config cfg = {.data_dir = f->dir, .create = 1, .verify_first = f->verify_first};
+  assert_int_equal(mls_app_open(&f->app, &cfg), MLPROTO_OK);
+}
+
+/* Reopens the app; verify_first 1: every push batch verified before it is
+ * written (the path of concurrent pushes), 0: the default. */
+static void fx_reopen(fx *f, int verify_first) {
+  mls_app_close(f->app);
+  f->verify_first = verify_first;
+  fx_open(f);
 }
 
 /* A connection of the test's own to the server's database. */
@@ -385,6 +394,53 @@ static void expect_refused(fx *f, sim_dev *d, uint8_t **envs, size_t *lens, size
   assert_memory_equal(after.root, before.root, 32);
 }
 
+/* Flips one bit of an envelope's Ed25519 signature. */
+static void flip_signature(uint8_t *env, size_t len) {
+  mlproto_record_peek pk;
+  assert_int_equal(mlproto_record_peek_fields(&pk, env, len), 0);
+  /* The Ed25519 signature is field 2 of the envelope: tag 0x12, length 64. */
+  size_t at = 0;
+  for (size_t i = 0; i + 2 < len; i++)
+    if (env[i] == 0x12 && env[i + 1] == 64) { at = i + 2; break; }
+  assert_true(at > 0);
+  env[at + 10] ^= 0x01;
+}
+
+/* A refusal names its record: "record K of N" in the error's message. */
+static void expect_refused_at(fx *f, sim_dev *d, uint8_t **envs, size_t *lens, size_t n,
+                              const char *code, const char *which) {
+  resp r = push(f, d, envs, lens, n);
+  assert_string_equal(r.name, code);
+  size_t wl = strlen(which), at = 0;
+  while (at + wl <= r.len && memcmp(r.body + at, which, wl) != 0) at++;
+  assert_true(at + wl <= r.len);
+  resp_free(&r);
+}
+
+/* The first bad record in batch order is named, whichever check finds it:
+ * a wrong prev (a store check) before a bad signature, and a bad signature
+ * before a wrong prev — whether the batch was verified before it was
+ * written or while (app.c, push_begin). d's head is not moved. */
+static void first_bad_named(fx *f, sim_dev *d, const uint8_t case_id[16]) {
+  uint8_t *e[3];
+  size_t l[3];
+  uint8_t h1[32], h2[32], h3[32], bogus[32];
+  memset(bogus, 0x5a, 32);
+  e[0] = sim_record_at(d, MLPROTO_KIND_NOTE, case_id, d->seq + 1, d->head, &l[0], h1);
+  e[1] = sim_record_at(d, MLPROTO_KIND_NOTE, case_id, d->seq + 2, bogus, &l[1], h2);
+  e[2] = sim_record_at(d, MLPROTO_KIND_NOTE, case_id, d->seq + 3, h2, &l[2], h3);
+  flip_signature(e[2], l[2]);
+  expect_refused(f, d, e, l, 3, "PREV_MISMATCH");
+  expect_refused_at(f, d, e, l, 3, "PREV_MISMATCH", "record 2 of 3");
+  free_envs(&e[1], 2);
+  e[1] = sim_record_at(d, MLPROTO_KIND_NOTE, case_id, d->seq + 2, h1, &l[1], h2);
+  flip_signature(e[1], l[1]);
+  e[2] = sim_record_at(d, MLPROTO_KIND_NOTE, case_id, d->seq + 3, bogus, &l[2], h3);
+  expect_refused(f, d, e, l, 3, "BAD_SIGNATURE");
+  expect_refused_at(f, d, e, l, 3, "BAD_SIGNATURE", "record 2 of 3");
+  free_envs(e, 3);
+}
+
 static void test_push_refusals(void **state) {
   fx *f = *state;
   sim_dev d, other, b;
@@ -420,16 +476,7 @@ static void test_push_refusals(void **state) {
   mlproto_free(e[1]);
   /* bad signature: one bit of the Ed25519 signature flipped */
   e[1] = sim_record_at(&d, MLPROTO_KIND_NOTE, case1, 2, d.head, &l[1], h);
-  {
-    mlproto_record_peek pk;
-    assert_int_equal(mlproto_record_peek_fields(&pk, e[1], l[1]), 0);
-    /* The Ed25519 signature is field 2 of the envelope: tag 0x12, length 64. */
-    size_t at = 0;
-    for (size_t i = 0; i + 2 < l[1]; i++)
-      if (e[1][i] == 0x12 && e[1][i + 1] == 64) { at = i + 2; break; }
-    assert_true(at > 0);
-    e[1][at + 10] ^= 0x01;
-  }
+  flip_signature(e[1], l[1]);
   expect_refused(f, &d, &e[1], &l[1], 1, "BAD_SIGNATURE");
   mlproto_free(e[1]);
   /* author != session device */
@@ -456,6 +503,10 @@ static void test_push_refusals(void **state) {
   assert_int_equal(r.status, 200);
   resp_free(&r);
   free_envs(&e[1], 3);
+  first_bad_named(f, &d, case1);
+  fx_reopen(f, 1);
+  first_bad_named(f, &d, case1);
+  fx_reopen(f, 0);
   /* a server event kind from a device */
   {
     Mentorlog__V1__DeviceRevoked dr = MENTORLOG__V1__DEVICE_REVOKED__INIT;
@@ -1116,6 +1167,11 @@ static void wait_in_flight(fx *f, unsigned n) {
  * busy), so pairs are pushed until one took the waiting path: at most 40. */
 static void test_push_pipelined(void **state) {
   fx *f = *state;
+  /* Batch k, when alone in flight as it starts, is written while it is
+   * verified and holds the writer from the start: k + 1 then seldom gets
+   * ahead of it. The path under test is the one taken once two pushes are
+   * in flight (verify first, then write). */
+  fx_reopen(f, 1);
   sim_dev d;
   device_up(f, &d, f->mentor_a);
   uint8_t c1[16];
