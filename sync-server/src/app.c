@@ -1187,7 +1187,9 @@ static int h_healthz(ctx *c) {
 static int h_metrics(ctx *c) {
   mlproto_buf_free(&c->resp->body);
   mlproto_buf_init(&c->resp->body, 1u << 20);
-  int rc = mls_metrics_render(&c->resp->body, mls_app_log_size(c->app));
+  mls_metrics_app now = {.log_size = mls_app_log_size(c->app)};
+  mls_app_push_stats(c->app, &now.pushes_in_flight, &now.push_waits);
+  int rc = mls_metrics_render(&c->resp->body, &now);
   if (rc) return fail(c, rc, NULL);
   c->resp->status = 200;
   c->resp->content_type = MLS_METRICS_CONTENT_TYPE;

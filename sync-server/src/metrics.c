@@ -153,7 +153,7 @@ void mls_metrics_reset(void) {
     if (rc) goto fail;                          \
   } while (0)
 
-int mls_metrics_render(mlproto_buf *out, uint64_t log_size) {
+int mls_metrics_render(mlproto_buf *out, const mls_metrics_app *now) {
   size_t start = out->len;
   int rc = MLPROTO_OK;
   pthread_mutex_lock(&reg.mu);
@@ -193,7 +193,13 @@ int mls_metrics_render(mlproto_buf *out, uint64_t log_size) {
     (unsigned long long)reg.push_count);
   P("# HELP mentorlog_log_size Leaves in the transparency log.\n"
     "# TYPE mentorlog_log_size gauge\nmentorlog_log_size %llu\n",
-    (unsigned long long)log_size);
+    (unsigned long long)now->log_size);
+  P("# HELP mentorlog_pushes_in_flight Pushes between authentication and answer.\n"
+    "# TYPE mentorlog_pushes_in_flight gauge\nmentorlog_pushes_in_flight %u\n",
+    now->pushes_in_flight);
+  P("# HELP mentorlog_push_order_waits_total Pushes that found a gap and waited for an earlier push of their device.\n"
+    "# TYPE mentorlog_push_order_waits_total counter\nmentorlog_push_order_waits_total %llu\n",
+    (unsigned long long)now->push_waits);
   pthread_mutex_unlock(&reg.mu);
   return MLPROTO_OK;
 fail:

@@ -25,6 +25,10 @@
  *                                               verification to commit)
  *   mentorlog_tls_handshakes_total{type}       counter (full|resumed|failed)
  *   mentorlog_log_size                         gauge (leaves in the transparency log)
+ *   mentorlog_pushes_in_flight                 gauge (pushes between authentication
+ *                                               and answer, push_order.h)
+ *   mentorlog_push_order_waits_total           counter (pushes that waited for an
+ *                                               earlier push of their device)
  */
 #ifndef MLS_METRICS_H
 #define MLS_METRICS_H
@@ -56,11 +60,17 @@ void mls_metrics_add_records(int accepted, const char *reason, uint64_t n);
  * commit); refused batches are not observed (see mentorlog_records_total). */
 void mls_metrics_observe_push_ms(double ms);
 
-/* Appends the whole registry as Prometheus text to out; log_size is the
- * current number of log leaves (mls_app_log_size()). MLPROTO_OK, or
- * MLPROTO_ERR_TOO_LARGE / OUT_OF_MEMORY from the buffer (out keeps what
- * it had before the call in that case). */
-int mls_metrics_render(mlproto_buf *out, uint64_t log_size);
+/* What the application knows at the moment of a scrape. */
+typedef struct mls_metrics_app {
+  uint64_t log_size;         /* leaves in the log (mls_app_log_size()) */
+  unsigned pushes_in_flight; /* registered pushes (mls_app_push_stats()) */
+  uint64_t push_waits;       /* pushes that waited for an earlier one */
+} mls_metrics_app;
+
+/* Appends the whole registry and *now as Prometheus text to out.
+ * MLPROTO_OK, or MLPROTO_ERR_TOO_LARGE / OUT_OF_MEMORY from the buffer (out
+ * keeps what it had before the call in that case). */
+int mls_metrics_render(mlproto_buf *out, const mls_metrics_app *now);
 
 /* Content-Type of the rendered text. */
 #define MLS_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

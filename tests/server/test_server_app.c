@@ -1225,6 +1225,19 @@ static void test_push_pipelined(void **state) {
   }
   assert_true(overtaken);
   assert_true(pairs >= 2); /* the gap pair ran too */
+  /* The waits are in /metrics, and nothing is left in flight. */
+  unsigned in_flight;
+  uint64_t waits;
+  mls_app_push_stats(f->app, &in_flight, &waits);
+  assert_true(waits > 0);
+  resp m = call(f, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
+  assert_int_equal(m.status, 200);
+  char *txt = strndup((char *)m.body, m.len), want[96];
+  snprintf(want, sizeof want, "\nmentorlog_push_order_waits_total %llu\n", (unsigned long long)waits);
+  if (!strstr(txt, want)) fail_msg("want '%s' in metrics", want + 1);
+  assert_non_null(strstr(txt, "\nmentorlog_pushes_in_flight 0\n"));
+  free(txt);
+  resp_free(&m);
   sim_dev_free(&d);
 }
 
