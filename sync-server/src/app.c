@@ -764,6 +764,8 @@ static int h_push(ctx *c) {
   return rc;
 }
 
+#define NO_RECORD SIZE_MAX
+
 /* The checks of record i that need no store: its signature and hash
  * (verified by verify_item), its author, its kind, and that it follows
  * record i - 1 of the batch. */
@@ -784,7 +786,9 @@ static int record_precheck(const push_item *items, size_t i, const mls_device *d
  * batch is verified first, outside the lock, so that its signature checks
  * never hold up the writer while other pushes wait for it. */
 static int push_begin(ctx *c, mls_fanout_job *vj, size_t count, mls_txn **tx) {
-  if (!c->app->verify_first && mls_push_order_count(c->app->order) <= 1) {
+  /* Without helpers there is nothing to overlap: no point holding the log. */
+  if (!c->app->verify_first && mls_fanout_helpers(c->app->verify) > 0 &&
+      mls_push_order_count(c->app->order) <= 1) {
     int rc = mls_log_try_begin(c->app->log, tx);
     if (rc || *tx) return rc;
   }
@@ -819,32 +823,38 @@ static int push_ordered(ctx *c, const mls_device *d, int slot) {
       items[i].env_len = pr->records[i].len;
     }
     rc = mls_fanout_start(c->app->verify, count, verify_item, items, &vj);
+  } else {
+    rc = MLPROTO_ERR_OUT_OF_MEMORY;
   }
-  if (!items || rc) {
+  if (rc) {
     free(items);
     mlproto_msg_free(m);
-    return fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
+    mls_metrics_add_records(0, mlproto_errname(rc), count ? count : 1);
+    return fail(c, rc, NULL);
   }
 
   /* Every record is checked in order, so the first bad record is the one
-   * named, whether or not the batch was verified before the lock. */
+   * named, whether or not the batch was verified before the lock. bad:
+   * that record's index, NO_RECORD when the failure is not about one. */
   mls_txn *tx = NULL;
-  size_t appended = 0, bad = 0;
+  size_t appended = 0, bad = NO_RECORD;
   mls_record_ref fork_ref;
   memset(&fork_ref, 0, sizeof fork_ref);
-  int forked = 0, waited = 0;
+  int forked = 0, waited = 0, stateless = 0;
   mlproto_sth sth;
 retry:
+  bad = NO_RECORD;
   rc = push_begin(c, vj, count, &tx);
   if (!rc) {
     /* authenticate() read the device in an earlier snapshot: a revocation
      * committed since must win, or records could follow DEVICE_REVOKED. */
     mls_device now_d;
-    rc = MLS_TX(tx, device_get, d->pub, &now_d);
-    if (rc == MLPROTO_ERR_NOT_FOUND || (!rc && now_d.revoked_ms)) {
+    int x = MLS_TX(tx, device_get, d->pub, &now_d);
+    if (x == MLPROTO_ERR_NOT_FOUND || (!x && now_d.revoked_ms)) x = MLPROTO_ERR_UNAUTHENTICATED;
+    if (x) {
       mls_log_abort(c->app->log, tx);
-      mls_metrics_add_records(0, "UNAUTHENTICATED", count ? count : 1);
-      rc = fail(c, MLPROTO_ERR_UNAUTHENTICATED, NULL);
+      mls_metrics_add_records(0, mlproto_errname(x), count ? count : 1);
+      rc = fail(c, x, NULL);
       goto out;
     }
   }
@@ -862,7 +872,10 @@ retry:
     for (size_t i = 0; i < count && !rc; i++) {
       mls_fanout_await(vj, i);
       bad = i;
-      if ((rc = record_precheck(items, i, d))) break;
+      if ((rc = record_precheck(items, i, d))) {
+        stateless = 1;
+        break;
+      }
       const mlproto_record *r = items[i].rec;
       if (r->seq <= stored_seq) {
         mls_record_ref ref;
@@ -905,12 +918,14 @@ retry:
       memcpy(head_hash, r->hash, 32);
       appended++;
     }
+    if (!rc) bad = NO_RECORD;
     if (rc) {
       mls_log_abort(c->app->log, tx);
       /* The first new record does not follow the stored head: an earlier
        * batch of this device may still be on its way (push_order.h). The
-       * helpers go on verifying this batch meanwhile. */
-      if (rc == MLPROTO_ERR_SEQ_GAP && appended == 0 && !forked && !waited &&
+       * helpers go on verifying this batch meanwhile. (A gap inside the
+       * batch is the batch's own fault: no wait.) */
+      if (rc == MLPROTO_ERR_SEQ_GAP && appended == 0 && !forked && !waited && !stateless &&
           mls_push_order_wait(c->app->order, slot, PUSH_ORDER_WAIT_MS)) {
         waited = 1;
         atomic_fetch_add(&c->app->push_waits, 1);
@@ -933,10 +948,11 @@ retry:
   hex16(dev, d->id);
   if (rc) {
     char detail[96] = "";
-    if (count) snprintf(detail, sizeof detail, "record %zu of %zu", bad + 1, count);
+    size_t which = bad == NO_RECORD ? 0 : bad + 1;
+    if (which) snprintf(detail, sizeof detail, "record %zu of %zu", which, count);
     mls_metrics_add_records(0, mlproto_errname(rc), count ? count : 1);
     app_log("info", "push_refused", "conn=%" PRIu64 " device=%s n=%zu record=%zu reason=%s",
-            c->req->conn_id, dev, count, count ? bad + 1 : 0, mlproto_errname(rc));
+            c->req->conn_id, dev, count, which, mlproto_errname(rc));
     rc = fail(c, rc, detail);
     goto out;
   }

@@ -3,6 +3,7 @@
 
 #include "mlproto/errors.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -121,6 +122,8 @@ free_f:
   return MLPROTO_ERR_INTERNAL;
 }
 
+unsigned mls_fanout_helpers(const mls_fanout *f) { return f ? f->n_threads : 0; }
+
 void mls_fanout_free(mls_fanout *f) {
   if (!f) return;
   pthread_mutex_lock(&f->mu);
@@ -170,8 +173,8 @@ void mls_fanout_run(mls_fanout *f, size_t n, mls_fanout_fn fn, void *ud) {
 
 int mls_fanout_start(mls_fanout *f, size_t n, mls_fanout_fn fn, void *ud, mls_fanout_job **out) {
   *out = NULL;
-  if (n > (SIZE_MAX - sizeof(job)) / 2) return MLPROTO_ERR_TOO_LARGE;
-  job *j = calloc(1, sizeof *j + n);
+  if (n > (SIZE_MAX - sizeof(job)) / sizeof(_Atomic unsigned char)) return MLPROTO_ERR_TOO_LARGE;
+  job *j = calloc(1, sizeof *j + n * sizeof *j->done);
   if (!j) return MLPROTO_ERR_OUT_OF_MEMORY;
   j->n = n;
   j->fn = fn;
@@ -198,6 +201,7 @@ void mls_fanout_await(mls_fanout_job *j, size_t i) {
     /* Every iteration is taken and i is on a helper: sleep until it is done
      * (a job without helpers has run i above). */
     mls_fanout *f = j->f;
+    assert(f); /* without helpers every iteration was claimed by this thread */
     pthread_mutex_lock(&f->mu);
     atomic_store(&j->waiting, i + 1);
     while (!atomic_load(&j->done[i])) pthread_cond_wait(&f->ready, &f->mu);

@@ -35,6 +35,9 @@ unsigned mls_fanout_default_helpers(void);
  * OUT_OF_MEMORY or INTERNAL (thread creation failed; nothing leaks). */
 int mls_fanout_new(mls_fanout **out, unsigned helpers);
 
+/* The pool's helper threads; 0 for NULL. */
+unsigned mls_fanout_helpers(const mls_fanout *f);
+
 /* Stops and joins the helpers. NULL is a no-op. */
 void mls_fanout_free(mls_fanout *f);
 

@@ -38,8 +38,9 @@ const uint8_t *mls_log_server_pub(const mls_log *log);
 
 /* Begins an append transaction (waits for other appenders). */
 int mls_log_begin(mls_log *log, mls_txn **tx);
-/* The same without waiting: *tx NULL and MLPROTO_OK when another appender
- * holds the log. */
+/* The same without waiting for another appender of this process: *tx NULL
+ * and MLPROTO_OK when one holds the log. The store's own begin may still
+ * wait (its busy timeout) for a writer in another process (admin). */
 int mls_log_try_begin(mls_log *log, mls_txn **tx);
 /* Appends e (index, leaf hash set here; every other field by the caller). */
 int mls_log_append(mls_log *log, mls_txn *tx, mls_log_entry *e);

@@ -39,7 +39,8 @@ void mls_push_order_leave(mls_push_order *o, int slot);
  * nothing to wait for (slot -1, or no such push). */
 int mls_push_order_wait(mls_push_order *o, int slot, unsigned timeout_ms);
 
-/* Pushes registered now (tests). */
+/* Pushes registered now (a device's pushes beyond MLS_PUSH_INFLIGHT_MAX
+ * are not): the push handler's choice of path, /metrics, tests. */
 unsigned mls_push_order_count(mls_push_order *o);
 
 #endif

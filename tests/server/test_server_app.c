@@ -1169,16 +1169,21 @@ static void test_push_pipelined(void **state) {
   fx *f = *state;
   /* Batch k, when alone in flight as it starts, is written while it is
    * verified and holds the writer from the start: k + 1 then seldom gets
-   * ahead of it. The path under test is the one taken once two pushes are
-   * in flight (verify first, then write). */
-  fx_reopen(f, 1);
+   * ahead of it. The first DEFAULT_PAIRS pairs run so (every outcome must
+   * be right, whichever way they interleave); the rest on the path taken
+   * once two pushes are in flight (verify first, then write), until k + 1
+   * has overtaken k at least once. */
+  enum { DEFAULT_PAIRS = 4 };
   sim_dev d;
   device_up(f, &d, f->mentor_a);
   uint8_t c1[16];
   mlproto_random_id(c1);
   int overtaken = 0, pairs = 0;
-  for (int round = 0; round < 41 && (!overtaken || round < 2); round++, pairs++) {
-    int gap = round == 1; /* the second pair leaves a real gap */
+  for (int round = 0; round < DEFAULT_PAIRS + 41 && (!overtaken || round < DEFAULT_PAIRS + 2);
+       round++, pairs++) {
+    if (round == DEFAULT_PAIRS) fx_reopen(f, 1);
+    /* the second pair of each part leaves a real gap */
+    int gap = round == 1 || round == DEFAULT_PAIRS + 1;
     batch_job k = {.f = f, .d = &d, .n = 256};
     for (size_t i = 0; i < k.n; i++)
       k.envs[i] = sim_record(&d, round == 0 && i == 0 ? MLPROTO_KIND_CASE_OPEN : MLPROTO_KIND_NOTE, c1,
@@ -1212,7 +1217,7 @@ static void test_push_pipelined(void **state) {
       assert_int_equal(pr->results[0]->log_index, size0 + 256); /* after all of k */
       mlproto_msg_free(m);
       assert_int_equal(current_sth(f).size, size0 + 257);
-      overtaken = waits > wait0;
+      if (round >= DEFAULT_PAIRS) overtaken = waits > wait0;
     } else {
       assert_string_equal(r.name, "SEQ_GAP");
       assert_int_equal(current_sth(f).size, size0 + 256);
@@ -1224,7 +1229,42 @@ static void test_push_pipelined(void **state) {
     f->now += 10000; /* under the per-device request rate */
   }
   assert_true(overtaken);
-  assert_true(pairs >= 2); /* the gap pair ran too */
+  assert_true(pairs >= DEFAULT_PAIRS + 2); /* the second gap pair ran too */
+  /* A gap inside a batch is the batch's own fault: SEQ_GAP at once, no
+   * wait, even after an identical resend and while another push of the
+   * device is in flight (k is still being verified: verify_first). */
+  {
+    size_t rl;
+    uint8_t *resent = sim_record(&d, MLPROTO_KIND_NOTE, c1, &rl);
+    resp r0 = push(f, &d, &resent, &rl, 1);
+    assert_int_equal(r0.status, 200);
+    resp_free(&r0);
+    f->now += 10000;
+    batch_job k = {.f = f, .d = &d, .n = 256};
+    for (size_t i = 0; i < k.n; i++) k.envs[i] = sim_record(&d, MLPROTO_KIND_NOTE, c1, &k.lens[i]);
+    uint8_t *two[2], h[32];
+    size_t two_len[2];
+    two[0] = resent;
+    two_len[0] = rl;
+    two[1] = sim_record_at(&d, MLPROTO_KIND_NOTE, c1, d.seq + 2, d.head, &two_len[1], h);
+    uint64_t w0, w1;
+    unsigned fl;
+    mls_app_push_stats(f->app, &fl, &w0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, batch_thread, &k), 0);
+    wait_in_flight(f, 1);
+    resp r1 = push(f, &d, two, two_len, 2);
+    assert_string_equal(r1.name, "SEQ_GAP");
+    mls_app_push_stats(f->app, &fl, &w1);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(k.r.status, 200);
+    assert_int_equal(w1, w0);
+    resp_free(&r1);
+    resp_free(&k.r);
+    free_envs(k.envs, k.n);
+    free_envs(two, 2);
+    f->now += 10000;
+  }
   /* The waits are in /metrics, and nothing is left in flight. */
   unsigned in_flight;
   uint64_t waits;
