@@ -805,7 +805,9 @@ static int push_ordered(ctx *c, const mls_device *d, int slot) {
   long n = count_push_records(c->req->body, c->req->body_len);
   if (n > (long)MLPROTO_PUSH_MAX_RECORDS) {
     mls_metrics_add_records(0, "BATCH_TOO_LARGE", (uint64_t)n);
-    return fail(c, MLPROTO_ERR_BATCH_TOO_LARGE, "at most 256 records per batch");
+    char detail[64];
+    snprintf(detail, sizeof detail, "at most %u records per batch", MLPROTO_PUSH_MAX_RECORDS);
+    return fail(c, MLPROTO_ERR_BATCH_TOO_LARGE, detail);
   }
   ProtobufCMessage *m = NULL;
   rc = mlproto_msg_unpack(&m, MLPROTO_MSG_PUSH_REQUEST, c->req->body, c->req->body_len);

@@ -530,11 +530,15 @@ static void test_push_refusals(void **state) {
   }
   /* too many records: counted before decoding */
   {
-    uint8_t *many[257];
-    size_t ml[257];
+    enum { OVER = MLPROTO_PUSH_MAX_RECORDS + 1 };
+    static uint8_t *many[OVER];
+    static size_t ml[OVER];
     uint8_t *one = sim_record_at(&d, MLPROTO_KIND_NOTE, case1, d.seq + 1, d.head, &ml[0], h);
-    for (int i = 0; i < 257; i++) { many[i] = one; ml[i] = ml[0]; }
-    expect_refused(f, &d, many, ml, 257, "BATCH_TOO_LARGE");
+    for (int i = 0; i < OVER; i++) { many[i] = one; ml[i] = ml[0]; }
+    expect_refused(f, &d, many, ml, OVER, "BATCH_TOO_LARGE");
+    /* exactly the cap is not refused for its size (here: a resend of one
+     * record many times over, SEQ_GAP within the batch) */
+    expect_refused(f, &d, many, ml, OVER - 1, "SEQ_GAP");
     mlproto_free(one);
   }
   /* no token, a bad token */

@@ -1124,7 +1124,7 @@ static void usage(FILE *f) {
           "  --server-bin PATH   mentorlog-server to run (default: the build tree's,\n"
           "                      ../../sync-server/mentorlog-server from this binary)\n"
           "  --records N         records per push scenario, ~600-byte CONTACTs (default 20000)\n"
-          "  --batch B           records per push request, 1..256 (default 250; the\n"
+          "  --batch B           records per push request, 1..1024 (default 1000; the\n"
           "                      server allows a device 50 requests/s, bursts of 100)\n"
           "  --seconds S         duration of each handshake series (default 3)\n"
           "  --idle-conns N      idle TLS connections to hold open (default 10000; 0 skips)\n"
@@ -1165,7 +1165,7 @@ static size_t fit_nofile(size_t need, size_t reserve) {
 }
 
 int bench_server(int argc, char **argv) {
-  opts o = {NULL, NULL, 20000, 250, 3, 10000, 0, 0};
+  opts o = {NULL, NULL, 20000, 1000, 3, 10000, 0, 0};
   char *default_bin = NULL, default_peer[4096];
   snprintf(default_peer, sizeof default_peer, "%s/../shared/bench/peer-pouchdb/run.sh", ML_SOURCE_DIR);
   for (int i = 1; i < argc; i++) {
@@ -1183,7 +1183,7 @@ int bench_server(int argc, char **argv) {
     } else if (!strcmp(a, "--records")) {
       if (bench_parse_double(a, v, N_MULTI, 1e7, &o.records)) return 2;
     } else if (!strcmp(a, "--batch")) {
-      if (bench_parse_double(a, v, 1, 256, &o.batch)) return 2;
+      if (bench_parse_double(a, v, 1, MLPROTO_PUSH_MAX_RECORDS, &o.batch)) return 2;
     } else if (!strcmp(a, "--seconds")) {
       if (bench_parse_double(a, v, 0.1, 600, &o.seconds)) return 2;
     } else if (!strcmp(a, "--idle-conns")) {

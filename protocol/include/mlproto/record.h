@@ -276,9 +276,12 @@ MLPROTO_EXTERN int mlproto_envelope_erase(uint8_t **out, size_t *out_len, const 
 
 /* Limits of the sync messages (DESIGN §5). A push is bounded by count AND by
  * bytes: a client fills a batch until either limit would be passed (a batch
- * of 256 records of the largest size would not fit in 4 MiB). The server's
- * default --max-body equals MLPROTO_PUSH_MAX_BYTES. */
-#define MLPROTO_PUSH_MAX_RECORDS 256u
+ * of 1,024 records of the largest size would not fit in 4 MiB; 1,024 typical
+ * ~600-byte records take ~0.6 MiB). The count is high so that a backlog
+ * crosses a slow mobile link in few round trips: at 256 records and a
+ * 100 ms round trip a device could never push more than 2,560 records/s.
+ * The server's default --max-body equals MLPROTO_PUSH_MAX_BYTES. */
+#define MLPROTO_PUSH_MAX_RECORDS 1024u
 #define MLPROTO_PUSH_MAX_BYTES (4u * 1024u * 1024u)
 #define MLPROTO_PULL_MAX_ITEMS 1024u
 #define MLPROTO_PULL_MAX_BYTES (16u * 1024u * 1024u)
