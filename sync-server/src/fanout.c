@@ -21,8 +21,8 @@ typedef struct mls_fanout_job {
   struct mls_fanout_job *link; /* queue of jobs with iterations left */
   mls_fanout *f;         /* NULL when no helper takes part */
   int queued;
-  /* Ordered jobs only (mls_fanout_start), else NULL: done[i] is set once
-   * fn(ud, i) returned; `waiting` is i + 1 while the owner sleeps for i. */
+  /* done[i] is set once fn(ud, i) returned; `waiting` is i + 1 while the
+   * owner sleeps for i. */
   _Atomic unsigned char *done;
   _Atomic size_t waiting;
 } job;
@@ -44,12 +44,11 @@ unsigned mls_fanout_default_helpers(void) {
   return n > 16 ? 15u : (unsigned)(n - 1);
 }
 
-/* Runs iteration i (already claimed) and, for an ordered job, publishes it.
+/* Runs iteration i (already claimed) and publishes it.
  * done[i] and `waiting` are sequentially consistent: either this thread sees
  * the owner waiting for i, or the owner sees done[i] before it sleeps. */
 static void run_one(job *j, size_t i) {
   j->fn(j->ud, i);
-  if (!j->done) return;
   atomic_store(&j->done[i], 1);
   if (atomic_load(&j->waiting) == i + 1) {
     pthread_mutex_lock(&j->f->mu);
@@ -160,15 +159,6 @@ static void withdraw(job *j) {
   while (j->active) pthread_cond_wait(&f->left, &f->mu);
   pthread_mutex_unlock(&f->mu);
   j->queued = 0;
-}
-
-void mls_fanout_run(mls_fanout *f, size_t n, mls_fanout_fn fn, void *ud) {
-  job j = {.n = n, .fn = fn, .ud = ud};
-  atomic_init(&j.next, 0);
-  atomic_init(&j.waiting, 0);
-  enqueue(f, &j);
-  run_iterations(&j);
-  withdraw(&j);
 }
 
 int mls_fanout_start(mls_fanout *f, size_t n, mls_fanout_fn fn, void *ud, mls_fanout_job **out) {

@@ -3,21 +3,21 @@
  * loops (signature checks of a push batch) with the thread that asks.
  *
  * Why not uv_queue_work: the request already runs on a libuv worker; what
- * it needs is for the *other* cores to join one loop and for the call to
- * return when every iteration is done. The caller always takes part, so a
- * loop completes even when every helper is busy with another caller's loop
- * (no deadlock, no dependence on helper progress), and a pool of 0 helpers
- * is simply a serial loop.
+ * it needs is for the *other* cores to join one loop, and to take each
+ * result as soon as it is ready. The owner of a loop (a "job") always takes
+ * part while it waits, so a job completes even when every helper is busy
+ * with another owner's job (no deadlock, no dependence on helper progress),
+ * and a pool of 0 helpers is simply a serial loop.
  *
- * Iterations are handed out one at a time from an atomic counter: items
- * of very different cost (a 64-byte and a 1 MiB envelope) balance without
- * tuning. Iterations must be independent; fn(ud, i) is called exactly once
- * for every i in [0, n), on the calling thread or on a helper, in no
- * particular order. Anything fn writes is visible to the caller when
- * mls_fanout_run() returns (the pool's mutex orders it).
+ * Iterations are handed out one at a time, in increasing i, from an atomic
+ * counter: items of very different cost (a 64-byte and a 1 MiB envelope)
+ * balance without tuning. Iterations must be independent; fn(ud, i) is
+ * called at most once for every i in [0, n), on the owner's thread or on a
+ * helper. What fn(ud, i) writes is visible to the owner once
+ * mls_fanout_await(j, i) or mls_fanout_finish(j) returned.
  *
- * Thread-safety: mls_fanout_run() may be called from any number of threads
- * at once; mls_fanout_new/free from one thread, with no run in progress.
+ * Thread-safety: any number of threads may own jobs at once; a job is used
+ * by its owner only; mls_fanout_new/free from one thread, with no job open.
  */
 #ifndef MLS_FANOUT_H
 #define MLS_FANOUT_H
@@ -41,14 +41,10 @@ unsigned mls_fanout_helpers(const mls_fanout *f);
 /* Stops and joins the helpers. NULL is a no-op. */
 void mls_fanout_free(mls_fanout *f);
 
-/* Calls fn(ud, i) for every i < n and returns when all calls returned.
- * f may be NULL: then the loop runs on the calling thread. */
-void mls_fanout_run(mls_fanout *f, size_t n, mls_fanout_fn fn, void *ud);
-
-/* An ordered job: the owner consumes the iterations' results in order while
- * later ones are still being computed (a push writes record i while the
- * helpers verify i + 1, ...). Iterations are handed out in increasing i.
- * mls_fanout_start() queues the loop for the helpers and returns at once;
+/* A job: the owner consumes the iterations' results in order while later
+ * ones are still being computed (a push writes record i while the helpers
+ * verify i + 1, ...). mls_fanout_start() queues the loop for the helpers
+ * and returns at once;
  * MLPROTO_OK, OUT_OF_MEMORY or TOO_LARGE (*out NULL). f may be NULL. */
 typedef struct mls_fanout_job mls_fanout_job;
 int mls_fanout_start(mls_fanout *f, size_t n, mls_fanout_fn fn, void *ud, mls_fanout_job **out);
