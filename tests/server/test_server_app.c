@@ -1151,6 +1151,23 @@ static void *batch_thread(void *arg) {
   return NULL;
 }
 
+/* GET /metrics (200), as a NUL-terminated string to free. */
+static char *scrape_metrics(fx *f) {
+  resp r = call(f, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
+  assert_int_equal(r.status, 200);
+  char *txt = strndup((char *)r.body, r.len);
+  assert_non_null(txt);
+  resp_free(&r);
+  return txt;
+}
+
+/* The scrape holds the line "NAME VALUE". */
+static void expect_sample(const char *txt, const char *name, uint64_t value) {
+  char want[128];
+  snprintf(want, sizeof want, "\n%s %llu\n", name, (unsigned long long)value);
+  if (!strstr(txt, want)) fail_msg("want '%s' in metrics", want + 1);
+}
+
 /* Waits until n pushes are in flight (between authentication and answer). */
 static void wait_in_flight(fx *f, unsigned n) {
   for (int i = 0; i < 20000; i++) {
@@ -1274,14 +1291,10 @@ static void test_push_pipelined(void **state) {
   uint64_t waits;
   mls_app_push_stats(f->app, &in_flight, &waits);
   assert_true(waits > 0);
-  resp m = call(f, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
-  assert_int_equal(m.status, 200);
-  char *txt = strndup((char *)m.body, m.len), want[96];
-  snprintf(want, sizeof want, "\nmentorlog_push_order_waits_total %llu\n", (unsigned long long)waits);
-  if (!strstr(txt, want)) fail_msg("want '%s' in metrics", want + 1);
-  assert_non_null(strstr(txt, "\nmentorlog_pushes_in_flight 0\n"));
+  char *txt = scrape_metrics(f);
+  expect_sample(txt, "mentorlog_push_order_waits_total", waits);
+  expect_sample(txt, "mentorlog_pushes_in_flight", 0);
   free(txt);
-  resp_free(&m);
   sim_dev_free(&d);
 }
 
@@ -1620,16 +1633,11 @@ static void test_metrics_log_size_fresh(void **state) {
   id[32] = 0;
   assert_int_equal(admin(f, out, sizeof out, "device", "revoke", id, NULL), 0);
   uint64_t size = current_sth(f).size;
-  resp r = call(f, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
-  assert_int_equal(r.status, 200);
-  char *txt = strndup((char *)r.body, r.len);
-  char want[64];
-  snprintf(want, sizeof want, "\nmentorlog_log_size %llu\n", (unsigned long long)size);
-  if (!strstr(txt, want)) fail_msg("want '%s' in metrics", want + 1);
+  char *txt = scrape_metrics(f);
+  expect_sample(txt, "mentorlog_log_size", size);
   /* item 15: the histogram's help says what it holds */
   assert_non_null(strstr(txt, "# HELP mentorlog_push_batch_ms Latency of an accepted push batch"));
   free(txt);
-  resp_free(&r);
   sim_dev_free(&d);
 }
 
