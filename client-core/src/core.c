@@ -143,6 +143,7 @@ void mentorlog_close(mentorlog *h) {
     sqlite3_close_v2(h->db);
   }
   ml__casekey_flush(h, NULL);
+  ml__recstore_close(h);
   mlproto_key_free(h->sign); /* each wipes before unmapping */
   mlproto_key_free(h->box);
   mlproto_key_free(h->storage);
@@ -162,13 +163,19 @@ static int open_common(mentorlog **out, const char *dir, const mentorlog_open_op
   mentorlog *h = handle_new(&err);
   if (!h)
     return err;
+  if (o->version >= 2) {
+    h->clock_ms = o->clock_ms;
+    h->clock_ctx = o->clock_ctx;
+  }
+  if ((err = ml__tx_register(h, &ml__chain_txpart)) || (err = ml__tx_register(h, &ml__casekey_txpart)))
+    goto fail;
   if ((err = ml__db_open(h, dir, create)))
     goto fail;
   if (create) {
     if ((err = ml__exec(h, "BEGIN IMMEDIATE")))
       goto fail;
     if ((err = ml__db_migrate(h, false)) || (err = ml__keyring_create(h, o)) ||
-        (err = ml__chain_load(h))) {
+        (err = ml__recstore_init(h)) || (err = ml__chain_load(h))) {
       sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
       goto fail;
     }
@@ -181,8 +188,8 @@ static int open_common(mentorlog **out, const char *dir, const mentorlog_open_op
   } else {
     /* Unlock first: a wrong passphrase must change nothing, not even run a
      * migration. Reading the keyring works on every schema version. */
-    if ((err = ml__keyring_unlock(h, o)) || (err = ml__db_migrate(h, true)) ||
-        (err = ml__chain_load(h)))
+    if ((err = ml__keyring_unlock(h, o)) || (err = ml__recstore_init(h)) ||
+        (err = ml__db_migrate(h, true)) || (err = ml__chain_load(h)))
       goto fail;
   }
   *out = h;
@@ -228,7 +235,7 @@ void mentorlog_device_id(const mentorlog *h, uint8_t out[32]) { memcpy(out, h->s
 int mentorlog_batch_begin(mentorlog *h) {
   if (h->batch)
     return ml__fail(h, MLPROTO_ERR_BUSY, "a batch is already open");
-  int err = ml__exec(h, "BEGIN IMMEDIATE");
+  int err = ml__tx_begin_outer(h);
   if (!err)
     h->batch = 1;
   return err;
@@ -245,21 +252,12 @@ int mentorlog_batch_commit(mentorlog *h) {
   }
   /* The chain row is written once for the whole batch, inside it; never
    * in autocommit mode, after SQLite dropped the batch on an error. */
-  int err = sqlite3_get_autocommit(h->db)
-                ? ml__fail(h, MLPROTO_ERR_IO, "the batch was rolled back after an earlier error")
-                : ml__chain_store(h);
-  if (!err) {
-    int rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-      err = ml__sqlite_err(h, rc, "commit");
+  if (sqlite3_get_autocommit(h->db)) {
+    int err = ml__fail(h, MLPROTO_ERR_IO, "the batch was rolled back after an earlier error");
+    ml__tx_rollback_outer(h, true);
+    return err;
   }
-  if (err) {
-    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-    ml__casekey_flush(h, NULL);
-    h->chain_dirty = 0;
-    ml__chain_load(h); /* the tip moved back */
-  }
-  return err;
+  return ml__tx_commit_outer(h); /* rolls back (and restores) on failure */
 }
 
 void mentorlog_batch_rollback(mentorlog *h) {
@@ -267,11 +265,7 @@ void mentorlog_batch_rollback(mentorlog *h) {
     return;
   h->batch = 0;
   h->batch_failed = 0;
-  if (!sqlite3_get_autocommit(h->db))
-    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-  ml__casekey_flush(h, NULL);
-  h->chain_dirty = 0;
-  ml__chain_load(h);
+  ml__tx_rollback_outer(h, true);
 }
 
 /* ---------------------------------------------------------- enum names */

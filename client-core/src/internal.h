@@ -12,7 +12,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 
-#define ML_SCHEMA_VERSION 3
+#define ML_SCHEMA_VERSION 4
 #define ML_DB_NAME "mentorlog.db"
 #define ML_CASEKEY_CACHE 32
 
@@ -43,6 +43,17 @@ struct mentorlog {
   mlproto_key *sign;    /* Ed25519 identity */
   mlproto_key *box;     /* X25519, receives case keys */
   mlproto_key *storage; /* WRAP key: case keys at rest */
+  mlproto_key *rowkey;  /* WRAP subkey of storage: record envelopes at rest */
+  /* Opened envelopes land here (wiped after each use, freed on close). */
+  uint8_t *envbuf;
+  size_t envcap;
+  /* Wall clock in Unix ms (open options; default CLOCK_REALTIME). */
+  int64_t (*clock_ms)(void *ctx);
+  void *clock_ctx;
+  /* Participants of the transaction layer (store.c), in registration
+   * order: what a rollback must restore besides the database. */
+  const struct ml_txpart *txparts[4];
+  size_t n_txparts;
   uint8_t sign_pk[32];
   uint8_t box_pk[32];
   /* chain tip of this device */
@@ -103,6 +114,39 @@ void ml__stmt_put(sqlite3_stmt *st); /* reset + clear bindings; NULL: no-op */
 /* Step a cached write statement to DONE and put it back. */
 int ml__stmt_run(mentorlog *h, sqlite3_stmt *st, const char *what);
 void ml__stmt_close_all(mentorlog *h); /* finalize every cached statement */
+
+/* ---- transactions (store.c) ----
+ * State kept in memory beside the database (the chain tip, the case-key
+ * cache, later the sync cursor) registers a participant: begin snapshots
+ * it when an outermost transaction starts (an operation, or a batch),
+ * flush writes what was deferred to the database just before COMMIT, and
+ * rollback restores it after ROLLBACK. Each hook may be NULL. */
+struct ml_txpart {
+  const char *name;
+  void (*begin)(mentorlog *h);
+  int (*flush)(mentorlog *h);
+  void (*rollback)(mentorlog *h, bool batch);
+};
+/* The participants of records.c and keys.c. */
+extern const struct ml_txpart ml__chain_txpart;
+extern const struct ml_txpart ml__casekey_txpart;
+/* Register p on h (at open, before any transaction); INTERNAL when full. */
+int ml__tx_register(mentorlog *h, const struct ml_txpart *p);
+/* BEGIN IMMEDIATE of an outermost transaction and every begin hook. */
+int ml__tx_begin_outer(mentorlog *h);
+/* Every flush hook, then COMMIT; on failure the transaction is rolled back
+ * (ml__tx_rollback_outer) and the error returned. */
+int ml__tx_commit_outer(mentorlog *h);
+/* ROLLBACK (when one is open) and every rollback hook. */
+void ml__tx_rollback_outer(mentorlog *h, bool batch);
+/* The handle's wall clock (open options), Unix ms. */
+int64_t ml__now_ms(mentorlog *h);
+
+/* ---- the record store (recstore.c; more in records_int.h) ---- */
+int ml__recstore_init(mentorlog *h);   /* derive the record key (after unlock) */
+void ml__recstore_close(mentorlog *h); /* wipe and free its key and buffer */
+/* Schema v4 migration: seal every envelope stored in plaintext, in place. */
+int ml__recstore_seal_all(mentorlog *h);
 
 /* ---- keys (keys.c) ---- */
 int ml__keyring_create(mentorlog *h, const mentorlog_open_options *o);

@@ -22,7 +22,7 @@ struct kdf {
 };
 
 static int kdf_choose(mentorlog *h, const mentorlog_open_options *o, struct kdf *k) {
-  if (!o || o->version != MENTORLOG_OPEN_OPTIONS_VERSION)
+  if (!o || o->version < 1 || o->version > MENTORLOG_OPEN_OPTIONS_VERSION)
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "open options: wrong version");
   if ((o->passphrase == NULL) == (o->key == NULL))
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "give either a passphrase or a key");
@@ -138,7 +138,8 @@ static int blob_copy(sqlite3_stmt *st, int col, uint8_t *dst, size_t len) {
 }
 
 int ml__keyring_unlock(mentorlog *h, const mentorlog_open_options *o) {
-  if (!o || o->version != MENTORLOG_OPEN_OPTIONS_VERSION || (o->passphrase == NULL) == (o->key == NULL))
+  if (!o || o->version < 1 || o->version > MENTORLOG_OPEN_OPTIONS_VERSION ||
+      (o->passphrase == NULL) == (o->key == NULL))
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "give either a passphrase or a key");
   if (o->passphrase && (o->passphrase_len == 0 || o->passphrase_len > MENTORLOG_PASSPHRASE_MAX))
     return ml__fail(h, MLPROTO_ERR_WRONG_PASSPHRASE, "wrong passphrase");
@@ -189,6 +190,15 @@ int ml__keyring_unlock(mentorlog *h, const mentorlog_open_options *o) {
     return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "device keys do not match their public halves");
   return 0;
 }
+
+/* The case-key cache as a transaction participant: keys read inside a
+ * transaction that rolls back may be undone (a case opened, then undone). */
+static void casekey_tx_rollback(mentorlog *h, bool batch) {
+  (void)batch;
+  ml__casekey_flush(h, NULL);
+}
+
+const struct ml_txpart ml__casekey_txpart = {"case keys", NULL, NULL, casekey_tx_rollback};
 
 int ml__casekey_store(mentorlog *h, const uint8_t case_id[16], const mlproto_key *key) {
   uint8_t wrapped[MLPROTO_WRAPPED_KEY_BYTES];

@@ -26,19 +26,11 @@ static void vset_free(struct vset *v) {
   memset(v, 0, sizeof *v);
 }
 
-/* A stored row (envelope, hash): every check but the signature, which the
- * stored record hash stands for (it was verified before it was stored). */
+/* A stored row (record_id, sealed envelope, hash): opened and checked by
+ * the record store, every check but the signature, which the stored record
+ * hash stands for (it was verified before it was stored). */
 static int row_record(mentorlog *h, sqlite3_stmt *st, mlproto_record **out) {
-  *out = NULL;
-  if (sqlite3_column_bytes(st, 1) != 32)
-    return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a stored record hash is damaged");
-  int err = mlproto_record_verify_stored(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                                         sqlite3_column_blob(st, 1));
-  if (err == MLPROTO_ERR_OUT_OF_MEMORY)
-    return ml__fail(h, err, "out of memory");
-  if (err)
-    return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a stored record does not verify: %s", mlproto_errname(err));
-  return 0;
+  return ml__row_record(h, st, 0, 1, 2, out);
 }
 
 /* All versions of the kinds kind_lo..kind_hi in a case (or every case for
@@ -699,14 +691,25 @@ int mentorlog_verify(mentorlog *h) {
     return err;
   /* The device's chain: seq 1..n without gaps, each prev = previous hash,
    * each signature valid, the tip row and the outbox consistent. */
-  if ((err = ml__prepare(h, &st, "SELECT seq, hash, envelope FROM records WHERE author = ? ORDER BY seq")))
+  if ((err = ml__prepare(h, &st, "SELECT seq, hash, envelope, record_id FROM records WHERE author = ?"
+                                 " ORDER BY seq")))
     return err;
   sqlite3_bind_blob(st, 1, h->sign_pk, 32, SQLITE_STATIC);
   uint64_t expect = 1;
   uint8_t prev[32] = {0};
   while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     mlproto_record *r = NULL;
-    int e = mlproto_record_verify(&r, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+    const uint8_t *env;
+    size_t env_len;
+    int e = ml__env_open(h, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3),
+                         sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2), &env, &env_len);
+    if (e) {
+      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "record %llu does not open: %s",
+                     (unsigned long long)expect, mlproto_errname(e));
+      break;
+    }
+    e = mlproto_record_verify(&r, env, env_len);
+    sodium_memzero(h->envbuf, env_len);
     if (e == MLPROTO_ERR_OUT_OF_MEMORY)
       err = ml__fail(h, e, "out of memory");
     else if (e)

@@ -4,13 +4,6 @@
 
 #include <sodium.h>
 #include <string.h>
-#include <time.h>
-
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int ml__chain_load(mentorlog *h) {
   sqlite3_stmt *st;
@@ -60,8 +53,29 @@ int ml__chain_store(mentorlog *h) {
   return 0;
 }
 
-/* The record, its supersede edges and its outbox entry; the chain row
- * follows at the outermost commit (one UPDATE per batch, not per record). */
+/* The chain tip as a transaction participant: snapshot at the start of an
+ * outermost transaction (operation or batch), the row written once at its
+ * commit, the snapshot back on rollback (the row itself was never written
+ * inside the transaction, so it still holds the snapshot's values). */
+static void chain_tx_begin(mentorlog *h) {
+  h->saved_seq = h->seq;
+  memcpy(h->saved_head, h->head, 32);
+  h->saved_hlc = h->hlc.last;
+}
+
+static void chain_tx_rollback(mentorlog *h, bool batch) {
+  (void)batch;
+  h->chain_dirty = 0;
+  h->seq = h->saved_seq;
+  memcpy(h->head, h->saved_head, 32);
+  h->hlc.last = h->saved_hlc;
+}
+
+const struct ml_txpart ml__chain_txpart = {"chain tip", chain_tx_begin, ml__chain_store,
+                                           chain_tx_rollback};
+
+/* The record through the record store, then its outbox entry; the chain
+ * row follows at the outermost commit (one UPDATE per batch, not per record). */
 int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]) {
   if (h->chain_stale) {
     int rc = ml__chain_load(h);
@@ -73,7 +87,7 @@ int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]) {
   mlproto_random_id(p.record_id);
   memcpy(p.case_id, w->case_id, 16);
   memcpy(p.prev, h->head, 32);
-  int err = mlproto_hlc_now(&h->hlc, wall_ms(), &p.hlc);
+  int err = mlproto_hlc_now(&h->hlc, (uint64_t)ml__now_ms(h), &p.hlc);
   if (err)
     return ml__fail(h, err, "device clock out of range");
   uint8_t *env = NULL, hash[32];
@@ -81,28 +95,13 @@ int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]) {
   err = mlproto_record_build(&env, &env_len, hash, &p, w->disclosed, w->sealed, w->case_key, h->sign);
   if (err)
     return ml__fail(h, err, "build record: %s", mlproto_strerror(err));
+  struct ml_stored m = {.record_id = p.record_id, .case_id = p.case_id,
+                        .item_id = w->item_id ? w->item_id : p.record_id, .author = h->sign_pk,
+                        .seq = p.seq, .kind = p.kind, .hash = hash,
+                        .supersedes = w->supersedes, .n_supersedes = w->n_supersedes};
   sqlite3_stmt *st;
-  if ((err = ml__stmt_get(h, ML_SQL_RECORD_INSERT, &st)))
+  if ((err = ml__record_store(h, &m, env, env_len)))
     goto out;
-  sqlite3_bind_blob(st, 1, p.record_id, 16, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, p.case_id, 16, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 3, w->item_id ? w->item_id : p.record_id, 16, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 4, h->sign_pk, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 5, (sqlite3_int64)p.seq);
-  sqlite3_bind_int(st, 6, (int)p.kind);
-  sqlite3_bind_int64(st, 7, (sqlite3_int64)p.hlc);
-  sqlite3_bind_blob(st, 8, hash, 32, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 9, env, (int)env_len, SQLITE_STATIC);
-  if ((err = ml__stmt_run(h, st, "store record")))
-    goto out;
-  for (size_t i = 0; i < w->n_supersedes; i++) {
-    if ((err = ml__stmt_get(h, ML_SQL_SUPERSEDE_INSERT, &st)))
-      goto out;
-    sqlite3_bind_blob(st, 1, p.record_id, 16, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, w->supersedes[i], 16, SQLITE_STATIC);
-    if ((err = ml__stmt_run(h, st, "store supersedes")))
-      goto out;
-  }
   if ((err = ml__stmt_get(h, ML_SQL_OUTBOX_INSERT, &st)))
     goto out;
   sqlite3_bind_int64(st, 1, (sqlite3_int64)p.seq);
@@ -287,21 +286,32 @@ int mentorlog_case_erase(mentorlog *h, const uint8_t case_id[16]) {
   sqlite3_stmt *sel = NULL;
   if ((err = ml__append(h, &w, erase_id)))
     goto fail;
-  if ((err = ml__prepare(h, &sel, "SELECT rid, envelope FROM records WHERE case_id = ? AND record_id != ?")))
+  if ((err = ml__prepare(h, &sel, "SELECT rid, record_id, envelope FROM records WHERE case_id = ?"
+                                  " AND record_id != ?")))
     goto fail;
   sqlite3_bind_blob(sel, 1, case_id, 16, SQLITE_STATIC);
   sqlite3_bind_blob(sel, 2, erase_id, 16, SQLITE_STATIC);
   int rc;
   while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-    uint8_t *env = NULL;
+    uint8_t *env = NULL, *plain_erased = NULL;
     size_t len = 0;
-    err = mlproto_envelope_erase(&env, &len, sqlite3_column_blob(sel, 1),
-                                 (size_t)sqlite3_column_bytes(sel, 1),
+    const uint8_t *plain;
+    size_t plain_len;
+    if ((err = ml__env_open(h, sqlite3_column_blob(sel, 1), sqlite3_column_bytes(sel, 1),
+                            sqlite3_column_blob(sel, 2), sqlite3_column_bytes(sel, 2), &plain, &plain_len)))
+      goto fail;
+    err = mlproto_envelope_erase(&plain_erased, &len, plain, plain_len,
                                  MLPROTO_PART_DISCLOSED | MLPROTO_PART_SEALED);
+    sodium_memzero(h->envbuf, plain_len);
     if (err) {
       err = ml__fail(h, err, "erase record: %s", mlproto_strerror(err));
       goto fail;
     }
+    /* what is left (header, signature) is sealed at rest like every row */
+    err = ml__env_seal(h, sqlite3_column_blob(sel, 1), plain_erased, len, &env, &len);
+    mlproto_free(plain_erased);
+    if (err)
+      goto fail;
     sqlite3_stmt *up;
     if ((err = ml__prepare(h, &up, "UPDATE records SET envelope = ? WHERE rid = ?"))) {
       mlproto_free(env);

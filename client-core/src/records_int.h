@@ -26,6 +26,46 @@ struct ml_target {
   uint8_t heads[16][16];
 };
 
+/* ---- the record store (recstore.c) ---- */
+
+/* What a record's rows hold besides the sealed envelope. */
+struct ml_stored {
+  const uint8_t *record_id; /* 16 */
+  const uint8_t *case_id;   /* 16 */
+  const uint8_t *item_id;   /* 16: the first version's record id */
+  const uint8_t *author;    /* 32 */
+  uint64_t seq;
+  mlproto_kind kind;
+  const uint8_t *hash;      /* 32: record hash, checked on every read */
+  const uint8_t (*supersedes)[16];
+  size_t n_supersedes;
+};
+
+/* Store one verified (or just built) record inside the caller's
+ * transaction: the envelope sealed at rest, the indexed ids, the supersede
+ * edges. Not the outbox: that is the writer's, for its own records. */
+int ml__record_store(mentorlog *h, const struct ml_stored *m, const uint8_t *env, size_t len);
+/* A record of another author (another device of the mentor): verified in
+ * full (signature included), its item derived from what it supersedes,
+ * stored through ml__record_store in its own transaction (or the caller's
+ * batch). INVALID_ARGUMENT for a server event or the device's own record;
+ * the record's verification error; NOT_FOUND when a superseded record is
+ * not stored yet; ALREADY_EXISTS for a second (author, seq) or record id. */
+int ml__record_ingest(mentorlog *h, const uint8_t *env, size_t len);
+/* A stored row as a record: the envelope in column col_env opened with the
+ * record key (AAD: the record id in col_id), then every check but the
+ * signature, against the record hash in col_hash. PROFILE_CORRUPT for
+ * anything that does not open or verify. */
+int ml__row_record(mentorlog *h, sqlite3_stmt *st, int col_id, int col_env, int col_hash,
+                   mlproto_record **out);
+/* Open a stored envelope blob into the handle's buffer: *env valid until
+ * the next call on h that reads a record. */
+int ml__env_open(mentorlog *h, const void *record_id, int id_len, const void *blob, int blob_len,
+                 const uint8_t **env, size_t *env_len);
+/* Seal an envelope for storage under record_id: *out freed with mlproto_free. */
+int ml__env_seal(mentorlog *h, const uint8_t record_id[16], const uint8_t *env, size_t len,
+                 uint8_t **out, size_t *out_len);
+
 /* Build, sign and store one record inside the caller's ml__begin. */
 int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]);
 int ml__case_check(mentorlog *h, const uint8_t case_id[16]);

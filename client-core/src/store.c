@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Schema v1. Records are stored whole (header, signature, disclosed, sealed)
@@ -51,9 +52,11 @@ static const char schema_v1[] =
  * records table; records_case(case_id, kind) only serves one case. */
 static const char schema_v2[] = "CREATE INDEX records_kind ON records(kind);";
 
+/* A migration: SQL, then (when not NULL) code that needs the unlocked keys. */
 struct migration {
   int to;
   const char *sql;
+  int (*fn)(mentorlog *h);
 };
 /* v3: indexes that bulk writing paid for and no query used. The UNIQUE on
  * hash (a random key: every batch dirtied nearly every page of its index)
@@ -77,13 +80,37 @@ static const char schema_v3[] =
     "CREATE INDEX records_item ON records(item_id) WHERE item_id != record_id;"
     "CREATE INDEX records_kind ON records(kind);";
 
-static const struct migration migrations[] = {{1, schema_v1}, {2, schema_v2}, {3, schema_v3}};
+/* v4: nothing readable at rest (DESIGN.md, "At rest"). The hlc column (the
+ * device's clock when a record was written, close to a contact's time) goes:
+ * it lives only inside the sealed envelope now, and item heads are ordered by
+ * rid. Then ml__recstore_seal_all seals every envelope under the record key
+ * in place; secure_delete zeroes the old cells, and the caller checkpoints
+ * the WAL with TRUNCATE and VACUUMs once the transaction is committed, so no
+ * old page image survives in any file. */
+static const char schema_v4[] =
+    "CREATE TABLE records_v4("
+    "  rid INTEGER PRIMARY KEY,"
+    "  record_id BLOB NOT NULL UNIQUE, case_id BLOB NOT NULL, item_id BLOB NOT NULL,"
+    "  author BLOB NOT NULL, seq INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    "  hash BLOB NOT NULL, envelope BLOB NOT NULL,"
+    "  UNIQUE (author, seq));"
+    "INSERT INTO records_v4 SELECT rid, record_id, case_id, item_id, author, seq, kind, hash,"
+    "  envelope FROM records;"
+    "DROP TABLE records;"
+    "ALTER TABLE records_v4 RENAME TO records;"
+    "CREATE INDEX records_case ON records(case_id, kind);"
+    "CREATE INDEX records_item ON records(item_id) WHERE item_id != record_id;"
+    "CREATE INDEX records_kind ON records(kind);";
+
+static const struct migration migrations[] = {
+    {1, schema_v1, NULL}, {2, schema_v2, NULL}, {3, schema_v3, NULL},
+    {4, schema_v4, ml__recstore_seal_all}};
 
 static const char *const cached_sql[ML_SQL_COUNT] = {
     [ML_SQL_BEGIN] = "BEGIN IMMEDIATE",
     [ML_SQL_COMMIT] = "COMMIT",
-    [ML_SQL_RECORD_INSERT] = "INSERT INTO records(record_id, case_id, item_id, author, seq, kind, hlc, hash,"
-                             " envelope) VALUES (?,?,?,?,?,?,?,?,?)",
+    [ML_SQL_RECORD_INSERT] = "INSERT INTO records(record_id, case_id, item_id, author, seq, kind, hash,"
+                             " envelope) VALUES (?,?,?,?,?,?,?,?)",
     [ML_SQL_SUPERSEDE_INSERT] = "INSERT OR IGNORE INTO supersedes VALUES (?,?)",
     [ML_SQL_CHAIN_UPDATE] = "UPDATE chain SET seq = ?, head = ?, hlc = ? WHERE id = 1",
     [ML_SQL_OUTBOX_INSERT] = "INSERT INTO outbox VALUES (?,?)",
@@ -96,11 +123,13 @@ static const char *const cached_sql[ML_SQL_COUNT] = {
                           " WHERE (r.record_id = ?1 OR (r.item_id = ?1 AND r.item_id != r.record_id))"
                           " AND NOT EXISTS"
                           " (SELECT 1 FROM supersedes s JOIN records x ON x.record_id = s.rec"
-                          "  WHERE s.old = r.record_id AND x.item_id = ?1) ORDER BY r.hlc DESC LIMIT 16",
-    [ML_SQL_RECORD_BY_ID] = "SELECT envelope, hash FROM records WHERE record_id = ?",
-    [ML_SQL_CASE_RECORDS] = "SELECT envelope, hash FROM records WHERE case_id = ?1 AND kind BETWEEN ?2 AND ?3"
+                          "  WHERE s.old = r.record_id AND x.item_id = ?1) ORDER BY r.rid DESC LIMIT 16",
+    /* rows for ml__row_record: record_id (the AAD), sealed envelope, hash */
+    [ML_SQL_RECORD_BY_ID] = "SELECT record_id, envelope, hash FROM records WHERE record_id = ?",
+    [ML_SQL_CASE_RECORDS] = "SELECT record_id, envelope, hash FROM records WHERE case_id = ?1"
+                            " AND kind BETWEEN ?2 AND ?3 ORDER BY rid",
+    [ML_SQL_KIND_RECORDS] = "SELECT record_id, envelope, hash FROM records WHERE kind BETWEEN ?1 AND ?2"
                             " ORDER BY rid",
-    [ML_SQL_KIND_RECORDS] = "SELECT envelope, hash FROM records WHERE kind BETWEEN ?1 AND ?2 ORDER BY rid",
 };
 
 int ml__fail(mentorlog *h, int code, const char *fmt, ...) {
@@ -195,6 +224,53 @@ static int exec_cached(mentorlog *h, enum ml_sql id, const char *what) {
   return err ? err : ml__stmt_run(h, st, what);
 }
 
+/* ------------------------------------------------------ transactions */
+
+int ml__tx_register(mentorlog *h, const struct ml_txpart *p) {
+  if (h->n_txparts == sizeof h->txparts / sizeof h->txparts[0])
+    return ml__fail(h, MLPROTO_ERR_INTERNAL, "too many transaction participants");
+  h->txparts[h->n_txparts++] = p;
+  return 0;
+}
+
+int ml__tx_begin_outer(mentorlog *h) {
+  int err = exec_cached(h, ML_SQL_BEGIN, "begin");
+  if (err)
+    return err;
+  for (size_t i = 0; i < h->n_txparts; i++)
+    if (h->txparts[i]->begin)
+      h->txparts[i]->begin(h);
+  return 0;
+}
+
+void ml__tx_rollback_outer(mentorlog *h, bool batch) {
+  if (!sqlite3_get_autocommit(h->db))
+    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+  for (size_t i = 0; i < h->n_txparts; i++)
+    if (h->txparts[i]->rollback)
+      h->txparts[i]->rollback(h, batch);
+}
+
+int ml__tx_commit_outer(mentorlog *h) {
+  int err = 0;
+  for (size_t i = 0; !err && i < h->n_txparts; i++)
+    if (h->txparts[i]->flush)
+      err = h->txparts[i]->flush(h);
+  if (!err)
+    err = exec_cached(h, ML_SQL_COMMIT, "commit");
+  if (err)
+    ml__tx_rollback_outer(h, false);
+  return err;
+}
+
+int64_t ml__now_ms(mentorlog *h) {
+  if (h->clock_ms)
+    return h->clock_ms(h->clock_ctx);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* One operation = one transaction, or a part of the caller's batch. No
  * SAVEPOINT per operation inside a batch: with pages already dirty in the
  * transaction, each savepoint copies them into the sub-journal (~10 us per
@@ -213,41 +289,19 @@ int ml__begin(mentorlog *h) {
       return ml__fail(h, MLPROTO_ERR_IO, "the batch was rolled back after an earlier error");
     return 0;
   }
-  h->saved_seq = h->seq;
-  memcpy(h->saved_head, h->head, 32);
-  h->saved_hlc = h->hlc.last;
-  return exec_cached(h, ML_SQL_BEGIN, "begin");
+  return ml__tx_begin_outer(h);
 }
 
 int ml__commit(mentorlog *h) {
   if (h->batch)
-    return 0; /* mentorlog_batch_commit writes the chain row and commits */
-  int err = ml__chain_store(h);
-  if (!err)
-    err = exec_cached(h, ML_SQL_COMMIT, "commit");
-  if (err)
-    ml__rollback(h);
-  return err;
+    return 0; /* mentorlog_batch_commit flushes and commits */
+  return ml__tx_commit_outer(h);
 }
 
 void ml__rollback(mentorlog *h) {
-  ml__casekey_flush(h, NULL); /* keys read inside the transaction may be undone */
-  h->chain_dirty = 0;
-  if (!sqlite3_get_autocommit(h->db))
-    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-  if (h->batch) {
-    /* The chain row still holds the tip of the batch's start. Keep the
-     * caller's error message: it says what failed. */
-    char msg[sizeof h->errmsg];
-    memcpy(msg, h->errmsg, sizeof msg);
-    h->batch_failed = 1;
-    (void)ml__chain_load(h);
-    memcpy(h->errmsg, msg, sizeof msg);
-    return;
-  }
-  h->seq = h->saved_seq;
-  memcpy(h->head, h->saved_head, 32);
-  h->hlc.last = h->saved_hlc;
+  ml__tx_rollback_outer(h, h->batch != 0);
+  if (h->batch)
+    h->batch_failed = 1; /* later writers and the commit fail until batch_rollback */
 }
 
 static int db_path(mentorlog *h, char *buf, size_t cap, const char *dir) {
@@ -331,7 +385,8 @@ int ml__db_migrate(mentorlog *h, bool own_tx) {
       continue;
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA user_version=%d", migrations[i].to);
-    if ((err = ml__exec(h, migrations[i].sql)) || (err = ml__exec(h, sql))) {
+    if ((err = ml__exec(h, migrations[i].sql)) || (migrations[i].fn && (err = migrations[i].fn(h))) ||
+        (err = ml__exec(h, sql))) {
       if (own_tx)
         sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
       return err;
@@ -343,6 +398,11 @@ int ml__db_migrate(mentorlog *h, bool own_tx) {
   if (rc != SQLITE_OK) {
     err = ml__sqlite_err(h, rc, "migrate");
     sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    return err;
   }
+  /* Envelopes were sealed in place (v4): rebuild the file and truncate the
+   * WAL so no page image of the plaintext rows survives anywhere. */
+  if (version < 4)
+    err = ml__exec(h, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
   return err;
 }

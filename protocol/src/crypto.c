@@ -308,6 +308,92 @@ int mlproto_unwrap(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_
   return unwrap_impl(out, out_cap, out_len, kek, purpose, -1, ct, len);
 }
 
+/* AAD of the row-bound form: tag || purpose || 0x00 || bind. */
+static int bound_aad(uint8_t *aad, size_t *aadlen, const char *purpose, const uint8_t *bind,
+                     size_t bind_len) {
+  if (!bind || bind_len == 0 || bind_len > MLPROTO_WRAP_BIND_MAX)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  int rc = wrap_aad(aad, aadlen, purpose, 0);
+  if (rc)
+    return rc;
+  memcpy(aad + *aadlen, bind, bind_len);
+  *aadlen += bind_len;
+  return MLPROTO_OK;
+}
+
+#define BOUND_AAD_MAX (AAD_MAX + MLPROTO_WRAP_BIND_MAX)
+
+int mlproto_wrap_bound(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_key *kek,
+                       const char *purpose, const uint8_t *bind, size_t bind_len, const uint8_t *pt,
+                       size_t len) {
+  if (!kek || kek->type != MLPROTO_KEY_WRAP)
+    return MLPROTO_ERR_BAD_KEY;
+  if (!out || (!pt && len))
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  if (len > SIZE_MAX - MLPROTO_WRAP_OVERHEAD || out_cap < len + MLPROTO_WRAP_OVERHEAD)
+    return MLPROTO_ERR_BUFFER_TOO_SMALL;
+  uint8_t aad[BOUND_AAD_MAX];
+  size_t aadlen;
+  int rc = bound_aad(aad, &aadlen, purpose, bind, bind_len);
+  if (rc)
+    return rc;
+  const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+  randombytes_buf(out, nb);
+  unsigned long long clen;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out + nb, &clen, pt, len, aad, aadlen, NULL, out,
+                                             kek->sk);
+  if (out_len)
+    *out_len = (size_t)clen + nb;
+  return MLPROTO_OK;
+}
+
+int mlproto_unwrap_bound(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_key *kek,
+                         const char *purpose, const uint8_t *bind, size_t bind_len,
+                         const uint8_t *ct, size_t len) {
+  if (!kek || kek->type != MLPROTO_KEY_WRAP)
+    return MLPROTO_ERR_BAD_KEY;
+  if (!out || !ct)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  if (len < MLPROTO_WRAP_OVERHEAD)
+    return MLPROTO_ERR_FIELD_SIZE;
+  if (out_cap < len - MLPROTO_WRAP_OVERHEAD)
+    return MLPROTO_ERR_BUFFER_TOO_SMALL;
+  uint8_t aad[BOUND_AAD_MAX];
+  size_t aadlen;
+  int rc = bound_aad(aad, &aadlen, purpose, bind, bind_len);
+  if (rc)
+    return rc;
+  unsigned long long plen;
+  const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &plen, NULL, ct + nb, len - nb, aad, aadlen,
+                                                 ct, kek->sk) != 0) {
+    sodium_memzero(out, len - MLPROTO_WRAP_OVERHEAD);
+    return MLPROTO_ERR_SEAL_OPEN_FAILED;
+  }
+  if (out_len)
+    *out_len = (size_t)plen;
+  return MLPROTO_OK;
+}
+
+int mlproto_key_derive(mlproto_key **out, const mlproto_key *parent, const char context[8]) {
+  if (!out)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  if (!parent || parent->type != MLPROTO_KEY_WRAP)
+    return MLPROTO_ERR_BAD_KEY;
+  if (!context || strnlen(context, 9) != crypto_kdf_CONTEXTBYTES)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  mlproto_key *k = key_alloc(MLPROTO_KEY_WRAP);
+  if (!k)
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  if (crypto_kdf_derive_from_key(k->sk, MLPROTO_KEY_SECRETBYTES, 1, context, parent->sk) != 0) {
+    mlproto_key_free(k);
+    return MLPROTO_ERR_INTERNAL;
+  }
+  *out = k;
+  return MLPROTO_OK;
+}
+
 int mlproto_key_wrap(uint8_t out[MLPROTO_WRAPPED_KEY_BYTES], const mlproto_key *kek,
                      const char *purpose, const mlproto_key *k) {
   if (!k || !type_valid(k->type))

@@ -1,5 +1,6 @@
 /* libmentorlog through its public API: domain examples, profile errors,
  * no plaintext at rest, out-of-memory at every allocation. */
+#include "clientutil.h"
 #include "testutil.h"
 
 #include "mentorlog/mentorlog.h"
@@ -13,50 +14,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static char tmpl[256];
-
-static const char *newdir(void) {
-  const char *t = getenv("TMPDIR");
-  snprintf(tmpl, sizeof tmpl, "%s/mlclient-XXXXXX", t && *t ? t : "/tmp");
-  assert_non_null(mkdtemp(tmpl));
-  static char prof[300];
-  snprintf(prof, sizeof prof, "%s/p", tmpl);
-  return prof;
-}
-
-static void rmtree(const char *dir) {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-}
-
-static mentorlog_open_options pass(const char *p) {
-  mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
-  o.passphrase = p;
-  o.passphrase_len = strlen(p);
-  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
-  return o;
-}
-
-static mentorlog *create(const char *dir) {
-  mentorlog *h = NULL;
-  mentorlog_open_options o = pass("correct horse");
-  assert_int_equal(mentorlog_create(&h, dir, &o), 0);
-  assert_non_null(h);
-  return h;
-}
-
-static mentorlog_date D(const char *s) {
-  mentorlog_date d;
-  assert_int_equal(mentorlog_parse_date(&d, s), 0);
-  return d;
-}
-static int64_t T(const char *s) {
-  int64_t t;
-  assert_int_equal(mentorlog_parse_local_time(&t, s), 0);
-  return t;
-}
 
 static void grant(mentorlog *h, uint8_t gid[16], const uint8_t cid[16], const char *s, const char *e,
                   uint32_t min_minutes) {
@@ -518,38 +475,40 @@ static int item_heads_use_indexes(sqlite3 *s) {
   return found == 3;
 }
 
-/* Schema v1 exactly: records with UNIQUE hash, a full item index, no kind index. */
-static const char schema_v1_records[] =
-    "CREATE TABLE r1(rid INTEGER PRIMARY KEY,"
-    "  record_id BLOB NOT NULL UNIQUE, case_id BLOB NOT NULL, item_id BLOB NOT NULL,"
-    "  author BLOB NOT NULL, seq INTEGER NOT NULL, kind INTEGER NOT NULL, hlc INTEGER NOT NULL,"
-    "  hash BLOB NOT NULL UNIQUE, envelope BLOB NOT NULL, UNIQUE (author, seq));"
-    "INSERT INTO r1 SELECT * FROM records; DROP TABLE records; ALTER TABLE r1 RENAME TO records;"
-    "CREATE INDEX records_case ON records(case_id, kind);"
-    "CREATE INDEX records_item ON records(item_id);"
-    "PRAGMA user_version=1;";
-
-/* A version-1 profile is migrated on open to version 3 (v2: the kind index;
- * v3: no UNIQUE on hash, records_item only for later versions): every record
- * is kept with its rid, the chain verifies, and item heads still work for an
- * item corrected before and after the migration. */
+/* A version-1 profile (an hlc column, UNIQUE hash, the full item index, no
+ * kind index, envelopes in plaintext) is migrated on open to version 4 (v2:
+ * the kind index; v3: no UNIQUE on hash, records_item only for later
+ * versions; v4: no hlc column, every envelope sealed at rest): every record
+ * is kept with its rid, the chain verifies, item heads still work for an
+ * item corrected before and after the migration, and no disclosed byte of
+ * the plaintext era is left in any file. */
 static void schema_migration(void **state) {
   (void)state;
   const char *dir = newdir();
   mentorlog *h = create(dir);
-  uint8_t c[16], r[16], r2[16], r3[16];
+  uint8_t c[16], r[16], r2[16], r3[16], g[16];
   assert_int_equal(mentorlog_case_open(h, c, "Migra Person", "+4500000000"), 0);
+  mentorlog_grant_params gp = {.version = MENTORLOG_GRANT_VERSION, .jobcentre = "0461", .reference = "ODE-MIGR-7",
+                               .legal_basis = "LAB 2019 s. 31", .start = D("2026-03-02"), .end = D("2026-05-31"),
+                               .minutes_per_week = 120};
+  mentorlog_rule_default(&gp.rule);
+  assert_int_equal(mentorlog_grant_open(h, g, c, &gp), 0);
   contact(h, r, c, "2026-03-02 10:00", 30, MENTORLOG_CHANNEL_PHONE, MENTORLOG_OUTCOME_HELD);
   mentorlog_contact_params p = {.version = MENTORLOG_CONTACT_VERSION, .start_ms = T("2026-03-02 11:00"),
                                 .minutes = 40, .channel = MENTORLOG_CHANNEL_PHONE,
                                 .outcome = MENTORLOG_OUTCOME_HELD};
   assert_int_equal(mentorlog_contact_correct(h, r2, r, &p), 0);
+  cu_needles plain = {0};
+  assert_true(cu_needles_of_profile(h, &plain) >= 5);
+  cu_make_v1_profile(h);
   mentorlog_close(h);
+  char pdir[300];
+  snprintf(pdir, sizeof pdir, "%s", dir);
+  assert_true(cu_hits(pdir, &plain) > 0); /* the v1 file has them: the check can fail */
   sqlite3 *s = rawdb(dir);
-  assert_int_equal(raw_int(s, "PRAGMA user_version"), 3);
+  assert_int_equal(raw_int(s, "PRAGMA user_version"), 1);
   sqlite3_int64 nrec = raw_int(s, "SELECT count(*) FROM records");
   sqlite3_int64 rids = raw_int(s, "SELECT sum(rid * seq) FROM records");
-  assert_int_equal(sqlite3_exec(s, schema_v1_records, 0, 0, 0), SQLITE_OK);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_index_list('records') WHERE origin = 'u'"), 3);
   assert_false(case_list_uses_kind_index(s));
   sqlite3_close(s);
@@ -559,6 +518,10 @@ static void schema_migration(void **state) {
   s = rawdb(dir);
   assert_int_equal(raw_int(s, "PRAGMA user_version"), 1);
   sqlite3_close(s);
+  assert_int_equal(mentorlog_open(&h, dir, &good), 0);
+  mentorlog_close(h);
+  assert_int_equal(cu_hits(pdir, &plain), 0); /* sealed, VACUUMed, WAL truncated */
+  cu_needles_free(&plain);
   assert_int_equal(mentorlog_open(&h, dir, &good), 0);
   mentorlog_case *cs;
   size_t n;
@@ -586,7 +549,8 @@ static void schema_migration(void **state) {
   assert_int_equal(mentorlog_verify(h), 0);
   mentorlog_close(h);
   s = rawdb(dir);
-  assert_int_equal(raw_int(s, "PRAGMA user_version"), 3);
+  assert_int_equal(raw_int(s, "PRAGMA user_version"), 4);
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_table_info('records') WHERE name = 'hlc'"), 0);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM records"), nrec + 1);
   char sql[128]; /* every old record kept its rid */
   snprintf(sql, sizeof sql, "SELECT sum(rid * seq) FROM records WHERE seq <= %lld", (long long)nrec);
@@ -620,21 +584,6 @@ static size_t pb_field(const uint8_t *buf, size_t len, unsigned field, size_t *f
   return 0;
 }
 
-/* Replace the stored envelope (and optionally hash) of one record. */
-static void raw_set(sqlite3 *s, const uint8_t rid[16], const uint8_t *env, size_t len, const uint8_t *hash) {
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(s, hash ? "UPDATE records SET envelope = ?1, hash = ?3 WHERE record_id = ?2"
-                                              : "UPDATE records SET envelope = ?1 WHERE record_id = ?2",
-                                      -1, &st, NULL), SQLITE_OK);
-  sqlite3_bind_blob(st, 1, env, (int)len, SQLITE_TRANSIENT);
-  sqlite3_bind_blob(st, 2, rid, 16, SQLITE_TRANSIENT);
-  if (hash)
-    sqlite3_bind_blob(st, 3, hash, 32, SQLITE_TRANSIENT);
-  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-  assert_int_equal(sqlite3_changes(s), 1);
-  sqlite3_finalize(st);
-}
-
 static int contacts_err(mentorlog *h, const uint8_t c[16]) {
   mentorlog_contact *ct = NULL;
   size_t n = 0;
@@ -643,63 +592,63 @@ static int contacts_err(mentorlog *h, const uint8_t c[16]) {
   return err;
 }
 
-/* Reads are bound to the record hash stored when the record was written:
- * any change of the envelope or of the stored hash alone is PROFILE_CORRUPT.
- * A row rewritten consistently (bad signature, matching hash: only someone
- * who can write the file can do it) is what the reads deliberately do not
- * re-check; mentorlog_verify does, and finds it. */
+/* Reads are bound to the record hash stored when the record was written,
+ * and each sealed row to its record id: any change of the envelope (inside
+ * its sealing or of the sealed bytes), a row moved to another record, or a
+ * change of the stored hash alone is PROFILE_CORRUPT. A row rewritten
+ * consistently (bad signature, matching hash, sealed under the profile's
+ * record key: only someone with the passphrase and the file can do it) is
+ * what the reads deliberately do not re-check; mentorlog_verify does, and
+ * finds it. */
 static void stored_hash_binding(void **state) {
   (void)state;
   const char *dir = newdir();
   mentorlog *h = create(dir);
-  uint8_t c[16], r[16];
+  uint8_t c[16], r[16], r_other[16];
   assert_int_equal(mentorlog_case_open(h, c, "Hash Person", NULL), 0);
   mentorlog_contact_params p = {.version = MENTORLOG_CONTACT_VERSION, .start_ms = T("2026-03-02 10:00"),
                                 .minutes = 30, .channel = MENTORLOG_CHANNEL_PHONE,
                                 .outcome = MENTORLOG_OUTCOME_HELD, .note = "bound note"};
   assert_int_equal(mentorlog_contact_add(h, r, c, &p), 0);
+  assert_int_equal(mentorlog_contact_add(h, r_other, c, &p), 0);
   assert_int_equal(contacts_err(h, c), 0);
-  mentorlog_close(h);
 
-  sqlite3 *s = rawdb(dir);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(s, "SELECT envelope, hash FROM records WHERE record_id = ?", -1, &st, NULL),
-                   SQLITE_OK);
-  sqlite3_bind_blob(st, 1, r, 16, SQLITE_TRANSIENT);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  size_t len = (size_t)sqlite3_column_bytes(st, 0);
-  uint8_t *orig = malloc(len), *env = malloc(len), hash[32];
-  assert_non_null(orig);
+  size_t len, blen, olen;
+  uint8_t *orig, hash[32];
+  cu_plain_get(h, r, &orig, &len, hash);
+  uint8_t *blob = cu_blob_get(h, r, &blen), *other_blob = cu_blob_get(h, r_other, &olen);
+  uint8_t *env = malloc(len > blen ? len : blen);
   assert_non_null(env);
-  memcpy(orig, sqlite3_column_blob(st, 0), len);
-  assert_int_equal(sqlite3_column_bytes(st, 1), 32);
-  memcpy(hash, sqlite3_column_blob(st, 1), 32);
-  sqlite3_finalize(st);
   size_t hlen, slen, dlen;
   size_t hoff = pb_field(orig, len, 1, &hlen), soff = pb_field(orig, len, 2, &slen);
   size_t doff = pb_field(orig, len, 3, &dlen);
   assert_int_equal(slen, 64);
 
-  mentorlog_open_options o = pass("correct horse");
   struct { size_t off; const char *what; } flips[] = {{hoff + hlen / 2, "header"}, {soff + 10, "signature"},
                                                        {doff + dlen - 1, "disclosed"}, {len - 1, "sealed"}};
   for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
     memcpy(env, orig, len);
     env[flips[i].off] ^= 0x01;
-    raw_set(s, r, env, len, NULL);
-    assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+    cu_plain_put(h, r, env, len, NULL);
     if (contacts_err(h, c) != -301)
       fail_msg("a flipped %s byte was read back", flips[i].what);
-    mentorlog_close(h);
   }
+  /* a flipped byte of the sealed row itself, and another record's row */
+  for (size_t off = 0; off < blen; off += blen / 7) {
+    memcpy(env, blob, blen);
+    env[off] ^= 0x20;
+    cu_blob_put(h, r, env, blen, NULL);
+    if (contacts_err(h, c) != -301)
+      fail_msg("a flipped byte %zu of the sealed row was read back", off);
+  }
+  cu_blob_put(h, r, other_blob, olen, NULL);
+  assert_int_equal(contacts_err(h, c), -301);
   /* the stored hash alone changed */
   uint8_t other[32];
   memcpy(other, hash, 32);
   other[0] ^= 0x80;
-  raw_set(s, r, orig, len, other);
-  assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+  cu_plain_put(h, r, orig, len, other);
   assert_int_equal(contacts_err(h, c), -301);
-  mentorlog_close(h);
   /* consistent rewrite: a bad signature with its matching record hash */
   memcpy(env, orig, len);
   env[soff + 10] ^= 0x01;
@@ -708,20 +657,18 @@ static void stored_hash_binding(void **state) {
   crypto_hash_sha256_update(&hs, env + hoff, hlen);
   crypto_hash_sha256_update(&hs, env + soff, slen);
   crypto_hash_sha256_final(&hs, other);
-  raw_set(s, r, env, len, other);
-  assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+  cu_plain_put(h, r, env, len, other);
   assert_int_equal(contacts_err(h, c), 0);        /* the documented trust boundary */
   assert_int_equal(mentorlog_verify(h), -306);    /* ... which verify closes */
-  mentorlog_close(h);
   /* restored: all is well again */
-  raw_set(s, r, orig, len, hash);
-  assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+  cu_blob_put(h, r, blob, blen, hash);
   assert_int_equal(contacts_err(h, c), 0);
   assert_int_equal(mentorlog_verify(h), 0);
   mentorlog_close(h);
-  sqlite3_close(s);
   free(orig);
   free(env);
+  free(blob);
+  free(other_blob);
   rmtree(tmpl);
 }
 
@@ -787,7 +734,7 @@ static void batch_chain_tip(void **state) {
   s = rawdb(dir);
   assert_int_equal(raw_int(s, "SELECT seq FROM chain"), (sqlite3_int64)recs);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM chain c JOIN records r ON r.hash = c.head AND r.seq = c.seq"), 1);
-  assert_int_equal(raw_int(s, "SELECT (SELECT hlc FROM chain) >= (SELECT max(hlc) FROM records)"), 1);
+  assert_int_equal(raw_int(s, "SELECT (SELECT hlc FROM chain) > 0"), 1);
   sqlite3_close(s);
   mentorlog_close(h);
   rmtree(tmpl);

@@ -109,16 +109,25 @@ typedef enum mentorlog_kdf {
   MENTORLOG_KDF_FAST_INSECURE = 2
 } mentorlog_kdf;
 
-#define MENTORLOG_OPEN_OPTIONS_VERSION 1
-/* Exactly one of passphrase or key must be set. */
+#define MENTORLOG_OPEN_OPTIONS_VERSION 2
+/* Exactly one of passphrase or key must be set. Version 1 (without the
+ * clock) is still accepted: the fields after kdf are read only when
+ * version >= 2. */
 typedef struct mentorlog_open_options {
   int version;               /* MENTORLOG_OPEN_OPTIONS_VERSION */
   const char *passphrase;    /* UTF-8, 1..MENTORLOG_PASSPHRASE_MAX bytes */
   size_t passphrase_len;
   const uint8_t *key;        /* MENTORLOG_KEY_BYTES from a platform keystore */
   mentorlog_kdf kdf;         /* mentorlog_create only */
+  /* Version 2. The wall clock, Unix milliseconds, read whenever a record is
+   * written (its hybrid logical clock) and for "now" where the library
+   * needs one; NULL: the system's CLOCK_REALTIME. Tests and simulations
+   * drive time with it. Called on the handle's thread only. */
+  int64_t (*clock_ms)(void *ctx);
+  void *clock_ctx;
 } mentorlog_open_options;
-#define MENTORLOG_OPEN_OPTIONS_INIT {MENTORLOG_OPEN_OPTIONS_VERSION, NULL, 0, NULL, MENTORLOG_KDF_INTERACTIVE}
+#define MENTORLOG_OPEN_OPTIONS_INIT \
+  {MENTORLOG_OPEN_OPTIONS_VERSION, NULL, 0, NULL, MENTORLOG_KDF_INTERACTIVE, NULL, NULL}
 /* The same as MENTORLOG_OPEN_OPTIONS_INIT, for bindings that cannot read
  * macros (Swift, Kotlin). Each option/params struct has such a function. */
 MENTORLOG_EXTERN void mentorlog_open_options_init(mentorlog_open_options *o);

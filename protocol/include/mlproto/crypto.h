@@ -137,6 +137,41 @@ MLPROTO_EXTERN int mlproto_key_unwrap(mlproto_key **out, mlproto_key_type type,
                                       const uint8_t wrapped[MLPROTO_WRAPPED_KEY_BYTES])
     MLPROTO_WARN_UNUSED;
 
+/*
+ * Storage AEAD bound to a row (client-core: every stored record envelope is
+ * sealed this way, DESIGN.md of client-core). out = 24-byte random nonce ||
+ * XChaCha20-Poly1305-IETF(pt) with
+ *   AAD = "mentorlog/wrap/v1\0" || purpose || 0x00 || bind
+ * where bind names the row (e.g. a record id; 1..MLPROTO_WRAP_BIND_MAX
+ * bytes), so a blob sealed for one row never opens as another row's, and a
+ * blob of one purpose never opens as another purpose's. Use purposes here
+ * that are never used with mlproto_wrap/mlproto_key_wrap. out_cap must be
+ * >= len + MLPROTO_WRAP_OVERHEAD (BUFFER_TOO_SMALL); kek a WRAP key
+ * (BAD_KEY); INVALID_ARGUMENT for a bad purpose or bind.
+ */
+#define MLPROTO_WRAP_BIND_MAX 64
+MLPROTO_EXTERN int mlproto_wrap_bound(uint8_t *out, size_t out_cap, size_t *out_len,
+                                      const mlproto_key *kek, const char *purpose,
+                                      const uint8_t *bind, size_t bind_len, const uint8_t *pt,
+                                      size_t len) MLPROTO_WARN_UNUSED;
+/* Inverse of mlproto_wrap_bound. SEAL_OPEN_FAILED when key, purpose, bind
+ * or bytes do not match (out is wiped then); FIELD_SIZE for len < overhead;
+ * BUFFER_TOO_SMALL when out_cap < len - MLPROTO_WRAP_OVERHEAD. */
+MLPROTO_EXTERN int mlproto_unwrap_bound(uint8_t *out, size_t out_cap, size_t *out_len,
+                                        const mlproto_key *kek, const char *purpose,
+                                        const uint8_t *bind, size_t bind_len, const uint8_t *ct,
+                                        size_t len) MLPROTO_WARN_UNUSED;
+
+/*
+ * Derive an independent WRAP subkey from a WRAP key and a context of exactly
+ * 8 ASCII bytes (libsodium crypto_kdf_derive_from_key, BLAKE2b, subkey id 1):
+ * one storage key, separate keys per use, none of which reveals another.
+ * *out a new WRAP key (NULL on failure). Errors: BAD_KEY (parent not WRAP),
+ * INVALID_ARGUMENT (context not 8 bytes), OUT_OF_MEMORY.
+ */
+MLPROTO_EXTERN int mlproto_key_derive(mlproto_key **out, const mlproto_key *parent,
+                                      const char context[8]) MLPROTO_WARN_UNUSED;
+
 /* ---------------------------------------------------------------- Argon2id -- */
 
 /* Parameters stored beside the wrapped keys, so that the same key can be
