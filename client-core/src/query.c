@@ -4,6 +4,7 @@
  * a tampered row is an error, never silently believed. The signatures
  * themselves are re-checked by mentorlog_verify (see DESIGN.md, trust). */
 #include "records_int.h"
+#include "mlproto/chain.h"
 #include "mlproto/util.h"
 
 #include <ctype.h>
@@ -695,42 +696,50 @@ int mentorlog_verify(mentorlog *h) {
                                  " ORDER BY seq")))
     return err;
   sqlite3_bind_blob(st, 1, h->sign_pk, 32, SQLITE_STATIC);
-  uint64_t expect = 1;
-  uint8_t prev[32] = {0};
+  /* The chain rule is protocol/'s (mlproto/chain.h): every record must be
+   * ACCEPTed by the tip of the records before it; its row's seq and hash
+   * columns must be the record's own. */
+  mlproto_chain_tip tip;
+  mlproto_chain_tip_init(&tip, h->sign_pk);
   while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     mlproto_record *r = NULL;
+    unsigned long long expect = (unsigned long long)tip.seq + 1;
     const uint8_t *env;
     size_t env_len;
     int e = ml__env_open(h, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3),
                          sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2), &env, &env_len);
     if (e) {
-      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "record %llu does not open: %s",
-                     (unsigned long long)expect, mlproto_errname(e));
+      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "record %llu does not open: %s", expect,
+                     mlproto_errname(e));
       break;
     }
     e = mlproto_record_verify(&r, env, env_len);
     sodium_memzero(h->envbuf, env_len);
+    mlproto_chain_verdict v = e ? MLPROTO_CHAIN_INVALID : mlproto_chain_check(&tip, NULL, r);
     if (e == MLPROTO_ERR_OUT_OF_MEMORY)
       err = ml__fail(h, e, "out of memory");
     else if (e)
-      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "record %llu does not verify: %s",
-                     (unsigned long long)expect, mlproto_errname(e));
-    else if (r->seq != expect || (uint64_t)sqlite3_column_int64(st, 0) != expect)
-      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "sequence gap at %llu", (unsigned long long)expect);
-    else if (memcmp(r->prev, prev, 32) != 0 || sqlite3_column_bytes(st, 1) != 32 ||
-             memcmp(sqlite3_column_blob(st, 1), r->hash, 32) != 0 || memcmp(r->author, h->sign_pk, 32) != 0)
-      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "broken link at %llu", (unsigned long long)expect);
-    if (r)
-      memcpy(prev, r->hash, 32);
+      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "record %llu does not verify: %s", expect,
+                     mlproto_errname(e));
+    else if (v == MLPROTO_CHAIN_GAP || (uint64_t)sqlite3_column_int64(st, 0) != r->seq)
+      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "sequence gap at %llu", expect);
+    else if (v == MLPROTO_CHAIN_DUPLICATE || v == MLPROTO_CHAIN_FORK || v == MLPROTO_CHAIN_NEED_HELD)
+      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "seq %llu is held twice (at %llu)",
+                     (unsigned long long)r->seq, expect);
+    else if (v != MLPROTO_CHAIN_ACCEPT || sqlite3_column_bytes(st, 1) != 32 ||
+             memcmp(sqlite3_column_blob(st, 1), r->hash, 32) != 0)
+      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "broken link at %llu (%s)", expect,
+                     mlproto_chain_verdict_name(v));
+    else
+      mlproto_chain_advance(&tip, r);
     mlproto_record_free(r);
-    expect++;
   }
   if (!err && rc != SQLITE_DONE)
     err = ml__sqlite_err(h, rc, "read chain");
   sqlite3_finalize(st);
   if (err)
     return err;
-  if (h->seq != expect - 1 || memcmp(h->head, prev, 32) != 0)
+  if (h->seq != tip.seq || memcmp(h->head, tip.hash, 32) != 0)
     return ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "the chain tip does not match the last record");
   if ((err = ml__prepare(h, &st, "SELECT count(*) FROM outbox o LEFT JOIN records r ON r.record_id = o.record_id"
                                  " WHERE r.rid IS NULL OR r.seq != o.seq")))

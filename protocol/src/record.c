@@ -100,6 +100,43 @@ static void record_hash2(uint8_t out[32], const uint8_t *h, size_t hl, const uin
   mlproto__sha256_2(out, h, hl, s, sl);
 }
 
+/* ----------------------------------------------------- sealed padding -- */
+
+/* Sealed plaintext sizes (docs/record-format.md §7): powers of two from 256,
+ * then 48 KiB, so that the padding never costs more than half a record
+ * above 32 KiB and the largest bucket is the plaintext cap. */
+static const size_t sealed_buckets[] = {256,  512,   1024,  2048,  4096,
+                                        8192, 16384, 32768, 49152, MLPROTO_SEALED_PLAIN_MAX};
+_Static_assert(MLPROTO_SEALED_PLAIN_MAX == 65536u, "the last bucket is the plaintext cap");
+
+size_t mlproto_sealed_bucket(size_t packed_len) {
+  if (packed_len > MLPROTO_SEALED_PACKED_MAX)
+    return 0;
+  for (size_t i = 0; i < sizeof sealed_buckets / sizeof sealed_buckets[0]; i++)
+    if (packed_len + 2 <= sealed_buckets[i])
+      return sealed_buckets[i];
+  return 0; /* unreachable: the last bucket holds MLPROTO_SEALED_PACKED_MAX + 2 */
+}
+
+/* The serialized Sealed inside a decrypted plaintext, either layout: padded
+ * (marker || ISO/IEC 7816-4 padding to exactly its bucket) or, for records
+ * made before padding, the whole plaintext. MALFORMED on a padded plaintext
+ * that is not canonical. */
+static int sealed_unpad(const uint8_t **msg, size_t *msg_len, const uint8_t *pt, size_t ptlen) {
+  if (ptlen == 0 || pt[0] != MLPROTO_SEALED_PAD_MARKER) {
+    *msg = pt;
+    *msg_len = ptlen;
+    return MLPROTO_OK;
+  }
+  size_t n;
+  if (ptlen < 2 || sodium_unpad(&n, pt + 1, ptlen - 1, ptlen - 1) != 0 ||
+      mlproto_sealed_bucket(n) != ptlen)
+    return MLPROTO_ERR_MALFORMED;
+  *msg = pt + 1;
+  *msg_len = n;
+  return MLPROTO_OK;
+}
+
 /* ------------------------------------------------------------------ build -- */
 
 int mlproto_record_build(uint8_t **out, size_t *out_len, uint8_t hash_out[MLPROTO_HASH_BYTES],
@@ -142,9 +179,10 @@ int mlproto_record_build(uint8_t **out, size_t *out_len, uint8_t hash_out[MLPROT
     if (dn > MLPROTO_DISCLOSED_MAX - MLPROTO_SALT_BYTES)
       return MLPROTO_ERR_TOO_LARGE;
   }
+  size_t sp = 0; /* sealed plaintext: marker || padded Sealed */
   if (sealed) {
     sn = protobuf_c_message_get_packed_size(&sealed->base);
-    if (sn > MLPROTO_SEALED_PLAIN_MAX)
+    if (!(sp = mlproto_sealed_bucket(sn)))
       return MLPROTO_ERR_TOO_LARGE;
   }
 
@@ -176,7 +214,7 @@ int mlproto_record_build(uint8_t **out, size_t *out_len, uint8_t hash_out[MLPROT
 
   enum { HDR, SIG, DIS, SEA };
   size_t lens[4] = {hlen, MLPROTO_SIGN_BYTES, disclosed ? MLPROTO_SALT_BYTES + dn : 0,
-                    sealed ? MLPROTO_NONCE_BYTES + sn + MLPROTO_AEAD_TAG_BYTES : 0};
+                    sealed ? MLPROTO_NONCE_BYTES + sp + MLPROTO_AEAD_TAG_BYTES : 0};
   size_t offs[4];
   uint8_t *env = NULL;
   size_t env_len = 0;
@@ -201,11 +239,19 @@ int mlproto_record_build(uint8_t **out, size_t *out_len, uint8_t hash_out[MLPROT
     uint8_t *sbuf = env + offs[SEA];
     memcpy(sbuf, rnd + MLPROTO_SALT_BYTES, MLPROTO_NONCE_BYTES);
     uint8_t *m = sbuf + MLPROTO_NONCE_BYTES;
-    protobuf_c_message_pack(&sealed->base, m);
+    size_t padded = 0;
+    m[0] = MLPROTO_SEALED_PAD_MARKER;
+    protobuf_c_message_pack(&sealed->base, m + 1);
+    /* One block of the bucket's size: 0x80 then zeros up to the bucket. */
+    if (sodium_pad(&padded, m + 1, sn, sp - 1, sp - 1) != 0 || padded != sp - 1) {
+      sodium_memzero(m, sp);
+      rc = MLPROTO_ERR_INTERNAL; /* cannot happen: sn + 2 <= sp */
+      goto free_env;
+    }
     uint8_t aad[AAD_BYTES], key[MLPROTO_KEY_SECRETBYTES];
     aad_make(aad, p->record_id, p->case_id, author_pk, kind);
     mlproto_key_export(key, case_key);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(m, NULL, m, sn, aad, sizeof aad, NULL, sbuf, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(m, NULL, m, sp, aad, sizeof aad, NULL, sbuf, key);
     sodium_memzero(key, sizeof key);
     mlproto__sha256(shash, sbuf, lens[SEA]);
     h.sealed_hash.data = shash;
@@ -497,10 +543,14 @@ int mlproto_record_open_sealed(mlproto_sealed **out, const mlproto_record *r,
     rc = MLPROTO_ERR_SEAL_OPEN_FAILED;
     goto free_pt;
   }
-  ProtobufCMessage *m;
-  if ((rc = mlproto__unpack(&m, &mentorlog__v1__sealed__descriptor, pt, ptlen, true)))
+  const uint8_t *msg;
+  size_t msg_len;
+  if ((rc = sealed_unpad(&msg, &msg_len, pt, ptlen)))
     goto free_pt;
-  if (protobuf_c_message_get_packed_size(m) != ptlen)
+  ProtobufCMessage *m;
+  if ((rc = mlproto__unpack(&m, &mentorlog__v1__sealed__descriptor, msg, msg_len, true)))
+    goto free_pt;
+  if (protobuf_c_message_get_packed_size(m) != msg_len)
     rc = MLPROTO_ERR_MALFORMED; /* non-canonical, e.g. an embedded NUL */
   else
     rc = mlproto__check_sealed((mlproto_sealed *)m, (uint32_t)r->kind);

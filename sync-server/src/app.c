@@ -31,6 +31,7 @@
 #include "store.h"
 
 #include "mlproto/alloc.h"
+#include "mlproto/chain.h"
 #include "mlproto/errors.h"
 #include "mlproto/record.h"
 
@@ -861,15 +862,13 @@ retry:
     }
   }
   if (!rc) {
-    /* All records share one author (checked per record): its head, read
-     * once, splits the batch into resends (seq <= stored head: looked up)
-     * and new records (must continue the chain: no lookup needed). */
-    uint64_t stored_seq = 0, head_seq = 0;
-    uint8_t head_hash[32];
-    if (count) {
-      rc = MLS_TX(tx, author_head, d->pub, &stored_seq, head_hash);
-      head_seq = stored_seq;
-    }
+    /* All records share one author (checked per record): its tip, read
+     * once and moved along the batch, decides each record (mlproto/chain.h).
+     * A resend (seq <= tip) is looked up: its original log index is the
+     * answer, and a fork's stored envelope is the evidence. */
+    mlproto_chain_tip tip;
+    mlproto_chain_tip_init(&tip, d->pub);
+    if (count) rc = MLS_TX(tx, author_head, d->pub, &tip.seq, tip.hash);
     case_memo memo = {.n = 0};
     for (size_t i = 0; i < count && !rc; i++) {
       mls_fanout_await(vj, i);
@@ -879,25 +878,26 @@ retry:
         break;
       }
       const mlproto_record *r = items[i].rec;
-      if (r->seq <= stored_seq) {
+      mlproto_chain_verdict v = mlproto_chain_check(&tip, NULL, r);
+      if (v == MLPROTO_CHAIN_DUPLICATE || v == MLPROTO_CHAIN_FORK || v == MLPROTO_CHAIN_NEED_HELD) {
         mls_record_ref ref;
         int x = MLS_TX(tx, record_at, r->author, r->seq, &ref);
-        if (x == MLPROTO_OK && memcmp(ref.record_hash, r->hash, 32) == 0) {
+        if (x) {
+          rc = x == MLPROTO_ERR_NOT_FOUND ? MLPROTO_ERR_SEQ_GAP : x;
+          break;
+        }
+        v = mlproto_chain_check(&tip, ref.record_hash, r);
+        if (v == MLPROTO_CHAIN_DUPLICATE) {
           items[i].index = ref.index; /* identical resend: acknowledged again */
           items[i].received_ms = ref.received_ms;
           continue;
         }
-        if (x == MLPROTO_OK) {
+        if (v == MLPROTO_CHAIN_FORK) {
           fork_ref = ref;
           forked = 1;
-          rc = MLPROTO_ERR_FORK;
-        } else {
-          rc = x == MLPROTO_ERR_NOT_FOUND ? MLPROTO_ERR_SEQ_GAP : x;
         }
-        break;
       }
-      if (r->seq != head_seq + 1) { rc = MLPROTO_ERR_SEQ_GAP; break; }
-      if (memcmp(r->prev, head_hash, 32) != 0) { rc = MLPROTO_ERR_PREV_MISMATCH; break; }
+      if (v != MLPROTO_CHAIN_ACCEPT) { rc = mlproto_chain_error(v); break; }
       if ((rc = case_check(tx, &memo, r, d->mentor_id))) break;
       mls_log_entry e;
       memset(&e, 0, sizeof e);
@@ -916,8 +916,7 @@ retry:
       if ((rc = mls_log_append(c->app->log, tx, &e))) break;
       items[i].index = e.index;
       items[i].received_ms = e.received_ms;
-      head_seq = r->seq;
-      memcpy(head_hash, r->hash, 32);
+      mlproto_chain_advance(&tip, r);
       appended++;
     }
     if (!rc) bad = NO_RECORD;

@@ -344,12 +344,16 @@ static void write_record(jw *w, const rec *r) {
                                                           p.sealed_len - 24, aad, sizeof aad,
                                                           p.sealed, ck->secret) != 0)
       die("sealed part does not open by hand", r->name);
-    if (ptl != r->spt_len || memcmp(pt, r->spt, ptl) != 0)
-      die("sealed plaintext differs from the packed inputs", r->name);
+    size_t hl = 0;
+    uint8_t *hand = golden_sealed_pad(r->spt, r->spt_len, &hl);
+    if (!hand || ptl != hl || memcmp(pt, hand, ptl) != 0)
+      die("sealed plaintext differs from the padded packed inputs", r->name);
+    free(hand);
     jw_hex(w, "sealed_hex", p.sealed, p.sealed_len);
     jw_hex(w, "sealed_nonce_hex", p.sealed, 24);
     jw_hex(w, "sealed_aad_hex", aad, sizeof aad);
     jw_str(w, "sealed_key", ck->name);
+    jw_hex(w, "sealed_payload_hex", r->spt, r->spt_len);
     jw_hex(w, "sealed_plaintext_hex", pt, ptl);
     jw_hex(w, "sealed_hash", r->r->sealed_hash, 32);
     free(pt);
@@ -726,6 +730,25 @@ static uint8_t *resign(size_t *len, const rec *r, hdr_mut mut, const golden_key 
   return out;
 }
 
+/* r's sealed part re-encrypted by hand (§7) with another plaintext: same
+ * nonce, AAD and case key. malloc'd nonce || ciphertext || tag. */
+static uint8_t *reseal(const rec *r, const uint8_t *pt, size_t ptl, size_t *sl) {
+  golden_parts p;
+  if (!golden_split(&p, r->env, r->env_len) || !p.sealed_len)
+    die("reseal: no sealed part", r->name);
+  const golden_key *ck = golden_case_key(&keys, r->r->case_id);
+  uint8_t aad[68];
+  golden_aad(aad, r->r->record_id, r->r->case_id, r->r->author, r->r->kind);
+  uint8_t *out = malloc(24 + ptl + 16);
+  if (!out || !ck)
+    die("reseal", r->name);
+  memcpy(out, p.sealed, 24);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, NULL, pt, ptl, aad, sizeof aad, NULL, out,
+                                             ck->secret);
+  *sl = 24 + ptl + 16;
+  return out;
+}
+
 static void mut_format2(Mentorlog__V1__RecordHeader *h) { h->format = 2; }
 static void mut_seq0(Mentorlog__V1__RecordHeader *h) { h->seq = 0; }
 static void mut_kind10(Mentorlog__V1__RecordHeader *h) { h->kind = (Mentorlog__V1__Kind)10; }
@@ -961,6 +984,55 @@ static void build_negatives(void) {
   negs[n_negs - 1].open_error = "SEAL_OPEN_FAILED";
   (void)note;
 
+  /* Sealed plaintexts that a key holder could encrypt but that are not a
+   * valid layout (§7): the AEAD opens, the decoding refuses. */
+  {
+    size_t pl = 0, sl = 0;
+    uint8_t *pt = golden_sealed_pad(c5->spt, c5->spt_len, &pl), *sealed;
+    if (!pt)
+      die("pad", c5->name);
+    pt[0] = 0x01;
+    sealed = reseal(c5, pt, pl, &sl);
+    e = resign(&len, c5, NULL, dev_a, NULL, 0, sealed, sl, 0);
+    add_neg("n29_sealed_marker_tampered", "a05 resealed with its padded plaintext's marker "
+            "00 -> 01 (hash updated, re-signed): read as the unpadded layout, not protobuf",
+            "OK", e, len);
+    negs[n_negs - 1].open_key = "case_1";
+    negs[n_negs - 1].open_error = "MALFORMED";
+    free(sealed);
+    pt[0] = 0x00;
+    pt[1 + c5->spt_len] = 0x00; /* no 0x80: zeros only after the payload */
+    sealed = reseal(c5, pt, pl, &sl);
+    e = resign(&len, c5, NULL, dev_a, NULL, 0, sealed, sl, 0);
+    add_neg("n30_sealed_padding_without_80", "a05 resealed with 00 || payload || zeros (no 80 "
+            "byte): not ISO/IEC 7816-4 padding", "OK", e, len);
+    negs[n_negs - 1].open_key = "case_1";
+    negs[n_negs - 1].open_error = "MALFORMED";
+    free(sealed);
+    free(pt);
+    /* One bucket too many: 00 || payload || 80 || zeros to 512 bytes. */
+    uint8_t *big = calloc(1, 512);
+    if (!big || c5->spt_len + 2 > 256)
+      die("pad", c5->name);
+    memcpy(big + 1, c5->spt, c5->spt_len);
+    big[1 + c5->spt_len] = 0x80;
+    sealed = reseal(c5, big, 512, &sl);
+    e = resign(&len, c5, NULL, dev_a, NULL, 0, sealed, sl, 0);
+    add_neg("n31_sealed_padding_not_minimal", "a05 resealed padded to 512 bytes although 256 "
+            "holds it: not the smallest bucket", "OK", e, len);
+    negs[n_negs - 1].open_key = "case_1";
+    negs[n_negs - 1].open_error = "MALFORMED";
+    free(sealed);
+    sealed = reseal(c5, big, 300, &sl);
+    e = resign(&len, c5, NULL, dev_a, NULL, 0, sealed, sl, 0);
+    add_neg("n32_sealed_padding_not_a_bucket", "a05 resealed padded to 300 bytes: not a bucket "
+            "size", "OK", e, len);
+    negs[n_negs - 1].open_key = "case_1";
+    negs[n_negs - 1].open_error = "MALFORMED";
+    free(sealed);
+    free(big);
+  }
+
   /* Every expectation must be what the library says. */
   for (size_t i = 0; i < n_negs; i++) {
     mlproto_record *r = NULL;
@@ -981,6 +1053,48 @@ static void build_negatives(void) {
     }
     mlproto_record_free(r);
   }
+}
+
+/* Records made before sealed padding: the sealed plaintext is the bare
+ * protobuf(Sealed). They must keep verifying and opening. */
+static const char *const legacy_names[] = {"a02_case_open", "a05_contact"};
+
+static void write_legacy(jw *w) {
+  const golden_key *dev_a = golden_key_by_name(&keys, "device_a");
+  jw_open(w, "legacy_sealed", '[');
+  for (size_t i = 0; i < sizeof legacy_names / sizeof legacy_names[0]; i++) {
+    const rec *r = rec_by_name(legacy_names[i]);
+    if (!r || !r->spt)
+      die("legacy: no such record with a sealed part", legacy_names[i]);
+    size_t sl = 0, len = 0;
+    uint8_t *sealed = reseal(r, r->spt, r->spt_len, &sl);
+    uint8_t *e = resign(&len, r, NULL, r->author ? r->author : dev_a, NULL, 0, sealed, sl, 0);
+    mlproto_record *lr = NULL;
+    mlproto_sealed *s = NULL;
+    check(mlproto_record_verify(&lr, e, len), "legacy verify");
+    check(mlproto_record_open_sealed(&s, lr, golden_case_key(&keys, lr->case_id)->key),
+          "legacy open");
+    size_t n = protobuf_c_message_get_packed_size(&s->base);
+    uint8_t *re = malloc(n ? n : 1);
+    if (!re || n != r->spt_len || protobuf_c_message_pack(&s->base, re) != n ||
+        memcmp(re, r->spt, n) != 0)
+      die("legacy: opened payload differs", r->name);
+    free(re);
+    mlproto_sealed_free(s);
+    jw_open(w, NULL, '{');
+    jw_str(w, "name", r->name);
+    jw_str(w, "description", "the record as built before sealed padding: same inputs, salt and "
+                             "nonce, sealed plaintext = protobuf(Sealed) without marker or padding");
+    jw_hex(w, "envelope_hex", e, len);
+    jw_hex(w, "record_hash", lr->hash, 32);
+    jw_str(w, "sealed_key", golden_case_key(&keys, lr->case_id)->name);
+    jw_hex(w, "sealed_plaintext_hex", r->spt, r->spt_len);
+    jw_close(w, '}');
+    mlproto_record_free(lr);
+    free(sealed);
+    free(e);
+  }
+  jw_close(w, ']');
 }
 
 static void write_negatives(jw *w) {
@@ -1054,6 +1168,7 @@ int main(int argc, char **argv) {
   write_heads(&w, tu_json_get(doc, "heads_case")->str);
   write_log(&w, tu_json_get(doc, "log"));
   write_signatures(&w, tu_json_get(doc, "enroll"), tu_json_get(doc, "session"));
+  write_legacy(&w);
   write_negatives(&w);
   jw_close(&w, '}');
   fputc('\n', f);

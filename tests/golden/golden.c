@@ -703,3 +703,21 @@ uint8_t *golden_join(const golden_parts *g, size_t *len) {
   *len = o;
   return b;
 }
+
+/* ------------------------------------------------------ sealed padding -- */
+
+uint8_t *golden_sealed_pad(const uint8_t *payload, size_t payload_len, size_t *out_len) {
+  static const size_t buckets[] = {256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 49152, 65536};
+  size_t b = 0;
+  for (size_t i = 0; i < sizeof buckets / sizeof buckets[0] && !b; i++)
+    if (payload_len + 2 <= buckets[i])
+      b = buckets[i];
+  uint8_t *pt = b ? calloc(1, b) : NULL;
+  if (!pt)
+    return NULL;
+  pt[0] = 0x00;
+  memcpy(pt + 1, payload, payload_len);
+  pt[1 + payload_len] = 0x80;
+  *out_len = b;
+  return pt;
+}

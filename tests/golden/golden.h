@@ -79,6 +79,12 @@ char *golden_hex(const uint8_t *p, size_t len);
 /* Exactly want bytes from a hex string member; false otherwise. */
 bool golden_hex_field(uint8_t *out, size_t want, const tu_json *obj, const char *key);
 
+/* The sealed plaintext of a serialized Sealed, computed by hand from
+ * docs/record-format.md §7 (not with the library): 0x00 || payload || 0x80
+ * || zeros, as long as the smallest bucket (256, 512, ..., 32768, 49152,
+ * 65536) holding payload_len + 2 bytes. malloc'd; NULL when too large. */
+uint8_t *golden_sealed_pad(const uint8_t *payload, size_t payload_len, size_t *out_len);
+
 /* AAD of a sealed part: record_id || case_id || author || u32be(kind). */
 void golden_aad(uint8_t aad[68], const uint8_t *record_id, const uint8_t *case_id,
                 const uint8_t *author, uint32_t kind);

@@ -157,7 +157,7 @@ static void test_rebuild_byte_exact(void **state) {
     if (dpb)
       assert_hex_equal(dpb, dl, out, "disclosed_payload_hex");
     if (spt)
-      assert_hex_equal(spt, sl, out, "sealed_plaintext_hex");
+      assert_hex_equal(spt, sl, out, "sealed_payload_hex");
     mlproto_free(env);
     free(dpb);
     free(spt);
@@ -250,6 +250,14 @@ static void check_by_hand(const golden_parts *p, const mlproto_record *r, const 
                                                                  ck->secret),
                      0);
     assert_hex_equal(pt, ptl, out, "sealed_plaintext_hex");
+    /* the padded layout (§7), by hand: marker, payload, 80, zeros, bucket */
+    size_t pl, hl = 0;
+    uint8_t *payload = hexv(out, "sealed_payload_hex", &pl);
+    uint8_t *hand = golden_sealed_pad(payload, pl, &hl);
+    assert_non_null(hand);
+    assert_int_equal(pt[0], 0x00);
+    assert_int_equal(hl, ptl);
+    assert_memory_equal(hand, pt, ptl);
     /* the same through the library */
     mlproto_sealed *s = NULL;
     assert_int_equal(mlproto_record_open_sealed(&s, r, ck->key), MLPROTO_OK);
@@ -257,12 +265,14 @@ static void check_by_hand(const golden_parts *p, const mlproto_record *r, const 
     uint8_t *re = malloc(n + 1);
     assert_non_null(re);
     protobuf_c_message_pack(&s->base, re);
-    assert_int_equal(n, ptl);
-    assert_memory_equal(re, pt, ptl);
+    assert_int_equal(n, pl);
+    assert_memory_equal(re, payload, pl);
     assert_int_equal((uint32_t)s->payload_case, r->kind);
     sodium_memzero(pt, ptl);
     free(pt);
     free(re);
+    free(hand);
+    free(payload);
     mlproto_sealed_free(s);
   } else {
     assert_int_equal(tu_json_get(out, "sealed_hex")->type, TU_JNULL);
@@ -734,6 +744,56 @@ static void test_signatures(void **state) {
   }
 }
 
+/* ------------------------------------------------------ legacy sealed -- */
+
+/* Records sealed before padding (plaintext = protobuf(Sealed)) still verify
+ * and open, through the library and by hand. */
+static void test_legacy_sealed(void **state) {
+  (void)state;
+  const tu_json *leg = sect("legacy_sealed");
+  assert_true(leg->n >= 2);
+  for (size_t i = 0; i < leg->n; i++) {
+    const tu_json *v = &leg->items[i];
+    size_t len, pl;
+    uint8_t *env = hexv(v, "envelope_hex", &len);
+    uint8_t *payload = hexv(v, "sealed_plaintext_hex", &pl);
+    assert_true(pl > 0 && payload[0] != 0x00);
+    mlproto_record *r = NULL;
+    assert_int_equal(mlproto_record_verify(&r, env, len), MLPROTO_OK);
+    assert_hex_equal(r->hash, 32, v, "record_hash");
+    const golden_key *ck = golden_key_by_name(&F.keys, str(v, "sealed_key"));
+    assert_non_null(ck);
+    uint8_t aad[68];
+    golden_aad(aad, r->record_id, r->case_id, r->author, r->kind);
+    assert_int_equal(r->sealed_len, 24 + pl + 16);
+    uint8_t *pt = malloc(pl);
+    assert_non_null(pt);
+    assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, r->sealed + 24,
+                                                                 r->sealed_len - 24, aad,
+                                                                 sizeof aad, r->sealed, ck->secret),
+                     0);
+    assert_memory_equal(pt, payload, pl);
+    mlproto_sealed *s = NULL;
+    assert_int_equal(mlproto_record_open_sealed(&s, r, ck->key), MLPROTO_OK);
+    assert_int_equal((uint32_t)s->payload_case, r->kind);
+    size_t n = protobuf_c_message_get_packed_size(&s->base);
+    uint8_t *re = malloc(n + 1);
+    assert_non_null(re);
+    protobuf_c_message_pack(&s->base, re);
+    assert_int_equal(n, pl);
+    assert_memory_equal(re, payload, pl);
+    /* its plaintext is the same payload the padded record of that name carries */
+    const tu_json *out = tu_json_get(record_named(str(v, "name")), "outputs");
+    assert_hex_equal(payload, pl, out, "sealed_payload_hex");
+    mlproto_sealed_free(s);
+    mlproto_record_free(r);
+    free(re);
+    free(pt);
+    free(payload);
+    free(env);
+  }
+}
+
 /* --------------------------------------------------------------- negative -- */
 
 static void test_negative(void **state) {
@@ -775,6 +835,7 @@ int main(void) {
       cmocka_unit_test(test_heads),
       cmocka_unit_test(test_log),
       cmocka_unit_test(test_signatures),
+      cmocka_unit_test(test_legacy_sealed),
       cmocka_unit_test(test_negative),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -6,8 +6,12 @@
  *   Envelope  { header, signature, disclosed, sealed }       (mentorlog.proto)
  *   signature = Ed25519(author, "mentorlog/record/v1\0" || header)
  *   disclosed = 16 random salt bytes || protobuf(Disclosed)
- *   sealed    = 24-byte nonce || XChaCha20-Poly1305-IETF(protobuf(Sealed))
+ *   sealed    = 24-byte nonce || XChaCha20-Poly1305-IETF(plaintext)
  *               key = the case key, AAD = record_id || case_id || author || u32be(kind)
+ *               plaintext = 0x00 || sodium_pad(protobuf(Sealed)), padded to a
+ *               size bucket (mlproto_sealed_bucket) so that its length does
+ *               not tell how long a name or a note is; records made before
+ *               padding (plaintext = protobuf(Sealed)) still open
  *   header.disclosed_hash = SHA-256(disclosed), header.sealed_hash = SHA-256(sealed)
  *   record hash = SHA-256(header || signature)
  *
@@ -58,7 +62,15 @@ extern "C" {
 #define MLPROTO_ENVELOPE_MAX (96u * 1024u)       /* whole serialized envelope */
 #define MLPROTO_HEADER_MAX 1024u                 /* serialized RecordHeader */
 #define MLPROTO_DISCLOSED_MAX 4096u              /* salt + serialized Disclosed */
-#define MLPROTO_SEALED_PLAIN_MAX (64u * 1024u)   /* serialized Sealed */
+#define MLPROTO_SEALED_PLAIN_MAX (64u * 1024u)   /* sealed plaintext (marker + padded) */
+/* Largest serialized Sealed that still pads into MLPROTO_SEALED_PLAIN_MAX
+ * (one marker byte, at least one padding byte). The field caps keep every
+ * valid Sealed below it: the largest is a NOTE of 60,000 bytes, 60,008. */
+#define MLPROTO_SEALED_PACKED_MAX (MLPROTO_SEALED_PLAIN_MAX - 2u)
+/* First plaintext byte of the padded layout. A serialized Sealed never starts
+ * with it (it would be protobuf field number 0), so the layouts are told
+ * apart by this byte alone. */
+#define MLPROTO_SEALED_PAD_MARKER 0x00u
 #define MLPROTO_SEALED_MAX \
   (MLPROTO_SEALED_PLAIN_MAX + MLPROTO_NONCE_BYTES + MLPROTO_AEAD_TAG_BYTES)
 
@@ -156,6 +168,16 @@ MLPROTO_EXTERN int mlproto_record_build(uint8_t **out, size_t *out_len,
                                         const mlproto_key *case_key,
                                         const mlproto_key *author) MLPROTO_WARN_UNUSED;
 
+/*
+ * The length of the sealed plaintext (marker + padded Sealed) for a
+ * serialized Sealed of packed_len bytes: the smallest of 256, 512, 1024,
+ * 2048, 4096, 8192, 16384, 32768, 49152 and 65536 that is at least
+ * packed_len + 2 (marker, and sodium_pad's mandatory 0x80). 0 when
+ * packed_len > MLPROTO_SEALED_PACKED_MAX (mlproto_record_build: TOO_LARGE).
+ * The sealed part is then 40 bytes longer (nonce, tag).
+ */
+MLPROTO_EXTERN size_t mlproto_sealed_bucket(size_t packed_len);
+
 /* ----------------------------------------------------------------- verify -- */
 
 /* mlproto_record.flags */
@@ -228,10 +250,13 @@ MLPROTO_EXTERN int mlproto_record_verify_stored(mlproto_record **out, const uint
 
 /*
  * Decrypt and decode the sealed part of a verified record with its case key
- * (MLPROTO_KEY_CASE). Errors: SEALED_ERASED (erased), FIELD_MISSING (the
+ * (MLPROTO_KEY_CASE). Both plaintext layouts open: padded (first byte
+ * MLPROTO_SEALED_PAD_MARKER) and the unpadded one of records made before
+ * padding. Errors: SEALED_ERASED (erased), FIELD_MISSING (the
  * record has no sealed part), BAD_KEY, SEAL_OPEN_FAILED (wrong key, or the
- * ciphertext was moved to another record or tampered with), MALFORMED,
- * PAYLOAD_KIND_MISMATCH, FIELD_SIZE/FIELD_RANGE (a string over its cap or not
+ * ciphertext was moved to another record or tampered with), MALFORMED (also:
+ * a padded plaintext whose length is not the bucket of its content, or whose
+ * padding is not ISO/IEC 7816-4), PAYLOAD_KIND_MISMATCH, FIELD_SIZE/FIELD_RANGE (a string over its cap or not
  * UTF-8), OUT_OF_MEMORY. On success *out must be freed with
  * mlproto_sealed_free(), which wipes the plaintext.
  */
