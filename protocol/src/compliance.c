@@ -339,9 +339,11 @@ int mlproto_compliance_compute(mlproto_compliance **out, const mlproto_grant *gr
       p->in_scope_days++;
       p->working_days += (uint32_t)working;
     }
+    /* Definition 7: K applies to cut periods only; a full period needs
+     * one in-scope day whatever absences and holidays leave of it. */
     if (p->in_scope_days == 0)
       p->reason = MLPROTO_NA_ABSENCE;
-    else if ((p->cut || p->absence_reduced) && p->working_days < rule->min_working_days)
+    else if (p->cut && p->working_days < rule->min_working_days)
       p->reason = wd_cut < rule->min_working_days ? MLPROTO_NA_PARTIAL : MLPROTO_NA_ABSENCE;
     int64_t final_at;
     if (mlproto_cph_day_start_ms(&final_at, p->end + 1 + (mlproto_date)rule->grace_days) !=

@@ -29,15 +29,18 @@
  *    inside [S, E'].
  *  - In-scope days: days of the period in [S, E'] outside approved absences.
  *    Working days: in-scope Monday..Friday that are not Danish public
- *    holidays. A full period whose working days are reduced only by holidays
- *    is assessable whatever is left (domain example 8): K is applied only to
- *    periods cut by S/E' or reduced by an approved absence. An absence-
- *    reduced period is treated like a partial one: fewer than K working days
- *    left makes it NOT_ASSESSABLE(absence).
- *  - NOT_ASSESSABLE reasons: ABSENCE when there are no in-scope days at all
- *    (absences cover all of the period's days in [S, E']), or when the cut
- *    alone would leave >= K working days but absences bring it below K;
- *    PARTIAL when the cut alone leaves fewer than K working days.
+ *    holidays. K is applied only to periods cut by S or E' (definition 7):
+ *    a full period is assessable as long as it has one in-scope day,
+ *    whatever holidays (domain example 8) and approved absences (example
+ *    27) leave of its working days, even none (an in-scope weekend).
+ *  - NOT_ASSESSABLE reasons, for a period without enough qualifying
+ *    contacts: ABSENCE when there are no in-scope days at all (approved
+ *    absences cover all of the period's days in [S, E'], full or cut);
+ *    for a cut period with in-scope days but fewer than K working days,
+ *    PARTIAL when the cut alone (holidays included, absences not) leaves
+ *    fewer than K working days, whatever the absences do, and ABSENCE when
+ *    the cut alone leaves >= K and only approved absences take it below K
+ *    (example 28). A full period is never NOT_ASSESSABLE(PARTIAL).
  *  - Status, first match wins: MET (qualifying >= N, also for partial or open
  *    periods); NOT_ASSESSABLE; PENDING while now < final_at_ms; then
  *    MISSED_WITH_ATTEMPTS (attempts >= 1); MISSED.
@@ -256,8 +259,9 @@ typedef enum mlproto_period_status {
 
 typedef enum mlproto_na_reason {
   MLPROTO_NA_NONE = 0,    /* the period is assessable */
-  MLPROTO_NA_PARTIAL = 1, /* cut by the grant's start/end: < K working days */
-  MLPROTO_NA_ABSENCE = 2  /* approved absences left no in-scope days or < K working days */
+  MLPROTO_NA_PARTIAL = 1, /* cut by the grant's start/end, the cut alone leaves < K working days */
+  MLPROTO_NA_ABSENCE = 2  /* approved absences left no in-scope day, or took a cut
+                           * period (>= K working days after the cut) below K */
 } mlproto_na_reason;
 
 /* "MET", "NOT_ASSESSABLE", "PENDING", "MISSED_WITH_ATTEMPTS", "MISSED";
@@ -272,8 +276,9 @@ typedef struct mlproto_period {
   char weeks[2][MLPROTO_ISOWEEK_STRLEN]; /* ISO labels of the weeks covered */
   mlproto_period_status status;
   mlproto_na_reason reason;
-  int cut;                     /* not wholly inside [S, E'] */
-  int absence_reduced;         /* an approved absence removed days in [S, E'] */
+  int cut;                     /* not wholly inside [S, E']: K applies */
+  int absence_reduced;         /* an approved absence removed days in [S, E']
+                                * (informative: K applies only when cut) */
   uint32_t qualifying;
   uint32_t attempts;
   uint64_t minutes_held;
