@@ -453,7 +453,7 @@ int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contac
     o->outcome = cd->outcome;
     o->conflict = conflict;
     uint32_t late_days = late_days_for(grants, ngrants, mentorlog_local_date(o->start_ms));
-    o->late_entry = o->recorded_ms - o->start_ms > (int64_t)late_days * 86400000;
+    o->late_entry = mlproto_late_entry(o->start_ms, o->recorded_ms, late_days);
     mlproto_sealed *s = NULL;
     if (!(err = open_sealed(h, r, ck, &s)) && s && s->contact)
       err = dup_into(h, &o->note, s->contact->note);

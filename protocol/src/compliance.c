@@ -118,6 +118,23 @@ int mlproto_grant_validate(const mlproto_grant *g) {
   return MLPROTO_OK;
 }
 
+/* ------------------------------------------------------------ entry flags */
+
+/* later - earlier > days * 1 day, without overflow for any int64 pair. */
+static int more_than_days_after(int64_t earlier, int64_t later, uint32_t days) {
+  if (later <= earlier)
+    return 0;
+  return (uint64_t)later - (uint64_t)earlier > (uint64_t)days * (uint64_t)MLPROTO_MS_PER_DAY;
+}
+
+int mlproto_late_entry(int64_t start_ms, int64_t recorded_at_ms, uint32_t late_days) {
+  return more_than_days_after(start_ms, recorded_at_ms, late_days);
+}
+
+int mlproto_late_sync(int64_t recorded_at_ms, int64_t received_at_ms, uint32_t late_days) {
+  return received_at_ms != 0 && more_than_days_after(recorded_at_ms, received_at_ms, late_days);
+}
+
 /* ------------------------------------------------------------ the engine */
 
 struct span {
@@ -374,7 +391,6 @@ int mlproto_compliance_compute(mlproto_compliance **out, const mlproto_grant *gr
   }
 
   /* Contacts. */
-  const int64_t late_ms = (int64_t)rule->late_days * MLPROTO_MS_PER_DAY;
   for (size_t i = 0; i < n_cur; i++) {
     const mlproto_contact *c = cur[i].c;
     mlproto_contact_result *r = &cres[i];
@@ -382,8 +398,8 @@ int mlproto_compliance_compute(mlproto_compliance **out, const mlproto_grant *gr
     r->local_date = local_date_of(c->start_ms);
     r->minutes = contact_minutes(c);
     r->conflict = cur[i].conflict;
-    r->late_entry = c->recorded_at_ms - c->start_ms > late_ms;
-    r->late_sync = c->received_at_ms != 0 && c->received_at_ms - c->recorded_at_ms > late_ms;
+    r->late_entry = mlproto_late_entry(c->start_ms, c->recorded_at_ms, rule->late_days);
+    r->late_sync = mlproto_late_sync(c->recorded_at_ms, c->received_at_ms, rule->late_days);
     res->late_entries += (uint32_t)r->late_entry;
     res->late_syncs += (uint32_t)r->late_sync;
     r->period = -1;

@@ -305,6 +305,31 @@ static void test_example21_late_entry(void **state) {
   c->recorded_at_ms++;
   r = fx_run(f, LATER);
   assert_true(r->contacts[0].late_entry);
+  /* L is the grant's rule. */
+  f->grant.rule.late_days = 8;
+  r = fx_run(f, LATER);
+  assert_false(r->contacts[0].late_entry);
+  assert_int_equal(r->late_entries, 0);
+}
+
+/* Definition 9 as one function: boundaries, L = 0, records made before the
+ * start, and no overflow at the ends of int64. */
+static void test_late_flags_functions(void **state) {
+  (void)state;
+  const int64_t day = MLPROTO_MS_PER_DAY, t0 = T("2026-01-02 10:00");
+  assert_false(mlproto_late_entry(t0, t0 + 7 * day, 7));
+  assert_true(mlproto_late_entry(t0, t0 + 7 * day + 1, 7));
+  assert_false(mlproto_late_entry(t0, t0, 0));
+  assert_true(mlproto_late_entry(t0, t0 + 1, 0));
+  assert_false(mlproto_late_entry(t0, t0 - 30 * day, 7)); /* recorded before: not late */
+  assert_true(mlproto_late_entry(t0, t0 + 367 * day, MLPROTO_RULE_MAX_DAYS));
+  assert_false(mlproto_late_entry(t0, t0 + 366 * day, MLPROTO_RULE_MAX_DAYS));
+  assert_true(mlproto_late_entry(INT64_MIN, INT64_MAX, UINT32_MAX));
+  assert_false(mlproto_late_entry(INT64_MAX, INT64_MIN, 0));
+  assert_false(mlproto_late_sync(t0, 0, 7)); /* not yet received */
+  assert_false(mlproto_late_sync(t0, t0 + 7 * day, 7));
+  assert_true(mlproto_late_sync(t0, t0 + 7 * day + 1, 7));
+  assert_false(mlproto_late_sync(t0, t0 - day, 0));
 }
 
 static void test_example22_correction_moves_week(void **state) {
@@ -1106,6 +1131,7 @@ int main(void) {
       T_(test_example18_no_carry_over),
       T_(test_example20_late_sync),
       T_(test_example21_late_entry),
+      T_(test_late_flags_functions),
       T_(test_example22_correction_moves_week),
       T_(test_example25_renewal_separate),
       T_(test_example26_short_video_is_attempt),

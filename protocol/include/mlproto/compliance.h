@@ -68,7 +68,8 @@
  *    week in [S, E']) / 7, rounded half up; the total is their sum.
  *  - late_entry: recorded_at_ms - start_ms > L days (L * 86,400,000 ms);
  *    late_sync: received_at_ms != 0 and received_at_ms - recorded_at_ms >
- *    L days. Flags only: they never change a status.
+ *    L days (mlproto_late_entry, mlproto_late_sync). Flags only: they never
+ *    change a status.
  *  - Totals: met = MET periods; assessable_final = MET + MISSED +
  *    MISSED_WITH_ATTEMPTS periods (a MET period counts even while its grace
  *    runs: it cannot become a miss); missed = the MISSED* periods.
@@ -171,6 +172,27 @@ MLPROTO_EXTERN int mlproto_grant_max_end(mlproto_date *out, mlproto_date start)
  * in which every period's Copenhagen instants exist), BAD_PERIOD (E < S, longer than 6 months),
  * BAD_RULE, OUT_OF_RANGE (granted minutes). */
 MLPROTO_EXTERN int mlproto_grant_validate(const mlproto_grant *g) MLPROTO_WARN_UNUSED;
+
+/* ------------------------------------------- entry flags (definition 9) */
+
+/*
+ * late_entry: 1 when a contact starting at start_ms was recorded (the
+ * device's clock, recorded_at_ms) more than late_days days after its start,
+ * i.e. recorded_at_ms - start_ms > late_days * 86,400,000 ms; exactly L days
+ * is not late, nor is a record made before the start. 0 otherwise. The one
+ * definition: the engine's mlproto_contact_result.late_entry, client-core's
+ * contact lists and any report use this function. Total (no overflow for any
+ * int64 inputs), pure.
+ */
+MLPROTO_EXTERN int mlproto_late_entry(int64_t start_ms, int64_t recorded_at_ms,
+                                      uint32_t late_days);
+/*
+ * late_sync: 1 when received_at_ms != 0 (received by the server) and
+ * received_at_ms - recorded_at_ms > late_days days, else 0. A flag for the
+ * reader (offline work is normal), never a fault. Total, pure.
+ */
+MLPROTO_EXTERN int mlproto_late_sync(int64_t recorded_at_ms, int64_t received_at_ms,
+                                     uint32_t late_days);
 
 /* ----------------------------------------------- current heads (generic) */
 
