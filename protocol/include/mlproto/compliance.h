@@ -1,7 +1,9 @@
 /*
  * mlproto/compliance.h — the weekly contact rule (domain.md, "The contact
- * rule", definitions 1-9) and the current-state ("heads") computation over
- * superseding record versions.
+ * rule", definitions 1-9), the current-state ("heads") computation over
+ * superseding record versions, and the building of a grant's compliance
+ * inputs from its case's records (module mlproto_derive: it alone needs
+ * mlproto/record.h; the rest is mlproto_time).
  *
  * The device (what does this mentor still owe this week?) and the server
  * (the jobcentre's report) run this same code on the same inputs and get the
@@ -385,6 +387,79 @@ MLPROTO_EXTERN int mlproto_compliance_compute(mlproto_compliance **out, const ml
                                               const mlproto_absence *absences, size_t n_absences,
                                               int64_t now_ms) MLPROTO_WARN_UNUSED;
 MLPROTO_EXTERN void mlproto_compliance_free(mlproto_compliance *c);
+
+/* ------------------------------------- compliance inputs from records */
+
+struct mlproto_record; /* mlproto/record.h: a parsed and verified record */
+
+/* What mlproto_compliance_compute needs for one grant, built from records.
+ * One block: every array points into it; free with
+ * mlproto_compliance_inputs_free. The arrays are not const so that a caller
+ * that knows the server's receipt times (the log) can fill in
+ * contacts[i].received_at_ms before computing. */
+typedef struct mlproto_compliance_inputs {
+  uint8_t grant_id[16]; /* the grant item's oldest version (its GRANT_OPEN) */
+  uint8_t case_id[16];
+  mlproto_grant grant;  /* start, end, rule, minutes of params; closed */
+  size_t params_record; /* input index of the version the parameters come from */
+  size_t close_record;  /* input index of the close head that counts, or SIZE_MAX */
+  int grant_conflict;   /* the grant item has other than exactly one head */
+  size_t n_contacts;
+  mlproto_contact *contacts;    /* every contact version of the case */
+  const size_t *contact_record; /* per contact: its input index */
+  size_t n_absences;
+  mlproto_absence *absences;    /* the current version of each absence item */
+  const size_t *absence_record; /* per absence: its input index */
+} mlproto_compliance_inputs;
+
+/*
+ * The compliance inputs of one grant from the verified records of its case,
+ * using the disclosed parts only (never a sealed byte). The same set of
+ * records gives the same inputs byte for byte, in any order, so the device,
+ * the server's report and an auditor computing from the same records agree.
+ *   records   verified records (mlproto_record_verify or _verify_stored), in
+ *             any order; records of other cases, and of kinds other than
+ *             GRANT_OPEN/UPDATE/CLOSE, CONTACT and ABSENCE, are ignored.
+ *             Not retained: the result does not point into them.
+ *   grant_id  the record id of any version (GRANT_OPEN, UPDATE or CLOSE) of
+ *             the grant; its case is the case used.
+ *   mentor_keys, n_mentor_keys  the author keys of the grant's mentor's
+ *             devices: a contact by any other author gets by_grant_mentor 0
+ *             (definition 5). NULL and 0: every author is the grant's mentor
+ *             (one mentor's own profile). The mentor on the contact's date is
+ *             the caller's concern: pass the keys that were the mentor's.
+ * The grant: an item is the grant-kind records connected by supersedes links
+ * (mlproto_heads_compute). Its parameters (S, E, rule, granted minutes) are
+ * those of its newest version (hlc, author, record_id) that is not a
+ * GRANT_CLOSE; closed is the earliest close_day among the item's heads that
+ * are GRANT_CLOSE (concurrent closes: the first ends support), else
+ * MLPROTO_DATE_NONE, so that E' = min(E, closed); a close that a later
+ * version superseded no longer counts. The grant is not validated here
+ * (mlproto_compliance_compute does it).
+ * Contacts: every CONTACT version of the case, superseded and voided ones
+ * included, with its supersedes links, as the engine expects (it finds the
+ * heads, drops voided items and reports conflicts); ordered by record_id.
+ * recorded_at_ms is the record's HLC ms part; end_ms and received_at_ms are
+ * 0 (a record carries neither; the log holds the receipt time).
+ * Absences: for each ABSENCE item, its representative (newest head), with
+ * its approved flag (the engine exempts only approved ones); ordered by
+ * record_id.
+ * Errors: MLPROTO_ERR_INVALID_ARGUMENT (out or grant_id NULL, records NULL
+ * with n > 0, a NULL record, mentor_keys NULL with n_mentor_keys > 0),
+ * NOT_FOUND (no grant-kind record with id grant_id, or the grant has no
+ * GRANT_OPEN/UPDATE version in the set), SEALED_ERASED (the disclosed part
+ * of a record it needs was erased: then no honest answer exists), FIELD_MISSING
+ * (a disclosed part without its payload), TOO_LARGE (more than
+ * MLPROTO_COMPLIANCE_MAX_CONTACTS contact versions, more than
+ * MLPROTO_MAX_ITEMS grant or absence versions, more than
+ * MLPROTO_COMPLIANCE_MAX_ABSENCES absences), ALREADY_EXISTS (one record id
+ * twice), OUT_OF_MEMORY. On error *out is NULL.
+ */
+MLPROTO_EXTERN int mlproto_compliance_inputs_from_records(
+    mlproto_compliance_inputs **out, const struct mlproto_record *const *records, size_t n,
+    const uint8_t grant_id[16], const uint8_t (*mentor_keys)[32],
+    size_t n_mentor_keys) MLPROTO_WARN_UNUSED;
+MLPROTO_EXTERN void mlproto_compliance_inputs_free(mlproto_compliance_inputs *in);
 
 #ifdef __cplusplus
 }
