@@ -195,6 +195,11 @@ int mlproto_compliance_inputs_from_records(mlproto_compliance_inputs **out,
     goto done;
   }
   for (size_t i = 0; i < nc; i++) {
+    /* The engine would refuse a duplicate too; say so before building. */
+    if (i > 0 && memcmp(crefs[i - 1].r->record_id, crefs[i].r->record_id, 16) == 0) {
+      rc = MLPROTO_ERR_ALREADY_EXISTS;
+      goto done;
+    }
     if (crefs[i].r->disclosed == NULL) {
       rc = MLPROTO_ERR_SEALED_ERASED;
       goto done;

@@ -453,7 +453,8 @@ typedef struct mlproto_compliance_inputs {
  * MLPROTO_COMPLIANCE_MAX_CONTACTS contact versions, more than
  * MLPROTO_MAX_ITEMS grant or absence versions, more than
  * MLPROTO_COMPLIANCE_MAX_ABSENCES absences), ALREADY_EXISTS (one record id
- * twice), OUT_OF_MEMORY. On error *out is NULL.
+ * twice among the grant's, the contact or the absence versions),
+ * OUT_OF_MEMORY. On error *out is NULL.
  */
 MLPROTO_EXTERN int mlproto_compliance_inputs_from_records(
     mlproto_compliance_inputs **out, const struct mlproto_record *const *records, size_t n,
