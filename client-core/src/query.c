@@ -446,7 +446,7 @@ int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contac
     o->outcome = cd->outcome;
     o->conflict = conflict;
     uint32_t late_days = late_days_for(grants, ngrants, mentorlog_local_date(o->start_ms));
-    o->late_entry = o->recorded_ms - o->start_ms > (int64_t)late_days * 86400000;
+    o->late_entry = mlproto_late_entry(o->start_ms, o->recorded_ms, late_days);
     mlproto_sealed *s = NULL;
     if (!(err = open_sealed(h, r, ck, &s)) && s && s->contact)
       err = dup_into(h, &o->note, s->contact->note);
@@ -552,87 +552,62 @@ void mentorlog_compliance_free(mentorlog_compliance *c) {
   }
 }
 
-static int grant_by_id(mentorlog *h, const uint8_t grant_id[16], mentorlog_grant **g, size_t *ng,
-                       size_t *idx) {
-  struct ml_target t;
-  int err = ml__item_heads(h, grant_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_GRANT_CLOSE, &t);
-  if (err || (err = mentorlog_grants(h, t.case_id, g, ng)))
-    return err;
-  for (size_t i = 0; i < *ng; i++) {
-    /* t.item_id is the GRANT_OPEN record id, which is the grant's id. */
-    if (memcmp((*g)[i].id, t.item_id, 16) == 0) {
-      *idx = i;
-      return 0;
-    }
-  }
-  mentorlog_grants_free(*g, *ng);
-  *g = NULL;
-  return ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such grant");
+static void rule_from_proto(mentorlog_rule *o, const mlproto_rule *r) {
+  o->period_weeks = r->period_weeks;
+  o->contacts = r->contacts_needed;
+  o->channels = r->channels; /* same numbering as the wire */
+  o->min_minutes = r->min_minutes;
+  o->partial_days = r->min_working_days;
+  o->grace_days = r->grace_days;
+  o->late_days = r->late_days;
 }
 
+/* The grant's case's records (grants, contacts, absences) go to the
+ * protocol's mlproto_compliance_inputs_from_records, the same function the
+ * server's report and an auditor's tool use, then to the engine. */
 int mentorlog_grant_compliance(mentorlog *h, const uint8_t grant_id[16], int64_t now_ms,
                                mentorlog_compliance **out) {
   *out = NULL;
-  mentorlog_grant *gs = NULL;
-  size_t ng = 0, gi = 0;
-  int err = grant_by_id(h, grant_id, &gs, &ng, &gi);
+  struct ml_target t;
+  int err = ml__item_heads(h, grant_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_GRANT_CLOSE, &t);
   if (err)
     return err;
-  const mentorlog_grant *g = &gs[gi];
-  struct vset cv, av;
+  struct vset gv, av;
   memset(&av, 0, sizeof av);
-  mlproto_contact *mc = NULL;
-  mlproto_absence *ma = NULL;
+  const mlproto_record **recs = NULL;
+  mlproto_compliance_inputs *in = NULL;
   mlproto_compliance *res = NULL;
   mentorlog_compliance *o = NULL;
-  size_t nma = 0;
-  if ((err = vset_load(h, g->case_id, MLPROTO_KIND_CONTACT, MLPROTO_KIND_CONTACT, &cv)))
-    goto out_grants;
-  if ((err = vset_load(h, g->case_id, MLPROTO_KIND_ABSENCE, MLPROTO_KIND_ABSENCE, &av)))
+  /* Kinds GRANT_OPEN .. CONTACT, and ABSENCE: notes are not needed. */
+  if ((err = vset_load(h, t.case_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_CONTACT, &gv)))
+    return err;
+  if ((err = vset_load(h, t.case_id, MLPROTO_KIND_ABSENCE, MLPROTO_KIND_ABSENCE, &av)))
     goto out;
-  if (cv.n && !(mc = mlproto_calloc(cv.n, sizeof *mc))) {
+  if (!(recs = mlproto_calloc(gv.n + av.n ? gv.n + av.n : 1, sizeof *recs))) {
     err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
     goto out;
   }
-  size_t nmc = 0;
-  for (size_t i = 0; i < cv.n; i++) {
-    const Mentorlog__V1__ContactDisclosed *cd = cv.r[i]->disclosed ? cv.r[i]->disclosed->contact : NULL;
-    if (!cd)
-      continue;
-    mlproto_contact *c = &mc[nmc++];
-    c->item = cv.items[i];
-    c->voided = cd->voided;
-    c->start_ms = (int64_t)cd->start_ms;
-    c->duration_minutes = cd->duration_minutes;
-    c->transport_minutes = cd->transport_minutes;
-    c->outcome = (mlproto_outcome)cd->outcome; /* wire values (compliance.h) */
-    c->channel = (mlproto_channel)cd->channel;
-    /* Every contact in this profile's case was written by this mentor's
-     * devices; other mentors' records arrive with sync (later issue). */
-    c->by_grant_mentor = 1;
-    c->recorded_at_ms = MLPROTO_HLC_MS(cv.r[i]->hlc);
-  }
-  if (av.n && !(ma = mlproto_calloc(av.n, sizeof *ma))) {
-    err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+  for (size_t i = 0; i < gv.n; i++)
+    recs[i] = gv.r[i];
+  for (size_t i = 0; i < av.n; i++)
+    recs[gv.n + i] = av.r[i];
+  /* Every record in this profile's case was written by this mentor's
+   * devices (no mentor keys: every author is the grant's mentor); other
+   * mentors' records arrive with sync (later issue). */
+  if ((err = mlproto_compliance_inputs_from_records(&in, (const struct mlproto_record *const *)recs,
+                                                    gv.n + av.n, t.item_id, NULL, 0))) {
+    if (err == MLPROTO_ERR_OUT_OF_MEMORY)
+      err = ml__fail(h, err, "out of memory");
+    else if (err == MLPROTO_ERR_SEALED_ERASED)
+      err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the grant's data was erased");
+    else if (err == MLPROTO_ERR_NOT_FOUND)
+      err = ml__fail(h, err, "no such grant");
+    else
+      err = ml__fail(h, err, "compliance inputs: %s", mlproto_strerror(err));
     goto out;
   }
-  for (size_t i = 0; i < av.n; i++) {
-    const Mentorlog__V1__AbsenceDisclosed *ad = av.r[i]->disclosed ? av.r[i]->disclosed->absence : NULL;
-    if (!ad)
-      continue;
-    ma[nma++] = (mlproto_absence){(mlproto_date)ad->from_day, (mlproto_date)ad->to_day, ad->approved};
-  }
-  mlproto_grant mg = {.start = g->start, .end = g->end, .closed = MLPROTO_DATE_NONE,
-                      .granted_minutes_per_week = g->minutes_per_week};
-  if (g->closed) {
-    /* g->end already is min(end, close); keep the original end for validation. */
-    mg.closed = g->end;
-    mlproto_date max_end;
-    if (mlproto_grant_max_end(&max_end, g->start) == 0 && g->end < g->start)
-      mg.end = g->start;
-  }
-  ml__rule_to_proto(&mg.rule, &g->rule);
-  if ((err = mlproto_compliance_compute(&res, &mg, mc, nmc, ma, nma, now_ms))) {
+  if ((err = mlproto_compliance_compute(&res, &in->grant, in->contacts, in->n_contacts, in->absences,
+                                        in->n_absences, now_ms))) {
     err = ml__fail(h, err, "compliance: %s", mlproto_strerror(err));
     goto out;
   }
@@ -643,9 +618,9 @@ int mentorlog_grant_compliance(mentorlog *h, const uint8_t grant_id[16], int64_t
     err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
     goto out;
   }
-  memcpy(o->grant, g->id, 16);
-  o->rule = g->rule;
-  o->start = g->start;
+  memcpy(o->grant, in->grant_id, 16);
+  rule_from_proto(&o->rule, &in->grant.rule);
+  o->start = in->grant.start;
   o->end = res->effective_end;
   o->nperiods = res->n_periods;
   for (size_t i = 0; i < res->n_periods; i++) {
@@ -666,12 +641,10 @@ int mentorlog_grant_compliance(mentorlog *h, const uint8_t grant_id[16], int64_t
   *out = o;
 out:
   mlproto_compliance_free(res);
-  mlproto_free(mc);
-  mlproto_free(ma);
-  vset_free(&cv);
+  mlproto_compliance_inputs_free(in);
+  mlproto_free(recs);
+  vset_free(&gv);
   vset_free(&av);
-out_grants:
-  mentorlog_grants_free(gs, ng);
   return err;
 }
 

@@ -118,6 +118,23 @@ int mlproto_grant_validate(const mlproto_grant *g) {
   return MLPROTO_OK;
 }
 
+/* ------------------------------------------------------------ entry flags */
+
+/* later - earlier > days * 1 day, without overflow for any int64 pair. */
+static int more_than_days_after(int64_t earlier, int64_t later, uint32_t days) {
+  if (later <= earlier)
+    return 0;
+  return (uint64_t)later - (uint64_t)earlier > (uint64_t)days * (uint64_t)MLPROTO_MS_PER_DAY;
+}
+
+int mlproto_late_entry(int64_t start_ms, int64_t recorded_at_ms, uint32_t late_days) {
+  return more_than_days_after(start_ms, recorded_at_ms, late_days);
+}
+
+int mlproto_late_sync(int64_t recorded_at_ms, int64_t received_at_ms, uint32_t late_days) {
+  return received_at_ms != 0 && more_than_days_after(recorded_at_ms, received_at_ms, late_days);
+}
+
 /* ------------------------------------------------------------ the engine */
 
 struct span {
@@ -339,9 +356,11 @@ int mlproto_compliance_compute(mlproto_compliance **out, const mlproto_grant *gr
       p->in_scope_days++;
       p->working_days += (uint32_t)working;
     }
+    /* Definition 7: K applies to cut periods only; a full period needs
+     * one in-scope day whatever absences and holidays leave of it. */
     if (p->in_scope_days == 0)
       p->reason = MLPROTO_NA_ABSENCE;
-    else if ((p->cut || p->absence_reduced) && p->working_days < rule->min_working_days)
+    else if (p->cut && p->working_days < rule->min_working_days)
       p->reason = wd_cut < rule->min_working_days ? MLPROTO_NA_PARTIAL : MLPROTO_NA_ABSENCE;
     int64_t final_at;
     if (mlproto_cph_day_start_ms(&final_at, p->end + 1 + (mlproto_date)rule->grace_days) !=
@@ -372,7 +391,6 @@ int mlproto_compliance_compute(mlproto_compliance **out, const mlproto_grant *gr
   }
 
   /* Contacts. */
-  const int64_t late_ms = (int64_t)rule->late_days * MLPROTO_MS_PER_DAY;
   for (size_t i = 0; i < n_cur; i++) {
     const mlproto_contact *c = cur[i].c;
     mlproto_contact_result *r = &cres[i];
@@ -380,8 +398,8 @@ int mlproto_compliance_compute(mlproto_compliance **out, const mlproto_grant *gr
     r->local_date = local_date_of(c->start_ms);
     r->minutes = contact_minutes(c);
     r->conflict = cur[i].conflict;
-    r->late_entry = c->recorded_at_ms - c->start_ms > late_ms;
-    r->late_sync = c->received_at_ms != 0 && c->received_at_ms - c->recorded_at_ms > late_ms;
+    r->late_entry = mlproto_late_entry(c->start_ms, c->recorded_at_ms, rule->late_days);
+    r->late_sync = mlproto_late_sync(c->recorded_at_ms, c->received_at_ms, rule->late_days);
     res->late_entries += (uint32_t)r->late_entry;
     res->late_syncs += (uint32_t)r->late_sync;
     r->period = -1;

@@ -21,6 +21,7 @@
 #include "golden_heads.h"
 
 #include "mlproto/alloc.h"
+#include "mlproto/compliance.h"
 #include "mlproto/errors.h"
 #include "mlproto/merkle.h"
 
@@ -485,6 +486,185 @@ static void write_heads(jw *w, const char *case_text) {
   }
   jw_close(w, ']');
   jw_close(w, '}');
+}
+
+/* ------------------------------------------------------------ compliance -- */
+
+static void jw_date(jw *w, const char *key, mlproto_date d) {
+  char buf[MLPROTO_DATE_STRLEN];
+  if (d == MLPROTO_DATE_NONE) {
+    jw_null(w, key);
+    return;
+  }
+  check(mlproto_date_format(buf, d), "date");
+  jw_str(w, key, buf);
+}
+
+/* One grant's compliance from all the records above: the inputs built by
+ * mlproto_compliance_inputs_from_records and the engine's whole result, so
+ * a second implementation (the server's report, an auditor's tool) can be
+ * checked against the same records. */
+static void write_compliance(jw *w, const tu_json *spec) {
+  const rec *g = rec_by_name(tu_json_get(spec, "grant")->str);
+  const char *now_text = tu_json_get(spec, "now")->str;
+  int64_t now_ms;
+  check(mlproto_datetime_parse(&now_ms, now_text, strlen(now_text)), "compliance now");
+  const mlproto_record *all[64];
+  if (n_recs > 64)
+    die("too many records", "compliance");
+  for (size_t i = 0; i < n_recs; i++)
+    all[i] = recs[i].r;
+  mlproto_compliance_inputs *in = NULL;
+  check(mlproto_compliance_inputs_from_records(&in, (const struct mlproto_record *const *)all,
+                                               n_recs, g->r->record_id, NULL, 0),
+        "compliance inputs");
+  mlproto_compliance *c = NULL;
+  check(mlproto_compliance_compute(&c, &in->grant, in->contacts, in->n_contacts, in->absences,
+                                   in->n_absences, now_ms),
+        "compliance");
+  jw_open(w, "compliance", '{');
+  jw_value(w, "description", tu_json_get(spec, "description"));
+  jw_str(w, "grant", g->name);
+  jw_str(w, "now", now_text);
+  jw_u64(w, "now_ms", (uint64_t)now_ms);
+  jw_open(w, "inputs", '{');
+  jw_hex(w, "grant_id", in->grant_id, 16);
+  jw_hex(w, "case_id", in->case_id, 16);
+  jw_date(w, "start", in->grant.start);
+  jw_date(w, "end", in->grant.end);
+  jw_date(w, "closed", in->grant.closed);
+  const mlproto_rule *ru = &in->grant.rule;
+  jw_open(w, "rule", '{');
+  jw_u64(w, "period_weeks", ru->period_weeks);
+  jw_u64(w, "contacts_needed", ru->contacts_needed);
+  jw_open(w, "channels", '[');
+  for (int ch = 1; ch <= MLPROTO_CHANNEL__COUNT; ch++)
+    if (ru->channels & MLPROTO_CHANNEL_BIT(ch))
+      jw_str(w, NULL, mlproto_channel_name(ch));
+  jw_close(w, ']');
+  jw_u64(w, "min_minutes", ru->min_minutes);
+  jw_u64(w, "min_working_days", ru->min_working_days);
+  jw_u64(w, "grace_days", ru->grace_days);
+  jw_u64(w, "late_days", ru->late_days);
+  jw_close(w, '}');
+  jw_u64(w, "granted_minutes_per_week", in->grant.granted_minutes_per_week);
+  jw_str(w, "params", recs[in->params_record].name);
+  if (in->close_record == SIZE_MAX)
+    jw_null(w, "close");
+  else
+    jw_str(w, "close", recs[in->close_record].name);
+  jw_bool(w, "grant_conflict", in->grant_conflict);
+  jw_open(w, "contacts", '[');
+  for (size_t i = 0; i < in->n_contacts; i++)
+    jw_str(w, NULL, recs[in->contact_record[i]].name);
+  jw_close(w, ']');
+  jw_open(w, "absences", '[');
+  for (size_t i = 0; i < in->n_absences; i++) {
+    jw_open(w, NULL, '{');
+    jw_str(w, "record", recs[in->absence_record[i]].name);
+    jw_date(w, "from", in->absences[i].from);
+    jw_date(w, "to", in->absences[i].to);
+    jw_bool(w, "approved", in->absences[i].approved);
+    jw_close(w, '}');
+  }
+  jw_close(w, ']');
+  jw_close(w, '}');
+
+  jw_open(w, "result", '{');
+  jw_date(w, "effective_end", c->effective_end);
+  jw_open(w, "periods", '[');
+  for (size_t i = 0; i < c->n_periods; i++) {
+    const mlproto_period *p = &c->periods[i];
+    jw_open(w, NULL, '{');
+    jw_u64(w, "k", p->k);
+    jw_date(w, "start", p->start);
+    jw_date(w, "end", p->end);
+    jw_open(w, "weeks", '[');
+    for (uint32_t k = 0; k < p->n_weeks; k++)
+      jw_str(w, NULL, p->weeks[k]);
+    jw_close(w, ']');
+    jw_str(w, "status", mlproto_period_status_name((int)p->status));
+    jw_str(w, "reason", mlproto_na_reason_name((int)p->reason));
+    jw_bool(w, "cut", p->cut);
+    jw_bool(w, "absence_reduced", p->absence_reduced);
+    jw_u64(w, "qualifying", p->qualifying);
+    jw_u64(w, "attempts", p->attempts);
+    jw_u64(w, "minutes_held", p->minutes_held);
+    jw_u64(w, "in_scope_days", p->in_scope_days);
+    jw_u64(w, "working_days", p->working_days);
+    jw_u64(w, "final_at_ms", (uint64_t)p->final_at_ms);
+    jw_close(w, '}');
+  }
+  jw_close(w, ']');
+  const mlproto_compliance_totals *t = &c->totals;
+  jw_open(w, "totals", '{');
+  jw_u64(w, "met", t->met);
+  jw_u64(w, "assessable_final", t->assessable_final);
+  jw_u64(w, "pending", t->pending);
+  jw_u64(w, "not_assessable", t->not_assessable);
+  jw_open(w, "missed", '[');
+  for (size_t i = 0; i < t->n_missed; i++)
+    jw_u64(w, NULL, t->missed[i]);
+  jw_close(w, ']');
+  jw_u64(w, "minutes_held", t->minutes_held);
+  jw_u64(w, "minutes_granted", t->minutes_granted);
+  jw_u64(w, "transport_minutes", t->transport_minutes);
+  jw_close(w, '}');
+  jw_open(w, "weeks", '[');
+  for (size_t i = 0; i < c->n_weeks; i++) {
+    jw_open(w, NULL, '{');
+    jw_str(w, "week", c->weeks[i].week);
+    jw_u64(w, "days_in_grant", c->weeks[i].days_in_grant);
+    jw_u64(w, "minutes_held", c->weeks[i].minutes_held);
+    jw_u64(w, "minutes_granted", c->weeks[i].minutes_granted);
+    jw_close(w, '}');
+  }
+  jw_close(w, ']');
+  jw_open(w, "months", '[');
+  for (size_t i = 0; i < c->n_months; i++) {
+    jw_open(w, NULL, '{');
+    jw_str(w, "month", c->months[i].month);
+    jw_u64(w, "billable_minutes", c->months[i].billable_minutes);
+    jw_u64(w, "transport_minutes", c->months[i].transport_minutes);
+    jw_u64(w, "held_contacts", c->months[i].held_contacts);
+    jw_close(w, '}');
+  }
+  jw_close(w, ']');
+  jw_open(w, "contacts", '[');
+  for (size_t i = 0; i < c->n_contacts; i++) {
+    const mlproto_contact_result *r = &c->contacts[i];
+    jw_open(w, NULL, '{');
+    jw_str(w, "record", recs[in->contact_record[r->index]].name);
+    jw_date(w, "local_date", r->local_date);
+    jw_u64(w, "minutes", r->minutes);
+    if (r->period < 0)
+      jw_null(w, "period");
+    else
+      jw_u64(w, "period", (uint64_t)r->period);
+    jw_bool(w, "in_absence", r->in_absence);
+    jw_bool(w, "qualifies", r->qualifies);
+    jw_bool(w, "attempt", r->attempt);
+    jw_bool(w, "late_entry", r->late_entry);
+    jw_bool(w, "late_sync", r->late_sync);
+    jw_bool(w, "conflict", r->conflict);
+    jw_close(w, '}');
+  }
+  jw_close(w, ']');
+  jw_open(w, "conflicts", '[');
+  for (size_t i = 0; i < c->n_conflicts; i++) {
+    jw_open(w, NULL, '[');
+    for (size_t k = 0; k < c->conflicts[i].n_heads; k++)
+      jw_str(w, NULL, recs[in->contact_record[c->conflicts[i].heads[k]]].name);
+    jw_close(w, ']');
+  }
+  jw_close(w, ']');
+  jw_date(w, "last_contact_date", c->last_contact_date);
+  jw_u64(w, "late_entries", c->late_entries);
+  jw_u64(w, "late_syncs", c->late_syncs);
+  jw_close(w, '}');
+  jw_close(w, '}');
+  mlproto_compliance_free(c);
+  mlproto_compliance_inputs_free(in);
 }
 
 /* ------------------------------------------------------------------ log -- */
@@ -1166,6 +1346,7 @@ int main(int argc, char **argv) {
   write_erased(&w, tu_json_get(doc, "erase"));
   write_chains(&w);
   write_heads(&w, tu_json_get(doc, "heads_case")->str);
+  write_compliance(&w, tu_json_get(doc, "compliance"));
   write_log(&w, tu_json_get(doc, "log"));
   write_signatures(&w, tu_json_get(doc, "enroll"), tu_json_get(doc, "session"));
   write_legacy(&w);

@@ -1,8 +1,8 @@
 /*
  * golden_heads.h — current heads of a set of record versions, through
- * mlproto_heads_compute(). A separate translation unit because
- * mlproto/compliance.h and mlproto/record.h both define
- * MLPROTO_MAX_SUPERSEDES (256 vs 16) and cannot be included together.
+ * mlproto_heads_compute(), in fixed-size arrays for the generator and the
+ * test. (It was once a separate translation unit because compliance.h and
+ * record.h could not be included together; they can now.)
  */
 #ifndef ML_GOLDEN_HEADS_H
 #define ML_GOLDEN_HEADS_H

@@ -11,6 +11,7 @@
 #include "golden_heads.h"
 
 #include "mlproto/alloc.h"
+#include "mlproto/compliance.h"
 #include "mlproto/errors.h"
 #include "mlproto/merkle.h"
 
@@ -464,6 +465,188 @@ static void test_heads(void **state) {
   assert_int_equal(conflicts, 1); /* a06 and b01 both supersede a05 */
 }
 
+/* ------------------------------------------------------------- compliance -- */
+
+static void expect_date(mlproto_date d, const tu_json *o, const char *key) {
+  const tu_json *v = tu_json_get(o, key);
+  assert_non_null(v);
+  if (d == MLPROTO_DATE_NONE) {
+    assert_int_equal(v->type, TU_JNULL);
+    return;
+  }
+  char buf[MLPROTO_DATE_STRLEN];
+  assert_int_equal(mlproto_date_format(buf, d), MLPROTO_OK);
+  assert_string_equal(buf, str(o, key));
+}
+
+static void expect_bool(int b, const tu_json *o, const char *key) {
+  const tu_json *v = tu_json_get(o, key);
+  assert_non_null(v);
+  assert_int_equal(v->type, TU_JBOOL);
+  assert_int_equal(v->boolean, b != 0);
+}
+
+/* The compliance of case 1's grant, recomputed from the envelopes of the
+ * vectors (all of them, in the order of the file) and compared field by
+ * field with the expected inputs and result. */
+static void test_compliance(void **state) {
+  (void)state;
+  const tu_json *cs = sect("compliance"), *recs = sect("records");
+  const tu_json *ei = tu_json_get(cs, "inputs"), *er = tu_json_get(cs, "result");
+  assert_non_null(ei);
+  assert_non_null(er);
+  mlproto_record *r[64];
+  assert_true(recs->n <= 64);
+  size_t gi = SIZE_MAX;
+  for (size_t i = 0; i < recs->n; i++) {
+    size_t len;
+    uint8_t *env = hexv(tu_json_get(&recs->items[i], "outputs"), "envelope_hex", &len);
+    assert_int_equal(mlproto_record_verify(&r[i], env, len), MLPROTO_OK);
+    free(env);
+    if (strcmp(str(&recs->items[i], "name"), str(cs, "grant")) == 0)
+      gi = i;
+  }
+  assert_true(gi != SIZE_MAX);
+#define NAME(i) str(&recs->items[i], "name")
+  mlproto_compliance_inputs *in = NULL;
+  assert_int_equal(mlproto_compliance_inputs_from_records(
+                       &in, (const struct mlproto_record *const *)r, recs->n, r[gi]->record_id,
+                       NULL, 0),
+                   MLPROTO_OK);
+  assert_hex_equal(in->grant_id, 16, ei, "grant_id");
+  assert_hex_equal(in->case_id, 16, ei, "case_id");
+  expect_date(in->grant.start, ei, "start");
+  expect_date(in->grant.end, ei, "end");
+  expect_date(in->grant.closed, ei, "closed");
+  const tu_json *ru = tu_json_get(ei, "rule"), *chs = tu_json_get(ru, "channels");
+  assert_int_equal(in->grant.rule.period_weeks, num(ru, "period_weeks"));
+  assert_int_equal(in->grant.rule.contacts_needed, num(ru, "contacts_needed"));
+  uint32_t q = 0;
+  for (size_t i = 0; i < chs->n; i++) {
+    mlproto_channel ch;
+    assert_int_equal(mlproto_channel_from_name(&ch, chs->items[i].str, strlen(chs->items[i].str)),
+                     MLPROTO_OK);
+    q |= MLPROTO_CHANNEL_BIT(ch);
+  }
+  assert_int_equal(in->grant.rule.channels, q);
+  assert_int_equal(in->grant.rule.min_minutes, num(ru, "min_minutes"));
+  assert_int_equal(in->grant.rule.min_working_days, num(ru, "min_working_days"));
+  assert_int_equal(in->grant.rule.grace_days, num(ru, "grace_days"));
+  assert_int_equal(in->grant.rule.late_days, num(ru, "late_days"));
+  assert_int_equal(in->grant.granted_minutes_per_week, num(ei, "granted_minutes_per_week"));
+  assert_string_equal(NAME(in->params_record), str(ei, "params"));
+  if (in->close_record == SIZE_MAX)
+    assert_int_equal(tu_json_get(ei, "close")->type, TU_JNULL);
+  else
+    assert_string_equal(NAME(in->close_record), str(ei, "close"));
+  expect_bool(in->grant_conflict, ei, "grant_conflict");
+  const tu_json *ec = tu_json_get(ei, "contacts"), *ea = tu_json_get(ei, "absences");
+  assert_int_equal(in->n_contacts, ec->n);
+  for (size_t i = 0; i < ec->n; i++)
+    assert_string_equal(NAME(in->contact_record[i]), ec->items[i].str);
+  assert_int_equal(in->n_absences, ea->n);
+  for (size_t i = 0; i < ea->n; i++) {
+    assert_string_equal(NAME(in->absence_record[i]), str(&ea->items[i], "record"));
+    expect_date(in->absences[i].from, &ea->items[i], "from");
+    expect_date(in->absences[i].to, &ea->items[i], "to");
+    expect_bool(in->absences[i].approved, &ea->items[i], "approved");
+  }
+
+  const char *now_text = str(cs, "now");
+  int64_t now_ms;
+  assert_int_equal(mlproto_datetime_parse(&now_ms, now_text, strlen(now_text)), MLPROTO_OK);
+  assert_int_equal((uint64_t)now_ms, num(cs, "now_ms"));
+  mlproto_compliance *c = NULL;
+  assert_int_equal(mlproto_compliance_compute(&c, &in->grant, in->contacts, in->n_contacts,
+                                              in->absences, in->n_absences, now_ms),
+                   MLPROTO_OK);
+  expect_date(c->effective_end, er, "effective_end");
+  const tu_json *ep = tu_json_get(er, "periods");
+  assert_int_equal(c->n_periods, ep->n);
+  for (size_t i = 0; i < ep->n; i++) {
+    const mlproto_period *p = &c->periods[i];
+    const tu_json *e = &ep->items[i], *wk = tu_json_get(e, "weeks");
+    assert_int_equal(p->k, num(e, "k"));
+    expect_date(p->start, e, "start");
+    expect_date(p->end, e, "end");
+    assert_int_equal(p->n_weeks, wk->n);
+    for (size_t k = 0; k < wk->n; k++)
+      assert_string_equal(p->weeks[k], wk->items[k].str);
+    assert_string_equal(mlproto_period_status_name((int)p->status), str(e, "status"));
+    assert_string_equal(mlproto_na_reason_name((int)p->reason), str(e, "reason"));
+    expect_bool(p->cut, e, "cut");
+    expect_bool(p->absence_reduced, e, "absence_reduced");
+    assert_int_equal(p->qualifying, num(e, "qualifying"));
+    assert_int_equal(p->attempts, num(e, "attempts"));
+    assert_int_equal(p->minutes_held, num(e, "minutes_held"));
+    assert_int_equal(p->in_scope_days, num(e, "in_scope_days"));
+    assert_int_equal(p->working_days, num(e, "working_days"));
+    assert_int_equal((uint64_t)p->final_at_ms, num(e, "final_at_ms"));
+  }
+  const tu_json *et = tu_json_get(er, "totals"), *em = tu_json_get(et, "missed");
+  assert_int_equal(c->totals.met, num(et, "met"));
+  assert_int_equal(c->totals.assessable_final, num(et, "assessable_final"));
+  assert_int_equal(c->totals.pending, num(et, "pending"));
+  assert_int_equal(c->totals.not_assessable, num(et, "not_assessable"));
+  assert_int_equal(c->totals.n_missed, em->n);
+  for (size_t i = 0; i < em->n; i++)
+    assert_int_equal(c->totals.missed[i], em->items[i].inum);
+  assert_int_equal(c->totals.minutes_held, num(et, "minutes_held"));
+  assert_int_equal(c->totals.minutes_granted, num(et, "minutes_granted"));
+  assert_int_equal(c->totals.transport_minutes, num(et, "transport_minutes"));
+  const tu_json *ew = tu_json_get(er, "weeks");
+  assert_int_equal(c->n_weeks, ew->n);
+  for (size_t i = 0; i < ew->n; i++) {
+    assert_string_equal(c->weeks[i].week, str(&ew->items[i], "week"));
+    assert_int_equal(c->weeks[i].days_in_grant, num(&ew->items[i], "days_in_grant"));
+    assert_int_equal(c->weeks[i].minutes_held, num(&ew->items[i], "minutes_held"));
+    assert_int_equal(c->weeks[i].minutes_granted, num(&ew->items[i], "minutes_granted"));
+  }
+  const tu_json *emo = tu_json_get(er, "months");
+  assert_int_equal(c->n_months, emo->n);
+  for (size_t i = 0; i < emo->n; i++) {
+    assert_string_equal(c->months[i].month, str(&emo->items[i], "month"));
+    assert_int_equal(c->months[i].billable_minutes, num(&emo->items[i], "billable_minutes"));
+    assert_int_equal(c->months[i].transport_minutes, num(&emo->items[i], "transport_minutes"));
+    assert_int_equal(c->months[i].held_contacts, num(&emo->items[i], "held_contacts"));
+  }
+  const tu_json *ecr = tu_json_get(er, "contacts");
+  assert_int_equal(c->n_contacts, ecr->n);
+  for (size_t i = 0; i < ecr->n; i++) {
+    const mlproto_contact_result *x = &c->contacts[i];
+    const tu_json *e = &ecr->items[i];
+    assert_string_equal(NAME(in->contact_record[x->index]), str(e, "record"));
+    expect_date(x->local_date, e, "local_date");
+    assert_int_equal(x->minutes, num(e, "minutes"));
+    if (x->period < 0)
+      assert_int_equal(tu_json_get(e, "period")->type, TU_JNULL);
+    else
+      assert_int_equal((uint64_t)x->period, num(e, "period"));
+    expect_bool(x->in_absence, e, "in_absence");
+    expect_bool(x->qualifies, e, "qualifies");
+    expect_bool(x->attempt, e, "attempt");
+    expect_bool(x->late_entry, e, "late_entry");
+    expect_bool(x->late_sync, e, "late_sync");
+    expect_bool(x->conflict, e, "conflict");
+  }
+  const tu_json *ecf = tu_json_get(er, "conflicts");
+  assert_int_equal(c->n_conflicts, ecf->n);
+  for (size_t i = 0; i < ecf->n; i++) {
+    assert_int_equal(c->conflicts[i].n_heads, ecf->items[i].n);
+    for (size_t k = 0; k < ecf->items[i].n; k++)
+      assert_string_equal(NAME(in->contact_record[c->conflicts[i].heads[k]]),
+                          ecf->items[i].items[k].str);
+  }
+  expect_date(c->last_contact_date, er, "last_contact_date");
+  assert_int_equal(c->late_entries, num(er, "late_entries"));
+  assert_int_equal(c->late_syncs, num(er, "late_syncs"));
+#undef NAME
+  mlproto_compliance_free(c);
+  mlproto_compliance_inputs_free(in);
+  for (size_t i = 0; i < recs->n; i++)
+    mlproto_record_free(r[i]);
+}
+
 /* -------------------------------------------------------------------- log -- */
 
 static void leaf_by_hand(uint8_t out[32], const uint8_t *entry, size_t n) {
@@ -833,6 +1016,7 @@ int main(void) {
       cmocka_unit_test(test_erased),
       cmocka_unit_test(test_chains),
       cmocka_unit_test(test_heads),
+      cmocka_unit_test(test_compliance),
       cmocka_unit_test(test_log),
       cmocka_unit_test(test_signatures),
       cmocka_unit_test(test_legacy_sealed),

@@ -305,6 +305,31 @@ static void test_example21_late_entry(void **state) {
   c->recorded_at_ms++;
   r = fx_run(f, LATER);
   assert_true(r->contacts[0].late_entry);
+  /* L is the grant's rule. */
+  f->grant.rule.late_days = 8;
+  r = fx_run(f, LATER);
+  assert_false(r->contacts[0].late_entry);
+  assert_int_equal(r->late_entries, 0);
+}
+
+/* Definition 9 as one function: boundaries, L = 0, records made before the
+ * start, and no overflow at the ends of int64. */
+static void test_late_flags_functions(void **state) {
+  (void)state;
+  const int64_t day = MLPROTO_MS_PER_DAY, t0 = T("2026-01-02 10:00");
+  assert_false(mlproto_late_entry(t0, t0 + 7 * day, 7));
+  assert_true(mlproto_late_entry(t0, t0 + 7 * day + 1, 7));
+  assert_false(mlproto_late_entry(t0, t0, 0));
+  assert_true(mlproto_late_entry(t0, t0 + 1, 0));
+  assert_false(mlproto_late_entry(t0, t0 - 30 * day, 7)); /* recorded before: not late */
+  assert_true(mlproto_late_entry(t0, t0 + 367 * day, MLPROTO_RULE_MAX_DAYS));
+  assert_false(mlproto_late_entry(t0, t0 + 366 * day, MLPROTO_RULE_MAX_DAYS));
+  assert_true(mlproto_late_entry(INT64_MIN, INT64_MAX, UINT32_MAX));
+  assert_false(mlproto_late_entry(INT64_MAX, INT64_MIN, 0));
+  assert_false(mlproto_late_sync(t0, 0, 7)); /* not yet received */
+  assert_false(mlproto_late_sync(t0, t0 + 7 * day, 7));
+  assert_true(mlproto_late_sync(t0, t0 + 7 * day + 1, 7));
+  assert_false(mlproto_late_sync(t0, t0 - day, 0));
 }
 
 static void test_example22_correction_moves_week(void **state) {
@@ -362,6 +387,134 @@ static void test_example26_short_video_is_attempt(void **state) {
 }
 
 /* ------------------------------------------------------------ edge cases */
+
+/* Example 27: a full week shortened by an approved absence (Mon..Thu) keeps
+ * an in-scope working day (Fri): K is for cut periods only, so the week is
+ * assessable and, without a contact, MISSED once final. */
+static void test_example27_absence_does_not_make_full_week_partial(void **state) {
+  fx *f = *state;
+  fx_grant(f, "2026-06-01", "2026-06-28");
+  fx_absence(f, "2026-06-08", "2026-06-11", 1);
+  const mlproto_compliance *r = fx_run(f, LATER);
+  const mlproto_period *p = period_of_week(r, "2026-W24");
+  assert_false(p->cut);
+  assert_true(p->absence_reduced);
+  assert_int_equal(p->working_days, 1);
+  assert_int_equal(p->in_scope_days, 3); /* Fri, Sat, Sun */
+  assert_status(r, "2026-W24", MLPROTO_PERIOD_MISSED, MLPROTO_NA_NONE);
+  assert_int_equal(r->totals.not_assessable, 0);
+  assert_int_equal(r->totals.assessable_final, 4);
+  /* Still PENDING during its grace (the end of Sunday 06-14 + 7 days). */
+  r = fx_run(f, T("2026-06-21 23:59"));
+  assert_status(r, "2026-W24", MLPROTO_PERIOD_PENDING, MLPROTO_NA_NONE);
+  /* Only the weekend left in scope: still assessable (an in-scope day). */
+  fx_absence(f, "2026-06-12", "2026-06-12", 1);
+  r = fx_run(f, LATER);
+  p = period_of_week(r, "2026-W24");
+  assert_int_equal(p->working_days, 0);
+  assert_int_equal(p->in_scope_days, 2);
+  assert_status(r, "2026-W24", MLPROTO_PERIOD_MISSED, MLPROTO_NA_NONE);
+  /* The whole week absent: no in-scope day, NOT_ASSESSABLE(absence). */
+  fx_absence(f, "2026-06-13", "2026-06-14", 1);
+  r = fx_run(f, LATER);
+  assert_status(r, "2026-W24", MLPROTO_PERIOD_NOT_ASSESSABLE, MLPROTO_NA_ABSENCE);
+  /* An unapproved absence exempts nothing. */
+  f->na = 0;
+  fx_absence(f, "2026-06-08", "2026-06-14", 0);
+  r = fx_run(f, LATER);
+  assert_int_equal(period_of_week(r, "2026-W24")->working_days, 5);
+  assert_status(r, "2026-W24", MLPROTO_PERIOD_MISSED, MLPROTO_NA_NONE);
+}
+
+/* Example 28: the cut leaves Wed..Fri = K; an approved absence on Wednesday
+ * takes it below K: NOT_ASSESSABLE(absence). Without the absence the same
+ * week is assessable. */
+static void test_example28_cut_week_below_k_by_absence(void **state) {
+  fx *f = *state;
+  fx_grant(f, "2026-06-03", "2026-08-30");
+  fx_absence(f, "2026-06-03", "2026-06-03", 1);
+  const mlproto_compliance *r = fx_run(f, LATER);
+  const mlproto_period *p = period_of_week(r, "2026-W23");
+  assert_true(p->cut);
+  assert_true(p->absence_reduced);
+  assert_int_equal(p->working_days, 2);
+  assert_status(r, "2026-W23", MLPROTO_PERIOD_NOT_ASSESSABLE, MLPROTO_NA_ABSENCE);
+  assert_status(r, "2026-W24", MLPROTO_PERIOD_MISSED, MLPROTO_NA_NONE);
+  /* A qualifying contact still makes it MET (the first rule wins). */
+  fx_held(f, "2026-06-05 10:00");
+  r = fx_run(f, LATER);
+  assert_status(r, "2026-W23", MLPROTO_PERIOD_MET, MLPROTO_NA_NONE);
+}
+
+/* The mirror of example 28: without the absence the cut week has 3 = K
+ * working days and is assessable. */
+static void test_example28_without_absence_assessable(void **state) {
+  fx *f = *state;
+  fx_grant(f, "2026-06-03", "2026-08-30");
+  const mlproto_compliance *r = fx_run(f, LATER);
+  const mlproto_period *p = period_of_week(r, "2026-W23");
+  assert_true(p->cut);
+  assert_false(p->absence_reduced);
+  assert_int_equal(p->working_days, 3);
+  assert_status(r, "2026-W23", MLPROTO_PERIOD_MISSED, MLPROTO_NA_NONE);
+  /* An unapproved absence on the Wednesday changes nothing. */
+  fx_absence(f, "2026-06-03", "2026-06-03", 0);
+  r = fx_run(f, LATER);
+  assert_status(r, "2026-W23", MLPROTO_PERIOD_MISSED, MLPROTO_NA_NONE);
+}
+
+/* A cut period below K by the cut alone is PARTIAL, also when approved
+ * absences take further days out of it (as long as an in-scope day is
+ * left; none left is ABSENCE, the first clause of definition 7). At the
+ * grant's end as at its start. */
+static void test_cut_below_k_is_partial_even_with_absence(void **state) {
+  fx *f = *state;
+  fx_grant(f, "2025-09-04", "2025-12-31"); /* example 4: Thu, Fri = 2 < K */
+  fx_absence(f, "2025-09-04", "2025-09-04", 1);
+  const mlproto_compliance *r = fx_run(f, LATER);
+  const mlproto_period *p = period_of_week(r, "2025-W36");
+  assert_true(p->absence_reduced);
+  assert_int_equal(p->working_days, 1);
+  assert_int_equal(p->in_scope_days, 3);
+  assert_status(r, "2025-W36", MLPROTO_PERIOD_NOT_ASSESSABLE, MLPROTO_NA_PARTIAL);
+  fx_absence(f, "2025-09-05", "2025-09-06", 1); /* only Sunday left */
+  r = fx_run(f, LATER);
+  assert_status(r, "2025-W36", MLPROTO_PERIOD_NOT_ASSESSABLE, MLPROTO_NA_PARTIAL);
+  fx_absence(f, "2025-09-07", "2025-09-07", 1); /* nothing left in scope */
+  r = fx_run(f, LATER);
+  assert_int_equal(period_of_week(r, "2025-W36")->in_scope_days, 0);
+  assert_status(r, "2025-W36", MLPROTO_PERIOD_NOT_ASSESSABLE, MLPROTO_NA_ABSENCE);
+  /* The last week, cut by E on a Tuesday (2 < K), with an absence Monday. */
+  fx_grant(f, "2026-01-05", "2026-03-31");
+  fx_absence(f, "2026-03-30", "2026-03-30", 1);
+  r = fx_run(f, LATER);
+  assert_status(r, "2026-W14", MLPROTO_PERIOD_NOT_ASSESSABLE, MLPROTO_NA_PARTIAL);
+  /* A close date cuts like an end: closed Wed 03-18 leaves Mon..Wed = K;
+   * an absence on Tuesday takes it below K. */
+  f->grant.closed = D("2026-03-18");
+  f->na = 0;
+  r = fx_run(f, LATER);
+  assert_status(r, "2026-W12", MLPROTO_PERIOD_MISSED, MLPROTO_NA_NONE);
+  fx_absence(f, "2026-03-17", "2026-03-17", 1);
+  r = fx_run(f, LATER);
+  assert_status(r, "2026-W12", MLPROTO_PERIOD_NOT_ASSESSABLE, MLPROTO_NA_ABSENCE);
+}
+
+/* A full P = 2 period with one week absent keeps five working days of the
+ * other week, and one with a single in-scope day is still assessable. */
+static void test_p2_full_period_with_absence(void **state) {
+  fx *f = *state;
+  fx_grant(f, "2026-01-05", "2026-03-29");
+  f->grant.rule.period_weeks = 2;
+  f->grant.rule.min_working_days = 6;
+  fx_absence(f, "2026-01-05", "2026-01-17", 1); /* all of k = 0 but Sunday 01-18 */
+  const mlproto_compliance *r = fx_run(f, LATER);
+  assert_int_equal(r->periods[0].in_scope_days, 1);
+  assert_int_equal(r->periods[0].working_days, 0);
+  assert_false(r->periods[0].cut);
+  assert_int_equal(r->periods[0].status, MLPROTO_PERIOD_MISSED);
+  assert_int_equal(r->periods[0].reason, MLPROTO_NA_NONE);
+}
 
 static void test_p2_anchoring_across_week53(void **state) {
   fx *f = *state;
@@ -433,10 +586,12 @@ static void test_absence_whole_period(void **state) {
   /* W04 keeps Wed..Fri = 3 = K: assessable. */
   assert_int_equal(period_of_week(r, "2026-W04")->working_days, 3);
   assert_status(r, "2026-W04", MLPROTO_PERIOD_MISSED, MLPROTO_NA_NONE);
-  /* One more absent day leaves 2 < K: NOT_ASSESSABLE(absence). */
+  /* One more absent day leaves 2 < K, but W04 is a full week: K does not
+   * apply (definition 7, example 27), so it stays assessable. */
   fx_absence(f, "2026-01-21", "2026-01-21", 1);
   r = fx_run(f, LATER);
-  assert_status(r, "2026-W04", MLPROTO_PERIOD_NOT_ASSESSABLE, MLPROTO_NA_ABSENCE);
+  assert_int_equal(period_of_week(r, "2026-W04")->working_days, 2);
+  assert_status(r, "2026-W04", MLPROTO_PERIOD_MISSED, MLPROTO_NA_NONE);
 }
 
 static void test_unapproved_absence_no_exemption(void **state) {
@@ -976,9 +1131,15 @@ int main(void) {
       T_(test_example18_no_carry_over),
       T_(test_example20_late_sync),
       T_(test_example21_late_entry),
+      T_(test_late_flags_functions),
       T_(test_example22_correction_moves_week),
       T_(test_example25_renewal_separate),
       T_(test_example26_short_video_is_attempt),
+      T_(test_example27_absence_does_not_make_full_week_partial),
+      T_(test_example28_cut_week_below_k_by_absence),
+      T_(test_example28_without_absence_assessable),
+      T_(test_cut_below_k_is_partial_even_with_absence),
+      T_(test_p2_full_period_with_absence),
       T_(test_p2_anchoring_across_week53),
       T_(test_n2_requires_two),
       T_(test_grant_shorter_than_a_week),

@@ -1,7 +1,9 @@
 /*
  * mlproto/compliance.h — the weekly contact rule (domain.md, "The contact
- * rule", definitions 1-9) and the current-state ("heads") computation over
- * superseding record versions.
+ * rule", definitions 1-9), the current-state ("heads") computation over
+ * superseding record versions, and the building of a grant's compliance
+ * inputs from its case's records (module mlproto_derive: it alone needs
+ * mlproto/record.h; the rest is mlproto_time).
  *
  * The device (what does this mentor still owe this week?) and the server
  * (the jobcentre's report) run this same code on the same inputs and get the
@@ -29,15 +31,18 @@
  *    inside [S, E'].
  *  - In-scope days: days of the period in [S, E'] outside approved absences.
  *    Working days: in-scope Monday..Friday that are not Danish public
- *    holidays. A full period whose working days are reduced only by holidays
- *    is assessable whatever is left (domain example 8): K is applied only to
- *    periods cut by S/E' or reduced by an approved absence. An absence-
- *    reduced period is treated like a partial one: fewer than K working days
- *    left makes it NOT_ASSESSABLE(absence).
- *  - NOT_ASSESSABLE reasons: ABSENCE when there are no in-scope days at all
- *    (absences cover all of the period's days in [S, E']), or when the cut
- *    alone would leave >= K working days but absences bring it below K;
- *    PARTIAL when the cut alone leaves fewer than K working days.
+ *    holidays. K is applied only to periods cut by S or E' (definition 7):
+ *    a full period is assessable as long as it has one in-scope day,
+ *    whatever holidays (domain example 8) and approved absences (example
+ *    27) leave of its working days, even none (an in-scope weekend).
+ *  - NOT_ASSESSABLE reasons, for a period without enough qualifying
+ *    contacts: ABSENCE when there are no in-scope days at all (approved
+ *    absences cover all of the period's days in [S, E'], full or cut);
+ *    for a cut period with in-scope days but fewer than K working days,
+ *    PARTIAL when the cut alone (holidays included, absences not) leaves
+ *    fewer than K working days, whatever the absences do, and ABSENCE when
+ *    the cut alone leaves >= K and only approved absences take it below K
+ *    (example 28). A full period is never NOT_ASSESSABLE(PARTIAL).
  *  - Status, first match wins: MET (qualifying >= N, also for partial or open
  *    periods); NOT_ASSESSABLE; PENDING while now < final_at_ms; then
  *    MISSED_WITH_ATTEMPTS (attempts >= 1); MISSED.
@@ -65,7 +70,8 @@
  *    week in [S, E']) / 7, rounded half up; the total is their sum.
  *  - late_entry: recorded_at_ms - start_ms > L days (L * 86,400,000 ms);
  *    late_sync: received_at_ms != 0 and received_at_ms - recorded_at_ms >
- *    L days. Flags only: they never change a status.
+ *    L days (mlproto_late_entry, mlproto_late_sync). Flags only: they never
+ *    change a status.
  *  - Totals: met = MET periods; assessable_final = MET + MISSED +
  *    MISSED_WITH_ATTEMPTS periods (a MET period counts even while its grace
  *    runs: it cannot become a miss); missed = the MISSED* periods.
@@ -169,6 +175,27 @@ MLPROTO_EXTERN int mlproto_grant_max_end(mlproto_date *out, mlproto_date start)
  * BAD_RULE, OUT_OF_RANGE (granted minutes). */
 MLPROTO_EXTERN int mlproto_grant_validate(const mlproto_grant *g) MLPROTO_WARN_UNUSED;
 
+/* ------------------------------------------- entry flags (definition 9) */
+
+/*
+ * late_entry: 1 when a contact starting at start_ms was recorded (the
+ * device's clock, recorded_at_ms) more than late_days days after its start,
+ * i.e. recorded_at_ms - start_ms > late_days * 86,400,000 ms; exactly L days
+ * is not late, nor is a record made before the start. 0 otherwise. The one
+ * definition: the engine's mlproto_contact_result.late_entry, client-core's
+ * contact lists and any report use this function. Total (no overflow for any
+ * int64 inputs), pure.
+ */
+MLPROTO_EXTERN int mlproto_late_entry(int64_t start_ms, int64_t recorded_at_ms,
+                                      uint32_t late_days);
+/*
+ * late_sync: 1 when received_at_ms != 0 (received by the server) and
+ * received_at_ms - recorded_at_ms > late_days days, else 0. A flag for the
+ * reader (offline work is normal), never a fault. Total, pure.
+ */
+MLPROTO_EXTERN int mlproto_late_sync(int64_t recorded_at_ms, int64_t received_at_ms,
+                                     uint32_t late_days);
+
 /* ----------------------------------------------- current heads (generic) */
 
 /* One version of a logical item (a contact, note, grant...). An item is the
@@ -256,8 +283,9 @@ typedef enum mlproto_period_status {
 
 typedef enum mlproto_na_reason {
   MLPROTO_NA_NONE = 0,    /* the period is assessable */
-  MLPROTO_NA_PARTIAL = 1, /* cut by the grant's start/end: < K working days */
-  MLPROTO_NA_ABSENCE = 2  /* approved absences left no in-scope days or < K working days */
+  MLPROTO_NA_PARTIAL = 1, /* cut by the grant's start/end, the cut alone leaves < K working days */
+  MLPROTO_NA_ABSENCE = 2  /* approved absences left no in-scope day, or took a cut
+                           * period (>= K working days after the cut) below K */
 } mlproto_na_reason;
 
 /* "MET", "NOT_ASSESSABLE", "PENDING", "MISSED_WITH_ATTEMPTS", "MISSED";
@@ -272,8 +300,9 @@ typedef struct mlproto_period {
   char weeks[2][MLPROTO_ISOWEEK_STRLEN]; /* ISO labels of the weeks covered */
   mlproto_period_status status;
   mlproto_na_reason reason;
-  int cut;                     /* not wholly inside [S, E'] */
-  int absence_reduced;         /* an approved absence removed days in [S, E'] */
+  int cut;                     /* not wholly inside [S, E']: K applies */
+  int absence_reduced;         /* an approved absence removed days in [S, E']
+                                * (informative: K applies only when cut) */
   uint32_t qualifying;
   uint32_t attempts;
   uint64_t minutes_held;
@@ -358,6 +387,80 @@ MLPROTO_EXTERN int mlproto_compliance_compute(mlproto_compliance **out, const ml
                                               const mlproto_absence *absences, size_t n_absences,
                                               int64_t now_ms) MLPROTO_WARN_UNUSED;
 MLPROTO_EXTERN void mlproto_compliance_free(mlproto_compliance *c);
+
+/* ------------------------------------- compliance inputs from records */
+
+struct mlproto_record; /* mlproto/record.h: a parsed and verified record */
+
+/* What mlproto_compliance_compute needs for one grant, built from records.
+ * One block: every array points into it; free with
+ * mlproto_compliance_inputs_free. The arrays are not const so that a caller
+ * that knows the server's receipt times (the log) can fill in
+ * contacts[i].received_at_ms before computing. */
+typedef struct mlproto_compliance_inputs {
+  uint8_t grant_id[16]; /* the grant item's oldest version (its GRANT_OPEN) */
+  uint8_t case_id[16];
+  mlproto_grant grant;  /* start, end, rule, minutes of params; closed */
+  size_t params_record; /* input index of the version the parameters come from */
+  size_t close_record;  /* input index of the close head that counts, or SIZE_MAX */
+  int grant_conflict;   /* the grant item has other than exactly one head */
+  size_t n_contacts;
+  mlproto_contact *contacts;    /* every contact version of the case */
+  const size_t *contact_record; /* per contact: its input index */
+  size_t n_absences;
+  mlproto_absence *absences;    /* the current version of each absence item */
+  const size_t *absence_record; /* per absence: its input index */
+} mlproto_compliance_inputs;
+
+/*
+ * The compliance inputs of one grant from the verified records of its case,
+ * using the disclosed parts only (never a sealed byte). The same set of
+ * records gives the same inputs byte for byte, in any order, so the device,
+ * the server's report and an auditor computing from the same records agree.
+ *   records   verified records (mlproto_record_verify or _verify_stored), in
+ *             any order; records of other cases, and of kinds other than
+ *             GRANT_OPEN/UPDATE/CLOSE, CONTACT and ABSENCE, are ignored.
+ *             Not retained: the result does not point into them.
+ *   grant_id  the record id of any version (GRANT_OPEN, UPDATE or CLOSE) of
+ *             the grant; its case is the case used.
+ *   mentor_keys, n_mentor_keys  the author keys of the grant's mentor's
+ *             devices: a contact by any other author gets by_grant_mentor 0
+ *             (definition 5). NULL and 0: every author is the grant's mentor
+ *             (one mentor's own profile). The mentor on the contact's date is
+ *             the caller's concern: pass the keys that were the mentor's.
+ * The grant: an item is the grant-kind records connected by supersedes links
+ * (mlproto_heads_compute). Its parameters (S, E, rule, granted minutes) are
+ * those of its newest version (hlc, author, record_id) that is not a
+ * GRANT_CLOSE; closed is the earliest close_day among the item's heads that
+ * are GRANT_CLOSE (concurrent closes: the first ends support), else
+ * MLPROTO_DATE_NONE, so that E' = min(E, closed); a close that a later
+ * version superseded no longer counts. The grant is not validated here
+ * (mlproto_compliance_compute does it).
+ * Contacts: every CONTACT version of the case, superseded and voided ones
+ * included, with its supersedes links, as the engine expects (it finds the
+ * heads, drops voided items and reports conflicts); ordered by record_id.
+ * recorded_at_ms is the record's HLC ms part; end_ms and received_at_ms are
+ * 0 (a record carries neither; the log holds the receipt time).
+ * Absences: for each ABSENCE item, its representative (newest head), with
+ * its approved flag (the engine exempts only approved ones); ordered by
+ * record_id.
+ * Errors: MLPROTO_ERR_INVALID_ARGUMENT (out or grant_id NULL, records NULL
+ * with n > 0, a NULL record, mentor_keys NULL with n_mentor_keys > 0),
+ * NOT_FOUND (no grant-kind record with id grant_id, or the grant has no
+ * GRANT_OPEN/UPDATE version in the set), SEALED_ERASED (the disclosed part
+ * of a record it needs was erased: then no honest answer exists), FIELD_MISSING
+ * (a disclosed part without its payload), TOO_LARGE (more than
+ * MLPROTO_COMPLIANCE_MAX_CONTACTS contact versions, more than
+ * MLPROTO_MAX_ITEMS grant or absence versions, more than
+ * MLPROTO_COMPLIANCE_MAX_ABSENCES absences), ALREADY_EXISTS (one record id
+ * twice among the grant's, the contact or the absence versions),
+ * OUT_OF_MEMORY. On error *out is NULL.
+ */
+MLPROTO_EXTERN int mlproto_compliance_inputs_from_records(
+    mlproto_compliance_inputs **out, const struct mlproto_record *const *records, size_t n,
+    const uint8_t grant_id[16], const uint8_t (*mentor_keys)[32],
+    size_t n_mentor_keys) MLPROTO_WARN_UNUSED;
+MLPROTO_EXTERN void mlproto_compliance_inputs_free(mlproto_compliance_inputs *in);
 
 #ifdef __cplusplus
 }
