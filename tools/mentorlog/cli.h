@@ -1,0 +1,178 @@
+/* cli.h — the shared core of the `mentorlog` command (internal to
+ * tools/mentorlog): exit codes and error lines, option parsing, the
+ * passphrase and the profile, and output helpers. Each command group lives
+ * in its own cmd_<group>.c and uses only this header and mentorlog.h; the
+ * dispatch table is in mentorlog.c (the shape of wireguard-tools' wg.c with
+ * show.c/set.c).
+ *
+ * Every function that can fail prints one line on stderr naming what was
+ * wrong, prefixed by "mentorlog: ", and returns the process exit status
+ * (0 or one of the EXIT_* codes); callers return it from their cmd_*. */
+#ifndef MENTORLOG_CLI_H
+#define MENTORLOG_CLI_H
+
+#include "mentorlog/mentorlog.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit status of the command (documented in `mentorlog --help`). */
+enum { EXIT_USER = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
+
+#define PASS_MAX MENTORLOG_PASSPHRASE_MAX
+
+extern const char *prog;        /* "mentorlog": the prefix of every error line */
+extern const char *profile_dir; /* --profile DIR given before the command, or NULL */
+
+/* ---------------------------------------------------------------- errors */
+
+/* Print "mentorlog: <fmt>" and, when usage is not NULL, the usage text on
+ * stderr. Returns EXIT_USAGE. */
+int usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The exit status for a library error code: 0 for 0, EXIT_INTERNAL for
+ * internal, I/O, memory, a damaged profile or a broken chain, EXIT_USER for
+ * the rest. */
+int exit_for(int code);
+
+/* One line "what: detail (ERRNAME)" for the library error code; detail is
+ * mentorlog_errmsg(h) when h is not NULL and has one, else the code's static
+ * text. Returns exit_for(code). */
+int fail(mentorlog *h, int code, const char *what);
+
+/* "--name 'v': <library's text> (ERRNAME)" for a value the library refused
+ * to parse. Returns EXIT_USER. */
+int bad_value(const char *name, const char *v, int err);
+
+/* "--name 'v': why" for a value refused by the command. Returns EXIT_USER. */
+int bad_opt(const char *name, const char *v, const char *why);
+
+/* --------------------------------------------------------------- options */
+
+/* One long option of a command: a table of them ends with {0}. value and
+ * seen are filled by parse_opts; value points into argv. */
+struct opt {
+  const char *name; /* without the leading "--" */
+  bool flag;        /* takes no value */
+  const char *value;
+  bool seen;
+};
+
+/* Parse argv[1..argc-1] into opts and up to maxpos positional arguments
+ * (*npos of them, pointers into argv, into pos). True when the command is
+ * over: after --help (usage printed on stdout, *rc 0) or a usage error
+ * (printed, *rc EXIT_USAGE). An option given twice is a usage error. */
+bool parse_opts(int argc, char **argv, struct opt *opts, const char **pos, int maxpos, int *npos,
+                const char *usage, int *rc);
+
+/* A command with subcommands: argv[1] is the subcommand (*sub), the rest its
+ * options and at most one positional argument. True when the command is
+ * over, with its exit status in *rc (as parse_opts). */
+bool parse_sub(int argc, char **argv, const char *group, const char *usage, struct opt *opts,
+               const char **pos, int *npos, const char **sub, int *rc);
+
+/* The entry of opts named name, or NULL when the table has none. */
+struct opt *opt_get(struct opt *opts, const char *name);
+
+/* The value of the option name when it was given, else NULL. */
+const char *optv(struct opt *opts, const char *name);
+
+/* A decimal whole number 0..max (no sign) into *out. Returns 0, or -1 with
+ * *out unchanged; prints nothing. */
+int parse_uint(const char *s, uint32_t max, uint32_t *out);
+
+/* --now (Copenhagen wall time or UTC "Z"), or the clock when absent, into
+ * *out (ms since the epoch). Returns 0 or EXIT_USER (printed). */
+int parse_now(struct opt *opts, int64_t *out);
+
+/* A YYYY-MM-DD value of the option name into *out. Returns 0 or EXIT_USER
+ * (printed). */
+int parse_date_opt(const char *name, const char *s, mentorlog_date *out);
+
+/* The wall clock, ms since the epoch. */
+int64_t now_ms(void);
+
+/* ---------------------------------------------- passphrase and profile */
+
+/* The passphrase into buf (cap bytes, sodium_malloc'd by the caller): the
+ * first line of $MENTORLOG_PASSPHRASE_FILE when set, else asked on the
+ * terminal without echo (twice when twice, to confirm). Returns 0, or an
+ * exit status (printed); buf's content is then undefined. */
+int get_passphrase(char *buf, size_t cap, bool twice);
+
+/* $MENTORLOG_KDF: "fast" (tests only), "moderate", else interactive. */
+mentorlog_kdf kdf_from_env(void);
+
+/* The profile directory: --profile, else $MENTORLOG_PROFILE, else
+ * ~/.mentorlog. The string is static or from argv/environ. */
+const char *profile(void);
+
+/* Open the profile (create it when create) with the passphrase. Returns 0
+ * with *h open, or an exit status (printed) with *h NULL. The caller closes
+ * *h with mentorlog_close. */
+int open_profile(mentorlog **h, bool create);
+
+/* Resolve arg, an id or unique prefix of the kind what ('c' case, 'g' grant,
+ * 'r' record), into out. Returns 0 or an exit status (printed). */
+int resolve(mentorlog *h, uint8_t out[MENTORLOG_ID_BYTES], char what, const char *arg);
+
+/* open_profile, then resolve arg into id. On failure *h is NULL (closed). */
+int open_resolve(mentorlog **h, char what, const char *arg, uint8_t id[MENTORLOG_ID_BYTES]);
+
+/* A command without options or arguments, on the profile (created when
+ * create). True when the command is over, with its exit status in *rc;
+ * false with *h open. */
+bool parse_plain_open(int argc, char **argv, const char *usage, bool create, mentorlog **h, int *rc);
+
+/* ---------------------------------------------------------------- output */
+
+/* An id as 32 lower-case hex digits and a NUL. */
+void hex(char out[MENTORLOG_ID_HEX + 1], const uint8_t id[MENTORLOG_ID_BYTES]);
+
+/* An id as a hex line on stdout. */
+void print_id(const uint8_t id[MENTORLOG_ID_BYTES]);
+
+/* The end of a command that wrote one record: its id on stdout and 0, or
+ * fail(h, err, what) when err. */
+int print_written(mentorlog *h, int err, const char *what, const uint8_t id[MENTORLOG_ID_BYTES]);
+
+/* s as a JSON string (null when s is NULL). */
+void json_str(FILE *f, const char *s);
+/* An id as a JSON hex string. */
+void json_id(FILE *f, const uint8_t id[MENTORLOG_ID_BYTES]);
+/* A date as a JSON "YYYY-MM-DD" string. */
+void json_date(FILE *f, mentorlog_date d);
+/* s as a CSV field, always quoted (an empty field when s is NULL). */
+void csv_str(FILE *f, const char *s);
+
+/* ms as Copenhagen wall time "YYYY-MM-DD HH:MM+HH:00" into out. */
+void fmt_local(char out[32], int64_t ms);
+
+/* ----------------------------------------------------------------- lists */
+
+/* One `GROUP list` subcommand: the items of a case (or of all cases) as a
+ * JSON array on one line, or as text lines. */
+struct list_kind {
+  const char *what; /* names a failure: "contact list" */
+  int (*fetch)(mentorlog *h, const uint8_t *case_id, void **items, size_t *n);
+  void (*print)(const void *items, size_t i, bool json); /* item i, without the separator */
+  void (*free)(void *items, size_t n);
+};
+
+/* fetch_NAME and free_NAME of a typed list call (CALL fills items, n). */
+#define LIST_ADAPTERS(name, type, call, free_fn)                                    \
+  static int fetch_##name(mentorlog *h, const uint8_t *case_id, void **v, size_t *n) { \
+    type *items = NULL;                                                               \
+    int err = (call);                                                                 \
+    *v = items;                                                                       \
+    return err;                                                                       \
+  }                                                                                   \
+  static void free_##name(void *v, size_t n) { free_fn((type *)v, n); }
+
+/* Open the profile and print kind k's list: of the case case_arg (resolved),
+ * or of every case when case_arg is NULL. Returns an exit status. */
+int run_list(const struct list_kind *k, const char *case_arg, bool json);
+
+#endif
