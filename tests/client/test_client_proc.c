@@ -21,6 +21,7 @@
 #define BIN ML_BINARY_DIR "/tools/mentorlog/mentorlog"
 
 static char base[256], prof[400], passfile[300];
+static char errpath[300]; /* when set, the child's stderr goes to this file */
 
 static void setup_dirs(void) {
   const char *t = getenv("TMPDIR");
@@ -53,7 +54,9 @@ static int run(char *out, size_t cap, const char *in, const char *const *args) {
     dup2(po[1], 1);
     dup2(pi[0], 0);
     int devnull = open("/dev/null", O_WRONLY);
-    if (!getenv("ML_TEST_VERBOSE"))
+    if (*errpath)
+      dup2(open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600), 2);
+    else if (!getenv("ML_TEST_VERBOSE"))
       dup2(devnull, 2);
     close(po[0]);
     close(pi[1]);
@@ -85,6 +88,32 @@ static int run(char *out, size_t cap, const char *in, const char *const *args) {
 
 static void chomp(char *s) { s[strcspn(s, "\n")] = 0; }
 
+/* As RUN, with the child's stderr into err (NUL-terminated). */
+static int run_err(char *out, size_t cap, char *err, size_t errcap, const char *in, const char *const *args) {
+  snprintf(errpath, sizeof errpath, "%s/stderr", base);
+  int rc = run(out, cap, in, args);
+  FILE *f = fopen(errpath, "r");
+  assert_non_null(f);
+  size_t n = fread(err, 1, errcap - 1, f);
+  err[n] = 0;
+  fclose(f);
+  errpath[0] = 0;
+  return rc;
+}
+#define RUN_ERR(out, err, in, ...) \
+  run_err(out, sizeof out, err, sizeof err, in, (const char *const[]){__VA_ARGS__, NULL})
+
+/* A file under base with the given content; its path into path. */
+static void write_file(char *path, size_t cap, const char *name, const char *content, mode_t mode) {
+  snprintf(path, cap, "%s/%s", base, name);
+  unlink(path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+  assert_int_equal(fchmod(fd, mode), 0);
+  close(fd);
+}
+
 static void command_contract(void **state) {
   (void)state;
   setup_dirs();
@@ -97,7 +126,7 @@ static void command_contract(void **state) {
   assert_int_equal(RUN(out, NULL, "case", "list"), 1); /* no profile yet */
   assert_int_equal(RUN(out, NULL, "init"), 0);
   assert_int_equal(RUN(out, NULL, "init"), 1); /* exists */
-  assert_int_equal(RUN(cid, NULL, "case", "open", "--name", "Ole Olsen", "--phone", "22334455"), 0);
+  assert_int_equal(RUN(cid, "name: Ole Olsen\nphone: 22334455\n", "case", "open", "--fields", "-"), 0);
   chomp(cid);
   assert_int_equal(strlen(cid), 32);
   char prefix[8];
@@ -107,8 +136,8 @@ static void command_contract(void **state) {
                        "2025-12-29", "--end", "2026-02-28", "--hours-per-week", "1.5"), 0);
   chomp(gid);
   assert_int_equal(strlen(gid), 32);
-  assert_int_equal(RUN(rid, NULL, "contact", "add", cid, "--at", "2025-12-29 10:00", "--minutes", "30", "--channel",
-                       "phone", "--outcome", "held", "--note", "spoke about CV"), 0);
+  assert_int_equal(RUN(rid, "spoke about CV\n", "contact", "add", cid, "--at", "2025-12-29 10:00", "--minutes", "30",
+                       "--channel", "phone", "--outcome", "held", "--note-file", "-"), 0);
   chomp(rid);
   assert_int_equal(RUN(out, NULL, "compliance", gid, "--now", "2026-03-31T12:00:00Z", "--json"), 0);
   assert_non_null(strstr(out, "\"weeks\":[\"2026-W01\"],\"status\":\"MET\",\"reason\":null,\"qualifying\":1"));
@@ -147,11 +176,11 @@ static void command_contract(void **state) {
   /* grant update: the options given replace the current values, the rest stay */
   assert_int_equal(RUN(out, NULL, "grant", "--help"), 0);
   assert_non_null(strstr(out, "grant update GRANT"));
-  assert_non_null(strstr(out, "--reason TEXT"));
+  assert_non_null(strstr(out, "--reason-file PATH|-"));
   assert_int_equal(RUN(out, NULL, "grant", "update", gid), 2); /* nothing to change */
   assert_int_equal(RUN(out, NULL, "grant", "update", gid, "--date", "2026-01-01"), 2);
-  assert_int_equal(RUN(out, NULL, "grant", "update", gid, "--ref", "J-78", "--late-days", "3", "--purpose",
-                       "find a CV course"), 0);
+  assert_int_equal(RUN(out, "find a CV course", "grant", "update", gid, "--ref", "J-78", "--late-days", "3",
+                       "--purpose-file", "-"), 0);
   chomp(out);
   assert_int_equal(strlen(out), 32);
   assert_int_equal(RUN(out, NULL, "grant", "list", cid, "--json"), 0);
@@ -162,7 +191,8 @@ static void command_contract(void **state) {
   assert_int_equal(RUN(out, NULL, "grant", "update", gid, "--end", "2026-13-01"), 1);
   assert_int_equal(RUN(out, NULL, "grant", "update", gid, "--end", "2027-01-01"), 1); /* > 6 months */
   /* grant close with a sealed reason, shown decrypted in listings and export */
-  assert_int_equal(RUN(out, NULL, "grant", "close", gid, "--date", "2026-02-13", "--reason", "moved to Odense"), 0);
+  assert_int_equal(RUN(out, "moved to Odense\n", "grant", "close", gid, "--date", "2026-02-13", "--reason-file", "-"),
+                   0);
   assert_int_equal(RUN(out, NULL, "grant", "list", "--json"), 0);
   assert_non_null(strstr(out, "\"end\":\"2026-02-13\",\"closed\":true,\"close_reason\":\"moved to Odense\""));
   assert_int_equal(RUN(out, NULL, "grant", "list"), 0);
@@ -178,6 +208,122 @@ static void command_contract(void **state) {
   fputs("not it\n", f);
   fclose(f);
   assert_int_equal(RUN(out, NULL, "case", "list"), 1);
+  cleanup_dirs();
+}
+
+/* ------------------------------------------------------ sealed fields */
+
+/* No sealed field is taken from argv: each is refused (exit 2, before the
+ * profile is even opened) with a message saying why and how instead; the
+ * file, standard-input and --fields forms round-trip, newlines and UTF-8
+ * included. */
+static void sealed_fields(void **state) {
+  (void)state;
+  setup_dirs();
+  char out[65536], err[8192], cid[64], gid[64], rid[64], path[400];
+  /* Refused before any profile exists: the refusal comes first (exit 2, not
+   * the missing profile's 1). */
+  const char *const refused[][12] = {
+      {"case", "open", "--name", "Secret Name"},
+      {"case", "open", "--phone", "+45 99 88 77 66"},
+      {"case", "open", "--name=Secret Name"},
+      {"contact", "add", "abcdef", "--at", "2026-01-05 10:00", "--minutes", "30", "--channel", "phone",
+       "--outcome", "held", "--note"},
+      {"contact", "void", "abcdef", "--reason", "Secret reason"},
+      {"note", "add", "abcdef", "--text", "Secret note"},
+      {"note", "revise", "abcdef", "--text", "Secret note"},
+      {"grant", "open", "abcdef", "--jobcentre", "0101", "--ref", "R", "--start", "2026-01-05", "--purpose",
+       "Secret purpose"},
+      {"grant", "update", "abcdef", "--purpose", "Secret purpose"},
+      {"grant", "close", "abcdef", "--date", "2026-01-05", "--reason", "Secret reason"},
+      {"absence", "add", "abcdef", "--from", "2026-01-05", "--to", "2026-01-06", "--kind", "other", "--reason"},
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    const char *args[14] = {0};
+    int n = 0;
+    for (; n < 12 && refused[i][n]; n++)
+      args[n] = refused[i][n];
+    if (strcmp(args[n - 1], "--note") == 0 || strcmp(args[n - 1], "--reason") == 0)
+      args[n++] = "Secret text";
+    assert_int_equal(run_err(out, sizeof out, err, sizeof err, NULL, args), 2);
+    assert_non_null(strstr(err, "never taken from the command line"));
+    assert_non_null(strstr(err, "process list"));
+    assert_non_null(strstr(err, "history"));
+    assert_non_null(strstr(err, "-file PATH"));
+    assert_null(strstr(err, "Secret")); /* the value itself is not repeated */
+  }
+  assert_int_equal(RUN(out, NULL, "init"), 0);
+  /* several fields from standard input */
+  assert_int_equal(RUN(cid, "name: Åse Ørsted-Nielsen\nphone: +45 22 33 44 55\n", "case", "open", "--fields", "-"), 0);
+  chomp(cid);
+  assert_int_equal(strlen(cid), 32);
+  assert_int_equal(RUN(out, NULL, "case", "list", "--json"), 0);
+  assert_non_null(strstr(out, "\"name\":\"Åse Ørsted-Nielsen\",\"phone\":\"+45 22 33 44 55\""));
+  /* one field from a file, one from standard input; the required name alone
+   * is the whole of standard input when nothing else gives it */
+  write_file(path, sizeof path, "name", "Bo Berg\n", 0600);
+  assert_int_equal(RUN(out, "+45 11\n", "case", "open", "--name-file", path, "--phone-file", "-"), 0);
+  assert_int_equal(RUN(out, "Carl Carlsen\n", "case", "open"), 0);
+  assert_int_equal(RUN(out, NULL, "case", "list"), 0);
+  assert_non_null(strstr(out, "Bo Berg  +45 11\n"));
+  assert_non_null(strstr(out, "Carl Carlsen\n"));
+  /* refusals of the new forms */
+  assert_int_equal(RUN(out, "", "case", "open"), 1);                                    /* empty name */
+  assert_int_equal(RUN(out, "two\nlines\n", "case", "open", "--name-file", "-"), 1);  /* one-line field */
+  assert_int_equal(RUN(out, "name: A\nname: B\n", "case", "open", "--fields", "-"), 2); /* twice */
+  assert_int_equal(RUN(out, "name: A\n", "case", "open", "--fields", "-", "--name-file", path), 2);
+  assert_int_equal(RUN(out, "nmae: A\n", "case", "open", "--fields", "-"), 2);           /* unknown KEY */
+  assert_int_equal(RUN(out, "name: A\n\nbody\n", "case", "open", "--fields", "-"), 2); /* no body here */
+  assert_int_equal(RUN(out, "x", "case", "open", "--fields", "-", "--phone-file", "-"), 2); /* stdin twice */
+  assert_int_equal(RUN(out, NULL, "case", "open", "--name-file", "/nonexistent/name"), 1);
+  assert_int_equal(RUN(out, NULL, "case", "list", "--name-file", path), 2);
+  assert_int_equal(RUN(out, NULL, "note", "add", cid, "--reason-file", path), 2); /* not this command's */
+  /* a note with newlines and UTF-8: from a file, from standard input, as the
+   * BODY of --fields; revised from a file */
+  const char *note1 = "Mødet på jobcentret gik godt.\nNæste gang: CV — og \"praktik\".\n\n\tSidste linje ✓";
+  write_file(path, sizeof path, "note1", note1, 0600);
+  assert_int_equal(RUN(rid, NULL, "note", "add", cid, "--text-file", path), 0);
+  chomp(rid);
+  assert_int_equal(RUN(out, "Linje ét\r\nLinje to\n\n\n", "note", "add", cid), 0);
+  assert_int_equal(RUN(out, "text: én linje\n", "note", "add", cid, "--fields", "-"), 0);
+  assert_int_equal(RUN(out, NULL, "note", "list", cid, "--json"), 0);
+  assert_non_null(strstr(out, "\"text\":\"Mødet på jobcentret gik godt.\\nNæste gang: CV — og \\\"praktik\\\".\\n\\n"
+                              "\\tSidste linje ✓\""));
+  assert_non_null(strstr(out, "\"text\":\"Linje ét\\u000d\\nLinje to\""));
+  assert_non_null(strstr(out, "\"text\":\"én linje\""));
+  write_file(path, sizeof path, "note2", "Rettet:\nanden version\n", 0600);
+  assert_int_equal(RUN(out, NULL, "note", "revise", rid, "--text-file", path), 0);
+  assert_int_equal(RUN(out, NULL, "note", "list", cid, "--json"), 0);
+  assert_non_null(strstr(out, "\"text\":\"Rettet:\\nanden version\""));
+  assert_int_equal(RUN(out, "", "note", "add", cid), 1); /* empty text */
+  /* a contact's note as the BODY of --fields; correct keeps it; void with a
+   * reason from a file */
+  assert_int_equal(RUN(rid, "\nFørste linje\nAnden linje æøå\n", "contact", "add", cid, "--at", "2026-01-05 10:00",
+                       "--minutes", "30", "--channel", "phone", "--outcome", "held", "--fields", "-"), 0);
+  chomp(rid);
+  assert_int_equal(RUN(rid, NULL, "contact", "correct", rid, "--minutes", "40"), 0);
+  chomp(rid);
+  assert_int_equal(RUN(out, NULL, "contact", "list", cid, "--json"), 0);
+  assert_non_null(strstr(out, "\"minutes\":40"));
+  assert_non_null(strstr(out, "\"note\":\"Første linje\\nAnden linje æøå\""));
+  assert_int_equal(RUN(out, "", "contact", "void", rid), 1); /* the reason is required */
+  write_file(path, sizeof path, "reason", "registreret to gange\n", 0600);
+  assert_int_equal(RUN(out, NULL, "contact", "void", rid, "--reason-file", path), 0);
+  assert_int_equal(RUN(out, NULL, "contact", "list", cid, "--json"), 0);
+  assert_null(strstr(out, "\"minutes\":40"));
+  /* a grant's purpose as the BODY, its close reason as a KEY line */
+  assert_int_equal(RUN(gid, "\nFind a CV course\nand an internship", "grant", "open", cid, "--jobcentre", "0101",
+                       "--ref", "J-1", "--start", "2026-01-05", "--end", "2026-03-01", "--fields", "-"), 0);
+  chomp(gid);
+  assert_int_equal(RUN(out, "reason: flyttet til Århus\n", "grant", "close", gid, "--date", "2026-02-01", "--fields",
+                       "-"), 0);
+  assert_int_equal(RUN(out, NULL, "grant", "list", cid, "--json"), 0);
+  assert_non_null(strstr(out, "\"purpose\":\"Find a CV course\\nand an internship\""));
+  assert_non_null(strstr(out, "\"close_reason\":\"flyttet til Århus\""));
+  /* an absence's reason (sealed; not listed) */
+  assert_int_equal(RUN(out, "indlagt\n", "absence", "add", cid, "--from", "2026-01-12", "--to", "2026-01-18", "--kind",
+                       "hospitalised", "--reason-file", "-"), 0);
+  assert_int_equal(RUN(out, NULL, "verify"), 0);
   cleanup_dirs();
 }
 
@@ -331,6 +477,7 @@ int main(void) {
     cmocka_set_test_filter(getenv("ML_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(command_contract),
+      cmocka_unit_test(sealed_fields),
       cmocka_unit_test(crash_consistency),
       cmocka_unit_test(disk_full),
   };

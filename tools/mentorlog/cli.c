@@ -69,12 +69,14 @@ static int parse_opts_rc(int argc, char **argv, struct opt *opts, const char **p
       return -1;
     }
     if (strncmp(a, "--", 2) == 0) {
+      if (sealed_label(a + 2, strcspn(a + 2, "=")))
+        return sealed_refuse(a + 2, NULL);
       struct opt *o = NULL;
       for (struct opt *p = opts; p && p->name; p++)
         if (strcmp(p->name, a + 2) == 0)
           o = p;
-      if (!o)
-        return usage_error(usage, "unknown option %s", a);
+      if (!o) /* not "--opt=value": the value may be a secret */
+        return usage_error(usage, "unknown option %.*s", (int)strcspn(a, "="), a);
       if (o->seen)
         return usage_error(usage, "option %s given twice", a);
       o->seen = true;

@@ -94,6 +94,71 @@ int parse_date_opt(const char *name, const char *s, mentorlog_date *out);
 /* The wall clock, ms since the epoch. */
 int64_t now_ms(void);
 
+/* --------------------------------------------------------- sealed fields */
+/* A sealed field (the citizen's name and phone, a note's text, a contact's
+ * note, a grant's purpose, a reason) is never taken from argv: parse_opts
+ * refuses --name, --phone, --note, --text, --purpose and --reason (also as
+ * --KEY=value) with exit status 2 and a message saying why and how to give
+ * it instead. A command takes its sealed fields from:
+ *   --KEY-file PATH   the whole file (trailing newlines dropped); PATH "-"
+ *                     is standard input;
+ *   --fields PATH|-   several at once: lines "KEY: value" (KEY as in
+ *                     --KEY-file, the value is the rest of the line), then
+ *                     optionally an empty line and the body: the rest of the
+ *                     input (trailing newlines dropped) is the command's long
+ *                     text (the field marked body), which may span lines;
+ *   otherwise, for a required field only: asked on the terminal when standard
+ *   input is one (the prompt on /dev/tty), else the whole of standard input.
+ * Only one source may read standard input. */
+
+/* The paragraph every command with sealed fields ends its usage with. */
+#define SEALED_HELP                                                                \
+  "Sealed fields are never taken from the command line (--KEY TEXT is refused:\n"  \
+  "the process list and the shell history would keep them). Give each with\n"      \
+  "--KEY-file PATH ('-' is standard input), or several with --fields PATH|-:\n"    \
+  "lines 'KEY: value', then optionally an empty line and the BODY: the rest of\n"  \
+  "the input, over as many lines as needed. A required field not given is asked\n" \
+  "on the terminal, or is the whole of standard input when that is not one.\n"
+
+/* One sealed field of a command. The caller fills key..max; sealed_read
+ * fills value and len. */
+struct sealed {
+  const char *key;   /* option stem and --fields KEY: "name" (--name-file) */
+  const char *label; /* in prompts and errors: "the citizen's name" */
+  bool required;     /* asked for (terminal or standard input) when not given */
+  bool body;         /* the body of --fields (at most one per command) */
+  bool multiline;    /* may span lines (else a newline in it is refused) */
+  size_t max;        /* cap in bytes */
+  char *value;       /* out: sodium_malloc'd, NUL-terminated; NULL when not given */
+  size_t len;        /* out: bytes in value */
+};
+
+/* The label of the sealed option key[0..keylen) ("name" -> "the citizen's
+ * name"), or NULL when it is not a sealed field. Static. */
+const char *sealed_label(const char *key, size_t keylen);
+
+/* Refuse the sealed option opt (without "--"; a "=value" tail is not
+ * printed) on stderr, then usage when not NULL. Returns EXIT_USAGE. */
+int sealed_refuse(const char *opt, const char *usage);
+
+/* Read the nf fields f of command cmd ("case open", for errors) from the
+ * options opts (their table has "fields" and "KEY-file" for each field it
+ * may take; a --KEY-file of a sealed field not in f is a usage error).
+ * Returns 0 with each value set or NULL (optional, not given), or an exit
+ * status (printed): EXIT_USAGE (a field given twice, two readers of standard
+ * input, a bad --fields line), EXIT_USER (unreadable file, too long, a NUL
+ * byte, empty required field, a newline in a one-line field). On failure
+ * every value is freed and NULL. The caller frees with sealed_free. */
+int sealed_read(struct sealed *f, size_t nf, struct opt *opts, const char *cmd, const char *usage);
+
+/* For a subcommand without sealed fields that shares its option table: a
+ * usage error (returned, printed) when --fields or a --KEY-file was given,
+ * else 0. */
+int sealed_none(struct opt *opts, const char *cmd, const char *usage);
+
+/* Free (and zero) every value of f; each becomes NULL. */
+void sealed_free(struct sealed *f, size_t nf);
+
 /* ---------------------------------------------- passphrase and profile */
 
 /* The passphrase into buf (cap bytes, sodium_malloc'd by the caller): the

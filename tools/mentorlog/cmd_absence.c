@@ -11,7 +11,11 @@ static const char usage_absence[] =
     "Usage: mentorlog absence add CASE --from YYYY-MM-DD --to YYYY-MM-DD\n"
     "              --kind citizen-holiday|citizen-sick|hospitalised|grant-paused|mentor-unavailable|other\n"
     "              [--approved-ref REF]   (approved by the municipality when a reference is given)\n"
-    "       mentorlog absence list CASE [--json]\n";
+    "              [--reason-file PATH|-] [--fields PATH|-]              prints the record id\n"
+    "       mentorlog absence list CASE [--json]\n"
+    "\n"
+    "Sealed KEY: reason (absence add; optional, the BODY; stored sealed, not listed).\n"
+    SEALED_HELP;
 
 static void absence_print(const void *v, size_t i, bool js) {
   const mentorlog_absence *a = (const mentorlog_absence *)v + i;
@@ -33,7 +37,7 @@ static const struct list_kind absence_list = {"absence list", fetch_absences, ab
 
 int cmd_absence(int argc, char **argv) {
   struct opt opts[] = {{"from", 0, 0, 0}, {"to", 0, 0, 0}, {"kind", 0, 0, 0}, {"approved-ref", 0, 0, 0},
-                       {"json", 1, 0, 0}, {0}};
+                       {"reason-file", 0, 0, 0}, {"fields", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
   const char *pos[1];
   const char *sub;
   int npos, rc;
@@ -42,7 +46,9 @@ int cmd_absence(int argc, char **argv) {
   if (npos != 1)
     return usage_error(usage_absence, "absence %s needs CASE", sub);
   if (strcmp(sub, "list") == 0)
-    return run_list(&absence_list, pos[0], opt_get(opts, "json")->seen);
+    return (rc = sealed_none(opts, "absence list", usage_absence))
+               ? rc
+               : run_list(&absence_list, pos[0], opt_get(opts, "json")->seen);
   mentorlog *h = NULL;
   if (strcmp(sub, "add") == 0) {
     if (!optv(opts, "from") || !optv(opts, "to") || !optv(opts, "kind"))
@@ -52,11 +58,16 @@ int cmd_absence(int argc, char **argv) {
       return rc;
     if (!(p.kind = mentorlog_absence_kind_parse(optv(opts, "kind"))))
       return bad_opt("kind", optv(opts, "kind"), "unknown absence kind");
-    uint8_t cid[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
-    if ((rc = open_resolve(&h, 'c', pos[0], cid)))
+    struct sealed f[1] = {{"reason", "the reason", false, true, true, MENTORLOG_TEXT_MAX, 0, 0}};
+    if ((rc = sealed_read(f, 1, opts, "absence add", usage_absence)))
       return rc;
-    int err = mentorlog_absence_add(h, out, cid, &p);
-    rc = print_written(h, err, "absence add", out);
+    p.reason = f[0].value;
+    uint8_t cid[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
+    if (!(rc = open_resolve(&h, 'c', pos[0], cid))) {
+      int err = mentorlog_absence_add(h, out, cid, &p);
+      rc = print_written(h, err, "absence add", out);
+    }
+    sealed_free(f, 1);
   } else {
     return usage_error(usage_absence, "absence: unknown subcommand '%s'", sub);
   }

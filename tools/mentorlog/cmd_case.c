@@ -8,9 +8,14 @@
 /* -------------------------------------------------------------- case */
 
 static const char usage_case[] =
-    "Usage: mentorlog case open --name NAME [--phone PHONE]   prints the case id\n"
+    "Usage: mentorlog case open [--name-file PATH|-] [--phone-file PATH|-] [--fields PATH|-]\n"
+    "                                                  prints the case id\n"
     "       mentorlog case list [--json]\n"
-    "       mentorlog case erase CASE     crypto-shreds the case (irreversible)\n";
+    "       mentorlog case erase CASE     crypto-shreds the case (irreversible)\n"
+    "\n"
+    "Sealed KEYs of case open: name (required, one line), phone (one line), e.g.\n"
+    "    printf 'name: Ole Olsen\\nphone: +45 22 33 44 55\\n' | mentorlog case open --fields -\n"
+    SEALED_HELP;
 
 static void case_print(const void *v, size_t i, bool js) {
   const mentorlog_case *c = (const mentorlog_case *)v + i;
@@ -31,21 +36,29 @@ LIST_ADAPTERS(cases, mentorlog_case, ((void)case_id, mentorlog_cases(h, &items, 
 static const struct list_kind case_list = {"case list", fetch_cases, case_print, free_cases};
 
 int cmd_case(int argc, char **argv) {
-  struct opt opts[] = {{"name", 0, 0, 0}, {"phone", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
+  struct opt opts[] = {{"name-file", 0, 0, 0}, {"phone-file", 0, 0, 0}, {"fields", 0, 0, 0},
+                       {"json", 1, 0, 0}, {0}};
   const char *pos[1];
   const char *sub;
   int npos, rc;
   if (parse_sub(argc, argv, "case", usage_case, opts, pos, &npos, &sub, &rc))
     return rc;
   mentorlog *h = NULL;
+  if (strcmp(sub, "open") && (rc = sealed_none(opts, "case", usage_case)))
+    return rc;
   if (strcmp(sub, "open") == 0) {
-    if (!optv(opts, "name") || npos)
-      return usage_error(usage_case, "case open needs --name and no other argument");
-    if ((rc = open_profile(&h, false)))
+    if (npos)
+      return usage_error(usage_case, "case open takes no argument");
+    struct sealed f[] = {{"name", "the citizen's name", true, false, false, MENTORLOG_NAME_MAX, 0, 0},
+                         {"phone", "the citizen's phone", false, false, false, MENTORLOG_NAME_MAX, 0, 0}};
+    if ((rc = sealed_read(f, 2, opts, "case open", usage_case)))
       return rc;
-    uint8_t id[MENTORLOG_ID_BYTES];
-    int err = mentorlog_case_open(h, id, optv(opts, "name"), optv(opts, "phone"));
-    rc = print_written(h, err, "case open", id);
+    if (!(rc = open_profile(&h, false))) {
+      uint8_t id[MENTORLOG_ID_BYTES];
+      int err = mentorlog_case_open(h, id, f[0].value, f[1].value);
+      rc = print_written(h, err, "case open", id);
+    }
+    sealed_free(f, 2);
   } else if (strcmp(sub, "list") == 0) {
     if (npos)
       return usage_error(usage_case, "case list takes no argument");

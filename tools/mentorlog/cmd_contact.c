@@ -13,12 +13,20 @@ static const char usage_contact[] =
     "Usage: mentorlog contact add CASE --at \"YYYY-MM-DD HH:MM[+HH:MM]\" --minutes M\n"
     "              --channel in-person|home-visit|accompaniment|video|phone|message|other\n"
     "              --outcome held|attempt-failed|no-show|cancelled-by-citizen|cancelled-by-mentor\n"
-    "              [--transport-minutes T] [--note TEXT]          prints the record id\n"
+    "              [--transport-minutes T] [--note-file PATH|-] [--fields PATH|-]\n"
+    "                                                              prints the record id\n"
     "       mentorlog contact correct RECORD [any option of contact add]   prints the new record id\n"
-    "       mentorlog contact void RECORD --reason TEXT\n"
+    "              (a corrected contact keeps its note unless a note is given)\n"
+    "       mentorlog contact void RECORD [--reason-file PATH|-] [--fields PATH|-]\n"
     "       mentorlog contact list CASE [--json]\n"
     "--at is Copenhagen wall time; the offset is needed only when the time occurs\n"
-    "twice (autumn); a time that does not exist (spring) is refused.\n";
+    "twice (autumn); a time that does not exist (spring) is refused.\n"
+    "\n"
+    "Sealed KEYs: note (contact add/correct; the BODY), reason (contact void;\n"
+    "required, the BODY), e.g.\n"
+    "    mentorlog contact add CASE --at \"2026-11-03 10:00\" --minutes 60 \\\n"
+    "        --channel home-visit --outcome held --note-file visit.txt\n"
+    SEALED_HELP;
 
 void contact_json(FILE *f, const mentorlog_contact *c, int first) {
   char when[32];
@@ -110,8 +118,8 @@ static int contact_apply_opts(struct opt *opts, mentorlog_contact_params *p) {
 
 int cmd_contact(int argc, char **argv) {
   struct opt opts[] = {{"at", 0, 0, 0}, {"minutes", 0, 0, 0}, {"channel", 0, 0, 0}, {"outcome", 0, 0, 0},
-                       {"transport-minutes", 0, 0, 0}, {"note", 0, 0, 0}, {"reason", 0, 0, 0},
-                       {"json", 1, 0, 0}, {0}};
+                       {"transport-minutes", 0, 0, 0}, {"note-file", 0, 0, 0}, {"reason-file", 0, 0, 0},
+                       {"fields", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
   const char *pos[1];
   const char *sub;
   int npos, rc;
@@ -120,16 +128,21 @@ int cmd_contact(int argc, char **argv) {
   if (npos != 1)
     return usage_error(usage_contact, "contact %s needs %s", sub, strcmp(sub, "add") && strcmp(sub, "list") ? "RECORD" : "CASE");
   if (strcmp(sub, "list") == 0)
-    return run_list(&contact_list, pos[0], opt_get(opts, "json")->seen);
+    return (rc = sealed_none(opts, "contact list", usage_contact))
+               ? rc
+               : run_list(&contact_list, pos[0], opt_get(opts, "json")->seen);
   mentorlog *h = NULL;
-  char *old_note = NULL; /* a corrected contact keeps its note unless --note is given */
+  char *old_note = NULL; /* a corrected contact keeps its note unless one is given */
   bool add = strcmp(sub, "add") == 0, correct = strcmp(sub, "correct") == 0;
+  struct sealed f[1] = {{"note", "the contact's note", false, true, true, MENTORLOG_TEXT_MAX, 0, 0}};
   if (add || correct) {
     if (add && (!optv(opts, "at") || !optv(opts, "minutes") || !optv(opts, "channel") || !optv(opts, "outcome")))
       return usage_error(usage_contact, "contact add needs --at, --minutes, --channel and --outcome");
+    if ((rc = sealed_read(f, 1, opts, add ? "contact add" : "contact correct", usage_contact)))
+      return rc;
     uint8_t target[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
     if ((rc = open_resolve(&h, add ? 'c' : 'r', pos[0], target)))
-      return rc;
+      goto out;
     mentorlog_contact_params p = {.version = MENTORLOG_CONTACT_VERSION};
     old_note = sodium_malloc(MENTORLOG_TEXT_MAX);
     if (!old_note) {
@@ -140,21 +153,23 @@ int cmd_contact(int argc, char **argv) {
     if ((correct && (rc = contact_current(h, target, pos[0], &p, old_note))) ||
         (rc = contact_apply_opts(opts, &p)))
       goto out;
-    p.note = optv(opts, "note") ? optv(opts, "note") : (*old_note ? old_note : NULL);
+    p.note = f[0].value ? f[0].value : (*old_note ? old_note : NULL);
     int err = add ? mentorlog_contact_add(h, out, target, &p) : mentorlog_contact_correct(h, out, target, &p);
     rc = print_written(h, err, add ? "contact add" : "contact correct", out);
   } else if (strcmp(sub, "void") == 0) {
-    if (!optv(opts, "reason"))
-      return usage_error(usage_contact, "contact void needs --reason");
+    f[0] = (struct sealed){"reason", "the reason", true, true, true, MENTORLOG_TEXT_MAX, 0, 0};
+    if ((rc = sealed_read(f, 1, opts, "contact void", usage_contact)))
+      return rc;
     uint8_t target[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
     if ((rc = open_resolve(&h, 'r', pos[0], target)))
-      return rc;
-    int err = mentorlog_contact_void(h, out, target, optv(opts, "reason"));
+      goto out;
+    int err = mentorlog_contact_void(h, out, target, f[0].value);
     rc = print_written(h, err, "contact void", out);
   } else {
     return usage_error(usage_contact, "contact: unknown subcommand '%s'", sub);
   }
 out:
+  sealed_free(f, 1);
   sodium_free(old_note);
   mentorlog_close(h);
   return rc;

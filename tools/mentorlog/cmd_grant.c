@@ -15,29 +15,32 @@ static const char usage_grant[] =
     "              [--grace-days G] [--late-days L] [--hours-per-week H] [--legal-basis TEXT]\n"
     "              [--channels LIST]       (comma-separated; default in-person,home-visit,\n"
     "                                        accompaniment,video,phone)\n"
-    "              [--purpose TEXT]        (sealed: only this mentor's devices read it)\n"
+    "              [--purpose-file PATH|-] [--fields PATH|-]   (the purpose is sealed)\n"
     "                                                                   prints the grant id\n"
     "       mentorlog grant update GRANT [any option of grant open]    prints the new record id\n"
     "              (options not given keep their current values; a closed grant is not updated)\n"
-    "       mentorlog grant close GRANT --date YYYY-MM-DD [--reason TEXT]   (reason sealed)\n"
-    "                                                                   prints the record id\n"
+    "       mentorlog grant close GRANT --date YYYY-MM-DD [--reason-file PATH|-] [--fields PATH|-]\n"
+    "              (the reason is sealed)                               prints the record id\n"
     "       mentorlog grant list [CASE] [--json]\n"
     "Defaults of the contact rule: --every 1 --contacts 1 --min-minutes 0 --partial-days 3\n"
-    "--grace-days 7 --late-days 7.\n";
+    "--grace-days 7 --late-days 7.\n"
+    "\n"
+    "Sealed KEYs: purpose (grant open/update; the BODY), reason (grant close; the BODY).\n"
+    SEALED_HELP;
 
 /* Apply the options of grant open/update onto p (defaults or the grant's
  * current values). Prints what was wrong; returns an exit code. */
-static int grant_apply_opts(struct opt *opts, mentorlog_grant_params *p) {
+static int grant_apply_opts(struct opt *opts, const char *purpose, mentorlog_grant_params *p) {
   int rc;
   const char *v;
+  if (purpose)
+    p->purpose = purpose;
   if ((v = optv(opts, "jobcentre")))
     p->jobcentre = v;
   if ((v = optv(opts, "ref")))
     p->reference = v;
   if ((v = optv(opts, "legal-basis")))
     p->legal_basis = v;
-  if ((v = optv(opts, "purpose")))
-    p->purpose = v;
   if ((v = optv(opts, "start")) && (rc = parse_date_opt("start", v, &p->start)))
     return rc;
   if ((v = optv(opts, "end")) && (rc = parse_date_opt("end", v, &p->end)))
@@ -83,7 +86,7 @@ static int grant_apply_opts(struct opt *opts, mentorlog_grant_params *p) {
 
 static const char *const grant_param_opts[] = {"jobcentre", "ref", "start", "end", "every", "contacts",
                                                "min-minutes", "partial-days", "grace-days", "late-days",
-                                               "hours-per-week", "legal-basis", "channels", "purpose", NULL};
+                                               "hours-per-week", "legal-basis", "channels", "purpose-file", NULL};
 
 /* The grant's text fields as JSON members (list and export share them). */
 void grant_json_texts(const mentorlog_grant *g) {
@@ -125,7 +128,8 @@ int cmd_grant(int argc, char **argv) {
                        {"every", 0, 0, 0}, {"contacts", 0, 0, 0}, {"min-minutes", 0, 0, 0},
                        {"partial-days", 0, 0, 0}, {"grace-days", 0, 0, 0}, {"late-days", 0, 0, 0},
                        {"hours-per-week", 0, 0, 0}, {"legal-basis", 0, 0, 0}, {"channels", 0, 0, 0},
-                       {"purpose", 0, 0, 0}, {"date", 0, 0, 0}, {"reason", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
+                       {"purpose-file", 0, 0, 0}, {"date", 0, 0, 0}, {"reason-file", 0, 0, 0}, {"fields", 0, 0, 0},
+                       {"json", 1, 0, 0}, {0}};
   const char *pos[1];
   const char *sub;
   int npos, rc;
@@ -142,31 +146,42 @@ int cmd_grant(int argc, char **argv) {
   }
   if (strcmp(sub, "close") && optv(opts, "date"))
     return usage_error(usage_grant, "only grant close takes --date");
-  if (strcmp(sub, "close") && optv(opts, "reason"))
-    return usage_error(usage_grant, "only grant close takes --reason");
+  if (strcmp(sub, "close") && optv(opts, "reason-file"))
+    return usage_error(usage_grant, "only grant close takes --reason-file");
+  /* The sealed field of the subcommand: the purpose, or the close reason. */
+  struct sealed f[1] = {{"purpose", "the grant's purpose", false, true, true, MENTORLOG_TEXT_MAX, 0, 0}};
+  if (strcmp(sub, "close") == 0)
+    f[0] = (struct sealed){"reason", "the reason", false, true, true, MENTORLOG_TEXT_MAX, 0, 0};
+  if (strcmp(sub, "list") == 0 ? (rc = sealed_none(opts, "grant list", usage_grant))
+                               : (rc = sealed_read(f, 1, opts, sub[0] == 'o'   ? "grant open"
+                                                               : sub[0] == 'u' ? "grant update"
+                                                                               : "grant close",
+                                                   usage_grant)))
+    return rc;
   if (open) {
-    if (npos != 1 || !optv(opts, "jobcentre") || !optv(opts, "ref") || !optv(opts, "start") || !optv(opts, "end"))
-      return usage_error(usage_grant, "grant open needs CASE, --jobcentre, --ref, --start and --end");
+    if (npos != 1 || !optv(opts, "jobcentre") || !optv(opts, "ref") || !optv(opts, "start") || !optv(opts, "end")) {
+      rc = usage_error(usage_grant, "grant open needs CASE, --jobcentre, --ref, --start and --end");
+      goto out;
+    }
     mentorlog_grant_params p = {.version = MENTORLOG_GRANT_VERSION};
     mentorlog_rule_default(&p.rule);
-    if ((rc = grant_apply_opts(opts, &p)))
-      return rc;
     uint8_t cid[MENTORLOG_ID_BYTES], gid[MENTORLOG_ID_BYTES];
-    if ((rc = open_resolve(&h, 'c', pos[0], cid)))
-      return rc;
+    if ((rc = grant_apply_opts(opts, f[0].value, &p)) || (rc = open_resolve(&h, 'c', pos[0], cid)))
+      goto out;
     int err = mentorlog_grant_open(h, gid, cid, &p);
     rc = print_written(h, err, "grant open", gid);
   } else if (update) {
-    if (npos != 1)
-      return usage_error(usage_grant, "grant update needs GRANT");
-    bool any = false;
+    bool any = f[0].value != NULL;
     for (const char *const *o = grant_param_opts; *o; o++)
       any |= optv(opts, *o) != NULL;
-    if (!any)
-      return usage_error(usage_grant, "grant update needs at least one option of grant open");
+    if (npos != 1 || !any) {
+      rc = usage_error(usage_grant, npos != 1 ? "grant update needs GRANT"
+                                              : "grant update needs at least one option of grant open");
+      goto out;
+    }
     uint8_t gid[MENTORLOG_ID_BYTES], rid[MENTORLOG_ID_BYTES];
     if ((rc = open_resolve(&h, 'g', pos[0], gid)))
-      return rc;
+      goto out;
     mentorlog_grant *g = NULL;
     size_t ng = 0;
     int err = mentorlog_grants(h, NULL, &g, &ng);
@@ -191,22 +206,22 @@ int cmd_grant(int argc, char **argv) {
                                   .reference = cur->reference, .legal_basis = cur->legal_basis,
                                   .purpose = cur->purpose, .start = cur->start, .end = cur->end,
                                   .rule = cur->rule, .minutes_per_week = cur->minutes_per_week};
-      if (!(rc = grant_apply_opts(opts, &p))) {
+      if (!(rc = grant_apply_opts(opts, f[0].value, &p))) {
         err = mentorlog_grant_update(h, rid, gid, &p);
         rc = print_written(h, err, "grant update", rid);
       }
     }
     mentorlog_grants_free(g, ng);
   } else if (strcmp(sub, "close") == 0) {
-    if (npos != 1 || !optv(opts, "date"))
-      return usage_error(usage_grant, "grant close needs GRANT and --date");
     mentorlog_date d;
-    if ((rc = parse_date_opt("date", optv(opts, "date"), &d)))
-      return rc;
     uint8_t gid[MENTORLOG_ID_BYTES], rid[MENTORLOG_ID_BYTES];
-    if ((rc = open_resolve(&h, 'g', pos[0], gid)))
-      return rc;
-    int err = mentorlog_grant_close(h, rid, gid, d, optv(opts, "reason"));
+    if (npos != 1 || !optv(opts, "date")) {
+      rc = usage_error(usage_grant, "grant close needs GRANT and --date");
+      goto out;
+    }
+    if ((rc = parse_date_opt("date", optv(opts, "date"), &d)) || (rc = open_resolve(&h, 'g', pos[0], gid)))
+      goto out;
+    int err = mentorlog_grant_close(h, rid, gid, d, f[0].value);
     rc = print_written(h, err, "grant close", rid);
   } else if (strcmp(sub, "list") == 0) {
     return run_list(&grant_list, npos ? pos[0] : NULL, opt_get(opts, "json")->seen);
@@ -214,6 +229,7 @@ int cmd_grant(int argc, char **argv) {
     return usage_error(usage_grant, "grant: unknown subcommand '%s'", sub);
   }
 out:
+  sealed_free(f, 1);
   mentorlog_close(h);
   return rc;
 }

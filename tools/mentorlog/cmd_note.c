@@ -5,38 +5,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sodium.h>
-
 /* -------------------------------------------------------------- note */
 
 static const char usage_note[] =
-    "Usage: mentorlog note add CASE [--text TEXT]   (text from standard input when --text is absent)\n"
-    "       mentorlog note revise RECORD [--text TEXT]\n"
-    "       mentorlog note list CASE [--json]\n";
-
-/* Note text from standard input, into guarded memory (it is plaintext of a
- * sealed field): at most MENTORLOG_TEXT_MAX bytes, trailing newlines dropped. */
-static int read_stdin(char **out, size_t *len) {
-  size_t n = 0;
-  char *b = sodium_malloc(MENTORLOG_TEXT_MAX + 1);
-  if (!b)
-    return EXIT_INTERNAL;
-  size_t r;
-  while ((r = fread(b + n, 1, MENTORLOG_TEXT_MAX + 1 - n, stdin)) > 0) {
-    n += r;
-    if (n > MENTORLOG_TEXT_MAX) {
-      sodium_free(b);
-      fprintf(stderr, "%s: the note is longer than %d bytes\n", prog, MENTORLOG_TEXT_MAX);
-      return EXIT_USER;
-    }
-  }
-  while (n && (b[n - 1] == '\n' || b[n - 1] == '\r'))
-    n--;
-  b[n] = 0;
-  *out = b;
-  *len = n;
-  return 0;
-}
+    "Usage: mentorlog note add CASE [--text-file PATH|-] [--fields PATH|-]   prints the record id\n"
+    "       mentorlog note revise RECORD [--text-file PATH|-] [--fields PATH|-]\n"
+    "       mentorlog note list CASE [--json]\n"
+    "\n"
+    "Sealed KEY: text (required, the BODY; any number of lines, UTF-8). Without\n"
+    "--text-file or --fields the text is typed on the terminal (end with Ctrl-D),\n"
+    "or is the whole of standard input:\n"
+    "    mentorlog note add CASE < note.txt\n"
+    SEALED_HELP;
 
 static void note_print(const void *v, size_t i, bool js) {
   const mentorlog_note *nt = (const mentorlog_note *)v + i;
@@ -60,7 +40,7 @@ LIST_ADAPTERS(notes, mentorlog_note, mentorlog_notes(h, case_id, &items, n), men
 static const struct list_kind note_list = {"note list", fetch_notes, note_print, free_notes};
 
 int cmd_note(int argc, char **argv) {
-  struct opt opts[] = {{"text", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
+  struct opt opts[] = {{"text-file", 0, 0, 0}, {"fields", 0, 0, 0}, {"json", 1, 0, 0}, {0}};
   const char *pos[1];
   const char *sub;
   int npos, rc;
@@ -69,22 +49,21 @@ int cmd_note(int argc, char **argv) {
   if (npos != 1)
     return usage_error(usage_note, "note %s needs one id", sub);
   if (strcmp(sub, "list") == 0)
-    return run_list(&note_list, pos[0], opt_get(opts, "json")->seen);
+    return (rc = sealed_none(opts, "note list", usage_note)) ? rc
+                                                             : run_list(&note_list, pos[0], opt_get(opts, "json")->seen);
   mentorlog *h = NULL;
   bool add = strcmp(sub, "add") == 0, revise = strcmp(sub, "revise") == 0;
   if (add || revise) {
-    char *text = NULL;
-    size_t len = 0;
-    if (!optv(opts, "text") && (rc = read_stdin(&text, &len)))
+    struct sealed f[1] = {{"text", "the note's text", true, true, true, MENTORLOG_TEXT_MAX, 0, 0}};
+    if ((rc = sealed_read(f, 1, opts, add ? "note add" : "note revise", usage_note)))
       return rc;
     uint8_t id[MENTORLOG_ID_BYTES], out[MENTORLOG_ID_BYTES];
     if (!(rc = open_resolve(&h, add ? 'c' : 'r', pos[0], id))) {
-      const char *t = text ? text : optv(opts, "text");
-      size_t tl = text ? len : strlen(t);
-      int err = add ? mentorlog_note_add(h, out, id, t, tl) : mentorlog_note_revise(h, out, id, t, tl);
+      int err = add ? mentorlog_note_add(h, out, id, f[0].value, f[0].len)
+                    : mentorlog_note_revise(h, out, id, f[0].value, f[0].len);
       rc = print_written(h, err, add ? "note add" : "note revise", out);
     }
-    sodium_free(text);
+    sealed_free(f, 1);
   } else {
     return usage_error(usage_note, "note: unknown subcommand '%s'", sub);
   }
