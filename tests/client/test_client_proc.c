@@ -168,9 +168,9 @@ static void command_contract(void **state) {
                        "hospitalised", "--approved-ref", "APP-1"), 0);
   assert_int_equal(RUN(out, NULL, "week", "--now", "2026-01-21T12:00:00Z"), 0);
   assert_non_null(strstr(out, "Ole Olsen"));
-  assert_int_equal(RUN(out, NULL, "export", "--format", "json"), 0);
+  assert_int_equal(RUN(out, NULL, "export", "--format", "json", "--output", "-"), 0);
   assert_non_null(strstr(out, "spoke about CV"));
-  assert_int_equal(RUN(out, NULL, "export", "--format", "csv"), 0);
+  assert_int_equal(RUN(out, NULL, "export", "--format", "csv", "--output", "-"), 0);
   assert_non_null(strstr(out, "\"Ole Olsen\""));
   assert_int_equal(RUN(out, NULL, "verify"), 0);
   /* grant update: the options given replace the current values, the rest stay */
@@ -197,9 +197,9 @@ static void command_contract(void **state) {
   assert_non_null(strstr(out, "\"end\":\"2026-02-13\",\"closed\":true,\"close_reason\":\"moved to Odense\""));
   assert_int_equal(RUN(out, NULL, "grant", "list"), 0);
   assert_non_null(strstr(out, "closed: moved to Odense"));
-  assert_int_equal(RUN(out, NULL, "export", "--format", "json"), 0);
+  assert_int_equal(RUN(out, NULL, "export", "--format", "json", "--output", "-"), 0);
   assert_non_null(strstr(out, "\"close_reason\":\"moved to Odense\""));
-  assert_int_equal(RUN(out, NULL, "export", "--format", "csv"), 0);
+  assert_int_equal(RUN(out, NULL, "export", "--format", "csv", "--output", "-"), 0);
   assert_non_null(strstr(out, "\"find a CV course\",\"moved to Odense\""));
   assert_int_equal(RUN(out, NULL, "grant", "update", gid, "--ref", "J-79"), 1); /* closed */
   assert_int_equal(RUN(out, NULL, "verify"), 0);
@@ -324,6 +324,50 @@ static void sealed_fields(void **state) {
   assert_int_equal(RUN(out, "indlagt\n", "absence", "add", cid, "--from", "2026-01-12", "--to", "2026-01-18", "--kind",
                        "hospitalised", "--reason-file", "-"), 0);
   assert_int_equal(RUN(out, NULL, "verify"), 0);
+  cleanup_dirs();
+}
+
+/* export writes decrypted text only into a new 0600 file, or to standard
+ * output when asked with --output -. */
+static void export_output(void **state) {
+  (void)state;
+  setup_dirs();
+  char out[65536], err[8192], path[400], link[400], target[400];
+  assert_int_equal(RUN(out, NULL, "init"), 0);
+  assert_int_equal(RUN(out, "name: Export Person\n", "case", "open", "--fields", "-"), 0);
+  /* refused without --output: nothing decrypted on stdout */
+  assert_int_equal(RUN_ERR(out, err, NULL, "export", "--format", "json"), 2);
+  assert_null(strstr(out, "Export Person"));
+  assert_non_null(strstr(err, "--output FILE"));
+  assert_non_null(strstr(err, "--output -"));
+  /* into a new file, mode exactly 0600 even under umask 0 */
+  snprintf(path, sizeof path, "%s/export.json", base);
+  mode_t old = umask(0);
+  assert_int_equal(RUN(out, NULL, "export", "--format", "json", "--output", path), 0);
+  umask(old);
+  assert_int_equal(out[0], 0); /* nothing on stdout */
+  struct stat st;
+  assert_int_equal(lstat(path, &st), 0);
+  assert_true(S_ISREG(st.st_mode));
+  assert_int_equal(st.st_mode & 07777, 0600);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  size_t n = fread(out, 1, sizeof out - 1, f);
+  out[n] = 0;
+  fclose(f);
+  assert_non_null(strstr(out, "\"name\":\"Export Person\""));
+  /* never overwrites a file, nor follows a symbolic link */
+  assert_int_equal(RUN(out, NULL, "export", "--format", "csv", "--output", path), 1);
+  assert_int_equal(stat(path, &st), 0);
+  assert_true(st.st_size > 0 && (size_t)st.st_size == n); /* unchanged */
+  snprintf(link, sizeof link, "%s/link.csv", base);
+  snprintf(target, sizeof target, "%s/target.csv", base);
+  assert_int_equal(symlink(target, link), 0);
+  assert_int_equal(RUN(out, NULL, "export", "--format", "csv", "--output", link), 1);
+  assert_int_equal(access(target, F_OK), -1);
+  /* standard output only when asked */
+  assert_int_equal(RUN(out, NULL, "export", "--format", "csv", "--output", "-"), 0);
+  assert_non_null(strstr(out, "\"Export Person\""));
   cleanup_dirs();
 }
 
@@ -478,6 +522,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(command_contract),
       cmocka_unit_test(sealed_fields),
+      cmocka_unit_test(export_output),
       cmocka_unit_test(crash_consistency),
       cmocka_unit_test(disk_full),
   };

@@ -3,10 +3,12 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -401,6 +403,52 @@ int parse_now(struct opt *opts, int64_t *out) {
 int parse_date_opt(const char *name, const char *s, mentorlog_date *out) {
   int err = mentorlog_parse_date(out, s);
   return err ? bad_value(name, s, err) : 0;
+}
+
+/* ------------------------------------------------------- bulk output */
+
+int output_open(const char *path, FILE **out) {
+  *out = NULL;
+  if (strcmp(path, "-") == 0) {
+    *out = stdout;
+    return 0;
+  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    fprintf(stderr, "%s: --output '%s': %s%s\n", prog, path, strerror(errno),
+            errno == EEXIST ? " (a decrypted export never replaces a file: give a new name)" : "");
+    return EXIT_USER;
+  }
+  /* Exactly 0600, whatever the umask. */
+  if (fchmod(fd, 0600) != 0 || !(*out = fdopen(fd, "w"))) {
+    fprintf(stderr, "%s: --output '%s': %s\n", prog, path, strerror(errno));
+    close(fd);
+    unlink(path);
+    return EXIT_USER;
+  }
+  return 0;
+}
+
+int output_close(FILE *out, const char *path, int rc) {
+  if (out == stdout) {
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+      fprintf(stderr, "%s: cannot write standard output: %s\n", prog, strerror(errno));
+      return rc ? rc : EXIT_INTERNAL;
+    }
+    return rc;
+  }
+  bool bad = fflush(out) != 0 || ferror(out) || fsync(fileno(out)) != 0;
+  int e = errno;
+  bad |= fclose(out) != 0;
+  if (bad && !rc) {
+    fprintf(stderr, "%s: cannot write '%s': %s\n", prog, path, strerror(e));
+    rc = EXIT_INTERNAL;
+  }
+  if (rc) {
+    unlink(path);
+    fprintf(stderr, "%s: removed the incomplete '%s'\n", prog, path);
+  }
+  return rc;
 }
 
 /* ------------------------------------------------------------- lists */

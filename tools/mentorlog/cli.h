@@ -215,6 +215,22 @@ void csv_str(FILE *f, const char *s);
 /* ms as Copenhagen wall time "YYYY-MM-DD HH:MM+HH:00" into out. */
 void fmt_local(char out[32], int64_t ms);
 
+/* ----------------------------------------------------------- bulk output */
+/* A command writing decrypted text in bulk (export) writes to a file it
+ * creates, or to standard output only when asked with "-". */
+
+/* Open path for writing into *out: "-" is stdout; else a new file created
+ * with O_CREAT | O_EXCL | O_NOFOLLOW, mode 0600 (an existing file or a
+ * symbolic link is refused). Returns 0, or EXIT_USER (printed) with *out
+ * NULL. */
+int output_open(const char *path, FILE **out);
+
+/* Finish the output of output_open: flush (and fsync and close a file).
+ * rc is the command's status so far; when it is not 0, or finishing fails,
+ * a created file is removed (said on stderr). Returns rc, or EXIT_INTERNAL
+ * when writing failed. */
+int output_close(FILE *out, const char *path, int rc);
+
 /* ----------------------------------------------------------------- lists */
 
 /* One `GROUP list` subcommand: the items of a case (or of all cases) as a

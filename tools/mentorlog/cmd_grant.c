@@ -89,15 +89,15 @@ static const char *const grant_param_opts[] = {"jobcentre", "ref", "start", "end
                                                "hours-per-week", "legal-basis", "channels", "purpose-file", NULL};
 
 /* The grant's text fields as JSON members (list and export share them). */
-void grant_json_texts(const mentorlog_grant *g) {
-  fputs("\"jobcentre\":", stdout);
-  json_str(stdout, g->jobcentre);
-  fputs(",\"ref\":", stdout);
-  json_str(stdout, g->reference);
-  fputs(",\"legal_basis\":", stdout);
-  json_str(stdout, g->legal_basis);
-  fputs(",\"purpose\":", stdout);
-  json_str(stdout, g->purpose);
+void grant_json_texts(FILE *f, const mentorlog_grant *g) {
+  fputs("\"jobcentre\":", f);
+  json_str(f, g->jobcentre);
+  fputs(",\"ref\":", f);
+  json_str(f, g->reference);
+  fputs(",\"legal_basis\":", f);
+  json_str(f, g->legal_basis);
+  fputs(",\"purpose\":", f);
+  json_str(f, g->purpose);
 }
 
 static void grant_print(const void *v, size_t i, bool js) {
@@ -109,7 +109,7 @@ static void grant_print(const void *v, size_t i, bool js) {
   mentorlog_format_date(b, g->end);
   if (js) {
     printf("{\"id\":\"%s\",\"case\":\"%s\",", gs, cs);
-    grant_json_texts(g);
+    grant_json_texts(stdout, g);
     printf(",\"minutes_per_week\":%u", g->minutes_per_week);
     printf(",\"start\":\"%s\",\"end\":\"%s\",\"closed\":%s,\"close_reason\":", a, b, g->closed ? "true" : "false");
     json_str(stdout, g->close_reason);

@@ -24,8 +24,8 @@ int cmd_export(int argc, char **argv);     /* cmd_export.c */
 /* Shared between a group's list and export. */
 
 /* The grant's text fields as JSON members "jobcentre", "ref", "legal_basis",
- * "purpose" on stdout, without braces (cmd_grant.c). */
-void grant_json_texts(const mentorlog_grant *g);
+ * "purpose" on f, without braces (cmd_grant.c). */
+void grant_json_texts(FILE *f, const mentorlog_grant *g);
 
 /* The contact as a JSON object on f, preceded by a comma unless first
  * (cmd_contact.c). */
