@@ -23,16 +23,22 @@
 static char base[256], prof[400], passfile[300];
 static char errpath[300]; /* when set, the child's stderr goes to this file */
 
+/* The passphrase file, mode 0600 (the command refuses a looser one). */
+static void set_passfile(const char *content) {
+  int fd = open(passfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+  assert_int_equal(fchmod(fd, 0600), 0);
+  close(fd);
+}
+
 static void setup_dirs(void) {
   const char *t = getenv("TMPDIR");
   snprintf(base, sizeof base, "%s/mlproc-XXXXXX", t && *t ? t : "/tmp");
   assert_non_null(mkdtemp(base));
   snprintf(prof, sizeof prof, "%s/p", base);
   snprintf(passfile, sizeof passfile, "%s/pass", base);
-  FILE *f = fopen(passfile, "w");
-  assert_non_null(f);
-  fputs("tr0ub4dor&3\n", f);
-  fclose(f);
+  set_passfile("blue kettle winter harbour\n");
   setenv("MENTORLOG_PASSPHRASE_FILE", passfile, 1);
   setenv("MENTORLOG_KDF", "fast", 1);
 }
@@ -204,9 +210,7 @@ static void command_contract(void **state) {
   assert_int_equal(RUN(out, NULL, "grant", "update", gid, "--ref", "J-79"), 1); /* closed */
   assert_int_equal(RUN(out, NULL, "verify"), 0);
   /* wrong passphrase: exit 1, nothing changed */
-  FILE *f = fopen(passfile, "w");
-  fputs("not it\n", f);
-  fclose(f);
+  set_passfile("not it at all, no\n");
   assert_int_equal(RUN(out, NULL, "case", "list"), 1);
   cleanup_dirs();
 }
@@ -371,6 +375,55 @@ static void export_output(void **state) {
   cleanup_dirs();
 }
 
+/* A new passphrase (init, passphrase change) must be >= 12 characters or
+ * >= 4 words and not a common password (libpwquality); the passphrase file
+ * must be the user's alone. */
+static void passphrase_rules(void **state) {
+  (void)state;
+  setup_dirs();
+  char out[4096], err[8192], path[400];
+  const char *weak[] = {"tr0ub4dor&3\n",  /* 11 characters, one word */
+                        "Password123!\n", /* a dictionary word with digits and symbols */
+                        "password1234\n", "abcdefghijkl\n" /* systematic */, "iloveyou12345\n", "a b c\n"};
+  for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++) {
+    set_passfile(weak[i]);
+    assert_int_equal(RUN_ERR(out, err, NULL, "init"), 1);
+    assert_non_null(strstr(err, "12 characters, or 4 or more words"));
+    assert_int_equal(access(prof, F_OK), -1); /* nothing created */
+  }
+  /* four short words (11 characters) are enough */
+  set_passfile("ko og ål på\n");
+  assert_int_equal(RUN(out, NULL, "init"), 0);
+  assert_int_equal(RUN(out, NULL, "verify"), 0);
+  /* a passphrase change is held to the same rule; the old one still opens */
+  set_passfile("ko og ål på\nPassword123!\n");
+  assert_int_equal(RUN_ERR(out, err, NULL, "passphrase"), 1);
+  assert_non_null(strstr(err, "too easy to guess"));
+  set_passfile("ko og ål på\n");
+  assert_int_equal(RUN(out, NULL, "verify"), 0);
+  set_passfile("ko og ål på\nrain over the old harbour\n");
+  assert_int_equal(RUN(out, NULL, "passphrase"), 0);
+  set_passfile("rain over the old harbour\n");
+  assert_int_equal(RUN(out, NULL, "verify"), 0);
+  /* the passphrase file: group/other permissions, another kind of file */
+  const mode_t loose[] = {0644, 0640, 0604, 0620};
+  for (size_t i = 0; i < sizeof loose / sizeof loose[0]; i++) {
+    assert_int_equal(chmod(passfile, loose[i]), 0);
+    assert_int_equal(RUN_ERR(out, err, NULL, "verify"), 1);
+    assert_non_null(strstr(err, "chmod 600"));
+  }
+  assert_int_equal(chmod(passfile, 0400), 0); /* stricter than 0600 is fine */
+  assert_int_equal(RUN(out, NULL, "verify"), 0);
+  assert_int_equal(chmod(passfile, 0600), 0);
+  snprintf(path, sizeof path, "%s/dir", base);
+  assert_int_equal(mkdir(path, 0700), 0);
+  setenv("MENTORLOG_PASSPHRASE_FILE", path, 1);
+  assert_int_equal(RUN_ERR(out, err, NULL, "verify"), 1);
+  assert_non_null(strstr(err, "not a regular file"));
+  setenv("MENTORLOG_PASSPHRASE_FILE", passfile, 1);
+  cleanup_dirs();
+}
+
 /* ------------------------------------------------- crash consistency */
 
 /* Open options with passphrase p at the cheapest KDF cost. */
@@ -523,6 +576,7 @@ int main(void) {
       cmocka_unit_test(command_contract),
       cmocka_unit_test(sealed_fields),
       cmocka_unit_test(export_output),
+      cmocka_unit_test(passphrase_rules),
       cmocka_unit_test(crash_consistency),
       cmocka_unit_test(disk_full),
   };

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,81 +145,7 @@ int parse_uint(const char *s, uint32_t max, uint32_t *out) {
   return 0;
 }
 
-/* -------------------------------------------------------- passphrase */
-
-static int read_tty_line(const char *prompt, char *buf, size_t cap) {
-  FILE *tty = fopen("/dev/tty", "r+");
-  if (!tty)
-    return -1;
-  struct termios old, no_echo;
-  int fd = fileno(tty);
-  if (tcgetattr(fd, &old) != 0) {
-    fclose(tty);
-    return -1;
-  }
-  no_echo = old;
-  no_echo.c_lflag &= ~(tcflag_t)ECHO;
-  fputs(prompt, tty);
-  fflush(tty);
-  tcsetattr(fd, TCSAFLUSH, &no_echo);
-  char *r = fgets(buf, (int)cap, tty);
-  tcsetattr(fd, TCSAFLUSH, &old);
-  fputc('\n', tty);
-  fclose(tty);
-  if (!r)
-    return -1;
-  buf[strcspn(buf, "\r\n")] = 0;
-  return 0;
-}
-
-/* Into buf (sodium_malloc'd by the caller). twice: ask again to confirm. */
-int get_passphrase(char *buf, size_t cap, bool twice) {
-  const char *file = getenv("MENTORLOG_PASSPHRASE_FILE");
-  if (file && *file) {
-    FILE *f = fopen(file, "r");
-    if (!f) {
-      fprintf(stderr, "%s: cannot read the passphrase file named by MENTORLOG_PASSPHRASE_FILE: %s\n", prog,
-              strerror(errno));
-      return EXIT_USER;
-    }
-    char *r = fgets(buf, (int)cap, f);
-    fclose(f);
-    if (!r) {
-      fprintf(stderr, "%s: the passphrase file is empty\n", prog);
-      return EXIT_USER;
-    }
-    if (!strchr(buf, '\n') && strlen(buf) == cap - 1) {
-      fprintf(stderr, "%s: the passphrase is longer than %d bytes\n", prog, PASS_MAX);
-      return EXIT_USER;
-    }
-    buf[strcspn(buf, "\r\n")] = 0;
-  } else {
-    if (!isatty(STDIN_FILENO) && access("/dev/tty", R_OK) != 0) {
-      fprintf(stderr, "%s: no passphrase: run on a terminal or set MENTORLOG_PASSPHRASE_FILE\n", prog);
-      return EXIT_USER;
-    }
-    if (read_tty_line("Passphrase: ", buf, cap) != 0) {
-      fprintf(stderr, "%s: no passphrase: run on a terminal or set MENTORLOG_PASSPHRASE_FILE\n", prog);
-      return EXIT_USER;
-    }
-    if (twice) {
-      char *again = sodium_malloc(cap);
-      if (!again)
-        return EXIT_INTERNAL;
-      int bad = read_tty_line("Passphrase again: ", again, cap) != 0 || strcmp(again, buf) != 0;
-      sodium_free(again);
-      if (bad) {
-        fprintf(stderr, "%s: the passphrases do not match\n", prog);
-        return EXIT_USER;
-      }
-    }
-  }
-  if (!*buf) {
-    fprintf(stderr, "%s: the passphrase is empty\n", prog);
-    return EXIT_USER;
-  }
-  return 0;
-}
+/* ----------------------------------------------------------- profile */
 
 mentorlog_kdf kdf_from_env(void) {
   const char *k = getenv("MENTORLOG_KDF");
@@ -249,7 +174,9 @@ int open_profile(mentorlog **h, bool create) {
   char *pass = sodium_malloc(PASS_MAX + 2);
   if (!pass)
     return EXIT_INTERNAL;
-  int rc = get_passphrase(pass, PASS_MAX + 2, create);
+  int rc = get_passphrase(pass, PASS_MAX + 2, 1, create);
+  if (rc == 0 && create)
+    rc = passphrase_check(pass);
   if (rc == 0) {
     mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
     o.passphrase = pass;

@@ -161,11 +161,30 @@ void sealed_free(struct sealed *f, size_t nf);
 
 /* ---------------------------------------------- passphrase and profile */
 
-/* The passphrase into buf (cap bytes, sodium_malloc'd by the caller): the
- * first line of $MENTORLOG_PASSPHRASE_FILE when set, else asked on the
- * terminal without echo (twice when twice, to confirm). Returns 0, or an
- * exit status (printed); buf's content is then undefined. */
-int get_passphrase(char *buf, size_t cap, bool twice);
+/* The passphrase into buf (cap bytes, sodium_malloc'd by the caller): line
+ * `line` (1 or 2) of $MENTORLOG_PASSPHRASE_FILE when set, else asked on
+ * the terminal without echo ("Passphrase: ", or "New passphrase: " for line
+ * 2; twice when twice, to confirm). The file is refused unless it is a
+ * regular file owned by the user without any permission for group or
+ * others (the message says chmod 600). Returns 0, or an exit status
+ * (printed); buf's content is then undefined. */
+int get_passphrase(char *buf, size_t cap, int line, bool twice);
+
+/* The strength a new passphrase must have (init, passphrase change): at
+ * least PASS_MIN_CHARS characters, or PASS_MIN_WORDS words of at least
+ * PASS_WORD_MIN characters; and not refused by libpwquality's dictionary
+ * (cracklib) and pattern checks, nor, unless it has PASS_MIN_WORDS words, a
+ * dictionary word with digits or symbols added. Returns 0, or EXIT_USER
+ * (printed: why, and what to choose), EXIT_INTERNAL out of memory. */
+int passphrase_check(const char *pass);
+#define PASS_RULES_HELP                                                              \
+  "A new passphrase has at least 12 characters, or 4 or more words; common\n"        \
+  "passwords and dictionary words (also with digits or symbols added) are refused\n" \
+  "(libpwquality with cracklib's dictionary). $MENTORLOG_PASSPHRASE_FILE must be a\n"\
+  "regular file of yours that no one else may read or write (chmod 600).\n"
+#define PASS_MIN_CHARS 12
+#define PASS_MIN_WORDS 4
+#define PASS_WORD_MIN 2
 
 /* $MENTORLOG_KDF: "fast" (tests only), "moderate", else interactive. */
 mentorlog_kdf kdf_from_env(void);

@@ -9,7 +9,9 @@
 #include <sodium.h>
 
 int cmd_init(int argc, char **argv) {
-  static const char usage[] = "Usage: mentorlog init\n\nCreate a new profile with a passphrase (asked twice on a terminal).\n";
+  static const char usage[] =
+      "Usage: mentorlog init\n\nCreate a new profile with a passphrase (asked twice on a terminal, or the\n"
+      "first line of $MENTORLOG_PASSPHRASE_FILE).\n" PASS_RULES_HELP;
   mentorlog *h;
   int rc;
   if (parse_plain_open(argc, argv, usage, true, &h, &rc))
@@ -26,32 +28,18 @@ int cmd_init(int argc, char **argv) {
 int cmd_passphrase(int argc, char **argv) {
   static const char usage[] =
       "Usage: mentorlog passphrase\n\nChange the passphrase: reads the old one, then the new one\n"
-      "(from the terminal, or the first and second line of $MENTORLOG_PASSPHRASE_FILE).\n";
+      "(from the terminal, or the first and second line of $MENTORLOG_PASSPHRASE_FILE).\n" PASS_RULES_HELP;
   mentorlog *h;
   int rc;
   if (parse_plain_open(argc, argv, usage, false, &h, &rc))
     return rc;
   char *pass = sodium_malloc(PASS_MAX + 2);
-  const char *file = getenv("MENTORLOG_PASSPHRASE_FILE");
   if (!pass) {
     mentorlog_close(h);
     return EXIT_INTERNAL;
   }
-  if (file && *file) {
-    FILE *f = fopen(file, "r");
-    rc = EXIT_USER;
-    if (f && fgets(pass, PASS_MAX + 2, f) && fgets(pass, PASS_MAX + 2, f)) {
-      pass[strcspn(pass, "\r\n")] = 0;
-      rc = *pass ? 0 : EXIT_USER;
-    }
-    if (f)
-      fclose(f);
-    if (rc)
-      fprintf(stderr, "%s: the new passphrase is the second line of the passphrase file\n", prog);
-  } else {
-    fprintf(stderr, "New passphrase:\n");
-    rc = get_passphrase(pass, PASS_MAX + 2, true);
-  }
+  if (!(rc = get_passphrase(pass, PASS_MAX + 2, 2, true)))
+    rc = passphrase_check(pass);
   if (!rc) {
     mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
     o.passphrase = pass;
