@@ -424,6 +424,81 @@ static void passphrase_rules(void **state) {
   cleanup_dirs();
 }
 
+/* The process cannot dump core. Observed from outside, on the running
+ * binary (blocked reading a citizen's name from a pipe, after main's first
+ * lines): its core size limit is 0 (/proc/PID/limits), and it is not
+ * dumpable: proc(5) says the files in /proc/PID are then owned by root
+ * instead of the process's user (this kernel keeps the directory itself
+ * with the user: the test looks at /proc/PID/status). The child runs as an unprivileged user (nobody when the
+ * test runs as root), so that the owner tells the two apart. */
+static void no_core_dumps(void **state) {
+  (void)state;
+  setup_dirs();
+  int pi[2];
+  assert_int_equal(pipe(pi), 0);
+  uid_t uid = geteuid() == 0 ? 65534 : geteuid();
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(pi[0], 0);
+    close(pi[1]);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    /* Cores allowed as far as the hard limit goes, so that the limit the
+     * binary shows is its own doing. */
+    struct rlimit core;
+    getrlimit(RLIMIT_CORE, &core);
+    core.rlim_cur = core.rlim_max;
+    setrlimit(RLIMIT_CORE, &core);
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+      _exit(126);
+    execl(BIN, BIN, "--profile", prof, "case", "open", (char *)NULL);
+    _exit(127);
+  }
+  close(pi[0]);
+  /* Wait until it is the mentorlog binary, asleep on the read. */
+  char path[64], buf[4096];
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; i++) {
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    const char *st = strstr(buf, "(mentorlog) ");
+    waiting = st && st[12] == 'S';
+    if (!waiting)
+      usleep(10000);
+  }
+  assert_true(waiting);
+  struct stat sb;
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  assert_int_equal(stat(path, &sb), 0);
+  print_message("no core dumps: child uid %u, /proc/%d/status owned by uid %u\n", (unsigned)uid, (int)pid,
+                (unsigned)sb.st_uid);
+  assert_int_equal(sb.st_uid, 0); /* not dumpable */
+  snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  bool zero = false;
+  while (fgets(buf, sizeof buf, f))
+    if (strncmp(buf, "Max core file size", 18) == 0) {
+      char soft[32], hard[32];
+      assert_int_equal(sscanf(buf + 18, "%31s %31s", soft, hard), 2);
+      zero = strcmp(soft, "0") == 0 && strcmp(hard, "0") == 0;
+    }
+  fclose(f);
+  assert_true(zero);
+  close(pi[1]); /* an empty name: the command ends with exit 1 */
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 1);
+  cleanup_dirs();
+}
+
 /* ------------------------------------------------- crash consistency */
 
 /* Open options with passphrase p at the cheapest KDF cost. */
@@ -577,6 +652,7 @@ int main(void) {
       cmocka_unit_test(sealed_fields),
       cmocka_unit_test(export_output),
       cmocka_unit_test(passphrase_rules),
+      cmocka_unit_test(no_core_dumps),
       cmocka_unit_test(crash_consistency),
       cmocka_unit_test(disk_full),
   };

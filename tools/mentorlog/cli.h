@@ -26,6 +26,16 @@ enum { EXIT_USER = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
 extern const char *prog;        /* "mentorlog": the prefix of every error line */
 extern const char *profile_dir; /* --profile DIR given before the command, or NULL */
 
+/* ------------------------------------------------------------- hardening */
+
+/* Forbid core dumps, first thing in main: the process holds decrypted
+ * names, notes and keys. Linux (nodump_linux.c): prctl(PR_SET_DUMPABLE, 0),
+ * which also keeps other processes of the user from ptrace-attaching or
+ * reading /proc/PID/mem, and makes /proc/PID owned by root; elsewhere
+ * (nodump_posix.c) only the next. Both: setrlimit(RLIMIT_CORE) to 0 (soft
+ * and hard, inherited by children). Returns 0 or EXIT_INTERNAL (printed). */
+int cli_no_core_dumps(void);
+
 /* ---------------------------------------------------------------- errors */
 
 /* Print "mentorlog: <fmt>" and, when usage is not NULL, the usage text on

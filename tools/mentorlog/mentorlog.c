@@ -40,6 +40,7 @@ static const char usage_main[] =
     "never taken from the command line: --KEY-file PATH|-, --fields PATH|- or a\n"
     "prompt on the terminal (see 'mentorlog case --help').\n"
     "Ids (CASE, GRANT, RECORD): the full 32 hex digits or a unique prefix of >= 6.\n"
+    "mentorlog never dumps core: it is not dumpable (prctl) and its core limit is 0.\n"
     "Exit status: 0 success, 1 user error (bad input, unknown id, wrong passphrase,\n"
     "disk full ...), 2 usage error, 3 internal failure (damaged profile, I/O, memory).\n"
     "'mentorlog COMMAND --help' describes each command.\n";
@@ -57,6 +58,9 @@ static const struct {
 };
 
 int main(int argc, char **argv) {
+  /* Before anything is read or decrypted. */
+  if (cli_no_core_dumps() != 0)
+    return EXIT_INTERNAL;
   int i = 1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--profile") == 0) {
