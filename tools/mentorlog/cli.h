@@ -1,6 +1,7 @@
 /* cli.h — the shared core of the `mentorlog` command (internal to
- * tools/mentorlog): exit codes and error lines, option parsing, the
- * passphrase and the profile, and output helpers. Each command group lives
+ * tools/mentorlog): exit codes and error lines, option parsing, sealed
+ * fields (sealed.c), the passphrase (passphrase.c) and the profile, no core
+ * dumps (nodump_*.c), and output helpers (cli.c). Each command group lives
  * in its own cmd_<group>.c and uses only this header and mentorlog.h; the
  * dispatch table is in mentorlog.c (the shape of wireguard-tools' wg.c with
  * show.c/set.c).
@@ -31,7 +32,7 @@ extern const char *profile_dir; /* --profile DIR given before the command, or NU
 /* Forbid core dumps, first thing in main: the process holds decrypted
  * names, notes and keys. Linux (nodump_linux.c): prctl(PR_SET_DUMPABLE, 0),
  * which also keeps other processes of the user from ptrace-attaching or
- * reading /proc/PID/mem, and makes /proc/PID owned by root; elsewhere
+ * reading /proc/PID/mem, and gives the files in /proc/PID to root; elsewhere
  * (nodump_posix.c) only the next. Both: setrlimit(RLIMIT_CORE) to 0 (soft
  * and hard, inherited by children). Returns 0 or EXIT_INTERNAL (printed). */
 int cli_no_core_dumps(void);
