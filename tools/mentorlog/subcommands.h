@@ -1,0 +1,34 @@
+/* subcommands.h — the commands of `mentorlog`, one group per file
+ * (cmd_<group>.c), dispatched by the table in mentorlog.c. Each takes the
+ * command's own argv (argv[0] is the command's name) and returns the
+ * process exit status. */
+#ifndef MENTORLOG_SUBCOMMANDS_H
+#define MENTORLOG_SUBCOMMANDS_H
+
+#include "mentorlog/mentorlog.h"
+
+#include <stdio.h>
+
+int cmd_init(int argc, char **argv);       /* cmd_profile.c */
+int cmd_passphrase(int argc, char **argv); /* cmd_profile.c */
+int cmd_verify(int argc, char **argv);     /* cmd_profile.c */
+int cmd_case(int argc, char **argv);       /* cmd_case.c */
+int cmd_grant(int argc, char **argv);      /* cmd_grant.c */
+int cmd_contact(int argc, char **argv);    /* cmd_contact.c */
+int cmd_note(int argc, char **argv);       /* cmd_note.c */
+int cmd_absence(int argc, char **argv);    /* cmd_absence.c */
+int cmd_compliance(int argc, char **argv); /* cmd_report.c */
+int cmd_week(int argc, char **argv);       /* cmd_report.c */
+int cmd_export(int argc, char **argv);     /* cmd_export.c */
+
+/* Shared between a group's list and export. */
+
+/* The grant's text fields as JSON members "jobcentre", "ref", "legal_basis",
+ * "purpose" on f, without braces (cmd_grant.c). */
+void grant_json_texts(FILE *f, const mentorlog_grant *g);
+
+/* The contact as a JSON object on f, preceded by a comma unless first
+ * (cmd_contact.c). */
+void contact_json(FILE *f, const mentorlog_contact *c, int first);
+
+#endif
