@@ -6,6 +6,7 @@
 #include "mlproto/errors.h"
 
 #include <sodium.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define WRAP_TAG "mentorlog/wrap/v1"
@@ -249,53 +250,67 @@ static int wrap_aad(uint8_t *aad, size_t *aadlen, const char *purpose, int extra
 
 #define AAD_MAX (WRAP_TAG_LEN + MLPROTO_WRAP_PURPOSE_MAX + 1)
 
-static int wrap_impl(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_key *kek,
-                     const char *purpose, int extra, const uint8_t *pt, size_t len) {
-  if (!kek || kek->type != MLPROTO_KEY_WRAP)
-    return MLPROTO_ERR_BAD_KEY;
-  if (!out || (!pt && len))
-    return MLPROTO_ERR_INVALID_ARGUMENT;
+/* nonce(24) || XChaCha20-Poly1305(pt) under kek with the given AAD. */
+static int seal_with_aad(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_key *kek,
+                         const uint8_t *aad, size_t aadlen, const uint8_t *pt, size_t len) {
   if (len > SIZE_MAX - MLPROTO_WRAP_OVERHEAD || out_cap < len + MLPROTO_WRAP_OVERHEAD)
     return MLPROTO_ERR_BUFFER_TOO_SMALL;
-  uint8_t aad[AAD_MAX];
-  size_t aadlen;
-  int rc = wrap_aad(aad, &aadlen, purpose, extra);
-  if (rc)
-    return rc;
-  randombytes_buf(out, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+  randombytes_buf(out, nb);
   unsigned long long clen;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(out + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-                                             &clen, pt, len, aad, aadlen, NULL, out, kek->sk);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out + nb, &clen, pt, len, aad, aadlen, NULL, out, kek->sk);
   if (out_len)
-    *out_len = (size_t)clen + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    *out_len = (size_t)clen + nb;
   return MLPROTO_OK;
 }
 
-static int unwrap_impl(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_key *kek,
-                       const char *purpose, int extra, const uint8_t *ct, size_t len) {
-  if (!kek || kek->type != MLPROTO_KEY_WRAP)
-    return MLPROTO_ERR_BAD_KEY;
-  if (!out || !ct)
-    return MLPROTO_ERR_INVALID_ARGUMENT;
-  if (len < MLPROTO_WRAP_OVERHEAD)
-    return MLPROTO_ERR_FIELD_SIZE;
-  if (out_cap < len - MLPROTO_WRAP_OVERHEAD)
-    return MLPROTO_ERR_BUFFER_TOO_SMALL;
-  uint8_t aad[AAD_MAX];
-  size_t aadlen;
-  int rc = wrap_aad(aad, &aadlen, purpose, extra);
-  if (rc)
-    return rc;
+/* Inverse of seal_with_aad; fail (the output wiped) on any mismatch. */
+static int open_with_aad(uint8_t *out, size_t *out_len, const mlproto_key *kek, const uint8_t *aad,
+                         size_t aadlen, const uint8_t *ct, size_t len, int fail) {
   unsigned long long plen;
   const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &plen, NULL, ct + nb, len - nb, aad, aadlen,
                                                  ct, kek->sk) != 0) {
     sodium_memzero(out, len - MLPROTO_WRAP_OVERHEAD);
-    return MLPROTO_ERR_WRONG_PASSPHRASE;
+    return fail;
   }
   if (out_len)
     *out_len = (size_t)plen;
   return MLPROTO_OK;
+}
+
+/* Argument checks shared by every sealing and opening function. */
+static int seal_args(const mlproto_key *kek, const void *out, const void *in, size_t len, bool opening,
+                     size_t out_cap) {
+  if (!kek || kek->type != MLPROTO_KEY_WRAP)
+    return MLPROTO_ERR_BAD_KEY;
+  if (!out || (opening ? !in : (!in && len)))
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  if (opening && len < MLPROTO_WRAP_OVERHEAD)
+    return MLPROTO_ERR_FIELD_SIZE;
+  if (opening && out_cap < len - MLPROTO_WRAP_OVERHEAD)
+    return MLPROTO_ERR_BUFFER_TOO_SMALL;
+  return MLPROTO_OK;
+}
+
+static int wrap_impl(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_key *kek,
+                     const char *purpose, int extra, const uint8_t *pt, size_t len) {
+  int rc = seal_args(kek, out, pt, len, false, out_cap);
+  uint8_t aad[AAD_MAX];
+  size_t aadlen;
+  if (rc || (rc = wrap_aad(aad, &aadlen, purpose, extra)))
+    return rc;
+  return seal_with_aad(out, out_cap, out_len, kek, aad, aadlen, pt, len);
+}
+
+static int unwrap_impl(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_key *kek,
+                       const char *purpose, int extra, const uint8_t *ct, size_t len) {
+  int rc = seal_args(kek, out, ct, len, true, out_cap);
+  uint8_t aad[AAD_MAX];
+  size_t aadlen;
+  if (rc || (rc = wrap_aad(aad, &aadlen, purpose, extra)))
+    return rc;
+  return open_with_aad(out, out_len, kek, aad, aadlen, ct, len, MLPROTO_ERR_WRONG_PASSPHRASE);
 }
 
 int mlproto_wrap(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_key *kek,
@@ -326,53 +341,23 @@ static int bound_aad(uint8_t *aad, size_t *aadlen, const char *purpose, const ui
 int mlproto_wrap_bound(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_key *kek,
                        const char *purpose, const uint8_t *bind, size_t bind_len, const uint8_t *pt,
                        size_t len) {
-  if (!kek || kek->type != MLPROTO_KEY_WRAP)
-    return MLPROTO_ERR_BAD_KEY;
-  if (!out || (!pt && len))
-    return MLPROTO_ERR_INVALID_ARGUMENT;
-  if (len > SIZE_MAX - MLPROTO_WRAP_OVERHEAD || out_cap < len + MLPROTO_WRAP_OVERHEAD)
-    return MLPROTO_ERR_BUFFER_TOO_SMALL;
+  int rc = seal_args(kek, out, pt, len, false, out_cap);
   uint8_t aad[BOUND_AAD_MAX];
   size_t aadlen;
-  int rc = bound_aad(aad, &aadlen, purpose, bind, bind_len);
-  if (rc)
+  if (rc || (rc = bound_aad(aad, &aadlen, purpose, bind, bind_len)))
     return rc;
-  const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-  randombytes_buf(out, nb);
-  unsigned long long clen;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(out + nb, &clen, pt, len, aad, aadlen, NULL, out,
-                                             kek->sk);
-  if (out_len)
-    *out_len = (size_t)clen + nb;
-  return MLPROTO_OK;
+  return seal_with_aad(out, out_cap, out_len, kek, aad, aadlen, pt, len);
 }
 
 int mlproto_unwrap_bound(uint8_t *out, size_t out_cap, size_t *out_len, const mlproto_key *kek,
                          const char *purpose, const uint8_t *bind, size_t bind_len,
                          const uint8_t *ct, size_t len) {
-  if (!kek || kek->type != MLPROTO_KEY_WRAP)
-    return MLPROTO_ERR_BAD_KEY;
-  if (!out || !ct)
-    return MLPROTO_ERR_INVALID_ARGUMENT;
-  if (len < MLPROTO_WRAP_OVERHEAD)
-    return MLPROTO_ERR_FIELD_SIZE;
-  if (out_cap < len - MLPROTO_WRAP_OVERHEAD)
-    return MLPROTO_ERR_BUFFER_TOO_SMALL;
+  int rc = seal_args(kek, out, ct, len, true, out_cap);
   uint8_t aad[BOUND_AAD_MAX];
   size_t aadlen;
-  int rc = bound_aad(aad, &aadlen, purpose, bind, bind_len);
-  if (rc)
+  if (rc || (rc = bound_aad(aad, &aadlen, purpose, bind, bind_len)))
     return rc;
-  unsigned long long plen;
-  const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &plen, NULL, ct + nb, len - nb, aad, aadlen,
-                                                 ct, kek->sk) != 0) {
-    sodium_memzero(out, len - MLPROTO_WRAP_OVERHEAD);
-    return MLPROTO_ERR_SEAL_OPEN_FAILED;
-  }
-  if (out_len)
-    *out_len = (size_t)plen;
-  return MLPROTO_OK;
+  return open_with_aad(out, out_len, kek, aad, aadlen, ct, len, MLPROTO_ERR_SEAL_OPEN_FAILED);
 }
 
 int mlproto_key_derive(mlproto_key **out, const mlproto_key *parent, const char context[8]) {

@@ -228,6 +228,14 @@ size_t cu_hits(const char *dir, const cu_needles *ns) {
   return hits;
 }
 
+size_t cu_hits_str(const char *dir, const char *s) {
+  cu_needles ns = {0};
+  cu_needle_add(&ns, s, strlen(s), s);
+  size_t n = cu_hits(dir, &ns);
+  cu_needles_free(&ns);
+  return n;
+}
+
 void cu_plain_get(mentorlog *h, const uint8_t rid[16], uint8_t **env, size_t *len, uint8_t hash[32]) {
   sqlite3_stmt *st;
   assert_int_equal(ml__prepare(h, &st, "SELECT record_id, envelope, hash FROM records WHERE record_id = ?"), 0);

@@ -44,6 +44,8 @@ size_t cu_needles_of_profile(mentorlog *h, cu_needles *ns);
 /* Occurrences of any needle in any file of dir (the database, -wal, -shm,
  * journals: everything in the directory); prints each one found. */
 size_t cu_hits(const char *dir, const cu_needles *ns);
+/* cu_hits for one string of at least 4 bytes. */
+size_t cu_hits_str(const char *dir, const char *s);
 
 /* The plaintext envelope and hash of one stored record (*env malloc'd). */
 void cu_plain_get(mentorlog *h, const uint8_t rid[16], uint8_t **env, size_t *len, uint8_t hash[32]);

@@ -149,7 +149,6 @@ static void domain_examples(void **state) {
   rmtree(tmpl);
 }
 
-static size_t hits_in_dir(const char *dir, const char *needle);
 
 /* A grant's life: update (all parameters replaced, purpose sealed), close
  * with a sealed reason, no update once closed. */
@@ -229,9 +228,9 @@ static void grant_update_close(void **state) {
   assert_int_equal(mentorlog_verify(h), 0);
   mentorlog_close(h);
   /* neither the purpose nor the reason is at rest in plaintext */
-  assert_int_equal(hits_in_dir(dir, "SEALEDREASON"), 0);
-  assert_int_equal(hits_in_dir(dir, "SEALEDPURPOSE"), 0);
-  assert_int_equal(hits_in_dir(dir, "Aarhus"), 0);
+  assert_int_equal(cu_hits_str(dir, "SEALEDREASON"), 0);
+  assert_int_equal(cu_hits_str(dir, "SEALEDPURPOSE"), 0);
+  assert_int_equal(cu_hits_str(dir, "Aarhus"), 0);
   rmtree(tmpl);
 }
 
@@ -352,29 +351,6 @@ static void profile_errors(void **state) {
 }
 
 /* grep-like: count occurrences of needle in every file under dir. */
-static size_t hits_in_dir(const char *dir, const char *needle) {
-  DIR *d = opendir(dir);
-  assert_non_null(d);
-  size_t hits = 0, nl = strlen(needle);
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.')
-      continue;
-    char p[600];
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    size_t len;
-    char *b = tu_read_file(p, &len);
-    if (!b)
-      continue;
-    for (size_t i = 0; i + nl <= len; i++)
-      if (memcmp(b + i, needle, nl) == 0)
-        hits++;
-    free(b);
-  }
-  closedir(d);
-  return hits;
-}
-
 static void no_plaintext_at_rest(void **state) {
   (void)state;
   const char *dir = newdir();
@@ -423,7 +399,7 @@ static void no_plaintext_at_rest(void **state) {
   /* every file of the profile: no marker, no name, no phone */
   const char *needles[] = {"MARKER", "Citizen", "Alpha", "Bravo", "4511223344", "private words"};
   for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
-    assert_int_equal(hits_in_dir(dir, needles[i]), 0);
+    assert_int_equal(cu_hits_str(dir, needles[i]), 0);
   rmtree(tmpl);
 }
 

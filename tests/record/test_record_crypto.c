@@ -149,6 +149,69 @@ static void test_wrap(void **state) {
   mlproto_key_free(s);
 }
 
+/* Row-bound storage AEAD: the AAD names purpose and row; subkeys. */
+static void test_wrap_bound_and_derive(void **state) {
+  (void)state;
+  mlproto_key *w, *d1, *d2, *d3, *s;
+  assert_rc(MLPROTO_OK, mlproto_key_generate(&w, MLPROTO_KEY_WRAP));
+  assert_rc(MLPROTO_OK, mlproto_key_generate(&s, MLPROTO_KEY_SIGN));
+  assert_rc(MLPROTO_OK, mlproto_key_derive(&d1, w, "envelope"));
+  assert_rc(MLPROTO_OK, mlproto_key_derive(&d2, w, "envelope"));
+  assert_rc(MLPROTO_OK, mlproto_key_derive(&d3, w, "envelopf"));
+  assert_int_equal(mlproto_key_type_of(d1), MLPROTO_KEY_WRAP);
+  uint8_t e1[32], e2[32], e3[32], ew[32];
+  mlproto_key_export(e1, d1);
+  mlproto_key_export(e2, d2);
+  mlproto_key_export(e3, d3);
+  mlproto_key_export(ew, w);
+  assert_memory_equal(e1, e2, 32);     /* deterministic */
+  assert_memory_not_equal(e1, e3, 32); /* one key per context */
+  assert_memory_not_equal(e1, ew, 32); /* never the parent */
+  mlproto_key *x = (mlproto_key *)1;
+  assert_rc(MLPROTO_ERR_INVALID_ARGUMENT, mlproto_key_derive(&x, w, "short"));
+  assert_null(x);
+  assert_rc(MLPROTO_ERR_INVALID_ARGUMENT, mlproto_key_derive(&x, w, "ninechars"));
+  assert_rc(MLPROTO_ERR_BAD_KEY, mlproto_key_derive(&x, s, "envelope"));
+
+  static const uint8_t pt[] = "an envelope";
+  const uint8_t row[16] = {1, 2, 3}, other[16] = {1, 2, 4};
+  uint8_t ct[sizeof pt + MLPROTO_WRAP_OVERHEAD], back[sizeof pt];
+  size_t cl, bl;
+  assert_rc(MLPROTO_ERR_BUFFER_TOO_SMALL,
+            mlproto_wrap_bound(ct, sizeof ct - 1, &cl, d1, "rows", row, 16, pt, sizeof pt));
+  assert_rc(MLPROTO_OK, mlproto_wrap_bound(ct, sizeof ct, &cl, d1, "rows", row, 16, pt, sizeof pt));
+  assert_int_equal(cl, sizeof ct);
+  assert_rc(MLPROTO_OK, mlproto_unwrap_bound(back, sizeof back, &bl, d1, "rows", row, 16, ct, cl));
+  assert_int_equal(bl, sizeof pt);
+  assert_memory_equal(back, pt, sizeof pt);
+  assert_rc(MLPROTO_OK, mlproto_unwrap_bound(back, sizeof back, &bl, d2, "rows", row, 16, ct, cl));
+  assert_rc(MLPROTO_ERR_SEAL_OPEN_FAILED,
+            mlproto_unwrap_bound(back, sizeof back, &bl, d1, "rows", other, 16, ct, cl));
+  assert_rc(MLPROTO_ERR_SEAL_OPEN_FAILED,
+            mlproto_unwrap_bound(back, sizeof back, &bl, d1, "rows", row, 15, ct, cl));
+  assert_rc(MLPROTO_ERR_SEAL_OPEN_FAILED,
+            mlproto_unwrap_bound(back, sizeof back, &bl, d1, "rowz", row, 16, ct, cl));
+  assert_rc(MLPROTO_ERR_SEAL_OPEN_FAILED,
+            mlproto_unwrap_bound(back, sizeof back, &bl, d3, "rows", row, 16, ct, cl));
+  /* not the same AAD as a plain wrap of that purpose */
+  assert_rc(MLPROTO_ERR_WRONG_PASSPHRASE, mlproto_unwrap(back, sizeof back, &bl, d1, "rows", ct, cl));
+  ct[cl - 1] ^= 1;
+  assert_rc(MLPROTO_ERR_SEAL_OPEN_FAILED,
+            mlproto_unwrap_bound(back, sizeof back, &bl, d1, "rows", row, 16, ct, cl));
+  assert_rc(MLPROTO_ERR_FIELD_SIZE, mlproto_unwrap_bound(back, sizeof back, &bl, d1, "rows", row, 16, ct, 39));
+  assert_rc(MLPROTO_ERR_INVALID_ARGUMENT,
+            mlproto_wrap_bound(ct, sizeof ct, &cl, d1, "rows", row, 0, pt, sizeof pt));
+  uint8_t big[MLPROTO_WRAP_BIND_MAX + 1] = {0};
+  assert_rc(MLPROTO_ERR_INVALID_ARGUMENT,
+            mlproto_wrap_bound(ct, sizeof ct, &cl, d1, "rows", big, sizeof big, pt, sizeof pt));
+  assert_rc(MLPROTO_ERR_BAD_KEY, mlproto_wrap_bound(ct, sizeof ct, &cl, s, "rows", row, 16, pt, sizeof pt));
+  mlproto_key_free(w);
+  mlproto_key_free(d1);
+  mlproto_key_free(d2);
+  mlproto_key_free(d3);
+  mlproto_key_free(s);
+}
+
 static void test_argon2id(void **state) {
   (void)state;
   mlproto_kdf_params p;
@@ -200,6 +263,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_key_types),      cmocka_unit_test(test_sign_with_domain_tags),
       cmocka_unit_test(test_case_key_grant), cmocka_unit_test(test_wrap),
+      cmocka_unit_test(test_wrap_bound_and_derive),
       cmocka_unit_test(test_argon2id),       cmocka_unit_test(test_sizes),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
