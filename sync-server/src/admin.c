@@ -32,7 +32,9 @@ typedef struct admin {
 static const char USAGE[] =
     "usage: mentorlog-server admin --data DIR COMMAND ...\n"
     "\n"
-    "  init                                 create the server's store and log key in DIR\n"
+    "  init [--log-name NAME]               create the server's store and log key in DIR;\n"
+    "                                       NAME: the log's name (checkpoint origin),\n"
+    "                                       stored in DIR/log.name, never changed\n"
     "                                       (`serve` does this on its first start; every\n"
     "                                       other command refuses a DIR without a store)\n"
     "  mentor add NAME                      add a mentor; prints the mentor id\n"
@@ -46,6 +48,9 @@ static const char USAGE[] =
     "                                       printed once, only its hash is stored\n"
     "  fingerprint [--cert F]               SHA-256 of the server certificate\n"
     "                                       (default DIR/tls/cert.pem), 64 hex digits\n"
+    "  log-key                              the log's verifier key in the C2SP signed-note\n"
+    "                                       form NAME+KEYID+BASE64, what witnesses and\n"
+    "                                       auditors configure to check its checkpoints\n"
     "\n"
     "Works while the server runs. Exit status: 0 ok, 1 failure, 2 usage.\n";
 
@@ -99,8 +104,9 @@ static void admin_close(admin *a) {
 /* create: only for `init`. Otherwise a directory without a server store is
  * refused: a typo in --data must not quietly start a second server with a
  * new log key. */
-static int admin_open(admin *a, const char *dir, int create) {
+static int admin_open(admin *a, const char *dir, int create, const char *log_name) {
   memset(a, 0, sizeof *a);
+  char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   int rc;
   if ((rc = mlproto_crypto_init()) || (rc = mls_datadir_init(&a->dd, dir))) return rc;
   if (!create && (access(a->dd.db, F_OK) != 0 || access(a->dd.key, F_OK) != 0))
@@ -108,7 +114,8 @@ static int admin_open(admin *a, const char *dir, int create) {
   if ((rc = mls_datadir_prepare(&a->dd, create)) ||
       (rc = mls_datadir_key_load(&a->dd, create, &a->sk, a->pk)) ||
       (rc = mls_store_open_sqlite(&a->st, a->dd.db, create, 10000)) ||
-      (rc = mls_log_open(&a->log, a->st, a->sk, a->pk))) {
+      (rc = mls_log_name_load(a->dd.root, log_name, a->pk, origin)) ||
+      (rc = mls_log_open(&a->log, a->st, a->sk, a->pk, origin))) {
     admin_close(a);
     return rc;
   }
@@ -339,6 +346,17 @@ static int cmd_fingerprint(const char *dir, int argc, char **argv) {
   return 0;
 }
 
+/* --- log-key --- */
+static int cmd_log_key(admin *a, int argc, char **argv) {
+  (void)argv;
+  if (argc != 1) return usage("log-key takes no arguments");
+  char vkey[MLPROTO_NOTE_VKEY_MAX];
+  int rc = mls_log_vkey(a->log, vkey, sizeof vkey);
+  if (rc) return failure("log-key", rc);
+  printf("%s\n", vkey);
+  return 0;
+}
+
 typedef struct command {
   const char *name;
   int (*fn)(admin *a, int argc, char **argv);
@@ -349,6 +367,7 @@ static const command COMMANDS[] = {
   {"enroll-code", cmd_enroll_code},
   {"device", cmd_device},
   {"token", cmd_token},
+  {"log-key", cmd_log_key},
 };
 
 int mls_admin_main(int argc, char **argv) {
@@ -372,11 +391,13 @@ int mls_admin_main(int argc, char **argv) {
     if (strcmp(argv[j], "--help") == 0) { fputs(USAGE, stdout); return 0; }
   if (strcmp(argv[i], "fingerprint") == 0) return cmd_fingerprint(dir, argc - i, argv + i);
   int init = strcmp(argv[i], "init") == 0;
-  if (init && argc - i != 1) return usage("init takes no arguments");
+  const char *log_name = NULL;
+  if (init && argc - i == 3 && strcmp(argv[i + 1], "--log-name") == 0) log_name = argv[i + 2];
+  else if (init && argc - i != 1) return usage("init [--log-name NAME]");
   for (size_t k = 0; init || k < sizeof COMMANDS / sizeof COMMANDS[0]; k++) {
     if (!init && strcmp(argv[i], COMMANDS[k].name) != 0) continue;
     admin a;
-    int rc = admin_open(&a, dir, init);
+    int rc = admin_open(&a, dir, init, log_name);
     if (rc == MLPROTO_ERR_NOT_FOUND && !init) {
       fprintf(stderr,
               "mentorlog-server admin: no Mentorlog server data in %s; start "
@@ -385,11 +406,17 @@ int mls_admin_main(int argc, char **argv) {
               dir, dir, dir);
       return EXIT_RUNTIME;
     }
+    if (rc == MLPROTO_ERR_ALREADY_EXISTS && log_name)
+      return failure("--log-name: this log already has another name (DIR/log.name); a log's "
+                     "name never changes", rc);
+    if (rc == MLPROTO_ERR_INVALID_ARGUMENT && log_name)
+      return failure("--log-name: not a valid log name (1..255 bytes, no spaces, no '+')", rc);
     if (rc) return failure("cannot open the data directory", rc);
     if (init) {
       char pk[65];
       mlproto_hex_encode(pk, a.pk, 32);
-      printf("server store ready in %s\nlog public key: %s\n", dir, pk);
+      printf("server store ready in %s\nlog public key: %s\nlog name: %s\n", dir, pk,
+             mls_log_origin(a.log));
       admin_close(&a);
       return 0;
     }

@@ -6,7 +6,7 @@
  * server reads mentors, codes, devices and revocations from the store on
  * every request, so changes take effect at once, without a restart.
  *
- *   admin --data DIR init                            create store + log key (serve
+ *   admin --data DIR init [--log-name NAME]          create store + log key (serve
  *                                                    also does on first start)
  *   admin --data DIR mentor add NAME                 -> mentor id (32 hex)
  *   admin --data DIR enroll-code MENTOR [--ttl 24h]  -> one-time code
@@ -15,6 +15,7 @@
  *   admin --data DIR token add --role jobcentre --jobcentre ID | --role auditor
  *                                                    -> bearer token
  *   admin --data DIR fingerprint [--cert F]          -> SHA-256 of the certificate
+ *   admin --data DIR log-key                         -> the log's C2SP verifier key
  *
  * Every command but init and fingerprint refuses (exit 1) a DIR that holds
  * no server store, instead of creating a new server with a new key.

@@ -114,12 +114,14 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
   if (rc) return rc;
   mls_app *app = calloc(1, sizeof *app);
   if (!app) return MLPROTO_ERR_OUT_OF_MEMORY;
+  char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   app->verify_first = cfg->verify_first;
   if ((rc = mls_datadir_init(&app->dd, cfg->data_dir)) ||
       (rc = mls_datadir_prepare(&app->dd, cfg->create)) ||
       (rc = mls_datadir_key_load(&app->dd, cfg->create, &app->sk, app->pk)) ||
       (rc = mls_store_open_sqlite(&app->st, app->dd.db, cfg->create, BUSY_TIMEOUT_MS)) ||
-      (rc = mls_log_open(&app->log, app->st, app->sk, app->pk)) ||
+      (rc = mls_log_name_load(app->dd.root, cfg->log_name, app->pk, origin)) ||
+      (rc = mls_log_open(&app->log, app->st, app->sk, app->pk, origin)) ||
       (rc = limiter(&app->dev_rate, 4096, 50.0, 100.0, 0, 0, 0, 0)) ||
       (rc = limiter(&app->addr_rate, 4096, 20.0, 40.0, 0, 0, 0, 0)) ||
       (rc = limiter(&app->addr_fail, 4096, 0, 0, 10, 1000, 15u * 60u * 1000u,
@@ -1117,6 +1119,32 @@ static int h_sth(ctx *c) {
   return reply(c, &pb.base);
 }
 
+/* GET /v1/log/checkpoint[?size=N]: the C2SP checkpoint note of the whole
+ * log, or of its first N leaves (N <= the log size: the same bytes every
+ * time, so a device can fetch the checkpoint a push or pull answer named by
+ * its size). text/plain; charset=utf-8. */
+static int h_checkpoint(ctx *c) {
+  qparam ps[] = {{.name = "size"}};
+  int rc = parse_query(c, ps, 1);
+  if (rc) return rc;
+  uint64_t size = 0;
+  if (ps[0].seen && (rc = q_u64(c, &ps[0], &size))) return rc;
+  char note[MLPROTO_CHECKPOINT_SIGNED_MAX];
+  size_t len = 0;
+  mls_txn *tx;
+  if ((rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx))) return fail(c, rc, NULL);
+  rc = mls_log_checkpoint(c->app->log, tx, !ps[0].seen, size, note, sizeof note, &len, NULL);
+  mls_store_rollback(tx);
+  if (rc) return fail(c, rc, NULL);
+  mlproto_buf_free(&c->resp->body);
+  mlproto_buf_init(&c->resp->body, len + 1);
+  if (mlproto_buf_append(&c->resp->body, note, len)) return fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
+  c->resp->status = 200;
+  c->resp->content_type = CT_TEXT;
+  c->resp->error_code = MLPROTO_OK;
+  return MLPROTO_OK;
+}
+
 static int reply_proof(ctx *c, int inclusion, uint64_t a, uint64_t b, uint8_t (*proof)[32],
                        size_t len) {
   ProtobufCBinaryData hs[MLPROTO_MERKLE_MAX_PROOF];
@@ -1233,6 +1261,7 @@ static const route ROUTES[] = {
   {"POST", "/v1/push", "push", h_push, 0},
   {"GET", "/v1/pull", "pull", h_pull, 0},
   {"GET", "/v1/log/sth", "sth", h_sth, 1},
+  {"GET", "/v1/log/checkpoint", "checkpoint", h_checkpoint, 1},
   {"GET", "/v1/log/proof/inclusion", "inclusion", h_inclusion, 1},
   {"GET", "/v1/log/proof/consistency", "consistency", h_consistency, 1},
   {"GET", "/healthz", "healthz", h_healthz, 1},

@@ -25,6 +25,10 @@ typedef struct mls_app mls_app;
 typedef struct mls_app_config {
   const char *data_dir;   /* the server's data directory (created if absent) */
   int create;             /* create the store and keys when missing */
+  const char *log_name;   /* the log's name (checkpoint origin): written to
+                             DIR/log.name when that is absent; must equal it
+                             when present (MLPROTO_ERR_ALREADY_EXISTS). NULL:
+                             the stored name, or the default (log.h) */
   double unauth_rate;     /* requests/s per address (IPv6: /64) to the endpoints
                              that need no credentials (enrol, session, log,
                              /healthz), burst twice that; 0: 100/s */

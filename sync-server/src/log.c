@@ -3,17 +3,24 @@
 
 #include "mlproto/alloc.h"
 #include "mlproto/errors.h"
+#include "mlproto/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct mls_log {
   mls_store *st;
   const uint8_t *sk;           /* borrowed, sodium_malloc'd by the owner */
   uint8_t pk[32];
+  char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   mlproto_key *key;            /* the same key for mlproto_record_build */
   pthread_mutex_t append;      /* held from mls_log_begin to commit/abort */
   mlproto_merkle_compact cr;   /* valid while `append` is held after begin */
@@ -29,10 +36,84 @@ static int node_reader(void *ud, unsigned level, uint64_t index, uint8_t out[32]
   return rc == MLPROTO_ERR_NOT_FOUND ? MLPROTO_ERR_STORAGE : rc;
 }
 
-int mls_log_open(mls_log **out, mls_store *st, const uint8_t *sk, const uint8_t pk[32]) {
+/* ------------------------------------------------------------- name --- */
+
+static int name_read(const char *path, char out[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1]) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? MLPROTO_ERR_NOT_FOUND : MLPROTO_ERR_IO;
+  char buf[MLPROTO_CHECKPOINT_ORIGIN_MAX + 2];
+  ssize_t n = read(fd, buf, sizeof buf);
+  close(fd);
+  if (n < 0) return MLPROTO_ERR_IO;
+  /* Exactly a name and one newline. */
+  if (n < 2 || buf[n - 1] != '\n' ||
+      mlproto_note_name_check(buf, (size_t)n - 1) != MLPROTO_OK || memchr(buf, 0, (size_t)n))
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  memcpy(out, buf, (size_t)n - 1);
+  out[n - 1] = 0;
+  return MLPROTO_OK;
+}
+
+static int name_write(const char *dir, const char *path, const char *name) {
+  char tmp[1100];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return MLPROTO_ERR_TOO_LARGE;
+  (void)unlink(tmp); /* a leftover of a crash between create and rename */
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return MLPROTO_ERR_IO;
+  size_t n = strlen(name);
+  int bad = write(fd, name, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) != 0;
+  bad |= close(fd) != 0;
+  /* link() fails when another process created the name first: theirs wins. */
+  if (!bad && link(tmp, path) != 0 && errno != EEXIST) bad = 1;
+  (void)unlink(tmp);
+  if (bad) return MLPROTO_ERR_IO;
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)fsync(dfd);
+    close(dfd);
+  }
+  return MLPROTO_OK;
+}
+
+int mls_log_name_load(const char *dir, const char *want, const uint8_t pk[32],
+                      char out[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1]) {
+  out[0] = 0;
+  char name[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
+  if (want) {
+    size_t wl = strlen(want);
+    if (mlproto_note_name_check(want, wl) != MLPROTO_OK) return MLPROTO_ERR_INVALID_ARGUMENT;
+    memcpy(name, want, wl + 1);
+  } else {
+    char hex[17];
+    mlproto_hex_encode(hex, pk, 8);
+    snprintf(name, sizeof name, "%s%s", MLS_LOG_NAME_DEFAULT_PREFIX, hex);
+  }
+  char path[1100];
+  if (snprintf(path, sizeof path, "%s/%s", dir, MLS_LOG_NAME_FILE) >= (int)sizeof path)
+    return MLPROTO_ERR_TOO_LARGE;
+  int rc = name_read(path, out);
+  if (rc == MLPROTO_ERR_NOT_FOUND) {
+    if ((rc = name_write(dir, path, name))) return rc;
+    rc = name_read(path, out);
+  }
+  if (rc) {
+    out[0] = 0;
+    return rc;
+  }
+  if (want && strcmp(out, want) != 0) return MLPROTO_ERR_ALREADY_EXISTS;
+  return MLPROTO_OK;
+}
+
+/* ------------------------------------------------------------- open --- */
+
+int mls_log_open(mls_log **out, mls_store *st, const uint8_t *sk, const uint8_t pk[32],
+                 const char *origin) {
   *out = NULL;
+  if (!origin || mlproto_note_name_check(origin, strlen(origin)) != MLPROTO_OK)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
   mls_log *log = calloc(1, sizeof *log);
   if (!log) return MLPROTO_ERR_OUT_OF_MEMORY;
+  memcpy(log->origin, origin, strlen(origin) + 1);
   log->st = st;
   log->sk = sk;
   memcpy(log->pk, pk, 32);
@@ -67,6 +148,11 @@ void mls_log_close(mls_log *log) {
 }
 
 const uint8_t *mls_log_server_pub(const mls_log *log) { return log->pk; }
+const char *mls_log_origin(const mls_log *log) { return log->origin; }
+
+int mls_log_vkey(const mls_log *log, char *out, size_t cap) {
+  return mlproto_note_vkey_format(out, cap, NULL, log->origin, log->pk);
+}
 uint64_t mls_log_cached_size(const mls_log *log) { return atomic_load(&log->cached_size); }
 uint64_t mls_log_pending_size(const mls_log *log) { return log->cr.size; }
 
@@ -237,4 +323,22 @@ int mls_log_consistency(mls_txn *tx, uint64_t first, uint64_t second, uint8_t (*
   if (rc) return rc;
   return mlproto_merkle_consistency_proof(proof, len, MLPROTO_MERKLE_MAX_PROOF, first, second,
                                           node_reader, tx);
+}
+
+int mls_log_checkpoint(mls_log *log, mls_txn *tx, int latest, uint64_t size, char *out,
+                       size_t cap, size_t *len, uint64_t *size_out) {
+  *len = 0;
+  uint64_t n;
+  int rc = MLS_TX(tx, log_size, &n);
+  if (rc) return rc;
+  if (latest) size = n;
+  if (size > n) return MLPROTO_ERR_TREE_RANGE;
+  mlproto_checkpoint cp;
+  memset(&cp, 0, sizeof cp);
+  memcpy(cp.origin, log->origin, sizeof cp.origin);
+  cp.size = size;
+  if ((rc = mlproto_merkle_root_at(cp.root, size, node_reader, tx))) return rc;
+  if ((rc = mlproto_checkpoint_sign(out, cap, len, &cp, log->sk))) return rc;
+  if (size_out) *size_out = size;
+  return MLPROTO_OK;
 }

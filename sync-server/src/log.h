@@ -22,16 +22,36 @@
 #ifndef MLS_LOG_H
 #define MLS_LOG_H
 
+#include "mlproto/checkpoint.h"
 #include "mlproto/merkle.h"
 #include "mlproto/record.h"
 #include "store.h"
 
 typedef struct mls_log mls_log;
 
+/* The log's name (the checkpoint origin and key name, mlproto/checkpoint.h)
+ * lives in DIR/log.name: the name and one '\n', written once (temporary
+ * file, fsync, rename) and never changed, since witnesses and devices pin
+ * it. MLS_LOG_NAME_DEFAULT_PREFIX + 16 hex digits of the log public key is
+ * the name when none was ever given. */
+#define MLS_LOG_NAME_FILE "log.name"
+#define MLS_LOG_NAME_DEFAULT_PREFIX "mentorlog.localhost/"
+
+/* Reads DIR/log.name into out (NUL-terminated). When the file is absent it
+ * is created with `want`, or with the default name of pk when want is NULL.
+ * MLPROTO_ERR_INVALID_ARGUMENT when want (or the file's content) is not a
+ * valid name (1..255 bytes of UTF-8, no white space, no '+');
+ * MLPROTO_ERR_ALREADY_EXISTS when want differs from the stored name (out
+ * then holds the stored name); MLPROTO_ERR_IO on a file error. */
+int mls_log_name_load(const char *dir, const char *want, const uint8_t pk[32],
+                      char out[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1]);
+
 /* Opens the log over st with the server key: sk is the 64-byte libsodium
- * secret key (borrowed; must outlive the log), pk its public half.
- * *out NULL on failure. */
-int mls_log_open(mls_log **out, mls_store *st, const uint8_t *sk, const uint8_t pk[32]);
+ * secret key (borrowed; must outlive the log), pk its public half, origin
+ * the log's name (copied; mls_log_name_load). *out NULL on failure
+ * (MLPROTO_ERR_INVALID_ARGUMENT for an invalid origin). */
+int mls_log_open(mls_log **out, mls_store *st, const uint8_t *sk, const uint8_t pk[32],
+                 const char *origin);
 void mls_log_close(mls_log *log); /* NULL: no-op */
 
 const uint8_t *mls_log_server_pub(const mls_log *log);
@@ -67,6 +87,18 @@ int mls_log_inclusion(mls_txn *tx, uint64_t index, uint64_t size, uint8_t (*proo
                       size_t *len);
 int mls_log_consistency(mls_txn *tx, uint64_t first, uint64_t second, uint8_t (*proof)[32],
                         size_t *len);
+/* The checkpoint note (mlproto/checkpoint.h) of the tree of `size` leaves
+ * within tx, or of the whole log when latest is set (size is then ignored):
+ * root from the stored nodes (popcount(size) reads), signed now. The same
+ * (size) always gives the same bytes. out needs MLPROTO_CHECKPOINT_SIGNED_MAX
+ * bytes; *len its length, *size_out (may be NULL) the size it is of.
+ * MLPROTO_ERR_TREE_RANGE when size exceeds the log size. */
+int mls_log_checkpoint(mls_log *log, mls_txn *tx, int latest, uint64_t size, char *out,
+                       size_t cap, size_t *len, uint64_t *size_out);
+/* The log's name and its verifier key ("name+keyid+base64", into
+ * MLPROTO_NOTE_VKEY_MAX bytes). */
+const char *mls_log_origin(const mls_log *log);
+int mls_log_vkey(const mls_log *log, char *out, size_t cap);
 /* Leaf size as last seen by this process (no storage read; for /metrics). */
 uint64_t mls_log_cached_size(const mls_log *log);
 

@@ -45,6 +45,7 @@ typedef struct mls_net_options {
   size_t max_inflight_bytes;   /* request bytes buffered across all connections -> 503 */
   unsigned max_conns_per_address; /* per IPv4 address / IPv6 /64 (mls_addr_key) */
   double unauth_rate;          /* requests/s per address without credentials (app.h) */
+  const char *log_name;        /* --log-name: the log's checkpoint origin (app.h) */
   const char *tls_names[MLS_NET_MAX_TLS_NAMES]; /* --tls-name; n_tls_names of them */
   unsigned n_tls_names;
 } mls_net_options;

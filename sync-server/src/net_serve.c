@@ -70,6 +70,11 @@ static const char usage_text[] =
     "  --unauth-rate N        requests/s per address (IPv6: /64) to the endpoints that\n"
     "                         need no credentials: enrol, session, log proofs,\n"
     "                         /healthz; burst 2N (default 100)               -> 429\n"
+    "  --log-name NAME        the log's name: the origin of its C2SP checkpoints and\n"
+    "                         its key name, e.g. mentorlog.example.org/log. Stored in\n"
+    "                         DIR/log.name on first start and never changed (a\n"
+    "                         different NAME later is refused). Default on first\n"
+    "                         start: mentorlog.localhost/<16 hex of the log key>\n"
     "  -h, --help             this text\n"
     "\n"
     "SIZE: bytes, or with K/M suffix. DUR: 250ms, 30s, 5m, 1h (bare number: seconds).\n"
@@ -113,6 +118,7 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
     else if (strcmp(a, "--listen") == 0) o->listen = v;
     else if (strcmp(a, "--tls-cert") == 0) o->tls_cert = v;
     else if (strcmp(a, "--tls-key") == 0) o->tls_key = v;
+    else if (strcmp(a, "--log-name") == 0) o->log_name = v;
     else if (strcmp(a, "--workers") == 0) {
       if (mls__net_parse_size(v, &sz) || sz < 1 || sz > 128) return usage_error("--workers: 1..128, not", v);
       o->workers = (unsigned)sz;
@@ -450,8 +456,15 @@ int mls_serve_main(int argc, char **argv) {
     mls__net_log("error", "data_dir_unusable", "%s", "");
     return 1;
   }
-  mls_app_config ac = {.data_dir = s.opt.data_dir, .create = 1, .unauth_rate = s.opt.unauth_rate};
+  mls_app_config ac = {.data_dir = s.opt.data_dir, .create = 1, .unauth_rate = s.opt.unauth_rate,
+                       .log_name = s.opt.log_name};
   rc = mls_app_open(&s.app, &ac);
+  if (rc == MLPROTO_ERR_ALREADY_EXISTS || (rc == MLPROTO_ERR_INVALID_ARGUMENT && s.opt.log_name)) {
+    fprintf(stderr, "mentorlog-server: --log-name %s: %s\n", s.opt.log_name,
+            rc == MLPROTO_ERR_ALREADY_EXISTS
+                ? "this log already has another name (DIR/log.name); a log's name never changes"
+                : "not a valid log name (1..255 bytes, no spaces, no '+')");
+  }
   if (rc) {
     mls__net_log("error", "app_open_failed", "code=%s", mlproto_errname(rc));
     return 1;
