@@ -8,12 +8,14 @@
  *   DIR/tls/           mode 0700
  *   DIR/tls/cert.pem   the self-signed certificate the network half creates
  *   DIR/tls/key.pem    its private key (0600)
+ *   DIR/log.name       the log's name, the origin of its checkpoints (log.h,
+ *                      mls_log_name_load; written once, never changed)
  *   DIR/serve.addr     the address a running server is bound to (written by
  *                      the network half once it listens, removed on a clean
  *                      exit; net.h MLS_NET_ADDR_FILE)
  *
  * Both halves of the server and the admin command use these paths; no other
- * file is written there by the application half. Not thread-safe to open;
+ * file is written there by the application half (besides log.name, log.c). Not thread-safe to open;
  * the struct is read-only afterwards.
  */
 #ifndef MLS_DATADIR_H
