@@ -15,8 +15,8 @@
  *                      exit; net.h MLS_NET_ADDR_FILE)
  *
  * Both halves of the server and the admin command use these paths; no other
- * file is written there by the application half (besides log.name, log.c). Not thread-safe to open;
- * the struct is read-only afterwards.
+ * file is written there by the application half (but log.name, by log.c).
+ * Not thread-safe to open; the struct is read-only afterwards.
  */
 #ifndef MLS_DATADIR_H
 #define MLS_DATADIR_H
