@@ -360,7 +360,7 @@ static void format_errors(void **state) {
   char out[MLPROTO_CHECKPOINT_SIGNED_MAX];
   mlproto_checkpoint cp = cp_of(ORIGIN, MLPROTO_MERKLE_MAX_SIZE + 1);
   assert_int_equal(mlproto_checkpoint_sign(out, sizeof out, NULL, &cp, k->sk), MLPROTO_ERR_TREE_RANGE);
-  const char *bad_names[] = {"", "a b", "a+b", "a\nb", "a\tb", "a\xe3\x80\x80" "b", "\xff"};
+  const char *bad_names[] = {"", "a b", "a+b", "a\nb", "a\tb", ("a\xe3\x80\x80" "b"), "\xff"};
   for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
     cp = cp_of(bad_names[i], 1);
     assert_int_equal(mlproto_checkpoint_body(out, sizeof out, NULL, &cp), MLPROTO_ERR_INVALID_ARGUMENT);
