@@ -290,6 +290,10 @@ MLPROTO_EXTERN int mlproto_log_entry_leaf_hash(uint8_t out[32], const mlproto_lo
 
 /* ----------------------------------------------------- signed tree heads --- */
 
+/* The log publishes its tree heads as C2SP checkpoints (mlproto/checkpoint.h);
+ * this binary form is what the protobuf SignedTreeHead of enrolment, push and
+ * pull answers still carries (same size and root as the checkpoint). */
+
 /* A signed tree head. Plain data; the protobuf form lives in the schema. */
 typedef struct mlproto_sth {
   uint64_t size;          /* number of leaves, <= 2^63 */
