@@ -105,6 +105,9 @@ int ml__stmt_run(mentorlog *h, sqlite3_stmt *st, const char *what);
 void ml__stmt_close_all(mentorlog *h); /* finalize every cached statement */
 
 /* ---- keys (keys.c) ---- */
+/* Validate o as create/rekey would (options, passphrase length, KDF
+ * available in this build) without deriving anything. */
+int ml__keyring_check(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_create(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_unlock(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_rewrap(mentorlog *h, const mentorlog_open_options *o);
