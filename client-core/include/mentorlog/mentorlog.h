@@ -160,7 +160,11 @@ MENTORLOG_EXTERN void mentorlog_open_options_init(mentorlog_open_options *o);
  * empty, wrong options version, neither or both of passphrase and key, a
  * passphrase of 0 or more than MENTORLOG_PASSPHRASE_MAX bytes, a kdf that
  * mentorlog_kdf_available() refuses), TOO_LARGE (path too long), BUSY, IO,
- * DISK_FULL, OUT_OF_MEMORY, INTERNAL. On failure no profile is left. */
+ * DISK_FULL, OUT_OF_MEMORY, INTERNAL. A create refused for its options
+ * (INVALID_ARGUMENT) touches nothing on disk; one that fails while writing
+ * (IO, DISK_FULL, ...) may leave an empty mentorlog.db in dir, which then
+ * opens as PROFILE_CORRUPT and blocks a new create (PROFILE_EXISTS): remove
+ * it before trying again. */
 MENTORLOG_EXTERN int mentorlog_create(mentorlog **out, const char *dir,
                                       const mentorlog_open_options *opts) MENTORLOG_WARN_UNUSED;
 /* Detail of the last failed mentorlog_create/mentorlog_open in the calling
