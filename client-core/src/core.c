@@ -169,6 +169,10 @@ static int open_common(mentorlog **out, const char *dir, const mentorlog_open_op
   }
   if ((err = ml__tx_register(h, &ml__chain_txpart)) || (err = ml__tx_register(h, &ml__casekey_txpart)))
     goto fail;
+  /* Refuse bad options before the database file exists: a failed create
+   * must leave no half-made profile behind. */
+  if (create && (err = ml__keyring_check(h, o)))
+    goto fail;
   if ((err = ml__db_open(h, dir, create)))
     goto fail;
   if (create) {

@@ -149,6 +149,9 @@ void ml__recstore_close(mentorlog *h); /* wipe and free its key and buffer */
 int ml__recstore_seal_all(mentorlog *h);
 
 /* ---- keys (keys.c) ---- */
+/* Validate o as create/rekey would (options, passphrase length, KDF
+ * available in this build) without deriving anything. */
+int ml__keyring_check(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_create(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_unlock(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_rewrap(mentorlog *h, const mentorlog_open_options *o);
