@@ -99,6 +99,9 @@ int ml__sqlite_err(mentorlog *h, int rc, const char *what);
 /* Open/create the database file in dir. create: must not exist yet. */
 int ml__db_open(mentorlog *h, const char *dir, bool create);
 int ml__db_migrate(mentorlog *h, bool own_tx);
+/* Maintenance a migration left for after its COMMIT (the v4 scrub:
+ * checkpoint, VACUUM); retried at each open until it succeeds; never fails. */
+void ml__db_maintain(mentorlog *h);
 int ml__exec(mentorlog *h, const char *sql);
 int ml__begin(mentorlog *h);   /* BEGIN IMMEDIATE unless in a batch */
 int ml__commit(mentorlog *h);  /* COMMIT unless in a batch */

@@ -682,8 +682,10 @@ int mentorlog_verify(mentorlog *h) {
     int e = ml__env_open(h, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3),
                          sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2), &env, &env_len);
     if (e) {
-      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "record %llu does not open: %s", expect,
-                     mlproto_errname(e));
+      err = e == MLPROTO_ERR_OUT_OF_MEMORY
+                ? e
+                : ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "record %llu does not open: %s", expect,
+                           mlproto_errname(e));
       break;
     }
     e = mlproto_record_verify(&r, env, env_len);

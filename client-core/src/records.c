@@ -3,6 +3,7 @@
 #include "records_int.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 int ml__chain_load(mentorlog *h) {
@@ -173,6 +174,54 @@ int ml__case_check(mentorlog *h, const uint8_t case_id[16]) {
   return err;
 }
 
+/* Concurrent heads (versions written on two devices) in one order on
+ * every replica, newest first: HLC, then author, then record id, as
+ * mlproto_heads orders them (heads[0] is what a void repeats). Rows are
+ * stored in arrival order, which differs between replicas. */
+struct head_key {
+  uint64_t hlc;
+  uint8_t author[32];
+  uint8_t id[16];
+};
+
+static int head_key_cmp(const void *a, const void *b) {
+  const struct head_key *x = a, *y = b;
+  if (x->hlc != y->hlc)
+    return x->hlc > y->hlc ? -1 : 1;
+  int c = memcmp(x->author, y->author, 32);
+  return c ? -c : -memcmp(x->id, y->id, 16);
+}
+
+static int heads_order(mentorlog *h, struct ml_target *t) {
+  if (t->n < 2)
+    return 0;
+  struct head_key keys[16];
+  int err = 0;
+  for (size_t i = 0; !err && i < t->n; i++) {
+    sqlite3_stmt *st;
+    if ((err = ml__stmt_get(h, ML_SQL_RECORD_BY_ID, &st)))
+      return err;
+    sqlite3_bind_blob(st, 1, t->heads[i], 16, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    mlproto_record *r = NULL;
+    if (rc == SQLITE_ROW && !(err = ml__row_record(h, st, 0, 1, 2, &r))) {
+      keys[i].hlc = r->hlc;
+      memcpy(keys[i].author, r->author, 32);
+      memcpy(keys[i].id, r->record_id, 16);
+    } else if (rc != SQLITE_ROW) {
+      err = ml__sqlite_err(h, rc, "read heads");
+    }
+    mlproto_record_free(r);
+    ml__stmt_put(st);
+  }
+  if (err)
+    return err;
+  qsort(keys, t->n, sizeof keys[0], head_key_cmp);
+  for (size_t i = 0; i < t->n; i++)
+    memcpy(t->heads[i], keys[i].id, 16);
+  return 0;
+}
+
 int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int kind_hi,
                    struct ml_target *t) {
   memset(t, 0, sizeof *t);
@@ -209,7 +258,7 @@ int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int k
     err = rc == SQLITE_ROW ? ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a record id is damaged")
                            : ml__sqlite_err(h, rc, "find heads");
   ml__stmt_put(st);
-  return err;
+  return err ? err : heads_order(h, t);
 }
 
 /* ----------------------------------------------------------- cases */

@@ -88,8 +88,9 @@ static int parse_opts_rc(int argc, char **argv, struct opt *opts, const char **p
       }
       continue;
     }
-    if (*npos >= maxpos)
-      return usage_error(usage, "unexpected argument '%s'", a);
+    if (*npos >= maxpos) /* not echoed: a stray argument may be a note typed in the wrong place */
+      return usage_error(usage, "unexpected argument number %d (at most %d here); sealed text is never an"
+                                " argument", *npos + 1, maxpos);
     pos[(*npos)++] = a;
   }
   return 0;
