@@ -265,7 +265,7 @@ int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int k
 
 int mentorlog_case_open(mentorlog *h, uint8_t out_case[16], const char *name, const char *phone) {
   int err;
-  if ((err = check_text(h, name, 200, "name", true)) || (err = check_text(h, phone, 32, "phone", false)))
+  if ((err = check_text(h, name, MENTORLOG_NAME_MAX, "name", true)) || (err = check_text(h, phone, MENTORLOG_PHONE_MAX, "phone", false)))
     return err;
   uint8_t case_id[16];
   mlproto_random_id(case_id);
@@ -412,10 +412,10 @@ static int grant_fill(mentorlog *h, const mentorlog_grant_params *p, Mentorlog__
   if (!p || p->version != MENTORLOG_GRANT_VERSION)
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "grant parameters: wrong version");
   int err;
-  if ((err = check_text(h, p->jobcentre, 64, "jobcentre", true)) ||
-      (err = check_text(h, p->reference, 64, "reference", true)) ||
-      (err = check_text(h, p->legal_basis, 64, "legal basis", false)) ||
-      (err = check_text(h, p->purpose, 4096, "purpose", false)))
+  if ((err = check_text(h, p->jobcentre, MENTORLOG_CODE_MAX, "jobcentre", true)) ||
+      (err = check_text(h, p->reference, MENTORLOG_CODE_MAX, "reference", true)) ||
+      (err = check_text(h, p->legal_basis, MENTORLOG_LEGAL_BASIS_MAX, "legal basis", false)) ||
+      (err = check_text(h, p->purpose, MENTORLOG_PURPOSE_MAX, "purpose", false)))
     return err;
   mlproto_grant mg = {.start = p->start, .end = p->end, .closed = MLPROTO_DATE_NONE,
                       .granted_minutes_per_week = p->minutes_per_week};
@@ -518,7 +518,7 @@ int mentorlog_grant_close(mentorlog *h, uint8_t out[16], const uint8_t grant_id[
   int err = ml__item_heads(h, grant_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_GRANT_CLOSE, &t);
   if (err)
     return err;
-  if ((err = check_text(h, reason, 4096, "reason", false)))
+  if ((err = check_text(h, reason, MENTORLOG_REASON_MAX, "reason", false)))
     return err;
   if (date < (mentorlog_date)MLPROTO_DAY_MIN || date > (mentorlog_date)MLPROTO_DAY_MAX)
     return ml__fail(h, MLPROTO_ERR_BAD_DATE, "close date out of range");
@@ -559,7 +559,7 @@ static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16
       return ml__fail(h, MLPROTO_ERR_OUT_OF_RANGE, "transport minutes must be 0..1440");
     if (!mentorlog_channel_name(p->channel) || !mentorlog_outcome_name(p->outcome))
       return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "unknown channel or outcome");
-    if ((err = check_text(h, p->note, 32768, "note", false)))
+    if ((err = check_text(h, p->note, MENTORLOG_CONTACT_NOTE_MAX, "note", false)))
       return err;
     cd.start_ms = (uint64_t)p->start_ms;
     cd.duration_minutes = p->minutes;
@@ -570,7 +570,7 @@ static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16
       cs.note = (char *)p->note;
   } else {
     /* Voiding: repeat the current head's disclosed values, flagged voided. */
-    if ((err = check_text(h, void_reason, 1024, "reason", true)) ||
+    if ((err = check_text(h, void_reason, MENTORLOG_VOID_REASON_MAX, "reason", true)) ||
         (err = ml__contact_disclosed(h, t->heads[0], &cd)))
       return err;
     cd.voided = 1;
@@ -614,8 +614,8 @@ static int note_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
                       const struct ml_target *t, const char *text, size_t len) {
   if (!text || len == 0)
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "the note is empty");
-  if (len > 60000)
-    return ml__fail(h, MLPROTO_ERR_TOO_LARGE, "the note is longer than 60000 bytes");
+  if (len > MENTORLOG_TEXT_MAX)
+    return ml__fail(h, MLPROTO_ERR_TOO_LARGE, "the note is longer than %d bytes", MENTORLOG_TEXT_MAX);
   if (memchr(text, 0, len))
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "the note contains a NUL byte");
   /* protobuf-c wants a NUL-terminated string: copy, and wipe the copy. */
@@ -666,8 +666,8 @@ int mentorlog_absence_add(mentorlog *h, uint8_t out[16], const uint8_t case_id[1
     return ml__fail(h, MLPROTO_ERR_BAD_DATE, "absence dates out of range (2000..2099)");
   if (p->to < p->from || p->to - p->from > 366)
     return ml__fail(h, MLPROTO_ERR_BAD_PERIOD, "absence must end on or after its start, within 366 days");
-  if ((err = check_text(h, p->approved_ref, 64, "approval reference", false)) ||
-      (err = check_text(h, p->reason, 4096, "reason", false)))
+  if ((err = check_text(h, p->approved_ref, MENTORLOG_CODE_MAX, "approval reference", false)) ||
+      (err = check_text(h, p->reason, MENTORLOG_REASON_MAX, "reason", false)))
     return err;
   Mentorlog__V1__AbsenceDisclosed ad = MENTORLOG__V1__ABSENCE_DISCLOSED__INIT;
   ad.from_day = (uint32_t)p->from;
