@@ -407,6 +407,17 @@ fail:
 
 /* ---------------------------------------------------------- grants */
 
+static void rule_to_proto(mlproto_rule *o, const mentorlog_rule *r) {
+  o->period_weeks = r->period_weeks;
+  o->contacts_needed = r->contacts;
+  o->channels = r->channels & MLPROTO_CHANNELS_ALL; /* same numbering as the wire */
+  o->min_minutes = r->min_minutes;
+  o->min_working_days = r->partial_days;
+  o->grace_days = r->grace_days;
+  o->late_days = r->late_days;
+}
+
+
 static int grant_fill(mentorlog *h, const mentorlog_grant_params *p, Mentorlog__V1__GrantDisclosed *g,
                       Mentorlog__V1__ContactRule *r, int ch[8], size_t *nch) {
   if (!p || p->version != MENTORLOG_GRANT_VERSION)
@@ -419,7 +430,7 @@ static int grant_fill(mentorlog *h, const mentorlog_grant_params *p, Mentorlog__
     return err;
   mlproto_grant mg = {.start = p->start, .end = p->end, .closed = MLPROTO_DATE_NONE,
                       .granted_minutes_per_week = p->minutes_per_week};
-  ml__rule_to_proto(&mg.rule, &p->rule);
+  rule_to_proto(&mg.rule, &p->rule);
   if ((err = mlproto_grant_validate(&mg)))
     return ml__fail(h, err, "grant: %s", mlproto_strerror(err));
   *nch = 0;
@@ -542,6 +553,36 @@ int mentorlog_grant_close(mentorlog *h, uint8_t out[16], const uint8_t grant_id[
 
 /* -------------------------------------------------- contacts, notes */
 
+/* Disclosed contact values of one stored record (voiding repeats them). */
+static int contact_disclosed(mentorlog *h, const uint8_t record_id[16], Mentorlog__V1__ContactDisclosed *out) {
+  sqlite3_stmt *st;
+  int err = ml__stmt_get(h, ML_SQL_RECORD_BY_ID, &st);
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  mlproto_record *r = NULL;
+  if (rc == SQLITE_ROW) {
+    err = ml__row_record(h, st, 0, 1, 2, &r);
+    if (!err && (!r->disclosed || !r->disclosed->contact))
+      err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the contact's data was erased");
+    else if (!err) {
+      const Mentorlog__V1__ContactDisclosed *c = r->disclosed->contact;
+      out->start_ms = c->start_ms;
+      out->duration_minutes = c->duration_minutes;
+      out->channel = c->channel;
+      out->outcome = c->outcome;
+      out->transport_minutes = c->transport_minutes;
+    }
+  } else {
+    err = rc == SQLITE_DONE ? ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such record") : ml__sqlite_err(h, rc, "read contact");
+  }
+  ml__stmt_put(st);
+  mlproto_record_free(r);
+  return err;
+}
+
+
 static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
                          const struct ml_target *t, const mentorlog_contact_params *p,
                          const char *void_reason) {
@@ -571,7 +612,7 @@ static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16
   } else {
     /* Voiding: repeat the current head's disclosed values, flagged voided. */
     if ((err = check_text(h, void_reason, MENTORLOG_VOID_REASON_MAX, "reason", true)) ||
-        (err = ml__contact_disclosed(h, t->heads[0], &cd)))
+        (err = contact_disclosed(h, t->heads[0], &cd)))
       return err;
     cd.voided = 1;
     cs.void_reason = (char *)void_reason;

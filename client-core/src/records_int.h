@@ -75,9 +75,5 @@ int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]);
 int ml__case_check(mentorlog *h, const uint8_t case_id[16]);
 int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int kind_hi,
                    struct ml_target *t);
-/* Disclosed contact values of one stored record (for voiding). */
-int ml__contact_disclosed(mentorlog *h, const uint8_t record_id[16],
-                          Mentorlog__V1__ContactDisclosed *out);
-void ml__rule_to_proto(mlproto_rule *out, const mentorlog_rule *in);
 
 #endif
