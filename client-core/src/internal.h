@@ -130,7 +130,7 @@ struct ml_txpart {
   int (*flush)(mentorlog *h);
   void (*rollback)(mentorlog *h, bool batch);
 };
-/* The participants of records.c and keys.c. */
+/* The participants of chain.c and keys.c. */
 extern const struct ml_txpart ml__chain_txpart;
 extern const struct ml_txpart ml__casekey_txpart;
 /* Register p on h (at open, before any transaction); INTERNAL when full. */
@@ -167,7 +167,7 @@ int ml__casekey(mentorlog *h, const uint8_t case_id[16], const mlproto_key **out
 /* Drop cached case keys: one case (case_id) or all (NULL). */
 void ml__casekey_flush(mentorlog *h, const uint8_t *case_id);
 
-/* ---- records (records.c) ---- */
+/* ---- the chain tip (chain.c) ---- */
 int ml__chain_load(mentorlog *h);
 /* Write the in-memory tip to the chain row if records were appended since
  * the last store (called by the outermost commit, inside its transaction). */
