@@ -321,7 +321,15 @@ static int cmd_code_revoke(admin *a, int argc, char **argv) {
   mls_txn *tx;
   int rc = mls_store_begin(a->st, MLS_TXN_WRITE, &tx);
   if (rc) return failure("enroll-code revoke", rc);
-  rc = MLS_TX(tx, code_list, code_match, &l);
+  uint8_t full[MLS_CODE_ID_LEN];
+  if (n == 2 * MLS_CODE_ID_LEN && !parse_id(full, sizeof full, p)) {
+    /* the whole id: one lookup */
+    rc = MLS_TX(tx, code_get, full, &l.found);
+    if (!rc) l.matches = 1;
+    else if (rc == MLPROTO_ERR_NOT_FOUND) rc = MLPROTO_OK;
+  } else {
+    rc = MLS_TX(tx, code_list, code_match, &l);
+  }
   const char *what = "enroll-code revoke";
   if (!rc && l.matches == 0) {
     rc = MLPROTO_ERR_NOT_FOUND;
