@@ -6,7 +6,8 @@
  * curl. A client that keeps trickling bytes after the answer is closed at
  * --linger-time, one that floods at --linger-bytes; a lingering connection
  * counts against --max-conns-per-address and holds none of
- * --max-inflight-bytes.
+ * --max-inflight-bytes; SIGTERM still ends the server cleanly while one
+ * lingers.
  *
  * Without the lingering close (`--linger-time 0`, or the code before it) the
  * server closes with the rest of the request unread, the kernel sends an RST,
@@ -21,8 +22,10 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -337,6 +340,30 @@ static void test_lingering_counts_and_frees(void **state) {
   ih_stop(&s);
 }
 
+/* SIGTERM while a connection lingers: the drain waits for it (at most
+ * --linger-time), then the server exits 0 with every handle closed. */
+static void test_sigterm_while_lingering(void **state) {
+  (void)state;
+  ih_server s;
+  const char *opts[] = {"--linger-time", "1s", NULL};
+  ih_start(&s, opts);
+  ih_raw a = {0};
+  a.fd = -1;
+  assert_int_equal(ih_raw_connect(&s, &a, 0, 10000), 0);
+  size_t len = big_header_request();
+  assert_int_equal(ih_raw_send(&a, req, len, 10000), 0);
+  size_t got = 0;
+  assert_int_equal(ih_raw_recv(&a, buf, sizeof buf, &got, 0, 10000), 0);
+  int status = 0;
+  uint64_t t0 = ih_now_ms();
+  assert_int_equal(ih_server_signal_wait(&s, SIGTERM, 10000, &status), 0);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_true(ih_now_ms() - t0 < 5000);
+  ih_raw_free(&a);
+  ih_server_cleanup(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_big_header_431_naive, ih_teardown),
@@ -345,6 +372,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_trickle_closed_at_linger_time, ih_teardown),
       cmocka_unit_test_teardown(test_flood_closed_at_linger_bytes, ih_teardown),
       cmocka_unit_test_teardown(test_lingering_counts_and_frees, ih_teardown),
+      cmocka_unit_test_teardown(test_sigterm_while_lingering, ih_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
