@@ -330,11 +330,11 @@ static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive,
   mlproto_buf_free(&out);
   if (rc != 0) return;
   if (!keep_alive) {
-    /* Pipelined bytes after an answer that closes: the client may send more. */
-    if (c->pend_len) c->linger = 1;
+    if (c->pend_len) c->linger = 1; /* pipelined requests left unanswered */
     conn_finish(c);
     return;
   }
+  c->linger = 0; /* the connection goes on: the next request decides */
   conn_release_request(c);
   mlproto_http_parser_next(c->http);
   timer_arm(c, s->opt.idle_timeout_ms);
@@ -488,6 +488,9 @@ static size_t feed_plain(struct mls_conn *c, const uint8_t *data, size_t len) {
   if (mlproto_http_parser_take_continue(c->http)) {
     if (conn_send(c, (const uint8_t *)MLPROTO_HTTP_CONTINUE, strlen(MLPROTO_HTTP_CONTINUE)) != 0) return len;
   }
+  /* Bytes after a complete request (pipelining): if its answer closes the
+   * connection, the client may be sending still more. */
+  if (req && used < len) c->linger = 1;
   if (req) dispatch(c, req);
   return used;
 }
