@@ -4,17 +4,23 @@
  * cap, the jitter range, Retry-After parsing (delta-seconds and IMF-fixdate,
  * cross-checked against mlproto_http_date), and the exact schedule of
  * ml_transport_request against a real loopback port that refuses
- * connections (attempt cap, overall deadline). The same policy against the
- * real server is tests/integration/test_net_transport.c.
+ * connections (attempt cap, overall deadline) and against a scripted TLS
+ * server thread on loopback (429/503 with delta-seconds and HTTP-date
+ * Retry-After, a response cut short, a 400 that is final). The same policy
+ * against the real server is tests/integration/test_net_transport.c.
  */
 #include "mlproto/errors.h"
 #include "mlproto/http.h"
 #include "netclient.h"
 #include "transport.h"
 #include "testutil.h"
+#include "tls_link.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -311,6 +317,232 @@ static void test_schedule_deadline(void **state) {
   close(fd);
 }
 
+/* ------------------------------- the loop, against a scripted TLS server -- */
+
+/* One answer per request, in order across connections; close: end the
+ * connection after sending it (0 keep, 1 close). Past the script: 200. */
+typedef struct step {
+  const char *raw;
+  int close;
+} step;
+
+typedef struct scripted {
+  int lfd;
+  uint16_t port;
+  mlproto_tls_config *cfg;
+  pthread_t thread;
+  atomic_int stop;
+  atomic_int accepted;
+  atomic_int served;
+  const step *script;
+  int n_script;
+} scripted;
+
+static int flush_tls(int fd, mlproto_tls *t) {
+  uint8_t *d;
+  size_t n, off = 0;
+  mlproto_tls_take_output(t, &d, &n);
+  while (off < n) {
+    ssize_t k = send(fd, d + off, n - off, MSG_NOSIGNAL);
+    if (k <= 0)
+      break;
+    off += (size_t)k;
+  }
+  mlproto_tls_output_free(d);
+  return off == n ? 0 : -1;
+}
+
+static const char ok_200[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n";
+
+/* Serves one connection; returns when the script says close or the peer
+ * goes away. No cmocka asserts here: this is not the test's thread. */
+static void scripted_conn(scripted *s, int fd) {
+  mlproto_tls *t = NULL;
+  mlproto_http_parser *p = NULL;
+  if (mlproto_tls_new(&t, s->cfg) != MLPROTO_OK || mlproto_http_parser_new(&p, NULL) != MLPROTO_OK)
+    goto out;
+  uint8_t net[16384], plain[16384];
+  for (;;) {
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    if (poll(&pf, 1, 5000) <= 0)
+      goto out;
+    size_t room = mlproto_tls_inbound_space(t);
+    ssize_t k = recv(fd, net, room < sizeof net ? room : sizeof net, 0);
+    if (k <= 0 || mlproto_tls_feed(t, net, (size_t)k) != MLPROTO_OK)
+      goto out;
+    int hs = mlproto_tls_handshake(t);
+    if (flush_tls(fd, t) != 0 || hs < 0)
+      goto out;
+    if (hs != MLPROTO_OK)
+      continue;
+    for (;;) {
+      size_t n, used;
+      int rc = mlproto_tls_read(t, plain, sizeof plain, &n);
+      flush_tls(fd, t);
+      if (rc == MLPROTO_TLS_AGAIN)
+        break;
+      if (rc != MLPROTO_OK)
+        goto out;
+      const mlproto_http_request *r = NULL;
+      /* requests here are small: one read holds a whole one */
+      if (mlproto_http_parser_feed(p, plain, n, &used, &r) != MLPROTO_OK || !r)
+        goto out;
+      int i = atomic_fetch_add(&s->served, 1);
+      const step st = i < s->n_script ? s->script[i] : (step){ok_200, 0};
+      size_t w;
+      if (mlproto_tls_write(t, st.raw, strlen(st.raw), &w) < 0 || flush_tls(fd, t) != 0 ||
+          st.close)
+        goto out; /* a close without close_notify: the connection just ends */
+      mlproto_http_parser_next(p);
+    }
+  }
+out:
+  mlproto_http_parser_free(p);
+  mlproto_tls_free(t);
+}
+
+static void *scripted_main(void *arg) {
+  scripted *s = arg;
+  while (!s->stop) {
+    struct pollfd pf = {.fd = s->lfd, .events = POLLIN};
+    if (poll(&pf, 1, 20) <= 0)
+      continue;
+    int fd = accept(s->lfd, NULL, NULL);
+    if (fd < 0)
+      continue;
+    s->accepted++;
+    scripted_conn(s, fd);
+    close(fd);
+  }
+  return NULL;
+}
+
+static void scripted_start(scripted *s, const step *script, int n) {
+  memset(s, 0, sizeof *s);
+  s->script = script;
+  s->n_script = n;
+  s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(s->lfd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(s->lfd, 16), 0);
+  assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &len), 0);
+  s->port = ntohs(a.sin_port);
+  s->cfg = tl_server_config(0, 1);
+  assert_non_null(s->cfg);
+  assert_int_equal(pthread_create(&s->thread, NULL, scripted_main, s), 0);
+}
+
+static void scripted_stop(scripted *s) {
+  s->stop = 1;
+  pthread_join(s->thread, NULL);
+  close(s->lfd);
+  mlproto_tls_config_free(s->cfg);
+}
+
+static ml_netclient *client_scripted(const scripted *s) {
+  ml_netclient_options no = ML_NETCLIENT_OPTIONS_INIT;
+  no.host = "127.0.0.1";
+  no.port = s->port;
+  no.tls_hostname = "localhost";
+  no.pin_sha256 = tl_fingerprint();
+  no.timeout_ms = 5000;
+  ml_netclient *c = NULL;
+  assert_int_equal(ml_netclient_open(&c, &no), MLPROTO_OK);
+  return c;
+}
+
+static void test_schedule_with_server_answers(void **state) {
+  (void)state;
+  static const step script[] = {
+      /* 1: 503 with delta-seconds, connection kept */
+      {"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3\r\nContent-Length: 0\r\n\r\n", 0},
+      /* 2: 429 with an HTTP-date 7 s after the fake wall clock, closed */
+      {"HTTP/1.1 429 Too Many Requests\r\nRetry-After: Tue, 14 Nov 2023 22:13:27 GMT\r\n"
+       "Content-Length: 0\r\nConnection: close\r\n\r\n", 1},
+      /* 3: cut short: 10 of 100 body bytes, then the connection ends */
+      {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", 1},
+      /* 4: 429 with an unparsable Retry-After: plain backoff */
+      {"HTTP/1.1 429 Too Many Requests\r\nRetry-After: soon\r\nContent-Length: 0\r\n\r\n", 0},
+      /* 5: the answer */
+  };
+  scripted srv;
+  scripted_start(&srv, script, 4);
+  ml_netclient *c = client_scripted(&srv);
+  static const uint64_t rng[] = {17, 99, 1000, 333};
+  fake f = {.rng = rng, .n_rng = 4, .unix_now = 1700000000}; /* 22:13:20 GMT */
+  ml_transport_options o = fake_options(&f);
+  o.base_ms = 100;
+  ml_netclient_response r;
+  ml_transport_report rep;
+  assert_int_equal(ml_transport_request(c, &o, "GET", "/v1/pull?since=0", NULL, 0, NULL, 0, &r,
+                                        &rep),
+                   MLPROTO_OK);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.body_len, 3);
+  assert_memory_equal(r.body, "ok\n", 3);
+  ml_netclient_response_free(&r);
+  assert_int_equal(rep.attempts, 5);
+  assert_int_equal(f.n_retries, 4);
+  /* 503: 3 s + 17 % 100 */
+  assert_int_equal(f.retries[0].status, 503);
+  assert_int_equal(f.retries[0].retry_after_ms, 3000);
+  assert_int_equal(f.slept[0], 3017);
+  /* 429 + HTTP-date: 7 s + 99 % 100 */
+  assert_int_equal(f.retries[1].status, 429);
+  assert_int_equal(f.retries[1].retry_after_ms, 7000);
+  assert_int_equal(f.slept[1], 7099);
+  /* truncated: IO, full jitter, retry 3: ceiling 400 → 1000 % 401 */
+  assert_int_equal(f.retries[2].status, 0);
+  assert_int_equal(f.retries[2].error, MLPROTO_ERR_IO);
+  assert_int_equal(f.slept[2], 1000 % 401);
+  /* bad Retry-After ignored: retry 4, ceiling 800 → 333 */
+  assert_int_equal(f.retries[3].status, 429);
+  assert_int_equal(f.retries[3].retry_after_ms, -1);
+  assert_int_equal(f.slept[3], 333);
+  assert_int_equal(rep.waited_ms, 3017 + 7099 + 1000 % 401 + 333);
+  assert_int_equal(rep.last_error, MLPROTO_ERR_IO);
+  /* closed after answers 2 and 3: three connections in all */
+  assert_int_equal(srv.accepted, 3);
+  ml_netclient_stats st;
+  ml_netclient_get_stats(c, &st);
+  assert_int_equal(st.connects, 3);
+  ml_netclient_close(c);
+  scripted_stop(&srv);
+}
+
+static void test_final_status_not_retried(void **state) {
+  (void)state;
+  static const step script[] = {
+      {"HTTP/1.1 400 Bad Request\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n", 0},
+      {"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", 0},
+      {"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 61\r\nContent-Length: 0\r\n\r\n", 0},
+  };
+  scripted srv;
+  scripted_start(&srv, script, 3);
+  ml_netclient *c = client_scripted(&srv);
+  static const uint64_t rng[] = {1};
+  fake f = {.rng = rng, .n_rng = 1};
+  ml_transport_options o = fake_options(&f);
+  ml_netclient_response r;
+  ml_transport_report rep;
+  const int want[] = {400, 500, 429 /* over max_retry_after_ms (60 s): handed back */};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(ml_transport_request(c, &o, "GET", "/", NULL, 0, NULL, 0, &r, &rep),
+                     MLPROTO_OK);
+    assert_int_equal(r.status, want[i]);
+    assert_int_equal(rep.attempts, 1);
+    ml_netclient_response_free(&r);
+  }
+  assert_int_equal(f.n_slept, 0);
+  assert_int_equal(srv.served, 3);
+  ml_netclient_close(c);
+  scripted_stop(&srv);
+}
+
 static void test_invalid_arguments(void **state) {
   (void)state;
   int fd;
@@ -349,7 +581,11 @@ int main(void) {
       cmocka_unit_test(test_retry_after_parse),
       cmocka_unit_test(test_schedule_attempt_cap),
       cmocka_unit_test(test_schedule_deadline),
+      cmocka_unit_test(test_schedule_with_server_answers),
+      cmocka_unit_test(test_final_status_not_retried),
       cmocka_unit_test(test_invalid_arguments),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  tl_free_globals();
+  return rc;
 }
