@@ -114,7 +114,8 @@ typedef struct ml_transport_report {
 
 /* Sends method/path/headers/body (as ml_netclient_request) through c with
  * the retry policy above. opts NULL: all defaults. report may be NULL; it is
- * filled on every return except INVALID_ARGUMENT. */
+ * filled on every return except when this function's own argument checks
+ * fail (INVALID_ARGUMENT before any attempt). */
 int ml_transport_request(ml_netclient *c, const ml_transport_options *opts, const char *method,
                          const char *path, const mlproto_http_header *headers, size_t n_headers,
                          const void *body, size_t body_len, ml_netclient_response *resp,
