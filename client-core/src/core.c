@@ -169,6 +169,10 @@ static int open_common(mentorlog **out, const char *dir, const mentorlog_open_op
   }
   if ((err = ml__tx_register(h, &ml__chain_txpart)) || (err = ml__tx_register(h, &ml__casekey_txpart)))
     goto fail;
+  /* Refuse bad options before the database file exists: a failed create
+   * must leave no half-made profile behind. */
+  if (create && (err = ml__keyring_check(h, o)))
+    goto fail;
   if ((err = ml__db_open(h, dir, create)))
     goto fail;
   if (create) {
@@ -191,6 +195,7 @@ static int open_common(mentorlog **out, const char *dir, const mentorlog_open_op
     if ((err = ml__keyring_unlock(h, o)) || (err = ml__recstore_init(h)) ||
         (err = ml__db_migrate(h, true)) || (err = ml__chain_load(h)))
       goto fail;
+    ml__db_maintain(h);
   }
   *out = h;
   return 0;
@@ -227,7 +232,13 @@ int mentorlog_rekey(mentorlog *h, const mentorlog_open_options *o) {
     ml__rollback(h);
     return err;
   }
-  return ml__commit(h);
+  if ((err = ml__commit(h)))
+    return err;
+  /* The keyring page wrapped under the old secret sits in the WAL until a
+   * checkpoint: copy it into the database and truncate the WAL now. A
+   * failure here leaves the rekey done (the next checkpoint does it). */
+  sqlite3_wal_checkpoint_v2(h->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+  return 0;
 }
 
 void mentorlog_device_id(const mentorlog *h, uint8_t out[32]) { memcpy(out, h->sign_pk, 32); }

@@ -99,6 +99,9 @@ int ml__sqlite_err(mentorlog *h, int rc, const char *what);
 /* Open/create the database file in dir. create: must not exist yet. */
 int ml__db_open(mentorlog *h, const char *dir, bool create);
 int ml__db_migrate(mentorlog *h, bool own_tx);
+/* Maintenance a migration left for after its COMMIT (the v4 scrub:
+ * checkpoint, VACUUM); retried at each open until it succeeds; never fails. */
+void ml__db_maintain(mentorlog *h);
 int ml__exec(mentorlog *h, const char *sql);
 int ml__begin(mentorlog *h);   /* BEGIN IMMEDIATE unless in a batch */
 int ml__commit(mentorlog *h);  /* COMMIT unless in a batch */
@@ -127,7 +130,7 @@ struct ml_txpart {
   int (*flush)(mentorlog *h);
   void (*rollback)(mentorlog *h, bool batch);
 };
-/* The participants of records.c and keys.c. */
+/* The participants of chain.c and keys.c. */
 extern const struct ml_txpart ml__chain_txpart;
 extern const struct ml_txpart ml__casekey_txpart;
 /* Register p on h (at open, before any transaction); INTERNAL when full. */
@@ -149,6 +152,9 @@ void ml__recstore_close(mentorlog *h); /* wipe and free its key and buffer */
 int ml__recstore_seal_all(mentorlog *h);
 
 /* ---- keys (keys.c) ---- */
+/* Validate o as create/rekey would (options, passphrase length, KDF
+ * available in this build) without deriving anything. */
+int ml__keyring_check(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_create(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_unlock(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_rewrap(mentorlog *h, const mentorlog_open_options *o);
@@ -161,7 +167,7 @@ int ml__casekey(mentorlog *h, const uint8_t case_id[16], const mlproto_key **out
 /* Drop cached case keys: one case (case_id) or all (NULL). */
 void ml__casekey_flush(mentorlog *h, const uint8_t *case_id);
 
-/* ---- records (records.c) ---- */
+/* ---- the chain tip (chain.c) ---- */
 int ml__chain_load(mentorlog *h);
 /* Write the in-memory tip to the chain row if records were appended since
  * the last store (called by the outermost commit, inside its transaction). */

@@ -12,9 +12,31 @@
 #define SECRETS_BYTES (3 * MLPROTO_KEY_SECRETBYTES) /* sign seed, box sk, storage */
 #define WRAPPED_BYTES (SECRETS_BYTES + MLPROTO_WRAP_OVERHEAD)
 
-/* MENTORLOG_KDF=fast (tests only): libsodium's minimum opslimit, 8 MiB. */
+/* MENTORLOG_KDF=fast (tests only): libsodium's minimum opslimit, 8 MiB.
+ * Compiled in only with the CMake option ML_INSECURE_FAST_KDF=ON, which
+ * defines MENTORLOG_INSECURE_FAST_KDF: a release build cannot write a
+ * profile that is cheap to brute-force. (Opening one still works: the
+ * stored parameters are used, and mentorlog_profile_info_get reports them
+ * as weak.) */
 #define FAST_OPS 1u
 #define FAST_MEM (8u << 20)
+#ifdef MENTORLOG_INSECURE_FAST_KDF
+#define FAST_KDF_BUILT_IN 1
+#else
+#define FAST_KDF_BUILT_IN 0
+#endif
+
+int mentorlog_kdf_available(int kdf) {
+  switch (kdf) {
+  case MENTORLOG_KDF_INTERACTIVE:
+  case MENTORLOG_KDF_MODERATE:
+    return 1;
+  case MENTORLOG_KDF_FAST_INSECURE:
+    return FAST_KDF_BUILT_IN;
+  default:
+    return 0;
+  }
+}
 
 struct kdf {
   int kind; /* mentorlog_kdf or KDF_RAW */
@@ -47,6 +69,10 @@ static int kdf_choose(mentorlog *h, const mentorlog_open_options *o, struct kdf 
     break;
   }
   case MENTORLOG_KDF_FAST_INSECURE:
+    if (!FAST_KDF_BUILT_IN)
+      return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT,
+                      "the fast test KDF (MENTORLOG_KDF=fast) is not available in this build "
+                      "(only test builds with ML_INSECURE_FAST_KDF=ON have it); use the default");
     k->p.opslimit = FAST_OPS;
     k->p.memlimit = FAST_MEM;
     break;
@@ -54,6 +80,13 @@ static int kdf_choose(mentorlog *h, const mentorlog_open_options *o, struct kdf 
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "unknown KDF setting");
   }
   return 0;
+}
+
+int ml__keyring_check(mentorlog *h, const mentorlog_open_options *o) {
+  struct kdf k;
+  int err = kdf_choose(h, o, &k);
+  sodium_memzero(&k, sizeof k);
+  return err;
 }
 
 /* The key-encryption key for the secret in o under k. */
@@ -277,4 +310,49 @@ void ml__casekey_flush(mentorlog *h, const uint8_t *case_id) {
       c->key = NULL;
     }
   }
+}
+
+/* ------------------------------------------------------- profile info */
+
+void mentorlog_profile_info_init(mentorlog_profile_info *info) {
+  *info = (mentorlog_profile_info)MENTORLOG_PROFILE_INFO_INIT;
+}
+
+int mentorlog_profile_info_get(mentorlog *h, mentorlog_profile_info *out) {
+  if (!h || !out)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  int version = out->version;
+  if (version < 1 || version > MENTORLOG_PROFILE_INFO_VERSION)
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "profile info: unknown version %d", version);
+  /* Version 1 is the whole struct; a later version fills only the fields
+   * of the version the caller was compiled with. */
+  *out = (mentorlog_profile_info){.version = version};
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT kdf, opslimit, memlimit FROM keyring WHERE id = 1");
+  if (err)
+    return err;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    int kind = sqlite3_column_int(st, 0);
+    sqlite3_int64 ops = sqlite3_column_int64(st, 1), mem = sqlite3_column_int64(st, 2);
+    if (kind == KDF_RAW) {
+      out->keystore = 1;
+    } else if (ops <= 0 || mem <= 0) {
+      err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "stored key derivation parameters out of range");
+    } else {
+      mlproto_kdf_params ref;
+      mlproto_kdf_params_interactive(&ref);
+      out->kdf_opslimit = (uint64_t)ops;
+      out->kdf_memlimit = (uint64_t)mem;
+      out->kdf_weak = out->kdf_opslimit < ref.opslimit || out->kdf_memlimit < ref.memlimit;
+    }
+  } else if (rc == SQLITE_DONE) {
+    err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "the profile has no keys");
+  } else {
+    err = ml__sqlite_err(h, rc, "read keys");
+  }
+  sqlite3_finalize(st);
+  if (err)
+    *out = (mentorlog_profile_info){.version = version};
+  return err;
 }

@@ -182,16 +182,6 @@ int mentorlog_cases(mentorlog *h, mentorlog_case **out, size_t *n) {
 
 /* ------------------------------------------------------------ grants */
 
-void ml__rule_to_proto(mlproto_rule *o, const mentorlog_rule *r) {
-  o->period_weeks = r->period_weeks;
-  o->contacts_needed = r->contacts;
-  o->channels = r->channels & MLPROTO_CHANNELS_ALL; /* same numbering as the wire */
-  o->min_minutes = r->min_minutes;
-  o->min_working_days = r->partial_days;
-  o->grace_days = r->grace_days;
-  o->late_days = r->late_days;
-}
-
 static void rule_from_wire(mentorlog_rule *o, const Mentorlog__V1__ContactRule *r) {
   memset(o, 0, sizeof *o);
   if (!r)
@@ -312,33 +302,6 @@ int mentorlog_grants(mentorlog *h, const uint8_t *case_id, mentorlog_grant **out
   return 0;
 }
 
-int ml__contact_disclosed(mentorlog *h, const uint8_t record_id[16], Mentorlog__V1__ContactDisclosed *out) {
-  sqlite3_stmt *st;
-  int err = ml__stmt_get(h, ML_SQL_RECORD_BY_ID, &st);
-  if (err)
-    return err;
-  sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  mlproto_record *r = NULL;
-  if (rc == SQLITE_ROW) {
-    err = row_record(h, st, &r);
-    if (!err && (!r->disclosed || !r->disclosed->contact))
-      err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the contact's data was erased");
-    else if (!err) {
-      const Mentorlog__V1__ContactDisclosed *c = r->disclosed->contact;
-      out->start_ms = c->start_ms;
-      out->duration_minutes = c->duration_minutes;
-      out->channel = c->channel;
-      out->outcome = c->outcome;
-      out->transport_minutes = c->transport_minutes;
-    }
-  } else {
-    err = rc == SQLITE_DONE ? ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such record") : ml__sqlite_err(h, rc, "read contact");
-  }
-  ml__stmt_put(st);
-  mlproto_record_free(r);
-  return err;
-}
 
 /* ---------------------------------------------------- contacts, notes */
 
@@ -682,8 +645,10 @@ int mentorlog_verify(mentorlog *h) {
     int e = ml__env_open(h, sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3),
                          sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2), &env, &env_len);
     if (e) {
-      err = ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "record %llu does not open: %s", expect,
-                     mlproto_errname(e));
+      err = e == MLPROTO_ERR_OUT_OF_MEMORY
+                ? e
+                : ml__fail(h, MLPROTO_ERR_CHAIN_BROKEN, "record %llu does not open: %s", expect,
+                           mlproto_errname(e));
       break;
     }
     e = mlproto_record_verify(&r, env, env_len);

@@ -3,30 +3,8 @@
 #include "records_int.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
-
-int ml__chain_load(mentorlog *h) {
-  sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "SELECT seq, head, hlc FROM chain WHERE id = 1");
-  if (err) {
-    h->chain_stale = 1;
-    return err;
-  }
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
-    h->seq = (uint64_t)sqlite3_column_int64(st, 0);
-    memcpy(h->head, sqlite3_column_blob(st, 1), 32);
-    err = mlproto_hlc_init(&h->hlc, (uint64_t)sqlite3_column_int64(st, 2),
-                           MLPROTO_HLC_DEFAULT_MAX_DRIFT_MS);
-  } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-    err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "the chain tip is missing");
-  } else {
-    err = ml__sqlite_err(h, rc, "read chain");
-  }
-  sqlite3_finalize(st);
-  h->chain_stale = err != 0;
-  return err;
-}
 
 static int step_done(mentorlog *h, sqlite3_stmt *st, const char *what) {
   int rc = sqlite3_step(st);
@@ -34,45 +12,6 @@ static int step_done(mentorlog *h, sqlite3_stmt *st, const char *what) {
   sqlite3_finalize(st);
   return err;
 }
-
-int ml__chain_store(mentorlog *h) {
-  if (!h->chain_dirty)
-    return 0;
-  sqlite3_stmt *st;
-  int err = ml__stmt_get(h, ML_SQL_CHAIN_UPDATE, &st);
-  if (err)
-    return err;
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)h->seq);
-  sqlite3_bind_blob(st, 2, h->head, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)h->hlc.last);
-  if ((err = ml__stmt_run(h, st, "advance chain")))
-    return err;
-  if (sqlite3_changes(h->db) != 1)
-    return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "the chain tip is missing");
-  h->chain_dirty = 0;
-  return 0;
-}
-
-/* The chain tip as a transaction participant: snapshot at the start of an
- * outermost transaction (operation or batch), the row written once at its
- * commit, the snapshot back on rollback (the row itself was never written
- * inside the transaction, so it still holds the snapshot's values). */
-static void chain_tx_begin(mentorlog *h) {
-  h->saved_seq = h->seq;
-  memcpy(h->saved_head, h->head, 32);
-  h->saved_hlc = h->hlc.last;
-}
-
-static void chain_tx_rollback(mentorlog *h, bool batch) {
-  (void)batch;
-  h->chain_dirty = 0;
-  h->seq = h->saved_seq;
-  memcpy(h->head, h->saved_head, 32);
-  h->hlc.last = h->saved_hlc;
-}
-
-const struct ml_txpart ml__chain_txpart = {"chain tip", chain_tx_begin, ml__chain_store,
-                                           chain_tx_rollback};
 
 /* The record through the record store, then its outbox entry; the chain
  * row follows at the outermost commit (one UPDATE per batch, not per record). */
@@ -173,6 +112,54 @@ int ml__case_check(mentorlog *h, const uint8_t case_id[16]) {
   return err;
 }
 
+/* Concurrent heads (versions written on two devices) in one order on
+ * every replica, newest first: HLC, then author, then record id, as
+ * mlproto_heads orders them (heads[0] is what a void repeats). Rows are
+ * stored in arrival order, which differs between replicas. */
+struct head_key {
+  uint64_t hlc;
+  uint8_t author[32];
+  uint8_t id[16];
+};
+
+static int head_key_cmp(const void *a, const void *b) {
+  const struct head_key *x = a, *y = b;
+  if (x->hlc != y->hlc)
+    return x->hlc > y->hlc ? -1 : 1;
+  int c = memcmp(x->author, y->author, 32);
+  return c ? -c : -memcmp(x->id, y->id, 16);
+}
+
+static int heads_order(mentorlog *h, struct ml_target *t) {
+  if (t->n < 2)
+    return 0;
+  struct head_key keys[16];
+  int err = 0;
+  for (size_t i = 0; !err && i < t->n; i++) {
+    sqlite3_stmt *st;
+    if ((err = ml__stmt_get(h, ML_SQL_RECORD_BY_ID, &st)))
+      return err;
+    sqlite3_bind_blob(st, 1, t->heads[i], 16, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    mlproto_record *r = NULL;
+    if (rc == SQLITE_ROW && !(err = ml__row_record(h, st, 0, 1, 2, &r))) {
+      keys[i].hlc = r->hlc;
+      memcpy(keys[i].author, r->author, 32);
+      memcpy(keys[i].id, r->record_id, 16);
+    } else if (rc != SQLITE_ROW) {
+      err = ml__sqlite_err(h, rc, "read heads");
+    }
+    mlproto_record_free(r);
+    ml__stmt_put(st);
+  }
+  if (err)
+    return err;
+  qsort(keys, t->n, sizeof keys[0], head_key_cmp);
+  for (size_t i = 0; i < t->n; i++)
+    memcpy(t->heads[i], keys[i].id, 16);
+  return 0;
+}
+
 int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int kind_hi,
                    struct ml_target *t) {
   memset(t, 0, sizeof *t);
@@ -209,14 +196,14 @@ int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int k
     err = rc == SQLITE_ROW ? ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a record id is damaged")
                            : ml__sqlite_err(h, rc, "find heads");
   ml__stmt_put(st);
-  return err;
+  return err ? err : heads_order(h, t);
 }
 
 /* ----------------------------------------------------------- cases */
 
 int mentorlog_case_open(mentorlog *h, uint8_t out_case[16], const char *name, const char *phone) {
   int err;
-  if ((err = check_text(h, name, 200, "name", true)) || (err = check_text(h, phone, 32, "phone", false)))
+  if ((err = check_text(h, name, MENTORLOG_NAME_MAX, "name", true)) || (err = check_text(h, phone, MENTORLOG_PHONE_MAX, "phone", false)))
     return err;
   uint8_t case_id[16];
   mlproto_random_id(case_id);
@@ -358,19 +345,30 @@ fail:
 
 /* ---------------------------------------------------------- grants */
 
+static void rule_to_proto(mlproto_rule *o, const mentorlog_rule *r) {
+  o->period_weeks = r->period_weeks;
+  o->contacts_needed = r->contacts;
+  o->channels = r->channels & MLPROTO_CHANNELS_ALL; /* same numbering as the wire */
+  o->min_minutes = r->min_minutes;
+  o->min_working_days = r->partial_days;
+  o->grace_days = r->grace_days;
+  o->late_days = r->late_days;
+}
+
+
 static int grant_fill(mentorlog *h, const mentorlog_grant_params *p, Mentorlog__V1__GrantDisclosed *g,
                       Mentorlog__V1__ContactRule *r, int ch[8], size_t *nch) {
   if (!p || p->version != MENTORLOG_GRANT_VERSION)
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "grant parameters: wrong version");
   int err;
-  if ((err = check_text(h, p->jobcentre, 64, "jobcentre", true)) ||
-      (err = check_text(h, p->reference, 64, "reference", true)) ||
-      (err = check_text(h, p->legal_basis, 64, "legal basis", false)) ||
-      (err = check_text(h, p->purpose, 4096, "purpose", false)))
+  if ((err = check_text(h, p->jobcentre, MENTORLOG_CODE_MAX, "jobcentre", true)) ||
+      (err = check_text(h, p->reference, MENTORLOG_CODE_MAX, "reference", true)) ||
+      (err = check_text(h, p->legal_basis, MENTORLOG_LEGAL_BASIS_MAX, "legal basis", false)) ||
+      (err = check_text(h, p->purpose, MENTORLOG_PURPOSE_MAX, "purpose", false)))
     return err;
   mlproto_grant mg = {.start = p->start, .end = p->end, .closed = MLPROTO_DATE_NONE,
                       .granted_minutes_per_week = p->minutes_per_week};
-  ml__rule_to_proto(&mg.rule, &p->rule);
+  rule_to_proto(&mg.rule, &p->rule);
   if ((err = mlproto_grant_validate(&mg)))
     return ml__fail(h, err, "grant: %s", mlproto_strerror(err));
   *nch = 0;
@@ -469,7 +467,7 @@ int mentorlog_grant_close(mentorlog *h, uint8_t out[16], const uint8_t grant_id[
   int err = ml__item_heads(h, grant_id, MLPROTO_KIND_GRANT_OPEN, MLPROTO_KIND_GRANT_CLOSE, &t);
   if (err)
     return err;
-  if ((err = check_text(h, reason, 4096, "reason", false)))
+  if ((err = check_text(h, reason, MENTORLOG_REASON_MAX, "reason", false)))
     return err;
   if (date < (mentorlog_date)MLPROTO_DAY_MIN || date > (mentorlog_date)MLPROTO_DAY_MAX)
     return ml__fail(h, MLPROTO_ERR_BAD_DATE, "close date out of range");
@@ -493,6 +491,36 @@ int mentorlog_grant_close(mentorlog *h, uint8_t out[16], const uint8_t grant_id[
 
 /* -------------------------------------------------- contacts, notes */
 
+/* Disclosed contact values of one stored record (voiding repeats them). */
+static int contact_disclosed(mentorlog *h, const uint8_t record_id[16], Mentorlog__V1__ContactDisclosed *out) {
+  sqlite3_stmt *st;
+  int err = ml__stmt_get(h, ML_SQL_RECORD_BY_ID, &st);
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  mlproto_record *r = NULL;
+  if (rc == SQLITE_ROW) {
+    err = ml__row_record(h, st, 0, 1, 2, &r);
+    if (!err && (!r->disclosed || !r->disclosed->contact))
+      err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the contact's data was erased");
+    else if (!err) {
+      const Mentorlog__V1__ContactDisclosed *c = r->disclosed->contact;
+      out->start_ms = c->start_ms;
+      out->duration_minutes = c->duration_minutes;
+      out->channel = c->channel;
+      out->outcome = c->outcome;
+      out->transport_minutes = c->transport_minutes;
+    }
+  } else {
+    err = rc == SQLITE_DONE ? ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such record") : ml__sqlite_err(h, rc, "read contact");
+  }
+  ml__stmt_put(st);
+  mlproto_record_free(r);
+  return err;
+}
+
+
 static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
                          const struct ml_target *t, const mentorlog_contact_params *p,
                          const char *void_reason) {
@@ -510,7 +538,7 @@ static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16
       return ml__fail(h, MLPROTO_ERR_OUT_OF_RANGE, "transport minutes must be 0..1440");
     if (!mentorlog_channel_name(p->channel) || !mentorlog_outcome_name(p->outcome))
       return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "unknown channel or outcome");
-    if ((err = check_text(h, p->note, 32768, "note", false)))
+    if ((err = check_text(h, p->note, MENTORLOG_CONTACT_NOTE_MAX, "note", false)))
       return err;
     cd.start_ms = (uint64_t)p->start_ms;
     cd.duration_minutes = p->minutes;
@@ -521,8 +549,8 @@ static int contact_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16
       cs.note = (char *)p->note;
   } else {
     /* Voiding: repeat the current head's disclosed values, flagged voided. */
-    if ((err = check_text(h, void_reason, 1024, "reason", true)) ||
-        (err = ml__contact_disclosed(h, t->heads[0], &cd)))
+    if ((err = check_text(h, void_reason, MENTORLOG_VOID_REASON_MAX, "reason", true)) ||
+        (err = contact_disclosed(h, t->heads[0], &cd)))
       return err;
     cd.voided = 1;
     cs.void_reason = (char *)void_reason;
@@ -565,8 +593,8 @@ static int note_write(mentorlog *h, uint8_t out[16], const uint8_t case_id[16],
                       const struct ml_target *t, const char *text, size_t len) {
   if (!text || len == 0)
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "the note is empty");
-  if (len > 60000)
-    return ml__fail(h, MLPROTO_ERR_TOO_LARGE, "the note is longer than 60000 bytes");
+  if (len > MENTORLOG_TEXT_MAX)
+    return ml__fail(h, MLPROTO_ERR_TOO_LARGE, "the note is longer than %d bytes", MENTORLOG_TEXT_MAX);
   if (memchr(text, 0, len))
     return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "the note contains a NUL byte");
   /* protobuf-c wants a NUL-terminated string: copy, and wipe the copy. */
@@ -617,8 +645,8 @@ int mentorlog_absence_add(mentorlog *h, uint8_t out[16], const uint8_t case_id[1
     return ml__fail(h, MLPROTO_ERR_BAD_DATE, "absence dates out of range (2000..2099)");
   if (p->to < p->from || p->to - p->from > 366)
     return ml__fail(h, MLPROTO_ERR_BAD_PERIOD, "absence must end on or after its start, within 366 days");
-  if ((err = check_text(h, p->approved_ref, 64, "approval reference", false)) ||
-      (err = check_text(h, p->reason, 4096, "reason", false)))
+  if ((err = check_text(h, p->approved_ref, MENTORLOG_CODE_MAX, "approval reference", false)) ||
+      (err = check_text(h, p->reason, MENTORLOG_REASON_MAX, "reason", false)))
     return err;
   Mentorlog__V1__AbsenceDisclosed ad = MENTORLOG__V1__ABSENCE_DISCLOSED__INIT;
   ad.from_day = (uint32_t)p->from;

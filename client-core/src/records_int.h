@@ -48,9 +48,13 @@ int ml__record_store(mentorlog *h, const struct ml_stored *m, const uint8_t *env
 /* A record of another author (another device of the mentor): verified in
  * full (signature included), its item derived from what it supersedes,
  * stored through ml__record_store in its own transaction (or the caller's
- * batch). INVALID_ARGUMENT for a server event or the device's own record;
- * the record's verification error; NOT_FOUND when a superseded record is
- * not stored yet; ALREADY_EXISTS for a second (author, seq) or record id. */
+ * batch). Every refusal is decided before the transaction, so a refused
+ * record leaves a batch as it was: INVALID_ARGUMENT for a server event or
+ * the device's own record; the record's verification error; NOT_FOUND when
+ * a superseded record is not stored yet; ALREADY_EXISTS for a record id or
+ * (author, seq) stored already. A record of a case erased here is stored
+ * erased (header and signature only). The chain rule per author is the
+ * caller's (mlproto_chain_check). */
 int ml__record_ingest(mentorlog *h, const uint8_t *env, size_t len);
 /* A stored row as a record: the envelope in column col_env opened with the
  * record key (AAD: the record id in col_id), then every check but the
@@ -71,9 +75,5 @@ int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]);
 int ml__case_check(mentorlog *h, const uint8_t case_id[16]);
 int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int kind_hi,
                    struct ml_target *t);
-/* Disclosed contact values of one stored record (for voiding). */
-int ml__contact_disclosed(mentorlog *h, const uint8_t record_id[16],
-                          Mentorlog__V1__ContactDisclosed *out);
-void ml__rule_to_proto(mlproto_rule *out, const mentorlog_rule *in);
 
 #endif

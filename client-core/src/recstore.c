@@ -17,6 +17,7 @@
 
 #define RECORD_KEY_CONTEXT "envelope" /* exactly 8 bytes (crypto_kdf) */
 #define PURPOSE_RECORD "record-at-rest"
+#define ROW_PAD_BLOCK 128 /* a sealed row's plaintext is a multiple of this */
 
 int ml__recstore_init(mentorlog *h) {
   mlproto_key_free(h->rowkey);
@@ -55,14 +56,53 @@ static int envbuf_reserve(mentorlog *h, size_t n) {
   return 0;
 }
 
+/* ISO/IEC 7816-4 padding (0x80, then zeros) to a multiple of
+ * ROW_PAD_BLOCK, as sodium_pad lays it out. Not libsodium's constant-time
+ * loops: a row's length is visible on disk anyway, and their byte-by-byte
+ * walk over the block cost 4 % of bulk writing. buf has room for
+ * len + ROW_PAD_BLOCK bytes; returns the padded length. */
+static size_t row_pad(uint8_t *buf, size_t len) {
+  size_t padded = (len / ROW_PAD_BLOCK + 1) * ROW_PAD_BLOCK;
+  buf[len] = 0x80;
+  memset(buf + len + 1, 0, padded - len - 1);
+  return padded;
+}
+
+/* Inverse of row_pad: -1 unless buf ends in 0x80 and fewer than
+ * ROW_PAD_BLOCK zeros with len a multiple of the block. */
+static int row_unpad(size_t *out, const uint8_t *buf, size_t len) {
+  if (len == 0 || len % ROW_PAD_BLOCK)
+    return -1;
+  size_t i = len;
+  while (i > 0 && len - i < ROW_PAD_BLOCK && buf[i - 1] == 0)
+    i--;
+  if (i == 0 || buf[i - 1] != 0x80 || len - i >= ROW_PAD_BLOCK)
+    return -1;
+  *out = i - 1;
+  return 0;
+}
+
 int ml__env_seal(mentorlog *h, const uint8_t record_id[16], const uint8_t *env, size_t len,
                  uint8_t **out, size_t *out_len) {
   *out = NULL;
-  size_t cap = len + MLPROTO_WRAP_OVERHEAD;
-  uint8_t *b = mlproto_malloc(cap);
-  if (!b)
+  /* Padded first (ISO/IEC 7816-4, ROW_PAD_BLOCK), so that a row's length
+   * does not tell the length of the references inside it. */
+  size_t padded_cap = len + ROW_PAD_BLOCK, padded_len;
+  uint8_t *padded = mlproto_malloc(padded_cap);
+  uint8_t *b = mlproto_malloc(padded_cap + MLPROTO_WRAP_OVERHEAD);
+  if (!padded || !b) {
+    mlproto_free(padded);
+    mlproto_free(b);
     return ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
-  int err = mlproto_wrap_bound(b, cap, out_len, h->rowkey, PURPOSE_RECORD, record_id, 16, env, len);
+  }
+  memcpy(padded, env, len);
+  padded_len = row_pad(padded, len);
+  int err = 0;
+  if (!err)
+    err = mlproto_wrap_bound(b, padded_cap + MLPROTO_WRAP_OVERHEAD, out_len, h->rowkey, PURPOSE_RECORD,
+                             record_id, 16, padded, padded_len);
+  sodium_memzero(padded, padded_cap);
+  mlproto_free(padded);
   if (err) {
     mlproto_free(b);
     return ml__fail(h, err, "seal record at rest: %s", mlproto_strerror(err));
@@ -79,11 +119,16 @@ int ml__env_open(mentorlog *h, const void *record_id, int id_len, const void *bl
   int err = envbuf_reserve(h, (size_t)blob_len - MLPROTO_WRAP_OVERHEAD);
   if (err)
     return err;
-  err = mlproto_unwrap_bound(h->envbuf, h->envcap, env_len, h->rowkey, PURPOSE_RECORD, record_id, 16,
-                             blob, (size_t)blob_len);
+  size_t plen = 0;
+  err = mlproto_unwrap_bound(h->envbuf, h->envcap, &plen, h->rowkey, PURPOSE_RECORD, record_id, 16, blob,
+                             (size_t)blob_len);
   if (err)
     return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT,
                     "a stored record does not open under this profile's key (%s)", mlproto_errname(err));
+  if (row_unpad(env_len, h->envbuf, plen) != 0) {
+    sodium_memzero(h->envbuf, plen);
+    return ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a stored record's padding is damaged");
+  }
   *env = h->envbuf;
   return 0;
 }
@@ -174,8 +219,39 @@ static int derive_item(mentorlog *h, const mlproto_record *r, uint8_t item[16]) 
   return err;
 }
 
+/* Whether the case was erased here, and whether the record (by id, or its
+ * author's seq) is stored already. */
+static int ingest_state(mentorlog *h, const mlproto_record *r, bool *erased, bool *stored) {
+  sqlite3_stmt *st;
+  int err = ml__stmt_get(h, ML_SQL_CASE_CHECK, &st);
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, r->case_id, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *erased = sqlite3_column_int(st, 1) != 0;
+  else
+    err = ml__sqlite_err(h, rc, "find case");
+  ml__stmt_put(st);
+  if (err)
+    return err;
+  if ((err = ml__prepare(h, &st, "SELECT 1 FROM records WHERE record_id = ?1 OR (author = ?2 AND seq = ?3)")))
+    return err;
+  sqlite3_bind_blob(st, 1, r->record_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, r->author, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)r->seq);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    *stored = rc == SQLITE_ROW;
+  else
+    err = ml__sqlite_err(h, rc, "find record");
+  sqlite3_finalize(st);
+  return err;
+}
+
 int ml__record_ingest(mentorlog *h, const uint8_t *env, size_t len) {
   mlproto_record *r = NULL;
+  uint8_t *erased_env = NULL;
   int err = mlproto_record_verify(&r, env, len);
   if (err)
     return ml__fail(h, err, "the record does not verify: %s", mlproto_errname(err));
@@ -189,20 +265,42 @@ int ml__record_ingest(mentorlog *h, const uint8_t *env, size_t len) {
     err = ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "the record is this device's own");
     goto out;
   }
-  struct ml_stored m = {.record_id = r->record_id, .case_id = r->case_id, .author = r->author,
-                        .seq = r->seq, .kind = r->kind, .hash = r->hash,
-                        .supersedes = (const uint8_t(*)[16])r->supersedes,
-                        .n_supersedes = r->n_supersedes};
+  /* Everything that can refuse the record is decided before the
+   * transaction: inside a batch, a failure after ml__begin rolls the whole
+   * batch back (only the environment may fail there). */
+  bool erased = false, stored = false;
   uint8_t item[16];
-  m.item_id = item;
-  if ((err = ml__begin(h)))
+  if ((err = ingest_state(h, r, &erased, &stored)))
     goto out;
-  if ((err = derive_item(h, r, item)) || (err = ml__record_store(h, &m, env, len))) {
-    ml__rollback(h);
+  if (stored) {
+    err = ml__fail(h, MLPROTO_ERR_ALREADY_EXISTS, "the record (or its author's seq) is stored already");
     goto out;
   }
-  err = ml__commit(h);
+  if ((err = derive_item(h, r, item)))
+    goto out;
+  /* A case erased here stays erased: a record of it that arrives later is
+   * kept for its header and signature only (its chain still verifies). */
+  if (erased) {
+    size_t elen;
+    if ((err = mlproto_envelope_erase(&erased_env, &elen, env, len, MLPROTO_PART_DISCLOSED | MLPROTO_PART_SEALED))) {
+      err = ml__fail(h, err, "erase record: %s", mlproto_strerror(err));
+      goto out;
+    }
+    env = erased_env;
+    len = elen;
+  }
+  struct ml_stored m = {.record_id = r->record_id, .case_id = r->case_id, .item_id = item,
+                        .author = r->author, .seq = r->seq, .kind = r->kind, .hash = r->hash,
+                        .supersedes = (const uint8_t(*)[16])r->supersedes,
+                        .n_supersedes = r->n_supersedes};
+  if ((err = ml__begin(h)))
+    goto out;
+  if ((err = ml__record_store(h, &m, env, len)))
+    ml__rollback(h);
+  else
+    err = ml__commit(h);
 out:
+  mlproto_free(erased_env);
   mlproto_record_free(r);
   return err;
 }

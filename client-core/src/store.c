@@ -100,7 +100,10 @@ static const char schema_v4[] =
     "ALTER TABLE records_v4 RENAME TO records;"
     "CREATE INDEX records_case ON records(case_id, kind);"
     "CREATE INDEX records_item ON records(item_id) WHERE item_id != record_id;"
-    "CREATE INDEX records_kind ON records(kind);";
+    "CREATE INDEX records_kind ON records(kind);"
+    /* maintenance left to do after a migration's COMMIT (ml__db_maintain) */
+    "CREATE TABLE maintenance(task TEXT PRIMARY KEY) WITHOUT ROWID;"
+    "INSERT INTO maintenance VALUES ('scrub');";
 
 static const struct migration migrations[] = {
     {1, schema_v1, NULL}, {2, schema_v2, NULL}, {3, schema_v3, NULL},
@@ -392,17 +395,37 @@ int ml__db_migrate(mentorlog *h, bool own_tx) {
       return err;
     }
   }
+  /* A new profile has no plaintext past to scrub. */
+  if (version == 0 && (err = ml__exec(h, "DELETE FROM maintenance")))
+    return err;
   if (!own_tx)
     return 0;
   rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     err = ml__sqlite_err(h, rc, "migrate");
     sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-    return err;
   }
-  /* Envelopes were sealed in place (v4): rebuild the file and truncate the
-   * WAL so no page image of the plaintext rows survives anywhere. */
-  if (version < 4)
-    err = ml__exec(h, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
   return err;
+}
+
+/* v4 sealed the envelopes in place; secure_delete zeroed the old cells in
+ * the new page images, but the old images sit in the WAL, and VACUUM makes
+ * sure no freed page keeps any. Done after the migration's COMMIT (VACUUM
+ * cannot run in a transaction); the task row is removed only once it
+ * succeeded, so an interrupted or failed scrub (disk full, a reader holding
+ * the WAL) is tried again at the next open, and never fails the open. */
+void ml__db_maintain(mentorlog *h) {
+  sqlite3_stmt *st = NULL;
+  if (ml__prepare(h, &st, "SELECT count(*) FROM maintenance WHERE task = 'scrub'"))
+    return;
+  bool scrub = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+  sqlite3_finalize(st);
+  if (!scrub)
+    return;
+  char msg[sizeof h->errmsg];
+  memcpy(msg, h->errmsg, sizeof msg);
+  if (ml__exec(h, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;") == 0 &&
+      ml__exec(h, "DELETE FROM maintenance WHERE task = 'scrub'") == 0)
+    (void)ml__exec(h, "PRAGMA wal_checkpoint(TRUNCATE);");
+  memcpy(h->errmsg, msg, sizeof msg);
 }

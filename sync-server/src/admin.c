@@ -39,7 +39,13 @@ static const char USAGE[] =
     "                                       other command refuses a DIR without a store)\n"
     "  mentor add NAME                      add a mentor; prints the mentor id\n"
     "  enroll-code MENTOR [--ttl 24h]       one-time enrolment code for a new device of\n"
-    "                                       MENTOR (id); --ttl: 90s, 30m, 24h, 7d (max 30d)\n"
+    "                                       MENTOR (id); --ttl: 90s, 30m, 24h, 7d (max 30d),\n"
+    "                                       default 24h; the code's id goes to stderr\n"
+    "  enroll-code list [--all] [--json]    codes that can still enrol a device: id, mentor,\n"
+    "                                       created, expires (never the code itself); --all:\n"
+    "                                       also used, expired and revoked ones, with status\n"
+    "  enroll-code revoke ID                a code that must never enrol a device; ID from\n"
+    "                                       enroll-code list (or its first 4+ hex digits)\n"
     "  device list [--json]                 every device: id, mentor, status, label\n"
     "  device revoke DEVICE                 revoke a device (id, 32 hex digits); logged\n"
     "                                       as a DEVICE_REVOKED server event\n"
@@ -157,7 +163,21 @@ static int cmd_mentor(admin *a, int argc, char **argv) {
 static const char CODE_ALPHABET[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /* --- enroll-code MENTOR [--ttl D] --- */
+static int cmd_code_list(admin *a, int argc, char **argv);
+static int cmd_code_revoke(admin *a, int argc, char **argv);
+
+/* "2026-01-01T00:00:00Z" (UTC, 21 bytes with the NUL) */
+static const char *utc_time(char out[24], uint64_t ms) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  if (!gmtime_r(&t, &tm) || !strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm))
+    snprintf(out, 24, "%" PRIu64, ms);
+  return out;
+}
+
 static int cmd_enroll_code(admin *a, int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "list") == 0) return cmd_code_list(a, argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "revoke") == 0) return cmd_code_revoke(a, argc, argv);
   const char *mentor = NULL;
   uint64_t ttl = TTL_DEFAULT_MS;
   for (int i = 1; i < argc; i++) {
@@ -167,7 +187,8 @@ static int cmd_enroll_code(admin *a, int argc, char **argv) {
     } else if (!mentor && argv[i][0] != '-') {
       mentor = argv[i];
     } else {
-      return usage("enroll-code MENTOR [--ttl 24h]");
+      return usage("enroll-code MENTOR [--ttl 24h] | enroll-code list [--all] [--json] |"
+                   " enroll-code revoke ID");
     }
   }
   uint8_t mid[16];
@@ -185,22 +206,163 @@ static int cmd_enroll_code(admin *a, int argc, char **argv) {
   sodium_memzero(rnd, sizeof rnd);
   uint8_t h[32];
   int rc = mls_app_code_hash(h, code);
+  uint8_t id[MLS_CODE_ID_LEN];
+  randombytes_buf(id, sizeof id);
   uint64_t now = now_ms();
   mls_txn *tx = NULL;
   if (!rc) rc = mls_store_begin(a->st, MLS_TXN_WRITE, &tx);
   if (!rc) {
     mls_mentor m;
     rc = MLS_TX(tx, mentor_get, mid, &m);
-    if (!rc) rc = MLS_TX(tx, code_add, h, mid, now, now + ttl);
+    if (!rc) rc = MLS_TX(tx, code_add, h, id, mid, now, now + ttl);
     if (rc) mls_store_rollback(tx);
     else rc = mls_store_commit(tx);
   }
+  sodium_memzero(h, sizeof h);
   if (rc) {
     sodium_memzero(code, sizeof code);
     return failure(rc == MLPROTO_ERR_NOT_FOUND ? "no such mentor" : "enroll-code", rc);
   }
   printf("%s\n", code);
   sodium_memzero(code, sizeof code);
+  /* stdout is the code alone (scripts read it); the id is for revoking */
+  char idhex[2 * MLS_CODE_ID_LEN + 1], exp[24];
+  mlproto_hex_encode(idhex, id, sizeof id);
+  fprintf(stderr, "mentorlog-server admin: code id %s, expires %s\n", idhex,
+          utc_time(exp, now + ttl));
+  return 0;
+}
+
+/* --- enroll-code list [--all] [--json] / enroll-code revoke ID --- */
+typedef struct code_ctx {
+  int json, all, n;
+  uint64_t now;
+  /* revoke: the ID (a prefix of hex digits) and what it matched */
+  const char *prefix;
+  int matches;
+  mls_enroll_code found;
+} code_ctx;
+
+static const char *code_status(const mls_enroll_code *c, uint64_t now) {
+  if (c->revoked_ms) return "revoked";
+  if (c->used_ms) return "used";
+  if (c->expires_ms <= now) return "expired";
+  return "active";
+}
+
+static int code_one(void *ud, const mls_enroll_code *c) {
+  code_ctx *l = ud;
+  const char *st = code_status(c, l->now);
+  if (!l->all && strcmp(st, "active") != 0) return 0;
+  char id[2 * MLS_CODE_ID_LEN + 1], mentor[33], created[24], expires[24], dev[33];
+  mlproto_hex_encode(id, c->id, sizeof c->id);
+  mlproto_hex_encode(mentor, c->mentor_id, 16);
+  utc_time(created, c->created_ms);
+  utc_time(expires, c->expires_ms);
+  static const uint8_t zero[32];
+  int by = c->used_ms && sodium_memcmp(c->used_by, zero, 32) != 0;
+  if (by) {
+    uint8_t did[16];
+    mls_device_id(did, c->used_by);
+    mlproto_hex_encode(dev, did, 16);
+  }
+  if (l->json) {
+    printf("%s\n  {\"id\":\"%s\",\"mentor\":\"%s\",\"created_ms\":%" PRIu64
+           ",\"expires_ms\":%" PRIu64 ",\"status\":\"%s\",\"used_ms\":%" PRIu64
+           ",\"used_by\":%s%s%s,\"revoked_ms\":%" PRIu64 "}",
+           l->n ? "," : "", id, mentor, c->created_ms, c->expires_ms, st, c->used_ms,
+           by ? "\"" : "", by ? dev : "null", by ? "\"" : "", c->revoked_ms);
+  } else {
+    if (by) printf("%-16s  %-32s  %-20s  %-20s  %-7s  %s\n", id, mentor, created, expires, st, dev);
+    else printf("%-16s  %-32s  %-20s  %-20s  %s\n", id, mentor, created, expires, st);
+  }
+  l->n++;
+  return 0;
+}
+
+static int code_match(void *ud, const mls_enroll_code *c) {
+  code_ctx *l = ud;
+  char id[2 * MLS_CODE_ID_LEN + 1];
+  mlproto_hex_encode(id, c->id, sizeof c->id);
+  size_t n = strlen(l->prefix);
+  for (size_t i = 0; i < n; i++) {
+    char ch = l->prefix[i];
+    if (ch >= 'A' && ch <= 'F') ch = (char)(ch - 'A' + 'a');
+    if (ch != id[i]) return 0;
+  }
+  if (l->matches++ == 0) l->found = *c;
+  return 0;
+}
+
+static int cmd_code_list(admin *a, int argc, char **argv) {
+  code_ctx l;
+  memset(&l, 0, sizeof l);
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--json") == 0) l.json = 1;
+    else if (strcmp(argv[i], "--all") == 0) l.all = 1;
+    else return usage("enroll-code list [--all] [--json]");
+  }
+  l.now = now_ms();
+  mls_txn *tx;
+  int rc = mls_store_begin(a->st, MLS_TXN_READ, &tx);
+  if (rc) return failure("enroll-code list", rc);
+  if (l.json) printf("[");
+  else printf("%-16s  %-32s  %-20s  %-20s  %s\n", "CODE ID", "MENTOR", "CREATED", "EXPIRES",
+              l.all ? "STATUS   USED BY" : "STATUS");
+  rc = MLS_TX(tx, code_list, code_one, &l);
+  mls_store_rollback(tx);
+  if (l.json) printf("%s]\n", l.n ? "\n" : "");
+  return rc ? failure("enroll-code list", rc) : 0;
+}
+
+static int cmd_code_revoke(admin *a, int argc, char **argv) {
+  if (argc != 3) return usage("enroll-code revoke ID");
+  const char *p = argv[2];
+  size_t n = strlen(p);
+  if (n < 4 || n > 2 * MLS_CODE_ID_LEN || strspn(p, "0123456789abcdefABCDEF") != n)
+    return usage("ID: a code id from enroll-code list (4 to 16 hex digits)");
+  code_ctx l;
+  memset(&l, 0, sizeof l);
+  l.prefix = p;
+  uint64_t now = now_ms();
+  mls_txn *tx;
+  int rc = mls_store_begin(a->st, MLS_TXN_WRITE, &tx);
+  if (rc) return failure("enroll-code revoke", rc);
+  uint8_t full[MLS_CODE_ID_LEN];
+  if (n == 2 * MLS_CODE_ID_LEN && !parse_id(full, sizeof full, p)) {
+    /* the whole id: one lookup */
+    rc = MLS_TX(tx, code_get, full, &l.found);
+    if (!rc) l.matches = 1;
+    else if (rc == MLPROTO_ERR_NOT_FOUND) rc = MLPROTO_OK;
+  } else {
+    rc = MLS_TX(tx, code_list, code_match, &l);
+  }
+  const char *what = "enroll-code revoke";
+  if (!rc && l.matches == 0) {
+    rc = MLPROTO_ERR_NOT_FOUND;
+    what = "no such enrolment code";
+  } else if (!rc && l.matches > 1) {
+    rc = MLPROTO_ERR_AMBIGUOUS_PREFIX;
+    what = "ID matches more than one code; give more digits";
+  } else if (!rc && l.found.used_ms) {
+    /* too late: the device it enrolled is what to revoke */
+    rc = MLPROTO_ERR_NOT_FOUND;
+    what = "code already used; revoke the device it enrolled instead (enroll-code list"
+           " --all shows it, then device revoke DEVICE)";
+  } else if (!rc && l.found.revoked_ms) {
+    rc = MLPROTO_ERR_NOT_FOUND;
+    what = "code already revoked";
+  }
+  if (!rc) rc = MLS_TX(tx, code_revoke, l.found.id, now);
+  if (rc) {
+    mls_store_rollback(tx);
+    return failure(what, rc);
+  }
+  rc = mls_store_commit(tx);
+  if (rc) return failure("enroll-code revoke", rc);
+  char id[2 * MLS_CODE_ID_LEN + 1];
+  mlproto_hex_encode(id, l.found.id, sizeof l.found.id);
+  printf("revoked code %s%s\n", id, l.found.expires_ms <= now ? " (it had expired already)" : "");
   return 0;
 }
 

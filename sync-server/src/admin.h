@@ -9,7 +9,11 @@
  *   admin --data DIR init [--log-name NAME]          create store + log key (serve
  *                                                    also does on first start)
  *   admin --data DIR mentor add NAME                 -> mentor id (32 hex)
- *   admin --data DIR enroll-code MENTOR [--ttl 24h]  -> one-time code
+ *   admin --data DIR enroll-code MENTOR [--ttl 24h]  -> one-time code (stdout),
+ *                                                    its id (stderr); default 24h
+ *   admin --data DIR enroll-code list [--all] [--json]   codes by id, never the code
+ *   admin --data DIR enroll-code revoke ID           (ID or a 4+ hex digit prefix;
+ *                                                    NOT_FOUND, AMBIGUOUS_PREFIX)
  *   admin --data DIR device list [--json]
  *   admin --data DIR device revoke DEVICE            (logs DEVICE_REVOKED)
  *   admin --data DIR token add --role jobcentre --jobcentre ID | --role auditor

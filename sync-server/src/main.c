@@ -2,8 +2,11 @@
 #include "admin.h"
 #include "net.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 static const char HELP[] =
     "usage: mentorlog-server COMMAND [OPTIONS]\n"
@@ -21,7 +24,28 @@ static const char HELP[] =
     "\n"
     "Exit status: 0 success, 1 runtime failure, 2 usage error.\n";
 
+/* The process holds the server's signing key, the TLS key and session
+ * tokens in memory: it must never leave them in a core file. RLIMIT_CORE 0
+ * (soft and hard, so nothing in the process can raise it again) stops a
+ * core file; PR_SET_DUMPABLE 0 also stops a core piped to a handler
+ * (systemd-coredump, apport ignore RLIMIT_CORE) and ptrace/proc access by
+ * other processes of the same user. Both before anything is read. */
+static int no_core_dumps(void) {
+  struct rlimit rl = {0, 0};
+  if (setrlimit(RLIMIT_CORE, &rl) != 0) {
+    fprintf(stderr, "mentorlog-server: cannot disable core dumps (RLIMIT_CORE): %s\n", strerror(errno));
+    return -1;
+  }
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    fprintf(stderr, "mentorlog-server: cannot disable core dumps (PR_SET_DUMPABLE): %s\n", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (no_core_dumps() != 0)
+    return 1;
   if (argc < 2) {
     fputs(HELP, stderr);
     return 2;

@@ -22,6 +22,7 @@ static struct {
   int64_t conn_open;
   uint64_t conn_total, conn_refused;
   uint64_t tls_full, tls_resumed, tls_failed;
+  uint64_t linger[MLS_LINGER_END_COUNT], linger_bytes;
   struct series2 req[MLS_METRICS_MAX_SERIES];
   size_t n_req;
   struct series2 rec[MLS_METRICS_MAX_SERIES];
@@ -102,6 +103,14 @@ void mls_metrics_tls_failed(void) {
   pthread_mutex_unlock(&reg.mu);
 }
 
+void mls_metrics_linger(mls_linger_end end, uint64_t discarded) {
+  if ((unsigned)end >= MLS_LINGER_END_COUNT) end = MLS_LINGER_ERROR;
+  pthread_mutex_lock(&reg.mu);
+  reg.linger[end]++;
+  reg.linger_bytes += discarded;
+  pthread_mutex_unlock(&reg.mu);
+}
+
 void mls_metrics_inc_request(const char *route, int status) {
   char st[16];
   int s = (status >= 100 && status <= 999) ? status : 0;
@@ -140,6 +149,8 @@ void mls_metrics_reset(void) {
   reg.conn_open = 0;
   reg.conn_total = reg.conn_refused = 0;
   reg.tls_full = reg.tls_resumed = reg.tls_failed = 0;
+  memset(reg.linger, 0, sizeof reg.linger);
+  reg.linger_bytes = 0;
   reg.n_req = reg.n_rec = 0;
   memset(reg.push_bucket, 0, sizeof reg.push_bucket);
   reg.push_count = 0;
@@ -173,6 +184,17 @@ int mls_metrics_render(mlproto_buf *out, const mls_metrics_app *now) {
     "mentorlog_tls_handshakes_total{type=\"failed\"} %llu\n",
     (unsigned long long)reg.tls_full, (unsigned long long)reg.tls_resumed,
     (unsigned long long)reg.tls_failed);
+  P("# HELP mentorlog_lingering_closes_total Connections closed after an early refusal, by how the lingering close ended.\n"
+    "# TYPE mentorlog_lingering_closes_total counter\n"
+    "mentorlog_lingering_closes_total{end=\"eof\"} %llu\n"
+    "mentorlog_lingering_closes_total{end=\"timeout\"} %llu\n"
+    "mentorlog_lingering_closes_total{end=\"bytes\"} %llu\n"
+    "mentorlog_lingering_closes_total{end=\"error\"} %llu\n",
+    (unsigned long long)reg.linger[MLS_LINGER_EOF], (unsigned long long)reg.linger[MLS_LINGER_TIMEOUT],
+    (unsigned long long)reg.linger[MLS_LINGER_BYTES], (unsigned long long)reg.linger[MLS_LINGER_ERROR]);
+  P("# HELP mentorlog_lingering_discarded_bytes_total Bytes read and discarded during lingering closes.\n"
+    "# TYPE mentorlog_lingering_discarded_bytes_total counter\nmentorlog_lingering_discarded_bytes_total %llu\n",
+    (unsigned long long)reg.linger_bytes);
   P("# HELP mentorlog_requests_total HTTP requests answered, by route and status.\n"
     "# TYPE mentorlog_requests_total counter\n");
   for (size_t i = 0; i < reg.n_req; i++)

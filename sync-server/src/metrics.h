@@ -18,6 +18,9 @@
  *   mentorlog_connections_open                 gauge
  *   mentorlog_connections_total                counter
  *   mentorlog_connections_refused_total        counter (over --max-connections)
+ *   mentorlog_lingering_closes_total{end}      counter (lingering closes after an early
+ *                                               refusal, net.h: eof|timeout|bytes|error)
+ *   mentorlog_lingering_discarded_bytes_total  counter (bytes read and dropped by them)
  *   mentorlog_requests_total{route,status}     counter
  *   mentorlog_records_total{result,reason}     counter (result accepted|rejected;
  *                                               reason "ok" or an error name)
@@ -47,6 +50,19 @@ void mls_metrics_conn_refused(void);
 /* resumed: 1 for an abbreviated (ticket) handshake, 0 for a full one. */
 void mls_metrics_tls_handshake(int resumed);
 void mls_metrics_tls_failed(void);
+
+/* How a lingering close ended (net_conn.c): the client closed (EOF), the
+ * --linger-time ran out, the --linger-bytes were read, or a socket error
+ * (a reset from the client, a failed shutdown). */
+typedef enum mls_linger_end {
+  MLS_LINGER_EOF,
+  MLS_LINGER_TIMEOUT,
+  MLS_LINGER_BYTES,
+  MLS_LINGER_ERROR,
+  MLS_LINGER_END_COUNT
+} mls_linger_end;
+/* One lingering close ended; discarded: the bytes it read and dropped. */
+void mls_metrics_linger(mls_linger_end end, uint64_t discarded);
 
 /* --- requests (the network half calls this once per answered request) --- */
 void mls_metrics_inc_request(const char *route, int status);

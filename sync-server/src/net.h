@@ -45,6 +45,9 @@ typedef struct mls_net_options {
   size_t max_inflight_bytes;   /* request bytes buffered across all connections -> 503 */
   unsigned max_conns_per_address; /* per IPv4 address / IPv6 /64 (mls_addr_key) */
   double unauth_rate;          /* requests/s per address without credentials (app.h) */
+  uint64_t linger_time_ms;     /* lingering close after an early refusal: at most this
+                                  long from the flushed answer to the close (0: off) */
+  size_t linger_bytes;         /* ... and at most this many bytes read and discarded */
   const char *log_name;        /* --log-name: the log's checkpoint origin (app.h) */
   const char *tls_names[MLS_NET_MAX_TLS_NAMES]; /* --tls-name; n_tls_names of them */
   unsigned n_tls_names;
@@ -60,6 +63,14 @@ typedef struct mls_net_options {
 #define MLS_NET_DEFAULT_DRAIN_TIMEOUT_MS 10000u
 #define MLS_NET_DEFAULT_MAX_INFLIGHT_BYTES ((size_t)256u << 20)
 #define MLS_NET_DEFAULT_MAX_CONNS_PER_ADDRESS 256u
+/* Lingering close (net_conn.c conn_linger): when the server answers a request
+ * it has not read to its end (431, 413, 408, 400, 503 ...), it sends the
+ * answer and close_notify, half-closes (FIN), then reads and discards what
+ * the client still sends until EOF, this time or this byte count, and only
+ * then closes: a close with unread bytes in the kernel's receive buffer
+ * sends a TCP RST, and the RST makes the client lose the answer. */
+#define MLS_NET_DEFAULT_LINGER_TIME_MS 2000u
+#define MLS_NET_DEFAULT_LINGER_BYTES ((size_t)1u << 20)
 
 /* The file, inside the data directory, in which a running server publishes
  * the address it is bound to ("127.0.0.1:40123\n"), written atomically once

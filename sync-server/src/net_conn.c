@@ -6,6 +6,25 @@
  *     -> with a worker (reading stopped) -> response queued -> idle ...
  *   -> finish: close_notify, flush, uv_close of both handles
  *   -> freed when both close callbacks ran and no work is in flight.
+ *
+ * Lingering close (conn_linger): an answer to a request the server did not
+ * read to its end (a refusal of the network half: 431, 413, 408, 400, 503)
+ * ends instead with
+ *   close_notify, flush -> uv_shutdown (FIN, after the queued writes)
+ *     -> read and discard until EOF, --linger-time or --linger-bytes -> close
+ * and the discarding starts at once, while the answer is still queued: a
+ * client blocked in write() because the server stopped reading could not
+ * read the answer either. Without it, closing with the rest of the request
+ * unread in the kernel's receive buffer (or arriving after the close) sends
+ * a TCP RST, and a client that gets the RST before it read the answer loses
+ * it (curl printed 000 instead of 431 for a 200,000-byte header in about
+ * half the tries). The discarded bytes are TLS records of the client's
+ * unfinished request: they are dropped as ciphertext, never decrypted (the
+ * server answers nothing more, and its close_notify is already sent), so the
+ * TLS session, the HTTP parser and the request's bytes (--max-inflight-bytes)
+ * are freed when the lingering starts; the connection keeps only this struct
+ * and its two handles, and still counts against --max-connections and
+ * --max-conns-per-address until it is closed.
  */
 #include "net.h"
 
@@ -53,6 +72,12 @@ struct mls_conn {
   unsigned addr_counted : 1; /* in srv->addr_counts */
   unsigned want_json : 1;    /* the current request's Accept names application/json */
   unsigned head_done : 1;    /* the current request's head has been scanned */
+  unsigned linger : 1;       /* finish with a lingering close (an early refusal) */
+  unsigned lingering : 1;    /* the lingering close has begun: reads are discarded */
+  unsigned shut_done : 1;    /* the FIN went out: the linger timer runs */
+  unsigned linger_full : 1;  /* --linger-bytes read before the FIN went out */
+  size_t linger_read;        /* bytes discarded while lingering */
+  uv_shutdown_t shut;        /* the half-close of a lingering close */
   size_t req_bytes;          /* bytes of the current request held by the parser */
   uint8_t line_len;          /* head scanner: bytes of the current line kept */
   char line[96];             /* head scanner: the current header line (cut) */
@@ -88,6 +113,8 @@ static void conn_pump(struct mls_conn *c);
 static void conn_close(struct mls_conn *c);
 static void conn_read_start(struct mls_conn *c);
 static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive, const char *method);
+static void conn_linger(struct mls_conn *c);
+static void linger_end(struct mls_conn *c, mls_linger_end end);
 
 static uint64_t wall_ms(void) {
   struct timespec ts;
@@ -148,11 +175,12 @@ static void on_write(uv_write_t *req, int status) {
   mlproto_free(w);
   if (c->closing) return;
   if (status < 0) {
-    conn_close(c);
+    if (c->lingering) linger_end(c, MLS_LINGER_ERROR);
+    else conn_close(c);
     return;
   }
   if (c->finishing && c->write_queued == 0) {
-    conn_close(c);
+    if (!c->lingering) conn_close(c); /* lingering: the shutdown callback goes on */
     return;
   }
   /* Backpressure released: read again, and pump what is already buffered. */
@@ -197,6 +225,10 @@ static void conn_finish(struct mls_conn *c) {
   read_stop(c);
   if (c->handshake_done && !mlproto_tls_is_closed(c->tls)) (void)mlproto_tls_close_notify(c->tls);
   if (conn_flush(c) != 0) return;
+  if (c->linger && c->handshake_done && !c->peer_eof && c->srv->opt.linger_time_ms > 0) {
+    conn_linger(c);
+    return;
+  }
   if (c->write_queued == 0) {
     conn_close(c);
     return;
@@ -226,6 +258,12 @@ static int conn_send(struct mls_conn *c, const uint8_t *data, size_t len) {
 static void timer_cb(uv_timer_t *t) {
   struct mls_conn *c = t->data;
   if (c->closing) return;
+  if (c->lingering) {
+    /* Before the FIN: the peer reads nothing (request timeout); after it:
+     * the linger time is over. Either way the client had its chance. */
+    linger_end(c, MLS_LINGER_TIMEOUT);
+    return;
+  }
   if (c->finishing || !c->handshake_done) {
     if (!c->handshake_done)
       mls__net_log("info", "handshake_timeout", "conn=%llu", (unsigned long long)c->id);
@@ -242,6 +280,7 @@ static void timer_cb(uv_timer_t *t) {
     memset(&resp, 0, sizeof resp);
     mls_app_error(&resp, MLPROTO_ERR_REQUEST_TIMEOUT, "request not completed in time", c->want_json);
     mls__net_log("info", "request_timeout", "conn=%llu", (unsigned long long)c->id);
+    c->linger = 1; /* a slow client may still be sending: let it read the 408 */
     conn_respond(c, &resp, 0, NULL);
     return;
   }
@@ -291,9 +330,11 @@ static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive,
   mlproto_buf_free(&out);
   if (rc != 0) return;
   if (!keep_alive) {
+    if (c->pend_len) c->linger = 1; /* pipelined requests left unanswered */
     conn_finish(c);
     return;
   }
+  c->linger = 0; /* the connection goes on: the next request decides */
   conn_release_request(c);
   mlproto_http_parser_next(c->http);
   timer_arm(c, s->opt.idle_timeout_ms);
@@ -304,6 +345,8 @@ static void conn_refuse(struct mls_conn *c, int code, const char *detail) {
   mls_response resp;
   memset(&resp, 0, sizeof resp);
   mls_app_error(&resp, code, detail, c->want_json);
+  /* Every refusal here may leave the client sending the rest of its request. */
+  c->linger = 1;
   if (resp.status == 503) {
     size_t used = strlen(resp.extra_headers);
     snprintf(resp.extra_headers + used, sizeof resp.extra_headers - used, "Retry-After: 1\r\n");
@@ -445,6 +488,9 @@ static size_t feed_plain(struct mls_conn *c, const uint8_t *data, size_t len) {
   if (mlproto_http_parser_take_continue(c->http)) {
     if (conn_send(c, (const uint8_t *)MLPROTO_HTTP_CONTINUE, strlen(MLPROTO_HTTP_CONTINUE)) != 0) return len;
   }
+  /* Bytes after a complete request (pipelining): if its answer closes the
+   * connection, the client may be sending still more. */
+  if (req && used < len) c->linger = 1;
   if (req) dispatch(c, req);
   return used;
 }
@@ -484,7 +530,7 @@ static void conn_pump(struct mls_conn *c) {
   while (!c->closing && !c->finishing && !c->job) {
     if (c->pend_len) {
       size_t used = feed_plain(c, c->pend + c->pend_off, c->pend_len);
-      if (c->closing) return;
+      if (c->closing || c->lingering) return;
       c->pend_off += used;
       c->pend_len -= used;
       if (c->pend_len == 0) {
@@ -504,13 +550,13 @@ static void conn_pump(struct mls_conn *c) {
       return;
     }
     size_t used = feed_plain(c, plain_buf, n);
-    if (c->closing) return;
+    if (c->closing || c->lingering) return;
     if (used < n && keep_pending(c, plain_buf + used, n - used) != 0) {
       conn_close(c);
       return;
     }
   }
-  if (c->closing) return;
+  if (c->closing || c->lingering) return; /* lingering: tls and reads are its own */
   if (conn_flush(c) != 0) return;
   int want = !c->finishing && !c->job && !c->peer_eof && c->write_queued < WRITE_HIGH_WATER;
   if (want && !c->reading) {
@@ -551,6 +597,95 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   conn_pump(c);
+}
+
+/* --- lingering close (see the top of this file) --- */
+
+static void linger_end(struct mls_conn *c, mls_linger_end end) {
+  static const char *const names[] = {"eof", "timeout", "bytes", "error"};
+  mls_metrics_linger(end, c->linger_read);
+  if (end != MLS_LINGER_EOF)
+    mls__net_log("info", "linger_end", "conn=%llu end=%s discarded=%zu", (unsigned long long)c->id,
+                 names[end], c->linger_read);
+  conn_close(c);
+}
+
+static void linger_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  *buf = uv_buf_init((char *)read_buf, (unsigned)sizeof read_buf);
+}
+
+static void linger_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  struct mls_conn *c = st->data;
+  (void)buf;
+  if (c->closing || nread == 0) return;
+  if (nread < 0 && nread != UV_EOF) {
+    linger_end(c, MLS_LINGER_ERROR);
+    return;
+  }
+  if (nread > 0) c->linger_read += (size_t)nread;
+  else c->peer_eof = 1;
+  if (nread > 0 && c->linger_read < c->srv->opt.linger_bytes) return;
+  if (c->shut_done) {
+    linger_end(c, c->peer_eof ? MLS_LINGER_EOF : MLS_LINGER_BYTES);
+    return;
+  }
+  /* The answer is still queued: closing now would cancel it. Stop reading
+   * and end in the shutdown callback. */
+  c->linger_full = !c->peer_eof;
+  read_stop(c);
+}
+
+static void on_linger_shutdown(uv_shutdown_t *req, int status) {
+  struct mls_conn *c = req->data;
+  c->refs--;
+  if (c->closing) {
+    conn_maybe_free(c); /* UV_ECANCELED: closed while the answer was queued */
+    return;
+  }
+  if (status < 0) {
+    linger_end(c, MLS_LINGER_ERROR);
+    return;
+  }
+  if (c->peer_eof || c->linger_full) {
+    linger_end(c, c->peer_eof ? MLS_LINGER_EOF : MLS_LINGER_BYTES);
+    return;
+  }
+  /* The answer, the close_notify and the FIN are out: --linger-time from now. */
+  c->shut_done = 1;
+  timer_arm(c, c->srv->opt.linger_time_ms);
+}
+
+/* Called by conn_finish once the answer and close_notify are queued. The
+ * close_notify goes before the FIN: uv_shutdown waits for the queued writes.
+ * Until the FIN is out the guard is --request-timeout, as for any finishing
+ * connection (a peer that does not read its answer). */
+static void conn_linger(struct mls_conn *c) {
+  mls_server *s = c->srv;
+  c->lingering = 1;
+  c->linger_read = 0;
+  /* Nothing of the request is needed any more: give its memory back. */
+  conn_release_request(c);
+  mlproto_http_parser_free(c->http);
+  c->http = NULL;
+  mlproto_free(c->pend);
+  c->pend = NULL;
+  c->pend_off = c->pend_len = 0;
+  mlproto_tls_free(c->tls); /* its output (the answer, close_notify) is ours now */
+  c->tls = NULL;
+  c->shut.data = c;
+  if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_linger_shutdown) != 0) {
+    linger_end(c, MLS_LINGER_ERROR);
+    return;
+  }
+  c->refs++;
+  if (uv_read_start((uv_stream_t *)&c->tcp, linger_alloc_cb, linger_read_cb) != 0) {
+    linger_end(c, MLS_LINGER_ERROR);
+    return;
+  }
+  c->reading = 1;
+  timer_arm(c, s->opt.request_timeout_ms);
 }
 
 static void conn_read_start(struct mls_conn *c) {
@@ -634,7 +769,9 @@ void mls__conn_drain_all(mls_server *s, int force) {
   while (c) {
     struct mls_conn *next = c->next; /* c is freed in a close callback, never here */
     if (force) conn_close(c);
-    else if (!c->job && !(c->handshake_done && mlproto_http_parser_in_request(c->http)))
+    else if (c->finishing || c->closing) {
+      /* already ending: a lingering close ends within --linger-time */
+    } else if (!c->job && !(c->handshake_done && mlproto_http_parser_in_request(c->http)))
       conn_finish(c);
     c = next;
   }

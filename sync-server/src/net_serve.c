@@ -70,6 +70,13 @@ static const char usage_text[] =
     "  --unauth-rate N        requests/s per address (IPv6: /64) to the endpoints that\n"
     "                         need no credentials: enrol, session, log proofs,\n"
     "                         /healthz; burst 2N (default 100)               -> 429\n"
+    "  --linger-time DUR      after answering a request it did not read to its end\n"
+    "                         (431, 413, 408, 400, 503), the server half-closes and\n"
+    "                         reads and discards what the client still sends, so\n"
+    "                         the client reads the answer instead of a connection\n"
+    "                         reset; for this long at most (default 2s; 0: close at\n"
+    "                         once)\n"
+    "  --linger-bytes SIZE    ... and for this many bytes at most (default 1M)\n"
     "  --log-name NAME        the log's name: the origin of its C2SP checkpoints and\n"
     "                         its key name, e.g. mentorlog.example.org/log. Stored in\n"
     "                         DIR/log.name on first start and never changed (a\n"
@@ -103,6 +110,8 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
       .drain_timeout_ms = MLS_NET_DEFAULT_DRAIN_TIMEOUT_MS,
       .max_inflight_bytes = MLS_NET_DEFAULT_MAX_INFLIGHT_BYTES,
       .max_conns_per_address = MLS_NET_DEFAULT_MAX_CONNS_PER_ADDRESS,
+      .linger_time_ms = MLS_NET_DEFAULT_LINGER_TIME_MS,
+      .linger_bytes = MLS_NET_DEFAULT_LINGER_BYTES,
   };
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -157,6 +166,14 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
       if (mls__net_parse_size(v, &sz) || sz < 1 || sz > 1000000)
         return usage_error("--unauth-rate: 1..1000000, not", v);
       o->unauth_rate = (double)sz;
+    } else if (strcmp(a, "--linger-time") == 0) {
+      if (mls__net_parse_duration_ms(v, &u) || u > 60000u)
+        return usage_error("--linger-time: 0..60s, not", v);
+      o->linger_time_ms = u;
+    } else if (strcmp(a, "--linger-bytes") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz > (64u << 20))
+        return usage_error("--linger-bytes: 0..64M, not", v);
+      o->linger_bytes = sz;
     } else if (strcmp(a, "--drain-timeout") == 0) {
       if (mls__net_parse_duration_ms(v, &u) || u > 3600000u)
         return usage_error("--drain-timeout: 0..1h, not", v);

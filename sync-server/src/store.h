@@ -63,6 +63,21 @@ typedef struct mls_device {
   uint64_t revoked_ms;    /* 0 while active */
 } mls_device;
 
+/* An enrolment code as the store keeps it: never the code, nor its hash
+ * (the hash is the key the code is looked up by and stays inside the
+ * store). id is random, assigned at issue: what the administrator lists
+ * and revokes a code by. */
+#define MLS_CODE_ID_LEN 8
+typedef struct mls_enroll_code {
+  uint8_t id[MLS_CODE_ID_LEN];
+  uint8_t mentor_id[16];
+  uint64_t created_ms;
+  uint64_t expires_ms;
+  uint64_t used_ms;       /* 0 while unused */
+  uint8_t used_by[32];    /* the enrolled device's Ed25519 key; zero while unused */
+  uint64_t revoked_ms;    /* 0 unless revoked */
+} mls_enroll_code;
+
 typedef struct mls_mentor {
   uint8_t id[16];
   char name[MLS_NAME_MAX + 1];
@@ -96,6 +111,7 @@ typedef struct mls_record_ref {
 
 typedef int (*mls_device_fn)(void *ud, const mls_device *d);
 typedef int (*mls_mentor_fn)(void *ud, const mls_mentor *m);
+typedef int (*mls_code_fn)(void *ud, const mls_enroll_code *c);
 /* The entry (and its envelope) are valid only during the call. A non-zero
  * return stops the iteration and is returned by the listing function. */
 typedef int (*mls_entry_fn)(void *ud, const mls_log_entry *e);
@@ -111,11 +127,13 @@ typedef struct mls_store_ops {
   int (*mentor_get)(mls_txn *tx, const uint8_t id[16], mls_mentor *out);  /* NOT_FOUND */
   int (*mentor_list)(mls_txn *tx, mls_mentor_fn fn, void *ud);
 
-  int (*code_add)(mls_txn *tx, const uint8_t code_hash[32], const uint8_t mentor_id[16],
-                  uint64_t created_ms, uint64_t expires_ms);
+  /* A new unused code under its hash and its id (random, MLS_CODE_ID_LEN
+   * bytes); ALREADY_EXISTS when either is taken. */
+  int (*code_add)(mls_txn *tx, const uint8_t code_hash[32], const uint8_t id[MLS_CODE_ID_LEN],
+                  const uint8_t mentor_id[16], uint64_t created_ms, uint64_t expires_ms);
   /* Marks the code used by device (its Ed25519 public key) and gives its
-   * mentor; ENROLL_CODE_INVALID when the code is unknown, already used or
-   * expired at now_ms (one answer for all). */
+   * mentor; ENROLL_CODE_INVALID when the code is unknown, already used,
+   * revoked or expired at now_ms (one answer for all). */
   int (*code_consume)(mls_txn *tx, const uint8_t code_hash[32], uint64_t now_ms,
                       const uint8_t device[32], uint8_t mentor_id[16]);
   /* The device that used the code, and the code's mentor; NOT_FOUND when the
@@ -123,6 +141,16 @@ typedef struct mls_store_ops {
    * keys) get its first answer again. */
   int (*code_used_by)(mls_txn *tx, const uint8_t code_hash[32], uint8_t device[32],
                       uint8_t mentor_id[16]);
+  /* Every code ever issued (used, expired and revoked ones too), oldest
+   * first (created_ms, then id); the iteration stops at fn's first non-zero
+   * return, which is returned. */
+  int (*code_list)(mls_txn *tx, mls_code_fn fn, void *ud);
+  /* The code with this id; NOT_FOUND. */
+  int (*code_get)(mls_txn *tx, const uint8_t id[MLS_CODE_ID_LEN], mls_enroll_code *out);
+  /* Revokes an unused, not yet revoked code (expired or not) at now_ms:
+   * from then on code_consume refuses it. NOT_FOUND when no such code is
+   * unused and unrevoked (the caller tells which with code_get). */
+  int (*code_revoke)(mls_txn *tx, const uint8_t id[MLS_CODE_ID_LEN], uint64_t now_ms);
 
   int (*device_add)(mls_txn *tx, const mls_device *d);           /* ALREADY_EXISTS */
   int (*device_get)(mls_txn *tx, const uint8_t pub[32], mls_device *out); /* NOT_FOUND */

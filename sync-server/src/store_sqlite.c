@@ -24,8 +24,10 @@
 #define POOL_MAX 16
 /* Version 1: the first layout. Version 2: enroll_codes.used_by (idempotent
  * enrolment), challenges.peer (outstanding challenges per address).
- * Version 3: leaf_index replaces the index nodes_leaf(hash). */
-#define SCHEMA_VERSION 3
+ * Version 3: leaf_index replaces the index nodes_leaf(hash).
+ * Version 4: enroll_codes.id (what admins list and revoke a code by) and
+ * enroll_codes.revoked_ms. */
+#define SCHEMA_VERSION 4
 /* leaf_index epoch = leaf index >> LEAF_EPOCH_SHIFT (4,096 leaves). The hash
  * lookup probes every epoch once: ceil(size / 4096) index seeks. */
 #define LEAF_EPOCH_SHIFT "12"
@@ -46,7 +48,9 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS enroll_codes("
     " code_hash BLOB PRIMARY KEY CHECK(length(code_hash)=32),"
     " mentor_id BLOB NOT NULL REFERENCES mentors(id), created_ms INTEGER NOT NULL,"
-    " expires_ms INTEGER NOT NULL, used_ms INTEGER, used_by BLOB);"
+    " expires_ms INTEGER NOT NULL, used_ms INTEGER, used_by BLOB,"
+    " id BLOB CHECK(length(id)=8), revoked_ms INTEGER);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS enroll_codes_by_id ON enroll_codes(id);"
     "CREATE TABLE IF NOT EXISTS devices("
     " pub BLOB PRIMARY KEY CHECK(length(pub)=32), id BLOB NOT NULL UNIQUE, box_pub BLOB NOT NULL,"
     " mentor_id BLOB NOT NULL REFERENCES mentors(id), label TEXT NOT NULL,"
@@ -96,6 +100,11 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
         "INSERT INTO leaf_index SELECT idx >> " LEAF_EPOCH_SHIFT ", substr(hash, 1, 8), idx"
         " FROM nodes WHERE level = 0;"
         "DROP INDEX IF EXISTS nodes_leaf;",
+  /* codes issued before ids existed get a random one (SQLite evaluates
+   * randomblob() per row); the schema then adds the unique index */
+  [3] = "ALTER TABLE enroll_codes ADD COLUMN id BLOB CHECK(length(id)=8);"
+        "ALTER TABLE enroll_codes ADD COLUMN revoked_ms INTEGER;"
+        "UPDATE enroll_codes SET id = randomblob(8);",
 };
 
 enum stmt_id {
@@ -104,7 +113,7 @@ enum stmt_id {
   S_CODE_ADD, S_CODE_GET, S_CODE_USE,
   S_DEVICE_ADD, S_DEVICE_GET, S_DEVICE_GET_ID, S_DEVICE_LIST, S_DEVICE_REVOKE,
   S_CHAL_ADD, S_CHAL_DEL, S_CHAL_PURGE, S_SESS_PURGE, S_CHAL_PURGE_SOME, S_CHAL_COUNT_PEER,
-  S_CODE_USED_BY,
+  S_CODE_USED_BY, S_CODE_LIST, S_CODE_GET_ID, S_CODE_REVOKE,
   S_SESS_ADD, S_SESS_GET,
   S_TOKEN_ADD,
   S_CASE_GET, S_CASE_PUT,
@@ -124,10 +133,17 @@ static const char *const SQL[S__COUNT] = {
   [S_MENTOR_ADD] = "INSERT INTO mentors(id, name, created_ms) VALUES(?1, ?2, ?3)",
   [S_MENTOR_GET] = "SELECT id, name, created_ms FROM mentors WHERE id = ?1",
   [S_MENTOR_LIST] = "SELECT id, name, created_ms FROM mentors ORDER BY created_ms, id",
-  [S_CODE_ADD] = "INSERT INTO enroll_codes(code_hash, mentor_id, created_ms, expires_ms)"
-                 " VALUES(?1, ?2, ?3, ?4)",
+  [S_CODE_ADD] = "INSERT INTO enroll_codes(code_hash, mentor_id, created_ms, expires_ms, id)"
+                 " VALUES(?1, ?2, ?3, ?4, ?5)",
   [S_CODE_GET] = "SELECT mentor_id FROM enroll_codes WHERE code_hash = ?1"
-                 " AND used_ms IS NULL AND expires_ms > ?2",
+                 " AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ?2",
+  /* never the hash: it stays in the store */
+  [S_CODE_LIST] = "SELECT id, mentor_id, created_ms, expires_ms, used_ms, used_by, revoked_ms"
+                  " FROM enroll_codes ORDER BY created_ms, id",
+  [S_CODE_GET_ID] = "SELECT id, mentor_id, created_ms, expires_ms, used_ms, used_by, revoked_ms"
+                    " FROM enroll_codes WHERE id = ?1",
+  [S_CODE_REVOKE] = "UPDATE enroll_codes SET revoked_ms = ?2 WHERE id = ?1"
+                    " AND used_ms IS NULL AND revoked_ms IS NULL",
   [S_CODE_USE] = "UPDATE enroll_codes SET used_ms = ?2, used_by = ?3 WHERE code_hash = ?1",
   [S_CODE_USED_BY] = "SELECT used_by, mentor_id FROM enroll_codes WHERE code_hash = ?1"
                      " AND used_ms IS NOT NULL AND used_by IS NOT NULL",
@@ -606,14 +622,66 @@ static int sq_mentor_list(mls_txn *tx, mls_mentor_fn fn, void *ud) {
 
 /* --- enrolment codes --- */
 
-static int sq_code_add(mls_txn *tx, const uint8_t h[32], const uint8_t mentor[16],
-                       uint64_t created, uint64_t expires) {
+static int sq_code_add(mls_txn *tx, const uint8_t h[32], const uint8_t id[MLS_CODE_ID_LEN],
+                       const uint8_t mentor[16], uint64_t created, uint64_t expires) {
   PREP(s, tx, S_CODE_ADD);
   sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
   sqlite3_bind_blob(s, 2, mentor, 16, SQLITE_STATIC);
   sqlite3_bind_int64(s, 3, (sqlite3_int64)created);
   sqlite3_bind_int64(s, 4, (sqlite3_int64)expires);
+  sqlite3_bind_blob(s, 5, id, MLS_CODE_ID_LEN, SQLITE_STATIC);
   return step_done(s);
+}
+
+static int read_code(sqlite3_stmt *s, mls_enroll_code *c) {
+  memset(c, 0, sizeof *c);
+  int rc = blob_eq(s, 0, c->id, MLS_CODE_ID_LEN);
+  if (!rc) rc = blob_eq(s, 1, c->mentor_id, 16);
+  c->created_ms = (uint64_t)sqlite3_column_int64(s, 2);
+  c->expires_ms = (uint64_t)sqlite3_column_int64(s, 3);
+  if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
+    c->used_ms = (uint64_t)sqlite3_column_int64(s, 4);
+    if (!c->used_ms) c->used_ms = 1;
+    /* used_by is NULL for codes used before version 2 */
+    if (!rc && sqlite3_column_type(s, 5) != SQLITE_NULL) rc = blob_eq(s, 5, c->used_by, 32);
+  }
+  if (sqlite3_column_type(s, 6) != SQLITE_NULL) {
+    c->revoked_ms = (uint64_t)sqlite3_column_int64(s, 6);
+    if (!c->revoked_ms) c->revoked_ms = 1;
+  }
+  return rc;
+}
+
+static int sq_code_list(mls_txn *tx, mls_code_fn fn, void *ud) {
+  PREP(s, tx, S_CODE_LIST);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    mls_enroll_code c;
+    int r = read_code(s, &c);
+    if (!r) r = fn(ud, &c);
+    if (r) { sqlite3_reset(s); return r; }
+  }
+  sqlite3_reset(s);
+  return map_rc(rc);
+}
+
+static int sq_code_get(mls_txn *tx, const uint8_t id[MLS_CODE_ID_LEN], mls_enroll_code *out) {
+  PREP(s, tx, S_CODE_GET_ID);
+  sqlite3_bind_blob(s, 1, id, MLS_CODE_ID_LEN, SQLITE_STATIC);
+  int rc = step_row(s);
+  if (rc) return rc;
+  rc = read_code(s, out);
+  sqlite3_reset(s);
+  return rc;
+}
+
+static int sq_code_revoke(mls_txn *tx, const uint8_t id[MLS_CODE_ID_LEN], uint64_t now) {
+  PREP(s, tx, S_CODE_REVOKE);
+  sqlite3_bind_blob(s, 1, id, MLS_CODE_ID_LEN, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)(now ? now : 1));
+  int rc = step_done(s);
+  if (rc) return rc;
+  return sqlite3_changes(CONN(tx)->db) == 1 ? MLPROTO_OK : MLPROTO_ERR_NOT_FOUND;
 }
 
 static int sq_code_consume(mls_txn *tx, const uint8_t h[32], uint64_t now,
@@ -1012,6 +1080,9 @@ static const mls_store_ops SQ_OPS = {
   .code_add = sq_code_add,
   .code_consume = sq_code_consume,
   .code_used_by = sq_code_used_by,
+  .code_list = sq_code_list,
+  .code_get = sq_code_get,
+  .code_revoke = sq_code_revoke,
   .device_add = sq_device_add,
   .device_get = sq_device_get,
   .device_get_by_id = sq_device_get_by_id,

@@ -326,7 +326,7 @@ void cu_make_v1_profile(mentorlog *h) {
   }
   sqlite3_finalize(st);
   sqlite3_finalize(ins);
-  assert_int_equal(ml__exec(h, "DROP TABLE records; ALTER TABLE r1 RENAME TO records;"
+  assert_int_equal(ml__exec(h, "DROP TABLE records; ALTER TABLE r1 RENAME TO records; DROP TABLE maintenance;"
                                "CREATE INDEX records_case ON records(case_id, kind);"
                                "CREATE INDEX records_item ON records(item_id);"
                                "PRAGMA user_version=1; COMMIT;"),

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include "mentorlog/mentorlog.h"
+#include "mlproto/errors.h"
 
 #include <dirent.h>
 #include <sodium.h>
@@ -526,6 +527,7 @@ static void schema_migration(void **state) {
   mentorlog_close(h);
   s = rawdb(dir);
   assert_int_equal(raw_int(s, "PRAGMA user_version"), 4);
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM maintenance"), 0); /* the scrub ran and is done */
   assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_table_info('records') WHERE name = 'hlc'"), 0);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM records"), nrec + 1);
   char sql[128]; /* every old record kept its rid */
@@ -907,6 +909,277 @@ static void out_of_memory(void **state) {
   rmtree(root);
 }
 
+/* ------------------------------------------------ the header contract */
+
+/* Every code of errors.def has its MENTORLOG_ERR_ constant with the same
+ * value (a missing one does not compile), and the generated header holds
+ * no other. */
+static void error_constants_match_errors_def(void **state) {
+  (void)state;
+  size_t n = 0;
+#define MLPROTO_ERROR(name, value, http, msg)                                                      \
+  do {                                                                                             \
+    assert_int_equal((int)MENTORLOG_ERR_##name, (int)MLPROTO_ERR_##name);                          \
+    assert_int_equal((int)MENTORLOG_ERR_##name, (value));                                          \
+    assert_string_equal(mentorlog_errname(MENTORLOG_ERR_##name), #name);                           \
+    assert_string_equal(mentorlog_strerror(MENTORLOG_ERR_##name), (msg));                          \
+    n++;                                                                                           \
+  } while (0);
+#include "mlproto/errors.def"
+#undef MLPROTO_ERROR
+  assert_true(n > 50);
+  size_t len = 0;
+  char *h = tu_read_file(ML_BINARY_DIR "/client-core/include/mentorlog/mentorlog_errors.h", &len);
+  assert_non_null(h);
+  size_t defined = 0;
+  for (const char *p = h; (p = strstr(p, "\n  MENTORLOG_ERR_")) != NULL; p++)
+    defined++;
+  free(h);
+  assert_int_equal(defined, n);
+}
+
+static char *filled(size_t n) {
+  char *s = malloc(n + 1);
+  assert_non_null(s);
+  memset(s, 'a', n);
+  s[n] = 0;
+  return s;
+}
+
+/* Each text cap of mentorlog.h: exactly the cap is stored and reads back,
+ * one byte more is TOO_LARGE (the passphrase's: INVALID_ARGUMENT, and
+ * WRONG_PASSPHRASE on open). */
+static void size_caps_enforced(void **state) {
+  (void)state;
+  assert_int_equal(mentorlog_name_max(), MENTORLOG_NAME_MAX);
+  assert_int_equal(mentorlog_text_max(), MENTORLOG_TEXT_MAX);
+  assert_int_equal(mentorlog_passphrase_max(), MENTORLOG_PASSPHRASE_MAX);
+  const char *dir = newdir();
+  char *pp = filled(MENTORLOG_PASSPHRASE_MAX + 1);
+  mentorlog *h = NULL;
+  mentorlog_open_options o = pass(pp);
+  assert_int_equal(mentorlog_create(&h, dir, &o), MENTORLOG_ERR_INVALID_ARGUMENT);
+  assert_null(h);
+  o.passphrase_len = MENTORLOG_PASSPHRASE_MAX;
+  assert_int_equal(mentorlog_create(&h, dir, &o), 0);
+  mentorlog_close(h);
+  h = NULL;
+  o.passphrase_len = MENTORLOG_PASSPHRASE_MAX + 1;
+  assert_int_equal(mentorlog_open(&h, dir, &o), MENTORLOG_ERR_WRONG_PASSPHRASE);
+  assert_null(h);
+  o.passphrase_len = MENTORLOG_PASSPHRASE_MAX;
+  assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+  o.passphrase_len = MENTORLOG_PASSPHRASE_MAX + 1;
+  assert_int_equal(mentorlog_rekey(h, &o), MENTORLOG_ERR_INVALID_ARGUMENT);
+  free(pp);
+
+  uint8_t c[16], g[16], r[16], r2[16];
+  char *big;
+  /* case: name, phone */
+  big = filled(MENTORLOG_NAME_MAX + 1);
+  assert_int_equal(mentorlog_case_open(h, c, big, NULL), MENTORLOG_ERR_TOO_LARGE);
+  big[MENTORLOG_NAME_MAX] = 0;
+  assert_int_equal(mentorlog_case_open(h, c, big, NULL), 0);
+  free(big);
+  big = filled(MENTORLOG_PHONE_MAX + 1);
+  assert_int_equal(mentorlog_case_open(h, c, "N", big), MENTORLOG_ERR_TOO_LARGE);
+  big[MENTORLOG_PHONE_MAX] = 0;
+  assert_int_equal(mentorlog_case_open(h, c, "N", big), 0);
+  free(big);
+  mentorlog_case *cs;
+  size_t ncs;
+  assert_int_equal(mentorlog_cases(h, &cs, &ncs), 0);
+  assert_int_equal(ncs, 2);
+  for (size_t i = 0; i < ncs; i++)
+    assert_true(strlen(cs[i].name) == MENTORLOG_NAME_MAX ||
+                (cs[i].phone && strlen(cs[i].phone) == MENTORLOG_PHONE_MAX));
+  mentorlog_cases_free(cs, ncs);
+
+  /* grant: jobcentre, reference, legal basis, purpose */
+  struct {
+    size_t cap;
+    int field; /* 0 jobcentre, 1 reference, 2 legal basis, 3 purpose */
+  } gf[] = {{MENTORLOG_CODE_MAX, 0}, {MENTORLOG_CODE_MAX, 1}, {MENTORLOG_LEGAL_BASIS_MAX, 2},
+            {MENTORLOG_PURPOSE_MAX, 3}};
+  for (size_t i = 0; i < sizeof gf / sizeof gf[0]; i++) {
+    for (int over = 1; over >= 0; over--) {
+      big = filled(gf[i].cap + (size_t)over);
+      mentorlog_grant_params p;
+      mentorlog_grant_params_init(&p);
+      p.jobcentre = gf[i].field == 0 ? big : "0101";
+      p.reference = gf[i].field == 1 ? big : "REF-1";
+      p.legal_basis = gf[i].field == 2 ? big : NULL;
+      p.purpose = gf[i].field == 3 ? big : NULL;
+      p.start = D("2026-01-05");
+      p.end = D("2026-03-31");
+      int err = mentorlog_grant_open(h, g, c, &p);
+      if (err != (over ? MENTORLOG_ERR_TOO_LARGE : 0))
+        fail_msg("grant field %d at cap%s: %s (%s)", gf[i].field, over ? "+1" : "",
+                 mentorlog_errname(err), mentorlog_errmsg(h));
+      if (!over) { /* the update path checks the same caps */
+        assert_int_equal(mentorlog_grant_update(h, r, g, &p), 0);
+        big[gf[i].cap] = 'a';
+        big = realloc(big, gf[i].cap + 2);
+        big[gf[i].cap + 1] = 0;
+        if (gf[i].field == 0)
+          p.jobcentre = big;
+        else if (gf[i].field == 1)
+          p.reference = big;
+        else if (gf[i].field == 2)
+          p.legal_basis = big;
+        else
+          p.purpose = big;
+        assert_int_equal(mentorlog_grant_update(h, r, g, &p), MENTORLOG_ERR_TOO_LARGE);
+      }
+      free(big);
+    }
+  }
+  /* grant close reason */
+  big = filled(MENTORLOG_REASON_MAX + 1);
+  assert_int_equal(mentorlog_grant_close(h, r, g, D("2026-03-01"), big), MENTORLOG_ERR_TOO_LARGE);
+  big[MENTORLOG_REASON_MAX] = 0;
+  assert_int_equal(mentorlog_grant_close(h, r, g, D("2026-03-01"), big), 0);
+  mentorlog_grant *gs;
+  size_t ngs;
+  assert_int_equal(mentorlog_grants(h, c, &gs, &ngs), 0);
+  int seen_reason = 0;
+  for (size_t i = 0; i < ngs; i++)
+    seen_reason |= gs[i].close_reason && strlen(gs[i].close_reason) == MENTORLOG_REASON_MAX;
+  mentorlog_grants_free(gs, ngs);
+  assert_true(seen_reason);
+  free(big);
+
+  /* contact note, void reason */
+  mentorlog_contact_params cp;
+  mentorlog_contact_params_init(&cp);
+  cp.start_ms = T("2026-01-06 10:00");
+  cp.minutes = 30;
+  cp.channel = MENTORLOG_CHANNEL_PHONE;
+  cp.outcome = MENTORLOG_OUTCOME_HELD;
+  big = filled(MENTORLOG_CONTACT_NOTE_MAX + 1);
+  cp.note = big;
+  assert_int_equal(mentorlog_contact_add(h, r, c, &cp), MENTORLOG_ERR_TOO_LARGE);
+  big[MENTORLOG_CONTACT_NOTE_MAX] = 0;
+  assert_int_equal(mentorlog_contact_add(h, r, c, &cp), 0);
+  big[MENTORLOG_CONTACT_NOTE_MAX] = 'a';
+  assert_int_equal(mentorlog_contact_correct(h, r2, r, &cp), MENTORLOG_ERR_TOO_LARGE);
+  big[MENTORLOG_CONTACT_NOTE_MAX] = 0;
+  assert_int_equal(mentorlog_contact_correct(h, r2, r, &cp), 0);
+  free(big);
+  mentorlog_contact *ct;
+  size_t nct;
+  assert_int_equal(mentorlog_contacts(h, c, &ct, &nct), 0);
+  assert_int_equal(nct, 1);
+  assert_int_equal(strlen(ct[0].note), MENTORLOG_CONTACT_NOTE_MAX);
+  mentorlog_contacts_free(ct, nct);
+  big = filled(MENTORLOG_VOID_REASON_MAX + 1);
+  assert_int_equal(mentorlog_contact_void(h, r2, r, big), MENTORLOG_ERR_TOO_LARGE);
+  big[MENTORLOG_VOID_REASON_MAX] = 0;
+  assert_int_equal(mentorlog_contact_void(h, r2, r, big), 0);
+  free(big);
+
+  /* note text (by length, not NUL) */
+  big = filled(MENTORLOG_TEXT_MAX + 1);
+  assert_int_equal(mentorlog_note_add(h, r, c, big, MENTORLOG_TEXT_MAX + 1), MENTORLOG_ERR_TOO_LARGE);
+  assert_int_equal(mentorlog_note_add(h, r, c, big, MENTORLOG_TEXT_MAX), 0);
+  assert_int_equal(mentorlog_note_revise(h, r2, r, big, MENTORLOG_TEXT_MAX + 1), MENTORLOG_ERR_TOO_LARGE);
+  assert_int_equal(mentorlog_note_revise(h, r2, r, big, MENTORLOG_TEXT_MAX), 0);
+  free(big);
+  mentorlog_note *nt;
+  size_t nnt;
+  assert_int_equal(mentorlog_notes(h, c, &nt, &nnt), 0);
+  assert_int_equal(nnt, 1);
+  assert_int_equal(strlen(nt[0].text), MENTORLOG_TEXT_MAX);
+  mentorlog_notes_free(nt, nnt);
+
+  /* absence: approval reference, reason */
+  for (int field = 0; field < 2; field++) {
+    size_t cap = field == 0 ? MENTORLOG_CODE_MAX : MENTORLOG_REASON_MAX;
+    big = filled(cap + 1);
+    mentorlog_absence_params ap;
+    mentorlog_absence_params_init(&ap);
+    ap.from = D("2026-01-12");
+    ap.to = D("2026-01-16");
+    ap.kind = MENTORLOG_ABSENCE_CITIZEN_SICK;
+    ap.approved_ref = field == 0 ? big : "APP-1";
+    ap.reason = field == 1 ? big : NULL;
+    assert_int_equal(mentorlog_absence_add(h, r, c, &ap), MENTORLOG_ERR_TOO_LARGE);
+    big[cap] = 0;
+    int err = mentorlog_absence_add(h, r, c, &ap);
+    if (err)
+      fail_msg("absence field %d at cap: %s (%s)", field, mentorlog_errname(err), mentorlog_errmsg(h));
+    free(big);
+  }
+  mentorlog_absence *ab;
+  size_t nab;
+  assert_int_equal(mentorlog_absences(h, c, &ab, &nab), 0);
+  assert_int_equal(nab, 2);
+  assert_true(strlen(ab[0].approved_ref) == MENTORLOG_CODE_MAX ||
+              strlen(ab[1].approved_ref) == MENTORLOG_CODE_MAX);
+  mentorlog_absences_free(ab, nab);
+
+  assert_int_equal(mentorlog_verify(h), 0);
+  mentorlog_close(h);
+  rmtree(tmpl);
+}
+
+/* A profile made with the fast test KDF is reported weak; a rekey with the
+ * default KDF (same passphrase) stores INTERACTIVE parameters. */
+static void weak_kdf_reported_and_rekey_upgrades(void **state) {
+  (void)state;
+  const char *dir = newdir();
+  mentorlog *h = create(dir); /* MENTORLOG_KDF_FAST_INSECURE */
+  assert_int_equal(mentorlog_kdf_available(MENTORLOG_KDF_FAST_INSECURE), 1);
+  mentorlog_profile_info info;
+  mentorlog_profile_info_init(&info);
+  assert_int_equal(info.version, MENTORLOG_PROFILE_INFO_VERSION);
+  assert_int_equal(mentorlog_profile_info_get(h, &info), 0);
+  assert_int_equal(info.keystore, 0);
+  assert_int_equal(info.kdf_weak, 1);
+  assert_int_equal(info.kdf_opslimit, 1);
+  assert_int_equal(info.kdf_memlimit, 8u << 20);
+  /* versions: 0 and a future one are refused */
+  mentorlog_profile_info bad = MENTORLOG_PROFILE_INFO_INIT;
+  bad.version = 0;
+  assert_int_equal(mentorlog_profile_info_get(h, &bad), MENTORLOG_ERR_INVALID_ARGUMENT);
+  bad.version = MENTORLOG_PROFILE_INFO_VERSION + 1;
+  assert_int_equal(mentorlog_profile_info_get(h, &bad), MENTORLOG_ERR_INVALID_ARGUMENT);
+  assert_int_equal(mentorlog_profile_info_get(NULL, &info), MENTORLOG_ERR_INVALID_ARGUMENT);
+
+  /* a weak profile still opens (the stored parameters are used) */
+  mentorlog_close(h);
+  h = NULL;
+  mentorlog_open_options o = pass("correct horse");
+  assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+  assert_int_equal(mentorlog_profile_info_get(h, &info), 0);
+  assert_int_equal(info.kdf_weak, 1);
+
+  o.kdf = MENTORLOG_KDF_INTERACTIVE;
+  assert_int_equal(mentorlog_rekey(h, &o), 0);
+  assert_int_equal(mentorlog_profile_info_get(h, &info), 0);
+  assert_int_equal(info.kdf_weak, 0);
+  assert_int_equal(info.kdf_opslimit, crypto_pwhash_OPSLIMIT_INTERACTIVE);
+  assert_int_equal(info.kdf_memlimit, crypto_pwhash_MEMLIMIT_INTERACTIVE);
+  mentorlog_close(h);
+  h = NULL;
+  assert_int_equal(mentorlog_open(&h, dir, &o), 0); /* the kdf field is ignored by open */
+  assert_int_equal(mentorlog_profile_info_get(h, &info), 0);
+  assert_int_equal(info.kdf_weak, 0);
+
+  /* a keystore key: no KDF, never weak */
+  uint8_t key[MENTORLOG_KEY_BYTES];
+  memset(key, 7, sizeof key);
+  mentorlog_open_options ko = MENTORLOG_OPEN_OPTIONS_INIT;
+  ko.key = key;
+  assert_int_equal(mentorlog_rekey(h, &ko), 0);
+  assert_int_equal(mentorlog_profile_info_get(h, &info), 0);
+  assert_int_equal(info.keystore, 1);
+  assert_int_equal(info.kdf_weak, 0);
+  assert_int_equal(info.kdf_opslimit, 0);
+  mentorlog_close(h);
+  rmtree(tmpl);
+}
+
 int main(void) {
   /* ML_TEST_FILTER=name runs one test (cmocka's glob pattern). */
   if (getenv("ML_TEST_FILTER"))
@@ -921,6 +1194,9 @@ int main(void) {
       cmocka_unit_test(stored_hash_binding),
       cmocka_unit_test(batch_chain_tip),
       cmocka_unit_test(out_of_memory),
+      cmocka_unit_test(error_constants_match_errors_def),
+      cmocka_unit_test(size_caps_enforced),
+      cmocka_unit_test(weak_kdf_reported_and_rekey_upgrades),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,6 +104,12 @@ static void at_rest_week(void **state) {
              (ns.v[i].n == strlen("hospitalised") && !memcmp(ns.v[i].b, "hospitalised", ns.v[i].n)) ||
              (ns.v[i].n == strlen(refs[1]) && !memcmp(ns.v[i].b, refs[1], ns.v[i].n));
   assert_int_equal(named, 3);
+  /* a new profile has no plaintext past: no scrub is pending */
+  sqlite3_stmt *st;
+  assert_int_equal(ml__prepare(h, &st, "SELECT count(*) FROM maintenance"), 0);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 0);
+  sqlite3_finalize(st);
   /* while open: the WAL holds the week's pages */
   assert_int_equal(cu_hits(dir, &ns), 0);
   mentorlog_close(h);
@@ -244,7 +250,18 @@ static void ingest_other_device(void **state) {
   mlproto_random_id(p.record_id);
   assert_int_equal(mlproto_record_build(&e2, &l2, NULL, &p, &d, NULL, NULL, other), 0);
 
-  /* out of order: the correction names a record not stored yet */
+  /* out of order: the correction names a record not stored yet; inside a
+   * batch the refusal leaves the batch (and the device's own writes) alone */
+  mentorlog_contact_params cp = {.version = MENTORLOG_CONTACT_VERSION, .start_ms = T("2026-03-05 10:00"),
+                                 .minutes = 30, .channel = MENTORLOG_CHANNEL_PHONE,
+                                 .outcome = MENTORLOG_OUTCOME_HELD};
+  assert_int_equal(mentorlog_batch_begin(h), 0);
+  assert_int_equal(mentorlog_contact_add(h, NULL, c, &cp), 0);
+  assert_int_equal(ml__record_ingest(h, e2, l2), MLPROTO_ERR_NOT_FOUND);
+  assert_int_equal(mentorlog_contact_add(h, NULL, c, &cp), 0);
+  assert_int_equal(mentorlog_batch_commit(h), 0);
+  recs0 += 2;
+  out0 += 2;
   assert_int_equal(ml__record_ingest(h, e2, l2), MLPROTO_ERR_NOT_FOUND);
   assert_int_equal(ml__record_ingest(h, e1, l1), 0);
   assert_int_equal(ml__record_ingest(h, e1, l1), MLPROTO_ERR_ALREADY_EXISTS);
@@ -257,13 +274,17 @@ static void ingest_other_device(void **state) {
   assert_int_equal(ml__record_ingest(h, e2, l2), 0);
 
   mentorlog_contact *ct;
-  size_t n;
+  size_t n, found = 0;
   assert_int_equal(mentorlog_contacts(h, c, &ct, &n), 0);
-  assert_int_equal(n, 1);
-  assert_memory_equal(ct[0].id, first, 16);
-  assert_memory_equal(ct[0].record, p.record_id, 16);
-  assert_int_equal(ct[0].minutes, 60);
-  assert_int_equal(ct[0].conflict, 0);
+  assert_int_equal(n, 3); /* the other device's item, corrected, and the two own */
+  for (size_t i = 0; i < n; i++)
+    if (!memcmp(ct[i].id, first, 16)) {
+      found++;
+      assert_memory_equal(ct[i].record, p.record_id, 16);
+      assert_int_equal(ct[i].minutes, 60);
+      assert_int_equal(ct[i].conflict, 0);
+    }
+  assert_int_equal(found, 1);
   mentorlog_contacts_free(ct, n);
   uint64_t recs, out;
   assert_int_equal(mentorlog_counts(h, &recs, &out), 0);
@@ -271,11 +292,8 @@ static void ingest_other_device(void **state) {
   assert_int_equal(out, out0); /* only the device's own records are pushed */
   assert_int_equal(mentorlog_verify(h), 0); /* the device's own chain is untouched */
 
-  /* the device's own record is never ingested; server events neither */
+  /* the device's own record is never ingested */
   uint8_t own[16];
-  mentorlog_contact_params cp = {.version = MENTORLOG_CONTACT_VERSION, .start_ms = T("2026-03-05 10:00"),
-                                 .minutes = 30, .channel = MENTORLOG_CHANNEL_PHONE,
-                                 .outcome = MENTORLOG_OUTCOME_HELD};
   assert_int_equal(mentorlog_contact_add(h, own, c, &cp), 0);
   uint8_t *oenv, ohash[32];
   size_t olen;
@@ -283,12 +301,49 @@ static void ingest_other_device(void **state) {
   assert_int_equal(ml__record_ingest(h, oenv, olen), MLPROTO_ERR_INVALID_ARGUMENT);
   free(oenv);
 
+  /* a record of a case erased here is kept erased: header and signature */
+  uint8_t c2[16];
+  assert_int_equal(mentorlog_case_open(h, c2, "Citizen Erased", NULL), 0);
+  assert_int_equal(mentorlog_case_erase(h, c2), 0);
+  cd.start_ms = (uint64_t)T("2026-03-06 14:45");
+  mlproto_record_params p3 = {.seq = 3, .hlc = p.hlc + (1 << 16), .kind = MLPROTO_KIND_CONTACT};
+  mlproto_random_id(p3.record_id);
+  memcpy(p3.case_id, c2, 16);
+  uint8_t h2[32];
+  assert_int_equal(mlproto_record_hash(h2, e2, l2), 0);
+  memcpy(p3.prev, h2, 32);
+  uint8_t *e3 = NULL;
+  size_t l3;
+  assert_int_equal(mlproto_record_build(&e3, &l3, NULL, &p3, &d, NULL, NULL, other), 0);
+  assert_int_equal(ml__record_ingest(h, e3, l3), 0);
+  uint8_t *stored3, hash3[32];
+  size_t slen3;
+  cu_plain_get(h, p3.record_id, &stored3, &slen3, hash3);
+  mlproto_record *r3 = NULL;
+  assert_int_equal(mlproto_record_verify(&r3, stored3, slen3), 0); /* still verifies, erased */
+  assert_true(r3->flags & MLPROTO_RECORD_DISCLOSED_ERASED);
+  assert_null(r3->disclosed);
+  mlproto_record_free(r3);
+  free(stored3);
+  cu_needles gone = {0};
+  uint8_t varint[10];
+  size_t vn = 0;
+  for (uint64_t v = cd.start_ms;; v >>= 7) {
+    varint[vn++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    if (v <= 0x7f)
+      break;
+  }
+  cu_needle_add(&gone, varint, vn, "an erased case's contact start");
+  mlproto_free(e3);
+
   /* at rest like the device's own */
   cu_needles ns = {0};
   cu_needles_of_profile(h, &ns);
   mentorlog_close(h);
   assert_int_equal(cu_hits(dir, &ns), 0);
+  assert_int_equal(cu_hits(dir, &gone), 0);
   cu_needles_free(&ns);
+  cu_needles_free(&gone);
   mlproto_free(e1);
   mlproto_free(e2);
   mlproto_key_free(other);

@@ -643,6 +643,26 @@ static void disk_full(void **state) {
   cleanup_dirs();
 }
 
+/* A profile made with the test-only fast KDF is weaker than Argon2id
+ * INTERACTIVE: every open warns, naming the way out; after 'mentorlog
+ * passphrase' (default KDF) the warning is gone and the profile opens. */
+static void weak_kdf_warning(void **state) {
+  (void)state;
+  setup_dirs();
+  char out[4096], err[4096];
+  assert_int_equal(RUN_ERR(out, err, NULL, "init"), 0);
+  assert_int_equal(RUN_ERR(out, err, NULL, "case", "list"), 0);
+  assert_non_null(strstr(err, "weak Argon2id parameters"));
+  assert_non_null(strstr(err, "mentorlog passphrase"));
+  unsetenv("MENTORLOG_KDF");
+  set_passfile("blue kettle winter harbour\nblue kettle winter harbour\n");
+  assert_int_equal(RUN_ERR(out, err, NULL, "passphrase"), 0);
+  set_passfile("blue kettle winter harbour\n");
+  assert_int_equal(RUN_ERR(out, err, NULL, "case", "list"), 0);
+  assert_null(strstr(err, "weak"));
+  cleanup_dirs();
+}
+
 int main(void) {
   /* ML_TEST_FILTER=name runs one test (cmocka's glob pattern). */
   if (getenv("ML_TEST_FILTER"))
@@ -653,6 +673,7 @@ int main(void) {
       cmocka_unit_test(export_output),
       cmocka_unit_test(passphrase_rules),
       cmocka_unit_test(no_core_dumps),
+      cmocka_unit_test(weak_kdf_warning),
       cmocka_unit_test(crash_consistency),
       cmocka_unit_test(disk_full),
   };

@@ -1535,14 +1535,18 @@ static void test_store_versions(void **state) {
   char out[64];
   assert_int_equal(admin(f, out, sizeof out, "mentor", "add", "Cy", NULL), 1);
   /* rebuild the version-1 layout, then open: migrated to the current one */
-  db_exec(f, "ALTER TABLE enroll_codes DROP COLUMN used_by; DROP TABLE challenges;"
+  db_exec(f, "DROP INDEX enroll_codes_by_id; ALTER TABLE enroll_codes DROP COLUMN id;"
+             "ALTER TABLE enroll_codes DROP COLUMN revoked_ms;"
+             "ALTER TABLE enroll_codes DROP COLUMN used_by; DROP TABLE challenges;"
              "CREATE TABLE challenges(challenge BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL)"
              " WITHOUT ROWID; DROP TABLE leaf_index;"
              "CREATE INDEX nodes_leaf ON nodes(hash) WHERE level = 0; PRAGMA user_version=1");
   fx_open(f);
-  assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
   assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('enroll_codes')"
                              " WHERE name = 'used_by'"), 1);
+  /* version 4: the code used above got an id */
+  assert_int_equal(db_int(f, "SELECT count(*) FROM enroll_codes WHERE length(id) = 8"), 1);
   /* version 3: every leaf is in leaf_index, the hash index is gone */
   assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'nodes_leaf'"), 0);
   assert_int_equal(db_int(f, "SELECT count(*) FROM leaf_index"), 21); /* an enrolment + 20 */
@@ -1555,6 +1559,140 @@ static void test_store_versions(void **state) {
   sim_dev d;
   device_up(f, &d, f->mentor_a); /* enrolment and sessions work on the migrated store */
   sim_dev_free(&d);
+}
+
+/* How often needle occurs in hay. */
+static int count_str(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+  return n;
+}
+
+/* Store version 3 -> 4: codes issued before ids existed get distinct
+ * random ids; the unused ones still enrol, and can be listed and revoked. */
+static void test_store_v3_codes(void **state) {
+  fx *f = *state;
+  char c1[64], c2[64], c3[64];
+  get_code(f, f->mentor_a, c1);
+  get_code(f, f->mentor_a, c2);
+  get_code(f, f->mentor_b, c3);
+  mls_app_close(f->app);
+  f->app = NULL;
+  /* the version-3 layout of enroll_codes */
+  db_exec(f, "DROP INDEX enroll_codes_by_id; ALTER TABLE enroll_codes DROP COLUMN id;"
+             "ALTER TABLE enroll_codes DROP COLUMN revoked_ms; PRAGMA user_version=3");
+  fx_open(f);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
+  assert_int_equal(db_int(f, "SELECT count(DISTINCT id) FROM enroll_codes WHERE length(id) = 8"), 3);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM enroll_codes WHERE revoked_ms IS NOT NULL"), 0);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'enroll_codes_by_id'"), 1);
+  /* ids stay unique after the migration too */
+  sqlite3 *db = db_open(f);
+  assert_int_equal(sqlite3_exec(db, "UPDATE enroll_codes SET id = (SELECT min(id) FROM enroll_codes)",
+                                NULL, NULL, NULL), SQLITE_CONSTRAINT);
+  sqlite3_close(db);
+  char out[4096];
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "list", NULL, NULL), 0);
+  assert_int_equal(count_str(out, "  active"), 3);
+  /* revoke c1 by its id: refused at enrolment; c2 and c3 still enrol */
+  db = db_open(f);
+  sqlite3_stmt *st = db_row(db, "SELECT hex(id) FROM enroll_codes WHERE rowid = 1"); /* c1 */
+  char id[17];
+  snprintf(id, sizeof id, "%s", (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "revoke", id, NULL), 0); /* upper-case hex */
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "list", NULL, NULL), 0);
+  assert_int_equal(count_str(out, "  active"), 2);
+  sim_dev d, e;
+  sim_dev_init(&d);
+  sim_dev_init(&e);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM enroll_codes WHERE revoked_ms IS NOT NULL"
+                             " AND rowid = 1"), 1);
+  resp r = enroll(f, &d, c1);
+  assert_string_equal(r.name, "ENROLL_CODE_INVALID");
+  resp_free(&r);
+  r = enroll(f, &d, c2);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  r = enroll(f, &e, c3);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  sim_dev_free(&d);
+  sim_dev_free(&e);
+}
+
+/* enroll-code revoke ID: a prefix of 4+ digits names one code, or is
+ * AMBIGUOUS_PREFIX; a used code is not revoked (its device is); list hides
+ * used, expired and revoked codes unless --all. */
+static void test_enroll_code_admin(void **state) {
+  fx *f = *state;
+  char c1[64], c2[64], c3[64], out[8192];
+  get_code(f, f->mentor_a, c1);
+  get_code(f, f->mentor_a, c2);
+  assert_int_equal(admin(f, c3, sizeof c3, "enroll-code", f->mentor_b, "--ttl", "1s"), 0);
+  /* fixed ids, so that prefixes can be tested */
+  assert_int_equal(db_int(f, "SELECT max(rowid) FROM enroll_codes"), 3); /* c1, c2, c3 */
+  db_exec(f, "UPDATE enroll_codes SET id = X'abcd000000000001' WHERE rowid = 1;"
+             "UPDATE enroll_codes SET id = X'abcd000000000002' WHERE rowid = 2;"
+             "UPDATE enroll_codes SET id = X'ef00000000000003' WHERE rowid = 3");
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "revoke", "abcd", NULL), 1); /* ambiguous */
+  assert_int_equal(db_int(f, "SELECT count(*) FROM enroll_codes WHERE revoked_ms IS NOT NULL"), 0);
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "revoke", "abc", NULL), 2); /* too short */
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "revoke", "abcd0g", NULL), 2);
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "revoke", "0123", NULL), 1); /* unknown */
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "revoke", "abcd000000000002", NULL), 0);
+  assert_string_equal(out, "revoked code abcd000000000002");
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "revoke", "ABCD000000000002", NULL), 1);
+  /* now "abcd" names one unrevoked code, but a prefix still matches every
+   * code, revoked ones too: ambiguous */
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "revoke", "abcd", NULL), 1);
+  sim_dev d, e;
+  sim_dev_init(&d);
+  sim_dev_init(&e);
+  resp r = enroll(f, &d, c2);
+  assert_string_equal(r.name, "ENROLL_CODE_INVALID");
+  resp_free(&r);
+  r = enroll(f, &d, c1);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  /* used: not revoked, and its retried enrolment still gets its answer */
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "revoke", "abcd000000000001", NULL), 1);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM enroll_codes WHERE revoked_ms IS NOT NULL"), 1);
+  r = enroll(f, &d, c1);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  /* the 1 s code expires; list shows none of them, --all every one */
+  usleep(1100 * 1000);
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "list", NULL, NULL), 0);
+  assert_null(strchr(out, '\n')); /* the header only */
+  assert_non_null(strstr(out, "CODE ID"));
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "list", "--json", NULL), 0);
+  assert_string_equal(out, "[]");
+  assert_int_equal(admin(f, out, sizeof out, "enroll-code", "list", "--all", NULL), 0);
+  assert_non_null(strstr(out, "abcd000000000001"));
+  assert_non_null(strstr(out, "  used     "));
+  assert_non_null(strstr(out, "abcd000000000002"));
+  assert_non_null(strstr(out, "  revoked"));
+  assert_non_null(strstr(out, "ef00000000000003"));
+  assert_non_null(strstr(out, "  expired"));
+  assert_non_null(strstr(out, f->mentor_b));
+  /* no code, with or without its dashes, in any listing */
+  const char *codes[] = {c1, c2, c3};
+  char all[8192];
+  assert_int_equal(admin(f, all, sizeof all, "enroll-code", "list", "--all", "--json"), 0);
+  for (int i = 0; i < 3; i++) {
+    char bare[32];
+    size_t n = 0;
+    for (const char *p = codes[i]; *p; p++)
+      if (*p != '-') bare[n++] = *p;
+    bare[n] = 0;
+    assert_null(strstr(out, codes[i]));
+    assert_null(strstr(all, codes[i]));
+    assert_null(strstr(all, bare));
+  }
+  sim_dev_free(&d);
+  sim_dev_free(&e);
 }
 
 /* Item 10: abandoned challenges do not pile up; one address holds a bounded
@@ -1739,6 +1877,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_store_versions, setup, teardown),
     cmocka_unit_test_setup_teardown(test_proof_by_hash, setup, teardown),
     cmocka_unit_test_setup_teardown(test_push_pipelined, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_store_v3_codes, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_enroll_code_admin, setup, teardown),
     cmocka_unit_test_setup_teardown(test_challenges_bounded, setup, teardown),
     cmocka_unit_test_setup_teardown(test_auth_and_allow_headers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_metrics_log_size_fresh, setup, teardown),

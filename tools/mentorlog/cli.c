@@ -35,11 +35,11 @@ int exit_for(int code) {
   switch (code) {
   case 0:
     return 0;
-  case -3:  /* INTERNAL */
-  case -4:  /* IO */
-  case -2:  /* OUT_OF_MEMORY */
-  case -301: /* PROFILE_CORRUPT */
-  case -306: /* CHAIN_BROKEN */
+  case MENTORLOG_ERR_INTERNAL:
+  case MENTORLOG_ERR_IO:
+  case MENTORLOG_ERR_OUT_OF_MEMORY:
+  case MENTORLOG_ERR_PROFILE_CORRUPT:
+  case MENTORLOG_ERR_CHAIN_BROKEN:
     return EXIT_INTERNAL;
   default:
     return EXIT_USER;
@@ -88,8 +88,9 @@ static int parse_opts_rc(int argc, char **argv, struct opt *opts, const char **p
       }
       continue;
     }
-    if (*npos >= maxpos)
-      return usage_error(usage, "unexpected argument '%s'", a);
+    if (*npos >= maxpos) /* not echoed: a stray argument may be a note typed in the wrong place */
+      return usage_error(usage, "unexpected argument number %d (at most %d here); sealed text is never an"
+                                " argument", *npos + 1, maxpos);
     pos[(*npos)++] = a;
   }
   return 0;
@@ -168,6 +169,19 @@ const char *profile(void) {
   return default_dir;
 }
 
+/* A profile whose passphrase KDF is below Argon2id INTERACTIVE (made by a
+ * test build, or an older version): say so on every open, with the way out.
+ * The command itself goes on. */
+static void warn_weak_kdf(mentorlog *h) {
+  mentorlog_profile_info info = MENTORLOG_PROFILE_INFO_INIT;
+  if (mentorlog_profile_info_get(h, &info) == 0 && info.kdf_weak)
+    fprintf(stderr,
+            "%s: warning: this profile's passphrase is stretched with weak Argon2id parameters"
+            " (%llu passes, %llu MiB; the minimum is Argon2id INTERACTIVE); rekey it with"
+            " 'mentorlog passphrase' (a new passphrase, or the same one if it meets the rules)\n",
+            prog, (unsigned long long)info.kdf_opslimit, (unsigned long long)(info.kdf_memlimit >> 20));
+}
+
 /* Open the profile (or create it) with the passphrase; prints the error. */
 int open_profile(mentorlog **h, bool create) {
   *h = NULL;
@@ -188,6 +202,8 @@ int open_profile(mentorlog **h, bool create) {
       fprintf(stderr, "%s: %s %s: %s (%s)\n", prog, create ? "cannot create the profile in" : "cannot open the profile in",
               profile(), *detail ? detail : mentorlog_strerror(err), mentorlog_errname(err));
       rc = exit_for(err);
+    } else if (!create) {
+      warn_weak_kdf(*h);
     }
   }
   sodium_free(pass);

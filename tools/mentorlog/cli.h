@@ -129,7 +129,10 @@ int64_t now_ms(void);
   "--KEY-file PATH ('-' is standard input), or several with --fields PATH|-:\n"    \
   "lines 'KEY: value', then optionally an empty line and the BODY: the rest of\n"  \
   "the input, over as many lines as needed. A required field not given is asked\n" \
-  "on the terminal, or is the whole of standard input when that is not one.\n"
+  "on the terminal, or is the whole of standard input when that is not one.\n"  \
+  "At an interactive shell type them at the prompt or after --fields - (Ctrl-D\n" \
+  "ends them): a here-document, echo or printf typed there is saved in the\n"     \
+  "shell history; those forms are for scripts.\n"
 
 /* One sealed field of a command. The caller fills key..max; sealed_read
  * fills value and len. */

@@ -14,7 +14,9 @@ static const char usage_case[] =
     "       mentorlog case erase CASE     crypto-shreds the case (irreversible)\n"
     "\n"
     "Sealed KEYs of case open: name (required, one line), phone (one line), e.g.\n"
-    "    printf 'name: Ole Olsen\\nphone: +45 22 33 44 55\\n' | mentorlog case open --fields -\n"
+    "    mentorlog case open --fields -     then type, and end with Ctrl-D:\n"
+    "    name: Ole Olsen\n"
+    "    phone: +45 22 33 44 55\n"
     SEALED_HELP;
 
 static void case_print(const void *v, size_t i, bool js) {

@@ -1,4 +1,4 @@
-/* mentorlog export: everything, decrypted. */
+/* mentorlog export: the profile's current state, decrypted. */
 #include "cli.h"
 #include "subcommands.h"
 
@@ -9,8 +9,10 @@
 
 static const char usage_export[] =
     "Usage: mentorlog export --format json|csv --output FILE|-\n"
-    "Everything in the profile, decrypted (cases, grants, contacts, notes,\n"
-    "absences), into FILE: a new file created with mode 0600 (an existing file or\n"
+    "The profile's current state, decrypted: cases (name, phone), grants (with\n"
+    "purpose and close reason), contacts (with note), notes and absences (not yet\n"
+    "their sealed reasons, nor the reasons of voided contacts), into FILE: a new\n"
+    "file created with mode 0600 (an existing file or\n"
     "a symbolic link is refused, never overwritten; an incomplete file is removed),\n"
     "or to standard output only when asked with --output -. Without --output the\n"
     "export is refused: the citizens' names and notes would land wherever standard\n"

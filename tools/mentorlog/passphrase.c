@@ -52,7 +52,13 @@ static int read_passfile(const char *file, int line, char *buf, size_t cap) {
     return EXIT_USER;
   }
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+  if (fstat(fd, &st) != 0) {
+    fprintf(stderr, "%s: cannot read the passphrase file named by MENTORLOG_PASSPHRASE_FILE: %s\n", prog,
+            strerror(errno));
+    close(fd);
+    return EXIT_USER;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
     bool reg = S_ISREG(st.st_mode);
     close(fd);
     if (!reg)

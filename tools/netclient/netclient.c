@@ -274,6 +274,15 @@ static int send_all(ml_netclient *c, const uint8_t *p, size_t len, int64_t deadl
   return MLPROTO_OK;
 }
 
+/* The peer ended the connection: a response running to EOF is complete; one
+ * cut short is a lost connection (IO), like one that never began. */
+static int at_eof(ml_netclient *c, int got_bytes, const mlproto_http_response **resp) {
+  if (!got_bytes)
+    return MLPROTO_ERR_IO;
+  int rc = mlproto_http_response_parser_eof(c->rp, resp);
+  return rc == MLPROTO_ERR_BAD_HTTP ? MLPROTO_ERR_IO : rc;
+}
+
 /* *got_bytes: whether any response byte arrived (decides about a retry). */
 static int receive(ml_netclient *c, int head, int64_t deadline,
                    const mlproto_http_response **resp, int *got_bytes) {
@@ -300,7 +309,7 @@ static int receive(ml_netclient *c, int head, int64_t deadline,
     }
     keep_resume(c); /* a TLS 1.3 ticket may have come in */
     if (rc == MLPROTO_ERR_TLS_CLOSED)
-      return *got_bytes ? mlproto_http_response_parser_eof(c->rp, resp) : MLPROTO_ERR_IO;
+      return at_eof(c, *got_bytes, resp);
     if (rc < 0)
       return rc;
     if ((rc = flush(c, deadline)) != 0)
@@ -309,7 +318,7 @@ static int receive(ml_netclient *c, int head, int64_t deadline,
     if ((rc = fill(c, deadline, &eof)) != 0)
       return rc;
     if (eof)
-      return *got_bytes ? mlproto_http_response_parser_eof(c->rp, resp) : MLPROTO_ERR_IO;
+      return at_eof(c, *got_bytes, resp);
   }
 }
 
@@ -321,7 +330,9 @@ static int copy_response(const mlproto_http_response *r, ml_netclient_response *
   memcpy(out->body, r->body, r->body_len);
   out->body[r->body_len] = 0;
   out->body_len = r->body_len;
-  if (r->content_type && !(out->content_type = mlproto_strdup(r->content_type))) {
+  const char *ra = mlproto_http_header_get(r->headers, r->n_headers, "retry-after");
+  if ((r->content_type && !(out->content_type = mlproto_strdup(r->content_type))) ||
+      (ra && !(out->retry_after = mlproto_strdup(ra)))) {
     ml_netclient_response_free(out);
     return MLPROTO_ERR_OUT_OF_MEMORY;
   }
@@ -378,6 +389,7 @@ void ml_netclient_response_free(ml_netclient_response *r) {
     return;
   mlproto_free(r->body);
   mlproto_free(r->content_type);
+  mlproto_free(r->retry_after);
   memset(r, 0, sizeof *r);
 }
 

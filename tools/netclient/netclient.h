@@ -9,7 +9,8 @@
  * the timeout (poll); every response is bounded by max_response_body.
  *
  * Errors (negative MLPROTO_ERR_*): IO (resolve/connect/send/recv failed or
- * the peer closed early), REQUEST_TIMEOUT (the deadline passed), TLS,
+ * the peer closed early — also in the middle of a response, whose
+ * Content-Length or chunks were cut short), REQUEST_TIMEOUT (the deadline passed), TLS,
  * TLS_CERT, TLS_PIN, TLS_CLOSED, BAD_HTTP (malformed response),
  * HEADERS_TOO_LARGE / BODY_TOO_LARGE (response over the caps),
  * INVALID_ARGUMENT, OUT_OF_MEMORY. After any error the connection is
@@ -21,6 +22,9 @@
  * which all of Mentorlog's are.
  *
  * Threads: one ml_netclient per thread. Writes never raise SIGPIPE.
+ *
+ * Retries with backoff (429/503, connection loss) are a layer above:
+ * transport.h.
  */
 #ifndef ML_NETCLIENT_H
 #define ML_NETCLIENT_H
@@ -61,6 +65,7 @@ typedef struct ml_netclient_response {
   char *content_type;        /* NUL-terminated copy, or NULL */
   uint8_t *body;             /* body_len bytes (+ a NUL), never NULL on success */
   size_t body_len;
+  char *retry_after;         /* NUL-terminated copy of Retry-After, or NULL */
 } ml_netclient_response;
 
 typedef struct ml_netclient_stats {

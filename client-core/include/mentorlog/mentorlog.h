@@ -17,11 +17,15 @@
  * signed headers stay, so the hash chain still verifies.
  *
  * Errors. Every function that can fail returns an int: MENTORLOG_OK (0) or a
- * negative code from protocol/include/mlproto/errors.def (the same values as
- * MLPROTO_ERR_*). mentorlog_errname() gives the stable machine name,
- * mentorlog_strerror() static English text, mentorlog_errmsg() the detail of
- * the last failure on a handle. Out of memory is MLPROTO_ERR_OUT_OF_MEMORY;
- * the library never aborts on a runtime failure.
+ * negative MENTORLOG_ERR_<NAME> (mentorlog/mentorlog_errors.h, generated at
+ * build time from protocol/include/mlproto/errors.def: each value equals
+ * MLPROTO_ERR_<NAME> and never changes; docs/errors.md lists them). Each
+ * function below names the codes it can return, without the prefix
+ * (WRONG_PASSPHRASE is MENTORLOG_ERR_WRONG_PASSPHRASE). mentorlog_errname()
+ * gives the stable machine name, mentorlog_strerror() static English text,
+ * mentorlog_errmsg() the detail of the last failure on a handle. Out of
+ * memory is MENTORLOG_ERR_OUT_OF_MEMORY; the library never aborts on a
+ * runtime failure.
  *
  * Ownership. Outputs come first. Whatever the library allocates for the
  * caller has its own *_free function. Strings passed in are copied.
@@ -54,19 +58,35 @@ extern "C" {
 #endif
 
 #define MENTORLOG_OK 0
+#include "mentorlog/mentorlog_errors.h" /* MENTORLOG_ERR_* (generated) */
 
 /* ----------------------------------------------------------- sizes --- */
 #define MENTORLOG_ID_BYTES 16      /* record, case, grant ids */
 #define MENTORLOG_ID_HEX (2 * MENTORLOG_ID_BYTES)
 #define MENTORLOG_KEY_BYTES 32     /* a platform keystore key */
+/* A passphrase is 1..MENTORLOG_PASSPHRASE_MAX bytes: a longer one is
+ * INVALID_ARGUMENT for mentorlog_create/mentorlog_rekey and
+ * WRONG_PASSPHRASE for mentorlog_open. */
 #define MENTORLOG_PASSPHRASE_MAX 1024
-#define MENTORLOG_NAME_MAX 256     /* citizen name, phone, references (bytes) */
-#define MENTORLOG_TEXT_MAX 65536   /* note text, reasons (bytes) */
+/* Caps of the text fields, in bytes (UTF-8, without the terminating NUL):
+ * the record format's own caps (protocol/proto/mentorlog.proto), so that
+ * whatever the library accepts, every verifier accepts too. A writer given
+ * a longer text fails with TOO_LARGE and writes nothing; exactly the cap is
+ * accepted (tests/client/test_client.c checks both for each). */
+#define MENTORLOG_NAME_MAX 200           /* citizen name (mentorlog_case_open) */
+#define MENTORLOG_PHONE_MAX 32           /* citizen phone */
+#define MENTORLOG_CODE_MAX 64            /* grant jobcentre and reference, absence approval reference */
+#define MENTORLOG_LEGAL_BASIS_MAX 64     /* grant legal basis */
+#define MENTORLOG_PURPOSE_MAX 4096       /* grant purpose */
+#define MENTORLOG_REASON_MAX 4096        /* grant close reason, absence reason */
+#define MENTORLOG_VOID_REASON_MAX 1024   /* reason of mentorlog_contact_void */
+#define MENTORLOG_CONTACT_NOTE_MAX 32768 /* note of a contact */
+#define MENTORLOG_TEXT_MAX 60000         /* note text (mentorlog_note_add/_revise) */
 MENTORLOG_EXTERN size_t mentorlog_id_bytes(void);
 MENTORLOG_EXTERN size_t mentorlog_key_bytes(void);
 MENTORLOG_EXTERN size_t mentorlog_passphrase_max(void);
-MENTORLOG_EXTERN size_t mentorlog_text_max(void);
-MENTORLOG_EXTERN size_t mentorlog_name_max(void);
+MENTORLOG_EXTERN size_t mentorlog_text_max(void); /* MENTORLOG_TEXT_MAX */
+MENTORLOG_EXTERN size_t mentorlog_name_max(void); /* MENTORLOG_NAME_MAX */
 /* Library version ("0.1.0"); static. */
 MENTORLOG_EXTERN const char *mentorlog_version(void);
 
@@ -101,13 +121,23 @@ typedef struct mentorlog_allocator {
 MENTORLOG_EXTERN int mentorlog_set_allocator(const mentorlog_allocator *a);
 
 /* ---------------------------------------------------------- profile --- */
+/* The passphrase KDF that mentorlog_create and mentorlog_rekey store in the
+ * profile (the kdf field of the options; mentorlog_open uses the stored
+ * parameters and ignores the field). */
 typedef enum mentorlog_kdf {
   MENTORLOG_KDF_INTERACTIVE = 0, /* default: Argon2id OPSLIMIT/MEMLIMIT_INTERACTIVE */
   MENTORLOG_KDF_MODERATE = 1,    /* Argon2id MODERATE */
   /* Tests only: Argon2id with opslimit 1, 8 MiB. Chosen by the CLI when
-   * MENTORLOG_KDF=fast; never for a real profile. */
+   * MENTORLOG_KDF=fast; never for a real profile. Only a library built with
+   * the CMake option ML_INSECURE_FAST_KDF=ON (off by default; scripts/test
+   * turns it on for its test builds) accepts it: otherwise mentorlog_create
+   * and mentorlog_rekey refuse it with INVALID_ARGUMENT (nothing is created
+   * or changed). mentorlog_kdf_available() tells which build this is. */
   MENTORLOG_KDF_FAST_INSECURE = 2
 } mentorlog_kdf;
+/* 1 when this library accepts kdf for mentorlog_create/mentorlog_rekey, 0
+ * when not (MENTORLOG_KDF_FAST_INSECURE in a release build, unknown values). */
+MENTORLOG_EXTERN int mentorlog_kdf_available(int kdf);
 
 #define MENTORLOG_OPEN_OPTIONS_VERSION 2
 /* Exactly one of passphrase or key must be set. Version 1 (without the
@@ -134,7 +164,16 @@ MENTORLOG_EXTERN void mentorlog_open_options_init(mentorlog_open_options *o);
 
 /* Create a new profile in dir (created with mode 0700 when missing) and
  * open it. Generates the device's Ed25519 and X25519 keys and the storage
- * key. Errors: PROFILE_EXISTS, INVALID_ARGUMENT, IO, DISK_FULL, OUT_OF_MEMORY. */
+ * key and wraps them under opts' passphrase (with opts->kdf) or key.
+ * Errors: PROFILE_EXISTS, INVALID_ARGUMENT (out, dir or opts NULL, dir
+ * empty, wrong options version, neither or both of passphrase and key, a
+ * passphrase of 0 or more than MENTORLOG_PASSPHRASE_MAX bytes, a kdf that
+ * mentorlog_kdf_available() refuses), TOO_LARGE (path too long), BUSY, IO,
+ * DISK_FULL, OUT_OF_MEMORY, INTERNAL. A create refused for its options
+ * (INVALID_ARGUMENT) touches nothing on disk; one that fails while writing
+ * (IO, DISK_FULL, ...) may leave an empty mentorlog.db in dir, which then
+ * opens as PROFILE_CORRUPT and blocks a new create (PROFILE_EXISTS): remove
+ * it before trying again. */
 MENTORLOG_EXTERN int mentorlog_create(mentorlog **out, const char *dir,
                                       const mentorlog_open_options *opts) MENTORLOG_WARN_UNUSED;
 /* Detail of the last failed mentorlog_create/mentorlog_open in the calling
@@ -142,16 +181,54 @@ MENTORLOG_EXTERN int mentorlog_create(mentorlog **out, const char *dir,
  * secret. Valid until the next create/open in this thread. */
 MENTORLOG_EXTERN const char *mentorlog_open_errmsg(void);
 /* Open an existing profile. On failure *out is NULL and nothing leaks.
- * Errors: NO_PROFILE, WRONG_PASSPHRASE (nothing is changed), PROFILE_CORRUPT,
- * PROFILE_TOO_NEW (schema of a newer version), BUSY, IO, OUT_OF_MEMORY.
- * Runs pending schema migrations (in one transaction). */
+ * Errors: NO_PROFILE, WRONG_PASSPHRASE (also: a key given for a passphrase
+ * profile or the reverse, a passphrase over MENTORLOG_PASSPHRASE_MAX;
+ * nothing is changed), INVALID_ARGUMENT (out, dir or opts NULL, wrong
+ * options version, neither or both of passphrase and key), PROFILE_CORRUPT,
+ * PROFILE_TOO_NEW (schema of a newer version), TOO_LARGE (path too long),
+ * BUSY, IO, OUT_OF_MEMORY. Runs pending schema migrations (in one
+ * transaction). A profile whose stored KDF is weaker than Argon2id
+ * INTERACTIVE opens as usual: ask mentorlog_profile_info_get() and offer
+ * mentorlog_rekey(). */
 MENTORLOG_EXTERN int mentorlog_open(mentorlog **out, const char *dir,
                                     const mentorlog_open_options *opts) MENTORLOG_WARN_UNUSED;
 /* Wipe keys and close. close(NULL) does nothing. */
 MENTORLOG_EXTERN void mentorlog_close(mentorlog *h);
 /* Re-wrap the device keys under a new passphrase or key (records untouched).
- * Atomic: either the old or the new secret opens the profile afterwards. */
+ * Atomic: either the old or the new secret opens the profile afterwards.
+ * A passphrase is stretched with new_secret->kdf and a fresh salt, so a
+ * rekey (with the same passphrase, too) also upgrades a weak profile's
+ * parameters. Errors: INVALID_ARGUMENT (h or new_secret NULL, as for
+ * mentorlog_create's options), BUSY (inside a batch, or the profile is
+ * locked by another connection), DISK_FULL, IO, PROFILE_CORRUPT,
+ * OUT_OF_MEMORY, INTERNAL. */
 MENTORLOG_EXTERN int mentorlog_rekey(mentorlog *h, const mentorlog_open_options *new_secret);
+
+/* How an open profile is unlocked, so that an application can warn about a
+ * weak passphrase KDF (e.g. a profile made by a test build with
+ * MENTORLOG_KDF_FAST_INSECURE, or by an older version with lower
+ * parameters) and offer mentorlog_rekey(). Versioned like the options: the
+ * caller sets version (MENTORLOG_PROFILE_INFO_INIT or
+ * mentorlog_profile_info_init); a later version only appends fields, and
+ * the library fills the fields of the version the caller asked for. */
+#define MENTORLOG_PROFILE_INFO_VERSION 1
+typedef struct mentorlog_profile_info {
+  int version;            /* MENTORLOG_PROFILE_INFO_VERSION */
+  int keystore;           /* 1: unlocked by a platform keystore key (no KDF); 0: passphrase */
+  uint64_t kdf_opslimit;  /* stored Argon2id passes; 0 for a keystore key */
+  uint64_t kdf_memlimit;  /* stored Argon2id memory in bytes; 0 for a keystore key */
+  int kdf_weak;           /* 1: a passphrase profile whose opslimit or memlimit is below
+                           * Argon2id INTERACTIVE (libsodium's OPSLIMIT_INTERACTIVE 2,
+                           * MEMLIMIT_INTERACTIVE 64 MiB); 0 otherwise */
+} mentorlog_profile_info;
+#define MENTORLOG_PROFILE_INFO_INIT {MENTORLOG_PROFILE_INFO_VERSION, 0, 0, 0, 0}
+MENTORLOG_EXTERN void mentorlog_profile_info_init(mentorlog_profile_info *info);
+/* Fill *out from the profile's stored key record (reads the database; the
+ * values change with mentorlog_rekey). out->version must be 1 ..
+ * MENTORLOG_PROFILE_INFO_VERSION. On failure the fields after version are
+ * zero. Errors: INVALID_ARGUMENT (h or out NULL, unknown version),
+ * PROFILE_CORRUPT (no or damaged key record), BUSY, IO, OUT_OF_MEMORY. */
+MENTORLOG_EXTERN int mentorlog_profile_info_get(mentorlog *h, mentorlog_profile_info *out);
 /* The device's Ed25519 public key (its author id). */
 MENTORLOG_EXTERN void mentorlog_device_id(const mentorlog *h, uint8_t out[32]);
 
@@ -180,15 +257,34 @@ MENTORLOG_EXTERN int mentorlog_absence_kind_parse(const char *s);
 /* --------------------------------------------------------- records --- */
 /* All writers produce one signed record and return its record id in
  * out_record (may be NULL). Logical items (case, grant, contact, note) are
- * named by the id of the record that created them. */
+ * named by the id of the record that created them.
+ *
+ * Errors. Each writer lists the codes its arguments can cause. Besides
+ * those, every writer can fail while storing ("the write errors"):
+ *   BUSY             another connection holds the profile's write lock
+ *   DISK_FULL, IO    the database could not be written (nothing is stored)
+ *   PROFILE_CORRUPT  the database or the chain tip is damaged
+ *   OUT_OF_RANGE     the device clock is outside 2000..2099
+ *   OUT_OF_MEMORY, INTERNAL
+ * and inside a batch INVALID_ARGUMENT or IO once an earlier failure rolled
+ * the batch back (mentorlog_batch_begin). Text fields are UTF-8, else
+ * FIELD_RANGE; the legal basis holds no control character either, and a
+ * code (jobcentre, reference, approval reference) only [A-Za-z0-9._-]
+ * (the two references also '/' and ':'), else FIELD_RANGE. FIELD_RANGE and FIELD_SIZE are found while the record is
+ * built: inside a batch they roll the batch back like a write error. */
 
 /* Open a case: new case key (wrapped locally, and a KEY_GRANT record sealing
  * it to this device's X25519 key), then CASE_OPEN with name/phone sealed.
- * phone may be NULL. out_case receives the case id. */
+ * phone may be NULL. out_case (may be NULL) receives the case id.
+ * Errors: INVALID_ARGUMENT (name NULL or empty), TOO_LARGE (name over
+ * MENTORLOG_NAME_MAX, phone over MENTORLOG_PHONE_MAX), FIELD_RANGE, and the
+ * write errors. */
 MENTORLOG_EXTERN int mentorlog_case_open(mentorlog *h, uint8_t out_case[MENTORLOG_ID_BYTES],
                                          const char *name, const char *phone);
 /* Crypto-shred a case: writes CASE_ERASE, destroys the case key and every
- * disclosed/sealed byte of the case's records; headers stay. */
+ * disclosed/sealed byte of the case's records; headers stay.
+ * Errors: NOT_FOUND (no such case), CASE_ERASED (already erased), and the
+ * write errors. */
 MENTORLOG_EXTERN int mentorlog_case_erase(mentorlog *h, const uint8_t case_id[MENTORLOG_ID_BYTES]);
 
 typedef struct mentorlog_rule {
@@ -220,22 +316,35 @@ typedef struct mentorlog_grant_params {
 /* Version set and the rule at the domain defaults. */
 MENTORLOG_EXTERN void mentorlog_grant_params_init(mentorlog_grant_params *p);
 
+/* Open a grant of case_id. out_grant (may be NULL) receives the grant id.
+ * Errors: NOT_FOUND (no such case), CASE_ERASED, INVALID_ARGUMENT (p NULL
+ * or of another version, jobcentre or reference NULL or empty), TOO_LARGE
+ * (jobcentre or reference over MENTORLOG_CODE_MAX, legal basis over
+ * MENTORLOG_LEGAL_BASIS_MAX, purpose over MENTORLOG_PURPOSE_MAX), BAD_DATE,
+ * BAD_PERIOD (end before start, longer than 6 months), BAD_RULE,
+ * OUT_OF_RANGE (minutes_per_week), FIELD_RANGE (see above; also dates
+ * outside 2000..2099), and the write errors. */
 MENTORLOG_EXTERN int mentorlog_grant_open(mentorlog *h, uint8_t out_grant[MENTORLOG_ID_BYTES],
                                           const uint8_t case_id[MENTORLOG_ID_BYTES],
                                           const mentorlog_grant_params *p);
 /* Supersede the grant's current head(s) with new parameters (all of them:
  * read the current ones with mentorlog_grants() to change a few). The
- * purpose is sealed again when given; NULL drops it. Errors: NOT_FOUND,
- * CASE_ERASED, GRANT_CLOSED (a closed grant is not reopened: a renewal is a
- * new grant), BAD_RULE / BAD_PERIOD / BAD_DATE, TOO_LARGE, and those of a
- * write (DISK_FULL, IO, OUT_OF_MEMORY). */
+ * purpose is sealed again when given; NULL drops it. Errors: NOT_FOUND (no
+ * such record), INVALID_ARGUMENT (grant_id is a record of another kind, and
+ * as for mentorlog_grant_open), CASE_ERASED, GRANT_CLOSED (a closed grant is
+ * not reopened: a renewal is a new grant), and the other errors of
+ * mentorlog_grant_open. */
 MENTORLOG_EXTERN int mentorlog_grant_update(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                             const uint8_t grant_id[MENTORLOG_ID_BYTES],
                                             const mentorlog_grant_params *p);
 /* Close a grant early on date. reason (may be NULL, <= 4096 bytes) is
  * sealed under the case key (GrantCloseSealed): only this mentor's devices
  * read it; mentorlog_grants() returns it decrypted in close_reason. A grant
- * closed twice (or concurrently) ends on the earliest close date. */
+ * closed twice (or concurrently) ends on the earliest close date.
+ * Errors: NOT_FOUND (no such record), INVALID_ARGUMENT (grant_id is a record
+ * of another kind), CASE_ERASED, TOO_LARGE (reason over
+ * MENTORLOG_REASON_MAX), BAD_DATE (date outside 2000..2099), FIELD_RANGE,
+ * and the write errors. */
 MENTORLOG_EXTERN int mentorlog_grant_close(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                            const uint8_t grant_id[MENTORLOG_ID_BYTES],
                                            mentorlog_date date, const char *reason);
@@ -253,21 +362,40 @@ typedef struct mentorlog_contact_params {
 #define MENTORLOG_CONTACT_PARAMS_INIT {MENTORLOG_CONTACT_VERSION, 0, 0, 0, 0, 0, NULL}
 MENTORLOG_EXTERN void mentorlog_contact_params_init(mentorlog_contact_params *p);
 
+/* Record a contact of case_id.
+ * Errors: NOT_FOUND (no such case), CASE_ERASED, INVALID_ARGUMENT (p NULL or
+ * of another version, unknown channel or outcome), BAD_TIME (start_ms
+ * outside 2000..2099), OUT_OF_RANGE (minutes not 1..1440, transport_minutes
+ * over 1440), TOO_LARGE (note over MENTORLOG_CONTACT_NOTE_MAX), FIELD_RANGE,
+ * and the write errors. */
 MENTORLOG_EXTERN int mentorlog_contact_add(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                            const uint8_t case_id[MENTORLOG_ID_BYTES],
                                            const mentorlog_contact_params *p);
-/* Supersede record (any version of a contact) with corrected values. */
+/* Supersede record (any version of a contact) with corrected values.
+ * Errors: NOT_FOUND (no such record), INVALID_ARGUMENT (a record of another
+ * kind), and the other errors of mentorlog_contact_add. */
 MENTORLOG_EXTERN int mentorlog_contact_correct(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                                const uint8_t record_id[MENTORLOG_ID_BYTES],
                                                const mentorlog_contact_params *p);
-/* Void a contact (it stays in history but no longer counts). */
+/* Void a contact (it stays in history but no longer counts). reason is
+ * required and sealed. Errors: NOT_FOUND (no such record), INVALID_ARGUMENT
+ * (a record of another kind, reason NULL or empty), CASE_ERASED, TOO_LARGE
+ * (reason over MENTORLOG_VOID_REASON_MAX), FIELD_RANGE, and the write
+ * errors. */
 MENTORLOG_EXTERN int mentorlog_contact_void(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                             const uint8_t record_id[MENTORLOG_ID_BYTES],
                                             const char *reason);
 
+/* Add a note of len bytes (sealed; no NUL inside, need not be terminated).
+ * Errors: NOT_FOUND (no such case), CASE_ERASED, INVALID_ARGUMENT (text
+ * NULL, len 0, a NUL byte inside), TOO_LARGE (len over MENTORLOG_TEXT_MAX),
+ * FIELD_RANGE (not UTF-8), and the write errors. */
 MENTORLOG_EXTERN int mentorlog_note_add(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                         const uint8_t case_id[MENTORLOG_ID_BYTES],
                                         const char *text, size_t len);
+/* Supersede record (any version of a note) with a new text. Errors:
+ * NOT_FOUND (no such record), INVALID_ARGUMENT (a record of another kind),
+ * and the other errors of mentorlog_note_add. */
 MENTORLOG_EXTERN int mentorlog_note_revise(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                            const uint8_t record_id[MENTORLOG_ID_BYTES],
                                            const char *text, size_t len);
@@ -282,6 +410,12 @@ typedef struct mentorlog_absence_params {
 } mentorlog_absence_params;
 #define MENTORLOG_ABSENCE_PARAMS_INIT {MENTORLOG_ABSENCE_VERSION, 0, 0, 0, NULL, NULL}
 MENTORLOG_EXTERN void mentorlog_absence_params_init(mentorlog_absence_params *p);
+/* Record an absence of case_id.
+ * Errors: NOT_FOUND (no such case), CASE_ERASED, INVALID_ARGUMENT (p NULL or
+ * of another version, unknown kind), BAD_DATE (from or to outside
+ * 2000..2099), BAD_PERIOD (to before from, longer than 366 days), TOO_LARGE
+ * (approved_ref over MENTORLOG_CODE_MAX, reason over MENTORLOG_REASON_MAX),
+ * FIELD_RANGE, and the write errors. */
 MENTORLOG_EXTERN int mentorlog_absence_add(mentorlog *h, uint8_t out_record[MENTORLOG_ID_BYTES],
                                            const uint8_t case_id[MENTORLOG_ID_BYTES],
                                            const mentorlog_absence_params *p);
