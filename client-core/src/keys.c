@@ -54,9 +54,9 @@ static int kdf_choose(mentorlog *h, const mentorlog_open_options *o, struct kdf 
     k->p.opslimit = k->p.memlimit = 0;
     return 0;
   }
-  if (o->passphrase_len == 0 || o->passphrase_len > MENTORLOG_PASSPHRASE_MAX)
-    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "passphrase must be 1..%d bytes",
-                    MENTORLOG_PASSPHRASE_MAX);
+  if (o->passphrase_len < MENTORLOG_PASSPHRASE_MIN || o->passphrase_len > MENTORLOG_PASSPHRASE_MAX)
+    return ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "a new passphrase must be %d..%d bytes",
+                    MENTORLOG_PASSPHRASE_MIN, MENTORLOG_PASSPHRASE_MAX);
   k->kind = o->kdf;
   switch (o->kdf) {
   case MENTORLOG_KDF_INTERACTIVE:

@@ -1180,6 +1180,26 @@ static void weak_kdf_reported_and_rekey_upgrades(void **state) {
   rmtree(tmpl);
 }
 
+/* The library's own floor for a new passphrase: MENTORLOG_PASSPHRASE_MIN
+ * bytes at create and rekey (strength rules are the application's); an
+ * existing profile still opens with a shorter one. */
+static void passphrase_min_length(void **state) {
+  (void)state;
+  const char *dir = newdir();
+  mentorlog *h = NULL;
+  char p9[] = "123456789", p10[] = "1234567890";
+  assert_int_equal((int)strlen(p10), MENTORLOG_PASSPHRASE_MIN);
+  mentorlog_open_options o9 = pass(p9), o10 = pass(p10);
+  assert_int_equal(mentorlog_create(&h, dir, &o9), MENTORLOG_ERR_INVALID_ARGUMENT);
+  assert_null(h);
+  assert_int_equal(mentorlog_create(&h, dir, &o10), 0);
+  assert_int_equal(mentorlog_rekey(h, &o9), MENTORLOG_ERR_INVALID_ARGUMENT);
+  mentorlog_close(h);
+  assert_int_equal(mentorlog_open(&h, dir, &o10), 0); /* the refused rekey changed nothing */
+  mentorlog_close(h);
+  rmtree(tmpl);
+}
+
 int main(void) {
   /* ML_TEST_FILTER=name runs one test (cmocka's glob pattern). */
   if (getenv("ML_TEST_FILTER"))
@@ -1194,6 +1214,7 @@ int main(void) {
       cmocka_unit_test(stored_hash_binding),
       cmocka_unit_test(batch_chain_tip),
       cmocka_unit_test(out_of_memory),
+      cmocka_unit_test(passphrase_min_length),
       cmocka_unit_test(error_constants_match_errors_def),
       cmocka_unit_test(size_caps_enforced),
       cmocka_unit_test(weak_kdf_reported_and_rekey_upgrades),

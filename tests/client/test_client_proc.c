@@ -512,7 +512,7 @@ static mentorlog_open_options pass(const char *p) {
 
 static void writer(int fd) {
   mentorlog *h = NULL;
-  mentorlog_open_options o = pass("crash");
+  mentorlog_open_options o = pass("crash test passphrase");
   if (mentorlog_open(&h, prof, &o))
     _exit(2);
   uint8_t c[16], r[16];
@@ -533,7 +533,7 @@ static void crash_consistency(void **state) {
   (void)state;
   setup_dirs();
   mentorlog *h = NULL;
-  mentorlog_open_options o = pass("crash");
+  mentorlog_open_options o = pass("crash test passphrase");
   assert_int_equal(mentorlog_create(&h, prof, &o), 0);
   mentorlog_close(h);
   size_t cap = 1 << 16, n = 0;
@@ -601,7 +601,7 @@ static void disk_full(void **state) {
   bool tmpfs = mount("tmpfs", mnt, "tmpfs", 0, "size=512k") == 0;
   snprintf(prof, sizeof prof, "%s/p", mnt);
   mentorlog *h = NULL;
-  mentorlog_open_options o = pass("full");
+  mentorlog_open_options o = pass("full disk passphrase");
   assert_int_equal(mentorlog_create(&h, prof, &o), 0);
   uint8_t c[16], r[16];
   assert_int_equal(mentorlog_case_open(h, c, "Full Disk", NULL), 0);

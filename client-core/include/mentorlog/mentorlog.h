@@ -64,10 +64,15 @@ extern "C" {
 #define MENTORLOG_ID_BYTES 16      /* record, case, grant ids */
 #define MENTORLOG_ID_HEX (2 * MENTORLOG_ID_BYTES)
 #define MENTORLOG_KEY_BYTES 32     /* a platform keystore key */
-/* A passphrase is 1..MENTORLOG_PASSPHRASE_MAX bytes: a longer one is
- * INVALID_ARGUMENT for mentorlog_create/mentorlog_rekey and
- * WRONG_PASSPHRASE for mentorlog_open. */
+/* A new passphrase is MENTORLOG_PASSPHRASE_MIN..MENTORLOG_PASSPHRASE_MAX
+ * bytes (else INVALID_ARGUMENT for mentorlog_create/mentorlog_rekey); at
+ * mentorlog_open one of 0 or more than MAX bytes is WRONG_PASSPHRASE. */
 #define MENTORLOG_PASSPHRASE_MAX 1024
+/* Bytes a new passphrase needs at least (mentorlog_create, mentorlog_rekey;
+ * an existing profile opens whatever its passphrase). The library checks the
+ * length only; an application adds a strength check (the mentorlog CLI:
+ * >= 12 characters or >= 4 words, and no common password). */
+#define MENTORLOG_PASSPHRASE_MIN 10
 /* Caps of the text fields, in bytes (UTF-8, without the terminating NUL):
  * the record format's own caps (protocol/proto/mentorlog.proto), so that
  * whatever the library accepts, every verifier accepts too. A writer given
@@ -145,7 +150,7 @@ MENTORLOG_EXTERN int mentorlog_kdf_available(int kdf);
  * version >= 2. */
 typedef struct mentorlog_open_options {
   int version;               /* MENTORLOG_OPEN_OPTIONS_VERSION */
-  const char *passphrase;    /* UTF-8, 1..MENTORLOG_PASSPHRASE_MAX bytes */
+  const char *passphrase;    /* UTF-8; new: MENTORLOG_PASSPHRASE_MIN..MAX bytes */
   size_t passphrase_len;
   const uint8_t *key;        /* MENTORLOG_KEY_BYTES from a platform keystore */
   mentorlog_kdf kdf;         /* mentorlog_create only */
@@ -167,7 +172,8 @@ MENTORLOG_EXTERN void mentorlog_open_options_init(mentorlog_open_options *o);
  * key and wraps them under opts' passphrase (with opts->kdf) or key.
  * Errors: PROFILE_EXISTS, INVALID_ARGUMENT (out, dir or opts NULL, dir
  * empty, wrong options version, neither or both of passphrase and key, a
- * passphrase of 0 or more than MENTORLOG_PASSPHRASE_MAX bytes, a kdf that
+ * passphrase of fewer than MENTORLOG_PASSPHRASE_MIN or more than
+ * MENTORLOG_PASSPHRASE_MAX bytes, a kdf that
  * mentorlog_kdf_available() refuses), TOO_LARGE (path too long), BUSY, IO,
  * DISK_FULL, OUT_OF_MEMORY, INTERNAL. A create refused for its options
  * (INVALID_ARGUMENT) touches nothing on disk; one that fails while writing
