@@ -1,0 +1,140 @@
+/*
+ * app_int.h — what the parts of the application half share: the app
+ * object, the request context, and the helpers every handler uses. The
+ * handlers live one feature to a file, like the handler files of h2o's lib/handler:
+ *   app.c          open/close, errors, request helpers, ops, routes
+ *   app_session.c  enrolment, challenges, sessions, authentication
+ *   app_push.c     POST /v1/push
+ *   app_log.c      pull, tree heads, checkpoints, proofs
+ * The wire conventions are app.c's opening comment.
+ */
+#ifndef MLS_APP_INT_H
+#define MLS_APP_INT_H
+
+#include "app.h"
+#include "admin.h"
+#include "app_limits.h"
+#include "datadir.h"
+#include "fanout.h"
+#include "log.h"
+#include "log_fmt.h"
+#include "metrics.h"
+#include "push_order.h"
+#include "store.h"
+
+#include "mlproto/alloc.h"
+#include "mlproto/chain.h"
+#include "mlproto/errors.h"
+#include "mlproto/record.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sodium.h>
+
+#define CT_PROTO "application/vnd.mentorlog.v1+protobuf"
+#define CT_JSON "application/json"
+#define CT_TEXT "text/plain; charset=utf-8"
+
+#define CHALLENGE_TTL_MS (60u * 1000u)
+#define SESSION_TTL_MS (60u * 60u * 1000u)
+#define PULL_DEFAULT_LIMIT 256u
+#define PULL_BYTES_SOFT_CAP (8u << 20)   /* stop adding items past this */
+#define RESPONSE_CAP (MLPROTO_PULL_MAX_BYTES + 65536u)
+#define ERROR_MESSAGE_MAX 512
+#define BUSY_TIMEOUT_MS 5000u
+/* How long a push that would be SEQ_GAP waits for an earlier push of the same
+ * device still in flight (push_order.h). */
+#define PUSH_ORDER_WAIT_MS 10000u
+/* Unexpired challenges one address (IPv6: one /64) may hold at once. */
+#define CHALLENGES_PER_ADDRESS 64u
+/* Unauthenticated requests per address (IPv6: per /64): generous, a brake
+ * on floods, not on a NATed office. */
+#define UNAUTH_RATE_DEFAULT 100.0
+#define UNAUTH_BURST_DEFAULT 200.0
+
+struct mls_app {
+  mls_datadir dd;
+  mls_store *st;
+  mls_log *log;
+  mls_fanout *verify;        /* helper threads for a push batch's signatures */
+  mls_push_order *order;     /* concurrent pushes of one device, in seq order */
+  _Atomic uint64_t push_waits; /* pushes that waited for an earlier one */
+  int verify_first;          /* mls_app_config.verify_first */
+  uint8_t *sk;
+  uint8_t pk[32];
+  mls_limiter *dev_rate;     /* requests per device */
+  mls_limiter *addr_rate;    /* unauthenticated writes per address */
+  mls_limiter *addr_fail;    /* failed auth/enrol per address */
+  mls_limiter *dev_fail;     /* failed session attempts per device key */
+  mls_limiter *unauth_rate;  /* unauthenticated requests per address */
+};
+
+typedef struct ctx {
+  mls_app *app;
+  const mls_request *req;
+  mls_response *resp;
+  uint64_t now;
+  int want_json;
+} ctx;
+
+/* Query parameters: strict "k=v&k=v", decimal u64 or hex values. */
+typedef struct qparam {
+  const char *name;
+  const char *val;
+  size_t len;
+  int seen;
+} qparam;
+
+/* ------------------------------------------------ shared by app*.c --- */
+
+/* app.c: logging, requests, answers. */
+void app_log(const char *level, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void app_hex16(char out[33], const uint8_t id[16]);
+/* The request header's value (case-insensitive name), or NULL. */
+const char *app_header(const mls_request *req, const char *name);
+/* Fill c's response with the error; returns code. */
+int app_fail(ctx *c, int code, const char *detail);
+/* 429 RATE_LIMITED with Retry-After (seconds, rounded up, >= 1). */
+int app_rate_limited(ctx *c, uint64_t retry_ms, const char *detail);
+/* 200 with the packed message (RESPONSE_CAP). */
+int app_reply(ctx *c, const ProtobufCMessage *m);
+/* UNSUPPORTED_MEDIA_TYPE unless the body is CT_PROTO. */
+int app_need_proto_body(ctx *c);
+/* Strict "k=v&k=v" over the n names of ps; BAD_QUERY otherwise. */
+int app_parse_query(ctx *c, qparam *ps, size_t n);
+/* A decimal 0..INT64_MAX without sign or leading zero; BAD_QUERY otherwise. */
+int app_q_u64(ctx *c, const qparam *p, uint64_t *out);
+
+/* app_log.c: tree heads. */
+void app_sth_to_pb(Mentorlog__V1__SignedTreeHead *pb, const mlproto_sth *s);
+int app_read_sth(mls_app *app, uint64_t now, mlproto_sth *sth);
+
+/* app_session.c: per-address throttling and authentication. */
+size_t app_peer_key(const ctx *c, uint8_t key[MLS_LIMIT_KEY_MAX]);
+int app_addr_throttled(ctx *c);
+void app_addr_failed(ctx *c);
+/* The device of the request's bearer token (401 UNAUTHENTICATED otherwise). */
+int app_authenticate(ctx *c, mls_device *d);
+
+/* The handlers, one per route (app.c's ROUTES). */
+int app_h_enroll(ctx *c);      /* app_session.c */
+int app_h_challenge(ctx *c);   /* app_session.c */
+int app_h_session(ctx *c);     /* app_session.c */
+int app_h_push(ctx *c);        /* app_push.c */
+int app_h_pull(ctx *c);        /* app_log.c */
+int app_h_sth(ctx *c);         /* app_log.c */
+int app_h_checkpoint(ctx *c);  /* app_log.c */
+int app_h_inclusion(ctx *c);   /* app_log.c */
+int app_h_consistency(ctx *c); /* app_log.c */
+int app_h_healthz(ctx *c);     /* app.c */
+int app_h_metrics(ctx *c);     /* app.c */
+
+#endif

@@ -1,0 +1,242 @@
+/* app_log.c — the log as clients read it: GET /v1/pull, the tree head,
+ * C2SP checkpoints and RFC 9162 proofs. */
+#include "app_int.h"
+
+/* ---------------------------------------------------------------- STH --- */
+
+void app_sth_to_pb(Mentorlog__V1__SignedTreeHead *pb, const mlproto_sth *s) {
+  mentorlog__v1__signed_tree_head__init(pb);
+  pb->size = s->size;
+  pb->root.data = (uint8_t *)s->root;
+  pb->root.len = 32;
+  pb->timestamp_ms = s->timestamp_ms;
+  pb->signature.data = (uint8_t *)s->signature;
+  pb->signature.len = 64;
+}
+
+int app_read_sth(mls_app *app, uint64_t now, mlproto_sth *sth) {
+  mls_txn *tx;
+  int rc = mls_store_begin(app->st, MLS_TXN_READ, &tx);
+  if (rc) return rc;
+  rc = mls_log_sth(app->log, tx, now, sth);
+  mls_store_rollback(tx);
+  return rc;
+}
+
+/* ----------------------------------------------------------------- pull --- */
+
+typedef struct pull_acc {
+  Mentorlog__V1__LogItem *items;
+  Mentorlog__V1__LogItem **ptrs;
+  uint8_t **copies;
+  size_t n, cap;
+  size_t bytes;
+  int more;
+  uint64_t last;
+} pull_acc;
+
+static int pull_cb(void *ud, const mls_log_entry *e) {
+  pull_acc *a = ud;
+  if (a->n == a->cap || (a->n > 0 && a->bytes + e->envelope_len > PULL_BYTES_SOFT_CAP)) {
+    a->more = 1;
+    return 1; /* stop */
+  }
+  uint8_t *copy = mlproto_memdup(e->envelope, e->envelope_len);
+  if (!copy) return MLPROTO_ERR_OUT_OF_MEMORY;
+  Mentorlog__V1__LogItem *it = &a->items[a->n];
+  mentorlog__v1__log_item__init(it);
+  it->log_index = e->index;
+  it->received_at_ms = e->received_ms;
+  it->entry_type = e->type;
+  it->envelope.data = copy;
+  it->envelope.len = e->envelope_len;
+  a->copies[a->n] = copy;
+  a->ptrs[a->n] = it;
+  a->n++;
+  a->bytes += e->envelope_len;
+  a->last = e->index;
+  return 0;
+}
+
+int app_h_pull(ctx *c) {
+  mls_device d;
+  int rc = app_authenticate(c, &d);
+  if (rc) return rc;
+  qparam ps[] = {{.name = "since"}, {.name = "limit"}};
+  if ((rc = app_parse_query(c, ps, 2))) return rc;
+  uint64_t since = 0, limit = PULL_DEFAULT_LIMIT;
+  if (ps[0].seen && (rc = app_q_u64(c, &ps[0], &since))) return rc;
+  if (ps[1].seen && (rc = app_q_u64(c, &ps[1], &limit))) return rc;
+  if (limit == 0) return app_fail(c, MLPROTO_ERR_BAD_QUERY, "limit must be >= 1");
+  if (limit > MLPROTO_PULL_MAX_ITEMS) limit = MLPROTO_PULL_MAX_ITEMS;
+
+  pull_acc a;
+  memset(&a, 0, sizeof a);
+  a.cap = (size_t)limit;
+  a.items = calloc(a.cap, sizeof *a.items);
+  a.ptrs = calloc(a.cap, sizeof *a.ptrs);
+  a.copies = calloc(a.cap, sizeof *a.copies);
+  mlproto_sth sth;
+  if (!a.items || !a.ptrs || !a.copies) {
+    rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  } else {
+    mls_txn *tx;
+    rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
+    if (!rc) {
+      rc = mls_log_sth(c->app->log, tx, c->now, &sth);
+      /* limit+1: one more row tells whether more are waiting. */
+      if (!rc) rc = MLS_TX(tx, log_list, d.mentor_id, since, (uint32_t)limit + 1, pull_cb, &a);
+      if (rc == 1) rc = MLPROTO_OK;
+      mls_store_rollback(tx);
+    }
+  }
+  if (!rc) {
+    Mentorlog__V1__PullResponse r = MENTORLOG__V1__PULL_RESPONSE__INIT;
+    Mentorlog__V1__SignedTreeHead pb;
+    app_sth_to_pb(&pb, &sth);
+    r.n_items = a.n;
+    r.items = a.ptrs;
+    r.more = a.more;
+    /* Without more, everything up to the tree head's size was scanned. */
+    r.next_since = a.more ? a.last + 1 : (sth.size > since ? sth.size : since);
+    r.sth = &pb;
+    rc = app_reply(c, &r.base);
+  } else {
+    app_fail(c, rc, NULL);
+  }
+  for (size_t i = 0; i < a.n; i++) mlproto_free(a.copies[i]);
+  free(a.items);
+  free(a.ptrs);
+  free(a.copies);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ log --- */
+
+/* The tree head as JSON (Accept: application/json) for witnesses and scripts:
+ * {"size":N,"root":"<64 hex>","timestamp_ms":N,"signature":"<128 hex>"}. */
+static int reply_sth_json(ctx *c, const mlproto_sth *sth) {
+  char root[2 * 32 + 1], sig[2 * 64 + 1];
+  mlproto_hex_encode(root, sth->root, sizeof sth->root);
+  mlproto_hex_encode(sig, sth->signature, sizeof sth->signature);
+  mlproto_buf_free(&c->resp->body);
+  mlproto_buf_init(&c->resp->body, 512);
+  if (mlproto_buf_printf(&c->resp->body,
+                         "{\"size\":%llu,\"root\":\"%s\",\"timestamp_ms\":%llu,\"signature\":\"%s\"}\n",
+                         (unsigned long long)sth->size, root,
+                         (unsigned long long)sth->timestamp_ms, sig))
+    return app_fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
+  c->resp->status = 200;
+  c->resp->content_type = CT_JSON;
+  c->resp->error_code = MLPROTO_OK;
+  return MLPROTO_OK;
+}
+
+int app_h_sth(ctx *c) {
+  mlproto_sth sth;
+  int rc = app_read_sth(c->app, c->now, &sth);
+  if (rc) return app_fail(c, rc, NULL);
+  if (c->want_json) return reply_sth_json(c, &sth);
+  Mentorlog__V1__SignedTreeHead pb;
+  app_sth_to_pb(&pb, &sth);
+  return app_reply(c, &pb.base);
+}
+
+/* GET /v1/log/checkpoint[?size=N]: the C2SP checkpoint note of the whole
+ * log, or of its first N leaves (N <= the log size: the same bytes every
+ * time, so a device can fetch the checkpoint a push or pull answer named by
+ * its size). text/plain; charset=utf-8. */
+int app_h_checkpoint(ctx *c) {
+  qparam ps[] = {{.name = "size"}};
+  int rc = app_parse_query(c, ps, 1);
+  if (rc) return rc;
+  uint64_t size = 0;
+  if (ps[0].seen && (rc = app_q_u64(c, &ps[0], &size))) return rc;
+  char note[MLPROTO_CHECKPOINT_SIGNED_MAX];
+  size_t len = 0;
+  mls_txn *tx;
+  if ((rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx))) return app_fail(c, rc, NULL);
+  rc = mls_log_checkpoint(c->app->log, tx, !ps[0].seen, size, note, sizeof note, &len, NULL);
+  mls_store_rollback(tx);
+  if (rc) return app_fail(c, rc, NULL);
+  mlproto_buf_free(&c->resp->body);
+  mlproto_buf_init(&c->resp->body, len + 1);
+  if (mlproto_buf_append(&c->resp->body, note, len)) return app_fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
+  c->resp->status = 200;
+  c->resp->content_type = CT_TEXT;
+  c->resp->error_code = MLPROTO_OK;
+  return MLPROTO_OK;
+}
+
+static int reply_proof(ctx *c, int inclusion, uint64_t a, uint64_t b, uint8_t (*proof)[32],
+                       size_t len) {
+  ProtobufCBinaryData hs[MLPROTO_MERKLE_MAX_PROOF];
+  for (size_t i = 0; i < len; i++) {
+    hs[i].data = proof[i];
+    hs[i].len = 32;
+  }
+  if (inclusion) {
+    Mentorlog__V1__InclusionProof p = MENTORLOG__V1__INCLUSION_PROOF__INIT;
+    p.leaf_index = a;
+    p.tree_size = b;
+    p.n_hashes = len;
+    p.hashes = hs;
+    return app_reply(c, &p.base);
+  }
+  Mentorlog__V1__ConsistencyProof p = MENTORLOG__V1__CONSISTENCY_PROOF__INIT;
+  p.first = a;
+  p.second = b;
+  p.n_hashes = len;
+  p.hashes = hs;
+  return app_reply(c, &p.base);
+}
+
+int app_h_inclusion(ctx *c) {
+  qparam ps[] = {{.name = "index"}, {.name = "size"}, {.name = "hash"}};
+  int rc = app_parse_query(c, ps, 3);
+  if (rc) return rc;
+  if (ps[0].seen == ps[2].seen) return app_fail(c, MLPROTO_ERR_BAD_QUERY, "give index or hash");
+  uint64_t index = 0, size = 0;
+  uint8_t leaf[32];
+  if (ps[0].seen && (rc = app_q_u64(c, &ps[0], &index))) return rc;
+  if (ps[1].seen && (rc = app_q_u64(c, &ps[1], &size))) return rc;
+  if (ps[2].seen && mlproto_hex_decode(leaf, 32, ps[2].val, ps[2].len) != MLPROTO_OK)
+    return app_fail(c, MLPROTO_ERR_BAD_QUERY, "hash: 64 hex digits");
+  mls_txn *tx;
+  if ((rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx))) return app_fail(c, rc, NULL);
+  if (!ps[1].seen) {
+    mlproto_sth sth;
+    rc = mls_log_sth(c->app->log, tx, c->now, &sth);
+    size = sth.size;
+  }
+  if (!rc && ps[2].seen) rc = MLS_TX(tx, leaf_find, leaf, &index);
+  uint8_t proof[MLPROTO_MERKLE_MAX_PROOF][32];
+  size_t len = 0;
+  if (!rc) rc = mls_log_inclusion(tx, index, size, proof, &len);
+  mls_store_rollback(tx);
+  if (rc) return app_fail(c, rc, NULL);
+  return reply_proof(c, 1, index, size, proof, len);
+}
+
+int app_h_consistency(ctx *c) {
+  qparam ps[] = {{.name = "first"}, {.name = "second"}};
+  int rc = app_parse_query(c, ps, 2);
+  if (rc) return rc;
+  if (!ps[0].seen) return app_fail(c, MLPROTO_ERR_BAD_QUERY, "first required");
+  uint64_t first = 0, second = 0;
+  if ((rc = app_q_u64(c, &ps[0], &first))) return rc;
+  if (ps[1].seen && (rc = app_q_u64(c, &ps[1], &second))) return rc;
+  mls_txn *tx;
+  if ((rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx))) return app_fail(c, rc, NULL);
+  if (!ps[1].seen) {
+    mlproto_sth sth;
+    rc = mls_log_sth(c->app->log, tx, c->now, &sth);
+    second = sth.size;
+  }
+  uint8_t proof[MLPROTO_MERKLE_MAX_PROOF][32];
+  size_t len = 0;
+  if (!rc) rc = mls_log_consistency(tx, first, second, proof, &len);
+  mls_store_rollback(tx);
+  if (rc) return app_fail(c, rc, NULL);
+  return reply_proof(c, 0, first, second, proof, len);
+}
