@@ -6,10 +6,11 @@
  * transaction borrows one. Writers are serialised in-process by a mutex
  * (so threads do not spin in SQLite's busy handler against each other) and
  * across processes (the admin command) by BEGIN IMMEDIATE + busy_timeout.
- * Statements are prepared once per connection and reused.
+ * Statements are prepared once per connection and reused. This file is the
+ * engine and the operations table; the operations themselves are in
+ * store_sqlite_people.c and store_sqlite_log.c (store_sqlite_int.h).
  */
-#include "store.h"
-#include "log_fmt.h"
+#include "store_sqlite_int.h"
 
 #include "mlproto/errors.h"
 
@@ -31,8 +32,6 @@
 /* leaf_index epoch = leaf index >> LEAF_EPOCH_SHIFT (4,096 leaves). The hash
  * lookup probes every epoch once: ceil(size / 4096) index seeks. */
 #define LEAF_EPOCH_SHIFT "12"
-/* Expired challenges removed per challenge_add: bounded work per request. */
-#define CHALLENGE_PURGE_BATCH 64
 /* WAL frames (pages) after which the checkpointer thread copies the WAL
  * into the database: SQLite's own default threshold, moved off the writer. */
 #define CHECKPOINT_FRAMES 1000
@@ -107,23 +106,6 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
         "UPDATE enroll_codes SET id = randomblob(8);",
 };
 
-enum stmt_id {
-  S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK,
-  S_MENTOR_ADD, S_MENTOR_GET, S_MENTOR_LIST,
-  S_CODE_ADD, S_CODE_GET, S_CODE_USE,
-  S_DEVICE_ADD, S_DEVICE_GET, S_DEVICE_GET_ID, S_DEVICE_LIST, S_DEVICE_REVOKE,
-  S_CHAL_ADD, S_CHAL_DEL, S_CHAL_PURGE, S_SESS_PURGE, S_CHAL_PURGE_SOME, S_CHAL_COUNT_PEER,
-  S_CODE_USED_BY, S_CODE_LIST, S_CODE_GET_ID, S_CODE_REVOKE,
-  S_SESS_ADD, S_SESS_GET,
-  S_TOKEN_ADD,
-  S_CASE_GET, S_CASE_PUT,
-  S_AUTHOR_HEAD, S_RECORD_AT, S_ENVELOPE_AT,
-  S_LOG_ADD, S_LOG_SIZE, S_LOG_LIST_ALL, S_LOG_LIST_MENTOR, S_LEAF_FIND, S_LEAF_INDEX_PUT,
-  S_NODE_PUT, S_NODE_GET,
-  S_STH_PUT, S_STH_GET,
-  S_FORK_ADD, S_FORK_COUNT,
-  S__COUNT
-};
 
 static const char *const SQL[S__COUNT] = {
   [S_BEGIN_READ] = "BEGIN",
@@ -201,43 +183,9 @@ static const char *const SQL[S__COUNT] = {
   [S_FORK_COUNT] = "SELECT count(*) FROM forks",
 };
 
-typedef struct conn {
-  sqlite3 *db;
-  sqlite3_stmt *stmt[S__COUNT];
-  struct conn *next;
-} conn;
-
-typedef struct sq_store {
-  mls_store base;
-  char *path;
-  unsigned busy_ms;
-  pthread_mutex_t lock;       /* guards the pool */
-  pthread_cond_t freed;
-  pthread_mutex_t writer;     /* one writer transaction at a time in this process */
-  conn *free_list;
-  int n_conns;
-  /* Checkpoints run on their own thread and connection (PASSIVE: they never
-   * block a writer), so no commit pays for copying the WAL into the
-   * database and syncing it: with SQLite's automatic checkpoints, one commit
-   * in ~15 did that while holding the writer lock (1-2 ms per push batch on
-   * average). The WAL hook of every pool connection wakes the thread. */
-  pthread_mutex_t ckpt_mu;
-  pthread_cond_t ckpt_cv;
-  pthread_t ckpt_thread;
-  sqlite3 *ckpt_db;
-  int ckpt_running, ckpt_pending, ckpt_stop;
-} sq_store;
-
-typedef struct sq_txn {
-  mls_txn base;
-  sq_store *st;
-  conn *c;
-  int write;
-} sq_txn;
-
 static const mls_store_ops SQ_OPS;
 
-static int map_rc(int rc) {
+int sq_map_rc(int rc) {
   switch (rc & 0xff) {
   case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return MLPROTO_OK;
   case SQLITE_BUSY: case SQLITE_LOCKED: return MLPROTO_ERR_BUSY;
@@ -257,7 +205,7 @@ static void conn_free(conn *c) {
 }
 
 static int conn_exec(conn *c, const char *sql) {
-  return map_rc(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
+  return sq_map_rc(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
 }
 
 static int schema_version(conn *c, int *out) {
@@ -269,7 +217,7 @@ static int schema_version(conn *c, int *out) {
     rc = SQLITE_OK;
   }
   sqlite3_finalize(s);
-  return map_rc(rc);
+  return sq_map_rc(rc);
 }
 
 /* After a commit: frames = pages now in the WAL. */
@@ -351,7 +299,7 @@ static int conn_open(sq_store *st, int create, conn **out) {
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
   int rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
   if (rc != SQLITE_OK) {
-    int r = (rc == SQLITE_CANTOPEN && !create) ? MLPROTO_ERR_NOT_FOUND : map_rc(rc);
+    int r = (rc == SQLITE_CANTOPEN && !create) ? MLPROTO_ERR_NOT_FOUND : sq_map_rc(rc);
     conn_free(c);
     return r;
   }
@@ -366,7 +314,7 @@ static int conn_open(sq_store *st, int create, conn **out) {
   return MLPROTO_OK;
 }
 
-static sqlite3_stmt *stmt(conn *c, enum stmt_id id) {
+sqlite3_stmt *sq_stmt(conn *c, enum stmt_id id) {
   if (!c->stmt[id]) {
     if (sqlite3_prepare_v3(c->db, SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id], NULL) !=
         SQLITE_OK) {
@@ -381,10 +329,10 @@ static sqlite3_stmt *stmt(conn *c, enum stmt_id id) {
 }
 
 /* Step a statement that returns no row (or whose rows we ignore). */
-static int step_done(sqlite3_stmt *s) {
+int sq_step_done(sqlite3_stmt *s) {
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
-  return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? MLPROTO_OK : map_rc(rc);
+  return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? MLPROTO_OK : sq_map_rc(rc);
 }
 
 static void pool_put(sq_store *st, conn *c) {
@@ -508,8 +456,8 @@ static int sq_begin(mls_store *base, int mode, mls_txn **out) {
   if (tx->write) pthread_mutex_lock(&st->writer);
   int rc = pool_get(st, &tx->c);
   if (!rc) {
-    sqlite3_stmt *s = stmt(tx->c, tx->write ? S_BEGIN_WRITE : S_BEGIN_READ);
-    rc = s ? step_done(s) : MLPROTO_ERR_STORAGE;
+    sqlite3_stmt *s = sq_stmt(tx->c, tx->write ? S_BEGIN_WRITE : S_BEGIN_READ);
+    rc = s ? sq_step_done(s) : MLPROTO_ERR_STORAGE;
     if (rc) pool_put(st, tx->c);
   }
   if (rc) {
@@ -530,16 +478,16 @@ static void txn_release(sq_txn *tx) {
 static void sq_rollback(mls_txn *base) {
   sq_txn *tx = (sq_txn *)base;
   if (!sqlite3_get_autocommit(tx->c->db)) {
-    sqlite3_stmt *s = stmt(tx->c, S_ROLLBACK);
-    if (!s || step_done(s)) sqlite3_exec(tx->c->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_stmt *s = sq_stmt(tx->c, S_ROLLBACK);
+    if (!s || sq_step_done(s)) sqlite3_exec(tx->c->db, "ROLLBACK", NULL, NULL, NULL);
   }
   txn_release(tx);
 }
 
 static int sq_commit(mls_txn *base) {
   sq_txn *tx = (sq_txn *)base;
-  sqlite3_stmt *s = stmt(tx->c, S_COMMIT);
-  int rc = s ? step_done(s) : MLPROTO_ERR_STORAGE;
+  sqlite3_stmt *s = sq_stmt(tx->c, S_COMMIT);
+  int rc = s ? sq_step_done(s) : MLPROTO_ERR_STORAGE;
   if (rc) {
     sq_rollback(base);
     return rc;
@@ -548,12 +496,8 @@ static int sq_commit(mls_txn *base) {
   return MLPROTO_OK;
 }
 
-#define CONN(tx) (((sq_txn *)(tx))->c)
-#define PREP(var, tx, id)                         \
-  sqlite3_stmt *var = stmt(CONN(tx), id);         \
-  if (!var) return MLPROTO_ERR_STORAGE
 
-static int blob_eq(sqlite3_stmt *s, int col, uint8_t *out, size_t n) {
+int sq_blob_eq(sqlite3_stmt *s, int col, uint8_t *out, size_t n) {
   if (sqlite3_column_bytes(s, col) != (int)n) return MLPROTO_ERR_STORAGE;
   const void *p = sqlite3_column_blob(s, col);
   if (!p && n) return MLPROTO_ERR_STORAGE;
@@ -561,7 +505,7 @@ static int blob_eq(sqlite3_stmt *s, int col, uint8_t *out, size_t n) {
   return MLPROTO_OK;
 }
 
-static void text_copy(sqlite3_stmt *s, int col, char *out, size_t cap) {
+void sq_text_copy(sqlite3_stmt *s, int col, char *out, size_t cap) {
   const unsigned char *t = sqlite3_column_text(s, col);
   size_t n = t ? (size_t)sqlite3_column_bytes(s, col) : 0;
   if (n >= cap) n = cap - 1;
@@ -570,502 +514,12 @@ static void text_copy(sqlite3_stmt *s, int col, char *out, size_t cap) {
 }
 
 /* Runs a one-row query; NOT_FOUND when there is no row. The row is left
- * for the caller to read; it calls sqlite3_reset via the next stmt(). */
-static int step_row(sqlite3_stmt *s) {
+ * for the caller to read; it calls sqlite3_reset via the next sq_stmt(). */
+int sq_step_row(sqlite3_stmt *s) {
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) return MLPROTO_OK;
   sqlite3_reset(s);
-  return rc == SQLITE_DONE ? MLPROTO_ERR_NOT_FOUND : map_rc(rc);
-}
-
-/* --- mentors --- */
-
-static int sq_mentor_add(mls_txn *tx, const mls_mentor *m) {
-  if (strlen(m->name) > MLS_NAME_MAX) return MLPROTO_ERR_TOO_LARGE;
-  PREP(s, tx, S_MENTOR_ADD);
-  sqlite3_bind_blob(s, 1, m->id, 16, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, m->name, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 3, (sqlite3_int64)m->created_ms);
-  return step_done(s);
-}
-
-static int read_mentor(sqlite3_stmt *s, mls_mentor *m) {
-  memset(m, 0, sizeof *m);
-  int rc = blob_eq(s, 0, m->id, 16);
-  text_copy(s, 1, m->name, sizeof m->name);
-  m->created_ms = (uint64_t)sqlite3_column_int64(s, 2);
-  return rc;
-}
-
-static int sq_mentor_get(mls_txn *tx, const uint8_t id[16], mls_mentor *out) {
-  PREP(s, tx, S_MENTOR_GET);
-  sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
-  int rc = step_row(s);
-  if (rc) return rc;
-  rc = read_mentor(s, out);
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_mentor_list(mls_txn *tx, mls_mentor_fn fn, void *ud) {
-  PREP(s, tx, S_MENTOR_LIST);
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    mls_mentor m;
-    int r = read_mentor(s, &m);
-    if (!r) r = fn(ud, &m);
-    if (r) { sqlite3_reset(s); return r; }
-  }
-  sqlite3_reset(s);
-  return map_rc(rc);
-}
-
-/* --- enrolment codes --- */
-
-static int sq_code_add(mls_txn *tx, const uint8_t h[32], const uint8_t id[MLS_CODE_ID_LEN],
-                       const uint8_t mentor[16], uint64_t created, uint64_t expires) {
-  PREP(s, tx, S_CODE_ADD);
-  sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 2, mentor, 16, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 3, (sqlite3_int64)created);
-  sqlite3_bind_int64(s, 4, (sqlite3_int64)expires);
-  sqlite3_bind_blob(s, 5, id, MLS_CODE_ID_LEN, SQLITE_STATIC);
-  return step_done(s);
-}
-
-static int read_code(sqlite3_stmt *s, mls_enroll_code *c) {
-  memset(c, 0, sizeof *c);
-  int rc = blob_eq(s, 0, c->id, MLS_CODE_ID_LEN);
-  if (!rc) rc = blob_eq(s, 1, c->mentor_id, 16);
-  c->created_ms = (uint64_t)sqlite3_column_int64(s, 2);
-  c->expires_ms = (uint64_t)sqlite3_column_int64(s, 3);
-  if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
-    c->used_ms = (uint64_t)sqlite3_column_int64(s, 4);
-    if (!c->used_ms) c->used_ms = 1;
-    /* used_by is NULL for codes used before version 2 */
-    if (!rc && sqlite3_column_type(s, 5) != SQLITE_NULL) rc = blob_eq(s, 5, c->used_by, 32);
-  }
-  if (sqlite3_column_type(s, 6) != SQLITE_NULL) {
-    c->revoked_ms = (uint64_t)sqlite3_column_int64(s, 6);
-    if (!c->revoked_ms) c->revoked_ms = 1;
-  }
-  return rc;
-}
-
-static int sq_code_list(mls_txn *tx, mls_code_fn fn, void *ud) {
-  PREP(s, tx, S_CODE_LIST);
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    mls_enroll_code c;
-    int r = read_code(s, &c);
-    if (!r) r = fn(ud, &c);
-    if (r) { sqlite3_reset(s); return r; }
-  }
-  sqlite3_reset(s);
-  return map_rc(rc);
-}
-
-static int sq_code_get(mls_txn *tx, const uint8_t id[MLS_CODE_ID_LEN], mls_enroll_code *out) {
-  PREP(s, tx, S_CODE_GET_ID);
-  sqlite3_bind_blob(s, 1, id, MLS_CODE_ID_LEN, SQLITE_STATIC);
-  int rc = step_row(s);
-  if (rc) return rc;
-  rc = read_code(s, out);
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_code_revoke(mls_txn *tx, const uint8_t id[MLS_CODE_ID_LEN], uint64_t now) {
-  PREP(s, tx, S_CODE_REVOKE);
-  sqlite3_bind_blob(s, 1, id, MLS_CODE_ID_LEN, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)(now ? now : 1));
-  int rc = step_done(s);
-  if (rc) return rc;
-  return sqlite3_changes(CONN(tx)->db) == 1 ? MLPROTO_OK : MLPROTO_ERR_NOT_FOUND;
-}
-
-static int sq_code_consume(mls_txn *tx, const uint8_t h[32], uint64_t now,
-                           const uint8_t device[32], uint8_t mentor[16]) {
-  PREP(s, tx, S_CODE_GET);
-  sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
-  int rc = step_row(s);
-  if (rc == MLPROTO_ERR_NOT_FOUND) return MLPROTO_ERR_ENROLL_CODE_INVALID;
-  if (rc) return rc;
-  rc = blob_eq(s, 0, mentor, 16);
-  sqlite3_reset(s);
-  if (rc) return rc;
-  PREP(u, tx, S_CODE_USE);
-  sqlite3_bind_blob(u, 1, h, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(u, 2, (sqlite3_int64)now);
-  sqlite3_bind_blob(u, 3, device, 32, SQLITE_STATIC);
-  return step_done(u);
-}
-
-static int sq_code_used_by(mls_txn *tx, const uint8_t h[32], uint8_t device[32],
-                           uint8_t mentor[16]) {
-  PREP(s, tx, S_CODE_USED_BY);
-  sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
-  int rc = step_row(s);
-  if (rc) return rc;
-  rc = blob_eq(s, 0, device, 32);
-  if (!rc) rc = blob_eq(s, 1, mentor, 16);
-  sqlite3_reset(s);
-  return rc;
-}
-
-/* --- devices --- */
-
-static int sq_device_add(mls_txn *tx, const mls_device *d) {
-  if (strlen(d->label) > MLS_LABEL_MAX) return MLPROTO_ERR_TOO_LARGE;
-  PREP(s, tx, S_DEVICE_ADD);
-  sqlite3_bind_blob(s, 1, d->pub, 32, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 2, d->box_pub, 32, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 3, d->mentor_id, 16, SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, d->label, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 5, (sqlite3_int64)d->enrolled_ms);
-  sqlite3_bind_int64(s, 6, (sqlite3_int64)d->revoked_ms);
-  sqlite3_bind_blob(s, 7, d->id, 16, SQLITE_STATIC);
-  return step_done(s);
-}
-
-static int read_device(sqlite3_stmt *s, mls_device *d) {
-  memset(d, 0, sizeof *d);
-  int rc = blob_eq(s, 0, d->pub, 32);
-  if (!rc) rc = blob_eq(s, 1, d->box_pub, 32);
-  if (!rc) rc = blob_eq(s, 2, d->mentor_id, 16);
-  text_copy(s, 3, d->label, sizeof d->label);
-  d->enrolled_ms = (uint64_t)sqlite3_column_int64(s, 4);
-  d->revoked_ms = (uint64_t)sqlite3_column_int64(s, 5);
-  if (!rc) rc = blob_eq(s, 6, d->id, 16);
-  return rc;
-}
-
-static int sq_device_get(mls_txn *tx, const uint8_t pub[32], mls_device *out) {
-  PREP(s, tx, S_DEVICE_GET);
-  sqlite3_bind_blob(s, 1, pub, 32, SQLITE_STATIC);
-  int rc = step_row(s);
-  if (rc) return rc;
-  rc = read_device(s, out);
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_device_get_by_id(mls_txn *tx, const uint8_t id[16], mls_device *out) {
-  PREP(s, tx, S_DEVICE_GET_ID);
-  sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
-  int rc = step_row(s);
-  if (rc) return rc;
-  rc = read_device(s, out);
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_device_list(mls_txn *tx, mls_device_fn fn, void *ud) {
-  PREP(s, tx, S_DEVICE_LIST);
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    mls_device d;
-    int r = read_device(s, &d);
-    if (!r) r = fn(ud, &d);
-    if (r) { sqlite3_reset(s); return r; }
-  }
-  sqlite3_reset(s);
-  return map_rc(rc);
-}
-
-static int sq_device_revoke(mls_txn *tx, const uint8_t pub[32], uint64_t now) {
-  PREP(s, tx, S_DEVICE_REVOKE);
-  sqlite3_bind_blob(s, 1, pub, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)(now ? now : 1));
-  int rc = step_done(s);
-  if (rc) return rc;
-  return sqlite3_changes(CONN(tx)->db) == 1 ? MLPROTO_OK : MLPROTO_ERR_NOT_FOUND;
-}
-
-/* --- challenges and sessions --- */
-
-static int sq_challenge_add(mls_txn *tx, const uint8_t ch[32], uint64_t now, uint64_t expires,
-                            const uint8_t *peer, size_t peer_len, uint32_t max_per_peer) {
-  if (peer_len == 0 || peer_len > 64) return MLPROTO_ERR_INVALID_ARGUMENT;
-  PREP(p, tx, S_CHAL_PURGE_SOME);
-  sqlite3_bind_int64(p, 1, (sqlite3_int64)now);
-  sqlite3_bind_int(p, 2, CHALLENGE_PURGE_BATCH);
-  int rc = step_done(p);
-  if (rc) return rc;
-  PREP(n, tx, S_CHAL_COUNT_PEER);
-  sqlite3_bind_blob(n, 1, peer, (int)peer_len, SQLITE_STATIC);
-  sqlite3_bind_int64(n, 2, (sqlite3_int64)now);
-  rc = step_row(n);
-  if (rc) return rc;
-  sqlite3_int64 outstanding = sqlite3_column_int64(n, 0);
-  sqlite3_reset(n);
-  if (outstanding >= (sqlite3_int64)max_per_peer) return MLPROTO_ERR_RATE_LIMITED;
-  PREP(s, tx, S_CHAL_ADD);
-  sqlite3_bind_blob(s, 1, ch, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)expires);
-  sqlite3_bind_blob(s, 3, peer, (int)peer_len, SQLITE_STATIC);
-  return step_done(s);
-}
-
-static int sq_challenge_consume(mls_txn *tx, const uint8_t ch[32], uint64_t now) {
-  PREP(s, tx, S_CHAL_DEL);
-  sqlite3_bind_blob(s, 1, ch, 32, SQLITE_STATIC);
-  int rc = step_row(s);
-  uint64_t expires = rc ? 0 : (uint64_t)sqlite3_column_int64(s, 0);
-  if (!rc) {
-    int r = sqlite3_step(s); /* finish the DELETE ... RETURNING */
-    sqlite3_reset(s);
-    if (r != SQLITE_DONE) rc = map_rc(r);
-  }
-  if (rc && rc != MLPROTO_ERR_NOT_FOUND) return rc;
-  /* Keep the tables small: expired rows go at every consumption. */
-  PREP(p1, tx, S_CHAL_PURGE);
-  sqlite3_bind_int64(p1, 1, (sqlite3_int64)now);
-  int r = step_done(p1);
-  if (r) return r;
-  PREP(p2, tx, S_SESS_PURGE);
-  sqlite3_bind_int64(p2, 1, (sqlite3_int64)now);
-  r = step_done(p2);
-  if (r) return r;
-  if (rc == MLPROTO_ERR_NOT_FOUND || expires <= now) return MLPROTO_ERR_CHALLENGE_INVALID;
-  return MLPROTO_OK;
-}
-
-static int sq_session_add(mls_txn *tx, const uint8_t h[32], const uint8_t dev[32], uint64_t exp) {
-  PREP(s, tx, S_SESS_ADD);
-  sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 2, dev, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 3, (sqlite3_int64)exp);
-  return step_done(s);
-}
-
-static int sq_session_get(mls_txn *tx, const uint8_t h[32], uint64_t now, uint8_t dev[32]) {
-  PREP(s, tx, S_SESS_GET);
-  sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
-  int rc = step_row(s);
-  if (rc == MLPROTO_ERR_NOT_FOUND) return MLPROTO_ERR_UNAUTHENTICATED;
-  if (rc) return rc;
-  rc = blob_eq(s, 0, dev, 32);
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_api_token_add(mls_txn *tx, const uint8_t h[32], const char *role,
-                            const char *jobcentre, uint64_t created) {
-  if (jobcentre && strlen(jobcentre) > MLS_JOBCENTRE_MAX) return MLPROTO_ERR_TOO_LARGE;
-  PREP(s, tx, S_TOKEN_ADD);
-  sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, role, -1, SQLITE_STATIC);
-  if (jobcentre) sqlite3_bind_text(s, 3, jobcentre, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(s, 3);
-  sqlite3_bind_int64(s, 4, (sqlite3_int64)created);
-  return step_done(s);
-}
-
-/* --- cases --- */
-
-static int sq_case_owner(mls_txn *tx, const uint8_t case_id[16], uint8_t mentor[16]) {
-  PREP(s, tx, S_CASE_GET);
-  sqlite3_bind_blob(s, 1, case_id, 16, SQLITE_STATIC);
-  int rc = step_row(s);
-  if (rc) return rc;
-  rc = blob_eq(s, 0, mentor, 16);
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_case_claim(mls_txn *tx, const uint8_t case_id[16], const uint8_t mentor[16]) {
-  PREP(s, tx, S_CASE_PUT);
-  sqlite3_bind_blob(s, 1, case_id, 16, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 2, mentor, 16, SQLITE_STATIC);
-  return step_done(s);
-}
-
-/* --- records and the log --- */
-
-static int sq_author_head(mls_txn *tx, const uint8_t author[32], uint64_t *seq, uint8_t hash[32]) {
-  PREP(s, tx, S_AUTHOR_HEAD);
-  sqlite3_bind_blob(s, 1, author, 32, SQLITE_STATIC);
-  int rc = step_row(s);
-  if (rc == MLPROTO_ERR_NOT_FOUND) {
-    *seq = 0;
-    memset(hash, 0, 32);
-    return MLPROTO_OK;
-  }
-  if (rc) return rc;
-  *seq = (uint64_t)sqlite3_column_int64(s, 0);
-  rc = blob_eq(s, 1, hash, 32);
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_record_at(mls_txn *tx, const uint8_t author[32], uint64_t seq, mls_record_ref *out) {
-  PREP(s, tx, S_RECORD_AT);
-  sqlite3_bind_blob(s, 1, author, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-  int rc = step_row(s);
-  if (rc) return rc;
-  out->index = (uint64_t)sqlite3_column_int64(s, 0);
-  out->received_ms = (uint64_t)sqlite3_column_int64(s, 2);
-  rc = blob_eq(s, 1, out->record_hash, 32);
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_envelope_at(mls_txn *tx, uint64_t index, uint8_t *buf, size_t cap, size_t *len) {
-  PREP(s, tx, S_ENVELOPE_AT);
-  sqlite3_bind_int64(s, 1, (sqlite3_int64)index);
-  int rc = step_row(s);
-  if (rc) return rc;
-  size_t n = (size_t)sqlite3_column_bytes(s, 0);
-  if (n > cap) rc = MLPROTO_ERR_BUFFER_TOO_SMALL;
-  else {
-    if (n) memcpy(buf, sqlite3_column_blob(s, 0), n);
-    *len = n;
-  }
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_log_append(mls_txn *tx, const mls_log_entry *e) {
-  if (e->envelope_len > MLS_ENVELOPE_MAX) return MLPROTO_ERR_TOO_LARGE;
-  PREP(s, tx, S_LOG_ADD);
-  sqlite3_bind_int64(s, 1, (sqlite3_int64)e->index);
-  sqlite3_bind_int(s, 2, e->type);
-  sqlite3_bind_int64(s, 3, (sqlite3_int64)e->received_ms);
-  sqlite3_bind_blob(s, 4, e->record_hash, 32, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 5, e->author, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 6, (sqlite3_int64)e->seq);
-  sqlite3_bind_blob(s, 7, e->record_id, 16, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 8, e->case_id, 16, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 9, e->kind);
-  if (e->has_mentor) sqlite3_bind_blob(s, 10, e->mentor_id, 16, SQLITE_STATIC);
-  else sqlite3_bind_null(s, 10);
-  sqlite3_bind_blob(s, 11, e->envelope, (int)e->envelope_len, SQLITE_STATIC);
-  return step_done(s);
-}
-
-static int sq_log_size(mls_txn *tx, uint64_t *size) {
-  PREP(s, tx, S_LOG_SIZE);
-  int rc = step_row(s);
-  if (rc) return rc;
-  *size = (uint64_t)sqlite3_column_int64(s, 0);
-  sqlite3_reset(s);
-  return MLPROTO_OK;
-}
-
-static int sq_log_list(mls_txn *tx, const uint8_t *mentor, uint64_t since, uint32_t limit,
-                       mls_entry_fn fn, void *ud) {
-  PREP(s, tx, mentor ? S_LOG_LIST_MENTOR : S_LOG_LIST_ALL);
-  sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
-  sqlite3_bind_int64(s, 2, limit);
-  if (mentor) sqlite3_bind_blob(s, 3, mentor, 16, SQLITE_STATIC);
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    mls_log_entry e;
-    memset(&e, 0, sizeof e);
-    e.index = (uint64_t)sqlite3_column_int64(s, 0);
-    e.type = (uint8_t)sqlite3_column_int(s, 1);
-    e.received_ms = (uint64_t)sqlite3_column_int64(s, 2);
-    int r = blob_eq(s, 3, e.record_hash, 32);
-    if (!r) r = blob_eq(s, 4, e.author, 32);
-    e.seq = (uint64_t)sqlite3_column_int64(s, 5);
-    if (!r) r = blob_eq(s, 6, e.record_id, 16);
-    if (!r) r = blob_eq(s, 7, e.case_id, 16);
-    e.kind = (uint32_t)sqlite3_column_int64(s, 8);
-    if (!r && sqlite3_column_type(s, 9) != SQLITE_NULL) {
-      e.has_mentor = 1;
-      r = blob_eq(s, 9, e.mentor_id, 16);
-    }
-    e.envelope = sqlite3_column_blob(s, 10);
-    e.envelope_len = (size_t)sqlite3_column_bytes(s, 10);
-    if (!r) r = blob_eq(s, 11, e.leaf_hash, 32);
-    if (!r) r = fn(ud, &e);
-    if (r) { sqlite3_reset(s); return r; }
-  }
-  sqlite3_reset(s);
-  return map_rc(rc);
-}
-
-static int sq_leaf_find(mls_txn *tx, const uint8_t leaf[32], uint64_t *index) {
-  PREP(s, tx, S_LEAF_FIND);
-  sqlite3_bind_blob(s, 1, leaf, 32, SQLITE_STATIC);
-  int rc = step_row(s);
-  if (rc) return rc;
-  if (sqlite3_column_type(s, 0) == SQLITE_NULL) rc = MLPROTO_ERR_NOT_FOUND;
-  else *index = (uint64_t)sqlite3_column_int64(s, 0);
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_node_put(mls_txn *tx, unsigned level, uint64_t index, const uint8_t h[32]) {
-  PREP(s, tx, S_NODE_PUT);
-  sqlite3_bind_int(s, 1, (int)level);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)index);
-  sqlite3_bind_blob(s, 3, h, 32, SQLITE_STATIC);
-  int rc = step_done(s);
-  if (rc || level != 0) return rc;
-  PREP(l, tx, S_LEAF_INDEX_PUT);
-  sqlite3_bind_int64(l, 1, (sqlite3_int64)index);
-  sqlite3_bind_blob(l, 2, h, 32, SQLITE_STATIC);
-  return step_done(l);
-}
-
-static int sq_node_get(mls_txn *tx, unsigned level, uint64_t index, uint8_t h[32]) {
-  PREP(s, tx, S_NODE_GET);
-  sqlite3_bind_int(s, 1, (int)level);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)index);
-  int rc = step_row(s);
-  if (rc) return rc;
-  rc = blob_eq(s, 0, h, 32);
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_sth_put(mls_txn *tx, const uint8_t *blob, size_t len) {
-  if (len > 256) return MLPROTO_ERR_TOO_LARGE;
-  PREP(s, tx, S_STH_PUT);
-  sqlite3_bind_blob(s, 1, blob, (int)len, SQLITE_STATIC);
-  return step_done(s);
-}
-
-static int sq_sth_get(mls_txn *tx, uint8_t *blob, size_t cap, size_t *len) {
-  PREP(s, tx, S_STH_GET);
-  int rc = step_row(s);
-  if (rc) return rc;
-  size_t n = (size_t)sqlite3_column_bytes(s, 0);
-  if (n > cap) rc = MLPROTO_ERR_BUFFER_TOO_SMALL;
-  else {
-    if (n) memcpy(blob, sqlite3_column_blob(s, 0), n);
-    *len = n;
-  }
-  sqlite3_reset(s);
-  return rc;
-}
-
-static int sq_fork_add(mls_txn *tx, const uint8_t author[32], uint64_t seq, const uint8_t *logged,
-                       size_t logged_len, const uint8_t *pushed, size_t pushed_len,
-                       const uint8_t device[32], uint64_t now) {
-  if (logged_len > MLS_ENVELOPE_MAX || pushed_len > MLS_ENVELOPE_MAX) return MLPROTO_ERR_TOO_LARGE;
-  PREP(s, tx, S_FORK_ADD);
-  sqlite3_bind_blob(s, 1, author, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-  sqlite3_bind_blob(s, 3, logged, (int)logged_len, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 4, pushed, (int)pushed_len, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 5, device, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 6, (sqlite3_int64)now);
-  return step_done(s);
-}
-
-static int sq_fork_count(mls_txn *tx, uint64_t *count) {
-  PREP(s, tx, S_FORK_COUNT);
-  int rc = step_row(s);
-  if (rc) return rc;
-  *count = (uint64_t)sqlite3_column_int64(s, 0);
-  sqlite3_reset(s);
-  return MLPROTO_OK;
+  return rc == SQLITE_DONE ? MLPROTO_ERR_NOT_FOUND : sq_map_rc(rc);
 }
 
 static const mls_store_ops SQ_OPS = {

@@ -1,0 +1,191 @@
+/* store_sqlite_log.c — the SQLite backend: records by author and seq, the
+ * log entries, tree nodes and the leaf index, tree heads, fork evidence. */
+#include "store_sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* --- records and the log --- */
+
+int sq_author_head(mls_txn *tx, const uint8_t author[32], uint64_t *seq, uint8_t hash[32]) {
+  PREP(s, tx, S_AUTHOR_HEAD);
+  sqlite3_bind_blob(s, 1, author, 32, SQLITE_STATIC);
+  int rc = sq_step_row(s);
+  if (rc == MLPROTO_ERR_NOT_FOUND) {
+    *seq = 0;
+    memset(hash, 0, 32);
+    return MLPROTO_OK;
+  }
+  if (rc) return rc;
+  *seq = (uint64_t)sqlite3_column_int64(s, 0);
+  rc = sq_blob_eq(s, 1, hash, 32);
+  sqlite3_reset(s);
+  return rc;
+}
+
+int sq_record_at(mls_txn *tx, const uint8_t author[32], uint64_t seq, mls_record_ref *out) {
+  PREP(s, tx, S_RECORD_AT);
+  sqlite3_bind_blob(s, 1, author, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  out->index = (uint64_t)sqlite3_column_int64(s, 0);
+  out->received_ms = (uint64_t)sqlite3_column_int64(s, 2);
+  rc = sq_blob_eq(s, 1, out->record_hash, 32);
+  sqlite3_reset(s);
+  return rc;
+}
+
+int sq_envelope_at(mls_txn *tx, uint64_t index, uint8_t *buf, size_t cap, size_t *len) {
+  PREP(s, tx, S_ENVELOPE_AT);
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)index);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  size_t n = (size_t)sqlite3_column_bytes(s, 0);
+  if (n > cap) rc = MLPROTO_ERR_BUFFER_TOO_SMALL;
+  else {
+    if (n) memcpy(buf, sqlite3_column_blob(s, 0), n);
+    *len = n;
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
+int sq_log_append(mls_txn *tx, const mls_log_entry *e) {
+  if (e->envelope_len > MLS_ENVELOPE_MAX) return MLPROTO_ERR_TOO_LARGE;
+  PREP(s, tx, S_LOG_ADD);
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)e->index);
+  sqlite3_bind_int(s, 2, e->type);
+  sqlite3_bind_int64(s, 3, (sqlite3_int64)e->received_ms);
+  sqlite3_bind_blob(s, 4, e->record_hash, 32, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 5, e->author, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 6, (sqlite3_int64)e->seq);
+  sqlite3_bind_blob(s, 7, e->record_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 8, e->case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 9, e->kind);
+  if (e->has_mentor) sqlite3_bind_blob(s, 10, e->mentor_id, 16, SQLITE_STATIC);
+  else sqlite3_bind_null(s, 10);
+  sqlite3_bind_blob(s, 11, e->envelope, (int)e->envelope_len, SQLITE_STATIC);
+  return sq_step_done(s);
+}
+
+int sq_log_size(mls_txn *tx, uint64_t *size) {
+  PREP(s, tx, S_LOG_SIZE);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  *size = (uint64_t)sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  return MLPROTO_OK;
+}
+
+int sq_log_list(mls_txn *tx, const uint8_t *mentor, uint64_t since, uint32_t limit,
+                       mls_entry_fn fn, void *ud) {
+  PREP(s, tx, mentor ? S_LOG_LIST_MENTOR : S_LOG_LIST_ALL);
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
+  sqlite3_bind_int64(s, 2, limit);
+  if (mentor) sqlite3_bind_blob(s, 3, mentor, 16, SQLITE_STATIC);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    mls_log_entry e;
+    memset(&e, 0, sizeof e);
+    e.index = (uint64_t)sqlite3_column_int64(s, 0);
+    e.type = (uint8_t)sqlite3_column_int(s, 1);
+    e.received_ms = (uint64_t)sqlite3_column_int64(s, 2);
+    int r = sq_blob_eq(s, 3, e.record_hash, 32);
+    if (!r) r = sq_blob_eq(s, 4, e.author, 32);
+    e.seq = (uint64_t)sqlite3_column_int64(s, 5);
+    if (!r) r = sq_blob_eq(s, 6, e.record_id, 16);
+    if (!r) r = sq_blob_eq(s, 7, e.case_id, 16);
+    e.kind = (uint32_t)sqlite3_column_int64(s, 8);
+    if (!r && sqlite3_column_type(s, 9) != SQLITE_NULL) {
+      e.has_mentor = 1;
+      r = sq_blob_eq(s, 9, e.mentor_id, 16);
+    }
+    e.envelope = sqlite3_column_blob(s, 10);
+    e.envelope_len = (size_t)sqlite3_column_bytes(s, 10);
+    if (!r) r = sq_blob_eq(s, 11, e.leaf_hash, 32);
+    if (!r) r = fn(ud, &e);
+    if (r) { sqlite3_reset(s); return r; }
+  }
+  sqlite3_reset(s);
+  return sq_map_rc(rc);
+}
+
+int sq_leaf_find(mls_txn *tx, const uint8_t leaf[32], uint64_t *index) {
+  PREP(s, tx, S_LEAF_FIND);
+  sqlite3_bind_blob(s, 1, leaf, 32, SQLITE_STATIC);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  if (sqlite3_column_type(s, 0) == SQLITE_NULL) rc = MLPROTO_ERR_NOT_FOUND;
+  else *index = (uint64_t)sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  return rc;
+}
+
+int sq_node_put(mls_txn *tx, unsigned level, uint64_t index, const uint8_t h[32]) {
+  PREP(s, tx, S_NODE_PUT);
+  sqlite3_bind_int(s, 1, (int)level);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)index);
+  sqlite3_bind_blob(s, 3, h, 32, SQLITE_STATIC);
+  int rc = sq_step_done(s);
+  if (rc || level != 0) return rc;
+  PREP(l, tx, S_LEAF_INDEX_PUT);
+  sqlite3_bind_int64(l, 1, (sqlite3_int64)index);
+  sqlite3_bind_blob(l, 2, h, 32, SQLITE_STATIC);
+  return sq_step_done(l);
+}
+
+int sq_node_get(mls_txn *tx, unsigned level, uint64_t index, uint8_t h[32]) {
+  PREP(s, tx, S_NODE_GET);
+  sqlite3_bind_int(s, 1, (int)level);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)index);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  rc = sq_blob_eq(s, 0, h, 32);
+  sqlite3_reset(s);
+  return rc;
+}
+
+int sq_sth_put(mls_txn *tx, const uint8_t *blob, size_t len) {
+  if (len > 256) return MLPROTO_ERR_TOO_LARGE;
+  PREP(s, tx, S_STH_PUT);
+  sqlite3_bind_blob(s, 1, blob, (int)len, SQLITE_STATIC);
+  return sq_step_done(s);
+}
+
+int sq_sth_get(mls_txn *tx, uint8_t *blob, size_t cap, size_t *len) {
+  PREP(s, tx, S_STH_GET);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  size_t n = (size_t)sqlite3_column_bytes(s, 0);
+  if (n > cap) rc = MLPROTO_ERR_BUFFER_TOO_SMALL;
+  else {
+    if (n) memcpy(blob, sqlite3_column_blob(s, 0), n);
+    *len = n;
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
+int sq_fork_add(mls_txn *tx, const uint8_t author[32], uint64_t seq, const uint8_t *logged,
+                       size_t logged_len, const uint8_t *pushed, size_t pushed_len,
+                       const uint8_t device[32], uint64_t now) {
+  if (logged_len > MLS_ENVELOPE_MAX || pushed_len > MLS_ENVELOPE_MAX) return MLPROTO_ERR_TOO_LARGE;
+  PREP(s, tx, S_FORK_ADD);
+  sqlite3_bind_blob(s, 1, author, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+  sqlite3_bind_blob(s, 3, logged, (int)logged_len, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 4, pushed, (int)pushed_len, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 5, device, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 6, (sqlite3_int64)now);
+  return sq_step_done(s);
+}
+
+int sq_fork_count(mls_txn *tx, uint64_t *count) {
+  PREP(s, tx, S_FORK_COUNT);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  *count = (uint64_t)sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  return MLPROTO_OK;
+}
