@@ -1,0 +1,162 @@
+/* bench_server_int.h — what the files of `mentorlog-bench server` share:
+ * bench_server.c (the server, helpers, the peer, the command),
+ * bench_server_push.c (simulated devices and the push phases),
+ * bench_server_tls.c (raw TLS connections, handshake and idle phases). */
+#ifndef ML_BENCH_SERVER_INT_H
+#define ML_BENCH_SERVER_INT_H
+
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include "devsim.h"
+#include "netclient.h"
+
+#include "mlproto/alloc.h"
+#include "mlproto/errors.h"
+#include "mlproto/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef ML_SOURCE_DIR
+#define ML_SOURCE_DIR "."
+#endif
+
+#define CERT_NAME "mentorlog-server"  /* CN of the server's self-signed certificate */
+#define CT_PROTO "application/vnd.mentorlog.v1+protobuf"
+#define N_MULTI 8                      /* devices of the concurrent push */
+#define ADMIN_OUT_CAP 512
+#define PEER_OUT_CAP (64u * 1024u)     /* the peer prints a dozen RESULT lines */
+#define PEER_TIMEOUT_MS (30 * 60 * 1000)
+#define HEALTHZ_SAMPLES_CAP 1000000u
+#define HEALTHZ_GAP_NS 5000000L        /* 5 ms between polls: a monitor, not a load */
+#define PUSH_MAX_RETRIES 100           /* 429s tolerated per batch */
+#define IO_TIMEOUT_MS 30000
+
+extern volatile sig_atomic_t g_stop;
+
+typedef struct server {
+  char root[128];   /* temporary directory: data/ and server.log */
+  char data[160];
+  char log[160];
+  pid_t pid;
+  uint16_t port;
+  char fingerprint[MLPROTO_TLS_FINGERPRINT_HEX_LEN];
+  const char *bin;
+} server;
+
+/* The start line of a push phase: threads wait until it opens, so that
+ * connection warm-up is not in the figure and all devices start together. */
+typedef struct gate {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int open;
+} gate;
+
+typedef struct device {
+  sim_dev sim;
+  ml_netclient *nc;
+  ml_netclient *nc2;    /* the second connection of a pipelined push */
+  uint8_t case_id[16];
+  uint8_t **bodies;     /* pre-built PushRequest bodies */
+  size_t *body_len, *body_n;
+  size_t nbatches, records, bytes;
+  double *lat;          /* seconds per acknowledged batch */
+  size_t nlat;
+  unsigned throttled;   /* 429 answers seen */
+  int failed;
+  gate *start;
+} device;
+
+/* Wall time, server and bench CPU, and the machine's busy share of a phase. */
+typedef struct meter {
+  pid_t srv;
+  double t0, srv0, cli0, busy0, total0;
+  double wall, srv_cpu, cli_cpu, busy; /* busy < 0: unknown */
+} meter;
+
+typedef struct push_figures {
+  size_t records, bytes;
+  double *lat; /* seconds per acknowledged batch; sorted here */
+  size_t nlat;
+  unsigned throttled; /* 429 answers */
+  long resent;        /* SEQ_GAP answers of a pipelined push; -1: not one */
+} push_figures;
+
+/* A pipelined push from one device: two connections ("lanes") send
+ * alternate batches, batch b only once b - 1 has been sent, so the server
+ * verifies one batch while it writes the other (push_order.h). A batch the
+ * server refuses with SEQ_GAP (it overtook its predecessor) is sent again
+ * once the predecessor is acknowledged. */
+typedef struct pipeline {
+  device *d;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  size_t sent, acked; /* batches [0, sent) sent; [0, acked) acknowledged */
+  unsigned char *done; /* acknowledged, per batch */
+  unsigned resent;     /* SEQ_GAP answers */
+} pipeline;
+
+typedef struct lane {
+  pipeline *p;
+  ml_netclient *nc;
+  int first;
+} lane;
+
+typedef struct healthz {
+  ml_netclient *nc;
+  volatile int done;
+  double *lat;
+  size_t n;
+  int failed;
+} healthz;
+
+typedef struct opts {
+  const char *server_bin, *peer_script;
+  double records, batch, seconds, idle_conns, workers;
+  int no_peer;
+} opts;
+
+/* bench_server.c */
+void bs_sleep_ns(long ns);
+int bs_cmp_double(const void *a, const void *b);
+double bs_pct(const double *v, size_t n, double p);
+double bs_thread_cpu_s(void);
+int bs_read_text(const char *path, char *buf, size_t cap);
+long bs_rss_kib(pid_t pid);
+double bs_proc_cpu_s(pid_t pid);
+int bs_admin(server *s, char *out, const char *a1, const char *a2, const char *a3);
+int bs_client_open(ml_netclient **nc, const server *s);
+int bs_call(ml_netclient *nc, const char *method, const char *path, const char *token, const uint8_t *body, size_t len, ml_netclient_response *r);
+
+/* bench_server_push.c */
+void bs_device_free(device *d);
+int bs_device_up(device *d, server *s, int idx);
+int bs_device_build(device *d, size_t records, size_t batch);
+int bs_pipeline_phase(const char *name, pid_t srv, device *d, const server *s, double *rate);
+int bs_push_phase(const char *name, pid_t srv, device *devs, size_t n, healthz *h, double *rate);
+
+/* bench_server_tls.c */
+int bs_tls_config(mlproto_tls_config **cfg, const server *s);
+int bs_handshake_phase(server *s, const mlproto_tls_config *cfg, double seconds);
+int bs_idle_phase(server *s, const mlproto_tls_config *cfg, size_t want);
+
+#endif
