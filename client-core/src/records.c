@@ -113,27 +113,17 @@ int ml__case_check(mentorlog *h, const uint8_t case_id[16]) {
 }
 
 /* Concurrent heads (versions written on two devices) in one order on
- * every replica, newest first: HLC, then author, then record id, as
- * mlproto_heads orders them (heads[0] is what a void repeats). Rows are
- * stored in arrival order, which differs between replicas. */
-struct head_key {
-  uint64_t hlc;
-  uint8_t author[32];
-  uint8_t id[16];
-};
-
-static int head_key_cmp(const void *a, const void *b) {
-  const struct head_key *x = a, *y = b;
-  if (x->hlc != y->hlc)
-    return x->hlc > y->hlc ? -1 : 1;
-  int c = memcmp(x->author, y->author, 32);
-  return c ? -c : -memcmp(x->id, y->id, 16);
+ * every replica, newest first: protocol's order of versions
+ * (mlproto_item_order; heads[0] is what a void repeats). Rows are stored in
+ * arrival order, which differs between replicas. */
+static int head_newest_first(const void *a, const void *b) {
+  return -mlproto_item_order(a, b);
 }
 
 static int heads_order(mentorlog *h, struct ml_target *t) {
   if (t->n < 2)
     return 0;
-  struct head_key keys[16];
+  mlproto_item keys[16];
   int err = 0;
   for (size_t i = 0; !err && i < t->n; i++) {
     sqlite3_stmt *st;
@@ -143,9 +133,9 @@ static int heads_order(mentorlog *h, struct ml_target *t) {
     int rc = sqlite3_step(st);
     mlproto_record *r = NULL;
     if (rc == SQLITE_ROW && !(err = ml__row_record(h, st, 0, 1, 2, &r))) {
-      keys[i].hlc = r->hlc;
+      keys[i] = (mlproto_item){.hlc = r->hlc};
       memcpy(keys[i].author, r->author, 32);
-      memcpy(keys[i].id, r->record_id, 16);
+      memcpy(keys[i].record_id, r->record_id, 16);
     } else if (rc != SQLITE_ROW) {
       err = ml__sqlite_err(h, rc, "read heads");
     }
@@ -154,9 +144,9 @@ static int heads_order(mentorlog *h, struct ml_target *t) {
   }
   if (err)
     return err;
-  qsort(keys, t->n, sizeof keys[0], head_key_cmp);
+  qsort(keys, t->n, sizeof keys[0], head_newest_first);
   for (size_t i = 0; i < t->n; i++)
-    memcpy(t->heads[i], keys[i].id, 16);
+    memcpy(t->heads[i], keys[i].record_id, 16);
   return 0;
 }
 

@@ -22,6 +22,7 @@ static int item_cmp(const mlproto_item *a, const mlproto_item *b) {
 }
 
 int mlproto__item_newer(const mlproto_item *a, const mlproto_item *b) { return item_cmp(a, b) > 0; }
+int mlproto_item_order(const mlproto_item *a, const mlproto_item *b) { return item_cmp(a, b); }
 
 struct id_ent {
   const uint8_t *id;

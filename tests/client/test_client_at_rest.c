@@ -350,6 +350,73 @@ static void ingest_other_device(void **state) {
   rmtree(tmpl);
 }
 
+/* Two devices correct one contact offline: two heads. What a void then
+ * repeats is the newest head by protocol's order of versions (HLC, author,
+ * id), not the one that happened to arrive last: here the other device's
+ * older correction is stored after the device's own newer one. */
+static void concurrent_heads_order(void **state) {
+  (void)state;
+  const char *dir = newdir();
+  mentorlog *h = create(dir);
+  uint8_t c[16], x[16], y[16], v[16];
+  assert_int_equal(mentorlog_case_open(h, c, "Citizen Concurrent", NULL), 0);
+  mentorlog_contact_params cp = {.version = MENTORLOG_CONTACT_VERSION, .start_ms = T("2026-03-02 10:00"),
+                                 .minutes = 30, .channel = MENTORLOG_CHANNEL_PHONE,
+                                 .outcome = MENTORLOG_OUTCOME_HELD};
+  assert_int_equal(mentorlog_contact_add(h, x, c, &cp), 0);
+  cp.minutes = 40; /* the device's own correction, HLC = now */
+  assert_int_equal(mentorlog_contact_correct(h, y, x, &cp), 0);
+
+  mlproto_key *other = NULL;
+  assert_int_equal(mlproto_key_generate(&other, MLPROTO_KEY_SIGN), 0);
+  Mentorlog__V1__ContactDisclosed cd = MENTORLOG__V1__CONTACT_DISCLOSED__INIT;
+  cd.start_ms = (uint64_t)T("2026-03-02 10:00");
+  cd.duration_minutes = 70;
+  cd.channel = MENTORLOG__V1__CHANNEL__CHANNEL_PHONE;
+  cd.outcome = MENTORLOG__V1__OUTCOME__OUTCOME_HELD;
+  mlproto_disclosed d = MENTORLOG__V1__DISCLOSED__INIT;
+  d.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_CONTACT;
+  d.contact = &cd;
+  /* the other device's correction of x, written (HLC) in March: older */
+  mlproto_record_params p = {.seq = 1, .hlc = (uint64_t)T("2026-03-03 09:00") << 16,
+                             .kind = MLPROTO_KIND_CONTACT, .n_supersedes = 1,
+                             .supersedes = (const uint8_t(*)[16])x};
+  mlproto_random_id(p.record_id);
+  memcpy(p.case_id, c, 16);
+  uint8_t *e = NULL;
+  size_t l;
+  assert_int_equal(mlproto_record_build(&e, &l, NULL, &p, &d, NULL, NULL, other), 0);
+  assert_int_equal(ml__record_ingest(h, e, l), 0);
+  mentorlog_contact *ct;
+  size_t n;
+  assert_int_equal(mentorlog_contacts(h, c, &ct, &n), 0);
+  assert_int_equal(n, 2); /* both heads listed, marked as a conflict */
+  assert_int_equal(ct[0].conflict, 1);
+  assert_int_equal(ct[1].conflict, 1);
+  mentorlog_contacts_free(ct, n);
+
+  assert_int_equal(mentorlog_contact_void(h, v, x, "entered on two devices"), 0);
+  uint8_t *venv, vhash[32];
+  size_t vlen;
+  cu_plain_get(h, v, &venv, &vlen, vhash);
+  mlproto_record *r = NULL;
+  assert_int_equal(mlproto_record_verify(&r, venv, vlen), 0);
+  assert_non_null(r->disclosed);
+  assert_true(r->disclosed->contact->voided);
+  assert_int_equal(r->disclosed->contact->duration_minutes, 40); /* the newer head's values */
+  assert_int_equal(r->n_supersedes, 2);                          /* and both heads superseded */
+  mlproto_record_free(r);
+  free(venv);
+  assert_int_equal(mentorlog_contacts(h, c, &ct, &n), 0);
+  assert_int_equal(n, 0);
+  mentorlog_contacts_free(ct, n);
+  mlproto_free(e);
+  mlproto_key_free(other);
+  mentorlog_close(h);
+  (void)y;
+  rmtree(tmpl);
+}
+
 static int64_t fixed_clock(void *ctx) { return *(const int64_t *)ctx; }
 
 /* The wall clock is the open options' (version 2): records carry it as
@@ -406,6 +473,7 @@ int main(void) {
       cmocka_unit_test(at_rest_week),
       cmocka_unit_test(at_rest_sigkill),
       cmocka_unit_test(ingest_other_device),
+      cmocka_unit_test(concurrent_heads_order),
       cmocka_unit_test(clock_from_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -208,6 +208,12 @@ typedef struct mlproto_item {
   uint8_t author[32];              /* the author's public key */
 } mlproto_item;
 
+/* The one order of versions: by hlc, then author bytes, then record_id
+ * bytes; larger is newer. < 0 when a is older than b, 0 for the same
+ * version, > 0 when a is newer. Every replica that orders concurrent heads
+ * (a device choosing what a void repeats, the server, an auditor) uses it. */
+MLPROTO_EXTERN int mlproto_item_order(const mlproto_item *a, const mlproto_item *b);
+
 #define MLPROTO_MAX_ITEMS 100000
 #define MLPROTO_HEADS_MAX_LINKS 256
 
