@@ -42,7 +42,7 @@ static size_t load_cases(struct tcase **out) {
     if (nl < 6 || strcmp(e->d_name + nl - 5, ".http") != 0) continue;
     assert_true(nl < sizeof v[0].name);
     if (n == cap) v = realloc(v, (cap *= 2) * sizeof *v);
-    char path[700];
+    char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
