@@ -13,6 +13,7 @@
 
 #include "mentorlog/mentorlog.h"
 #include "mentorlog/sync.h"
+#include "records_int.h" /* client-core's internals: which key seals a record */
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -230,9 +231,103 @@ static void two_devices_and_a_stranger(void **state) {
   mentorlog_close(b1);
 }
 
+static void approve(fx *f, mentorlog *by, mentorlog *dev) {
+  assert_int_equal(sync_once(f, by), 0);
+  mentorlog_device *dv;
+  size_t nd;
+  char fpr[MENTORLOG_FINGERPRINT_LEN + 1];
+  assert_int_equal(mentorlog_fingerprint(dev, fpr), 0);
+  assert_int_equal(mentorlog_devices(by, &dv, &nd), 0);
+  int done = 0;
+  for (size_t i = 0; i < nd; i++)
+    if (strcmp(dv[i].fingerprint, fpr) == 0) {
+      assert_int_equal(mentorlog_device_approve(by, dv[i].id, fpr), 0);
+      done = 1;
+    }
+  mentorlog_devices_free(dv, nd);
+  assert_true(done);
+  assert_int_equal(sync_once(f, by), 0);
+  assert_int_equal(sync_once(f, dev), 0);
+}
+
+/* Does the sealed part of record rid open under generation gen of its case key? */
+static int opens_with(mentorlog *h, const uint8_t c[16], const uint8_t rid[16], int64_t gen) {
+  sqlite3_stmt *st;
+  assert_int_equal(ml__stmt_get(h, ML_SQL_RECORD_BY_ID, &st), 0);
+  sqlite3_bind_blob(st, 1, rid, 16, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  mlproto_record *r = NULL;
+  assert_int_equal(ml__row_record(h, st, 0, 1, 2, &r), 0);
+  ml__stmt_put(st);
+  const mlproto_key *k = NULL;
+  assert_int_equal(ml__casekey_gen(h, c, gen, &k), 0);
+  mlproto_sealed *sl = NULL;
+  int err = mlproto_record_open_sealed(&sl, r, k);
+  mlproto_sealed_free(sl);
+  mlproto_record_free(r);
+  return err == 0;
+}
+
+/* A revoked device: its session (so its push) is refused; the others
+ * rotate the case keys, and what they write later is sealed under a key it
+ * never had, which the remaining devices read. */
+static void revocation_rotates_keys(void **state) {
+  fx *f = *state;
+  mentorlog *a1 = device(f, "a1", f->mentor_a);
+  uint8_t c[16], r[16];
+  assert_int_equal(mentorlog_case_open(a1, c, "Citizen Two", NULL), 0);
+  assert_int_equal(mentorlog_note_add(a1, r, c, "before", 6), 0);
+  assert_int_equal(sync_once(f, a1), 0);
+  mentorlog *a2 = device(f, "a2", f->mentor_a);
+  mentorlog *a3 = device(f, "a3", f->mentor_a);
+  approve(f, a1, a2);
+  approve(f, a1, a3);
+  int locked;
+  assert_int_equal(count_notes(a3, c, &locked), 1);
+  mentorlog_sync_info si = {.version = MENTORLOG_SYNC_INFO_VERSION};
+  assert_int_equal(mentorlog_sync_status(a3, &si), 0);
+  char hex[33];
+  for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", si.device_id[i]);
+  assert_int_equal(admin(f, NULL, 0, "device", "revoke", hex), 0);
+  /* a3: refused */
+  uint8_t r3[16];
+  assert_int_equal(mentorlog_note_add(a3, r3, c, "after, by the revoked", 21), 0);
+  int err = sync_once(f, a3);
+  assert_true(err == MENTORLOG_ERR_UNAUTHENTICATED || err == MENTORLOG_ERR_DEVICE_REVOKED);
+  uint64_t nrec, nout;
+  assert_int_equal(mentorlog_counts(a3, &nrec, &nout), 0);
+  assert_int_equal(nout, 1); /* kept, not lost */
+  /* a1 learns the revocation, rotates, writes */
+  assert_int_equal(sync_once(f, a1), 0);
+  int64_t gens[4];
+  size_t ng;
+  assert_int_equal(ml__casekey_gens(a1, c, gens, 4, &ng), 0);
+  assert_int_equal(ng, 2);
+  uint8_t r4[16];
+  assert_int_equal(mentorlog_note_add(a1, r4, c, "after", 5), 0);
+  assert_false(opens_with(a1, c, r4, gens[1])); /* not under the key a3 held */
+  assert_true(opens_with(a1, c, r4, gens[0]));
+  assert_true(opens_with(a1, c, r, gens[1]));   /* the old note: the old key */
+  assert_int_equal(sync_once(f, a1), 0);
+  assert_int_equal(sync_once(f, a2), 0);
+  assert_int_equal(count_notes(a2, c, &locked), 2); /* a2 got the new key */
+  assert_int_equal(locked, 0);
+  mentorlog_device *dv;
+  size_t nd;
+  assert_int_equal(mentorlog_devices(a2, &dv, &nd), 0);
+  assert_int_equal(nd, 3);
+  assert_int_equal(dv[2].revoked, 1);
+  assert_int_equal(dv[2].approved, 0);
+  mentorlog_devices_free(dv, nd);
+  mentorlog_close(a1);
+  mentorlog_close(a2);
+  mentorlog_close(a3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(two_devices_and_a_stranger, setup, teardown),
+      cmocka_unit_test_setup_teardown(revocation_rotates_keys, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
