@@ -405,7 +405,9 @@ static int on_enroll_cp(mentorlog_sync *s, const uint8_t *b, size_t n) {
     return err;
   s->st = *st;
   s->prog.log_size = cp.size;
-  s->phase = PH_DONE;
+  /* then a whole sync: the first pull tells whether this device is the
+   * mentor's first (approved) and pushes what was written before */
+  s->phase = PH_PUSH;
   return 0;
 }
 
@@ -491,8 +493,10 @@ static int on_push(mentorlog_sync *s, const uint8_t *b, size_t n) {
   }
   for (size_t i = 0; !err && i < r->n_results; i++)
     err = acked_add(s, r->results[i]->log_index);
-  if (!err)
+  if (!err) {
     s->prog.pushed += r->n_results;
+    s->prog.to_push = s->prog.to_push > r->n_results ? s->prog.to_push - r->n_results : 0;
+  }
   mlproto_msg_free(m);
   return err;
 }
