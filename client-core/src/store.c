@@ -123,7 +123,9 @@ static const char schema_v5[] =
     "CREATE TABLE case_keys_v5(case_id BLOB NOT NULL, gen INTEGER NOT NULL, tag BLOB NOT NULL,"
     "  wrapped BLOB NOT NULL, PRIMARY KEY (case_id, gen)) WITHOUT ROWID;"
     "INSERT INTO case_keys_v5 SELECT case_id, 0, zeroblob(16), wrapped FROM case_keys;"
-    "DROP TABLE case_keys; ALTER TABLE case_keys_v5 RENAME TO case_keys;";
+    "DROP TABLE case_keys; ALTER TABLE case_keys_v5 RENAME TO case_keys;"
+    /* acknowledgements delete outbox rows by record id */
+    "CREATE INDEX outbox_record ON outbox(record_id);";
 
 static const struct migration migrations[] = {
     {1, schema_v1, NULL}, {2, schema_v2, NULL}, {3, schema_v3, NULL},

@@ -29,7 +29,7 @@
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_MAX_MS 8000
 #define RETRY_AFTER_MAX_MS 60000
-#define RECEIPTS_PER_SYNC 64u  /* inclusion proofs of own records per run */
+#define RECEIPTS_PER_SYNC 16u  /* inclusion proofs of own records per run */
 #define SAMPLES_PER_PAGE 4u    /* inclusion proofs per pull page (all when fewer items) */
 #define ROUNDS_MAX 4u          /* push -> pull -> grants rounds in one run */
 
@@ -436,6 +436,7 @@ static int on_session(mentorlog_sync *s, const uint8_t *b, size_t n) {
     err = fail(s, MLPROTO_ERR_SERVER_LIED, "the session token is malformed");
   else {
     memcpy(s->token, r->token, tl + 1);
+    memcpy(s->st.token, r->token, tl + 1); /* kept with the next state written */
     s->have_token = 1;
     s->phase = s->resume;
   }
@@ -965,6 +966,7 @@ int mentorlog_sync_deliver(mentorlog_sync *s, uint64_t id, int status, const men
   s->pending = 0;
   if (status == 401 && ph != PH_ENROLL && ph != PH_ENROLL_CP && ph != PH_CHALLENGE) {
     s->have_token = 0;
+    s->st.token[0] = 0;
     if (ph == PH_SESSION) {
       char msg[256];
       int code = error_of(body, len, msg, sizeof msg);
@@ -1145,6 +1147,11 @@ int mentorlog_sync_new(mentorlog *h, const mentorlog_sync_options *o, mentorlog_
     err = ml__fail(h, MLPROTO_ERR_NOT_ENROLLED, "this device is not enrolled with a server (run enroll first)");
   } else if (!err) {
     s->phase = PH_PUSH;
+    size_t tl = strlen(s->st.token);
+    if (tl >= 16) {
+      memcpy(s->token, s->st.token, tl + 1);
+      s->have_token = 1;
+    }
     uint64_t n = 0;
     if (!count_outbox(s, &n))
       s->prog.to_push = n;

@@ -41,6 +41,9 @@ struct ml_sync_state {
   char url[MENTORLOG_URL_MAX + 1], pin[MENTORLOG_PIN_MAX + 1], label[MENTORLOG_LABEL_MAX + 1];
   uint64_t cursor;
   int64_t last_sync_ms;
+  /* The last session token (a bearer secret, sealed with the rest): a sync
+   * reuses it until the server answers 401, saving two round trips. */
+  char token[130];
   /* The last verified checkpoint: its note (the evidence) and content. */
   char note[MLPROTO_CHECKPOINT_SIGNED_MAX + 1];
   size_t note_len;
