@@ -336,8 +336,7 @@ static void grant_conflicted(struct conflicts *c, const mentorlog_grant *g) {
   item_end(c);
 }
 
-/* The conflicts of one case; 0 or a library error. A case this device has
- * no key for is counted in c->locked and skipped. */
+/* The conflicts of one case; 0 or a library error. */
 static int case_conflicts(mentorlog *h, struct conflicts *c, const uint8_t case_id[MENTORLOG_ID_BYTES]) {
   mentorlog_grant *g = NULL;
   mentorlog_contact *ct = NULL;
@@ -348,10 +347,7 @@ static int case_conflicts(mentorlog *h, struct conflicts *c, const uint8_t case_
     err = mentorlog_contacts(h, case_id, &ct, &nct);
   if (!err)
     err = mentorlog_notes(h, case_id, &nt, &nnt);
-  if (err == MENTORLOG_ERR_NO_CASE_KEY || err == MENTORLOG_ERR_CASE_ERASED) {
-    c->locked += err == MENTORLOG_ERR_NO_CASE_KEY;
-    err = 0;
-  } else if (!err) {
+  if (!err) {
     for (size_t i = 0; i < ng; i++)
       if (g[i].conflict)
         grant_conflicted(c, &g[i]);
@@ -381,7 +377,9 @@ int cmd_conflicts(int argc, char **argv) {
   if (opened)
     fputc('[', stdout);
   for (size_t i = 0; !err && i < nc; i++)
-    if (!cases[i].erased)
+    if (cases[i].locked) /* its versions cannot be shown: no key of it here yet */
+      c.locked++;
+    else if (!cases[i].erased)
       err = case_conflicts(h, &c, cases[i].id);
   mentorlog_cases_free(cases, nc);
   if (opened) /* closed also after an error */

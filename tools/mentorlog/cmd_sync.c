@@ -17,20 +17,6 @@
 
 /* ------------------------------------------------------------ shared */
 
-/* Why a request got no answer, in words. */
-static const char *net_reason(int err) {
-  switch (err) {
-  case MENTORLOG_ERR_IO:
-    return "connection refused, reset or closed";
-  case MENTORLOG_ERR_REQUEST_TIMEOUT:
-    return "no answer in time";
-  case MENTORLOG_ERR_TLS_CLOSED:
-    return "the connection was closed";
-  default:
-    return mentorlog_strerror(err);
-  }
-}
-
 /* The records in the outbox (0 when the status cannot be read). */
 static uint64_t unsent(mentorlog *h) {
   mentorlog_sync_info info = {.version = MENTORLOG_SYNC_INFO_VERSION};
@@ -54,18 +40,13 @@ static int report_failure(mentorlog *h, const char *what, const char *url, const
   if (o->net_error) {
     fprintf(stderr, "%s: %s: TLS with the server at %s failed: %s (%s): not retried; nothing was lost, %llu %s in"
                     " the outbox\n",
-            prog, what, url,
-            o->net_error == MENTORLOG_ERR_TLS_CERT
-                ? "its certificate is not trusted (not signed by the CA kept at enrolment, or not issued for"
-                  " the name checked)"
-                : mentorlog_strerror(o->net_error),
-            mentorlog_errname(o->net_error), n, rec);
+            prog, what, url, sync_net_reason(o->net_error), mentorlog_errname(o->net_error), n, rec);
     return EXIT_USER;
   }
   if (o->error == MENTORLOG_ERR_UNREACHABLE) {
     char why[200];
     if (o->last_net_error)
-      snprintf(why, sizeof why, "%s (%s)", net_reason(o->last_net_error), mentorlog_errname(o->last_net_error));
+      snprintf(why, sizeof why, "%s (%s)", sync_net_reason(o->last_net_error), mentorlog_errname(o->last_net_error));
     else if (o->last_status)
       snprintf(why, sizeof why, "it answered %d (busy) to every try", o->last_status);
     else
@@ -80,6 +61,21 @@ static int report_failure(mentorlog *h, const char *what, const char *url, const
   fprintf(stderr, "%s: %s: %s (%s)%s\n", prog, what, text, mentorlog_errname(o->error),
           lied ? "; nothing of that answer was applied" : "");
   return exit_for(o->error);
+}
+
+/* One run of the engine on h with so over nc, to DONE or FAIL: the outcome
+ * in *o, the engine's detail of a FAIL in detail (cap bytes). Returns 0, or
+ * the error of mentorlog_sync_new (nothing ran). */
+static int run_engine(mentorlog *h, ml_netclient *nc, const mentorlog_sync_options *so, struct sync_outcome *o,
+                      char *detail, size_t cap) {
+  mentorlog_sync *s;
+  int err = mentorlog_sync_new(h, so, &s);
+  if (err)
+    return err;
+  sync_drive(s, nc, isatty(STDERR_FILENO), o);
+  snprintf(detail, cap, "%s", mentorlog_sync_errmsg(s));
+  mentorlog_sync_free(s);
+  return 0;
 }
 
 /* ------------------------------------------------------------ enroll */
@@ -100,9 +96,10 @@ static const char usage_enroll[] =
     "                 by its path, read at every sync); the certificate must name HOST.\n"
     "  --label TEXT   a name for this device in device lists (<= 64 bytes; the server\n"
     "                 and the mentor's other devices see it).\n"
-    "Prints this device's id, the mentor's id, this device's fingerprint and whether\n"
-    "it is approved. The mentor's first device is; a later one reads nothing until\n"
-    "one of the mentor's approved devices has run\n"
+    "Then it syncs once (as 'mentorlog sync'), which tells whether this device is\n"
+    "approved, and prints this device's id, the mentor's id, its fingerprint and\n"
+    "that answer. The mentor's first device is approved; a later one reads nothing\n"
+    "until one of the mentor's approved devices has run\n"
     "    mentorlog device approve ID --fingerprint FINGERPRINT\n"
     "(after comparing the fingerprint on both screens) and synced. The URL and the\n"
     "pin are kept in the profile for 'mentorlog sync'. A profile enrols once.\n";
@@ -176,6 +173,11 @@ int cmd_enroll(int argc, char **argv) {
   const char *label = optv(opts, "label");
   if (label && strlen(label) > MENTORLOG_LABEL_MAX)
     return bad_opt("label", label, "at most 64 bytes");
+  for (const unsigned char *p = (const unsigned char *)label; p && *p; p++)
+    if (*p < 0x20 || *p == 0x7f) { /* not echoed: it would reach the terminal */
+      fprintf(stderr, "%s: --label: no control characters (tabs, newlines, escapes) in a label\n", prog);
+      return EXIT_USER;
+    }
   char host[256], url[MENTORLOG_URL_MAX + 1], pin[MENTORLOG_PIN_MAX + 1];
   uint16_t port;
   const char *why;
@@ -190,7 +192,6 @@ int cmd_enroll(int argc, char **argv) {
     return rc;
   ml_netclient *nc = NULL;
   mentorlog *h = NULL;
-  mentorlog_sync *s = NULL;
   if ((rc = sync_connect("enroll", url, pin, &nc)) || (rc = open_profile(&h, false)))
     goto out;
   mentorlog_sync_options so = MENTORLOG_SYNC_OPTIONS_INIT;
@@ -199,7 +200,10 @@ int cmd_enroll(int argc, char **argv) {
   so.server_url = url;
   so.server_pin = pin;
   so.max_attempts = 1; /* the transport has retried already */
-  int err = mentorlog_sync_new(h, &so, &s);
+  struct sync_outcome o;
+  char detail[512];
+  int err = run_engine(h, nc, &so, &o, detail, sizeof detail);
+  sodium_memzero(code, sizeof code);
   if (err == MENTORLOG_ERR_ALREADY_EXISTS) {
     mentorlog_sync_info info = {.version = MENTORLOG_SYNC_INFO_VERSION};
     char dev[MENTORLOG_ID_HEX + 1] = "?";
@@ -215,15 +219,22 @@ int cmd_enroll(int argc, char **argv) {
     rc = fail(h, err, "enroll");
     goto out;
   }
-  struct sync_outcome o;
-  sync_drive(s, nc, isatty(STDERR_FILENO), &o);
-  char detail[512];
-  snprintf(detail, sizeof detail, "%s", mentorlog_sync_errmsg(s));
-  mentorlog_sync_free(s);
-  s = NULL;
   if (o.error) {
     rc = report_failure(h, "enroll", url, &o, detail);
     goto out;
+  }
+  /* The first sync: the device learns from the log whether it is the
+   * mentor's first (approved) device, and sends what it wrote before. */
+  so = (mentorlog_sync_options)MENTORLOG_SYNC_OPTIONS_INIT;
+  so.max_attempts = 1;
+  err = run_engine(h, nc, &so, &o, detail, sizeof detail);
+  bool synced = !err && !o.error;
+  if (!synced) {
+    fprintf(stderr, "%s: enroll: enrolled, but the first sync failed:\n", prog);
+    if (err)
+      fail(h, err, "sync");
+    else
+      report_failure(h, "sync", url, &o, detail);
   }
   mentorlog_sync_info info = {.version = MENTORLOG_SYNC_INFO_VERSION};
   if ((err = mentorlog_sync_status(h, &info))) {
@@ -235,8 +246,10 @@ int cmd_enroll(int argc, char **argv) {
   hex(men, info.mentor_id);
   printf("enrolled with %s\ndevice       %s\nmentor       %s\nfingerprint  %s\n", info.server_url, dev, men,
          info.fingerprint);
-  if (info.approved)
-    printf("approved     yes: this is the mentor's first device; 'mentorlog sync' sends its records\n");
+  if (!synced)
+    printf("approved     not known yet: run 'mentorlog sync', then 'mentorlog status'\n");
+  else if (info.approved)
+    printf("approved     yes: this is the mentor's first device\n");
   else
     printf("approved     no: this device reads no case until one of your approved devices\n"
            "             approves it. There: 'mentorlog sync', then 'mentorlog devices' (compare the\n"
@@ -247,7 +260,6 @@ int cmd_enroll(int argc, char **argv) {
   rc = 0;
 out:
   sodium_memzero(code, sizeof code);
-  mentorlog_sync_free(s);
   mentorlog_close(h);
   ml_netclient_close(nc);
   return rc;
@@ -265,8 +277,8 @@ static const char usage_sync[] =
     "stored. Interrupted at any moment (no network, Ctrl-C, a crash), nothing is lost:\n"
     "the next sync goes on from where this one stopped. Busy answers and lost\n"
     "connections are retried for a while; then 'server unreachable' (exit 1). A\n"
-    "server whose certificate does not match the pin kept at enrolment is never\n"
-    "asked again within a run (TLS_PIN, exit 1).\n"
+    "server whose certificate does not match the pin kept at enrolment is refused\n"
+    "at once, never retried (TLS_PIN, exit 1).\n"
     "On a terminal, progress is shown on standard error.\n"
     "  --json   print the counts as one JSON object at the end (also on failure,\n"
     "           with \"ok\": false and the error's name)\n";
@@ -295,7 +307,6 @@ int cmd_sync(int argc, char **argv) {
   bool js = opt_get(opts, "json")->seen;
   mentorlog *h = NULL;
   ml_netclient *nc = NULL;
-  mentorlog_sync *s = NULL;
   if ((rc = open_profile(&h, false)))
     return rc;
   mentorlog_sync_info info = {.version = MENTORLOG_SYNC_INFO_VERSION};
@@ -317,20 +328,19 @@ int cmd_sync(int argc, char **argv) {
     goto out;
   mentorlog_sync_options so = MENTORLOG_SYNC_OPTIONS_INIT;
   so.max_attempts = 1; /* the transport has retried already */
-  if ((err = mentorlog_sync_new(h, &so, &s))) {
+  struct sync_outcome o;
+  char detail[512];
+  if ((err = run_engine(h, nc, &so, &o, detail, sizeof detail))) {
     rc = fail(h, err, "sync");
     goto out;
   }
-  struct sync_outcome o;
-  sync_drive(s, nc, isatty(STDERR_FILENO), &o);
-  char detail[512];
-  snprintf(detail, sizeof detail, "%s", mentorlog_sync_errmsg(s));
-  mentorlog_sync_free(s);
-  s = NULL;
   if (o.error) {
     rc = report_failure(h, "sync", info.server_url, &o, detail);
     if (js)
-      sync_json(&o, o.net_error ? o.net_error : o.error, *detail ? detail : NULL);
+      sync_json(&o, o.net_error ? o.net_error : o.error,
+                o.net_error ? sync_net_reason(o.net_error)
+                : *detail   ? detail
+                            : mentorlog_strerror(o.error));
     goto out;
   }
   if (js) {
@@ -345,7 +355,6 @@ int cmd_sync(int argc, char **argv) {
   }
   rc = 0;
 out:
-  mentorlog_sync_free(s);
   ml_netclient_close(nc);
   mentorlog_close(h);
   return rc;

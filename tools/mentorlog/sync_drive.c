@@ -157,6 +157,24 @@ int sync_connect(const char *what, const char *url, const char *pin, ml_netclien
 
 /* -------------------------------------------------------------- drive */
 
+const char *sync_net_reason(int err) {
+  switch (err) {
+  case MLPROTO_ERR_IO:
+    return "connection refused, reset or closed";
+  case MLPROTO_ERR_REQUEST_TIMEOUT:
+    return "no answer in time";
+  case MLPROTO_ERR_TLS_CLOSED:
+    return "the connection was closed";
+  case MLPROTO_ERR_TLS_PIN:
+    return "the server's certificate does not match the pinned fingerprint";
+  case MLPROTO_ERR_TLS_CERT:
+    return "the server's certificate is not trusted (not signed by the CA kept at enrolment, or not issued"
+           " for the name checked)";
+  default:
+    return mentorlog_strerror(err);
+  }
+}
+
 struct drive {
   bool progress;
   bool shown;                 /* a progress line is on the screen */
@@ -189,7 +207,7 @@ static void on_retry(void *ctx, const ml_transport_retry *r) {
   if (r->status)
     snprintf(why, sizeof why, "server busy (%d), retry in %.1f s", r->status, (double)r->wait_ms / 1000);
   else
-    snprintf(why, sizeof why, "%s, retry in %.1f s", mentorlog_strerror(r->error), (double)r->wait_ms / 1000);
+    snprintf(why, sizeof why, "%s, retry in %.1f s", sync_net_reason(r->error), (double)r->wait_ms / 1000);
   progress_line(d, why);
 }
 
@@ -217,6 +235,7 @@ void sync_drive(mentorlog_sync *s, ml_netclient *c, bool progress, struct sync_o
   mlproto_http_header *hdrs = NULL;
   size_t hdrs_cap = 0;
   for (;;) {
+    refresh(&d, s); /* before step: the action's pointers stay valid until the next call on s */
     mentorlog_sync_action a;
     memset(&a, 0, sizeof a);
     mentorlog_sync_step(s, now_ms(), &a);
@@ -225,7 +244,6 @@ void sync_drive(mentorlog_sync *s, ml_netclient *c, bool progress, struct sync_o
       break;
     }
     if (a.kind == MENTORLOG_SYNC_WAIT) {
-      refresh(&d, s);
       progress_line(&d, "waiting");
       sleep_until(a.until_ms);
       continue;
@@ -269,8 +287,10 @@ void sync_drive(mentorlog_sync *s, ml_netclient *c, bool progress, struct sync_o
       out->last_net_error = err;
       (void)mentorlog_sync_deliver(s, a.request_id, 0, NULL, 0, NULL, 0, now_ms());
     }
-    refresh(&d, s);
-    progress_line(&d, NULL);
+    if (d.progress) {
+      refresh(&d, s);
+      progress_line(&d, NULL);
+    }
   }
   free(hdrs);
   refresh(&d, s);

@@ -51,6 +51,10 @@ int sync_parse_pin(const char *in, char out[7 + 64 + 1]);
  * exit status (printed; what names the command: "sync") with *out NULL. */
 int sync_connect(const char *what, const char *url, const char *pin, ml_netclient **out);
 
+/* Why a request got no answer (an MLPROTO_ERR_* of the transport), in
+ * words: "connection refused, reset or closed" for IO, ... Static. */
+const char *sync_net_reason(int err);
+
 /* How a run ended. */
 struct sync_outcome {
   int error;            /* the engine's MENTORLOG_ERR_* (its FAIL), or 0:
