@@ -827,10 +827,9 @@ static int finish(mentorlog_sync *s, int64_t now_ms) {
 static int grants_and_next(mentorlog_sync *s) {
   mentorlog *h = s->h;
   s->tmp = s->st;
-  uint32_t accepted = 0, written = 0;
+  uint32_t written = 0;
   int err = ml__begin(h);
-  if (!err && ((err = ml__grants_accept(h, &s->tmp, &accepted)) || (err = ml__grants_write(h, &s->tmp, &written)) ||
-               (err = ml__sync_store(h, &s->tmp))))
+  if (!err && ((err = ml__grants_write(h, &s->tmp, &written)) || (err = ml__sync_store(h, &s->tmp))))
     ml__rollback(h);
   else if (!err)
     err = ml__commit(h);
