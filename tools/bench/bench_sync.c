@@ -147,7 +147,7 @@ static int drive(sdev *d, const mentorlog_sync_options *o, run *r) {
     mlproto_http_header hs[SYNC_MAX_HEADERS];
     for (size_t i = 0; i < a.n_headers; i++) hs[i] = (mlproto_http_header){a.headers[i].name, a.headers[i].value};
     ml_netclient_response resp;
-    ml_transport_report rep;
+    ml_transport_report rep = {0, 0, 0};
     int err = ml_transport_request(d->nc, &to, a.method, a.path, hs, a.n_headers, a.body, a.body_len, &resp, &rep);
     r->retries += rep.attempts > 1 ? rep.attempts - 1 : 0;
     if (err != MLPROTO_OK) {
