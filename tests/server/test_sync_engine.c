@@ -224,6 +224,9 @@ static void two_devices_and_a_stranger(void **state) {
   assert_int_equal(si.enrolled, 1);
   assert_int_equal(si.approved, 1);
   assert_int_equal(si.devices, 1);
+  /* every acknowledged record proven in the log (one run of 3: two proofs) */
+  assert_int_equal(si.receipts, 3);
+  assert_int_equal(si.receipts_unverified, 0);
 
   mentorlog *a2 = device(f, "a2", f->mentor_a);
   assert_int_equal(sync_once(f, a2), 0);
