@@ -34,6 +34,16 @@ enum ml_sql {
   ML_SQL_RECORD_BY_ID,  /* envelope, hash of a record_id */
   ML_SQL_CASE_RECORDS,  /* envelope, hash of a case's records of kinds lo..hi */
   ML_SQL_KIND_RECORDS,  /* envelope, hash of all records of kinds lo..hi */
+  /* sync (sync_*.c): one of each per record pushed or pulled */
+  ML_SQL_RECEIPT_PUT,
+  ML_SQL_RECEIPT_GET,
+  ML_SQL_RECEIPT_VERIFIED,
+  ML_SQL_OUTBOX_DELETE,
+  ML_SQL_HELD_HASH,     /* hash of (author, seq) */
+  ML_SQL_AUTHOR_TIP,    /* seq, hash of an author's last record */
+  ML_SQL_RECORD_STORED, /* a record id or (author, seq) held */
+  ML_SQL_GRANT_ROW,
+  ML_SQL_CASE_OPENER,
   ML_SQL_COUNT
 };
 

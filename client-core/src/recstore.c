@@ -235,7 +235,7 @@ static int ingest_state(mentorlog *h, const mlproto_record *r, bool *erased, boo
   ml__stmt_put(st);
   if (err)
     return err;
-  if ((err = ml__prepare(h, &st, "SELECT 1 FROM records WHERE record_id = ?1 OR (author = ?2 AND seq = ?3)")))
+  if ((err = ml__stmt_get(h, ML_SQL_RECORD_STORED, &st)))
     return err;
   sqlite3_bind_blob(st, 1, r->record_id, 16, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, r->author, 32, SQLITE_STATIC);
@@ -245,7 +245,7 @@ static int ingest_state(mentorlog *h, const mlproto_record *r, bool *erased, boo
     *stored = rc == SQLITE_ROW;
   else
     err = ml__sqlite_err(h, rc, "find record");
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   return err;
 }
 

@@ -125,7 +125,8 @@ static const char schema_v5[] =
     "INSERT INTO case_keys_v5 SELECT case_id, 0, zeroblob(16), wrapped FROM case_keys;"
     "DROP TABLE case_keys; ALTER TABLE case_keys_v5 RENAME TO case_keys;"
     /* acknowledgements delete outbox rows by record id */
-    "CREATE INDEX outbox_record ON outbox(record_id);";
+    "CREATE INDEX outbox_record ON outbox(record_id);"
+    "CREATE INDEX receipts_unverified ON receipts(record_id) WHERE verified = 0;";
 
 static const struct migration migrations[] = {
     {1, schema_v1, NULL}, {2, schema_v2, NULL}, {3, schema_v3, NULL},
@@ -156,6 +157,15 @@ static const char *const cached_sql[ML_SQL_COUNT] = {
                             " AND kind BETWEEN ?2 AND ?3 ORDER BY rid",
     [ML_SQL_KIND_RECORDS] = "SELECT record_id, envelope, hash FROM records WHERE kind BETWEEN ?1 AND ?2"
                             " ORDER BY rid",
+    [ML_SQL_RECEIPT_PUT] = "INSERT OR REPLACE INTO receipts(record_id, sealed, verified) VALUES (?,?,?)",
+    [ML_SQL_RECEIPT_GET] = "SELECT sealed, verified FROM receipts WHERE record_id = ?",
+    [ML_SQL_RECEIPT_VERIFIED] = "UPDATE receipts SET verified = 1 WHERE record_id = ?",
+    [ML_SQL_OUTBOX_DELETE] = "DELETE FROM outbox WHERE record_id = ?",
+    [ML_SQL_HELD_HASH] = "SELECT hash FROM records WHERE author = ? AND seq = ?",
+    [ML_SQL_AUTHOR_TIP] = "SELECT seq, hash FROM records WHERE author = ? ORDER BY seq DESC LIMIT 1",
+    [ML_SQL_RECORD_STORED] = "SELECT 1 FROM records WHERE record_id = ?1 OR (author = ?2 AND seq = ?3)",
+    [ML_SQL_GRANT_ROW] = "INSERT OR IGNORE INTO grants(case_id, recipient, tag) VALUES (?,?,?)",
+    [ML_SQL_CASE_OPENER] = "SELECT author FROM records WHERE case_id = ? AND kind = 1 ORDER BY rid LIMIT 1",
 };
 
 int ml__fail(mentorlog *h, int code, const char *fmt, ...) {

@@ -104,6 +104,9 @@ struct mentorlog_sync {
   int run_step;           /* 0: proof of its first leaf asked, 1: of its last */
   uint8_t proof_a[64][32];
   size_t len_a;
+  /* receipts proven, marked verified in the run's last transaction */
+  uint8_t (*proven)[16];
+  size_t n_proven, cap_proven;
   /* enrolment answer, kept until its checkpoint is verified */
   uint8_t e_device[16], e_mentor[16], e_server[32], e_escrow[32];
   int e_has_escrow;
@@ -786,8 +789,10 @@ static int receipts_load(mentorlog_sync *s) {
   s->rq = NULL;
   s->n_rq = s->run_lo = s->run_hi = s->runs_done = 0;
   sqlite3_stmt *st;
+  /* own records in seq order are in log order: a prefix of consecutive
+   * indices, so the runs stay whole */
   int err = ml__prepare(h, &st, "SELECT c.record_id, r.hash FROM receipts c JOIN records r ON r.record_id ="
-                                " c.record_id WHERE c.verified = 0 LIMIT ?");
+                                " c.record_id WHERE c.verified = 0 ORDER BY r.seq LIMIT ?");
   if (err)
     return fail_h(s, err);
   sqlite3_bind_int(st, 1, (int)RECEIPTS_MAX);
@@ -873,60 +878,71 @@ static int on_receipt(mentorlog_sync *s, const uint8_t *b, size_t n) {
                 "own records the server acknowledged at log entries %" PRIu64 "..%" PRIu64
                 " are not in the checkpoint of size %" PRIu64 " (inclusion proof fails: %s)",
                 s->rq[lo].index, s->rq[s->run_hi - 1].index, s->st.cp.size, mlproto_errname(v));
-  mentorlog *h = s->h;
-  if (!(err = ml__begin(h))) {
-    for (size_t i = 0; !err && i < cnt; i++)
-      err = ml__receipt_verified(h, s->rq[lo + i].id);
-    if (err)
-      ml__rollback(h);
-    else
-      err = ml__commit(h);
+  if (s->n_proven + cnt > s->cap_proven) {
+    size_t nc = s->cap_proven ? s->cap_proven : 256;
+    while (nc < s->n_proven + cnt)
+      nc *= 2;
+    uint8_t(*nv)[16] = mlproto_realloc(s->proven, nc * 16);
+    if (!nv)
+      return fail(s, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+    s->proven = nv;
+    s->cap_proven = nc;
   }
-  if (err)
-    return fail_h(s, err);
+  for (size_t i = 0; i < cnt; i++)
+    memcpy(s->proven[s->n_proven++], s->rq[lo + i].id, 16);
   s->runs_done++;
   return receipt_next(s);
 }
 
 /* ------------------------------------------------------------ grants */
 
-static int finish(mentorlog_sync *s, int64_t now_ms) {
-  struct ml_sync_state *t = &s->tmp;
-  *t = s->st;
-  t->last_sync_ms = now_ms;
-  int err = commit_state(s, t);
-  if (err)
-    return err;
-  s->st = *t;
-  s->phase = PH_DONE;
-  return 0;
-}
-
+/* The run's last transaction (one commit, so one fsync, for all of it):
+ * the receipts proven, the key grants owed (and a rotation), and the end
+ * of the run (last_sync_ms) when nothing is left to push; nothing is
+ * written when nothing changed. */
 static int grants_and_next(mentorlog_sync *s) {
   mentorlog *h = s->h;
   s->tmp = s->st;
   uint32_t written = 0;
+  uint64_t unsent = 0;
+  int done = 0;
   int err = ml__begin(h);
-  if (!err && ((err = ml__grants_write(h, &s->tmp, &written)) || (err = ml__sync_store(h, &s->tmp))))
+  for (size_t i = 0; !err && i < s->n_proven; i++)
+    err = ml__receipt_verified(h, s->proven[i]);
+  if (!err)
+    err = ml__grants_write(h, &s->tmp, &written);
+  if (!err) {
+    sqlite3_stmt *st;
+    if (!(err = ml__prepare(h, &st, "SELECT count(*) FROM outbox"))) {
+      int rc = sqlite3_step(st);
+      if (rc == SQLITE_ROW)
+        unsent = (uint64_t)sqlite3_column_int64(st, 0);
+      else
+        err = ml__sqlite_err(h, rc, "outbox");
+      sqlite3_finalize(st);
+    }
+  }
+  if (!err) {
+    done = !(unsent && ++s->rounds < ROUNDS_MAX);
+    if (done)
+      s->tmp.last_sync_ms = s->now;
+    err = ml__sync_store(h, &s->tmp);
+  }
+  if (err)
     ml__rollback(h);
-  else if (!err)
+  else
     err = ml__commit(h);
   if (err) {
     fail_h(s, err);
     (void)ml__sync_load(h, &s->st);
     return err;
   }
+  s->n_proven = 0;
   s->st = s->tmp;
   s->prog.grants_written += written;
-  uint64_t unsent = 0;
-  if ((err = count_outbox(s, &unsent)))
-    return err;
   s->prog.to_push = unsent;
-  if (unsent && ++s->rounds < ROUNDS_MAX) {
-    s->phase = PH_PUSH;
-    return 0; /* advance builds the batch */
-  }
-  return finish(s, s->now);
+  s->phase = done ? PH_DONE : PH_PUSH; /* advance builds the batch */
+  return 0;
 }
 
 /* ------------------------------------------------------------ the machine */
@@ -1249,6 +1265,7 @@ void mentorlog_sync_free(mentorlog_sync *s) {
   mlproto_free(s->batch_ids);
   mlproto_free(s->acked);
   mlproto_free(s->rq);
+  mlproto_free(s->proven);
   sodium_memzero(s, sizeof *s);
   mlproto_free(s);
 }

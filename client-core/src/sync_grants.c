@@ -37,7 +37,7 @@ static const uint8_t unknown_tag[16];
 
 static int grant_row(mentorlog *h, const uint8_t case_id[16], const uint8_t recipient[32], const uint8_t tag[16]) {
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "INSERT OR IGNORE INTO grants(case_id, recipient, tag) VALUES (?,?,?)");
+  int err = ml__stmt_get(h, ML_SQL_GRANT_ROW, &st);
   if (err)
     return err;
   sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
@@ -46,14 +46,14 @@ static int grant_row(mentorlog *h, const uint8_t case_id[16], const uint8_t reci
   int rc = sqlite3_step(st);
   if (rc != SQLITE_DONE)
     err = ml__sqlite_err(h, rc, "store grant");
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   return err;
 }
 
 static int case_opener(mentorlog *h, const uint8_t case_id[16], const uint8_t author[32], int *is) {
   *is = 0;
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "SELECT author FROM records WHERE case_id = ? AND kind = 1 ORDER BY rid LIMIT 1");
+  int err = ml__stmt_get(h, ML_SQL_CASE_OPENER, &st);
   if (err)
     return err;
   sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
@@ -62,7 +62,7 @@ static int case_opener(mentorlog *h, const uint8_t case_id[16], const uint8_t au
     *is = memcmp(sqlite3_column_blob(st, 0), author, 32) == 0;
   else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
     err = ml__sqlite_err(h, rc, "find case");
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   return err;
 }
 

@@ -87,7 +87,7 @@ static int author_tip(mentorlog *h, sqlite3_stmt *st, const uint8_t author[32], 
 static int held_hash(mentorlog *h, const uint8_t author[32], uint64_t seq, uint8_t out[32], int *found) {
   *found = 0;
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "SELECT hash FROM records WHERE author = ? AND seq = ?");
+  int err = ml__stmt_get(h, ML_SQL_HELD_HASH, &st);
   if (err)
     return err;
   sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
@@ -99,7 +99,7 @@ static int held_hash(mentorlog *h, const uint8_t author[32], uint64_t seq, uint8
   } else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
     err = ml__sqlite_err(h, rc, "read record");
   }
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   return err;
 }
 
@@ -135,13 +135,13 @@ static int own_apply(mentorlog *h, const struct ml_page_item *it) {
   if ((err = ml__receipt_put(h, r->record_id, it->index, it->received_ms, 0)))
     return err;
   sqlite3_stmt *st;
-  if ((err = ml__prepare(h, &st, "DELETE FROM outbox WHERE record_id = ?")))
+  if ((err = ml__stmt_get(h, ML_SQL_OUTBOX_DELETE, &st)))
     return err;
   sqlite3_bind_blob(st, 1, r->record_id, 16, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   if (rc != SQLITE_DONE)
     err = ml__sqlite_err(h, rc, "acknowledge");
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   return err;
 }
 

@@ -253,7 +253,7 @@ int ml__receipt_put(mentorlog *h, const uint8_t record_id[16], uint64_t index, i
   if (err)
     return ml__fail(h, err, "seal a receipt");
   sqlite3_stmt *st;
-  if ((err = ml__prepare(h, &st, "INSERT OR REPLACE INTO receipts(record_id, sealed, verified) VALUES (?,?,?)")))
+  if ((err = ml__stmt_get(h, ML_SQL_RECEIPT_PUT, &st)))
     return err;
   sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, blob, (int)blen, SQLITE_STATIC);
@@ -261,7 +261,7 @@ int ml__receipt_put(mentorlog *h, const uint8_t record_id[16], uint64_t index, i
   int rc = sqlite3_step(st);
   if (rc != SQLITE_DONE)
     err = ml__sqlite_err(h, rc, "store receipt");
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   return err;
 }
 
@@ -269,7 +269,7 @@ int ml__receipt_get(mentorlog *h, const uint8_t record_id[16], int *found, uint6
                     int64_t *received_ms, int *verified) {
   *found = 0;
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "SELECT sealed, verified FROM receipts WHERE record_id = ?");
+  int err = ml__stmt_get(h, ML_SQL_RECEIPT_GET, &st);
   if (err)
     return err;
   sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
@@ -295,20 +295,20 @@ int ml__receipt_get(mentorlog *h, const uint8_t record_id[16], int *found, uint6
   } else if (rc != SQLITE_DONE) {
     err = ml__sqlite_err(h, rc, "read receipt");
   }
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   return err;
 }
 
 int ml__receipt_verified(mentorlog *h, const uint8_t record_id[16]) {
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "UPDATE receipts SET verified = 1 WHERE record_id = ?");
+  int err = ml__stmt_get(h, ML_SQL_RECEIPT_VERIFIED, &st);
   if (err)
     return err;
   sqlite3_bind_blob(st, 1, record_id, 16, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   if (rc != SQLITE_DONE)
     err = ml__sqlite_err(h, rc, "mark receipt");
-  sqlite3_finalize(st);
+  ml__stmt_put(st);
   return err;
 }
 

@@ -8,17 +8,19 @@
  *
  * The bench starts `mentorlog-server serve` (as `mentorlog-bench server`,
  * bench_server.c) and one mentor, then:
- *   1. device A (a new profile) enrols through the engine; 10 cases and N
- *      contacts with a ~400-byte sealed note are written into it offline
- *      (mentorlog_batch_begin/commit, untimed);
+ *   1. devices A and B (new profiles) enrol through the engine (an
+ *      enrolment ends with a sync: B's has nothing to pull yet); 10 cases
+ *      and N contacts with a ~400-byte sealed note are written into A
+ *      offline (mentorlog_batch_begin/commit, untimed);
  *   2. push: A syncs. The figure is the records A's engine had pushed when it
  *      sent its first pull, over the time since the sync started (session,
  *      push batches and the checkpoint checks that follow them); the whole
  *      sync (which then pulls A's own records back and checks its receipts)
  *      is reported beside it;
- *   3. device B enrols, A learns of it at a sync, A approves it with B's
- *      fingerprint (compared as a person would) and syncs its key grants;
- *   4. pull: B's first sync into its fresh profile, timed whole (session,
+ *   3. A learns of B at a sync, approves it with B's fingerprint (compared
+ *      as a person would) and syncs its key grants;
+ *   4. pull: B's first sync since its enrolment, into a profile that holds
+ *      nothing but the enrolment, timed whole (session,
  *      pull pages, every envelope's signature, chain and hashes, every
  *      checkpoint and its consistency and the spot inclusion proofs checked
  *      by the engine, records stored sealed at rest). B must then read every
@@ -479,8 +481,11 @@ int bench_sync(int argc, char **argv) {
   char mentor[ADMIN_OUT_CAP];
   if (bs_admin(&s, mentor, "mentor", "add", "bench mentor")) goto out;
 
-  /* 1. device A: enrolment, then N records written offline */
+  /* 1. devices A and B enrol (an enrolment is followed by a sync, so B
+   * enrols now, while the log holds nothing to pull: its first pull of the
+   * records is then the timed one); then N records written offline on A */
   if (sdev_create(&A, root, "device-A", &s) || sdev_enroll(&A, &s, mentor)) goto out;
+  if (sdev_create(&B, root, "device-B", &s) || sdev_enroll(&B, &s, mentor)) goto out;
   for (int i = 0; i < SYNC_NCASES; i++) {
     char name[32];
     snprintf(name, sizeof name, "Citizen %d", i);
@@ -518,8 +523,7 @@ int bench_sync(int argc, char **argv) {
     goto out;
   }
 
-  /* 3. device B: enrolment, approval by A, A's grants */
-  if (sdev_create(&B, root, "device-B", &s) || sdev_enroll(&B, &s, mentor)) goto out;
+  /* 3. approval of B by A, A's grants */
   if (sdev_sync(&A, &r) || approve(&A, &B) || sdev_sync(&A, &r)) goto out;
   print_run("grants", &A, &r);
 
