@@ -12,7 +12,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 
-#define ML_SCHEMA_VERSION 4
+#define ML_SCHEMA_VERSION 5
 #define ML_DB_NAME "mentorlog.db"
 #define ML_CASEKEY_CACHE 32
 

@@ -263,7 +263,23 @@ static int casekey_load(mentorlog *h, const uint8_t case_id[16], mlproto_key **o
     if (blob_copy(st, 0, wrapped, sizeof wrapped))
       err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a case key is damaged");
   } else if (rc == SQLITE_DONE) {
-    err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the case key is gone (case erased)");
+    /* No key: destroyed by an erasure, or never granted to this device. */
+    ml__stmt_put(st);
+    st = NULL;
+    sqlite3_stmt *e;
+    if ((err = ml__prepare(h, &e, "SELECT 1 FROM erased_cases WHERE case_id = ?")))
+      return err;
+    sqlite3_bind_blob(e, 1, case_id, 16, SQLITE_STATIC);
+    rc = sqlite3_step(e);
+    sqlite3_finalize(e);
+    if (rc == SQLITE_ROW)
+      err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the case key is gone (case erased)");
+    else if (rc == SQLITE_DONE)
+      err = ml__fail(h, MLPROTO_ERR_NO_CASE_KEY,
+                     "this device holds no key for the case (another device must approve it)");
+    else
+      err = ml__sqlite_err(h, rc, "read case key");
+    return err;
   } else {
     err = ml__sqlite_err(h, rc, "read case key");
   }

@@ -108,9 +108,11 @@ static int dup_into(mentorlog *h, char **dst, const char *s) {
   return 0;
 }
 
+/* ck NULL: the device holds no key of the case (not approved yet): the
+ * sealed part stays closed and *out NULL. */
 static int open_sealed(mentorlog *h, const mlproto_record *r, const mlproto_key *ck, mlproto_sealed **out) {
   *out = NULL;
-  if (!(r->flags & MLPROTO_RECORD_SEALED))
+  if (!(r->flags & MLPROTO_RECORD_SEALED) || !ck)
     return 0;
   int err = mlproto_record_open_sealed(out, r, ck);
   if (err == MLPROTO_ERR_OUT_OF_MEMORY)
@@ -123,6 +125,8 @@ static int open_sealed_own(mentorlog *h, const mlproto_record *r, mlproto_sealed
   const mlproto_key *ck = NULL;
   *out = NULL;
   int err = ml__casekey(h, r->case_id, &ck);
+  if (err == MLPROTO_ERR_NO_CASE_KEY)
+    return 0;
   return err ? err : open_sealed(h, r, ck, out);
 }
 
@@ -168,6 +172,7 @@ int mentorlog_cases(mentorlog *h, mentorlog_case **out, size_t *n) {
       if (!(err = dup_into(h, &o->name, s->case_open->citizen_name)))
         err = dup_into(h, &o->phone, s->case_open->phone);
     }
+    o->locked = !err && !s && (r->flags & MLPROTO_RECORD_SEALED);
     mlproto_sealed_free(s);
   }
   vset_free(&v);
@@ -261,6 +266,7 @@ static int grant_from_group(mentorlog *h, const struct vset *v, const mlproto_he
       if (gs)
         err = dup_into(h, &o->purpose, gs->purpose);
     }
+    o->locked = !err && !s;
     mlproto_sealed_free(s);
   }
   if (!err && close_rec && (close_rec->flags & MLPROTO_RECORD_SEALED)) {
@@ -351,7 +357,10 @@ static int case_versions(mentorlog *h, const uint8_t case_id[16], int kind, size
   int err = case_vset(h, case_id, kind, kind, v);
   if (err || v->n == 0)
     return err;
-  if (!(err = ml__casekey(h, case_id, ck)) && !(*out = mlproto_calloc(vset_nversions(v), size)))
+  err = ml__casekey(h, case_id, ck);
+  if (err == MLPROTO_ERR_NO_CASE_KEY)
+    err = 0, *ck = NULL; /* listed, with sealed fields closed (locked) */
+  if (!err && !(*out = mlproto_calloc(vset_nversions(v), size)))
     err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
   if (err)
     vset_free(v);
@@ -411,6 +420,7 @@ int mentorlog_contacts(mentorlog *h, const uint8_t case_id[16], mentorlog_contac
     uint32_t late_days = late_days_for(grants, ngrants, mentorlog_local_date(o->start_ms));
     o->late_entry = mlproto_late_entry(o->start_ms, o->recorded_ms, late_days);
     mlproto_sealed *s = NULL;
+    o->locked = !ck && (r->flags & MLPROTO_RECORD_SEALED);
     if (!(err = open_sealed(h, r, ck, &s)) && s && s->contact)
       err = dup_into(h, &o->note, s->contact->note);
     mlproto_sealed_free(s);
@@ -453,6 +463,7 @@ int mentorlog_notes(mentorlog *h, const uint8_t case_id[16], mentorlog_note **ou
     o->recorded_ms = MLPROTO_HLC_MS(r->hlc);
     o->conflict = conflict;
     mlproto_sealed *s = NULL;
+    o->locked = !ck && (r->flags & MLPROTO_RECORD_SEALED);
     if (!(err = open_sealed(h, r, ck, &s)) && s && s->note)
       err = dup_into(h, &o->text, s->note->text);
     mlproto_sealed_free(s);

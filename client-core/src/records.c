@@ -236,8 +236,10 @@ int mentorlog_case_open(mentorlog *h, uint8_t out_case[16], const char *name, co
   struct ml_write wc = {.kind = MLPROTO_KIND_CASE_OPEN, .case_id = case_id, .disclosed = &dc,
                         .sealed = &sl, .case_key = ck};
   uint8_t open_id[16];
-  if ((err = ml__casekey_store(h, case_id, ck)) || (err = ml__append(h, &wk, NULL)) ||
-      (err = ml__append(h, &wc, open_id))) {
+  /* CASE_OPEN first: the server assigns a case to a mentor by its first
+   * record, which must be the CASE_OPEN (docs/wire-protocol.md §5). */
+  if ((err = ml__casekey_store(h, case_id, ck)) || (err = ml__append(h, &wc, open_id)) ||
+      (err = ml__append(h, &wk, NULL))) {
     ml__rollback(h);
     goto out_key;
   }

@@ -56,6 +56,8 @@ int ml__record_store(mentorlog *h, const struct ml_stored *m, const uint8_t *env
  * erased (header and signature only). The chain rule per author is the
  * caller's (mlproto_chain_check). */
 int ml__record_ingest(mentorlog *h, const uint8_t *env, size_t len);
+/* The same for a record r the caller verified from env (mlproto_record_verify). */
+int ml__record_ingest_verified(mentorlog *h, const mlproto_record *r, const uint8_t *env, size_t len);
 /* A stored row as a record: the envelope in column col_env opened with the
  * record key (AAD: the record id in col_id), then every check but the
  * signature, against the record hash in col_hash. PROFILE_CORRUPT for

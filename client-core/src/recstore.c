@@ -251,10 +251,17 @@ static int ingest_state(mentorlog *h, const mlproto_record *r, bool *erased, boo
 
 int ml__record_ingest(mentorlog *h, const uint8_t *env, size_t len) {
   mlproto_record *r = NULL;
-  uint8_t *erased_env = NULL;
   int err = mlproto_record_verify(&r, env, len);
   if (err)
     return ml__fail(h, err, "the record does not verify: %s", mlproto_errname(err));
+  err = ml__record_ingest_verified(h, r, env, len);
+  mlproto_record_free(r);
+  return err;
+}
+
+int ml__record_ingest_verified(mentorlog *h, const mlproto_record *r, const uint8_t *env, size_t len) {
+  uint8_t *erased_env = NULL;
+  int err = 0;
   if (mlproto_kind_is_server_event(r->kind)) {
     err = ml__fail(h, MLPROTO_ERR_INVALID_ARGUMENT, "server events are not case records");
     goto out;
@@ -301,7 +308,6 @@ int ml__record_ingest(mentorlog *h, const uint8_t *env, size_t len) {
     err = ml__commit(h);
 out:
   mlproto_free(erased_env);
-  mlproto_record_free(r);
   return err;
 }
 

@@ -105,9 +105,22 @@ static const char schema_v4[] =
     "CREATE TABLE maintenance(task TEXT PRIMARY KEY) WITHOUT ROWID;"
     "INSERT INTO maintenance VALUES ('scrub');";
 
+/* v5: sync (sync_state.c). The v1 tables for it were never written; they
+ * kept a cursor, receipts and server events in plaintext. Now: one sealed
+ * state row; receipts with their index and receipt time sealed (the index
+ * maps to a time through the public log); and which recipients the log's
+ * KEY_GRANTs name per case (random case ids and public box keys). */
+static const char schema_v5[] =
+    "DROP TABLE sync_state; DROP TABLE receipts; DROP TABLE server_events;"
+    "CREATE TABLE sync(id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL);"
+    "CREATE TABLE receipts(record_id BLOB PRIMARY KEY, sealed BLOB NOT NULL,"
+    "  verified INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE grants(case_id BLOB NOT NULL, recipient BLOB NOT NULL,"
+    "  PRIMARY KEY (case_id, recipient)) WITHOUT ROWID;";
+
 static const struct migration migrations[] = {
     {1, schema_v1, NULL}, {2, schema_v2, NULL}, {3, schema_v3, NULL},
-    {4, schema_v4, ml__recstore_seal_all}};
+    {4, schema_v4, ml__recstore_seal_all}, {5, schema_v5, NULL}};
 
 static const char *const cached_sql[ML_SQL_COUNT] = {
     [ML_SQL_BEGIN] = "BEGIN IMMEDIATE",

@@ -329,6 +329,15 @@ void cu_make_v1_profile(mentorlog *h) {
   assert_int_equal(ml__exec(h, "DROP TABLE records; ALTER TABLE r1 RENAME TO records; DROP TABLE maintenance;"
                                "CREATE INDEX records_case ON records(case_id, kind);"
                                "CREATE INDEX records_item ON records(item_id);"
+                               /* v1's sync tables (v5 replaced them) */
+                               "DROP TABLE sync; DROP TABLE receipts; DROP TABLE grants;"
+                               "CREATE TABLE sync_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
+                               "  pull_cursor INTEGER NOT NULL, sth BLOB);"
+                               "INSERT INTO sync_state VALUES (1, 0, NULL);"
+                               "CREATE TABLE receipts(record_id BLOB PRIMARY KEY, log_index INTEGER NOT NULL,"
+                               "  received_ms INTEGER NOT NULL) WITHOUT ROWID;"
+                               "CREATE TABLE server_events(log_index INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
+                               "  envelope BLOB NOT NULL);"
                                "PRAGMA user_version=1; COMMIT;"),
                    0);
 }

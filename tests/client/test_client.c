@@ -453,10 +453,10 @@ static int item_heads_use_indexes(sqlite3 *s) {
 }
 
 /* A version-1 profile (an hlc column, UNIQUE hash, the full item index, no
- * kind index, envelopes in plaintext) is migrated on open to version 4 (v2:
+ * kind index, envelopes in plaintext) is migrated on open to version 5 (v2:
  * the kind index; v3: no UNIQUE on hash, records_item only for later
  * versions; v4: no hlc column, every envelope sealed at rest): every record
- * is kept with its rid, the chain verifies, item heads still work for an
+ * is kept with its rid (v5: the sync tables replaced by sealed ones), the chain verifies, item heads still work for an
  * item corrected before and after the migration, and no disclosed byte of
  * the plaintext era is left in any file. */
 static void schema_migration(void **state) {
@@ -526,8 +526,12 @@ static void schema_migration(void **state) {
   assert_int_equal(mentorlog_verify(h), 0);
   mentorlog_close(h);
   s = rawdb(dir);
-  assert_int_equal(raw_int(s, "PRAGMA user_version"), 4);
+  assert_int_equal(raw_int(s, "PRAGMA user_version"), 5);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM maintenance"), 0); /* the scrub ran and is done */
+  /* v5: the v1 sync tables are gone, the sealed ones are there */
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM sqlite_master WHERE name IN ('sync_state', 'server_events')"), 0);
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM sqlite_master WHERE name IN ('sync', 'receipts', 'grants')"), 3);
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_table_info('receipts') WHERE name = 'sealed'"), 1);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_table_info('records') WHERE name = 'hlc'"), 0);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM records"), nrec + 1);
   char sql[128]; /* every old record kept its rid */

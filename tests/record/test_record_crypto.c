@@ -250,6 +250,33 @@ static void test_argon2id(void **state) {
   assert_null(k);
 }
 
+/* Device fingerprints: the known answer was computed independently
+ * (Python's hashlib and a Crockford base32 of the first 80 bits). */
+static void test_device_fingerprint(void **state) {
+  (void)state;
+  uint8_t sp[32], bp[32];
+  memset(sp, 1, 32);
+  memset(bp, 2, 32);
+  char f[MLPROTO_FINGERPRINT_LEN + 1];
+  assert_int_equal(mlproto_device_fingerprint(f, sp, bp), MLPROTO_OK);
+  assert_string_equal(f, "DHYJ-A45N-EHAD-M9CW");
+  assert_int_equal(strlen(f), MLPROTO_FINGERPRINT_LEN);
+  /* the two keys are not interchangeable */
+  char g[MLPROTO_FINGERPRINT_LEN + 1];
+  assert_int_equal(mlproto_device_fingerprint(g, bp, sp), MLPROTO_OK);
+  assert_string_not_equal(f, g);
+  assert_true(mlproto_fingerprint_equal(f, "dhyj a45n ehad m9cw"));
+  assert_true(mlproto_fingerprint_equal(f, "DHYJA45NEHADM9CW"));
+  assert_true(mlproto_fingerprint_equal("0000-1111-0000-1111", "oooo-iiii-OOOO-llll"));
+  assert_false(mlproto_fingerprint_equal(f, "DHYJ-A45N-EHAD-M9CX"));
+  assert_false(mlproto_fingerprint_equal(f, "DHYJ-A45N-EHAD-M9C"));
+  assert_false(mlproto_fingerprint_equal(f, "DHYJ-A45N-EHAD-M9CWW"));
+  assert_false(mlproto_fingerprint_equal(f, "DHYJ-A45N-EHAD-M9CU")); /* U is not a symbol */
+  assert_false(mlproto_fingerprint_equal(NULL, f));
+  assert_int_equal(mlproto_device_fingerprint(f, NULL, bp), MLPROTO_ERR_INVALID_ARGUMENT);
+  assert_string_equal(f, "");
+}
+
 static void test_sizes(void **state) {
   (void)state;
   assert_int_equal(mlproto_sign_bytes(), 64);
@@ -265,6 +292,7 @@ int main(void) {
       cmocka_unit_test(test_case_key_grant), cmocka_unit_test(test_wrap),
       cmocka_unit_test(test_wrap_bound_and_derive),
       cmocka_unit_test(test_argon2id),       cmocka_unit_test(test_sizes),
+      cmocka_unit_test(test_device_fingerprint),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }

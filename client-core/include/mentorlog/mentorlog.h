@@ -442,6 +442,8 @@ typedef struct mentorlog_case {
   int erased;
   int conflict;
   int64_t opened_ms;          /* hlc time of CASE_OPEN */
+  int locked;                 /* this device holds no key of the case yet (not approved,
+                               * mentorlog/sync.h): name and phone are NULL */
 } mentorlog_case;
 MENTORLOG_EXTERN int mentorlog_cases(mentorlog *h, mentorlog_case **out, size_t *n);
 MENTORLOG_EXTERN void mentorlog_cases_free(mentorlog_case *v, size_t n);
@@ -457,6 +459,7 @@ typedef struct mentorlog_grant {
   int closed;                 /* a GRANT_CLOSE head: end is the close date */
   int conflict;
   char *close_reason;         /* decrypted reason of that GRANT_CLOSE; NULL when none */
+  int locked;                 /* no key of the case here: purpose and reason are NULL */
 } mentorlog_grant;
 /* Grants of case (or of every case when case_id is NULL). */
 MENTORLOG_EXTERN int mentorlog_grants(mentorlog *h, const uint8_t *case_id, mentorlog_grant **out, size_t *n);
@@ -473,6 +476,7 @@ typedef struct mentorlog_contact {
                                * whose [start, end] covers the contact's local date (the
                                * latest-starting one if several), else the default 7 */
   int conflict;
+  int locked;                 /* a sealed note exists but this device holds no key of the case */
 } mentorlog_contact;
 MENTORLOG_EXTERN int mentorlog_contacts(mentorlog *h, const uint8_t case_id[MENTORLOG_ID_BYTES],
                                         mentorlog_contact **out, size_t *n);
@@ -482,8 +486,9 @@ typedef struct mentorlog_note {
   uint8_t id[MENTORLOG_ID_BYTES];
   uint8_t record[MENTORLOG_ID_BYTES];
   int64_t recorded_ms;
-  char *text;
+  char *text;                 /* NULL when locked */
   int conflict;
+  int locked;                 /* this device holds no key of the case: text is NULL */
 } mentorlog_note;
 MENTORLOG_EXTERN int mentorlog_notes(mentorlog *h, const uint8_t case_id[MENTORLOG_ID_BYTES],
                                      mentorlog_note **out, size_t *n);

@@ -107,6 +107,23 @@ MLPROTO_EXTERN int mlproto_case_key_open(mlproto_key **out,
                                          const uint8_t sealed[MLPROTO_CASE_KEY_SEALEDBYTES],
                                          const mlproto_key *box) MLPROTO_WARN_UNUSED;
 
+/* ----------------------------------------------------------- fingerprints -- */
+
+/* A device's fingerprint, shown on two screens and compared by eye before a
+ * device is approved (DESIGN §4): SHA-256("mentorlog/device-fingerprint/v1"
+ * 0x00 || sign_pub || box_pub), its first 80 bits as 16 symbols of
+ * Crockford base32 (0-9, A-Z without I, L, O, U; most significant bit first)
+ * in four groups of four joined by '-': "7GC5-4YTX-QJ8N-876H" (19 chars and
+ * a NUL). INVALID_ARGUMENT for NULL (out is then ""). */
+#define MLPROTO_FINGERPRINT_LEN 19u
+MLPROTO_EXTERN int mlproto_device_fingerprint(char out[MLPROTO_FINGERPRINT_LEN + 1],
+                                              const uint8_t sign_pub[32],
+                                              const uint8_t box_pub[32]) MLPROTO_WARN_UNUSED;
+/* 1 when a and b name the same fingerprint as a person would read them:
+ * 16 symbols each, case ignored, dashes and spaces ignored, O read as 0 and
+ * I, L as 1; else 0 (also for NULL or any other character). */
+MLPROTO_EXTERN int mlproto_fingerprint_equal(const char *a, const char *b);
+
 /* --------------------------------------------------------------- wrapping -- */
 
 /*

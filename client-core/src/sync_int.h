@@ -1,0 +1,110 @@
+/* Shared by the sync engine's files: the state a profile keeps for sync
+ * (sync_state.c), the engine (sync.c), page checks and application
+ * (sync_pull.c), key grants and device approval (sync_grants.c). */
+#ifndef MENTORLOG_SYNC_INT_H
+#define MENTORLOG_SYNC_INT_H
+
+#include "records_int.h"
+
+#include "mentorlog/sync.h"
+#include "mlproto/checkpoint.h"
+
+#define ML_SYNC_MAX_DEVICES 64 /* devices of one mentor a profile keeps */
+
+enum {
+  ML_DEV_SELF = 1,      /* this device */
+  ML_DEV_FIRST = 2,     /* the mentor's first DEVICE_ENROLLED: approved by enrolment */
+  ML_DEV_APPROVED = 4,  /* approved here (mentorlog_device_approve) */
+  ML_DEV_GRANTED = 8,   /* named in a KEY_GRANT written by an approved device */
+  ML_DEV_REVOKED = 16,  /* a DEVICE_REVOKED event names it */
+};
+
+struct ml_sync_device {
+  uint8_t sign_pub[32], box_pub[32];
+  char label[MENTORLOG_LABEL_MAX + 1];
+  uint64_t log_index;     /* of its DEVICE_ENROLLED */
+  int64_t received_ms;
+  uint64_t revoked_index; /* of its DEVICE_REVOKED (valid with ML_DEV_REVOKED) */
+  unsigned flags;
+};
+
+/* Everything the engine keeps between runs: one row, sealed at rest under
+ * the record key (purpose "sync-state"), rewritten in the transaction of
+ * whatever changed it. */
+struct ml_sync_state {
+  int enrolled;
+  uint8_t device_id[16], mentor_id[16], server_pub[32];
+  int has_escrow;
+  uint8_t escrow_pub[32];
+  char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
+  char url[MENTORLOG_URL_MAX + 1], pin[MENTORLOG_PIN_MAX + 1], label[MENTORLOG_LABEL_MAX + 1];
+  uint64_t cursor;
+  int64_t last_sync_ms;
+  /* The last verified checkpoint: its note (the evidence) and content. */
+  char note[MLPROTO_CHECKPOINT_SIGNED_MAX + 1];
+  size_t note_len;
+  mlproto_checkpoint cp;
+  /* Two notes of one size with different roots, kept when a split view was
+   * found (evidence for the auditor); empty otherwise. */
+  char evidence[2 * MLPROTO_CHECKPOINT_SIGNED_MAX + 2];
+  size_t n_devices;
+  struct ml_sync_device devices[ML_SYNC_MAX_DEVICES];
+};
+
+/* ---- sync_state.c ---- */
+/* Load the state (a profile never enrolled: zeroed, enrolled = 0). */
+int ml__sync_load(mentorlog *h, struct ml_sync_state *s);
+/* Write it inside the caller's transaction. */
+int ml__sync_store(mentorlog *h, const struct ml_sync_state *s);
+/* Receipts: the server's log index and receipt time of an own record,
+ * sealed at rest (the index maps to a time through the public log). */
+int ml__receipt_put(mentorlog *h, const uint8_t record_id[16], uint64_t index, int64_t received_ms,
+                    int verified);
+/* 0 and *found = 1 with the values, or *found = 0. */
+int ml__receipt_get(mentorlog *h, const uint8_t record_id[16], int *found, uint64_t *index,
+                    int64_t *received_ms, int *verified);
+int ml__receipt_verified(mentorlog *h, const uint8_t record_id[16]);
+struct ml_sync_device *ml__sync_device(struct ml_sync_state *s, const uint8_t sign_pub[32]);
+struct ml_sync_device *ml__sync_device_box(struct ml_sync_state *s, const uint8_t box_pub[32]);
+/* Approved to receive case keys: first, approved here, or granted by an
+ * approved device; never when revoked. */
+int ml__sync_dev_approved(const struct ml_sync_device *d);
+
+/* ---- sync_grants.c ---- */
+/* A KEY_GRANT seen in the log (any author, own included): remember which
+ * recipients hold a key of the case, and mark recipients of an approved
+ * granter approved. Inside the caller's transaction. */
+int ml__grant_seen(mentorlog *h, struct ml_sync_state *s, const mlproto_record *r);
+/* Open every KEY_GRANT addressed to this device for a case it holds no key
+ * of, and keep the key when the granter is trusted for the case (approved,
+ * or the author of the case's CASE_OPEN). Inside the caller's transaction.
+ * *accepted counts the keys taken. */
+int ml__grants_accept(mentorlog *h, struct ml_sync_state *s, uint32_t *accepted);
+/* Write the KEY_GRANTs still owed (every held case key to every approved,
+ * non-revoked device and the escrow key lacking one), inside the caller's
+ * transaction; *written counts the records. */
+int ml__grants_write(mentorlog *h, struct ml_sync_state *s, uint32_t *written);
+/* How many grants ml__grants_write would write (recipients x cases). */
+int ml__grants_pending(mentorlog *h, struct ml_sync_state *s, uint32_t *n);
+
+/* ---- sync_pull.c ---- */
+struct ml_page_item {
+  uint64_t index;
+  int64_t received_ms;
+  uint32_t entry_type;
+  mlproto_record *r;          /* verified envelope */
+  const uint8_t *env;         /* the envelope bytes (in the response) */
+  size_t env_len;
+};
+/* Apply a checked page in one transaction: the records, the events, the
+ * acknowledgements of own records, cursor and checkpoint (state s, which
+ * the caller holds as a copy: on failure the caller reloads it). Every
+ * check that needs the store (authors, chains, own records) happens here,
+ * inside the transaction; a failed check rolls it back and returns
+ * SERVER_LIED with errmsg naming it. *applied counts records of others
+ * stored. */
+int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_page_item *items,
+                   size_t n, uint64_t next_since, const char *note, size_t note_len,
+                   const mlproto_checkpoint *cp, uint64_t *applied);
+
+#endif
