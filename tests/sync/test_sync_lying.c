@@ -5,7 +5,9 @@
  *
  *   drop_record        a record left out of a pull page (a later record of
  *                      the same author stays: its chain shows the gap)
- *   reorder            two items of a page swapped
+ *   reorder            two items of a page swapped (indices out of order)
+ *   reorder_entries    two entries exchange places, each under the other's
+ *                      index (the page still ascending)
  *   inconsistent       the tree heads, checkpoints and proofs of a second
  *                      server under the SAME log key and name but with
  *                      another history (signatures verify, history does not)
@@ -14,6 +16,9 @@
  *                      server's own key (read from its data directory)
  *   swap_sealed        the sealed parts of two records exchanged
  *   old_checkpoint     the pull answer names an older (smaller) tree head
+ *   old_checkpoint_alone  the same with nothing new to pull and the page
+ *                      kept coherent (its next cursor is the old size): only
+ *                      the kept checkpoint shows the log went back
  *   old_note           the checkpoint asked for is answered with an older,
  *                      genuine note of a smaller size
  *
@@ -266,6 +271,28 @@ static void lie_reorder(void *ctx, sd_dev *d, const mentorlog_sync_action *act, 
   mlproto_msg_free(&p->base);
 }
 
+/* reorder_entries: two entries exchange places in the log, each keeping
+ * the other's index (a page still in ascending order). */
+static void lie_reorder_entries(void *ctx, sd_dev *d, const mentorlog_sync_action *act, sd_answer *out) {
+  lfx *f = ctx;
+  sd_exchange(d->srv, d->peer, act, out);
+  if (f->fired || !is_pull(act) || out->status != 200) return;
+  Mentorlog__V1__PullResponse *p = pull_of(out);
+  if (p->n_items >= 2) {
+    size_t i = p->n_items / 2 - 1;
+    Mentorlog__V1__LogItem *a = p->items[i], *b = p->items[i + 1];
+    uint64_t ia = a->log_index, ib = b->log_index;
+    a->log_index = ib;
+    b->log_index = ia;
+    p->items[i] = b;
+    p->items[i + 1] = a;
+    repack(out, &p->base);
+    f->fired = 1;
+    snprintf(f->did, sizeof f->did, "log entries %" PRIu64 " and %" PRIu64 " exchanged places", ia, ib);
+  }
+  mlproto_msg_free(&p->base);
+}
+
 static void lie_swap_sealed(void *ctx, sd_dev *d, const mentorlog_sync_action *act, sd_answer *out) {
   lfx *f = ctx;
   sd_exchange(d->srv, d->peer, act, out);
@@ -336,6 +363,25 @@ static void replace_sth(sd_answer *out, const mentorlog_sync_action *act, const 
 
 static int is_push(const mentorlog_sync_action *act) { return strcmp(act->path, "/v1/push") == 0; }
 
+static uint64_t sth_size(const uint8_t *b, size_t len) {
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(mlproto_msg_unpack(&m, MLPROTO_MSG_SIGNED_TREE_HEAD, b, len), 0);
+  uint64_t n = ((Mentorlog__V1__SignedTreeHead *)m)->size;
+  mlproto_msg_free(m);
+  return n;
+}
+
+/* A last page (more = false) names the tree size as its next cursor: keep
+ * a rewritten page coherent with the tree head put into it. */
+static void set_next_since(sd_answer *out, uint64_t size) {
+  Mentorlog__V1__PullResponse *p = pull_of(out);
+  if (!p->more) {
+    p->next_since = size;
+    repack(out, &p->base);
+  }
+  mlproto_msg_free(&p->base);
+}
+
 /* inconsistent: every tree head, checkpoint and proof from the second
  * server (same key, same name, another history). */
 static void lie_inconsistent(void *ctx, sd_dev *d, const mentorlog_sync_action *act, sd_answer *out) {
@@ -352,6 +398,7 @@ static void lie_inconsistent(void *ctx, sd_dev *d, const mentorlog_sync_action *
     sd_call(&f->srv2, "10.2.0.9", "GET", "/v1/log/sth", NULL, 0, &s2);
     assert_int_equal(s2.status, 200);
     replace_sth(out, act, s2.body, s2.len);
+    if (is_pull(act)) set_next_since(out, sth_size(s2.body, s2.len));
     sd_answer_free(&s2);
   }
 }
@@ -431,6 +478,15 @@ static void lie_old_sth(void *ctx, sd_dev *d, const mentorlog_sync_action *act, 
   }
 }
 
+/* old_checkpoint_alone: nothing new in the log; the pull answer names
+ * the early tree head and, as a last page must, its size as next cursor. */
+static void lie_old_sth_coherent(void *ctx, sd_dev *d, const mentorlog_sync_action *act, sd_answer *out) {
+  lfx *f = ctx;
+  int before = f->fired;
+  lie_old_sth(ctx, d, act, out);
+  if (!before && f->fired) set_next_since(out, f->old_size);
+}
+
 /* old_note: a checkpoint asked for answered with the early note. */
 static void lie_old_note(void *ctx, sd_dev *d, const mentorlog_sync_action *act, sd_answer *out) {
   lfx *f = ctx;
@@ -497,13 +553,24 @@ static void more_records(lfx *f) {
 static void test_drop_record(void **state) {
   lfx *f = *state;
   more_records(f);
-  expect_caught(f, lie_drop, MENTORLOG_ERR_SERVER_LIED, "chain|seq|gap|missing|prev", 1);
+  expect_caught(f, lie_drop, MENTORLOG_ERR_SERVER_LIED, "left out|chain|missing", 1);
 }
 
+/* Engine finding (client-core 6ea54d8): this fails. The page is refused,
+ * but by mlproto_msg_unpack's own order check, reported as "the pull answer
+ * does not decode: FIELD_RANGE" — the message does not say the entries are
+ * out of order (the engine's "out of order" check in page_check is never
+ * reached for this lie). */
 static void test_reorder(void **state) {
   lfx *f = *state;
   more_records(f);
-  expect_caught(f, lie_reorder, MENTORLOG_ERR_SERVER_LIED, "order|ascending|index", 1);
+  expect_caught(f, lie_reorder, MENTORLOG_ERR_SERVER_LIED, "order|ascending", 1);
+}
+
+static void test_reorder_entries(void **state) {
+  lfx *f = *state;
+  more_records(f);
+  expect_caught(f, lie_reorder_entries, MENTORLOG_ERR_PROOF_INVALID, "inclusion", 1);
 }
 
 static void test_swap_sealed(void **state) {
@@ -547,6 +614,18 @@ static void test_old_checkpoint(void **state) {
   expect_caught(f, lie_old_sth, MENTORLOG_ERR_SERVER_LIED, "shr|older|smaller|size", 1);
 }
 
+/* The same replay with nothing new to pull, the answer kept coherent: only
+ * the kept checkpoint can tell that the log went back in time.
+ * Engine finding (client-core 6ea54d8): this fails. The answer is refused
+ * by page_check's cursor rule with "the pull answer's next cursor 6 is not
+ * 6" (next_since < cursor, reported with the wrong expected value), so the
+ * "log shrank ... (an old checkpoint replayed)" check of on_pull is never
+ * reached: the message names neither the replay nor the sizes compared. */
+static void test_old_checkpoint_alone(void **state) {
+  lfx *f = *state;
+  expect_caught(f, lie_old_sth_coherent, MENTORLOG_ERR_SERVER_LIED, "shr|older|smaller|replay|back", 1);
+}
+
 static void test_old_note(void **state) {
   lfx *f = *state;
   more_records(f);
@@ -558,10 +637,12 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_drop_record, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reorder, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reorder_entries, setup, teardown),
       cmocka_unit_test_setup_teardown(test_swap_sealed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inconsistent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_split_view, setup, teardown),
       cmocka_unit_test_setup_teardown(test_old_checkpoint, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_old_checkpoint_alone, setup, teardown),
       cmocka_unit_test_setup_teardown(test_old_note, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
