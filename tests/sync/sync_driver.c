@@ -8,6 +8,7 @@
 #include "mlproto/util.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sodium.h>
@@ -37,11 +38,24 @@ void sd_mkdtemp(char *out, size_t cap, const char *prefix) {
   if (!mkdtemp(out)) fail_msg("mkdtemp %s: %s", out, strerror(errno));
 }
 
+/* In process (no rm -rf: a thousand schedules would start thousands of
+ * processes). Symbolic links are removed, never followed. */
 void sd_rmtree(const char *dir) {
   if (!dir || !*dir) return;
-  char cmd[1200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
+  DIR *d = opendir(dir);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      char p[1200];
+      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+      struct stat st;
+      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) sd_rmtree(p);
+      else if (unlink(p) != 0 && errno != ENOENT) fprintf(stderr, "remove %s: %s\n", p, strerror(errno));
+    }
+    closedir(d);
+  }
+  if (rmdir(dir) != 0 && errno != ENOENT) fprintf(stderr, "remove %s: %s\n", dir, strerror(errno));
 }
 
 static void copy_file(const char *from, const char *to, mode_t mode) {
@@ -89,6 +103,44 @@ void sd_server_close(sd_server *s) {
   s->app = NULL;
   sd_rmtree(s->dir);
   s->dir[0] = 0;
+}
+
+static int g_saved_stderr = -1;
+static char g_log_path[600];
+
+void sd_log_quiet(void) {
+  const char *v = getenv("ML_SYNC_VERBOSE");
+  if ((v && *v && strcmp(v, "0") != 0) || g_saved_stderr >= 0) return;
+  snprintf(g_log_path, sizeof g_log_path, "%s/mlsync-server-log-XXXXXX", sd_tmp_base());
+  int fd = mkstemp(g_log_path);
+  if (fd < 0) return;
+  fflush(stderr);
+  g_saved_stderr = dup(2);
+  dup2(fd, 2);
+  close(fd);
+}
+
+void sd_log_tail(unsigned lines) {
+  if (g_saved_stderr < 0) return;
+  fflush(stderr);
+  size_t n = 0;
+  char *b = tu_read_file(g_log_path, &n);
+  if (!b) return;
+  size_t at = n;
+  unsigned seen = 0;
+  while (at > 0 && seen <= lines)
+    if (b[--at] == '\n') seen++;
+  printf("--- the last %u lines of the server's log ---\n%s", lines, b + (at ? at + 1 : 0));
+  free(b);
+}
+
+void sd_log_restore(void) {
+  if (g_saved_stderr < 0) return;
+  fflush(stderr);
+  dup2(g_saved_stderr, 2);
+  close(g_saved_stderr);
+  g_saved_stderr = -1;
+  unlink(g_log_path);
 }
 
 sqlite3 *sd_server_db(sd_server *s) {
@@ -296,6 +348,8 @@ void sd_error_answer(sd_answer *out, int code, const char *detail, const char *e
 
 /* ----------------------------------------------------------- devices --- */
 
+int sd_keystore_profiles;
+
 static int64_t dev_clock(void *ctx) { return ((sd_clock *)ctx)->now_ms; }
 
 void sd_dev_create(sd_dev *d, sd_server *srv, sd_clock *c, const char *name, const char *peer) {
@@ -307,9 +361,14 @@ void sd_dev_create(sd_dev *d, sd_server *srv, sd_clock *c, const char *name, con
   sd_mkdtemp(d->root, sizeof d->root, "mlsync-dev");
   snprintf(d->dir, sizeof d->dir, "%s/p", d->root);
   mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
-  o.passphrase = "correct horse battery";
-  o.passphrase_len = strlen(o.passphrase);
-  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
+  if (sd_keystore_profiles) {
+    randombytes_buf(d->key, sizeof d->key);
+    o.key = d->key;
+  } else {
+    o.passphrase = "correct horse battery";
+    o.passphrase_len = strlen(o.passphrase);
+    o.kdf = MENTORLOG_KDF_FAST_INSECURE;
+  }
   o.clock_ms = dev_clock;
   o.clock_ctx = c;
   int rc = mentorlog_create(&d->h, d->dir, &o);
@@ -320,6 +379,7 @@ void sd_dev_close(sd_dev *d) {
   sd_sync_end(d);
   mentorlog_close(d->h);
   d->h = NULL;
+  sodium_memzero(d->key, sizeof d->key);
   sd_rmtree(d->root);
   d->root[0] = 0;
 }

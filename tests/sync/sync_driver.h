@@ -84,6 +84,15 @@ void sd_enroll_code(sd_server *s, const char *mentor, char code[64]);
 /* admin device revoke HEX(id). */
 void sd_device_revoke(sd_server *s, const uint8_t device_id[MENTORLOG_ID_BYTES]);
 
+/* The server logs a line per request to stderr. sd_log_quiet() sends
+ * stderr to a file under the temporary base instead (a long trace would
+ * print hundreds of thousands of lines), sd_log_tail() prints its last
+ * lines to stdout (when a schedule fails), sd_log_restore() puts stderr
+ * back and removes the file. ML_SYNC_VERBOSE=1 keeps stderr as it is. */
+void sd_log_quiet(void);
+void sd_log_tail(unsigned lines);
+void sd_log_restore(void);
+
 /* A read-only connection to the server's database (the test's own). */
 sqlite3 *sd_server_db(sd_server *s);
 
@@ -147,10 +156,15 @@ typedef struct sd_dev {
   char last_path[128]; /* of the last SEND (messages) */
   sd_hook hook;
   void *hook_ctx;
+  uint8_t key[MENTORLOG_KEY_BYTES]; /* the keystore key (sd_keystore_profiles) */
 } sd_dev;
 
-/* A new profile (fast test KDF, the test clock) in a new temporary
- * directory; peer: the address its requests come from. */
+/* A new profile (the test clock) in a new temporary directory; peer: the
+ * address its requests come from. The profile is unlocked by a passphrase
+ * with the fast test KDF (MENTORLOG_KDF_FAST_INSECURE), or, when
+ * sd_keystore_profiles is set, by a random platform-keystore key (no KDF:
+ * Argon2id's 8 MiB per profile dominate a schedule of the trace test). */
+extern int sd_keystore_profiles;
 void sd_dev_create(sd_dev *d, sd_server *srv, sd_clock *c, const char *name, const char *peer);
 void sd_dev_close(sd_dev *d); /* frees an engine, closes the profile, removes it */
 
