@@ -39,6 +39,7 @@
 #include "app.h"
 #include "mentorlog/mentorlog.h"
 #include "mentorlog/sync.h"
+#include "sync_state.h"
 
 #include <sqlite3.h>
 #include <stddef.h>
@@ -190,28 +191,12 @@ void sd_sync_ok(sd_dev *d);
  * must know d (a sync after d's enrolment). */
 void sd_approve(sd_dev *approver, sd_dev *d);
 
+/* sd_state_hash_of(d->h, d->name, ...) */
+void sd_state_hash(sd_dev *d, uint8_t out[32], unsigned *conflicts, unsigned *locked);
+
 /* mentorlog_sync_status of d (fails the test on error). */
 mentorlog_sync_info sd_status(sd_dev *d);
 /* "A1: FAIL SERVER_LIED: <errmsg> (after N steps, last request ...)" */
 const char *sd_describe(const sd_dev *d);
-
-/* ------------------------------------------------------ derived state --- */
-/* SHA-256 over a canonical export of what d shows: every case (id, name,
- * phone, erased, conflict), grant, contact (id, head, values, note,
- * conflict) and note (id, head, text, conflict), items sorted by id and
- * head. Two devices that read the same records the same way get the same
- * hash. *conflicts (may be NULL) gets the number of items shown in
- * conflict, *locked the number of cases whose name d cannot read. */
-void sd_state_hash(sd_dev *d, uint8_t out[32], unsigned *conflicts, unsigned *locked);
-
-/* --------------------------------------------------------------- rng --- */
-/* splitmix64: the tests' only randomness, seeded from ML_SYNC_SEED. */
-typedef struct sd_rng {
-  uint64_t s;
-} sd_rng;
-uint64_t sd_rand(sd_rng *r);
-uint32_t sd_below(sd_rng *r, uint32_t n); /* uniform in [0, n) */
-/* getenv(name) as a u64, or def. */
-uint64_t sd_env_u64(const char *name, uint64_t def);
 
 #endif
