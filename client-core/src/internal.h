@@ -82,6 +82,8 @@ struct mentorlog {
    * flushed (rollback, erasure) or the handle closes. */
   struct ml_casekey {
     uint8_t case_id[16];
+    int64_t gen;      /* the key's generation (case_keys.gen) */
+    int newest;       /* the newest generation when loaded */
     mlproto_key *key; /* NULL: free slot */
     uint64_t used;
   } casekeys[ML_CASEKEY_CACHE];
@@ -158,12 +160,24 @@ int ml__keyring_check(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_create(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_unlock(mentorlog *h, const mentorlog_open_options *o);
 int ml__keyring_rewrap(mentorlog *h, const mentorlog_open_options *o);
-/* Case key: wrap a fresh key and store it. */
-int ml__casekey_store(mentorlog *h, const uint8_t case_id[16], const mlproto_key *k);
-/* The case key, borrowed from the handle's cache (valid until the next
- * call on h that writes, rolls back or erases; never freed by the caller).
- * CASE_ERASED when destroyed. */
+/* Case key: wrap k and store it as the case's next generation (0 for the
+ * first); *gen (may be NULL) gets it. Drops the case from the cache. */
+int ml__casekey_store(mentorlog *h, const uint8_t case_id[16], const mlproto_key *k, int64_t *gen);
+/* The case's newest key, borrowed from the handle's cache (valid until the
+ * next call on h that writes, rolls back or erases; never freed by the
+ * caller). CASE_ERASED when destroyed, NO_CASE_KEY when never granted. */
 int ml__casekey(mentorlog *h, const uint8_t case_id[16], const mlproto_key **out);
+/* The key of one generation, borrowed the same way; NOT_FOUND when absent. */
+int ml__casekey_gen(mentorlog *h, const uint8_t case_id[16], int64_t gen, const mlproto_key **out);
+/* The generations held for a case, newest first (at most cap); *n their count. */
+int ml__casekey_gens(mentorlog *h, const uint8_t case_id[16], int64_t *gens, size_t cap, size_t *n);
+/* A 16-byte tag naming a key (keyed BLAKE2b: equal tags, equal keys;
+ * nothing else about the key). */
+void ml__casekey_tag(uint8_t tag[16], const mlproto_key *k);
+/* 1 when the case holds a key with this tag. */
+int ml__casekey_has_tag(mentorlog *h, const uint8_t case_id[16], const uint8_t tag[16], int *has);
+/* Schema v5 migration: the tag of every stored case key. */
+int ml__casekey_tag_all(mentorlog *h);
 /* Drop cached case keys: one case (case_id) or all (NULL). */
 void ml__casekey_flush(mentorlog *h, const uint8_t *case_id);
 

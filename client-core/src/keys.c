@@ -233,39 +233,56 @@ static void casekey_tx_rollback(mentorlog *h, bool batch) {
 
 const struct ml_txpart ml__casekey_txpart = {"case keys", NULL, NULL, casekey_tx_rollback};
 
-int ml__casekey_store(mentorlog *h, const uint8_t case_id[16], const mlproto_key *key) {
+int ml__casekey_store(mentorlog *h, const uint8_t case_id[16], const mlproto_key *key, int64_t *gen_out) {
   uint8_t wrapped[MLPROTO_WRAPPED_KEY_BYTES];
   int err = mlproto_key_wrap(wrapped, h->storage, PURPOSE_CASE, key);
   if (err)
     return ml__fail(h, err, "wrap case key");
   sqlite3_stmt *st;
-  if ((err = ml__prepare(h, &st, "INSERT OR REPLACE INTO case_keys VALUES (?,?)")))
+  uint8_t tag[16];
+  ml__casekey_tag(tag, key);
+  if ((err = ml__prepare(h, &st, "INSERT INTO case_keys(case_id, gen, tag, wrapped) VALUES (?1,"
+                                 " (SELECT coalesce(max(gen) + 1, 0) FROM case_keys WHERE case_id = ?1), ?3, ?2)"
+                                 " RETURNING gen")))
     return err;
   sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, wrapped, sizeof wrapped, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, tag, 16, SQLITE_STATIC);
   int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && gen_out)
+    *gen_out = sqlite3_column_int64(st, 0);
+  if (rc == SQLITE_ROW)
+    rc = sqlite3_step(st);
   if (rc != SQLITE_DONE)
     err = ml__sqlite_err(h, rc, "store case key");
   sqlite3_finalize(st);
+  sodium_memzero(wrapped, sizeof wrapped);
+  ml__casekey_flush(h, case_id); /* the newest generation changed */
   return err;
 }
 
-static int casekey_load(mentorlog *h, const uint8_t case_id[16], mlproto_key **out) {
+/* Load generation gen (< 0: the newest) of a case's key. */
+static int casekey_load(mentorlog *h, const uint8_t case_id[16], int64_t gen, mlproto_key **out,
+                        int64_t *gen_out) {
   *out = NULL;
   sqlite3_stmt *st;
   int err = ml__stmt_get(h, ML_SQL_CASEKEY_GET, &st);
   if (err)
     return err;
   sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, gen);
   uint8_t wrapped[MLPROTO_WRAPPED_KEY_BYTES];
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
+    *gen_out = sqlite3_column_int64(st, 1);
     if (blob_copy(st, 0, wrapped, sizeof wrapped))
       err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a case key is damaged");
+  } else if (rc == SQLITE_DONE && gen >= 0) {
+    ml__stmt_put(st);
+    return ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no such generation of the case key");
   } else if (rc == SQLITE_DONE) {
     /* No key: destroyed by an erasure, or never granted to this device. */
     ml__stmt_put(st);
-    st = NULL;
     sqlite3_stmt *e;
     if ((err = ml__prepare(h, &e, "SELECT 1 FROM erased_cases WHERE case_id = ?")))
       return err;
@@ -273,13 +290,11 @@ static int casekey_load(mentorlog *h, const uint8_t case_id[16], mlproto_key **o
     rc = sqlite3_step(e);
     sqlite3_finalize(e);
     if (rc == SQLITE_ROW)
-      err = ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the case key is gone (case erased)");
-    else if (rc == SQLITE_DONE)
-      err = ml__fail(h, MLPROTO_ERR_NO_CASE_KEY,
-                     "this device holds no key for the case (another device must approve it)");
-    else
-      err = ml__sqlite_err(h, rc, "read case key");
-    return err;
+      return ml__fail(h, MLPROTO_ERR_CASE_ERASED, "the case key is gone (case erased)");
+    if (rc == SQLITE_DONE)
+      return ml__fail(h, MLPROTO_ERR_NO_CASE_KEY,
+                      "this device holds no key for the case (another device must approve it)");
+    return ml__sqlite_err(h, rc, "read case key");
   } else {
     err = ml__sqlite_err(h, rc, "read case key");
   }
@@ -287,35 +302,128 @@ static int casekey_load(mentorlog *h, const uint8_t case_id[16], mlproto_key **o
   if (err)
     return err;
   err = mlproto_key_unwrap(out, MLPROTO_KEY_CASE, h->storage, PURPOSE_CASE, wrapped);
+  sodium_memzero(wrapped, sizeof wrapped);
   if (err == MLPROTO_ERR_WRONG_PASSPHRASE)
     err = MLPROTO_ERR_PROFILE_CORRUPT;
   return err ? ml__fail(h, err, "a case key does not open") : 0;
 }
 
-int ml__casekey(mentorlog *h, const uint8_t case_id[16], const mlproto_key **out) {
+/* gen < 0: the newest generation. */
+static int casekey_cached(mentorlog *h, const uint8_t case_id[16], int64_t gen, const mlproto_key **out) {
   *out = NULL;
-  struct ml_casekey *slot = &h->casekeys[0];
+  struct ml_casekey *slot = NULL;
   for (size_t i = 0; i < ML_CASEKEY_CACHE; i++) {
     struct ml_casekey *c = &h->casekeys[i];
-    if (c->key && memcmp(c->case_id, case_id, 16) == 0) {
+    int same = c->key && memcmp(c->case_id, case_id, 16) == 0;
+    if (same && (gen < 0 ? c->newest : c->gen == gen)) {
       c->used = ++h->casekey_tick;
       *out = c->key;
       return 0;
     }
+    /* never evict the newest key of this case: a caller opening an old
+     * record of it holds that one borrowed */
+    if (same && c->newest)
+      continue;
     /* a free slot, else the least recently used */
-    if (slot->key && (!c->key || c->used < slot->used))
+    if (!slot || (slot->key && (!c->key || c->used < slot->used)))
       slot = c;
   }
   mlproto_key *k = NULL;
-  int err = casekey_load(h, case_id, &k);
+  int64_t got = 0;
+  int err = casekey_load(h, case_id, gen, &k, &got);
   if (err)
     return err;
   mlproto_key_free(slot->key); /* wipes */
   memcpy(slot->case_id, case_id, 16);
   slot->key = k;
+  slot->gen = got;
+  slot->newest = gen < 0;
   slot->used = ++h->casekey_tick;
   *out = k;
   return 0;
+}
+
+int ml__casekey(mentorlog *h, const uint8_t case_id[16], const mlproto_key **out) {
+  return casekey_cached(h, case_id, -1, out);
+}
+
+int ml__casekey_gen(mentorlog *h, const uint8_t case_id[16], int64_t gen, const mlproto_key **out) {
+  return casekey_cached(h, case_id, gen < 0 ? 0 : gen, out);
+}
+
+int ml__casekey_gens(mentorlog *h, const uint8_t case_id[16], int64_t *gens, size_t cap, size_t *n) {
+  *n = 0;
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT gen FROM case_keys WHERE case_id = ? ORDER BY gen DESC");
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < cap)
+    gens[(*n)++] = sqlite3_column_int64(st, 0);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    err = ml__sqlite_err(h, rc, "read case keys");
+  sqlite3_finalize(st);
+  return err;
+}
+
+void ml__casekey_tag(uint8_t tag[16], const mlproto_key *k) {
+  static const char msg[] = "mentorlog/case-key-tag/v1";
+  uint8_t raw[MLPROTO_KEY_SECRETBYTES];
+  mlproto_key_export(raw, k);
+  crypto_generichash(tag, 16, (const uint8_t *)msg, sizeof msg - 1, raw, sizeof raw);
+  sodium_memzero(raw, sizeof raw);
+}
+
+int ml__casekey_has_tag(mentorlog *h, const uint8_t case_id[16], const uint8_t tag[16], int *has) {
+  *has = 0;
+  sqlite3_stmt *st;
+  int err = ml__prepare(h, &st, "SELECT 1 FROM case_keys WHERE case_id = ? AND tag = ?");
+  if (err)
+    return err;
+  sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, tag, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *has = 1;
+  else if (rc != SQLITE_DONE)
+    err = ml__sqlite_err(h, rc, "read case keys");
+  sqlite3_finalize(st);
+  return err;
+}
+
+int ml__casekey_tag_all(mentorlog *h) {
+  sqlite3_stmt *sel = NULL, *up = NULL;
+  int err;
+  if ((err = ml__prepare(h, &sel, "SELECT case_id, gen, wrapped FROM case_keys")) ||
+      (err = ml__prepare(h, &up, "UPDATE case_keys SET tag = ? WHERE case_id = ? AND gen = ?")))
+    goto out;
+  int rc;
+  while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+    uint8_t wrapped[MLPROTO_WRAPPED_KEY_BYTES], tag[16];
+    mlproto_key *k = NULL;
+    if (blob_copy(sel, 2, wrapped, sizeof wrapped) ||
+        mlproto_key_unwrap(&k, MLPROTO_KEY_CASE, h->storage, PURPOSE_CASE, wrapped) != 0) {
+      err = ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a case key does not open");
+      goto out;
+    }
+    ml__casekey_tag(tag, k);
+    mlproto_key_free(k);
+    sqlite3_reset(up);
+    sqlite3_bind_blob(up, 1, tag, 16, SQLITE_STATIC);
+    sqlite3_bind_value(up, 2, sqlite3_column_value(sel, 0));
+    sqlite3_bind_value(up, 3, sqlite3_column_value(sel, 1));
+    if ((rc = sqlite3_step(up)) != SQLITE_DONE) {
+      err = ml__sqlite_err(h, rc, "tag case keys");
+      goto out;
+    }
+  }
+  if (rc != SQLITE_DONE)
+    err = ml__sqlite_err(h, rc, "tag case keys");
+out:
+  sqlite3_finalize(sel);
+  sqlite3_finalize(up);
+  return err;
 }
 
 void ml__casekey_flush(mentorlog *h, const uint8_t *case_id) {

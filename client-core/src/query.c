@@ -115,6 +115,20 @@ static int open_sealed(mentorlog *h, const mlproto_record *r, const mlproto_key 
   if (!(r->flags & MLPROTO_RECORD_SEALED) || !ck)
     return 0;
   int err = mlproto_record_open_sealed(out, r, ck);
+  if (err == MLPROTO_ERR_SEAL_OPEN_FAILED) {
+    /* Sealed before a rotation: an older generation of the case key. */
+    int64_t gens[16];
+    size_t ng = 0;
+    int e2 = ml__casekey_gens(h, r->case_id, gens, 16, &ng);
+    if (e2)
+      return e2;
+    for (size_t i = 1; i < ng && err == MLPROTO_ERR_SEAL_OPEN_FAILED; i++) {
+      const mlproto_key *old = NULL;
+      if ((e2 = ml__casekey_gen(h, r->case_id, gens[i], &old)))
+        return e2;
+      err = mlproto_record_open_sealed(out, r, old);
+    }
+  }
   if (err == MLPROTO_ERR_OUT_OF_MEMORY)
     return ml__fail(h, err, "out of memory");
   return err ? ml__fail(h, MLPROTO_ERR_PROFILE_CORRUPT, "a sealed part does not open: %s", mlproto_errname(err)) : 0;

@@ -238,7 +238,7 @@ int mentorlog_case_open(mentorlog *h, uint8_t out_case[16], const char *name, co
   uint8_t open_id[16];
   /* CASE_OPEN first: the server assigns a case to a mentor by its first
    * record, which must be the CASE_OPEN (docs/wire-protocol.md §5). */
-  if ((err = ml__casekey_store(h, case_id, ck)) || (err = ml__append(h, &wc, open_id)) ||
+  if ((err = ml__casekey_store(h, case_id, ck, NULL)) || (err = ml__append(h, &wc, open_id)) ||
       (err = ml__append(h, &wk, NULL))) {
     ml__rollback(h);
     goto out_key;

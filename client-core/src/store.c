@@ -109,18 +109,27 @@ static const char schema_v4[] =
  * kept a cursor, receipts and server events in plaintext. Now: one sealed
  * state row; receipts with their index and receipt time sealed (the index
  * maps to a time through the public log); and which recipients the log's
- * KEY_GRANTs name per case (random case ids and public box keys). */
+ * KEY_GRANTs name per case (random case ids, public box keys, and a tag
+ * of the key: a keyed hash that tells only which grants carry one key). */
 static const char schema_v5[] =
     "DROP TABLE sync_state; DROP TABLE receipts; DROP TABLE server_events;"
     "CREATE TABLE sync(id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL);"
     "CREATE TABLE receipts(record_id BLOB PRIMARY KEY, sealed BLOB NOT NULL,"
     "  verified INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE grants(case_id BLOB NOT NULL, recipient BLOB NOT NULL,"
-    "  PRIMARY KEY (case_id, recipient)) WITHOUT ROWID;";
+    "CREATE TABLE grants(case_id BLOB NOT NULL, recipient BLOB NOT NULL, tag BLOB NOT NULL,"
+    "  PRIMARY KEY (case_id, recipient, tag)) WITHOUT ROWID;"
+    /* case keys in generations: a rotation (a device was revoked) adds one;
+     * new records are sealed under the newest, older ones still open */
+    "CREATE TABLE case_keys_v5(case_id BLOB NOT NULL, gen INTEGER NOT NULL, tag BLOB NOT NULL,"
+    "  wrapped BLOB NOT NULL, PRIMARY KEY (case_id, gen)) WITHOUT ROWID;"
+    "INSERT INTO case_keys_v5 SELECT case_id, 0, zeroblob(16), wrapped FROM case_keys;"
+    "DROP TABLE case_keys; ALTER TABLE case_keys_v5 RENAME TO case_keys;"
+    /* acknowledgements delete outbox rows by record id */
+    "CREATE INDEX outbox_record ON outbox(record_id);";
 
 static const struct migration migrations[] = {
     {1, schema_v1, NULL}, {2, schema_v2, NULL}, {3, schema_v3, NULL},
-    {4, schema_v4, ml__recstore_seal_all}, {5, schema_v5, NULL}};
+    {4, schema_v4, ml__recstore_seal_all}, {5, schema_v5, ml__casekey_tag_all}};
 
 static const char *const cached_sql[ML_SQL_COUNT] = {
     [ML_SQL_BEGIN] = "BEGIN IMMEDIATE",
@@ -132,7 +141,8 @@ static const char *const cached_sql[ML_SQL_COUNT] = {
     [ML_SQL_OUTBOX_INSERT] = "INSERT INTO outbox VALUES (?,?)",
     [ML_SQL_CASE_CHECK] = "SELECT (SELECT count(*) FROM records WHERE case_id = ?1 AND kind = 1),"
                           " (SELECT count(*) FROM erased_cases WHERE case_id = ?1)",
-    [ML_SQL_CASEKEY_GET] = "SELECT wrapped FROM case_keys WHERE case_id = ?",
+    [ML_SQL_CASEKEY_GET] = "SELECT wrapped, gen FROM case_keys WHERE case_id = ?1 AND (?2 < 0 OR gen = ?2)"
+                          " ORDER BY gen DESC LIMIT 1",
     [ML_SQL_RECORD_META] = "SELECT item_id, case_id, kind FROM records WHERE record_id = ?",
     /* versions of an item that no version of the same item supersedes */
     [ML_SQL_ITEM_HEADS] = "SELECT r.record_id FROM records r"

@@ -29,7 +29,8 @@
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_MAX_MS 8000
 #define RETRY_AFTER_MAX_MS 60000
-#define RECEIPTS_PER_SYNC 64u  /* inclusion proofs of own records per run */
+#define RECEIPTS_MAX 8192u     /* unverified receipts looked at per run */
+#define RUNS_PER_SYNC 32u      /* runs of consecutive receipts proven per run (2 proofs each) */
 #define SAMPLES_PER_PAGE 4u    /* inclusion proofs per pull page (all when fewer items) */
 #define ROUNDS_MAX 4u          /* push -> pull -> grants rounds in one run */
 
@@ -94,8 +95,15 @@ struct mentorlog_sync {
   uint64_t *acked;
   size_t n_acked, cap_acked;
   /* receipts to prove */
-  struct receipt_check rq[RECEIPTS_PER_SYNC];
-  size_t n_rq, rq_next, rq_ok;
+  /* receipts being proven: sorted by index, cut into runs of consecutive
+   * indices (a push batch is one), each proven by two inclusion proofs */
+  struct receipt_check *rq;
+  size_t n_rq;
+  size_t run_lo, run_hi;  /* the run being proven: rq[run_lo .. run_hi) */
+  size_t runs_done;
+  int run_step;           /* 0: proof of its first leaf asked, 1: of its last */
+  uint8_t proof_a[64][32];
+  size_t len_a;
   /* enrolment answer, kept until its checkpoint is verified */
   uint8_t e_device[16], e_mentor[16], e_server[32], e_escrow[32];
   int e_has_escrow;
@@ -405,7 +413,9 @@ static int on_enroll_cp(mentorlog_sync *s, const uint8_t *b, size_t n) {
     return err;
   s->st = *st;
   s->prog.log_size = cp.size;
-  s->phase = PH_DONE;
+  /* then a whole sync: the first pull tells whether this device is the
+   * mentor's first (approved) and pushes what was written before */
+  s->phase = PH_PUSH;
   return 0;
 }
 
@@ -434,6 +444,7 @@ static int on_session(mentorlog_sync *s, const uint8_t *b, size_t n) {
     err = fail(s, MLPROTO_ERR_SERVER_LIED, "the session token is malformed");
   else {
     memcpy(s->token, r->token, tl + 1);
+    memcpy(s->st.token, r->token, tl + 1); /* kept with the next state written */
     s->have_token = 1;
     s->phase = s->resume;
   }
@@ -491,8 +502,10 @@ static int on_push(mentorlog_sync *s, const uint8_t *b, size_t n) {
   }
   for (size_t i = 0; !err && i < r->n_results; i++)
     err = acked_add(s, r->results[i]->log_index);
-  if (!err)
+  if (!err) {
     s->prog.pushed += r->n_results;
+    s->prog.to_push = s->prog.to_push > r->n_results ? s->prog.to_push - r->n_results : 0;
+  }
   mlproto_msg_free(m);
   return err;
 }
@@ -742,42 +755,57 @@ static int apply_page(mentorlog_sync *s) {
 
 static int grants_and_next(mentorlog_sync *s);
 
+static int cmp_receipt(const void *a, const void *b) {
+  uint64_t x = ((const struct receipt_check *)a)->index, y = ((const struct receipt_check *)b)->index;
+  return x < y ? -1 : x > y;
+}
+
+/* The next run (or the grants when all are proven). */
 static int receipt_next(mentorlog_sync *s) {
-  if (s->rq_next < s->n_rq) {
+  s->run_lo = s->run_hi;
+  if (s->run_lo < s->n_rq && s->runs_done < RUNS_PER_SYNC) {
+    size_t hi = s->run_lo + 1;
+    while (hi < s->n_rq && s->rq[hi].index == s->rq[hi - 1].index + 1)
+      hi++;
+    s->run_hi = hi;
+    s->run_step = 0;
     s->phase = PH_RECEIPTS;
-    req_incl(s, s->rq[s->rq_next].index, s->st.cp.size);
+    req_incl(s, s->rq[s->run_lo].index, s->st.cp.size);
     return 0;
   }
-  if (s->rq_ok) {
-    mentorlog *h = s->h;
-    int err = ml__begin(h);
-    for (size_t i = 0; !err && i < s->rq_ok; i++)
-      err = ml__receipt_verified(h, s->rq[i].id);
-    if (err)
-      ml__rollback(h);
-    else
-      err = ml__commit(h);
-    if (err)
-      return fail_h(s, err);
-  }
-  s->n_rq = s->rq_next = s->rq_ok = 0;
+  mlproto_free(s->rq);
+  s->rq = NULL;
+  s->n_rq = s->run_lo = s->run_hi = s->runs_done = 0;
   return grants_and_next(s);
 }
 
-/* Up to RECEIPTS_PER_SYNC unverified receipts inside the kept checkpoint. */
+/* Unverified receipts inside the kept checkpoint, sorted by index. */
 static int receipts_load(mentorlog_sync *s) {
   mentorlog *h = s->h;
-  s->n_rq = s->rq_next = s->rq_ok = 0;
+  mlproto_free(s->rq);
+  s->rq = NULL;
+  s->n_rq = s->run_lo = s->run_hi = s->runs_done = 0;
   sqlite3_stmt *st;
   int err = ml__prepare(h, &st, "SELECT c.record_id, r.hash FROM receipts c JOIN records r ON r.record_id ="
-                                " c.record_id WHERE c.verified = 0 ORDER BY random() LIMIT ?");
+                                " c.record_id WHERE c.verified = 0 LIMIT ?");
   if (err)
     return fail_h(s, err);
-  sqlite3_bind_int(st, 1, (int)(RECEIPTS_PER_SYNC * 4));
+  sqlite3_bind_int(st, 1, (int)RECEIPTS_MAX);
+  size_t cap = 0;
   int rc;
-  while (!err && s->n_rq < RECEIPTS_PER_SYNC && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+  while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (sqlite3_column_bytes(st, 0) != 16 || sqlite3_column_bytes(st, 1) != 32)
       continue;
+    if (s->n_rq == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      struct receipt_check *nv = mlproto_realloc(s->rq, nc * sizeof *nv);
+      if (!nv) {
+        err = ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+        break;
+      }
+      s->rq = nv;
+      cap = nc;
+    }
     struct receipt_check *q = &s->rq[s->n_rq];
     memcpy(q->id, sqlite3_column_blob(st, 0), 16);
     memcpy(q->hash, sqlite3_column_blob(st, 1), 32);
@@ -790,23 +818,73 @@ static int receipts_load(mentorlog_sync *s) {
   sqlite3_finalize(st);
   if (err)
     return fail_h(s, err);
+  if (s->n_rq > 1)
+    qsort(s->rq, s->n_rq, sizeof *s->rq, cmp_receipt);
   return receipt_next(s);
 }
 
 static int on_receipt(mentorlog_sync *s, const uint8_t *b, size_t n) {
-  struct receipt_check *q = &s->rq[s->rq_next];
-  int err = incl_check(s, b, n, MLPROTO_LOG_DEVICE_RECORD, q->ms, q->hash, q->index, &s->st.cp,
-                       "an own record the server acknowledged");
+  ProtobufCMessage *m;
+  int err = unpack(s, &m, MLPROTO_MSG_INCLUSION_PROOF, b, n, "inclusion proof");
   if (err)
     return err;
-  /* verified ones are moved to the front for the commit */
-  if (s->rq_ok != s->rq_next) {
-    struct receipt_check t = s->rq[s->rq_ok];
-    s->rq[s->rq_ok] = *q;
-    *q = t;
+  const Mentorlog__V1__InclusionProof *p = (const void *)m;
+  size_t lo = s->run_lo, cnt = s->run_hi - s->run_lo;
+  uint64_t want = s->run_step == 0 ? s->rq[lo].index : s->rq[s->run_hi - 1].index;
+  uint8_t hs[64][32];
+  if (!(err = proof_hashes(s, p->hashes, p->n_hashes, hs)) &&
+      (p->leaf_index != want || p->tree_size != s->st.cp.size))
+    err = fail(s, MLPROTO_ERR_PROOF_INVALID, "the inclusion proof answers for another entry or tree");
+  size_t len = p->n_hashes;
+  mlproto_msg_free(m);
+  if (err)
+    return err;
+  if (s->run_step == 0 && cnt > 1) {
+    memcpy(s->proof_a, hs, len * 32);
+    s->len_a = len;
+    s->run_step = 1;
+    req_incl(s, s->rq[s->run_hi - 1].index, s->st.cp.size);
+    return 0;
   }
-  s->rq_ok++;
-  s->rq_next++;
+  if (cnt == 1) {
+    memcpy(s->proof_a, hs, len * 32);
+    s->len_a = len;
+  }
+  /* the run's leaves, then both paths against the kept checkpoint */
+  uint8_t(*leaves)[32] = mlproto_malloc(cnt * 32);
+  if (!leaves)
+    return fail(s, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+  for (size_t i = 0; i < cnt && !err; i++) {
+    const struct receipt_check *q = &s->rq[lo + i];
+    mlproto_log_entry e = {.type = MLPROTO_LOG_DEVICE_RECORD, .received_at_ms = (uint64_t)q->ms};
+    memcpy(e.record_hash, q->hash, 32);
+    if (mlproto_log_entry_leaf_hash(leaves[i], &e))
+      err = fail(s, MLPROTO_ERR_INTERNAL, "leaf hash");
+  }
+  int v = err ? 0
+              : mlproto_merkle_verify_range((const uint8_t(*)[32])leaves, s->rq[lo].index, cnt, s->st.cp.size,
+                                            (const uint8_t(*)[32])s->proof_a, s->len_a,
+                                            (const uint8_t(*)[32])hs, len, s->st.cp.root);
+  mlproto_free(leaves);
+  if (err)
+    return err;
+  if (v)
+    return fail(s, MLPROTO_ERR_PROOF_INVALID,
+                "own records the server acknowledged at log entries %" PRIu64 "..%" PRIu64
+                " are not in the checkpoint of size %" PRIu64 " (inclusion proof fails: %s)",
+                s->rq[lo].index, s->rq[s->run_hi - 1].index, s->st.cp.size, mlproto_errname(v));
+  mentorlog *h = s->h;
+  if (!(err = ml__begin(h))) {
+    for (size_t i = 0; !err && i < cnt; i++)
+      err = ml__receipt_verified(h, s->rq[lo + i].id);
+    if (err)
+      ml__rollback(h);
+    else
+      err = ml__commit(h);
+  }
+  if (err)
+    return fail_h(s, err);
+  s->runs_done++;
   return receipt_next(s);
 }
 
@@ -827,10 +905,9 @@ static int finish(mentorlog_sync *s, int64_t now_ms) {
 static int grants_and_next(mentorlog_sync *s) {
   mentorlog *h = s->h;
   s->tmp = s->st;
-  uint32_t accepted = 0, written = 0;
+  uint32_t written = 0;
   int err = ml__begin(h);
-  if (!err && ((err = ml__grants_accept(h, &s->tmp, &accepted)) || (err = ml__grants_write(h, &s->tmp, &written)) ||
-               (err = ml__sync_store(h, &s->tmp))))
+  if (!err && ((err = ml__grants_write(h, &s->tmp, &written)) || (err = ml__sync_store(h, &s->tmp))))
     ml__rollback(h);
   else if (!err)
     err = ml__commit(h);
@@ -962,6 +1039,7 @@ int mentorlog_sync_deliver(mentorlog_sync *s, uint64_t id, int status, const men
   s->pending = 0;
   if (status == 401 && ph != PH_ENROLL && ph != PH_ENROLL_CP && ph != PH_CHALLENGE) {
     s->have_token = 0;
+    s->st.token[0] = 0;
     if (ph == PH_SESSION) {
       char msg[256];
       int code = error_of(body, len, msg, sizeof msg);
@@ -1142,6 +1220,11 @@ int mentorlog_sync_new(mentorlog *h, const mentorlog_sync_options *o, mentorlog_
     err = ml__fail(h, MLPROTO_ERR_NOT_ENROLLED, "this device is not enrolled with a server (run enroll first)");
   } else if (!err) {
     s->phase = PH_PUSH;
+    size_t tl = strlen(s->st.token);
+    if (tl >= 16) {
+      memcpy(s->token, s->st.token, tl + 1);
+      s->have_token = 1;
+    }
     uint64_t n = 0;
     if (!count_outbox(s, &n))
       s->prog.to_push = n;
@@ -1165,6 +1248,7 @@ void mentorlog_sync_free(mentorlog_sync *s) {
   body_free(s);
   mlproto_free(s->batch_ids);
   mlproto_free(s->acked);
+  mlproto_free(s->rq);
   sodium_memzero(s, sizeof *s);
   mlproto_free(s);
 }

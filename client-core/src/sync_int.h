@@ -17,6 +17,7 @@ enum {
   ML_DEV_APPROVED = 4,  /* approved here (mentorlog_device_approve) */
   ML_DEV_GRANTED = 8,   /* named in a KEY_GRANT written by an approved device */
   ML_DEV_REVOKED = 16,  /* a DEVICE_REVOKED event names it */
+  ML_DEV_ROTATED = 32,  /* revoked, and this device rotated the case keys since */
 };
 
 struct ml_sync_device {
@@ -40,6 +41,9 @@ struct ml_sync_state {
   char url[MENTORLOG_URL_MAX + 1], pin[MENTORLOG_PIN_MAX + 1], label[MENTORLOG_LABEL_MAX + 1];
   uint64_t cursor;
   int64_t last_sync_ms;
+  /* The last session token (a bearer secret, sealed with the rest): a sync
+   * reuses it until the server answers 401, saving two round trips. */
+  char token[130];
   /* The last verified checkpoint: its note (the evidence) and content. */
   char note[MLPROTO_CHECKPOINT_SIGNED_MAX + 1];
   size_t note_len;
@@ -71,20 +75,20 @@ struct ml_sync_device *ml__sync_device_box(struct ml_sync_state *s, const uint8_
 int ml__sync_dev_approved(const struct ml_sync_device *d);
 
 /* ---- sync_grants.c ---- */
-/* A KEY_GRANT seen in the log (any author, own included): remember which
- * recipients hold a key of the case, and mark recipients of an approved
- * granter approved. Inside the caller's transaction. */
-int ml__grant_seen(mentorlog *h, struct ml_sync_state *s, const mlproto_record *r);
-/* Open every KEY_GRANT addressed to this device for a case it holds no key
- * of, and keep the key when the granter is trusted for the case (approved,
- * or the author of the case's CASE_OPEN). Inside the caller's transaction.
- * *accepted counts the keys taken. */
-int ml__grants_accept(mentorlog *h, struct ml_sync_state *s, uint32_t *accepted);
-/* Write the KEY_GRANTs still owed (every held case key to every approved,
- * non-revoked device and the escrow key lacking one), inside the caller's
- * transaction; *written counts the records. */
+/* A KEY_GRANT in the log (any author, own included), in log order, inside
+ * the caller's transaction: remember which recipients the log names for
+ * which key (grants table), mark recipients of an approved granter
+ * approved, and take the key when it is sealed to this device, new here,
+ * and its granter trusted for the case (approved, or the author of the
+ * case's CASE_OPEN). *taken counts keys taken. */
+int ml__grant_seen(mentorlog *h, struct ml_sync_state *s, const mlproto_record *r, uint32_t *taken);
+/* Rotate: a fresh generation of every held case key for each revoked
+ * device not rotated for yet. Then write the KEY_GRANTs still owed (every
+ * held generation to every approved, non-revoked device and the escrow key
+ * that the log does not name for it). Inside the caller's transaction;
+ * *written counts the records. */
 int ml__grants_write(mentorlog *h, struct ml_sync_state *s, uint32_t *written);
-/* How many grants ml__grants_write would write (recipients x cases). */
+/* How many (key, recipient) grants ml__grants_write would write now. */
 int ml__grants_pending(mentorlog *h, struct ml_sync_state *s, uint32_t *n);
 
 /* ---- sync_pull.c ---- */

@@ -190,7 +190,7 @@ static int record_apply(mentorlog *h, struct ml_sync_state *s, sqlite3_stmt *tip
   if (err)
     return err;
   (*applied)++;
-  return r->kind == MLPROTO_KIND_KEY_GRANT ? ml__grant_seen(h, s, r) : 0;
+  return r->kind == MLPROTO_KIND_KEY_GRANT ? ml__grant_seen(h, s, r, NULL) : 0;
 }
 
 int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_page_item *items,
@@ -212,7 +212,7 @@ int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_page_i
     else
       err = record_apply(h, s, tip_st, it, &got);
     if (!err && it->entry_type != 2 && memcmp(it->r->author, h->sign_pk, 32) == 0)
-      err = ml__grant_seen(h, s, it->r);
+      err = ml__grant_seen(h, s, it->r, NULL);
   }
   sqlite3_finalize(tip_st);
   if (!err) {

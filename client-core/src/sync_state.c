@@ -124,6 +124,7 @@ static void encode(struct wbuf *b, const struct ml_sync_state *s) {
     w_u64(b, d->revoked_index);
     w_u64(b, d->flags);
   }
+  w_str(b, s->token);
 }
 
 static int decode(struct ml_sync_state *s, const uint8_t *p, size_t len) {
@@ -163,6 +164,7 @@ static int decode(struct ml_sync_state *s, const uint8_t *p, size_t len) {
     d->revoked_index = r_u64(&b);
     d->flags = (unsigned)r_u64(&b);
   }
+  r_str(&b, s->token, sizeof s->token);
   return b.err || b.off != b.len ? -1 : 0;
 }
 

@@ -331,6 +331,10 @@ void cu_make_v1_profile(mentorlog *h) {
                                "CREATE INDEX records_item ON records(item_id);"
                                /* v1's sync tables (v5 replaced them) */
                                "DROP TABLE sync; DROP TABLE receipts; DROP TABLE grants;"
+                               "DROP INDEX outbox_record;"
+                               "CREATE TABLE ck1(case_id BLOB PRIMARY KEY, wrapped BLOB NOT NULL) WITHOUT ROWID;"
+                               "INSERT INTO ck1 SELECT case_id, wrapped FROM case_keys WHERE gen = 0;"
+                               "DROP TABLE case_keys; ALTER TABLE ck1 RENAME TO case_keys;"
                                "CREATE TABLE sync_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
                                "  pull_cursor INTEGER NOT NULL, sth BLOB);"
                                "INSERT INTO sync_state VALUES (1, 0, NULL);"

@@ -532,6 +532,8 @@ static void schema_migration(void **state) {
   assert_int_equal(raw_int(s, "SELECT count(*) FROM sqlite_master WHERE name IN ('sync_state', 'server_events')"), 0);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM sqlite_master WHERE name IN ('sync', 'receipts', 'grants')"), 3);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_table_info('receipts') WHERE name = 'sealed'"), 1);
+  /* the case key became generation 0, tagged */
+  assert_int_equal(raw_int(s, "SELECT count(*) FROM case_keys WHERE gen = 0 AND tag != zeroblob(16)"), 1);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM pragma_table_info('records') WHERE name = 'hlc'"), 0);
   assert_int_equal(raw_int(s, "SELECT count(*) FROM records"), nrec + 1);
   char sql[128]; /* every old record kept its rid */

@@ -22,7 +22,9 @@
   X(server, "the real mentorlog-server over TLS: push from 1 and 8 devices, TLS handshakes, "    \
             "idle connections and memory, /healthz under load, and the PouchDB peer")        \
   X(client, "libmentorlog: bulk contacts/s in batches, durable save p50/p99 beside a raw "        \
-            "SQLite FULL commit, open of a 100k-record profile, compliance of a grant")
+            "SQLite FULL commit, open of a 100k-record profile, compliance of a grant")            \
+  X(sync, "the sync engine against the real server over TLS: push of 20,000 records, pull into " \
+          "a fresh approved device, incremental sync latency; --peer: PouchDB beside it")
 
 #define BENCH_DECLARE(name, help) int bench_##name(int argc, char **argv);
 BENCH_COMMANDS(BENCH_DECLARE)

@@ -23,8 +23,9 @@
 #include "bench_server_int.h"
 
 volatile sig_atomic_t g_stop; /* SIGINT/SIGTERM: stop the phase in progress */
+const char *bs_who = "server";  /* the command, in messages of the shared functions */
 
-static void on_signal(int sig) {
+void bs_on_signal(int sig) {
   (void)sig;
   g_stop = 1;
 }
@@ -100,11 +101,11 @@ double bs_proc_cpu_s(pid_t pid) {
   return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static void print_loadavg(const char *when) {
+void bs_print_loadavg(const char *when) {
   char buf[128];
   if (bs_read_text("/proc/loadavg", buf, sizeof buf) == 0) {
     buf[strcspn(buf, "\n")] = 0;
-    fprintf(stderr, "server: load average at %s: %s\n", when, buf);
+    fprintf(stderr, "%s: load average at %s: %s\n", bs_who, when, buf);
     double l1;
     if (sscanf(buf, "%lf", &l1) == 1) {
       char name[32];
@@ -118,7 +119,7 @@ static void print_loadavg(const char *when) {
  * into out (cap-1 bytes kept, NUL-terminated); stderr is inherited. Returns
  * the exit status, or -1 when it could not run, was killed or overran
  * timeout_ms (then it and its process group are killed). */
-static int run_capture(const char *const *argv, char *out, size_t cap, int timeout_ms) {
+int bs_run_capture(const char *const *argv, char *out, size_t cap, int timeout_ms) {
   int pfd[2];
   if (pipe2(pfd, O_CLOEXEC) != 0) return -1;
   pid_t pid = fork();
@@ -180,18 +181,18 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
 
 int bs_admin(server *s, char *out, const char *a1, const char *a2, const char *a3) {
   const char *argv[] = {s->bin, "admin", "--data", s->data, a1, a2, a3, NULL};
-  int rc = run_capture(argv, out, ADMIN_OUT_CAP, 60000);
+  int rc = bs_run_capture(argv, out, ADMIN_OUT_CAP, 60000);
   out[strcspn(out, "\r\n")] = 0;
-  if (rc != 0) fprintf(stderr, "server: `admin %s %s` failed (%d)\n", a1, a2 ? a2 : "", rc);
+  if (rc != 0) fprintf(stderr, "%s: `admin %s %s` failed (%d)\n", bs_who, a1, a2 ? a2 : "", rc);
   return rc == 0 ? 0 : -1;
 }
 
-static int server_start(server *s, unsigned max_conns, unsigned workers) {
+int bs_server_start(server *s, unsigned max_conns, unsigned workers) {
   const char *tmp = getenv("TMPDIR");
   snprintf(s->root, sizeof s->root, "%s/mlbench-XXXXXX", tmp && *tmp && strlen(tmp) < 64 ? tmp : "/tmp");
   if (!mkdtemp(s->root)) {
     s->root[0] = 0;
-    fprintf(stderr, "server: mkdtemp: %s\n", strerror(errno));
+    fprintf(stderr, "%s: mkdtemp: %s\n", bs_who, strerror(errno));
     return -1;
   }
   snprintf(s->data, sizeof s->data, "%s/data", s->root);
@@ -236,13 +237,13 @@ static int server_start(server *s, unsigned max_conns, unsigned workers) {
     int st;
     if (waitpid(pid, &st, WNOHANG) == pid) {
       s->pid = 0;
-      fprintf(stderr, "server: exited during start-up; its log:\n");
+      fprintf(stderr, "%s: exited during start-up; its log:\n", bs_who);
       char logbuf[4096];
       if (bs_read_text(s->log, logbuf, sizeof logbuf) == 0) fputs(logbuf, stderr);
       return -1;
     }
     if (bench_now() > deadline || g_stop) {
-      fprintf(stderr, "server: not ready within 60 s\n");
+      fprintf(stderr, "%s: not ready within 60 s\n", bs_who);
       return -1;
     }
     bs_sleep_ns(10000000L);
@@ -260,7 +261,7 @@ static int server_start(server *s, unsigned max_conns, unsigned workers) {
 /* SIGTERM, then up to 30 s for the drain, then SIGKILL; removes the
  * temporary directory. Safe on a half-started server. Returns the server's
  * exit status (0 clean), or -1 when it had to be killed. */
-static int server_stop(server *s) {
+int bs_server_stop(server *s) {
   int rc = 0;
   if (s->pid > 0) {
     kill(s->pid, SIGTERM);
@@ -278,7 +279,7 @@ static int server_stop(server *s) {
     s->pid = 0;
   }
   if (s->root[0]) {
-    if (getenv("ML_KEEP_BENCH_DIR")) fprintf(stderr, "server: kept %s\n", s->root);
+    if (getenv("ML_KEEP_BENCH_DIR")) fprintf(stderr, "%s: kept %s\n", bs_who, s->root);
     else nftw(s->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     s->root[0] = 0;
   }
@@ -310,7 +311,7 @@ int bs_call(ml_netclient *nc, const char *method, const char *path, const char *
   }
   if (body) h[nh++] = (mlproto_http_header){"Content-Type", CT_PROTO};
   int rc = ml_netclient_request(nc, method, path, h, nh, body, len, r);
-  if (rc) fprintf(stderr, "server: %s %s: %s\n", method, path, mlproto_errname(rc));
+  if (rc) fprintf(stderr, "%s: %s %s: %s\n", bs_who, method, path, mlproto_errname(rc));
   return rc ? -1 : 0;
 }
 
@@ -329,16 +330,17 @@ static int have_node(void) {
   return 0;
 }
 
-/* Runs the peer script, reprints its RESULT lines as peer_<name>; *push
- * gets its push docs/s (0 when absent). 0 ran, 1 skipped, -1 failed. */
-static int peer_phase(const char *script, size_t records, double *push) {
-  *push = 0;
+/* Runs the peer script, reprints its RESULT lines as peer_<name>, and
+ * fills *f with the figures the benchmarks compare against (0 when absent).
+ * 0 ran, 1 skipped, -1 failed (or a figure missing). */
+int bs_peer_phase(const char *script, size_t records, bs_peer_figures *f) {
+  memset(f, 0, sizeof *f);
   if (!have_node()) {
-    fprintf(stderr, "server: peer skipped: `node` is not on PATH (apt-get install nodejs npm)\n");
+    fprintf(stderr, "%s: peer skipped: `node` is not on PATH (apt-get install nodejs npm)\n", bs_who);
     return 1;
   }
   if (access(script, R_OK) != 0) {
-    fprintf(stderr, "server: peer skipped: %s: %s\n", script, strerror(errno));
+    fprintf(stderr, "%s: peer skipped: %s: %s\n", bs_who, script, strerror(errno));
     return 1;
   }
   char n[32];
@@ -346,10 +348,10 @@ static int peer_phase(const char *script, size_t records, double *push) {
   const char *argv[] = {"/bin/bash", script, n, NULL};
   char *out = malloc(PEER_OUT_CAP);
   if (!out) return -1;
-  fprintf(stderr, "server: peer: %s %s ...\n", script, n);
-  int st = run_capture(argv, out, PEER_OUT_CAP, PEER_TIMEOUT_MS);
+  fprintf(stderr, "%s: peer: %s %s ...\n", bs_who, script, n);
+  int st = bs_run_capture(argv, out, PEER_OUT_CAP, PEER_TIMEOUT_MS);
   if (st == 2) { /* run.sh: node or npm missing */
-    fprintf(stderr, "server: peer skipped: its script could not run (status 2)\n");
+    fprintf(stderr, "%s: peer skipped: its script could not run (status 2)\n", bs_who);
     free(out);
     return 1;
   }
@@ -361,12 +363,16 @@ static int peer_phase(const char *script, size_t records, double *push) {
     char key[128];
     snprintf(key, sizeof key, "peer_%s", name);
     bench_result(key, v, unit);
-    if (!strcmp(name, "pouch.push.docs_per_s")) *push = v;
+    if (!strcmp(name, "pouch.push.docs_per_s")) f->push = v;
+    else if (!strcmp(name, "pouch.pull.docs_per_s")) f->pull = v;
+    else if (!strcmp(name, "pouch.incr100_push.latency")) f->incr_push_ms = v;
+    else if (!strcmp(name, "pouch.incr100_pull.latency")) f->incr_pull_ms = v;
+    else if (!strcmp(name, "pouch.noop_push.latency")) f->noop_ms = v;
     count++;
   }
   free(out);
-  if (st != 0 || count == 0 || *push <= 0) {
-    fprintf(stderr, "server: peer failed (status %d, %d results)\n", st, count);
+  if (st != 0 || count == 0 || f->push <= 0 || f->pull <= 0 || f->incr_push_ms <= 0 || f->incr_pull_ms <= 0) {
+    fprintf(stderr, "%s: peer failed (status %d, %d results)\n", bs_who, st, count);
     return -1;
   }
   return 0;
@@ -397,7 +403,7 @@ static void usage(FILE *f) {
 }
 
 /* Default server binary: the build tree's, relative to this executable. */
-static char *default_server_bin(void) {
+char *bs_default_server_bin(void) {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) return NULL;
@@ -457,7 +463,7 @@ int bench_server(int argc, char **argv) {
     i++;
   }
   size_t records = (size_t)o.records, batch = (size_t)o.batch;
-  if (!o.server_bin && !(o.server_bin = default_bin = default_server_bin())) return 1;
+  if (!o.server_bin && !(o.server_bin = default_bin = bs_default_server_bin())) return 1;
   if (!o.peer_script) o.peer_script = default_peer;
   if (access(o.server_bin, X_OK) != 0) {
     fprintf(stderr, "server: %s: %s (see --server-bin)\n", o.server_bin, strerror(errno));
@@ -470,13 +476,13 @@ int bench_server(int argc, char **argv) {
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
+  sa.sa_handler = bs_on_signal;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
   if (mlproto_crypto_init() != MLPROTO_OK || mlproto_tls_global_init() != MLPROTO_OK) return 1;
 
-  print_loadavg("start");
+  bs_print_loadavg("start");
   int rc = 1;
   server s;
   memset(&s, 0, sizeof s);
@@ -489,7 +495,7 @@ int bench_server(int argc, char **argv) {
   double push1 = 0, push1p = 0, push8 = 0, peer_push = 0;
 
   fprintf(stderr, "server: starting %s\n", o.server_bin);
-  if (server_start(&s, (unsigned)idle + 256, (unsigned)o.workers)) goto out;
+  if (bs_server_start(&s, (unsigned)idle + 256, (unsigned)o.workers)) goto out;
   if (bs_tls_config(&cfg, &s) != MLPROTO_OK) goto out;
   fprintf(stderr, "server: enrolling %d devices\n", 2 + N_MULTI);
   for (int i = 0; i < 2 + N_MULTI; i++)
@@ -532,7 +538,7 @@ out:
   free(h.lat);
   for (int i = 0; i < 2 + N_MULTI; i++) bs_device_free(&devs[i]);
   mlproto_tls_config_free(cfg);
-  int st = server_stop(&s);
+  int st = bs_server_stop(&s);
   if (st != 0 && s.port) {
     fprintf(stderr, "server: the server did not stop cleanly (%d)\n", st);
     rc = 1;
@@ -542,7 +548,9 @@ out:
     rc = 1;
   }
   if (!rc && !o.no_peer) {
-    int p = peer_phase(o.peer_script, records, &peer_push);
+    bs_peer_figures pf;
+    int p = bs_peer_phase(o.peer_script, records, &pf);
+    peer_push = pf.push;
     if (p < 0) rc = 1;
     if (p == 0) {
       bench_result("push_vs_peer_ratio", push1 / peer_push, "ratio");
@@ -553,7 +561,7 @@ out:
               push1 / peer_push, push1p / peer_push, push8 / peer_push, N_MULTI);
     }
   }
-  print_loadavg("end");
+  bs_print_loadavg("end");
   if (rc) fprintf(stderr, "server: benchmark failed\n");
   free(default_bin);
   return rc;

@@ -1,7 +1,8 @@
 /* bench_server_int.h — what the files of `mentorlog-bench server` share:
  * bench_server.c (the server, helpers, the peer, the command),
  * bench_server_push.c (simulated devices and the push phases),
- * bench_server_tls.c (raw TLS connections, handshake and idle phases). */
+ * bench_server_tls.c (raw TLS connections, handshake and idle phases);
+ * and bench_sync.c, which runs the same server and peer. */
 #ifndef ML_BENCH_SERVER_INT_H
 #define ML_BENCH_SERVER_INT_H
 
@@ -135,7 +136,26 @@ typedef struct opts {
   int no_peer;
 } opts;
 
-/* bench_server.c */
+/* What the peer (../shared/bench/peer-pouchdb/run.sh) measured; 0: absent. */
+typedef struct bs_peer_figures {
+  double push, pull;           /* docs/s */
+  double incr_push_ms, incr_pull_ms, noop_ms; /* latencies of 100 new docs, of nothing new */
+} bs_peer_figures;
+
+/* bench_server.c (also used by bench_sync.c: the server process, the admin
+ * command, the HTTPS client, the peer) */
+extern const char *bs_who;     /* "server" or "sync": the prefix of messages */
+void bs_on_signal(int sig);    /* SIGINT/SIGTERM handler: sets g_stop */
+void bs_print_loadavg(const char *when);
+int bs_run_capture(const char *const *argv, char *out, size_t cap, int timeout_ms);
+/* Starts `serve` on 127.0.0.1:0 in a new temporary directory and waits for
+ * it (port and certificate fingerprint filled in); bs_server_stop stops it
+ * (SIGTERM, then SIGKILL after 30 s) and removes the directory: 0 clean. */
+int bs_server_start(server *s, unsigned max_conns, unsigned workers);
+int bs_server_stop(server *s);
+/* The build tree's mentorlog-server beside this executable (malloc'd), or NULL. */
+char *bs_default_server_bin(void);
+int bs_peer_phase(const char *script, size_t records, bs_peer_figures *f);
 void bs_sleep_ns(long ns);
 int bs_cmp_double(const void *a, const void *b);
 double bs_pct(const double *v, size_t n, double p);

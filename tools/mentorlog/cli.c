@@ -251,6 +251,10 @@ void json_date(FILE *f, mentorlog_date d) {
   mentorlog_format_date(s, d);
   json_str(f, s);
 }
+void print_safe(FILE *f, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+    fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
+}
 void csv_str(FILE *f, const char *s) {
   fputc('"', f);
   for (; s && *s; s++) {

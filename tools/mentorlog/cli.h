@@ -242,6 +242,9 @@ void json_str(FILE *f, const char *s);
 void json_id(FILE *f, const uint8_t id[MENTORLOG_ID_BYTES]);
 /* A date as a JSON "YYYY-MM-DD" string. */
 void json_date(FILE *f, mentorlog_date d);
+/* s for a terminal, a text that came from the server or another device (a
+ * label, the log's name): control characters (escape sequences) as '?'. */
+void print_safe(FILE *f, const char *s);
 /* s as a CSV field, always quoted (an empty field when s is NULL). */
 void csv_str(FILE *f, const char *s);
 

@@ -28,10 +28,11 @@ static void case_print(const void *v, size_t i, bool js) {
     json_str(stdout, c->name);
     fputs(",\"phone\":", stdout);
     json_str(stdout, c->phone);
-    printf(",\"erased\":%s}", c->erased ? "true" : "false");
+    printf(",\"erased\":%s,\"locked\":%s}", c->erased ? "true" : "false", c->locked ? "true" : "false");
   } else {
-    printf("%s  %s%s%s\n", s, c->erased ? "(erased)" : c->name ? c->name : "", c->phone ? "  " : "",
-           c->phone ? c->phone : "");
+    printf("%s  %s%s%s\n", s,
+           c->erased ? "(erased)" : c->locked ? "(locked: this device is not approved yet)" : c->name ? c->name : "",
+           c->phone ? "  " : "", c->phone ? c->phone : "");
   }
 }
 LIST_ADAPTERS(cases, mentorlog_case, ((void)case_id, mentorlog_cases(h, &items, n)), mentorlog_cases_free)

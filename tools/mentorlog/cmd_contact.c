@@ -40,8 +40,8 @@ void contact_json(FILE *f, const mentorlog_contact *c, int first) {
           when, (long long)c->start_ms, c->minutes, mentorlog_channel_name(c->channel),
           mentorlog_outcome_name(c->outcome), c->transport_minutes);
   json_str(f, c->note);
-  fprintf(f, ",\"late_entry\":%s,\"conflict\":%s}", c->late_entry ? "true" : "false",
-          c->conflict ? "true" : "false");
+  fprintf(f, ",\"late_entry\":%s,\"conflict\":%s,\"locked\":%s}", c->late_entry ? "true" : "false",
+          c->conflict ? "true" : "false", c->locked ? "true" : "false");
 }
 
 static void contact_print(const void *v, size_t i, bool js) {
@@ -54,7 +54,8 @@ static void contact_print(const void *v, size_t i, bool js) {
   hex(s, c->record);
   fmt_local(when, c->start_ms);
   printf("%s  %s  %u min  %s  %s%s%s%s\n", s, when, c->minutes, mentorlog_channel_name(c->channel),
-         mentorlog_outcome_name(c->outcome), c->note ? "  " : "", c->note ? c->note : "",
+         mentorlog_outcome_name(c->outcome), c->note || c->locked ? "  " : "",
+         c->note ? c->note : c->locked ? "(note locked: this device is not approved yet)" : "",
          c->conflict ? "  CONFLICT" : "");
 }
 LIST_ADAPTERS(contacts, mentorlog_contact, mentorlog_contacts(h, case_id, &items, n), mentorlog_contacts_free)

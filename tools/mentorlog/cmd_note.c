@@ -29,11 +29,11 @@ static void note_print(const void *v, size_t i, bool js) {
     json_id(stdout, nt->record);
     printf(",\"recorded\":\"%s\",\"text\":", when);
     json_str(stdout, nt->text);
-    printf(",\"conflict\":%s}", nt->conflict ? "true" : "false");
+    printf(",\"conflict\":%s,\"locked\":%s}", nt->conflict ? "true" : "false", nt->locked ? "true" : "false");
   } else {
     char s[33];
     hex(s, nt->record);
-    printf("%s  %s%s\n%s\n\n", s, when, nt->conflict ? "  CONFLICT" : "", nt->text ? nt->text : "");
+    printf("%s  %s%s\n%s\n\n", s, when, nt->conflict ? "  CONFLICT" : "", nt->text ? nt->text : nt->locked ? "(locked: this device is not approved yet)" : "");
   }
 }
 LIST_ADAPTERS(notes, mentorlog_note, mentorlog_notes(h, case_id, &items, n), mentorlog_notes_free)

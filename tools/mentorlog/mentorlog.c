@@ -29,6 +29,17 @@ static const char usage_main[] =
     "                            everything, decrypted, into a new 0600 file (or stdout: -)\n"
     "  verify                    integrity check and hash-chain verification\n"
     "\n"
+    "Sync (with the mentor's other devices, through the server):\n"
+    "  enroll URL CODE (--pin SHA256 | --ca FILE) [--label TEXT]\n"
+    "                            register this device with a one-time code\n"
+    "  sync [--json]             push, then pull, until up to date\n"
+    "  status [--json]           device, mentor, server, last sync, unsent records,\n"
+    "                            last checkpoint, pending approvals\n"
+    "  devices [--json]          the mentor's devices, their fingerprints and states\n"
+    "  device approve ID --fingerprint F   let another device of yours read the cases\n"
+    "  conflicts [--json]        items with concurrent versions (each version shown)\n"
+    "Every command works offline; only enroll and sync use the network.\n"
+    "\n"
     "Profile: --profile DIR, else $MENTORLOG_PROFILE, else ~/.mentorlog.\n"
     "Passphrase: asked on the terminal (twice at init); otherwise the first line\n"
     "of the file named by $MENTORLOG_PASSPHRASE_FILE, which must be yours alone\n"
@@ -39,7 +50,7 @@ static const char usage_main[] =
     "Sealed fields (the citizen's name and phone, notes, purposes, reasons) are\n"
     "never taken from the command line: --KEY-file PATH|-, --fields PATH|- or a\n"
     "prompt on the terminal (see 'mentorlog case --help').\n"
-    "Ids (CASE, GRANT, RECORD): the full 32 hex digits or a unique prefix of >= 6.\n"
+    "Ids (CASE, GRANT, RECORD, device ID): the full 32 hex digits or a unique prefix of >= 6.\n"
     "mentorlog never dumps core: it is not dumpable (prctl) and its core limit is 0.\n"
     "Exit status: 0 success, 1 user error (bad input, unknown id, wrong passphrase,\n"
     "disk full ...), 2 usage error, 3 internal failure (damaged profile, I/O, memory).\n"
@@ -54,7 +65,9 @@ static const struct {
     {"init", cmd_init},       {"passphrase", cmd_passphrase}, {"case", cmd_case},
     {"grant", cmd_grant},     {"contact", cmd_contact},       {"note", cmd_note},
     {"absence", cmd_absence}, {"compliance", cmd_compliance}, {"week", cmd_week},
-    {"export", cmd_export},   {"verify", cmd_verify},
+    {"export", cmd_export},   {"verify", cmd_verify},         {"enroll", cmd_enroll},
+    {"sync", cmd_sync},       {"status", cmd_status},         {"devices", cmd_devices},
+    {"device", cmd_device},   {"conflicts", cmd_conflicts},
 };
 
 int main(int argc, char **argv) {

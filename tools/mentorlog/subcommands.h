@@ -20,6 +20,12 @@ int cmd_absence(int argc, char **argv);    /* cmd_absence.c */
 int cmd_compliance(int argc, char **argv); /* cmd_report.c */
 int cmd_week(int argc, char **argv);       /* cmd_report.c */
 int cmd_export(int argc, char **argv);     /* cmd_export.c */
+int cmd_enroll(int argc, char **argv);     /* cmd_sync.c */
+int cmd_sync(int argc, char **argv);       /* cmd_sync.c */
+int cmd_status(int argc, char **argv);     /* cmd_sync.c */
+int cmd_devices(int argc, char **argv);    /* cmd_device.c */
+int cmd_device(int argc, char **argv);     /* cmd_device.c */
+int cmd_conflicts(int argc, char **argv);  /* cmd_device.c */
 
 /* Shared between a group's list and export. */
 

@@ -30,7 +30,8 @@
  *  1. first run (options.enroll_code): POST /v1/enroll, then the checkpoint
  *     of the answer's tree size, kept as the first trusted checkpoint (the
  *     log's origin and key are learnt here: trust on first use, over the
- *     pinned TLS connection); then DONE — enrolment is a job of its own;
+ *     pinned TLS connection), committed at once; then a whole sync (2-6),
+ *     whose pull tells whether this device is the mentor's first;
  *  2. a session (challenge, signed answer; again after any 401);
  *  3. push the outbox, oldest first, in batches; each acknowledged record
  *     becomes a receipt (log index, receipt time) in the same transaction
@@ -84,7 +85,7 @@ typedef struct mentorlog_sync mentorlog_sync;
 typedef struct mentorlog_sync_options {
   int version;              /* MENTORLOG_SYNC_OPTIONS_VERSION */
   /* Enrolment (first run only; all NULL for a sync). enroll_code set: the
-   * engine enrols this device and stops (DONE); ALREADY_EXISTS from
+   * engine enrols this device, then syncs; ALREADY_EXISTS from
    * mentorlog_sync_new if the profile is enrolled already. server_url and
    * server_pin are not used by the engine: they are kept (sealed) for the
    * caller, who reads them back with mentorlog_sync_status to connect. */
@@ -157,7 +158,7 @@ MENTORLOG_EXTERN const char *mentorlog_sync_errmsg(const mentorlog_sync *s);
 #define MENTORLOG_SYNC_PROGRESS_VERSION 1
 typedef struct mentorlog_sync_progress {
   int version;              /* MENTORLOG_SYNC_PROGRESS_VERSION */
-  const char *phase;        /* "enroll", "session", "push", "pull", "grants", "done", "failed" (static) */
+  const char *phase;        /* "enroll", "session", "push", "pull", "receipts", "done", "failed" (static) */
   uint64_t pushed;          /* own records acknowledged in this run */
   uint64_t to_push;         /* own records still in the outbox */
   uint64_t pulled;          /* log entries received in this run (own included) */
@@ -189,7 +190,10 @@ typedef struct mentorlog_sync_info {
   char fingerprint[MENTORLOG_FINGERPRINT_LEN + 1]; /* this device's */
   int approved;                      /* 1: this device may receive case keys (first
                                         device, approved, or holds a granted key) */
-  int revoked;                       /* 1: the log says this device was revoked */
+  int revoked;                       /* 1: the log served this device's revocation (a revoked
+                                        device is refused a session, so it learns of its own
+                                        revocation only if a pull served it before; a sync then
+                                        fails UNAUTHENTICATED) */
   int64_t last_sync_ms;              /* end of the last DONE sync; 0: never */
   uint64_t unsent;                   /* records in the outbox */
   uint64_t cursor;                   /* pull cursor */

@@ -135,6 +135,21 @@ MLPROTO_EXTERN int mlproto_merkle_root_from_inclusion(uint8_t root[32],
                                                       const uint8_t (*proof)[32],
                                                       size_t len) MLPROTO_WARN_UNUSED;
 
+/* A run of n consecutive leaves: do leaves[0..n) sit at indices first ..
+ * first+n-1 of the tree of `size` leaves whose root is `root`? Proven by
+ * the inclusion proofs of the first and of the last leaf of the run
+ * (proof_last is ignored when n == 1) and the leaves themselves: every
+ * leaf of the run is covered, not only the two ends. Work O(n + log size).
+ * MLPROTO_OK, or INVALID_ARGUMENT (NULL, n == 0), TREE_RANGE (first + n >
+ * size, size above 2^63), PROOF_LENGTH (a proof of the wrong length for
+ * its leaf), PROOF_INVALID. A device proves a whole push batch (its records
+ * take consecutive log indices) with two proofs this way. */
+MLPROTO_EXTERN int mlproto_merkle_verify_range(const uint8_t (*leaves)[32], uint64_t first,
+                                               uint64_t n, uint64_t size,
+                                               const uint8_t (*proof_first)[32], size_t len_first,
+                                               const uint8_t (*proof_last)[32], size_t len_last,
+                                               const uint8_t root[32]) MLPROTO_WARN_UNUSED;
+
 /* -------------------------------------------------- consistency proofs --- */
 
 /* Number of hashes in the consistency proof from `first` to `second` leaves.
