@@ -489,7 +489,7 @@ static void sync_set(sched *s, unsigned mask) {
     classify_fail(s, d);
     /* Faults may exhaust the retries (UNREACHABLE); a cut body delivered
      * with its status may fail a check. Anything else is a finding.
-     * Engine finding (client-core 6ea54d8), first at seed 20261205: when
+     * Engine finding (client-core 6ea54d8 to 9593e1d), first at seed 20261253: when
      * answers to POST /v1/session are lost (status 0), the engine sends the
      * same, now spent, challenge again, gets 401 CHALLENGE_INVALID, and
      * after three of those FAILs with UNAUTHENTICATED "the server refuses

@@ -556,7 +556,7 @@ static void test_drop_record(void **state) {
   expect_caught(f, lie_drop, MENTORLOG_ERR_SERVER_LIED, "left out|chain|missing", 1);
 }
 
-/* Engine finding (client-core 6ea54d8): this fails. The page is refused,
+/* Engine finding (client-core 6ea54d8 to 9593e1d): this fails. The page is refused,
  * but by mlproto_msg_unpack's own order check, reported as "the pull answer
  * does not decode: FIELD_RANGE" — the message does not say the entries are
  * out of order (the engine's "out of order" check in page_check is never
@@ -616,7 +616,7 @@ static void test_old_checkpoint(void **state) {
 
 /* The same replay with nothing new to pull, the answer kept coherent: only
  * the kept checkpoint can tell that the log went back in time.
- * Engine finding (client-core 6ea54d8): this fails. The answer is refused
+ * Engine finding (client-core 6ea54d8 to 9593e1d): this fails. The answer is refused
  * by page_check's cursor rule with "the pull answer's next cursor 6 is not
  * 6" (next_since < cursor, reported with the wrong expected value), so the
  * "log shrank ... (an old checkpoint replayed)" check of on_pull is never

@@ -272,10 +272,7 @@ static void test_revoked_mid_sync(void **state) {
 /* DESIGN §4 / issue 10: the remaining devices rotate the case keys the
  * revoked device held, so records written after the revocation are sealed
  * under keys it never had: after the DEVICE_REVOKED event the log holds a
- * KEY_GRANT for every case, none of them sealed to the revoked device.
- * Engine finding (client-core 6ea54d8): this fails — no KEY_GRANT at all
- * is written after the revocation (sync_grants.c grants held keys to
- * devices lacking them; there is no rotation). */
+ * KEY_GRANT for every case, none of them sealed to the revoked device. */
 static void test_revoked_keys_rotated(void **state) {
   rfx *f = *state;
   revoke(f);
