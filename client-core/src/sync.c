@@ -326,7 +326,8 @@ static int unpack(mentorlog_sync *s, ProtobufCMessage **m, mlproto_msg_type t, c
   int err = mlproto_msg_unpack(m, t, b, n);
   if (err == MLPROTO_ERR_OUT_OF_MEMORY)
     return fail(s, err, "out of memory");
-  return err ? fail(s, MLPROTO_ERR_SERVER_LIED, "the %s answer does not decode: %s", what, mlproto_errname(err))
+  return err ? fail(s, MLPROTO_ERR_SERVER_LIED, "the %s answer does not decode: %s (%s)", what, mlproto_errname(err),
+                    mlproto_strerror(err))
              : 0;
 }
 
@@ -553,8 +554,9 @@ static int page_check(mentorlog_sync *s) {
   if (p->n_items == 0 && p->more)
     return fail(s, MLPROTO_ERR_SERVER_LIED, "the pull answer is empty but says more");
   if (p->next_since != end || p->next_since < since)
-    return fail(s, MLPROTO_ERR_SERVER_LIED, "the pull answer's next cursor %" PRIu64 " is not %" PRIu64,
-                p->next_since, end);
+    return fail(s, MLPROTO_ERR_SERVER_LIED,
+                "the pull answer's next cursor %" PRIu64 " is not %s %" PRIu64 " (cursor %" PRIu64 ")",
+                p->next_since, p->more ? "one past its last entry," : "its tree size,", end, since);
   s->next_since = p->next_since;
   s->more = p->more;
   /* An own record the server acknowledged in this run, inside the range
@@ -591,19 +593,25 @@ static int next_after_checkpoint(mentorlog_sync *s);
 
 static int on_pull(mentorlog_sync *s, const uint8_t *b, size_t n) {
   page_free(s);
-  int err = unpack(s, &s->page, MLPROTO_MSG_PULL_RESPONSE, b, n, "pull");
-  if (err)
-    return err;
+  int err = mlproto_msg_unpack(&s->page, MLPROTO_MSG_PULL_RESPONSE, b, n);
+  if (err == MLPROTO_ERR_OUT_OF_MEMORY)
+    return fail(s, err, "out of memory");
+  if (err) /* the decoder checks the entries' order and each field's range */
+    return fail(s, MLPROTO_ERR_SERVER_LIED,
+                "the pull answer does not decode: %s (%s; its entries must be in ascending log order)",
+                mlproto_errname(err), mlproto_strerror(err));
   const Mentorlog__V1__PullResponse *p = (const void *)s->page;
-  if ((err = sth_of(s, p->sth, "pull")) || (err = page_check(s)))
-    return err;
-  s->prog.pulled += s->n_items;
-  s->have_new = 0;
   const mlproto_checkpoint *kept = &s->st.cp;
+  if ((err = sth_of(s, p->sth, "pull")))
+    return err;
   if (s->sth_size < kept->size)
     return fail(s, MLPROTO_ERR_SERVER_LIED,
                 "the log shrank: the answer's tree has %" PRIu64 " entries, the checkpoint kept has %" PRIu64
                 " (an old checkpoint replayed)", s->sth_size, kept->size);
+  if ((err = page_check(s)))
+    return err;
+  s->prog.pulled += s->n_items;
+  s->have_new = 0;
   if (s->sth_size == kept->size && memcmp(s->sth_root, kept->root, 32) == 0)
     return next_after_checkpoint(s);
   s->phase = PH_CP;
@@ -1046,9 +1054,16 @@ int mentorlog_sync_deliver(mentorlog_sync *s, uint64_t id, int status, const men
         ceil = BACKOFF_MAX_MS;
       wait = (int64_t)randombytes_uniform((uint32_t)ceil + 1);
     }
+    if (s->phase == PH_SESSION) {
+      /* a challenge is used once, whatever happened to the answer: a new
+       * one, then a new session request */
+      s->phase = PH_CHALLENGE;
+      request(s, "GET", NULL, 0, 0, "/v1/session/challenge");
+    } else {
+      s->req_id++; /* the same request again, under a new id */
+    }
     s->waiting = 1;
     s->wait_until = now_ms + wait;
-    s->req_id++; /* the same request again, under a new id */
     return 0;
   }
   enum phase ph = s->phase;
@@ -1059,8 +1074,13 @@ int mentorlog_sync_deliver(mentorlog_sync *s, uint64_t id, int status, const men
     if (ph == PH_SESSION) {
       char msg[256];
       int code = error_of(body, len, msg, sizeof msg);
-      if (code == MLPROTO_ERR_CHALLENGE_INVALID && ++s->session_tries < 3) {
-        s->phase = PH_CHALLENGE;
+      if (code == MLPROTO_ERR_CHALLENGE_INVALID) {
+        if (++s->session_tries < 3) {
+          s->phase = PH_CHALLENGE;
+          return 0;
+        }
+        fail(s, MLPROTO_ERR_CHALLENGE_INVALID,
+             "the server refused three fresh session challenges in a row (is the device's or the server's clock far off?)");
         return 0;
       }
       struct ml_sync_device *self = NULL;
