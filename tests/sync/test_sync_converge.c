@@ -489,12 +489,9 @@ static void sync_set(sched *s, unsigned mask) {
     classify_fail(s, d);
     /* Faults may exhaust the retries (UNREACHABLE); a cut body delivered
      * with its status may fail a check. Anything else is a finding.
-     * Engine finding (client-core 6ea54d8 to 9593e1d), first at seed 20261253: when
-     * answers to POST /v1/session are lost (status 0), the engine sends the
-     * same, now spent, challenge again, gets 401 CHALLENGE_INVALID, and
-     * after three of those FAILs with UNAUTHENTICATED "the server refuses
-     * this device's session (the device was revoked, ...)" — a network
-     * fault reported as a revocation. */
+     * (Seed 20261253 found one: a lost answer to POST /v1/session made
+     * the engine resend the spent challenge and end in UNAUTHENTICATED, a
+     * network fault reported as a revocation; it now fetches a new one.) */
     int ok = s->faults_on && (d->result == MENTORLOG_ERR_UNREACHABLE ||
                               (s->tainted[k] && (d->result == MENTORLOG_ERR_SERVER_LIED ||
                                                  d->result == MENTORLOG_ERR_PROOF_INVALID)));
