@@ -447,6 +447,30 @@ int mentorlog_sync_checkpoint(mentorlog *h, char *buf, size_t cap, size_t *len) 
   return err;
 }
 
+int mentorlog_sync_evidence(mentorlog *h, char *buf, size_t cap, size_t *len) {
+  if (!h || !buf || !cap)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  buf[0] = 0;
+  if (len)
+    *len = 0;
+  struct ml_sync_state *s = mlproto_malloc(sizeof *s);
+  if (!s)
+    return ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+  int err = ml__sync_load(h, s);
+  size_t n = strlen(s->evidence);
+  if (!err && !n)
+    err = ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no split view was seen");
+  else if (!err && n + 1 > cap)
+    err = ml__fail(h, MLPROTO_ERR_TOO_LARGE, "the evidence needs %zu bytes", n + 1);
+  else if (!err) {
+    memcpy(buf, s->evidence, n + 1);
+    if (len)
+      *len = n;
+  }
+  mlproto_free(s);
+  return err;
+}
+
 int mentorlog_devices(mentorlog *h, mentorlog_device **out, size_t *n) {
   if (!h || !out || !n)
     return MLPROTO_ERR_INVALID_ARGUMENT;

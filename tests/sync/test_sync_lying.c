@@ -530,8 +530,17 @@ static void expect_caught(lfx *f, sd_hook lie, int code, const char *words, int 
   snap after = take(&f->v);
   same(&before, &after);
   if (!recover) {
-    (void)sd_sync(&f->v, NULL, NULL, 0);
-    print_message("after the lie, an honest sync: %s\n", sd_describe(&f->v));
+    /* a split view: the server is never synced with again, the two notes
+     * are there for the auditor */
+    mentorlog_sync *x = NULL;
+    mentorlog_sync_options o = MENTORLOG_SYNC_OPTIONS_INIT;
+    assert_int_equal(mentorlog_sync_new(f->v.h, &o, &x), MENTORLOG_ERR_SPLIT_VIEW);
+    assert_null(x);
+    char ev[2048];
+    size_t n = 0;
+    assert_int_equal(mentorlog_sync_evidence(f->v.h, ev, sizeof ev, &n), 0);
+    assert_int_equal(strlen(ev), n);
+    assert_non_null(strstr(ev, "\n\n\xe2\x80\x94 ")); /* signed notes */
     return;
   }
   sd_sync_ok(&f->v);
@@ -600,8 +609,8 @@ static void test_split_view(void **state) {
   memcpy(f->forged_root, vi.checkpoint_root, 32);
   f->forged_root[31] ^= 1;
   snprintf(f->did, sizeof f->did, "a second root for size %" PRIu64, vi.checkpoint_size);
-  /* A split view is evidence of misconduct: the engine may refuse this
-   * server from now on, so no recovery is asserted (what it does is printed). */
+  /* A split view is evidence of misconduct: the engine refuses this
+   * server from now on and keeps both notes. */
   expect_caught(f, lie_split, MENTORLOG_ERR_SPLIT_VIEW, "root|split", 0);
 }
 

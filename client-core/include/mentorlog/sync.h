@@ -134,8 +134,10 @@ typedef struct mentorlog_sync_action {
 /* A new engine on h (the handle must stay open and unused by anyone else
  * until mentorlog_sync_free). *out NULL on failure. INVALID_ARGUMENT (bad
  * options or version), NOT_ENROLLED (no enroll_code and never enrolled),
- * ALREADY_EXISTS (enroll_code on an enrolled profile), TOO_LARGE (a
- * string over its cap), OUT_OF_MEMORY, and the storage errors. */
+ * ALREADY_EXISTS (enroll_code on an enrolled profile), SPLIT_VIEW (the
+ * server once signed two roots for one size: never synced with again; the
+ * evidence is in mentorlog_sync_evidence), TOO_LARGE (a string over its
+ * cap), OUT_OF_MEMORY, and the storage errors. */
 MENTORLOG_EXTERN int mentorlog_sync_new(mentorlog *h, const mentorlog_sync_options *opts,
                                         mentorlog_sync **out) MENTORLOG_WARN_UNUSED;
 /* The next action at now_ms. While a SEND is not delivered, step returns
@@ -211,6 +213,12 @@ MENTORLOG_EXTERN int mentorlog_sync_status(mentorlog *h, mentorlog_sync_info *ou
  * buf of cap bytes; *len without the NUL. NOT_FOUND before enrolment,
  * TOO_LARGE when cap is short (1024 always suffices). */
 MENTORLOG_EXTERN int mentorlog_sync_checkpoint(mentorlog *h, char *buf, size_t cap, size_t *len);
+
+/* The two checkpoint notes of a split view (the kept one, a newline, the
+ * conflicting one), NUL-terminated, in buf of cap bytes; *len without the
+ * NUL. NOT_FOUND when there is none, TOO_LARGE when cap is short (2048
+ * always suffices). */
+MENTORLOG_EXTERN int mentorlog_sync_evidence(mentorlog *h, char *buf, size_t cap, size_t *len);
 
 /* -------------------------------------------------------- devices --- */
 typedef struct mentorlog_device {
