@@ -166,7 +166,7 @@ int cmd_device(int argc, char **argv) {
   size_t n;
   if ((rc = load_devices("device approve", &h, &v, &n)))
     return rc;
-  const mentorlog_device *d;
+  const mentorlog_device *d = NULL;
   if (!(rc = device_resolve(v, n, pos[0], &d))) {
     char id[MENTORLOG_ID_HEX + 1];
     hex(id, d->id);
