@@ -14,12 +14,14 @@
 #include "sync_int.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define CT_PROTO "application/vnd.mentorlog.v1+protobuf"
 #define PULL_LIMIT_MAX 1024u
@@ -33,6 +35,8 @@
 #define RUNS_PER_SYNC 32u      /* runs of consecutive receipts proven per run (2 proofs each) */
 #define SAMPLES_PER_PAGE 4u    /* inclusion proofs per pull page (all when fewer items) */
 #define ROUNDS_MAX 4u          /* push -> pull -> grants rounds in one run */
+#define VERIFY_THREADS_MAX 8u  /* threads verifying a pull page */
+#define VERIFY_THREAD_MIN 128u /* entries per thread below which one thread does it all */
 
 enum phase {
   PH_ENROLL, PH_ENROLL_CP, PH_CHALLENGE, PH_SESSION, PH_PUSH, PH_PULL, PH_CP, PH_CONS, PH_INCL,
@@ -58,7 +62,7 @@ struct mentorlog_sync {
   struct ml_sync_state tmp; /* a page's changes before its commit */
   int enroll;
   char code[65], label[MENTORLOG_LABEL_MAX + 1], url[MENTORLOG_URL_MAX + 1], pin[MENTORLOG_PIN_MAX + 1];
-  uint32_t pull_limit, push_records, push_bytes, max_attempts;
+  uint32_t pull_limit, push_records, push_bytes, max_attempts, verify_threads;
   enum phase phase, resume; /* resume: the phase a new session returns to */
   char token[130];
   int have_token;
@@ -77,6 +81,10 @@ struct mentorlog_sync {
   /* push batch */
   size_t batch_n;
   uint8_t (*batch_ids)[16];
+  uint64_t batch_last_seq; /* seq of the batch's last record */
+  uint64_t pushed_seq;     /* outbox rows up to this seq are acknowledged (in acks) */
+  struct ml_ack *acks;     /* acknowledgements not written yet */
+  size_t n_acks, cap_acks;
   /* pull page */
   ProtobufCMessage *page;
   struct ml_page_item *items;
@@ -252,11 +260,13 @@ static int req_push(mentorlog_sync *s, int *none) {
   mentorlog *h = s->h;
   *none = 0;
   sqlite3_stmt *st;
-  int err = ml__prepare(h, &st, "SELECT o.record_id, r.envelope FROM outbox o JOIN records r"
-                                " ON r.record_id = o.record_id ORDER BY o.seq LIMIT ?");
+  int err = ml__prepare(h, &st, "SELECT o.record_id, r.envelope, o.seq FROM outbox o JOIN records r"
+                                " ON r.record_id = o.record_id WHERE o.seq > ?1 ORDER BY o.seq LIMIT ?2");
   if (err)
     return fail_h(s, err);
-  sqlite3_bind_int(st, 1, (int)s->push_records);
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)s->pushed_seq);
+  sqlite3_bind_int(st, 2, (int)s->push_records);
+  uint64_t last_seq = 0;
   ProtobufCBinaryData *recs = mlproto_calloc(s->push_records, sizeof *recs);
   uint8_t(*ids)[16] = mlproto_calloc(s->push_records, 16);
   size_t n = 0, bytes = 16;
@@ -284,6 +294,7 @@ static int req_push(mentorlog_sync *s, int *none) {
     memcpy(copy, env, len);
     sodium_memzero(h->envbuf, len);
     memcpy(ids[n], sqlite3_column_blob(st, 0), 16);
+    last_seq = (uint64_t)sqlite3_column_int64(st, 2);
     recs[n++] = (ProtobufCBinaryData){len, copy};
     bytes += len + 8;
   }
@@ -303,6 +314,7 @@ static int req_push(mentorlog_sync *s, int *none) {
       mlproto_free(s->batch_ids);
       s->batch_ids = ids;
       s->batch_n = n;
+      s->batch_last_seq = last_seq;
       ids = NULL;
     }
   }
@@ -470,7 +482,6 @@ static int acked_add(mentorlog_sync *s, uint64_t index) {
 }
 
 static int on_push(mentorlog_sync *s, const uint8_t *b, size_t n) {
-  mentorlog *h = s->h;
   ProtobufCMessage *m;
   int err = unpack(s, &m, MLPROTO_MSG_PUSH_RESPONSE, b, n, "push");
   if (err)
@@ -483,27 +494,27 @@ static int on_push(mentorlog_sync *s, const uint8_t *b, size_t n) {
     if (r->results[i]->record_id.len != 16 || memcmp(r->results[i]->record_id.data, s->batch_ids[i], 16) != 0 ||
         !r->results[i]->status || strcmp(r->results[i]->status, "OK") != 0)
       err = fail(s, MLPROTO_ERR_SERVER_LIED, "the push answer names another record at position %zu", i + 1);
-  if (!err && !(err = ml__begin(h))) {
-    sqlite3_stmt *del = NULL;
-    err = ml__prepare(h, &del, "DELETE FROM outbox WHERE record_id = ?");
-    for (size_t i = 0; !err && i < r->n_results; i++) {
-      const Mentorlog__V1__RecordResult *x = r->results[i];
-      if ((err = ml__receipt_put(h, s->batch_ids[i], x->log_index, (int64_t)x->received_at_ms, 0)))
-        break;
-      sqlite3_reset(del);
-      sqlite3_bind_blob(del, 1, s->batch_ids[i], 16, SQLITE_STATIC);
-      int rc = sqlite3_step(del);
-      if (rc != SQLITE_DONE)
-        err = ml__sqlite_err(h, rc, "acknowledge");
+  /* kept in memory, written with the next commit (the pull page's) */
+  if (!err && s->n_acks + r->n_results > s->cap_acks) {
+    size_t nc = s->cap_acks ? s->cap_acks : 1024;
+    while (nc < s->n_acks + r->n_results)
+      nc *= 2;
+    struct ml_ack *nv = mlproto_realloc(s->acks, nc * sizeof *nv);
+    if (!nv)
+      err = fail(s, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+    else {
+      s->acks = nv;
+      s->cap_acks = nc;
     }
-    sqlite3_finalize(del);
-    if (err)
-      ml__rollback(h);
-    else
-      err = ml__commit(h);
-    if (err)
-      fail_h(s, err);
   }
+  for (size_t i = 0; !err && i < r->n_results; i++) {
+    struct ml_ack *a = &s->acks[s->n_acks++];
+    memcpy(a->record_id, s->batch_ids[i], 16);
+    a->index = r->results[i]->log_index;
+    a->received_ms = (int64_t)r->results[i]->received_at_ms;
+  }
+  if (!err)
+    s->pushed_seq = s->batch_last_seq;
   for (size_t i = 0; !err && i < r->n_results; i++)
     err = acked_add(s, r->results[i]->log_index);
   if (!err) {
@@ -543,6 +554,82 @@ static int own_verify(mentorlog_sync *s, struct ml_page_item *x) {
   return mlproto_record_verify_stored(&x->r, x->env, x->env_len, held);
 }
 
+/* Full verification of one entry (signature included), in a thread. */
+struct verify_job {
+  struct ml_page_item *items;
+  const size_t *todo;
+  size_t n;
+  int *errs;
+};
+
+static void *verify_run(void *arg) {
+  struct verify_job *j = arg;
+  for (size_t k = 0; k < j->n; k++) {
+    struct ml_page_item *x = &j->items[j->todo[k]];
+    j->errs[j->todo[k]] = mlproto_record_verify(&x->r, x->env, x->env_len);
+  }
+  return NULL;
+}
+
+/* Verify every entry of the page: own records against their stored hash
+ * (own_verify), the others in full, on up to verify_threads threads when
+ * the page is large enough to pay for them (Ed25519 verification is most
+ * of a pull's work). */
+static int verify_items(mentorlog_sync *s) {
+  size_t n = s->n_items, nt = 0;
+  int *errs = mlproto_calloc(n ? n : 1, sizeof *errs);
+  size_t *todo = mlproto_calloc(n ? n : 1, sizeof *todo);
+  int err = 0;
+  if (!errs || !todo)
+    err = fail(s, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
+  for (size_t i = 0; !err && i < n; i++) {
+    int e = own_verify(s, &s->items[i]);
+    if (e == 1)
+      todo[nt++] = i;
+    else if (e && s->phase == PH_FAIL)
+      err = e;
+    else
+      errs[i] = e;
+  }
+  unsigned threads = s->verify_threads;
+  if (!err && nt >= VERIFY_THREAD_MIN * 2 && threads > 1) {
+    if (threads > VERIFY_THREADS_MAX)
+      threads = VERIFY_THREADS_MAX;
+    pthread_t tid[VERIFY_THREADS_MAX];
+    struct verify_job jobs[VERIFY_THREADS_MAX];
+    size_t per = (nt + threads - 1) / threads, started = 0;
+    for (unsigned t = 0; t < threads; t++) {
+      size_t lo = t * per, hi = lo + per > nt ? nt : lo + per;
+      jobs[t] = (struct verify_job){s->items, todo + lo, hi > lo ? hi - lo : 0, errs};
+      /* the calling thread takes the first share itself */
+      if (t == 0 || pthread_create(&tid[t], NULL, verify_run, &jobs[t]) != 0)
+        continue;
+      started |= (size_t)1 << t;
+    }
+    verify_run(&jobs[0]);
+    for (unsigned t = 1; t < threads; t++) {
+      if (started & ((size_t)1 << t))
+        pthread_join(tid[t], NULL);
+      else
+        verify_run(&jobs[t]); /* no thread: done here */
+    }
+  } else if (!err) {
+    struct verify_job j = {s->items, todo, nt, errs};
+    verify_run(&j);
+  }
+  for (size_t i = 0; !err && i < n; i++) {
+    int e = errs[i];
+    if (e == MLPROTO_ERR_OUT_OF_MEMORY)
+      err = fail(s, e, "out of memory");
+    else if (e)
+      err = fail(s, MLPROTO_ERR_SERVER_LIED, "log entry %" PRIu64 " does not verify: %s (%s)", s->items[i].index,
+                 mlproto_errname(e), mlproto_strerror(e));
+  }
+  mlproto_free(errs);
+  mlproto_free(todo);
+  return err;
+}
+
 /* Every check of a page that needs no store. */
 static int page_check(mentorlog_sync *s) {
   const Mentorlog__V1__PullResponse *p = (const void *)s->page;
@@ -566,15 +653,14 @@ static int page_check(mentorlog_sync *s) {
     x->entry_type = it->entry_type;
     x->env = it->envelope.data;
     x->env_len = it->envelope.len;
-    int err = own_verify(s, x);
-    if (err == 1) /* not an own record held here: verified in full */
-      err = mlproto_record_verify(&x->r, it->envelope.data, it->envelope.len);
-    if (err == MLPROTO_ERR_OUT_OF_MEMORY)
-      return fail(s, err, "out of memory");
-    if (err)
-      return fail(s, MLPROTO_ERR_SERVER_LIED, "log entry %" PRIu64 " does not verify: %s (%s)", it->log_index,
-                  mlproto_errname(err), mlproto_strerror(err));
     s->n_items++;
+  }
+  int err = verify_items(s);
+  if (err)
+    return err;
+  for (size_t i = 0; i < s->n_items; i++) {
+    const Mentorlog__V1__LogItem *it = p->items[i];
+    struct ml_page_item *x = &s->items[i];
     int event = mlproto_kind_is_server_event(x->r->kind), by_server = memcmp(x->r->author, s->st.server_pub, 32) == 0;
     if ((it->entry_type != 1 && it->entry_type != 2) || event != (it->entry_type == 2) || event != by_server)
       return fail(s, MLPROTO_ERR_SERVER_LIED,
@@ -770,8 +856,10 @@ static int apply_page(mentorlog_sync *s) {
   mentorlog *h = s->h;
   s->tmp = s->st;
   uint64_t applied = 0;
-  int err = ml__page_apply(h, &s->tmp, s->items, s->n_items, s->next_since, s->have_new ? s->new_note : NULL,
-                           s->new_note_len, &s->new_cp, &applied);
+  int err = ml__page_apply(h, &s->tmp, s->acks, s->n_acks, s->items, s->n_items, s->next_since,
+                           s->have_new ? s->new_note : NULL, s->new_note_len, &s->new_cp, &applied);
+  if (!err)
+    s->n_acks = 0; /* written */
   s->n_samples = s->sample_next = 0;
   if (err) {
     fail_h(s, err);
@@ -946,6 +1034,8 @@ static int grants_and_next(mentorlog_sync *s) {
   uint64_t unsent = 0;
   int done = 0;
   int err = ml__begin(h);
+  if (!err)
+    err = ml__acks_apply(h, s->acks, s->n_acks);
   for (size_t i = 0; !err && i < s->n_proven; i++)
     err = ml__receipt_verified(h, s->proven[i]);
   if (!err)
@@ -977,6 +1067,8 @@ static int grants_and_next(mentorlog_sync *s) {
     return err;
   }
   s->n_proven = 0;
+  s->n_acks = 0;
+  s->pushed_seq = 0; /* the outbox holds only what is left */
   s->st = s->tmp;
   s->prog.grants_written += written;
   s->prog.to_push = unsent;
@@ -1265,6 +1357,12 @@ int mentorlog_sync_new(mentorlog *h, const mentorlog_sync_options *o, mentorlog_
   s->push_records = o->push_records && o->push_records < PUSH_RECORDS_MAX ? o->push_records : PUSH_RECORDS_MAX;
   s->push_bytes = o->push_bytes ? o->push_bytes : PUSH_BYTES_DEFAULT;
   s->max_attempts = o->max_attempts ? o->max_attempts : ATTEMPTS_DEFAULT;
+  if (o->verify_threads) {
+    s->verify_threads = o->verify_threads;
+  } else {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->verify_threads = cpus < 1 ? 1 : cpus > 4 ? 4 : (uint32_t)cpus;
+  }
   s->prog.version = MENTORLOG_SYNC_PROGRESS_VERSION;
   int err = ml__sync_load(h, &s->st);
   if (!err && o->enroll_code) {
@@ -1323,6 +1421,7 @@ void mentorlog_sync_free(mentorlog_sync *s) {
   mlproto_free(s->acked);
   mlproto_free(s->rq);
   mlproto_free(s->proven);
+  mlproto_free(s->acks);
   sodium_memzero(s, sizeof *s);
   mlproto_free(s);
 }

@@ -92,6 +92,18 @@ int ml__grants_write(mentorlog *h, struct ml_sync_state *s, uint32_t *written);
 int ml__grants_pending(mentorlog *h, struct ml_sync_state *s, uint32_t *n);
 
 /* ---- sync_pull.c ---- */
+/* A push acknowledgement not written yet: the engine keeps them in memory
+ * and writes them with the next transaction it commits (a lost one costs
+ * only a resend, which the server acknowledges again with the same index),
+ * so a run of push batches costs no commit of its own. */
+struct ml_ack {
+  uint8_t record_id[16];
+  uint64_t index;
+  int64_t received_ms;
+};
+/* Inside the caller's transaction: receipts for acks, outbox rows gone. */
+int ml__acks_apply(mentorlog *h, const struct ml_ack *acks, size_t n);
+
 struct ml_page_item {
   uint64_t index;
   int64_t received_ms;
@@ -100,15 +112,16 @@ struct ml_page_item {
   const uint8_t *env;         /* the envelope bytes (in the response) */
   size_t env_len;
 };
-/* Apply a checked page in one transaction: the records, the events, the
+/* Apply a checked page in one transaction: the pending acknowledgements
+ * (first, so own records find their receipts), the records, the events, the
  * acknowledgements of own records, cursor and checkpoint (state s, which
  * the caller holds as a copy: on failure the caller reloads it). Every
  * check that needs the store (authors, chains, own records) happens here,
  * inside the transaction; a failed check rolls it back and returns
  * SERVER_LIED with errmsg naming it. *applied counts records of others
  * stored. */
-int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_page_item *items,
-                   size_t n, uint64_t next_since, const char *note, size_t note_len,
-                   const mlproto_checkpoint *cp, uint64_t *applied);
+int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_ack *acks, size_t n_acks,
+                   const struct ml_page_item *items, size_t n, uint64_t next_since, const char *note,
+                   size_t note_len, const mlproto_checkpoint *cp, uint64_t *applied);
 
 #endif

@@ -193,9 +193,23 @@ static int record_apply(mentorlog *h, struct ml_sync_state *s, sqlite3_stmt *tip
   return r->kind == MLPROTO_KIND_KEY_GRANT ? ml__grant_seen(h, s, r, NULL) : 0;
 }
 
-int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_page_item *items,
-                   size_t n, uint64_t next_since, const char *note, size_t note_len,
-                   const mlproto_checkpoint *cp, uint64_t *applied) {
+int ml__acks_apply(mentorlog *h, const struct ml_ack *acks, size_t n) {
+  int err = 0;
+  for (size_t i = 0; !err && i < n; i++) {
+    if ((err = ml__receipt_put(h, acks[i].record_id, acks[i].index, acks[i].received_ms, 0)))
+      break;
+    sqlite3_stmt *st;
+    if ((err = ml__stmt_get(h, ML_SQL_OUTBOX_DELETE, &st)))
+      break;
+    sqlite3_bind_blob(st, 1, acks[i].record_id, 16, SQLITE_STATIC);
+    err = ml__stmt_run(h, st, "acknowledge");
+  }
+  return err;
+}
+
+int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_ack *acks, size_t n_acks,
+                   const struct ml_page_item *items, size_t n, uint64_t next_since, const char *note,
+                   size_t note_len, const mlproto_checkpoint *cp, uint64_t *applied) {
   if (note_len >= sizeof s->note)
     return ml__fail(h, MLPROTO_ERR_TOO_LARGE, "checkpoint note too long");
   int err = ml__tx_begin_outer(h);
@@ -204,7 +218,9 @@ int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_page_i
   h->batch = 1; /* ml__record_ingest_verified joins this transaction */
   sqlite3_stmt *tip_st = NULL;
   uint64_t got = 0;
-  err = ml__prepare(h, &tip_st, "SELECT seq, hash FROM records WHERE author = ? ORDER BY seq DESC LIMIT 1");
+  err = ml__acks_apply(h, acks, n_acks);
+  if (!err)
+    err = ml__prepare(h, &tip_st, "SELECT seq, hash FROM records WHERE author = ? ORDER BY seq DESC LIMIT 1");
   for (size_t i = 0; !err && i < n; i++) {
     const struct ml_page_item *it = &items[i];
     if (it->entry_type == 2)

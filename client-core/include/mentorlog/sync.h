@@ -99,8 +99,13 @@ typedef struct mentorlog_sync_options {
   uint32_t push_bytes;      /* encoded PushRequest cap; default 4 MiB - 64 KiB */
   uint32_t max_attempts;    /* answers in a row that are 429/503/none before
                                FAIL UNREACHABLE; default 6 */
+  uint32_t verify_threads;  /* threads verifying the signatures of a pull page
+                               (inside deliver, joined before it returns; only
+                               for pages of >= 256 entries); 0: the online CPUs,
+                               at most 4; 1: none. The allocator
+                               (mentorlog_set_allocator) must then be thread-safe */
 } mentorlog_sync_options;
-#define MENTORLOG_SYNC_OPTIONS_INIT {MENTORLOG_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0}
+#define MENTORLOG_SYNC_OPTIONS_INIT {MENTORLOG_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0}
 
 typedef enum mentorlog_sync_kind {
   MENTORLOG_SYNC_SEND = 1, /* carry the request, then mentorlog_sync_deliver */
