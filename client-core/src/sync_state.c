@@ -424,7 +424,9 @@ int mentorlog_sync_status(mentorlog *h, mentorlog_sync_info *out) {
   return err;
 }
 
-int mentorlog_sync_checkpoint(mentorlog *h, char *buf, size_t cap, size_t *len) {
+/* A text kept in the state (which: 0 the checkpoint note, 1 the split
+ * view's evidence) into buf. */
+static int state_text(mentorlog *h, int which, char *buf, size_t cap, size_t *len) {
   if (!h || !buf || !cap)
     return MLPROTO_ERR_INVALID_ARGUMENT;
   buf[0] = 0;
@@ -434,41 +436,28 @@ int mentorlog_sync_checkpoint(mentorlog *h, char *buf, size_t cap, size_t *len) 
   if (!s)
     return ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
   int err = ml__sync_load(h, s);
-  if (!err && !s->enrolled)
-    err = ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no checkpoint: the device is not enrolled");
-  else if (!err && s->note_len + 1 > cap)
-    err = ml__fail(h, MLPROTO_ERR_TOO_LARGE, "the checkpoint needs %zu bytes", s->note_len + 1);
-  else if (!err) {
-    memcpy(buf, s->note, s->note_len + 1);
-    if (len)
-      *len = s->note_len;
-  }
-  mlproto_free(s);
-  return err;
-}
-
-int mentorlog_sync_evidence(mentorlog *h, char *buf, size_t cap, size_t *len) {
-  if (!h || !buf || !cap)
-    return MLPROTO_ERR_INVALID_ARGUMENT;
-  buf[0] = 0;
-  if (len)
-    *len = 0;
-  struct ml_sync_state *s = mlproto_malloc(sizeof *s);
-  if (!s)
-    return ml__fail(h, MLPROTO_ERR_OUT_OF_MEMORY, "out of memory");
-  int err = ml__sync_load(h, s);
-  size_t n = strlen(s->evidence);
-  if (!err && !n)
-    err = ml__fail(h, MLPROTO_ERR_NOT_FOUND, "no split view was seen");
+  const char *t = which ? s->evidence : s->note;
+  size_t n = strlen(t);
+  if (!err && (!n || !s->enrolled))
+    err = ml__fail(h, MLPROTO_ERR_NOT_FOUND, which ? "no split view was seen"
+                                                   : "no checkpoint: the device is not enrolled");
   else if (!err && n + 1 > cap)
-    err = ml__fail(h, MLPROTO_ERR_TOO_LARGE, "the evidence needs %zu bytes", n + 1);
+    err = ml__fail(h, MLPROTO_ERR_TOO_LARGE, "%s needs %zu bytes", which ? "the evidence" : "the checkpoint", n + 1);
   else if (!err) {
-    memcpy(buf, s->evidence, n + 1);
+    memcpy(buf, t, n + 1);
     if (len)
       *len = n;
   }
   mlproto_free(s);
   return err;
+}
+
+int mentorlog_sync_checkpoint(mentorlog *h, char *buf, size_t cap, size_t *len) {
+  return state_text(h, 0, buf, cap, len);
+}
+
+int mentorlog_sync_evidence(mentorlog *h, char *buf, size_t cap, size_t *len) {
+  return state_text(h, 1, buf, cap, len);
 }
 
 int mentorlog_devices(mentorlog *h, mentorlog_device **out, size_t *n) {

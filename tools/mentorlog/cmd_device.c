@@ -6,6 +6,7 @@
 #include "mentorlog/sync.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,78 +241,72 @@ static void item_end(struct conflicts *c) {
     fputc('\n', stdout);
 }
 
-/* The versions of the item at v[i] (all entries with its id, which the
- * library lists once per head), each marked done. */
-static void contacts_conflicted(struct conflicts *c, const uint8_t case_id[MENTORLOG_ID_BYTES],
-                                const mentorlog_contact *v, size_t n) {
-  bool *done = calloc(n ? n : 1, 1);
-  for (size_t i = 0; i < n; i++) {
-    if (!v[i].conflict || (done && done[i]))
-      continue;
-    size_t versions = 0;
-    for (size_t j = i; j < n; j++)
-      versions += memcmp(v[j].id, v[i].id, MENTORLOG_ID_BYTES) == 0;
-    item_begin(c, "contact", v[i].id, case_id, versions);
-    for (size_t j = i, k = 0; j < n; j++) {
-      if (memcmp(v[j].id, v[i].id, MENTORLOG_ID_BYTES) != 0)
-        continue;
-      if (done)
-        done[j] = true;
-      if (c->js) {
-        contact_json(stdout, &v[j], k++ == 0);
-        continue;
-      }
-      char rec[MENTORLOG_ID_HEX + 1], when[32], rec_at[32];
-      hex(rec, v[j].record);
-      fmt_local(when, v[j].start_ms);
-      fmt_local(rec_at, v[j].recorded_ms);
-      printf("  record %s (written %s)\n    %s  %u min  %s  %s  transport %u min\n", rec, rec_at, when,
-             v[j].minutes, mentorlog_channel_name(v[j].channel), mentorlog_outcome_name(v[j].outcome),
-             v[j].transport_minutes);
-      if (v[j].note)
-        printf("    note: %s\n", v[j].note);
-    }
-    item_end(c);
+/* One version of a conflicted item (the k-th of its item) on stdout. */
+static void contact_version(const struct conflicts *c, const void *item, size_t k) {
+  const mentorlog_contact *v = item;
+  if (c->js) {
+    contact_json(stdout, v, k == 0);
+    return;
   }
-  free(done);
+  char rec[MENTORLOG_ID_HEX + 1], when[32], rec_at[32];
+  hex(rec, v->record);
+  fmt_local(when, v->start_ms);
+  fmt_local(rec_at, v->recorded_ms);
+  printf("  record %s (written %s)\n    %s  %u min  %s  %s  transport %u min\n", rec, rec_at, when, v->minutes,
+         mentorlog_channel_name(v->channel), mentorlog_outcome_name(v->outcome), v->transport_minutes);
+  if (v->note)
+    printf("    note: %s\n", v->note);
 }
 
-static void notes_conflicted(struct conflicts *c, const uint8_t case_id[MENTORLOG_ID_BYTES],
-                             const mentorlog_note *v, size_t n) {
+static void note_version(const struct conflicts *c, const void *item, size_t k) {
+  const mentorlog_note *v = item;
+  char rec[MENTORLOG_ID_HEX + 1], when[32];
+  hex(rec, v->record);
+  fmt_local(when, v->recorded_ms);
+  if (c->js) {
+    printf("%s{\"record\":\"%s\",\"recorded\":\"%s\",\"text\":", k ? "," : "", rec, when);
+    json_str(stdout, v->text);
+    fputc('}', stdout);
+    return;
+  }
+  printf("  record %s (written %s)\n", rec, when);
+  /* the text as it is, indented */
+  fputs("    ", stdout);
+  for (const char *p = v->text ? v->text : ""; *p; p++) {
+    putchar(*p);
+    if (*p == '\n')
+      fputs("    ", stdout);
+  }
+  fputc('\n', stdout);
+}
+
+/* Every conflicted item of a list (contacts or notes: an array of n
+ * structs of `size` bytes whose `id` and `conflict` members sit at id_off
+ * and conflict_off): the library lists each head of a conflicted item, so
+ * the entries with one id are the item's versions, printed together. */
+static void items_conflicted(struct conflicts *c, const char *what, const uint8_t case_id[MENTORLOG_ID_BYTES],
+                             const void *v, size_t n, size_t size, size_t id_off, size_t conflict_off,
+                             void (*version)(const struct conflicts *, const void *, size_t)) {
+  const char *base = v;
+#define ID_AT(i) ((const uint8_t *)(base + (i) * size + id_off))
   bool *done = calloc(n ? n : 1, 1);
   for (size_t i = 0; i < n; i++) {
-    if (!v[i].conflict || (done && done[i]))
+    if (!*(const int *)(base + i * size + conflict_off) || (done && done[i]))
       continue;
     size_t versions = 0;
     for (size_t j = i; j < n; j++)
-      versions += memcmp(v[j].id, v[i].id, MENTORLOG_ID_BYTES) == 0;
-    item_begin(c, "note", v[i].id, case_id, versions);
+      versions += memcmp(ID_AT(j), ID_AT(i), MENTORLOG_ID_BYTES) == 0;
+    item_begin(c, what, ID_AT(i), case_id, versions);
     for (size_t j = i, k = 0; j < n; j++) {
-      if (memcmp(v[j].id, v[i].id, MENTORLOG_ID_BYTES) != 0)
+      if (memcmp(ID_AT(j), ID_AT(i), MENTORLOG_ID_BYTES) != 0)
         continue;
       if (done)
         done[j] = true;
-      char rec[MENTORLOG_ID_HEX + 1], when[32];
-      hex(rec, v[j].record);
-      fmt_local(when, v[j].recorded_ms);
-      if (c->js) {
-        printf("%s{\"record\":\"%s\",\"recorded\":\"%s\",\"text\":", k++ ? "," : "", rec, when);
-        json_str(stdout, v[j].text);
-        fputc('}', stdout);
-      } else {
-        printf("  record %s (written %s)\n", rec, when);
-        /* the text as it is, indented */
-        fputs("    ", stdout);
-        for (const char *p = v[j].text ? v[j].text : ""; *p; p++) {
-          putchar(*p);
-          if (*p == '\n')
-            fputs("    ", stdout);
-        }
-        fputc('\n', stdout);
-      }
+      version(c, base + j * size, k++);
     }
     item_end(c);
   }
+#undef ID_AT
   free(done);
 }
 
@@ -351,8 +346,10 @@ static int case_conflicts(mentorlog *h, struct conflicts *c, const uint8_t case_
     for (size_t i = 0; i < ng; i++)
       if (g[i].conflict)
         grant_conflicted(c, &g[i]);
-    contacts_conflicted(c, case_id, ct, nct);
-    notes_conflicted(c, case_id, nt, nnt);
+    items_conflicted(c, "contact", case_id, ct, nct, sizeof *ct, offsetof(mentorlog_contact, id),
+                     offsetof(mentorlog_contact, conflict), contact_version);
+    items_conflicted(c, "note", case_id, nt, nnt, sizeof *nt, offsetof(mentorlog_note, id),
+                     offsetof(mentorlog_note, conflict), note_version);
   }
   mentorlog_grants_free(g, ng);
   mentorlog_contacts_free(ct, nct);
