@@ -13,9 +13,12 @@
  *  - the other mentor's device holds none of their records, nor they one
  *    of its (checked against the server's log);
  *  - revoked by the administrator, the second device's next sync is
- *    refused and nothing of it reaches the log; the first syncs on.
+ *    refused and nothing of it reaches the log; the first syncs on, rotates
+ *    the case key, and a note it writes then (as the server stores it)
+ *    opens under none of the revoked device's keys.
  */
 #include "sync_net.h"
+#include "records_int.h" /* client-core: which key a device holds */
 #include "sync_state.h"
 
 #include "mlproto/crypto.h"
@@ -221,6 +224,42 @@ static void test_two_devices_and_a_stranger(void **state) {
   assert_int_equal(mentorlog_counts(v->a2.h, &r2, &o2), 0);
   assert_int_equal(o2, 1);
   sn_sync_ok(&v->a1);
+  /* the first device rotated the case key when it learnt the revocation:
+   * a note it writes now, as the server stores it, does not open under any
+   * key the revoked device holds, and opens under the first device's newest */
+  uint8_t rn[16];
+  assert_int_equal(mentorlog_note_add(v->a1.h, rn, v->case1, "Sealed under the new key.", 25), 0);
+  sn_sync_ok(&v->a1);
+  sqlite3 *db = sn_server_db(&v->s);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT envelope FROM log WHERE record_id = ?", -1, &st, NULL), SQLITE_OK);
+  sqlite3_bind_blob(st, 1, rn, 16, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  mlproto_record *rec = NULL;
+  assert_int_equal(mlproto_record_verify(&rec, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)), 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  int64_t gens[8];
+  size_t ng = 0;
+  assert_int_equal(ml__casekey_gens(v->a2.h, v->case1, gens, 8, &ng), 0);
+  assert_true(ng >= 1);
+  for (size_t g = 0; g < ng; g++) {
+    const mlproto_key *kg = NULL;
+    mlproto_sealed *sl = NULL;
+    assert_int_equal(ml__casekey_gen(v->a2.h, v->case1, gens[g], &kg), 0);
+    assert_int_equal(mlproto_record_open_sealed(&sl, rec, kg), MLPROTO_ERR_SEAL_OPEN_FAILED);
+  }
+  size_t ng1 = 0;
+  assert_int_equal(ml__casekey_gens(v->a1.h, v->case1, gens, 8, &ng1), 0);
+  assert_int_equal(ng1, ng + 1);
+  const mlproto_key *k1 = NULL;
+  mlproto_sealed *sl1 = NULL;
+  assert_int_equal(ml__casekey(v->a1.h, v->case1, &k1), 0);
+  assert_int_equal(mlproto_record_open_sealed(&sl1, rec, k1), 0);
+  mlproto_sealed_free(sl1);
+  mlproto_record_free(rec);
+  print_message("after the revocation: %zu key generation(s) on the revoked device, %zu on the first; "
+                "its new note opens under none of the revoked device's\n", ng, ng1);
 
   sn_dev_close(&v->a1);
   sn_dev_close(&v->a2);
