@@ -219,16 +219,22 @@ int cmd_enroll(int argc, char **argv) {
     rc = fail(h, err, "enroll");
     goto out;
   }
-  if (o.error) {
+  mentorlog_sync_info info0 = {.version = MENTORLOG_SYNC_INFO_VERSION};
+  bool enrolled = mentorlog_sync_status(h, &info0) == 0 && info0.enrolled;
+  if (o.error && !enrolled) {
     rc = report_failure(h, "enroll", url, &o, detail);
     goto out;
   }
-  /* The first sync: the device learns from the log whether it is the
-   * mentor's first (approved) device, and sends what it wrote before. */
-  so = (mentorlog_sync_options)MENTORLOG_SYNC_OPTIONS_INIT;
-  so.max_attempts = 1;
-  err = run_engine(h, nc, &so, &o, detail, sizeof detail);
-  bool synced = !err && !o.error;
+  /* The engine's enrolment job goes on into a whole sync (the device learns
+   * from the log whether it is the mentor's first, approved, device, and
+   * sends what it wrote before); when that part failed, once more. */
+  bool synced = !o.error;
+  if (!synced) {
+    so = (mentorlog_sync_options)MENTORLOG_SYNC_OPTIONS_INIT;
+    so.max_attempts = 1;
+    err = run_engine(h, nc, &so, &o, detail, sizeof detail);
+    synced = !err && !o.error;
+  }
   if (!synced) {
     fprintf(stderr, "%s: enroll: enrolled, but the first sync failed:\n", prog);
     if (err)
