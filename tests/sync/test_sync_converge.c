@@ -91,6 +91,7 @@ typedef struct sched {
   size_t tlen;
 } sched;
 
+static void tr(sched *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tr(sched *s, const char *fmt, ...) {
   if (s->tlen + 2 >= sizeof s->trace) return;
   va_list ap;
