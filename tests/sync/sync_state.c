@@ -59,7 +59,7 @@ void sd_state_hash_of(mentorlog *mh, const char *name, uint8_t out[32], unsigned
   size_t nc = 0;
   int rc = mentorlog_cases(mh, &cs, &nc);
   if (rc) fail_msg("%s: mentorlog_cases: %s", name, mentorlog_errname(rc));
-  qsort(cs, nc, sizeof *cs, cmp_case);
+  if (nc > 1) qsort(cs, nc, sizeof *cs, cmp_case);
   h_u64(&h, nc);
   for (size_t i = 0; i < nc; i++) {
     const mentorlog_case *c = &cs[i];
@@ -76,7 +76,7 @@ void sd_state_hash_of(mentorlog *mh, const char *name, uint8_t out[32], unsigned
     size_t ng = 0;
     rc = mentorlog_grants(mh, c->id, &gs, &ng);
     if (rc) fail_msg("%s: mentorlog_grants: %s", name, mentorlog_errname(rc));
-    qsort(gs, ng, sizeof *gs, cmp_grant);
+    if (ng > 1) qsort(gs, ng, sizeof *gs, cmp_grant);
     h_u64(&h, ng);
     for (size_t k = 0; k < ng; k++) {
       const mentorlog_grant *g = &gs[k];
@@ -101,7 +101,7 @@ void sd_state_hash_of(mentorlog *mh, const char *name, uint8_t out[32], unsigned
     size_t nt = 0;
     rc = mentorlog_contacts(mh, c->id, &ct, &nt);
     if (rc) fail_msg("%s: mentorlog_contacts: %s", name, mentorlog_errname(rc));
-    qsort(ct, nt, sizeof *ct, cmp_contact);
+    if (nt > 1) qsort(ct, nt, sizeof *ct, cmp_contact);
     h_u64(&h, nt);
     for (size_t k = 0; k < nt; k++) {
       const mentorlog_contact *t = &ct[k];
@@ -124,7 +124,7 @@ void sd_state_hash_of(mentorlog *mh, const char *name, uint8_t out[32], unsigned
     size_t nn = 0;
     rc = mentorlog_notes(mh, c->id, &ns, &nn);
     if (rc) fail_msg("%s: mentorlog_notes: %s", name, mentorlog_errname(rc));
-    qsort(ns, nn, sizeof *ns, cmp_note);
+    if (nn > 1) qsort(ns, nn, sizeof *ns, cmp_note);
     h_u64(&h, nn);
     for (size_t k = 0; k < nn; k++) {
       const mentorlog_note *t = &ns[k];
