@@ -247,7 +247,15 @@ int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_ack *a
     ml__tx_rollback_outer(h, true);
     return err;
   }
-  if ((err = ml__tx_commit_outer(h)))
+  /* Not waiting for the disk: a page holds no record of this device (its
+   * own records were durable when written), so a power cut can lose only
+   * whole pages, cursor included (WAL: atomic), which the next sync pulls
+   * again, and acknowledgements, which a resend gets again. The next
+   * commit with synchronous=FULL makes it durable. */
+  (void)ml__exec(h, "PRAGMA synchronous=NORMAL");
+  err = ml__tx_commit_outer(h);
+  (void)ml__exec(h, "PRAGMA synchronous=FULL");
+  if (err)
     return err;
   *applied += got;
   return 0;
