@@ -14,6 +14,7 @@
 #include "mentorlog/mentorlog.h"
 #include "mentorlog/sync.h"
 #include "records_int.h" /* client-core's internals: which key seals a record */
+#include "sync_int.h"    /* and the sync state (an escrow key set by hand) */
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -486,12 +487,77 @@ static void out_of_memory(void **state) {
   assert_int_equal(mls_app_open(&f->app, &cfg), 0);
 }
 
+/* An organisation's escrow key (here set in the device's state by hand:
+ * the server cannot announce one before issue 11): every case key the
+ * device holds is granted to it at the next sync, and the escrow's secret
+ * opens the grant to the case's key. */
+static void escrow_gets_every_key(void **state) {
+  fx *f = *state;
+  mentorlog *a1 = device(f, "a1", f->mentor_a);
+  uint8_t c[16], r[16];
+  assert_int_equal(mentorlog_case_open(a1, c, "Citizen Four", NULL), 0);
+  assert_int_equal(mentorlog_note_add(a1, r, c, "for the auditor", 15), 0);
+  assert_int_equal(sync_once(f, a1), 0);
+  mlproto_key *esc = NULL;
+  assert_int_equal(mlproto_key_generate(&esc, MLPROTO_KEY_BOX), 0);
+  struct ml_sync_state *st = calloc(1, sizeof *st);
+  assert_int_equal(ml__sync_load(a1, st), 0);
+  st->has_escrow = 1;
+  assert_int_equal(mlproto_key_public(st->escrow_pub, esc), 0);
+  assert_int_equal(ml__begin(a1), 0);
+  assert_int_equal(ml__sync_store(a1, st), 0);
+  assert_int_equal(ml__commit(a1), 0);
+  mentorlog_sync_info si = {.version = MENTORLOG_SYNC_INFO_VERSION};
+  assert_int_equal(mentorlog_sync_status(a1, &si), 0);
+  assert_int_equal(si.pending_grants, 1);
+  assert_int_equal(sync_once(f, a1), 0);
+  si = (mentorlog_sync_info){.version = MENTORLOG_SYNC_INFO_VERSION};
+  assert_int_equal(mentorlog_sync_status(a1, &si), 0);
+  assert_int_equal(si.pending_grants, 0);
+  /* the newest KEY_GRANT of the case names the escrow key; it opens */
+  sqlite3_stmt *q;
+  assert_int_equal(ml__prepare(a1, &q, "SELECT record_id, envelope, hash FROM records WHERE case_id = ? AND kind = 8"
+                                       " ORDER BY rid DESC LIMIT 1"), 0);
+  sqlite3_bind_blob(q, 1, c, 16, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  mlproto_record *g = NULL;
+  assert_int_equal(ml__row_record(a1, q, 0, 1, 2, &g), 0);
+  sqlite3_finalize(q);
+  const Mentorlog__V1__KeyGrantDisclosed *kg = g->disclosed->key_grant;
+  int opened = 0;
+  for (size_t i = 0; i < kg->n_keys; i++) {
+    if (memcmp(kg->keys[i]->recipient.data, st->escrow_pub, 32) != 0) continue;
+    mlproto_key *ck = NULL;
+    assert_int_equal(mlproto_case_key_open(&ck, kg->keys[i]->sealed_key.data, esc), 0);
+    /* the key the escrow got opens the note */
+    assert_int_equal(ml__stmt_get(a1, ML_SQL_RECORD_BY_ID, &q), 0);
+    sqlite3_bind_blob(q, 1, r, 16, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    mlproto_record *nr = NULL;
+    assert_int_equal(ml__row_record(a1, q, 0, 1, 2, &nr), 0);
+    ml__stmt_put(q);
+    mlproto_sealed *sl = NULL;
+    assert_int_equal(mlproto_record_open_sealed(&sl, nr, ck), 0);
+    assert_string_equal(sl->note->text, "for the auditor");
+    mlproto_sealed_free(sl);
+    mlproto_record_free(nr);
+    mlproto_key_free(ck);
+    opened = 1;
+  }
+  assert_true(opened);
+  mlproto_record_free(g);
+  mlproto_key_free(esc);
+  free(st);
+  mentorlog_close(a1);
+}
+
 int main(void) {
   mentorlog_allocator al = {t_malloc, t_realloc, t_free, NULL};
   assert_int_equal(mentorlog_set_allocator(&al), 0);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(two_devices_and_a_stranger, setup, teardown),
       cmocka_unit_test_setup_teardown(revocation_rotates_keys, setup, teardown),
+      cmocka_unit_test_setup_teardown(escrow_gets_every_key, setup, teardown),
       cmocka_unit_test_setup_teardown(out_of_memory, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
