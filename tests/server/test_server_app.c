@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include "admin.h"
+#include "admin_run.h"
 #include "app.h"
 #include "app_limits.h"
 #include "devsim.h"
@@ -43,30 +44,8 @@ typedef struct fx {
 /* Runs `admin --data DIR args...`, stdout captured into out. */
 static int admin(fx *f, char *out, size_t cap, const char *a1, const char *a2, const char *a3,
                  const char *a4) {
-  const char *argv[8] = {"admin", "--data", f->dir, a1, a2, a3, a4, NULL};
-  int argc = 3;
-  while (argc < 7 && argv[argc]) argc++;
-  char path[96];
-  snprintf(path, sizeof path, "%s/admin.out", f->dir);
-  fflush(stdout);
-  int saved = dup(1);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  dup2(fd, 1);
-  close(fd);
-  int rc = mls_admin_main(argc, (char **)argv);
-  fflush(stdout);
-  dup2(saved, 1);
-  close(saved);
-  size_t n = 0;
-  char *s = tu_read_file(path, &n);
-  if (out) {
-    snprintf(out, cap, "%s", s ? s : "");
-    char *nl = strchr(out, '\n');
-    if (nl && nl[1] == 0) *nl = 0;
-  }
-  free(s);
-  unlink(path);
-  return rc;
+  const char *args[] = {a1, a2, a3, a4, NULL};
+  return sa_admin(f->dir, out, cap, args);
 }
 
 typedef struct resp {

@@ -1,0 +1,39 @@
+#include "admin_run.h"
+
+#include "admin.h"
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int sa_admin(const char *dir, char *out, size_t cap, const char *const *args) {
+  const char *argv[10] = {"admin", "--data", dir};
+  int argc = 3;
+  for (size_t i = 0; args && args[i] && argc < 9; i++)
+    argv[argc++] = args[i];
+  argv[argc] = NULL;
+  char path[512];
+  snprintf(path, sizeof path, "%s/admin.out", dir);
+  fflush(stdout);
+  int saved = dup(1);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  dup2(fd, 1);
+  close(fd);
+  int rc = mls_admin_main(argc, (char **)argv);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  size_t n = 0;
+  char *s = tu_read_file(path, &n);
+  if (out && cap) {
+    snprintf(out, cap, "%s", s ? s : "");
+    char *nl = strchr(out, '\n');
+    if (nl && nl[1] == 0) *nl = 0;
+  }
+  free(s);
+  unlink(path);
+  return rc;
+}
