@@ -1,6 +1,7 @@
 /* Protobuf plumbing: allocators, a zero-copy wire walker for the envelope,
  * and the string checks used by every payload. */
 #include "record_int.h"
+#include "util_int.h"
 
 #include "mlproto/alloc.h"
 #include "mlproto/errors.h"
@@ -378,43 +379,16 @@ int mlproto_envelope_erase(uint8_t **out, size_t *out_len, const uint8_t *env, s
 /* --------------------------------------------------------------- strings -- */
 
 bool mlproto__utf8_valid(const uint8_t *s, size_t n, bool allow_controls) {
-  size_t i = 0;
-  while (i < n) {
-    uint32_t c = s[i];
-    size_t extra;
-    uint32_t min;
-    if (c < 0x80) {
-      extra = 0;
-      min = 0;
-    } else if ((c & 0xe0) == 0xc0) {
-      extra = 1;
-      min = 0x80;
-      c &= 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      extra = 2;
-      min = 0x800;
-      c &= 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      extra = 3;
-      min = 0x10000;
-      c &= 0x07;
-    } else {
-      return false;
-    }
-    if (n - i - 1 < extra)
-      return false;
-    for (size_t k = 1; k <= extra; k++) {
-      if ((s[i + k] & 0xc0) != 0x80)
-        return false;
-      c = (c << 6) | (s[i + k] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+  for (size_t i = 0; i < n;) {
+    uint32_t c;
+    size_t k = mlproto__utf8_next(s + i, n - i, &c);
+    if (k == 0)
       return false;
     if (!allow_controls && (c < 0x20 || (c >= 0x7f && c <= 0x9f)))
       return false;
     if (allow_controls && c < 0x20 && c != '\n' && c != '\t' && c != '\r')
       return false;
-    i += extra + 1;
+    i += k;
   }
   return true;
 }

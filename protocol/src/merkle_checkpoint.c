@@ -6,6 +6,7 @@
 #include "mlproto/checkpoint.h"
 #include "mlproto/errors.h"
 #include "mlproto/util.h"
+#include "util_int.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -23,38 +24,6 @@ static const char SIG_PREFIX[] = "\xe2\x80\x94 ";
 size_t mlproto_checkpoint_signed_max(void) { return MLPROTO_CHECKPOINT_SIGNED_MAX; }
 size_t mlproto_note_vkey_max(void) { return MLPROTO_NOTE_VKEY_MAX; }
 
-/* ------------------------------------------------------------ UTF-8 --- */
-
-/* Decode one UTF-8 sequence at s[0..n) (n >= 1) strictly (no overlong forms,
- * no surrogates, at most U+10FFFF). Returns its length and the code point in
- * *cp, or 0 when invalid. */
-static size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp) {
-  uint8_t c = s[0];
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  size_t len;
-  uint32_t v, min;
-  if ((c & 0xe0) == 0xc0) {
-    len = 2, v = c & 0x1fu, min = 0x80;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3, v = c & 0x0fu, min = 0x800;
-  } else if ((c & 0xf8) == 0xf0) {
-    len = 4, v = c & 0x07u, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (n < len) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80) return 0;
-    v = v << 6 | (s[i] & 0x3fu);
-  }
-  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-  *cp = v;
-  return len;
-}
-
 /* Unicode White_Space (what Go's unicode.IsSpace reports). */
 static int is_space(uint32_t c) {
   return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0x1680 ||
@@ -67,7 +36,7 @@ int mlproto_note_name_check(const char *name, size_t len) {
   const uint8_t *s = (const uint8_t *)name;
   for (size_t i = 0; i < len;) {
     uint32_t cp;
-    size_t n = utf8_next(s + i, len - i, &cp);
+    size_t n = mlproto__utf8_next(s + i, len - i, &cp);
     if (n == 0 || cp < 0x20 || cp == 0x7f || cp == '+' || is_space(cp))
       return MLPROTO_ERR_INVALID_ARGUMENT;
     i += n;
@@ -247,7 +216,7 @@ int mlproto_checkpoint_sign(char *out, size_t cap, size_t *len, const mlproto_ch
 static int note_chars_ok(const uint8_t *s, size_t n) {
   for (size_t i = 0; i < n;) {
     uint32_t cp;
-    size_t k = utf8_next(s + i, n - i, &cp);
+    size_t k = mlproto__utf8_next(s + i, n - i, &cp);
     if (k == 0 || (cp < 0x20 && cp != '\n') || cp == 0x7f) return 0;
     i += k;
   }

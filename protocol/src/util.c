@@ -1,4 +1,5 @@
 #include "mlproto/util.h"
+#include "util_int.h"
 
 #include "mlproto/alloc.h"
 #include "mlproto/errors.h"
@@ -112,4 +113,33 @@ void mlproto_buf_free(mlproto_buf *b) {
   }
   b->data = NULL;
   b->len = b->alloc = 0;
+}
+
+/* ------------------------------------------------------------ UTF-8 --- */
+
+size_t mlproto__utf8_next(const uint8_t *s, size_t n, uint32_t *cp) {
+  uint8_t c = s[0];
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  size_t len;
+  uint32_t v, min;
+  if ((c & 0xe0) == 0xc0) {
+    len = 2, v = c & 0x1fu, min = 0x80;
+  } else if ((c & 0xf0) == 0xe0) {
+    len = 3, v = c & 0x0fu, min = 0x800;
+  } else if ((c & 0xf8) == 0xf0) {
+    len = 4, v = c & 0x07u, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (n < len) return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    v = v << 6 | (s[i] & 0x3fu);
+  }
+  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+  *cp = v;
+  return len;
 }
