@@ -5,6 +5,7 @@
 #include "store.h"
 
 #include "mlproto/errors.h"
+#include "mlproto/json.h"
 #include "mlproto/record.h"
 #include "mlproto/util.h"
 
@@ -76,6 +77,26 @@ static int failure(const char *what, int rc) {
   fprintf(stderr, "mentorlog-server admin: %s: %s (%s)\n", what, mlproto_strerror(rc),
           mlproto_errname(rc));
   return EXIT_RUNTIME;
+}
+
+/* --json documents are built whole in memory (a list of every device or
+ * code), then written; nothing is written when building failed. */
+#define JSON_CAP ((size_t)64 << 20)
+
+/* A writer of a new document into b. */
+static void json_begin(mlproto_json *j, mlproto_buf *b) {
+  mlproto_buf_init(b, JSON_CAP);
+  mlproto_json_init(j, b);
+}
+
+/* Finish j's document and write it on stdout; its buffer is freed. rc: the
+ * listing's own status (the document is then dropped). Returns 0 or the
+ * failure's exit status (printed). */
+static int json_emit(mlproto_json *j, int rc, const char *what) {
+  if (!rc) rc = mlproto_json_finish(j);
+  if (!rc && fwrite(j->out->data, 1, j->out->len, stdout) != j->out->len) rc = MLPROTO_ERR_IO;
+  mlproto_buf_free(j->out);
+  return rc ? failure(what, rc) : 0;
 }
 
 int mls_admin_parse_ttl(const char *s, uint64_t *ms) {
@@ -235,7 +256,8 @@ static int cmd_enroll_code(admin *a, int argc, char **argv) {
 
 /* --- enroll-code list [--all] [--json] / enroll-code revoke ID --- */
 typedef struct code_ctx {
-  int json, all, n;
+  mlproto_json *j; /* --json: the document, else NULL (text) */
+  int all;
   uint64_t now;
   /* revoke: the ID (a prefix of hex digits) and what it matched */
   const char *prefix;
@@ -266,17 +288,22 @@ static int code_one(void *ud, const mls_enroll_code *c) {
     mls_device_id(did, c->used_by);
     mlproto_hex_encode(dev, did, 16);
   }
-  if (l->json) {
-    printf("%s\n  {\"id\":\"%s\",\"mentor\":\"%s\",\"created_ms\":%" PRIu64
-           ",\"expires_ms\":%" PRIu64 ",\"status\":\"%s\",\"used_ms\":%" PRIu64
-           ",\"used_by\":%s%s%s,\"revoked_ms\":%" PRIu64 "}",
-           l->n ? "," : "", id, mentor, c->created_ms, c->expires_ms, st, c->used_ms,
-           by ? "\"" : "", by ? dev : "null", by ? "\"" : "", c->revoked_ms);
-  } else {
-    if (by) printf("%-16s  %-32s  %-20s  %-20s  %-7s  %s\n", id, mentor, created, expires, st, dev);
-    else printf("%-16s  %-32s  %-20s  %-20s  %s\n", id, mentor, created, expires, st);
+  if (l->j) {
+    mlproto_json *j = l->j;
+    mlproto_json_obj(j);
+    mlproto_json_kstr(j, "id", id);
+    mlproto_json_kstr(j, "mentor", mentor);
+    mlproto_json_ku64(j, "created_ms", c->created_ms);
+    mlproto_json_ku64(j, "expires_ms", c->expires_ms);
+    mlproto_json_kstr(j, "status", st);
+    mlproto_json_ku64(j, "used_ms", c->used_ms);
+    mlproto_json_kstr(j, "used_by", by ? dev : NULL);
+    mlproto_json_ku64(j, "revoked_ms", c->revoked_ms);
+    mlproto_json_end(j);
+    return j->err; /* a failed document stops the listing */
   }
-  l->n++;
+  if (by) printf("%-16s  %-32s  %-20s  %-20s  %-7s  %s\n", id, mentor, created, expires, st, dev);
+  else printf("%-16s  %-32s  %-20s  %-20s  %s\n", id, mentor, created, expires, st);
   return 0;
 }
 
@@ -297,8 +324,9 @@ static int code_match(void *ud, const mls_enroll_code *c) {
 static int cmd_code_list(admin *a, int argc, char **argv) {
   code_ctx l;
   memset(&l, 0, sizeof l);
+  int json = 0;
   for (int i = 2; i < argc; i++) {
-    if (strcmp(argv[i], "--json") == 0) l.json = 1;
+    if (strcmp(argv[i], "--json") == 0) json = 1;
     else if (strcmp(argv[i], "--all") == 0) l.all = 1;
     else return usage("enroll-code list [--all] [--json]");
   }
@@ -306,12 +334,22 @@ static int cmd_code_list(admin *a, int argc, char **argv) {
   mls_txn *tx;
   int rc = mls_store_begin(a->st, MLS_TXN_READ, &tx);
   if (rc) return failure("enroll-code list", rc);
-  if (l.json) printf("[");
-  else printf("%-16s  %-32s  %-20s  %-20s  %s\n", "CODE ID", "MENTOR", "CREATED", "EXPIRES",
-              l.all ? "STATUS   USED BY" : "STATUS");
+  mlproto_json j;
+  mlproto_buf b;
+  if (json) {
+    json_begin(&j, &b);
+    l.j = &j;
+    mlproto_json_arr(&j);
+  } else {
+    printf("%-16s  %-32s  %-20s  %-20s  %s\n", "CODE ID", "MENTOR", "CREATED", "EXPIRES",
+           l.all ? "STATUS   USED BY" : "STATUS");
+  }
   rc = MLS_TX(tx, code_list, code_one, &l);
   mls_store_rollback(tx);
-  if (l.json) printf("%s]\n", l.n ? "\n" : "");
+  if (json) {
+    mlproto_json_end(&j);
+    return json_emit(&j, rc, "enroll-code list");
+  }
   return rc ? failure("enroll-code list", rc) : 0;
 }
 
@@ -367,20 +405,8 @@ static int cmd_code_revoke(admin *a, int argc, char **argv) {
 }
 
 /* --- device list / revoke --- */
-static void json_str(const char *s) {
-  putchar('"');
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') printf("\\%c", c);
-    else if (c < 0x20) printf("\\u%04x", c);
-    else putchar(c);
-  }
-  putchar('"');
-}
-
 typedef struct list_ctx {
-  int json;
-  int n;
+  mlproto_json *j; /* --json: the document, else NULL (text) */
 } list_ctx;
 
 static int list_one(void *ud, const mls_device *d) {
@@ -389,32 +415,46 @@ static int list_one(void *ud, const mls_device *d) {
   mlproto_hex_encode(id, d->id, 16);
   mlproto_hex_encode(mentor, d->mentor_id, 16);
   mlproto_hex_encode(pub, d->pub, 32);
-  if (l->json) {
-    printf("%s\n  {\"id\":\"%s\",\"mentor\":\"%s\",\"public_key\":\"%s\",\"label\":", l->n ? "," : "",
-           id, mentor, pub);
-    json_str(d->label);
-    printf(",\"enrolled_ms\":%" PRIu64 ",\"status\":\"%s\",\"revoked_ms\":%" PRIu64 "}",
-           d->enrolled_ms, d->revoked_ms ? "revoked" : "active", d->revoked_ms);
-  } else {
-    printf("%s  %s  %-7s  %s\n", id, mentor, d->revoked_ms ? "revoked" : "active", d->label);
+  if (l->j) {
+    mlproto_json *j = l->j;
+    mlproto_json_obj(j);
+    mlproto_json_kstr(j, "id", id);
+    mlproto_json_kstr(j, "mentor", mentor);
+    mlproto_json_kstr(j, "public_key", pub);
+    mlproto_json_kstr(j, "label", d->label);
+    mlproto_json_ku64(j, "enrolled_ms", d->enrolled_ms);
+    mlproto_json_kstr(j, "status", d->revoked_ms ? "revoked" : "active");
+    mlproto_json_ku64(j, "revoked_ms", d->revoked_ms);
+    mlproto_json_end(j);
+    return j->err; /* a failed document stops the listing */
   }
-  l->n++;
+  printf("%s  %s  %-7s  %s\n", id, mentor, d->revoked_ms ? "revoked" : "active", d->label);
   return 0;
 }
 
 static int cmd_device(admin *a, int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "list") == 0) {
-    list_ctx l = {0, 0};
-    if (argc == 3 && strcmp(argv[2], "--json") == 0) l.json = 1;
-    else if (argc != 2) return usage("device list [--json]");
+    int json = argc == 3 && strcmp(argv[2], "--json") == 0;
+    if (!json && argc != 2) return usage("device list [--json]");
     mls_txn *tx;
     int rc = mls_store_begin(a->st, MLS_TXN_READ, &tx);
     if (rc) return failure("device list", rc);
-    if (l.json) printf("[");
-    else printf("%-32s  %-32s  %-7s  %s\n", "DEVICE", "MENTOR", "STATUS", "LABEL");
+    list_ctx l = {NULL};
+    mlproto_json j;
+    mlproto_buf b;
+    if (json) {
+      json_begin(&j, &b);
+      l.j = &j;
+      mlproto_json_arr(&j);
+    } else {
+      printf("%-32s  %-32s  %-7s  %s\n", "DEVICE", "MENTOR", "STATUS", "LABEL");
+    }
     rc = MLS_TX(tx, device_list, list_one, &l);
     mls_store_rollback(tx);
-    if (l.json) printf("%s]\n", l.n ? "\n" : "");
+    if (json) {
+      mlproto_json_end(&j);
+      return json_emit(&j, rc, "device list");
+    }
     return rc ? failure("device list", rc) : 0;
   }
   if (argc == 3 && strcmp(argv[1], "revoke") == 0) {

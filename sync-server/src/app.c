@@ -23,6 +23,8 @@
  */
 #include "app_int.h"
 
+#include "mlproto/json.h"
+
 /* ------------------------------------------------------------ logging --- */
 
 void app_log(const char *level, const char *msg, const char *fmt, ...) {
@@ -122,15 +124,18 @@ int mls_app_route_is_fast(const char *method, const char *path) {
 
 /* ------------------------------------------------------------- errors --- */
 
-static void json_escape(mlproto_buf *b, const char *s) {
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    int r;
-    if (c == '"' || c == '\\') r = mlproto_buf_printf(b, "\\%c", c);
-    else if (c < 0x20) r = mlproto_buf_printf(b, "\\u%04x", c);
-    else r = mlproto_buf_append(b, &c, 1);
-    if (r) return;
-  }
+/* {"code":..,"message":..} and a newline into the empty b; on failure (a
+ * message that is not UTF-8, or too long once escaped) b is empty again. */
+static int error_json(mlproto_buf *b, int code, const char *msg) {
+  mlproto_json j;
+  mlproto_json_init(&j, b);
+  mlproto_json_obj(&j);
+  mlproto_json_kstr(&j, "code", mlproto_errname(code));
+  mlproto_json_kstr(&j, "message", msg);
+  mlproto_json_end(&j);
+  int rc = mlproto_json_finish(&j);
+  if (rc) mlproto_buf_reset(b);
+  return rc;
 }
 
 void mls_app_error(mls_response *resp, int code, const char *detail, int want_json) {
@@ -152,10 +157,8 @@ void mls_app_error(mls_response *resp, int code, const char *detail, int want_js
     snprintf(msg, sizeof msg, "%s", mlproto_strerror(code));
   if (want_json) {
     resp->content_type = CT_JSON;
-    int r = mlproto_buf_printf(&resp->body, "{\"code\":\"%s\",\"message\":\"", mlproto_errname(code));
-    if (!r) json_escape(&resp->body, msg);
-    if (!r) r = mlproto_buf_printf(&resp->body, "\"}\n");
-    (void)r;
+    /* a detail that is not UTF-8 (or was cut inside a sequence): the code's own text */
+    if (error_json(&resp->body, code, msg)) (void)error_json(&resp->body, code, mlproto_strerror(code));
     return;
   }
   resp->content_type = CT_PROTO;

@@ -871,6 +871,24 @@ static void test_routes_and_errors(void **state) {
   sim_error_code(rs.body.data, rs.body.len, name);
   assert_string_equal(name, "BODY_TOO_LARGE");
   mlproto_buf_free(&rs.body);
+  /* its JSON body, escaped by the writer; a detail that is not UTF-8 leaves
+   * the code's own text */
+  static const struct {
+    const char *detail, *body;
+  } js[] = {
+      {"id \"<x>\" & \xc3\xa6\n", "{\"code\":\"NOT_FOUND\",\"message\":\"not found: id \\\"\\u003cx\\u003e\\\" "
+                                 "\\u0026 \xc3\xa6\\n\"}\n"},
+      {"\xc3", "{\"code\":\"NOT_FOUND\",\"message\":\"not found\"}\n"},
+      {NULL, "{\"code\":\"NOT_FOUND\",\"message\":\"not found\"}\n"},
+  };
+  for (size_t i = 0; i < sizeof js / sizeof js[0]; i++) {
+    memset(&rs, 0, sizeof rs);
+    mls_app_error(&rs, MLPROTO_ERR_NOT_FOUND, js[i].detail, 1);
+    assert_string_equal(rs.content_type, "application/json");
+    assert_int_equal(rs.body.len, strlen(js[i].body));
+    assert_memory_equal(rs.body.data, js[i].body, rs.body.len);
+    mlproto_buf_free(&rs.body);
+  }
 }
 
 static void test_restart_keeps_log(void **state) {
