@@ -73,6 +73,10 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
     mls_app_close(app);
     return rc;
   }
+  if ((rc = app_index_backfill(app))) {
+    mls_app_close(app);
+    return rc;
+  }
   /* One push batch verifies on every core (DESIGN §8: verification bounds push). */
   if ((rc = mls_fanout_new(&app->verify, mls_fanout_default_helpers())) ||
       (rc = mls_push_order_new(&app->order))) {
@@ -309,15 +313,26 @@ static const route ROUTES[] = {
   {"GET", "/v1/log/checkpoint", "checkpoint", app_h_checkpoint, 1},
   {"GET", "/v1/log/proof/inclusion", "inclusion", app_h_inclusion, 1},
   {"GET", "/v1/log/proof/consistency", "consistency", app_h_consistency, 1},
+  {"GET", "/v1/jobcentre/compliance", "jc_compliance", app_h_compliance, 0},
+  {"GET", "/v1/jobcentre/timesheet", "jc_timesheet", app_h_timesheet, 0},
+  {"GET", "/v1/jobcentre/grants/*", "jc_contacts", app_h_grant_contacts, 0},
   {"GET", "/healthz", "healthz", app_h_healthz, 1},
   {"GET", "/metrics", "metrics", app_h_metrics, 0},
 };
+
+/* A route's path is exact, or a prefix when it ends in '*' (the handler
+ * parses the rest). */
+static int path_match(const char *pattern, const char *path) {
+  size_t n = strlen(pattern);
+  if (n && pattern[n - 1] == '*') return strncmp(pattern, path, n - 1) == 0;
+  return strcmp(pattern, path) == 0;
+}
 
 /* "Allow: GET, HEAD\r\n" for a 405 on path. */
 static void allow_header(mls_response *resp, const char *path) {
   char allow[96] = "";
   for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {
-    if (strcmp(ROUTES[i].path, path) != 0) continue;
+    if (!path_match(ROUTES[i].path, path)) continue;
     size_t n = strlen(allow);
     snprintf(allow + n, sizeof allow - n, "%s%s%s", n ? ", " : "", ROUTES[i].method,
              strcmp(ROUTES[i].method, "GET") == 0 ? ", HEAD" : "");
@@ -338,7 +353,7 @@ void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, ui
   }
   int path_known = 0;
   for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {
-    if (strcmp(ROUTES[i].path, req->path) != 0) continue;
+    if (!path_match(ROUTES[i].path, req->path)) continue;
     path_known = 1;
     resp->route = ROUTES[i].label;
     /* HEAD is GET without a body; the network half drops the body. */

@@ -6,6 +6,7 @@
  *   app_session.c  enrolment, challenges, sessions, authentication
  *   app_push.c     POST /v1/push
  *   app_log.c      pull, tree heads, checkpoints, proofs
+ *   app_jobcentre.c  the jobcentre's reports (compliance, contacts, timesheet)
  * The wire conventions are app.c's opening comment.
  */
 #ifndef MLS_APP_INT_H
@@ -123,6 +124,16 @@ int app_addr_throttled(ctx *c);
 void app_addr_failed(ctx *c);
 /* The device of the request's bearer token (401 UNAUTHENTICATED otherwise). */
 int app_authenticate(ctx *c, mls_device *d);
+/* The role ("jobcentre", "auditor") of the request's API token, and its
+ * jobcentre ("" for none): 401 UNAUTHENTICATED, 403 FORBIDDEN (other role). */
+int app_authenticate_api(ctx *c, const char *role, char jobcentre[MLS_JOBCENTRE_MAX + 1]);
+
+/* app_jobcentre.c: the grant index the reports read. */
+/* A GRANT_OPEN/UPDATE record names its jobcentre: index its case under it
+ * (in the append's transaction). Other kinds: nothing. */
+int app_index_grant(mls_txn *tx, const mlproto_record *r);
+/* At open: index the grants a store migrated from v4 already held. */
+int app_index_backfill(mls_app *app);
 
 /* The handlers, one per route (app.c's ROUTES). */
 int app_h_enroll(ctx *c);      /* app_session.c */
@@ -134,6 +145,9 @@ int app_h_sth(ctx *c);         /* app_log.c */
 int app_h_checkpoint(ctx *c);  /* app_log.c */
 int app_h_inclusion(ctx *c);   /* app_log.c */
 int app_h_consistency(ctx *c); /* app_log.c */
+int app_h_compliance(ctx *c);  /* app_jobcentre.c */
+int app_h_timesheet(ctx *c);   /* app_jobcentre.c */
+int app_h_grant_contacts(ctx *c); /* app_jobcentre.c: /v1/jobcentre/grants/REF/contacts */
 int app_h_healthz(ctx *c);     /* app.c */
 int app_h_metrics(ctx *c);     /* app.c */
 

@@ -266,6 +266,7 @@ retry:
       e.envelope = items[i].env;
       e.envelope_len = items[i].env_len;
       if ((rc = mls_log_append(c->app->log, tx, &e))) break;
+      if ((rc = app_index_grant(tx, r))) break;
       items[i].index = e.index;
       items[i].received_ms = e.received_ms;
       mlproto_chain_advance(&tip, r);

@@ -297,3 +297,41 @@ int app_authenticate(ctx *c, mls_device *d) {
     return app_rate_limited(c, retry, NULL);
   return MLPROTO_OK;
 }
+
+/* Bearer API token (admin token add) -> its role and jobcentre. A device's
+ * session token is no API token and an API token no session: each route
+ * family looks in its own table. Failures count against the address like
+ * every failed authentication, and each token has the device request
+ * budget (keyed by its hash). */
+int app_authenticate_api(ctx *c, const char *role, char jobcentre[MLS_JOBCENTRE_MAX + 1]) {
+  const char *h = app_header(c->req, "Authorization");
+  static const char pre[] = "Bearer ";
+  if (!h || strncasecmp(h, pre, sizeof pre - 1) != 0)
+    return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
+  const char *tok = h + sizeof pre - 1;
+  size_t len = strlen(tok);
+  uint8_t th[32];
+  char got_role[MLS_ROLE_MAX + 1] = "";
+  int rc = MLPROTO_ERR_UNAUTHENTICATED;
+  if (len >= 16 && len <= 128) {
+    token_hash(th, tok, len);
+    mls_txn *tx;
+    rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
+    if (rc) return app_fail(c, rc, NULL);
+    rc = MLS_TX(tx, api_token_get, th, got_role, jobcentre);
+    mls_store_rollback(tx);
+    if (rc == MLPROTO_ERR_NOT_FOUND) rc = MLPROTO_ERR_UNAUTHENTICATED;
+    if (!rc && strcmp(got_role, role) != 0) rc = MLPROTO_ERR_FORBIDDEN;
+  }
+  if (rc == MLPROTO_ERR_UNAUTHENTICATED) app_addr_failed(c);
+  if (rc == MLPROTO_ERR_FORBIDDEN) {
+    char detail[48];
+    snprintf(detail, sizeof detail, "this route needs a %s token", role);
+    return app_fail(c, rc, detail);
+  }
+  if (rc) return app_fail(c, rc, NULL);
+  uint64_t retry;
+  if (mls_bucket_take(c->app->dev_rate, th, 32, c->now, &retry))
+    return app_rate_limited(c, retry, NULL);
+  return MLPROTO_OK;
+}

@@ -46,6 +46,8 @@
 #define MLS_NAME_MAX 128        /* mentor display name, bytes (UTF-8) */
 #define MLS_LABEL_MAX 64        /* device label, bytes */
 #define MLS_JOBCENTRE_MAX 64    /* jobcentre id, bytes */
+#define MLS_ROLE_MAX 15         /* API token role: "jobcentre", "auditor" */
+#define MLS_META_MAX 256        /* a meta value, bytes */
 #define MLS_ENVELOPE_MAX (96 * 1024)
 
 typedef struct mls_store mls_store;
@@ -115,6 +117,8 @@ typedef int (*mls_code_fn)(void *ud, const mls_enroll_code *c);
 /* The entry (and its envelope) are valid only during the call. A non-zero
  * return stops the iteration and is returned by the listing function. */
 typedef int (*mls_entry_fn)(void *ud, const mls_log_entry *e);
+/* A case id; a non-zero return stops the iteration and is returned. */
+typedef int (*mls_case_fn)(void *ud, const uint8_t case_id[16]);
 
 typedef struct mls_store_ops {
   const char *name;
@@ -215,6 +219,24 @@ typedef struct mls_store_ops {
                   const uint8_t *pushed, size_t pushed_len,
                   const uint8_t device[32], uint64_t now_ms);
   int (*fork_count)(mls_txn *tx, uint64_t *count);
+
+  /* --- reports (schema v5) --- */
+  /* The role and jobcentre ("" for none) of an API token by its hash. */
+  int (*api_token_get)(mls_txn *tx, const uint8_t token_hash[32], char role[MLS_ROLE_MAX + 1],
+                       char jobcentre[MLS_JOBCENTRE_MAX + 1]);            /* NOT_FOUND */
+  /* The jobcentres a case's grants name: a GRANT_OPEN/UPDATE record naming
+   * jobcentre adds the pair (idempotent). A report lists the cases of its
+   * jobcentre and then keeps the grants whose current version names it. */
+  int (*case_jobcentre_add)(mls_txn *tx, const uint8_t case_id[16], const char *jobcentre);
+  int (*jobcentre_cases)(mls_txn *tx, const char *jobcentre, mls_case_fn fn, void *ud);
+  /* The log entries of one case with index < below, ascending. */
+  int (*case_entries)(mls_txn *tx, const uint8_t case_id[16], uint64_t below, mls_entry_fn fn,
+                      void *ud);
+  /* Small named values of the store's own (key <= 64 bytes, value <=
+   * MLS_META_MAX): what a migration leaves for the application to finish. */
+  int (*meta_get)(mls_txn *tx, const char *key, uint8_t *buf, size_t cap,
+                  size_t *len);                                            /* NOT_FOUND */
+  int (*meta_put)(mls_txn *tx, const char *key, const uint8_t *val, size_t len);
 } mls_store_ops;
 
 struct mls_store {

@@ -27,8 +27,12 @@
  * enrolment), challenges.peer (outstanding challenges per address).
  * Version 3: leaf_index replaces the index nodes_leaf(hash).
  * Version 4: enroll_codes.id (what admins list and revoke a code by) and
- * enroll_codes.revoked_ms. */
-#define SCHEMA_VERSION 4
+ * enroll_codes.revoked_ms.
+ * Version 5: case_jobcentres (the jobcentres a case's grants name) and the
+ * index log_by_case, for the jobcentre's reports; the migration leaves
+ * meta 'jobcentre_index' = 'pending' for the application to fill the table
+ * from the grants already logged (the store does not read envelopes). */
+#define SCHEMA_VERSION 5
 /* leaf_index epoch = leaf index >> LEAF_EPOCH_SHIFT (4,096 leaves). The hash
  * lookup probes every epoch once: ceil(size / 4096) index seeks. */
 #define LEAF_EPOCH_SHIFT "12"
@@ -71,6 +75,10 @@ static const char SCHEMA[] =
     " record_id BLOB NOT NULL, case_id BLOB NOT NULL, kind INTEGER NOT NULL,"
     " mentor_id BLOB, envelope BLOB NOT NULL, UNIQUE(author, seq));"
     "CREATE INDEX IF NOT EXISTS log_by_mentor ON log(mentor_id, idx);"
+    "CREATE INDEX IF NOT EXISTS log_by_case ON log(case_id, idx);"
+    "CREATE TABLE IF NOT EXISTS case_jobcentres("
+    " jobcentre TEXT NOT NULL, case_id BLOB NOT NULL CHECK(length(case_id)=16),"
+    " PRIMARY KEY(jobcentre, case_id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS nodes("
     " level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
     " PRIMARY KEY(level, idx)) WITHOUT ROWID;"
@@ -104,6 +112,8 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
   [3] = "ALTER TABLE enroll_codes ADD COLUMN id BLOB CHECK(length(id)=8);"
         "ALTER TABLE enroll_codes ADD COLUMN revoked_ms INTEGER;"
         "UPDATE enroll_codes SET id = randomblob(8);",
+  /* the schema then creates case_jobcentres and log_by_case */
+  [4] = "INSERT OR REPLACE INTO meta(key, value) VALUES('jobcentre_index', CAST('pending' AS BLOB));",
 };
 
 
@@ -181,6 +191,15 @@ static const char *const SQL[S__COUNT] = {
   [S_FORK_ADD] = "INSERT INTO forks(author, seq, logged, pushed, device, received_ms)"
                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
   [S_FORK_COUNT] = "SELECT count(*) FROM forks",
+  [S_TOKEN_GET] = "SELECT role, coalesce(jobcentre, '') FROM api_tokens WHERE token_hash = ?1",
+  [S_JC_ADD] = "INSERT OR IGNORE INTO case_jobcentres(jobcentre, case_id) VALUES(?1, ?2)",
+  [S_JC_CASES] = "SELECT case_id FROM case_jobcentres WHERE jobcentre = ?1 ORDER BY case_id",
+  [S_CASE_ENTRIES] = "SELECT l.idx, l.type, l.received_ms, l.record_hash, l.author, l.seq,"
+                     " l.record_id, l.case_id, l.kind, l.mentor_id, l.envelope, n.hash"
+                     " FROM log l JOIN nodes n ON n.level = 0 AND n.idx = l.idx"
+                     " WHERE l.case_id = ?1 AND l.idx < ?2 ORDER BY l.idx",
+  [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+  [S_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
 };
 
 static const mls_store_ops SQ_OPS;
@@ -562,4 +581,10 @@ static const mls_store_ops SQ_OPS = {
   .sth_get = sq_sth_get,
   .fork_add = sq_fork_add,
   .fork_count = sq_fork_count,
+  .api_token_get = sq_api_token_get,
+  .case_jobcentre_add = sq_case_jobcentre_add,
+  .jobcentre_cases = sq_jobcentre_cases,
+  .case_entries = sq_case_entries,
+  .meta_get = sq_meta_get,
+  .meta_put = sq_meta_put,
 };

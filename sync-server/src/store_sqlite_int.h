@@ -37,6 +37,8 @@ enum stmt_id {
   S_NODE_PUT, S_NODE_GET,
   S_STH_PUT, S_STH_GET,
   S_FORK_ADD, S_FORK_COUNT,
+  /* reports (schema v5) */
+  S_TOKEN_GET, S_JC_ADD, S_JC_CASES, S_CASE_ENTRIES, S_META_GET, S_META_PUT,
   S__COUNT
 };
 
@@ -118,7 +120,13 @@ int sq_session_add(mls_txn *tx, const uint8_t h[32], const uint8_t dev[32], uint
 int sq_session_get(mls_txn *tx, const uint8_t h[32], uint64_t now, uint8_t dev[32]);
 int sq_api_token_add(mls_txn *tx, const uint8_t h[32], const char *role,
                             const char *jobcentre, uint64_t created);
+int sq_api_token_get(mls_txn *tx, const uint8_t h[32], char role[MLS_ROLE_MAX + 1],
+                     char jobcentre[MLS_JOBCENTRE_MAX + 1]);
 int sq_case_owner(mls_txn *tx, const uint8_t case_id[16], uint8_t mentor[16]);
+int sq_case_jobcentre_add(mls_txn *tx, const uint8_t case_id[16], const char *jobcentre);
+int sq_jobcentre_cases(mls_txn *tx, const char *jobcentre, mls_case_fn fn, void *ud);
+int sq_meta_get(mls_txn *tx, const char *key, uint8_t *buf, size_t cap, size_t *len);
+int sq_meta_put(mls_txn *tx, const char *key, const uint8_t *val, size_t len);
 int sq_case_claim(mls_txn *tx, const uint8_t case_id[16], const uint8_t mentor[16]);
 
 /* store_sqlite_log.c */
@@ -138,5 +146,7 @@ int sq_fork_add(mls_txn *tx, const uint8_t author[32], uint64_t seq, const uint8
                        size_t logged_len, const uint8_t *pushed, size_t pushed_len,
                        const uint8_t device[32], uint64_t now);
 int sq_fork_count(mls_txn *tx, uint64_t *count);
+int sq_case_entries(mls_txn *tx, const uint8_t case_id[16], uint64_t below, mls_entry_fn fn,
+                    void *ud);
 
 #endif

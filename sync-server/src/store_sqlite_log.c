@@ -78,37 +78,55 @@ int sq_log_size(mls_txn *tx, uint64_t *size) {
   return MLPROTO_OK;
 }
 
+/* One row of the log's entry queries (S_LOG_LIST_*, S_CASE_ENTRIES). */
+static int row_entry(sqlite3_stmt *s, mls_log_entry *e) {
+  memset(e, 0, sizeof *e);
+  e->index = (uint64_t)sqlite3_column_int64(s, 0);
+  e->type = (uint8_t)sqlite3_column_int(s, 1);
+  e->received_ms = (uint64_t)sqlite3_column_int64(s, 2);
+  int r = sq_blob_eq(s, 3, e->record_hash, 32);
+  if (!r) r = sq_blob_eq(s, 4, e->author, 32);
+  e->seq = (uint64_t)sqlite3_column_int64(s, 5);
+  if (!r) r = sq_blob_eq(s, 6, e->record_id, 16);
+  if (!r) r = sq_blob_eq(s, 7, e->case_id, 16);
+  e->kind = (uint32_t)sqlite3_column_int64(s, 8);
+  if (!r && sqlite3_column_type(s, 9) != SQLITE_NULL) {
+    e->has_mentor = 1;
+    r = sq_blob_eq(s, 9, e->mentor_id, 16);
+  }
+  e->envelope = sqlite3_column_blob(s, 10);
+  e->envelope_len = (size_t)sqlite3_column_bytes(s, 10);
+  if (!r) r = sq_blob_eq(s, 11, e->leaf_hash, 32);
+  return r;
+}
+
+static int each_entry(sqlite3_stmt *s, mls_entry_fn fn, void *ud) {
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    mls_log_entry e;
+    int r = row_entry(s, &e);
+    if (!r) r = fn(ud, &e);
+    if (r) { sqlite3_reset(s); return r; }
+  }
+  sqlite3_reset(s);
+  return sq_map_rc(rc);
+}
+
 int sq_log_list(mls_txn *tx, const uint8_t *mentor, uint64_t since, uint32_t limit,
                        mls_entry_fn fn, void *ud) {
   PREP(s, tx, mentor ? S_LOG_LIST_MENTOR : S_LOG_LIST_ALL);
   sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
   sqlite3_bind_int64(s, 2, limit);
   if (mentor) sqlite3_bind_blob(s, 3, mentor, 16, SQLITE_STATIC);
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    mls_log_entry e;
-    memset(&e, 0, sizeof e);
-    e.index = (uint64_t)sqlite3_column_int64(s, 0);
-    e.type = (uint8_t)sqlite3_column_int(s, 1);
-    e.received_ms = (uint64_t)sqlite3_column_int64(s, 2);
-    int r = sq_blob_eq(s, 3, e.record_hash, 32);
-    if (!r) r = sq_blob_eq(s, 4, e.author, 32);
-    e.seq = (uint64_t)sqlite3_column_int64(s, 5);
-    if (!r) r = sq_blob_eq(s, 6, e.record_id, 16);
-    if (!r) r = sq_blob_eq(s, 7, e.case_id, 16);
-    e.kind = (uint32_t)sqlite3_column_int64(s, 8);
-    if (!r && sqlite3_column_type(s, 9) != SQLITE_NULL) {
-      e.has_mentor = 1;
-      r = sq_blob_eq(s, 9, e.mentor_id, 16);
-    }
-    e.envelope = sqlite3_column_blob(s, 10);
-    e.envelope_len = (size_t)sqlite3_column_bytes(s, 10);
-    if (!r) r = sq_blob_eq(s, 11, e.leaf_hash, 32);
-    if (!r) r = fn(ud, &e);
-    if (r) { sqlite3_reset(s); return r; }
-  }
-  sqlite3_reset(s);
-  return sq_map_rc(rc);
+  return each_entry(s, fn, ud);
+}
+
+int sq_case_entries(mls_txn *tx, const uint8_t case_id[16], uint64_t below, mls_entry_fn fn,
+                    void *ud) {
+  PREP(s, tx, S_CASE_ENTRIES);
+  sqlite3_bind_blob(s, 1, case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, below > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)below);
+  return each_entry(s, fn, ud);
 }
 
 int sq_leaf_find(mls_txn *tx, const uint8_t leaf[32], uint64_t *index) {

@@ -294,6 +294,18 @@ int sq_api_token_add(mls_txn *tx, const uint8_t h[32], const char *role,
   return sq_step_done(s);
 }
 
+int sq_api_token_get(mls_txn *tx, const uint8_t h[32], char role[MLS_ROLE_MAX + 1],
+                     char jobcentre[MLS_JOBCENTRE_MAX + 1]) {
+  PREP(s, tx, S_TOKEN_GET);
+  sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  sq_text_copy(s, 0, role, MLS_ROLE_MAX + 1);
+  sq_text_copy(s, 1, jobcentre, MLS_JOBCENTRE_MAX + 1);
+  sqlite3_reset(s);
+  return MLPROTO_OK;
+}
+
 /* --- cases --- */
 
 int sq_case_owner(mls_txn *tx, const uint8_t case_id[16], uint8_t mentor[16]) {
@@ -310,5 +322,55 @@ int sq_case_claim(mls_txn *tx, const uint8_t case_id[16], const uint8_t mentor[1
   PREP(s, tx, S_CASE_PUT);
   sqlite3_bind_blob(s, 1, case_id, 16, SQLITE_STATIC);
   sqlite3_bind_blob(s, 2, mentor, 16, SQLITE_STATIC);
+  return sq_step_done(s);
+}
+
+/* --- the jobcentres of cases --- */
+
+int sq_case_jobcentre_add(mls_txn *tx, const uint8_t case_id[16], const char *jobcentre) {
+  if (!jobcentre || !*jobcentre) return MLPROTO_ERR_INVALID_ARGUMENT;
+  if (strlen(jobcentre) > MLS_JOBCENTRE_MAX) return MLPROTO_ERR_TOO_LARGE;
+  PREP(s, tx, S_JC_ADD);
+  sqlite3_bind_text(s, 1, jobcentre, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 2, case_id, 16, SQLITE_STATIC);
+  return sq_step_done(s);
+}
+
+int sq_jobcentre_cases(mls_txn *tx, const char *jobcentre, mls_case_fn fn, void *ud) {
+  PREP(s, tx, S_JC_CASES);
+  sqlite3_bind_text(s, 1, jobcentre, -1, SQLITE_STATIC);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    uint8_t id[16];
+    int r = sq_blob_eq(s, 0, id, 16);
+    if (!r) r = fn(ud, id);
+    if (r) { sqlite3_reset(s); return r; }
+  }
+  sqlite3_reset(s);
+  return sq_map_rc(rc);
+}
+
+/* --- meta --- */
+
+int sq_meta_get(mls_txn *tx, const char *key, uint8_t *buf, size_t cap, size_t *len) {
+  PREP(s, tx, S_META_GET);
+  sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  size_t n = (size_t)sqlite3_column_bytes(s, 0);
+  if (n > cap) rc = MLPROTO_ERR_BUFFER_TOO_SMALL;
+  else {
+    if (n) memcpy(buf, sqlite3_column_blob(s, 0), n);
+    *len = n;
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
+int sq_meta_put(mls_txn *tx, const char *key, const uint8_t *val, size_t len) {
+  if (!key || strlen(key) > 64 || len > MLS_META_MAX) return MLPROTO_ERR_TOO_LARGE;
+  PREP(s, tx, S_META_PUT);
+  sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 2, len ? (const void *)val : "", (int)len, SQLITE_STATIC);
   return sq_step_done(s);
 }

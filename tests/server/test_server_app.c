@@ -1537,9 +1537,14 @@ static void test_store_versions(void **state) {
              "ALTER TABLE enroll_codes DROP COLUMN used_by; DROP TABLE challenges;"
              "CREATE TABLE challenges(challenge BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL)"
              " WITHOUT ROWID; DROP TABLE leaf_index;"
-             "CREATE INDEX nodes_leaf ON nodes(hash) WHERE level = 0; PRAGMA user_version=1");
+             "CREATE INDEX nodes_leaf ON nodes(hash) WHERE level = 0;"
+             "DROP TABLE case_jobcentres; DROP INDEX log_by_case; PRAGMA user_version=1");
   fx_open(f);
-  assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+  /* version 5: the grant index exists, and the application filled it at open */
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'log_by_case'"), 1);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM meta WHERE key = 'jobcentre_index'"
+                             " AND value = CAST('done' AS BLOB)"), 1);
   assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('enroll_codes')"
                              " WHERE name = 'used_by'"), 1);
   /* version 4: the code used above got an id */
@@ -1579,7 +1584,7 @@ static void test_store_v3_codes(void **state) {
   db_exec(f, "DROP INDEX enroll_codes_by_id; ALTER TABLE enroll_codes DROP COLUMN id;"
              "ALTER TABLE enroll_codes DROP COLUMN revoked_ms; PRAGMA user_version=3");
   fx_open(f);
-  assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
   assert_int_equal(db_int(f, "SELECT count(DISTINCT id) FROM enroll_codes WHERE length(id) = 8"), 3);
   assert_int_equal(db_int(f, "SELECT count(*) FROM enroll_codes WHERE revoked_ms IS NOT NULL"), 0);
   assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'enroll_codes_by_id'"), 1);

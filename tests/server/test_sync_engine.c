@@ -11,6 +11,7 @@
 #include "admin.h"
 #include "admin_run.h"
 #include "app.h"
+#include "app_sync.h"
 
 #include "mentorlog/mentorlog.h"
 #include "mentorlog/sync.h"
@@ -68,58 +69,14 @@ static int admin(fx *f, char *out, size_t cap, const char *a1, const char *a2, c
   return sa_admin(f->dir, out, cap, args);
 }
 
-/* Run the engine to DONE or FAIL through the app; returns the final error. */
+/* Whose code runs: the allocation hooks above count and fail the device's. */
+static void side_of(int side) {
+  device_side = side == SA_DEVICE;
+  server_side = side == SA_SERVER;
+}
+
 static int run(fx *f, mentorlog *h, const mentorlog_sync_options *o, char *msg, size_t cap) {
-  mentorlog_sync *s = NULL;
-  device_side = 1;
-  int err = mentorlog_sync_new(h, o, &s);
-  device_side = 0;
-  if (err) {
-    snprintf(msg, cap, "new: %s", mentorlog_errmsg(h));
-    return err;
-  }
-  for (int guard = 0; guard < 100000; guard++) {
-    mentorlog_sync_action a;
-    device_side = 1;
-    mentorlog_sync_step(s, f->now, &a);
-    device_side = 0;
-    if (a.kind == MENTORLOG_SYNC_DONE || a.kind == MENTORLOG_SYNC_FAIL) {
-      snprintf(msg, cap, "%s", mentorlog_sync_errmsg(s));
-      err = a.kind == MENTORLOG_SYNC_FAIL ? a.error : 0;
-      break;
-    }
-    if (a.kind == MENTORLOG_SYNC_WAIT) {
-      f->now = a.until_ms;
-      continue;
-    }
-    char path[512], *q;
-    snprintf(path, sizeof path, "%s", a.path);
-    q = strchr(path, '?');
-    if (q) *q++ = 0;
-    mls_header hs[4];
-    for (size_t i = 0; i < a.n_headers && i < 4; i++)
-      hs[i] = (mls_header){a.headers[i].name, a.headers[i].value};
-    mls_request rq = {.method = a.method, .path = path, .query = q ? q : "", .headers = hs,
-                      .n_headers = a.n_headers, .body = a.body, .body_len = a.body_len,
-                      .peer = "10.0.0.1", .conn_id = 1};
-    mls_response rs;
-    memset(&rs, 0, sizeof rs);
-    server_side = 1;
-    mls_app_handle(f->app, &rq, &rs, (uint64_t)f->now);
-    server_side = 0;
-    f->now += 1;
-    device_side = 1;
-    int d = mentorlog_sync_deliver(s, a.request_id, rs.status, NULL, 0, rs.body.data, rs.body.len, f->now);
-    device_side = 0;
-    assert_int_equal(d, 0);
-    server_side = 1;
-    mlproto_buf_free(&rs.body);
-    server_side = 0;
-  }
-  device_side = 1;
-  mentorlog_sync_free(s);
-  device_side = 0;
-  return err;
+  return sa_sync(f->app, h, o, &f->now, msg, cap, side_of);
 }
 
 static int sync_once(fx *f, mentorlog *h) {
@@ -133,23 +90,7 @@ static int sync_once(fx *f, mentorlog *h) {
 static mentorlog *device(fx *f, const char *name, const char *mentor) {
   char dir[128];
   snprintf(dir, sizeof dir, "%s/%s", f->dir, name);
-  mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
-  o.passphrase = "correct horse battery";
-  o.passphrase_len = strlen(o.passphrase);
-  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
-  mentorlog *h = NULL;
-  assert_int_equal(mentorlog_create(&h, dir, &o), 0);
-  char code[64];
-  assert_int_equal(admin(f, code, sizeof code, "enroll-code", mentor, NULL), 0);
-  mentorlog_sync_options so = MENTORLOG_SYNC_OPTIONS_INIT;
-  so.enroll_code = code;
-  so.server_url = "https://127.0.0.1:1";
-  so.server_pin = "sha256:00";
-  so.label = name;
-  char msg[600];
-  int err = run(f, h, &so, msg, sizeof msg);
-  if (err) fail_msg("enrol %s: %s (%s)", name, mentorlog_errname(err), msg);
-  return h;
+  return sa_device(f->app, f->dir, dir, name, mentor, &f->now, side_of);
 }
 
 static int setup(void **state) {

@@ -1,0 +1,160 @@
+/* report.c — one grant's report from its case's records (mlproto/report.h).
+ * The documents are in report_doc.c. */
+#include "mlproto/report.h"
+
+#include "mlproto/alloc.h"
+#include "mlproto/errors.h"
+#include "mlproto/record.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static void copy_code(char out[MLPROTO_REPORT_CODE_MAX + 1], const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n > MLPROTO_REPORT_CODE_MAX)
+    n = MLPROTO_REPORT_CODE_MAX; /* the record check caps codes at 64 already */
+  memcpy(out, s ? s : "", n);
+  out[n] = '\0';
+}
+
+static const Mentorlog__V1__GrantDisclosed *grant_part(const mlproto_record *r) {
+  if (r == NULL || r->disclosed == NULL)
+    return NULL;
+  if (r->kind == MLPROTO_KIND_GRANT_OPEN)
+    return r->disclosed->grant_open;
+  if (r->kind == MLPROTO_KIND_GRANT_UPDATE)
+    return r->disclosed->grant_update;
+  return NULL;
+}
+
+static void codes_from(mlproto_grant_report *o, const mlproto_record *r) {
+  const Mentorlog__V1__GrantDisclosed *gd = grant_part(r);
+  if (gd == NULL)
+    return;
+  copy_code(o->jobcentre_id, gd->jobcentre_id);
+  copy_code(o->case_ref, gd->case_ref);
+  copy_code(o->legal_basis, gd->legal_basis);
+}
+
+/* An erased grant: its ids, and its codes from the newest surviving
+ * GRANT_OPEN/UPDATE part of the item's first record when there is one. */
+static int erased_report(mlproto_grant_report **out, const mlproto_record *const *records,
+                         size_t n, const uint8_t grant_id[16]) {
+  const mlproto_record *g = NULL;
+  for (size_t i = 0; i < n && g == NULL; i++)
+    if (memcmp(records[i]->record_id, grant_id, 16) == 0)
+      g = records[i];
+  if (g == NULL)
+    return MLPROTO_ERR_NOT_FOUND;
+  mlproto_grant_report *o = mlproto_calloc(1, sizeof *o);
+  if (o == NULL)
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  memcpy(o->grant_id, g->record_id, 16);
+  memcpy(o->case_id, g->case_id, 16);
+  o->erased = 1;
+  o->grant.start = o->grant.end = o->grant.closed = MLPROTO_DATE_NONE;
+  codes_from(o, g);
+  *out = o;
+  return MLPROTO_OK;
+}
+
+int mlproto_grant_report_build(mlproto_grant_report **out,
+                               const struct mlproto_record *const *records,
+                               const mlproto_log_pos *pos, size_t n, const uint8_t grant_id[16],
+                               const uint8_t (*mentor_keys)[32], size_t n_mentor_keys,
+                               int64_t now_ms) {
+  if (out == NULL)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  if (grant_id == NULL || (n > 0 && records == NULL))
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  mlproto_compliance_inputs *in = NULL;
+  int rc = mlproto_compliance_inputs_from_records(&in, records, n, grant_id, mentor_keys,
+                                                  n_mentor_keys);
+  if (rc == MLPROTO_ERR_SEALED_ERASED)
+    return erased_report(out, records, n, grant_id);
+  if (rc != MLPROTO_OK)
+    return rc;
+
+  /* The receipt times the log committed: what late_sync needs. */
+  for (size_t i = 0; i < in->n_contacts; i++) {
+    size_t ri = in->contact_record[i];
+    if (pos != NULL && pos[ri].index != MLPROTO_REPORT_NOT_LOGGED)
+      in->contacts[i].received_at_ms = (int64_t)pos[ri].received_at_ms;
+  }
+  mlproto_compliance *c = NULL;
+  int invalid = mlproto_grant_validate(&in->grant);
+  if (invalid == MLPROTO_OK) {
+    invalid = mlproto_compliance_compute(&c, &in->grant, in->contacts, in->n_contacts,
+                                         in->absences, in->n_absences, now_ms);
+    if (invalid == MLPROTO_ERR_OUT_OF_MEMORY) {
+      mlproto_compliance_inputs_free(in);
+      return invalid;
+    }
+  }
+  size_t nc = c ? c->n_contacts : 0;
+  mlproto_grant_report *o = mlproto_calloc(1, sizeof *o + nc * sizeof(mlproto_report_contact));
+  if (o == NULL) {
+    mlproto_compliance_free(c);
+    mlproto_compliance_inputs_free(in);
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  }
+  memcpy(o->grant_id, in->grant_id, 16);
+  memcpy(o->case_id, in->case_id, 16);
+  codes_from(o, records[in->params_record]);
+  o->invalid = invalid;
+  o->grant_conflict = in->grant_conflict;
+  o->grant = in->grant;
+  o->compliance = c;
+  o->n_contacts = nc;
+  o->contacts = nc ? (mlproto_report_contact *)(o + 1) : NULL;
+  for (size_t j = 0; j < nc; j++) {
+    const mlproto_contact_result *cr = &c->contacts[j];
+    const mlproto_contact *ct = &in->contacts[cr->index];
+    size_t ri = in->contact_record[cr->index];
+    mlproto_report_contact *rc_ = &o->contacts[j];
+    memcpy(rc_->record_id, records[ri]->record_id, 16);
+    rc_->start_ms = ct->start_ms;
+    rc_->local_date = cr->local_date;
+    rc_->minutes = cr->minutes;
+    rc_->duration_minutes = ct->duration_minutes;
+    rc_->transport_minutes = ct->transport_minutes;
+    rc_->channel = ct->channel;
+    rc_->outcome = ct->outcome;
+    rc_->recorded_at_ms = ct->recorded_at_ms;
+    rc_->log_index = pos ? pos[ri].index : MLPROTO_REPORT_NOT_LOGGED;
+    rc_->received_at_ms = rc_->log_index == MLPROTO_REPORT_NOT_LOGGED ? 0 : pos[ri].received_at_ms;
+    rc_->period = cr->period;
+    rc_->qualifies = cr->qualifies;
+    rc_->attempt = cr->attempt;
+    rc_->in_absence = cr->in_absence;
+    rc_->late_entry = cr->late_entry;
+    rc_->late_sync = cr->late_sync;
+    rc_->conflict = cr->conflict;
+  }
+  mlproto_compliance_inputs_free(in);
+  *out = o;
+  return MLPROTO_OK;
+}
+
+void mlproto_grant_report_free(mlproto_grant_report *r) {
+  if (r == NULL)
+    return;
+  mlproto_compliance_free(r->compliance);
+  mlproto_free(r);
+}
+
+int mlproto_grant_report_in_range(const mlproto_grant_report *r, mlproto_date from,
+                                  mlproto_date to) {
+  if (r->erased || r->invalid)
+    return 1;
+  mlproto_date s = r->grant.start;
+  mlproto_date e = r->compliance ? r->compliance->effective_end : r->grant.end;
+  if (e < s)
+    return 0; /* cancelled before it began: no day of support */
+  if (from != MLPROTO_DATE_NONE && e < from)
+    return 0;
+  if (to != MLPROTO_DATE_NONE && s > to)
+    return 0;
+  return 1;
+}

@@ -1,0 +1,489 @@
+/* app_jobcentre.c — the jobcentre's reports: GET /v1/jobcentre/compliance,
+ * /v1/jobcentre/grants/REF/contacts and /v1/jobcentre/timesheet (docs/reports.md).
+ *
+ * Every answer is computed in one read transaction over the log up to the
+ * latest checkpoint of that snapshot, and names it; the figures come from
+ * protocol/'s report code (mlproto/report.h) over the disclosed parts of
+ * the grants' cases, exactly as `mentorlog-audit report` recomputes them
+ * from an exported log. A jobcentre token sees the grants whose current
+ * version names its jobcentre, and no sealed byte: the documents are built
+ * from report structures that hold none. */
+#include "app_int.h"
+
+#include <ctype.h>
+
+#include "mlproto/json.h"
+#include "mlproto/report.h"
+
+/* Bodies of reports: 2,000 grants of half a year are ~15 MB of JSON. */
+#define REPORT_CAP (64u << 20)
+/* The widest range a compliance or contacts report covers. */
+#define REPORT_MAX_DAYS 1100
+
+/* ------------------------------------------------------- grant index --- */
+
+static const char *grant_jobcentre(const mlproto_record *r) {
+  if (!r->disclosed) return NULL; /* erased */
+  const Mentorlog__V1__GrantDisclosed *gd =
+      r->kind == MLPROTO_KIND_GRANT_OPEN     ? r->disclosed->grant_open
+      : r->kind == MLPROTO_KIND_GRANT_UPDATE ? r->disclosed->grant_update
+                                             : NULL;
+  return gd && gd->jobcentre_id && *gd->jobcentre_id ? gd->jobcentre_id : NULL;
+}
+
+int app_index_grant(mls_txn *tx, const mlproto_record *r) {
+  const char *jc = grant_jobcentre(r);
+  return jc ? MLS_TX(tx, case_jobcentre_add, r->case_id, jc) : MLPROTO_OK;
+}
+
+typedef struct backfill {
+  mls_txn *tx;
+  uint64_t next, indexed;
+  size_t seen;
+} backfill;
+
+static int backfill_one(void *ud, const mls_log_entry *e) {
+  backfill *b = ud;
+  b->next = e->index + 1;
+  b->seen++;
+  if (e->type != MLPROTO_LOG_DEVICE_RECORD ||
+      (e->kind != MLPROTO_KIND_GRANT_OPEN && e->kind != MLPROTO_KIND_GRANT_UPDATE))
+    return 0;
+  mlproto_record *r = NULL;
+  int rc = mlproto_record_verify_stored(&r, e->envelope, e->envelope_len, e->record_hash);
+  if (rc == MLPROTO_OK) rc = app_index_grant(b->tx, r);
+  mlproto_record_free(r);
+  b->indexed += rc == MLPROTO_OK;
+  return rc;
+}
+
+int app_index_backfill(mls_app *app) {
+  static const char key[] = "jobcentre_index";
+  mls_txn *tx;
+  int rc = mls_store_begin(app->st, MLS_TXN_WRITE, &tx);
+  if (rc) return rc;
+  uint8_t v[16];
+  size_t vl = 0;
+  rc = MLS_TX(tx, meta_get, key, v, sizeof v, &vl);
+  if (rc == MLPROTO_ERR_NOT_FOUND || (!rc && !(vl == 7 && memcmp(v, "pending", 7) == 0))) {
+    mls_store_rollback(tx);
+    return MLPROTO_OK; /* a new store, or done already */
+  }
+  backfill b = {.tx = tx};
+  while (!rc) {
+    b.seen = 0;
+    rc = MLS_TX(tx, log_list, NULL, b.next, 4096, backfill_one, &b);
+    if (!rc && b.seen == 0) break;
+  }
+  if (!rc) rc = MLS_TX(tx, meta_put, key, (const uint8_t *)"done", 4);
+  if (rc) {
+    mls_store_rollback(tx);
+    return rc;
+  }
+  rc = mls_store_commit(tx);
+  app_log(rc ? "error" : "info", "jobcentre_index", "grants=%" PRIu64 " entries=%" PRIu64
+          " stored=%d", b.indexed, b.next, rc == MLPROTO_OK);
+  return rc;
+}
+
+/* ------------------------------------------------------------ gather --- */
+
+typedef struct mentor_keys {
+  uint8_t mentor[16];
+  uint8_t (*keys)[32];
+  size_t n, cap;
+} mentor_keys;
+
+static int keys_add(void *ud, const mls_device *d) {
+  mentor_keys *m = ud;
+  if (memcmp(d->mentor_id, m->mentor, 16) != 0) return 0;
+  if (m->n == m->cap) {
+    size_t cap = m->cap ? 2 * m->cap : 8;
+    void *p = realloc(m->keys, cap * sizeof *m->keys);
+    if (!p) return MLPROTO_ERR_OUT_OF_MEMORY;
+    m->keys = p;
+    m->cap = cap;
+  }
+  memcpy(m->keys[m->n++], d->pub, 32);
+  return 0;
+}
+
+/* The records of one case, parsed from the log. */
+typedef struct case_recs {
+  mlproto_record **r;
+  mlproto_log_pos *pos;
+  size_t n, cap;
+} case_recs;
+
+static int case_add(void *ud, const mls_log_entry *e) {
+  case_recs *cr = ud;
+  if (e->type != MLPROTO_LOG_DEVICE_RECORD) return 0;
+  if (cr->n == cr->cap) {
+    size_t cap = cr->cap ? 2 * cr->cap : 64;
+    mlproto_record **r = realloc(cr->r, cap * sizeof *r);
+    if (!r) return MLPROTO_ERR_OUT_OF_MEMORY;
+    cr->r = r;
+    mlproto_log_pos *p = realloc(cr->pos, cap * sizeof *p);
+    if (!p) return MLPROTO_ERR_OUT_OF_MEMORY;
+    cr->pos = p;
+    cr->cap = cap;
+  }
+  mlproto_record *r = NULL;
+  int rc = mlproto_record_verify_stored(&r, e->envelope, e->envelope_len, e->record_hash);
+  if (rc) {
+    /* The push verified it: a stored envelope that no longer matches its
+     * log entry is damage, reported, never silently skipped. */
+    app_log("error", "report_record", "index=%" PRIu64 " reason=%s", e->index,
+            mlproto_errname(rc));
+    return MLPROTO_ERR_STORAGE;
+  }
+  cr->r[cr->n] = r;
+  cr->pos[cr->n] = (mlproto_log_pos){e->index, e->received_ms};
+  cr->n++;
+  return 0;
+}
+
+static void case_recs_clear(case_recs *cr) {
+  for (size_t i = 0; i < cr->n; i++) mlproto_record_free(cr->r[i]);
+  cr->n = 0;
+}
+
+typedef struct case_list {
+  uint8_t (*ids)[16];
+  size_t n, cap;
+} case_list;
+
+static int case_list_add(void *ud, const uint8_t id[16]) {
+  case_list *l = ud;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 64;
+    void *p = realloc(l->ids, cap * sizeof *l->ids);
+    if (!p) return MLPROTO_ERR_OUT_OF_MEMORY;
+    l->ids = p;
+    l->cap = cap;
+  }
+  memcpy(l->ids[l->n++], id, 16);
+  return 0;
+}
+
+/* The grants of one jobcentre, computed at one checkpoint. */
+typedef struct jc_grants {
+  mlproto_sth sth;
+  mlproto_grant_report **g;
+  size_t n, cap;
+} jc_grants;
+
+static void jc_grants_free(jc_grants *j) {
+  for (size_t i = 0; i < j->n; i++) mlproto_grant_report_free(j->g[i]);
+  free(j->g);
+  memset(j, 0, sizeof *j);
+}
+
+static int grant_order(const void *pa, const void *pb) {
+  const mlproto_grant_report *a = *(mlproto_grant_report *const *)pa;
+  const mlproto_grant_report *b = *(mlproto_grant_report *const *)pb;
+  int c = strcmp(a->case_ref, b->case_ref);
+  if (c) return c;
+  if (a->grant.start != b->grant.start) return a->grant.start < b->grant.start ? -1 : 1;
+  return memcmp(a->grant_id, b->grant_id, 16);
+}
+
+/* The reports of every grant of case cid that belong to jobcentre jc. */
+static int case_reports(jc_grants *out, const case_recs *cr, const mentor_keys *mk,
+                        const char *jc, int64_t now) {
+  for (size_t i = 0; i < cr->n; i++) {
+    if (cr->r[i]->kind != MLPROTO_KIND_GRANT_OPEN) continue;
+    mlproto_grant_report *g = NULL;
+    int rc = mlproto_grant_report_build(&g, (const mlproto_record *const *)cr->r, cr->pos, cr->n,
+                                        cr->r[i]->record_id, (const uint8_t(*)[32])mk->keys,
+                                        mk->n, now);
+    if (rc) return rc;
+    /* The grant's current version decides; an erased grant whose codes are
+     * gone stays with the jobcentre its case was indexed under. */
+    if (strcmp(g->jobcentre_id, jc) != 0 && !(g->erased && g->jobcentre_id[0] == 0)) {
+      mlproto_grant_report_free(g);
+      continue;
+    }
+    if (out->n == out->cap) {
+      size_t cap = out->cap ? 2 * out->cap : 64;
+      void *p = realloc(out->g, cap * sizeof *out->g);
+      if (!p) {
+        mlproto_grant_report_free(g);
+        return MLPROTO_ERR_OUT_OF_MEMORY;
+      }
+      out->g = p;
+      out->cap = cap;
+    }
+    out->g[out->n++] = g;
+  }
+  return MLPROTO_OK;
+}
+
+static int gather(mls_app *app, const char *jc, int64_t now, jc_grants *out) {
+  memset(out, 0, sizeof *out);
+  mls_txn *tx;
+  int rc = mls_store_begin(app->st, MLS_TXN_READ, &tx);
+  if (rc) return rc;
+  case_list cases = {0};
+  case_recs cr = {0};
+  mentor_keys mk = {0};
+  rc = mls_log_sth(app->log, tx, (uint64_t)now, &out->sth);
+  if (!rc) rc = MLS_TX(tx, jobcentre_cases, jc, case_list_add, &cases);
+  for (size_t i = 0; !rc && i < cases.n; i++) {
+    uint8_t owner[16];
+    rc = MLS_TX(tx, case_owner, cases.ids[i], owner);
+    if (!rc && (mk.cap == 0 || memcmp(owner, mk.mentor, 16) != 0)) {
+      memcpy(mk.mentor, owner, 16);
+      mk.n = 0;
+      rc = MLS_TX(tx, device_list, keys_add, &mk);
+    }
+    if (!rc) rc = MLS_TX(tx, case_entries, cases.ids[i], out->sth.size, case_add, &cr);
+    if (!rc) rc = case_reports(out, &cr, &mk, jc, now);
+    case_recs_clear(&cr);
+  }
+  mls_store_rollback(tx);
+  free(cases.ids);
+  free(cr.r);
+  free(cr.pos);
+  free(mk.keys);
+  if (rc) {
+    jc_grants_free(out);
+    return rc;
+  }
+  if (out->n > 1) qsort(out->g, out->n, sizeof *out->g, grant_order);
+  return MLPROTO_OK;
+}
+
+/* ----------------------------------------------------------- answers --- */
+
+static int q_date(ctx *c, const qparam *p, mlproto_date *out) {
+  *out = MLPROTO_DATE_NONE;
+  if (!p->seen) return MLPROTO_OK;
+  if (p->len != 10 || mlproto_date_parse(out, p->val, p->len) != MLPROTO_OK)
+    return app_fail(c, MLPROTO_ERR_BAD_QUERY, p->name);
+  return MLPROTO_OK;
+}
+
+static int q_format(ctx *c, const qparam *p, int *out) {
+  *out = MLPROTO_REPORT_JSON;
+  if (!p->seen || (p->len == 4 && memcmp(p->val, "json", 4) == 0)) return MLPROTO_OK;
+  if (p->len == 3 && memcmp(p->val, "csv", 3) == 0) {
+    *out = MLPROTO_REPORT_CSV;
+    return MLPROTO_OK;
+  }
+  return app_fail(c, MLPROTO_ERR_BAD_QUERY, "format: json or csv");
+}
+
+static int q_range(ctx *c, const qparam *from, const qparam *to, mlproto_date *f,
+                   mlproto_date *t) {
+  int rc = q_date(c, from, f);
+  if (!rc) rc = q_date(c, to, t);
+  if (rc) return rc;
+  if (*f != MLPROTO_DATE_NONE && *t != MLPROTO_DATE_NONE &&
+      (*t < *f || *t - *f > REPORT_MAX_DAYS))
+    return app_fail(c, MLPROTO_ERR_BAD_QUERY, "from <= to, at most 1100 days apart");
+  return MLPROTO_OK;
+}
+
+static void add_header(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_header(ctx *c, const char *fmt, ...) {
+  size_t used = strlen(c->resp->extra_headers);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->resp->extra_headers + used, sizeof c->resp->extra_headers - used, fmt, ap);
+  va_end(ap);
+}
+
+/* Render into the response: fn writes the document into the body. */
+typedef int (*render_fn)(mlproto_buf *out, int format, const mlproto_report_meta *m,
+                         const void *arg);
+
+static int answer(ctx *c, int format, const char *name, const mlproto_report_meta *m,
+                  render_fn fn, const void *arg) {
+  mlproto_buf_free(&c->resp->body);
+  mlproto_buf_init(&c->resp->body, REPORT_CAP);
+  int rc = fn(&c->resp->body, format, m, arg);
+  if (rc == MLPROTO_ERR_TOO_LARGE)
+    return app_fail(c, rc, "the report exceeds 64 MiB: ask for a shorter range");
+  if (rc) return app_fail(c, rc, NULL);
+  c->resp->status = 200;
+  c->resp->error_code = MLPROTO_OK;
+  c->resp->content_type = format == MLPROTO_REPORT_CSV ? "text/csv; charset=utf-8"
+                                                       : "application/json; charset=utf-8";
+  char root[65];
+  mlproto_hex_encode(root, m->checkpoint_root, 32);
+  /* Personal data: never cached by a browser or a proxy. */
+  add_header(c, "Cache-Control: no-store\r\nX-Mentorlog-Checkpoint: %" PRIu64 " %s\r\n",
+             m->checkpoint_size, root);
+  if (format == MLPROTO_REPORT_CSV)
+    add_header(c, "Content-Disposition: attachment; filename=\"%s.csv\"\r\n", name);
+  return MLPROTO_OK;
+}
+
+static void meta_of(mlproto_report_meta *m, const ctx *c, const jc_grants *g, const char *jc) {
+  memset(m, 0, sizeof *m);
+  m->checkpoint_size = g->sth.size;
+  memcpy(m->checkpoint_root, g->sth.root, 32);
+  m->origin = mls_log_origin(c->app->log);
+  m->generated_at_ms = (int64_t)c->now;
+  m->jobcentre_id = jc;
+  m->from = m->to = m->month = MLPROTO_DATE_NONE;
+}
+
+typedef struct grant_set {
+  const mlproto_grant_report *const *g;
+  size_t n;
+} grant_set;
+
+static int render_compliance(mlproto_buf *out, int f, const mlproto_report_meta *m,
+                             const void *arg) {
+  const grant_set *s = arg;
+  return mlproto_report_compliance(out, f, m, s->g, s->n);
+}
+static int render_timesheet(mlproto_buf *out, int f, const mlproto_report_meta *m,
+                            const void *arg) {
+  const grant_set *s = arg;
+  return mlproto_report_timesheet(out, f, m, s->g, s->n);
+}
+static int render_contacts(mlproto_buf *out, int f, const mlproto_report_meta *m,
+                           const void *arg) {
+  return mlproto_report_contacts(out, f, m, arg);
+}
+
+static void log_report(ctx *c, const char *what, const char *jc, size_t grants,
+                       const jc_grants *g) {
+  app_log("info", "report", "conn=%" PRIu64 " report=%s jobcentre=%s grants=%zu log_size=%"
+          PRIu64, c->req->conn_id, what, jc, grants, g->sth.size);
+}
+
+int app_h_compliance(ctx *c) {
+  char jc[MLS_JOBCENTRE_MAX + 1];
+  int rc = app_authenticate_api(c, "jobcentre", jc);
+  if (rc) return rc;
+  qparam ps[] = {{.name = "from"}, {.name = "to"}, {.name = "format"}};
+  mlproto_date from, to;
+  int format;
+  if ((rc = app_parse_query(c, ps, 3)) || (rc = q_range(c, &ps[0], &ps[1], &from, &to)) ||
+      (rc = q_format(c, &ps[2], &format)))
+    return rc;
+  jc_grants g;
+  if ((rc = gather(c->app, jc, (int64_t)c->now, &g))) return app_fail(c, rc, NULL);
+  /* The grants whose support meets the range, in report order. */
+  size_t k = 0;
+  for (size_t i = 0; i < g.n; i++)
+    if (mlproto_grant_report_in_range(g.g[i], from, to)) g.g[k++] = g.g[i];
+  for (size_t i = k; i < g.n; i++) mlproto_grant_report_free(g.g[i]);
+  g.n = k;
+  mlproto_report_meta m;
+  meta_of(&m, c, &g, jc);
+  m.from = from;
+  m.to = to;
+  grant_set s = {(const mlproto_grant_report *const *)g.g, g.n};
+  rc = answer(c, format, "compliance", &m, render_compliance, &s);
+  log_report(c, "compliance", jc, g.n, &g);
+  jc_grants_free(&g);
+  return rc;
+}
+
+int app_h_timesheet(ctx *c) {
+  char jc[MLS_JOBCENTRE_MAX + 1];
+  int rc = app_authenticate_api(c, "jobcentre", jc);
+  if (rc) return rc;
+  qparam ps[] = {{.name = "month"}, {.name = "format"}};
+  int format;
+  if ((rc = app_parse_query(c, ps, 2)) || (rc = q_format(c, &ps[1], &format))) return rc;
+  mlproto_date month = MLPROTO_DATE_NONE;
+  char day[11];
+  if (!ps[0].seen) return app_fail(c, MLPROTO_ERR_BAD_QUERY, "month=YYYY-MM is required");
+  if (ps[0].len != 7) return app_fail(c, MLPROTO_ERR_BAD_QUERY, "month: YYYY-MM");
+  memcpy(day, ps[0].val, 7);
+  memcpy(day + 7, "-01", 4);
+  if (mlproto_date_parse(&month, day, 10) != MLPROTO_OK)
+    return app_fail(c, MLPROTO_ERR_BAD_QUERY, "month: YYYY-MM");
+  jc_grants g;
+  if ((rc = gather(c->app, jc, (int64_t)c->now, &g))) return app_fail(c, rc, NULL);
+  mlproto_report_meta m;
+  meta_of(&m, c, &g, jc);
+  m.month = month;
+  /* the grants with a day of support in the month */
+  mlproto_date last = month + 30;
+  int y, mo, d;
+  if (mlproto_date_to_ymd(month, &y, &mo, &d) == MLPROTO_OK) {
+    mlproto_date next;
+    if (mlproto_date_from_ymd(&next, mo == 12 ? y + 1 : y, mo == 12 ? 1 : mo + 1, 1) ==
+        MLPROTO_OK)
+      last = next - 1;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < g.n; i++)
+    if (!g.g[i]->erased && !g.g[i]->invalid && mlproto_grant_report_in_range(g.g[i], month, last))
+      g.g[k++] = g.g[i];
+    else
+      mlproto_grant_report_free(g.g[i]);
+  g.n = k;
+  grant_set s = {(const mlproto_grant_report *const *)g.g, g.n};
+  rc = answer(c, format, "timesheet", &m, render_timesheet, &s);
+  log_report(c, "timesheet", jc, g.n, &g);
+  jc_grants_free(&g);
+  return rc;
+}
+
+/* REF: the grant's id (32 hex digits) or its municipal case reference. */
+static int ref_matches(const mlproto_grant_report *g, const char *ref, size_t len) {
+  if (len == 32) {
+    uint8_t id[16];
+    if (mlproto_hex_decode(id, 16, ref, len) == MLPROTO_OK && memcmp(id, g->grant_id, 16) == 0)
+      return 1;
+  }
+  return strlen(g->case_ref) == len && memcmp(g->case_ref, ref, len) == 0;
+}
+
+int app_h_grant_contacts(ctx *c) {
+  static const char pre[] = "/v1/jobcentre/grants/", post[] = "/contacts";
+  const char *p = c->req->path;
+  size_t plen = strlen(p);
+  if (plen <= sizeof pre - 1 + sizeof post - 1 || strncmp(p, pre, sizeof pre - 1) != 0 ||
+      strcmp(p + plen - (sizeof post - 1), post) != 0)
+    return app_fail(c, MLPROTO_ERR_NOT_FOUND, "no such endpoint");
+  const char *ref = p + sizeof pre - 1;
+  size_t rlen = plen - (sizeof pre - 1) - (sizeof post - 1);
+  for (size_t i = 0; i < rlen; i++) {
+    unsigned char ch = (unsigned char)ref[i];
+    if (!(isalnum(ch) || ch == '.' || ch == '_' || ch == '-') || rlen > MLPROTO_REPORT_CODE_MAX)
+      return app_fail(c, MLPROTO_ERR_NOT_FOUND, "no such grant");
+  }
+  char jc[MLS_JOBCENTRE_MAX + 1];
+  int rc = app_authenticate_api(c, "jobcentre", jc);
+  if (rc) return rc;
+  qparam ps[] = {{.name = "from"}, {.name = "to"}, {.name = "format"}};
+  mlproto_date from, to;
+  int format;
+  if ((rc = app_parse_query(c, ps, 3)) || (rc = q_range(c, &ps[0], &ps[1], &from, &to)) ||
+      (rc = q_format(c, &ps[2], &format)))
+    return rc;
+  jc_grants g;
+  if ((rc = gather(c->app, jc, (int64_t)c->now, &g))) return app_fail(c, rc, NULL);
+  const mlproto_grant_report *hit = NULL;
+  size_t hits = 0;
+  for (size_t i = 0; i < g.n; i++)
+    if (ref_matches(g.g[i], ref, rlen)) {
+      hit = g.g[i];
+      hits++;
+    }
+  if (hits == 0) {
+    rc = app_fail(c, MLPROTO_ERR_NOT_FOUND, "no such grant of this jobcentre");
+  } else if (hits > 1) {
+    char detail[96];
+    snprintf(detail, sizeof detail, "the reference names %zu grants: use a grant_id", hits);
+    rc = app_fail(c, MLPROTO_ERR_AMBIGUOUS_PREFIX, detail);
+  } else {
+    mlproto_report_meta m;
+    meta_of(&m, c, &g, jc);
+    m.from = from;
+    m.to = to;
+    rc = answer(c, format, "contacts", &m, render_contacts, hit);
+  }
+  log_report(c, "contacts", jc, hits, &g);
+  jc_grants_free(&g);
+  return rc;
+}

@@ -1,0 +1,34 @@
+/* app_sync.h — run a device's sync engine (mentorlog/sync.h) to its end
+ * against the server's application half in the same process
+ * (mls_app_handle): each request the engine asks for is handed to the app
+ * as it would arrive over HTTP, and the answer delivered back. Shared by
+ * the app-level tests that need devices with real records on a server. */
+#ifndef ML_TEST_APP_SYNC_H
+#define ML_TEST_APP_SYNC_H
+
+#include "app.h"
+#include "mentorlog/mentorlog.h"
+#include "mentorlog/sync.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Told whose code runs next: SA_DEVICE (the engine's calls), SA_SERVER
+ * (mls_app_handle and freeing its answer), SA_NONE — for tests that count
+ * or fail allocations on one side only. May be NULL. */
+enum { SA_NONE = 0, SA_DEVICE = 1, SA_SERVER = 2 };
+typedef void (*sa_side_fn)(int side);
+
+/* Runs the engine to DONE or FAIL; *now is the engine's clock (advanced by
+ * 1 ms per request and to every WAIT's end). Returns 0 or the engine's
+ * error, its message in msg. A deliver() that fails is a test failure. */
+int sa_sync(mls_app *app, mentorlog *h, const mentorlog_sync_options *o, int64_t *now,
+            char *msg, size_t cap, sa_side_fn side);
+
+/* A new profile at dir (fast test KDF) enrolled with a code of mentor via
+ * the in-process admin (the app's data directory data_dir): its first sync
+ * done. Fails the test on any error. */
+mentorlog *sa_device(mls_app *app, const char *data_dir, const char *dir, const char *label,
+                     const char *mentor, int64_t *now, sa_side_fn side);
+
+#endif
