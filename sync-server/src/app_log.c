@@ -2,6 +2,8 @@
  * C2SP checkpoints and RFC 9162 proofs. */
 #include "app_int.h"
 
+#include "mlproto/json.h"
+
 /* ---------------------------------------------------------------- STH --- */
 
 void app_sth_to_pb(Mentorlog__V1__SignedTreeHead *pb, const mlproto_sth *s) {
@@ -116,16 +118,18 @@ int app_h_pull(ctx *c) {
 /* The tree head as JSON (Accept: application/json) for witnesses and scripts:
  * {"size":N,"root":"<64 hex>","timestamp_ms":N,"signature":"<128 hex>"}. */
 static int reply_sth_json(ctx *c, const mlproto_sth *sth) {
-  char root[2 * 32 + 1], sig[2 * 64 + 1];
-  mlproto_hex_encode(root, sth->root, sizeof sth->root);
-  mlproto_hex_encode(sig, sth->signature, sizeof sth->signature);
   mlproto_buf_free(&c->resp->body);
   mlproto_buf_init(&c->resp->body, 512);
-  if (mlproto_buf_printf(&c->resp->body,
-                         "{\"size\":%llu,\"root\":\"%s\",\"timestamp_ms\":%llu,\"signature\":\"%s\"}\n",
-                         (unsigned long long)sth->size, root,
-                         (unsigned long long)sth->timestamp_ms, sig))
-    return app_fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
+  mlproto_json j;
+  mlproto_json_init(&j, &c->resp->body);
+  mlproto_json_obj(&j);
+  mlproto_json_ku64(&j, "size", sth->size);
+  mlproto_json_khex(&j, "root", sth->root, sizeof sth->root);
+  mlproto_json_ku64(&j, "timestamp_ms", sth->timestamp_ms);
+  mlproto_json_khex(&j, "signature", sth->signature, sizeof sth->signature);
+  mlproto_json_end(&j);
+  int rc = mlproto_json_finish(&j);
+  if (rc) return app_fail(c, rc, NULL);
   c->resp->status = 200;
   c->resp->content_type = CT_JSON;
   c->resp->error_code = MLPROTO_OK;

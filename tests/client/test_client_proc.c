@@ -177,7 +177,12 @@ static void command_contract(void **state) {
   assert_int_equal(RUN(out, NULL, "export", "--format", "json", "--output", "-"), 0);
   assert_non_null(strstr(out, "spoke about CV"));
   assert_int_equal(RUN(out, NULL, "export", "--format", "csv", "--output", "-"), 0);
-  assert_non_null(strstr(out, "\"Ole Olsen\""));
+  /* RFC 4180: CRLF rows, a field quoted only when it must be */
+  assert_memory_equal(out, "type,case,id,date,minutes,channel,outcome,name_or_text,phone_or_ref,purpose,close_reason\r\n",
+                      strlen("type,case,id,date,minutes,channel,outcome,name_or_text,phone_or_ref,purpose,close_reason\r\n"));
+  char row[200];
+  snprintf(row, sizeof row, "\r\ncase,%s,%s,,,,,Ole Olsen,22334455,,\r\n", cid, cid);
+  assert_non_null(strstr(out, row));
   assert_int_equal(RUN(out, NULL, "verify"), 0);
   /* grant update: the options given replace the current values, the rest stay */
   assert_int_equal(RUN(out, NULL, "grant", "--help"), 0);
@@ -206,7 +211,7 @@ static void command_contract(void **state) {
   assert_int_equal(RUN(out, NULL, "export", "--format", "json", "--output", "-"), 0);
   assert_non_null(strstr(out, "\"close_reason\":\"moved to Odense\""));
   assert_int_equal(RUN(out, NULL, "export", "--format", "csv", "--output", "-"), 0);
-  assert_non_null(strstr(out, "\"find a CV course\",\"moved to Odense\""));
+  assert_non_null(strstr(out, ",find a CV course,moved to Odense\r\n"));
   assert_int_equal(RUN(out, NULL, "grant", "update", gid, "--ref", "J-79"), 1); /* closed */
   assert_int_equal(RUN(out, NULL, "verify"), 0);
   /* wrong passphrase: exit 1, nothing changed */
@@ -293,7 +298,7 @@ static void sealed_fields(void **state) {
   assert_int_equal(RUN(out, NULL, "note", "list", cid, "--json"), 0);
   assert_non_null(strstr(out, "\"text\":\"Mødet på jobcentret gik godt.\\nNæste gang: CV — og \\\"praktik\\\".\\n\\n"
                               "\\tSidste linje ✓\""));
-  assert_non_null(strstr(out, "\"text\":\"Linje ét\\u000d\\nLinje to\""));
+  assert_non_null(strstr(out, "\"text\":\"Linje ét\\r\\nLinje to\""));
   assert_non_null(strstr(out, "\"text\":\"én linje\""));
   write_file(path, sizeof path, "note2", "Rettet:\nanden version\n", 0600);
   assert_int_equal(RUN(out, NULL, "note", "revise", rid, "--text-file", path), 0);
@@ -371,7 +376,21 @@ static void export_output(void **state) {
   assert_int_equal(access(target, F_OK), -1);
   /* standard output only when asked */
   assert_int_equal(RUN(out, NULL, "export", "--format", "csv", "--output", "-"), 0);
-  assert_non_null(strstr(out, "\"Export Person\""));
+  assert_non_null(strstr(out, ",,,,Export Person,,,\r\n"));
+  /* a text a spreadsheet would run as a formula is quoted and prefixed with
+   * '; JSON escapes what could end an HTML element */
+  assert_int_equal(RUN(out, "name: =HYPERLINK(\"http://x\";\"a, b\")\nphone: +45 11\n", "case", "open", "--fields", "-"),
+                   0);
+  assert_int_equal(RUN(out, "name: </script><b>Ann & Bo</b>\n", "case", "open", "--fields", "-"), 0);
+  assert_int_equal(RUN(out, NULL, "export", "--format", "csv", "--output", "-"), 0);
+  assert_non_null(strstr(out, ",,,,\"'=HYPERLINK(\"\"http://x\"\";\"\"a, b\"\")\",\"'+45 11\",,\r\n"));
+  assert_non_null(strstr(out, ",,,,</script><b>Ann & Bo</b>,,,\r\n"));
+  assert_int_equal(RUN(out, NULL, "export", "--format", "json", "--output", "-"), 0);
+  assert_non_null(strstr(out, "\"name\":\"=HYPERLINK(\\\"http://x\\\";\\\"a, b\\\")\",\"phone\":\"+45 11\""));
+  assert_non_null(strstr(out, "\"name\":\"\\u003c/script\\u003e\\u003cb\\u003eAnn \\u0026 Bo\\u003c/b\\u003e\""));
+  assert_null(strchr(out, '<'));
+  assert_int_equal(RUN(out, NULL, "case", "list", "--json"), 0);
+  assert_non_null(strstr(out, "\"name\":\"\\u003c/script\\u003e"));
   cleanup_dirs();
 }
 

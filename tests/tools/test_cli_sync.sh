@@ -11,7 +11,8 @@
 #            and conflicts still work.
 #   devices  two devices of one mentor: the second is pending until the first
 #            approves it (a wrong fingerprint is refused), then records move
-#            both ways.
+#            both ways; a contact corrected on both without a sync between
+#            shows as one item with its two versions in conflicts --json.
 #
 # Every check prints what it expected on failure; the script stops at the
 # first one (exit 1). Nothing is left running: the server is stopped on exit.
@@ -162,11 +163,24 @@ devices() {
 
   ml b contact add "$case_id" --at "2026-11-05 09:00" --minutes 20 --channel video --outcome held
   expect_rc 0 "b writes"
+  rec=$(cat "$work/out")
   ml b sync; expect_rc 0 "sync b, push"
   ml a sync; expect_rc 0 "sync a, pull"
   ml a contact list "$case_id"; expect_out "video" "a reads b's contact"
   ml a devices --json; expect_rc 0 "devices --json"
   expect_out '"state":"approved"' "devices --json after approval"
+
+  # both correct the contact without seeing each other's change: a conflict
+  ml a contact correct "$rec" --minutes 25; expect_rc 0 "a corrects"
+  ml b contact correct "$rec" --minutes 35; expect_rc 0 "b corrects"
+  ml b sync; expect_rc 0 "sync b, correction"
+  ml a sync; expect_rc 0 "sync a, concurrent correction"
+  ml a conflicts --json; expect_rc 0 "conflicts --json"
+  grep -qF "[{\"kind\":\"contact\",\"id\":\"$rec\",\"case\":\"$case_id\",\"versions\":[{\"id\":\"$rec\"," "$work/out" ||
+    { cat "$work/out" >&2; fail "conflicts --json: not one contact item with its versions"; }
+  expect_out '"minutes":25,' "conflicts --json: a's version"
+  expect_out '"minutes":35,' "conflicts --json: b's version"
+  [ "$(tail -c 5 "$work/out" | od -An -c | tr -d ' ')" = '}]}]\n' ] || { cat "$work/out" >&2; fail "conflicts --json: not closed"; }
   stop_server
 }
 

@@ -221,48 +221,32 @@ void print_id(const uint8_t id[MENTORLOG_ID_BYTES]) {
   puts(s);
 }
 
-void json_str(FILE *f, const char *s) {
-  if (!s) {
-    fputs("null", f);
-    return;
-  }
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p == '\n')
-      fputs("\\n", f);
-    else if (*p == '\t')
-      fputs("\\t", f);
-    else if (*p < 0x20)
-      fprintf(f, "\\u%04x", *p);
-    else
-      fputc(*p, f);
-  }
-  fputc('"', f);
-}
-void json_id(FILE *f, const uint8_t id[MENTORLOG_ID_BYTES]) {
-  char s[MENTORLOG_ID_HEX + 1];
-  hex(s, id);
-  json_str(f, s);
-}
-void json_date(FILE *f, mentorlog_date d) {
-  char s[11];
-  mentorlog_format_date(s, d);
-  json_str(f, s);
-}
 void print_safe(FILE *f, const char *s) {
   for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
     fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
 }
-void csv_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; s && *s; s++) {
-    if (*s == '"')
-      fputc('"', f);
-    fputc(*s, f);
+
+void json_begin(mlproto_json *j, mlproto_buf *b) {
+  mlproto_buf_init(b, OUT_CAP);
+  mlproto_json_init(j, b);
+}
+
+int json_emit(mlproto_json *j, FILE *f, const char *what) {
+  int err = mlproto_json_finish(j);
+  int rc = err ? fail(NULL, err, what) : out_flush(j->out, f, what);
+  mlproto_buf_free(j->out);
+  return rc;
+}
+
+int out_flush(mlproto_buf *b, FILE *f, const char *what) {
+  size_t n = b->len;
+  int ok = n == 0 || fwrite(b->data, 1, n, f) == n;
+  mlproto_buf_reset(b);
+  if (!ok) {
+    fprintf(stderr, "%s: %s: cannot write the output: %s\n", prog, what, strerror(errno));
+    return EXIT_INTERNAL;
   }
-  fputc('"', f);
+  return 0;
 }
 
 void fmt_local(char out[32], int64_t ms) {
@@ -412,18 +396,21 @@ int run_list(const struct list_kind *k, const char *case_arg, bool json) {
   int err = k->fetch(h, case_arg ? cid : NULL, &items, &n);
   if (err) {
     rc = fail(h, err, k->what);
+  } else if (json) {
+    mlproto_json j;
+    mlproto_buf b;
+    json_begin(&j, &b);
+    mlproto_json_arr(&j);
+    for (size_t i = 0; i < n; i++)
+      k->json(&j, items, i);
+    mlproto_json_end(&j);
+    rc = json_emit(&j, stdout, k->what);
   } else {
-    if (json)
-      fputc('[', stdout);
-    for (size_t i = 0; i < n; i++) {
-      if (json && i)
-        fputc(',', stdout);
-      k->print(items, i, json);
-    }
-    if (json)
-      fputs("]\n", stdout);
-    k->free(items, n);
+    for (size_t i = 0; i < n; i++)
+      k->print(items, i);
   }
+  if (!err)
+    k->free(items, n);
   mentorlog_close(h);
   return rc;
 }

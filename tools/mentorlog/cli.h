@@ -2,7 +2,8 @@
  * tools/mentorlog): exit codes and error lines, option parsing, sealed
  * fields (sealed.c), the passphrase (passphrase.c) and the profile, no core
  * dumps (nodump_*.c), and output helpers (cli.c). Each command group lives
- * in its own cmd_<group>.c and uses only this header and mentorlog.h; the
+ * in its own cmd_<group>.c and uses only this header, mentorlog.h and the
+ * protocol's JSON/CSV writer (mlproto/json.h, for --json and export); the
  * dispatch table is in mentorlog.c (the shape of wireguard-tools' wg.c with
  * show.c/set.c).
  *
@@ -13,6 +14,7 @@
 #define MENTORLOG_CLI_H
 
 #include "mentorlog/mentorlog.h"
+#include "mlproto/json.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -236,17 +238,27 @@ void print_id(const uint8_t id[MENTORLOG_ID_BYTES]);
  * fail(h, err, what) when err. */
 int print_written(mentorlog *h, int err, const char *what, const uint8_t id[MENTORLOG_ID_BYTES]);
 
-/* s as a JSON string (null when s is NULL). */
-void json_str(FILE *f, const char *s);
-/* An id as a JSON hex string. */
-void json_id(FILE *f, const uint8_t id[MENTORLOG_ID_BYTES]);
-/* A date as a JSON "YYYY-MM-DD" string. */
-void json_date(FILE *f, mentorlog_date d);
 /* s for a terminal, a text that came from the server or another device (a
  * label, the log's name): control characters (escape sequences) as '?'. */
 void print_safe(FILE *f, const char *s);
-/* s as a CSV field, always quoted (an empty field when s is NULL). */
-void csv_str(FILE *f, const char *s);
+
+/* --json and CSV output: a document is built in memory with the protocol's
+ * writer (mlproto/json.h: it escapes, refuses text that is not UTF-8, and
+ * bounds the size), then written out at once, so a failed one writes
+ * nothing. OUT_CAP bounds one document (or one piece of an export). */
+#define OUT_CAP ((size_t)64 << 20)
+
+/* A new JSON document: b empty with the cap OUT_CAP, j writing into it. */
+void json_begin(mlproto_json *j, mlproto_buf *b);
+
+/* Finish j's document and write it to f; its buffer is freed (zeroed: it
+ * holds decrypted text). Returns 0, or an exit status (printed "what:
+ * error") with nothing written. */
+int json_emit(mlproto_json *j, FILE *f, const char *what);
+
+/* Write b's bytes to f and empty b: a long document in pieces (export).
+ * Returns 0 or EXIT_INTERNAL (printed). */
+int out_flush(mlproto_buf *b, FILE *f, const char *what);
 
 /* ms as Copenhagen wall time "YYYY-MM-DD HH:MM+HH:00" into out. */
 void fmt_local(char out[32], int64_t ms);
@@ -274,7 +286,8 @@ int output_close(FILE *out, const char *path, int rc);
 struct list_kind {
   const char *what; /* names a failure: "contact list" */
   int (*fetch)(mentorlog *h, const uint8_t *case_id, void **items, size_t *n);
-  void (*print)(const void *items, size_t i, bool json); /* item i, without the separator */
+  void (*print)(const void *items, size_t i);                /* item i as text on stdout */
+  void (*json)(mlproto_json *j, const void *items, size_t i); /* item i as one JSON value */
   void (*free)(void *items, size_t n);
 };
 

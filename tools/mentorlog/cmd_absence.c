@@ -17,23 +17,27 @@ static const char usage_absence[] =
     "Sealed KEY: reason (absence add; optional, the BODY; stored sealed, not listed).\n"
     SEALED_HELP;
 
-static void absence_print(const void *v, size_t i, bool js) {
+static void absence_print(const void *v, size_t i) {
   const mentorlog_absence *a = (const mentorlog_absence *)v + i;
   char f[11], t[11];
   mentorlog_format_date(f, a->from);
   mentorlog_format_date(t, a->to);
-  if (js) {
-    printf("{\"from\":\"%s\",\"to\":\"%s\",\"kind\":\"%s\",\"approved_ref\":", f, t,
-           mentorlog_absence_kind_name(a->kind));
-    json_str(stdout, a->approved_ref);
-    fputc('}', stdout);
-  } else {
-    printf("%s..%s  %s  %s\n", f, t, mentorlog_absence_kind_name(a->kind),
-           a->approved_ref ? a->approved_ref : "(not approved)");
-  }
+  printf("%s..%s  %s  %s\n", f, t, mentorlog_absence_kind_name(a->kind),
+         a->approved_ref ? a->approved_ref : "(not approved)");
+}
+
+static void absence_json(mlproto_json *j, const void *v, size_t i) {
+  const mentorlog_absence *a = (const mentorlog_absence *)v + i;
+  mlproto_json_obj(j);
+  mlproto_json_kdate(j, "from", a->from);
+  mlproto_json_kdate(j, "to", a->to);
+  mlproto_json_kstr(j, "kind", mentorlog_absence_kind_name(a->kind));
+  mlproto_json_kstr(j, "approved_ref", a->approved_ref);
+  mlproto_json_end(j);
 }
 LIST_ADAPTERS(absences, mentorlog_absence, mentorlog_absences(h, case_id, &items, n), mentorlog_absences_free)
-static const struct list_kind absence_list = {"absence list", fetch_absences, absence_print, free_absences};
+static const struct list_kind absence_list = {"absence list", fetch_absences, absence_print, absence_json,
+                                              free_absences};
 
 int cmd_absence(int argc, char **argv) {
   struct opt opts[] = {{"from", 0, 0, 0}, {"to", 0, 0, 0}, {"kind", 0, 0, 0}, {"approved-ref", 0, 0, 0},

@@ -19,24 +19,27 @@ static const char usage_case[] =
     "    phone: +45 22 33 44 55\n"
     SEALED_HELP;
 
-static void case_print(const void *v, size_t i, bool js) {
+static void case_print(const void *v, size_t i) {
   const mentorlog_case *c = (const mentorlog_case *)v + i;
   char s[MENTORLOG_ID_HEX + 1];
   hex(s, c->id);
-  if (js) {
-    printf("{\"id\":\"%s\",\"name\":", s);
-    json_str(stdout, c->name);
-    fputs(",\"phone\":", stdout);
-    json_str(stdout, c->phone);
-    printf(",\"erased\":%s,\"locked\":%s}", c->erased ? "true" : "false", c->locked ? "true" : "false");
-  } else {
-    printf("%s  %s%s%s\n", s,
-           c->erased ? "(erased)" : c->locked ? "(locked: this device is not approved yet)" : c->name ? c->name : "",
-           c->phone ? "  " : "", c->phone ? c->phone : "");
-  }
+  printf("%s  %s%s%s\n", s,
+         c->erased ? "(erased)" : c->locked ? "(locked: this device is not approved yet)" : c->name ? c->name : "",
+         c->phone ? "  " : "", c->phone ? c->phone : "");
+}
+
+static void case_json(mlproto_json *j, const void *v, size_t i) {
+  const mentorlog_case *c = (const mentorlog_case *)v + i;
+  mlproto_json_obj(j);
+  mlproto_json_khex(j, "id", c->id, MENTORLOG_ID_BYTES);
+  mlproto_json_kstr(j, "name", c->name);
+  mlproto_json_kstr(j, "phone", c->phone);
+  mlproto_json_kbool(j, "erased", c->erased);
+  mlproto_json_kbool(j, "locked", c->locked);
+  mlproto_json_end(j);
 }
 LIST_ADAPTERS(cases, mentorlog_case, ((void)case_id, mentorlog_cases(h, &items, n)), mentorlog_cases_free)
-static const struct list_kind case_list = {"case list", fetch_cases, case_print, free_cases};
+static const struct list_kind case_list = {"case list", fetch_cases, case_print, case_json, free_cases};
 
 int cmd_case(int argc, char **argv) {
   struct opt opts[] = {{"name-file", 0, 0, 0}, {"phone-file", 0, 0, 0}, {"fields", 0, 0, 0},

@@ -28,28 +28,27 @@ static const char usage_contact[] =
     "        --channel home-visit --outcome held --note-file visit.txt\n"
     SEALED_HELP;
 
-void contact_json(FILE *f, const mentorlog_contact *c, int first) {
+void contact_json(mlproto_json *j, const mentorlog_contact *c) {
   char when[32];
   fmt_local(when, c->start_ms);
-  fprintf(f, "%s{\"id\":", first ? "" : ",");
-  json_id(f, c->id);
-  fputs(",\"record\":", f);
-  json_id(f, c->record);
-  fprintf(f, ",\"at\":\"%s\",\"start_ms\":%lld,\"minutes\":%u,\"channel\":\"%s\",\"outcome\":\"%s\","
-             "\"transport_minutes\":%u,\"note\":",
-          when, (long long)c->start_ms, c->minutes, mentorlog_channel_name(c->channel),
-          mentorlog_outcome_name(c->outcome), c->transport_minutes);
-  json_str(f, c->note);
-  fprintf(f, ",\"late_entry\":%s,\"conflict\":%s,\"locked\":%s}", c->late_entry ? "true" : "false",
-          c->conflict ? "true" : "false", c->locked ? "true" : "false");
+  mlproto_json_obj(j);
+  mlproto_json_khex(j, "id", c->id, MENTORLOG_ID_BYTES);
+  mlproto_json_khex(j, "record", c->record, MENTORLOG_ID_BYTES);
+  mlproto_json_kstr(j, "at", when);
+  mlproto_json_ki64(j, "start_ms", c->start_ms);
+  mlproto_json_ku64(j, "minutes", c->minutes);
+  mlproto_json_kstr(j, "channel", mentorlog_channel_name(c->channel));
+  mlproto_json_kstr(j, "outcome", mentorlog_outcome_name(c->outcome));
+  mlproto_json_ku64(j, "transport_minutes", c->transport_minutes);
+  mlproto_json_kstr(j, "note", c->note);
+  mlproto_json_kbool(j, "late_entry", c->late_entry);
+  mlproto_json_kbool(j, "conflict", c->conflict);
+  mlproto_json_kbool(j, "locked", c->locked);
+  mlproto_json_end(j);
 }
 
-static void contact_print(const void *v, size_t i, bool js) {
+static void contact_print(const void *v, size_t i) {
   const mentorlog_contact *c = (const mentorlog_contact *)v + i;
-  if (js) {
-    contact_json(stdout, c, 1);
-    return;
-  }
   char s[33], when[32];
   hex(s, c->record);
   fmt_local(when, c->start_ms);
@@ -58,8 +57,13 @@ static void contact_print(const void *v, size_t i, bool js) {
          c->note ? c->note : c->locked ? "(note locked: this device is not approved yet)" : "",
          c->conflict ? "  CONFLICT" : "");
 }
+
+static void contact_list_json(mlproto_json *j, const void *v, size_t i) {
+  contact_json(j, (const mentorlog_contact *)v + i);
+}
 LIST_ADAPTERS(contacts, mentorlog_contact, mentorlog_contacts(h, case_id, &items, n), mentorlog_contacts_free)
-static const struct list_kind contact_list = {"contact list", fetch_contacts, contact_print, free_contacts};
+static const struct list_kind contact_list = {"contact list", fetch_contacts, contact_print, contact_list_json,
+                                              free_contacts};
 
 /* The current values of the contact target (an item or a version id) into
  * p, its note into old_note (MENTORLOG_TEXT_MAX bytes, left empty when the

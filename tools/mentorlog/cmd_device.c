@@ -57,6 +57,47 @@ static int load_devices(const char *what, mentorlog **h, mentorlog_device **v, s
   return rc;
 }
 
+static int devices_json(const mentorlog_device *v, size_t n) {
+  mlproto_json j;
+  mlproto_buf b;
+  json_begin(&j, &b);
+  mlproto_json_arr(&j);
+  for (size_t i = 0; i < n; i++) {
+    const mentorlog_device *d = &v[i];
+    mlproto_json_obj(&j);
+    mlproto_json_khex(&j, "id", d->id, MENTORLOG_ID_BYTES);
+    mlproto_json_kstr(&j, "label", d->label);
+    mlproto_json_kstr(&j, "fingerprint", d->fingerprint);
+    mlproto_json_kstr(&j, "state", device_state(d));
+    mlproto_json_kbool(&j, "self", d->self);
+    mlproto_json_kbool(&j, "first", d->first);
+    mlproto_json_kbool(&j, "approved", d->approved);
+    mlproto_json_kbool(&j, "revoked", d->revoked);
+    mlproto_json_ku64(&j, "log_index", d->log_index);
+    mlproto_json_ki64(&j, "enrolled_ms", d->enrolled_ms);
+    mlproto_json_end(&j);
+  }
+  mlproto_json_end(&j);
+  return json_emit(&j, stdout, "devices");
+}
+
+static void devices_text(const mentorlog_device *v, size_t n) {
+  bool pending = false;
+  printf("%-32s  %-19s  %-16s  %s\n", "DEVICE", "FINGERPRINT", "STATE", "LABEL");
+  for (size_t i = 0; i < n; i++) {
+    const mentorlog_device *d = &v[i];
+    char id[MENTORLOG_ID_HEX + 1];
+    hex(id, d->id);
+    pending |= !d->self && !d->approved && !d->revoked;
+    printf("%s  %-19s  %-16s  ", id, d->fingerprint, device_state(d));
+    print_safe(stdout, d->label);
+    fputc('\n', stdout);
+  }
+  if (pending)
+    printf("\nA device pending approval reads nothing. Compare its fingerprint with the one it shows\n"
+           "for itself ('mentorlog status' there), then: mentorlog device approve ID --fingerprint F\n");
+}
+
 int cmd_devices(int argc, char **argv) {
   struct opt opts[] = {{"json", 1, 0, 0}, {0}};
   const char *pos[1];
@@ -68,40 +109,13 @@ int cmd_devices(int argc, char **argv) {
   size_t n;
   if ((rc = load_devices("devices", &h, &v, &n)))
     return rc;
-  bool js = opt_get(opts, "json")->seen, pending = false;
-  if (js)
-    fputc('[', stdout);
+  if (opt_get(opts, "json")->seen)
+    rc = devices_json(v, n);
   else
-    printf("%-32s  %-19s  %-16s  %s\n", "DEVICE", "FINGERPRINT", "STATE", "LABEL");
-  for (size_t i = 0; i < n; i++) {
-    const mentorlog_device *d = &v[i];
-    char id[MENTORLOG_ID_HEX + 1];
-    hex(id, d->id);
-    pending |= !d->self && !d->approved && !d->revoked;
-    if (js) {
-      printf("%s{\"id\":\"%s\",\"label\":", i ? "," : "", id);
-      json_str(stdout, d->label);
-      fputs(",\"fingerprint\":", stdout);
-      json_str(stdout, d->fingerprint);
-      fputs(",\"state\":", stdout);
-      json_str(stdout, device_state(d));
-      printf(",\"self\":%s,\"first\":%s,\"approved\":%s,\"revoked\":%s,\"log_index\":%llu,\"enrolled_ms\":%lld}",
-             d->self ? "true" : "false", d->first ? "true" : "false", d->approved ? "true" : "false",
-             d->revoked ? "true" : "false", (unsigned long long)d->log_index, (long long)d->enrolled_ms);
-    } else {
-      printf("%s  %-19s  %-16s  ", id, d->fingerprint, device_state(d));
-      print_safe(stdout, d->label);
-      fputc('\n', stdout);
-    }
-  }
-  if (js)
-    fputs("]\n", stdout);
-  else if (pending)
-    printf("\nA device pending approval reads nothing. Compare its fingerprint with the one it shows\n"
-           "for itself ('mentorlog status' there), then: mentorlog device approve ID --fingerprint F\n");
+    devices_text(v, n);
   mentorlog_devices_free(v, n);
   mentorlog_close(h);
-  return 0;
+  return rc;
 }
 
 /* ------------------------------------------------------------ device */
@@ -214,38 +228,47 @@ static const char usage_conflicts[] =
     "then 'mentorlog sync'. From the profile alone (no network).\n";
 
 struct conflicts {
-  bool js;
-  size_t items;  /* conflicted items printed */
+  mlproto_json *j; /* --json: the document, else NULL (text) */
+  size_t items;    /* conflicted items printed */
   size_t locked; /* cases this device cannot read */
 };
 
 /* Start of one conflicted item. */
 static void item_begin(struct conflicts *c, const char *kind, const uint8_t id[MENTORLOG_ID_BYTES],
                        const uint8_t case_id[MENTORLOG_ID_BYTES], size_t versions) {
+  c->items++;
+  if (c->j) {
+    mlproto_json_obj(c->j);
+    mlproto_json_kstr(c->j, "kind", kind);
+    mlproto_json_khex(c->j, "id", id, MENTORLOG_ID_BYTES);
+    mlproto_json_khex(c->j, "case", case_id, MENTORLOG_ID_BYTES);
+    mlproto_json_key(c->j, "versions");
+    mlproto_json_arr(c->j);
+    return;
+  }
   char s[MENTORLOG_ID_HEX + 1], cs[MENTORLOG_ID_HEX + 1];
   hex(s, id);
   hex(cs, case_id);
-  if (c->js)
-    printf("%s{\"kind\":\"%s\",\"id\":\"%s\",\"case\":\"%s\",\"versions\":[", c->items ? "," : "", kind, s, cs);
-  else if (versions)
+  if (versions)
     printf("%s %s of case %s: %zu concurrent versions, newest first\n", kind, s, cs, versions);
   else
     printf("%s %s of case %s: concurrent versions\n", kind, s, cs);
-  c->items++;
 }
 
 static void item_end(struct conflicts *c) {
-  if (c->js)
-    fputs("]}", stdout);
-  else
+  if (c->j) {
+    mlproto_json_end(c->j);
+    mlproto_json_end(c->j);
+  } else {
     fputc('\n', stdout);
+  }
 }
 
-/* One version of a conflicted item (the k-th of its item) on stdout. */
-static void contact_version(const struct conflicts *c, const void *item, size_t k) {
+/* One version of a conflicted item. */
+static void contact_version(const struct conflicts *c, const void *item) {
   const mentorlog_contact *v = item;
-  if (c->js) {
-    contact_json(stdout, v, k == 0);
+  if (c->j) {
+    contact_json(c->j, v);
     return;
   }
   char rec[MENTORLOG_ID_HEX + 1], when[32], rec_at[32];
@@ -258,15 +281,17 @@ static void contact_version(const struct conflicts *c, const void *item, size_t 
     printf("    note: %s\n", v->note);
 }
 
-static void note_version(const struct conflicts *c, const void *item, size_t k) {
+static void note_version(const struct conflicts *c, const void *item) {
   const mentorlog_note *v = item;
   char rec[MENTORLOG_ID_HEX + 1], when[32];
   hex(rec, v->record);
   fmt_local(when, v->recorded_ms);
-  if (c->js) {
-    printf("%s{\"record\":\"%s\",\"recorded\":\"%s\",\"text\":", k ? "," : "", rec, when);
-    json_str(stdout, v->text);
-    fputc('}', stdout);
+  if (c->j) {
+    mlproto_json_obj(c->j);
+    mlproto_json_kstr(c->j, "record", rec);
+    mlproto_json_kstr(c->j, "recorded", when);
+    mlproto_json_kstr(c->j, "text", v->text);
+    mlproto_json_end(c->j);
     return;
   }
   printf("  record %s (written %s)\n", rec, when);
@@ -286,7 +311,7 @@ static void note_version(const struct conflicts *c, const void *item, size_t k) 
  * the entries with one id are the item's versions, printed together. */
 static void items_conflicted(struct conflicts *c, const char *what, const uint8_t case_id[MENTORLOG_ID_BYTES],
                              const void *v, size_t n, size_t size, size_t id_off, size_t conflict_off,
-                             void (*version)(const struct conflicts *, const void *, size_t)) {
+                             void (*version)(const struct conflicts *, const void *)) {
   const char *base = v;
 #define ID_AT(i) ((const uint8_t *)(base + (i) * size + id_off))
   bool *done = calloc(n ? n : 1, 1);
@@ -297,12 +322,12 @@ static void items_conflicted(struct conflicts *c, const char *what, const uint8_
     for (size_t j = i; j < n; j++)
       versions += memcmp(ID_AT(j), ID_AT(i), MENTORLOG_ID_BYTES) == 0;
     item_begin(c, what, ID_AT(i), case_id, versions);
-    for (size_t j = i, k = 0; j < n; j++) {
+    for (size_t j = i; j < n; j++) {
       if (memcmp(ID_AT(j), ID_AT(i), MENTORLOG_ID_BYTES) != 0)
         continue;
       if (done)
         done[j] = true;
-      version(c, base + j * size, k++);
+      version(c, base + j * size);
     }
     item_end(c);
   }
@@ -318,11 +343,16 @@ static void grant_conflicted(struct conflicts *c, const mentorlog_grant *g) {
   hex(rec, g->record);
   mentorlog_format_date(a, g->start);
   mentorlog_format_date(b, g->end);
-  if (c->js) {
-    printf("{\"record\":\"%s\",\"merged\":true,", rec);
-    grant_json_texts(stdout, g);
-    printf(",\"start\":\"%s\",\"end\":\"%s\",\"closed\":%s,\"minutes_per_week\":%u}", a, b,
-           g->closed ? "true" : "false", g->minutes_per_week);
+  if (c->j) {
+    mlproto_json_obj(c->j);
+    mlproto_json_kstr(c->j, "record", rec);
+    mlproto_json_kbool(c->j, "merged", 1);
+    grant_json_texts(c->j, g);
+    mlproto_json_kdate(c->j, "start", g->start);
+    mlproto_json_kdate(c->j, "end", g->end);
+    mlproto_json_kbool(c->j, "closed", g->closed);
+    mlproto_json_ku64(c->j, "minutes_per_week", g->minutes_per_week);
+    mlproto_json_end(c->j);
   } else {
     printf("  as it counts (newest parameters, earliest close): %s %s  %s..%s%s  %u min/week  (head %s)\n",
            g->jobcentre ? g->jobcentre : "", g->reference ? g->reference : "", a, b, g->closed ? "  closed" : "",
@@ -366,24 +396,27 @@ int cmd_conflicts(int argc, char **argv) {
   mentorlog *h;
   if ((rc = open_profile(&h, false)))
     return rc;
-  struct conflicts c = {opt_get(opts, "json")->seen, 0, 0};
+  mlproto_json j;
+  mlproto_buf b;
+  json_begin(&j, &b);
+  mlproto_json_arr(&j);
+  bool js = opt_get(opts, "json")->seen;
+  struct conflicts c = {js ? &j : NULL, 0, 0};
   mentorlog_case *cases = NULL;
   size_t nc = 0;
   int err = mentorlog_cases(h, &cases, &nc);
-  bool opened = c.js && !err;
-  if (opened)
-    fputc('[', stdout);
   for (size_t i = 0; !err && i < nc; i++)
     if (cases[i].locked) /* its versions cannot be shown: no key of it here yet */
       c.locked++;
     else if (!cases[i].erased)
       err = case_conflicts(h, &c, cases[i].id);
   mentorlog_cases_free(cases, nc);
-  if (opened) /* closed also after an error */
-    fputs("]\n", stdout);
+  mlproto_json_end(&j);
   if (err) {
     rc = fail(h, err, "conflicts");
-  } else if (!c.js) {
+  } else if (js) {
+    rc = json_emit(&j, stdout, "conflicts");
+  } else {
     if (c.items == 0)
       printf("no conflicts\n");
     else
@@ -392,6 +425,7 @@ int cmd_conflicts(int argc, char **argv) {
              "version) or 'mentorlog grant update GRANT', then 'mentorlog sync'.\n",
              c.items, c.items == 1 ? "" : "s");
   }
+  mlproto_buf_free(&b);
   if (!err && c.locked)
     fprintf(stderr, "%s: conflicts: %zu case%s not shown: this device holds no key for them yet (not approved)\n",
             prog, c.locked, c.locked == 1 ? "" : "s");

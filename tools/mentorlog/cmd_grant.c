@@ -89,39 +89,41 @@ static const char *const grant_param_opts[] = {"jobcentre", "ref", "start", "end
                                                "hours-per-week", "legal-basis", "channels", "purpose-file", NULL};
 
 /* The grant's text fields as JSON members (list and export share them). */
-void grant_json_texts(FILE *f, const mentorlog_grant *g) {
-  fputs("\"jobcentre\":", f);
-  json_str(f, g->jobcentre);
-  fputs(",\"ref\":", f);
-  json_str(f, g->reference);
-  fputs(",\"legal_basis\":", f);
-  json_str(f, g->legal_basis);
-  fputs(",\"purpose\":", f);
-  json_str(f, g->purpose);
+void grant_json_texts(mlproto_json *j, const mentorlog_grant *g) {
+  mlproto_json_kstr(j, "jobcentre", g->jobcentre);
+  mlproto_json_kstr(j, "ref", g->reference);
+  mlproto_json_kstr(j, "legal_basis", g->legal_basis);
+  mlproto_json_kstr(j, "purpose", g->purpose);
 }
 
-static void grant_print(const void *v, size_t i, bool js) {
+static void grant_print(const void *v, size_t i) {
   const mentorlog_grant *g = (const mentorlog_grant *)v + i;
   char gs[33], cs[33], a[11], b[11];
   hex(gs, g->id);
   hex(cs, g->case_id);
   mentorlog_format_date(a, g->start);
   mentorlog_format_date(b, g->end);
-  if (js) {
-    printf("{\"id\":\"%s\",\"case\":\"%s\",", gs, cs);
-    grant_json_texts(stdout, g);
-    printf(",\"minutes_per_week\":%u", g->minutes_per_week);
-    printf(",\"start\":\"%s\",\"end\":\"%s\",\"closed\":%s,\"close_reason\":", a, b, g->closed ? "true" : "false");
-    json_str(stdout, g->close_reason);
-    printf(",\"conflict\":%s}", g->conflict ? "true" : "false");
-  } else {
-    printf("%s  case %s  %s %s  %s..%s%s%s%s%s\n", gs, cs, g->jobcentre, g->reference, a, b,
-           g->closed ? "  closed" : "", g->close_reason ? ": " : "", g->close_reason ? g->close_reason : "",
-           g->conflict ? "  CONFLICT" : "");
-  }
+  printf("%s  case %s  %s %s  %s..%s%s%s%s%s\n", gs, cs, g->jobcentre, g->reference, a, b,
+         g->closed ? "  closed" : "", g->close_reason ? ": " : "", g->close_reason ? g->close_reason : "",
+         g->conflict ? "  CONFLICT" : "");
+}
+
+static void grant_json(mlproto_json *j, const void *v, size_t i) {
+  const mentorlog_grant *g = (const mentorlog_grant *)v + i;
+  mlproto_json_obj(j);
+  mlproto_json_khex(j, "id", g->id, MENTORLOG_ID_BYTES);
+  mlproto_json_khex(j, "case", g->case_id, MENTORLOG_ID_BYTES);
+  grant_json_texts(j, g);
+  mlproto_json_ku64(j, "minutes_per_week", g->minutes_per_week);
+  mlproto_json_kdate(j, "start", g->start);
+  mlproto_json_kdate(j, "end", g->end);
+  mlproto_json_kbool(j, "closed", g->closed);
+  mlproto_json_kstr(j, "close_reason", g->close_reason);
+  mlproto_json_kbool(j, "conflict", g->conflict);
+  mlproto_json_end(j);
 }
 LIST_ADAPTERS(grants, mentorlog_grant, mentorlog_grants(h, case_id, &items, n), mentorlog_grants_free)
-static const struct list_kind grant_list = {"grant list", fetch_grants, grant_print, free_grants};
+static const struct list_kind grant_list = {"grant list", fetch_grants, grant_print, grant_json, free_grants};
 
 int cmd_grant(int argc, char **argv) {
   struct opt opts[] = {{"jobcentre", 0, 0, 0}, {"ref", 0, 0, 0}, {"start", 0, 0, 0}, {"end", 0, 0, 0},

@@ -18,26 +18,29 @@ static const char usage_note[] =
     "    mentorlog note add CASE < note.txt\n"
     SEALED_HELP;
 
-static void note_print(const void *v, size_t i, bool js) {
+static void note_print(const void *v, size_t i) {
+  const mentorlog_note *nt = (const mentorlog_note *)v + i;
+  char s[33], when[32];
+  hex(s, nt->record);
+  fmt_local(when, nt->recorded_ms);
+  printf("%s  %s%s\n%s\n\n", s, when, nt->conflict ? "  CONFLICT" : "", nt->text ? nt->text : nt->locked ? "(locked: this device is not approved yet)" : "");
+}
+
+static void note_json(mlproto_json *j, const void *v, size_t i) {
   const mentorlog_note *nt = (const mentorlog_note *)v + i;
   char when[32];
   fmt_local(when, nt->recorded_ms);
-  if (js) {
-    fputs("{\"id\":", stdout);
-    json_id(stdout, nt->id);
-    fputs(",\"record\":", stdout);
-    json_id(stdout, nt->record);
-    printf(",\"recorded\":\"%s\",\"text\":", when);
-    json_str(stdout, nt->text);
-    printf(",\"conflict\":%s,\"locked\":%s}", nt->conflict ? "true" : "false", nt->locked ? "true" : "false");
-  } else {
-    char s[33];
-    hex(s, nt->record);
-    printf("%s  %s%s\n%s\n\n", s, when, nt->conflict ? "  CONFLICT" : "", nt->text ? nt->text : nt->locked ? "(locked: this device is not approved yet)" : "");
-  }
+  mlproto_json_obj(j);
+  mlproto_json_khex(j, "id", nt->id, MENTORLOG_ID_BYTES);
+  mlproto_json_khex(j, "record", nt->record, MENTORLOG_ID_BYTES);
+  mlproto_json_kstr(j, "recorded", when);
+  mlproto_json_kstr(j, "text", nt->text);
+  mlproto_json_kbool(j, "conflict", nt->conflict);
+  mlproto_json_kbool(j, "locked", nt->locked);
+  mlproto_json_end(j);
 }
 LIST_ADAPTERS(notes, mentorlog_note, mentorlog_notes(h, case_id, &items, n), mentorlog_notes_free)
-static const struct list_kind note_list = {"note list", fetch_notes, note_print, free_notes};
+static const struct list_kind note_list = {"note list", fetch_notes, note_print, note_json, free_notes};
 
 int cmd_note(int argc, char **argv) {
   struct opt opts[] = {{"text-file", 0, 0, 0}, {"fields", 0, 0, 0}, {"json", 1, 0, 0}, {0}};

@@ -289,19 +289,38 @@ static const char usage_sync[] =
     "  --json   print the counts as one JSON object at the end (also on failure,\n"
     "           with \"ok\": false and the error's name)\n";
 
-static void sync_json(const struct sync_outcome *o, int err, const char *message) {
+static void sync_doc(mlproto_json *j, const struct sync_outcome *o, int err, const char *message) {
   const mentorlog_sync_progress *p = &o->progress;
-  printf("{\"ok\":%s,\"error\":", err ? "false" : "true");
-  json_str(stdout, err ? mentorlog_errname(err) : NULL);
-  fputs(",\"message\":", stdout);
-  json_str(stdout, err ? message : NULL);
-  fputs(",\"phase\":", stdout);
-  json_str(stdout, p->phase);
-  printf(",\"pushed\":%llu,\"to_push\":%llu,\"pulled\":%llu,\"applied\":%llu,\"log_size\":%llu,\"cursor\":%llu,"
-         "\"grants_written\":%u,\"retries\":%u,\"requests\":%u}\n",
-         (unsigned long long)p->pushed, (unsigned long long)p->to_push, (unsigned long long)p->pulled,
-         (unsigned long long)p->applied, (unsigned long long)p->log_size, (unsigned long long)p->cursor,
-         p->grants_written, p->retries, p->requests);
+  mlproto_json_obj(j);
+  mlproto_json_kbool(j, "ok", !err);
+  mlproto_json_kstr(j, "error", err ? mentorlog_errname(err) : NULL);
+  mlproto_json_kstr(j, "message", err ? message : NULL);
+  mlproto_json_kstr(j, "phase", p->phase);
+  mlproto_json_ku64(j, "pushed", p->pushed);
+  mlproto_json_ku64(j, "to_push", p->to_push);
+  mlproto_json_ku64(j, "pulled", p->pulled);
+  mlproto_json_ku64(j, "applied", p->applied);
+  mlproto_json_ku64(j, "log_size", p->log_size);
+  mlproto_json_ku64(j, "cursor", p->cursor);
+  mlproto_json_ku64(j, "grants_written", p->grants_written);
+  mlproto_json_ku64(j, "retries", p->retries);
+  mlproto_json_ku64(j, "requests", p->requests);
+  mlproto_json_end(j);
+}
+
+/* The counts as one JSON object on stdout; err: the failure (0 when none),
+ * message its text. Returns 0 or an exit status (printed). */
+static int sync_json(const struct sync_outcome *o, int err, const char *message) {
+  mlproto_json j;
+  mlproto_buf b;
+  json_begin(&j, &b);
+  sync_doc(&j, o, err, message);
+  if (err && j.err == MLPROTO_ERR_INVALID_ARGUMENT) { /* a server's detail that is not UTF-8 */
+    mlproto_buf_reset(&b);
+    mlproto_json_init(&j, &b);
+    sync_doc(&j, o, err, mentorlog_strerror(err));
+  }
+  return json_emit(&j, stdout, "sync");
 }
 
 int cmd_sync(int argc, char **argv) {
@@ -342,15 +361,16 @@ int cmd_sync(int argc, char **argv) {
   }
   if (o.error) {
     rc = report_failure(h, "sync", info.server_url, &o, detail);
-    if (js)
-      sync_json(&o, o.net_error ? o.net_error : o.error,
-                o.net_error ? sync_net_reason(o.net_error)
-                : *detail   ? detail
-                            : mentorlog_strerror(o.error));
+    if (js) /* the failure's status stays the command's */
+      (void)sync_json(&o, o.net_error ? o.net_error : o.error,
+                      o.net_error ? sync_net_reason(o.net_error)
+                      : *detail   ? detail
+                                  : mentorlog_strerror(o.error));
     goto out;
   }
+  rc = 0;
   if (js) {
-    sync_json(&o, 0, NULL);
+    rc = sync_json(&o, 0, NULL);
   } else {
     const mentorlog_sync_progress *p = &o.progress;
     printf("up to date with %s: pushed %llu, pulled %llu (%llu from other devices)", info.server_url,
@@ -359,7 +379,6 @@ int cmd_sync(int argc, char **argv) {
       printf(", %u case keys granted", p->grants_written);
     printf("; log size %llu\n", (unsigned long long)p->log_size);
   }
-  rc = 0;
 out:
   ml_netclient_close(nc);
   mentorlog_close(h);
@@ -377,41 +396,43 @@ static const char usage_status[] =
     "devices of the mentor waiting for approval ('mentorlog devices').\n"
     "The fingerprint is what another device compares before 'device approve'.\n";
 
-static void status_json(const mentorlog_sync_info *i) {
-  printf("{\"enrolled\":%s,\"fingerprint\":", i->enrolled ? "true" : "false");
-  json_str(stdout, i->fingerprint);
-  printf(",\"unsent\":%llu", (unsigned long long)i->unsent);
+static int status_json(const mentorlog_sync_info *i) {
+  mlproto_json j;
+  mlproto_buf b;
+  json_begin(&j, &b);
+  mlproto_json_obj(&j);
+  mlproto_json_kbool(&j, "enrolled", i->enrolled);
+  mlproto_json_kstr(&j, "fingerprint", i->fingerprint);
+  mlproto_json_ku64(&j, "unsent", i->unsent);
   if (i->enrolled) {
-    char root[65], when[32];
-    sodium_bin2hex(root, sizeof root, i->checkpoint_root, sizeof i->checkpoint_root);
-    fputs(",\"device\":", stdout);
-    json_id(stdout, i->device_id);
-    fputs(",\"mentor\":", stdout);
-    json_id(stdout, i->mentor_id);
-    fputs(",\"label\":", stdout);
-    json_str(stdout, i->label);
-    fputs(",\"server\":", stdout);
-    json_str(stdout, i->server_url);
-    fputs(",\"pin\":", stdout);
-    json_str(stdout, i->server_pin);
-    fputs(",\"origin\":", stdout);
-    json_str(stdout, i->origin);
-    printf(",\"approved\":%s,\"revoked\":%s,\"last_sync_ms\":%lld,\"last_sync\":", i->approved ? "true" : "false",
-           i->revoked ? "true" : "false", (long long)i->last_sync_ms);
-    if (i->last_sync_ms) {
+    char when[32];
+    mlproto_json_khex(&j, "device", i->device_id, MENTORLOG_ID_BYTES);
+    mlproto_json_khex(&j, "mentor", i->mentor_id, MENTORLOG_ID_BYTES);
+    mlproto_json_kstr(&j, "label", i->label);
+    mlproto_json_kstr(&j, "server", i->server_url);
+    mlproto_json_kstr(&j, "pin", i->server_pin);
+    mlproto_json_kstr(&j, "origin", i->origin);
+    mlproto_json_kbool(&j, "approved", i->approved);
+    mlproto_json_kbool(&j, "revoked", i->revoked);
+    mlproto_json_ki64(&j, "last_sync_ms", i->last_sync_ms);
+    if (i->last_sync_ms)
       fmt_local(when, i->last_sync_ms);
-      json_str(stdout, when);
-    } else {
-      json_str(stdout, NULL);
-    }
-    printf(",\"cursor\":%llu,\"checkpoint\":{\"size\":%llu,\"root\":\"%s\"},\"devices\":%u,"
-           "\"pending_approvals\":%u,\"pending_grants\":%u,\"receipts\":%llu,\"receipts_unverified\":%llu,"
-           "\"cases_locked\":%u",
-           (unsigned long long)i->cursor, (unsigned long long)i->checkpoint_size, root, i->devices,
-           i->pending_approvals, i->pending_grants, (unsigned long long)i->receipts,
-           (unsigned long long)i->receipts_unverified, i->cases_locked);
+    mlproto_json_kstr(&j, "last_sync", i->last_sync_ms ? when : NULL);
+    mlproto_json_ku64(&j, "cursor", i->cursor);
+    mlproto_json_key(&j, "checkpoint");
+    mlproto_json_obj(&j);
+    mlproto_json_ku64(&j, "size", i->checkpoint_size);
+    mlproto_json_khex(&j, "root", i->checkpoint_root, sizeof i->checkpoint_root);
+    mlproto_json_end(&j);
+    mlproto_json_ku64(&j, "devices", i->devices);
+    mlproto_json_ku64(&j, "pending_approvals", i->pending_approvals);
+    mlproto_json_ku64(&j, "pending_grants", i->pending_grants);
+    mlproto_json_ku64(&j, "receipts", i->receipts);
+    mlproto_json_ku64(&j, "receipts_unverified", i->receipts_unverified);
+    mlproto_json_ku64(&j, "cases_locked", i->cases_locked);
   }
-  fputs("}\n", stdout);
+  mlproto_json_end(&j);
+  return json_emit(&j, stdout, "status");
 }
 
 static void status_text(const mentorlog_sync_info *i) {
@@ -466,7 +487,7 @@ int cmd_status(int argc, char **argv) {
   if (err)
     rc = fail(h, err, "status");
   else if (opt_get(opts, "json")->seen)
-    status_json(&info);
+    rc = status_json(&info);
   else
     status_text(&info);
   mentorlog_close(h);

@@ -6,6 +6,7 @@
 #define MENTORLOG_SUBCOMMANDS_H
 
 #include "mentorlog/mentorlog.h"
+#include "mlproto/json.h"
 
 #include <stdio.h>
 
@@ -29,12 +30,11 @@ int cmd_conflicts(int argc, char **argv);  /* cmd_device.c */
 
 /* Shared between a group's list and export. */
 
-/* The grant's text fields as JSON members "jobcentre", "ref", "legal_basis",
- * "purpose" on f, without braces (cmd_grant.c). */
-void grant_json_texts(FILE *f, const mentorlog_grant *g);
+/* The grant's text fields as the JSON members "jobcentre", "ref",
+ * "legal_basis", "purpose" of the object j is in (cmd_grant.c). */
+void grant_json_texts(mlproto_json *j, const mentorlog_grant *g);
 
-/* The contact as a JSON object on f, preceded by a comma unless first
- * (cmd_contact.c). */
-void contact_json(FILE *f, const mentorlog_contact *c, int first);
+/* The contact as a JSON object (cmd_contact.c). */
+void contact_json(mlproto_json *j, const mentorlog_contact *c);
 
 #endif
