@@ -148,8 +148,35 @@ static const char *escape_of(const uint8_t *s, size_t n, char e[7], size_t *len)
 
 /* s[0..n) as a quoted JSON string: the runs between escapes are appended
  * whole, so a cap reached inside leaves the string's prefix. */
+/* Printable ASCII that needs no escape: most keys, codes, ids and dates. */
+static bool plain_ascii(const uint8_t *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = s[i];
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&')
+      return false;
+  }
+  return true;
+}
+
+/* A plain string quoted (and followed by tail, e.g. ":" after a key) in one
+ * append when it is short: a report writes hundreds of thousands of them. */
+static bool put_plain(mlproto_json *j, const uint8_t *s, size_t n, const char *tail) {
+  size_t tl = strlen(tail);
+  char tmp[128];
+  if (n + 2 + tl > sizeof tmp || !plain_ascii(s, n))
+    return false;
+  tmp[0] = '"';
+  memcpy(tmp + 1, s, n);
+  tmp[n + 1] = '"';
+  memcpy(tmp + n + 2, tail, tl);
+  put(j, tmp, n + 2 + tl);
+  return true;
+}
+
 static void put_string(mlproto_json *j, const char *str, size_t n) {
   const uint8_t *s = (const uint8_t *)str;
+  if (put_plain(j, s, n, ""))
+    return;
   if (!utf8_valid(s, n)) {
     fail(j, MLPROTO_ERR_INVALID_ARGUMENT);
     return;
@@ -227,10 +254,13 @@ void mlproto_json_key(mlproto_json *j, const char *name) {
     return;
   }
   next_item(j);
-  put_string(j, name, strlen(name));
-  put(j, ":", 1);
-  if (j->pretty)
-    put(j, " ", 1);
+  size_t n = strlen(name);
+  if (!put_plain(j, (const uint8_t *)name, n, j->pretty ? ": " : ":")) {
+    put_string(j, name, n);
+    put(j, ":", 1);
+    if (j->pretty)
+      put(j, " ", 1);
+  }
   j->want_value[j->depth - 1] = 1;
 }
 

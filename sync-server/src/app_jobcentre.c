@@ -88,65 +88,11 @@ int app_index_backfill(mls_app *app) {
 
 /* ------------------------------------------------------------ gather --- */
 
-typedef struct mentor_keys {
-  uint8_t mentor[16];
-  uint8_t (*keys)[32];
-  size_t n, cap;
-} mentor_keys;
-
-static int keys_add(void *ud, const mls_device *d) {
-  mentor_keys *m = ud;
-  if (memcmp(d->mentor_id, m->mentor, 16) != 0) return 0;
-  if (m->n == m->cap) {
-    size_t cap = m->cap ? 2 * m->cap : 8;
-    void *p = realloc(m->keys, cap * sizeof *m->keys);
-    if (!p) return MLPROTO_ERR_OUT_OF_MEMORY;
-    m->keys = p;
-    m->cap = cap;
-  }
-  memcpy(m->keys[m->n++], d->pub, 32);
-  return 0;
-}
-
-/* The records of one case, parsed from the log. */
-typedef struct case_recs {
-  mlproto_record **r;
-  mlproto_log_pos *pos;
-  size_t n, cap;
-} case_recs;
-
-static int case_add(void *ud, const mls_log_entry *e) {
-  case_recs *cr = ud;
-  if (e->type != MLPROTO_LOG_DEVICE_RECORD) return 0;
-  if (cr->n == cr->cap) {
-    size_t cap = cr->cap ? 2 * cr->cap : 64;
-    mlproto_record **r = realloc(cr->r, cap * sizeof *r);
-    if (!r) return MLPROTO_ERR_OUT_OF_MEMORY;
-    cr->r = r;
-    mlproto_log_pos *p = realloc(cr->pos, cap * sizeof *p);
-    if (!p) return MLPROTO_ERR_OUT_OF_MEMORY;
-    cr->pos = p;
-    cr->cap = cap;
-  }
-  mlproto_record *r = NULL;
-  int rc = mlproto_record_verify_stored(&r, e->envelope, e->envelope_len, e->record_hash);
-  if (rc) {
-    /* The push verified it: a stored envelope that no longer matches its
-     * log entry is damage, reported, never silently skipped. */
-    app_log("error", "report_record", "index=%" PRIu64 " reason=%s", e->index,
-            mlproto_errname(rc));
-    return MLPROTO_ERR_STORAGE;
-  }
-  cr->r[cr->n] = r;
-  cr->pos[cr->n] = (mlproto_log_pos){e->index, e->received_ms};
-  cr->n++;
-  return 0;
-}
-
-static void case_recs_clear(case_recs *cr) {
-  for (size_t i = 0; i < cr->n; i++) mlproto_record_free(cr->r[i]);
-  cr->n = 0;
-}
+/* A report is made in two steps: in one read transaction, the log entries
+ * of every case of the jobcentre are copied out (with the keys of each
+ * case's mentor); then, outside the transaction, the cases are parsed and
+ * their grants computed on every core (app->verify's helpers), each case on
+ * its own. */
 
 typedef struct case_list {
   uint8_t (*ids)[16];
@@ -188,64 +134,222 @@ static int grant_order(const void *pa, const void *pb) {
   return memcmp(a->grant_id, b->grant_id, 16);
 }
 
-/* The reports of every grant of case cid that belong to jobcentre jc. */
-static int case_reports(jc_grants *out, const case_recs *cr, const mentor_keys *mk,
-                        const char *jc, int64_t now) {
-  for (size_t i = 0; i < cr->n; i++) {
-    if (cr->r[i]->kind != MLPROTO_KIND_GRANT_OPEN) continue;
+/* The devices of every mentor, sorted by mentor: a case's keys are a range. */
+typedef struct all_devices {
+  mls_device *d;
+  size_t n, cap;
+} all_devices;
+
+static int device_add(void *ud, const mls_device *d) {
+  all_devices *a = ud;
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? 2 * a->cap : 64;
+    void *p = realloc(a->d, cap * sizeof *a->d);
+    if (!p) return MLPROTO_ERR_OUT_OF_MEMORY;
+    a->d = p;
+    a->cap = cap;
+  }
+  a->d[a->n++] = *d;
+  return 0;
+}
+
+static int by_mentor(const void *pa, const void *pb) {
+  const mls_device *a = pa, *b = pb;
+  int c = memcmp(a->mentor_id, b->mentor_id, 16);
+  return c ? c : memcmp(a->pub, b->pub, 32);
+}
+
+/* One case: its entries as copied from the store, then its reports. */
+typedef struct case_job {
+  uint8_t id[16];
+  uint8_t (*keys)[32]; /* the case's mentor's device keys */
+  size_t n_keys;
+  uint8_t *env;        /* the envelopes, one after another */
+  size_t env_len, env_cap;
+  size_t *off, *len;
+  uint8_t (*hash)[32]; /* each entry's record hash, from its log leaf */
+  mlproto_log_pos *pos;
+  size_t n, cap;
+  /* results */
+  mlproto_grant_report **g;
+  size_t ng;
+  int rc;
+} case_job;
+
+static void case_job_clear(case_job *c) {
+  free(c->keys);
+  free(c->env);
+  free(c->off);
+  free(c->len);
+  free(c->hash);
+  free(c->pos);
+  for (size_t i = 0; i < c->ng; i++) mlproto_grant_report_free(c->g[i]);
+  free(c->g);
+  memset(c, 0, sizeof *c);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap) return MLPROTO_OK;
+  size_t n = *cap ? *cap : 16;
+  while (n < need) n *= 2;
+  void *q = realloc(*p, n * size);
+  if (!q) return MLPROTO_ERR_OUT_OF_MEMORY;
+  *p = q;
+  *cap = n;
+  return MLPROTO_OK;
+}
+
+static int case_copy(void *ud, const mls_log_entry *e) {
+  case_job *c = ud;
+  if (e->type != MLPROTO_LOG_DEVICE_RECORD) return 0;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 32;
+    size_t *off = realloc(c->off, cap * sizeof *off);
+    if (off) c->off = off;
+    size_t *len = realloc(c->len, cap * sizeof *len);
+    if (len) c->len = len;
+    uint8_t(*hash)[32] = realloc(c->hash, cap * sizeof *hash);
+    if (hash) c->hash = hash;
+    mlproto_log_pos *pos = realloc(c->pos, cap * sizeof *pos);
+    if (pos) c->pos = pos;
+    if (!off || !len || !hash || !pos) return MLPROTO_ERR_OUT_OF_MEMORY;
+    c->cap = cap;
+  }
+  if (grow((void **)&c->env, &c->env_cap, c->env_len + e->envelope_len, 1))
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  memcpy(c->env + c->env_len, e->envelope, e->envelope_len);
+  c->off[c->n] = c->env_len;
+  c->len[c->n] = e->envelope_len;
+  memcpy(c->hash[c->n], e->record_hash, 32);
+  c->pos[c->n] = (mlproto_log_pos){e->index, e->received_ms};
+  c->env_len += e->envelope_len;
+  c->n++;
+  return 0;
+}
+
+typedef struct gather_job {
+  case_job *cases;
+  const char *jc;
+  int64_t now;
+} gather_job;
+
+/* The reports of every grant of one case that belong to the jobcentre
+ * (helper thread or owner). */
+static void case_compute(void *ud, size_t i) {
+  gather_job *gj = ud;
+  case_job *c = &gj->cases[i];
+  mlproto_record **recs = calloc(c->n ? c->n : 1, sizeof *recs);
+  if (!recs) {
+    c->rc = MLPROTO_ERR_OUT_OF_MEMORY;
+    return;
+  }
+  int rc = MLPROTO_OK;
+  size_t grants = 0;
+  for (size_t k = 0; k < c->n && !rc; k++) {
+    rc = mlproto_record_verify_stored(&recs[k], c->env + c->off[k], c->len[k], c->hash[k]);
+    if (rc) {
+      /* The push verified it: a stored envelope that no longer matches its
+       * log entry is damage, reported, never skipped. */
+      app_log("error", "report_record", "index=%" PRIu64 " reason=%s", c->pos[k].index,
+              mlproto_errname(rc));
+      rc = MLPROTO_ERR_STORAGE;
+    } else {
+      grants += recs[k]->kind == MLPROTO_KIND_GRANT_OPEN;
+    }
+  }
+  if (!rc && grants && !(c->g = calloc(grants, sizeof *c->g))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  for (size_t k = 0; k < c->n && !rc; k++) {
+    if (recs[k]->kind != MLPROTO_KIND_GRANT_OPEN) continue;
     mlproto_grant_report *g = NULL;
-    int rc = mlproto_grant_report_build(&g, (const mlproto_record *const *)cr->r, cr->pos, cr->n,
-                                        cr->r[i]->record_id, (const uint8_t(*)[32])mk->keys,
-                                        mk->n, now);
-    if (rc) return rc;
+    rc = mlproto_grant_report_build(&g, (const mlproto_record *const *)recs, c->pos, c->n,
+                                    recs[k]->record_id, (const uint8_t(*)[32])c->keys,
+                                    c->n_keys, gj->now);
+    if (rc) break;
     /* The grant's current version decides; an erased grant whose codes are
      * gone stays with the jobcentre its case was indexed under. */
-    if (strcmp(g->jobcentre_id, jc) != 0 && !(g->erased && g->jobcentre_id[0] == 0)) {
+    if (strcmp(g->jobcentre_id, gj->jc) == 0 || (g->erased && g->jobcentre_id[0] == 0))
+      c->g[c->ng++] = g;
+    else
       mlproto_grant_report_free(g);
-      continue;
-    }
-    if (out->n == out->cap) {
-      size_t cap = out->cap ? 2 * out->cap : 64;
-      void *p = realloc(out->g, cap * sizeof *out->g);
-      if (!p) {
-        mlproto_grant_report_free(g);
-        return MLPROTO_ERR_OUT_OF_MEMORY;
-      }
-      out->g = p;
-      out->cap = cap;
-    }
-    out->g[out->n++] = g;
   }
+  for (size_t k = 0; k < c->n; k++) mlproto_record_free(recs[k]);
+  free(recs);
+  /* the envelopes are no longer needed */
+  free(c->env);
+  c->env = NULL;
+  c->rc = rc;
+}
+
+/* Copies out, in one read snapshot, the checkpoint and every case of jc. */
+static int gather_read(mls_app *app, const char *jc, int64_t now, mlproto_sth *sth,
+                       case_job **out, size_t *n_out) {
+  *out = NULL;
+  *n_out = 0;
+  mls_txn *tx;
+  int rc = mls_store_begin(app->st, MLS_TXN_READ, &tx);
+  if (rc) return rc;
+  case_list cases = {0};
+  all_devices devs = {0};
+  case_job *cj = NULL;
+  rc = mls_log_sth(app->log, tx, (uint64_t)now, sth);
+  if (!rc) rc = MLS_TX(tx, jobcentre_cases, jc, case_list_add, &cases);
+  if (!rc && cases.n) rc = MLS_TX(tx, device_list, device_add, &devs);
+  if (!rc && devs.n > 1) qsort(devs.d, devs.n, sizeof *devs.d, by_mentor);
+  if (!rc && cases.n && !(cj = calloc(cases.n, sizeof *cj))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  for (size_t i = 0; !rc && i < cases.n; i++) {
+    case_job *c = &cj[i];
+    memcpy(c->id, cases.ids[i], 16);
+    uint8_t owner[16];
+    rc = MLS_TX(tx, case_owner, c->id, owner);
+    size_t lo = 0, hi = devs.n;
+    while (!rc && lo < hi) { /* the first device of owner */
+      size_t mid = lo + (hi - lo) / 2;
+      if (memcmp(devs.d[mid].mentor_id, owner, 16) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    for (hi = lo; hi < devs.n && memcmp(devs.d[hi].mentor_id, owner, 16) == 0; hi++) {}
+    if (!rc && hi > lo) {
+      if (!(c->keys = malloc((hi - lo) * sizeof *c->keys))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+      for (size_t k = lo; !rc && k < hi; k++) memcpy(c->keys[c->n_keys++], devs.d[k].pub, 32);
+    }
+    if (!rc) rc = MLS_TX(tx, case_entries, c->id, sth->size, case_copy, c);
+  }
+  mls_store_rollback(tx);
+  free(cases.ids);
+  free(devs.d);
+  if (rc) {
+    for (size_t i = 0; cj && i < cases.n; i++) case_job_clear(&cj[i]);
+    free(cj);
+    return rc;
+  }
+  *out = cj;
+  *n_out = cases.n;
   return MLPROTO_OK;
 }
 
 static int gather(mls_app *app, const char *jc, int64_t now, jc_grants *out) {
   memset(out, 0, sizeof *out);
-  mls_txn *tx;
-  int rc = mls_store_begin(app->st, MLS_TXN_READ, &tx);
+  case_job *cj = NULL;
+  size_t n = 0;
+  int rc = gather_read(app, jc, now, &out->sth, &cj, &n);
   if (rc) return rc;
-  case_list cases = {0};
-  case_recs cr = {0};
-  mentor_keys mk = {0};
-  rc = mls_log_sth(app->log, tx, (uint64_t)now, &out->sth);
-  if (!rc) rc = MLS_TX(tx, jobcentre_cases, jc, case_list_add, &cases);
-  for (size_t i = 0; !rc && i < cases.n; i++) {
-    uint8_t owner[16];
-    rc = MLS_TX(tx, case_owner, cases.ids[i], owner);
-    if (!rc && (mk.cap == 0 || memcmp(owner, mk.mentor, 16) != 0)) {
-      memcpy(mk.mentor, owner, 16);
-      mk.n = 0;
-      rc = MLS_TX(tx, device_list, keys_add, &mk);
-    }
-    if (!rc) rc = MLS_TX(tx, case_entries, cases.ids[i], out->sth.size, case_add, &cr);
-    if (!rc) rc = case_reports(out, &cr, &mk, jc, now);
-    case_recs_clear(&cr);
+  gather_job gj = {.cases = cj, .jc = jc, .now = now};
+  mls_fanout_job *job = NULL;
+  if (n && (rc = mls_fanout_start(app->verify, n, case_compute, &gj, &job)) == MLPROTO_OK)
+    mls_fanout_finish(job, 0);
+  size_t total = 0;
+  for (size_t i = 0; !rc && i < n; i++) {
+    if (cj[i].rc) rc = cj[i].rc;
+    total += cj[i].ng;
   }
-  mls_store_rollback(tx);
-  free(cases.ids);
-  free(cr.r);
-  free(cr.pos);
-  free(mk.keys);
+  if (!rc && total && !(out->g = malloc(total * sizeof *out->g))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  for (size_t i = 0; !rc && i < n; i++) {
+    for (size_t k = 0; k < cj[i].ng; k++) out->g[out->n++] = cj[i].g[k];
+    cj[i].ng = 0; /* moved */
+  }
+  out->cap = out->n;
+  for (size_t i = 0; i < n; i++) case_job_clear(&cj[i]);
+  free(cj);
   if (rc) {
     jc_grants_free(out);
     return rc;

@@ -229,7 +229,8 @@ typedef struct mls_store_ops {
    * jobcentre and then keeps the grants whose current version names it. */
   int (*case_jobcentre_add)(mls_txn *tx, const uint8_t case_id[16], const char *jobcentre);
   int (*jobcentre_cases)(mls_txn *tx, const char *jobcentre, mls_case_fn fn, void *ud);
-  /* The log entries of one case with index < below, ascending. */
+  /* The log entries of one case with index < below, ascending; their
+   * leaf_hash is not read (zero). */
   int (*case_entries)(mls_txn *tx, const uint8_t case_id[16], uint64_t below, mls_entry_fn fn,
                       void *ud);
   /* Small named values of the store's own (key <= 64 bytes, value <=

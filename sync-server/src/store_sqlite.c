@@ -194,10 +194,10 @@ static const char *const SQL[S__COUNT] = {
   [S_TOKEN_GET] = "SELECT role, coalesce(jobcentre, '') FROM api_tokens WHERE token_hash = ?1",
   [S_JC_ADD] = "INSERT OR IGNORE INTO case_jobcentres(jobcentre, case_id) VALUES(?1, ?2)",
   [S_JC_CASES] = "SELECT case_id FROM case_jobcentres WHERE jobcentre = ?1 ORDER BY case_id",
-  [S_CASE_ENTRIES] = "SELECT l.idx, l.type, l.received_ms, l.record_hash, l.author, l.seq,"
-                     " l.record_id, l.case_id, l.kind, l.mentor_id, l.envelope, n.hash"
-                     " FROM log l JOIN nodes n ON n.level = 0 AND n.idx = l.idx"
-                     " WHERE l.case_id = ?1 AND l.idx < ?2 ORDER BY l.idx",
+  /* no leaf hash: a report needs none (NULL: row_entry leaves it zero) */
+  [S_CASE_ENTRIES] = "SELECT idx, type, received_ms, record_hash, author, seq,"
+                     " record_id, case_id, kind, mentor_id, envelope, NULL"
+                     " FROM log WHERE case_id = ?1 AND idx < ?2 ORDER BY idx",
   [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
   [S_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
 };

@@ -96,7 +96,7 @@ static int row_entry(sqlite3_stmt *s, mls_log_entry *e) {
   }
   e->envelope = sqlite3_column_blob(s, 10);
   e->envelope_len = (size_t)sqlite3_column_bytes(s, 10);
-  if (!r) r = sq_blob_eq(s, 11, e->leaf_hash, 32);
+  if (!r && sqlite3_column_type(s, 11) != SQLITE_NULL) r = sq_blob_eq(s, 11, e->leaf_hash, 32);
   return r;
 }
 

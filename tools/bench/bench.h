@@ -24,7 +24,9 @@
   X(client, "libmentorlog: bulk contacts/s in batches, durable save p50/p99 beside a raw "        \
             "SQLite FULL commit, open of a 100k-record profile, compliance of a grant")            \
   X(sync, "the sync engine against the real server over TLS: push of 20,000 records, pull into " \
-          "a fresh approved device, incremental sync latency; --peer: PouchDB beside it")
+          "a fresh approved device, incremental sync latency; --peer: PouchDB beside it")           \
+  X(reports, "the jobcentre's compliance report of the real server over TLS for 2,000 grants: "   \
+             "latency p50/p99 and page weight, JSON and CSV")
 
 #define BENCH_DECLARE(name, help) int bench_##name(int argc, char **argv);
 BENCH_COMMANDS(BENCH_DECLARE)

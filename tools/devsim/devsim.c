@@ -123,6 +123,13 @@ uint8_t *sim_record_at(sim_dev *d, mlproto_kind kind, const uint8_t case_id[16],
   Mentorlog__V1__NoteSealed ns = MENTORLOG__V1__NOTE_SEALED__INIT;
   Mentorlog__V1__ContactSealed cs = MENTORLOG__V1__CONTACT_SEALED__INIT;
   Mentorlog__V1__ContactDisclosed cd = MENTORLOG__V1__CONTACT_DISCLOSED__INIT;
+  Mentorlog__V1__GrantDisclosed gd = MENTORLOG__V1__GRANT_DISCLOSED__INIT;
+  Mentorlog__V1__ContactRule rule = MENTORLOG__V1__CONTACT_RULE__INIT;
+  Mentorlog__V1__GrantSealed gs = MENTORLOG__V1__GRANT_SEALED__INIT;
+  Mentorlog__V1__Channel channels[] = {
+      MENTORLOG__V1__CHANNEL__CHANNEL_IN_PERSON, MENTORLOG__V1__CHANNEL__CHANNEL_HOME_VISIT,
+      MENTORLOG__V1__CHANNEL__CHANNEL_VIDEO, MENTORLOG__V1__CHANNEL__CHANNEL_PHONE};
+  char ref[16];
   mlproto_sealed s = MENTORLOG__V1__SEALED__INIT;
   mlproto_disclosed dis = MENTORLOG__V1__DISCLOSED__INIT;
   const mlproto_sealed *sp = NULL;
@@ -140,7 +147,7 @@ uint8_t *sim_record_at(sim_dev *d, mlproto_kind kind, const uint8_t case_id[16],
     break;
   case MLPROTO_KIND_CONTACT:
     /* One contact a minute from 2026-01-01 00:00 UTC, an hour before the hlc. */
-    cd.start_ms = UINT64_C(1767225600000) + seq * 60000u;
+    cd.start_ms = d->contact_start_ms ? d->contact_start_ms : UINT64_C(1767225600000) + seq * 60000u;
     cd.duration_minutes = 75;
     cd.channel = MENTORLOG__V1__CHANNEL__CHANNEL_IN_PERSON;
     cd.outcome = MENTORLOG__V1__OUTCOME__OUTCOME_HELD;
@@ -154,6 +161,31 @@ uint8_t *sim_record_at(sim_dev *d, mlproto_kind kind, const uint8_t case_id[16],
     cs.note = note;
     s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_CONTACT;
     s.contact = &cs;
+    sp = &s;
+    break;
+  case MLPROTO_KIND_GRANT_OPEN:
+    snprintf(ref, sizeof ref, "REF-%02x%02x%02x%02x", case_id[0], case_id[1], case_id[2],
+             case_id[3]);
+    rule.period_weeks = 1;
+    rule.contacts_needed = 1;
+    rule.n_qualifying_channels = sizeof channels / sizeof channels[0];
+    rule.qualifying_channels = channels;
+    rule.partial_days = 3;
+    rule.grace_days = 7;
+    rule.late_days = 7;
+    gd.jobcentre_id = (char *)SIM_JOBCENTRE;
+    gd.case_ref = ref;
+    gd.legal_basis = (char *)"LAB 78-81";
+    gd.start_day = (uint32_t)(d->grant_start ? d->grant_start : 20605); /* 2026-06-01 */
+    gd.end_day = gd.start_day + SIM_GRANT_DAYS - 1;
+    gd.rule = &rule;
+    gd.granted_minutes_per_week = 120;
+    dis.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_GRANT_OPEN;
+    dis.grant_open = &gd;
+    dp = &dis;
+    gs.purpose = (char *)"a simulated purpose";
+    s.payload_case = MENTORLOG__V1__SEALED__PAYLOAD_GRANT_OPEN;
+    s.grant_open = &gs;
     sp = &s;
     break;
   default:

@@ -51,7 +51,12 @@ typedef struct sim_dev {
   uint64_t seq;            /* last seq built by sim_record (0: none yet) */
   uint8_t head[32];        /* hash of the last record built (zeros at first) */
   char token[160];         /* bearer token after sim_take_token ("" before) */
+  uint64_t contact_start_ms; /* CONTACT start (0: derived from seq) */
+  int32_t grant_start;     /* GRANT_OPEN start, days since 1970 (0: 2026-06-01) */
 } sim_dev;
+
+#define SIM_JOBCENTRE "bench-jc"
+#define SIM_GRANT_DAYS 182
 
 /* Generates fresh keys and an empty chain. Aborts on failure. */
 void sim_dev_init(sim_dev *d);
@@ -74,7 +79,11 @@ int sim_take_token(sim_dev *d, const uint8_t *body, size_t len);
  *   NOTE       a sealed note of SIM_NOTE_TEXT_LEN bytes;
  *   CONTACT    a disclosed in-person contact of 75 minutes (start time
  *              derived from seq) and a sealed note of SIM_CONTACT_NOTE_LEN
- *              bytes — about 600 bytes of envelope.
+ *              bytes — about 600 bytes of envelope; its start is
+ *              d->contact_start_ms when that is set, else derived from seq;
+ *   GRANT_OPEN a grant of jobcentre SIM_JOBCENTRE, reference "REF-" and the
+ *              case id's first 4 bytes in hex, from d->grant_start for
+ *              SIM_GRANT_DAYS days, the default rule, 120 minutes a week.
  * Any other kind is a programming error (abort). case_id: 16 bytes. */
 uint8_t *sim_record(sim_dev *d, mlproto_kind kind, const uint8_t case_id[16], size_t *len);
 /* Same with explicit seq/prev, without touching d's chain; hash gets the
