@@ -3,6 +3,8 @@
  * through to mlproto_compliance_compute. */
 #include "testutil.h"
 
+#include "mlproto/report.h"
+
 #include "mlproto/alloc.h"
 #include "mlproto/civiltime.h"
 #include "mlproto/compliance.h"
@@ -608,6 +610,155 @@ static void test_inputs_out_of_memory(void **state) {
   assert_true(budget > 4);
 }
 
+
+/* How often needle occurs in hay. */
+static int occurrences(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+  return n;
+}
+
+static char *doc(mlproto_buf *buf) {
+  assert_int_equal(mlproto_buf_append(buf, "", 1), MLPROTO_OK); /* NUL */
+  return (char *)buf->data;
+}
+
+/* mlproto/report.h over the same records: one grant's report (its figures
+ * from the engine, its contacts with their log positions) and the three
+ * documents, with a range, and an erased grant. */
+static void test_report_documents(void **state) {
+  rb *b = *state;
+  other_kind(b, MLPROTO_KIND_CASE_OPEN);
+  size_t go = grant(b, MLPROTO_KIND_GRANT_OPEN,
+                    (grant_spec){.start = "2026-06-01", .end = "2026-07-26", .minutes = 120},
+                    "2026-05-25 09:00", NULL, 0);
+  held(b, "2026-06-02 10:00");                                          /* W23: MET */
+  contact(b, "2026-06-10 10:00", 5, MLPROTO_CHANNEL_PHONE, MLPROTO_OUTCOME_ATTEMPT_FAILED, 0,
+          NULL, 0, NULL, NULL);                                         /* W24: an attempt */
+  contact(b, "2026-06-16 10:00", 30, MLPROTO_CHANNEL_PHONE, MLPROTO_OUTCOME_HELD, 0, NULL, 0,
+          NULL, NULL);                                                  /* W25: MET */
+  held(b, "2026-07-01 10:00");                                          /* W27: MET, July */
+  mlproto_log_pos pos[MAXR];
+  for (size_t i = 0; i < b->n; i++)
+    pos[i] = (mlproto_log_pos){100 + i, (uint64_t)T("2026-07-20 12:00") + i};
+  mlproto_grant_report *g = NULL;
+  int64_t now = T("2026-08-15 00:00");
+  assert_int_equal(mlproto_grant_report_build(&g, (const struct mlproto_record *const *)b->r, pos,
+                                              b->n, b->r[go]->record_id, NULL, 0, now),
+                   MLPROTO_OK);
+  assert_false(g->erased);
+  assert_int_equal(g->invalid, 0);
+  assert_string_equal(g->jobcentre_id, "kk-101");
+  assert_string_equal(g->case_ref, "JC/2026:4711");
+  assert_memory_equal(g->grant_id, b->r[go]->record_id, 16);
+  assert_non_null(g->compliance);
+  assert_int_equal(g->n_contacts, 4);
+  for (size_t i = 0; i < g->n_contacts; i++) {
+    size_t rec = (size_t)(g->contacts[i].log_index - 100);
+    assert_memory_equal(g->contacts[i].record_id, b->r[rec]->record_id, 16);
+    assert_int_equal(g->contacts[i].received_at_ms, pos[rec].received_at_ms);
+    assert_true(g->contacts[i].late_sync); /* received weeks after it was recorded */
+  }
+  /* the late syncs are the engine's, from the log's receipt times */
+  assert_int_equal(g->compliance->late_syncs, 4);
+
+  mlproto_report_meta m = {.checkpoint_size = 4242, .origin = "log.example/1",
+                           .generated_at_ms = now, .jobcentre_id = "kk-101",
+                           .from = MLPROTO_DATE_NONE, .to = MLPROTO_DATE_NONE,
+                           .month = MLPROTO_DATE_NONE};
+  memset(m.checkpoint_root, 0xab, 32);
+  const mlproto_grant_report *gs[1] = {g};
+  mlproto_buf buf;
+  mlproto_buf_init(&buf, 1 << 20);
+  assert_int_equal(mlproto_report_compliance(&buf, MLPROTO_REPORT_JSON, &m, gs, 1), MLPROTO_OK);
+  const char *j = doc(&buf);
+  assert_non_null(strstr(j, "{\"report\":\"compliance\",\"jobcentre\":\"kk-101\",\"checkpoint\":"
+                            "{\"origin\":\"log.example/1\",\"size\":4242,\"root\":\"abab"));
+  assert_non_null(strstr(j, "\"case_ref\":\"JC/2026:4711\""));
+  assert_int_equal(occurrences(j, "\"k\":"), (int)g->compliance->n_periods);
+  assert_int_equal(occurrences(j, "\"status\":\"MISSED_WITH_ATTEMPTS\""), 1); /* W24 */
+  assert_int_equal(occurrences(j, "\"status\":\"MISSED\""), 4); /* W26, W28, W29, W30 */
+  assert_non_null(strstr(j, "\"missed\":[1,3,5,6,7]"));
+  assert_non_null(strstr(j, "\"minutes_held\":150,\"minutes_granted\":960"));
+  assert_non_null(strstr(j, "\"last_contact\":\"2026-07-01\""));
+  /* CSV: a header and one row per period, each ended by CRLF */
+  mlproto_buf_reset(&buf);
+  assert_int_equal(mlproto_report_compliance(&buf, MLPROTO_REPORT_CSV, &m, gs, 1), MLPROTO_OK);
+  const char *c = doc(&buf);
+  assert_int_equal(occurrences(c, "\r\n"), (int)g->compliance->n_periods + 1);
+  assert_int_equal(occurrences(c, "\n"), occurrences(c, "\r\n"));
+  assert_int_equal(strncmp(c, "grant_id,case_ref,legal_basis,state,", 36), 0);
+  assert_non_null(strstr(c, ",JC/2026:4711,LAB 78-81,OPEN,2026-06-01,2026-07-26,2026-07-26,1,"
+                            "2026-06-08,2026-06-14,2026-W24,MISSED_WITH_ATTEMPTS,,0,1,0,150,960,"));
+  /* A range of one week: that period only, the figures over it */
+  m.from = D("2026-06-08");
+  m.to = D("2026-06-14");
+  mlproto_buf_reset(&buf);
+  assert_int_equal(mlproto_report_compliance(&buf, MLPROTO_REPORT_JSON, &m, gs, 1), MLPROTO_OK);
+  j = doc(&buf);
+  assert_int_equal(occurrences(j, "\"k\":"), 1);
+  assert_non_null(strstr(j, "\"from\":\"2026-06-08\",\"to\":\"2026-06-14\""));
+  assert_non_null(strstr(j, "\"minutes_held\":0,\"minutes_granted\":120"));
+  assert_non_null(strstr(j, "\"contacts\":1,"));
+  assert_non_null(strstr(j, "\"last_contact\":\"2026-06-02\""));
+  /* the contacts of the range: the attempt, with its three times */
+  mlproto_buf_reset(&buf);
+  assert_int_equal(mlproto_report_contacts(&buf, MLPROTO_REPORT_JSON, &m, g), MLPROTO_OK);
+  j = doc(&buf);
+  assert_int_equal(occurrences(j, "\"record_id\":"), 1);
+  assert_non_null(strstr(j, "\"start\":\"2026-06-10T08:00:00.000Z\",\"recorded_at\":"
+                            "\"2026-06-10T08:00:00.000Z\",\"received_at\":\"2026-07-20T10:00:00.00"));
+  assert_non_null(strstr(j, "\"outcome\":\"attempt-failed\""));
+  /* timesheet of June: 60 + 30 held minutes, transport of the three contacts */
+  m.from = m.to = MLPROTO_DATE_NONE;
+  m.month = D("2026-06-01");
+  mlproto_buf_reset(&buf);
+  assert_int_equal(mlproto_report_timesheet(&buf, MLPROTO_REPORT_JSON, &m, gs, 1), MLPROTO_OK);
+  j = doc(&buf);
+  assert_non_null(strstr(j, "\"month\":\"2026-06\""));
+  assert_non_null(strstr(j, "\"billable_minutes\":90,\"transport_minutes\":45,\"held_contacts\":2"));
+  assert_int_equal(occurrences(j, "\"record_id\":"), 3);
+  mlproto_buf_reset(&buf);
+  assert_int_equal(mlproto_report_timesheet(&buf, MLPROTO_REPORT_CSV, &m, gs, 1), MLPROTO_OK);
+  c = doc(&buf);
+  assert_int_equal(occurrences(c, "\r\n"), 4); /* header + 3 contacts */
+  mlproto_grant_report_free(g);
+
+  /* The grant's parameters erased: a report that says so, with no figures. */
+  uint8_t *env = NULL;
+  size_t len = 0;
+  mlproto_record *erased = NULL;
+  assert_int_equal(mlproto_envelope_erase(&env, &len, b->env[go], b->env_len[go],
+                                          MLPROTO_PART_DISCLOSED),
+                   MLPROTO_OK);
+  assert_int_equal(mlproto_record_verify(&erased, env, len), MLPROTO_OK);
+  const mlproto_record *recs[MAXR];
+  for (size_t i = 0; i < b->n; i++) recs[i] = i == go ? erased : b->r[i];
+  assert_int_equal(mlproto_grant_report_build(&g, (const struct mlproto_record *const *)recs, pos,
+                                              b->n, b->r[go]->record_id, NULL, 0, now),
+                   MLPROTO_OK);
+  assert_true(g->erased);
+  assert_null(g->compliance);
+  assert_int_equal(g->n_contacts, 0);
+  assert_string_equal(g->case_ref, "");
+  assert_true(mlproto_grant_report_in_range(g, D("2030-01-01"), D("2030-01-31")));
+  gs[0] = g;
+  mlproto_buf_reset(&buf);
+  assert_int_equal(mlproto_report_compliance(&buf, MLPROTO_REPORT_JSON, &m, gs, 1), MLPROTO_OK);
+  j = doc(&buf);
+  assert_non_null(strstr(j, "\"state\":\"ERASED\"}"));
+  assert_null(strstr(j, "\"periods\""));
+  mlproto_buf_reset(&buf);
+  assert_int_equal(mlproto_report_compliance(&buf, MLPROTO_REPORT_CSV, &m, gs, 1), MLPROTO_OK);
+  c = doc(&buf);
+  assert_int_equal(occurrences(c, "\r\n"), 2);
+  assert_non_null(strstr(c, ",ERASED,"));
+  mlproto_grant_report_free(g);
+  mlproto_record_free(erased);
+  mlproto_free(env);
+  mlproto_buf_free(&buf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -617,6 +768,7 @@ int main(void) {
       T_(test_inputs_mentor_keys),
       T_(test_inputs_errors),
       T_(test_inputs_out_of_memory),
+      T_(test_report_documents),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
