@@ -429,6 +429,15 @@ static int billable_in(const mlproto_report_contact *x, mlproto_date first, mlpr
          x->local_date <= last;
 }
 
+/* A timesheet lists a contact inside the grant dated in the month that is
+ * billable, or carries transport minutes even when it was not held. */
+static int listed(const mlproto_report_contact *x, mlproto_date first, mlproto_date last,
+                  int *bill) {
+  *bill = billable_in(x, first, last);
+  return x->period >= 0 && x->local_date >= first && x->local_date <= last &&
+         (*bill || x->transport_minutes > 0);
+}
+
 static mlproto_date month_last(mlproto_date first) {
   int y, mo, d;
   if (mlproto_date_to_ymd(first, &y, &mo, &d) != MLPROTO_OK)
@@ -483,11 +492,8 @@ int mlproto_report_timesheet(mlproto_buf *out, int format, const mlproto_report_
     for (size_t i = 0; i < n; i++)
       for (size_t k = 0; k < g[i]->n_contacts; k++) {
         const mlproto_report_contact *x = &g[i]->contacts[k];
-        /* transport of a contact that was not held is still listed */
-        if (x->period < 0 || x->local_date < first || x->local_date > last)
-          continue;
-        int bill = billable_in(x, first, last);
-        if (!bill && x->transport_minutes == 0)
+        int bill;
+        if (!listed(x, first, last, &bill))
           continue;
         mlproto_csv_str(&c, month);
         mlproto_csv_hex(&c, g[i]->grant_id, 16);
@@ -529,10 +535,8 @@ int mlproto_report_timesheet(mlproto_buf *out, int format, const mlproto_report_
     mlproto_json_arr(&j);
     for (size_t k = 0; k < g[i]->n_contacts; k++) {
       const mlproto_report_contact *x = &g[i]->contacts[k];
-      if (x->period < 0 || x->local_date < first || x->local_date > last)
-        continue;
-      int bill = billable_in(x, first, last);
-      if (!bill && x->transport_minutes == 0)
+      int bill;
+      if (!listed(x, first, last, &bill))
         continue;
       mlproto_json_obj(&j);
       mlproto_json_khex(&j, "record_id", x->record_id, 16);

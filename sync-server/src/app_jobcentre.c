@@ -460,18 +460,27 @@ static void log_report(ctx *c, const char *what, const char *jc, size_t grants,
           PRIu64, c->req->conn_id, what, jc, grants, g->sth.size);
 }
 
-int app_h_compliance(ctx *c) {
-  char jc[MLS_JOBCENTRE_MAX + 1];
+/* The common start of the ranged reports: the jobcentre token, the query
+ * (from, to, format), and the grants computed at one checkpoint. */
+static int ranged_request(ctx *c, char jc[MLS_JOBCENTRE_MAX + 1], mlproto_date *from,
+                          mlproto_date *to, int *format, jc_grants *g) {
   int rc = app_authenticate_api(c, "jobcentre", jc);
   if (rc) return rc;
   qparam ps[] = {{.name = "from"}, {.name = "to"}, {.name = "format"}};
+  if ((rc = app_parse_query(c, ps, 3)) || (rc = q_range(c, &ps[0], &ps[1], from, to)) ||
+      (rc = q_format(c, &ps[2], format)))
+    return rc;
+  if ((rc = gather(c->app, jc, (int64_t)c->now, g))) return app_fail(c, rc, NULL);
+  return MLPROTO_OK;
+}
+
+int app_h_compliance(ctx *c) {
+  char jc[MLS_JOBCENTRE_MAX + 1];
   mlproto_date from, to;
   int format;
-  if ((rc = app_parse_query(c, ps, 3)) || (rc = q_range(c, &ps[0], &ps[1], &from, &to)) ||
-      (rc = q_format(c, &ps[2], &format)))
-    return rc;
   jc_grants g;
-  if ((rc = gather(c->app, jc, (int64_t)c->now, &g))) return app_fail(c, rc, NULL);
+  int rc = ranged_request(c, jc, &from, &to, &format, &g);
+  if (rc) return rc;
   /* The grants whose support meets the range, in report order. */
   size_t k = 0;
   for (size_t i = 0; i < g.n; i++)
@@ -557,16 +566,11 @@ int app_h_grant_contacts(ctx *c) {
       return app_fail(c, MLPROTO_ERR_NOT_FOUND, "no such grant");
   }
   char jc[MLS_JOBCENTRE_MAX + 1];
-  int rc = app_authenticate_api(c, "jobcentre", jc);
-  if (rc) return rc;
-  qparam ps[] = {{.name = "from"}, {.name = "to"}, {.name = "format"}};
   mlproto_date from, to;
   int format;
-  if ((rc = app_parse_query(c, ps, 3)) || (rc = q_range(c, &ps[0], &ps[1], &from, &to)) ||
-      (rc = q_format(c, &ps[2], &format)))
-    return rc;
   jc_grants g;
-  if ((rc = gather(c->app, jc, (int64_t)c->now, &g))) return app_fail(c, rc, NULL);
+  int rc = ranged_request(c, jc, &from, &to, &format, &g);
+  if (rc) return rc;
   const mlproto_grant_report *hit = NULL;
   size_t hits = 0;
   for (size_t i = 0; i < g.n; i++)

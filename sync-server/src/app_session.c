@@ -270,16 +270,24 @@ int app_h_session(ctx *c) {
 }
 
 /* Bearer token -> active device, and its request budget. */
-int app_authenticate(ctx *c, mls_device *d) {
+/* The request's bearer token, hashed: 0; no "Authorization: Bearer" at all:
+ * -1; a token of a length no token has: -2. */
+static int bearer_hash(ctx *c, uint8_t th[32]) {
   const char *h = app_header(c->req, "Authorization");
   static const char pre[] = "Bearer ";
-  if (!h || strncasecmp(h, pre, sizeof pre - 1) != 0)
-    return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
+  if (!h || strncasecmp(h, pre, sizeof pre - 1) != 0) return -1;
   const char *tok = h + sizeof pre - 1;
   size_t len = strlen(tok);
-  if (len < 16 || len > 128) return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, NULL);
-  uint8_t th[32];
+  if (len < 16 || len > 128) return -2;
   token_hash(th, tok, len);
+  return 0;
+}
+
+int app_authenticate(ctx *c, mls_device *d) {
+  uint8_t th[32];
+  int b = bearer_hash(c, th);
+  if (b == -1) return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
+  if (b) return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, NULL);
   mls_txn *tx;
   int rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
   if (rc) return app_fail(c, rc, NULL);
@@ -304,17 +312,12 @@ int app_authenticate(ctx *c, mls_device *d) {
  * every failed authentication, and each token has the device request
  * budget (keyed by its hash). */
 int app_authenticate_api(ctx *c, const char *role, char jobcentre[MLS_JOBCENTRE_MAX + 1]) {
-  const char *h = app_header(c->req, "Authorization");
-  static const char pre[] = "Bearer ";
-  if (!h || strncasecmp(h, pre, sizeof pre - 1) != 0)
-    return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
-  const char *tok = h + sizeof pre - 1;
-  size_t len = strlen(tok);
   uint8_t th[32];
+  int b = bearer_hash(c, th);
+  if (b == -1) return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
   char got_role[MLS_ROLE_MAX + 1] = "";
   int rc = MLPROTO_ERR_UNAUTHENTICATED;
-  if (len >= 16 && len <= 128) {
-    token_hash(th, tok, len);
+  if (b == 0) {
     mls_txn *tx;
     rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
     if (rc) return app_fail(c, rc, NULL);
