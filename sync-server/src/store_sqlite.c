@@ -181,6 +181,13 @@ static const char *const SQL[S__COUNT] = {
   [S_FORK_ADD] = "INSERT INTO forks(author, seq, logged, pushed, device, received_ms)"
                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
   [S_FORK_COUNT] = "SELECT count(*) FROM forks",
+  /* tlog tiles: one seek and a scan of the primary key each; the log's
+   * columns before the envelope (the last column) are read without its
+   * overflow pages */
+  [S_NODE_RANGE] = "SELECT idx, hash FROM nodes WHERE level = ?1 AND idx BETWEEN ?2 AND ?3"
+                   " ORDER BY idx",
+  [S_LEAF_ENTRY_RANGE] = "SELECT idx, type, received_ms, record_hash FROM log"
+                         " WHERE idx BETWEEN ?1 AND ?2 ORDER BY idx",
 };
 
 static const mls_store_ops SQ_OPS;
@@ -562,4 +569,6 @@ static const mls_store_ops SQ_OPS = {
   .sth_get = sq_sth_get,
   .fork_add = sq_fork_add,
   .fork_count = sq_fork_count,
+  .node_range = sq_node_range,
+  .leaf_entry_range = sq_leaf_entry_range,
 };
