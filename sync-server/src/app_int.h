@@ -49,6 +49,8 @@
 #define PULL_BYTES_SOFT_CAP (8u << 20)   /* stop adding items past this */
 #define RESPONSE_CAP (MLPROTO_PULL_MAX_BYTES + 65536u)
 #define ERROR_MESSAGE_MAX 512
+/* How long caches may keep GET /v1/log/checkpoint (the latest), seconds. */
+#define CHECKPOINT_MAX_AGE_S 5u
 #define BUSY_TIMEOUT_MS 5000u
 /* How long a push that would be SEQ_GAP waits for an earlier push of the same
  * device still in flight (push_order.h). */
