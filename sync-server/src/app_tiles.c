@@ -144,6 +144,7 @@ int app_h_tile(ctx *c) {
   mls_txn *tx;
   if ((rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx))) return tile_fail(c, rc, NULL);
   mlproto_sth sth;
+  memset(&sth, 0, sizeof sth);
   rc = mls_log_sth(c->app->log, tx, c->now, &sth);
   if (!rc && !app_tile_in_tree(&t, sth.size)) {
     mls_store_rollback(tx);
