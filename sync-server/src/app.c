@@ -2,7 +2,7 @@
  * app.c — the application half of mentorlog-server: open/close, errors,
  * request helpers, the ops endpoints and routing (see app.h for the
  * contract). The handlers of each feature have their own file (app_int.h:
- * app_session.c, app_push.c, app_log.c).
+ * app_session.c, app_push.c, app_log.c, app_tiles.c).
  *
  * Wire conventions decided here (documented for clients):
  *  - Request and response bodies: application/vnd.mentorlog.v1+protobuf.
@@ -298,41 +298,44 @@ typedef struct route {
   const char *label;
   int (*fn)(ctx *c);
   int anonymous; /* no credentials: metered per address (unauth_rate) */
+  int prefix;    /* ROUTE_PREFIX: every path that starts with `path` */
 } route;
+
+#define ROUTE_PREFIX 1
 
 /* /metrics runs on a worker like every route but /healthz (it reads the log
  * size from the store) and is not metered here; operators restrict who can
  * reach it (docs/operator.md). */
 static const route ROUTES[] = {
-  {"POST", "/v1/enroll", "enroll", app_h_enroll, 1},
-  {"GET", "/v1/session/challenge", "challenge", app_h_challenge, 1},
-  {"POST", "/v1/session", "session", app_h_session, 1},
-  {"POST", "/v1/push", "push", app_h_push, 0},
-  {"GET", "/v1/pull", "pull", app_h_pull, 0},
-  {"GET", "/v1/log/sth", "sth", app_h_sth, 1},
-  {"GET", "/v1/log/checkpoint", "checkpoint", app_h_checkpoint, 1},
-  {"GET", "/v1/log/proof/inclusion", "inclusion", app_h_inclusion, 1},
-  {"GET", "/v1/log/proof/consistency", "consistency", app_h_consistency, 1},
-  {"GET", "/v1/jobcentre/compliance", "jc_compliance", app_h_compliance, 0},
-  {"GET", "/v1/jobcentre/timesheet", "jc_timesheet", app_h_timesheet, 0},
-  {"GET", "/v1/jobcentre/grants/*", "jc_contacts", app_h_grant_contacts, 0},
-  {"GET", "/healthz", "healthz", app_h_healthz, 1},
-  {"GET", "/metrics", "metrics", app_h_metrics, 0},
+  {"POST", "/v1/enroll", "enroll", app_h_enroll, 1, 0},
+  {"GET", "/v1/session/challenge", "challenge", app_h_challenge, 1, 0},
+  {"POST", "/v1/session", "session", app_h_session, 1, 0},
+  {"POST", "/v1/push", "push", app_h_push, 0, 0},
+  {"GET", "/v1/pull", "pull", app_h_pull, 0, 0},
+  {"GET", "/v1/log/sth", "sth", app_h_sth, 1, 0},
+  {"GET", "/v1/log/checkpoint", "checkpoint", app_h_checkpoint, 1, 0},
+  {"GET", "/v1/log/proof/inclusion", "inclusion", app_h_inclusion, 1, 0},
+  {"GET", "/v1/log/proof/consistency", "consistency", app_h_consistency, 1, 0},
+  /* the handler parses the rest; label "tile_entries" for entry bundles */
+  {"GET", APP_TILE_PREFIX, "tile", app_h_tile, 1, ROUTE_PREFIX},
+  {"GET", "/v1/jobcentre/compliance", "jc_compliance", app_h_compliance, 0, 0},
+  {"GET", "/v1/jobcentre/timesheet", "jc_timesheet", app_h_timesheet, 0, 0},
+  /* the handler parses REF/contacts */
+  {"GET", "/v1/jobcentre/grants/", "jc_contacts", app_h_grant_contacts, 0, ROUTE_PREFIX},
+  {"GET", "/healthz", "healthz", app_h_healthz, 1, 0},
+  {"GET", "/metrics", "metrics", app_h_metrics, 0, 0},
 };
 
-/* A route's path is exact, or a prefix when it ends in '*' (the handler
- * parses the rest). */
-static int path_match(const char *pattern, const char *path) {
-  size_t n = strlen(pattern);
-  if (n && pattern[n - 1] == '*') return strncmp(pattern, path, n - 1) == 0;
-  return strcmp(pattern, path) == 0;
+static int route_matches(const route *r, const char *path) {
+  if (r->prefix) return strncmp(r->path, path, strlen(r->path)) == 0;
+  return strcmp(r->path, path) == 0;
 }
 
 /* "Allow: GET, HEAD\r\n" for a 405 on path. */
 static void allow_header(mls_response *resp, const char *path) {
   char allow[96] = "";
   for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {
-    if (!path_match(ROUTES[i].path, path)) continue;
+    if (!route_matches(&ROUTES[i], path)) continue;
     size_t n = strlen(allow);
     snprintf(allow + n, sizeof allow - n, "%s%s%s", n ? ", " : "", ROUTES[i].method,
              strcmp(ROUTES[i].method, "GET") == 0 ? ", HEAD" : "");
@@ -353,7 +356,7 @@ void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, ui
   }
   int path_known = 0;
   for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {
-    if (!path_match(ROUTES[i].path, req->path)) continue;
+    if (!route_matches(&ROUTES[i], req->path)) continue;
     path_known = 1;
     resp->route = ROUTES[i].label;
     /* HEAD is GET without a body; the network half drops the body. */

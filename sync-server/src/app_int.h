@@ -7,6 +7,7 @@
  *   app_push.c     POST /v1/push
  *   app_log.c      pull, tree heads, checkpoints, proofs
  *   app_jobcentre.c  the jobcentre's reports (compliance, contacts, timesheet)
+ *   app_tiles.c    the log as C2SP tlog-tiles (hash tiles, entry bundles)
  * The wire conventions are app.c's opening comment.
  */
 #ifndef MLS_APP_INT_H
@@ -49,6 +50,8 @@
 #define PULL_BYTES_SOFT_CAP (8u << 20)   /* stop adding items past this */
 #define RESPONSE_CAP (MLPROTO_PULL_MAX_BYTES + 65536u)
 #define ERROR_MESSAGE_MAX 512
+/* How long caches may keep GET /v1/log/checkpoint (the latest), seconds. */
+#define CHECKPOINT_MAX_AGE_S 5u
 #define BUSY_TIMEOUT_MS 5000u
 /* How long a push that would be SEQ_GAP waits for an earlier push of the same
  * device still in flight (push_order.h). */
@@ -118,6 +121,24 @@ int app_q_u64(ctx *c, const qparam *p, uint64_t *out);
 void app_sth_to_pb(Mentorlog__V1__SignedTreeHead *pb, const mlproto_sth *s);
 int app_read_sth(mls_app *app, uint64_t now, mlproto_sth *sth);
 
+/* app_tiles.c: tile paths (c2sp.org/tlog-tiles), below APP_TILE_PREFIX. */
+#define APP_TILE_PREFIX "/v1/log/tile/"
+typedef struct app_tile {
+  int entries;      /* 1: an entry bundle (tile/entries/...), 0: a hash tile */
+  unsigned level;   /* L, 0..63 (0 for an entry bundle) */
+  uint64_t index;   /* N */
+  unsigned width;   /* W: 1..255 for a partial tile, 256 for a full one */
+} app_tile;
+/* Parses "<L>/<N>[.p/<W>]" or "entries/<N>[.p/<W>]" (the path after
+ * APP_TILE_PREFIX) exactly as the spec writes it: L 0..63 and W 1..255
+ * without leading zeros, N in three-digit groups, all but the last with
+ * an x, in the shortest form (no leading x000), nothing after. MLPROTO_OK,
+ * or MLPROTO_ERR_NOT_FOUND for anything else (out then zeroed). */
+int app_tile_parse(const char *rest, app_tile *out);
+/* 1 when t exists in the tree of size leaves: N*256 + W <= floor(size /
+ * 256^L) (a partial tile of any smaller size too; app_tiles.c), else 0. */
+int app_tile_in_tree(const app_tile *t, uint64_t size);
+
 /* app_session.c: per-address throttling and authentication. */
 size_t app_peer_key(const ctx *c, uint8_t key[MLS_LIMIT_KEY_MAX]);
 int app_addr_throttled(ctx *c);
@@ -148,6 +169,7 @@ int app_h_consistency(ctx *c); /* app_log.c */
 int app_h_compliance(ctx *c);  /* app_jobcentre.c */
 int app_h_timesheet(ctx *c);   /* app_jobcentre.c */
 int app_h_grant_contacts(ctx *c); /* app_jobcentre.c: /v1/jobcentre/grants/REF/contacts */
+int app_h_tile(ctx *c);        /* app_tiles.c: every path below APP_TILE_PREFIX */
 int app_h_healthz(ctx *c);     /* app.c */
 int app_h_metrics(ctx *c);     /* app.c */
 

@@ -149,7 +149,10 @@ int app_h_sth(ctx *c) {
 /* GET /v1/log/checkpoint[?size=N]: the C2SP checkpoint note of the whole
  * log, or of its first N leaves (N <= the log size: the same bytes every
  * time, so a device can fetch the checkpoint a push or pull answer named by
- * its size). text/plain; charset=utf-8. */
+ * its size). text/plain; charset=utf-8. The latest changes with every
+ * append: tlog-tiles says its "headers SHOULD prevent caching beyond a few
+ * seconds", so caches may keep it 5 s (CHECKPOINT_MAX_AGE_S); the
+ * checkpoint of a size is immutable. */
 int app_h_checkpoint(ctx *c) {
   qparam ps[] = {{.name = "size"}};
   int rc = app_parse_query(c, ps, 1);
@@ -169,6 +172,12 @@ int app_h_checkpoint(ctx *c) {
   c->resp->status = 200;
   c->resp->content_type = CT_TEXT;
   c->resp->error_code = MLPROTO_OK;
+  if (ps[0].seen)
+    snprintf(c->resp->extra_headers, sizeof c->resp->extra_headers,
+             "Cache-Control: public, max-age=31536000, immutable\r\n");
+  else
+    snprintf(c->resp->extra_headers, sizeof c->resp->extra_headers,
+             "Cache-Control: public, max-age=%u\r\n", CHECKPOINT_MAX_AGE_S);
   return MLPROTO_OK;
 }
 

@@ -49,6 +49,7 @@
 #define MLS_ROLE_MAX 15         /* API token role: "jobcentre", "auditor" */
 #define MLS_META_MAX 256        /* a meta value, bytes */
 #define MLS_ENVELOPE_MAX (96 * 1024)
+#define MLS_RANGE_MAX 256u      /* most rows node_range / leaf_entry_range give */
 
 typedef struct mls_store mls_store;
 typedef struct mls_txn mls_txn;
@@ -103,6 +104,15 @@ typedef struct mls_log_entry {
   const uint8_t *envelope;   /* serialized Envelope; borrowed */
   size_t envelope_len;
 } mls_log_entry;
+
+/* What a leaf commits to: the fields of its log entry (mlproto/merkle.h:
+ * entry = u8 type || u64be received_ms || record_hash, leaf hash =
+ * SHA-256(0x00 || entry)), without the record itself. */
+typedef struct mls_leaf_entry {
+  uint8_t type;
+  uint64_t received_ms;
+  uint8_t record_hash[32];
+} mls_leaf_entry;
 
 /* A record already at (author, seq). */
 typedef struct mls_record_ref {
@@ -219,6 +229,20 @@ typedef struct mls_store_ops {
                   const uint8_t *pushed, size_t pushed_len,
                   const uint8_t device[32], uint64_t now_ms);
   int (*fork_count)(mls_txn *tx, uint64_t *count);
+
+  /* --- Ranges for the C2SP tlog-tiles endpoints (app_tiles.c): one tile
+   * or entry bundle is one query, not 256. count is 1..MLS_RANGE_MAX (the
+   * width of a tile), level at most 63, and first + count must not pass
+   * 2^63: INVALID_ARGUMENT otherwise.
+   * NOT_FOUND when any one of the range is missing. On failure out holds
+   * zeros. --- */
+  /* The perfect-subtree hashes (level, first) .. (level, first + count - 1)
+   * (node_get's numbering), in index order, into out[0..count). */
+  int (*node_range)(mls_txn *tx, unsigned level, uint64_t first, uint32_t count,
+                    uint8_t (*out)[32]);
+  /* The entries of leaves first .. first + count - 1, in index order, into
+   * out[0..count); envelopes are not read. */
+  int (*leaf_entry_range)(mls_txn *tx, uint64_t first, uint32_t count, mls_leaf_entry *out);
 
   /* --- reports (schema v5) --- */
   /* The role and jobcentre ("" for none) of an API token by its hash. */

@@ -191,6 +191,13 @@ static const char *const SQL[S__COUNT] = {
   [S_FORK_ADD] = "INSERT INTO forks(author, seq, logged, pushed, device, received_ms)"
                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
   [S_FORK_COUNT] = "SELECT count(*) FROM forks",
+  /* tlog tiles: one seek and a scan of the primary key each; the log's
+   * columns before the envelope (the last column) are read without its
+   * overflow pages */
+  [S_NODE_RANGE] = "SELECT idx, hash FROM nodes WHERE level = ?1 AND idx BETWEEN ?2 AND ?3"
+                   " ORDER BY idx",
+  [S_LEAF_ENTRY_RANGE] = "SELECT idx, type, received_ms, record_hash FROM log"
+                         " WHERE idx BETWEEN ?1 AND ?2 ORDER BY idx",
   [S_TOKEN_GET] = "SELECT role, coalesce(jobcentre, '') FROM api_tokens WHERE token_hash = ?1",
   [S_JC_ADD] = "INSERT OR IGNORE INTO case_jobcentres(jobcentre, case_id) VALUES(?1, ?2)",
   [S_JC_CASES] = "SELECT case_id FROM case_jobcentres WHERE jobcentre = ?1 ORDER BY case_id",
@@ -581,6 +588,8 @@ static const mls_store_ops SQ_OPS = {
   .sth_get = sq_sth_get,
   .fork_add = sq_fork_add,
   .fork_count = sq_fork_count,
+  .node_range = sq_node_range,
+  .leaf_entry_range = sq_leaf_entry_range,
   .api_token_get = sq_api_token_get,
   .case_jobcentre_add = sq_case_jobcentre_add,
   .jobcentre_cases = sq_jobcentre_cases,

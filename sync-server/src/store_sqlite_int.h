@@ -6,7 +6,8 @@
  *                          transactions, the operations table
  *   store_sqlite_people.c  mentors, enrolment codes, devices, challenges,
  *                          sessions, API tokens, case owners
- *   store_sqlite_log.c     records, the log, tree nodes, tree heads, forks
+ *   store_sqlite_log.c     records, the log, tree nodes, tree heads, forks,
+ *                          ranges of nodes and entries (tlog tiles)
  */
 #ifndef MLS_STORE_SQLITE_INT_H
 #define MLS_STORE_SQLITE_INT_H
@@ -37,6 +38,7 @@ enum stmt_id {
   S_NODE_PUT, S_NODE_GET,
   S_STH_PUT, S_STH_GET,
   S_FORK_ADD, S_FORK_COUNT,
+  S_NODE_RANGE, S_LEAF_ENTRY_RANGE,
   /* reports (schema v5) */
   S_TOKEN_GET, S_JC_ADD, S_JC_CASES, S_CASE_ENTRIES, S_META_GET, S_META_PUT,
   S__COUNT
@@ -146,6 +148,9 @@ int sq_fork_add(mls_txn *tx, const uint8_t author[32], uint64_t seq, const uint8
                        size_t logged_len, const uint8_t *pushed, size_t pushed_len,
                        const uint8_t device[32], uint64_t now);
 int sq_fork_count(mls_txn *tx, uint64_t *count);
+int sq_node_range(mls_txn *tx, unsigned level, uint64_t first, uint32_t count,
+                  uint8_t (*out)[32]);
+int sq_leaf_entry_range(mls_txn *tx, uint64_t first, uint32_t count, mls_leaf_entry *out);
 int sq_case_entries(mls_txn *tx, const uint8_t case_id[16], uint64_t below, mls_entry_fn fn,
                     void *ud);
 

@@ -1,5 +1,6 @@
 /* store_sqlite_log.c — the SQLite backend: records by author and seq, the
- * log entries, tree nodes and the leaf index, tree heads, fork evidence. */
+ * log entries, tree nodes and the leaf index, tree heads, fork evidence,
+ * and the ranges of nodes and entries that tlog tiles are made of. */
 #include "store_sqlite_int.h"
 
 #include <stdio.h>
@@ -206,4 +207,66 @@ int sq_fork_count(mls_txn *tx, uint64_t *count) {
   *count = (uint64_t)sqlite3_column_int64(s, 0);
   sqlite3_reset(s);
   return MLPROTO_OK;
+}
+
+/* --- ranges for tlog tiles --- */
+
+static int range_ok(uint64_t first, uint32_t count) {
+  return count >= 1 && count <= MLS_RANGE_MAX && first <= (UINT64_C(1) << 63) - count;
+}
+
+/* Steps s over the rows of first .. first + count - 1 (column 0 the index),
+ * calling row(s, i, out) for the i-th; NOT_FOUND unless every index is
+ * there exactly once and in order. */
+static int range_rows(sqlite3_stmt *s, uint64_t first, uint32_t count,
+                      int (*row)(sqlite3_stmt *s, uint32_t i, void *out), void *out) {
+  uint32_t n = 0;
+  int rc, r = MLPROTO_OK;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (n == count || (uint64_t)sqlite3_column_int64(s, 0) != first + n) {
+      r = MLPROTO_ERR_NOT_FOUND;
+      break;
+    }
+    if ((r = row(s, n, out))) break;
+    n++;
+  }
+  sqlite3_reset(s);
+  if (r) return r;
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sq_map_rc(rc);
+  return n == count ? MLPROTO_OK : MLPROTO_ERR_NOT_FOUND;
+}
+
+static int node_row(sqlite3_stmt *s, uint32_t i, void *out) {
+  return sq_blob_eq(s, 1, ((uint8_t(*)[32])out)[i], 32);
+}
+
+int sq_node_range(mls_txn *tx, unsigned level, uint64_t first, uint32_t count,
+                  uint8_t (*out)[32]) {
+  if (level > 63 || !range_ok(first, count)) return MLPROTO_ERR_INVALID_ARGUMENT;
+  PREP(s, tx, S_NODE_RANGE);
+  sqlite3_bind_int(s, 1, (int)level);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)first);
+  sqlite3_bind_int64(s, 3, (sqlite3_int64)(first + count - 1)); /* <= 2^63 - 1 */
+  int rc = range_rows(s, first, count, node_row, out);
+  if (rc) memset(out, 0, (size_t)count * 32);
+  return rc;
+}
+
+static int leaf_entry_row(sqlite3_stmt *s, uint32_t i, void *out) {
+  mls_leaf_entry *e = (mls_leaf_entry *)out + i;
+  sqlite3_int64 type = sqlite3_column_int64(s, 1);
+  if (type < 0 || type > 255) return MLPROTO_ERR_STORAGE;
+  e->type = (uint8_t)type;
+  e->received_ms = (uint64_t)sqlite3_column_int64(s, 2);
+  return sq_blob_eq(s, 3, e->record_hash, 32);
+}
+
+int sq_leaf_entry_range(mls_txn *tx, uint64_t first, uint32_t count, mls_leaf_entry *out) {
+  if (!range_ok(first, count)) return MLPROTO_ERR_INVALID_ARGUMENT;
+  PREP(s, tx, S_LEAF_ENTRY_RANGE);
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)first);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)(first + count - 1));
+  int rc = range_rows(s, first, count, leaf_entry_row, out);
+  if (rc) memset(out, 0, (size_t)count * sizeof *out);
+  return rc;
 }

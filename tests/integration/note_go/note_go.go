@@ -1,7 +1,8 @@
 // note_go — the independent side of the checkpoint interop test: Go's
-// golang.org/x/mod/sumdb/note (Debian golang-golang-x-mod-dev), built offline
-// by tests/integration/checkpoint_go.sh with GOPATH=/usr/share/gocode and
-// GO111MODULE=off. Nothing here shares code with protocol/.
+// golang.org/x/mod/sumdb/note and sumdb/tlog (Debian golang-golang-x-mod-dev),
+// built offline by tests/integration/checkpoint_go.sh with
+// GOPATH=/usr/share/gocode and GO111MODULE=off. Nothing here shares code with
+// protocol/.
 //
 //	note_go verify VKEY FILE      open the signed note in FILE with the
 //	                              verifier key VKEY; print its text; exit 1
@@ -11,6 +12,9 @@
 //	                              of the 32-byte seed under key name NAME
 //	                              (and, given, a second signer): print the note
 //	note_go vkey NAME SEEDHEX     print the verifier key of that key
+//	note_go tiles URL VKEY PIN [OLDSIZE]
+//	                              check the log at URL as C2SP tlog-tiles with
+//	                              golang.org/x/mod/sumdb/tlog (tiles_go.go)
 package main
 
 import (
@@ -59,7 +63,7 @@ func signer(name, seedHex string) note.Signer {
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: verify VKEY FILE | sign NAME SEEDHEX FILE [NAME2 SEEDHEX2] | vkey NAME SEEDHEX")
+		die("usage: verify VKEY FILE | sign NAME SEEDHEX FILE [NAME2 SEEDHEX2] | vkey NAME SEEDHEX | tiles URL VKEY PIN [OLDSIZE]")
 	}
 	switch os.Args[1] {
 	case "verify":
@@ -102,6 +106,8 @@ func main() {
 		}
 		_, v := keys(os.Args[2], os.Args[3])
 		fmt.Println(v)
+	case "tiles":
+		tilesMain(os.Args[2:])
 	default:
 		die("unknown command %q", os.Args[1])
 	}
