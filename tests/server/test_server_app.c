@@ -3,6 +3,7 @@
  * through mls_app_handle() with real requests on a temporary data directory
  * (real SQLite store, real keys, real records; no network).
  */
+#define _GNU_SOURCE /* memmem */
 #include "testutil.h"
 
 #include "admin.h"
@@ -11,6 +12,7 @@
 #include "app_limits.h"
 #include "devsim.h"
 #include "log_fmt.h"
+#include "store.h"
 
 #include "mlproto/alloc.h"
 #include "mlproto/errors.h"
@@ -1857,6 +1859,120 @@ static void test_log_format(void **state) {
   assert_int_equal(line[n - 1], '\n');
 }
 
+/* The authorization matrix: every endpoint x every role, each cell the
+ * written answer (docs/wire-protocol.md §2, docs/reports.md). Roles: a
+ * device of mentor A, a device of mentor B, a revoked device of A, the
+ * tokens of jobcentre A ("bench-jc", the jobcentre of A's grant) and B, an
+ * auditor's, and none. A request's body, where it has one, is that role's
+ * own (a device pushes its own next record). */
+enum { R_DEV_A, R_DEV_B, R_REVOKED, R_JC_A, R_JC_B, R_AUDITOR, R_NONE, R__N };
+static const char *const ROLE_NAME[R__N] = {"device A", "device B", "revoked device",
+                                            "jobcentre A", "jobcentre B", "auditor", "no token"};
+
+static void test_authorization_matrix(void **state) {
+  fx *f = *state;
+  sim_dev a, b, rv;
+  device_up(f, &a, f->mentor_a);
+  device_up(f, &b, f->mentor_b);
+  device_up(f, &rv, f->mentor_a);
+  uint8_t case_a[16];
+  mlproto_random_id(case_a);
+  uint8_t *envs[2];
+  size_t lens[2];
+  envs[0] = sim_record(&a, MLPROTO_KIND_CASE_OPEN, case_a, &lens[0]);
+  envs[1] = sim_record(&a, MLPROTO_KIND_GRANT_OPEN, case_a, &lens[1]);
+  resp r = push(f, &a, envs, lens, 2);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  free_envs(envs, 2);
+  char ref[16];
+  snprintf(ref, sizeof ref, "REF-%02x%02x%02x%02x", case_a[0], case_a[1], case_a[2], case_a[3]);
+  char id[33], out[256];
+  uint8_t rv_id[16];
+  mls_device_id(rv_id, rv.pub);
+  mlproto_hex_encode(id, rv_id, 16);
+  assert_int_equal(admin(f, out, sizeof out, "device", "revoke", id, NULL), 0);
+  char tok[R__N][160];
+  memset(tok, 0, sizeof tok);
+  snprintf(tok[R_DEV_A], 160, "%s", a.token);
+  snprintf(tok[R_DEV_B], 160, "%s", b.token);
+  snprintf(tok[R_REVOKED], 160, "%s", rv.token);
+  const char *jca[] = {"token", "add", "--role", "jobcentre", "--jobcentre", SIM_JOBCENTRE, NULL};
+  const char *jcb[] = {"token", "add", "--role", "jobcentre", "--jobcentre", "other-jc", NULL};
+  assert_int_equal(sa_admin(f->dir, tok[R_JC_A], 64, jca), 0);
+  assert_int_equal(sa_admin(f->dir, tok[R_JC_B], 64, jcb), 0);
+  assert_int_equal(admin(f, tok[R_AUDITOR], 64, "token", "add", "--role", "auditor"), 0);
+
+  char contacts[96];
+  const char *month = "month=2026-06";
+  snprintf(contacts, sizeof contacts, "/v1/jobcentre/grants/%s/contacts", ref);
+  enum { PUSH = 1 }; /* the body: the role's own next record */
+  static const int PUB[R__N] = {200, 200, 200, 200, 200, 200, 200};
+  static const int DEV[R__N] = {200, 200, 401, 401, 401, 401, 401};
+  static const int JC[R__N] = {401, 401, 401, 200, 200, 403, 401};
+  static const int JC_OWN[R__N] = {401, 401, 401, 200, 404, 403, 401};
+  struct cell {
+    const char *method, *path, *query;
+    int body;
+    const int *want;
+  } cells[] = {
+      {"POST", "/v1/push", NULL, PUSH, DEV},
+      {"GET", "/v1/pull", "since=0", 0, DEV},
+      {"GET", "/v1/log/checkpoint", NULL, 0, PUB},
+      {"GET", "/v1/log/sth", NULL, 0, PUB},
+      {"GET", "/v1/log/proof/inclusion", "index=0", 0, PUB},
+      {"GET", "/v1/log/proof/consistency", "first=1", 0, PUB},
+      {"GET", "/v1/log/tile/0/000.p/1", NULL, 0, PUB},
+      {"GET", "/v1/log/tile/entries/000.p/1", NULL, 0, PUB},
+      {"GET", "/v1/jobcentre/compliance", NULL, 0, JC},
+      {"GET", "/v1/jobcentre/timesheet", month, 0, JC},
+      {"GET", contacts, NULL, 0, JC_OWN},
+      {"GET", "/v1/session/challenge", NULL, 0, PUB},
+      {"GET", "/healthz", NULL, 0, PUB},
+      {"GET", "/metrics", NULL, 0, PUB},
+  };
+  sim_dev *self[R__N] = {&a, &b, &rv, NULL, NULL, NULL, NULL};
+  uint8_t case_b[16];
+  mlproto_random_id(case_b);
+  for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++)
+    for (int role = 0; role < R__N; role++) {
+      uint8_t *body = NULL;
+      size_t len = 0;
+      if (cells[i].body == PUSH) {
+        /* a device its own next record; the others a record of device A's */
+        sim_dev *d = self[role] ? self[role] : &a;
+        size_t el;
+        uint64_t seq = d->seq;
+        uint8_t head[32];
+        memcpy(head, d->head, 32);
+        uint8_t *env = sim_record(d, d == &b ? MLPROTO_KIND_CASE_OPEN : MLPROTO_KIND_NOTE,
+                                  d == &b ? case_b : case_a, &el);
+        if (d == &b) mlproto_random_id(case_b);
+        body = sim_push_body(&env, &el, 1, &len);
+        mlproto_free(env);
+        if (cells[i].want[role] != 200) { /* refused: the chain does not move */
+          d->seq = seq;
+          memcpy(d->head, head, 32);
+        }
+      }
+      f->now += 100; /* under every request budget */
+      r = call(f, cells[i].method, cells[i].path, cells[i].query, body, len,
+               role == R_NONE ? NULL : tok[role], "10.0.0.7");
+      free(body);
+      if (r.status != cells[i].want[role])
+        fail_msg("%s %s as %s: %d, want %d (%s)", cells[i].method, cells[i].path,
+                 ROLE_NAME[role], r.status, cells[i].want[role], r.name);
+      /* no jobcentre answer carries a sealed byte: SIM notes and purposes */
+      if (role == R_JC_A || role == R_JC_B) {
+        assert_null(memmem(r.body, r.len, "simulated purpose", 17));
+      }
+      resp_free(&r);
+    }
+  sim_dev_free(&a);
+  sim_dev_free(&b);
+  sim_dev_free(&rv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_ttl_parse),
@@ -1885,6 +2001,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_auth_and_allow_headers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_metrics_log_size_fresh, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unauth_rate, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_authorization_matrix, setup, teardown),
     cmocka_unit_test(test_admin_needs_store),
     cmocka_unit_test(test_log_format),
   };
