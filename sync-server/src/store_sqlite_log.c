@@ -51,6 +51,16 @@ int sq_envelope_at(mls_txn *tx, uint64_t index, uint8_t *buf, size_t cap, size_t
   return rc;
 }
 
+int sq_envelope_replace(mls_txn *tx, uint64_t index, const uint8_t *env, size_t len) {
+  if (len > MLS_ENVELOPE_MAX || index > (uint64_t)INT64_MAX) return MLPROTO_ERR_TOO_LARGE;
+  PREP(s, tx, S_ENVELOPE_PUT);
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)index);
+  sqlite3_bind_blob(s, 2, env, (int)len, SQLITE_STATIC);
+  int rc = sq_step_done(s);
+  if (!rc && sqlite3_changes(CONN(tx)->db) == 0) rc = MLPROTO_ERR_NOT_FOUND;
+  return rc;
+}
+
 int sq_log_append(mls_txn *tx, const mls_log_entry *e) {
   if (e->envelope_len > MLS_ENVELOPE_MAX) return MLPROTO_ERR_TOO_LARGE;
   PREP(s, tx, S_LOG_ADD);
