@@ -555,15 +555,21 @@ int sq_step_row(sqlite3_stmt *s) {
 }
 
 /* A TRUNCATE checkpoint on a pool connection: the WAL's old page images
- * (an envelope before its erasure) are copied over and the file emptied. */
+ * (an envelope before its erasure) are copied over and the file emptied.
+ * It holds the in-process writer lock meanwhile, so that this process's
+ * writers wait on the mutex, not in SQLite's busy handler against it; it
+ * waits for readers (and another process's writer) up to the busy timeout. */
 static int sq_scrub(mls_store *base) {
   sq_store *st = (sq_store *)base;
   conn *c;
+  pthread_mutex_lock(&st->writer);
   int rc = pool_get(st, &c);
-  if (rc) return rc;
-  int x = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-  pool_put(st, c);
-  return sq_map_rc(x);
+  if (!rc) {
+    rc = sq_map_rc(sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL));
+    pool_put(st, c);
+  }
+  pthread_mutex_unlock(&st->writer);
+  return rc;
 }
 
 static const mls_store_ops SQ_OPS = {
