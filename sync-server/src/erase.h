@@ -44,7 +44,9 @@ int mls_erase_form(uint8_t **out, size_t *out_len, int *changed, const uint8_t *
 
 /* Erases every log entry of the case within tx (a write transaction):
  * each envelope that still holds a part is replaced by its erased form
- * (envelope_replace); then the case is marked erased at now_ms
+ * (envelope_replace); so is each envelope of the case kept as fork
+ * evidence (fork_replace: the evidence stays, its record hashes with it);
+ * then the case is marked erased at now_ms
  * (case_erased_set: NOT_FOUND when no one claimed it). *rewritten (may be
  * NULL): envelopes replaced; *entries (may be NULL): the case's entries. */
 int mls_erase_case(mls_txn *tx, const uint8_t case_id[16], uint64_t now_ms, uint64_t *rewritten,

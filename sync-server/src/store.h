@@ -122,6 +122,10 @@ typedef int (*mls_case_fn)(void *ud, const uint8_t case_id[16]);
 /* A case and when it was erased (0: never); a non-zero return stops the
  * iteration and is returned. */
 typedef int (*mls_case_state_fn)(void *ud, const uint8_t case_id[16], uint64_t erased_ms);
+/* A fork evidence row (its id, and the two envelopes, valid only during the
+ * call); a non-zero return stops the iteration and is returned. */
+typedef int (*mls_fork_fn)(void *ud, uint64_t id, const uint8_t *logged, size_t logged_len,
+                           const uint8_t *pushed, size_t pushed_len);
 
 typedef struct mls_store_ops {
   const char *name;
@@ -257,6 +261,13 @@ typedef struct mls_store_ops {
   int (*case_erased_set)(mls_txn *tx, const uint8_t case_id[16], uint64_t now_ms);
   /* Every claimed case, by case id, with its erasure time (0: not erased). */
   int (*case_list)(mls_txn *tx, mls_case_state_fn fn, void *ud);
+  /* Every fork evidence row (fork_add), oldest first. */
+  int (*fork_list)(mls_txn *tx, mls_fork_fn fn, void *ud);
+  /* Replaces the two envelopes of fork evidence row id (each <=
+   * MLS_ENVELOPE_MAX); NOT_FOUND. As envelope_replace, the caller writes
+   * only erased forms of the same records. */
+  int (*fork_replace)(mls_txn *tx, uint64_t id, const uint8_t *logged, size_t logged_len,
+                      const uint8_t *pushed, size_t pushed_len);
   /* Outside any transaction: removes from the store's files the bytes that
    * committed transactions replaced (SQLite: a TRUNCATE checkpoint, so the
    * WAL no longer holds old page images; deleted cells are zeroed as they

@@ -210,6 +210,8 @@ static const char *const SQL[S__COUNT] = {
   [S_CASE_ERASED_GET] = "SELECT coalesce(erased_ms, 0) FROM cases WHERE case_id = ?1",
   [S_CASE_ERASED_SET] = "UPDATE cases SET erased_ms = coalesce(erased_ms, ?2) WHERE case_id = ?1",
   [S_CASE_LIST] = "SELECT case_id, coalesce(erased_ms, 0) FROM cases ORDER BY case_id",
+  [S_FORK_LIST] = "SELECT id, logged, pushed FROM forks ORDER BY id",
+  [S_FORK_PUT] = "UPDATE forks SET logged = ?2, pushed = ?3 WHERE id = ?1",
 };
 
 static const mls_store_ops SQ_OPS;
@@ -622,5 +624,7 @@ static const mls_store_ops SQ_OPS = {
   .case_erased_get = sq_case_erased_get,
   .case_erased_set = sq_case_erased_set,
   .case_list = sq_case_list,
+  .fork_list = sq_fork_list,
+  .fork_replace = sq_fork_replace,
   .scrub = sq_scrub,
 };

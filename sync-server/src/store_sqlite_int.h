@@ -40,7 +40,7 @@ enum stmt_id {
   /* reports (schema v5) */
   S_TOKEN_GET, S_JC_ADD, S_JC_CASES, S_CASE_ENTRIES, S_META_GET, S_META_PUT,
   /* erasure and retention (schema v6) */
-  S_ENVELOPE_PUT, S_CASE_ERASED_GET, S_CASE_ERASED_SET, S_CASE_LIST,
+  S_ENVELOPE_PUT, S_CASE_ERASED_GET, S_CASE_ERASED_SET, S_CASE_LIST, S_FORK_LIST, S_FORK_PUT,
   S__COUNT
 };
 
@@ -152,6 +152,9 @@ int sq_fork_add(mls_txn *tx, const uint8_t author[32], uint64_t seq, const uint8
                        size_t logged_len, const uint8_t *pushed, size_t pushed_len,
                        const uint8_t device[32], uint64_t now);
 int sq_fork_count(mls_txn *tx, uint64_t *count);
+int sq_fork_list(mls_txn *tx, mls_fork_fn fn, void *ud);
+int sq_fork_replace(mls_txn *tx, uint64_t id, const uint8_t *logged, size_t logged_len,
+                    const uint8_t *pushed, size_t pushed_len);
 int sq_case_entries(mls_txn *tx, const uint8_t case_id[16], uint64_t below, mls_entry_fn fn,
                     void *ud);
 

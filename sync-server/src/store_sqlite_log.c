@@ -217,3 +217,28 @@ int sq_fork_count(mls_txn *tx, uint64_t *count) {
   sqlite3_reset(s);
   return MLPROTO_OK;
 }
+
+int sq_fork_list(mls_txn *tx, mls_fork_fn fn, void *ud) {
+  PREP(s, tx, S_FORK_LIST);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int r = fn(ud, (uint64_t)sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
+               (size_t)sqlite3_column_bytes(s, 1), sqlite3_column_blob(s, 2),
+               (size_t)sqlite3_column_bytes(s, 2));
+    if (r) { sqlite3_reset(s); return r; }
+  }
+  sqlite3_reset(s);
+  return sq_map_rc(rc);
+}
+
+int sq_fork_replace(mls_txn *tx, uint64_t id, const uint8_t *logged, size_t logged_len,
+                    const uint8_t *pushed, size_t pushed_len) {
+  if (logged_len > MLS_ENVELOPE_MAX || pushed_len > MLS_ENVELOPE_MAX) return MLPROTO_ERR_TOO_LARGE;
+  PREP(s, tx, S_FORK_PUT);
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+  sqlite3_bind_blob(s, 2, logged, (int)logged_len, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 3, pushed, (int)pushed_len, SQLITE_STATIC);
+  int rc = sq_step_done(s);
+  if (!rc && sqlite3_changes(CONN(tx)->db) == 0) rc = MLPROTO_ERR_NOT_FOUND;
+  return rc;
+}

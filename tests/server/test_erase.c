@@ -15,7 +15,8 @@
  * `admin retention purge --before DATE`: the cases whose grants all ended
  * before DATE are erased and logged as RETENTION_PURGE events; others
  * (a grant still running, a case without a grant) untouched; --dry-run
- * changes nothing; a second run purges nothing.
+ * changes nothing; a second run purges nothing. Fork evidence of an erased
+ * case is erased too.
  */
 #define _GNU_SOURCE /* memmem */
 #include "testutil.h"
@@ -585,10 +586,82 @@ static void retention_purge(void **state) {
   mentorlog_close(a4);
 }
 
+static mentorlog *reopen(const char *dir) {
+  mentorlog_open_options o = MENTORLOG_OPEN_OPTIONS_INIT;
+  o.passphrase = "correct horse battery";
+  o.passphrase_len = strlen(o.passphrase);
+  o.kdf = MENTORLOG_KDF_FAST_INSECURE;
+  mentorlog *h = NULL;
+  assert_int_equal(mentorlog_open(&h, dir, &o), 0);
+  return h;
+}
+
+/* The fork evidence rows: both envelopes re-parsed; *erased counts those
+ * with no part left, *of_case those of case c. */
+static size_t forks_of(fx *f, const uint8_t c[16], size_t *of_case, size_t *erased) {
+  sqlite3 *h = db_open(f);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(h, "SELECT logged, pushed FROM forks", -1, &st, NULL),
+                   SQLITE_OK);
+  size_t n = 0;
+  *of_case = *erased = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    n++;
+    for (int k = 0; k < 2; k++) {
+      mlproto_record *rec = NULL;
+      assert_int_equal(mlproto_record_verify(&rec, sqlite3_column_blob(st, k),
+                                             (size_t)sqlite3_column_bytes(st, k)),
+                       0);
+      if (memcmp(rec->case_id, c, 16) == 0) {
+        (*of_case)++;
+        *erased += !(rec->flags & (MLPROTO_RECORD_DISCLOSED | MLPROTO_RECORD_SEALED));
+      }
+      mlproto_record_free(rec);
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return n;
+}
+
+/* A copy of a1's profile writes a different record at a seq a1 used: the
+ * server keeps both envelopes as fork evidence; erasing their case erases
+ * them there too, and the evidence (its record hashes) stays. */
+static void fork_evidence_erased(void **state) {
+  fx *f = *state;
+  char dir[128], copy[128], cmd[300];
+  snprintf(dir, sizeof dir, "%s/a1", f->dir);
+  snprintf(copy, sizeof copy, "%s/a1copy", f->dir);
+  mentorlog_close(f->a1);
+  snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", dir, copy);
+  assert_int_equal(system(cmd), 0);
+  f->a1 = reopen(dir);
+  mentorlog *twin = reopen(copy);
+  contact(f->a1, f->c[3], noon(f->today - 2));
+  contact(twin, f->c[3], noon(f->today - 4));
+  assert_int_equal(sync_dev(f, f->a1), 0);
+  assert_int_equal(sync_dev(f, twin), MENTORLOG_ERR_FORK);
+  mentorlog_close(twin);
+  size_t of_case = 0, erased = 0;
+  assert_int_equal(forks_of(f, f->c[3], &of_case, &erased), 1);
+  assert_int_equal(of_case, 2);
+  assert_int_equal(erased, 0);
+  assert_int_equal(mentorlog_case_erase(f->a1, f->c[3]), 0);
+  assert_int_equal(sync_dev(f, f->a1), 0);
+  assert_int_equal(forks_of(f, f->c[3], &of_case, &erased), 1);
+  assert_int_equal(of_case, 2);
+  assert_int_equal(erased, 2);
+  assert_false(on_disk(f, REFS[3], strlen(REFS[3])));
+  row rows[MAX_ROWS];
+  assert_erased_rows(rows, rows_of(f, f->c[3], rows, MAX_ROWS));
+  assert_intact_rows(rows, rows_of(f, f->c[2], rows, MAX_ROWS));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(device_erasure_shreds_the_server, setup, teardown),
       cmocka_unit_test_setup_teardown(retention_purge, setup, teardown),
+      cmocka_unit_test_setup_teardown(fork_evidence_erased, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
