@@ -83,6 +83,8 @@ struct mentorlog {
    * fails rather than chain onto a stale tip. */
   int chain_stale;
   int batch_failed; /* an operation failed: the batch was rolled back */
+  int erased_pending; /* a case was erased in the open transaction: truncate the
+                         WAL (old page images) after its commit */
   /* Prepared once per handle (SQLITE_PREPARE_PERSISTENT), finalized on
    * close: parsing and planning cost more than the statements themselves. */
   sqlite3_stmt *stmts[ML_SQL_COUNT];

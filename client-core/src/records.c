@@ -254,22 +254,15 @@ out_key:
   return err;
 }
 
-int mentorlog_case_erase(mentorlog *h, const uint8_t case_id[16]) {
-  int err = ml__case_check(h, case_id);
-  if (err)
-    return err;
-  if ((err = ml__begin(h)))
-    return err;
-  struct ml_write w = {.kind = MLPROTO_KIND_CASE_ERASE, .case_id = case_id};
-  uint8_t erase_id[16];
+int ml__case_erase_local(mentorlog *h, const uint8_t case_id[16], const uint8_t *keep) {
+  static const uint8_t none[16];
   sqlite3_stmt *sel = NULL;
-  if ((err = ml__append(h, &w, erase_id)))
-    goto fail;
+  int err;
   if ((err = ml__prepare(h, &sel, "SELECT rid, record_id, envelope FROM records WHERE case_id = ?"
                                   " AND record_id != ?")))
-    goto fail;
+    return err;
   sqlite3_bind_blob(sel, 1, case_id, 16, SQLITE_STATIC);
-  sqlite3_bind_blob(sel, 2, erase_id, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(sel, 2, keep ? keep : none, 16, SQLITE_STATIC);
   int rc;
   while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
     uint8_t *env = NULL, *plain_erased = NULL;
@@ -278,61 +271,81 @@ int mentorlog_case_erase(mentorlog *h, const uint8_t case_id[16]) {
     size_t plain_len;
     if ((err = ml__env_open(h, sqlite3_column_blob(sel, 1), sqlite3_column_bytes(sel, 1),
                             sqlite3_column_blob(sel, 2), sqlite3_column_bytes(sel, 2), &plain, &plain_len)))
-      goto fail;
+      goto out;
     err = mlproto_envelope_erase(&plain_erased, &len, plain, plain_len,
                                  MLPROTO_PART_DISCLOSED | MLPROTO_PART_SEALED);
     sodium_memzero(h->envbuf, plain_len);
     if (err) {
       err = ml__fail(h, err, "erase record: %s", mlproto_strerror(err));
-      goto fail;
+      goto out;
     }
     /* what is left (header, signature) is sealed at rest like every row */
     err = ml__env_seal(h, sqlite3_column_blob(sel, 1), plain_erased, len, &env, &len);
     mlproto_free(plain_erased);
     if (err)
-      goto fail;
+      goto out;
     sqlite3_stmt *up;
     if ((err = ml__prepare(h, &up, "UPDATE records SET envelope = ? WHERE rid = ?"))) {
       mlproto_free(env);
-      goto fail;
+      goto out;
     }
     sqlite3_bind_blob(up, 1, env, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(up, 2, sqlite3_column_int64(sel, 0));
     err = step_done(h, up, "erase record");
     mlproto_free(env);
     if (err)
-      goto fail;
+      goto out;
   }
   if (rc != SQLITE_DONE) {
     err = ml__sqlite_err(h, rc, "erase");
-    goto fail;
+    goto out;
   }
   sqlite3_finalize(sel);
   sel = NULL;
   sqlite3_stmt *st;
   if ((err = ml__prepare(h, &st, "DELETE FROM case_keys WHERE case_id = ?")))
-    goto fail;
+    goto out;
   sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
   if ((err = step_done(h, st, "destroy case key")))
-    goto fail;
-  if ((err = ml__prepare(h, &st, "INSERT INTO erased_cases VALUES (?, ?)")))
-    goto fail;
+    goto out;
+  if ((err = ml__prepare(h, &st, "INSERT OR IGNORE INTO erased_cases VALUES (?, ?)")))
+    goto out;
   sqlite3_bind_blob(st, 1, case_id, 16, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)h->hlc.last);
-  if ((err = step_done(h, st, "mark erased")))
-    goto fail;
+  err = step_done(h, st, "mark erased");
+  if (!err)
+    h->erased_pending = 1;
+out:
+  sqlite3_finalize(sel);
+  return err;
+}
+
+void ml__erased_scrub(mentorlog *h) {
+  /* secure_delete zeroed the freed cells in the new page images; the old
+   * images still sit in the WAL until it is checkpointed and truncated. */
+  if (h->batch || !h->erased_pending)
+    return;
+  h->erased_pending = 0;
+  sqlite3_wal_checkpoint_v2(h->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+}
+
+int mentorlog_case_erase(mentorlog *h, const uint8_t case_id[16]) {
+  int err = ml__case_check(h, case_id);
+  if (err)
+    return err;
+  if ((err = ml__begin(h)))
+    return err;
+  struct ml_write w = {.kind = MLPROTO_KIND_CASE_ERASE, .case_id = case_id};
+  uint8_t erase_id[16];
+  if ((err = ml__append(h, &w, erase_id)) || (err = ml__case_erase_local(h, case_id, erase_id))) {
+    ml__rollback(h);
+    return err;
+  }
   if ((err = ml__commit(h)))
     return err;
   ml__casekey_flush(h, case_id);
-  /* secure_delete zeroed the freed cells in the new page images; the old
-   * images still sit in the WAL until it is checkpointed and truncated. */
-  if (!h->batch)
-    sqlite3_wal_checkpoint_v2(h->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+  ml__erased_scrub(h);
   return 0;
-fail:
-  sqlite3_finalize(sel);
-  ml__rollback(h);
-  return err;
 }
 
 /* ---------------------------------------------------------- grants */

@@ -75,6 +75,18 @@ int ml__env_seal(mentorlog *h, const uint8_t record_id[16], const uint8_t *env, 
 /* Build, sign and store one record inside the caller's ml__begin. */
 int ml__append(mentorlog *h, const struct ml_write *w, uint8_t out_id[16]);
 int ml__case_check(mentorlog *h, const uint8_t case_id[16]);
+/* Erase the case here, inside the caller's ml__begin: every stored record
+ * of it but keep (a record id, may be NULL) rewritten to its erased form
+ * (header and signature, sealed at rest), its case keys destroyed, the case
+ * marked erased (once: a case erased already stays so). The caller flushes
+ * the key cache (ml__casekey_flush) after its commit. Used by
+ * mentorlog_case_erase, and when a CASE_ERASE of another device of the
+ * mentor or a RETENTION_PURGE event of the server arrives (docs/
+ * wire-protocol.md). */
+int ml__case_erase_local(mentorlog *h, const uint8_t case_id[16], const uint8_t *keep);
+/* After the commit of a transaction that erased a case (outside a batch):
+ * truncate the WAL, which still holds the old page images. No-op otherwise. */
+void ml__erased_scrub(mentorlog *h);
 int ml__item_heads(mentorlog *h, const uint8_t record_id[16], int kind_lo, int kind_hi,
                    struct ml_target *t);
 

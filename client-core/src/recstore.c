@@ -302,10 +302,18 @@ int ml__record_ingest_verified(mentorlog *h, const mlproto_record *r, const uint
                         .n_supersedes = r->n_supersedes};
   if ((err = ml__begin(h)))
     goto out;
-  if ((err = ml__record_store(h, &m, env, len)))
+  /* Another device of the mentor erased the case: so is it here, at once
+   * (the records of it stored before, its keys). */
+  bool erase = r->kind == MLPROTO_KIND_CASE_ERASE && !erased;
+  if ((err = ml__record_store(h, &m, env, len)) ||
+      (erase && (err = ml__case_erase_local(h, r->case_id, r->record_id))))
     ml__rollback(h);
   else
     err = ml__commit(h);
+  if (!err && erase) {
+    ml__casekey_flush(h, r->case_id);
+    ml__erased_scrub(h);
+  }
 out:
   mlproto_free(erased_env);
   return err;

@@ -61,9 +61,24 @@ static int event_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_pa
       memcpy(s->escrow_pub, d->escrow_key->box_pub.data, 32);
     }
     return 0;
+  case MLPROTO_KIND_RETENTION_PURGE: {
+    /* The server erased a case of this mentor (retention): so does this
+     * device, when it holds the case and has not erased it yet. */
+    const Mentorlog__V1__RetentionPurge *e = d->retention_purge;
+    if (!e || e->case_id.len != 16)
+      return LIE("log entry %" PRIu64 ": a retention purge without its case", it->index);
+    int err = ml__case_check(h, e->case_id.data);
+    if (err == MLPROTO_ERR_NOT_FOUND || err == MLPROTO_ERR_CASE_ERASED)
+      return 0;
+    if (!err)
+      err = ml__case_erase_local(h, e->case_id.data, NULL);
+    if (!err)
+      ml__casekey_flush(h, e->case_id.data);
+    return err;
+  }
   default:
-    /* RETENTION_PURGE and later kinds: verified and counted, nothing to
-     * apply on a device in this version. */
+    /* later kinds: verified and counted, nothing to apply on a device in
+     * this version. */
     return 0;
   }
 }
@@ -244,6 +259,7 @@ int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_ack *a
   h->batch = 0;
   h->batch_failed = 0;
   if (err) {
+    h->erased_pending = 0;
     ml__tx_rollback_outer(h, true);
     return err;
   }
@@ -257,6 +273,7 @@ int ml__page_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_ack *a
   (void)ml__exec(h, "PRAGMA synchronous=FULL");
   if (err)
     return err;
+  ml__erased_scrub(h); /* a CASE_ERASE or RETENTION_PURGE of this page */
   *applied += got;
   return 0;
 }

@@ -1,7 +1,10 @@
 /* app_push.c — POST /v1/push: a batch of one device's records, verified
  * (signatures on the helper threads), checked against its chain
- * (mlproto_chain_check) and appended to the log in one transaction. */
+ * (mlproto_chain_check) and appended to the log in one transaction. A
+ * CASE_ERASE erases its case's stored envelopes in that transaction, and a
+ * record of an erased case is stored in its erased form (erase.h). */
 #include "app_int.h"
+#include "erase.h"
 
 /* ----------------------------------------------------------------- push --- */
 
@@ -75,24 +78,33 @@ static void record_fork(mls_app *app, const push_item *it, const mls_record_ref 
 typedef struct case_memo {
   uint8_t case_id[CASE_MEMO_SLOTS][16];
   uint8_t owner[CASE_MEMO_SLOTS][16];
+  int erased[CASE_MEMO_SLOTS];
   size_t n;
 } case_memo;
 
-static void memo_put(case_memo *m, const uint8_t case_id[16], const uint8_t owner[16]) {
+static int *memo_put(case_memo *m, const uint8_t case_id[16], const uint8_t owner[16],
+                     int erased) {
   size_t slot = m->n++ % CASE_MEMO_SLOTS;
   memcpy(m->case_id[slot], case_id, 16);
   memcpy(m->owner[slot], owner, 16);
+  m->erased[slot] = erased;
+  return &m->erased[slot];
 }
 
 /* The record may be written by this mentor: its case is theirs, or it opens
- * a case no one has claimed (then the case becomes theirs). */
+ * a case no one has claimed (then the case becomes theirs). *erased points
+ * at the memo's flag of the case: set when the case was erased (before or
+ * earlier in this batch), for the caller to set when it erases it. */
 static int case_check(mls_txn *tx, case_memo *m, const mlproto_record *r,
-                      const uint8_t mentor_id[16]) {
+                      const uint8_t mentor_id[16], int **erased) {
   size_t filled = m->n < CASE_MEMO_SLOTS ? m->n : CASE_MEMO_SLOTS;
   for (size_t k = 0; k < filled; k++)
-    if (memcmp(m->case_id[k], r->case_id, 16) == 0)
+    if (memcmp(m->case_id[k], r->case_id, 16) == 0) {
+      *erased = &m->erased[k];
       return memcmp(m->owner[k], mentor_id, 16) == 0 ? MLPROTO_OK : MLPROTO_ERR_NOT_YOUR_CASE;
+    }
   uint8_t owner[16];
+  uint64_t erased_ms = 0;
   int x = MLS_TX(tx, case_owner, r->case_id, owner);
   if (x == MLPROTO_ERR_NOT_FOUND) {
     if (r->kind != MLPROTO_KIND_CASE_OPEN) return MLPROTO_ERR_NOT_YOUR_CASE;
@@ -100,9 +112,56 @@ static int case_check(mls_txn *tx, case_memo *m, const mlproto_record *r,
     memcpy(owner, mentor_id, 16);
   } else if (x) {
     return x;
+  } else if ((x = MLS_TX(tx, case_erased_get, r->case_id, &erased_ms))) {
+    return x;
   }
-  memo_put(m, r->case_id, owner);
+  *erased = memo_put(m, r->case_id, owner, erased_ms != 0);
   return memcmp(owner, mentor_id, 16) == 0 ? MLPROTO_OK : MLPROTO_ERR_NOT_YOUR_CASE;
+}
+
+/* Appends record r (envelope env) of the batch; its case is erased when
+ * *erased is set (it is then stored erased), and a CASE_ERASE erases it. */
+static int push_append(ctx *c, mls_txn *tx, const mls_device *d, const mlproto_record *r,
+                       const uint8_t *env, size_t env_len, int *erased, mls_log_entry *e,
+                       uint64_t *rewritten) {
+  memset(e, 0, sizeof *e);
+  e->type = MLPROTO_LOG_DEVICE_RECORD;
+  e->received_ms = c->now;
+  memcpy(e->record_hash, r->hash, 32);
+  memcpy(e->author, r->author, 32);
+  e->seq = r->seq;
+  memcpy(e->record_id, r->record_id, 16);
+  memcpy(e->case_id, r->case_id, 16);
+  e->kind = (uint32_t)r->kind;
+  e->has_mentor = 1;
+  memcpy(e->mentor_id, d->mentor_id, 16);
+  uint8_t *shredded = NULL;
+  size_t shredded_len = 0;
+  int rc = MLPROTO_OK;
+  /* a late record of an erased case: appended as usual (the log stays
+   * complete), its parts never stored */
+  if (*erased) rc = mls_erase_form(&shredded, &shredded_len, NULL, env, env_len, r->hash);
+  e->envelope = shredded ? shredded : env;
+  e->envelope_len = shredded ? shredded_len : env_len;
+  if (!rc) rc = mls_log_append(c->app->log, tx, e);
+  if (!rc) rc = app_index_grant(tx, r);
+  if (!rc && shredded) (*rewritten)++;
+  mlproto_free(shredded);
+  e->envelope = NULL;
+  e->envelope_len = 0;
+  if (!rc && r->kind == MLPROTO_KIND_CASE_ERASE && !*erased) {
+    uint64_t n = 0;
+    rc = mls_erase_case(tx, r->case_id, c->now, &n, NULL);
+    if (!rc) {
+      *erased = 1;
+      *rewritten += n;
+      char cs[33];
+      app_hex16(cs, r->case_id);
+      app_log("info", "case_erased", "case=%s envelopes=%" PRIu64 " index=%" PRIu64, cs, n,
+              e->index);
+    }
+  }
+  return rc;
 }
 
 static int push_ordered(ctx *c, const mls_device *d, int slot);
@@ -196,9 +255,11 @@ static int push_ordered(ctx *c, const mls_device *d, int slot) {
   mls_record_ref fork_ref;
   memset(&fork_ref, 0, sizeof fork_ref);
   int forked = 0, waited = 0, stateless = 0;
+  uint64_t shredded = 0; /* envelopes stored or rewritten erased */
   mlproto_sth sth;
 retry:
   bad = NO_RECORD;
+  shredded = 0;
   rc = push_begin(c, vj, count, &tx);
   if (!rc) {
     /* app_authenticate() read the device in an earlier snapshot: a revocation
@@ -250,23 +311,11 @@ retry:
         }
       }
       if (v != MLPROTO_CHAIN_ACCEPT) { rc = mlproto_chain_error(v); break; }
-      if ((rc = case_check(tx, &memo, r, d->mentor_id))) break;
+      int *erased = NULL;
+      if ((rc = case_check(tx, &memo, r, d->mentor_id, &erased))) break;
       mls_log_entry e;
-      memset(&e, 0, sizeof e);
-      e.type = MLPROTO_LOG_DEVICE_RECORD;
-      e.received_ms = c->now;
-      memcpy(e.record_hash, r->hash, 32);
-      memcpy(e.author, r->author, 32);
-      e.seq = r->seq;
-      memcpy(e.record_id, r->record_id, 16);
-      memcpy(e.case_id, r->case_id, 16);
-      e.kind = (uint32_t)r->kind;
-      e.has_mentor = 1;
-      memcpy(e.mentor_id, d->mentor_id, 16);
-      e.envelope = items[i].env;
-      e.envelope_len = items[i].env_len;
-      if ((rc = mls_log_append(c->app->log, tx, &e))) break;
-      if ((rc = app_index_grant(tx, r))) break;
+      if ((rc = push_append(c, tx, d, r, items[i].env, items[i].env_len, erased, &e, &shredded)))
+        break;
       items[i].index = e.index;
       items[i].received_ms = e.received_ms;
       mlproto_chain_advance(&tip, r);
@@ -288,6 +337,11 @@ retry:
       }
     } else if (appended) {
       rc = mls_log_commit(c->app->log, tx, c->now, &sth);
+      /* the old page images of what was erased leave the files now */
+      if (!rc && shredded) {
+        int x = mls_store_scrub(c->app->st);
+        if (x) app_log("warn", "store_scrub", "reason=%s", mlproto_errname(x));
+      }
     } else {
       /* Nothing new: no new tree head to sign. */
       rc = mls_log_sth(c->app->log, tx, c->now, &sth);

@@ -129,6 +129,13 @@ typedef int (*mls_code_fn)(void *ud, const mls_enroll_code *c);
 typedef int (*mls_entry_fn)(void *ud, const mls_log_entry *e);
 /* A case id; a non-zero return stops the iteration and is returned. */
 typedef int (*mls_case_fn)(void *ud, const uint8_t case_id[16]);
+/* A case and when it was erased (0: never); a non-zero return stops the
+ * iteration and is returned. */
+typedef int (*mls_case_state_fn)(void *ud, const uint8_t case_id[16], uint64_t erased_ms);
+/* A fork evidence row (its id, and the two envelopes, valid only during the
+ * call); a non-zero return stops the iteration and is returned. */
+typedef int (*mls_fork_fn)(void *ud, uint64_t id, const uint8_t *logged, size_t logged_len,
+                           const uint8_t *pushed, size_t pushed_len);
 
 typedef struct mls_store_ops {
   const char *name;
@@ -262,6 +269,36 @@ typedef struct mls_store_ops {
   int (*meta_get)(mls_txn *tx, const char *key, uint8_t *buf, size_t cap,
                   size_t *len);                                            /* NOT_FOUND */
   int (*meta_put)(mls_txn *tx, const char *key, const uint8_t *val, size_t len);
+
+  /* --- erasure and retention (schema v6; erase.h) --- */
+  /* Replaces the envelope at log index by env (<= MLS_ENVELOPE_MAX bytes);
+   * NOT_FOUND when there is no such entry. The store does not parse it: the
+   * caller (erase.h) writes only an erased form of the same record, whose
+   * header and signature, hence record hash, leaf and every proof, are
+   * byte-identical (it checks mlproto_record_hash equality first). */
+  int (*envelope_replace)(mls_txn *tx, uint64_t index, const uint8_t *env, size_t len);
+  /* When the case was erased (*erased_ms, 0 when it was not); NOT_FOUND
+   * when no one claimed the case. */
+  int (*case_erased_get)(mls_txn *tx, const uint8_t case_id[16], uint64_t *erased_ms);
+  /* Marks the case erased at now_ms (> 0); a case erased already keeps its
+   * first time. NOT_FOUND when no one claimed the case. */
+  int (*case_erased_set)(mls_txn *tx, const uint8_t case_id[16], uint64_t now_ms);
+  /* Every claimed case, by case id, with its erasure time (0: not erased). */
+  int (*case_list)(mls_txn *tx, mls_case_state_fn fn, void *ud);
+  /* Every fork evidence row (fork_add), oldest first. */
+  int (*fork_list)(mls_txn *tx, mls_fork_fn fn, void *ud);
+  /* Replaces the two envelopes of fork evidence row id (each <=
+   * MLS_ENVELOPE_MAX); NOT_FOUND. As envelope_replace, the caller writes
+   * only erased forms of the same records. */
+  int (*fork_replace)(mls_txn *tx, uint64_t id, const uint8_t *logged, size_t logged_len,
+                      const uint8_t *pushed, size_t pushed_len);
+  /* Outside any transaction: removes from the store's files the bytes that
+   * committed transactions replaced (SQLite: a TRUNCATE checkpoint, so the
+   * WAL no longer holds old page images; deleted cells are zeroed as they
+   * are freed, secure_delete). BUSY when readers kept it from finishing
+   * within the busy timeout: the old images are then overwritten later,
+   * call it again. */
+  int (*scrub)(mls_store *st);
 } mls_store_ops;
 
 struct mls_store {
@@ -288,6 +325,7 @@ static inline int mls_store_begin(mls_store *st, int mode, mls_txn **out) {
 }
 static inline int mls_store_commit(mls_txn *tx) { return tx->ops->commit(tx); }
 static inline void mls_store_rollback(mls_txn *tx) { if (tx) tx->ops->rollback(tx); }
+static inline int mls_store_scrub(mls_store *st) { return st->ops->scrub(st); }
 
 /* Call the operation `op` of the transaction's backend: MLS_TX(tx, device_get, pub, &d). */
 #define MLS_TX(tx, op, ...) ((tx)->ops->op((tx), __VA_ARGS__))

@@ -31,8 +31,13 @@
  * Version 5: case_jobcentres (the jobcentres a case's grants name) and the
  * index log_by_case, for the jobcentre's reports; the migration leaves
  * meta 'jobcentre_index' = 'pending' for the application to fill the table
- * from the grants already logged (the store does not read envelopes). */
-#define SCHEMA_VERSION 5
+ * from the grants already logged (the store does not read envelopes).
+ * Version 6: cases.erased_ms (when the case was erased: CASE_ERASE or a
+ * retention purge; NULL while it is not), for crypto-shredding (erase.h).
+ * Every connection also runs with secure_delete=ON from then on, so that a
+ * replaced envelope's bytes are zeroed in the page, not left in its free
+ * space. */
+#define SCHEMA_VERSION 6
 /* leaf_index epoch = leaf index >> LEAF_EPOCH_SHIFT (4,096 leaves). The hash
  * lookup probes every epoch once: ceil(size / 4096) index seeks. */
 #define LEAF_EPOCH_SHIFT "12"
@@ -68,7 +73,7 @@ static const char SCHEMA[] =
     " token_hash BLOB PRIMARY KEY, role TEXT NOT NULL, jobcentre TEXT,"
     " created_ms INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS cases("
-    " case_id BLOB PRIMARY KEY, mentor_id BLOB NOT NULL) WITHOUT ROWID;"
+    " case_id BLOB PRIMARY KEY, mentor_id BLOB NOT NULL, erased_ms INTEGER) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS log("
     " idx INTEGER PRIMARY KEY, type INTEGER NOT NULL, received_ms INTEGER NOT NULL,"
     " record_hash BLOB NOT NULL, author BLOB NOT NULL, seq INTEGER NOT NULL,"
@@ -114,6 +119,7 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
         "UPDATE enroll_codes SET id = randomblob(8);",
   /* the schema then creates case_jobcentres and log_by_case */
   [4] = "INSERT OR REPLACE INTO meta(key, value) VALUES('jobcentre_index', CAST('pending' AS BLOB));",
+  [5] = "ALTER TABLE cases ADD COLUMN erased_ms INTEGER;",
 };
 
 
@@ -207,6 +213,12 @@ static const char *const SQL[S__COUNT] = {
                      " FROM log WHERE case_id = ?1 AND idx < ?2 ORDER BY idx",
   [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
   [S_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
+  [S_ENVELOPE_PUT] = "UPDATE log SET envelope = ?2 WHERE idx = ?1",
+  [S_CASE_ERASED_GET] = "SELECT coalesce(erased_ms, 0) FROM cases WHERE case_id = ?1",
+  [S_CASE_ERASED_SET] = "UPDATE cases SET erased_ms = coalesce(erased_ms, ?2) WHERE case_id = ?1",
+  [S_CASE_LIST] = "SELECT case_id, coalesce(erased_ms, 0) FROM cases ORDER BY case_id",
+  [S_FORK_LIST] = "SELECT id, logged, pushed FROM forks ORDER BY id",
+  [S_FORK_PUT] = "UPDATE forks SET logged = ?2, pushed = ?3 WHERE id = ?1",
 };
 
 static const mls_store_ops SQ_OPS;
@@ -332,8 +344,11 @@ static int conn_open(sq_store *st, int create, conn **out) {
   sqlite3_extended_result_codes(c->db, 1);
   sqlite3_busy_timeout(c->db, (int)st->busy_ms);
   /* WAL + FULL: a commit is durable when it returns (DESIGN §8). */
+  /* secure_delete: freed cells are zeroed, so an erased envelope's old
+   * bytes do not linger in a page's free space (schema v6, erase.h). */
   int r = conn_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                       " PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;");
+                       " PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;"
+                       " PRAGMA secure_delete=ON;");
   if (r) { conn_free(c); return r; }
   conn_hooks(st, c);
   *out = c;
@@ -548,6 +563,24 @@ int sq_step_row(sqlite3_stmt *s) {
   return rc == SQLITE_DONE ? MLPROTO_ERR_NOT_FOUND : sq_map_rc(rc);
 }
 
+/* A TRUNCATE checkpoint on a pool connection: the WAL's old page images
+ * (an envelope before its erasure) are copied over and the file emptied.
+ * It holds the in-process writer lock meanwhile, so that this process's
+ * writers wait on the mutex, not in SQLite's busy handler against it; it
+ * waits for readers (and another process's writer) up to the busy timeout. */
+static int sq_scrub(mls_store *base) {
+  sq_store *st = (sq_store *)base;
+  conn *c;
+  pthread_mutex_lock(&st->writer);
+  int rc = pool_get(st, &c);
+  if (!rc) {
+    rc = sq_map_rc(sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL));
+    pool_put(st, c);
+  }
+  pthread_mutex_unlock(&st->writer);
+  return rc;
+}
+
 static const mls_store_ops SQ_OPS = {
   .name = "sqlite",
   .close = sq_close,
@@ -596,4 +629,11 @@ static const mls_store_ops SQ_OPS = {
   .case_entries = sq_case_entries,
   .meta_get = sq_meta_get,
   .meta_put = sq_meta_put,
+  .envelope_replace = sq_envelope_replace,
+  .case_erased_get = sq_case_erased_get,
+  .case_erased_set = sq_case_erased_set,
+  .case_list = sq_case_list,
+  .fork_list = sq_fork_list,
+  .fork_replace = sq_fork_replace,
+  .scrub = sq_scrub,
 };

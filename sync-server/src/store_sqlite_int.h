@@ -41,6 +41,8 @@ enum stmt_id {
   S_NODE_RANGE, S_LEAF_ENTRY_RANGE,
   /* reports (schema v5) */
   S_TOKEN_GET, S_JC_ADD, S_JC_CASES, S_CASE_ENTRIES, S_META_GET, S_META_PUT,
+  /* erasure and retention (schema v6) */
+  S_ENVELOPE_PUT, S_CASE_ERASED_GET, S_CASE_ERASED_SET, S_CASE_LIST, S_FORK_LIST, S_FORK_PUT,
   S__COUNT
 };
 
@@ -130,11 +132,15 @@ int sq_jobcentre_cases(mls_txn *tx, const char *jobcentre, mls_case_fn fn, void 
 int sq_meta_get(mls_txn *tx, const char *key, uint8_t *buf, size_t cap, size_t *len);
 int sq_meta_put(mls_txn *tx, const char *key, const uint8_t *val, size_t len);
 int sq_case_claim(mls_txn *tx, const uint8_t case_id[16], const uint8_t mentor[16]);
+int sq_case_erased_get(mls_txn *tx, const uint8_t case_id[16], uint64_t *erased_ms);
+int sq_case_erased_set(mls_txn *tx, const uint8_t case_id[16], uint64_t now_ms);
+int sq_case_list(mls_txn *tx, mls_case_state_fn fn, void *ud);
 
 /* store_sqlite_log.c */
 int sq_author_head(mls_txn *tx, const uint8_t author[32], uint64_t *seq, uint8_t hash[32]);
 int sq_record_at(mls_txn *tx, const uint8_t author[32], uint64_t seq, mls_record_ref *out);
 int sq_envelope_at(mls_txn *tx, uint64_t index, uint8_t *buf, size_t cap, size_t *len);
+int sq_envelope_replace(mls_txn *tx, uint64_t index, const uint8_t *env, size_t len);
 int sq_log_append(mls_txn *tx, const mls_log_entry *e);
 int sq_log_size(mls_txn *tx, uint64_t *size);
 int sq_log_list(mls_txn *tx, const uint8_t *mentor, uint64_t since, uint32_t limit,
@@ -151,6 +157,9 @@ int sq_fork_count(mls_txn *tx, uint64_t *count);
 int sq_node_range(mls_txn *tx, unsigned level, uint64_t first, uint32_t count,
                   uint8_t (*out)[32]);
 int sq_leaf_entry_range(mls_txn *tx, uint64_t first, uint32_t count, mls_leaf_entry *out);
+int sq_fork_list(mls_txn *tx, mls_fork_fn fn, void *ud);
+int sq_fork_replace(mls_txn *tx, uint64_t id, const uint8_t *logged, size_t logged_len,
+                    const uint8_t *pushed, size_t pushed_len);
 int sq_case_entries(mls_txn *tx, const uint8_t case_id[16], uint64_t below, mls_entry_fn fn,
                     void *ud);
 

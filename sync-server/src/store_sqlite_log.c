@@ -52,6 +52,16 @@ int sq_envelope_at(mls_txn *tx, uint64_t index, uint8_t *buf, size_t cap, size_t
   return rc;
 }
 
+int sq_envelope_replace(mls_txn *tx, uint64_t index, const uint8_t *env, size_t len) {
+  if (len > MLS_ENVELOPE_MAX || index > (uint64_t)INT64_MAX) return MLPROTO_ERR_TOO_LARGE;
+  PREP(s, tx, S_ENVELOPE_PUT);
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)index);
+  sqlite3_bind_blob(s, 2, env, (int)len, SQLITE_STATIC);
+  int rc = sq_step_done(s);
+  if (!rc && sqlite3_changes(CONN(tx)->db) == 0) rc = MLPROTO_ERR_NOT_FOUND;
+  return rc;
+}
+
 int sq_log_append(mls_txn *tx, const mls_log_entry *e) {
   if (e->envelope_len > MLS_ENVELOPE_MAX) return MLPROTO_ERR_TOO_LARGE;
   PREP(s, tx, S_LOG_ADD);
@@ -268,5 +278,30 @@ int sq_leaf_entry_range(mls_txn *tx, uint64_t first, uint32_t count, mls_leaf_en
   sqlite3_bind_int64(s, 2, (sqlite3_int64)(first + count - 1));
   int rc = range_rows(s, first, count, leaf_entry_row, out);
   if (rc) memset(out, 0, (size_t)count * sizeof *out);
+  return rc;
+}
+
+int sq_fork_list(mls_txn *tx, mls_fork_fn fn, void *ud) {
+  PREP(s, tx, S_FORK_LIST);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int r = fn(ud, (uint64_t)sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
+               (size_t)sqlite3_column_bytes(s, 1), sqlite3_column_blob(s, 2),
+               (size_t)sqlite3_column_bytes(s, 2));
+    if (r) { sqlite3_reset(s); return r; }
+  }
+  sqlite3_reset(s);
+  return sq_map_rc(rc);
+}
+
+int sq_fork_replace(mls_txn *tx, uint64_t id, const uint8_t *logged, size_t logged_len,
+                    const uint8_t *pushed, size_t pushed_len) {
+  if (logged_len > MLS_ENVELOPE_MAX || pushed_len > MLS_ENVELOPE_MAX) return MLPROTO_ERR_TOO_LARGE;
+  PREP(s, tx, S_FORK_PUT);
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+  sqlite3_bind_blob(s, 2, logged, (int)logged_len, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 3, pushed, (int)pushed_len, SQLITE_STATIC);
+  int rc = sq_step_done(s);
+  if (!rc && sqlite3_changes(CONN(tx)->db) == 0) rc = MLPROTO_ERR_NOT_FOUND;
   return rc;
 }

@@ -325,6 +325,39 @@ int sq_case_claim(mls_txn *tx, const uint8_t case_id[16], const uint8_t mentor[1
   return sq_step_done(s);
 }
 
+int sq_case_erased_get(mls_txn *tx, const uint8_t case_id[16], uint64_t *erased_ms) {
+  PREP(s, tx, S_CASE_ERASED_GET);
+  sqlite3_bind_blob(s, 1, case_id, 16, SQLITE_STATIC);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  *erased_ms = (uint64_t)sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  return MLPROTO_OK;
+}
+
+int sq_case_erased_set(mls_txn *tx, const uint8_t case_id[16], uint64_t now_ms) {
+  if (now_ms == 0 || now_ms > (uint64_t)INT64_MAX) return MLPROTO_ERR_INVALID_ARGUMENT;
+  PREP(s, tx, S_CASE_ERASED_SET);
+  sqlite3_bind_blob(s, 1, case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)now_ms);
+  int rc = sq_step_done(s);
+  if (!rc && sqlite3_changes(CONN(tx)->db) == 0) rc = MLPROTO_ERR_NOT_FOUND;
+  return rc;
+}
+
+int sq_case_list(mls_txn *tx, mls_case_state_fn fn, void *ud) {
+  PREP(s, tx, S_CASE_LIST);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    uint8_t id[16];
+    int r = sq_blob_eq(s, 0, id, 16);
+    if (!r) r = fn(ud, id, (uint64_t)sqlite3_column_int64(s, 1));
+    if (r) { sqlite3_reset(s); return r; }
+  }
+  sqlite3_reset(s);
+  return sq_map_rc(rc);
+}
+
 /* --- the jobcentres of cases --- */
 
 int sq_case_jobcentre_add(mls_txn *tx, const uint8_t case_id[16], const char *jobcentre) {

@@ -1540,9 +1540,14 @@ static void test_store_versions(void **state) {
              "CREATE TABLE challenges(challenge BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL)"
              " WITHOUT ROWID; DROP TABLE leaf_index;"
              "CREATE INDEX nodes_leaf ON nodes(hash) WHERE level = 0;"
-             "DROP TABLE case_jobcentres; DROP INDEX log_by_case; PRAGMA user_version=1");
+             "DROP TABLE case_jobcentres; DROP INDEX log_by_case;"
+             "ALTER TABLE cases DROP COLUMN erased_ms; PRAGMA user_version=1");
   fx_open(f);
-  assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
+  /* version 6: cases.erased_ms, NULL (not erased) for the cases there were */
+  assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('cases')"
+                             " WHERE name = 'erased_ms'"), 1);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM cases WHERE erased_ms IS NOT NULL"), 0);
   /* version 5: the grant index exists, and the application filled it at open */
   assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'log_by_case'"), 1);
   assert_int_equal(db_int(f, "SELECT count(*) FROM meta WHERE key = 'jobcentre_index'"
@@ -1582,11 +1587,12 @@ static void test_store_v3_codes(void **state) {
   get_code(f, f->mentor_b, c3);
   mls_app_close(f->app);
   f->app = NULL;
-  /* the version-3 layout of enroll_codes */
+  /* the version-3 layout of enroll_codes (and of cases: no erased_ms) */
   db_exec(f, "DROP INDEX enroll_codes_by_id; ALTER TABLE enroll_codes DROP COLUMN id;"
-             "ALTER TABLE enroll_codes DROP COLUMN revoked_ms; PRAGMA user_version=3");
+             "ALTER TABLE enroll_codes DROP COLUMN revoked_ms;"
+             "ALTER TABLE cases DROP COLUMN erased_ms; PRAGMA user_version=3");
   fx_open(f);
-  assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
   assert_int_equal(db_int(f, "SELECT count(DISTINCT id) FROM enroll_codes WHERE length(id) = 8"), 3);
   assert_int_equal(db_int(f, "SELECT count(*) FROM enroll_codes WHERE revoked_ms IS NOT NULL"), 0);
   assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'enroll_codes_by_id'"), 1);
