@@ -131,7 +131,7 @@ static int report_phase(ml_netclient *nc, const char *token, const char *query, 
 int bench_reports(int argc, char **argv) {
   const char *server_bin = NULL;
   double grants = 2000, mentors = 20, weeks = 26, reps = 30;
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) { /* every option takes a value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
@@ -150,7 +150,6 @@ int bench_reports(int argc, char **argv) {
       usage(stderr);
       return 2;
     }
-    i++;
   }
   bs_who = "reports";
   char *default_bin = NULL;
