@@ -267,11 +267,19 @@ static void witness_cosigns_and_refuses(void **state) {
   uint64_t size1 = push(&c, &d, case_id, 4, &opened);
   char line1[512];
   assert_int_equal(run_witness(&w, &s, NULL, out, sizeof out), 2); /* first run: --log-key */
+  /* a first run with a key that does not verify the checkpoint stores nothing */
+  char other_vkey[MLPROTO_NOTE_VKEY_MAX];
+  uint8_t opk[32], osk[64];
+  crypto_sign_keypair(opk, osk);
+  assert_int_equal(mlproto_note_vkey_format(other_vkey, sizeof other_vkey, NULL, LOG_NAME, opk),
+                   MLPROTO_OK);
+  assert_int_equal(run_witness(&w, &s, other_vkey, out, sizeof out), 1);
+  char path[600];
+  snprintf(path, sizeof path, "%s/log.vkey", w.state);
+  assert_int_equal(access(path, F_OK), -1);
   assert_int_equal(run_witness(&w, &s, w.log_vkey, line1, sizeof line1), 0);
   assert_non_null(strstr(line1, "\xe2\x80\x94 " W1 " "));
   uint64_t ts1 = check_served(&s, &w, size1, line1);
-  char path[600];
-  snprintf(path, sizeof path, "%s/log.vkey", w.state);
   char *stored = slurp(path, NULL);
   assert_non_null(stored);
   assert_int_equal(strncmp(stored, w.log_vkey, strlen(w.log_vkey)), 0);
@@ -299,11 +307,6 @@ static void witness_cosigns_and_refuses(void **state) {
   assert_int_equal(count_evidence(w.state, "split-view-") + count_evidence(w.state, "inconsistent-"), 0);
 
   /* A different --log-key is refused. */
-  char other_vkey[MLPROTO_NOTE_VKEY_MAX];
-  uint8_t opk[32], osk[64];
-  crypto_sign_keypair(opk, osk);
-  assert_int_equal(mlproto_note_vkey_format(other_vkey, sizeof other_vkey, NULL, LOG_NAME, opk),
-                   MLPROTO_OK);
   assert_int_equal(run_witness(&w, &s, other_vkey, out, sizeof out), 1);
 
   /* POST refusals, W2 being a key of this test's own. */

@@ -129,6 +129,7 @@ typedef struct witness_run {
   char *ca;
   size_t ca_len;
   mlproto_note_verifier log;
+  int log_key_new; /* first run: store --log-key once a checkpoint verified under it */
 } witness_run;
 
 /* GET target: a 200 answer's body, else an error (the server's code is
@@ -194,14 +195,16 @@ static int load_log_key(witness_run *w) {
     free(stored);
     return stored ? fail("the stored log key", rc) : usage(USAGE_WITNESS, "--log-key: not a log vkey");
   }
-  if (!stored) {
-    char line[MLPROTO_NOTE_VKEY_MAX + 1];
-    int n = snprintf(line, sizeof line, "%s\n", k);
-    rc = ws_write_atomic(w->dir, WS_LOG_VKEY, line, (size_t)n);
-    if (rc) return fail("storing the log key", rc);
-  }
+  w->log_key_new = !stored;
   free(stored);
   return 0;
+}
+
+/* DIR/log.vkey, on the first run. */
+static int store_log_key(witness_run *w) {
+  char line[MLPROTO_NOTE_VKEY_MAX + 1];
+  int n = snprintf(line, sizeof line, "%s\n", w->log_key);
+  return ws_write_atomic(w->dir, WS_LOG_VKEY, line, (size_t)n);
 }
 
 static int refuse(witness_run *w, const char *kind, const mlproto_checkpoint *old,
@@ -277,6 +280,7 @@ static int run(witness_run *w) {
   mlproto_checkpoint cp;
   rc = mlproto_checkpoint_open(&cp, r.body, r.body_len, &w->log);
   if (rc) { ex = fail("the checkpoint does not verify under the log key", rc); goto out; }
+  if (w->log_key_new && (rc = store_log_key(w))) { ex = fail("storing the log key", rc); goto out; }
   /* Kept as served, but only the log's text and signature lines matter. */
   note = (char *)r.body;
   nl = r.body_len;
