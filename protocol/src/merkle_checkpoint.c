@@ -1,9 +1,12 @@
 /*
  * merkle_checkpoint.c — C2SP tlog-checkpoint signed notes (see
  * mlproto/checkpoint.h): formatting, signing, strict parsing, verification,
- * and the signed-note verifier key.
+ * and the signed-note verifier key; and C2SP tlog-cosignature/v1 witness
+ * lines and keys (mlproto/cosignature.h).
  */
 #include "mlproto/checkpoint.h"
+#include "mlproto/cosignature.h"
+#include "mlproto/alloc.h"
 #include "mlproto/errors.h"
 #include "mlproto/util.h"
 #include "util_int.h"
@@ -13,6 +16,8 @@
 
 #define HB MLPROTO_MERKLE_HASH_BYTES
 #define ALG_ED25519 0x01u
+#define ALG_COSIG_V1 0x04u /* tlog-cosignature: Ed25519 cosignature/v1 */
+#define COSIG_B64_LEN 104u /* base64 of 76 bytes */
 #define ROOT_B64_LEN 44u /* base64 of 32 bytes, padded */
 #define SIG_B64_LEN 92u  /* base64 of 4 + 64 bytes */
 #define VKEY_B64_LEN 44u /* base64 of 1 + 32 bytes */
@@ -68,10 +73,11 @@ static int b64_decode(uint8_t *out, size_t cap, size_t *n, const char *in, size_
 
 /* ------------------------------------------------------------- keys --- */
 
-static void key_id_of(uint8_t key_id[4], const char *name, size_t name_len,
-                      const uint8_t pk[32]) {
+/* SHA-256(name || 0x0A || alg || pk)[0..4). */
+static void key_id_alg(uint8_t key_id[4], const char *name, size_t name_len, uint8_t alg,
+                       const uint8_t pk[32]) {
   crypto_hash_sha256_state st;
-  const uint8_t sep[2] = {'\n', ALG_ED25519};
+  const uint8_t sep[2] = {'\n', alg};
   uint8_t h[32];
   crypto_hash_sha256_init(&st);
   crypto_hash_sha256_update(&st, (const uint8_t *)name, name_len);
@@ -79,6 +85,11 @@ static void key_id_of(uint8_t key_id[4], const char *name, size_t name_len,
   crypto_hash_sha256_update(&st, pk, 32);
   crypto_hash_sha256_final(&st, h);
   memcpy(key_id, h, 4);
+}
+
+static void key_id_of(uint8_t key_id[4], const char *name, size_t name_len,
+                      const uint8_t pk[32]) {
+  key_id_alg(key_id, name, name_len, ALG_ED25519, pk);
 }
 
 int mlproto_note_key_id(uint8_t key_id[4], const char *name, const uint8_t pk[32]) {
@@ -99,18 +110,19 @@ int mlproto_note_verifier_init(mlproto_note_verifier *v, const char *name, const
   return MLPROTO_OK;
 }
 
-int mlproto_note_vkey_format(char *out, size_t cap, size_t *len, const char *name,
-                             const uint8_t pk[32]) {
+static int vkey_format(char *out, size_t cap, size_t *len, const char *name, uint8_t alg,
+                       const uint8_t pk[32]) {
   if (cap) out[0] = 0;
   if (len) *len = 0;
   mlproto_note_verifier v;
   int rc = mlproto_note_verifier_init(&v, name, pk);
   if (rc) return rc;
+  key_id_alg(v.key_id, v.name, strlen(v.name), alg, pk);
   size_t nl = strlen(v.name);
   size_t total = nl + 1 + 8 + 1 + VKEY_B64_LEN;
   if (cap < total + 1) return MLPROTO_ERR_BUFFER_TOO_SMALL;
   uint8_t raw[33];
-  raw[0] = ALG_ED25519;
+  raw[0] = alg;
   memcpy(raw + 1, pk, 32);
   memcpy(out, v.name, nl);
   out[nl] = '+';
@@ -122,7 +134,12 @@ int mlproto_note_vkey_format(char *out, size_t cap, size_t *len, const char *nam
   return MLPROTO_OK;
 }
 
-int mlproto_note_vkey_parse(mlproto_note_verifier *v, const char *s, size_t len) {
+int mlproto_note_vkey_format(char *out, size_t cap, size_t *len, const char *name,
+                             const uint8_t pk[32]) {
+  return vkey_format(out, cap, len, name, ALG_ED25519, pk);
+}
+
+static int vkey_parse(mlproto_note_verifier *v, const char *s, size_t len, uint8_t alg) {
   memset(v, 0, sizeof *v);
   if (!s) return MLPROTO_ERR_BAD_KEY;
   const char *p1 = memchr(s, '+', len);
@@ -136,16 +153,20 @@ int mlproto_note_vkey_parse(mlproto_note_verifier *v, const char *s, size_t len)
   size_t n = 0;
   if (mlproto_hex_decode(id, 4, hex, 8) != MLPROTO_OK ||
       b64_decode(raw, sizeof raw, &n, hex + 9, rest - 9) != 0 || n != 33 ||
-      raw[0] != ALG_ED25519)
+      raw[0] != alg)
     return MLPROTO_ERR_BAD_KEY;
   uint8_t want[4];
-  key_id_of(want, s, nl, raw + 1);
+  key_id_alg(want, s, nl, alg, raw + 1);
   if (memcmp(want, id, 4) != 0) return MLPROTO_ERR_BAD_KEY;
   memcpy(v->name, s, nl);
   v->name[nl] = 0;
   memcpy(v->key_id, id, 4);
   memcpy(v->pk, raw + 1, 32);
   return MLPROTO_OK;
+}
+
+int mlproto_note_vkey_parse(mlproto_note_verifier *v, const char *s, size_t len) {
+  return vkey_parse(v, s, len, ALG_ED25519);
 }
 
 /* ------------------------------------------------------ checkpoints --- */
@@ -384,4 +405,191 @@ int mlproto_checkpoint_check_consistency(const mlproto_checkpoint *older,
   memcpy(a.root, older->root, HB);
   memcpy(b.root, newer->root, HB);
   return mlproto_sth_check_consistency(&a, &b, proof, len);
+}
+
+/* ------------------------------------------- cosignatures (cosignature/v1) --- */
+
+int mlproto_cosig_key_id(uint8_t key_id[4], const char *name, const uint8_t pk[32]) {
+  memset(key_id, 0, 4);
+  size_t n = name ? strnlen(name, MLPROTO_CHECKPOINT_ORIGIN_MAX + 1) : 0;
+  int rc = mlproto_note_name_check(name, n);
+  if (rc) return rc;
+  key_id_alg(key_id, name, n, ALG_COSIG_V1, pk);
+  return MLPROTO_OK;
+}
+
+int mlproto_cosig_verifier_init(mlproto_note_verifier *v, const char *name, const uint8_t pk[32]) {
+  memset(v, 0, sizeof *v);
+  int rc = mlproto_cosig_key_id(v->key_id, name, pk);
+  if (rc) return rc;
+  memcpy(v->name, name, strlen(name) + 1);
+  memcpy(v->pk, pk, 32);
+  return MLPROTO_OK;
+}
+
+int mlproto_cosig_vkey_format(char *out, size_t cap, size_t *len, const char *name,
+                              const uint8_t pk[32]) {
+  return vkey_format(out, cap, len, name, ALG_COSIG_V1, pk);
+}
+
+int mlproto_cosig_vkey_parse(mlproto_note_verifier *v, const char *s, size_t len) {
+  return vkey_parse(v, s, len, ALG_COSIG_V1);
+}
+
+/* The signed message's prefix "cosignature/v1\ntime <ts>\n" into out (64
+ * bytes suffice); its length. */
+static size_t cosig_header(char out[64], uint64_t ts) {
+  char digits[21];
+  size_t n = 0;
+  do {
+    digits[n++] = (char)('0' + ts % 10);
+    ts /= 10;
+  } while (ts);
+  static const char H[] = "cosignature/v1\ntime ";
+  size_t o = sizeof H - 1;
+  memcpy(out, H, o);
+  while (n) out[o++] = digits[--n];
+  out[o++] = '\n';
+  return o;
+}
+
+/* header || body, malloc'd (the body is at most a note). */
+static uint8_t *cosig_message(uint64_t ts, const uint8_t *body, size_t body_len, size_t *len) {
+  char h[64];
+  size_t hl = cosig_header(h, ts);
+  if (body_len > MLPROTO_CHECKPOINT_NOTE_MAX) return NULL;
+  uint8_t *m = mlproto_malloc(hl + body_len);
+  if (!m) return NULL;
+  memcpy(m, h, hl);
+  memcpy(m + hl, body, body_len);
+  *len = hl + body_len;
+  return m;
+}
+
+int mlproto_cosig_sign(mlproto_cosig *out, const uint8_t *body, size_t body_len,
+                       uint64_t timestamp, const char *name, const uint8_t sk[64]) {
+  memset(out, 0, sizeof *out);
+  if (!body || body_len == 0 || body[body_len - 1] != '\n' || timestamp > MLPROTO_COSIG_TIME_MAX)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  mlproto_cosig c;
+  memset(&c, 0, sizeof c);
+  int rc = mlproto_cosig_key_id(c.key_id, name, sk + 32); /* libsodium sk = seed || pk */
+  if (rc) return rc;
+  size_t ml = 0;
+  uint8_t *m = cosig_message(timestamp, body, body_len, &ml);
+  if (!m) return MLPROTO_ERR_OUT_OF_MEMORY;
+  rc = crypto_sign_detached(c.sig, NULL, m, ml, sk) != 0 ? MLPROTO_ERR_INTERNAL : MLPROTO_OK;
+  mlproto_free(m);
+  if (rc) return rc;
+  memcpy(c.name, name, strlen(name) + 1);
+  c.timestamp = timestamp;
+  *out = c;
+  return MLPROTO_OK;
+}
+
+int mlproto_cosig_line_format(char *out, size_t cap, size_t *len, const mlproto_cosig *c) {
+  if (cap) out[0] = 0;
+  if (len) *len = 0;
+  size_t nl = strnlen(c->name, sizeof c->name);
+  if (mlproto_note_name_check(c->name, nl) != MLPROTO_OK) return MLPROTO_ERR_INVALID_ARGUMENT;
+  size_t total = SIG_PREFIX_LEN + nl + 1 + COSIG_B64_LEN + 1;
+  if (cap < total + 1) return MLPROTO_ERR_BUFFER_TOO_SMALL;
+  uint8_t raw[MLPROTO_COSIG_PAYLOAD];
+  memcpy(raw, c->key_id, 4);
+  for (int i = 0; i < 8; i++) raw[4 + i] = (uint8_t)(c->timestamp >> (56 - 8 * i));
+  memcpy(raw + 12, c->sig, 64);
+  size_t o = 0;
+  memcpy(out, SIG_PREFIX, SIG_PREFIX_LEN);
+  o += SIG_PREFIX_LEN;
+  memcpy(out + o, c->name, nl);
+  o += nl;
+  out[o++] = ' ';
+  sodium_bin2base64(out + o, COSIG_B64_LEN + 1, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+  o += COSIG_B64_LEN;
+  out[o++] = '\n';
+  out[o] = 0;
+  if (len) *len = o;
+  return MLPROTO_OK;
+}
+
+/* A parsed signature line (sig_line, without its '\n') as a cosignature. */
+static int cosig_from_sig_line(mlproto_cosig *out, const sig_line *s) {
+  if (s->raw_len != MLPROTO_COSIG_PAYLOAD) return MLPROTO_ERR_COSIGNATURE_INVALID;
+  memcpy(out->name, s->name, s->name_len);
+  out->name[s->name_len] = 0;
+  memcpy(out->key_id, s->raw, 4);
+  uint64_t ts = 0;
+  for (int i = 0; i < 8; i++) ts = ts << 8 | s->raw[4 + i];
+  out->timestamp = ts;
+  memcpy(out->sig, s->raw + 12, 64);
+  return MLPROTO_OK;
+}
+
+int mlproto_cosig_line_parse(mlproto_cosig *out, const uint8_t *line, size_t len) {
+  memset(out, 0, sizeof *out);
+  if (!line || len < 2 || line[len - 1] != '\n' || memchr(line, '\n', len - 1) ||
+      !note_chars_ok(line, len))
+    return MLPROTO_ERR_CHECKPOINT_MALFORMED;
+  sig_line s;
+  int rc = parse_sig_line(&s, line, len - 1);
+  if (rc) return rc;
+  mlproto_cosig c;
+  memset(&c, 0, sizeof c);
+  if ((rc = cosig_from_sig_line(&c, &s))) return rc;
+  *out = c;
+  return MLPROTO_OK;
+}
+
+int mlproto_cosig_verify(const mlproto_cosig *c, const uint8_t *body, size_t body_len,
+                         const mlproto_note_verifier *v) {
+  if (strncmp(c->name, v->name, sizeof c->name) != 0 || memcmp(c->key_id, v->key_id, 4) != 0 ||
+      c->timestamp > MLPROTO_COSIG_TIME_MAX || !body || body_len == 0)
+    return MLPROTO_ERR_COSIGNATURE_INVALID;
+  size_t ml = 0;
+  uint8_t *m = cosig_message(c->timestamp, body, body_len, &ml);
+  if (!m) return body_len > MLPROTO_CHECKPOINT_NOTE_MAX ? MLPROTO_ERR_COSIGNATURE_INVALID
+                                                       : MLPROTO_ERR_OUT_OF_MEMORY;
+  int ok = crypto_sign_verify_detached(c->sig, m, ml, v->pk) == 0;
+  mlproto_free(m);
+  return ok ? MLPROTO_OK : MLPROTO_ERR_COSIGNATURE_INVALID;
+}
+
+int mlproto_note_body_len(const uint8_t *note, size_t len, size_t *body_len) {
+  *body_len = 0;
+  if (!note) return MLPROTO_ERR_CHECKPOINT_MALFORMED;
+  size_t split = last_blank(note, len);
+  if (split == len) return MLPROTO_ERR_CHECKPOINT_MALFORMED;
+  *body_len = split + 1;
+  return MLPROTO_OK;
+}
+
+int mlproto_cosig_find(mlproto_cosig *out, const uint8_t *note, size_t len,
+                       const mlproto_note_verifier *v) {
+  if (out) memset(out, 0, sizeof *out);
+  if (len > MLPROTO_CHECKPOINT_NOTE_MAX || !note || !note_chars_ok(note, len))
+    return MLPROTO_ERR_CHECKPOINT_MALFORMED;
+  size_t tl = 0;
+  int rc = mlproto_note_body_len(note, len, &tl);
+  if (rc) return rc;
+  const uint8_t *sigs = note + tl + 1;
+  size_t sl = len - tl - 1;
+  if (sl == 0 || sigs[sl - 1] != '\n') return MLPROTO_ERR_CHECKPOINT_MALFORMED;
+  size_t vl = strnlen(v->name, sizeof v->name);
+  for (size_t at = 0; at < sl;) {
+    const uint8_t *nl = memchr(sigs + at, '\n', sl - at);
+    size_t n = (size_t)(nl - (sigs + at));
+    sig_line cur;
+    if ((rc = parse_sig_line(&cur, sigs + at, n))) return rc;
+    at += n + 1;
+    if (cur.name_len != vl || memcmp(cur.name, v->name, vl) != 0 ||
+        memcmp(cur.raw, v->key_id, 4) != 0)
+      continue;
+    mlproto_cosig c;
+    memset(&c, 0, sizeof c);
+    if ((rc = cosig_from_sig_line(&c, &cur))) return rc;
+    if ((rc = mlproto_cosig_verify(&c, note, tl, v))) return rc;
+    if (out) *out = c;
+    return MLPROTO_OK;
+  }
+  return MLPROTO_ERR_CHECKPOINT_UNSIGNED;
 }

@@ -316,6 +316,7 @@ static const route ROUTES[] = {
   {"GET", "/v1/log/checkpoint", "checkpoint", app_h_checkpoint, 1, 0},
   {"GET", "/v1/log/proof/inclusion", "inclusion", app_h_inclusion, 1, 0},
   {"GET", "/v1/log/proof/consistency", "consistency", app_h_consistency, 1, 0},
+  {"POST", "/v1/log/cosignature", "cosignature", app_h_cosignature, 0, 0},
   /* the handler parses the rest; label "tile_entries" for entry bundles */
   {"GET", APP_TILE_PREFIX, "tile", app_h_tile, 1, ROUTE_PREFIX},
   {"GET", "/v1/jobcentre/compliance", "jc_compliance", app_h_compliance, 0, 0},

@@ -8,6 +8,7 @@
  *   app_log.c      pull, tree heads, checkpoints, proofs
  *   app_jobcentre.c  the jobcentre's reports (compliance, contacts, timesheet)
  *   app_tiles.c    the log as C2SP tlog-tiles (hash tiles, entry bundles)
+ *   app_witness.c  witnesses' cosignatures (C2SP tlog-cosignature)
  * The wire conventions are app.c's opening comment.
  */
 #ifndef MLS_APP_INT_H
@@ -148,6 +149,16 @@ int app_authenticate(ctx *c, mls_device *d);
 /* The role ("jobcentre", "auditor") of the request's API token, and its
  * jobcentre ("" for none): 401 UNAUTHENTICATED, 403 FORBIDDEN (other role). */
 int app_authenticate_api(ctx *c, const char *role, char jobcentre[MLS_JOBCENTRE_MAX + 1]);
+/* The same for a route open to either of two roles (role2 may be NULL:
+ * app_authenticate_api is this with role2 NULL). */
+int app_authenticate_api_roles(ctx *c, const char *role1, const char *role2,
+                               char jobcentre[MLS_JOBCENTRE_MAX + 1]);
+
+/* app_witness.c: the cosignature lines kept for `size`, each verified
+ * again over note's text (note: the checkpoint of size, len bytes),
+ * appended to out. */
+int app_cosig_append(mls_app *app, mls_txn *tx, uint64_t size, const char *note, size_t len,
+                     mlproto_buf *out);
 
 /* app_jobcentre.c: the grant index the reports read. */
 /* A GRANT_OPEN/UPDATE record names its jobcentre: index its case under it
@@ -170,6 +181,7 @@ int app_h_compliance(ctx *c);  /* app_jobcentre.c */
 int app_h_timesheet(ctx *c);   /* app_jobcentre.c */
 int app_h_grant_contacts(ctx *c); /* app_jobcentre.c: /v1/jobcentre/grants/REF/contacts */
 int app_h_tile(ctx *c);        /* app_tiles.c: every path below APP_TILE_PREFIX */
+int app_h_cosignature(ctx *c); /* app_witness.c: POST /v1/log/cosignature */
 int app_h_healthz(ctx *c);     /* app.c */
 int app_h_metrics(ctx *c);     /* app.c */
 

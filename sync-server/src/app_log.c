@@ -149,7 +149,9 @@ int app_h_sth(ctx *c) {
 /* GET /v1/log/checkpoint[?size=N]: the C2SP checkpoint note of the whole
  * log, or of its first N leaves (N <= the log size: the same bytes every
  * time, so a device can fetch the checkpoint a push or pull answer named by
- * its size). text/plain; charset=utf-8. The latest changes with every
+ * its size). text/plain; charset=utf-8. The latest also carries, after the
+ * log's signature line, one cosignature line by each configured witness
+ * that cosigned its size (app_witness.c); by size: only the log's line. The latest changes with every
  * append: tlog-tiles says its "headers SHOULD prevent caching beyond a few
  * seconds", so caches may keep it 5 s (CHECKPOINT_MAX_AGE_S); the
  * checkpoint of a size is immutable. */
@@ -163,12 +165,16 @@ int app_h_checkpoint(ctx *c) {
   size_t len = 0;
   mls_txn *tx;
   if ((rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx))) return app_fail(c, rc, NULL);
-  rc = mls_log_checkpoint(c->app->log, tx, !ps[0].seen, size, note, sizeof note, &len, NULL);
+  uint64_t of = 0;
+  rc = mls_log_checkpoint(c->app->log, tx, !ps[0].seen, size, note, sizeof note, &len, &of);
+  mlproto_buf_free(&c->resp->body);
+  mlproto_buf_init(&c->resp->body, RESPONSE_CAP);
+  if (!rc && mlproto_buf_append(&c->resp->body, note, len)) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  /* The latest carries its witnesses' cosignatures (app_witness.c); a
+   * checkpoint by size stays the same bytes forever and carries none. */
+  if (!rc && !ps[0].seen) rc = app_cosig_append(c->app, tx, of, note, len, &c->resp->body);
   mls_store_rollback(tx);
   if (rc) return app_fail(c, rc, NULL);
-  mlproto_buf_free(&c->resp->body);
-  mlproto_buf_init(&c->resp->body, len + 1);
-  if (mlproto_buf_append(&c->resp->body, note, len)) return app_fail(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
   c->resp->status = 200;
   c->resp->content_type = CT_TEXT;
   c->resp->error_code = MLPROTO_OK;

@@ -4,7 +4,8 @@
  * Everything the application half keeps goes through this interface: mentors,
  * enrolment codes, devices, session challenges and tokens, API tokens, case
  * ownership, the log (records, their leaves, the persisted perfect-subtree
- * hashes, the latest signed tree head) and fork evidence. A backend is a
+ * hashes, the latest signed tree head), fork evidence, and the log's
+ * witnesses with the cosignatures they sent. A backend is a
  * table of functions (mls_store_ops); the SQLite backend (store_sqlite.c) is
  * the embedded default, a PostgreSQL backend follows later. Nothing outside
  * store_sqlite.c knows that SQLite exists.
@@ -121,6 +122,26 @@ typedef struct mls_record_ref {
   uint8_t record_hash[32];
 } mls_record_ref;
 
+/* A witness of the log (C2SP tlog-witness): its key name and its verifier
+ * key (mlproto/cosignature.h, type 0x04), configured by the operator. */
+#define MLS_WITNESS_NAME_MAX 255 /* MLPROTO_CHECKPOINT_ORIGIN_MAX */
+#define MLS_VKEY_MAX 309         /* MLPROTO_NOTE_VKEY_MAX - 1 (without the NUL) */
+typedef struct mls_witness {
+  char name[MLS_WITNESS_NAME_MAX + 1];
+  char vkey[MLS_VKEY_MAX + 1];
+  uint64_t added_ms;
+} mls_witness;
+
+/* A cosignature/v1 the server verified and keeps: by witness, for the
+ * checkpoint of tree size `size` (whose body the server re-creates). */
+typedef struct mls_cosignature {
+  char witness[MLS_WITNESS_NAME_MAX + 1];
+  uint64_t size;
+  uint64_t timestamp;   /* the cosignature's, POSIX seconds */
+  uint8_t sig[64];      /* Ed25519 over "cosignature/v1\ntime T\n" || body */
+  uint64_t received_ms; /* when the server stored it */
+} mls_cosignature;
+
 typedef int (*mls_device_fn)(void *ud, const mls_device *d);
 typedef int (*mls_mentor_fn)(void *ud, const mls_mentor *m);
 typedef int (*mls_code_fn)(void *ud, const mls_enroll_code *c);
@@ -136,6 +157,9 @@ typedef int (*mls_case_state_fn)(void *ud, const uint8_t case_id[16], uint64_t e
  * call); a non-zero return stops the iteration and is returned. */
 typedef int (*mls_fork_fn)(void *ud, uint64_t id, const uint8_t *logged, size_t logged_len,
                            const uint8_t *pushed, size_t pushed_len);
+/* A witness / a cosignature, valid during the call; non-zero stops. */
+typedef int (*mls_witness_fn)(void *ud, const mls_witness *w);
+typedef int (*mls_cosig_fn)(void *ud, const mls_cosignature *c);
 
 typedef struct mls_store_ops {
   const char *name;
@@ -299,6 +323,24 @@ typedef struct mls_store_ops {
    * within the busy timeout: the old images are then overwritten later,
    * call it again. */
   int (*scrub)(mls_store *st);
+  /* --- witnesses (issue 11). Two tables the schema creates with IF NOT
+   * EXISTS, no schema version of their own (store_sqlite.c says why). --- */
+  /* A new witness; ALREADY_EXISTS when the name is taken (a witness's key
+   * never changes: its cosignatures stay valid). The caller checks the
+   * name and vkey (mlproto_cosig_vkey_parse); the backend the lengths
+   * (TOO_LARGE). */
+  int (*witness_add)(mls_txn *tx, const mls_witness *w);
+  int (*witness_get)(mls_txn *tx, const char *name, mls_witness *out);   /* NOT_FOUND */
+  /* Every witness, by name. */
+  int (*witness_list)(mls_txn *tx, mls_witness_fn fn, void *ud);
+  /* Keeps c (verified by the caller) as its witness's cosignature of
+   * c->size: one per (witness, size). *stored = 1 when c was inserted or
+   * replaced an older one (a smaller timestamp: the same root, attested
+   * later), 0 when the one kept is as new or newer (nothing changed).
+   * NOT_FOUND for an unknown witness. */
+  int (*cosig_put)(mls_txn *tx, const mls_cosignature *c, int *stored);
+  /* The cosignatures kept for size, by witness name; at most limit. */
+  int (*cosig_list)(mls_txn *tx, uint64_t size, uint32_t limit, mls_cosig_fn fn, void *ud);
 } mls_store_ops;
 
 struct mls_store {

@@ -36,7 +36,13 @@
  * retention purge; NULL while it is not), for crypto-shredding (erase.h).
  * Every connection also runs with secure_delete=ON from then on, so that a
  * replaced envelope's bytes are zeroed in the page, not left in its free
- * space. */
+ * space.
+ * Not a version: the tables witnesses and cosignatures (issue 11). They are
+ * additive (new tables, nothing existing changes meaning) and the schema's
+ * CREATE TABLE IF NOT EXISTS adds them to a store of any version when it is
+ * opened, so they need no migration; and an older server that opens a store
+ * holding them still reads everything it knows (it never looks at them). Not
+ * bumping the version also keeps it free for the next real migration. */
 #define SCHEMA_VERSION 6
 /* leaf_index epoch = leaf index >> LEAF_EPOCH_SHIFT (4,096 leaves). The hash
  * lookup probes every epoch once: ceil(size / 4096) index seeks. */
@@ -98,7 +104,14 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS forks("
     " id INTEGER PRIMARY KEY, author BLOB NOT NULL, seq INTEGER NOT NULL,"
     " logged BLOB NOT NULL, pushed BLOB NOT NULL, device BLOB NOT NULL,"
-    " received_ms INTEGER NOT NULL);";
+    " received_ms INTEGER NOT NULL);"
+    /* witnesses and their cosignatures: additive, no version (see above) */
+    "CREATE TABLE IF NOT EXISTS witnesses("
+    " name TEXT PRIMARY KEY, vkey TEXT NOT NULL, added_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS cosignatures("
+    " size INTEGER NOT NULL, witness TEXT NOT NULL REFERENCES witnesses(name),"
+    " ts INTEGER NOT NULL, sig BLOB NOT NULL CHECK(length(sig)=64),"
+    " received_ms INTEGER NOT NULL, PRIMARY KEY(size, witness)) WITHOUT ROWID;";
 
 /* MIGRATIONS[v] takes a store of version v to v + 1, inside the opening
  * write transaction; the schema above is applied after the last one (its
@@ -219,6 +232,18 @@ static const char *const SQL[S__COUNT] = {
   [S_CASE_LIST] = "SELECT case_id, coalesce(erased_ms, 0) FROM cases ORDER BY case_id",
   [S_FORK_LIST] = "SELECT id, logged, pushed FROM forks ORDER BY id",
   [S_FORK_PUT] = "UPDATE forks SET logged = ?2, pushed = ?3 WHERE id = ?1",
+  /* witnesses (no schema version: see SCHEMA_VERSION) */
+  [S_WITNESS_ADD] = "INSERT INTO witnesses(name, vkey, added_ms) VALUES(?1, ?2, ?3)",
+  [S_WITNESS_GET] = "SELECT name, vkey, added_ms FROM witnesses WHERE name = ?1",
+  [S_WITNESS_LIST] = "SELECT name, vkey, added_ms FROM witnesses ORDER BY name",
+  /* one per (size, witness); a later timestamp replaces, nothing else does */
+  [S_COSIG_PUT] = "INSERT INTO cosignatures(size, witness, ts, sig, received_ms)"
+                  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(size, witness) DO UPDATE"
+                  " SET ts = excluded.ts, sig = excluded.sig, received_ms = excluded.received_ms"
+                  " WHERE excluded.ts > cosignatures.ts",
+  [S_COSIG_LIST] = "SELECT c.witness, c.size, c.ts, c.sig, c.received_ms FROM cosignatures c"
+                   " JOIN witnesses w ON w.name = c.witness WHERE c.size = ?1"
+                   " ORDER BY c.witness LIMIT ?2",
 };
 
 static const mls_store_ops SQ_OPS;
@@ -636,4 +661,9 @@ static const mls_store_ops SQ_OPS = {
   .fork_list = sq_fork_list,
   .fork_replace = sq_fork_replace,
   .scrub = sq_scrub,
+  .witness_add = sq_witness_add,
+  .witness_get = sq_witness_get,
+  .witness_list = sq_witness_list,
+  .cosig_put = sq_cosig_put,
+  .cosig_list = sq_cosig_list,
 };

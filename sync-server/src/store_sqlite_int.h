@@ -8,6 +8,7 @@
  *                          sessions, API tokens, case owners
  *   store_sqlite_log.c     records, the log, tree nodes, tree heads, forks,
  *                          ranges of nodes and entries (tlog tiles)
+ *   store_sqlite_witness.c the log's witnesses and their cosignatures
  */
 #ifndef MLS_STORE_SQLITE_INT_H
 #define MLS_STORE_SQLITE_INT_H
@@ -43,6 +44,8 @@ enum stmt_id {
   S_TOKEN_GET, S_JC_ADD, S_JC_CASES, S_CASE_ENTRIES, S_META_GET, S_META_PUT,
   /* erasure and retention (schema v6) */
   S_ENVELOPE_PUT, S_CASE_ERASED_GET, S_CASE_ERASED_SET, S_CASE_LIST, S_FORK_LIST, S_FORK_PUT,
+  /* witnesses (no schema version) */
+  S_WITNESS_ADD, S_WITNESS_GET, S_WITNESS_LIST, S_COSIG_PUT, S_COSIG_LIST,
   S__COUNT
 };
 
@@ -162,5 +165,12 @@ int sq_fork_replace(mls_txn *tx, uint64_t id, const uint8_t *logged, size_t logg
                     const uint8_t *pushed, size_t pushed_len);
 int sq_case_entries(mls_txn *tx, const uint8_t case_id[16], uint64_t below, mls_entry_fn fn,
                     void *ud);
+
+/* store_sqlite_witness.c */
+int sq_witness_add(mls_txn *tx, const mls_witness *w);
+int sq_witness_get(mls_txn *tx, const char *name, mls_witness *out);
+int sq_witness_list(mls_txn *tx, mls_witness_fn fn, void *ud);
+int sq_cosig_put(mls_txn *tx, const mls_cosignature *c, int *stored);
+int sq_cosig_list(mls_txn *tx, uint64_t size, uint32_t limit, mls_cosig_fn fn, void *ud);
 
 #endif

@@ -63,7 +63,7 @@ func signer(name, seedHex string) note.Signer {
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: verify VKEY FILE | sign NAME SEEDHEX FILE [NAME2 SEEDHEX2] | vkey NAME SEEDHEX | tiles URL VKEY PIN [OLDSIZE]")
+		die("usage: verify VKEY FILE | sign NAME SEEDHEX FILE [NAME2 SEEDHEX2] | vkey NAME SEEDHEX | tiles URL VKEY PIN [OLDSIZE] | cosigned LOGVKEY WITNESSVKEY FILE")
 	}
 	switch os.Args[1] {
 	case "verify":
@@ -108,6 +108,8 @@ func main() {
 		fmt.Println(v)
 	case "tiles":
 		tilesMain(os.Args[2:])
+	case "cosigned":
+		cosignedMain(os.Args[2:])
 	default:
 		die("unknown command %q", os.Args[1])
 	}
