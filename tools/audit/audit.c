@@ -1,0 +1,66 @@
+/* mentorlog-audit — the auditor's tool: download the server's whole
+ * transparency log and prove, offline, that nothing was removed,
+ * reordered, back-dated or rewritten, trusting nothing but the log's key.
+ * Subcommand table in the style of wireguard-tools: main -> cmd_<name>. */
+#include "cmds.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mlproto/crypto.h"
+
+static const char usage_main[] =
+    "Usage: mentorlog-audit COMMAND ...\n"
+    "\n"
+    "The auditor's tool: proves, offline, that the server's transparency log holds\n"
+    "every record the mentors' devices signed, unaltered and in order, trusting\n"
+    "nothing but the log's key.\n"
+    "\n"
+    "Commands:\n"
+    "  fetch URL --token-file F (--pin SHA256 | --ca FILE) --out FILE [--resume]\n"
+    "                   download the whole log into an audit log file\n"
+    "  verify FILE [--log-key VKEY] [--state DIR] [--json]\n"
+    "                   check every record, chain, enrolment, receipt time and the\n"
+    "                   Merkle root of an audit log file against the log's key\n"
+    "\n"
+    "The file format is docs/audit-log-format.md; `mentorlog-server admin\n"
+    "export-log` writes the same file on the server's machine.\n"
+    "Exit status: 0 success (verify: every check holds), 1 findings or failure,\n"
+    "2 usage error. 'mentorlog-audit COMMAND --help' describes each command.\n";
+
+int audit_usage(const char *u, const char *why) {
+  if (why) fprintf(stderr, AUDIT_PROG ": %s\n", why);
+  fputs(u, stderr);
+  return AUDIT_EXIT_USAGE;
+}
+
+int audit_wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+  return 0;
+}
+
+static const struct {
+  const char *name;
+  int (*fn)(int argc, char **argv);
+} commands[] = {
+    {"fetch", cmd_fetch},
+    {"verify", cmd_verify},
+};
+
+int main(int argc, char **argv) {
+  if (argc < 2) return audit_usage(usage_main, "missing command");
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    fputs(usage_main, stdout);
+    return AUDIT_EXIT_OK;
+  }
+  if (mlproto_crypto_init() != 0) {
+    fprintf(stderr, AUDIT_PROG ": cannot initialise the crypto library\n");
+    return AUDIT_EXIT_FAIL;
+  }
+  for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
+    if (strcmp(argv[1], commands[c].name) == 0) return commands[c].fn(argc - 1, argv + 1);
+  fprintf(stderr, AUDIT_PROG ": unknown command '%s'\n", argv[1]);
+  fputs(usage_main, stderr);
+  return AUDIT_EXIT_USAGE;
+}
