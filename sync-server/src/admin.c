@@ -573,9 +573,8 @@ static int cmd_export_log(admin *a, int argc, char **argv) {
       out = argv[++i];
     } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc && latest) {
       const char *v = argv[++i];
-      char *end;
       if (!*v || strspn(v, "0123456789") != strlen(v) || (v[0] == '0' && v[1]) ||
-          strlen(v) > 19 || (size = strtoull(v, &end, 10)) > (uint64_t)INT64_MAX)
+          strlen(v) > 19 || (size = strtoull(v, NULL, 10)) > (uint64_t)INT64_MAX)
         return usage("--size N: a tree size (decimal)");
       latest = 0;
     } else {
