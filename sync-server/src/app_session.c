@@ -327,7 +327,7 @@ int app_authenticate_api(ctx *c, const char *role, char jobcentre[MLS_JOBCENTRE_
   if (rc == MLPROTO_ERR_FORBIDDEN) {
     char detail[48];
     snprintf(detail, sizeof detail, "this route needs %s %s token",
-             strchr("aeiou", role[0]) ? "an" : "a", role);
+             role[0] && strchr("aeiou", role[0]) ? "an" : "a", role);
     return app_fail(c, rc, detail);
   }
   if (rc) return app_fail(c, rc, NULL);
