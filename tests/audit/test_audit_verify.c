@@ -461,6 +461,49 @@ static void every_byte_matters(void **state) {
   mlproto_buf_free(&b);
 }
 
+/* A log of three batches and more (verify.c reads 1,024 entries at a time and
+ * verifies their signatures on several threads): the same result on one
+ * thread and on four, for an honest log and for faults on both sides of a
+ * batch's end. */
+static void many_entries_many_threads(void **state) {
+  fx *f = *state;
+  while (f->l.n < 3100)
+    ag_record(&f->l, f->l.n % 3 ? &f->a : &f->b, MLPROTO_KIND_NOTE, f->l.n % 3 ? f->c1 : f->c2);
+  mlproto_buf b;
+  ag_file(&f->l, &b);
+  for (unsigned t = 1; t <= 4; t += 3) {
+    audit_options o = {.key = &f->l.key, .threads = t};
+    audit_result r;
+    assert_int_equal(audit_verify(&r, b.data, b.len, &o), MLPROTO_OK);
+    expect_ok(&r);
+    assert_int_equal(r.entries, 3100);
+    assert_int_equal(r.device_records, 3098);
+    audit_result_free(&r);
+  }
+  /* signatures broken in entries 1023 and 1024 (the last of the first batch,
+   * the first of the second), and 3099, the very last */
+  size_t bad[3] = {1023, 1024, 3099};
+  for (int k = 0; k < 3; k++) f->l.e[bad[k]].env[f->l.e[bad[k]].len / 3] ^= 0x10;
+  mlproto_buf_free(&b);
+  ag_file(&f->l, &b);
+  for (unsigned t = 1; t <= 4; t += 3) {
+    audit_options o = {.key = &f->l.key, .threads = t};
+    audit_result r;
+    assert_int_equal(audit_verify(&r, b.data, b.len, &o), MLPROTO_OK);
+    for (int k = 0; k < 3; k++) {
+      int found = 0;
+      for (size_t i = 0; i < r.n_findings; i++)
+        found |= r.findings[i].has_index && r.findings[i].index == bad[k];
+      if (!found) {
+        dump(&r);
+        fail_msg("threads %u: entry %zu not named", t, bad[k]);
+      }
+    }
+    audit_result_free(&r);
+  }
+  mlproto_buf_free(&b);
+}
+
 /* ------------------------------------------------------------- state */
 
 static void state_directory(void **state) {
@@ -536,6 +579,7 @@ int main(void) {
       T(header_of_another_log),
       T(cut_short_or_extended),
       T(every_byte_matters),
+      T(many_entries_many_threads),
       T(state_directory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

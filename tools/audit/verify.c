@@ -1,6 +1,8 @@
 /* verify.c — the checks of an audit log file (verify.h). */
 #include "verify.h"
 
+#include "batch.h"
+
 #include "mlproto/chain.h"
 #include "mlproto/errors.h"
 #include "mlproto/merkle.h"
@@ -131,6 +133,7 @@ typedef struct pass {
   uint64_t last_received;
   int have_received;
   size_t cap_erased;
+  unsigned threads;
 } pass;
 
 static void finding(pass *p, int has_index, uint64_t index, uint64_t offset, int code,
@@ -188,13 +191,13 @@ static int by_size(const void *a, const void *b) {
   return x->size < y->size ? -1 : x->size > y->size;
 }
 
-/* The kept checkpoints of the size the tree has just reached. */
+/* The kept checkpoints of the size the tree has just reached (the tree
+ * grows by one leaf between two calls, so each is met exactly once). */
 static void check_kept(pass *p) {
   uint8_t root[32];
   mlproto_merkle_compact_root(&p->tree, root);
   for (; p->next_kept < p->n_kept && p->kept[p->next_kept].size <= p->tree.size; p->next_kept++) {
     const mlproto_checkpoint *k = &p->kept[p->next_kept];
-    if (k->size < p->tree.size) continue; /* only when entries were skipped: reported */
     if (memcmp(root, k->root, 32) != 0)
       FILE_FINDING(p, NONE, MLPROTO_ERR_PROOF_INVALID,
                    "the first %llu entries do not have the root of the checkpoint of that size "
@@ -364,8 +367,10 @@ static void unverifiable(pass *p, const mlproto_auditlog_item *it, int rc, uint6
   }
 }
 
-/* One entry item at file offset off. */
-static void entry(pass *p, const mlproto_auditlog_item *it, uint64_t off) {
+/* One entry item at file offset off, its envelope verified already (rec,
+ * or NULL and rc). */
+static void entry(pass *p, const mlproto_auditlog_item *it, uint64_t off, const mlproto_record *rec,
+                  int rc) {
   audit_result *r = p->r;
   uint64_t i = it->index;
   r->entries++;
@@ -397,9 +402,7 @@ static void entry(pass *p, const mlproto_auditlog_item *it, uint64_t off) {
   if (it->type != MLPROTO_LOG_DEVICE_RECORD && it->type != MLPROTO_LOG_SERVER_EVENT)
     AT(p, i, off, MLPROTO_ERR_FIELD_RANGE, "entry type %u (1 or 2 expected)", it->type);
 
-  mlproto_record *rec = NULL;
-  int rc = mlproto_record_verify(&rec, it->envelope, it->envelope_len);
-  if (rc == MLPROTO_OK) {
+  if (rec) {
     memcpy(ent + 9, rec->hash, 32);
     record(p, rec, it->type, i, off);
   } else {
@@ -408,7 +411,6 @@ static void entry(pass *p, const mlproto_auditlog_item *it, uint64_t off) {
     (void)!mlproto_record_hash(ent + 9, it->envelope, it->envelope_len);
     unverifiable(p, it, rc, off);
   }
-  mlproto_record_free(rec);
   mlproto_merkle_leaf_hash(leaf, ent, sizeof ent);
   if (mlproto_merkle_compact_append(&p->tree, leaf, NULL, NULL) != MLPROTO_OK) {
     AT(p, i, off, MLPROTO_ERR_TREE_RANGE, "more than 2^63 entries");
@@ -493,38 +495,79 @@ static void header(pass *p, const uint8_t *file, size_t len, size_t *off) {
                  k->name);
 }
 
+/* Entries are read BATCH at a time, their envelopes verified on every core
+ * (batch.h), then taken in file order. */
+#define BATCH 1024
+
+typedef struct pending {
+  mlproto_auditlog_item it;
+  uint64_t off;
+} pending;
+
+static void take_batch(pass *p, pending *pd, batch_job *jobs, size_t n) {
+  for (size_t i = 0; i < n; i++) jobs[i] = (batch_job){pd[i].it.envelope, pd[i].it.envelope_len, NULL, 0};
+  batch_verify(jobs, n, p->threads);
+  for (size_t i = 0; i < n; i++) {
+    if (!p->oom) entry(p, &pd[i].it, pd[i].off, jobs[i].rec, jobs[i].rc);
+    mlproto_record_free(jobs[i].rec);
+  }
+}
+
 static void items(pass *p, const uint8_t *file, size_t len, size_t off) {
-  int have_cp = 0;
-  while (off < len) {
-    mlproto_auditlog_item it;
-    size_t used = 0;
-    int rc = mlproto_auditlog_item_decode(&it, file + off, len - off, &used);
-    if (rc) {
-      FILE_FINDING(p, off, rc,
+  pending *pd = malloc(BATCH * sizeof *pd);
+  batch_job *jobs = malloc(BATCH * sizeof *jobs);
+  if (!pd || !jobs) {
+    p->oom = 1;
+    goto out;
+  }
+  int have_cp = 0, bad = 0, after_cp = 0;
+  size_t bad_off = 0;
+  mlproto_auditlog_item cp;
+  uint64_t cp_off = 0;
+  while (off < len && !bad && !after_cp && !p->oom) {
+    size_t n = 0, used = 0;
+    int rc = MLPROTO_OK, cp_new = 0;
+    while (n < BATCH && off < len) {
+      mlproto_auditlog_item it;
+      rc = mlproto_auditlog_item_decode(&it, file + off, len - off, &used);
+      if (rc || have_cp) {
+        bad = rc != MLPROTO_OK;
+        after_cp = !rc && have_cp;
+        bad_off = off;
+        break;
+      }
+      if (it.tag == MLPROTO_AUDITLOG_CHECKPOINT) {
+        cp = it;
+        cp_off = off;
+        have_cp = cp_new = 1;
+      } else {
+        pd[n].it = it;
+        pd[n].off = off;
+        n++;
+      }
+      off += used;
+    }
+    take_batch(p, pd, jobs, n);
+    if (p->oom) break;
+    if (cp_new) { /* after the entries before it */
+      mlproto_merkle_compact_root(&p->tree, p->r->root);
+      checkpoint(p, &cp, cp_off);
+    }
+    if (bad)
+      FILE_FINDING(p, bad_off, rc,
                    rc == MLPROTO_ERR_AUDIT_FILE_TRUNCATED
                        ? "the file is cut short inside an item (after %llu entries)"
                        : "no valid item here (after %llu entries): the file is damaged",
                    (unsigned long long)p->r->entries);
-      return;
-    }
-    if (have_cp) {
-      FILE_FINDING(p, off, MLPROTO_ERR_AUDIT_FILE_MALFORMED, "bytes after the checkpoint");
-      return;
-    }
-    if (it.tag == MLPROTO_AUDITLOG_ENTRY) {
-      entry(p, &it, off);
-    } else {
-      mlproto_merkle_compact_root(&p->tree, p->r->root);
-      checkpoint(p, &it, off);
-      have_cp = 1;
-    }
-    if (p->oom) return;
-    off += used;
+    if (after_cp) FILE_FINDING(p, bad_off, MLPROTO_ERR_AUDIT_FILE_MALFORMED, "bytes after the checkpoint");
   }
-  if (!have_cp)
+  if (!have_cp && !bad && !p->oom)
     FILE_FINDING(p, len, MLPROTO_ERR_AUDIT_FILE_TRUNCATED,
                  "the file ends after %llu entries without its checkpoint: it is incomplete",
                  (unsigned long long)p->r->entries);
+out:
+  free(pd);
+  free(jobs);
 }
 
 int audit_verify(audit_result *out, const uint8_t *file, size_t len, const audit_options *o) {
@@ -536,6 +579,7 @@ int audit_verify(audit_result *out, const uint8_t *file, size_t len, const audit
   p.r = out;
   p.o = o;
   p.max = o->max_findings ? o->max_findings : AUDIT_MAX_FINDINGS_DEFAULT;
+  p.threads = o->threads ? o->threads : batch_threads();
   mlproto_merkle_compact_init(&p.tree);
   out->findings = calloc(p.max, sizeof *out->findings);
   if (o->n_kept) {

@@ -31,11 +31,13 @@
  * hide another), and marks what it could not check so that one fault is
  * not reported again by every later entry of the same author.
  *
- * Memory: about 40 bytes per entry (each author's record hashes, for forks
- * and duplicates) plus the file, which the caller maps or reads. Time: one
- * Ed25519 verification per entry.
+ * Memory: about 60 bytes per record (each author's record hashes, for forks
+ * and duplicates), 1,024 records being verified, and the file, which the
+ * caller maps or reads. Time: one Ed25519 verification per entry, on every
+ * core (batch.h); the rest in file order on the calling thread.
  *
- * Threads: reentrant; a result belongs to its caller.
+ * Threads: reentrant; a result belongs to its caller. audit_verify starts
+ * threads of its own for the signatures and joins them before it returns.
  */
 #ifndef ML_AUDIT_VERIFY_H
 #define ML_AUDIT_VERIFY_H
@@ -69,6 +71,8 @@ typedef struct audit_options {
   const mlproto_checkpoint *kept;    /* checkpoints verified before, any order */
   size_t n_kept;
   size_t max_findings;               /* kept in the result; 0: AUDIT_MAX_FINDINGS_DEFAULT */
+  unsigned threads;                  /* for the signatures (batch.h); 0: every core, 1: this
+                                        thread only */
 } audit_options;
 
 typedef struct audit_result {
