@@ -64,7 +64,8 @@ typedef struct fetch {
   int fd;
   int tty;
   mlproto_buf buf;
-  int have_header;        /* the header is in the file: size and key are fixed */
+  int have_header;        /* the header is encoded: size and key are fixed */
+  int on_disk;            /* the header (and what followed) is in FILE.part */
   uint64_t size;          /* the checkpoint's tree size */
   mlproto_note_verifier key; /* the log the header names */
   uint64_t next;          /* since= of the next page */
@@ -105,7 +106,7 @@ static int resume_scan(fetch *f, int *complete) {
     return fail("--resume: %s has no complete header (%s): remove it and fetch again", f->part,
                 mlproto_errname(rc));
   }
-  f->have_header = 1;
+  f->have_header = f->on_disk = 1;
   f->size = h.size;
   f->key = h.verifier;
   size_t end = off;
@@ -169,6 +170,7 @@ static int write_buf(fetch *f) {
   mlproto_buf_reset(&f->buf);
   if (!rc && fsync(f->fd) != 0) rc = MLPROTO_ERR_IO;
   if (rc) return fail("cannot write %s: %s", f->part, strerror(errno));
+  f->on_disk = f->have_header;
   return 0;
 }
 
@@ -396,8 +398,8 @@ int cmd_fetch(int argc, char **argv) {
   if (!ex) ex = finish(&f);
   if (f.fd >= 0) close(f.fd);
   /* nothing worth resuming: not even a header came */
-  if (ex && created && !f.have_header) (void)unlink(f.part);
-  else if (ex && f.have_header)
+  if (ex && created && !f.on_disk) (void)unlink(f.part);
+  else if (ex && f.on_disk)
     fprintf(stderr, AUDIT_PROG ": fetch: %" PRIu64 " entries are kept in %s: --resume continues\n",
             f.entries, f.part);
   free(f.note);
