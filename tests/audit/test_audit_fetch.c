@@ -30,6 +30,7 @@
 #include "mlproto/record.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -293,6 +294,18 @@ static void fetch_export_verify(void **state) {
   assert_non_null(strstr(out, "\"stored\":true"));
   assert_int_equal(audit(out, sizeof out, "verify", F.ref, "--state", stdir, (char *)NULL), 0);
   assert_non_null(strstr(out, "kept already"));
+  /* that state is of this log: another key is refused, and so is the file under it */
+  uint8_t pk[32];
+  char other[MLPROTO_NOTE_VKEY_MAX];
+  randombytes_buf(pk, sizeof pk);
+  pk[31] &= 0x7f;
+  assert_int_equal(mlproto_note_vkey_format(other, sizeof other, NULL, F.key.name, pk), 0);
+  assert_int_equal(audit(out, sizeof out, "verify", F.ref, "--log-key", other, "--state", stdir,
+                         (char *)NULL), 1);
+  assert_int_equal(audit(out, sizeof out, "verify", F.ref, "--log-key", other, "--json", (char *)NULL), 1);
+  assert_non_null(strstr(out, "\"ok\":false"));
+  assert_non_null(strstr(out, "\"code\":\"BAD_KEY\""));
+  assert_non_null(strstr(out, "\"code\":\"CHECKPOINT_UNSIGNED\""));
   /* usage errors */
   assert_int_equal(audit(NULL, 0, "verify", F.ref, (char *)NULL), 2);
   assert_int_equal(audit(NULL, 0, "verify", F.ref, "--log-key", "nonsense", (char *)NULL), 2);
