@@ -1,7 +1,7 @@
 /* app_audit.c — GET /v1/audit/log?since=N&limit=K[&size=S]: every entry of
  * the log (all mentors, server events included) for an auditor's token, in
  * pages, with the checkpoint note that bounds the listing
- * (docs/wire-protocol.md §8.5). The checkpoint is the latest one, or that
+ * (docs/wire-protocol.md §8.6). The checkpoint is the latest one, or that
  * of size S: a client pages through one tree by passing the first answer's
  * tree_size, and gets the same note with every page (checkpoints of one
  * size are the same bytes). The entries are served as stored: the server
