@@ -2,31 +2,41 @@
  * transparency log and prove, offline, that nothing was removed,
  * reordered, back-dated or rewritten, trusting nothing but the log's key.
  * Subcommand table in the style of wireguard-tools: main -> cmd_<name>. */
-#include "cmds.h"
+#include "audit.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "mlproto/crypto.h"
 
-static const char usage_main[] =
-    "Usage: mentorlog-audit COMMAND ...\n"
-    "\n"
-    "The auditor's tool: proves, offline, that the server's transparency log holds\n"
-    "every record the mentors' devices signed, unaltered and in order, trusting\n"
-    "nothing but the log's key.\n"
-    "\n"
-    "Commands:\n"
-    "  fetch URL --token-file F (--pin SHA256 | --ca FILE) --out FILE [--resume]\n"
-    "                   download the whole log into an audit log file\n"
-    "  verify FILE [--log-key VKEY] [--state DIR] [--json]\n"
-    "                   check every record, chain, enrolment, receipt time and the\n"
-    "                   Merkle root of an audit log file against the log's key\n"
-    "\n"
-    "The file format is docs/audit-log-format.md; `mentorlog-server admin\n"
-    "export-log` writes the same file on the server's machine.\n"
-    "Exit status: 0 success (verify: every check holds), 1 findings or failure,\n"
-    "2 usage error. 'mentorlog-audit COMMAND --help' describes each command.\n";
+static const struct {
+  const char *name;
+  int (*fn)(int argc, char **argv);
+  const char *help;
+} commands[] = {
+    {"fetch", cmd_fetch, "download the whole log into an audit log file"},
+    {"verify", cmd_verify, "check an audit log file against the log's key, offline"},
+};
+
+static int usage_main(FILE *f) {
+  fputs("Usage: mentorlog-audit COMMAND ...\n"
+        "\n"
+        "The auditor's tool: proves, offline, that the server's transparency log holds\n"
+        "every record the mentors' devices signed, unaltered and in order, trusting\n"
+        "nothing but the log's key.\n"
+        "\n"
+        "Commands:\n",
+        f);
+  for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
+    fprintf(f, "  %-16s %s\n", commands[c].name, commands[c].help);
+  fputs("\n"
+        "The file format is docs/audit-log-format.md; `mentorlog-server admin\n"
+        "export-log` writes the same file on the server's machine.\n"
+        "Exit status: 0 success (verify: every check holds), 1 findings or failure,\n"
+        "2 usage error. 'mentorlog-audit COMMAND --help' describes each command.\n",
+        f);
+  return f == stdout ? AUDIT_EXIT_OK : AUDIT_EXIT_USAGE;
+}
 
 int audit_usage(const char *u, const char *why) {
   if (why) fprintf(stderr, AUDIT_PROG ": %s\n", why);
@@ -40,20 +50,13 @@ int audit_wants_help(int argc, char **argv) {
   return 0;
 }
 
-static const struct {
-  const char *name;
-  int (*fn)(int argc, char **argv);
-} commands[] = {
-    {"fetch", cmd_fetch},
-    {"verify", cmd_verify},
-};
-
 int main(int argc, char **argv) {
-  if (argc < 2) return audit_usage(usage_main, "missing command");
-  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-    fputs(usage_main, stdout);
-    return AUDIT_EXIT_OK;
+  if (argc < 2) {
+    fprintf(stderr, AUDIT_PROG ": missing command\n");
+    return usage_main(stderr);
   }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)
+    return usage_main(stdout);
   if (mlproto_crypto_init() != 0) {
     fprintf(stderr, AUDIT_PROG ": cannot initialise the crypto library\n");
     return AUDIT_EXIT_FAIL;
@@ -61,6 +64,5 @@ int main(int argc, char **argv) {
   for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
     if (strcmp(argv[1], commands[c].name) == 0) return commands[c].fn(argc - 1, argv + 1);
   fprintf(stderr, AUDIT_PROG ": unknown command '%s'\n", argv[1]);
-  fputs(usage_main, stderr);
-  return AUDIT_EXIT_USAGE;
+  return usage_main(stderr);
 }

@@ -1,7 +1,7 @@
 /* mentorlog-audit fetch: the server's whole log, page by page, into an audit
  * log file (docs/audit-log-format.md) — FILE.part until it is complete. */
 #include "auditfile.h"
-#include "cmds.h"
+#include "audit.h"
 
 #include "netaddr.h"
 #include "netclient.h"

@@ -2,7 +2,7 @@
  * against the log key the auditor configured, and with --state the
  * checkpoints verified before (state.h). */
 #include "auditfile.h"
-#include "cmds.h"
+#include "audit.h"
 #include "state.h"
 #include "verify.h"
 

@@ -1,10 +1,10 @@
-/* cmds.h — the commands of `mentorlog-audit`, one file each (cmd_<name>.c),
- * dispatched by the table in audit.c (the shape of wireguard-tools' wg.c).
- * Each takes its own argv (argv[0] is the command's name), prints its
- * errors on stderr prefixed by "mentorlog-audit: ", and returns the exit
- * status. */
-#ifndef ML_AUDIT_CMDS_H
-#define ML_AUDIT_CMDS_H
+/* audit.h — the subcommands of `mentorlog-audit`, one file each
+ * (cmd_<name>.c), dispatched by the table in audit.c (the shape of
+ * wireguard-tools' wg.c). Each takes its own argv (argv[0] is the
+ * command's name), prints its errors on stderr prefixed by
+ * "mentorlog-audit: ", and returns the exit status. */
+#ifndef ML_AUDIT_H
+#define ML_AUDIT_H
 
 /* Exit status of every command (stable; documented in --help). */
 enum {
