@@ -91,6 +91,15 @@ void ag_revoke(ag_log *l, const sim_dev *d) {
   event(l, &disc, MLPROTO_KIND_DEVICE_REVOKED, NULL);
 }
 
+void ag_purge(ag_log *l, const uint8_t case_id[16]) {
+  Mentorlog__V1__RetentionPurge rp = MENTORLOG__V1__RETENTION_PURGE__INIT;
+  rp.case_id = (ProtobufCBinaryData){16, (uint8_t *)case_id};
+  mlproto_disclosed disc = MENTORLOG__V1__DISCLOSED__INIT;
+  disc.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_RETENTION_PURGE;
+  disc.retention_purge = &rp;
+  event(l, &disc, MLPROTO_KIND_RETENTION_PURGE, NULL);
+}
+
 void ag_record(ag_log *l, sim_dev *d, mlproto_kind kind, const uint8_t case_id[16]) {
   size_t len;
   uint8_t *env = sim_record(d, kind, case_id, &len);

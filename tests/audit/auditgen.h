@@ -47,6 +47,7 @@ void ag_free(ag_log *l);
  * server's chain; or forged by signer, as the first record of its chain. */
 void ag_enroll(ag_log *l, const sim_dev *d, const mlproto_key *signer);
 void ag_revoke(ag_log *l, const sim_dev *d);
+void ag_purge(ag_log *l, const uint8_t case_id[16]);
 /* The next record of d's chain (devsim: CASE_OPEN, NOTE, CONTACT) as the
  * next entry, of case case_id. */
 void ag_record(ag_log *l, sim_dev *d, mlproto_kind kind, const uint8_t case_id[16]);

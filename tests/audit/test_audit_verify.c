@@ -154,6 +154,17 @@ static void erased_part_is_reported_not_refused(void **state) {
   assert_int_equal(r.n_erased, 1);
   assert_int_equal(r.erased[0].index, 5);
   assert_int_equal(r.erased[0].parts, MLPROTO_PART_SEALED);
+  assert_memory_equal(r.erased[0].case_id, f->c2, 16);
+  assert_false(r.erased[0].accounted); /* nothing in the log says why */
+  audit_result_free(&r);
+  /* a purge of another case accounts for nothing; one of its case does */
+  ag_purge(&f->l, f->c1); /* 7 */
+  ag_purge(&f->l, f->c2); /* 8 */
+  r = verify_log(&f->l);
+  expect_ok(&r);
+  assert_int_equal(r.n_erased, 1);
+  assert_true(r.erased[0].accounted);
+  assert_int_equal(r.erased[0].accounted_at, 8);
   audit_result_free(&r);
   free(e->env);
   e->env = keep;

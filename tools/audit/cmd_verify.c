@@ -81,9 +81,12 @@ static void print_text(const char *path, const audit_result *r, int ok, const ch
   }
   if (r->findings_total > r->n_findings)
     printf("... and %" PRIu64 " more findings\n", r->findings_total - r->n_findings);
-  for (size_t i = 0; i < r->n_erased; i++)
-    printf("index %" PRIu64 ": erased: the %s part (allowed)\n", r->erased[i].index,
-           parts_name(r->erased[i].parts));
+  for (size_t i = 0; i < r->n_erased; i++) {
+    const audit_erasure *e = &r->erased[i];
+    printf("index %" PRIu64 ": erased: the %s part (allowed; ", e->index, parts_name(e->parts));
+    if (e->accounted) printf("its case is erased or purged at index %" PRIu64 ")\n", e->accounted_at);
+    else printf("no CASE_ERASE or RETENTION_PURGE in the log names its case)\n");
+  }
   printf("%" PRIu64 " entries: %" PRIu64 " device records, %" PRIu64 " server events; %" PRIu64
          " authors; %" PRIu64 " devices enrolled, %" PRIu64 " revoked; %zu with erased parts\n",
          r->entries, r->device_records, r->server_events, r->authors, r->devices_enrolled,
@@ -157,6 +160,10 @@ static int print_json(const char *path, const audit_result *r, int ok, int store
     mlproto_json_ku64(&j, "index", r->erased[i].index);
     mlproto_json_kbool(&j, "disclosed", (r->erased[i].parts & MLPROTO_PART_DISCLOSED) != 0);
     mlproto_json_kbool(&j, "sealed", (r->erased[i].parts & MLPROTO_PART_SEALED) != 0);
+    mlproto_json_khex(&j, "case", r->erased[i].case_id, 16);
+    mlproto_json_key(&j, "accounted_at");
+    if (r->erased[i].accounted) mlproto_json_u64(&j, r->erased[i].accounted_at);
+    else mlproto_json_null(&j);
     mlproto_json_end(&j);
     if (json_flush(&j, 0)) break;
   }

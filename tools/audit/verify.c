@@ -134,6 +134,8 @@ typedef struct pass {
   int have_received;
   size_t cap_erased;
   unsigned threads;
+  struct reason { uint8_t case_id[16]; uint64_t index; } *reasons; /* of erasures */
+  size_t n_reasons, cap_reasons;
 } pass;
 
 static void finding(pass *p, int has_index, uint64_t index, uint64_t offset, int code,
@@ -166,7 +168,48 @@ static const char *short_key(char out[17], const uint8_t *k) {
   return out;
 }
 
-static void erased(pass *p, uint64_t index, unsigned flags) {
+/* A CASE_ERASE or RETENTION_PURGE of case_id at index: what accounts for
+ * erased parts of that case. */
+static void reason(pass *p, const uint8_t case_id[16], uint64_t index) {
+  if (p->n_reasons == p->cap_reasons) {
+    size_t cap = p->cap_reasons ? 2 * p->cap_reasons : 16;
+    struct reason *r = realloc(p->reasons, cap * sizeof *r);
+    if (!r) {
+      p->oom = 1;
+      return;
+    }
+    p->reasons = r;
+    p->cap_reasons = cap;
+  }
+  memcpy(p->reasons[p->n_reasons].case_id, case_id, 16);
+  p->reasons[p->n_reasons++].index = index;
+}
+
+static int by_case_then_index(const void *a, const void *b) {
+  const struct reason *x = a, *y = b;
+  int c = memcmp(x->case_id, y->case_id, 16);
+  return c ? c : x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Each erasure's first reason, once every entry was read. */
+static void account_erasures(pass *p) {
+  if (p->n_reasons) qsort(p->reasons, p->n_reasons, sizeof *p->reasons, by_case_then_index);
+  for (size_t i = 0; i < p->r->n_erased; i++) {
+    audit_erasure *e = &p->r->erased[i];
+    size_t lo = 0, hi = p->n_reasons;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (memcmp(p->reasons[mid].case_id, e->case_id, 16) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < p->n_reasons && memcmp(p->reasons[lo].case_id, e->case_id, 16) == 0) {
+      e->accounted = 1;
+      e->accounted_at = p->reasons[lo].index;
+    }
+  }
+}
+
+static void erased(pass *p, uint64_t index, const uint8_t case_id[16], unsigned flags) {
   unsigned parts = (flags & MLPROTO_RECORD_DISCLOSED_ERASED ? MLPROTO_PART_DISCLOSED : 0) |
                    (flags & MLPROTO_RECORD_SEALED_ERASED ? MLPROTO_PART_SEALED : 0);
   if (!parts) return;
@@ -181,7 +224,11 @@ static void erased(pass *p, uint64_t index, unsigned flags) {
     r->erased = e;
     p->cap_erased = cap;
   }
-  r->erased[r->n_erased++] = (audit_erasure){index, parts};
+  audit_erasure *e = &r->erased[r->n_erased++];
+  memset(e, 0, sizeof *e);
+  e->index = index;
+  e->parts = parts;
+  memcpy(e->case_id, case_id, 16);
 }
 
 /* ------------------------------------------------------ kept heads --- */
@@ -334,9 +381,14 @@ static void record(pass *p, const mlproto_record *rec, unsigned type, uint64_t i
          kind_of(rec->kind), short_key(k, rec->author), (unsigned long long)a->revoked_at);
   }
   chain(p, a, rec, index, off);
-  /* a forged event (not the log's key) enrols and revokes no one */
-  if (event && memcmp(rec->author, p->o->key->pk, 32) == 0) server_event(p, rec, index, off);
-  erased(p, index, rec->flags);
+  /* a forged event (not the log's key) enrols, revokes and purges nothing */
+  int by_log = event && memcmp(rec->author, p->o->key->pk, 32) == 0;
+  if (by_log) server_event(p, rec, index, off);
+  if (by_log && rec->kind == MLPROTO_KIND_RETENTION_PURGE && rec->disclosed &&
+      rec->disclosed->retention_purge && rec->disclosed->retention_purge->case_id.len == 16)
+    reason(p, rec->disclosed->retention_purge->case_id.data, index);
+  if (rec->kind == MLPROTO_KIND_CASE_ERASE) reason(p, rec->case_id, index);
+  erased(p, index, rec->case_id, rec->flags);
 }
 
 /* An envelope that does not verify: reported; what can be read of it keeps
@@ -597,9 +649,11 @@ int audit_verify(audit_result *out, const uint8_t *file, size_t len, const audit
     size_t off = 0;
     header(&p, file, len, &off);
     if (out->header_ok) items(&p, file, len, off);
+    if (!p.oom) account_erasures(&p);
   }
   authors_free(&p.au);
   free(p.kept);
+  free(p.reasons);
   if (p.oom) {
     audit_result_free(out);
     return MLPROTO_ERR_OUT_OF_MEMORY;

@@ -60,10 +60,16 @@ typedef struct audit_finding {
   char text[AUDIT_FINDING_TEXT]; /* what is wrong, in words (no newline) */
 } audit_finding;
 
-/* An erased part: allowed (retention, erasure), reported. */
+/* An erased part: allowed (retention, erasure), reported with what in the
+ * log accounts for it — erasing is not signed (record-format §8), so what
+ * says why a case's bytes are gone is a CASE_ERASE record of the case or a
+ * RETENTION_PURGE event of the log key naming it, anywhere in the file. */
 typedef struct audit_erasure {
   uint64_t index;
-  unsigned parts; /* MLPROTO_PART_DISCLOSED | MLPROTO_PART_SEALED */
+  unsigned parts;       /* MLPROTO_PART_DISCLOSED | MLPROTO_PART_SEALED */
+  uint8_t case_id[16];
+  int accounted;        /* a CASE_ERASE or RETENTION_PURGE names the case: */
+  uint64_t accounted_at; /* the first one's index */
 } audit_erasure;
 
 typedef struct audit_options {
