@@ -3,6 +3,7 @@
  * whatever we build, we would also accept. */
 #include "record_int.h"
 
+#include "mlproto/checkpoint.h"
 #include "mlproto/errors.h"
 
 #include <string.h>
@@ -267,6 +268,20 @@ static int check_error_code(const char *c) {
   return MLPROTO_OK;
 }
 
+/* The LogItems of a pull or audit answer: at most 1024, ascending. */
+static int check_items(size_t n, Mentorlog__V1__LogItem *const *items) {
+  if (n > MLPROTO_PULL_MAX_ITEMS)
+    return MLPROTO_ERR_FIELD_SIZE;
+  for (size_t i = 0; i < n; i++) {
+    const Mentorlog__V1__LogItem *it = items[i];
+    if (i > 0 && it->log_index <= items[i - 1]->log_index)
+      return MLPROTO_ERR_FIELD_RANGE;
+    TRY(in_range(it->entry_type, 0, 255));
+    TRY(check_envelope_bytes(&it->envelope));
+  }
+  return MLPROTO_OK;
+}
+
 static int check_msg(const ProtobufCMessage *m, mlproto_msg_type type) {
   switch (type) {
   case MLPROTO_MSG_ENROLL_REQUEST: {
@@ -322,16 +337,26 @@ static int check_msg(const ProtobufCMessage *m, mlproto_msg_type type) {
   }
   case MLPROTO_MSG_PULL_RESPONSE: {
     const Mentorlog__V1__PullResponse *r = (const void *)m;
-    if (r->n_items > MLPROTO_PULL_MAX_ITEMS)
-      return MLPROTO_ERR_FIELD_SIZE;
-    for (size_t i = 0; i < r->n_items; i++) {
-      const Mentorlog__V1__LogItem *it = r->items[i];
-      if (i > 0 && it->log_index <= r->items[i - 1]->log_index)
-        return MLPROTO_ERR_FIELD_RANGE;
-      TRY(in_range(it->entry_type, 0, 255));
-      TRY(check_envelope_bytes(&it->envelope));
-    }
+    TRY(check_items(r->n_items, r->items));
     return check_sth(r->sth);
+  }
+  case MLPROTO_MSG_AUDIT_LOG_RESPONSE: {
+    const Mentorlog__V1__AuditLogResponse *r = (const void *)m;
+    TRY(check_items(r->n_items, r->items));
+    for (size_t i = 0; i < r->n_items; i++)
+      if (r->items[i]->log_index >= r->tree_size)
+        return MLPROTO_ERR_FIELD_RANGE;
+    if (r->tree_size > MLPROTO_MERKLE_MAX_SIZE)
+      return MLPROTO_ERR_FIELD_RANGE;
+    if (r->checkpoint.len == 0)
+      return MLPROTO_ERR_FIELD_MISSING;
+    if (r->checkpoint.len > MLPROTO_CHECKPOINT_NOTE_MAX)
+      return MLPROTO_ERR_FIELD_SIZE;
+    mlproto_note_verifier v;
+    if (!r->log_key || !*r->log_key)
+      return MLPROTO_ERR_FIELD_MISSING;
+    return mlproto_note_vkey_parse(&v, r->log_key, strlen(r->log_key)) ? MLPROTO_ERR_FIELD_RANGE
+                                                                         : MLPROTO_OK;
   }
   case MLPROTO_MSG_SIGNED_TREE_HEAD:
     return check_sth((const void *)m);
@@ -384,6 +409,8 @@ static const struct {
     [MLPROTO_MSG_CONSISTENCY_PROOF] = {&mentorlog__v1__consistency_proof__descriptor,
                                        MLPROTO_SMALL_MSG_MAX},
     [MLPROTO_MSG_ERROR] = {&mentorlog__v1__error__descriptor, MLPROTO_SMALL_MSG_MAX},
+    [MLPROTO_MSG_AUDIT_LOG_RESPONSE] = {&mentorlog__v1__audit_log_response__descriptor,
+                                        MLPROTO_PULL_MAX_BYTES},
 };
 
 int mlproto_msg_unpack(ProtobufCMessage **out, mlproto_msg_type type, const uint8_t *buf,

@@ -76,6 +76,10 @@ static const char USAGE[] =
     "                                       (mentorlog-audit witness-keygen prints it); the\n"
     "                                       server then accepts its cosignatures\n"
     "  witness list [--json]                the witnesses: name, verifier key, added\n"
+    "  export-log --out FILE [--size N]     the whole log, up to its latest checkpoint (or\n"
+    "                                       that of size N), into the new file FILE (0600)\n"
+    "                                       in the audit log format: the same bytes as\n"
+    "                                       `mentorlog-audit fetch` of that checkpoint\n"
     "\n"
     "Works while the server runs. Exit status: 0 ok, 1 failure, 2 usage.\n";
 
@@ -834,6 +838,44 @@ static int cmd_witness(admin *a, int argc, char **argv) {
   return usage("witness add NAME VKEY | witness list [--json]");
 }
 
+/* --- export-log --out FILE [--size N] --- */
+static int cmd_export_log(admin *a, int argc, char **argv) {
+  const char *out = NULL;
+  int latest = 1;
+  uint64_t size = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--out") == 0 && i + 1 < argc && !out) {
+      out = argv[++i];
+    } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc && latest) {
+      const char *v = argv[++i];
+      if (!*v || strspn(v, "0123456789") != strlen(v) || (v[0] == '0' && v[1]) ||
+          strlen(v) > 19 || (size = strtoull(v, NULL, 10)) > (uint64_t)INT64_MAX)
+        return usage("--size N: a tree size (decimal)");
+      latest = 0;
+    } else {
+      return usage("export-log --out FILE [--size N]");
+    }
+  }
+  if (!out || !*out) return usage("export-log --out FILE [--size N]");
+  mls_export_info info;
+  int rc = mls_admin_export_log(a->st, a->log, out, latest, size, &info);
+  if (rc) {
+    char what[160];
+    if (rc == MLPROTO_ERR_ALREADY_EXISTS)
+      snprintf(what, sizeof what, "%s exists already (it is never replaced)", out);
+    else if (rc == MLPROTO_ERR_TREE_RANGE)
+      snprintf(what, sizeof what, "--size %" PRIu64 " is beyond the log", size);
+    else if (info.failed)
+      snprintf(what, sizeof what, "export-log: log entry %" PRIu64, info.failed_index);
+    else
+      snprintf(what, sizeof what, "export-log %s", out);
+    return failure(what, rc);
+  }
+  fprintf(stderr, "mentorlog-server admin: exported %" PRIu64 " entries of the checkpoint of size %"
+          PRIu64 " to %s\n", info.entries, info.size, out);
+  return 0;
+}
+
 typedef struct command {
   const char *name;
   int (*fn)(admin *a, int argc, char **argv);
@@ -847,6 +889,7 @@ static const command COMMANDS[] = {
   {"log-key", cmd_log_key},
   {"retention", cmd_retention},
   {"witness", cmd_witness},
+  {"export-log", cmd_export_log},
 };
 
 int mls_admin_main(int argc, char **argv) {

@@ -20,6 +20,10 @@
  *                                                    -> bearer token
  *   admin --data DIR fingerprint [--cert F]          -> SHA-256 of the certificate
  *   admin --data DIR log-key                         -> the log's C2SP verifier key
+ *   admin --data DIR export-log --out FILE [--size N]   the log (up to its latest
+ *                                                    checkpoint, or that of size N)
+ *                                                    as an audit log file
+ *                                                    (docs/audit-log-format.md)
  *
  * Every command but init and fingerprint refuses (exit 1) a DIR that holds
  * no server store, instead of creating a new server with a new key.
@@ -37,6 +41,27 @@ int mls_admin_main(int argc, char **argv);
 
 /* "30m", "24h", "7d", "90s" -> milliseconds (1 s .. 30 d); -1 if invalid. */
 int mls_admin_parse_ttl(const char *s, uint64_t *ms);
+
+/* export-log's writer (admin_export.c): the entries of st's log below the
+ * latest checkpoint (latest set) or the checkpoint of `size` leaves, as
+ * stored, and that checkpoint, into a new file at path (mode 0600: a
+ * temporary file in the same directory, fsync'd, then linked to path, so
+ * that path holds a whole file or nothing; an existing path is never
+ * replaced: ALREADY_EXISTS). The same checkpoint gives the same bytes as
+ * `mentorlog-audit fetch`. Errors: TREE_RANGE (size beyond the log),
+ * NOT_FOUND (no such directory), IO, DISK_FULL, STORAGE, and FIELD_SIZE for a
+ * stored envelope the format cannot hold (info->failed_index names it). */
+typedef struct mls_export_info {
+  uint64_t size;          /* the checkpoint's tree size */
+  uint64_t entries;       /* entries written (size, unless rows are missing) */
+  int failed;             /* an entry could not be written: */
+  uint64_t failed_index;  /* its log index */
+} mls_export_info;
+
+typedef struct mls_store mls_store;
+typedef struct mls_log mls_log;
+int mls_admin_export_log(mls_store *st, mls_log *log, const char *path, int latest, uint64_t size,
+                         mls_export_info *info);
 
 /* SHA-256 over the normalised enrolment code (upper case, without '-' and
  * spaces), domain-tagged: what the store keeps instead of the code. */

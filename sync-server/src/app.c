@@ -2,7 +2,8 @@
  * app.c — the application half of mentorlog-server: open/close, errors,
  * request helpers, the ops endpoints and routing (see app.h for the
  * contract). The handlers of each feature have their own file (app_int.h:
- * app_session.c, app_push.c, app_log.c, app_tiles.c).
+ * app_session.c, app_push.c, app_log.c, app_tiles.c, app_witness.c,
+ * app_jobcentre.c, app_audit.c).
  *
  * Wire conventions decided here (documented for clients):
  *  - Request and response bodies: application/vnd.mentorlog.v1+protobuf.
@@ -323,6 +324,7 @@ static const route ROUTES[] = {
   {"GET", "/v1/jobcentre/timesheet", "jc_timesheet", app_h_timesheet, 0, 0},
   /* the handler parses REF/contacts */
   {"GET", "/v1/jobcentre/grants/", "jc_contacts", app_h_grant_contacts, 0, ROUTE_PREFIX},
+  {"GET", "/v1/audit/log", "audit_log", app_h_audit_log, 0, 0},
   {"GET", "/healthz", "healthz", app_h_healthz, 1, 0},
   {"GET", "/metrics", "metrics", app_h_metrics, 0, 0},
 };

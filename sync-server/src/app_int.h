@@ -9,6 +9,7 @@
  *   app_jobcentre.c  the jobcentre's reports (compliance, contacts, timesheet)
  *   app_tiles.c    the log as C2SP tlog-tiles (hash tiles, entry bundles)
  *   app_witness.c  witnesses' cosignatures (C2SP tlog-cosignature)
+ *   app_audit.c    GET /v1/audit/log, the whole log for auditors
  * The wire conventions are app.c's opening comment.
  */
 #ifndef MLS_APP_INT_H
@@ -139,6 +140,28 @@ int app_tile_parse(const char *rest, app_tile *out);
 /* 1 when t exists in the tree of size leaves: N*256 + W <= floor(size /
  * 256^L) (a partial tile of any smaller size too; app_tiles.c), else 0. */
 int app_tile_in_tree(const app_tile *t, uint64_t size);
+/* app_log.c: one page of LogItems for an answer (pull, audit), filled by
+ * log_list through app_page_add: at most cap items and, past the first,
+ * about PULL_BYTES_SOFT_CAP bytes of envelopes (then `more`), none at or
+ * past bound (the tree size the answer names). The envelopes are copied:
+ * the page outlives the transaction. */
+typedef struct app_page {
+  Mentorlog__V1__LogItem *items;
+  Mentorlog__V1__LogItem **ptrs; /* what the answer's repeated field points to */
+  uint8_t **copies;
+  size_t n, cap;
+  size_t bytes;
+  int more;       /* stopped at cap or at the byte cap, more wait below bound */
+  uint64_t last;  /* index of the last item */
+  uint64_t bound;
+} app_page;
+int app_page_init(app_page *a, size_t cap, uint64_t bound); /* OUT_OF_MEMORY */
+/* An mls_entry_fn: returns 1 (stop) at cap, at the byte cap or at bound. */
+int app_page_add(void *ud, const mls_log_entry *e);
+/* The answer's next_since: one past the last item when more wait, else
+ * everything up to the tree size was scanned: max(size, since). */
+uint64_t app_page_next(const app_page *a, uint64_t since, uint64_t size);
+void app_page_free(app_page *a);
 
 /* app_session.c: per-address throttling and authentication. */
 size_t app_peer_key(const ctx *c, uint8_t key[MLS_LIMIT_KEY_MAX]);
@@ -177,6 +200,7 @@ int app_h_sth(ctx *c);         /* app_log.c */
 int app_h_checkpoint(ctx *c);  /* app_log.c */
 int app_h_inclusion(ctx *c);   /* app_log.c */
 int app_h_consistency(ctx *c); /* app_log.c */
+int app_h_audit_log(ctx *c);   /* app_audit.c */
 int app_h_compliance(ctx *c);  /* app_jobcentre.c */
 int app_h_timesheet(ctx *c);   /* app_jobcentre.c */
 int app_h_grant_contacts(ctx *c); /* app_jobcentre.c: /v1/jobcentre/grants/REF/contacts */

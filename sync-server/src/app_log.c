@@ -27,18 +27,21 @@ int app_read_sth(mls_app *app, uint64_t now, mlproto_sth *sth) {
 
 /* ----------------------------------------------------------------- pull --- */
 
-typedef struct pull_acc {
-  Mentorlog__V1__LogItem *items;
-  Mentorlog__V1__LogItem **ptrs;
-  uint8_t **copies;
-  size_t n, cap;
-  size_t bytes;
-  int more;
-  uint64_t last;
-} pull_acc;
+int app_page_init(app_page *a, size_t cap, uint64_t bound) {
+  memset(a, 0, sizeof *a);
+  a->cap = cap;
+  a->bound = bound;
+  a->items = calloc(cap, sizeof *a->items);
+  a->ptrs = calloc(cap, sizeof *a->ptrs);
+  a->copies = calloc(cap, sizeof *a->copies);
+  if (a->items && a->ptrs && a->copies) return MLPROTO_OK;
+  app_page_free(a);
+  return MLPROTO_ERR_OUT_OF_MEMORY;
+}
 
-static int pull_cb(void *ud, const mls_log_entry *e) {
-  pull_acc *a = ud;
+int app_page_add(void *ud, const mls_log_entry *e) {
+  app_page *a = ud;
+  if (e->index >= a->bound) return 1; /* past the tree head: stop, nothing more */
   if (a->n == a->cap || (a->n > 0 && a->bytes + e->envelope_len > PULL_BYTES_SOFT_CAP)) {
     a->more = 1;
     return 1; /* stop */
@@ -60,6 +63,18 @@ static int pull_cb(void *ud, const mls_log_entry *e) {
   return 0;
 }
 
+uint64_t app_page_next(const app_page *a, uint64_t since, uint64_t size) {
+  return a->more ? a->last + 1 : (size > since ? size : since);
+}
+
+void app_page_free(app_page *a) {
+  for (size_t i = 0; i < a->n; i++) mlproto_free(a->copies[i]);
+  free(a->items);
+  free(a->ptrs);
+  free(a->copies);
+  memset(a, 0, sizeof *a);
+}
+
 int app_h_pull(ctx *c) {
   mls_device d;
   int rc = app_authenticate(c, &d);
@@ -72,22 +87,16 @@ int app_h_pull(ctx *c) {
   if (limit == 0) return app_fail(c, MLPROTO_ERR_BAD_QUERY, "limit must be >= 1");
   if (limit > MLPROTO_PULL_MAX_ITEMS) limit = MLPROTO_PULL_MAX_ITEMS;
 
-  pull_acc a;
-  memset(&a, 0, sizeof a);
-  a.cap = (size_t)limit;
-  a.items = calloc(a.cap, sizeof *a.items);
-  a.ptrs = calloc(a.cap, sizeof *a.ptrs);
-  a.copies = calloc(a.cap, sizeof *a.copies);
+  app_page a;
   mlproto_sth sth;
-  if (!a.items || !a.ptrs || !a.copies) {
-    rc = MLPROTO_ERR_OUT_OF_MEMORY;
-  } else {
+  rc = app_page_init(&a, (size_t)limit, UINT64_MAX);
+  if (!rc) {
     mls_txn *tx;
     rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
     if (!rc) {
       rc = mls_log_sth(c->app->log, tx, c->now, &sth);
       /* limit+1: one more row tells whether more are waiting. */
-      if (!rc) rc = MLS_TX(tx, log_list, d.mentor_id, since, (uint32_t)limit + 1, pull_cb, &a);
+      if (!rc) rc = MLS_TX(tx, log_list, d.mentor_id, since, (uint32_t)limit + 1, app_page_add, &a);
       if (rc == 1) rc = MLPROTO_OK;
       mls_store_rollback(tx);
     }
@@ -100,16 +109,13 @@ int app_h_pull(ctx *c) {
     r.items = a.ptrs;
     r.more = a.more;
     /* Without more, everything up to the tree head's size was scanned. */
-    r.next_since = a.more ? a.last + 1 : (sth.size > since ? sth.size : since);
+    r.next_since = app_page_next(&a, since, sth.size);
     r.sth = &pb;
     rc = app_reply(c, &r.base);
   } else {
     app_fail(c, rc, NULL);
   }
-  for (size_t i = 0; i < a.n; i++) mlproto_free(a.copies[i]);
-  free(a.items);
-  free(a.ptrs);
-  free(a.copies);
+  app_page_free(&a);
   return rc;
 }
 

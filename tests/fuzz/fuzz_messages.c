@@ -5,7 +5,8 @@
  * Every message the server accepts (EnrollRequest, SessionRequest,
  * PushRequest with each envelope verified) and those the client reads
  * (EnrollResponse, ChallengeResponse, SessionResponse, PushResponse,
- * PullResponse with each envelope verified, STH, proofs, Error).
+ * PullResponse and AuditLogResponse with each envelope verified, STH,
+ * proofs, Error).
  * Invariant: a message that validates re-serializes into one that validates. */
 #include "mlproto/alloc.h"
 #include "mlproto/crypto.h"
@@ -59,6 +60,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   case MLPROTO_MSG_PULL_RESPONSE: {
     const Mentorlog__V1__PullResponse *p = (const void *)m;
+    for (size_t i = 0; i < p->n_items; i++)
+      verify_envelope(&p->items[i]->envelope);
+    break;
+  }
+  case MLPROTO_MSG_AUDIT_LOG_RESPONSE: {
+    const Mentorlog__V1__AuditLogResponse *p = (const void *)m;
     for (size_t i = 0; i < p->n_items; i++)
       verify_envelope(&p->items[i]->envelope);
     break;

@@ -161,6 +161,15 @@ int main(int argc, char **argv) {
   pu.next_since = 2;
   pu.sth = &sth;
   rc |= write_msg(dir, "pull_response", MLPROTO_MSG_PULL_RESPONSE, &pu.base);
+  static const char note[] = "mentorlog.example/log\n2\n...\n\n";
+  Mentorlog__V1__AuditLogResponse au = MENTORLOG__V1__AUDIT_LOG_RESPONSE__INIT;
+  au.items = &itp;
+  au.n_items = 1;
+  au.next_since = 2;
+  au.tree_size = 2;
+  au.checkpoint = (ProtobufCBinaryData){sizeof note - 1, (uint8_t *)note};
+  au.log_key = (char *)"mentorlog.example/log+2878df77+AepKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+  rc |= write_msg(dir, "audit_log_response", MLPROTO_MSG_AUDIT_LOG_RESPONSE, &au.base);
 
   uint8_t hs[3][32] = {{1}, {2}, {3}};
   ProtobufCBinaryData hb[3] = {{32, hs[0]}, {32, hs[1]}, {32, hs[2]}};

@@ -148,6 +148,34 @@ static void test_push_pull(void **state) {
   pu.sth = NULL;
   assert_rc(MLPROTO_ERR_FIELD_MISSING, round_trip(&pu.base, MLPROTO_MSG_PULL_RESPONSE));
 
+  /* The audit listing: the same items, below its checkpoint's size. */
+  static const char note[] = "mentorlog.example/log\n7\n...\n\n";
+  Mentorlog__V1__AuditLogResponse au = MENTORLOG__V1__AUDIT_LOG_RESPONSE__INIT;
+  au.items = itp;
+  au.n_items = 2;
+  au.tree_size = 7;
+  au.checkpoint = (ProtobufCBinaryData){sizeof note - 1, (uint8_t *)note};
+  au.log_key = (char *)"mentorlog.example/log+2878df77+AepKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+  assert_rc(MLPROTO_OK, round_trip(&au.base, MLPROTO_MSG_AUDIT_LOG_RESPONSE));
+  au.tree_size = 6; /* item 6 is not below it */
+  assert_rc(MLPROTO_ERR_FIELD_RANGE, round_trip(&au.base, MLPROTO_MSG_AUDIT_LOG_RESPONSE));
+  au.tree_size = 7;
+  it[1].log_index = 4;
+  assert_rc(MLPROTO_ERR_FIELD_RANGE, round_trip(&au.base, MLPROTO_MSG_AUDIT_LOG_RESPONSE));
+  it[1].log_index = 6;
+  au.log_key = (char *)"mentorlog.example/log+2878df78+AepKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+  assert_rc(MLPROTO_ERR_FIELD_RANGE, round_trip(&au.base, MLPROTO_MSG_AUDIT_LOG_RESPONSE));
+  au.log_key = (char *)"";
+  assert_rc(MLPROTO_ERR_FIELD_MISSING, round_trip(&au.base, MLPROTO_MSG_AUDIT_LOG_RESPONSE));
+  au.log_key = (char *)"mentorlog.example/log+2878df77+AepKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+  au.checkpoint.len = 0;
+  assert_rc(MLPROTO_ERR_FIELD_MISSING, round_trip(&au.base, MLPROTO_MSG_AUDIT_LOG_RESPONSE));
+  uint8_t *bignote = calloc(1, 32769);
+  assert_non_null(bignote);
+  au.checkpoint = (ProtobufCBinaryData){32769, bignote};
+  assert_rc(MLPROTO_ERR_FIELD_SIZE, round_trip(&au.base, MLPROTO_MSG_AUDIT_LOG_RESPONSE));
+  free(bignote);
+
   Mentorlog__V1__RecordResult rr = MENTORLOG__V1__RECORD_RESULT__INIT, *rrp = &rr;
   uint8_t rid[16] = {0};
   rr.record_id = (ProtobufCBinaryData){16, rid};

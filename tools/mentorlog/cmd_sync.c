@@ -144,7 +144,7 @@ static int enroll_trust(struct opt *opts, char out[MENTORLOG_PIN_MAX + 1]) {
   const char *pin = optv(opts, "pin"), *ca = optv(opts, "ca");
   if (pin) {
     char p[7 + 64 + 1];
-    if (sync_parse_pin(pin, p) != 0)
+    if (ml_parse_pin(pin, p) != 0)
       return bad_opt("pin", pin, "expected the certificate's SHA-256: 64 hex digits (colons allowed)");
     snprintf(out, MENTORLOG_PIN_MAX + 1, "%s", p);
     return 0;
@@ -181,7 +181,7 @@ int cmd_enroll(int argc, char **argv) {
   char host[256], url[MENTORLOG_URL_MAX + 1], pin[MENTORLOG_PIN_MAX + 1];
   uint16_t port;
   const char *why;
-  if (sync_parse_url(pos[0], host, sizeof host, &port, url, sizeof url, &why) != 0) {
+  if (ml_parse_url(pos[0], host, sizeof host, &port, url, sizeof url, &why) != 0) {
     fprintf(stderr, "%s: enroll: URL '%s': %s\n", prog, pos[0], why);
     return EXIT_USER;
   }

@@ -15,108 +15,21 @@
 
 #include <sodium.h>
 
-/* ------------------------------------------------------------ address */
-
-int sync_parse_url(const char *url, char *host, size_t cap, uint16_t *port, char *norm, size_t cap_norm,
-                   const char **why) {
-  static const char scheme[] = "https://";
-  *why = NULL;
-  if (strncasecmp(url, scheme, sizeof scheme - 1) != 0) {
-    *why = "expected https://HOST:PORT (the server speaks HTTPS only)";
-    return -1;
-  }
-  const char *p = url + sizeof scheme - 1, *h, *end;
-  bool v6 = *p == '[';
-  if (v6) {
-    h = p + 1;
-    if (!(end = strchr(h, ']'))) {
-      *why = "an IPv6 address needs its closing ']'";
-      return -1;
-    }
-    p = end + 1;
-  } else {
-    h = p;
-    end = p + strcspn(p, ":/?#@");
-    p = end;
-  }
-  size_t hl = (size_t)(end - h);
-  if (hl == 0 || hl >= cap || hl > 253) {
-    *why = hl == 0 ? "the host is missing" : "the host is too long";
-    return -1;
-  }
-  for (const char *q = h; q < end; q++)
-    if (!(isalnum((unsigned char)*q) || *q == '.' || *q == '-' || (v6 && *q == ':'))) {
-      *why = "the host may hold only letters, digits, '.' and '-' (an IPv6 address in [brackets])";
-      return -1;
-    }
-  unsigned long pn = 443;
-  if (*p == ':') {
-    char *e;
-    errno = 0;
-    if (!isdigit((unsigned char)p[1]) || (pn = strtoul(p + 1, &e, 10), errno) || pn == 0 || pn > 65535) {
-      *why = "the port must be 1..65535";
-      return -1;
-    }
-    p = e;
-  }
-  if (*p == '/')
-    p++;
-  if (*p) {
-    *why = "expected https://HOST:PORT, without a path, query or user";
-    return -1;
-  }
-  memcpy(host, h, hl);
-  host[hl] = 0;
-  *port = (uint16_t)pn;
-  if (norm && (size_t)snprintf(norm, cap_norm, v6 ? "https://[%s]:%lu" : "https://%s:%lu", host, pn) >= cap_norm) {
-    *why = "the URL is too long";
-    return -1;
-  }
-  return 0;
-}
-
-int sync_parse_pin(const char *in, char out[7 + 64 + 1]) {
-  if (strncasecmp(in, "sha256:", 7) == 0)
-    in += 7;
-  memcpy(out, "sha256:", 7);
-  size_t n = 0;
-  for (const char *p = in; *p; p++) {
-    if (*p == ':')
-      continue;
-    if (!isxdigit((unsigned char)*p) || n == 64)
-      return -1;
-    out[7 + n++] = (char)tolower((unsigned char)*p);
-  }
-  out[7 + n] = 0;
-  return n == 64 ? 0 : -1;
-}
-
 /* ----------------------------------------------------------- connect */
 
-/* The whole of the CA file (at most MLPROTO_TLS_MAX_PEM bytes) into a
- * malloc'd buffer. */
+/* The CA file (ml_ca_read), or an exit status (printed). */
 static int read_ca(const char *what, const char *path, char **out, size_t *len) {
-  *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  int err = ml_ca_read(path, out, len);
+  if (!err)
+    return 0;
+  if (err == MLPROTO_ERR_IO)
     fprintf(stderr, "%s: %s: cannot read the CA file '%s': %s\n", prog, what, path, strerror(errno));
-    return EXIT_USER;
-  }
-  size_t cap = MLPROTO_TLS_MAX_PEM + 1, n = 0;
-  char *buf = malloc(cap);
-  if (buf)
-    n = fread(buf, 1, cap, f);
-  bool bad = !buf || ferror(f);
-  fclose(f);
-  if (bad || n == 0 || n >= cap) {
+  else
     fprintf(stderr, "%s: %s: the CA file '%s' %s\n", prog, what, path,
-            !buf ? "does not fit in memory" : n == 0 ? "is empty or unreadable" : "is too large for a PEM file");
-    free(buf);
-    return buf ? EXIT_USER : EXIT_INTERNAL;
-  }
-  *out = buf;
-  *len = n;
-  return 0;
+            err == MLPROTO_ERR_OUT_OF_MEMORY ? "does not fit in memory"
+            : err == MLPROTO_ERR_FIELD_MISSING ? "is empty or unreadable"
+                                               : "is too large for a PEM file");
+  return err == MLPROTO_ERR_OUT_OF_MEMORY ? EXIT_INTERNAL : EXIT_USER;
 }
 
 int sync_connect(const char *what, const char *url, const char *pin, ml_netclient **out) {
@@ -124,7 +37,7 @@ int sync_connect(const char *what, const char *url, const char *pin, ml_netclien
   char host[256];
   uint16_t port;
   const char *why;
-  if (sync_parse_url(url, host, sizeof host, &port, NULL, 0, &why) != 0) {
+  if (ml_parse_url(url, host, sizeof host, &port, NULL, 0, &why) != 0) {
     fprintf(stderr, "%s: %s: the server URL '%s' is not usable: %s\n", prog, what, url, why);
     return EXIT_USER;
   }
@@ -135,7 +48,7 @@ int sync_connect(const char *what, const char *url, const char *pin, ml_netclien
   int rc;
   if (strncmp(pin, "sha256:", 7) == 0) {
     o.pin_sha256 = pin + 7;
-    o.tls_hostname = SYNC_TLS_NAME;
+    o.tls_hostname = ML_SERVER_TLS_NAME;
   } else if (strncmp(pin, "ca:", 3) == 0) {
     if ((rc = read_ca(what, pin + 3, &ca, &o.ca_pem_len)))
       return rc;

@@ -23,27 +23,15 @@
 #define MENTORLOG_SYNC_DRIVE_H
 
 #include "mentorlog/sync.h"
+#include "netaddr.h"
 #include "netclient.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* The name the server's self-signed certificate always carries (its CN and
- * a subjectAltName; sync-server/src/net_serve.c). */
-#define SYNC_TLS_NAME "mentorlog-server"
-
-/* URL as the user typed it ("https://HOST[:PORT][/]", the port 443 when
- * absent) into host (cap bytes; an IPv6 address without its brackets) and
- * *port, and its normal form "https://HOST:PORT" into norm (cap_norm
- * bytes; may be NULL). Returns 0, or -1 with why (static text) in *why. */
-int sync_parse_url(const char *url, char *host, size_t cap, uint16_t *port, char *norm, size_t cap_norm,
-                   const char **why);
-
-/* A --pin value (64 hex digits, either case, colons allowed as openssl
- * prints them, an optional "sha256:" in front) as "sha256:" + 64 lower-case
- * hex digits into out. Returns 0, or -1 when it is not one. */
-int sync_parse_pin(const char *in, char out[7 + 64 + 1]);
+/* The URL, the pin and the CA file as the user gives them: netaddr.h
+ * (ml_parse_url, ml_parse_pin, ml_ca_read, ML_SERVER_TLS_NAME). */
 
 /* A client for the server at url trusted by pin (both in the forms kept by
  * the profile, above). The CA file of a "ca:" pin is read and parsed here;
