@@ -442,14 +442,7 @@ static mlproto_date month_last(mlproto_date first) {
   int y, mo, d;
   if (mlproto_date_to_ymd(first, &y, &mo, &d) != MLPROTO_OK)
     return first;
-  if (++mo > 12) {
-    mo = 1;
-    y++;
-  }
-  mlproto_date next;
-  if (mlproto_date_from_ymd(&next, y, mo, 1) != MLPROTO_OK)
-    return first;
-  return next - 1;
+  return first + mlproto_days_in_month(y, mo) - 1;
 }
 
 typedef struct month_sum {

@@ -17,6 +17,10 @@
 
 /* Bodies of reports: 2,000 grants of half a year are ~15 MB of JSON. */
 #define REPORT_CAP (64u << 20)
+/* The envelopes one report may hold in memory while it computes (a
+ * jobcentre's every case is read, whatever the range): past it the answer is
+ * TOO_LARGE, not an exhausted server. 2,000 grants of half a year are ~30 MB. */
+#define REPORT_GATHER_CAP (512u << 20)
 /* The widest range a compliance or contacts report covers. */
 #define REPORT_MAX_DAYS 1100
 
@@ -296,6 +300,7 @@ static int gather_read(mls_app *app, const char *jc, int64_t now, mlproto_sth *s
   if (!rc && cases.n) rc = MLS_TX(tx, device_list, device_add, &devs);
   if (!rc && devs.n > 1) qsort(devs.d, devs.n, sizeof *devs.d, by_mentor);
   if (!rc && cases.n && !(cj = calloc(cases.n, sizeof *cj))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  size_t held = 0;
   for (size_t i = 0; !rc && i < cases.n; i++) {
     case_job *c = &cj[i];
     memcpy(c->id, cases.ids[i], 16);
@@ -313,6 +318,8 @@ static int gather_read(mls_app *app, const char *jc, int64_t now, mlproto_sth *s
       for (size_t k = lo; !rc && k < hi; k++) memcpy(c->keys[c->n_keys++], devs.d[k].pub, 32);
     }
     if (!rc) rc = MLS_TX(tx, case_entries, c->id, sth->size, case_copy, c);
+    held += c->env_len;
+    if (!rc && held > REPORT_GATHER_CAP) rc = MLPROTO_ERR_TOO_LARGE;
   }
   mls_store_rollback(tx);
   free(cases.ids);
@@ -460,6 +467,12 @@ static void log_report(ctx *c, const char *what, const char *jc, size_t grants,
           PRIu64, c->req->conn_id, what, jc, grants, g->sth.size);
 }
 
+static int gather_failed(ctx *c, int rc) {
+  return app_fail(c, rc, rc == MLPROTO_ERR_TOO_LARGE
+                             ? "this jobcentre's records exceed what one report may hold (512 MiB)"
+                             : NULL);
+}
+
 /* The common start of the ranged reports: the jobcentre token, the query
  * (from, to, format), and the grants computed at one checkpoint. */
 static int ranged_request(ctx *c, char jc[MLS_JOBCENTRE_MAX + 1], mlproto_date *from,
@@ -470,7 +483,7 @@ static int ranged_request(ctx *c, char jc[MLS_JOBCENTRE_MAX + 1], mlproto_date *
   if ((rc = app_parse_query(c, ps, 3)) || (rc = q_range(c, &ps[0], &ps[1], from, to)) ||
       (rc = q_format(c, &ps[2], format)))
     return rc;
-  if ((rc = gather(c->app, jc, (int64_t)c->now, g))) return app_fail(c, rc, NULL);
+  if ((rc = gather(c->app, jc, (int64_t)c->now, g))) return gather_failed(c, rc);
   return MLPROTO_OK;
 }
 
@@ -514,19 +527,14 @@ int app_h_timesheet(ctx *c) {
   if (mlproto_date_parse(&month, day, 10) != MLPROTO_OK)
     return app_fail(c, MLPROTO_ERR_BAD_QUERY, "month: YYYY-MM");
   jc_grants g;
-  if ((rc = gather(c->app, jc, (int64_t)c->now, &g))) return app_fail(c, rc, NULL);
+  if ((rc = gather(c->app, jc, (int64_t)c->now, &g))) return gather_failed(c, rc);
   mlproto_report_meta m;
   meta_of(&m, c, &g, jc);
   m.month = month;
   /* the grants with a day of support in the month */
-  mlproto_date last = month + 30;
   int y, mo, d;
-  if (mlproto_date_to_ymd(month, &y, &mo, &d) == MLPROTO_OK) {
-    mlproto_date next;
-    if (mlproto_date_from_ymd(&next, mo == 12 ? y + 1 : y, mo == 12 ? 1 : mo + 1, 1) ==
-        MLPROTO_OK)
-      last = next - 1;
-  }
+  (void)mlproto_date_to_ymd(month, &y, &mo, &d); /* valid: parsed above */
+  mlproto_date last = month + mlproto_days_in_month(y, mo) - 1;
   size_t k = 0;
   for (size_t i = 0; i < g.n; i++)
     if (!g.g[i]->erased && !g.g[i]->invalid && mlproto_grant_report_in_range(g.g[i], month, last))
