@@ -4,7 +4,10 @@
 #include "admin_run.h"
 #include "testutil.h"
 
+#include "mlproto/errors.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void mark(sa_side_fn side, int s) {
@@ -86,4 +89,35 @@ mentorlog *sa_device(mls_app *app, const char *data_dir, const char *dir, const 
   int err = sa_sync(app, h, &so, now, msg, sizeof msg, side);
   if (err) fail_msg("enrol %s: %s (%s)", label, mentorlog_errname(err), msg);
   return h;
+}
+
+sa_resp sa_get(mls_app *app, uint64_t now, const char *path, const char *query,
+               const char *token, const char *peer) {
+  char auth[200];
+  mls_header hs[1];
+  size_t nh = 0;
+  if (token) {
+    snprintf(auth, sizeof auth, "Bearer %s", token);
+    hs[nh++] = (mls_header){"Authorization", auth};
+  }
+  mls_request rq = {.method = "GET", .path = path, .query = query ? query : "", .headers = hs,
+                    .n_headers = nh, .peer = peer ? peer : "10.0.0.9", .conn_id = 7};
+  mls_response rs;
+  memset(&rs, 0, sizeof rs);
+  mls_app_handle(app, &rq, &rs, now);
+  sa_resp r = {.status = rs.status, .ctype = rs.content_type, .len = rs.body.len};
+  snprintf(r.code, sizeof r.code, "%s", rs.error_code ? mlproto_errname(rs.error_code) : "OK");
+  snprintf(r.headers, sizeof r.headers, "%s", rs.extra_headers);
+  r.body = malloc(rs.body.len + 1);
+  assert_non_null(r.body);
+  if (rs.body.len) memcpy(r.body, rs.body.data, rs.body.len);
+  r.body[rs.body.len] = 0;
+  r.text = (char *)r.body;
+  mlproto_buf_free(&rs.body);
+  return r;
+}
+
+void sa_resp_free(sa_resp *r) {
+  free(r->body);
+  memset(r, 0, sizeof *r);
 }

@@ -25,6 +25,24 @@ typedef void (*sa_side_fn)(int side);
 int sa_sync(mls_app *app, mentorlog *h, const mentorlog_sync_options *o, int64_t *now,
             char *msg, size_t cap, sa_side_fn side);
 
+/* One answer of the app, copied out: body is NUL-terminated (text is the
+ * same bytes, for string checks), code the error's name or "OK". */
+typedef struct sa_resp {
+  int status;
+  char code[64];
+  const char *ctype;     /* static: the app's content type */
+  char headers[256];     /* the extra header lines */
+  uint8_t *body;
+  char *text;            /* == (char *)body */
+  size_t len;
+} sa_resp;
+
+/* GET path?query (query may be NULL) with an optional bearer token, from
+ * peer (NULL: "10.0.0.9"), answered by the app at now. */
+sa_resp sa_get(mls_app *app, uint64_t now, const char *path, const char *query,
+               const char *token, const char *peer);
+void sa_resp_free(sa_resp *r);
+
 /* A new profile at dir (fast test KDF) enrolled with a code of mentor via
  * the in-process admin (the app's data directory data_dir): its first sync
  * done. Fails the test on any error. */

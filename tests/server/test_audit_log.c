@@ -37,39 +37,12 @@ typedef struct fx {
   mentorlog *a1, *a2, *b1;
 } fx;
 
-typedef struct resp {
-  int status;
-  char code[64];
-  uint8_t *body;
-  size_t len;
-  char headers[256];
-} resp;
-
-static void resp_free(resp *r) { free(r->body); }
+typedef sa_resp resp;
 
 static resp get(fx *f, const char *path, const char *query, const char *token) {
-  char auth[160];
-  mls_header hs[1];
-  size_t nh = 0;
-  if (token) {
-    snprintf(auth, sizeof auth, "Bearer %s", token);
-    hs[nh++] = (mls_header){"Authorization", auth};
-  }
-  mls_request rq = {.method = "GET", .path = path, .query = query ? query : "", .headers = hs,
-                    .n_headers = nh, .peer = "10.0.0.7", .conn_id = 3};
-  mls_response rs;
-  memset(&rs, 0, sizeof rs);
-  mls_app_handle(f->app, &rq, &rs, (uint64_t)f->now);
-  resp r = {.status = rs.status, .len = rs.body.len};
-  snprintf(r.code, sizeof r.code, "%s", rs.error_code ? mlproto_errname(rs.error_code) : "OK");
-  r.body = malloc(rs.body.len + 1);
-  assert_non_null(r.body);
-  if (rs.body.len) memcpy(r.body, rs.body.data, rs.body.len);
-  r.body[rs.body.len] = 0;
-  snprintf(r.headers, sizeof r.headers, "%s", rs.extra_headers);
-  mlproto_buf_free(&rs.body);
-  return r;
+  return sa_get(f->app, (uint64_t)f->now, path, query, token, NULL);
 }
+static void resp_free(resp *r) { sa_resp_free(r); }
 
 /* One page: 200, decoded and validated (mlproto_msg_unpack). */
 static Mentorlog__V1__AuditLogResponse *page(fx *f, const char *query) {

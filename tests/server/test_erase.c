@@ -55,32 +55,10 @@ typedef struct fx {
   uint8_t g[6][16];
 } fx;
 
-typedef struct resp {
-  int status;
-  uint8_t *body;
-  size_t len;
-} resp;
+typedef sa_resp resp;
 
 static resp get(fx *f, const char *path, const char *query, const char *token) {
-  char auth[128];
-  mls_header hs[1];
-  size_t nh = 0;
-  if (token) {
-    snprintf(auth, sizeof auth, "Bearer %s", token);
-    hs[nh++] = (mls_header){"Authorization", auth};
-  }
-  mls_request rq = {.method = "GET", .path = path, .query = query ? query : "", .headers = hs,
-                    .n_headers = nh, .peer = "10.0.0.9", .conn_id = 7};
-  mls_response rs;
-  memset(&rs, 0, sizeof rs);
-  mls_app_handle(f->app, &rq, &rs, (uint64_t)f->now);
-  resp r = {.status = rs.status, .len = rs.body.len};
-  r.body = malloc(rs.body.len + 1);
-  assert_non_null(r.body);
-  if (rs.body.len) memcpy(r.body, rs.body.data, rs.body.len);
-  r.body[rs.body.len] = 0;
-  mlproto_buf_free(&rs.body);
-  return r;
+  return sa_get(f->app, (uint64_t)f->now, path, query, token, NULL);
 }
 
 static int sync_dev(fx *f, mentorlog *h) {

@@ -41,15 +41,7 @@ typedef struct fx {
   mentorlog_date today;
 } fx;
 
-typedef struct resp {
-  int status;
-  char *body;
-  size_t len;
-  char headers[256];
-  const char *ctype;
-} resp;
-
-static void resp_free(resp *r) { free(r->body); }
+typedef sa_resp resp;
 
 static int admin(fx *f, char *out, size_t cap, const char *a1, const char *a2, const char *a3,
                  const char *a4, const char *a5) {
@@ -58,27 +50,9 @@ static int admin(fx *f, char *out, size_t cap, const char *a1, const char *a2, c
 }
 
 static resp get(fx *f, const char *path, const char *query, const char *token) {
-  char auth[128];
-  mls_header hs[1];
-  size_t nh = 0;
-  if (token) {
-    snprintf(auth, sizeof auth, "Bearer %s", token);
-    hs[nh++] = (mls_header){"Authorization", auth};
-  }
-  mls_request rq = {.method = "GET", .path = path, .query = query ? query : "", .headers = hs,
-                    .n_headers = nh, .peer = "10.0.0.9", .conn_id = 7};
-  mls_response rs;
-  memset(&rs, 0, sizeof rs);
-  mls_app_handle(f->app, &rq, &rs, (uint64_t)f->now);
-  resp r = {.status = rs.status, .len = rs.body.len, .ctype = rs.content_type};
-  r.body = malloc(rs.body.len + 1);
-  assert_non_null(r.body);
-  if (rs.body.len) memcpy(r.body, rs.body.data, rs.body.len);
-  r.body[rs.body.len] = 0;
-  snprintf(r.headers, sizeof r.headers, "%s", rs.extra_headers);
-  mlproto_buf_free(&rs.body);
-  return r;
+  return sa_get(f->app, (uint64_t)f->now, path, query, token, NULL);
 }
+static void resp_free(resp *r) { sa_resp_free(r); }
 
 static int sync_dev(fx *f, mentorlog *h) {
   mentorlog_sync_options o = MENTORLOG_SYNC_OPTIONS_INIT;
@@ -240,8 +214,8 @@ static int col(const csv_row *header, const char *name) {
 /* What no jobcentre answer may hold: names, notes, purposes, and any byte
  * run of a sealed part (its nonce, hex-encoded, as a report writes ids). */
 static void assert_nothing_sealed(fx *f, const resp *r) {
-  assert_null(strstr(r->body, "SECRET"));
-  assert_null(strstr(r->body, "4512345678"));
+  assert_null(strstr(r->text, "SECRET"));
+  assert_null(strstr(r->text, "4512345678"));
   char db[128];
   snprintf(db, sizeof db, "%s/server.db", f->dir);
   sqlite3 *h;
@@ -259,8 +233,8 @@ static void assert_nothing_sealed(fx *f, const resp *r) {
     if (rec->sealed && rec->sealed_len >= 12) {
       char hex[25];
       mlproto_hex_encode(hex, rec->sealed, 12);
-      assert_null(strstr(r->body, hex));
-      assert_null(memmem(r->body, r->len, rec->sealed, 12));
+      assert_null(strstr(r->text, hex));
+      assert_null(memmem(r->text, r->len, rec->sealed, 12));
       sealed++;
     }
     mlproto_record_free(rec);
@@ -279,7 +253,7 @@ static void compliance_matches_the_devices(void **state) {
   assert_non_null(strstr(r.headers, "X-Mentorlog-Checkpoint: "));
   assert_nothing_sealed(f, &r);
   csv_row rows[256];
-  int n = csv_parse(r.body, rows, 256);
+  int n = csv_parse(r.text, rows, 256);
   assert_true(n > 2);
   const csv_row *hd = &rows[0];
   int c_grant = col(hd, "grant_id"), c_status = col(hd, "status"), c_q = col(hd, "qualifying"),
@@ -331,21 +305,21 @@ static void compliance_matches_the_devices(void **state) {
   r = get(f, "/v1/jobcentre/compliance", NULL, f->tok_kbh);
   assert_int_equal(r.status, 200);
   assert_string_equal(r.ctype, "application/json; charset=utf-8");
-  assert_non_null(strstr(r.body, g1));
-  assert_non_null(strstr(r.body, g3));
-  assert_null(strstr(r.body, g2));
-  assert_non_null(strstr(r.body, "\"report\":\"compliance\""));
-  assert_non_null(strstr(r.body, "\"checkpoint\":{\"origin\":"));
-  assert_non_null(strstr(r.body, "\"case_ref\":\"KBH-2026-001\""));
+  assert_non_null(strstr(r.text, g1));
+  assert_non_null(strstr(r.text, g3));
+  assert_null(strstr(r.text, g2));
+  assert_non_null(strstr(r.text, "\"report\":\"compliance\""));
+  assert_non_null(strstr(r.text, "\"checkpoint\":{\"origin\":"));
+  assert_non_null(strstr(r.text, "\"case_ref\":\"KBH-2026-001\""));
   assert_nothing_sealed(f, &r);
   resp_free(&r);
 
   /* aarhus sees only its own. */
   r = get(f, "/v1/jobcentre/compliance", NULL, f->tok_aar);
   assert_int_equal(r.status, 200);
-  assert_non_null(strstr(r.body, g2));
-  assert_null(strstr(r.body, g1));
-  assert_null(strstr(r.body, g3));
+  assert_non_null(strstr(r.text, g2));
+  assert_null(strstr(r.text, g1));
+  assert_null(strstr(r.text, g3));
   resp_free(&r);
 
   /* A range: only the grants and periods that meet it. */
@@ -355,15 +329,15 @@ static void compliance_matches_the_devices(void **state) {
   snprintf(q, sizeof q, "from=%s&to=%s", from, to);
   r = get(f, "/v1/jobcentre/compliance", q, f->tok_kbh);
   assert_int_equal(r.status, 200);
-  assert_non_null(strstr(r.body, g1)); /* its first day, today - 56, is in the range */
-  assert_null(strstr(r.body, g3));    /* starts on today - 10 */
+  assert_non_null(strstr(r.text, g1)); /* its first day, today - 56, is in the range */
+  assert_null(strstr(r.text, g3));    /* starts on today - 10 */
   resp_free(&r);
   mlproto_date_format(to, f->today - 57);
   snprintf(q, sizeof q, "from=%s&to=%s", from, to);
   r = get(f, "/v1/jobcentre/compliance", q, f->tok_kbh);
   assert_int_equal(r.status, 200);
-  assert_null(strstr(r.body, g1)); /* the day before: no grant */
-  assert_non_null(strstr(r.body, "\"grants\":[]"));
+  assert_null(strstr(r.text, g1)); /* the day before: no grant */
+  assert_non_null(strstr(r.text, "\"grants\":[]"));
   resp_free(&r);
 }
 
@@ -377,10 +351,10 @@ static void contacts_and_timesheet(void **state) {
   resp b = get(f, path, "format=csv", f->tok_kbh);
   assert_int_equal(a.status, 200);
   assert_int_equal(b.status, 200);
-  assert_string_equal(a.body, b.body);
+  assert_string_equal(a.text, b.text);
   assert_nothing_sealed(f, &a);
   csv_row rows[64];
-  int n = csv_parse(a.body, rows, 64);
+  int n = csv_parse(a.text, rows, 64);
   mentorlog_contact *cv;
   size_t nc;
   assert_int_equal(mentorlog_contacts(f->a1, f->case1, &cv, &nc), 0);
@@ -418,7 +392,7 @@ static void contacts_and_timesheet(void **state) {
   a = get(f, "/v1/jobcentre/timesheet", q, f->tok_kbh);
   assert_int_equal(a.status, 200);
   assert_nothing_sealed(f, &a);
-  n = csv_parse(a.body, rows, 64);
+  n = csv_parse(a.text, rows, 64);
   int c_bill = col(&rows[0], "billable_minutes"), c_tr = col(&rows[0], "transport_minutes"),
       c_date = col(&rows[0], "date");
   uint64_t bill = 0, tr = 0;
@@ -447,7 +421,7 @@ static void contacts_and_timesheet(void **state) {
   assert_int_equal(a.status, 200);
   char want[64];
   snprintf(want, sizeof want, "\"month\":\"%s\"", month);
-  assert_non_null(strstr(a.body, want));
+  assert_non_null(strstr(a.text, want));
   resp_free(&a);
 }
 
@@ -460,7 +434,7 @@ static void ambiguous_reference(void **state) {
   assert_int_equal(sync_dev(f, f->a1), 0);
   resp r = get(f, "/v1/jobcentre/grants/KBH-2026-001/contacts", NULL, f->tok_kbh);
   assert_int_equal(r.status, 400);
-  assert_non_null(strstr(r.body, "AMBIGUOUS"));
+  assert_non_null(strstr(r.text, "AMBIGUOUS"));
   resp_free(&r);
   char path[128], hex[33];
   hex16(hex, g4);
@@ -484,7 +458,7 @@ static void refusals(void **state) {
     resp_free(&r);
     r = get(f, routes[i], q, f->tok_audit); /* another role */
     assert_int_equal(r.status, 403);
-    assert_non_null(strstr(r.body, "jobcentre token"));
+    assert_non_null(strstr(r.text, "jobcentre token"));
     resp_free(&r);
   }
   /* a jobcentre token is no device session */
@@ -533,7 +507,7 @@ static void index_backfilled(void **state) {
   assert_int_equal(mls_app_open(&f->app, &cfg), 0);
   resp after = get(f, "/v1/jobcentre/compliance", "format=csv", f->tok_kbh);
   assert_int_equal(after.status, 200);
-  assert_string_equal(before.body, after.body);
+  assert_string_equal(before.text, after.text);
   resp_free(&before);
   resp_free(&after);
 }
