@@ -251,6 +251,7 @@ static void witness_cosigns_and_refuses(void **state) {
   char tline[160];
   snprintf(tline, sizeof tline, "%s\n", token);
   spit(w.token_file, tline);
+  assert_int_equal(chmod(w.token_file, 0600), 0); /* a secret: refused otherwise */
 
   /* Records, the first run. */
   sc c;

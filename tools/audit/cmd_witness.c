@@ -11,6 +11,8 @@
  * witness that it "MUST persist the new checkpoint before responding". A
  * refusal keeps both notes as evidence (witness_state.h). */
 #include "audit.h"
+#include "auditfile.h"
+#include "netaddr.h"
 #include "witness_state.h"
 
 #include "netclient.h"
@@ -33,7 +35,8 @@
 #define EXIT_COSIGNED 0
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
-#define TOKEN_MAX 256
+/* an API token (af_read_token) */
+#define TOKEN_MAX 128
 
 static const char USAGE_WITNESS[] =
     "usage: mentorlog-audit witness URL --key SECRET_FILE --state DIR\n"
@@ -87,39 +90,6 @@ int cmd_witness_keygen(int argc, char **argv) {
   if (rc == MLPROTO_ERR_ALREADY_EXISTS) return fail("the key file exists (never overwritten)", rc);
   if (rc) return fail("witness-keygen", rc);
   printf("%s\n", vkey);
-  return 0;
-}
-
-/* https://HOST[:PORT][/] -> host, port. */
-static int parse_url(const char *url, char *host, size_t cap, uint16_t *port) {
-  static const char P[] = "https://";
-  if (strncmp(url, P, sizeof P - 1) != 0) return -1;
-  const char *h = url + sizeof P - 1, *end;
-  size_t hl;
-  if (*h == '[') {
-    end = strchr(h, ']');
-    if (!end) return -1;
-    hl = (size_t)(end - h - 1);
-    h++;
-    end++;
-  } else {
-    end = h + strcspn(h, ":/");
-    hl = (size_t)(end - h);
-  }
-  if (hl == 0 || hl >= cap) return -1;
-  memcpy(host, h, hl);
-  host[hl] = 0;
-  unsigned long p = 443;
-  if (*end == ':') {
-    char *e;
-    errno = 0;
-    p = strtoul(end + 1, &e, 10);
-    if (errno || e == end + 1 || p == 0 || p > 65535) return -1;
-    end = e;
-  }
-  if (*end == '/') end++;
-  if (*end) return -1;
-  *port = (uint16_t)p;
   return 0;
 }
 
@@ -222,29 +192,15 @@ static int refuse(witness_run *w, const char *kind, const mlproto_checkpoint *ol
   return EXIT_REFUSED;
 }
 
-static int read_token(const char *path, char *tok, size_t cap) {
-  char *t = NULL;
-  size_t n = 0;
-  int rc = ws_read(NULL, path, TOKEN_MAX, &t, &n);
-  if (rc) return rc;
-  while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' ')) n--;
-  rc = MLPROTO_OK;
-  if (n == 0 || n >= cap) rc = MLPROTO_ERR_INVALID_ARGUMENT;
-  for (size_t i = 0; !rc && i < n; i++)
-    if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f) rc = MLPROTO_ERR_INVALID_ARGUMENT;
-  if (!rc) {
-    memcpy(tok, t, n);
-    tok[n] = 0;
-  }
-  sodium_memzero(t, n);
-  free(t);
-  return rc;
-}
-
 static int run(witness_run *w) {
   char host[256];
   uint16_t port;
-  if (parse_url(w->url, host, sizeof host, &port)) return usage(USAGE_WITNESS, "URL: https://HOST[:PORT]");
+  const char *why;
+  if (ml_parse_url(w->url, host, sizeof host, &port, NULL, 0, &why) != 0)
+    return usage(USAGE_WITNESS, why);
+  char pin[7 + 64 + 1];
+  if (w->pin && ml_parse_pin(w->pin, pin) != 0)
+    return usage(USAGE_WITNESS, "--pin: the certificate's SHA-256, 64 hex digits");
   char name[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   uint8_t *sk = NULL;
   int rc = ws_key_load(w->key_file, name, &sk);
@@ -255,23 +211,26 @@ static int run(witness_run *w) {
   size_t ol = 0, nl = 0;
   ml_netclient_response r;
   memset(&r, 0, sizeof r);
-  if (w->token_file && (rc = read_token(w->token_file, token, sizeof token))) {
+  if (w->token_file && (rc = af_read_token(w->token_file, token, sizeof token))) {
     ex = fail("--token-file", rc);
     goto out;
   }
   if ((rc = ws_prepare(w->dir))) { ex = fail("the state directory", rc); goto out; }
   if ((ex = load_log_key(w))) goto out;
   ex = EXIT_REFUSED;
-  if (w->ca_file && (rc = ws_read(NULL, w->ca_file, 1 << 20, &w->ca, &w->ca_len))) {
+  if (w->ca_file && (rc = ml_ca_read(w->ca_file, &w->ca, &w->ca_len))) {
     ex = fail("--ca", rc);
     goto out;
   }
   ml_netclient_options o = ML_NETCLIENT_OPTIONS_INIT;
   o.host = host;
   o.port = port;
-  o.pin_sha256 = w->pin;
+  if (w->pin) {
+    o.pin_sha256 = pin + 7;
+    o.tls_hostname = ML_SERVER_TLS_NAME;
+  }
   o.ca_pem = w->ca;
-  o.ca_pem_len = w->ca ? w->ca_len + 1 : 0;
+  o.ca_pem_len = w->ca ? w->ca_len : 0;
   o.max_response_body = 1u << 20;
   if ((rc = ml_netclient_open(&w->nc, &o))) { ex = fail("connection options", rc); goto out; }
 

@@ -1,6 +1,7 @@
 /* witness_state.c — a witness's key file and state directory (see
  * witness_state.h). */
 #include "witness_state.h"
+#include "auditfile.h"
 
 #include "mlproto/cosignature.h"
 #include "mlproto/errors.h"
@@ -18,42 +19,11 @@
 #define KEY_PREFIX "PRIVATE+KEY+"
 #define ALG_COSIG_V1 0x04
 
-static int write_all(int fd, const void *data, size_t len) {
-  const uint8_t *p = data;
-  while (len) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MLPROTO_ERR_IO;
-    p += n;
-    len -= (size_t)n;
-  }
-  return MLPROTO_OK;
-}
-
-static int fsync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return MLPROTO_ERR_IO;
-  int rc = fsync(fd) == 0 ? MLPROTO_OK : MLPROTO_ERR_IO;
-  close(fd);
-  return rc;
-}
-
 int ws_write_atomic(const char *dir, const char *name, const void *data, size_t len) {
-  char tmp[4096], dst[4096];
-  if ((size_t)snprintf(dst, sizeof dst, "%s/%s", dir, name) >= sizeof dst ||
-      (size_t)snprintf(tmp, sizeof tmp, "%s/.%s.%ld.tmp", dir, name, (long)getpid()) >= sizeof tmp)
+  char dst[4096];
+  if ((size_t)snprintf(dst, sizeof dst, "%s/%s", dir, name) >= sizeof dst)
     return MLPROTO_ERR_TOO_LARGE;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return MLPROTO_ERR_IO;
-  int rc = write_all(fd, data, len);
-  if (!rc && fsync(fd) != 0) rc = MLPROTO_ERR_IO;
-  if (close(fd) != 0 && !rc) rc = MLPROTO_ERR_IO;
-  if (!rc && rename(tmp, dst) != 0) rc = MLPROTO_ERR_IO;
-  if (rc) {
-    unlink(tmp);
-    return rc;
-  }
-  return fsync_dir(dir);
+  return af_replace(dst, data, len);
 }
 
 int ws_read(const char *dir, const char *name, size_t max, char **out, size_t *len) {
@@ -100,7 +70,7 @@ int ws_prepare(const char *dir) {
 static int write_new(const char *path, const char *data, size_t len) {
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return errno == EEXIST ? MLPROTO_ERR_ALREADY_EXISTS : MLPROTO_ERR_IO;
-  int rc = write_all(fd, data, len);
+  int rc = af_write_all(fd, data, len);
   if (!rc && fsync(fd) != 0) rc = MLPROTO_ERR_IO;
   if (close(fd) != 0 && !rc) rc = MLPROTO_ERR_IO;
   return rc;
@@ -125,7 +95,7 @@ int ws_evidence(const char *dir, const char *kind, uint64_t old_size, uint64_t n
     if (rc == MLPROTO_ERR_ALREADY_EXISTS) continue;
     if (rc) return rc;
     if ((rc = write_new(b, refused, refused_len))) return rc;
-    if ((rc = fsync_dir(ev))) return rc;
+    if ((rc = af_fsync_dir(a))) return rc;
     if (cap) snprintf(path, cap, "%s", a);
     return MLPROTO_OK;
   }
@@ -166,6 +136,10 @@ int ws_key_create(const char *path, const char *name, char *vkey, size_t cap) {
 int ws_key_load(const char *path, char *name, uint8_t **sk) {
   *sk = NULL;
   name[0] = 0;
+  /* a secret: a regular file no one else may read or write (chmod 600) */
+  struct stat st;
+  if (stat(path, &st) != 0) return errno == ENOENT ? MLPROTO_ERR_NOT_FOUND : MLPROTO_ERR_IO;
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) return MLPROTO_ERR_FORBIDDEN;
   char *text = NULL;
   size_t len = 0;
   int rc = ws_read(NULL, path, 1024, &text, &len);
