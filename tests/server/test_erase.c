@@ -257,6 +257,7 @@ static int on_disk(fx *f, const void *needle, size_t len) {
     snprintf(path, sizeof path, "%s/server.db%s", f->dir, sfx[i]);
     size_t n = 0;
     char *s = tu_read_file(path, &n);
+    if (i == 0) assert_non_null(s); /* the database itself is always there */
     if (s && memmem(s, n, needle, len)) found = 1;
     free(s);
   }
@@ -264,6 +265,7 @@ static int on_disk(fx *f, const void *needle, size_t len) {
 }
 
 static void assert_erased_rows(const row *rows, size_t n) {
+  assert_true(n > 0); /* a case with no row would pass anything */
   for (size_t i = 0; i < n; i++) {
     assert_false(rows[i].flags & (MLPROTO_RECORD_DISCLOSED | MLPROTO_RECORD_SEALED));
     if (rows[i].kind != MLPROTO_KIND_CASE_OPEN && rows[i].kind != MLPROTO_KIND_CASE_ERASE)
@@ -514,7 +516,9 @@ static void retention_purge(void **state) {
   const char *none[] = {"retention", "purge", NULL};
   assert_int_equal(sa_admin(f->dir, NULL, 0, none), 2);
 
-  /* the purge */
+  /* the purge: what it must remove is on disk before */
+  assert_true(on_disk(f, REFS[2], strlen(REFS[2])));
+  assert_true(on_disk(f, REFS[4], strlen(REFS[4])));
   const char *run[] = {"retention", "purge", "--before", date, NULL};
   assert_int_equal(sa_admin(f->dir, out, sizeof out, run), 0);
   assert_non_null(strstr(out, h2));
@@ -624,6 +628,7 @@ static void fork_evidence_erased(void **state) {
   assert_int_equal(forks_of(f, f->c[3], &of_case, &erased), 1);
   assert_int_equal(of_case, 2);
   assert_int_equal(erased, 0);
+  assert_true(on_disk(f, REFS[3], strlen(REFS[3])));
   assert_int_equal(mentorlog_case_erase(f->a1, f->c[3]), 0);
   assert_int_equal(sync_dev(f, f->a1), 0);
   assert_int_equal(forks_of(f, f->c[3], &of_case, &erased), 1);
