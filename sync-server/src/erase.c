@@ -31,27 +31,45 @@ int mls_erase_form(uint8_t **out, size_t *out_len, int *changed, const uint8_t *
   return MLPROTO_OK;
 }
 
-/* The case's entries: index and record hash (envelopes are read one by one
- * afterwards, not replaced while the listing runs). */
+/* The case's entries whose envelope changes: their index and erased form,
+ * made from the bytes the listing hands over (each envelope read once) and
+ * written after the listing (not while it runs). */
 typedef struct entry_list {
   uint64_t *index;
-  uint8_t (*hash)[32];
+  uint8_t **env;
+  size_t *len;
   size_t n, cap;
+  uint64_t seen;
 } entry_list;
 
 static int entry_add(void *ud, const mls_log_entry *e) {
   entry_list *l = ud;
+  l->seen++;
+  uint8_t *out = NULL;
+  size_t out_len = 0;
+  int changed = 0;
+  int rc = mls_erase_form(&out, &out_len, &changed, e->envelope, e->envelope_len, e->record_hash);
+  if (rc || !changed) {
+    mlproto_free(out);
+    return rc;
+  }
   if (l->n == l->cap) {
     size_t cap = l->cap ? 2 * l->cap : 32;
     uint64_t *ix = realloc(l->index, cap * sizeof *ix);
     if (ix) l->index = ix;
-    uint8_t(*h)[32] = realloc(l->hash, cap * sizeof *h);
-    if (h) l->hash = h;
-    if (!ix || !h) return MLPROTO_ERR_OUT_OF_MEMORY;
+    uint8_t **ev = realloc(l->env, cap * sizeof *ev);
+    if (ev) l->env = ev;
+    size_t *ln = realloc(l->len, cap * sizeof *ln);
+    if (ln) l->len = ln;
+    if (!ix || !ev || !ln) {
+      mlproto_free(out);
+      return MLPROTO_ERR_OUT_OF_MEMORY;
+    }
     l->cap = cap;
   }
   l->index[l->n] = e->index;
-  memcpy(l->hash[l->n], e->record_hash, 32);
+  l->env[l->n] = out;
+  l->len[l->n] = out_len;
   l->n++;
   return 0;
 }
@@ -71,14 +89,18 @@ typedef struct fork_scan {
   size_t n, cap;
 } fork_scan;
 
+static int of_case(const uint8_t *case_id, const uint8_t *env, size_t len) {
+  mlproto_record_peek pk;
+  return mlproto_record_peek_fields(&pk, env, len) == MLPROTO_OK &&
+         memcmp(pk.case_id, case_id, 16) == 0;
+}
+
 /* The new bytes of one envelope of a fork row: erased when it is of the
  * case (its own record hash kept), else a copy. */
 static int fork_part(const uint8_t *case_id, const uint8_t *env, size_t len, uint8_t **out,
                      size_t *out_len, int *hit) {
-  mlproto_record_peek pk;
   uint8_t hash[32];
-  if (mlproto_record_peek_fields(&pk, env, len) == MLPROTO_OK &&
-      memcmp(pk.case_id, case_id, 16) == 0 && mlproto_record_hash(hash, env, len) == MLPROTO_OK) {
+  if (of_case(case_id, env, len) && mlproto_record_hash(hash, env, len) == MLPROTO_OK) {
     int changed = 0;
     int rc = mls_erase_form(out, out_len, &changed, env, len, hash);
     *hit |= !rc && changed;
@@ -94,6 +116,9 @@ static int fork_part(const uint8_t *case_id, const uint8_t *env, size_t len, uin
 static int fork_one(void *ud, uint64_t id, const uint8_t *logged, size_t logged_len,
                     const uint8_t *pushed, size_t pushed_len) {
   fork_scan *f = ud;
+  /* most rows are of other cases: nothing copied for them */
+  if (!of_case(f->case_id, logged, logged_len) && !of_case(f->case_id, pushed, pushed_len))
+    return 0;
   fork_fix x = {.id = id};
   int hit = 0;
   int rc = fork_part(f->case_id, logged, logged_len, &x.env[0], &x.len[0], &hit);
@@ -135,28 +160,16 @@ static int erase_forks(mls_txn *tx, const uint8_t case_id[16]) {
 int mls_erase_case(mls_txn *tx, const uint8_t case_id[16], uint64_t now_ms, uint64_t *rewritten,
                    uint64_t *entries) {
   entry_list l = {0};
-  uint64_t done = 0;
-  uint8_t *buf = malloc(MLS_ENVELOPE_MAX);
-  int rc = buf ? MLS_TX(tx, case_entries, case_id, UINT64_MAX, entry_add, &l)
-               : MLPROTO_ERR_OUT_OF_MEMORY;
-  for (size_t i = 0; !rc && i < l.n; i++) {
-    size_t len = 0, elen = 0;
-    uint8_t *e = NULL;
-    int changed = 0;
-    rc = MLS_TX(tx, envelope_at, l.index[i], buf, MLS_ENVELOPE_MAX, &len);
-    if (!rc) rc = mls_erase_form(&e, &elen, &changed, buf, len, l.hash[i]);
-    if (!rc && changed) {
-      rc = MLS_TX(tx, envelope_replace, l.index[i], e, elen);
-      done++;
-    }
-    mlproto_free(e);
-  }
+  int rc = MLS_TX(tx, case_entries, case_id, UINT64_MAX, entry_add, &l);
+  for (size_t i = 0; !rc && i < l.n; i++)
+    rc = MLS_TX(tx, envelope_replace, l.index[i], l.env[i], l.len[i]);
   if (!rc) rc = erase_forks(tx, case_id);
   if (!rc) rc = MLS_TX(tx, case_erased_set, case_id, now_ms);
-  if (!rc && rewritten) *rewritten = done;
-  if (!rc && entries) *entries = l.n;
-  free(buf);
+  if (!rc && rewritten) *rewritten = l.n;
+  if (!rc && entries) *entries = l.seen;
+  for (size_t i = 0; i < l.n; i++) mlproto_free(l.env[i]);
   free(l.index);
-  free(l.hash);
+  free(l.env);
+  free(l.len);
   return rc;
 }
