@@ -343,8 +343,7 @@ static void chain(pass *p, author *a, const mlproto_record *rec, uint64_t index,
     p->oom = 1;
     return;
   }
-  a->tip.seq = rec->seq;
-  memcpy(a->tip.hash, rec->hash, 32);
+  mlproto_chain_advance(&a->tip, rec);
   a->tip_unknown = 0;
 }
 
