@@ -4,6 +4,7 @@
  * stored, unverified, as the audit endpoint serves them: the file of a
  * checkpoint is the same bytes `mentorlog-audit fetch` writes for it. */
 #include "admin.h"
+#include "datadir.h"
 #include "log.h"
 #include "store.h"
 
@@ -31,19 +32,8 @@ typedef struct exporter {
   mls_export_info *info;
 } exporter;
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return errno == ENOSPC ? MLPROTO_ERR_DISK_FULL : MLPROTO_ERR_IO;
-    p += w;
-    n -= (size_t)w;
-  }
-  return MLPROTO_OK;
-}
-
 static int flush(exporter *x) {
-  int rc = write_all(x->fd, x->buf.data, x->buf.len);
+  int rc = mls_write_all(x->fd, x->buf.data, x->buf.len);
   mlproto_buf_reset(&x->buf);
   return rc;
 }

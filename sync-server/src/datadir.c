@@ -64,15 +64,15 @@ static int read_exact(int fd, uint8_t *p, size_t n) {
   return 0;
 }
 
-static int write_exact(int fd, const uint8_t *p, size_t n) {
+int mls_write_all(int fd, const uint8_t *p, size_t n) {
   while (n) {
     ssize_t w = write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
+    if (w <= 0) return errno == ENOSPC ? MLPROTO_ERR_DISK_FULL : MLPROTO_ERR_IO;
     p += w;
     n -= (size_t)w;
   }
-  return 0;
+  return MLPROTO_OK;
 }
 
 /* The key is written to a temporary name and renamed, so that a crash
@@ -85,7 +85,7 @@ static int create_key(const mls_datadir *d, uint8_t *sk) {
   unlink(tmp);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return MLPROTO_ERR_IO;
-  int bad = write_exact(fd, sk, KEY_FILE_BYTES) != 0 || fsync(fd) != 0;
+  int bad = mls_write_all(fd, sk, KEY_FILE_BYTES) != 0 || fsync(fd) != 0;
   bad |= close(fd) != 0;
   if (bad || link(tmp, d->key) != 0) {
     int exists = errno == EEXIST;

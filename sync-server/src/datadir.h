@@ -61,4 +61,7 @@ void mls_datadir_key_free(uint8_t *sk);
  * 64 KiB are refused (MLPROTO_ERR_TOO_LARGE). */
 int mls_datadir_cert_fingerprint(const char *path, char hex[65]);
 
+/* All n bytes to fd (EINTR retried): MLPROTO_OK, DISK_FULL (ENOSPC) or IO. */
+int mls_write_all(int fd, const uint8_t *p, size_t n);
+
 #endif
