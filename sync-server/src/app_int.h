@@ -177,11 +177,9 @@ int app_authenticate_api(ctx *c, const char *role, char jobcentre[MLS_JOBCENTRE_
 int app_authenticate_api_roles(ctx *c, const char *role1, const char *role2,
                                char jobcentre[MLS_JOBCENTRE_MAX + 1]);
 
-/* app_witness.c: the cosignature lines kept for `size`, each verified
- * again over note's text (note: the checkpoint of size, len bytes),
- * appended to out. */
-int app_cosig_append(mls_app *app, mls_txn *tx, uint64_t size, const char *note, size_t len,
-                     mlproto_buf *out);
+/* app_witness.c: the cosignature lines kept for `size` (each verified when
+ * it was kept), of witnesses still configured, appended to out. */
+int app_cosig_append(mls_txn *tx, uint64_t size, mlproto_buf *out);
 
 /* app_jobcentre.c: the grant index the reports read. */
 /* A GRANT_OPEN/UPDATE record names its jobcentre: index its case under it

@@ -178,7 +178,7 @@ int app_h_checkpoint(ctx *c) {
   if (!rc && mlproto_buf_append(&c->resp->body, note, len)) rc = MLPROTO_ERR_OUT_OF_MEMORY;
   /* The latest carries its witnesses' cosignatures (app_witness.c); a
    * checkpoint by size stays the same bytes forever and carries none. */
-  if (!rc && !ps[0].seen) rc = app_cosig_append(c->app, tx, of, note, len, &c->resp->body);
+  if (!rc && !ps[0].seen) rc = app_cosig_append(tx, of, &c->resp->body);
   mls_store_rollback(tx);
   if (rc) return app_fail(c, rc, NULL);
   c->resp->status = 200;

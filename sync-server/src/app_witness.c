@@ -148,8 +148,6 @@ int app_h_cosignature(ctx *c) {
 typedef struct append_ctx {
   mls_txn *tx;
   mlproto_buf *out;
-  const uint8_t *body;
-  size_t body_len;
   int rc;
 } append_ctx;
 
@@ -176,13 +174,8 @@ static int append_one(void *ud, const mls_cosignature *r) {
   return rc;
 }
 
-int app_cosig_append(mls_app *app, mls_txn *tx, uint64_t size, const char *note, size_t len,
-                     mlproto_buf *out) {
-  (void)app;
-  size_t body_len;
-  int rc = mlproto_note_body_len((const uint8_t *)note, len, &body_len);
-  if (rc) return MLPROTO_ERR_INTERNAL;
-  append_ctx a = {tx, out, (const uint8_t *)note, body_len, 0};
-  rc = MLS_TX(tx, cosig_list, size, COSIG_SERVED_MAX, append_one, &a);
+int app_cosig_append(mls_txn *tx, uint64_t size, mlproto_buf *out) {
+  append_ctx a = {tx, out, 0};
+  int rc = MLS_TX(tx, cosig_list, size, COSIG_SERVED_MAX, append_one, &a);
   return rc ? rc : a.rc;
 }
