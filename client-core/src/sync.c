@@ -261,9 +261,9 @@ static int on_enroll(mentorlog_sync *s, const uint8_t *b, size_t n) {
     memcpy(s->e_device, r->device_id.data, 16);
     memcpy(s->e_mentor, r->mentor_id.data, 16);
     memcpy(s->e_server, r->server_pub.data, 32);
-    s->e_has_escrow = r->escrow_pub.len == 32;
-    if (s->e_has_escrow)
-      memcpy(s->e_escrow, r->escrow_pub.data, 32);
+    /* r->escrow_pub is not taken: the escrow key counts only as the log
+     * shows it (an ESCROW_KEY event in the pulls), never as an unlogged
+     * answer says (docs/escrow.md) */
     s->phase = PH_ENROLL_CP;
     se_request(s, "GET", NULL, 0, 0, "/v1/log/checkpoint?size=%" PRIu64, s->sth_size);
   }
@@ -314,8 +314,6 @@ static int on_enroll_cp(mentorlog_sync *s, const uint8_t *b, size_t n) {
   memcpy(st->device_id, s->e_device, 16);
   memcpy(st->mentor_id, s->e_mentor, 16);
   memcpy(st->server_pub, s->e_server, 32);
-  st->has_escrow = s->e_has_escrow;
-  memcpy(st->escrow_pub, s->e_escrow, 32);
   snprintf(st->origin, sizeof st->origin, "%s", origin);
   snprintf(st->url, sizeof st->url, "%s", s->url);
   snprintf(st->pin, sizeof st->pin, "%s", s->pin);

@@ -95,8 +95,7 @@ struct mentorlog_sync {
   uint8_t (*proven)[16];
   size_t n_proven, cap_proven;
   /* enrolment answer, kept until its checkpoint is verified */
-  uint8_t e_device[16], e_mentor[16], e_server[32], e_escrow[32];
-  int e_has_escrow;
+  uint8_t e_device[16], e_mentor[16], e_server[32];
   int64_t now; /* of the current step or deliver */
   int error;
   char errmsg[512];

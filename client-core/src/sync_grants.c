@@ -6,8 +6,11 @@
  * of the log. A revoked device never.
  *
  * Which grant this device takes: one sealed to its own box key, carrying a
- * key it does not hold yet, written by an approved device or by the author
- * of the case's CASE_OPEN (a device's own cases are its to share). Grants
+ * key it does not hold yet, written by an approved device, by the author
+ * of the case's CASE_OPEN (a device's own cases are its to share) or by the
+ * escrow key the log announced (a re-grant to a mentor who lost every
+ * device, docs/escrow.md; its recipients count as approved, as a grant by
+ * an approved device makes them). Grants
  * are taken in log order as pages are applied, so the CASE_OPEN (written
  * before its first KEY_GRANT) is stored when its grant is judged.
  *
@@ -93,7 +96,7 @@ int ml__grant_seen(mentorlog *h, struct ml_sync_state *s, const mlproto_record *
   const Mentorlog__V1__KeyGrantDisclosed *kg = r->disclosed->key_grant;
   int own = memcmp(r->author, h->sign_pk, 32) == 0;
   struct ml_sync_device *author = ml__sync_device(s, r->author);
-  int approver = author && ml__sync_dev_approved(author);
+  int approver = (author && ml__sync_dev_approved(author)) || (!author && ml__sync_is_escrow(s, r->author));
   /* The key, when sealed to this device: its tag names it for every
    * recipient (one KEY_GRANT carries one key). */
   uint8_t tag[16];

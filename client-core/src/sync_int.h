@@ -35,8 +35,11 @@ struct ml_sync_device {
 struct ml_sync_state {
   int enrolled;
   uint8_t device_id[16], mentor_id[16], server_pub[32];
+  /* The escrow key of the latest ESCROW_KEY event pulled (never from an
+   * enrolment answer: only what the log shows): case keys are granted to
+   * escrow_pub, and KEY_GRANTs signed by escrow_sign are taken (re-grants). */
   int has_escrow;
-  uint8_t escrow_pub[32];
+  uint8_t escrow_pub[32], escrow_sign[32];
   char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   char url[MENTORLOG_URL_MAX + 1], pin[MENTORLOG_PIN_MAX + 1], label[MENTORLOG_LABEL_MAX + 1];
   uint64_t cursor;
@@ -70,6 +73,8 @@ int ml__receipt_get(mentorlog *h, const uint8_t record_id[16], int *found, uint6
 int ml__receipt_verified(mentorlog *h, const uint8_t record_id[16]);
 struct ml_sync_device *ml__sync_device(struct ml_sync_state *s, const uint8_t sign_pub[32]);
 struct ml_sync_device *ml__sync_device_box(struct ml_sync_state *s, const uint8_t box_pub[32]);
+/* 1 when sign_pub is the signing key of the escrow the log announced last. */
+int ml__sync_is_escrow(const struct ml_sync_state *s, const uint8_t sign_pub[32]);
 /* Approved to receive case keys: first, approved here, or granted by an
  * approved device; never when revoked. */
 int ml__sync_dev_approved(const struct ml_sync_device *d);

@@ -56,10 +56,11 @@ static int event_apply(mentorlog *h, struct ml_sync_state *s, const struct ml_pa
     return 0;
   }
   case MLPROTO_KIND_ESCROW_KEY:
-    if (d->escrow_key && d->escrow_key->box_pub.len == 32) {
-      s->has_escrow = 1;
-      memcpy(s->escrow_pub, d->escrow_key->box_pub.data, 32);
-    }
+    if (!d->escrow_key || d->escrow_key->box_pub.len != 32 || d->escrow_key->sign_pub.len != 32)
+      return LIE("log entry %" PRIu64 ": an escrow key event without its keys", it->index);
+    s->has_escrow = 1;
+    memcpy(s->escrow_pub, d->escrow_key->box_pub.data, 32);
+    memcpy(s->escrow_sign, d->escrow_key->sign_pub.data, 32);
     return 0;
   case MLPROTO_KIND_RETENTION_PURGE: {
     /* The server erased a case of this mentor (retention): so does this
@@ -166,9 +167,13 @@ static int record_apply(mentorlog *h, struct ml_sync_state *s, sqlite3_stmt *tip
   if (memcmp(r->author, h->sign_pk, 32) == 0)
     return own_apply(h, it);
   struct ml_sync_device *d = ml__sync_device(s, r->author);
-  if (!d)
+  int escrow = !d && ml__sync_is_escrow(s, r->author);
+  if (!d && !escrow)
     return LIE("log entry %" PRIu64 ": a record whose author is not a device of this mentor", it->index);
-  if ((d->flags & ML_DEV_REVOKED) && it->index > d->revoked_index)
+  if (escrow && r->kind != MLPROTO_KIND_KEY_GRANT)
+    return LIE("log entry %" PRIu64 ": a %s signed by the escrow key, which signs only KEY_GRANTs",
+               it->index, mlproto_kind_name(r->kind));
+  if (d && (d->flags & ML_DEV_REVOKED) && it->index > d->revoked_index)
     return LIE("log entry %" PRIu64 ": a record of a revoked device, logged after its revocation", it->index);
   mlproto_chain_tip tip;
   int err = author_tip(h, tip_st, r->author, &tip);

@@ -7,6 +7,7 @@
  * stays readable is documented in client-core/DESIGN.md ("At rest"). */
 #include "sync_int.h"
 
+#include "mlproto/crypto.h"
 #include "mlproto/util.h"
 
 #include <sodium.h>
@@ -16,7 +17,7 @@
 #define PURPOSE_STATE "sync-state"
 #define PURPOSE_RECEIPT "receipt"
 #define STATE_BIND "mentorlog/sync-state/v1"
-#define STATE_FORMAT 1
+#define STATE_FORMAT 2 /* 2: escrow_sign after escrow_pub; 1 is still read */
 
 /* ------------------------------------------------------------ encoding */
 
@@ -103,6 +104,7 @@ static void encode(struct wbuf *b, const struct ml_sync_state *s) {
   w_bytes(b, s->server_pub, 32);
   w_u64(b, (uint64_t)s->has_escrow);
   w_bytes(b, s->escrow_pub, 32);
+  w_bytes(b, s->escrow_sign, 32);
   w_str(b, s->origin);
   w_str(b, s->url);
   w_str(b, s->pin);
@@ -130,7 +132,8 @@ static void encode(struct wbuf *b, const struct ml_sync_state *s) {
 static int decode(struct ml_sync_state *s, const uint8_t *p, size_t len) {
   struct rbuf b = {p, len, 0, 0};
   memset(s, 0, sizeof *s);
-  if (r_u64(&b) != STATE_FORMAT)
+  uint64_t format = r_u64(&b);
+  if (format != 1 && format != STATE_FORMAT)
     return -1;
   s->enrolled = (int)r_u64(&b);
   r_bytes(&b, s->device_id, 16);
@@ -138,6 +141,10 @@ static int decode(struct ml_sync_state *s, const uint8_t *p, size_t len) {
   r_bytes(&b, s->server_pub, 32);
   s->has_escrow = (int)r_u64(&b);
   r_bytes(&b, s->escrow_pub, 32);
+  if (format >= 2)
+    r_bytes(&b, s->escrow_sign, 32);
+  else
+    s->has_escrow = 0; /* format 1 only ever had one from an enrolment answer (always empty) */
   r_str(&b, s->origin, sizeof s->origin);
   r_str(&b, s->url, sizeof s->url);
   r_str(&b, s->pin, sizeof s->pin);
@@ -321,6 +328,10 @@ struct ml_sync_device *ml__sync_device(struct ml_sync_state *s, const uint8_t si
   return NULL;
 }
 
+int ml__sync_is_escrow(const struct ml_sync_state *s, const uint8_t sign_pub[32]) {
+  return s->has_escrow && memcmp(s->escrow_sign, sign_pub, 32) == 0;
+}
+
 struct ml_sync_device *ml__sync_device_box(struct ml_sync_state *s, const uint8_t box_pub[32]) {
   for (size_t i = 0; i < s->n_devices; i++)
     if (memcmp(s->devices[i].box_pub, box_pub, 32) == 0)
@@ -332,15 +343,8 @@ int ml__sync_dev_approved(const struct ml_sync_device *d) {
   return !(d->flags & ML_DEV_REVOKED) && (d->flags & (ML_DEV_FIRST | ML_DEV_APPROVED | ML_DEV_GRANTED));
 }
 
-/* The server's device id: SHA-256("mentorlog/device-id/v1" 0x00 || pub)[0..16). */
-static void device_id(uint8_t out[16], const uint8_t sign_pub[32]) {
-  static const char tag[] = "mentorlog/device-id/v1";
-  uint8_t msg[sizeof tag + 32], d[32];
-  memcpy(msg, tag, sizeof tag);
-  memcpy(msg + sizeof tag, sign_pub, 32);
-  crypto_hash_sha256(d, msg, sizeof msg);
-  memcpy(out, d, 16);
-}
+/* The server's device id (mlproto_device_id). */
+static void device_id(uint8_t out[16], const uint8_t sign_pub[32]) { mlproto_device_id(out, sign_pub); }
 
 static int count_rows(mentorlog *h, const char *sql, uint64_t *n) {
   sqlite3_stmt *st;

@@ -9,6 +9,15 @@
 
 #define FPR_TAG "mentorlog/device-fingerprint/v1"
 
+void mlproto_device_id(uint8_t out[16], const uint8_t sign_pub[32]) {
+  static const char tag[] = "mentorlog/device-id/v1"; /* hashed with its NUL */
+  uint8_t msg[sizeof tag + 32], d[32];
+  memcpy(msg, tag, sizeof tag);
+  memcpy(msg + sizeof tag, sign_pub, 32);
+  mlproto__sha256(d, msg, sizeof msg);
+  memcpy(out, d, 16);
+}
+
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 int mlproto_device_fingerprint(char out[MLPROTO_FINGERPRINT_LEN + 1], const uint8_t sign_pub[32],

@@ -152,7 +152,8 @@ int mlproto__check_disclosed(const mlproto_disclosed *d, uint32_t kind) {
   case MENTORLOG__V1__DISCLOSED__PAYLOAD_ESCROW_KEY:
     if (!d->escrow_key)
       return MLPROTO_ERR_FIELD_MISSING;
-    return mlproto__check_bytes(&d->escrow_key->box_pub, MLPROTO_BOX_PUBLICKEYBYTES);
+    TRY(mlproto__check_bytes(&d->escrow_key->box_pub, MLPROTO_BOX_PUBLICKEYBYTES));
+    return mlproto__check_bytes(&d->escrow_key->sign_pub, MLPROTO_SIGN_PUBLICKEYBYTES);
   case MENTORLOG__V1__DISCLOSED__PAYLOAD_RETENTION_PURGE:
     if (!d->retention_purge)
       return MLPROTO_ERR_FIELD_MISSING;

@@ -2,6 +2,7 @@
 #include "admin.h"
 #include "datadir.h"
 #include "erase.h"
+#include "escrow.h"
 #include "log.h"
 #include "store.h"
 
@@ -9,6 +10,7 @@
 #include "mlproto/compliance.h"
 #include "mlproto/cosignature.h"
 #include "mlproto/errors.h"
+#include "mlproto/escrow.h"
 #include "mlproto/json.h"
 #include "mlproto/record.h"
 #include "mlproto/util.h"
@@ -76,6 +78,15 @@ static const char USAGE[] =
     "                                       (mentorlog-audit witness-keygen prints it); the\n"
     "                                       server then accepts its cosignatures\n"
     "  witness list [--json]                the witnesses: name, verifier key, added\n"
+    "  escrow-key set PUBLIC_KEY            the organisation's escrow key (the line\n"
+    "                                       `mentorlog-audit escrow-keygen` printed): one\n"
+    "                                       ESCROW_KEY server event per mentor (and for\n"
+    "                                       every mentor added later); devices then seal\n"
+    "                                       every case key to it, existing ones at their\n"
+    "                                       next sync. The secret half never comes here\n"
+    "  escrow-key show                      the configured escrow key\n"
+    "  escrow-key import FILE               append the escrow's re-grants (the file\n"
+    "                                       `mentorlog-audit regrant` wrote): all or none\n"
     "  export-log --out FILE [--size N]     the whole log, up to its latest checkpoint (or\n"
     "                                       that of size N), into the new file FILE (0600)\n"
     "                                       in the audit log format: the same bytes as\n"
@@ -188,12 +199,15 @@ static int cmd_mentor(admin *a, int argc, char **argv) {
   randombytes_buf(m.id, sizeof m.id);
   memcpy(m.name, name, len);
   m.created_ms = now_ms();
+  /* in the log's transaction: a mentor added after the escrow key was set
+   * gets its ESCROW_KEY event with it (escrow.h) */
   mls_txn *tx;
-  int rc = mls_store_begin(a->st, MLS_TXN_WRITE, &tx);
+  int rc = mls_log_begin(a->log, &tx);
   if (!rc) {
     rc = MLS_TX(tx, mentor_add, &m);
-    if (rc) mls_store_rollback(tx);
-    else rc = mls_store_commit(tx);
+    if (!rc) rc = mls_escrow_announce(a->log, tx, m.id, m.created_ms, NULL);
+    if (rc) mls_log_abort(a->log, tx);
+    else rc = mls_log_commit(a->log, tx, m.created_ms, NULL);
   }
   if (rc) return failure("mentor add", rc);
   char hex[33];
@@ -509,6 +523,83 @@ static int cmd_device(admin *a, int argc, char **argv) {
     return 0;
   }
   return usage("device list [--json] | device revoke DEVICE");
+}
+
+/* --- escrow-key set PUBLIC_KEY | show | import FILE --- */
+static int escrow_import(admin *a, const char *path) {
+  uint8_t *file = NULL;
+  size_t len = 0;
+  int rc = mls_read_file(path, 16u * 1024u * 1024u, &file, &len);
+  if (rc) return failure(path, rc);
+  uint64_t now = now_ms();
+  mls_txn *tx;
+  mls_escrow_import_info info;
+  memset(&info, 0, sizeof info);
+  rc = mls_log_begin(a->log, &tx);
+  if (!rc) {
+    rc = mls_escrow_import(a->log, tx, file, len, now, &info);
+    if (rc) mls_log_abort(a->log, tx);
+  }
+  free(file);
+  if (rc) {
+    if (info.why[0] && info.failed_item)
+      fprintf(stderr, "mentorlog-server admin: escrow-key import: grant %zu: %s (%s); nothing imported\n",
+              info.failed_item, info.why, mlproto_errname(rc));
+    else if (info.why[0])
+      fprintf(stderr, "mentorlog-server admin: escrow-key import: %s (%s); nothing imported\n", info.why,
+              mlproto_errname(rc));
+    else
+      return failure("escrow-key import", rc);
+    return EXIT_RUNTIME;
+  }
+  mlproto_sth sth;
+  if ((rc = mls_log_commit(a->log, tx, now, &sth))) return failure("escrow-key import", rc);
+  printf("imported %zu re-grant%s (log size %" PRIu64 ")\n", info.grants, info.grants == 1 ? "" : "s",
+         sth.size);
+  return 0;
+}
+
+static int cmd_escrow_key(admin *a, int argc, char **argv) {
+  static const char U[] = "escrow-key set PUBLIC_KEY | escrow-key show | escrow-key import FILE";
+  if (argc == 2 && strcmp(argv[1], "show") == 0) {
+    mls_txn *tx;
+    int rc = mls_store_begin(a->st, MLS_TXN_READ, &tx);
+    if (rc) return failure("escrow-key show", rc);
+    uint8_t box[32], sign[32];
+    rc = mls_escrow_get(tx, box, sign);
+    mls_store_rollback(tx);
+    if (rc == MLPROTO_ERR_NOT_FOUND) {
+      fprintf(stderr, "mentorlog-server admin: no escrow key is configured\n");
+      return EXIT_RUNTIME;
+    }
+    if (rc) return failure("escrow-key show", rc);
+    char pub[MLPROTO_ESCROW_PUB_LEN + 1];
+    if ((rc = mlproto_escrow_pub_format(pub, box, sign))) return failure("escrow-key show", rc);
+    printf("%s\n", pub);
+    return 0;
+  }
+  if (argc == 3 && strcmp(argv[1], "import") == 0) return escrow_import(a, argv[2]);
+  if (argc != 3 || strcmp(argv[1], "set") != 0) return usage(U);
+  uint8_t box[32], sign[32];
+  if (mlproto_escrow_pub_parse(argv[2], box, sign))
+    return usage("PUBLIC_KEY: the line `mentorlog-audit escrow-keygen` printed (" MLPROTO_ESCROW_PUB_PREFIX "...)");
+  uint64_t now = now_ms(), mentors = 0;
+  mls_txn *tx;
+  int rc = mls_log_begin(a->log, &tx);
+  if (!rc) {
+    rc = mls_escrow_set(a->log, tx, box, sign, now, &mentors);
+    if (rc) mls_log_abort(a->log, tx);
+  }
+  if (rc == MLPROTO_ERR_ALREADY_EXISTS) {
+    printf("this escrow key is set already (nothing logged)\n");
+    return 0;
+  }
+  if (rc) return failure("escrow-key set", rc);
+  mlproto_sth sth;
+  if ((rc = mls_log_commit(a->log, tx, now, &sth))) return failure("escrow-key set", rc);
+  printf("escrow key set: %" PRIu64 " ESCROW_KEY event%s, one per mentor (log size %" PRIu64 ")\n",
+         mentors, mentors == 1 ? "" : "s", sth.size);
+  return 0;
 }
 
 /* --- token add --- */
@@ -890,6 +981,7 @@ static const command COMMANDS[] = {
   {"retention", cmd_retention},
   {"witness", cmd_witness},
   {"export-log", cmd_export_log},
+  {"escrow-key", cmd_escrow_key},
 };
 
 int mls_admin_main(int argc, char **argv) {

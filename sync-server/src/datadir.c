@@ -75,6 +75,36 @@ int mls_write_all(int fd, const uint8_t *p, size_t n) {
   return MLPROTO_OK;
 }
 
+int mls_read_file(const char *path, size_t max, uint8_t **out, size_t *len) {
+  *out = NULL;
+  *len = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? MLPROTO_ERR_NOT_FOUND : MLPROTO_ERR_IO;
+  struct stat st;
+  int rc = MLPROTO_OK;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) rc = MLPROTO_ERR_IO;
+  else if ((uint64_t)st.st_size > max) rc = MLPROTO_ERR_TOO_LARGE;
+  uint8_t *b = NULL;
+  size_t n = 0;
+  if (!rc && !(b = malloc((size_t)st.st_size + 1))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  while (!rc) {
+    ssize_t r = read(fd, b + n, (size_t)st.st_size + 1 - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) rc = MLPROTO_ERR_IO;
+    else if (r == 0) break;
+    else if ((n += (size_t)r) > max) rc = MLPROTO_ERR_TOO_LARGE; /* it grew */
+    else if (n == (size_t)st.st_size + 1) rc = MLPROTO_ERR_IO; /* it changed while read */
+  }
+  close(fd);
+  if (rc) {
+    free(b);
+    return rc;
+  }
+  *out = b;
+  *len = n;
+  return MLPROTO_OK;
+}
+
 /* The key is written to a temporary name and renamed, so that a crash
  * never leaves a truncated key behind; the directory is fsync'd as well. */
 static int create_key(const mls_datadir *d, uint8_t *sk) {

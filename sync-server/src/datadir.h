@@ -64,4 +64,9 @@ int mls_datadir_cert_fingerprint(const char *path, char hex[65]);
 /* All n bytes to fd (EINTR retried): MLPROTO_OK, DISK_FULL (ENOSPC) or IO. */
 int mls_write_all(int fd, const uint8_t *p, size_t n);
 
+/* The whole regular file at path, at most max bytes, into a new buffer *out
+ * (free with free(); NULL on failure) of *len bytes. NOT_FOUND, TOO_LARGE,
+ * IO (also: not a regular file), OUT_OF_MEMORY. */
+int mls_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+
 #endif

@@ -25,6 +25,7 @@ struct mls_log {
   pthread_mutex_t append;      /* held from mls_log_begin to commit/abort */
   mlproto_merkle_compact cr;   /* valid while `append` is held after begin */
   mlproto_merkle_compact saved;
+  uint64_t last_ms, saved_last_ms; /* receipt time of the last entry (with cr) */
   int cr_valid;
   _Atomic uint64_t cached_size;
 };
@@ -168,9 +169,17 @@ static int begin_locked(mls_log *log, mls_txn **txp) {
   if (!log->cr_valid || log->cr.size != size) {
     rc = mlproto_merkle_compact_load(&log->cr, size, node_reader, tx);
     if (rc) goto fail_tx;
+    log->last_ms = 0;
+    if (size) {
+      mls_leaf_entry last;
+      rc = MLS_TX(tx, leaf_entry_range, size - 1, 1, &last);
+      if (rc) goto fail_tx;
+      log->last_ms = last.received_ms;
+    }
     log->cr_valid = 1;
   }
   log->saved = log->cr;
+  log->saved_last_ms = log->last_ms;
   *txp = tx;
   return MLPROTO_OK;
 fail_tx:
@@ -193,6 +202,10 @@ int mls_log_try_begin(mls_log *log, mls_txn **txp) {
 }
 
 int mls_log_append(mls_log *log, mls_txn *tx, mls_log_entry *e) {
+  /* Receipt times never decrease along the log (an auditor checks it,
+   * RECEIPT_TIME_REVERSED): a clock stepped back, or an admin process whose
+   * clock is behind the server's, appends at the last entry's time. */
+  if (e->received_ms < log->last_ms) e->received_ms = log->last_ms;
   mlproto_log_entry le = {.type = (mlproto_log_entry_type)e->type,
                           .received_at_ms = e->received_ms};
   memcpy(le.record_hash, e->record_hash, 32);
@@ -209,6 +222,7 @@ int mls_log_append(mls_log *log, mls_txn *tx, mls_log_entry *e) {
     rc = MLS_TX(tx, node_put, nodes[i].level, nodes[i].index, nodes[i].hash);
   if (rc) return rc;
   log->cr = next;
+  log->last_ms = e->received_ms;
   return MLPROTO_OK;
 }
 
@@ -282,6 +296,7 @@ void mls_log_abort(mls_log *log, mls_txn *tx) {
   if (!tx) return;
   mls_store_rollback(tx);
   log->cr = log->saved;
+  log->last_ms = log->saved_last_ms;
   pthread_mutex_unlock(&log->append);
 }
 

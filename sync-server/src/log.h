@@ -62,7 +62,9 @@ int mls_log_begin(mls_log *log, mls_txn **tx);
  * and MLPROTO_OK when one holds the log. The store's own begin may still
  * wait (its busy timeout) for a writer in another process (admin). */
 int mls_log_try_begin(mls_log *log, mls_txn **tx);
-/* Appends e (index, leaf hash set here; every other field by the caller). */
+/* Appends e (index, leaf hash set here; every other field by the caller).
+ * e->received_ms is raised to the last entry's receipt time when it is
+ * earlier (receipt times never decrease along the log); read it back. */
 int mls_log_append(mls_log *log, mls_txn *tx, mls_log_entry *e);
 /* Builds, signs and appends a server event: author = the server key, its
  * own seq/prev chain, case_id zero, hlc = now_ms << 16. mentor_id (may be

@@ -441,6 +441,7 @@ static mlproto_disclosed *disclosed_from(ctx *c, const tu_json *o, uint32_t kind
       break;
     *x = (Mentorlog__V1__EscrowKey)MENTORLOG__V1__ESCROW_KEY__INIT;
     x->box_pub = get_bytes(c, o, "box_pub");
+    x->sign_pub = get_bytes(c, o, "sign_pub");
     d->escrow_key = x;
     break;
   }

@@ -187,6 +187,7 @@ void sample_payloads_init(sample_payloads *p, const fixture *f, mlproto_kind kin
     memset(p->pub, 0x55, 32);
     p->escrow = (Mentorlog__V1__EscrowKey)MENTORLOG__V1__ESCROW_KEY__INIT;
     p->escrow.box_pub = (ProtobufCBinaryData){32, p->pub};
+    p->escrow.sign_pub = (ProtobufCBinaryData){32, p->pub};
     p->d.escrow_key = &p->escrow;
     break;
   case MLPROTO_KIND_RETENTION_PURGE:

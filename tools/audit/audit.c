@@ -18,6 +18,9 @@ static const struct {
     {"verify", cmd_verify, "check an audit log file against the log's key, offline"},
     {"witness", cmd_witness, "cosign the log's checkpoint (a C2SP tlog-witness, pull mode)"},
     {"witness-keygen", cmd_witness_keygen, "create a witness key; prints its verifier key"},
+    {"escrow-keygen", cmd_escrow_keygen, "create the organisation's escrow key; prints its public key"},
+    {"decrypt", cmd_decrypt, "read a case's sealed parts with the escrow key (audit mandate)"},
+    {"regrant", cmd_regrant, "re-grant case keys to a new device of a mentor who lost every device"},
 };
 
 static int usage_main(FILE *f) {

@@ -22,6 +22,11 @@ int cmd_witness(int argc, char **argv);
 /* cmd_witness.c: a new witness key file; prints its vkey. */
 int cmd_witness_keygen(int argc, char **argv);
 
+/* cmd_escrow.c: the escrow holder's commands (docs/escrow.md). */
+int cmd_escrow_keygen(int argc, char **argv);
+int cmd_decrypt(int argc, char **argv);
+int cmd_regrant(int argc, char **argv);
+
 /* The usage text u on stderr after "mentorlog-audit: why" (why may be NULL);
  * returns AUDIT_EXIT_USAGE. (audit.c) */
 int audit_usage(const char *u, const char *why);

@@ -4,6 +4,7 @@
 #include "auditfile.h"
 #include "audit.h"
 #include "state.h"
+#include "verified.h"
 #include "verify.h"
 
 #include "mlproto/errors.h"
@@ -91,6 +92,9 @@ static void print_text(const char *path, const audit_result *r, int ok, const ch
          " authors; %" PRIu64 " devices enrolled, %" PRIu64 " revoked; %zu with erased parts\n",
          r->entries, r->device_records, r->server_events, r->authors, r->devices_enrolled,
          r->devices_revoked, r->n_erased);
+  if (r->escrow_keys)
+    printf("escrow: %" PRIu64 " ESCROW_KEY events, %" PRIu64 " re-grants signed by the escrow key\n",
+           r->escrow_keys, r->escrow_regrants);
   if (r->checkpoint_ok) {
     char root[65];
     mlproto_hex_encode(root, r->checkpoint.root, 32);
@@ -136,6 +140,8 @@ static int print_json(const char *path, const audit_result *r, int ok, int store
   mlproto_json_ku64(&j, "authors", r->authors);
   mlproto_json_ku64(&j, "devices_enrolled", r->devices_enrolled);
   mlproto_json_ku64(&j, "devices_revoked", r->devices_revoked);
+  mlproto_json_ku64(&j, "escrow_keys", r->escrow_keys);
+  mlproto_json_ku64(&j, "escrow_regrants", r->escrow_regrants);
   mlproto_json_ku64(&j, "findings_total", r->findings_total);
   mlproto_json_key(&j, "findings");
   mlproto_json_arr(&j);
@@ -202,74 +208,35 @@ int cmd_verify(int argc, char **argv) {
     else return audit_usage(usage_verify, "unknown option, missing value or extra argument");
   }
   if (!path) return audit_usage(usage_verify, "verify needs FILE");
-  mlproto_note_verifier key;
-  if (vkey && mlproto_note_vkey_parse(&key, vkey, strlen(vkey)) != MLPROTO_OK)
-    return audit_usage(usage_verify, "--log-key: not a verifier key NAME+KEYID+BASE64 (as "
-                                     "`mentorlog-server admin log-key` prints it)");
-  if (!vkey && !state_dir)
-    return audit_usage(usage_verify, "verify needs --log-key VKEY (or a --state DIR that holds it)");
-
-  audit_state st;
-  memset(&st, 0, sizeof st);
-  char why[AUDIT_STATE_PATH_MAX + 64];
-  int ex = 0;
-  if (state_dir) {
-    int rc = audit_state_open(&st, state_dir, why, sizeof why);
-    if (rc) {
-      ex = fail("--state: %s: %s", why, rc == MLPROTO_ERR_IO ? strerror(errno) : mlproto_strerror(rc));
-    } else if (st.have_key && vkey &&
-               (strcmp(st.key.name, key.name) != 0 || memcmp(st.key.pk, key.pk, 32) != 0)) {
-      ex = fail("--log-key is not the key kept in %s/log-key (%s): this state is of another log",
-                state_dir, st.vkey);
-    } else if (!vkey && !st.have_key) {
-      ex = audit_usage(usage_verify, "--state DIR holds no log-key yet: give --log-key VKEY");
-    } else {
-      if (!vkey) key = st.key;
-      rc = audit_state_load_kept(&st, &key, why, sizeof why);
-      if (rc)
-        ex = fail("--state: %s: %s (%s): the state is damaged or of another log", why,
-                  rc == MLPROTO_ERR_IO ? strerror(errno) : mlproto_strerror(rc), mlproto_errname(rc));
-    }
-  }
-  af_map m = {NULL, 0};
+  audit_verified v;
+  int ex = audit_verified_open(&v, "verify", usage_verify, path, vkey, state_dir);
+  audit_state *st = &v.st;
+  const audit_result *r = &v.r;
   if (!ex) {
-    int rc = af_map_open(&m, path);
-    if (rc) ex = fail("cannot read %s: %s", path, rc == MLPROTO_ERR_NOT_FOUND ? "no such file" : strerror(errno));
-  }
-  audit_result r;
-  memset(&r, 0, sizeof r);
-  if (!ex) {
-    audit_options o = {.key = &key, .kept = st.kept, .n_kept = st.n_kept};
-    int rc = audit_verify(&r, m.data, m.len, &o);
-    if (rc) ex = fail("%s", mlproto_strerror(rc));
-  }
-  if (!ex) {
-    int ok = r.findings_total == 0, stored = 0;
+    int ok = r->findings_total == 0, stored = 0;
     char note[AUDIT_STATE_PATH_MAX + 128];
     const char *state_note = NULL;
     if (ok && state_dir) {
-      int rc = audit_state_save(&st, &key, r.note, r.note_len, r.checkpoint.size, &stored);
+      int rc = audit_state_save(st, &v.key, r->note, r->note_len, r->checkpoint.size, &stored);
       if (rc) {
         ex = fail("--state: cannot keep the checkpoint in %s: %s", state_dir,
                   rc == MLPROTO_ERR_IO ? strerror(errno) : mlproto_strerror(rc));
       } else {
         snprintf(note, sizeof note, "state %s: %zu checkpoints verified before; %s", state_dir,
-                 st.n_kept, stored ? "this one kept" : "this one was kept already");
+                 st->n_kept, stored ? "this one kept" : "this one was kept already");
         state_note = note;
       }
     } else if (state_dir) {
       snprintf(note, sizeof note, "state %s: %zu checkpoints verified before; nothing kept", state_dir,
-               st.n_kept);
+               st->n_kept);
       state_note = note;
     }
     if (!ex) {
-      if (json) ex = print_json(path, &r, ok, stored, state_dir);
-      else print_text(path, &r, ok, state_note);
+      if (json) ex = print_json(path, r, ok, stored, state_dir);
+      else print_text(path, r, ok, state_note);
       if (!ex && !ok) ex = AUDIT_EXIT_FAIL;
     }
   }
-  audit_result_free(&r);
-  af_map_close(&m);
-  audit_state_close(&st);
+  audit_verified_close(&v);
   return ex;
 }

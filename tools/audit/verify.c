@@ -134,6 +134,8 @@ typedef struct pass {
   int have_received;
   size_t cap_erased;
   unsigned threads;
+  int has_escrow;           /* an ESCROW_KEY event of the log key was read: */
+  uint8_t escrow_sign[32];  /* the latest one's signing key (its re-grants' author) */
   struct reason { uint8_t case_id[16]; uint64_t index; } *reasons; /* of erasures */
   size_t n_reasons, cap_reasons;
 } pass;
@@ -262,6 +264,12 @@ static void server_event(pass *p, const mlproto_record *rec, uint64_t index, uin
   const mlproto_disclosed *d = rec->disclosed;
   if (!d) return; /* erased: the device it named cannot be known (its records will say so) */
   const ProtobufCBinaryData *pub = NULL;
+  if (rec->kind == MLPROTO_KIND_ESCROW_KEY && d->escrow_key && d->escrow_key->sign_pub.len == 32) {
+    p->has_escrow = 1;
+    memcpy(p->escrow_sign, d->escrow_key->sign_pub.data, 32);
+    p->r->escrow_keys++;
+    return;
+  }
   if (rec->kind == MLPROTO_KIND_DEVICE_ENROLLED && d->device_enrolled)
     pub = &d->device_enrolled->device_pub;
   else if (rec->kind == MLPROTO_KIND_DEVICE_REVOKED && d->device_revoked)
@@ -369,6 +377,12 @@ static void record(pass *p, const mlproto_record *rec, unsigned type, uint64_t i
     if (memcmp(rec->author, p->o->key->pk, 32) != 0)
       AT(p, index, off, MLPROTO_ERR_AUTHOR_MISMATCH,
          "%s signed by %s, not by the log key", kind_of(rec->kind), short_key(k, rec->author));
+  } else if (a->enrolled_at == NONE && p->has_escrow && memcmp(rec->author, p->escrow_sign, 32) == 0) {
+    /* the escrow's re-grant (docs/escrow.md): a KEY_GRANT, nothing else */
+    p->r->escrow_regrants++;
+    if (rec->kind != MLPROTO_KIND_KEY_GRANT)
+      AT(p, index, off, MLPROTO_ERR_FORBIDDEN, "%s signed by the escrow key, which signs only KEY_GRANTs",
+         kind_of(rec->kind));
   } else {
     p->r->device_records++;
     if (a->enrolled_at == NONE)

@@ -14,7 +14,9 @@
  *               and listed); the entry type of its kind (FIELD_RANGE);
  *               server events signed by the log key (AUTHOR_MISMATCH);
  *               device records by a device a DEVICE_ENROLLED event named
- *               earlier and no DEVICE_REVOKED revoked earlier (FORBIDDEN);
+ *               earlier and no DEVICE_REVOKED revoked earlier, or KEY_GRANTs
+ *               (only) by the signing key of the latest ESCROW_KEY event
+ *               read before them, the escrow's re-grants (FORBIDDEN);
  *               every author's chain (mlproto_chain_check: SEQ_GAP,
  *               PREV_MISMATCH, FORK; a record logged twice: ALREADY_EXISTS);
  *   the tree    the RFC 9162 root over the leaves in file order, checked
@@ -93,6 +95,8 @@ typedef struct audit_result {
   uint64_t device_records, server_events;
   uint64_t authors;                  /* distinct authors of verified records */
   uint64_t devices_enrolled, devices_revoked;
+  uint64_t escrow_keys;              /* ESCROW_KEY events of the log key */
+  uint64_t escrow_regrants;          /* KEY_GRANTs by the escrow key announced last */
   audit_finding *findings;           /* the first max_findings */
   size_t n_findings;
   uint64_t findings_total;           /* all of them: 0 means everything holds */

@@ -119,6 +119,11 @@ MLPROTO_EXTERN int mlproto_case_key_open(mlproto_key **out,
 MLPROTO_EXTERN int mlproto_device_fingerprint(char out[MLPROTO_FINGERPRINT_LEN + 1],
                                               const uint8_t sign_pub[32],
                                               const uint8_t box_pub[32]) MLPROTO_WARN_UNUSED;
+/* A device's 16-byte id, what the server's administrator and the device
+ * show and what `mentorlog-audit regrant --device` takes: the first 16
+ * bytes of SHA-256("mentorlog/device-id/v1" 0x00 || sign_pub). */
+MLPROTO_EXTERN void mlproto_device_id(uint8_t out[16], const uint8_t sign_pub[32]);
+
 /* 1 when a and b name the same fingerprint as a person would read them:
  * 16 symbols each, case ignored, dashes and spaces ignored, O read as 0 and
  * I, L as 1; else 0 (also for NULL or any other character). */
