@@ -181,8 +181,11 @@ static int dec_print(void *ud, const ae_opened *o) {
     mlproto_json_end(j);
     return j->err;
   }
-  printf("index %" PRIu64 "  %s  author %s  received %" PRIu64 "", o->index, mlproto_kind_name(o->r->kind),
-         author, o->received_ms);
+  time_t t = (time_t)(o->received_ms / 1000);
+  struct tm tm;
+  char when[32] = "?";
+  if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  printf("index %" PRIu64 "  %s  author %s  received %s", o->index, mlproto_kind_name(o->r->kind), author, when);
   if (o->state == AE_ERASED) printf("  [sealed part erased]");
   else if (o->state == AE_NO_KEY) printf("  [sealed part: no key of the escrow opens it]");
   putchar('\n');
