@@ -793,7 +793,10 @@ static int cmd_retention(admin *a, int argc, char **argv) {
       else no_grant++;
       continue;
     }
-    uint64_t rewritten = n_entries;
+    /* the same count in a dry run and a real one: the case's records; a
+     * real run also says how many stored envelopes it rewrote (records
+     * erased before, e.g. late ones, are not rewritten; fork evidence is) */
+    uint64_t rewritten = 0;
     if (!dry) {
       uint8_t owner[16];
       rc = MLS_TX(tx, case_owner, live.id[i], owner);
@@ -812,11 +815,13 @@ static int cmd_retention(admin *a, int argc, char **argv) {
     char hex[33], end[11];
     mlproto_hex_encode(hex, live.id[i], 16);
     mlproto_date_format(end, last);
-    printf("%s case %s: %zu grant%s, last ended %s, %" PRIu64 " record%s\n",
-           dry ? "would purge" : "purged", hex, grants, grants == 1 ? "" : "s", end, rewritten,
-           rewritten == 1 ? "" : "s");
+    printf("%s case %s: %zu grant%s, last ended %s, %" PRIu64 " record%s",
+           dry ? "would purge" : "purged", hex, grants, grants == 1 ? "" : "s", end, (uint64_t)n_entries,
+           n_entries == 1 ? "" : "s");
+    if (dry) putchar('\n');
+    else printf(" (%" PRIu64 " stored envelope%s rewritten)\n", rewritten, rewritten == 1 ? "" : "s");
     purged++;
-    records += rewritten;
+    records += n_entries;
   }
   free(live.id);
   if (rc) {
