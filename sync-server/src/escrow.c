@@ -111,6 +111,8 @@ static const mls_device *device_by_box(const devices *v, const uint8_t box[32]) 
   return NULL;
 }
 
+static int refuse(mls_escrow_import_info *info, size_t item, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static int refuse(mls_escrow_import_info *info, size_t item, int rc, const char *fmt, ...) {
   info->failed_item = item;
   va_list ap;
