@@ -35,6 +35,8 @@
 
 #include <dirent.h>
 #include <sodium.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -286,10 +288,19 @@ static void witness_cosigns_and_refuses(void **state) {
   assert_int_equal(strncmp(stored, w.log_vkey, strlen(w.log_vkey)), 0);
   free(stored);
 
-  /* The log grows; the second run (log key from the state). */
+  /* The log grows; the second run (log key from the state). While another
+   * run holds the state's lock, a run does nothing (exit 1). */
   uint64_t size2 = push(&c, &d, case_id, 5, &opened);
   assert_true(size2 > size1);
   char line2[512];
+  {
+    snprintf(path, sizeof path, "%s/witness.lock", w.state);
+    int lf = open(path, O_RDWR | O_CREAT, 0600);
+    assert_true(lf >= 0);
+    assert_int_equal(flock(lf, LOCK_EX | LOCK_NB), 0);
+    assert_int_equal(run_witness(&w, &s, NULL, line2, sizeof line2), 1);
+    close(lf);
+  }
   assert_int_equal(run_witness(&w, &s, NULL, line2, sizeof line2), 0);
   uint64_t ts2 = check_served(&s, &w, size2, line2);
   assert_true(ts2 >= ts1);

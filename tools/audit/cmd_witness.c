@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #define EXIT_COSIGNED 0
@@ -205,7 +206,7 @@ static int run(witness_run *w) {
   uint8_t *sk = NULL;
   int rc = ws_key_load(w->key_file, name, &sk);
   if (rc) return fail("the witness key file", rc);
-  int ex = EXIT_REFUSED;
+  int ex = EXIT_REFUSED, lock_fd = -1;
   char token[TOKEN_MAX + 1] = "";
   char *old_note = NULL, *note = NULL;
   size_t ol = 0, nl = 0;
@@ -216,6 +217,13 @@ static int run(witness_run *w) {
     goto out;
   }
   if ((rc = ws_prepare(w->dir))) { ex = fail("the state directory", rc); goto out; }
+  if ((rc = ws_lock(w->dir, &lock_fd))) {
+    if (rc == MLPROTO_ERR_ALREADY_EXISTS)
+      fprintf(stderr, "mentorlog-audit witness: another witness run holds %s/witness.lock; nothing done\n", w->dir);
+    else
+      fail("the state directory's lock", rc);
+    goto out;
+  }
   if ((ex = load_log_key(w))) goto out;
   ex = EXIT_REFUSED;
   if (w->ca_file && (rc = ml_ca_read(w->ca_file, &w->ca, &w->ca_len))) {
@@ -305,6 +313,7 @@ static int run(witness_run *w) {
   fprintf(stderr, "mentorlog-audit witness: cosigned size %llu, sent\n", (unsigned long long)cp.size);
   ex = EXIT_COSIGNED;
 out:
+  if (lock_fd >= 0) close(lock_fd);
   ml_netclient_response_free(&r);
   ml_netclient_close(w->nc);
   w->nc = NULL;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +65,21 @@ int ws_prepare(const char *dir) {
     return MLPROTO_ERR_TOO_LARGE;
   int rc = mkdir_0700(dir);
   return rc ? rc : mkdir_0700(ev);
+}
+
+int ws_lock(const char *dir, int *fd) {
+  *fd = -1;
+  char path[4096];
+  if ((size_t)snprintf(path, sizeof path, "%s/witness.lock", dir) >= sizeof path) return MLPROTO_ERR_TOO_LARGE;
+  int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (f < 0) return MLPROTO_ERR_IO;
+  if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+    int busy = errno == EWOULDBLOCK;
+    close(f);
+    return busy ? MLPROTO_ERR_ALREADY_EXISTS : MLPROTO_ERR_IO;
+  }
+  *fd = f;
+  return MLPROTO_OK;
 }
 
 /* Writes a new file (O_EXCL) with data and fsyncs it. */

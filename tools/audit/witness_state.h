@@ -54,6 +54,13 @@ int ws_read(const char *dir, const char *name, size_t max, char **out, size_t *l
 /* Creates DIR (0700) and DIR/evidence when missing. */
 int ws_prepare(const char *dir);
 
+/* Takes DIR/witness.lock (created 0600) with flock(LOCK_EX | LOCK_NB), so that two
+ * runs on one state (a slow cron run and the next one) never interleave
+ * their read of the last cosigned checkpoint and their write of the next:
+ * *fd the held lock (close it to release; the kernel releases it when the
+ * process ends). ALREADY_EXISTS when another process holds it; IO. */
+int ws_lock(const char *dir, int *fd);
+
 /* Records a refusal: the two notes under DIR/evidence (see the top); the
  * first file's path into path (cap bytes). */
 int ws_evidence(const char *dir, const char *kind, uint64_t old_size, uint64_t new_size,
