@@ -57,8 +57,10 @@ static const char USAGE[] =
     "  device revoke DEVICE                 revoke a device (id, 32 hex digits); logged\n"
     "                                       as a DEVICE_REVOKED server event\n"
     "  token add --role jobcentre --jobcentre ID\n"
-    "  token add --role auditor             new bearer token for a jobcentre or an auditor;\n"
-    "                                       printed once, only its hash is stored\n"
+    "  token add --role auditor             new bearer token for a jobcentre, an auditor\n"
+    "  token add --role witness             (reads the whole log) or a witness (may only\n"
+    "                                       post cosignatures); printed once, only its\n"
+    "                                       hash is stored\n"
     "  fingerprint [--cert F]               SHA-256 of the server certificate\n"
     "                                       (default DIR/tls/cert.pem), 64 hex digits\n"
     "  log-key                              the log's verifier key in the C2SP signed-note\n"
@@ -609,7 +611,7 @@ static int cmd_token(admin *a, int argc, char **argv) {
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) role = argv[++i];
     else if (strcmp(argv[i], "--jobcentre") == 0 && i + 1 < argc) jc = argv[++i];
-    else return usage("token add --role jobcentre --jobcentre ID | --role auditor");
+    else return usage("token add --role jobcentre --jobcentre ID | --role auditor | --role witness");
   }
   if (!role) return usage("--role is required");
   if (strcmp(role, "jobcentre") == 0) {
@@ -618,10 +620,10 @@ static int cmd_token(admin *a, int argc, char **argv) {
       if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
             *p == '.' || *p == '_' || *p == '-'))
         return usage("--jobcentre ID: letters, digits, '.', '_', '-'");
-  } else if (strcmp(role, "auditor") == 0) {
+  } else if (strcmp(role, "auditor") == 0 || strcmp(role, "witness") == 0) {
     if (jc) return usage("--jobcentre goes with --role jobcentre only");
   } else {
-    return usage("--role jobcentre | auditor");
+    return usage("--role jobcentre | auditor | witness");
   }
   uint8_t raw[32];
   char token[48];

@@ -169,13 +169,13 @@ int app_addr_throttled(ctx *c);
 void app_addr_failed(ctx *c);
 /* The device of the request's bearer token (401 UNAUTHENTICATED otherwise). */
 int app_authenticate(ctx *c, mls_device *d);
-/* The role ("jobcentre", "auditor") of the request's API token, and its
- * jobcentre ("" for none): 401 UNAUTHENTICATED, 403 FORBIDDEN (other role). */
+/* The role ("jobcentre", "auditor", "witness") of the request's API token,
+ * and its jobcentre ("" for none): 401 UNAUTHENTICATED, 403 FORBIDDEN (other
+ * role). */
 int app_authenticate_api(ctx *c, const char *role, char jobcentre[MLS_JOBCENTRE_MAX + 1]);
-/* The same for a route open to either of two roles (role2 may be NULL:
- * app_authenticate_api is this with role2 NULL). */
-int app_authenticate_api_roles(ctx *c, const char *role1, const char *role2,
-                               char jobcentre[MLS_JOBCENTRE_MAX + 1]);
+/* The same for a route open to any of the roles (a NULL-terminated list of
+ * at most 4; app_authenticate_api is this with one). */
+int app_authenticate_api_roles(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1]);
 
 /* app_witness.c: the cosignature lines kept for `size` (each verified when
  * it was kept), of witnesses still configured, appended to out. */

@@ -312,11 +312,11 @@ int app_authenticate(ctx *c, mls_device *d) {
  * every failed authentication, and each token has the device request
  * budget (keyed by its hash). */
 int app_authenticate_api(ctx *c, const char *role, char jobcentre[MLS_JOBCENTRE_MAX + 1]) {
-  return app_authenticate_api_roles(c, role, NULL, jobcentre);
+  const char *roles[] = {role, NULL};
+  return app_authenticate_api_roles(c, roles, jobcentre);
 }
 
-int app_authenticate_api_roles(ctx *c, const char *role, const char *role2,
-                               char jobcentre[MLS_JOBCENTRE_MAX + 1]) {
+int app_authenticate_api_roles(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1]) {
   uint8_t th[32];
   int b = bearer_hash(c, th);
   if (b == -1) return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
@@ -329,14 +329,17 @@ int app_authenticate_api_roles(ctx *c, const char *role, const char *role2,
     rc = MLS_TX(tx, api_token_get, th, got_role, jobcentre);
     mls_store_rollback(tx);
     if (rc == MLPROTO_ERR_NOT_FOUND) rc = MLPROTO_ERR_UNAUTHENTICATED;
-    if (!rc && strcmp(got_role, role) != 0 && !(role2 && strcmp(got_role, role2) == 0))
-      rc = MLPROTO_ERR_FORBIDDEN;
+    int allowed = 0;
+    for (size_t i = 0; !rc && roles[i] && !allowed; i++) allowed = strcmp(got_role, roles[i]) == 0;
+    if (!rc && !allowed) rc = MLPROTO_ERR_FORBIDDEN;
   }
   if (rc == MLPROTO_ERR_UNAUTHENTICATED) app_addr_failed(c);
   if (rc == MLPROTO_ERR_FORBIDDEN) {
-    char detail[64];
-    snprintf(detail, sizeof detail, "this route needs a %s%s%s token", role, role2 ? " or " : "",
-             role2 ? role2 : "");
+    char detail[96];
+    size_t o = (size_t)snprintf(detail, sizeof detail, "this route needs a %s", roles[0]);
+    for (size_t i = 1; roles[i] && o < sizeof detail; i++)
+      o += (size_t)snprintf(detail + o, sizeof detail - o, "%s%s", roles[i + 1] ? ", " : " or ", roles[i]);
+    if (o < sizeof detail) snprintf(detail + o, sizeof detail - o, " token");
     return app_fail(c, rc, detail);
   }
   if (rc) return app_fail(c, rc, NULL);

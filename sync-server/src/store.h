@@ -47,7 +47,7 @@
 #define MLS_NAME_MAX 128        /* mentor display name, bytes (UTF-8) */
 #define MLS_LABEL_MAX 64        /* device label, bytes */
 #define MLS_JOBCENTRE_MAX 64    /* jobcentre id, bytes */
-#define MLS_ROLE_MAX 15         /* API token role: "jobcentre", "auditor" */
+#define MLS_ROLE_MAX 15         /* API token role: "jobcentre", "auditor", "witness" */
 #define MLS_META_MAX 256        /* a meta value, bytes */
 #define MLS_ENVELOPE_MAX (96 * 1024)
 #define MLS_RANGE_MAX 256u      /* most rows node_range / leaf_entry_range give */

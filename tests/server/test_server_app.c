@@ -1869,11 +1869,13 @@ static void test_log_format(void **state) {
  * written answer (docs/wire-protocol.md §2, docs/reports.md). Roles: a
  * device of mentor A, a device of mentor B, a revoked device of A, the
  * tokens of jobcentre A ("bench-jc", the jobcentre of A's grant) and B, an
- * auditor's, and none. A request's body, where it has one, is that role's
- * own (a device pushes its own next record). */
-enum { R_DEV_A, R_DEV_B, R_REVOKED, R_JC_A, R_JC_B, R_AUDITOR, R_NONE, R__N };
-static const char *const ROLE_NAME[R__N] = {"device A", "device B", "revoked device",
-                                            "jobcentre A", "jobcentre B", "auditor", "no token"};
+ * auditor's, a witness's, and none. A request's body, where it has one, is
+ * that role's own (a device pushes its own next record; a cosignature post
+ * carries a protobuf body, which a role allowed to post is refused with 415
+ * after its token was accepted: test_witness posts real ones). */
+enum { R_DEV_A, R_DEV_B, R_REVOKED, R_JC_A, R_JC_B, R_AUDITOR, R_WITNESS, R_NONE, R__N };
+static const char *const ROLE_NAME[R__N] = {"device A", "device B",  "revoked device", "jobcentre A",
+                                            "jobcentre B", "auditor", "witness",        "no token"};
 
 static void test_authorization_matrix(void **state) {
   fx *f = *state;
@@ -1918,15 +1920,18 @@ static void test_authorization_matrix(void **state) {
   assert_int_equal(sa_admin(f->dir, tok[R_JC_A], 64, jca), 0);
   assert_int_equal(sa_admin(f->dir, tok[R_JC_B], 64, jcb), 0);
   assert_int_equal(admin(f, tok[R_AUDITOR], 64, "token", "add", "--role", "auditor"), 0);
+  assert_int_equal(admin(f, tok[R_WITNESS], 64, "token", "add", "--role", "witness"), 0);
 
   char contacts[96];
   const char *month = "month=2026-06";
   snprintf(contacts, sizeof contacts, "/v1/jobcentre/grants/%s/contacts", ref);
-  enum { PUSH = 1 }; /* the body: the role's own next record */
-  static const int PUB[R__N] = {200, 200, 200, 200, 200, 200, 200};
-  static const int DEV[R__N] = {200, 200, 401, 401, 401, 401, 401};
-  static const int JC[R__N] = {401, 401, 401, 200, 200, 403, 401};
-  static const int JC_OWN[R__N] = {401, 401, 401, 200, 404, 403, 401};
+  enum { PUSH = 1, BLOB = 2 }; /* the body: the role's own next record; some bytes */
+  static const int PUB[R__N] = {200, 200, 200, 200, 200, 200, 200, 200};
+  static const int DEV[R__N] = {200, 200, 401, 401, 401, 401, 401, 401};
+  static const int JC[R__N] = {401, 401, 401, 200, 200, 403, 403, 401};
+  static const int JC_OWN[R__N] = {401, 401, 401, 200, 404, 403, 403, 401};
+  static const int AUDIT[R__N] = {401, 401, 401, 403, 403, 200, 403, 401};
+  static const int COSIG[R__N] = {401, 401, 401, 415, 415, 415, 415, 401};
   struct cell {
     const char *method, *path, *query;
     int body;
@@ -1946,8 +1951,10 @@ static void test_authorization_matrix(void **state) {
       {"GET", "/v1/session/challenge", NULL, 0, PUB},
       {"GET", "/healthz", NULL, 0, PUB},
       {"GET", "/metrics", NULL, 0, PUB},
+      {"GET", "/v1/audit/log", "since=0", 0, AUDIT},
+      {"POST", "/v1/log/cosignature", NULL, BLOB, COSIG},
   };
-  sim_dev *self[R__N] = {&a, &b, &rv, NULL, NULL, NULL, NULL};
+  sim_dev *self[R__N] = {&a, &b, &rv, NULL, NULL, NULL, NULL, NULL};
   uint8_t case_b[16];
   mlproto_random_id(case_b);
   for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++)
@@ -1970,6 +1977,10 @@ static void test_authorization_matrix(void **state) {
           d->seq = seq;
           memcpy(d->head, head, 32);
         }
+      } else if (cells[i].body == BLOB) {
+        len = 8;
+        body = malloc(len);
+        memcpy(body, "\x0a\x06" "abcdef", len);
       }
       f->now += 100; /* under every request budget */
       r = call(f, cells[i].method, cells[i].path, cells[i].query, body, len,

@@ -49,7 +49,7 @@ static const char USAGE_WITNESS[] =
     "               cosigned checkpoint, evidence of refusals)\n"
     "  --pin        the server certificate's SHA-256 (admin fingerprint), or\n"
     "  --ca         a CA certificate (PEM) to trust\n"
-    "  --token-file a file holding a jobcentre or auditor API token: the\n"
+    "  --token-file a file holding a jobcentre, auditor or witness API token: the\n"
     "               cosignature is sent to the server (without it, it is only\n"
     "               printed)\n"
     "  --log-key    the log's verifier key (admin log-key); required on the\n"
