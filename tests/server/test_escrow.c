@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 typedef struct fx {
@@ -146,6 +147,19 @@ static int import(fx *f, const void *p, size_t n, char *out, size_t cap) {
   write_file(path, p, n);
   const char *im[] = {"escrow-key", "import", path, NULL};
   return sa_admin(f->dir, out, cap, im);
+}
+
+/* `mentorlog-audit ARGS` (the real binary), its standard output into out
+ * (cap bytes, NUL-terminated): its exit status. */
+static int audit_cli(char *out, size_t cap, const char *args) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "'%s' %s 2>/dev/null", ML_AUDIT_BIN, args);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = fread(out, 1, cap - 1, p);
+  out[n] = 0;
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static size_t count_kind(const uint8_t *file, size_t len, uint32_t kind) {
@@ -260,6 +274,31 @@ static void escrow_reads_and_regrants(void **state) {
   assert_int_equal(decrypt(file, len, &k, f->c2, &s, NULL), 0);
   assert_non_null(strstr(s.text, "NAME-ESCROW-TWO|+4522222222"));
   assert_non_null(strstr(s.text, "NOTE-AFTER a job interview on Monday"));
+  {
+    /* the same through the command, as an auditor runs it */
+    char vkey[400], args[1024], cli[16384], c2[33];
+    const char *lk[] = {"log-key", NULL};
+    assert_int_equal(sa_admin(f->dir, vkey, sizeof vkey, lk), 0);
+    mlproto_hex_encode(c2, f->c2, 16);
+    snprintf(args, sizeof args, "decrypt '%s/export-%u.mlaudit' --escrow-key '%s' --case %s --log-key '%s' --json",
+             f->dir, f->files, f->key_path, c2, vkey);
+    assert_int_equal(audit_cli(cli, sizeof cli, args), 0);
+    assert_non_null(strstr(cli, "\"value\":\"NOTE-AFTER a job interview on Monday\""));
+    assert_non_null(strstr(cli, "\"value\":\"NAME-ESCROW-TWO\""));
+    /* a key file others may read is refused */
+    chmod(f->key_path, 0644);
+    assert_int_equal(audit_cli(cli, sizeof cli, args), 1);
+    chmod(f->key_path, 0600);
+    /* a file that does not verify is refused, nothing is printed */
+    char tampered[160];
+    snprintf(tampered, sizeof tampered, "%s/tampered.mlaudit", f->dir);
+    file[len - 200] ^= 1;
+    write_file(tampered, file, len);
+    file[len - 200] ^= 1;
+    snprintf(args, sizeof args, "decrypt '%s' --escrow-key '%s' --case %s --log-key '%s'", tampered, f->key_path, c2, vkey);
+    assert_int_equal(audit_cli(cli, sizeof cli, args), 1);
+    assert_null(strstr(cli, "NOTE-AFTER"));
+  }
   /* another escrow key (its secret half) opens nothing */
   char other_path[128], other_pub[MLPROTO_ESCROW_PUB_LEN + 1];
   snprintf(other_path, sizeof other_path, "%s/other.key", f->dir);
@@ -308,11 +347,30 @@ static void escrow_reads_and_regrants(void **state) {
   assert_int_equal(info.grants, 2);
   assert_int_equal(info.first_seq, 1);
   free(file);
-  assert_int_equal(import(f, g.data, g.len, out, sizeof out), 0);
-  assert_non_null(strstr(out, "imported 2 re-grants"));
-  /* the same grants again: the escrow's chain is past them */
-  assert_int_equal(import(f, g.data, g.len, out, sizeof out), 1);
   mlproto_buf_free(&g);
+  /* as the auditor runs it: the command writes the file the admin imports */
+  {
+    char vkey[400], args[1024], cli[4096], grants[160];
+    const char *lk[] = {"log-key", NULL};
+    assert_int_equal(sa_admin(f->dir, vkey, sizeof vkey, lk), 0);
+    snprintf(grants, sizeof grants, "%s/regrant.grants", f->dir);
+    snprintf(args, sizeof args, "regrant '%s/export-%u.mlaudit' --escrow-key '%s' --device %s --out '%s' --log-key '%s'",
+             f->dir, f->files, f->key_path, a3_id, grants, vkey);
+    assert_int_equal(audit_cli(cli, sizeof cli, args), 0);
+    assert_non_null(strstr(cli, "2 KEY_GRANTs of 2 cases"));
+    struct stat gs;
+    assert_int_equal(stat(grants, &gs), 0);
+    assert_int_equal(gs.st_mode & 0777, 0600);
+    assert_int_equal(audit_cli(cli, sizeof cli, args), 1); /* --out exists: never replaced */
+    size_t gl;
+    uint8_t *gb = (uint8_t *)tu_read_file(grants, &gl);
+    assert_non_null(gb);
+    assert_int_equal(import(f, gb, gl, out, sizeof out), 0);
+    assert_non_null(strstr(out, "imported 2 re-grants"));
+    /* the same grants again: the escrow's chain is past them */
+    assert_int_equal(import(f, gb, gl, out, sizeof out), 1);
+    free(gb);
+  }
 
   assert_int_equal(sync_dev(f, a3), 0);
   assert_int_equal(mentorlog_notes(a3, f->c1, &nv, &nn), 0);
