@@ -4,6 +4,7 @@
  * Subcommand table in the style of wireguard-tools: main -> cmd_<name>. */
 #include "audit.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,18 +42,6 @@ static int usage_main(FILE *f) {
         "2 usage error. 'mentorlog-audit COMMAND --help' describes each command.\n",
         f);
   return f == stdout ? AUDIT_EXIT_OK : AUDIT_EXIT_USAGE;
-}
-
-int audit_usage(const char *u, const char *why) {
-  if (why) fprintf(stderr, AUDIT_PROG ": %s\n", why);
-  fputs(u, stderr);
-  return AUDIT_EXIT_USAGE;
-}
-
-int audit_wants_help(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
-  return 0;
 }
 
 int main(int argc, char **argv) {

@@ -28,8 +28,10 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_regrant(int argc, char **argv);
 
 /* The usage text u on stderr after "mentorlog-audit: why" (why may be NULL);
- * returns AUDIT_EXIT_USAGE. (audit.c) */
+ * returns AUDIT_EXIT_USAGE. (audit_common.c, as the two below) */
 int audit_usage(const char *u, const char *why);
+/* "mentorlog-audit: CMD: <message>" on stderr; returns AUDIT_EXIT_FAIL. */
+int audit_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when argv holds --help or -h: the command prints u on stdout. */
 int audit_wants_help(int argc, char **argv);
 

@@ -19,23 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static int fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(const char *cmd, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, AUDIT_PROG ": %s: ", cmd);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return AUDIT_EXIT_FAIL;
-}
 
 static int key_fail(const char *cmd, const char *path, int rc) {
   if (rc == MLPROTO_ERR_FORBIDDEN)
-    return fail(cmd, "%s: others may read or write this secret key file (chmod 600 it)", path);
-  if (rc == MLPROTO_ERR_BAD_KEY) return fail(cmd, "%s: not an escrow secret key file", path);
-  if (rc == MLPROTO_ERR_NOT_FOUND) return fail(cmd, "%s: no such file", path);
-  return fail(cmd, "%s: %s", path, rc == MLPROTO_ERR_IO ? strerror(errno) : mlproto_strerror(rc));
+    return audit_fail(cmd, "%s: others may read or write this secret key file (chmod 600 it)", path);
+  if (rc == MLPROTO_ERR_BAD_KEY) return audit_fail(cmd, "%s: not an escrow secret key file", path);
+  if (rc == MLPROTO_ERR_NOT_FOUND) return audit_fail(cmd, "%s: no such file", path);
+  return audit_fail(cmd, "%s: %s", path, rc == MLPROTO_ERR_IO ? strerror(errno) : mlproto_strerror(rc));
 }
 
 /* ------------------------------------------------------- escrow-keygen */
@@ -61,8 +51,8 @@ int cmd_escrow_keygen(int argc, char **argv) {
   char pub[MLPROTO_ESCROW_PUB_LEN + 1];
   int rc = ae_key_create(argv[2], pub);
   if (rc == MLPROTO_ERR_ALREADY_EXISTS)
-    return fail("escrow-keygen", "%s exists: an escrow key is never overwritten", argv[2]);
-  if (rc) return fail("escrow-keygen", "%s: %s", argv[2], rc == MLPROTO_ERR_IO ? strerror(errno) : mlproto_strerror(rc));
+    return audit_fail("escrow-keygen", "%s exists: an escrow key is never overwritten", argv[2]);
+  if (rc) return audit_fail("escrow-keygen", "%s: %s", argv[2], rc == MLPROTO_ERR_IO ? strerror(errno) : mlproto_strerror(rc));
   printf("%s\n", pub);
   fprintf(stderr, AUDIT_PROG ": escrow key written to %s; configure the line above on the server "
                   "(mentorlog-server admin escrow-key set)\n", argv[2]);
@@ -237,16 +227,16 @@ int cmd_decrypt(int argc, char **argv) {
     }
     rc = ae_decrypt(v.map.data, v.map.len, &k, case_id, dec_print, &d, &found);
     if (rc == MLPROTO_ERR_NOT_FOUND)
-      ex = fail("decrypt", "no record of case %s is in %s", cs, path);
+      ex = audit_fail("decrypt", "no record of case %s is in %s", cs, path);
     else if (rc == MLPROTO_ERR_NO_CASE_KEY && found.grants && found.grants == found.grants_erased)
-      ex = fail("decrypt", "case %s was erased: every KEY_GRANT of it is erased, so nothing of it can be "
+      ex = audit_fail("decrypt", "case %s was erased: every KEY_GRANT of it is erased, so nothing of it can be "
                 "read (crypto-shredding)", cs);
     else if (rc == MLPROTO_ERR_NO_CASE_KEY)
-      ex = fail("decrypt", "no key of case %s is sealed to this escrow key (%" PRIu64 " KEY_GRANTs of the "
+      ex = audit_fail("decrypt", "no key of case %s is sealed to this escrow key (%" PRIu64 " KEY_GRANTs of the "
                 "case, %" PRIu64 " erased): another escrow key, or the devices have not synced since "
                 "the key was set", cs, found.grants, found.grants_erased);
     else if (rc)
-      ex = fail("decrypt", "%s (%s)", mlproto_strerror(rc), mlproto_errname(rc));
+      ex = audit_fail("decrypt", "%s (%s)", mlproto_strerror(rc), mlproto_errname(rc));
   }
   if (!ex && json) {
     mlproto_json_end(&d.j);
@@ -256,12 +246,12 @@ int cmd_decrypt(int argc, char **argv) {
     mlproto_json_end(&d.j);
     rc = mlproto_json_finish(&d.j);
     if (!rc && (fwrite(b.data, 1, b.len, stdout) != b.len || putchar('\n') == EOF)) rc = MLPROTO_ERR_IO;
-    if (rc) ex = fail("decrypt", "cannot write the document: %s", mlproto_strerror(rc));
+    if (rc) ex = audit_fail("decrypt", "cannot write the document: %s", mlproto_strerror(rc));
   } else if (!ex) {
     printf("%" PRIu64 " sealed parts read, %" PRIu64 " erased, %" PRIu64 " that no key of the escrow opens\n",
            d.opened, d.erased, d.no_key);
   }
-  if (!ex && fflush(stdout) != 0) ex = fail("decrypt", "cannot write: %s", strerror(errno));
+  if (!ex && fflush(stdout) != 0) ex = audit_fail("decrypt", "cannot write: %s", strerror(errno));
   if (b.data) sodium_memzero(b.data, b.len);
   mlproto_buf_free(&b);
   audit_verified_close(&v);
@@ -330,7 +320,7 @@ int cmd_regrant(int argc, char **argv) {
     return audit_usage(usage_regrant, "regrant needs FILE, --escrow-key, --device and --out");
   if (strlen(dev) != 32 || mlproto_hex_decode(device_id, 16, dev, 32) != MLPROTO_OK)
     return audit_usage(usage_regrant, "--device: a device id, 32 hex digits");
-  if (access(out, F_OK) == 0) return fail("regrant", "%s exists: it is never replaced", out);
+  if (access(out, F_OK) == 0) return audit_fail("regrant", "%s exists: it is never replaced", out);
   ae_key k;
   int rc = ae_key_load(keyfile, &k);
   if (rc) return key_fail("regrant", keyfile, rc);
@@ -348,25 +338,25 @@ int cmd_regrant(int argc, char **argv) {
     switch (rc) {
     case MLPROTO_OK: break;
     case MLPROTO_ERR_NOT_FOUND:
-      ex = fail("regrant", n_cases ? "no such device or case in %s" : "no device %s in the log", n_cases ? path : dev);
+      ex = audit_fail("regrant", n_cases ? "no such device or case in %s" : "no device %s in the log", n_cases ? path : dev);
       break;
-    case MLPROTO_ERR_DEVICE_REVOKED: ex = fail("regrant", "device %s is revoked", dev); break;
-    case MLPROTO_ERR_FORBIDDEN: ex = fail("regrant", "a --case is not a case of the device's mentor"); break;
-    case MLPROTO_ERR_CASE_ERASED: ex = fail("regrant", "a --case was erased: its keys are gone"); break;
+    case MLPROTO_ERR_DEVICE_REVOKED: ex = audit_fail("regrant", "device %s is revoked", dev); break;
+    case MLPROTO_ERR_FORBIDDEN: ex = audit_fail("regrant", "a --case is not a case of the device's mentor"); break;
+    case MLPROTO_ERR_CASE_ERASED: ex = audit_fail("regrant", "a --case was erased: its keys are gone"); break;
     case MLPROTO_ERR_NO_ESCROW_KEY:
-      ex = fail("regrant", "the log's latest ESCROW_KEY event is not this escrow key (or there is none): "
+      ex = audit_fail("regrant", "the log's latest ESCROW_KEY event is not this escrow key (or there is none): "
                 "the server would refuse its grants");
       break;
     case MLPROTO_ERR_NO_CASE_KEY:
-      ex = fail("regrant", "nothing to re-grant: no key of %s case is sealed to this escrow key",
+      ex = audit_fail("regrant", "nothing to re-grant: no key of %s case is sealed to this escrow key",
                 n_cases ? "the named" : "any of the mentor's");
       break;
-    default: ex = fail("regrant", "%s (%s)", mlproto_strerror(rc), mlproto_errname(rc));
+    default: ex = audit_fail("regrant", "%s (%s)", mlproto_strerror(rc), mlproto_errname(rc));
     }
   }
   if (!ex) {
     rc = write_new(out, b.data, b.len);
-    if (rc) ex = fail("regrant", "%s: %s", out, rc == MLPROTO_ERR_ALREADY_EXISTS ? "exists" : strerror(errno));
+    if (rc) ex = audit_fail("regrant", "%s: %s", out, rc == MLPROTO_ERR_ALREADY_EXISTS ? "exists" : strerror(errno));
   }
   if (!ex) {
     char m[33];

@@ -11,16 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(const char *cmd, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, AUDIT_PROG ": %s: ", cmd);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return AUDIT_EXIT_FAIL;
-}
 
 int audit_verified_open(audit_verified *v, const char *cmd, const char *u, const char *path,
                         const char *vkey, const char *state_dir) {
@@ -34,22 +24,22 @@ int audit_verified_open(audit_verified *v, const char *cmd, const char *u, const
     audit_state *st = &v->st;
     int rc = audit_state_open(st, state_dir, why, sizeof why);
     if (rc)
-      return fail(cmd, "--state: %s: %s", why, rc == MLPROTO_ERR_IO ? strerror(errno) : mlproto_strerror(rc));
+      return audit_fail(cmd, "--state: %s: %s", why, rc == MLPROTO_ERR_IO ? strerror(errno) : mlproto_strerror(rc));
     if (st->have_key && vkey && (strcmp(st->key.name, v->key.name) != 0 || memcmp(st->key.pk, v->key.pk, 32) != 0))
-      return fail(cmd, "--log-key is not the key kept in %s/log-key (%s): this state is of another log",
+      return audit_fail(cmd, "--log-key is not the key kept in %s/log-key (%s): this state is of another log",
                   state_dir, st->vkey);
     if (!vkey && !st->have_key) return audit_usage(u, "--state DIR holds no log-key yet: give --log-key VKEY");
     if (!vkey) v->key = st->key;
     rc = audit_state_load_kept(st, &v->key, why, sizeof why);
     if (rc)
-      return fail(cmd, "--state: %s: %s (%s): the state is damaged or of another log", why,
+      return audit_fail(cmd, "--state: %s: %s (%s): the state is damaged or of another log", why,
                   rc == MLPROTO_ERR_IO ? strerror(errno) : mlproto_strerror(rc), mlproto_errname(rc));
   }
   int rc = af_map_open(&v->map, path);
-  if (rc) return fail(cmd, "cannot read %s: %s", path, rc == MLPROTO_ERR_NOT_FOUND ? "no such file" : strerror(errno));
+  if (rc) return audit_fail(cmd, "cannot read %s: %s", path, rc == MLPROTO_ERR_NOT_FOUND ? "no such file" : strerror(errno));
   audit_options o = {.key = &v->key, .kept = v->st.kept, .n_kept = v->st.n_kept};
   rc = audit_verify(&v->r, v->map.data, v->map.len, &o);
-  if (rc) return fail(cmd, "%s", mlproto_strerror(rc));
+  if (rc) return audit_fail(cmd, "%s", mlproto_strerror(rc));
   return AUDIT_EXIT_OK;
 }
 
@@ -63,7 +53,7 @@ int audit_verified_clean(audit_verified *v, const char *cmd, const char *u, cons
                               mlproto_errname(f->code), f->text);
     else fprintf(stderr, AUDIT_PROG ": %s: file: %s: %s\n", cmd, mlproto_errname(f->code), f->text);
   }
-  return fail(cmd, "%s does not verify (%" PRIu64 " finding%s; `mentorlog-audit verify %s` lists them): "
+  return audit_fail(cmd, "%s does not verify (%" PRIu64 " finding%s; `mentorlog-audit verify %s` lists them): "
               "nothing is read from it", path, v->r.findings_total, v->r.findings_total == 1 ? "" : "s", path);
 }
 
