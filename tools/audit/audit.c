@@ -4,7 +4,6 @@
  * Subcommand table in the style of wireguard-tools: main -> cmd_<name>. */
 #include "audit.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
