@@ -759,6 +759,125 @@ static void test_report_documents(void **state) {
   mlproto_buf_free(&buf);
 }
 
+/* Every document of one grant's report, one after another (NUL-ended),
+ * for comparing two reports byte for byte. */
+static char *all_docs(const mlproto_grant_report *g, int64_t now) {
+  mlproto_report_meta m = {.checkpoint_size = 77, .origin = "log.example/1",
+                           .generated_at_ms = now, .jobcentre_id = "kk-101",
+                           .from = MLPROTO_DATE_NONE, .to = MLPROTO_DATE_NONE,
+                           .month = MLPROTO_DATE_NONE};
+  const mlproto_grant_report *gs[1] = {g};
+  mlproto_buf buf;
+  mlproto_buf_init(&buf, 1 << 22);
+  for (int f = MLPROTO_REPORT_JSON; f <= MLPROTO_REPORT_CSV; f++) {
+    m.month = MLPROTO_DATE_NONE;
+    assert_int_equal(mlproto_report_compliance(&buf, f, &m, gs, 1), MLPROTO_OK);
+    assert_int_equal(mlproto_report_contacts(&buf, f, &m, g), MLPROTO_OK);
+    m.month = D("2026-06-01");
+    assert_int_equal(mlproto_report_timesheet(&buf, f, &m, gs, 1), MLPROTO_OK);
+  }
+  char *s = strdup(doc(&buf));
+  mlproto_buf_free(&buf);
+  return s;
+}
+
+/* mlproto_grant_basis_build + mlproto_grant_report_compute give the report
+ * mlproto_grant_report_build gives, at any `now`, from one basis computed
+ * again and again (the server's cache), with and without log positions,
+ * with another author's contact and an absence; and for an erased grant. */
+static void test_basis_same_as_build(void **state) {
+  rb *b = *state;
+  other_kind(b, MLPROTO_KIND_CASE_OPEN);
+  size_t go = grant(b, MLPROTO_KIND_GRANT_OPEN,
+                    (grant_spec){.start = "2026-06-01", .end = "2026-07-26", .minutes = 120},
+                    "2026-05-25 09:00", NULL, 0);
+  held(b, "2026-06-02 10:00");
+  size_t c2 = contact(b, "2026-06-10 10:00", 5, MLPROTO_CHANNEL_PHONE,
+                      MLPROTO_OUTCOME_ATTEMPT_FAILED, 0, NULL, 0, NULL, NULL);
+  contact(b, "2026-06-11 10:00", 45, MLPROTO_CHANNEL_PHONE, MLPROTO_OUTCOME_HELD, 0, &c2, 1,
+          NULL, NULL); /* supersedes the attempt */
+  contact(b, "2026-06-17 10:00", 60, MLPROTO_CHANNEL_HOME_VISIT, MLPROTO_OUTCOME_HELD, 0, NULL, 0,
+          b->other, NULL); /* not the mentor's device */
+  absence(b, "2026-06-22", "2026-06-28", 1, NULL, 0);
+  held(b, "2026-07-01 10:00");
+  mlproto_log_pos pos[MAXR];
+  for (size_t i = 0; i < b->n; i++)
+    pos[i] = (mlproto_log_pos){10 + i, (uint64_t)T("2026-06-20 12:00") + 1000 * i};
+  pos[3] = (mlproto_log_pos){MLPROTO_REPORT_NOT_LOGGED, 0}; /* not pushed yet */
+  const uint8_t keys[1][32];
+  memcpy((void *)keys[0], b->mentor_pk, 32);
+  static const char *const nows[] = {"2026-05-30 12:00", "2026-06-12 09:00", "2026-06-20 12:00",
+                                     "2026-07-27 00:00", "2027-01-01 00:00"};
+  for (int with_pos = 0; with_pos < 2; with_pos++) {
+    const mlproto_log_pos *p = with_pos ? pos : NULL;
+    mlproto_grant_basis *basis = NULL;
+    assert_int_equal(mlproto_grant_basis_build(&basis, (const struct mlproto_record *const *)b->r,
+                                               p, b->n, b->r[go]->record_id, keys, 1),
+                     MLPROTO_OK);
+    assert_true(mlproto_grant_basis_bytes(basis) > sizeof(mlproto_compliance_inputs));
+    for (size_t k = 0; k < sizeof nows / sizeof nows[0]; k++) {
+      int64_t now = T(nows[k]);
+      mlproto_grant_report *want = NULL, *got = NULL;
+      assert_int_equal(mlproto_grant_report_build(&want, (const struct mlproto_record *const *)b->r,
+                                                  p, b->n, b->r[go]->record_id, keys, 1, now),
+                       MLPROTO_OK);
+      assert_int_equal(mlproto_grant_report_compute(&got, basis, now), MLPROTO_OK);
+      assert_int_equal(got->n_contacts, want->n_contacts);
+      assert_true(want->n_contacts >= 4);
+      char *a = all_docs(want, now), *c = all_docs(got, now);
+      assert_string_equal(c, a);
+      free(a);
+      free(c);
+      mlproto_grant_report_free(want);
+      mlproto_grant_report_free(got);
+    }
+    mlproto_grant_basis_free(basis);
+  }
+
+  /* erased: the same ERASED report both ways */
+  uint8_t *env = NULL;
+  size_t len = 0;
+  mlproto_record *erased = NULL;
+  assert_int_equal(mlproto_envelope_erase(&env, &len, b->env[go], b->env_len[go],
+                                          MLPROTO_PART_DISCLOSED),
+                   MLPROTO_OK);
+  assert_int_equal(mlproto_record_verify(&erased, env, len), MLPROTO_OK);
+  const mlproto_record *recs[MAXR];
+  for (size_t i = 0; i < b->n; i++) recs[i] = i == go ? erased : b->r[i];
+  mlproto_grant_basis *basis = NULL;
+  assert_int_equal(mlproto_grant_basis_build(&basis, (const struct mlproto_record *const *)recs,
+                                             pos, b->n, b->r[go]->record_id, keys, 1),
+                   MLPROTO_OK);
+  int64_t now = T("2026-08-01 00:00");
+  mlproto_grant_report *want = NULL, *got = NULL;
+  assert_int_equal(mlproto_grant_report_build(&want, (const struct mlproto_record *const *)recs,
+                                              pos, b->n, b->r[go]->record_id, keys, 1, now),
+                   MLPROTO_OK);
+  assert_int_equal(mlproto_grant_report_compute(&got, basis, now), MLPROTO_OK);
+  assert_true(got->erased);
+  char *a = all_docs(want, now), *c = all_docs(got, now);
+  assert_string_equal(c, a);
+  assert_non_null(strstr(c, "\"state\":\"ERASED\""));
+  free(a);
+  free(c);
+  mlproto_grant_report_free(want);
+  mlproto_grant_report_free(got);
+  mlproto_grant_basis_free(basis);
+  mlproto_record_free(erased);
+  mlproto_free(env);
+
+  /* refusals */
+  assert_int_equal(mlproto_grant_report_compute(&got, NULL, now), MLPROTO_ERR_INVALID_ARGUMENT);
+  assert_null(got);
+  uint8_t unknown[16] = {1};
+  assert_int_equal(mlproto_grant_basis_build(&basis, (const struct mlproto_record *const *)b->r,
+                                             pos, b->n, unknown, keys, 1),
+                   MLPROTO_ERR_NOT_FOUND);
+  assert_null(basis);
+  assert_int_equal(mlproto_grant_basis_bytes(NULL), 0);
+  mlproto_grant_basis_free(NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -769,6 +888,7 @@ int main(void) {
       T_(test_inputs_errors),
       T_(test_inputs_out_of_memory),
       T_(test_report_documents),
+      T_(test_basis_same_as_build),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,6 +102,36 @@ MLPROTO_EXTERN int mlproto_grant_report_build(mlproto_grant_report **out,
     MLPROTO_WARN_UNUSED;
 MLPROTO_EXTERN void mlproto_grant_report_free(mlproto_grant_report *r);
 
+/*
+ * The same report in two steps, for a caller that computes a grant's report
+ * again and again over the same records at other times (the server's report
+ * cache): what does not depend on now_ms, built once from the records —
+ * the compliance inputs with the contacts' receipt times, the grant's codes,
+ * its contacts' record ids and log positions (for an erased grant its ids
+ * and surviving codes) — then the report at any now_ms from it.
+ * mlproto_grant_report_build() is exactly these two calls, so
+ * mlproto_grant_report_compute(basis, now) gives, byte for byte, the
+ * report mlproto_grant_report_build(records, ..., now) gives.
+ * A basis holds no sealed byte and no pointer into the records; it is never
+ * changed once built, so any number of threads may compute from one basis
+ * at once. mlproto_grant_basis_bytes: about the memory it holds (for a
+ * cache's cap). Errors of _build: those of mlproto_grant_report_build
+ * that do not come from the computation; of _compute: OUT_OF_MEMORY,
+ * INVALID_ARGUMENT.
+ */
+typedef struct mlproto_grant_basis mlproto_grant_basis;
+MLPROTO_EXTERN int mlproto_grant_basis_build(mlproto_grant_basis **out,
+                                             const struct mlproto_record *const *records,
+                                             const mlproto_log_pos *pos, size_t n,
+                                             const uint8_t grant_id[16],
+                                             const uint8_t (*mentor_keys)[32],
+                                             size_t n_mentor_keys) MLPROTO_WARN_UNUSED;
+MLPROTO_EXTERN int mlproto_grant_report_compute(mlproto_grant_report **out,
+                                                const mlproto_grant_basis *b,
+                                                int64_t now_ms) MLPROTO_WARN_UNUSED;
+MLPROTO_EXTERN size_t mlproto_grant_basis_bytes(const mlproto_grant_basis *b);
+MLPROTO_EXTERN void mlproto_grant_basis_free(mlproto_grant_basis *b); /* NULL: no-op */
+
 /* ------------------------------------------------------------ documents */
 
 /* What every document names: the checkpoint it was computed over, when, for
