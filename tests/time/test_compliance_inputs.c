@@ -878,6 +878,81 @@ static void test_basis_same_as_build(void **state) {
   mlproto_grant_basis_free(NULL);
 }
 
+/* mlproto_report_compliance_slice: for every split of the grants into one,
+ * two or three slices, in JSON and CSV, with and without a range, the
+ * slices appended in order are the one writer's document. */
+static void test_compliance_slices(void **state) {
+  rb *b = *state;
+  other_kind(b, MLPROTO_KIND_CASE_OPEN);
+  size_t go = grant(b, MLPROTO_KIND_GRANT_OPEN,
+                    (grant_spec){.start = "2026-06-01", .end = "2026-07-26", .minutes = 120},
+                    "2026-05-25 09:00", NULL, 0);
+  held(b, "2026-06-02 10:00");
+  held(b, "2026-06-16 10:00");
+  int64_t now = T("2026-08-15 00:00");
+  mlproto_grant_report *g = NULL, *e = NULL;
+  assert_int_equal(mlproto_grant_report_build(&g, (const struct mlproto_record *const *)b->r,
+                                              NULL, b->n, b->r[go]->record_id, NULL, 0, now),
+                   MLPROTO_OK);
+  uint8_t *env = NULL;
+  size_t len = 0;
+  mlproto_record *erased = NULL;
+  assert_int_equal(mlproto_envelope_erase(&env, &len, b->env[go], b->env_len[go],
+                                          MLPROTO_PART_DISCLOSED),
+                   MLPROTO_OK);
+  assert_int_equal(mlproto_record_verify(&erased, env, len), MLPROTO_OK);
+  const mlproto_record *recs[MAXR];
+  for (size_t i = 0; i < b->n; i++) recs[i] = i == go ? erased : b->r[i];
+  assert_int_equal(mlproto_grant_report_build(&e, (const struct mlproto_record *const *)recs,
+                                              NULL, b->n, b->r[go]->record_id, NULL, 0, now),
+                   MLPROTO_OK);
+  const mlproto_grant_report *gs[5] = {g, e, g, g, e};
+  mlproto_report_meta m = {.checkpoint_size = 9, .origin = "log.example/1",
+                           .generated_at_ms = now, .jobcentre_id = "kk-101",
+                           .from = MLPROTO_DATE_NONE, .to = MLPROTO_DATE_NONE,
+                           .month = MLPROTO_DATE_NONE};
+  mlproto_buf whole, parts;
+  mlproto_buf_init(&whole, 1 << 20);
+  mlproto_buf_init(&parts, 1 << 20);
+  size_t splits = 0;
+  for (int ranged = 0; ranged < 2; ranged++) {
+    m.from = ranged ? D("2026-06-08") : MLPROTO_DATE_NONE;
+    m.to = ranged ? D("2026-06-21") : MLPROTO_DATE_NONE;
+    for (int f = MLPROTO_REPORT_JSON; f <= MLPROTO_REPORT_CSV; f++)
+      for (size_t n = 0; n <= 5; n++) {
+        mlproto_buf_reset(&whole);
+        assert_int_equal(mlproto_report_compliance(&whole, f, &m, gs, n), MLPROTO_OK);
+        /* cut points 0 < x < y < n; x == n: no second cut, y == n: no third */
+        for (size_t x = n ? 1 : 0; x <= n; x++)
+          for (size_t y = x == n ? n : x + 1; y <= n; y++) {
+            mlproto_buf_reset(&parts);
+            assert_int_equal(mlproto_report_compliance_slice(&parts, f, &m, gs, n, 0, x), MLPROTO_OK);
+            if (x < n)
+              assert_int_equal(mlproto_report_compliance_slice(&parts, f, &m, gs, n, x, y),
+                               MLPROTO_OK);
+            if (y < n)
+              assert_int_equal(mlproto_report_compliance_slice(&parts, f, &m, gs, n, y, n),
+                               MLPROTO_OK);
+            assert_int_equal(parts.len, whole.len);
+            assert_memory_equal(parts.data, whole.data, whole.len);
+            splits++;
+          }
+      }
+  }
+  /* per n: 1 (whole) + (n - 1) two-way + C(n - 1, 2) three-way splits */
+  assert_int_equal(splits, 2 * 2 * (1 + 1 + 2 + 4 + 7 + 11));
+  assert_int_equal(mlproto_report_compliance_slice(&parts, 0, &m, gs, 5, 3, 2),
+                   MLPROTO_ERR_INVALID_ARGUMENT);
+  assert_int_equal(mlproto_report_compliance_slice(&parts, 0, &m, gs, 5, 0, 6),
+                   MLPROTO_ERR_INVALID_ARGUMENT);
+  mlproto_buf_free(&whole);
+  mlproto_buf_free(&parts);
+  mlproto_grant_report_free(g);
+  mlproto_grant_report_free(e);
+  mlproto_record_free(erased);
+  mlproto_free(env);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -889,6 +964,7 @@ int main(void) {
       T_(test_inputs_out_of_memory),
       T_(test_report_documents),
       T_(test_basis_same_as_build),
+      T_(test_compliance_slices),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

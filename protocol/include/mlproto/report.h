@@ -166,6 +166,19 @@ MLPROTO_EXTERN int mlproto_report_compliance(mlproto_buf *out, int format,
                                              const mlproto_grant_report *const *g, size_t n)
     MLPROTO_WARN_UNUSED;
 
+/* The part of that document that grants [lo, hi) of g[0..n) make, for
+ * writing one document on several threads: with lo == 0 it begins with the
+ * document's head (the meta, the CSV header), with hi == n it ends with its
+ * tail. The slices [k0, k1), [k1, k2), ... [km-1, km) of a split
+ * 0 = k0 < k1 < ... < km = n (none empty; for n = 0 the one slice [0, 0)),
+ * appended in order, are byte for byte mlproto_report_compliance(out,
+ * format, m, g, n), which is the slice [0, n). INVALID_ARGUMENT unless
+ * lo <= hi <= n. */
+MLPROTO_EXTERN int mlproto_report_compliance_slice(mlproto_buf *out, int format,
+                                                   const mlproto_report_meta *m,
+                                                   const mlproto_grant_report *const *g, size_t n,
+                                                   size_t lo, size_t hi) MLPROTO_WARN_UNUSED;
+
 /* GET /v1/jobcentre/grants/REF/contacts: the grant's current contacts dated
  * in [from, to] with their three times (claimed start, device, server
  * receipt + log index), channel, outcome, minutes and flags. */
