@@ -56,6 +56,7 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
   if (!app) return MLPROTO_ERR_OUT_OF_MEMORY;
   char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   app->verify_first = cfg->verify_first;
+  app->slice_grants = cfg->report_slice_grants ? cfg->report_slice_grants : 64;
   if ((rc = mls_datadir_init(&app->dd, cfg->data_dir)) ||
       (rc = mls_datadir_prepare(&app->dd, cfg->create)) ||
       (rc = mls_datadir_key_load(&app->dd, cfg->create, &app->sk, app->pk)) ||

@@ -39,6 +39,9 @@ typedef struct mls_app_config {
                              cache (report_cache.h); 0: 256 MiB */
   int no_report_cache;    /* 1: no report cache (every report parses every
                              record of the jobcentre's cases) */
+  unsigned report_slice_grants; /* grants per slice, at least, of a compliance
+                             document written on several cores; 0: 64
+                             (tests set 1 to write a small one in slices) */
 } mls_app_config;
 
 typedef struct mls_header {

@@ -654,6 +654,34 @@ static void cache_cap(void **state) {
   mls_app_close(u);
 }
 
+/* The compliance document written in slices on every core (here one grant
+ * a slice: kbh's two grants, two slices) is the one writer's, in every
+ * format and range, cached or not. */
+static void compliance_in_slices(void **state) {
+  fx *f = *state;
+  mls_app *u = uncached_app(f);
+  for (int cached = 0; cached < 2; cached++) {
+    mls_app *sl = NULL;
+    mls_app_config cfg = {.data_dir = f->dir, .report_slice_grants = 1, .no_report_cache = !cached};
+    assert_int_equal(mls_app_open(&sl, &cfg), 0);
+    char q[96], qc[112], from[11], to[11];
+    mlproto_date_format(from, f->today - 30);
+    mlproto_date_format(to, f->today);
+    snprintf(q, sizeof q, "from=%s&to=%s", from, to);
+    snprintf(qc, sizeof qc, "%s&format=csv", q);
+    const char *qs[] = {NULL, "format=csv", q, qc};
+    for (int rep = 0; rep < 2; rep++)
+      for (size_t i = 0; i < 4; i++) {
+        resp r = same_answer(f, sl, u, "/v1/jobcentre/compliance", qs[i]);
+        assert_non_null(strstr(r.text, "KBH-2026-001"));
+        assert_non_null(strstr(r.text, "KBH-2026-002"));
+        resp_free(&r);
+      }
+    mls_app_close(sl);
+  }
+  mls_app_close(u);
+}
+
 /* Requests at once on one app, its cache cold: each thread's answers are
  * the uncached answer (threads race to parse, put and use the same cases). */
 typedef struct racer {
@@ -705,6 +733,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(cached_answers_are_uncached_answers, setup, teardown),
       cmocka_unit_test_setup_teardown(cache_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(concurrent_requests, setup, teardown),
+      cmocka_unit_test_setup_teardown(compliance_in_slices, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
