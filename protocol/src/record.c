@@ -456,10 +456,10 @@ static int verify_impl(mlproto_record **out, const uint8_t *env, size_t len,
   if ((rc = verify_header(r, parts.header, parts.header_len, &parts)))
     goto fail;
   memcpy(r->signature, parts.signature, MLPROTO_SIGN_BYTES);
+  /* the record hash, once: the stored check compares it, the record keeps it */
+  record_hash2(r->hash, parts.header, parts.header_len, parts.signature, parts.signature_len);
   if (trusted_hash) {
-    uint8_t rh[MLPROTO_HASH_BYTES];
-    record_hash2(rh, parts.header, parts.header_len, parts.signature, parts.signature_len);
-    if (sodium_memcmp(rh, trusted_hash, sizeof rh) != 0) {
+    if (sodium_memcmp(r->hash, trusted_hash, sizeof r->hash) != 0) {
       rc = MLPROTO_ERR_BAD_SIGNATURE;
       goto fail;
     }
@@ -492,7 +492,6 @@ static int verify_impl(mlproto_record **out, const uint8_t *env, size_t len,
     }
     r->sealed_len = parts.sealed_len;
   }
-  record_hash2(r->hash, parts.header, parts.header_len, parts.signature, parts.signature_len);
   *out = r;
   return MLPROTO_OK;
 fail:

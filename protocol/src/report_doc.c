@@ -281,30 +281,52 @@ static void csv_compliance_grant(mlproto_csv *c, const mlproto_grant_report *g,
   }
 }
 
-int mlproto_report_compliance(mlproto_buf *out, int format, const mlproto_report_meta *m,
-                              const mlproto_grant_report *const *g, size_t n) {
-  if (out == NULL || m == NULL || (n > 0 && g == NULL))
+int mlproto_report_compliance_slice(mlproto_buf *out, int format, const mlproto_report_meta *m,
+                                    const mlproto_grant_report *const *g, size_t n, size_t lo,
+                                    size_t hi) {
+  if (out == NULL || m == NULL || (n > 0 && g == NULL) || lo > hi || hi > n)
     return MLPROTO_ERR_INVALID_ARGUMENT;
   if (format == MLPROTO_REPORT_CSV) {
     mlproto_csv c;
     mlproto_csv_init(&c, out);
-    csv_header(&c, COMPLIANCE_COLUMNS);
-    for (size_t i = 0; i < n; i++)
+    if (lo == 0)
+      csv_header(&c, COMPLIANCE_COLUMNS);
+    for (size_t i = lo; i < hi; i++)
       csv_compliance_grant(&c, g[i], m);
     return mlproto_csv_finish(&c);
   }
+  /* A later slice: the writer is brought to where the one writer stands
+   * after grant lo - 1 by writing the head into a scratch buffer; its
+   * state (depth, commas) is then the one writer's. */
+  mlproto_buf scratch;
+  mlproto_buf_init(&scratch, 4096);
   mlproto_json j;
-  mlproto_json_init(&j, out);
+  mlproto_json_init(&j, lo == 0 ? out : &scratch);
   mlproto_json_obj(&j);
   json_meta(&j, "compliance", m);
   json_range(&j, m);
   mlproto_json_key(&j, "grants");
   mlproto_json_arr(&j);
-  for (size_t i = 0; i < n; i++)
+  if (lo > 0) {
+    int rc = j.err;
+    mlproto_buf_free(&scratch);
+    if (rc)
+      return rc;
+    j.out = out;
+    j.has_item[j.depth - 1] = 1; /* grants [0, lo) are in the array */
+  }
+  for (size_t i = lo; i < hi; i++)
     json_compliance_grant(&j, g[i], m);
+  if (hi < n)
+    return j.err;
   mlproto_json_end(&j);
   mlproto_json_end(&j);
   return mlproto_json_finish(&j);
+}
+
+int mlproto_report_compliance(mlproto_buf *out, int format, const mlproto_report_meta *m,
+                              const mlproto_grant_report *const *g, size_t n) {
+  return mlproto_report_compliance_slice(out, format, m, g, n, 0, n);
 }
 
 /* ------------------------------------------------------------ contacts */

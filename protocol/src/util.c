@@ -42,13 +42,14 @@ void mlproto_buf_init(mlproto_buf *b, size_t cap) {
   b->cap = cap;
 }
 
-static int buf_reserve(mlproto_buf *b, size_t extra) {
+/* exact: allocate what is needed, not the next doubling */
+static int buf_grow(mlproto_buf *b, size_t extra, int exact) {
   if (extra > b->cap || b->len > b->cap - extra)
     return MLPROTO_ERR_TOO_LARGE;
   size_t need = b->len + extra;
   if (need <= b->alloc)
     return MLPROTO_OK;
-  size_t na = b->alloc ? b->alloc : 256;
+  size_t na = exact ? need : b->alloc ? b->alloc : 256;
   while (na < need)
     na = na > SIZE_MAX / 2 ? need : na * 2;
   if (na > b->cap)
@@ -66,6 +67,10 @@ static int buf_reserve(mlproto_buf *b, size_t extra) {
   b->alloc = na;
   return MLPROTO_OK;
 }
+
+static int buf_reserve(mlproto_buf *b, size_t extra) { return buf_grow(b, extra, 0); }
+
+int mlproto_buf_reserve(mlproto_buf *b, size_t extra) { return buf_grow(b, extra, 1); }
 
 int mlproto_buf_append(mlproto_buf *b, const void *p, size_t n) {
   if (n == 0)

@@ -56,6 +56,7 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
   if (!app) return MLPROTO_ERR_OUT_OF_MEMORY;
   char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   app->verify_first = cfg->verify_first;
+  app->slice_grants = cfg->report_slice_grants ? cfg->report_slice_grants : 64;
   if ((rc = mls_datadir_init(&app->dd, cfg->data_dir)) ||
       (rc = mls_datadir_prepare(&app->dd, cfg->create)) ||
       (rc = mls_datadir_key_load(&app->dd, cfg->create, &app->sk, app->pk)) ||
@@ -80,7 +81,10 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
   }
   /* One push batch verifies on every core (DESIGN §8: verification bounds push). */
   if ((rc = mls_fanout_new(&app->verify, mls_fanout_default_helpers())) ||
-      (rc = mls_push_order_new(&app->order))) {
+      (rc = mls_push_order_new(&app->order)) ||
+      (!cfg->no_report_cache &&
+       (rc = mls_rcache_new(&app->rcache, cfg->report_cache_bytes ? cfg->report_cache_bytes
+                                                                  : MLS_RCACHE_DEFAULT_BYTES)))) {
     mls_app_close(app);
     return rc;
   }
@@ -92,6 +96,7 @@ void mls_app_close(mls_app *app) {
   if (!app) return;
   mls_fanout_free(app->verify);
   mls_push_order_free(app->order);
+  mls_rcache_free(app->rcache);
   mls_log_close(app->log);
   mls_store_close(app->st);
   mls_datadir_key_free(app->sk);
@@ -101,6 +106,13 @@ void mls_app_close(mls_app *app) {
   mls_limiter_free(app->dev_fail);
   mls_limiter_free(app->unauth_rate);
   free(app);
+}
+
+void mls_app_report_cache_stats(mls_app *app, mls_app_cache_stats *out) {
+  mls_rcache_stats s;
+  mls_rcache_stats_get(app->rcache, &s);
+  *out = (mls_app_cache_stats){.hits = s.hits, .misses = s.misses, .evictions = s.evictions,
+                               .entries = s.entries, .bytes = s.bytes, .cap = s.cap};
 }
 
 void mls_app_push_stats(mls_app *app, unsigned *in_flight, uint64_t *waited) {
@@ -284,6 +296,12 @@ int app_h_metrics(ctx *c) {
   mlproto_buf_init(&c->resp->body, 1u << 20);
   mls_metrics_app now = {.log_size = mls_app_log_size(c->app)};
   mls_app_push_stats(c->app, &now.pushes_in_flight, &now.push_waits);
+  mls_app_cache_stats cs;
+  mls_app_report_cache_stats(c->app, &cs);
+  now.report_cache_hits = cs.hits;
+  now.report_cache_misses = cs.misses;
+  now.report_cache_evictions = cs.evictions;
+  now.report_cache_bytes = cs.bytes;
   int rc = mls_metrics_render(&c->resp->body, &now);
   if (rc) return app_fail(c, rc, NULL);
   c->resp->status = 200;

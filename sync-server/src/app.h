@@ -35,6 +35,13 @@ typedef struct mls_app_config {
   int verify_first;       /* verify every push batch before writing it, as
                              under concurrent pushes, also when it is the only
                              one (no overlap of verifying and writing); tests */
+  size_t report_cache_bytes; /* memory cap of the jobcentre reports' per-case
+                             cache (report_cache.h); 0: 256 MiB */
+  int no_report_cache;    /* 1: no report cache (every report parses every
+                             record of the jobcentre's cases) */
+  unsigned report_slice_grants; /* grants per slice, at least, of a compliance
+                             document written on several cores; 0: 64
+                             (tests set 1 to write a small one in slices) */
 } mls_app_config;
 
 typedef struct mls_header {
@@ -71,6 +78,13 @@ void mls_app_close(mls_app *app);
 /* Fills resp (which the caller zero-initialises); never fails as a function:
  * every failure is an error response with a stable code (mlproto errors). */
 void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, uint64_t now_ms);
+
+/* The report cache's counters (report_cache.h; all zero without a cache). */
+typedef struct mls_app_cache_stats {
+  uint64_t hits, misses, evictions; /* case lookups since open */
+  size_t entries, bytes, cap;
+} mls_app_cache_stats;
+void mls_app_report_cache_stats(mls_app *app, mls_app_cache_stats *out);
 
 /* 1 when the route is cheap and may be answered on the loop thread. */
 int mls_app_route_is_fast(const char *method, const char *path);

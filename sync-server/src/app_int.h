@@ -24,6 +24,7 @@
 #include "log_fmt.h"
 #include "metrics.h"
 #include "push_order.h"
+#include "report_cache.h"
 #include "store.h"
 
 #include "mlproto/alloc.h"
@@ -71,6 +72,8 @@ struct mls_app {
   mls_log *log;
   mls_fanout *verify;        /* helper threads for a push batch's signatures */
   mls_push_order *order;     /* concurrent pushes of one device, in seq order */
+  mls_rcache *rcache;        /* the reports' per-case cache; NULL: none */
+  size_t slice_grants;       /* mls_app_config.report_slice_grants */
   _Atomic uint64_t push_waits; /* pushes that waited for an earlier one */
   int verify_first;          /* mls_app_config.verify_first */
   uint8_t *sk;

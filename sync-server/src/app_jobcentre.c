@@ -17,9 +17,10 @@
 
 /* Bodies of reports: 2,000 grants of half a year are ~15 MB of JSON. */
 #define REPORT_CAP (64u << 20)
-/* The envelopes one report may hold in memory while it computes (a
- * jobcentre's every case is read, whatever the range): past it the answer is
- * TOO_LARGE, not an exhausted server. 2,000 grants of half a year are ~30 MB. */
+/* What one report may hold in memory while it computes (a jobcentre's every
+ * case is read, whatever the range): the envelopes it copies and the cache
+ * entries it uses; past it the answer is TOO_LARGE, not an exhausted server.
+ * 2,000 grants of half a year are ~30 MB of envelopes. */
 #define REPORT_GATHER_CAP (512u << 20)
 /* The widest range a compliance or contacts report covers. */
 #define REPORT_MAX_DAYS 1100
@@ -92,11 +93,13 @@ int app_index_backfill(mls_app *app) {
 
 /* ------------------------------------------------------------ gather --- */
 
-/* A report is made in two steps: in one read transaction, the log entries
- * of every case of the jobcentre are copied out (with the keys of each
- * case's mentor); then, outside the transaction, the cases are parsed and
- * their grants computed on every core (app->verify's helpers), each case on
- * its own. */
+/* A report is made in two steps: in one read transaction, each case of the
+ * jobcentre is looked up in the report cache (report_cache.h) by what the
+ * store says of it, and the log entries of those it does not hold are
+ * copied out (with the keys of each case's mentor); then, outside the
+ * transaction, those cases are parsed into their grants' bases (and
+ * cached), and every grant is computed at `now`, on every core
+ * (app->verify's helpers), each case on its own. */
 
 typedef struct case_list {
   uint8_t (*ids)[16];
@@ -163,11 +166,14 @@ static int by_mentor(const void *pa, const void *pb) {
   return c ? c : memcmp(a->pub, b->pub, 32);
 }
 
-/* One case: its entries as copied from the store, then its reports. */
+/* One case: its key, its entries as copied from the store (on a miss of
+ * the report cache), then its reports. */
 typedef struct case_job {
   uint8_t id[16];
+  uint64_t last_index, erased_ms; /* store.h case_version */
   uint8_t (*keys)[32]; /* the case's mentor's device keys */
   size_t n_keys;
+  mls_rcase *ent;      /* the bases of its grants: from the cache, or made here */
   uint8_t *env;        /* the envelopes, one after another */
   size_t env_len, env_cap;
   size_t *off, *len;
@@ -180,13 +186,23 @@ typedef struct case_job {
   int rc;
 } case_job;
 
-static void case_job_clear(case_job *c) {
-  free(c->keys);
+static void case_job_envelopes_free(case_job *c) {
   free(c->env);
   free(c->off);
   free(c->len);
   free(c->hash);
   free(c->pos);
+  c->env = NULL;
+  c->off = c->len = NULL;
+  c->hash = NULL;
+  c->pos = NULL;
+  c->n = c->cap = c->env_len = c->env_cap = 0;
+}
+
+static void case_job_clear(mls_rcache *rc, case_job *c) {
+  free(c->keys);
+  case_job_envelopes_free(c);
+  mls_rcache_release(rc, c->ent);
   for (size_t i = 0; i < c->ng; i++) mlproto_grant_report_free(c->g[i]);
   free(c->g);
   memset(c, 0, sizeof *c);
@@ -233,20 +249,17 @@ static int case_copy(void *ud, const mls_log_entry *e) {
 
 typedef struct gather_job {
   case_job *cases;
+  mls_rcache *cache;
   const char *jc;
   int64_t now;
 } gather_job;
 
-/* The reports of every grant of one case that belong to the jobcentre
- * (helper thread or owner). */
-static void case_compute(void *ud, size_t i) {
-  gather_job *gj = ud;
-  case_job *c = &gj->cases[i];
+/* A case the cache did not hold: its records parsed from the copied
+ * envelopes, the basis of each of its grants (mlproto/report.h) made into
+ * an entry, and the entry put into the cache. */
+static int case_parse(gather_job *gj, case_job *c) {
   mlproto_record **recs = calloc(c->n ? c->n : 1, sizeof *recs);
-  if (!recs) {
-    c->rc = MLPROTO_ERR_OUT_OF_MEMORY;
-    return;
-  }
+  if (!recs) return MLPROTO_ERR_OUT_OF_MEMORY;
   int rc = MLPROTO_OK;
   size_t grants = 0;
   for (size_t k = 0; k < c->n && !rc; k++) {
@@ -261,14 +274,40 @@ static void case_compute(void *ud, size_t i) {
       grants += recs[k]->kind == MLPROTO_KIND_GRANT_OPEN;
     }
   }
-  if (!rc && grants && !(c->g = calloc(grants, sizeof *c->g))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  mls_rcase *e = NULL;
+  if (!rc)
+    rc = mls_rcase_new(&e, c->id, c->last_index, c->erased_ms, (const uint8_t(*)[32])c->keys,
+                       c->n_keys, grants);
   for (size_t k = 0; k < c->n && !rc; k++) {
     if (recs[k]->kind != MLPROTO_KIND_GRANT_OPEN) continue;
+    mlproto_grant_basis *b = NULL;
+    rc = mlproto_grant_basis_build(&b, (const mlproto_record *const *)recs, c->pos, c->n,
+                                   recs[k]->record_id, (const uint8_t(*)[32])c->keys, c->n_keys);
+    if (!rc) mls_rcase_add(e, b);
+  }
+  for (size_t k = 0; k < c->n; k++) mlproto_record_free(recs[k]);
+  free(recs);
+  case_job_envelopes_free(c); /* no longer needed */
+  if (rc) {
+    mls_rcache_release(NULL, e); /* never put: the request's alone */
+    return rc;
+  }
+  mls_rcache_put(gj->cache, e);
+  c->ent = e;
+  return MLPROTO_OK;
+}
+
+/* The reports at `now` of every grant of one case that belong to the
+ * jobcentre (helper thread or owner). */
+static void case_compute(void *ud, size_t i) {
+  gather_job *gj = ud;
+  case_job *c = &gj->cases[i];
+  int rc = c->ent ? MLPROTO_OK : case_parse(gj, c);
+  const mls_rcase *e = c->ent;
+  if (!rc && e->n && !(c->g = calloc(e->n, sizeof *c->g))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  for (size_t k = 0; !rc && k < e->n; k++) {
     mlproto_grant_report *g = NULL;
-    rc = mlproto_grant_report_build(&g, (const mlproto_record *const *)recs, c->pos, c->n,
-                                    recs[k]->record_id, (const uint8_t(*)[32])c->keys,
-                                    c->n_keys, gj->now);
-    if (rc) break;
+    if ((rc = mlproto_grant_report_compute(&g, e->g[k], gj->now))) break;
     /* The grant's current version decides; an erased grant whose codes are
      * gone stays with the jobcentre its case was indexed under. */
     if (strcmp(g->jobcentre_id, gj->jc) == 0 || (g->erased && g->jobcentre_id[0] == 0))
@@ -276,15 +315,12 @@ static void case_compute(void *ud, size_t i) {
     else
       mlproto_grant_report_free(g);
   }
-  for (size_t k = 0; k < c->n; k++) mlproto_record_free(recs[k]);
-  free(recs);
-  /* the envelopes are no longer needed */
-  free(c->env);
-  c->env = NULL;
   c->rc = rc;
 }
 
-/* Copies out, in one read snapshot, the checkpoint and every case of jc. */
+/* Copies out, in one read snapshot, the checkpoint and every case of jc:
+ * for each case its key (store.h case_version) and, unless the report
+ * cache holds the case at that key, its log entries below the checkpoint. */
 static int gather_read(mls_app *app, const char *jc, int64_t now, mlproto_sth *sth,
                        case_job **out, size_t *n_out) {
   *out = NULL;
@@ -305,7 +341,7 @@ static int gather_read(mls_app *app, const char *jc, int64_t now, mlproto_sth *s
     case_job *c = &cj[i];
     memcpy(c->id, cases.ids[i], 16);
     uint8_t owner[16];
-    rc = MLS_TX(tx, case_owner, c->id, owner);
+    rc = MLS_TX(tx, case_version, c->id, sth->size, owner, &c->erased_ms, &c->last_index);
     size_t lo = 0, hi = devs.n;
     while (!rc && lo < hi) { /* the first device of owner */
       size_t mid = lo + (hi - lo) / 2;
@@ -317,15 +353,18 @@ static int gather_read(mls_app *app, const char *jc, int64_t now, mlproto_sth *s
       if (!(c->keys = malloc((hi - lo) * sizeof *c->keys))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
       for (size_t k = lo; !rc && k < hi; k++) memcpy(c->keys[c->n_keys++], devs.d[k].pub, 32);
     }
-    if (!rc) rc = MLS_TX(tx, case_entries, c->id, sth->size, case_copy, c);
-    held += c->env_len;
+    if (!rc)
+      c->ent = mls_rcache_get(app->rcache, c->id, c->last_index, c->erased_ms,
+                              (const uint8_t(*)[32])c->keys, c->n_keys);
+    if (!rc && !c->ent) rc = MLS_TX(tx, case_entries, c->id, sth->size, case_copy, c);
+    held += c->ent ? c->ent->bytes : c->env_len;
     if (!rc && held > REPORT_GATHER_CAP) rc = MLPROTO_ERR_TOO_LARGE;
   }
   mls_store_rollback(tx);
   free(cases.ids);
   free(devs.d);
   if (rc) {
-    for (size_t i = 0; cj && i < cases.n; i++) case_job_clear(&cj[i]);
+    for (size_t i = 0; cj && i < cases.n; i++) case_job_clear(app->rcache, &cj[i]);
     free(cj);
     return rc;
   }
@@ -340,7 +379,7 @@ static int gather(mls_app *app, const char *jc, int64_t now, jc_grants *out) {
   size_t n = 0;
   int rc = gather_read(app, jc, now, &out->sth, &cj, &n);
   if (rc) return rc;
-  gather_job gj = {.cases = cj, .jc = jc, .now = now};
+  gather_job gj = {.cases = cj, .cache = app->rcache, .jc = jc, .now = now};
   mls_fanout_job *job = NULL;
   if (n && (rc = mls_fanout_start(app->verify, n, case_compute, &gj, &job)) == MLPROTO_OK)
     mls_fanout_finish(job, 0);
@@ -355,7 +394,7 @@ static int gather(mls_app *app, const char *jc, int64_t now, jc_grants *out) {
     cj[i].ng = 0; /* moved */
   }
   out->cap = out->n;
-  for (size_t i = 0; i < n; i++) case_job_clear(&cj[i]);
+  for (size_t i = 0; i < n; i++) case_job_clear(app->rcache, &cj[i]);
   free(cj);
   if (rc) {
     jc_grants_free(out);
@@ -444,12 +483,60 @@ static void meta_of(mlproto_report_meta *m, const ctx *c, const jc_grants *g, co
 typedef struct grant_set {
   const mlproto_grant_report *const *g;
   size_t n;
+  mls_fanout *fan;     /* compliance: the document written on every core, */
+  size_t slice_grants; /* in slices of at least this many grants (~6 KB of JSON each) */
 } grant_set;
 
+typedef struct slice_job {
+  const grant_set *s;
+  const mlproto_report_meta *m;
+  int format;
+  size_t k;
+  mlproto_buf *buf; /* buf[0] is the answer's body */
+  int *rc;
+} slice_job;
+
+static void slice_render(void *ud, size_t i) {
+  slice_job *sj = ud;
+  size_t n = sj->s->n, lo = n * i / sj->k, hi = n * (i + 1) / sj->k;
+  /* on this thread's stack: the slices' buffer headers side by side in
+   * buf[] would share a cache line, and every append writes len */
+  mlproto_buf b = sj->buf[i];
+  sj->rc[i] = mlproto_report_compliance_slice(&b, sj->format, sj->m, sj->s->g, n, lo, hi);
+  sj->buf[i] = b;
+}
+
+/* The document in k slices of grants on the helpers, appended in order:
+ * byte for byte the one writer's (mlproto_report_compliance_slice). */
 static int render_compliance(mlproto_buf *out, int f, const mlproto_report_meta *m,
                              const void *arg) {
   const grant_set *s = arg;
-  return mlproto_report_compliance(out, f, m, s->g, s->n);
+  size_t k = 2 * ((size_t)mls_fanout_helpers(s->fan) + 1);
+  if (k > s->n / s->slice_grants) k = s->n / s->slice_grants;
+  if (k < 2 || out->len) return mlproto_report_compliance(out, f, m, s->g, s->n);
+  mlproto_buf *buf = calloc(k, sizeof *buf);
+  int *rc = calloc(k, sizeof *rc);
+  int r = buf && rc ? MLPROTO_OK : MLPROTO_ERR_OUT_OF_MEMORY;
+  slice_job sj = {.s = s, .m = m, .format = f, .k = k, .buf = buf, .rc = rc};
+  mls_fanout_job *job = NULL;
+  if (!r) {
+    buf[0] = *out;
+    for (size_t i = 1; i < k; i++) mlproto_buf_init(&buf[i], out->cap);
+    if ((r = mls_fanout_start(s->fan, k, slice_render, &sj, &job)) == MLPROTO_OK)
+      mls_fanout_finish(job, 0);
+    *out = buf[0];
+  }
+  size_t total = 0;
+  for (size_t i = 0; !r && i < k; i++) {
+    r = rc[i];
+    total += buf[i].len;
+  }
+  if (!r) r = total > out->cap ? MLPROTO_ERR_TOO_LARGE : mlproto_buf_reserve(out, total - out->len);
+  for (size_t i = 1; !r && i < k; i++) r = mlproto_buf_append(out, buf[i].data, buf[i].len);
+  for (size_t i = 1; buf && i < k; i++) mlproto_buf_free(&buf[i]);
+  free(buf);
+  free(rc);
+  return r;
 }
 static int render_timesheet(mlproto_buf *out, int f, const mlproto_report_meta *m,
                             const void *arg) {
@@ -504,7 +591,8 @@ int app_h_compliance(ctx *c) {
   meta_of(&m, c, &g, jc);
   m.from = from;
   m.to = to;
-  grant_set s = {(const mlproto_grant_report *const *)g.g, g.n};
+  grant_set s = {(const mlproto_grant_report *const *)g.g, g.n, c->app->verify,
+                 c->app->slice_grants};
   rc = answer(c, format, "compliance", &m, render_compliance, &s);
   log_report(c, "compliance", jc, g.n, &g);
   jc_grants_free(&g);
@@ -542,7 +630,7 @@ int app_h_timesheet(ctx *c) {
     else
       mlproto_grant_report_free(g.g[i]);
   g.n = k;
-  grant_set s = {(const mlproto_grant_report *const *)g.g, g.n};
+  grant_set s = {(const mlproto_grant_report *const *)g.g, g.n, NULL, 0};
   rc = answer(c, format, "timesheet", &m, render_timesheet, &s);
   log_report(c, "timesheet", jc, g.n, &g);
   jc_grants_free(&g);

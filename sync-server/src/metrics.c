@@ -222,6 +222,18 @@ int mls_metrics_render(mlproto_buf *out, const mls_metrics_app *now) {
   P("# HELP mentorlog_push_order_waits_total Pushes that found a gap and waited for an earlier push of their device.\n"
     "# TYPE mentorlog_push_order_waits_total counter\nmentorlog_push_order_waits_total %llu\n",
     (unsigned long long)now->push_waits);
+  P("# HELP mentorlog_report_cache_lookups_total Cases the jobcentre reports looked up in their cache.\n"
+    "# TYPE mentorlog_report_cache_lookups_total counter\n"
+    "mentorlog_report_cache_lookups_total{result=\"hit\"} %llu\n"
+    "mentorlog_report_cache_lookups_total{result=\"miss\"} %llu\n",
+    (unsigned long long)now->report_cache_hits, (unsigned long long)now->report_cache_misses);
+  P("# HELP mentorlog_report_cache_evictions_total Report cache entries dropped at its memory cap.\n"
+    "# TYPE mentorlog_report_cache_evictions_total counter\n"
+    "mentorlog_report_cache_evictions_total %llu\n",
+    (unsigned long long)now->report_cache_evictions);
+  P("# HELP mentorlog_report_cache_bytes Bytes the report cache holds.\n"
+    "# TYPE mentorlog_report_cache_bytes gauge\nmentorlog_report_cache_bytes %llu\n",
+    (unsigned long long)now->report_cache_bytes);
   pthread_mutex_unlock(&reg.mu);
   return MLPROTO_OK;
 fail:

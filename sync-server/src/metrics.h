@@ -32,6 +32,10 @@
  *                                               and answer, push_order.h)
  *   mentorlog_push_order_waits_total           counter (pushes that waited for an
  *                                               earlier push of their device)
+ *   mentorlog_report_cache_lookups_total{result} counter (hit|miss: cases looked up
+ *                                               by the jobcentre reports)
+ *   mentorlog_report_cache_evictions_total     counter (entries dropped at the cap)
+ *   mentorlog_report_cache_bytes               gauge (bytes the report cache holds)
  */
 #ifndef MLS_METRICS_H
 #define MLS_METRICS_H
@@ -81,6 +85,9 @@ typedef struct mls_metrics_app {
   uint64_t log_size;         /* leaves in the log (mls_app_log_size()) */
   unsigned pushes_in_flight; /* registered pushes (mls_app_push_stats()) */
   uint64_t push_waits;       /* pushes that waited for an earlier one */
+  /* the jobcentre reports' cache (mls_app_report_cache_stats()) */
+  uint64_t report_cache_hits, report_cache_misses, report_cache_evictions;
+  uint64_t report_cache_bytes;
 } mls_metrics_app;
 
 /* Appends the whole registry and *now as Prometheus text to out.

@@ -51,6 +51,7 @@ typedef struct mls_net_options {
   const char *log_name;        /* --log-name: the log's checkpoint origin (app.h) */
   const char *tls_names[MLS_NET_MAX_TLS_NAMES]; /* --tls-name; n_tls_names of them */
   unsigned n_tls_names;
+  size_t report_cache_bytes;   /* --report-cache: the reports' cache cap; 0: none */
 } mls_net_options;
 
 #define MLS_NET_DEFAULT_LISTEN "127.0.0.1:8443"
@@ -71,6 +72,7 @@ typedef struct mls_net_options {
  * sends a TCP RST, and the RST makes the client lose the answer. */
 #define MLS_NET_DEFAULT_LINGER_TIME_MS 2000u
 #define MLS_NET_DEFAULT_LINGER_BYTES ((size_t)1u << 20)
+#define MLS_NET_DEFAULT_REPORT_CACHE_BYTES ((size_t)256u << 20) /* report_cache.h */
 
 /* The file, inside the data directory, in which a running server publishes
  * the address it is bound to ("127.0.0.1:40123\n"), written atomically once

@@ -77,6 +77,9 @@ static const char usage_text[] =
     "                         reset; for this long at most (default 2s; 0: close at\n"
     "                         once)\n"
     "  --linger-bytes SIZE    ... and for this many bytes at most (default 1M)\n"
+    "  --report-cache SIZE    memory cap of the jobcentre reports' per-case cache of\n"
+    "                         parsed records (docs/operator.md); 0: no cache\n"
+    "                         (default 256M)\n"
     "  --log-name NAME        the log's name: the origin of its C2SP checkpoints and\n"
     "                         its key name, e.g. mentorlog.example.org/log. Stored in\n"
     "                         DIR/log.name on first start and never changed (a\n"
@@ -112,6 +115,7 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
       .max_conns_per_address = MLS_NET_DEFAULT_MAX_CONNS_PER_ADDRESS,
       .linger_time_ms = MLS_NET_DEFAULT_LINGER_TIME_MS,
       .linger_bytes = MLS_NET_DEFAULT_LINGER_BYTES,
+      .report_cache_bytes = MLS_NET_DEFAULT_REPORT_CACHE_BYTES,
   };
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -174,6 +178,10 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
       if (mls__net_parse_size(v, &sz) || sz > (64u << 20))
         return usage_error("--linger-bytes: 0..64M, not", v);
       o->linger_bytes = sz;
+    } else if (strcmp(a, "--report-cache") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz > ((size_t)64 << 30))
+        return usage_error("--report-cache: 0..64G, not", v);
+      o->report_cache_bytes = sz;
     } else if (strcmp(a, "--drain-timeout") == 0) {
       if (mls__net_parse_duration_ms(v, &u) || u > 3600000u)
         return usage_error("--drain-timeout: 0..1h, not", v);
@@ -474,7 +482,9 @@ int mls_serve_main(int argc, char **argv) {
     return 1;
   }
   mls_app_config ac = {.data_dir = s.opt.data_dir, .create = 1, .unauth_rate = s.opt.unauth_rate,
-                       .log_name = s.opt.log_name};
+                       .log_name = s.opt.log_name,
+                       .report_cache_bytes = s.opt.report_cache_bytes,
+                       .no_report_cache = s.opt.report_cache_bytes == 0};
   rc = mls_app_open(&s.app, &ac);
   if (rc == MLPROTO_ERR_ALREADY_EXISTS || (rc == MLPROTO_ERR_INVALID_ARGUMENT && s.opt.log_name)) {
     fprintf(stderr, "mentorlog-server: --log-name %s: %s\n", s.opt.log_name,

@@ -288,6 +288,15 @@ typedef struct mls_store_ops {
    * leaf_hash is not read (zero). */
   int (*case_entries)(mls_txn *tx, const uint8_t case_id[16], uint64_t below, mls_entry_fn fn,
                       void *ud);
+  /* What the report cache (report_cache.h) keys a case on, read in the
+   * snapshot of tx: its owner, its erasure time (0: not erased) and the
+   * index of its newest log entry with index < below (*last_index
+   * UINT64_MAX when it has none). The log only grows and a case's entries
+   * change in place only when it is erased (erase.h: then erased_ms goes
+   * from 0 to the time), so two snapshots that read the same three see
+   * the same entries below `below`. NOT_FOUND when no one claimed the case. */
+  int (*case_version)(mls_txn *tx, const uint8_t case_id[16], uint64_t below,
+                      uint8_t owner[16], uint64_t *erased_ms, uint64_t *last_index);
   /* Small named values of the store's own (key <= 64 bytes, value <=
    * MLS_META_MAX): what a migration leaves for the application to finish. */
   int (*meta_get)(mls_txn *tx, const char *key, uint8_t *buf, size_t cap,

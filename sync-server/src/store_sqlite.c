@@ -224,6 +224,10 @@ static const char *const SQL[S__COUNT] = {
   [S_CASE_ENTRIES] = "SELECT idx, type, received_ms, record_hash, author, seq,"
                      " record_id, case_id, kind, mentor_id, envelope, NULL"
                      " FROM log WHERE case_id = ?1 AND idx < ?2 ORDER BY idx",
+  /* one seek of log_by_case for the max */
+  [S_CASE_VERSION] = "SELECT mentor_id, coalesce(erased_ms, 0),"
+                     " (SELECT max(idx) FROM log WHERE case_id = ?1 AND idx < ?2)"
+                     " FROM cases WHERE case_id = ?1",
   [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
   [S_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
   [S_ENVELOPE_PUT] = "UPDATE log SET envelope = ?2 WHERE idx = ?1",
@@ -656,6 +660,7 @@ static const mls_store_ops SQ_OPS = {
   .meta_put = sq_meta_put,
   .envelope_replace = sq_envelope_replace,
   .case_erased_get = sq_case_erased_get,
+  .case_version = sq_case_version,
   .case_erased_set = sq_case_erased_set,
   .case_list = sq_case_list,
   .fork_list = sq_fork_list,

@@ -41,7 +41,7 @@ enum stmt_id {
   S_FORK_ADD, S_FORK_COUNT,
   S_NODE_RANGE, S_LEAF_ENTRY_RANGE,
   /* reports (schema v5) */
-  S_TOKEN_GET, S_JC_ADD, S_JC_CASES, S_CASE_ENTRIES, S_META_GET, S_META_PUT,
+  S_TOKEN_GET, S_JC_ADD, S_JC_CASES, S_CASE_ENTRIES, S_CASE_VERSION, S_META_GET, S_META_PUT,
   /* erasure and retention (schema v6) */
   S_ENVELOPE_PUT, S_CASE_ERASED_GET, S_CASE_ERASED_SET, S_CASE_LIST, S_FORK_LIST, S_FORK_PUT,
   /* witnesses (no schema version) */
@@ -136,6 +136,8 @@ int sq_meta_get(mls_txn *tx, const char *key, uint8_t *buf, size_t cap, size_t *
 int sq_meta_put(mls_txn *tx, const char *key, const uint8_t *val, size_t len);
 int sq_case_claim(mls_txn *tx, const uint8_t case_id[16], const uint8_t mentor[16]);
 int sq_case_erased_get(mls_txn *tx, const uint8_t case_id[16], uint64_t *erased_ms);
+int sq_case_version(mls_txn *tx, const uint8_t case_id[16], uint64_t below, uint8_t owner[16],
+                    uint64_t *erased_ms, uint64_t *last_index);
 int sq_case_erased_set(mls_txn *tx, const uint8_t case_id[16], uint64_t now_ms);
 int sq_case_list(mls_txn *tx, mls_case_state_fn fn, void *ud);
 

@@ -335,6 +335,21 @@ int sq_case_erased_get(mls_txn *tx, const uint8_t case_id[16], uint64_t *erased_
   return MLPROTO_OK;
 }
 
+int sq_case_version(mls_txn *tx, const uint8_t case_id[16], uint64_t below, uint8_t owner[16],
+                    uint64_t *erased_ms, uint64_t *last_index) {
+  PREP(s, tx, S_CASE_VERSION);
+  sqlite3_bind_blob(s, 1, case_id, 16, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, below > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)below);
+  int rc = sq_step_row(s);
+  if (rc) return rc;
+  rc = sq_blob_eq(s, 0, owner, 16);
+  *erased_ms = (uint64_t)sqlite3_column_int64(s, 1);
+  *last_index = sqlite3_column_type(s, 2) == SQLITE_NULL ? UINT64_MAX
+                                                         : (uint64_t)sqlite3_column_int64(s, 2);
+  sqlite3_reset(s);
+  return rc;
+}
+
 int sq_case_erased_set(mls_txn *tx, const uint8_t case_id[16], uint64_t now_ms) {
   if (now_ms == 0 || now_ms > (uint64_t)INT64_MAX) return MLPROTO_ERR_INVALID_ARGUMENT;
   PREP(s, tx, S_CASE_ERASED_SET);

@@ -348,6 +348,32 @@ static void grant_state(fx *f, const uint8_t g[16], char out[32]) {
   free(r.body);
 }
 
+/* The kbh compliance report of the app (its report cache warm or not) is
+ * the one an app without a cache answers, byte for byte, at the same now. */
+static void assert_report_uncached(fx *f) {
+  mls_app *u = NULL;
+  mls_app_config cfg = {.data_dir = f->dir, .no_report_cache = 1};
+  assert_int_equal(mls_app_open(&u, &cfg), 0);
+  static const char *const qs[] = {"", "format=csv"};
+  for (size_t i = 0; i < 2; i++) {
+    resp a = get(f, "/v1/jobcentre/compliance", qs[i], f->tok_kbh);
+    resp b = sa_get(u, (uint64_t)f->now, "/v1/jobcentre/compliance", qs[i], f->tok_kbh, NULL);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(b.status, 200);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.body, b.body, a.len);
+    free(a.body);
+    free(b.body);
+  }
+  mls_app_close(u);
+}
+
+static uint64_t cache_misses(fx *f) {
+  mls_app_cache_stats s;
+  mls_app_report_cache_stats(f->app, &s);
+  return s.misses;
+}
+
 static int case_is_erased(mentorlog *h, const uint8_t c[16], int *readable) {
   mentorlog_case *cs;
   size_t n;
@@ -379,6 +405,7 @@ static void device_erasure_shreds_the_server(void **state) {
   char st[32];
   grant_state(f, f->g[1], st);
   assert_string_equal(st, "OPEN");
+  assert_report_uncached(f); /* the report cache holds every case now */
 
   /* a2, offline, writes to case 1 before it learns of the erasure */
   contact(f->a2, f->c[1], noon(f->today - 1));
@@ -432,9 +459,14 @@ static void device_erasure_shreds_the_server(void **state) {
   free(note_old.body);
   free(note.body);
 
-  /* the jobcentre sees the grant as ERASED, without its reference */
+  /* the jobcentre sees the grant as ERASED, without its reference, and
+   * the report (case 1 parsed again, the others from the cache) is the
+   * uncached one */
+  uint64_t misses = cache_misses(f);
   grant_state(f, f->g[1], st);
   assert_string_equal(st, "ERASED");
+  assert_int_equal(cache_misses(f), misses + 1);
+  assert_report_uncached(f);
   resp r = get(f, "/v1/jobcentre/compliance", "", f->tok_kbh);
   assert_null(strstr((char *)r.body, REFS[1]));
   assert_non_null(strstr((char *)r.body, REFS[3]));
@@ -516,6 +548,15 @@ static void retention_purge(void **state) {
   const char *none[] = {"retention", "purge", NULL};
   assert_int_equal(sa_admin(f->dir, NULL, 0, none), 2);
 
+  /* before the purge, the report (its cache now warm) shows them */
+  char st[32];
+  grant_state(f, f->g[2], st);
+  assert_string_equal(st, "OPEN"); /* ended long ago, not closed */
+  grant_state(f, f->g[4], st);
+  assert_string_equal(st, "CLOSED");
+  assert_report_uncached(f);
+  uint64_t misses = cache_misses(f);
+
   /* the purge: what it must remove is on disk before */
   assert_true(on_disk(f, REFS[2], strlen(REFS[2])));
   assert_true(on_disk(f, REFS[4], strlen(REFS[4])));
@@ -538,11 +579,19 @@ static void retention_purge(void **state) {
   assert_int_equal(case_erased_ms(f, f->c[3]), 0);
   assert_int_equal(case_erased_ms(f, f->c[5]), 0);
   assert_int_equal(purge_events(f, f->c[3]), 0);
-  char st[32];
+  /* The purge ran beside the server (the admin command's own store): its
+   * RETENTION_PURGE events are no entries of the cases, their erasure time
+   * is what tells the server's report cache. The purged cases' grants are
+   * ERASED, parsed again (two misses), the others from the cache. */
   grant_state(f, f->g[2], st);
+  assert_string_equal(st, "ERASED");
+  assert_int_equal(cache_misses(f), misses + 2);
+  grant_state(f, f->g[4], st);
   assert_string_equal(st, "ERASED");
   grant_state(f, f->g[3], st);
   assert_string_equal(st, "OPEN");
+  assert_int_equal(cache_misses(f), misses + 2);
+  assert_report_uncached(f);
 
   /* a second run: nothing left to purge */
   assert_int_equal(sa_admin(f->dir, out, sizeof out, run), 0);

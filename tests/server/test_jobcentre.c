@@ -21,6 +21,7 @@
 #include "mlproto/record.h"
 #include "mlproto/util.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -512,6 +513,216 @@ static void index_backfilled(void **state) {
   resp_free(&after);
 }
 
+/* ------------------------------------------------------ report cache --- */
+
+/* The same data directory served by an app without a report cache. */
+static mls_app *uncached_app(fx *f) {
+  mls_app *u = NULL;
+  mls_app_config cfg = {.data_dir = f->dir, .no_report_cache = 1};
+  assert_int_equal(mls_app_open(&u, &cfg), 0);
+  return u;
+}
+
+static mls_app_cache_stats stats(mls_app *app) {
+  mls_app_cache_stats s;
+  mls_app_report_cache_stats(app, &s);
+  return s;
+}
+
+/* The answer of app and of u (uncached) to the same request at the same
+ * now: status, headers and body byte for byte. Returns app's. */
+static resp same_answer(fx *f, mls_app *app, mls_app *u, const char *path, const char *query) {
+  resp a = sa_get(app, (uint64_t)f->now, path, query, f->tok_kbh, NULL);
+  resp b = sa_get(u, (uint64_t)f->now, path, query, f->tok_kbh, NULL);
+  assert_int_equal(a.status, 200);
+  assert_int_equal(b.status, 200);
+  assert_string_equal(a.headers, b.headers);
+  assert_int_equal(a.len, b.len);
+  assert_memory_equal(a.body, b.body, a.len);
+  resp_free(&b);
+  return a;
+}
+
+static const struct { const char *path, *query; } ANSWERS[] = {
+    {"/v1/jobcentre/compliance", NULL},
+    {"/v1/jobcentre/compliance", "format=csv"},
+    {"/v1/jobcentre/grants/KBH-2026-001/contacts", NULL},
+    {"/v1/jobcentre/grants/KBH-2026-001/contacts", "format=csv"},
+};
+
+/* Every answer from the cache (a hit) equals the uncached answer for the
+ * same store, checkpoint and now, byte for byte; a push to a case, and a
+ * device enrolled for its mentor, are misses for that case only, and the
+ * answers after them are again the uncached ones (not the cached ones). */
+static void cached_answers_are_uncached_answers(void **state) {
+  fx *f = *state;
+  mls_app *u = uncached_app(f);
+  mls_app_cache_stats s0 = stats(f->app);
+  assert_int_equal(s0.hits + s0.misses, 0);
+  assert_true(s0.cap > 0);
+  assert_int_equal(stats(u).cap, 0); /* none */
+  /* first: kbh's two cases parsed (misses) */
+  resp first = same_answer(f, f->app, u, "/v1/jobcentre/compliance", NULL);
+  mls_app_cache_stats s1 = stats(f->app);
+  assert_int_equal(s1.misses, 2);
+  assert_int_equal(s1.hits, 0);
+  assert_int_equal(s1.entries, 2);
+  assert_true(s1.bytes > 0 && s1.bytes <= s1.cap);
+  /* again, every answer: hits only, the same bytes */
+  for (size_t i = 0; i < sizeof ANSWERS / sizeof ANSWERS[0]; i++) {
+    resp r = same_answer(f, f->app, u, ANSWERS[i].path, ANSWERS[i].query);
+    if (i == 0) {
+      assert_int_equal(r.len, first.len);
+      assert_memory_equal(r.body, first.body, r.len);
+    }
+    resp_free(&r);
+  }
+  char month[8], q[32];
+  mlproto_month_format(month, f->today);
+  snprintf(q, sizeof q, "month=%s", month);
+  resp t = same_answer(f, f->app, u, "/v1/jobcentre/timesheet", q);
+  resp_free(&t);
+  mls_app_cache_stats s2 = stats(f->app);
+  assert_int_equal(s2.misses, 2);
+  assert_int_equal(s2.hits, 2 * 5);
+
+  /* a new contact in case 1: its case is parsed again, case 3 is not */
+  contact(f->a1, f->case1, noon(f->today - 1), 50, MENTORLOG_CHANNEL_PHONE,
+          MENTORLOG_OUTCOME_HELD, 0);
+  assert_int_equal(sync_dev(f, f->a1), 0);
+  resp after = same_answer(f, f->app, u, "/v1/jobcentre/compliance", NULL);
+  mls_app_cache_stats s3 = stats(f->app);
+  assert_int_equal(s3.misses, s2.misses + 1);
+  assert_int_equal(s3.hits, s2.hits + 1);
+  assert_int_equal(s3.entries, 2); /* the new version in place of the old */
+  assert_false(after.len == first.len && memcmp(after.body, first.body, first.len) == 0);
+  resp_free(&after);
+
+  /* a second device of mentor B: case 3's keys changed, a miss */
+  char dir[128];
+  snprintf(dir, sizeof dir, "%s/b2", f->dir);
+  mentorlog *b2 = sa_device(f->app, f->dir, dir, "b2", f->mentor_b, &f->now, NULL);
+  after = same_answer(f, f->app, u, "/v1/jobcentre/compliance", NULL);
+  mls_app_cache_stats s4 = stats(f->app);
+  assert_int_equal(s4.misses, s3.misses + 1);
+  assert_int_equal(s4.hits, s3.hits + 1);
+  resp_free(&after);
+  /* and at another now (a later request): hits, yet the uncached answer */
+  f->now += 3 * DAY_MS;
+  for (size_t i = 0; i < sizeof ANSWERS / sizeof ANSWERS[0]; i++) {
+    resp r = same_answer(f, f->app, u, ANSWERS[i].path, ANSWERS[i].query);
+    resp_free(&r);
+  }
+  assert_int_equal(stats(f->app).misses, s4.misses);
+  mentorlog_close(b2);
+  resp_free(&first);
+  mls_app_close(u);
+}
+
+/* The cap: an app whose cache holds less than one case keeps nothing; one
+ * that holds about one case evicts; both answer as the uncached app. */
+static void cache_cap(void **state) {
+  fx *f = *state;
+  mls_app *u = uncached_app(f);
+  resp r = same_answer(f, f->app, u, "/v1/jobcentre/compliance", NULL);
+  resp_free(&r);
+  mls_app_cache_stats full = stats(f->app);
+  assert_int_equal(full.entries, 2);
+  size_t caps[] = {64, full.bytes - 1};
+  for (size_t k = 0; k < 2; k++) {
+    mls_app *small = NULL;
+    mls_app_config cfg = {.data_dir = f->dir, .report_cache_bytes = caps[k]};
+    assert_int_equal(mls_app_open(&small, &cfg), 0);
+    for (int rep = 0; rep < 3; rep++) {
+      for (size_t i = 0; i < sizeof ANSWERS / sizeof ANSWERS[0]; i++) {
+        r = same_answer(f, small, u, ANSWERS[i].path, ANSWERS[i].query);
+        resp_free(&r);
+      }
+    }
+    mls_app_cache_stats s = stats(small);
+    assert_int_equal(s.cap, caps[k]);
+    assert_true(s.bytes <= s.cap);
+    if (k == 0) {
+      assert_int_equal(s.entries, 0);
+      assert_int_equal(s.hits, 0);
+    } else {
+      assert_int_equal(s.entries, 1);
+      assert_true(s.evictions > 0);
+    }
+    mls_app_close(small);
+  }
+  mls_app_close(u);
+}
+
+/* The compliance document written in slices on every core (here one grant
+ * a slice: kbh's two grants, two slices) is the one writer's, in every
+ * format and range, cached or not. */
+static void compliance_in_slices(void **state) {
+  fx *f = *state;
+  mls_app *u = uncached_app(f);
+  for (int cached = 0; cached < 2; cached++) {
+    mls_app *sl = NULL;
+    mls_app_config cfg = {.data_dir = f->dir, .report_slice_grants = 1, .no_report_cache = !cached};
+    assert_int_equal(mls_app_open(&sl, &cfg), 0);
+    char q[96], qc[112], from[11], to[11];
+    mlproto_date_format(from, f->today - 30);
+    mlproto_date_format(to, f->today);
+    snprintf(q, sizeof q, "from=%s&to=%s", from, to);
+    snprintf(qc, sizeof qc, "%s&format=csv", q);
+    const char *qs[] = {NULL, "format=csv", q, qc};
+    for (int rep = 0; rep < 2; rep++)
+      for (size_t i = 0; i < 4; i++) {
+        resp r = same_answer(f, sl, u, "/v1/jobcentre/compliance", qs[i]);
+        assert_non_null(strstr(r.text, "KBH-2026-001"));
+        assert_non_null(strstr(r.text, "KBH-2026-002"));
+        resp_free(&r);
+      }
+    mls_app_close(sl);
+  }
+  mls_app_close(u);
+}
+
+/* Requests at once on one app, its cache cold: each thread's answers are
+ * the uncached answer (threads race to parse, put and use the same cases). */
+typedef struct racer {
+  fx *f;
+  const resp *want;
+  int bad;
+} racer;
+
+static void *race(void *ud) {
+  racer *r = ud;
+  for (int i = 0; i < 4; i++) {
+    resp a = sa_get(r->f->app, (uint64_t)r->f->now, "/v1/jobcentre/compliance", NULL,
+                    r->f->tok_kbh, NULL);
+    r->bad += a.status != 200 || a.len != r->want->len || memcmp(a.body, r->want->body, a.len);
+    resp_free(&a);
+  }
+  return NULL;
+}
+
+static void concurrent_requests(void **state) {
+  fx *f = *state;
+  mls_app *u = uncached_app(f);
+  resp want = sa_get(u, (uint64_t)f->now, "/v1/jobcentre/compliance", NULL, f->tok_kbh, NULL);
+  assert_int_equal(want.status, 200);
+  pthread_t th[4];
+  racer rs[4];
+  for (int i = 0; i < 4; i++) {
+    rs[i] = (racer){.f = f, .want = &want};
+    assert_int_equal(pthread_create(&th[i], NULL, race, &rs[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_int_equal(rs[i].bad, 0);
+  }
+  mls_app_cache_stats s = stats(f->app);
+  assert_int_equal(s.hits + s.misses, 4 * 4 * 2);
+  assert_int_equal(s.entries, 2);
+  resp_free(&want);
+  mls_app_close(u);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(compliance_matches_the_devices, setup, teardown),
@@ -519,6 +730,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(ambiguous_reference, setup, teardown),
       cmocka_unit_test_setup_teardown(refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(index_backfilled, setup, teardown),
+      cmocka_unit_test_setup_teardown(cached_answers_are_uncached_answers, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_cap, setup, teardown),
+      cmocka_unit_test_setup_teardown(concurrent_requests, setup, teardown),
+      cmocka_unit_test_setup_teardown(compliance_in_slices, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

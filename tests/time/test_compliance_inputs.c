@@ -759,6 +759,200 @@ static void test_report_documents(void **state) {
   mlproto_buf_free(&buf);
 }
 
+/* Every document of one grant's report, one after another (NUL-ended),
+ * for comparing two reports byte for byte. */
+static char *all_docs(const mlproto_grant_report *g, int64_t now) {
+  mlproto_report_meta m = {.checkpoint_size = 77, .origin = "log.example/1",
+                           .generated_at_ms = now, .jobcentre_id = "kk-101",
+                           .from = MLPROTO_DATE_NONE, .to = MLPROTO_DATE_NONE,
+                           .month = MLPROTO_DATE_NONE};
+  const mlproto_grant_report *gs[1] = {g};
+  mlproto_buf buf;
+  mlproto_buf_init(&buf, 1 << 22);
+  for (int f = MLPROTO_REPORT_JSON; f <= MLPROTO_REPORT_CSV; f++) {
+    m.month = MLPROTO_DATE_NONE;
+    assert_int_equal(mlproto_report_compliance(&buf, f, &m, gs, 1), MLPROTO_OK);
+    assert_int_equal(mlproto_report_contacts(&buf, f, &m, g), MLPROTO_OK);
+    m.month = D("2026-06-01");
+    assert_int_equal(mlproto_report_timesheet(&buf, f, &m, gs, 1), MLPROTO_OK);
+  }
+  char *s = strdup(doc(&buf));
+  mlproto_buf_free(&buf);
+  return s;
+}
+
+/* mlproto_grant_basis_build + mlproto_grant_report_compute give the report
+ * mlproto_grant_report_build gives, at any `now`, from one basis computed
+ * again and again (the server's cache), with and without log positions,
+ * with another author's contact and an absence; and for an erased grant. */
+static void test_basis_same_as_build(void **state) {
+  rb *b = *state;
+  other_kind(b, MLPROTO_KIND_CASE_OPEN);
+  size_t go = grant(b, MLPROTO_KIND_GRANT_OPEN,
+                    (grant_spec){.start = "2026-06-01", .end = "2026-07-26", .minutes = 120},
+                    "2026-05-25 09:00", NULL, 0);
+  held(b, "2026-06-02 10:00");
+  size_t c2 = contact(b, "2026-06-10 10:00", 5, MLPROTO_CHANNEL_PHONE,
+                      MLPROTO_OUTCOME_ATTEMPT_FAILED, 0, NULL, 0, NULL, NULL);
+  contact(b, "2026-06-11 10:00", 45, MLPROTO_CHANNEL_PHONE, MLPROTO_OUTCOME_HELD, 0, &c2, 1,
+          NULL, NULL); /* supersedes the attempt */
+  contact(b, "2026-06-17 10:00", 60, MLPROTO_CHANNEL_HOME_VISIT, MLPROTO_OUTCOME_HELD, 0, NULL, 0,
+          b->other, NULL); /* not the mentor's device */
+  absence(b, "2026-06-22", "2026-06-28", 1, NULL, 0);
+  held(b, "2026-07-01 10:00");
+  mlproto_log_pos pos[MAXR];
+  for (size_t i = 0; i < b->n; i++)
+    pos[i] = (mlproto_log_pos){10 + i, (uint64_t)T("2026-06-20 12:00") + 1000 * i};
+  pos[3] = (mlproto_log_pos){MLPROTO_REPORT_NOT_LOGGED, 0}; /* not pushed yet */
+  const uint8_t keys[1][32];
+  memcpy((void *)keys[0], b->mentor_pk, 32);
+  static const char *const nows[] = {"2026-05-30 12:00", "2026-06-12 09:00", "2026-06-20 12:00",
+                                     "2026-07-27 00:00", "2027-01-01 00:00"};
+  for (int with_pos = 0; with_pos < 2; with_pos++) {
+    const mlproto_log_pos *p = with_pos ? pos : NULL;
+    mlproto_grant_basis *basis = NULL;
+    assert_int_equal(mlproto_grant_basis_build(&basis, (const struct mlproto_record *const *)b->r,
+                                               p, b->n, b->r[go]->record_id, keys, 1),
+                     MLPROTO_OK);
+    assert_true(mlproto_grant_basis_bytes(basis) > sizeof(mlproto_compliance_inputs));
+    for (size_t k = 0; k < sizeof nows / sizeof nows[0]; k++) {
+      int64_t now = T(nows[k]);
+      mlproto_grant_report *want = NULL, *got = NULL;
+      assert_int_equal(mlproto_grant_report_build(&want, (const struct mlproto_record *const *)b->r,
+                                                  p, b->n, b->r[go]->record_id, keys, 1, now),
+                       MLPROTO_OK);
+      assert_int_equal(mlproto_grant_report_compute(&got, basis, now), MLPROTO_OK);
+      assert_int_equal(got->n_contacts, want->n_contacts);
+      assert_true(want->n_contacts >= 4);
+      char *a = all_docs(want, now), *c = all_docs(got, now);
+      assert_string_equal(c, a);
+      free(a);
+      free(c);
+      mlproto_grant_report_free(want);
+      mlproto_grant_report_free(got);
+    }
+    mlproto_grant_basis_free(basis);
+  }
+
+  /* erased: the same ERASED report both ways */
+  uint8_t *env = NULL;
+  size_t len = 0;
+  mlproto_record *erased = NULL;
+  assert_int_equal(mlproto_envelope_erase(&env, &len, b->env[go], b->env_len[go],
+                                          MLPROTO_PART_DISCLOSED),
+                   MLPROTO_OK);
+  assert_int_equal(mlproto_record_verify(&erased, env, len), MLPROTO_OK);
+  const mlproto_record *recs[MAXR];
+  for (size_t i = 0; i < b->n; i++) recs[i] = i == go ? erased : b->r[i];
+  mlproto_grant_basis *basis = NULL;
+  assert_int_equal(mlproto_grant_basis_build(&basis, (const struct mlproto_record *const *)recs,
+                                             pos, b->n, b->r[go]->record_id, keys, 1),
+                   MLPROTO_OK);
+  int64_t now = T("2026-08-01 00:00");
+  mlproto_grant_report *want = NULL, *got = NULL;
+  assert_int_equal(mlproto_grant_report_build(&want, (const struct mlproto_record *const *)recs,
+                                              pos, b->n, b->r[go]->record_id, keys, 1, now),
+                   MLPROTO_OK);
+  assert_int_equal(mlproto_grant_report_compute(&got, basis, now), MLPROTO_OK);
+  assert_true(got->erased);
+  char *a = all_docs(want, now), *c = all_docs(got, now);
+  assert_string_equal(c, a);
+  assert_non_null(strstr(c, "\"state\":\"ERASED\""));
+  free(a);
+  free(c);
+  mlproto_grant_report_free(want);
+  mlproto_grant_report_free(got);
+  mlproto_grant_basis_free(basis);
+  mlproto_record_free(erased);
+  mlproto_free(env);
+
+  /* refusals */
+  assert_int_equal(mlproto_grant_report_compute(&got, NULL, now), MLPROTO_ERR_INVALID_ARGUMENT);
+  assert_null(got);
+  uint8_t unknown[16] = {1};
+  assert_int_equal(mlproto_grant_basis_build(&basis, (const struct mlproto_record *const *)b->r,
+                                             pos, b->n, unknown, keys, 1),
+                   MLPROTO_ERR_NOT_FOUND);
+  assert_null(basis);
+  assert_int_equal(mlproto_grant_basis_bytes(NULL), 0);
+  mlproto_grant_basis_free(NULL);
+}
+
+/* mlproto_report_compliance_slice: for every split of the grants into one,
+ * two or three slices, in JSON and CSV, with and without a range, the
+ * slices appended in order are the one writer's document. */
+static void test_compliance_slices(void **state) {
+  rb *b = *state;
+  other_kind(b, MLPROTO_KIND_CASE_OPEN);
+  size_t go = grant(b, MLPROTO_KIND_GRANT_OPEN,
+                    (grant_spec){.start = "2026-06-01", .end = "2026-07-26", .minutes = 120},
+                    "2026-05-25 09:00", NULL, 0);
+  held(b, "2026-06-02 10:00");
+  held(b, "2026-06-16 10:00");
+  int64_t now = T("2026-08-15 00:00");
+  mlproto_grant_report *g = NULL, *e = NULL;
+  assert_int_equal(mlproto_grant_report_build(&g, (const struct mlproto_record *const *)b->r,
+                                              NULL, b->n, b->r[go]->record_id, NULL, 0, now),
+                   MLPROTO_OK);
+  uint8_t *env = NULL;
+  size_t len = 0;
+  mlproto_record *erased = NULL;
+  assert_int_equal(mlproto_envelope_erase(&env, &len, b->env[go], b->env_len[go],
+                                          MLPROTO_PART_DISCLOSED),
+                   MLPROTO_OK);
+  assert_int_equal(mlproto_record_verify(&erased, env, len), MLPROTO_OK);
+  const mlproto_record *recs[MAXR];
+  for (size_t i = 0; i < b->n; i++) recs[i] = i == go ? erased : b->r[i];
+  assert_int_equal(mlproto_grant_report_build(&e, (const struct mlproto_record *const *)recs,
+                                              NULL, b->n, b->r[go]->record_id, NULL, 0, now),
+                   MLPROTO_OK);
+  const mlproto_grant_report *gs[5] = {g, e, g, g, e};
+  mlproto_report_meta m = {.checkpoint_size = 9, .origin = "log.example/1",
+                           .generated_at_ms = now, .jobcentre_id = "kk-101",
+                           .from = MLPROTO_DATE_NONE, .to = MLPROTO_DATE_NONE,
+                           .month = MLPROTO_DATE_NONE};
+  mlproto_buf whole, parts;
+  mlproto_buf_init(&whole, 1 << 20);
+  mlproto_buf_init(&parts, 1 << 20);
+  size_t splits = 0;
+  for (int ranged = 0; ranged < 2; ranged++) {
+    m.from = ranged ? D("2026-06-08") : MLPROTO_DATE_NONE;
+    m.to = ranged ? D("2026-06-21") : MLPROTO_DATE_NONE;
+    for (int f = MLPROTO_REPORT_JSON; f <= MLPROTO_REPORT_CSV; f++)
+      for (size_t n = 0; n <= 5; n++) {
+        mlproto_buf_reset(&whole);
+        assert_int_equal(mlproto_report_compliance(&whole, f, &m, gs, n), MLPROTO_OK);
+        /* cut points 0 < x < y < n; x == n: no second cut, y == n: no third */
+        for (size_t x = n ? 1 : 0; x <= n; x++)
+          for (size_t y = x == n ? n : x + 1; y <= n; y++) {
+            mlproto_buf_reset(&parts);
+            assert_int_equal(mlproto_report_compliance_slice(&parts, f, &m, gs, n, 0, x), MLPROTO_OK);
+            if (x < n)
+              assert_int_equal(mlproto_report_compliance_slice(&parts, f, &m, gs, n, x, y),
+                               MLPROTO_OK);
+            if (y < n)
+              assert_int_equal(mlproto_report_compliance_slice(&parts, f, &m, gs, n, y, n),
+                               MLPROTO_OK);
+            assert_int_equal(parts.len, whole.len);
+            assert_memory_equal(parts.data, whole.data, whole.len);
+            splits++;
+          }
+      }
+  }
+  /* per n: 1 (whole) + (n - 1) two-way + C(n - 1, 2) three-way splits */
+  assert_int_equal(splits, 2 * 2 * (1 + 1 + 2 + 4 + 7 + 11));
+  assert_int_equal(mlproto_report_compliance_slice(&parts, 0, &m, gs, 5, 3, 2),
+                   MLPROTO_ERR_INVALID_ARGUMENT);
+  assert_int_equal(mlproto_report_compliance_slice(&parts, 0, &m, gs, 5, 0, 6),
+                   MLPROTO_ERR_INVALID_ARGUMENT);
+  mlproto_buf_free(&whole);
+  mlproto_buf_free(&parts);
+  mlproto_grant_report_free(g);
+  mlproto_grant_report_free(e);
+  mlproto_record_free(erased);
+  mlproto_free(env);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -769,6 +963,8 @@ int main(void) {
       T_(test_inputs_errors),
       T_(test_inputs_out_of_memory),
       T_(test_report_documents),
+      T_(test_basis_same_as_build),
+      T_(test_compliance_slices),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,6 +102,36 @@ MLPROTO_EXTERN int mlproto_grant_report_build(mlproto_grant_report **out,
     MLPROTO_WARN_UNUSED;
 MLPROTO_EXTERN void mlproto_grant_report_free(mlproto_grant_report *r);
 
+/*
+ * The same report in two steps, for a caller that computes a grant's report
+ * again and again over the same records at other times (the server's report
+ * cache): what does not depend on now_ms, built once from the records —
+ * the compliance inputs with the contacts' receipt times, the grant's codes,
+ * its contacts' record ids and log positions (for an erased grant its ids
+ * and surviving codes) — then the report at any now_ms from it.
+ * mlproto_grant_report_build() is exactly these two calls, so
+ * mlproto_grant_report_compute(basis, now) gives, byte for byte, the
+ * report mlproto_grant_report_build(records, ..., now) gives.
+ * A basis holds no sealed byte and no pointer into the records; it is never
+ * changed once built, so any number of threads may compute from one basis
+ * at once. mlproto_grant_basis_bytes: about the memory it holds (for a
+ * cache's cap). Errors of _build: those of mlproto_grant_report_build
+ * that do not come from the computation; of _compute: OUT_OF_MEMORY,
+ * INVALID_ARGUMENT.
+ */
+typedef struct mlproto_grant_basis mlproto_grant_basis;
+MLPROTO_EXTERN int mlproto_grant_basis_build(mlproto_grant_basis **out,
+                                             const struct mlproto_record *const *records,
+                                             const mlproto_log_pos *pos, size_t n,
+                                             const uint8_t grant_id[16],
+                                             const uint8_t (*mentor_keys)[32],
+                                             size_t n_mentor_keys) MLPROTO_WARN_UNUSED;
+MLPROTO_EXTERN int mlproto_grant_report_compute(mlproto_grant_report **out,
+                                                const mlproto_grant_basis *b,
+                                                int64_t now_ms) MLPROTO_WARN_UNUSED;
+MLPROTO_EXTERN size_t mlproto_grant_basis_bytes(const mlproto_grant_basis *b);
+MLPROTO_EXTERN void mlproto_grant_basis_free(mlproto_grant_basis *b); /* NULL: no-op */
+
 /* ------------------------------------------------------------ documents */
 
 /* What every document names: the checkpoint it was computed over, when, for
@@ -135,6 +165,19 @@ MLPROTO_EXTERN int mlproto_report_compliance(mlproto_buf *out, int format,
                                              const mlproto_report_meta *m,
                                              const mlproto_grant_report *const *g, size_t n)
     MLPROTO_WARN_UNUSED;
+
+/* The part of that document that grants [lo, hi) of g[0..n) make, for
+ * writing one document on several threads: with lo == 0 it begins with the
+ * document's head (the meta, the CSV header), with hi == n it ends with its
+ * tail. The slices [k0, k1), [k1, k2), ... [km-1, km) of a split
+ * 0 = k0 < k1 < ... < km = n (none empty; for n = 0 the one slice [0, 0)),
+ * appended in order, are byte for byte mlproto_report_compliance(out,
+ * format, m, g, n), which is the slice [0, n). INVALID_ARGUMENT unless
+ * lo <= hi <= n. */
+MLPROTO_EXTERN int mlproto_report_compliance_slice(mlproto_buf *out, int format,
+                                                   const mlproto_report_meta *m,
+                                                   const mlproto_grant_report *const *g, size_t n,
+                                                   size_t lo, size_t hi) MLPROTO_WARN_UNUSED;
 
 /* GET /v1/jobcentre/grants/REF/contacts: the grant's current contacts dated
  * in [from, to] with their three times (claimed start, device, server

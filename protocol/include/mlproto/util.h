@@ -33,6 +33,9 @@ void mlproto_buf_init(mlproto_buf *b, size_t cap);
 int mlproto_buf_append(mlproto_buf *b, const void *p, size_t n) MLPROTO_WARN_UNUSED;
 int mlproto_buf_printf(mlproto_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3))) MLPROTO_WARN_UNUSED;
+/* Room for extra more bytes, allocated at once (a caller that knows the
+ * size spares the doublings): TOO_LARGE past the cap, OUT_OF_MEMORY. */
+int mlproto_buf_reserve(mlproto_buf *b, size_t extra) MLPROTO_WARN_UNUSED;
 /* Drop the first n bytes (n <= len). */
 void mlproto_buf_consume(mlproto_buf *b, size_t n);
 void mlproto_buf_reset(mlproto_buf *b); /* len = 0, keeps memory */
