@@ -341,6 +341,11 @@ retry:
       if (!rc && shredded) {
         int x = mls_store_scrub(c->app->st);
         if (x) app_log("warn", "store_scrub", "reason=%s", mlproto_errname(x));
+        /* and the reports' cache forgets the erased cases' disclosed parts
+         * now, not at their next miss (report_cache.h) */
+        for (size_t i = 0; i < count; i++)
+          if (items[i].rec && items[i].rec->kind == MLPROTO_KIND_CASE_ERASE)
+            mls_rcache_drop(c->app->rcache, items[i].rec->case_id);
       }
     } else {
       /* Nothing new: no new tree head to sign. */

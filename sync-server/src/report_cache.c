@@ -213,6 +213,14 @@ void mls_rcache_release(mls_rcache *c, mls_rcase *e) {
   pthread_mutex_unlock(&c->mu);
 }
 
+void mls_rcache_drop(mls_rcache *c, const uint8_t case_id[16]) {
+  if (!c) return;
+  pthread_mutex_lock(&c->mu);
+  mls_rcase *e = find(c, case_id);
+  if (e) unlink_entry(c, e);
+  pthread_mutex_unlock(&c->mu);
+}
+
 void mls_rcache_stats_get(mls_rcache *c, mls_rcache_stats *out) {
   memset(out, 0, sizeof *out);
   if (!c) return;

@@ -101,6 +101,13 @@ void mls_rcache_put(mls_rcache *c, mls_rcase *e);
  * nothing. c: the cache e was got from or put to (NULL when none). */
 void mls_rcache_release(mls_rcache *c, mls_rcase *e);
 
+/* Forgets the entry of case_id (an erased case: its disclosed parts leave
+ * memory as they left the store); a request holding it keeps it until it
+ * releases it. NULL c, or no entry: nothing. A concurrent report that read
+ * its snapshot before the erasure committed may put the case back; its key
+ * (erasure time 0) never matches again, and eviction frees it. */
+void mls_rcache_drop(mls_rcache *c, const uint8_t case_id[16]);
+
 /* Counters since mls_rcache_new (zero for NULL). */
 void mls_rcache_stats_get(mls_rcache *c, mls_rcache_stats *out);
 

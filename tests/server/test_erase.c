@@ -410,7 +410,13 @@ static void device_erasure_shreds_the_server(void **state) {
   /* a2, offline, writes to case 1 before it learns of the erasure */
   contact(f->a2, f->c[1], noon(f->today - 1));
   assert_int_equal(mentorlog_case_erase(f->a1, f->c[1]), 0);
+  mls_app_cache_stats cs0, cs1;
+  mls_app_report_cache_stats(f->app, &cs0);
   assert_int_equal(sync_dev(f, f->a1), 0);
+  /* the push that erased it also dropped its cached disclosed parts */
+  mls_app_report_cache_stats(f->app, &cs1);
+  assert_int_equal(cs1.entries, cs0.entries - 1);
+  assert_true(cs1.bytes < cs0.bytes);
   assert_true(case_erased_ms(f, f->c[1]) > 0);
   assert_int_equal(case_erased_ms(f, f->c[2]), 0);
   size_t na = rows_of(f, f->c[1], after, MAX_ROWS);
