@@ -498,7 +498,7 @@ int app_h_compliance(ctx *c) {
   size_t k = 0;
   for (size_t i = 0; i < g.n; i++)
     if (mlproto_grant_report_in_range(g.g[i], from, to)) g.g[k++] = g.g[i];
-  for (size_t i = k; i < g.n; i++) mlproto_grant_report_free(g.g[i]);
+    else mlproto_grant_report_free(g.g[i]);
   g.n = k;
   mlproto_report_meta m;
   meta_of(&m, c, &g, jc);
