@@ -2,6 +2,7 @@
 #include "batch.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #define MAX_THREADS 8u
@@ -46,4 +47,30 @@ void batch_verify(batch_job *jobs, size_t n, unsigned threads) {
     if (started[t]) pthread_join(tid[t], NULL);
     else run(&sh[t]); /* not started: its share on this thread */
   }
+}
+
+typedef struct pool {
+  atomic_size_t next;
+  size_t n;
+  void (*fn)(void *ud, size_t i);
+  void *ud;
+} pool;
+
+static void *pool_run(void *arg) {
+  pool *p = arg;
+  for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->n;) p->fn(p->ud, i);
+  return NULL;
+}
+
+void batch_for(size_t n, unsigned threads, void (*fn)(void *ud, size_t i), void *ud) {
+  pool p = {.n = n, .fn = fn, .ud = ud};
+  atomic_init(&p.next, 0);
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  if (threads > n) threads = (unsigned)n;
+  pthread_t tid[MAX_THREADS];
+  int started[MAX_THREADS] = {0};
+  for (unsigned t = 1; t < threads; t++) started[t] = pthread_create(&tid[t], NULL, pool_run, &p) == 0;
+  pool_run(&p); /* a thread that did not start leaves its share to the others */
+  for (unsigned t = 1; t < threads; t++)
+    if (started[t]) pthread_join(tid[t], NULL);
 }

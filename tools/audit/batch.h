@@ -29,4 +29,11 @@ unsigned batch_threads(void);
  * thread alone; when a thread cannot be started, the others do its share). */
 void batch_verify(batch_job *jobs, size_t n, unsigned threads);
 
+/* Runs fn(ud, i) for every i in [0, n) on up to `threads` threads (the
+ * calling one among them; 0 or 1: the calling thread alone), each taking
+ * the next i when it is done with one (items of uneven cost: one case of a
+ * report each); returns when all are done. fn must be safe to run
+ * concurrently for different i. */
+void batch_for(size_t n, unsigned threads, void (*fn)(void *ud, size_t i), void *ud);
+
 #endif

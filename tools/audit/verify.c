@@ -125,6 +125,7 @@ typedef struct pass {
   const audit_options *o;
   size_t max;
   int oom;
+  int hook_rc;              /* what on_record returned: stops the pass */
   authors au;
   mlproto_merkle_compact tree;
   mlproto_checkpoint *kept; /* sorted by size */
@@ -560,6 +561,10 @@ static void take_batch(pass *p, pending *pd, batch_job *jobs, size_t n) {
   batch_verify(jobs, n, p->threads);
   for (size_t i = 0; i < n; i++) {
     if (!p->oom) entry(p, &pd[i].it, pd[i].off, jobs[i].rec, jobs[i].rc);
+    if (!p->oom && jobs[i].rec && p->o->on_record) {
+      p->hook_rc = p->o->on_record(p->o->ud, &pd[i].it, &jobs[i].rec);
+      if (p->hook_rc) p->oom = 1;
+    }
     mlproto_record_free(jobs[i].rec);
   }
 }
@@ -655,7 +660,7 @@ int audit_verify(audit_result *out, const uint8_t *file, size_t len, const audit
   free(p.reasons);
   if (p.oom) {
     audit_result_free(out);
-    return MLPROTO_ERR_OUT_OF_MEMORY;
+    return p.hook_rc ? p.hook_rc : MLPROTO_ERR_OUT_OF_MEMORY;
   }
   return MLPROTO_OK;
 }

@@ -44,6 +44,7 @@
 
 #include "mlproto/auditlog.h"
 #include "mlproto/checkpoint.h"
+#include "mlproto/record.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -79,6 +80,15 @@ typedef struct audit_options {
   size_t max_findings;               /* kept in the result; 0: AUDIT_MAX_FINDINGS_DEFAULT */
   unsigned threads;                  /* for the signatures (batch.h); 0: every core, 1: this
                                         thread only */
+  /* Optional: called on the calling thread, in file order, for each entry
+   * whose envelope verified, right after that entry's checks (a finding
+   * about it may have been made: the caller judges by findings_total at
+   * the end). It may keep the record: it then sets *rec to NULL and frees
+   * it later with mlproto_record_free. A non-zero return (a MLPROTO_ERR_*)
+   * stops the pass, and audit_verify returns it. (report.c keeps the
+   * records a report reads, so that no envelope is parsed twice.) */
+  int (*on_record)(void *ud, const mlproto_auditlog_item *it, mlproto_record **rec);
+  void *ud;
 } audit_options;
 
 typedef struct audit_result {
@@ -103,8 +113,8 @@ typedef struct audit_result {
 /* Checks the file (len bytes at file; NULL when len is 0) as above. Returns
  * MLPROTO_OK when the check ran to its end, whatever it found
  * (out->findings_total == 0: everything holds); INVALID_ARGUMENT (no key),
- * OUT_OF_MEMORY (out is then freed and zeroed). Free out with
- * audit_result_free. */
+ * OUT_OF_MEMORY, or what o->on_record returned (out is then freed and
+ * zeroed). Free out with audit_result_free. */
 int audit_verify(audit_result *out, const uint8_t *file, size_t len, const audit_options *o);
 void audit_result_free(audit_result *r);
 
