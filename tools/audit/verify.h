@@ -34,7 +34,8 @@
  * Memory: about 60 bytes per record (each author's record hashes, for forks
  * and duplicates), 1,024 records being verified, and the file, which the
  * caller maps or reads. Time: one Ed25519 verification per entry, on every
- * core (batch.h); the rest in file order on the calling thread.
+ * core (batch.h's pool); the rest in file order on the calling thread while
+ * the next batch is being verified.
  *
  * Threads: reentrant; a result belongs to its caller. audit_verify starts
  * threads of its own for the signatures and joins them before it returns.
