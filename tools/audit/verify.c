@@ -242,6 +242,8 @@ static int by_size(const void *a, const void *b) {
 /* The kept checkpoints of the size the tree has just reached (the tree
  * grows by one leaf between two calls, so each is met exactly once). */
 static void check_kept(pass *p) {
+  /* the root only when a kept checkpoint is due: it costs ~log2(size) hashes */
+  if (p->next_kept >= p->n_kept || p->kept[p->next_kept].size > p->tree.size) return;
   uint8_t root[32];
   mlproto_merkle_compact_root(&p->tree, root);
   for (; p->next_kept < p->n_kept && p->kept[p->next_kept].size <= p->tree.size; p->next_kept++) {
