@@ -6,8 +6,13 @@
  * grant's mentor keys; a log no honest server writes (a case begun by
  * another record, a record by another mentor's device) is refused with
  * NOT_YOUR_CASE although `verify` finds nothing; a file that does not
- * verify is refused with its findings; the jobcentre filter and `now`.
+ * verify is refused with its findings; the jobcentre filter and `now`;
+ * signatures vouched for by a kept checkpoint (vouch_kept): the same
+ * report, and a changed signature still refused (PROOF_INVALID at the kept
+ * size instead of BAD_SIGNATURE at its entry), a changed disclosed byte as
+ * before.
  */
+#define _GNU_SOURCE /* memmem */
 #include "testutil.h"
 
 #include "auditgen.h"
@@ -73,6 +78,16 @@ static int teardown(void **state) {
   sim_dev_free(&f->b);
   free(f);
   return 0;
+}
+
+static void build_kept(fx *f, const char *jc, int64_t now, const mlproto_checkpoint *kept,
+                       audit_report *r) {
+  mlproto_buf b;
+  ag_file(&f->l, &b);
+  audit_report_options o = {.key = &f->l.key, .kept = kept, .n_kept = kept ? 1 : 0,
+                            .vouch_kept = 1, .threads = 2, .jobcentre = jc, .now_ms = now};
+  assert_int_equal(audit_report_build(r, b.data, b.len, &o), MLPROTO_OK);
+  mlproto_buf_free(&b);
 }
 
 static void build(fx *f, const char *jc, int64_t now, audit_report *r) {
@@ -180,12 +195,70 @@ static void unverified_file(void **state) {
   audit_report_free(&r);
 }
 
+static char *doc_of(const audit_report *r) {
+  mlproto_buf doc;
+  mlproto_buf_init(&doc, 1u << 20);
+  assert_int_equal(audit_report_render(&doc, MLPROTO_REPORT_CSV, r, MLPROTO_DATE_NONE,
+                                       MLPROTO_DATE_NONE), 0);
+  char *t = calloc(1, doc.len + 1);
+  memcpy(t, doc.data, doc.len);
+  mlproto_buf_free(&doc);
+  return t;
+}
+
+static void kept_checkpoint_vouches(void **state) {
+  fx *f = *state;
+  audit_report full, fast;
+  build(f, NULL, NOW_2027, &full);
+  /* every entry but the last under a kept checkpoint: the last one is verified */
+  mlproto_checkpoint kept = ag_checkpoint_of(&f->l, f->l.n - 1);
+  build_kept(f, NULL, NOW_2027, &kept, &fast);
+  assert_false(fast.refused);
+  char *a = doc_of(&full), *b = doc_of(&fast);
+  assert_string_equal(a, b);
+  free(a);
+  free(b);
+  audit_report_free(&full);
+  audit_report_free(&fast);
+
+  /* a signature changed under the kept checkpoint: refused all the same */
+  ag_entry *e = &f->l.e[5];
+  mlproto_record *rec = NULL;
+  assert_int_equal(mlproto_record_verify(&rec, e->env, e->len), MLPROTO_OK);
+  uint8_t *sig = memmem(e->env, e->len, rec->signature, 64);
+  mlproto_record_free(rec);
+  assert_non_null(sig);
+  sig[10] ^= 1;
+  build_kept(f, NULL, NOW_2027, &kept, &fast);
+  assert_true(fast.refused);
+  /* the next record of its author no longer links to it, and the root at
+   * the kept size is not the kept one */
+  int root = 0;
+  for (size_t i = 0; i < fast.verify.n_findings; i++)
+    root += fast.verify.findings[i].code == MLPROTO_ERR_PROOF_INVALID;
+  assert_int_equal(root, 1);
+  audit_report_free(&fast);
+  build(f, NULL, NOW_2027, &full);
+  assert_true(full.refused);
+  assert_int_equal(full.verify.findings[0].code, MLPROTO_ERR_BAD_SIGNATURE);
+  audit_report_free(&full);
+  sig[10] ^= 1;
+  /* a disclosed byte: its hash is still checked under the kept checkpoint */
+  size_t n = 0, at = ag_disclosed_at(e->env, e->len, &n);
+  e->env[at + n / 2] ^= 1;
+  build_kept(f, NULL, NOW_2027, &kept, &fast);
+  assert_true(fast.refused);
+  assert_int_equal(fast.verify.findings[0].code, MLPROTO_ERR_DISCLOSED_HASH_MISMATCH);
+  audit_report_free(&fast);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(honest_log, setup, teardown),
       cmocka_unit_test_setup_teardown(another_mentors_record, setup, teardown),
       cmocka_unit_test_setup_teardown(case_begun_without_case_open, setup, teardown),
       cmocka_unit_test_setup_teardown(unverified_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(kept_checkpoint_vouches, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -293,6 +293,27 @@ static void identical_to_the_server(void **state) {
   run_free(&a);
   run_free(&b);
 
+  /* with the state of a `verify --state` of the file: the same document
+   * (its signatures vouched for by the kept checkpoint) */
+  char sdir[128];
+  snprintf(sdir, sizeof sdir, "%s/audit-state", f->dir);
+  a = audit(f, "verify", f->file, "--log-key", f->vkey, "--state", sdir, (char *)NULL);
+  assert_int_equal(a.status, 0);
+  run_free(&a);
+  a = audit(f, "report", f->file, "--log-key", f->vkey, "--now", ms(now, f->now), "--csv",
+            (char *)NULL);
+  b = audit(f, "report", f->file, "--state", sdir, "--now", ms(now, f->now), "--csv",
+            (char *)NULL);
+  assert_int_equal(b.status, 0);
+  assert_string_equal(a.out, b.out);
+  run_free(&a);
+  run_free(&b);
+  snprintf(sdir, sizeof sdir, "%s/no-such-state", f->dir);
+  a = audit(f, "report", f->file, "--state", sdir, (char *)NULL);
+  assert_int_equal(a.status, 1); /* never created */
+  assert_non_null(strstr(a.err, "not a state directory"));
+  run_free(&a);
+
   /* default now: the receipt time of the file's last entry */
   char db[128];
   snprintf(db, sizeof db, "%s/server.db", f->dir);

@@ -18,6 +18,11 @@
 typedef struct batch_job {
   const uint8_t *env; /* in */
   size_t len;
+  /* in: 1 when the record hash of this envelope is vouched for by a root
+   * checked later (a kept checkpoint's, verify.h vouch_kept): every check
+   * but the signature, mlproto_record_verify_stored with the envelope's own
+   * record hash */
+  int hash_vouched;
   mlproto_record *rec; /* out: the verified record (free with mlproto_record_free), or NULL */
   int rc;              /* out: mlproto_record_verify's code */
 } batch_job;

@@ -36,7 +36,11 @@ static const char usage_report[] =
     "  --log-key VKEY   the log's verifier key NAME+KEYID+BASE64, obtained out of band\n"
     "                   (`mentorlog-server admin log-key`); may be left out with --state\n"
     "  --state DIR      an existing state directory of `verify --state`: its log-key and\n"
-    "                   the checkpoints verified there before (read, never written)\n"
+    "                   the checkpoints verified there before (read, never written). The\n"
+    "                   entries a kept checkpoint covers are checked without verifying\n"
+    "                   their signatures again (their root must be that checkpoint's,\n"
+    "                   which was verified whole): `verify --state DIR` once, then\n"
+    "                   reports of that file cost no Ed25519\n"
     "  --json, --csv    the document's format (default JSON); docs/reports.md\n"
     "  --from, --to     only the grants, periods and figures that meet the range (either\n"
     "                   bound may be left out; at most 1,100 days), as the server's\n"
@@ -217,7 +221,7 @@ int cmd_report(int argc, char **argv) {
   memset(&r, 0, sizeof r);
   if (!ex) {
     audit_report_options o = {.key = &key, .kept = st.kept, .n_kept = st.n_kept,
-                              .jobcentre = jc, .now_ms = now};
+                              .vouch_kept = 1, .jobcentre = jc, .now_ms = now};
     int rc = audit_report_build(&r, m.data, m.len, &o);
     if (rc) ex = fail(rc, "%s: %s", path, mlproto_strerror(rc));
   }

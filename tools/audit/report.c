@@ -346,7 +346,7 @@ int audit_report_build(audit_report *out, const uint8_t *file, size_t len,
   c.o = o;
   c.r = out;
   audit_options vo = {.key = o->key, .kept = o->kept, .n_kept = o->n_kept, .threads = o->threads,
-                      .on_record = on_record, .ud = &c};
+                      .vouch_kept = o->vouch_kept, .on_record = on_record, .ud = &c};
   int rc = audit_verify(&out->verify, file, len, &vo);
   out->now_ms = o->now_ms == AUDIT_NOW_LOG ? (int64_t)c.last_received : o->now_ms;
   out->cases = c.case_used;

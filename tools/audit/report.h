@@ -51,6 +51,7 @@ typedef struct audit_report_options {
   const mlproto_checkpoint *kept;   /* checkpoints verified before (verify.h) */
   size_t n_kept;
   unsigned threads;                 /* 0: every core, 1: this thread only */
+  int vouch_kept;                   /* verify.h: kept checkpoints vouch for signatures */
   const char *jobcentre;            /* NULL: every jobcentre's grants */
   int64_t now_ms;                   /* the figures' `now`, or AUDIT_NOW_LOG */
 } audit_report_options;

@@ -577,6 +577,8 @@ typedef struct reader {
   const uint8_t *file;
   size_t len, off;
   int have_cp, ended;
+  uint64_t entries;       /* entry items framed */
+  uint64_t vouched_below; /* entries at positions below it: hash_vouched */
 } reader;
 
 /* Frames the next batch into sl. */
@@ -602,8 +604,10 @@ static void fill(reader *rd, slot *sl) {
     } else {
       sl->pd[sl->n].it = it;
       sl->pd[sl->n].off = rd->off;
-      sl->jobs[sl->n] = (batch_job){it.envelope, it.envelope_len, NULL, 0};
+      sl->jobs[sl->n] = (batch_job){it.envelope, it.envelope_len,
+                                    rd->entries < rd->vouched_below, NULL, 0};
       sl->n++;
+      rd->entries++;
     }
     rd->off += used;
   }
@@ -654,7 +658,8 @@ static void items(pass *p, const uint8_t *file, size_t len, size_t off) {
     batch_pool_stop(pool);
     return;
   }
-  reader rd = {file, len, off, 0, 0};
+  reader rd = {file, len, off, 0, 0, 0, 0};
+  if (p->o->vouch_kept && p->n_kept) rd.vouched_below = p->kept[p->n_kept - 1].size;
   slot *cur = &sl[0], *next = &sl[1];
   fill(&rd, cur);
   batch_pool_submit(pool, cur->jobs, cur->n);

@@ -81,6 +81,16 @@ typedef struct audit_options {
   size_t max_findings;               /* kept in the result; 0: AUDIT_MAX_FINDINGS_DEFAULT */
   unsigned threads;                  /* for the signatures (batch.h); 0: every core, 1: this
                                         thread only */
+  /* 1: the signatures of the first S entries, S the largest kept
+   * checkpoint's size, are not verified again (every other check is made):
+   * a kept checkpoint was verified whole, signatures included, and the root
+   * over those S leaves must be its root (else PROOF_INVALID, or TREE_RANGE
+   * for a file shorter than S), and a leaf commits to the record hash
+   * SHA-256(header || signature) — an envelope whose header or signature
+   * differs from the one verified then cannot give that root. A changed
+   * entry is then found as PROOF_INVALID at size S rather than by the code
+   * of its own failed check. (`report --state` uses it; `verify` does not.) */
+  int vouch_kept;
   /* Optional: called on the calling thread, in file order, for each entry
    * whose envelope verified, right after that entry's checks (a finding
    * about it may have been made: the caller judges by findings_total at
