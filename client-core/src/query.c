@@ -626,6 +626,7 @@ int mentorlog_grant_compliance(mentorlog *h, const uint8_t grant_id[16], int64_t
   o->assessable_final = res->totals.assessable_final;
   o->minutes_held = res->totals.minutes_held;
   o->minutes_granted = res->totals.minutes_granted;
+  o->late_entries = res->late_entries;
   *out = o;
 out:
   mlproto_compliance_free(res);

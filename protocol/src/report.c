@@ -7,6 +7,7 @@
 #include "mlproto/record.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void copy_code(char out[MLPROTO_REPORT_CODE_MAX + 1], const char *s) {
@@ -252,4 +253,111 @@ int mlproto_grant_report_in_range(const mlproto_grant_report *r, mlproto_date fr
   if (to != MLPROTO_DATE_NONE && s > to)
     return 0;
   return 1;
+}
+
+/* ------------------------------------------------------------ gathering */
+
+int mlproto_report_kind_used(uint32_t kind) {
+  return kind == MLPROTO_KIND_GRANT_OPEN || kind == MLPROTO_KIND_GRANT_UPDATE ||
+         kind == MLPROTO_KIND_GRANT_CLOSE || kind == MLPROTO_KIND_CONTACT ||
+         kind == MLPROTO_KIND_ABSENCE;
+}
+
+int mlproto_grant_report_for(const mlproto_grant_report *g, const char *jc) {
+  if (jc == NULL)
+    return 1;
+  return strcmp(g->jobcentre_id, jc) == 0 || (g->erased && g->jobcentre_id[0] == '\0');
+}
+
+void mlproto_grant_reports_free(mlproto_grant_report **g, size_t n) {
+  if (g == NULL)
+    return;
+  for (size_t i = 0; i < n; i++)
+    mlproto_grant_report_free(g[i]);
+  mlproto_free(g);
+}
+
+int mlproto_case_reports(mlproto_grant_report ***out, size_t *n_out,
+                         const struct mlproto_record *const *records, const mlproto_log_pos *pos,
+                         size_t n, const uint8_t (*mentor_keys)[32], size_t n_mentor_keys,
+                         int64_t now_ms, const char *jc) {
+  if (out == NULL || n_out == NULL)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  *n_out = 0;
+  if (n > 0 && records == NULL)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  size_t grants = 0;
+  for (size_t k = 0; k < n; k++)
+    grants += records[k]->kind == MLPROTO_KIND_GRANT_OPEN;
+  if (grants == 0)
+    return MLPROTO_OK;
+  mlproto_grant_report **g = mlproto_calloc(grants, sizeof *g);
+  if (g == NULL)
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  size_t ng = 0;
+  int rc = MLPROTO_OK;
+  for (size_t k = 0; k < n && rc == MLPROTO_OK; k++) {
+    if (records[k]->kind != MLPROTO_KIND_GRANT_OPEN)
+      continue;
+    mlproto_grant_report *r = NULL;
+    rc = mlproto_grant_report_build(&r, records, pos, n, records[k]->record_id, mentor_keys,
+                                    n_mentor_keys, now_ms);
+    if (rc != MLPROTO_OK)
+      break;
+    if (mlproto_grant_report_for(r, jc))
+      g[ng++] = r;
+    else
+      mlproto_grant_report_free(r);
+  }
+  if (rc != MLPROTO_OK || ng == 0) {
+    mlproto_grant_reports_free(g, ng);
+    return rc;
+  }
+  *out = g;
+  *n_out = ng;
+  return MLPROTO_OK;
+}
+
+static int grant_order(const void *pa, const void *pb) {
+  const mlproto_grant_report *a = *(mlproto_grant_report *const *)pa;
+  const mlproto_grant_report *b = *(mlproto_grant_report *const *)pb;
+  int c = strcmp(a->jobcentre_id, b->jobcentre_id);
+  if (c == 0)
+    c = strcmp(a->case_ref, b->case_ref);
+  if (c != 0)
+    return c;
+  if (a->grant.start != b->grant.start)
+    return a->grant.start < b->grant.start ? -1 : 1;
+  return memcmp(a->grant_id, b->grant_id, 16);
+}
+
+void mlproto_grant_reports_sort(mlproto_grant_report **g, size_t n) {
+  if (g != NULL && n > 1)
+    qsort(g, n, sizeof *g, grant_order);
+}
+
+size_t mlproto_grant_reports_keep_range(mlproto_grant_report **g, size_t n, mlproto_date from,
+                                        mlproto_date to) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (mlproto_grant_report_in_range(g[i], from, to))
+      g[k++] = g[i];
+    else
+      mlproto_grant_report_free(g[i]);
+  }
+  return k;
+}
+
+void mlproto_report_meta_init(mlproto_report_meta *m, uint64_t checkpoint_size,
+                              const uint8_t checkpoint_root[32], const char *origin,
+                              int64_t now_ms, const char *jc) {
+  memset(m, 0, sizeof *m);
+  m->checkpoint_size = checkpoint_size;
+  if (checkpoint_root != NULL)
+    memcpy(m->checkpoint_root, checkpoint_root, 32);
+  m->origin = origin;
+  m->generated_at_ms = now_ms;
+  m->jobcentre_id = jc;
+  m->from = m->to = m->month = MLPROTO_DATE_NONE;
 }

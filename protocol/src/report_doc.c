@@ -89,9 +89,18 @@ static void json_meta(mlproto_json *j, const char *kind, const mlproto_report_me
   mlproto_json_ktime_ms(j, "generated_at", (uint64_t)m->generated_at_ms);
 }
 
-static void json_grant_ids(mlproto_json *j, const mlproto_grant_report *g) {
+/* A grant's jobcentre, in a document of every jobcentre only (NULL: none
+ * survived an erasure). */
+static const char *grant_jobcentre(const mlproto_grant_report *g) {
+  return g->jobcentre_id[0] ? g->jobcentre_id : NULL;
+}
+
+static void json_grant_ids(mlproto_json *j, const mlproto_grant_report *g,
+                           const mlproto_report_meta *m) {
   mlproto_json_khex(j, "grant_id", g->grant_id, 16);
   mlproto_json_khex(j, "case_id", g->case_id, 16);
+  if (m->jobcentre_id == NULL)
+    mlproto_json_kstr(j, "jobcentre", grant_jobcentre(g));
   mlproto_json_kstr(j, "case_ref", g->case_ref);
   mlproto_json_kstr(j, "legal_basis", g->legal_basis);
   mlproto_json_kstr(j, "state", grant_state(g));
@@ -150,7 +159,7 @@ static int is_missed(mlproto_period_status s) {
 static void json_compliance_grant(mlproto_json *j, const mlproto_grant_report *g,
                                   const mlproto_report_meta *m) {
   mlproto_json_obj(j);
-  json_grant_ids(j, g);
+  json_grant_ids(j, g, m);
   const mlproto_compliance *c = g->compliance;
   if (c != NULL) {
     mlproto_json_kdate(j, "start", g->grant.start);
@@ -221,6 +230,23 @@ static const char *const COMPLIANCE_COLUMNS[] = {
     "qualifying", "attempts", "period_minutes_held", "grant_minutes_held",
     "grant_minutes_granted", "late_entries", "late_syncs", "conflicts", "last_contact",
     "checkpoint_size", "checkpoint_root", NULL};
+/* The same with the grant's jobcentre after its id (a document of every
+ * jobcentre: mentorlog-audit report). */
+static const char *const COMPLIANCE_COLUMNS_EVERY_JOBCENTRE[] = {
+    "grant_id", "jobcentre", "case_ref", "legal_basis", "state", "grant_start", "grant_end",
+    "effective_end", "period", "period_start", "period_end", "weeks", "status", "reason",
+    "qualifying", "attempts", "period_minutes_held", "grant_minutes_held",
+    "grant_minutes_granted", "late_entries", "late_syncs", "conflicts", "last_contact",
+    "checkpoint_size", "checkpoint_root", NULL};
+
+/* The grant's first columns: its id, and in a document of every jobcentre
+ * its jobcentre. */
+static void csv_grant_id(mlproto_csv *c, const mlproto_grant_report *g,
+                         const mlproto_report_meta *m) {
+  mlproto_csv_hex(c, g->grant_id, 16);
+  if (m->jobcentre_id == NULL)
+    mlproto_csv_str(c, grant_jobcentre(g));
+}
 
 static void csv_compliance_grant(mlproto_csv *c, const mlproto_grant_report *g,
                                  const mlproto_report_meta *m) {
@@ -233,7 +259,7 @@ static void csv_compliance_grant(mlproto_csv *c, const mlproto_grant_report *g,
     if (p ? !span_meets(p->start, p->end, m->from, m->to) : rows > 0)
       continue;
     rows++;
-    mlproto_csv_hex(c, g->grant_id, 16);
+    csv_grant_id(c, g, m);
     mlproto_csv_str(c, g->case_ref);
     mlproto_csv_str(c, g->legal_basis);
     mlproto_csv_str(c, grant_state(g));
@@ -270,7 +296,7 @@ static void csv_compliance_grant(mlproto_csv *c, const mlproto_grant_report *g,
     mlproto_csv_row(c);
   }
   if (cp == NULL) { /* erased or invalid: one row that says so */
-    mlproto_csv_hex(c, g->grant_id, 16);
+    csv_grant_id(c, g, m);
     mlproto_csv_str(c, g->case_ref);
     mlproto_csv_str(c, g->legal_basis);
     mlproto_csv_str(c, grant_state(g));
@@ -290,7 +316,7 @@ int mlproto_report_compliance_slice(mlproto_buf *out, int format, const mlproto_
     mlproto_csv c;
     mlproto_csv_init(&c, out);
     if (lo == 0)
-      csv_header(&c, COMPLIANCE_COLUMNS);
+      csv_header(&c, m->jobcentre_id ? COMPLIANCE_COLUMNS : COMPLIANCE_COLUMNS_EVERY_JOBCENTRE);
     for (size_t i = lo; i < hi; i++)
       csv_compliance_grant(&c, g[i], m);
     return mlproto_csv_finish(&c);
@@ -430,7 +456,7 @@ int mlproto_report_contacts(mlproto_buf *out, int format, const mlproto_report_m
   json_range(&j, m);
   mlproto_json_key(&j, "grant");
   mlproto_json_obj(&j);
-  json_grant_ids(&j, g);
+  json_grant_ids(&j, g, m);
   mlproto_json_end(&j);
   mlproto_json_key(&j, "contacts");
   mlproto_json_arr(&j);
@@ -542,7 +568,7 @@ int mlproto_report_timesheet(mlproto_buf *out, int format, const mlproto_report_
     all_billable += s.billable;
     all_transport += s.transport;
     mlproto_json_obj(&j);
-    json_grant_ids(&j, g[i]);
+    json_grant_ids(&j, g[i], m);
     mlproto_json_ku64(&j, "billable_minutes", s.billable);
     mlproto_json_ku64(&j, "transport_minutes", s.transport);
     mlproto_json_ku64(&j, "held_contacts", s.contacts);

@@ -132,15 +132,6 @@ static void jc_grants_free(jc_grants *j) {
   memset(j, 0, sizeof *j);
 }
 
-static int grant_order(const void *pa, const void *pb) {
-  const mlproto_grant_report *a = *(mlproto_grant_report *const *)pa;
-  const mlproto_grant_report *b = *(mlproto_grant_report *const *)pb;
-  int c = strcmp(a->case_ref, b->case_ref);
-  if (c) return c;
-  if (a->grant.start != b->grant.start) return a->grant.start < b->grant.start ? -1 : 1;
-  return memcmp(a->grant_id, b->grant_id, 16);
-}
-
 /* The devices of every mentor, sorted by mentor: a case's keys are a range. */
 typedef struct all_devices {
   mls_device *d;
@@ -180,7 +171,7 @@ typedef struct case_job {
   uint8_t (*hash)[32]; /* each entry's record hash, from its log leaf */
   mlproto_log_pos *pos;
   size_t n, cap;
-  /* results */
+  /* results: the grant reports at now that belong to the jobcentre */
   mlproto_grant_report **g;
   size_t ng;
   int rc;
@@ -219,9 +210,11 @@ static int grow(void **p, size_t *cap, size_t need, size_t size) {
   return MLPROTO_OK;
 }
 
+/* The entries a report reads (mlproto_report_kind_used: no note, no key
+ * grant is copied or parsed). */
 static int case_copy(void *ud, const mls_log_entry *e) {
   case_job *c = ud;
-  if (e->type != MLPROTO_LOG_DEVICE_RECORD) return 0;
+  if (e->type != MLPROTO_LOG_DEVICE_RECORD || !mlproto_report_kind_used(e->kind)) return 0;
   if (c->n == c->cap) {
     size_t cap = c->cap ? 2 * c->cap : 32;
     size_t *off = realloc(c->off, cap * sizeof *off);
@@ -308,9 +301,10 @@ static void case_compute(void *ud, size_t i) {
   for (size_t k = 0; !rc && k < e->n; k++) {
     mlproto_grant_report *g = NULL;
     if ((rc = mlproto_grant_report_compute(&g, e->g[k], gj->now))) break;
-    /* The grant's current version decides; an erased grant whose codes are
-     * gone stays with the jobcentre its case was indexed under. */
-    if (strcmp(g->jobcentre_id, gj->jc) == 0 || (g->erased && g->jobcentre_id[0] == 0))
+    /* The grant's current version decides (mlproto_grant_report_for); an
+     * erased grant whose codes are gone stays with the jobcentre its case
+     * was indexed under (the case is one of jc's). */
+    if (mlproto_grant_report_for(g, gj->jc))
       c->g[c->ng++] = g;
     else
       mlproto_grant_report_free(g);
@@ -391,7 +385,7 @@ static int gather(mls_app *app, const char *jc, int64_t now, jc_grants *out) {
   if (!rc && total && !(out->g = malloc(total * sizeof *out->g))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
   for (size_t i = 0; !rc && i < n; i++) {
     for (size_t k = 0; k < cj[i].ng; k++) out->g[out->n++] = cj[i].g[k];
-    cj[i].ng = 0; /* moved */
+    cj[i].ng = 0; /* moved (case_job_clear frees the empty array) */
   }
   out->cap = out->n;
   for (size_t i = 0; i < n; i++) case_job_clear(app->rcache, &cj[i]);
@@ -400,7 +394,7 @@ static int gather(mls_app *app, const char *jc, int64_t now, jc_grants *out) {
     jc_grants_free(out);
     return rc;
   }
-  if (out->n > 1) qsort(out->g, out->n, sizeof *out->g, grant_order);
+  mlproto_grant_reports_sort(out->g, out->n);
   return MLPROTO_OK;
 }
 
@@ -470,14 +464,12 @@ static int answer(ctx *c, int format, const char *name, const mlproto_report_met
   return MLPROTO_OK;
 }
 
+/* The document names the checkpoint its snapshot read and the server's
+ * clock when the request was answered (an auditor recomputes it with
+ * `mentorlog-audit report --now` that generated_at). */
 static void meta_of(mlproto_report_meta *m, const ctx *c, const jc_grants *g, const char *jc) {
-  memset(m, 0, sizeof *m);
-  m->checkpoint_size = g->sth.size;
-  memcpy(m->checkpoint_root, g->sth.root, 32);
-  m->origin = mls_log_origin(c->app->log);
-  m->generated_at_ms = (int64_t)c->now;
-  m->jobcentre_id = jc;
-  m->from = m->to = m->month = MLPROTO_DATE_NONE;
+  mlproto_report_meta_init(m, g->sth.size, g->sth.root, mls_log_origin(c->app->log),
+                           (int64_t)c->now, jc);
 }
 
 typedef struct grant_set {
@@ -582,11 +574,7 @@ int app_h_compliance(ctx *c) {
   int rc = ranged_request(c, jc, &from, &to, &format, &g);
   if (rc) return rc;
   /* The grants whose support meets the range, in report order. */
-  size_t k = 0;
-  for (size_t i = 0; i < g.n; i++)
-    if (mlproto_grant_report_in_range(g.g[i], from, to)) g.g[k++] = g.g[i];
-  for (size_t i = k; i < g.n; i++) mlproto_grant_report_free(g.g[i]);
-  g.n = k;
+  g.n = mlproto_grant_reports_keep_range(g.g, g.n, from, to);
   mlproto_report_meta m;
   meta_of(&m, c, &g, jc);
   m.from = from;

@@ -69,17 +69,26 @@ static void event(ag_log *l, const mlproto_disclosed *d, mlproto_kind kind, cons
   mlproto_free(env);
 }
 
-void ag_enroll(ag_log *l, const sim_dev *d, const mlproto_key *signer) {
-  static uint8_t mentor[16] = {1, 2, 3};
+static void enroll(ag_log *l, const sim_dev *d, const mlproto_key *signer,
+                   const uint8_t mentor[16]) {
   Mentorlog__V1__DeviceEnrolled de = MENTORLOG__V1__DEVICE_ENROLLED__INIT;
   de.device_pub = (ProtobufCBinaryData){32, (uint8_t *)d->pub};
   de.box_pub = (ProtobufCBinaryData){32, (uint8_t *)d->box_pub};
-  de.mentor_id = (ProtobufCBinaryData){16, mentor};
+  de.mentor_id = (ProtobufCBinaryData){16, (uint8_t *)mentor};
   de.label = (char *)"test";
   mlproto_disclosed disc = MENTORLOG__V1__DISCLOSED__INIT;
   disc.payload_case = MENTORLOG__V1__DISCLOSED__PAYLOAD_DEVICE_ENROLLED;
   disc.device_enrolled = &de;
   event(l, &disc, MLPROTO_KIND_DEVICE_ENROLLED, signer);
+}
+
+void ag_enroll(ag_log *l, const sim_dev *d, const mlproto_key *signer) {
+  static const uint8_t mentor[16] = {1, 2, 3};
+  enroll(l, d, signer, mentor);
+}
+
+void ag_enroll_as(ag_log *l, const sim_dev *d, const uint8_t mentor[16]) {
+  enroll(l, d, NULL, mentor);
 }
 
 void ag_revoke(ag_log *l, const sim_dev *d) {

@@ -46,6 +46,9 @@ void ag_free(ag_log *l);
 /* A server event as the next entry: by the log key (signer NULL), in the
  * server's chain; or forged by signer, as the first record of its chain. */
 void ag_enroll(ag_log *l, const sim_dev *d, const mlproto_key *signer);
+/* The same by the log key, naming d a device of mentor (ag_enroll names
+ * every device one mentor's). */
+void ag_enroll_as(ag_log *l, const sim_dev *d, const uint8_t mentor[16]);
 void ag_revoke(ag_log *l, const sim_dev *d);
 void ag_purge(ag_log *l, const uint8_t case_id[16]);
 /* The next record of d's chain (devsim: CASE_OPEN, NOTE, CONTACT) as the

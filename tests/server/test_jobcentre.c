@@ -426,6 +426,40 @@ static void contacts_and_timesheet(void **state) {
   resp_free(&a);
 }
 
+/* A range that leaves out a grant ordered before grants it keeps: the ones
+ * left out are freed, the kept ones rendered (a grant left out before a
+ * kept one once freed the last kept one instead, and leaked itself). */
+static void range_leaves_out_an_earlier_grant(void **state) {
+  fx *f = *state;
+  uint8_t g0[16], c0[16];
+  char g0h[33], g1[33], g3[33];
+  assert_int_equal(mentorlog_case_open(f->a1, c0, "NAME-SECRET Dan", NULL), 0);
+  grant(f, f->a1, c0, g0, "kbh", "KBH-2026-000", f->today - 90, f->today - 60);
+  assert_int_equal(sync_dev(f, f->a1), 0);
+  hex16(g0h, g0);
+  hex16(g1, f->g1);
+  hex16(g3, f->g3);
+  char q[64], from[11], to[11];
+  mlproto_date_format(from, f->today - 10);
+  mlproto_date_format(to, f->today);
+  snprintf(q, sizeof q, "from=%s&to=%s", from, to);
+  resp r = get(f, "/v1/jobcentre/compliance", q, f->tok_kbh);
+  assert_int_equal(r.status, 200);
+  assert_null(strstr(r.text, g0h));
+  const char *a = strstr(r.text, g1), *b = strstr(r.text, g3);
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_true(a < b); /* KBH-2026-001 before -002 */
+  resp_free(&r);
+  /* without the range all three, in reference order */
+  r = get(f, "/v1/jobcentre/compliance", NULL, f->tok_kbh);
+  assert_int_equal(r.status, 200);
+  const char *z = strstr(r.text, g0h);
+  assert_non_null(z);
+  assert_true(z < strstr(r.text, g1));
+  resp_free(&r);
+}
+
 /* Two grants under one municipal reference (a renewal): the reference is
  * ambiguous, the grant id is not. */
 static void ambiguous_reference(void **state) {
@@ -727,6 +761,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(compliance_matches_the_devices, setup, teardown),
       cmocka_unit_test_setup_teardown(contacts_and_timesheet, setup, teardown),
+      cmocka_unit_test_setup_teardown(range_leaves_out_an_earlier_grant, setup, teardown),
       cmocka_unit_test_setup_teardown(ambiguous_reference, setup, teardown),
       cmocka_unit_test_setup_teardown(refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(index_backfilled, setup, teardown),

@@ -334,6 +334,12 @@ void sd_call(sd_server *s, const char *peer, const char *method, const char *tar
   handle(s, peer, method, target, hs, body ? 1 : 0, body, len, out);
 }
 
+void sd_call_auth(sd_server *s, const char *peer, const char *method, const char *target,
+                  const char *authorization, sd_answer *out) {
+  mls_header hs[1] = {{"Authorization", authorization}};
+  handle(s, peer, method, target, hs, 1, NULL, 0, out);
+}
+
 void sd_error_answer(sd_answer *out, int code, const char *detail, const char *extra) {
   memset(out, 0, sizeof *out);
   mls_response rs;

@@ -127,6 +127,10 @@ void sd_exchange(sd_server *s, const char *peer, const mentorlog_sync_action *ac
  * with query), body (NULL for a GET). */
 void sd_call(sd_server *s, const char *peer, const char *method, const char *target,
              const uint8_t *body, size_t len, sd_answer *out);
+/* The same with an Authorization header (e.g. "Bearer TOKEN"): a jobcentre's
+ * or an auditor's request. */
+void sd_call_auth(sd_server *s, const char *peer, const char *method, const char *target,
+                  const char *authorization, sd_answer *out);
 /* An answer made by a fault layer: status with an Error body of code (a
  * MENTORLOG_ERR_*), and extra headers (e.g. "Retry-After: 2\r\n"). */
 void sd_error_answer(sd_answer *out, int code, const char *detail, const char *extra);

@@ -29,12 +29,25 @@
  * every record the trace wrote exactly once in the server's log; and B's
  * device holds none of A's records (nor A's devices one of B's).
  *
+ * Then, when the trace opened grants, the three computations of their
+ * compliance must agree at one instant: for EVERY grant, what the device
+ * computes (mentorlog_grant_compliance: per period its dates, status,
+ * reason, qualifying contacts, attempts, minutes; met, assessable, minutes
+ * held and granted, late entries) equals the report `mentorlog-audit
+ * report` recomputes from the exported log (admin export-log; tools/audit
+ * report.h, the code behind the command), and the server's
+ * GET /v1/jobcentre/compliance answer (JSON and CSV) is byte for byte that
+ * report's document for the jobcentre; the report of every jobcentre
+ * differs from it only by its jobcentre fields.
+ *
  *   ML_SYNC_SEED       first seed (default 20261203); schedule i uses SEED+i
  *   ML_SYNC_SCHEDULES  number of schedules (default 1000)
  *
  * A failing schedule prints its seed and the command that replays it alone.
  */
 #include "sync_driver.h"
+
+#include "report.h" /* tools/audit: mentorlog-audit report */
 
 #include "mlproto/crypto.h"
 #include "mlproto/errors.h"
@@ -62,6 +75,7 @@ typedef struct rec {
 
 typedef struct stats {
   uint64_t schedules, requests, faults[8], fail_codes, conflicts, max_rounds[4];
+  uint64_t report_schedules, report_grants, report_periods, report_met, report_late; /* check_reports */
   int codes[16];            /* FAIL codes seen under faults */
   uint64_t code_n[16];
   unsigned ncodes;
@@ -624,6 +638,188 @@ fail:
   sched_fail(s, m);
 }
 
+/* ----------------------------------------------------------- reports --- */
+
+#define JC "0101" /* op_grant's jobcentre */
+
+/* b with every occurrence of `what` removed (in place). */
+static void remove_all(char *b, const char *what) {
+  size_t wl = strlen(what);
+  char *w = b;
+  for (const char *r = b; *r;) {
+    if (strncmp(r, what, wl) == 0) r += wl;
+    else *w++ = *r++;
+  }
+  *w = 0;
+}
+
+static void replace_first(char *b, size_t cap, const char *what, const char *with) {
+  char *at = strstr(b, what);
+  assert_non_null(at);
+  size_t wl = strlen(what), nl = strlen(with), rest = strlen(at + wl);
+  assert_true((size_t)(at - b) + nl + rest < cap);
+  memmove(at + nl, at + wl, rest + 1);
+  memcpy(at, with, nl);
+}
+
+/* The audit report of the exported log at now, for jobcentre jc (NULL: all). */
+static void audit_at(sched *s, const uint8_t *file, size_t len, const mlproto_note_verifier *key,
+                     const char *jc, int64_t now, audit_report *r) {
+  audit_report_options o = {.key = key, .threads = 1 + (unsigned)(s->seed & 1), .jobcentre = jc,
+                            .now_ms = now};
+  assert_int_equal(audit_report_build(r, file, len, &o), MLPROTO_OK);
+  if (r->refused) {
+    char m[800];
+    snprintf(m, sizeof m, "the exported log is refused by mentorlog-audit report: %" PRIu64
+             " findings (first: %s %s), ownership: %s", r->verify.findings_total,
+             r->verify.n_findings ? mlproto_errname(r->verify.findings[0].code) : "-",
+             r->verify.n_findings ? r->verify.findings[0].text : "", r->why);
+    sched_fail(s, m);
+  }
+}
+
+static char *render(const audit_report *r, int format) {
+  mlproto_buf b;
+  mlproto_buf_init(&b, 64u << 20);
+  assert_int_equal(audit_report_render(&b, format, r, MLPROTO_DATE_NONE, MLPROTO_DATE_NONE), 0);
+  char *t = malloc(b.len + 64);
+  assert_non_null(t);
+  memcpy(t, b.data, b.len);
+  t[b.len] = 0;
+  mlproto_buf_free(&b);
+  return t;
+}
+
+static const mlproto_grant_report *find_grant(const audit_report *r, const uint8_t id[16]) {
+  for (size_t i = 0; i < r->n; i++)
+    if (memcmp(r->g[i]->grant_id, id, 16) == 0) return r->g[i];
+  return NULL;
+}
+
+/* One grant: the device's figures against the audit's report of it. */
+static void same_figures(sched *s, const mentorlog_compliance *dc, const mlproto_grant_report *g) {
+  char m[300], hex[33];
+  mlproto_hex_encode(hex, g->grant_id, 16);
+#define SAME(what, a, b)                                                                    \
+  do {                                                                                      \
+    if ((uint64_t)(a) != (uint64_t)(b)) {                                                   \
+      snprintf(m, sizeof m, "grant %s: %s: device %" PRIu64 ", audit report %" PRIu64, hex, \
+               what, (uint64_t)(a), (uint64_t)(b));                                         \
+      sched_fail(s, m);                                                                     \
+    }                                                                                       \
+  } while (0)
+  SAME("erased or invalid", 0, g->erased || g->invalid);
+  const mlproto_compliance *c = g->compliance;
+  assert_non_null(c);
+  SAME("periods", dc->nperiods, c->n_periods);
+  SAME("start", dc->start, g->grant.start);
+  SAME("effective end", dc->end, c->effective_end);
+  for (size_t k = 0; k < dc->nperiods; k++) {
+    const mentorlog_period *p = &dc->periods[k];
+    const mlproto_period *q = &c->periods[k];
+    SAME("period start", p->start, q->start);
+    SAME("period end", p->end, q->end);
+    SAME("status", p->status, (int)q->status + 1);
+    SAME("qualifying", p->qualifying, q->qualifying);
+    SAME("attempts", p->attempts, q->attempts);
+    SAME("minutes held", p->minutes_held, q->minutes_held);
+    const char *qr = q->status == MLPROTO_PERIOD_NOT_ASSESSABLE ? mlproto_na_reason_name(q->reason)
+                                                                 : NULL;
+    SAME("reason", p->reason ? strcmp(p->reason, qr ? qr : "") : 0, qr && !p->reason);
+  }
+  SAME("met", dc->met, c->totals.met);
+  SAME("assessable, final", dc->assessable_final, c->totals.assessable_final);
+  SAME("minutes held (grant)", dc->minutes_held, c->totals.minutes_held);
+  SAME("minutes granted", dc->minutes_granted, c->totals.minutes_granted);
+  SAME("late entries", dc->late_entries, c->late_entries);
+  uint32_t late = 0; /* as the document counts them: its contacts' flags */
+  for (size_t i = 0; i < g->n_contacts; i++) late += (uint32_t)g->contacts[i].late_entry;
+  SAME("late entries (contacts)", dc->late_entries, late);
+#undef SAME
+  s->st->report_periods += dc->nperiods;
+  s->st->report_met += dc->met;
+  s->st->report_late += dc->late_entries;
+}
+
+static void check_reports(sched *s) {
+  sd_dev *a0 = &s->dev[0];
+  mentorlog_grant *gs = NULL;
+  size_t ng = 0;
+  assert_int_equal(mentorlog_grants(a0->h, NULL, &gs, &ng), 0);
+  if (ng == 0) {
+    mentorlog_grants_free(gs, ng);
+    return;
+  }
+  char tok[200], vkey[MLPROTO_NOTE_VKEY_MAX + 8], file[700];
+  assert_int_equal(sd_admin(s->srv, tok, sizeof tok, "token", "add", "--role", "jobcentre",
+                            "--jobcentre", JC, (char *)NULL), 0);
+  assert_int_equal(sd_admin(s->srv, vkey, sizeof vkey, "log-key", (char *)NULL), 0);
+  snprintf(file, sizeof file, "%s/audit.log", s->srv->dir);
+  assert_int_equal(sd_admin(s->srv, NULL, 0, "export-log", "--out", file, (char *)NULL), 0);
+  mlproto_note_verifier key;
+  assert_int_equal(mlproto_note_vkey_parse(&key, vkey, strlen(vkey)), 0);
+  size_t flen = 0;
+  uint8_t *fb = (uint8_t *)tu_read_file(file, &flen);
+  assert_non_null(fb);
+
+  /* The server's answers: JSON at t, CSV at t + 1 (a request takes 1 ms). */
+  char auth[240];
+  snprintf(auth, sizeof auth, "Bearer %s", tok);
+  int64_t t = s->clock->now_ms;
+  sd_answer js, cs;
+  sd_call_auth(s->srv, "10.9.9.9", "GET", "/v1/jobcentre/compliance", auth, &js);
+  sd_call_auth(s->srv, "10.9.9.9", "GET", "/v1/jobcentre/compliance?format=csv", auth, &cs);
+  assert_int_equal(js.status, 200);
+  assert_int_equal(cs.status, 200);
+
+  audit_report jr, cr, all;
+  audit_at(s, fb, flen, &key, JC, t, &jr);
+  audit_at(s, fb, flen, &key, JC, t + 1, &cr);
+  audit_at(s, fb, flen, &key, NULL, t, &all);
+  char *jdoc = render(&jr, MLPROTO_REPORT_JSON), *cdoc = render(&cr, MLPROTO_REPORT_CSV);
+  char *adoc = render(&all, MLPROTO_REPORT_JSON);
+  char m[400];
+  if (js.len != strlen(jdoc) || memcmp(js.body, jdoc, js.len) != 0) {
+    snprintf(m, sizeof m, "the server's compliance JSON (%zu bytes) is not the audit report's "
+             "(%zu bytes)", js.len, strlen(jdoc));
+    sched_fail(s, m);
+  }
+  if (cs.len != strlen(cdoc) || memcmp(cs.body, cdoc, cs.len) != 0)
+    sched_fail(s, "the server's compliance CSV is not the audit report's");
+  /* every jobcentre: the same document but for its jobcentre fields */
+  remove_all(adoc, ",\"jobcentre\":\"" JC "\"");
+  replace_first(adoc, strlen(adoc) + 64, "\"jobcentre\":null", "\"jobcentre\":\"" JC "\"");
+  if (strcmp(adoc, jdoc) != 0)
+    sched_fail(s, "the audit report of every jobcentre differs from the jobcentre's beyond its "
+               "jobcentre fields");
+
+  /* every grant of the device: in the report, with the device's figures */
+  if (jr.n != ng) {
+    snprintf(m, sizeof m, "the device has %zu grants, the audit report %zu", ng, jr.n);
+    sched_fail(s, m);
+  }
+  for (size_t i = 0; i < ng; i++) {
+    const mlproto_grant_report *g = find_grant(&jr, gs[i].id);
+    if (!g) sched_fail(s, "a grant of the device is missing from the audit report");
+    mentorlog_compliance *dc = NULL;
+    assert_int_equal(mentorlog_grant_compliance(a0->h, gs[i].id, t, &dc), 0);
+    same_figures(s, dc, g);
+    mentorlog_compliance_free(dc);
+  }
+  s->st->report_schedules++;
+  s->st->report_grants += ng;
+  free(jdoc);
+  free(cdoc);
+  free(adoc);
+  audit_report_free(&jr);
+  audit_report_free(&cr);
+  audit_report_free(&all);
+  sd_answer_free(&js);
+  sd_answer_free(&cs);
+  free(fb);
+  mentorlog_grants_free(gs, ng);
+}
+
 /* ---------------------------------------------------------- schedule --- */
 
 static void run_schedule(sd_server *srv, sd_clock *clock, uint64_t seed, stats *st) {
@@ -717,6 +913,7 @@ static void run_schedule(sd_server *srv, sd_clock *clock, uint64_t seed, stats *
   }
   st->max_rounds[round]++;
   check_server(s);
+  check_reports(s);
   unsigned conf = 0;
   uint8_t h[32];
   sd_state_hash(a0, h, &conf, NULL);
@@ -769,9 +966,13 @@ static void test_converge(void **state) {
          "; schedules ending with a conflict: %" PRIu64 "; test clock advanced %.1f min per schedule\n",
          st.max_rounds[1], st.max_rounds[2], st.max_rounds[3], st.conflicts,
          (double)advanced / 60000.0 / (double)(n ? n : 1));
+  printf("compliance of device, server and audit report compared: %" PRIu64 " schedules, %"
+         PRIu64 " grants, %" PRIu64 " periods (%" PRIu64 " MET), %" PRIu64 " late entries\n",
+         st.report_schedules, st.report_grants, st.report_periods, st.report_met, st.report_late);
   /* The trace must exercise what it claims to: conflicts and every fault. */
   if (n >= 100) {
     assert_true(st.conflicts * 20 >= n);
+    assert_true(st.report_grants * 10 >= n && st.report_met > 0 && st.report_late > 0);
     for (int f = 0; f < F_N; f++) assert_true(st.faults[f] > 0);
   }
   sd_log_restore();

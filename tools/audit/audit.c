@@ -16,6 +16,7 @@ static const struct {
 } commands[] = {
     {"fetch", cmd_fetch, "download the whole log into an audit log file"},
     {"verify", cmd_verify, "check an audit log file against the log's key, offline"},
+    {"report", cmd_report, "every grant's compliance recomputed from a verified audit log file"},
     {"witness", cmd_witness, "cosign the log's checkpoint (a C2SP tlog-witness, pull mode)"},
     {"witness-keygen", cmd_witness_keygen, "create a witness key; prints its verifier key"},
     {"escrow-keygen", cmd_escrow_keygen, "create the organisation's escrow key; prints its public key"},

@@ -17,6 +17,7 @@ enum {
 
 int cmd_fetch(int argc, char **argv);  /* cmd_fetch.c */
 int cmd_verify(int argc, char **argv); /* cmd_verify.c */
+int cmd_report(int argc, char **argv); /* cmd_report.c */
 /* cmd_witness.c: a C2SP tlog-witness in pull mode (docs/witness.md). */
 int cmd_witness(int argc, char **argv);
 /* cmd_witness.c: a new witness key file; prints its vkey. */

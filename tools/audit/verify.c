@@ -125,6 +125,7 @@ typedef struct pass {
   const audit_options *o;
   size_t max;
   int oom;
+  int hook_rc;              /* what on_record returned: stops the pass */
   authors au;
   mlproto_merkle_compact tree;
   mlproto_checkpoint *kept; /* sorted by size */
@@ -243,6 +244,8 @@ static int by_size(const void *a, const void *b) {
 /* The kept checkpoints of the size the tree has just reached (the tree
  * grows by one leaf between two calls, so each is met exactly once). */
 static void check_kept(pass *p) {
+  /* the root only when a kept checkpoint is due: it costs ~log2(size) hashes */
+  if (p->next_kept >= p->n_kept || p->kept[p->next_kept].size > p->tree.size) return;
   uint8_t root[32];
   mlproto_merkle_compact_root(&p->tree, root);
   for (; p->next_kept < p->n_kept && p->kept[p->next_kept].size <= p->tree.size; p->next_kept++) {
@@ -560,8 +563,10 @@ static void header(pass *p, const uint8_t *file, size_t len, size_t *off) {
                  k->name);
 }
 
-/* Entries are read BATCH at a time, their envelopes verified on every core
- * (batch.h), then taken in file order. */
+/* Entries are read BATCH at a time and their envelopes verified on every
+ * core (batch.h's pool) while this thread takes the batch before, in file
+ * order: framing, chains, the tree, the caller's on_record. Two slots: one
+ * being verified, one being taken. */
 #define BATCH 1024
 
 typedef struct pending {
@@ -569,70 +574,135 @@ typedef struct pending {
   uint64_t off;
 } pending;
 
-static void take_batch(pass *p, pending *pd, batch_job *jobs, size_t n) {
-  for (size_t i = 0; i < n; i++) jobs[i] = (batch_job){pd[i].it.envelope, pd[i].it.envelope_len, NULL, 0};
-  batch_verify(jobs, n, p->threads);
-  for (size_t i = 0; i < n; i++) {
-    if (!p->oom) entry(p, &pd[i].it, pd[i].off, jobs[i].rec, jobs[i].rc);
-    mlproto_record_free(jobs[i].rec);
+/* One batch of items and how the file went on after them. */
+typedef struct slot {
+  pending pd[BATCH];
+  batch_job jobs[BATCH];
+  size_t n;
+  int cp_new;                 /* the checkpoint item came in this batch, after its entries */
+  mlproto_auditlog_item cp;
+  uint64_t cp_off;
+  int bad, after_cp;          /* the file ended badly here (rc at end_off) */
+  int rc;
+  uint64_t end_off;
+} slot;
+
+typedef struct reader {
+  const uint8_t *file;
+  size_t len, off;
+  int have_cp, ended;
+  uint64_t entries;       /* entry items framed */
+  uint64_t vouched_below; /* entries at positions below it: hash_vouched */
+} reader;
+
+/* Frames the next batch into sl. */
+static void fill(reader *rd, slot *sl) {
+  sl->n = 0;
+  sl->cp_new = sl->bad = sl->after_cp = 0;
+  while (sl->n < BATCH && rd->off < rd->len) {
+    mlproto_auditlog_item it;
+    size_t used = 0;
+    int rc = mlproto_auditlog_item_decode(&it, rd->file + rd->off, rd->len - rd->off, &used);
+    if (rc || rd->have_cp) {
+      sl->bad = rc != MLPROTO_OK;
+      sl->after_cp = !rc && rd->have_cp;
+      sl->rc = rc;
+      sl->end_off = rd->off;
+      rd->ended = 1;
+      return;
+    }
+    if (it.tag == MLPROTO_AUDITLOG_CHECKPOINT) {
+      sl->cp = it;
+      sl->cp_off = rd->off;
+      sl->cp_new = rd->have_cp = 1;
+    } else {
+      sl->pd[sl->n].it = it;
+      sl->pd[sl->n].off = rd->off;
+      sl->jobs[sl->n] = (batch_job){it.envelope, it.envelope_len,
+                                    rd->entries < rd->vouched_below, NULL, 0};
+      sl->n++;
+      rd->entries++;
+    }
+    rd->off += used;
+  }
+  if (rd->off >= rd->len) rd->ended = 1;
+}
+
+/* Takes a verified batch, in file order. */
+static void take(pass *p, slot *sl) {
+  for (size_t i = 0; i < sl->n; i++) {
+    batch_job *j = &sl->jobs[i];
+    if (!p->oom) entry(p, &sl->pd[i].it, sl->pd[i].off, j->rec, j->rc);
+    if (!p->oom && j->rec && p->o->on_record) {
+      p->hook_rc = p->o->on_record(p->o->ud, &sl->pd[i].it, &j->rec);
+      if (p->hook_rc) p->oom = 1;
+    }
+    mlproto_record_free(j->rec);
+    j->rec = NULL;
+  }
+  if (p->oom) return;
+  if (sl->cp_new) { /* after the entries before it */
+    mlproto_merkle_compact_root(&p->tree, p->r->root);
+    checkpoint(p, &sl->cp, sl->cp_off);
+  }
+  if (sl->bad)
+    FILE_FINDING(p, sl->end_off, sl->rc,
+                 sl->rc == MLPROTO_ERR_AUDIT_FILE_TRUNCATED
+                     ? "the file is cut short inside an item (after %llu entries)"
+                     : "no valid item here (after %llu entries): the file is damaged",
+                 (unsigned long long)p->r->entries);
+  if (sl->after_cp)
+    FILE_FINDING(p, sl->end_off, MLPROTO_ERR_AUDIT_FILE_MALFORMED, "bytes after the checkpoint");
+}
+
+static void discard(slot *sl) {
+  for (size_t i = 0; i < sl->n; i++) {
+    mlproto_record_free(sl->jobs[i].rec);
+    sl->jobs[i].rec = NULL;
   }
 }
 
 static void items(pass *p, const uint8_t *file, size_t len, size_t off) {
-  pending *pd = malloc(BATCH * sizeof *pd);
-  batch_job *jobs = malloc(BATCH * sizeof *jobs);
-  if (!pd || !jobs) {
+  slot *sl = malloc(2 * sizeof *sl);
+  /* helpers beside this thread (it verifies too while it waits) */
+  batch_pool *pool = sl ? batch_pool_start(p->threads > 1 ? p->threads - 1 : 0) : NULL;
+  if (!sl || !pool) {
     p->oom = 1;
-    goto out;
+    free(sl);
+    batch_pool_stop(pool);
+    return;
   }
-  int have_cp = 0, bad = 0, after_cp = 0;
-  size_t bad_off = 0;
-  mlproto_auditlog_item cp;
-  uint64_t cp_off = 0;
-  while (off < len && !bad && !after_cp && !p->oom) {
-    size_t n = 0, used = 0;
-    int rc = MLPROTO_OK, cp_new = 0;
-    while (n < BATCH && off < len) {
-      mlproto_auditlog_item it;
-      rc = mlproto_auditlog_item_decode(&it, file + off, len - off, &used);
-      if (rc || have_cp) {
-        bad = rc != MLPROTO_OK;
-        after_cp = !rc && have_cp;
-        bad_off = off;
-        break;
-      }
-      if (it.tag == MLPROTO_AUDITLOG_CHECKPOINT) {
-        cp = it;
-        cp_off = off;
-        have_cp = cp_new = 1;
-      } else {
-        pd[n].it = it;
-        pd[n].off = off;
-        n++;
-      }
-      off += used;
+  reader rd = {file, len, off, 0, 0, 0, 0};
+  if (p->o->vouch_kept && p->n_kept) rd.vouched_below = p->kept[p->n_kept - 1].size;
+  slot *cur = &sl[0], *next = &sl[1];
+  fill(&rd, cur);
+  batch_pool_submit(pool, cur->jobs, cur->n);
+  int any = off < len;
+  while (any) {
+    batch_pool_wait(pool); /* cur is verified */
+    int more = !rd.ended && !p->oom;
+    if (more) {
+      fill(&rd, next);
+      batch_pool_submit(pool, next->jobs, next->n);
     }
-    take_batch(p, pd, jobs, n);
-    if (p->oom) break;
-    if (cp_new) { /* after the entries before it */
-      mlproto_merkle_compact_root(&p->tree, p->r->root);
-      checkpoint(p, &cp, cp_off);
+    take(p, cur);
+    if (!more) break;
+    slot *t = cur;
+    cur = next;
+    next = t;
+    if (p->oom) { /* the batch in flight is not taken */
+      batch_pool_wait(pool);
+      discard(cur);
+      break;
     }
-    if (bad)
-      FILE_FINDING(p, bad_off, rc,
-                   rc == MLPROTO_ERR_AUDIT_FILE_TRUNCATED
-                       ? "the file is cut short inside an item (after %llu entries)"
-                       : "no valid item here (after %llu entries): the file is damaged",
-                   (unsigned long long)p->r->entries);
-    if (after_cp) FILE_FINDING(p, bad_off, MLPROTO_ERR_AUDIT_FILE_MALFORMED, "bytes after the checkpoint");
   }
-  if (!have_cp && !bad && !p->oom)
+  if (!any) batch_pool_wait(pool);
+  if (!rd.have_cp && !p->oom && !cur->bad)
     FILE_FINDING(p, len, MLPROTO_ERR_AUDIT_FILE_TRUNCATED,
                  "the file ends after %llu entries without its checkpoint: it is incomplete",
                  (unsigned long long)p->r->entries);
-out:
-  free(pd);
-  free(jobs);
+  batch_pool_stop(pool);
+  free(sl);
 }
 
 int audit_verify(audit_result *out, const uint8_t *file, size_t len, const audit_options *o) {
@@ -669,7 +739,7 @@ int audit_verify(audit_result *out, const uint8_t *file, size_t len, const audit
   free(p.reasons);
   if (p.oom) {
     audit_result_free(out);
-    return MLPROTO_ERR_OUT_OF_MEMORY;
+    return p.hook_rc ? p.hook_rc : MLPROTO_ERR_OUT_OF_MEMORY;
   }
   return MLPROTO_OK;
 }

@@ -36,7 +36,8 @@
  * Memory: about 60 bytes per record (each author's record hashes, for forks
  * and duplicates), 1,024 records being verified, and the file, which the
  * caller maps or reads. Time: one Ed25519 verification per entry, on every
- * core (batch.h); the rest in file order on the calling thread.
+ * core (batch.h's pool); the rest in file order on the calling thread while
+ * the next batch is being verified.
  *
  * Threads: reentrant; a result belongs to its caller. audit_verify starts
  * threads of its own for the signatures and joins them before it returns.
@@ -46,6 +47,7 @@
 
 #include "mlproto/auditlog.h"
 #include "mlproto/checkpoint.h"
+#include "mlproto/record.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -81,6 +83,25 @@ typedef struct audit_options {
   size_t max_findings;               /* kept in the result; 0: AUDIT_MAX_FINDINGS_DEFAULT */
   unsigned threads;                  /* for the signatures (batch.h); 0: every core, 1: this
                                         thread only */
+  /* 1: the signatures of the first S entries, S the largest kept
+   * checkpoint's size, are not verified again (every other check is made):
+   * a kept checkpoint was verified whole, signatures included, and the root
+   * over those S leaves must be its root (else PROOF_INVALID, or TREE_RANGE
+   * for a file shorter than S), and a leaf commits to the record hash
+   * SHA-256(header || signature) — an envelope whose header or signature
+   * differs from the one verified then cannot give that root. A changed
+   * entry is then found as PROOF_INVALID at size S rather than by the code
+   * of its own failed check. (`report --state` uses it; `verify` does not.) */
+  int vouch_kept;
+  /* Optional: called on the calling thread, in file order, for each entry
+   * whose envelope verified, right after that entry's checks (a finding
+   * about it may have been made: the caller judges by findings_total at
+   * the end). It may keep the record: it then sets *rec to NULL and frees
+   * it later with mlproto_record_free. A non-zero return (a MLPROTO_ERR_*)
+   * stops the pass, and audit_verify returns it. (report.c keeps the
+   * records a report reads, so that no envelope is parsed twice.) */
+  int (*on_record)(void *ud, const mlproto_auditlog_item *it, mlproto_record **rec);
+  void *ud;
 } audit_options;
 
 typedef struct audit_result {
@@ -107,8 +128,8 @@ typedef struct audit_result {
 /* Checks the file (len bytes at file; NULL when len is 0) as above. Returns
  * MLPROTO_OK when the check ran to its end, whatever it found
  * (out->findings_total == 0: everything holds); INVALID_ARGUMENT (no key),
- * OUT_OF_MEMORY (out is then freed and zeroed). Free out with
- * audit_result_free. */
+ * OUT_OF_MEMORY, or what o->on_record returned (out is then freed and
+ * zeroed). Free out with audit_result_free. */
 int audit_verify(audit_result *out, const uint8_t *file, size_t len, const audit_options *o);
 void audit_result_free(audit_result *r);
 

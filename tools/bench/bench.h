@@ -26,7 +26,10 @@
   X(sync, "the sync engine against the real server over TLS: push of 20,000 records, pull into " \
           "a fresh approved device, incremental sync latency; --peer: PouchDB beside it")           \
   X(reports, "the jobcentre's compliance report of the real server over TLS for 2,000 grants: "   \
-             "latency p50/p99 and page weight, JSON and CSV")
+             "latency p50/p99 and page weight, JSON and CSV; then mentorlog-audit report and "   \
+             "verify of the exported log")                                                       \
+  X(audit, "mentorlog-audit verify and report of a 200,000-record audit log file (made once by "  \
+           "the real server): records/s")
 
 #define BENCH_DECLARE(name, help) int bench_##name(int argc, char **argv);
 BENCH_COMMANDS(BENCH_DECLARE)

@@ -525,6 +525,9 @@ typedef struct mentorlog_compliance {
   mentorlog_period *periods;
   uint32_t met, assessable_final;
   uint64_t minutes_held, minutes_granted;
+  /* current contacts of the case recorded more than L days after their
+   * start (late entries, domain.md definition 9): the reports' late_entries */
+  uint32_t late_entries;
 } mentorlog_compliance;
 /* Compliance of a grant evaluated at now_ms (the protocol's engine over the
  * current heads of the case's contacts and approved absences). */

@@ -132,6 +132,61 @@ MLPROTO_EXTERN int mlproto_grant_report_compute(mlproto_grant_report **out,
 MLPROTO_EXTERN size_t mlproto_grant_basis_bytes(const mlproto_grant_basis *b);
 MLPROTO_EXTERN void mlproto_grant_basis_free(mlproto_grant_basis *b); /* NULL: no-op */
 
+/* ------------------------------------------------------------ gathering */
+
+/* What the server's reports and `mentorlog-audit report` do alike between
+ * the records of a log and a document, so that neither has its own copy:
+ * which records a report reads, every grant of one case, which grants a
+ * jobcentre sees, their order, the range and the document's meta. Where
+ * they get a case's records and its mentor's keys differs (the server: its
+ * store, in one read snapshot; the auditor: the file, from its
+ * DEVICE_ENROLLED events and each case's first CASE_OPEN), and is said
+ * where each does it (app_jobcentre.c, tools/audit/report.h). */
+
+/* 1 for the kinds whose records a report reads: GRANT_OPEN, GRANT_UPDATE,
+ * GRANT_CLOSE, CONTACT, ABSENCE (mlproto_compliance_inputs_from_records
+ * ignores every other kind). The other records of a case (CASE_OPEN, NOTE,
+ * KEY_GRANT, CASE_ERASE) change no figure and are left out of what is
+ * handed to mlproto_case_reports, so that a report never parses a note. */
+MLPROTO_EXTERN int mlproto_report_kind_used(uint32_t kind);
+
+/* 1 when grant report g belongs in the documents of jobcentre jc: its
+ * current version names jc, or it was erased and its codes are gone (the
+ * records cannot tell whose it was: the server shows it to the jobcentres
+ * its case was indexed under, an auditor's file cannot narrow it down).
+ * jc NULL: every grant (an auditor's report of every jobcentre). */
+MLPROTO_EXTERN int mlproto_grant_report_for(const mlproto_grant_report *g, const char *jc);
+
+/*
+ * The reports of every grant of one case at now_ms: one
+ * mlproto_grant_report_build per GRANT_OPEN among records (their order),
+ * kept when mlproto_grant_report_for(report, jc). records, pos, n,
+ * mentor_keys and n_mentor_keys as for mlproto_grant_report_build (all of
+ * one case; records of kinds mlproto_report_kind_used rejects may be
+ * present or left out, with the same result). *out: an array of *n_out
+ * reports, NULL when none; free with mlproto_grant_reports_free. Errors
+ * those of mlproto_grant_report_build; on error *out is NULL, *n_out 0.
+ */
+MLPROTO_EXTERN int mlproto_case_reports(mlproto_grant_report ***out, size_t *n_out,
+                                        const struct mlproto_record *const *records,
+                                        const mlproto_log_pos *pos, size_t n,
+                                        const uint8_t (*mentor_keys)[32], size_t n_mentor_keys,
+                                        int64_t now_ms, const char *jc) MLPROTO_WARN_UNUSED;
+/* Frees each of g[0..n) and the array (mlproto_free); NULL: no-op. */
+MLPROTO_EXTERN void mlproto_grant_reports_free(mlproto_grant_report **g, size_t n);
+
+/* Sorts g[0..n) into the order of every document: jobcentre id, municipal
+ * reference, start date, grant id (byte order). Within one jobcentre's
+ * grants that is the reference, start, id order of docs/reports.md (the
+ * erased grants whose codes are gone have empty codes: they come first). */
+MLPROTO_EXTERN void mlproto_grant_reports_sort(mlproto_grant_report **g, size_t n);
+
+/* Keeps, in their order, the reports of g[0..n) whose grant meets
+ * [from, to] (mlproto_grant_report_in_range), frees the others; returns how
+ * many are kept (at the front of g). */
+MLPROTO_EXTERN size_t mlproto_grant_reports_keep_range(mlproto_grant_report **g, size_t n,
+                                                       mlproto_date from, mlproto_date to);
+
 /* ------------------------------------------------------------ documents */
 
 /* What every document names: the checkpoint it was computed over, when, for
@@ -141,10 +196,23 @@ typedef struct mlproto_report_meta {
   uint8_t checkpoint_root[32];
   const char *origin;       /* the log's origin (checkpoint line 1) */
   int64_t generated_at_ms;  /* the now_ms the figures were computed at */
+  /* The jobcentre whose document it is; NULL: a document of every
+   * jobcentre (`mentorlog-audit report`), "jobcentre": null, and then each
+   * grant names its own (JSON: a "jobcentre" member after "case_id", null
+   * when an erasure took it; compliance CSV: a jobcentre column after
+   * grant_id). */
   const char *jobcentre_id;
   mlproto_date from, to;    /* compliance: the range; contacts: the range */
   mlproto_date month;       /* timesheet: the month's first day */
 } mlproto_report_meta;
+
+/* m for the checkpoint (size, root, origin) at now_ms, for jobcentre jc
+ * (NULL: every jobcentre); from, to and month MLPROTO_DATE_NONE. origin and
+ * jc are referenced, not copied. */
+MLPROTO_EXTERN void mlproto_report_meta_init(mlproto_report_meta *m, uint64_t checkpoint_size,
+                                             const uint8_t checkpoint_root[32],
+                                             const char *origin, int64_t now_ms,
+                                             const char *jc);
 
 /* 1 when the grant's support [S, E'] meets [from, to] (open bounds with
  * MLPROTO_DATE_NONE); an erased grant always meets. */
