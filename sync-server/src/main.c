@@ -18,8 +18,10 @@ static const char HELP[] =
     "  serve --data DIR [--listen ADDR:PORT] [--tls-cert F --tls-key F] [--workers N]\n"
     "                 run the server (see `mentorlog-server serve --help`)\n"
     "  admin --data DIR ...\n"
-    "                 enrol mentors and devices, revoke devices, issue tokens,\n"
-    "                 print the certificate fingerprint (`mentorlog-server admin --help`)\n"
+    "                 enrol mentors and devices, revoke devices, issue tokens, add\n"
+    "                 witnesses, set the escrow key and import its re-grants, purge\n"
+    "                 by retention, export the log, print the certificate\n"
+    "                 fingerprint and the log's key (`mentorlog-server admin --help`)\n"
     "  --help         this text\n"
     "\n"
     "Exit status: 0 success, 1 runtime failure, 2 usage error.\n";
