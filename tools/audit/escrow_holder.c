@@ -127,9 +127,11 @@ static int walk(const uint8_t *file, size_t len, entry_fn fn, void *ud) {
 
 /* ------------------------------------------------------- case keys --- */
 
+/* The keys of n cases in one walk of the file: out[i] those of ids[i]. */
 typedef struct keys_ctx {
   const ae_key *k;
-  const uint8_t *case_id;
+  const uint8_t (*ids)[16];
+  size_t n;
   ae_case_keys *out;
 } keys_ctx;
 
@@ -159,15 +161,18 @@ static int key_add(ae_case_keys *c, mlproto_key *key) {
 
 static int keys_one(void *ud, const mlproto_auditlog_item *it, const mlproto_record_peek *pk) {
   keys_ctx *x = ud;
-  if (memcmp(pk->case_id, x->case_id, 16) != 0) return 0;
-  x->out->records++;
+  size_t c = 0;
+  while (c < x->n && memcmp(pk->case_id, x->ids[c], 16) != 0) c++;
+  if (c == x->n) return 0;
+  ae_case_keys *out = &x->out[c];
+  out->records++;
   if (pk->kind != MLPROTO_KIND_KEY_GRANT) return 0;
-  x->out->grants++;
+  out->grants++;
   mlproto_record *r = NULL;
   if (mlproto_record_verify(&r, it->envelope, it->envelope_len) != MLPROTO_OK) return 0;
   int rc = 0;
   const Mentorlog__V1__KeyGrantDisclosed *kg = r->disclosed ? r->disclosed->key_grant : NULL;
-  if (!kg) x->out->grants_erased++;
+  if (!kg) out->grants_erased++;
   for (size_t i = 0; kg && !rc && i < kg->n_keys; i++) {
     const Mentorlog__V1__SealedKey *s = kg->keys[i];
     if (s->recipient.len != 32 || memcmp(s->recipient.data, x->k->box_pub, 32) != 0 ||
@@ -176,19 +181,25 @@ static int keys_one(void *ud, const mlproto_auditlog_item *it, const mlproto_rec
     mlproto_key *key = NULL;
     int o = mlproto_case_key_open(&key, s->sealed_key.data, x->k->box);
     if (o == MLPROTO_ERR_OUT_OF_MEMORY) rc = o;
-    else if (!o) rc = key_add(x->out, key);
+    else if (!o) rc = key_add(out, key);
   }
   mlproto_record_free(r);
   return rc;
 }
 
+static int case_keys_many(const uint8_t *file, size_t len, const ae_key *k, const uint8_t (*ids)[16],
+                          size_t n, ae_case_keys *out) {
+  memset(out, 0, n * sizeof *out);
+  keys_ctx x = {k, ids, n, out};
+  int rc = walk(file, len, keys_one, &x);
+  if (rc)
+    for (size_t i = 0; i < n; i++) ae_case_keys_free(&out[i]);
+  return rc;
+}
+
 int ae_case_keys_get(const uint8_t *file, size_t len, const ae_key *k, const uint8_t case_id[16],
                      ae_case_keys *out) {
-  memset(out, 0, sizeof *out);
-  keys_ctx x = {k, case_id, out};
-  int rc = walk(file, len, keys_one, &x);
-  if (rc) ae_case_keys_free(out);
-  return rc;
+  return case_keys_many(file, len, k, (const uint8_t(*)[16])case_id, 1, out);
 }
 
 void ae_case_keys_free(ae_case_keys *c) {
@@ -430,22 +441,27 @@ int ae_regrant(const uint8_t *file, size_t len, const ae_key *k, const uint8_t d
   size_t was = out->len;
   if (!rc) rc = mlproto_escrow_grants_begin(out);
   info->first_seq = x.tip_seq + 1;
-  size_t todo = n_cases ? n_cases : x.n_cases;
+  /* the cases to re-grant, then all their keys in one more walk */
+  size_t todo = n_cases ? n_cases : x.n_cases, m = 0;
+  uint8_t(*ids)[16] = rc ? NULL : malloc((todo ? todo : 1) * 16);
+  ae_case_keys *keys = rc ? NULL : calloc(todo ? todo : 1, sizeof *keys);
+  if (!rc && (!ids || !keys)) rc = MLPROTO_ERR_OUT_OF_MEMORY;
   for (size_t i = 0; !rc && i < todo; i++) {
     const rg_case *c = n_cases ? rg_find(&x, cases[i]) : &x.cases[i];
     if (!c->mine) continue; /* another mentor's */
-    if (c->erased) {
-      info->cases_erased++;
-      continue;
-    }
-    ae_case_keys keys;
-    if ((rc = ae_case_keys_get(file, len, k, c->id, &keys))) break;
-    if (!keys.n) info->cases_without_key++;
-    else info->cases++;
-    for (size_t g = 0; !rc && g < keys.n; g++)
-      if (!(rc = rg_write(&x, c->id, keys.k[g], now_ms, out))) info->grants++;
-    ae_case_keys_free(&keys);
+    if (c->erased) info->cases_erased++;
+    else memcpy(ids[m++], c->id, 16);
   }
+  if (!rc) rc = case_keys_many(file, len, k, (const uint8_t(*)[16])ids, m, keys);
+  for (size_t i = 0; !rc && i < m; i++) {
+    if (!keys[i].n) info->cases_without_key++;
+    else info->cases++;
+    for (size_t g = 0; !rc && g < keys[i].n; g++)
+      if (!(rc = rg_write(&x, ids[i], keys[i].k[g], now_ms, out))) info->grants++;
+  }
+  for (size_t i = 0; keys && i < m; i++) ae_case_keys_free(&keys[i]);
+  free(keys);
+  free(ids);
   if (!rc && !info->grants) rc = MLPROTO_ERR_NO_CASE_KEY;
   if (rc) out->len = was;
   free(x.devs);
