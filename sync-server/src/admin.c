@@ -24,7 +24,10 @@
 
 
 static const char USAGE[] =
-    "usage: mentorlog-server admin --data DIR COMMAND ...\n"
+    "usage: mentorlog-server admin --data DIR [--store URI] COMMAND ...\n"
+    "\n"
+    "  --store URI: the store `serve` uses (sqlite:DIR, the default, or\n"
+    "  postgresql://...; see `mentorlog-server serve --help`)\n"
     "\n"
     "  init [--log-name NAME]               create the server's store and log key in DIR;\n"
     "                                       NAME: the log's name (checkpoint origin),\n"
@@ -162,16 +165,20 @@ static void admin_close(admin *a) {
 /* create: only for `init`. Otherwise a directory without a server store is
  * refused: a typo in --data must not quietly start a second server with a
  * new log key. */
-static int admin_open(admin *a, const char *dir, int create, const char *log_name) {
+static int admin_open(admin *a, const char *dir, const char *uri, int create,
+                      const char *log_name) {
   memset(a, 0, sizeof *a);
   char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   int rc;
   if ((rc = mlproto_crypto_init()) || (rc = mls_datadir_init(&a->dd, dir))) return rc;
-  if (!create && (access(a->dd.db, F_OK) != 0 || access(a->dd.key, F_OK) != 0))
+  int sqlite = strcmp(mls_store_uri_backend(uri), "sqlite") == 0;
+  if (!create && ((sqlite && access(a->dd.db, F_OK) != 0) || access(a->dd.key, F_OK) != 0))
     return MLPROTO_ERR_NOT_FOUND;
+  mls_store_options so = {.version = MLS_STORE_OPTIONS_VERSION, .create = create,
+                          .busy_timeout_ms = 10000, .connections = 4};
   if ((rc = mls_datadir_prepare(&a->dd, create)) ||
       (rc = mls_datadir_key_load(&a->dd, create, &a->sk, a->pk)) ||
-      (rc = mls_store_open_sqlite(&a->st, a->dd.db, create, 10000)) ||
+      (rc = mls_store_open(&a->st, uri, &so)) ||
       (rc = mls_log_name_load(a->dd.root, log_name, a->pk, origin)) ||
       (rc = mls_log_open(&a->log, a->st, a->sk, a->pk, origin))) {
     admin_close(a);
@@ -425,7 +432,7 @@ static const command COMMANDS[] = {
 };
 
 int mls_admin_main(int argc, char **argv) {
-  const char *dir = NULL;
+  const char *dir = NULL, *store = NULL;
   int i = 1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -437,9 +444,16 @@ int mls_admin_main(int argc, char **argv) {
       dir = argv[i];
       continue;
     }
+    if (strcmp(argv[i], "--store") == 0) {
+      if (++i == argc) return adm_usage("--store needs a URI");
+      store = argv[i];
+      continue;
+    }
     break;
   }
-  if (!dir) return adm_usage("--data DIR is required");
+  char uri[MLS_STORE_URI_MAX + 1];
+  const char *why = NULL;
+  if (mls_datadir_store_resolve(dir, store, &dir, uri, &why)) return adm_usage(why);
   if (i == argc) return adm_usage("a command is required");
   for (int j = i; j < argc; j++)
     if (strcmp(argv[j], "--help") == 0) { fputs(USAGE, stdout); return 0; }
@@ -451,7 +465,7 @@ int mls_admin_main(int argc, char **argv) {
   for (size_t k = 0; init || k < sizeof COMMANDS / sizeof COMMANDS[0]; k++) {
     if (!init && strcmp(argv[i], COMMANDS[k].name) != 0) continue;
     admin a;
-    int rc = admin_open(&a, dir, init, log_name);
+    int rc = admin_open(&a, dir, uri, init, log_name);
     if (rc == MLPROTO_ERR_NOT_FOUND && !init) {
       fprintf(stderr,
               "mentorlog-server admin: no Mentorlog server data in %s; start "
@@ -465,6 +479,9 @@ int mls_admin_main(int argc, char **argv) {
                      "name never changes", rc);
     if (rc == MLPROTO_ERR_INVALID_ARGUMENT && log_name)
       return adm_failure("--log-name: not a valid log name (1..255 bytes, no spaces, no '+')", rc);
+    if (rc == MLPROTO_ERR_STORE_OTHER_LOG)
+      return adm_failure("the store holds another log than this data directory (its server.key "
+                         "or log.name differs)", rc);
     if (rc) return adm_failure("cannot open the data directory", rc);
     if (init) {
       char pk[65];

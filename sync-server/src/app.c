@@ -47,6 +47,18 @@ static int limiter(mls_limiter **out, size_t slots, double rate, double burst, u
   return mls_limiter_new(out, &c);
 }
 
+static int app_store_open(mls_app *app, const mls_app_config *cfg) {
+  char uri[MLS_STORE_URI_MAX + 16];
+  const char *u = cfg->store_uri;
+  if (!u) {
+    snprintf(uri, sizeof uri, "sqlite:%s", app->dd.db);
+    u = uri;
+  }
+  mls_store_options o = {.version = MLS_STORE_OPTIONS_VERSION, .create = cfg->create,
+                         .busy_timeout_ms = BUSY_TIMEOUT_MS};
+  return mls_store_open(&app->st, u, &o);
+}
+
 int mls_app_open(mls_app **out, const mls_app_config *cfg) {
   *out = NULL;
   if (!cfg || !cfg->data_dir) return MLPROTO_ERR_INVALID_ARGUMENT;
@@ -60,7 +72,7 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
   if ((rc = mls_datadir_init(&app->dd, cfg->data_dir)) ||
       (rc = mls_datadir_prepare(&app->dd, cfg->create)) ||
       (rc = mls_datadir_key_load(&app->dd, cfg->create, &app->sk, app->pk)) ||
-      (rc = mls_store_open_sqlite(&app->st, app->dd.db, cfg->create, BUSY_TIMEOUT_MS)) ||
+      (rc = app_store_open(app, cfg)) ||
       (rc = mls_log_name_load(app->dd.root, cfg->log_name, app->pk, origin)) ||
       (rc = mls_log_open(&app->log, app->st, app->sk, app->pk, origin)) ||
       (rc = limiter(&app->dev_rate, 4096, 50.0, 100.0, 0, 0, 0, 0)) ||

@@ -23,7 +23,10 @@
 typedef struct mls_app mls_app;
 
 typedef struct mls_app_config {
-  const char *data_dir;   /* the server's data directory (created if absent) */
+  const char *data_dir;   /* the server's data directory (created if absent):
+                             the log key, TLS files, log.name */
+  const char *store_uri;  /* the store (store.h mls_store_open); NULL:
+                             sqlite:DATA_DIR/server.db */
   int create;             /* create the store and keys when missing */
   const char *log_name;   /* the log's name (checkpoint origin): written to
                              DIR/log.name when that is absent; must equal it

@@ -21,6 +21,43 @@ static int join(char *out, const char *root, const char *name) {
   return (n < 0 || n >= MLS_PATH_MAX) ? MLPROTO_ERR_TOO_LARGE : MLPROTO_OK;
 }
 
+int mls_datadir_store_resolve(const char *data, const char *store, const char **dir,
+                              char uri[MLS_STORE_URI_MAX + 1], const char **why) {
+  *dir = NULL;
+  uri[0] = '\0';
+  *why = NULL;
+  int rc;
+  if (store && (rc = mls_store_uri_check(store, why))) return rc;
+  const char *backend = store ? mls_store_uri_backend(store) : "sqlite";
+  if (strcmp(backend, "sqlite") == 0) {
+    const char *sq = store ? store + strlen("sqlite:") : NULL;
+    if (data && sq && strcmp(data, sq) != 0) {
+      *why = "--data DIR and --store sqlite:DIR name two directories: give one of them";
+      return MLPROTO_ERR_INVALID_ARGUMENT;
+    }
+    const char *d = data ? data : sq;
+    if (!d || !*d) {
+      *why = "--data DIR (or --store URI) is required";
+      return MLPROTO_ERR_INVALID_ARGUMENT;
+    }
+    int n = snprintf(uri, MLS_STORE_URI_MAX + 1, "sqlite:%s/%s", d, MLS_DATADIR_DB);
+    if (n < 0 || n > MLS_STORE_URI_MAX) {
+      *why = "the data directory's name is too long";
+      return MLPROTO_ERR_TOO_LARGE;
+    }
+    *dir = d;
+    return MLPROTO_OK;
+  }
+  if (!data || !*data) {
+    *why = "--store postgresql://... needs --data DIR too: the directory with the log key, the "
+           "TLS certificate and log.name (the same copy on every instance)";
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  }
+  memcpy(uri, store, strlen(store) + 1);
+  *dir = data;
+  return MLPROTO_OK;
+}
+
 int mls_datadir_init(mls_datadir *d, const char *root) {
   if (!d || !root || !*root) return MLPROTO_ERR_INVALID_ARGUMENT;
   memset(d, 0, sizeof *d);
@@ -29,7 +66,7 @@ int mls_datadir_init(mls_datadir *d, const char *root) {
   if (len >= MLS_PATH_MAX - 32) return MLPROTO_ERR_TOO_LARGE;
   memcpy(d->root, root, len);
   int rc;
-  if ((rc = join(d->db, d->root, "server.db")) ||
+  if ((rc = join(d->db, d->root, MLS_DATADIR_DB)) ||
       (rc = join(d->key, d->root, "server.key")) ||
       (rc = join(d->tls_dir, d->root, "tls")) ||
       (rc = join(d->tls_cert, d->root, "tls/cert.pem")) ||

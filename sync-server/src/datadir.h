@@ -21,10 +21,13 @@
 #ifndef MLS_DATADIR_H
 #define MLS_DATADIR_H
 
+#include "store.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 #define MLS_PATH_MAX 1024
+#define MLS_DATADIR_DB "server.db" /* the SQLite store's file in DIR */
 
 typedef struct mls_datadir {
   char root[MLS_PATH_MAX];
@@ -34,6 +37,21 @@ typedef struct mls_datadir {
   char tls_cert[MLS_PATH_MAX];  /* tls/cert.pem */
   char tls_key[MLS_PATH_MAX];   /* tls/key.pem */
 } mls_datadir;
+
+/* The data directory and store a command line names with --data DIR and
+ * --store URI (either may be NULL):
+ *   --data DIR                  DIR, store sqlite:DIR/server.db;
+ *   --store sqlite:DIR          the same (its short form is --data DIR; both
+ *                               may be given only when they name one DIR);
+ *   --data DIR --store postgresql://...  DIR holds what every instance
+ *                               reads from files (the log key, the TLS
+ *                               certificate, log.name: the same copy on every
+ *                               instance), the store is the database.
+ * *dir gets DIR (borrowed from the arguments), uri the store to open.
+ * MLPROTO_ERR_INVALID_ARGUMENT / TOO_LARGE with a static human message in
+ * *why (mls_store_uri_check's for a bad URI). No I/O. */
+int mls_datadir_store_resolve(const char *data, const char *store, const char **dir,
+                              char uri[MLS_STORE_URI_MAX + 1], const char **why);
 
 /* Fill the paths for root (no I/O). MLPROTO_ERR_TOO_LARGE when a path would
  * not fit MLS_PATH_MAX, MLPROTO_ERR_INVALID_ARGUMENT for an empty root. */

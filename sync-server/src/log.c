@@ -107,6 +107,41 @@ int mls_log_name_load(const char *dir, const char *want, const uint8_t pk[32],
 
 /* ------------------------------------------------------------- open --- */
 
+/* The store remembers which log it holds: meta "log_identity" = the log's
+ * public key || SHA-256 of its name, written by the first open. Every later open, by
+ * any instance or the admin command, must bring the same key and name: an
+ * instance started with a data directory of its own (a fresh key, another
+ * log.name) against a shared store would otherwise sign a second, forked
+ * sequence of checkpoints. STORE_OTHER_LOG then, nothing written. *size gets
+ * the log's size. */
+#define IDENTITY_KEY "log_identity"
+static int identity_check(mls_log *log, uint64_t *size) {
+  size_t olen = 32, len = 0; /* the identity is 32 + olen bytes */
+  uint8_t want[64], got[MLS_META_MAX];
+  memcpy(want, log->pk, 32);
+  crypto_hash_sha256(want + 32, (const uint8_t *)log->origin, strlen(log->origin));
+  mls_txn *tx;
+  int rc = mls_store_begin(log->st, MLS_TXN_READ, &tx);
+  if (rc) return rc;
+  if (!(rc = MLS_TX(tx, log_size, size))) rc = MLS_TX(tx, meta_get, IDENTITY_KEY, got, sizeof got, &len);
+  mls_store_rollback(tx);
+  if (rc == MLPROTO_OK)
+    return len == 32 + olen && memcmp(got, want, len) == 0 ? MLPROTO_OK : MLPROTO_ERR_STORE_OTHER_LOG;
+  if (rc != MLPROTO_ERR_NOT_FOUND) return rc;
+  /* First open since the store was created (or since this check exists):
+   * record it, unless another process just did. */
+  if ((rc = mls_store_begin(log->st, MLS_TXN_WRITE, &tx))) return rc;
+  rc = MLS_TX(tx, meta_get, IDENTITY_KEY, got, sizeof got, &len);
+  if (rc == MLPROTO_ERR_NOT_FOUND) {
+    rc = MLS_TX(tx, meta_put, IDENTITY_KEY, want, 32 + olen);
+    if (!rc) return mls_store_commit(tx);
+  } else if (rc == MLPROTO_OK && (len != 32 + olen || memcmp(got, want, len) != 0)) {
+    rc = MLPROTO_ERR_STORE_OTHER_LOG;
+  }
+  mls_store_rollback(tx);
+  return rc;
+}
+
 int mls_log_open(mls_log **out, mls_store *st, const uint8_t *sk, const uint8_t pk[32],
                  const char *origin) {
   *out = NULL;
@@ -127,14 +162,8 @@ int mls_log_open(mls_log **out, mls_store *st, const uint8_t *sk, const uint8_t 
     return MLPROTO_ERR_BAD_KEY;
   }
   pthread_mutex_init(&log->append, NULL);
-  mls_txn *tx;
-  rc = mls_store_begin(st, MLS_TXN_READ, &tx);
   uint64_t size = 0;
-  if (!rc) {
-    rc = MLS_TX(tx, log_size, &size);
-    mls_store_rollback(tx);
-  }
-  if (rc) { mls_log_close(log); return rc; }
+  if ((rc = identity_check(log, &size))) { mls_log_close(log); return rc; }
   atomic_store(&log->cached_size, size);
   *out = log;
   return MLPROTO_OK;

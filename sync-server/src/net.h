@@ -33,6 +33,8 @@ int mls_serve_main(int argc, char **argv);
 /* Limits and options of `serve`, with their defaults (see --help). */
 typedef struct mls_net_options {
   const char *data_dir;
+  const char *store;        /* --store URI (store.h); NULL: sqlite in data_dir */
+  char store_uri[1025];     /* resolved (datadir.h mls_datadir_store_resolve) */
   const char *listen;          /* "ADDR:PORT", "[v6]:PORT"; port 0 = ephemeral */
   const char *tls_cert, *tls_key;
   unsigned workers;            /* uv threadpool size */

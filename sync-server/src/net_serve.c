@@ -29,13 +29,19 @@
 #define CERT_DAYS 3650
 
 static const char usage_text[] =
-    "usage: mentorlog-server serve --data DIR [options]\n"
+    "usage: mentorlog-server serve --data DIR [--store URI] [options]\n"
     "\n"
     "Runs the sync server: HTTPS (TLS 1.3, or TLS 1.2 with ECDHE+AEAD only) on one\n"
     "event-loop thread, requests handled on a pool of worker threads.\n"
     "\n"
     "options:\n"
     "  --data DIR             data directory (created on first start)       [required]\n"
+    "                         (the log key, TLS files, log.name; and the SQLite store)\n"
+    "  --store URI            where the records are kept: sqlite:DIR (the default, the\n"
+    "                         same as --data DIR) or postgresql://[user@]host[:port]/db\n"
+    "                         (a libpq URI; several instances may share it, each with a\n"
+    "                         copy of the same --data DIR). No password in the URI:\n"
+    "                         libpq reads it from PGPASSFILE (~/.pgpass)\n"
     "  --listen ADDR:PORT     address to listen on; [::1]:PORT for IPv6; port 0 picks\n"
     "                         a free port. The bound address is written to\n"
     "                         DIR/" MLS_NET_ADDR_FILE " once the server accepts connections.\n"
@@ -128,6 +134,7 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
     size_t sz;
     uint64_t u;
     if (strcmp(a, "--data") == 0) o->data_dir = v;
+    else if (strcmp(a, "--store") == 0) o->store = v;
     else if (strcmp(a, "--listen") == 0) o->listen = v;
     else if (strcmp(a, "--tls-cert") == 0) o->tls_cert = v;
     else if (strcmp(a, "--tls-key") == 0) o->tls_key = v;
@@ -190,7 +197,9 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
       return usage_error("unknown option", a);
     }
   }
-  if (!o->data_dir) return usage_error("--data DIR is required", NULL);
+  const char *why = NULL;
+  if (mls_datadir_store_resolve(o->data_dir, o->store, &o->data_dir, o->store_uri, &why))
+    return usage_error(why, NULL);
   if (!o->tls_cert != !o->tls_key) return usage_error("--tls-cert and --tls-key go together", NULL);
   return 0;
 }
@@ -481,7 +490,7 @@ int mls_serve_main(int argc, char **argv) {
     mls__net_log("error", "data_dir_unusable", "%s", "");
     return 1;
   }
-  mls_app_config ac = {.data_dir = s.opt.data_dir, .create = 1, .unauth_rate = s.opt.unauth_rate,
+  mls_app_config ac = {.data_dir = s.opt.data_dir, .store_uri = s.opt.store_uri, .create = 1, .unauth_rate = s.opt.unauth_rate,
                        .log_name = s.opt.log_name,
                        .report_cache_bytes = s.opt.report_cache_bytes,
                        .no_report_cache = s.opt.report_cache_bytes == 0};
@@ -492,6 +501,10 @@ int mls_serve_main(int argc, char **argv) {
                 ? "this log already has another name (DIR/log.name); a log's name never changes"
                 : "not a valid log name (1..255 bytes, no spaces, no '+')");
   }
+  if (rc == MLPROTO_ERR_STORE_OTHER_LOG)
+    fprintf(stderr, "mentorlog-server: the store holds another log than --data %s: its log key "
+            "(server.key) or log.name differs. Every instance of one log needs a copy of the "
+            "same data directory; a new log needs a new store.\n", s.opt.data_dir);
   if (rc) {
     mls__net_log("error", "app_open_failed", "code=%s", mlproto_errname(rc));
     return 1;

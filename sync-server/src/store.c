@@ -1,9 +1,113 @@
-/* store.c — backend-independent helpers of store.h. */
+/* store.c — opening a store by URI (store.h) and backend-independent helpers. */
 #include "store.h"
+#include "store_backend.h"
 
 #include "mlproto/crypto.h"
+#include "mlproto/errors.h"
 
-#include <sodium.h>
 #include <string.h>
+#include <strings.h>
 
 void mls_device_id(uint8_t id[16], const uint8_t pub[32]) { mlproto_device_id(id, pub); }
+
+#define SQLITE_PREFIX "sqlite:"
+
+static int is_pg(const char *uri) {
+  return strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0 ||
+         strncmp(uri, "postgresql:", 11) == 0;
+}
+
+const char *mls_store_uri_backend(const char *uri) {
+  if (!uri) return NULL;
+  if (strncmp(uri, SQLITE_PREFIX, strlen(SQLITE_PREFIX)) == 0) return "sqlite";
+  if (is_pg(uri)) return "postgresql";
+  return NULL;
+}
+
+/* The libpq string without the "postgresql:" of the key/value form. */
+static const char *pg_conninfo(const char *uri) {
+  if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) return uri;
+  return uri + 11;
+}
+
+/* A password in a URI's user-info ("postgresql://user:secret@host"), its
+ * query ("?password=") or a key/value string ("password=..."). */
+static int has_password(const char *uri) {
+  if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) {
+    const char *auth = strstr(uri, "://") + 3;
+    size_t n = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', n);
+    if (at && memchr(auth, ':', (size_t)(at - auth))) return 1;
+    const char *q = strchr(auth, '?');
+    for (const char *p = q; p && *p; p = strchr(p + 1, '&'))
+      if (strncasecmp(p + 1, "password=", 9) == 0) return 1;
+    return 0;
+  }
+  /* key/value: any "password" key, with or without spaces before '=' */
+  const char *ci = pg_conninfo(uri);
+  for (const char *p = ci; *p; p++) {
+    if (strncasecmp(p, "password", 8) != 0) continue;
+    const char *e = p + 8;
+    while (*e == ' ' || *e == '\t') e++;
+    if ((p == ci || p[-1] == ' ' || p[-1] == '\t') && *e == '=') return 1;
+  }
+  return 0;
+}
+
+int mls_store_uri_check(const char *uri, const char **why) {
+  static const char *unused;
+  if (!why) why = &unused;
+  *why = NULL;
+  if (!uri || !*uri) {
+    *why = "the store is empty: give sqlite:FILE or postgresql://...";
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  }
+  if (strlen(uri) > MLS_STORE_URI_MAX) {
+    *why = "the store URI is longer than 1024 bytes";
+    return MLPROTO_ERR_TOO_LARGE;
+  }
+  const char *b = mls_store_uri_backend(uri);
+  if (!b) {
+    *why = "unknown store: it must begin with sqlite: or postgresql:// (or postgres://)";
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  }
+  if (strcmp(b, "sqlite") == 0 && uri[strlen(SQLITE_PREFIX)] == '\0') {
+    *why = "sqlite: needs a file or directory name after the colon";
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  }
+  if (strcmp(b, "postgresql") == 0 && has_password(uri)) {
+    *why = "the store URI holds a password, which every user of the machine could read in "
+           "the process list: put it in a PGPASSFILE (~/.pgpass, mode 0600) instead";
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  }
+  return MLPROTO_OK;
+}
+
+int mls_store_open(mls_store **out, const char *uri, const mls_store_options *opt) {
+  *out = NULL;
+  int rc = mls_store_uri_check(uri, NULL);
+  if (rc) return rc;
+  mls_store_options o = {.version = MLS_STORE_OPTIONS_VERSION};
+  if (opt) {
+    if (opt->version < 1 || opt->version > MLS_STORE_OPTIONS_VERSION)
+      return MLPROTO_ERR_INVALID_ARGUMENT;
+    o = *opt;
+  }
+  if (!o.busy_timeout_ms) o.busy_timeout_ms = 5000;
+  if (!o.connections) o.connections = 16;
+  if (strcmp(mls_store_uri_backend(uri), "sqlite") == 0) {
+    rc = mls_store_sqlite_open(out, uri + strlen(SQLITE_PREFIX), &o);
+  } else {
+#ifdef MLS_HAVE_POSTGRESQL
+    rc = mls_store_pg_open(out, pg_conninfo(uri), &o);
+#else
+    rc = MLPROTO_ERR_UNSUPPORTED; /* a build without libpq */
+#endif
+  }
+  if (!rc && (*out)->ops->version != MLS_STORE_OPS_VERSION) {
+    mls_store_close(*out);
+    *out = NULL;
+    return MLPROTO_ERR_INTERNAL;
+  }
+  return rc;
+}

@@ -6,9 +6,16 @@
  * ownership, the log (records, their leaves, the persisted perfect-subtree
  * hashes, the latest signed tree head), fork evidence, and the log's
  * witnesses with the cosignatures they sent. A backend is a
- * table of functions (mls_store_ops); the SQLite backend (store_sqlite.c) is
- * the embedded default, a PostgreSQL backend follows later. Nothing outside
- * store_sqlite.c knows that SQLite exists.
+ * versioned table of functions (mls_store_ops), opened by URI with
+ * mls_store_open(): "sqlite:FILE" (store_sqlite*.c, the embedded default) or
+ * "postgresql://..." (store_pg*.c). Nothing outside a backend's files knows
+ * which database it is; one conformance suite (tests/server/test_store.c)
+ * runs every operation below against every backend.
+ *
+ * Policy is not the store's: expiry of sessions, purges and rate limits are
+ * decided by the application, which passes the times in; the store keeps
+ * primitive operations (a conditional update such as code_consume is one
+ * operation because it must be atomic).
  *
  * Transactions. Every operation runs inside a transaction obtained from
  * mls_store_begin(): MLS_TXN_READ gives a consistent snapshot, MLS_TXN_WRITE
@@ -161,8 +168,29 @@ typedef int (*mls_fork_fn)(void *ud, uint64_t id, const uint8_t *logged, size_t 
 typedef int (*mls_witness_fn)(void *ud, const mls_witness *w);
 typedef int (*mls_cosig_fn)(void *ud, const mls_cosignature *c);
 
+/* The layout of mls_store_ops below. A backend sets .version to the value
+ * it was written for; mls_store_open() refuses a table of another version
+ * (MLPROTO_ERR_INTERNAL: a build error, not a user's). */
+#define MLS_STORE_OPS_VERSION 1
+
+/* Capabilities (mls_store_ops.caps): what the application may rely on. */
+enum {
+  /* Several server processes on several machines may serve from the store at
+   * once (PostgreSQL). Without it, every server process must run on the
+   * machine that holds the store's files (SQLite: several processes of one
+   * machine share its lock). */
+  MLS_STORE_CAP_SHARED = 1u << 0,
+  /* scrub() removes replaced bytes from files the store controls (SQLite:
+   * a TRUNCATE checkpoint of the WAL). Without it scrub() is the
+   * database's own reclamation, which may leave old row versions until the
+   * database's maintenance runs (the operator's guide says which). */
+  MLS_STORE_CAP_SCRUB_FILES = 1u << 1,
+};
+
 typedef struct mls_store_ops {
-  const char *name;
+  unsigned version;       /* MLS_STORE_OPS_VERSION */
+  unsigned caps;          /* MLS_STORE_CAP_* */
+  const char *name;       /* "sqlite", "postgresql": for logs and /metrics */
   void (*close)(mls_store *st);
   int (*begin)(mls_store *st, int mode, mls_txn **out);
   int (*commit)(mls_txn *tx);
@@ -364,11 +392,44 @@ struct mls_txn {
 /* The 16-byte device id: SHA-256("mentorlog/device-id/v1\0" || pub)[0..16). */
 void mls_device_id(uint8_t id[16], const uint8_t pub[32]);
 
-/* Opens the SQLite store at path (creating the schema when create is set).
- * busy_timeout_ms bounds how long a writer waits for another process.
- * *out is NULL on failure. */
-int mls_store_open_sqlite(mls_store **out, const char *path, int create,
-                          unsigned busy_timeout_ms);
+/* How to open a store. Versioned: set .version = MLS_STORE_OPTIONS_VERSION;
+ * fields added later are zero for an older caller. */
+#define MLS_STORE_OPTIONS_VERSION 1
+typedef struct mls_store_options {
+  unsigned version;
+  int create;               /* create the schema when the store is empty */
+  unsigned busy_timeout_ms; /* how long a writer waits for another writer
+                               before MLPROTO_ERR_BUSY; 0: 5000 */
+  unsigned connections;     /* most connections kept open (one per thread
+                               that uses the store at once); 0: 16 */
+} mls_store_options;
+
+#define MLS_STORE_URI_MAX 1024
+
+/* Opens the store named by uri:
+ *   sqlite:FILE                    the SQLite database file FILE (created,
+ *                                  mode 0600, when create is set);
+ *   postgresql://... postgres://...  a libpq connection URI, or
+ *   postgresql:KEY=VALUE ...       a libpq key/value connection string.
+ * A schema older than this server's is migrated forward in the opening
+ * transaction; a newer one is refused (STORE_TOO_NEW, nothing touched).
+ * MLPROTO_ERR_INVALID_ARGUMENT for an unknown scheme or an empty target,
+ * TOO_LARGE past MLS_STORE_URI_MAX, NOT_FOUND when create is 0 and the store
+ * has no schema, STORAGE / BUSY when the database cannot be reached or
+ * locked. The uri is never logged (it may name a host and a user; a
+ * password in it is refused by mls_store_uri_check()). *out is NULL on
+ * failure. */
+int mls_store_open(mls_store **out, const char *uri, const mls_store_options *opt);
+
+/* Checks a store URI given on a command line or in a file: the scheme is
+ * known and no password is in it (libpq takes passwords from PGPASSFILE /
+ * ~/.pgpass, never from argv, where every user of the machine can read it).
+ * MLPROTO_OK, INVALID_ARGUMENT (unknown scheme, empty target, a password),
+ * TOO_LARGE. *why gets a static human message on failure. */
+int mls_store_uri_check(const char *uri, const char **why);
+
+/* The backend the uri names: "sqlite", "postgresql", NULL when unknown. */
+const char *mls_store_uri_backend(const char *uri);
 
 static inline void mls_store_close(mls_store *st) { if (st) st->ops->close(st); }
 static inline int mls_store_begin(mls_store *st, int mode, mls_txn **out) {

@@ -11,6 +11,7 @@
  * store_sqlite_people.c and store_sqlite_log.c (store_sqlite_int.h).
  */
 #include "store_sqlite_int.h"
+#include "store_backend.h"
 
 #include "mlproto/errors.h"
 
@@ -22,7 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define POOL_MAX 16
 /* Version 1: the first layout. Version 2: enroll_codes.used_by (idempotent
  * enrolment), challenges.peer (outstanding challenges per address).
  * Version 3: leaf_index replaces the index nodes_leaf(hash).
@@ -422,7 +422,7 @@ static int pool_get(sq_store *st, conn **out) {
       pthread_mutex_unlock(&st->lock);
       return MLPROTO_OK;
     }
-    if (st->n_conns < POOL_MAX) break;
+    if (st->n_conns < st->max_conns) break;
     pthread_cond_wait(&st->freed, &st->lock);
   }
   st->n_conns++;
@@ -454,12 +454,15 @@ static void sq_close(mls_store *base) {
   free(st);
 }
 
-int mls_store_open_sqlite(mls_store **out, const char *path, int create, unsigned busy_ms) {
+int mls_store_sqlite_open(mls_store **out, const char *path, const mls_store_options *opt) {
   *out = NULL;
+  int create = opt->create;
+  unsigned busy_ms = opt->busy_timeout_ms;
   sq_store *st = calloc(1, sizeof *st);
   if (!st) return MLPROTO_ERR_OUT_OF_MEMORY;
   st->base.ops = &SQ_OPS;
   st->busy_ms = busy_ms;
+  st->max_conns = (int)opt->connections;
   st->path = strdup(path);
   pthread_mutex_init(&st->lock, NULL);
   pthread_cond_init(&st->freed, NULL);
@@ -611,6 +614,8 @@ static int sq_scrub(mls_store *base) {
 }
 
 static const mls_store_ops SQ_OPS = {
+  .version = MLS_STORE_OPS_VERSION,
+  .caps = MLS_STORE_CAP_SCRUB_FILES,
   .name = "sqlite",
   .close = sq_close,
   .begin = sq_begin,

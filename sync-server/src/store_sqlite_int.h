@@ -64,6 +64,7 @@ typedef struct sq_store {
   pthread_mutex_t writer;     /* one writer transaction at a time in this process */
   conn *free_list;
   int n_conns;
+  int max_conns;              /* mls_store_options.connections */
   /* Checkpoints run on their own thread and connection (PASSIVE: they never
    * block a writer), so no commit pays for copying the WAL into the
    * database and syncing it: with SQLite's automatic checkpoints, one commit
