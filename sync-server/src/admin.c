@@ -2,6 +2,7 @@
  * the small commands (init, mentor, device, token, fingerprint, log-key,
  * export-log); the larger features each have their own admin_*.c. */
 #include "admin_int.h"
+#include "witnessed.h"
 #include "datadir.h"
 #include "escrow.h"
 #include "log.h"
@@ -165,8 +166,10 @@ static void admin_close(admin *a) {
 /* create: only for `init`. Otherwise a directory without a server store is
  * refused: a typo in --data must not quietly start a second server with a
  * new log key. */
+/* guard: refuse a store older than a witnessed checkpoint (witnessed.h);
+ * export-log alone may read one, to investigate. */
 static int admin_open(admin *a, const char *dir, const char *uri, int create,
-                      const char *log_name) {
+                      const char *log_name, int guard) {
   memset(a, 0, sizeof *a);
   char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   int rc;
@@ -180,7 +183,8 @@ static int admin_open(admin *a, const char *dir, const char *uri, int create,
       (rc = mls_datadir_key_load(&a->dd, create, &a->sk, a->pk)) ||
       (rc = mls_store_open(&a->st, uri, &so)) ||
       (rc = mls_log_name_load(a->dd.root, log_name, a->pk, origin)) ||
-      (rc = mls_log_open(&a->log, a->st, a->sk, a->pk, origin))) {
+      (rc = mls_log_open(&a->log, a->st, a->sk, a->pk, origin)) ||
+      (guard && (rc = mls_witnessed_check(a->log, a->st, a->dd.root, NULL)))) {
     admin_close(a);
     return rc;
   }
@@ -465,7 +469,8 @@ int mls_admin_main(int argc, char **argv) {
   for (size_t k = 0; init || k < sizeof COMMANDS / sizeof COMMANDS[0]; k++) {
     if (!init && strcmp(argv[i], COMMANDS[k].name) != 0) continue;
     admin a;
-    int rc = admin_open(&a, dir, uri, init, log_name);
+    int rc = admin_open(&a, dir, uri, init, log_name,
+                        init || strcmp(argv[i], "export-log") != 0);
     if (rc == MLPROTO_ERR_NOT_FOUND && !init) {
       fprintf(stderr,
               "mentorlog-server admin: no Mentorlog server data in %s; start "
@@ -479,6 +484,10 @@ int mls_admin_main(int argc, char **argv) {
                      "name never changes", rc);
     if (rc == MLPROTO_ERR_INVALID_ARGUMENT && log_name)
       return adm_failure("--log-name: not a valid log name (1..255 bytes, no spaces, no '+')", rc);
+    if (rc == MLPROTO_ERR_STORE_ROLLED_BACK)
+      return adm_failure("the store's log is older than a checkpoint a witness cosigned "
+                         "(DIR/witnessed): it was restored from an old backup or lost "
+                         "acknowledged entries; see docs/operator.md, Restoring", rc);
     if (rc == MLPROTO_ERR_STORE_OTHER_LOG)
       return adm_failure("the store holds another log than this data directory (its server.key "
                          "or log.name differs)", rc);

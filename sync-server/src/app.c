@@ -23,6 +23,7 @@
  *    pulls a sibling's) before it writes into a case.
  */
 #include "app_int.h"
+#include "witnessed.h"
 
 #include "mlproto/json.h"
 
@@ -66,6 +67,7 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
   if (rc) return rc;
   mls_app *app = calloc(1, sizeof *app);
   if (!app) return MLPROTO_ERR_OUT_OF_MEMORY;
+  pthread_mutex_init(&app->witnessed_mu, NULL);
   char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   app->verify_first = cfg->verify_first;
   app->slice_grants = cfg->report_slice_grants ? cfg->report_slice_grants : 64;
@@ -75,6 +77,7 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
       (rc = app_store_open(app, cfg)) ||
       (rc = mls_log_name_load(app->dd.root, cfg->log_name, app->pk, origin)) ||
       (rc = mls_log_open(&app->log, app->st, app->sk, app->pk, origin)) ||
+      (rc = mls_witnessed_check(app->log, app->st, app->dd.root, &app->witnessed_size)) ||
       (rc = limiter(&app->dev_rate, 4096, 50.0, 100.0, 0, 0, 0, 0)) ||
       (rc = limiter(&app->addr_rate, 4096, 20.0, 40.0, 0, 0, 0, 0)) ||
       (rc = limiter(&app->addr_fail, 4096, 0, 0, 10, 1000, 15u * 60u * 1000u,
@@ -117,6 +120,7 @@ void mls_app_close(mls_app *app) {
   mls_limiter_free(app->addr_fail);
   mls_limiter_free(app->dev_fail);
   mls_limiter_free(app->unauth_rate);
+  pthread_mutex_destroy(&app->witnessed_mu);
   free(app);
 }
 

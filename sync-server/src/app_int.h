@@ -28,6 +28,8 @@
 #include "store.h"
 
 #include "mlproto/alloc.h"
+
+#include <pthread.h>
 #include "mlproto/chain.h"
 #include "mlproto/errors.h"
 #include "mlproto/record.h"
@@ -83,6 +85,8 @@ struct mls_app {
   mls_limiter *addr_fail;    /* failed auth/enrol per address */
   mls_limiter *dev_fail;     /* failed session attempts per device key */
   mls_limiter *unauth_rate;  /* unauthenticated requests per address */
+  pthread_mutex_t witnessed_mu; /* guards witnessed_size and DIR/witnessed */
+  uint64_t witnessed_size;   /* largest cosigned size recorded (witnessed.h) */
 };
 
 typedef struct ctx {

@@ -17,6 +17,7 @@
  * nothing (the answer is still 200: a retried submission is no error).
  */
 #include "app_int.h"
+#include "witnessed.h"
 
 #include "mlproto/cosignature.h"
 
@@ -131,6 +132,16 @@ int app_h_cosignature(ctx *c) {
   else rc = mls_store_commit(tx);
   if (rc == MLPROTO_ERR_NOT_FOUND) rc = MLPROTO_ERR_UNKNOWN_WITNESS;
   if (rc) return app_fail(c, rc, NULL);
+  /* Outside the store: the size no restored backup may go below. The
+   * cosignature is stored already; failing to record it is logged, and
+   * answered as a failure so that the witness sends it again. */
+  pthread_mutex_lock(&c->app->witnessed_mu);
+  rc = mls_witnessed_raise(c->app->dd.root, &c->app->witnessed_size, size, note, len);
+  pthread_mutex_unlock(&c->app->witnessed_mu);
+  if (rc) {
+    app_log("error", "witnessed_write_failed", "code=%s", mlproto_errname(rc));
+    return app_fail(c, rc, NULL);
+  }
   app_log("info", "cosignature", "witness_bytes=%zu size=%" PRIu64 " time=%" PRIu64 " stored=%d",
           strlen(cs.name), size, cs.timestamp, stored);
   mlproto_buf_free(&c->resp->body);

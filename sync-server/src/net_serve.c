@@ -501,6 +501,11 @@ int mls_serve_main(int argc, char **argv) {
                 ? "this log already has another name (DIR/log.name); a log's name never changes"
                 : "not a valid log name (1..255 bytes, no spaces, no '+')");
   }
+  if (rc == MLPROTO_ERR_STORE_ROLLED_BACK)
+    fprintf(stderr, "mentorlog-server: the store's log is older than a checkpoint a witness "
+            "cosigned (%s/witnessed): it was restored from an old backup, or a failover lost "
+            "acknowledged entries. Serving it would sign a second root for a size the witnesses "
+            "hold. See docs/operator.md, Restoring.\n", s.opt.data_dir);
   if (rc == MLPROTO_ERR_STORE_OTHER_LOG)
     fprintf(stderr, "mentorlog-server: the store holds another log than --data %s: its log key "
             "(server.key) or log.name differs. Every instance of one log needs a copy of the "

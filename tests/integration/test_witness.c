@@ -504,9 +504,132 @@ static void witness_cosigns_and_refuses(void **state) {
   if (getenv("ML_NOTE_GO") && *getenv("ML_NOTE_GO")) assert_int_equal(go_checked, 2);
 }
 
+/* A database file, whole (copy_file's slurp stops at 64 KiB). */
+static void copy_db(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+  assert_non_null(in);
+  assert_non_null(out);
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
+  assert_int_equal(ferror(in), 0);
+  fclose(in);
+  assert_int_equal(fclose(out), 0);
+  assert_int_equal(chmod(to, 0600), 0);
+}
+
+/* A restore replaces the database file; SQLite's -wal and -shm of the file
+ * it replaced must go with it (they describe the other file). */
+static void restored(const char *db) {
+  char p[420];
+  snprintf(p, sizeof p, "%s-wal", db);
+  (void)unlink(p);
+  snprintf(p, sizeof p, "%s-shm", db);
+  (void)unlink(p);
+}
+
+/* A store restored from an old backup (or a failover that lost commits) is
+ * older than a checkpoint a witness cosigned: neither serve nor admin's
+ * writing commands start on it (witnessed.h); export-log still reads it;
+ * the current store serves again. */
+static void rolled_back_store_refused(void **state) {
+  (void)state;
+  ih_server s;
+  const char *extra[] = {"--log-name", LOG_NAME, NULL};
+  ih_start(&s, extra);
+  wctx w;
+  memset(&w, 0, sizeof w);
+  snprintf(w.dir, sizeof w.dir, "%s/witness", s.root);
+  assert_int_equal(mkdir(w.dir, 0700), 0);
+  snprintf(w.key, sizeof w.key, "%s/w1.key", w.dir);
+  snprintf(w.state, sizeof w.state, "%s/state", w.dir);
+  snprintf(w.token_file, sizeof w.token_file, "%s/token", w.dir);
+  const char *kg[] = {ML_AUDIT_BIN, "witness-keygen", "--out", w.key, "--name", W1, NULL};
+  assert_int_equal(ih_run(w.vkey, sizeof w.vkey, 30000, kg), 0);
+  w.vkey[strcspn(w.vkey, "\n")] = 0;
+  char out[4096], token[128], tline[160], mentor[40];
+  const char *lk[] = {"log-key", NULL};
+  assert_int_equal(ih_admin(&s, w.log_vkey, sizeof w.log_vkey, lk), 0);
+  w.log_vkey[strcspn(w.log_vkey, "\n")] = 0;
+  const char *add[] = {"witness", "add", W1, w.vkey, NULL};
+  assert_int_equal(ih_admin(&s, out, sizeof out, add), 0);
+  const char *ta[] = {"token", "add", "--role", "witness", NULL};
+  assert_int_equal(ih_admin(&s, token, sizeof token, ta), 0);
+  snprintf(tline, sizeof tline, "%s\n", token);
+  spit(w.token_file, tline);
+  assert_int_equal(chmod(w.token_file, 0600), 0);
+  const char *ma[] = {"mentor", "add", "Anna Jensen", NULL};
+  assert_int_equal(ih_admin(&s, mentor, sizeof mentor, ma), 0);
+  sc c;
+  sc_init(&c, &s);
+  sim_dev d;
+  sim_dev_init(&d);
+  assert_int_equal(sc_device_up(&c, &d, mentor), 0);
+  uint8_t case_id[16];
+  mlproto_random_id(case_id);
+  int opened = 0;
+  push(&c, &d, case_id, 3, &opened);
+
+  /* the backup: the store as it is now (stopped: no WAL left behind) */
+  char db[400], bak[400], cur[400], path[400];
+  snprintf(db, sizeof db, "%s/server.db", s.data);
+  snprintf(bak, sizeof bak, "%s/backup.db", s.root);
+  snprintf(cur, sizeof cur, "%s/current.db", s.root);
+  sc_free(&c);
+  assert_int_equal(ih_server_stop(&s), 0);
+  copy_db(db, bak);
+  assert_int_equal(ih_server_start(&s), 0);
+  sc_init(&c, &s);
+
+  /* the log grows and the witness cosigns it: DIR/witnessed records it */
+  uint64_t size = push(&c, &d, case_id, 4, &opened);
+  assert_int_equal(run_witness(&w, &s, w.log_vkey, out, sizeof out), 0);
+  snprintf(path, sizeof path, "%s/witnessed", s.data);
+  size_t wl;
+  char *witnessed = slurp(path, &wl);
+  assert_non_null(witnessed);
+  mlproto_note_verifier lv;
+  assert_int_equal(mlproto_note_vkey_parse(&lv, w.log_vkey, strlen(w.log_vkey)), MLPROTO_OK);
+  mlproto_checkpoint cp;
+  assert_int_equal(mlproto_checkpoint_open(&cp, (const uint8_t *)witnessed, wl, &lv), MLPROTO_OK);
+  assert_int_equal(cp.size, size);
+  free(witnessed);
+  sc_free(&c);
+  assert_int_equal(ih_server_stop(&s), 0);
+
+  /* the old backup comes back: refused, with the reason */
+  copy_db(db, cur);
+  copy_db(bak, db);
+  restored(db);
+  assert_int_equal(ih_server_start(&s), -1);
+  char *log = ih_server_log(&s);
+  assert_non_null(log);
+  assert_non_null(strstr(log, "older than a checkpoint a witness cosigned"));
+  assert_non_null(strstr(log, "STORE_ROLLED_BACK"));
+  free(log);
+  char cmd[900];
+  snprintf(cmd, sizeof cmd, "%s admin --data %s mentor add Bo 2>&1", ih_server_binary(), s.data);
+  const char *mb[] = {"/bin/sh", "-c", cmd, NULL};
+  assert_int_not_equal(ih_run(out, sizeof out, 60000, mb), 0);
+  assert_non_null(strstr(out, "STORE_ROLLED_BACK"));
+  char exp[400];
+  snprintf(exp, sizeof exp, "%s/old.mlog", s.root);
+  const char *ex[] = {"export-log", "--out", exp, NULL};
+  assert_int_equal(ih_admin(&s, out, sizeof out, ex), 0);
+  assert_int_equal(access(exp, F_OK), 0);
+
+  /* the store that was cosigned serves again */
+  copy_db(cur, db);
+  restored(db);
+  assert_int_equal(ih_server_start(&s), 0);
+  sim_dev_free(&d);
+  ih_stop(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(witness_cosigns_and_refuses, ih_teardown),
+      cmocka_unit_test_teardown(rolled_back_store_refused, ih_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
