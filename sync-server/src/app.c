@@ -94,6 +94,16 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
     mls_app_close(app);
     return rc;
   }
+  /* The key every instance sharing the store makes and checks session
+   * challenges with (challenge.h), and this instance's spent ones. */
+  int key_created = 0;
+  if ((rc = mls_challenge_key_load(app->st, &app->challenge_key, &key_created)) ||
+      (rc = mls_spent_new(&app->spent, cfg->challenge_spent_max ? cfg->challenge_spent_max
+                                                                : MLS_SPENT_DEFAULT))) {
+    mls_app_close(app);
+    return rc;
+  }
+  if (key_created) app_log("info", "challenge_key_created", "meta=%s", MLS_CHALLENGE_META);
   /* One push batch verifies on every core (DESIGN §8: verification bounds push). */
   if ((rc = mls_fanout_new(&app->verify, mls_fanout_default_helpers())) ||
       (rc = mls_push_order_new(&app->order)) ||
@@ -115,6 +125,8 @@ void mls_app_close(mls_app *app) {
   mls_log_close(app->log);
   mls_store_close(app->st);
   mls_datadir_key_free(app->sk);
+  mls_challenge_key_free(app->challenge_key);
+  mls_spent_free(app->spent);
   mls_limiter_free(app->dev_rate);
   mls_limiter_free(app->addr_rate);
   mls_limiter_free(app->addr_fail);
@@ -221,11 +233,15 @@ int app_fail(ctx *c, int code, const char *detail) {
   return code;
 }
 
-int app_rate_limited(ctx *c, uint64_t retry_ms, const char *detail) {
+int app_retry_later(ctx *c, int code, uint64_t retry_ms, const char *detail) {
   uint64_t s = (retry_ms + 999) / 1000;
   if (s == 0) s = 1;
   snprintf(c->resp->extra_headers, sizeof c->resp->extra_headers, "Retry-After: %" PRIu64 "\r\n", s);
-  return app_fail(c, MLPROTO_ERR_RATE_LIMITED, detail);
+  return app_fail(c, code, detail);
+}
+
+int app_rate_limited(ctx *c, uint64_t retry_ms, const char *detail) {
+  return app_retry_later(c, MLPROTO_ERR_RATE_LIMITED, retry_ms, detail);
 }
 
 /* Answer with a packed protobuf message. */

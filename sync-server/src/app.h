@@ -45,6 +45,11 @@ typedef struct mls_app_config {
   unsigned report_slice_grants; /* grants per slice, at least, of a compliance
                              document written on several cores; 0: 64
                              (tests set 1 to write a small one in slices) */
+  size_t challenge_spent_max; /* session challenges answered at this instance
+                             and not expired yet that it remembers (so that
+                             each is answered once); past that many, answers
+                             are refused 503 UNAVAILABLE until the earliest
+                             expires (challenge.h); 0: MLS_SPENT_DEFAULT */
 } mls_app_config;
 
 typedef struct mls_header {

@@ -18,6 +18,7 @@
 #include "app.h"
 #include "admin.h"
 #include "app_limits.h"
+#include "challenge.h"
 #include "datadir.h"
 #include "fanout.h"
 #include "log.h"
@@ -50,7 +51,16 @@
 #define CT_TEXT "text/plain; charset=utf-8"
 
 #define CHALLENGE_TTL_MS (60u * 1000u)
+/* How much later than now + CHALLENGE_TTL_MS a challenge may expire and
+ * still be accepted: another instance's clock may run ahead of this one's
+ * by up to this much. A challenge thus lives at most CHALLENGE_LIFE_MAX_MS
+ * at any instance, and so does an entry of the spent set (challenge.h). */
+#define CHALLENGE_SKEW_MS (30u * 1000u)
+#define CHALLENGE_LIFE_MAX_MS (CHALLENGE_TTL_MS + CHALLENGE_SKEW_MS)
 #define SESSION_TTL_MS (60u * 60u * 1000u)
+/* Expired sessions deleted (store.h session_purge) in the transaction of
+ * each session opened. */
+#define SESSION_PURGE_BATCH 64u
 #define PULL_DEFAULT_LIMIT 256u
 #define PULL_BYTES_SOFT_CAP (8u << 20)   /* stop adding items past this */
 #define RESPONSE_CAP (MLPROTO_PULL_MAX_BYTES + 65536u)
@@ -61,8 +71,6 @@
 /* How long a push that would be SEQ_GAP waits for an earlier push of the same
  * device still in flight (push_order.h). */
 #define PUSH_ORDER_WAIT_MS 10000u
-/* Unexpired challenges one address (IPv6: one /64) may hold at once. */
-#define CHALLENGES_PER_ADDRESS 64u
 /* Unauthenticated requests per address (IPv6: per /64): generous, a brake
  * on floods, not on a NATed office. */
 #define UNAUTH_RATE_DEFAULT 100.0
@@ -80,8 +88,10 @@ struct mls_app {
   int verify_first;          /* mls_app_config.verify_first */
   uint8_t *sk;
   uint8_t pk[32];
+  uint8_t *challenge_key;    /* MLS_CHALLENGE_KEY_LEN, sodium_malloc'd, read-only */
+  mls_spent *spent;          /* challenges answered here, until they expire */
   mls_limiter *dev_rate;     /* requests per device */
-  mls_limiter *addr_rate;    /* unauthenticated writes per address */
+  mls_limiter *addr_rate;    /* challenges issued per address */
   mls_limiter *addr_fail;    /* failed auth/enrol per address */
   mls_limiter *dev_fail;     /* failed session attempts per device key */
   mls_limiter *unauth_rate;  /* unauthenticated requests per address */
@@ -115,7 +125,9 @@ void app_hex16(char out[33], const uint8_t id[16]);
 const char *app_header(const mls_request *req, const char *name);
 /* Fill c's response with the error; returns code. */
 int app_fail(ctx *c, int code, const char *detail);
-/* 429 RATE_LIMITED with Retry-After (seconds, rounded up, >= 1). */
+/* The error code (429 RATE_LIMITED, 503 UNAVAILABLE) with Retry-After
+ * (seconds, rounded up, >= 1); app_rate_limited is it with RATE_LIMITED. */
+int app_retry_later(ctx *c, int code, uint64_t retry_ms, const char *detail);
 int app_rate_limited(ctx *c, uint64_t retry_ms, const char *detail);
 /* 200 with the packed message (RESPONSE_CAP). */
 int app_reply(ctx *c, const ProtobufCMessage *m);

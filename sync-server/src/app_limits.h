@@ -7,8 +7,8 @@
  *
  * Token buckets (requests per second): mls_bucket_take() refuses when the
  * key's bucket is empty and says how long until a token is back. Used per
- * device (authenticated requests) and per address (unauthenticated work
- * that costs a write, such as challenges).
+ * device (authenticated requests) and per address (every route without
+ * credentials, and session challenges on their own).
  *
  * Failure backoff (authentication attempts): after `free_failures` failures
  * a key must wait base_ms * 2^(failures - free_failures), capped at max_ms,

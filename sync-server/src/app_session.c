@@ -164,34 +164,63 @@ int app_h_enroll(ctx *c) {
 
 /* ------------------------------------------------------------- sessions --- */
 
+/* Stateless (challenge.h): no store, no lock, nothing written; any
+ * instance sharing the store accepts the answer. Issuance is bounded per
+ * address by the budget of every route without credentials (unauth_rate,
+ * mls_app_handle) and by this route's own (addr_rate). */
 int app_h_challenge(ctx *c) {
   uint64_t retry;
   uint8_t k[MLS_LIMIT_KEY_MAX];
   size_t kl = app_peer_key(c, k);
   if (mls_bucket_take(c->app->addr_rate, k, kl, c->now, &retry))
     return app_rate_limited(c, retry, "challenges");
-  uint8_t ch[32];
-  randombytes_buf(ch, sizeof ch);
-  mls_txn *tx;
-  int rc = mls_store_begin(c->app->st, MLS_TXN_WRITE, &tx);
-  if (!rc) {
-    rc = MLS_TX(tx, challenge_add, ch, c->now, c->now + CHALLENGE_TTL_MS, k, kl,
-                CHALLENGES_PER_ADDRESS);
-    if (rc) mls_store_rollback(tx);
-    else rc = mls_store_commit(tx);
-  }
-  if (rc == MLPROTO_ERR_RATE_LIMITED)
-    return app_rate_limited(c, CHALLENGE_TTL_MS, "too many unused challenges from this address");
-  if (rc) return app_fail(c, rc, NULL);
+  uint8_t nonce[MLS_CHALLENGE_NONCE_LEN], ch[MLS_CHALLENGE_LEN];
+  randombytes_buf(nonce, sizeof nonce);
+  uint64_t expires = c->now + CHALLENGE_TTL_MS;
+  mls_challenge_make(ch, c->app->challenge_key, nonce, expires);
   Mentorlog__V1__ChallengeResponse r = MENTORLOG__V1__CHALLENGE_RESPONSE__INIT;
   r.challenge.data = ch;
-  r.challenge.len = 32;
-  r.expires_ms = c->now + CHALLENGE_TTL_MS;
+  r.challenge.len = sizeof ch;
+  r.expires_ms = expires;
   return app_reply(c, &r.base);
 }
 
 static void token_hash(uint8_t out[32], const char *token, size_t len) {
   crypto_hash_sha256(out, (const uint8_t *)token, len);
+}
+
+/* The claimed device, read without the writer lock: MLPROTO_OK, NOT_FOUND,
+ * or a store error. */
+static int session_device(ctx *c, const uint8_t pub[32], mls_device *d) {
+  mls_txn *tx;
+  int rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
+  if (rc) return rc;
+  rc = MLS_TX(tx, device_get, pub, d);
+  mls_store_rollback(tx);
+  return rc;
+}
+
+/* The session, in one write transaction: the device once more (revoked
+ * since it was read?), a few expired sessions purged (store.h
+ * session_purge), the new one added under its challenge, which no other
+ * session may have (opened at any instance sharing the store). */
+static int session_store(ctx *c, const uint8_t th[32], const uint8_t pub[32],
+                         const uint8_t ch[MLS_CHALLENGE_LEN], mls_device *d) {
+  mls_txn *tx;
+  int rc = mls_store_begin(c->app->st, MLS_TXN_WRITE, &tx);
+  if (rc) return rc;
+  rc = MLS_TX(tx, device_get, pub, d);
+  if (rc == MLPROTO_ERR_NOT_FOUND || (!rc && d->revoked_ms)) rc = MLPROTO_ERR_UNAUTHENTICATED;
+  if (!rc) rc = MLS_TX(tx, session_purge, c->now, SESSION_PURGE_BATCH, NULL);
+  if (!rc) {
+    rc = MLS_TX(tx, session_add, th, pub, c->now + SESSION_TTL_MS, ch);
+    if (rc == MLPROTO_ERR_ALREADY_EXISTS) rc = MLPROTO_ERR_CHALLENGE_INVALID; /* spent elsewhere */
+  }
+  if (rc) {
+    mls_store_rollback(tx);
+    return rc;
+  }
+  return mls_store_commit(tx);
 }
 
 int app_h_session(ctx *c) {
@@ -202,9 +231,9 @@ int app_h_session(ctx *c) {
   rc = mlproto_msg_unpack(&m, MLPROTO_MSG_SESSION_REQUEST, c->req->body, c->req->body_len);
   if (rc) return app_fail(c, rc, "SessionRequest");
   Mentorlog__V1__SessionRequest *sr = (Mentorlog__V1__SessionRequest *)m;
-  uint8_t pub[32], ch[32];
+  uint8_t pub[32], ch[MLS_CHALLENGE_LEN];
   memcpy(pub, sr->device_pub.data, 32);
-  memcpy(ch, sr->challenge.data, 32);
+  memcpy(ch, sr->challenge.data, MLS_CHALLENGE_LEN);
   uint64_t retry;
   if (mls_backoff_check(c->app->dev_fail, pub, 32, c->now, &retry)) {
     mlproto_msg_free(m);
@@ -214,34 +243,45 @@ int app_h_session(ctx *c) {
   int sig_rc = mlproto_session_request_verify(sr);
   mlproto_msg_free(m);
 
-  char token[48];
-  uint8_t raw[32], th[32];
-  randombytes_buf(raw, sizeof raw);
-  sodium_bin2base64(token, sizeof token, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  sodium_memzero(raw, sizeof raw);
-  token_hash(th, token, strlen(token));
-
-  mls_txn *tx;
-  rc = mls_store_begin(c->app->st, MLS_TXN_WRITE, &tx);
-  if (rc) return app_fail(c, rc, NULL);
-  mls_device d;
-  int known = 0; /* the claimed device exists */
-  int dr = MLS_TX(tx, device_get, pub, &d);
-  if (dr == MLPROTO_OK) known = 1;
-  int auth_rc = MLS_TX(tx, challenge_consume, ch, c->now);
+  /* The challenge: made under this store's key, unexpired, and spent now
+   * at this instance whatever the outcome (a second answer with it is
+   * refused here; at another instance, the store refuses a second session
+   * from it). */
+  uint64_t expires = 0;
+  int auth_rc = mls_challenge_check(ch, c->app->challenge_key, c->now, CHALLENGE_LIFE_MAX_MS,
+                                    &expires);
   if (auth_rc == MLPROTO_OK) {
-    if (dr != MLPROTO_OK && dr != MLPROTO_ERR_NOT_FOUND) auth_rc = dr;
-    else if (dr == MLPROTO_ERR_NOT_FOUND || d.revoked_ms != 0 || sig_rc != MLPROTO_OK)
-      auth_rc = MLPROTO_ERR_UNAUTHENTICATED;
+    auth_rc = mls_spent_add(c->app->spent, ch, expires, c->now, &retry);
+    if (auth_rc == MLPROTO_ERR_UNAVAILABLE) {
+      /* Full of unexpired challenges: refuse rather than forget one. Not
+       * the caller's failure: no counter moves. */
+      app_log("info", "session_refused", "conn=%" PRIu64 " reason=%s", c->req->conn_id,
+              mlproto_errname(auth_rc));
+      return app_retry_later(c, MLPROTO_ERR_UNAVAILABLE, retry,
+                             "too many session challenges answered at this server just now");
+    }
   }
-  if (auth_rc == MLPROTO_OK) auth_rc = MLS_TX(tx, session_add, th, pub, c->now + SESSION_TTL_MS);
-  /* The challenge is spent whatever the outcome: commit its deletion. */
-  if (auth_rc == MLPROTO_OK || auth_rc == MLPROTO_ERR_UNAUTHENTICATED ||
-      auth_rc == MLPROTO_ERR_CHALLENGE_INVALID) {
-    rc = mls_store_commit(tx);
-    if (rc) auth_rc = rc;
-  } else {
-    mls_store_rollback(tx);
+  /* Only a valid signature can open a session: only then is the device read. */
+  mls_device d;
+  memset(&d, 0, sizeof d);
+  int known = 0; /* the claimed device exists */
+  if (sig_rc == MLPROTO_OK) {
+    int dr = session_device(c, pub, &d);
+    if (dr == MLPROTO_OK) known = 1;
+    else if (dr != MLPROTO_ERR_NOT_FOUND) return app_fail(c, dr, NULL);
+  }
+  if (auth_rc == MLPROTO_OK && (sig_rc != MLPROTO_OK || !known || d.revoked_ms != 0))
+    auth_rc = MLPROTO_ERR_UNAUTHENTICATED;
+
+  char token[48];
+  token[0] = 0;
+  if (auth_rc == MLPROTO_OK) {
+    uint8_t raw[32], th[32];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(token, sizeof token, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    token_hash(th, token, strlen(token));
+    auth_rc = session_store(c, th, pub, ch, &d);
   }
   if (auth_rc == MLPROTO_ERR_UNAUTHENTICATED || auth_rc == MLPROTO_ERR_CHALLENGE_INVALID) {
     app_addr_failed(c);

@@ -2,7 +2,7 @@
  * store.h — the server's storage interface (DESIGN §6).
  *
  * Everything the application half keeps goes through this interface: mentors,
- * enrolment codes, devices, session challenges and tokens, API tokens, case
+ * enrolment codes, devices, session tokens, API tokens, case
  * ownership, the log (records, their leaves, the persisted perfect-subtree
  * hashes, the latest signed tree head), fork evidence, and the log's
  * witnesses with the cosignatures they sent. A backend is a
@@ -29,6 +29,9 @@
  * Threads. One mls_store may be used by any number of threads at once; one
  * mls_txn belongs to the thread that began it. A thread must not begin a
  * second transaction while it holds one.
+ *
+ * What is not here: session challenges, which are stateless (challenge.h),
+ * and the abuse limits (app_limits.h), which are per process.
  *
  * Errors. Every function returns MLPROTO_OK or a negative MLPROTO_ERR_*:
  * NOT_FOUND for a missing row where stated, ALREADY_EXISTS for a duplicate
@@ -231,20 +234,24 @@ typedef struct mls_store_ops {
   int (*device_list)(mls_txn *tx, mls_device_fn fn, void *ud);
   int (*device_revoke)(mls_txn *tx, const uint8_t pub[32], uint64_t now_ms); /* NOT_FOUND */
 
-  /* Stores a challenge issued to peer (an address key, 1..64 bytes, see
-   * mls_addr_key()). First deletes up to 64 challenges expired at now_ms
-   * (bounded work per call, so the table cannot grow with abandoned
-   * challenges), then refuses with RATE_LIMITED when peer already holds
-   * max_per_peer unexpired ones. */
-  int (*challenge_add)(mls_txn *tx, const uint8_t challenge[32], uint64_t now_ms,
-                       uint64_t expires_ms, const uint8_t *peer, size_t peer_len,
-                       uint32_t max_per_peer);
-  /* Deletes it; CHALLENGE_INVALID when unknown or expired. Also purges
-   * expired challenges and sessions. */
-  int (*challenge_consume)(mls_txn *tx, const uint8_t challenge[32], uint64_t now_ms);
-
+  /* Session challenges are not kept here: they are stateless (challenge.h).
+   * A session remembers the challenge it was opened with (32 bytes), and no
+   * two sessions have the same: ALREADY_EXISTS when a session was opened
+   * with this challenge already (at any instance sharing the store; or,
+   * never in practice, when the token hash is taken). That makes a
+   * challenge that opened a session single-use across instances, as long
+   * as a session outlives a challenge (an hour against 90 s at most,
+   * app_int.h), which session_purge keeps true: it takes expired ones only. */
   int (*session_add)(mls_txn *tx, const uint8_t token_hash[32], const uint8_t device[32],
-                     uint64_t expires_ms);
+                     uint64_t expires_ms, const uint8_t challenge[32]);
+  /* Deletes at most max_rows sessions expired at now_ms (expires_ms <=
+   * now_ms), the earliest first, and says how many in *purged (may be
+   * NULL). Bounded work for the caller to spend where it already writes;
+   * the policy (when, how many) is the application's: app_session.c
+   * purges up to SESSION_PURGE_BATCH in the transaction of each session
+   * it opens, which adds one row: expired rows cannot pile up while
+   * sessions are opened, and nothing is written for them otherwise. */
+  int (*session_purge)(mls_txn *tx, uint64_t now_ms, uint32_t max_rows, uint32_t *purged);
   /* UNAUTHENTICATED when unknown or expired. */
   int (*session_get)(mls_txn *tx, const uint8_t token_hash[32], uint64_t now_ms,
                      uint8_t device[32]);

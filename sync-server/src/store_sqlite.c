@@ -42,8 +42,13 @@
  * CREATE TABLE IF NOT EXISTS adds them to a store of any version when it is
  * opened, so they need no migration; and an older server that opens a store
  * holding them still reads everything it knows (it never looks at them). Not
- * bumping the version also keeps it free for the next real migration. */
-#define SCHEMA_VERSION 6
+ * bumping the version also keeps it free for the next real migration.
+ * Version 7: session challenges are stateless (challenge.h): the table
+ * challenges is dropped (the outstanding ones die with it: a device asks
+ * for a new one, as after any refusal), and a session keeps the challenge
+ * it was opened with, unique (sessions.challenge; NULL for the sessions
+ * opened before), with the index sessions_by_expiry for session_purge. */
+#define SCHEMA_VERSION 7
 /* leaf_index epoch = leaf index >> LEAF_EPOCH_SHIFT (4,096 leaves). The hash
  * lookup probes every epoch once: ceil(size / 4096) index seeks. */
 #define LEAF_EPOCH_SHIFT "12"
@@ -69,12 +74,13 @@ static const char SCHEMA[] =
     " pub BLOB PRIMARY KEY CHECK(length(pub)=32), id BLOB NOT NULL UNIQUE, box_pub BLOB NOT NULL,"
     " mentor_id BLOB NOT NULL REFERENCES mentors(id), label TEXT NOT NULL,"
     " enrolled_ms INTEGER NOT NULL, revoked_ms INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS challenges("
-    " challenge BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL, peer BLOB NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS challenges_by_peer ON challenges(peer, expires_ms);"
-    "CREATE INDEX IF NOT EXISTS challenges_by_expiry ON challenges(expires_ms);"
     "CREATE TABLE IF NOT EXISTS sessions("
-    " token_hash BLOB PRIMARY KEY, device BLOB NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    " token_hash BLOB PRIMARY KEY, device BLOB NOT NULL, expires_ms INTEGER NOT NULL,"
+    " challenge BLOB CHECK(length(challenge)=32)) WITHOUT ROWID;"
+    /* one session per challenge, whichever instance opened it (NULLs: the
+     * sessions of a store before version 7) */
+    "CREATE UNIQUE INDEX IF NOT EXISTS sessions_by_challenge ON sessions(challenge);"
+    "CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires_ms);"
     "CREATE TABLE IF NOT EXISTS api_tokens("
     " token_hash BLOB PRIMARY KEY, role TEXT NOT NULL, jobcentre TEXT,"
     " created_ms INTEGER NOT NULL) WITHOUT ROWID;"
@@ -133,6 +139,9 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
   /* the schema then creates case_jobcentres and log_by_case */
   [4] = "INSERT OR REPLACE INTO meta(key, value) VALUES('jobcentre_index', CAST('pending' AS BLOB));",
   [5] = "ALTER TABLE cases ADD COLUMN erased_ms INTEGER;",
+  /* the schema then creates the two indexes of sessions */
+  [6] = "DROP TABLE IF EXISTS challenges;"
+        "ALTER TABLE sessions ADD COLUMN challenge BLOB CHECK(length(challenge)=32);",
 };
 
 
@@ -167,14 +176,11 @@ static const char *const SQL[S__COUNT] = {
   [S_DEVICE_LIST] = "SELECT pub, box_pub, mentor_id, label, enrolled_ms, revoked_ms, id"
                     " FROM devices ORDER BY enrolled_ms, pub",
   [S_DEVICE_REVOKE] = "UPDATE devices SET revoked_ms = ?2 WHERE pub = ?1 AND revoked_ms = 0",
-  [S_CHAL_ADD] = "INSERT INTO challenges(challenge, expires_ms, peer) VALUES(?1, ?2, ?3)",
-  [S_CHAL_PURGE_SOME] = "DELETE FROM challenges WHERE challenge IN (SELECT challenge FROM"
-                        " challenges WHERE expires_ms <= ?1 ORDER BY expires_ms LIMIT ?2)",
-  [S_CHAL_COUNT_PEER] = "SELECT count(*) FROM challenges WHERE peer = ?1 AND expires_ms > ?2",
-  [S_CHAL_DEL] = "DELETE FROM challenges WHERE challenge = ?1 RETURNING expires_ms",
-  [S_CHAL_PURGE] = "DELETE FROM challenges WHERE expires_ms <= ?1",
-  [S_SESS_PURGE] = "DELETE FROM sessions WHERE expires_ms <= ?1",
-  [S_SESS_ADD] = "INSERT INTO sessions(token_hash, device, expires_ms) VALUES(?1, ?2, ?3)",
+  /* the earliest first, along sessions_by_expiry */
+  [S_SESS_PURGE] = "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions"
+                   " WHERE expires_ms <= ?1 ORDER BY expires_ms LIMIT ?2)",
+  [S_SESS_ADD] = "INSERT INTO sessions(token_hash, device, expires_ms, challenge)"
+                 " VALUES(?1, ?2, ?3, ?4)",
   [S_SESS_GET] = "SELECT device FROM sessions WHERE token_hash = ?1 AND expires_ms > ?2",
   [S_TOKEN_ADD] = "INSERT INTO api_tokens(token_hash, role, jobcentre, created_ms)"
                   " VALUES(?1, ?2, ?3, ?4)",
@@ -635,9 +641,8 @@ static const mls_store_ops SQ_OPS = {
   .device_get_by_id = sq_device_get_by_id,
   .device_list = sq_device_list,
   .device_revoke = sq_device_revoke,
-  .challenge_add = sq_challenge_add,
-  .challenge_consume = sq_challenge_consume,
   .session_add = sq_session_add,
+  .session_purge = sq_session_purge,
   .session_get = sq_session_get,
   .api_token_add = sq_api_token_add,
   .case_owner = sq_case_owner,

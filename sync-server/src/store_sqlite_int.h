@@ -4,8 +4,8 @@
  * the operations each file implements for SQ_OPS (store_sqlite.c):
  *   store_sqlite.c         schema, migrations, connections, checkpoints,
  *                          transactions, the operations table
- *   store_sqlite_people.c  mentors, enrolment codes, devices, challenges,
- *                          sessions, API tokens, case owners
+ *   store_sqlite_people.c  mentors, enrolment codes, devices, sessions,
+ *                          API tokens, case owners
  *   store_sqlite_log.c     records, the log, tree nodes, tree heads, forks,
  *                          ranges of nodes and entries (tlog tiles)
  *   store_sqlite_witness.c the log's witnesses and their cosignatures
@@ -29,7 +29,7 @@ enum stmt_id {
   S_MENTOR_ADD, S_MENTOR_GET, S_MENTOR_LIST,
   S_CODE_ADD, S_CODE_GET, S_CODE_USE,
   S_DEVICE_ADD, S_DEVICE_GET, S_DEVICE_GET_ID, S_DEVICE_LIST, S_DEVICE_REVOKE,
-  S_CHAL_ADD, S_CHAL_DEL, S_CHAL_PURGE, S_SESS_PURGE, S_CHAL_PURGE_SOME, S_CHAL_COUNT_PEER,
+  S_SESS_PURGE,
   S_CODE_USED_BY, S_CODE_LIST, S_CODE_GET_ID, S_CODE_REVOKE,
   S_SESS_ADD, S_SESS_GET,
   S_TOKEN_ADD,
@@ -121,10 +121,9 @@ int sq_device_get(mls_txn *tx, const uint8_t pub[32], mls_device *out);
 int sq_device_get_by_id(mls_txn *tx, const uint8_t id[16], mls_device *out);
 int sq_device_list(mls_txn *tx, mls_device_fn fn, void *ud);
 int sq_device_revoke(mls_txn *tx, const uint8_t pub[32], uint64_t now);
-int sq_challenge_add(mls_txn *tx, const uint8_t ch[32], uint64_t now, uint64_t expires,
-                            const uint8_t *peer, size_t peer_len, uint32_t max_per_peer);
-int sq_challenge_consume(mls_txn *tx, const uint8_t ch[32], uint64_t now);
-int sq_session_add(mls_txn *tx, const uint8_t h[32], const uint8_t dev[32], uint64_t exp);
+int sq_session_add(mls_txn *tx, const uint8_t h[32], const uint8_t dev[32], uint64_t exp,
+                   const uint8_t challenge[32]);
+int sq_session_purge(mls_txn *tx, uint64_t now, uint32_t max_rows, uint32_t *purged);
 int sq_session_get(mls_txn *tx, const uint8_t h[32], uint64_t now, uint8_t dev[32]);
 int sq_api_token_add(mls_txn *tx, const uint8_t h[32], const char *role,
                             const char *jobcentre, uint64_t created);

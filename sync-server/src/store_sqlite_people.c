@@ -1,12 +1,9 @@
 /* store_sqlite_people.c — the SQLite backend: mentors, enrolment codes,
- * devices, challenges, sessions, API tokens and case owners. */
+ * devices, sessions, API tokens and case owners. */
 #include "store_sqlite_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-
-/* Expired challenges removed per challenge_add: bounded work per request. */
-#define CHALLENGE_PURGE_BATCH 64
 
 /* --- mentors --- */
 
@@ -213,61 +210,28 @@ int sq_device_revoke(mls_txn *tx, const uint8_t pub[32], uint64_t now) {
   return sqlite3_changes(CONN(tx)->db) == 1 ? MLPROTO_OK : MLPROTO_ERR_NOT_FOUND;
 }
 
-/* --- challenges and sessions --- */
+/* --- sessions --- */
 
-int sq_challenge_add(mls_txn *tx, const uint8_t ch[32], uint64_t now, uint64_t expires,
-                            const uint8_t *peer, size_t peer_len, uint32_t max_per_peer) {
-  if (peer_len == 0 || peer_len > 64) return MLPROTO_ERR_INVALID_ARGUMENT;
-  PREP(p, tx, S_CHAL_PURGE_SOME);
-  sqlite3_bind_int64(p, 1, (sqlite3_int64)now);
-  sqlite3_bind_int(p, 2, CHALLENGE_PURGE_BATCH);
-  int rc = sq_step_done(p);
-  if (rc) return rc;
-  PREP(n, tx, S_CHAL_COUNT_PEER);
-  sqlite3_bind_blob(n, 1, peer, (int)peer_len, SQLITE_STATIC);
-  sqlite3_bind_int64(n, 2, (sqlite3_int64)now);
-  rc = sq_step_row(n);
-  if (rc) return rc;
-  sqlite3_int64 outstanding = sqlite3_column_int64(n, 0);
-  sqlite3_reset(n);
-  if (outstanding >= (sqlite3_int64)max_per_peer) return MLPROTO_ERR_RATE_LIMITED;
-  PREP(s, tx, S_CHAL_ADD);
-  sqlite3_bind_blob(s, 1, ch, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)expires);
-  sqlite3_bind_blob(s, 3, peer, (int)peer_len, SQLITE_STATIC);
-  return sq_step_done(s);
-}
-
-int sq_challenge_consume(mls_txn *tx, const uint8_t ch[32], uint64_t now) {
-  PREP(s, tx, S_CHAL_DEL);
-  sqlite3_bind_blob(s, 1, ch, 32, SQLITE_STATIC);
-  int rc = sq_step_row(s);
-  uint64_t expires = rc ? 0 : (uint64_t)sqlite3_column_int64(s, 0);
-  if (!rc) {
-    int r = sqlite3_step(s); /* finish the DELETE ... RETURNING */
-    sqlite3_reset(s);
-    if (r != SQLITE_DONE) rc = sq_map_rc(r);
-  }
-  if (rc && rc != MLPROTO_ERR_NOT_FOUND) return rc;
-  /* Keep the tables small: expired rows go at every consumption. */
-  PREP(p1, tx, S_CHAL_PURGE);
-  sqlite3_bind_int64(p1, 1, (sqlite3_int64)now);
-  int r = sq_step_done(p1);
-  if (r) return r;
-  PREP(p2, tx, S_SESS_PURGE);
-  sqlite3_bind_int64(p2, 1, (sqlite3_int64)now);
-  r = sq_step_done(p2);
-  if (r) return r;
-  if (rc == MLPROTO_ERR_NOT_FOUND || expires <= now) return MLPROTO_ERR_CHALLENGE_INVALID;
-  return MLPROTO_OK;
-}
-
-int sq_session_add(mls_txn *tx, const uint8_t h[32], const uint8_t dev[32], uint64_t exp) {
+int sq_session_add(mls_txn *tx, const uint8_t h[32], const uint8_t dev[32], uint64_t exp,
+                   const uint8_t challenge[32]) {
+  if (!challenge) return MLPROTO_ERR_INVALID_ARGUMENT;
   PREP(s, tx, S_SESS_ADD);
   sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
   sqlite3_bind_blob(s, 2, dev, 32, SQLITE_STATIC);
   sqlite3_bind_int64(s, 3, (sqlite3_int64)exp);
+  sqlite3_bind_blob(s, 4, challenge, 32, SQLITE_STATIC);
   return sq_step_done(s);
+}
+
+int sq_session_purge(mls_txn *tx, uint64_t now, uint32_t max_rows, uint32_t *purged) {
+  if (purged) *purged = 0;
+  if (max_rows == 0) return MLPROTO_OK;
+  PREP(s, tx, S_SESS_PURGE);
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)now);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)max_rows);
+  int rc = sq_step_done(s);
+  if (!rc && purged) *purged = (uint32_t)sqlite3_changes(CONN(tx)->db);
+  return rc;
 }
 
 int sq_session_get(mls_txn *tx, const uint8_t h[32], uint64_t now, uint8_t dev[32]) {

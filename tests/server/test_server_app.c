@@ -64,8 +64,9 @@ static void resp_free(resp *r) {
   memset(r, 0, sizeof *r);
 }
 
-static resp call(fx *f, const char *method, const char *path, const char *query,
-                 const uint8_t *body, size_t len, const char *token, const char *peer) {
+/* A request to the instance app (several may share f's data directory). */
+static resp call_at(fx *f, mls_app *app, const char *method, const char *path, const char *query,
+                    const uint8_t *body, size_t len, const char *token, const char *peer) {
   mls_header hs[3];
   size_t nh = 0;
   char auth[200];
@@ -79,7 +80,7 @@ static resp call(fx *f, const char *method, const char *path, const char *query,
                     .peer = peer ? peer : "10.0.0.1", .conn_id = 1};
   mls_response rs;
   memset(&rs, 0, sizeof rs);
-  mls_app_handle(f->app, &rq, &rs, f->now);
+  mls_app_handle(app, &rq, &rs, f->now);
   resp r;
   memset(&r, 0, sizeof r);
   r.status = rs.status;
@@ -91,6 +92,11 @@ static resp call(fx *f, const char *method, const char *path, const char *query,
   if (rs.error_code) sim_error_code(r.body, r.len, r.name);
   mlproto_buf_free(&rs.body);
   return r;
+}
+
+static resp call(fx *f, const char *method, const char *path, const char *query,
+                 const uint8_t *body, size_t len, const char *token, const char *peer) {
+  return call_at(f, f->app, method, path, query, body, len, token, peer);
 }
 
 static void fx_open(fx *f) {
@@ -1515,6 +1521,17 @@ static void test_proof_by_hash(void **state) {
   sim_dev_free(&d);
 }
 
+/* The sessions table of versions 1..6 (and the challenges table of
+ * versions 2..6 is created by the caller, who knows which). */
+#define SESSIONS_V6                                                                   \
+  "DROP INDEX sessions_by_challenge; DROP INDEX sessions_by_expiry;"                  \
+  "ALTER TABLE sessions DROP COLUMN challenge;"
+#define CHALLENGES_V6                                                                 \
+  "CREATE TABLE challenges(challenge BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL,"  \
+  " peer BLOB NOT NULL) WITHOUT ROWID;"                                               \
+  "CREATE INDEX challenges_by_peer ON challenges(peer, expires_ms);"                  \
+  "CREATE INDEX challenges_by_expiry ON challenges(expires_ms);"
+
 /* Item 9: a store of a newer version is refused; an older one migrated. */
 static void test_store_versions(void **state) {
   fx *f = *state;
@@ -1534,16 +1551,21 @@ static void test_store_versions(void **state) {
   char out[64];
   assert_int_equal(admin(f, out, sizeof out, "mentor", "add", "Cy", NULL), 1);
   /* rebuild the version-1 layout, then open: migrated to the current one */
-  db_exec(f, "DROP INDEX enroll_codes_by_id; ALTER TABLE enroll_codes DROP COLUMN id;"
+  db_exec(f, SESSIONS_V6
+             "DROP INDEX enroll_codes_by_id; ALTER TABLE enroll_codes DROP COLUMN id;"
              "ALTER TABLE enroll_codes DROP COLUMN revoked_ms;"
-             "ALTER TABLE enroll_codes DROP COLUMN used_by; DROP TABLE challenges;"
+             "ALTER TABLE enroll_codes DROP COLUMN used_by;"
              "CREATE TABLE challenges(challenge BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL)"
              " WITHOUT ROWID; DROP TABLE leaf_index;"
              "CREATE INDEX nodes_leaf ON nodes(hash) WHERE level = 0;"
              "DROP TABLE case_jobcentres; DROP INDEX log_by_case;"
              "ALTER TABLE cases DROP COLUMN erased_ms; PRAGMA user_version=1");
   fx_open(f);
-  assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 7);
+  /* version 7: no challenges table; sessions keep their challenge */
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'challenges'"), 0);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                             " ('sessions_by_challenge', 'sessions_by_expiry')"), 2);
   /* version 6: cases.erased_ms, NULL (not erased) for the cases there were */
   assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('cases')"
                              " WHERE name = 'erased_ms'"), 1);
@@ -1588,11 +1610,12 @@ static void test_store_v3_codes(void **state) {
   mls_app_close(f->app);
   f->app = NULL;
   /* the version-3 layout of enroll_codes (and of cases: no erased_ms) */
-  db_exec(f, "DROP INDEX enroll_codes_by_id; ALTER TABLE enroll_codes DROP COLUMN id;"
+  db_exec(f, SESSIONS_V6 CHALLENGES_V6
+             "DROP INDEX enroll_codes_by_id; ALTER TABLE enroll_codes DROP COLUMN id;"
              "ALTER TABLE enroll_codes DROP COLUMN revoked_ms;"
              "ALTER TABLE cases DROP COLUMN erased_ms; PRAGMA user_version=3");
   fx_open(f);
-  assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 7);
   assert_int_equal(db_int(f, "SELECT count(DISTINCT id) FROM enroll_codes WHERE length(id) = 8"), 3);
   assert_int_equal(db_int(f, "SELECT count(*) FROM enroll_codes WHERE revoked_ms IS NOT NULL"), 0);
   assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'enroll_codes_by_id'"), 1);
@@ -1705,45 +1728,389 @@ static void test_enroll_code_admin(void **state) {
   sim_dev_free(&e);
 }
 
-/* Item 10: abandoned challenges do not pile up; one address holds a bounded
- * number of unexpired ones. */
-static void test_challenges_bounded(void **state) {
+/* ------------------------------------ stateless challenges (issue 12) --- */
+
+static uint64_t be64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+  return v;
+}
+
+/* GET /v1/session/challenge at app: 200, the challenge and its expiry. */
+static void get_challenge(fx *f, mls_app *app, const char *peer, uint8_t ch[32],
+                          uint64_t *expires) {
+  resp r = call_at(f, app, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, peer);
+  if (r.status != 200) fail_msg("challenge: %d %s", r.status, r.name);
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(mlproto_msg_unpack(&m, MLPROTO_MSG_CHALLENGE_RESPONSE, r.body, r.len), 0);
+  Mentorlog__V1__ChallengeResponse *c = (Mentorlog__V1__ChallengeResponse *)m;
+  assert_int_equal(c->challenge.len, 32);
+  memcpy(ch, c->challenge.data, 32);
+  if (expires) *expires = c->expires_ms;
+  mlproto_msg_free(m);
+  resp_free(&r);
+}
+
+/* The SessionRequest body of d answering ch (signed by d over ch as given). */
+static uint8_t *answer_body(sim_dev *d, const uint8_t ch[32], size_t *len) {
+  Mentorlog__V1__ChallengeResponse cr = MENTORLOG__V1__CHALLENGE_RESPONSE__INIT;
+  cr.challenge = (ProtobufCBinaryData){32, (uint8_t *)ch};
+  uint8_t *packed = NULL;
+  size_t pl = 0;
+  assert_int_equal(mlproto_msg_pack(&packed, &pl, &cr.base), 0);
+  uint8_t *b = sim_session_body(d, packed, pl, len);
+  mlproto_free(packed);
+  assert_non_null(b);
+  return b;
+}
+
+/* POST /v1/session at app; a 200's token goes to d. */
+static resp answer_at(fx *f, mls_app *app, sim_dev *d, const uint8_t *body, size_t len,
+                      const char *peer) {
+  resp r = call_at(f, app, "POST", "/v1/session", NULL, body, len, NULL, peer);
+  if (r.status == 200) assert_int_equal(sim_take_token(d, r.body, r.len), 0);
+  return r;
+}
+
+/* Asserts the answer's status and error name ("" for a 200). */
+static void expect(resp r, int status, const char *name, const char *what) {
+  if (r.status != status || strcmp(r.name, name) != 0)
+    fail_msg("%s: %d %s, want %d %s", what, r.status, r.name, status, name);
+  resp_free(&r);
+}
+
+/* Issued and answered at one instance: the challenge as the wire carries
+ * it, one session per challenge, a failed answer spends it too, the
+ * expiry to the millisecond, and every byte tampered with refused. */
+static void test_challenge_one_instance(void **state) {
   fx *f = *state;
-  int capped = 0;
-  for (int i = 0; i < 100; i++) {
-    f->now += 100; /* keep under the per-address request rate */
-    resp r = call(f, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, "192.0.2.77");
-    if (r.status == 429) {
-      capped = 1;
-      assert_non_null(strstr(r.extra, "Retry-After: "));
-      assert_true(i >= 64);
-    } else {
-      assert_int_equal(r.status, 200);
-    }
-    resp_free(&r);
-  }
-  assert_true(capped);
-  assert_true(db_int(f, "SELECT count(*) FROM challenges") <= 64);
-  /* rounds of abandoned challenges from many addresses, each round after
-   * the previous one expired: the table stays bounded */
-  int64_t most = 0;
-  for (int round = 0; round < 12; round++) {
-    f->now += 61 * 1000;
-    for (int a = 0; a < 30; a++) {
-      char addr[32];
-      snprintf(addr, sizeof addr, "198.51.100.%d", a + 1);
-      resp r = call(f, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, addr);
+  sim_dev d, stranger;
+  device_up(f, &d, f->mentor_a);
+  sim_dev_init(&stranger);
+  /* 32 bytes: version 1, 7 random bytes, the expiry, the tag */
+  uint8_t ch[32], ch2[32];
+  uint64_t exp = 0, exp2 = 0;
+  get_challenge(f, f->app, "192.0.2.1", ch, &exp);
+  assert_int_equal(exp, f->now + 60000);
+  assert_int_equal(ch[0], 1);
+  assert_int_equal(be64(ch + 8), exp);
+  get_challenge(f, f->app, "192.0.2.1", ch2, &exp2);
+  assert_int_equal(exp2, exp);
+  assert_memory_not_equal(ch + 1, ch2 + 1, 7);
+  /* answered once; the same answer again is refused */
+  size_t len;
+  uint8_t *b = answer_body(&d, ch, &len);
+  expect(answer_at(f, f->app, &d, b, len, "192.0.2.1"), 200, "", "first answer");
+  resp p = call(f, "GET", "/v1/pull", "", NULL, 0, d.token, NULL);
+  assert_int_equal(p.status, 200);
+  resp_free(&p);
+  expect(answer_at(f, f->app, &d, b, len, "192.0.2.1"), 401, "CHALLENGE_INVALID", "replay");
+  free(b);
+  /* a failed answer (a key the server does not know) spends the challenge
+   * as well: no row was written, only this instance's memory refuses it */
+  int64_t rows = db_int(f, "SELECT count(*) FROM sessions");
+  b = answer_body(&stranger, ch2, &len);
+  expect(answer_at(f, f->app, &stranger, b, len, "192.0.2.2"), 401, "UNAUTHENTICATED", "stranger");
+  expect(answer_at(f, f->app, &stranger, b, len, "192.0.2.2"), 401, "CHALLENGE_INVALID",
+         "stranger again");
+  free(b);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sessions"), rows);
+  /* valid until the millisecond before expires_ms */
+  uint64_t t = f->now;
+  get_challenge(f, f->app, "192.0.2.1", ch, &exp);
+  get_challenge(f, f->app, "192.0.2.1", ch2, &exp2);
+  f->now = exp - 1;
+  b = answer_body(&d, ch, &len);
+  expect(answer_at(f, f->app, &d, b, len, "192.0.2.1"), 200, "", "just in time");
+  free(b);
+  f->now = exp2;
+  b = answer_body(&d, ch2, &len);
+  expect(answer_at(f, f->app, &d, b, len, "192.0.2.1"), 401, "CHALLENGE_INVALID", "expired");
+  free(b);
+  /* an expired challenge is refused however it is answered, later too */
+  f->now = t + 3600 * 1000;
+  b = answer_body(&d, ch2, &len);
+  expect(answer_at(f, f->app, &d, b, len, "192.0.2.1"), 401, "CHALLENGE_INVALID", "long expired");
+  free(b);
+  /* each byte changed (and signed so by the device itself): refused */
+  for (int i = 0; i < 32; i++) {
+    char peer[32];
+    snprintf(peer, sizeof peer, "198.51.100.%d", i + 1);
+    if (i % 2 == 0) { /* a good session resets the device's failure count */
+      f->now += 100;
+      resp r = session(f, &d, peer);
       assert_int_equal(r.status, 200);
       resp_free(&r);
     }
-    int64_t n = db_int(f, "SELECT count(*) FROM challenges");
-    if (n > most) most = n;
+    for (int v = 0; v < 2; v++) {
+      f->now += 100;
+      get_challenge(f, f->app, peer, ch, &exp);
+      ch[i] ^= v ? 0x80 : 0x01;
+      b = answer_body(&d, ch, &len);
+      resp r = answer_at(f, f->app, &d, b, len, peer);
+      free(b);
+      if (r.status != 401 || strcmp(r.name, "CHALLENGE_INVALID") != 0)
+        fail_msg("byte %d ^ 0x%02x: %d %s", i, v ? 0x80 : 0x01, r.status, r.name);
+      resp_free(&r);
+    }
   }
-  assert_true(most <= 30 + 64);
-  /* the address that hit its cap may ask again once its challenges expired */
-  resp r = call(f, "GET", "/v1/session/challenge", NULL, NULL, 0, NULL, "192.0.2.77");
+  sim_dev_free(&d);
+  sim_dev_free(&stranger);
+}
+
+/* A second instance opened on the same data directory (the same store),
+ * as instances behind a load balancer: each answers what the other
+ * issued; a challenge opens one session, whichever instance it is
+ * answered at; another store's instance refuses them. */
+static void test_challenge_cross_instance(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  mls_app *b = NULL;
+  mls_app_config cfg = {.data_dir = f->dir, .create = 1};
+  assert_int_equal(mls_app_open(&b, &cfg), MLPROTO_OK);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM meta WHERE key = 'challenge_key'"), 1);
+  /* issued at A, answered at B; the token works at A */
+  uint8_t ch[32];
+  size_t len;
+  get_challenge(f, f->app, "192.0.2.10", ch, NULL);
+  uint8_t *body = answer_body(&d, ch, &len);
+  expect(answer_at(f, b, &d, body, len, "192.0.2.11"), 200, "", "A's challenge at B");
+  resp p = call(f, "GET", "/v1/pull", "", NULL, 0, d.token, NULL);
+  assert_int_equal(p.status, 200);
+  resp_free(&p);
+  /* the same answer at A, whose memory never saw it: the store refuses a
+   * second session from that challenge; at B, its memory does */
+  expect(answer_at(f, f->app, &d, body, len, "192.0.2.12"), 401, "CHALLENGE_INVALID",
+         "replay at A");
+  expect(answer_at(f, b, &d, body, len, "192.0.2.13"), 401, "CHALLENGE_INVALID", "replay at B");
+  char sql[160], hex[65];
+  mlproto_hex_encode(hex, ch, 32);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM sessions WHERE challenge = X'%s'", hex);
+  assert_int_equal(db_int(f, sql), 1);
+  free(body);
+  /* the other way round */
+  get_challenge(f, b, "192.0.2.14", ch, NULL);
+  body = answer_body(&d, ch, &len);
+  expect(answer_at(f, f->app, &d, body, len, "192.0.2.15"), 200, "", "B's challenge at A");
+  expect(answer_at(f, b, &d, body, len, "192.0.2.16"), 401, "CHALLENGE_INVALID", "replay at B");
+  free(body);
+  /* B restarted: still the same key (created once) */
+  mls_app_close(b);
+  assert_int_equal(mls_app_open(&b, &cfg), MLPROTO_OK);
+  get_challenge(f, f->app, "192.0.2.17", ch, NULL);
+  body = answer_body(&d, ch, &len);
+  expect(answer_at(f, b, &d, body, len, "192.0.2.17"), 200, "", "after B's restart");
+  free(body);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM meta WHERE key = 'challenge_key'"), 1);
+  /* an instance of another store has another key */
+  char other[64];
+  strcpy(other, "/tmp/mls-test-XXXXXX");
+  assert_non_null(mkdtemp(other));
+  mls_app *c = NULL;
+  mls_app_config ocfg = {.data_dir = other, .create = 1};
+  assert_int_equal(mls_app_open(&c, &ocfg), MLPROTO_OK);
+  get_challenge(f, f->app, "192.0.2.18", ch, NULL);
+  body = answer_body(&d, ch, &len);
+  expect(answer_at(f, c, &d, body, len, "192.0.2.18"), 401, "CHALLENGE_INVALID", "at another store");
+  free(body);
+  get_challenge(f, c, "192.0.2.19", ch, NULL);
+  body = answer_body(&d, ch, &len);
+  expect(answer_at(f, f->app, &d, body, len, "192.0.2.19"), 401, "CHALLENGE_INVALID",
+         "another store's");
+  free(body);
+  mls_app_close(c);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", other);
+  assert_int_equal(system(cmd), 0);
+  mls_app_close(b);
+  sim_dev_free(&d);
+}
+
+static int64_t data_version(sqlite3 *db) {
+  sqlite3_stmt *st = db_row(db, "PRAGMA data_version");
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static off_t file_size(fx *f, const char *name) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/%s", f->dir, name);
+  struct stat sb;
+  return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* GET /v1/session/challenge writes nothing and takes no writer lock: the
+ * database's data_version (which moves with every commit of another
+ * connection) and its files stay as they were, and challenges are issued
+ * at once while another connection holds the writer lock. */
+static void test_challenge_no_store_write(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  sqlite3 *db = db_open(f);
+  int64_t v0 = data_version(db);
+  off_t db0 = file_size(f, "server.db"), wal0 = file_size(f, "server.db-wal");
+  uint8_t ch[32];
+  for (int i = 0; i < 50; i++) {
+    char peer[32];
+    snprintf(peer, sizeof peer, "203.0.113.%d", i + 1);
+    get_challenge(f, f->app, peer, ch, NULL);
+  }
+  assert_int_equal(data_version(db), v0);
+  assert_int_equal(file_size(f, "server.db"), db0);
+  assert_int_equal(file_size(f, "server.db-wal"), wal0);
+  /* a writer holds the lock (the store's busy timeout is 5 s) */
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  get_challenge(f, f->app, "203.0.113.200", ch, NULL);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  if (ms > 2500) fail_msg("a challenge waited %.0f ms for the writer lock", ms);
+  /* the control: answering it writes (the session), and the test sees that */
+  size_t len;
+  uint8_t *b = answer_body(&d, ch, &len);
+  expect(answer_at(f, f->app, &d, b, len, "203.0.113.200"), 200, "", "answer");
+  free(b);
+  assert_true(data_version(db) != v0);
+  sqlite3_close(db);
+  sim_dev_free(&d);
+}
+
+/* The spent set's bound (mls_app_config.challenge_spent_max): with room
+ * for 4, a fifth answer within the challenges' life is refused 503
+ * UNAVAILABLE with Retry-After until the earliest expires, nothing spent
+ * is forgotten meanwhile, the refusals count as no one's failure, and
+ * once the earliest expired there is room again. */
+static void test_challenge_spent_bound(void **state) {
+  fx *f = *state;
+  mls_app_close(f->app);
+  mls_app_config cfg = {.data_dir = f->dir, .create = 1, .challenge_spent_max = 4};
+  assert_int_equal(mls_app_open(&f->app, &cfg), MLPROTO_OK);
+  sim_dev d;
+  sim_dev_init(&d);
+  char code[64];
+  get_code(f, f->mentor_a, code);
+  resp r = enroll(f, &d, code);
   assert_int_equal(r.status, 200);
   resp_free(&r);
+  uint8_t ch[32];
+  uint64_t first_exp = 0, exp;
+  uint8_t *first = NULL;
+  size_t first_len = 0, len;
+  for (int i = 0; i < 4; i++) {
+    f->now += 1000;
+    get_challenge(f, f->app, "192.0.2.30", ch, &exp);
+    uint8_t *b = answer_body(&d, ch, &len);
+    expect(answer_at(f, f->app, &d, b, len, "192.0.2.30"), 200, "", "within the bound");
+    if (i == 0) {
+      first = b;
+      first_len = len;
+      first_exp = exp;
+    } else {
+      free(b);
+    }
+  }
+  f->now += 1000; /* 4 s after the first: 56 s until it expires */
+  get_challenge(f, f->app, "192.0.2.30", ch, &exp);
+  uint8_t *b = answer_body(&d, ch, &len);
+  r = answer_at(f, f->app, &d, b, len, "192.0.2.30");
+  assert_int_equal(r.status, 503);
+  assert_string_equal(r.name, "UNAVAILABLE");
+  assert_non_null(strstr(r.extra, "Retry-After: 56\r\n"));
+  resp_free(&r);
+  /* a spent one is still refused as spent, not forgotten */
+  expect(answer_at(f, f->app, &d, first, first_len, "192.0.2.31"), 401, "CHALLENGE_INVALID",
+         "spent, set full");
+  /* 503s are nobody's failure: a dozen from one address, with the device's
+   * valid signature, and neither the address (10 free) nor the device
+   * (5 free) is braked */
+  for (int i = 0; i < 12; i++) {
+    f->now += 100;
+    uint8_t c2[32];
+    get_challenge(f, f->app, "192.0.2.32", c2, NULL);
+    uint8_t *b2 = answer_body(&d, c2, &len);
+    expect(answer_at(f, f->app, &d, b2, len, "192.0.2.32"), 503, "UNAVAILABLE", "full");
+    free(b2);
+  }
+  /* the first one expired: room for one */
+  f->now = first_exp;
+  get_challenge(f, f->app, "192.0.2.32", ch, NULL);
+  free(b);
+  b = answer_body(&d, ch, &len);
+  expect(answer_at(f, f->app, &d, b, len, "192.0.2.32"), 200, "", "after the earliest expired");
+  free(b);
+  free(first);
+  sim_dev_free(&d);
+}
+
+/* Expired sessions are deleted a few at a time (64) where a session is
+ * written anyway, and nowhere else. */
+static void test_session_purge(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  for (int i = 0; i < 69; i++) {
+    f->now += 100;
+    resp r = session(f, &d, NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+  }
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sessions"), 70);
+  f->now += 3600 * 1000 + 1; /* every one expired */
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM sessions WHERE expires_ms <= %" PRIu64, f->now);
+  assert_int_equal(db_int(f, sql), 70);
+  uint8_t ch[32];
+  for (int i = 0; i < 10; i++) get_challenge(f, f->app, NULL, ch, NULL);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sessions"), 70);
+  resp r = session(f, &d, NULL);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  assert_int_equal(db_int(f, sql), 70 - 64);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sessions"), 70 - 64 + 1);
+  f->now += 100;
+  r = session(f, &d, NULL);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  assert_int_equal(db_int(f, sql), 0);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sessions"), 2);
+  sim_dev_free(&d);
+}
+
+/* Store version 6 -> 7: the challenges table goes, sessions opened before
+ * keep working (their challenge unknown: NULL), new ones are unique by it. */
+static void test_store_v6_sessions(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  mls_app_close(f->app);
+  f->app = NULL;
+  db_exec(f, SESSIONS_V6 CHALLENGES_V6
+             "INSERT INTO challenges VALUES(randomblob(32), 1, X'34c0000201');"
+             "PRAGMA user_version=6");
+  assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('sessions')"), 3);
+  fx_open(f);
+  assert_int_equal(db_int(f, "PRAGMA user_version"), 7);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'challenges%'"), 0);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sessions WHERE challenge IS NULL"), 1);
+  resp p = call(f, "GET", "/v1/pull", "", NULL, 0, d.token, NULL);
+  assert_int_equal(p.status, 200); /* the session opened before */
+  resp_free(&p);
+  resp r = session(f, &d, NULL);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  assert_int_equal(db_int(f, "SELECT count(*) FROM sessions WHERE length(challenge) = 32"), 1);
+  /* unique, as a fresh store's */
+  sqlite3 *db = db_open(f);
+  assert_int_equal(sqlite3_exec(db, "INSERT INTO sessions SELECT randomblob(32), device,"
+                                    " expires_ms, challenge FROM sessions WHERE challenge IS NOT NULL",
+                                NULL, NULL, NULL), SQLITE_CONSTRAINT);
+  sqlite3_close(db);
+  sim_dev_free(&d);
 }
 
 /* Item 12 (application half): 401 names its scheme, 405 lists the methods. */
@@ -2025,7 +2392,12 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_push_pipelined, setup, teardown),
     cmocka_unit_test_setup_teardown(test_store_v3_codes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_enroll_code_admin, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_challenges_bounded, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_challenge_one_instance, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_challenge_cross_instance, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_challenge_no_store_write, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_challenge_spent_bound, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_session_purge, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_store_v6_sessions, setup, teardown),
     cmocka_unit_test_setup_teardown(test_auth_and_allow_headers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_metrics_log_size_fresh, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unauth_rate, setup, teardown),
