@@ -277,10 +277,18 @@ static int64_t meta_keys(const char *db_path) {
   return n;
 }
 
+/* The test's SQLite store file, through the factory. */
+static int sq_open(mls_store **st, const char *db) {
+  char uri[600];
+  snprintf(uri, sizeof uri, "sqlite:%s", db);
+  mls_store_options o = {.version = MLS_STORE_OPTIONS_VERSION, .create = 1, .busy_timeout_ms = 5000};
+  return mls_store_open(st, uri, &o);
+}
+
 static void test_key_once(void **state) {
   keyfx *f = *state;
   mls_store *st;
-  assert_int_equal(mls_store_open_sqlite(&st, f->db, 1, 5000), MLPROTO_OK);
+  assert_int_equal(sq_open(&st, f->db), MLPROTO_OK);
   uint8_t *k1 = NULL, *k2 = NULL;
   int created = -1;
   assert_int_equal(mls_challenge_key_load(st, &k1, &created), MLPROTO_OK);
@@ -320,7 +328,7 @@ typedef struct loader {
 static void *load(void *arg) {
   loader *l = arg;
   mls_store *st;
-  l->rc = mls_store_open_sqlite(&st, l->db, 1, 5000);
+  l->rc = sq_open(&st, l->db);
   pthread_barrier_wait(l->go);
   if (l->rc) return NULL;
   uint8_t *k = NULL;
@@ -337,7 +345,7 @@ static void *load(void *arg) {
 static void test_key_race(void **state) {
   keyfx *f = *state;
   mls_store *st;
-  assert_int_equal(mls_store_open_sqlite(&st, f->db, 1, 5000), MLPROTO_OK); /* the schema */
+  assert_int_equal(sq_open(&st, f->db), MLPROTO_OK); /* the schema */
   mls_store_close(st);
   enum { N = 6 };
   pthread_barrier_t go;
