@@ -71,6 +71,38 @@ static int pg_exec(const char *conninfo, const char *sql) {
   PQfinish(c);
   return rc;
 }
+/* Runs sql (which must return rows) and collects column 0 of each row,
+ * NUL-separated, into out. The number of rows, or -1. */
+static int pg_column(PGconn *c, const char *sql, const char *param, char *out, size_t cap) {
+  PGresult *res = PQexecParams(c, sql, 1, NULL, &param, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    int r = tsfail("%s: %s", sql, PQerrorMessage(c));
+    PQclear(res);
+    return r;
+  }
+  size_t n = 0;
+  int rows = PQntuples(res);
+  for (int i = 0; i < rows; i++) {
+    const char *v = PQgetvalue(res, i, 0);
+    size_t l = strlen(v) + 1;
+    if (n + l >= cap) {
+      PQclear(res);
+      return tsfail("too many tables");
+    }
+    memcpy(out + n, v, l);
+    n += l;
+  }
+  out[n] = '\0';
+  PQclear(res);
+  return rows;
+}
+
+static int pg_cmd(PGconn *c, const char *sql) {
+  PGresult *res = PQexec(c, sql);
+  int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : tsfail("%s: %s", sql, PQerrorMessage(c));
+  PQclear(res);
+  return rc;
+}
 #endif
 
 static void drop_all_at_exit(void);
@@ -127,8 +159,8 @@ static int drop(struct made *m) {
   int rc = 0;
 #ifdef ML_TEST_HAVE_PQ
   if (m->schema[0]) {
-    char ci[MLS_STORE_URI_MAX], sql[64];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", m->schema);
+    char ci[MLS_STORE_URI_MAX], sql[96];
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s, %s_saved CASCADE", m->schema, m->schema);
     rc = pg_conninfo(ci, sizeof ci) ? -1 : pg_exec(ci, sql);
   }
 #endif
@@ -161,6 +193,66 @@ const char *test_store_of(const char *data_dir) {
 const char *test_store_cli(const char *uri) {
   if (!uri || strncmp(uri, "sqlite:", 7) == 0) return NULL;
   return uri;
+}
+
+/* save (restore 0) or restore (1) the PostgreSQL schema of m */
+static int save_restore(const struct made *m, int restore) {
+#ifndef ML_TEST_HAVE_PQ
+  (void)m;
+  (void)restore;
+  return tsfail("a PostgreSQL store, but the tests were built without libpq");
+#else
+  char ci[MLS_STORE_URI_MAX];
+  if (pg_conninfo(ci, sizeof ci)) return -1;
+  PGconn *c = PQconnectdb(ci);
+  if (PQstatus(c) != CONNECTION_OK) {
+    int r = tsfail("cannot connect to the test PostgreSQL: %s", PQerrorMessage(c));
+    PQfinish(c);
+    return r;
+  }
+  char saved[40], tables[4096], sql[512];
+  snprintf(saved, sizeof saved, "%s_saved", m->schema);
+  int rc = 0, n = pg_column(c, "SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1",
+                            restore ? saved : m->schema, tables, sizeof tables);
+  if (n < 0) rc = -1;
+  else if (restore && n == 0) rc = tsfail("test_store_restore: nothing saved");
+  if (!rc) rc = pg_cmd(c, "BEGIN");
+  if (!rc && !restore) {
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", saved, saved);
+    rc = pg_cmd(c, sql);
+  }
+  if (!rc && restore) {
+    /* every table at once: foreign keys between them do not stop it */
+    size_t k = (size_t)snprintf(sql, sizeof sql, "TRUNCATE");
+    for (const char *t = tables; *t && !rc; t += strlen(t) + 1) {
+      k += (size_t)snprintf(sql + k, sizeof sql - k, "%s %s.%s", t == tables ? "" : ",", m->schema, t);
+      if (k >= sizeof sql) rc = tsfail("too many tables");
+    }
+    if (!rc) rc = pg_cmd(c, sql);
+  }
+  for (const char *t = tables; *t && !rc; t += strlen(t) + 1) {
+    if (restore)
+      snprintf(sql, sizeof sql, "INSERT INTO %s.%s OVERRIDING SYSTEM VALUE SELECT * FROM %s.%s", m->schema, t, saved, t);
+    else
+      snprintf(sql, sizeof sql, "CREATE TABLE %s.%s AS TABLE %s.%s", saved, t, m->schema, t);
+    rc = pg_cmd(c, sql);
+  }
+  if (!rc) rc = pg_cmd(c, "COMMIT");
+  PQfinish(c); /* without COMMIT: rolled back */
+  return rc;
+#endif
+}
+
+int test_store_save(const char *uri) {
+  struct made *m = find_uri(uri);
+  if (!m) return tsfail("test_store_save: not a store test_store_uri made");
+  return m->schema[0] ? save_restore(m, 0) : 0;
+}
+
+int test_store_restore(const char *uri) {
+  struct made *m = find_uri(uri);
+  if (!m) return tsfail("test_store_restore: not a store test_store_uri made");
+  return m->schema[0] ? save_restore(m, 1) : 0;
 }
 
 /* --------------------------------------------------------------- reads --- */

@@ -65,6 +65,17 @@ const char *test_store_of(const char *data_dir);
  * for PostgreSQL. */
 const char *test_store_cli(const char *uri);
 
+/* A copy of the store's contents to go back to, for a test that starts
+ * many attempts from one state (it copies its data directory the same
+ * way). SQLite: nothing, the file is in the data directory the test copies
+ * and puts back itself. PostgreSQL: every table of the test's schema is
+ * copied into the schema <schema>_saved (replacing an earlier copy);
+ * restore empties every table and fills it from the copy, in one
+ * transaction. Nothing may have the store open during restore. Dropped
+ * with the store. 0 or -1. */
+int test_store_save(const char *uri);
+int test_store_restore(const char *uri);
+
 /* --- reads through the store contract ---------------------------------- */
 
 /* Opens the existing store at uri (create 0): fails the test on error. */
