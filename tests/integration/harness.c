@@ -110,8 +110,10 @@ int ih_server_init(ih_server *s, const char *const *extra) {
   snprintf(s->data, sizeof s->data, "%s/data", s->root);
   snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->root);
   if (mkdir(s->data, 0700) != 0) return hfail("mkdir %s: %s", s->data, strerror(errno));
-  if (test_store_uri(s->store, sizeof s->store, s->data) != 0)
+  if (test_store_uri(s->store, sizeof s->store, s->data) != 0) {
+    rm_rf(s->root);
     return hfail("no store for %s (see above)", s->data);
+  }
   /* after test_store's own: at exit the servers die before their stores go */
   if (!at_exit_registered && atexit(live_reap_all) == 0) at_exit_registered = 1;
   snprintf(s->host, sizeof s->host, "127.0.0.1");
@@ -192,7 +194,14 @@ int ih_server_start(ih_server *s) {
   char buf[128];
   for (;;) {
     if (read_small_file(path, buf, sizeof buf) > 0 && strchr(buf, '\n')) break;
-    if (!ih_server_alive(s)) return hfail("server exited during start-up; see %s", s->log_path);
+    if (!ih_server_alive(s)) {
+      /* the log goes with the directory at cleanup: its end, here */
+      char *log = ih_server_log(s);
+      size_t n = log ? strlen(log) : 0;
+      fprintf(stderr, "harness: the end of %s:\n%s\n", s->log_path, log ? log + (n > 2048 ? n - 2048 : 0) : "");
+      free(log);
+      return hfail("server exited during start-up; see %s", s->log_path);
+    }
     if (ih_now_ms() > deadline) {
       ih_server_kill(s);
       return hfail("server not ready within 60 s; see %s", s->log_path);
