@@ -60,6 +60,7 @@ static struct live {
   const ih_server *key;
   pid_t pid;
   char root[256];
+  char store[TEST_STORE_URI_CAP];
 } live[IH_MAX_LIVE];
 
 static struct live *live_find(const ih_server *s) {
@@ -73,7 +74,10 @@ static void live_reap(struct live *l) {
     kill(l->pid, SIGKILL);
     waitpid(l->pid, NULL, 0);
   }
-  if (l->root[0] && !getenv("ML_KEEP_TEST_DIRS")) rm_rf(l->root);
+  if (l->root[0] && !getenv("ML_KEEP_TEST_DIRS")) {
+    rm_rf(l->root);
+    test_store_drop(l->store);
+  }
   memset(l, 0, sizeof *l);
 }
 
@@ -95,7 +99,6 @@ int ih_teardown(void **state) {
 
 int ih_server_init(ih_server *s, const char *const *extra) {
   static int at_exit_registered;
-  if (!at_exit_registered && atexit(live_reap_all) == 0) at_exit_registered = 1;
   struct live *l = live_find(s);
   if (l) live_reap(l); /* left by a test that failed with its server up */
   if (!(l = live_find(NULL))) return hfail("more than %d servers at once", IH_MAX_LIVE);
@@ -107,9 +110,16 @@ int ih_server_init(ih_server *s, const char *const *extra) {
   snprintf(s->data, sizeof s->data, "%s/data", s->root);
   snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->root);
   if (mkdir(s->data, 0700) != 0) return hfail("mkdir %s: %s", s->data, strerror(errno));
+  if (test_store_uri(s->store, sizeof s->store, s->data) != 0) {
+    rm_rf(s->root);
+    return hfail("no store for %s (see above)", s->data);
+  }
+  /* after test_store's own: at exit the servers die before their stores go */
+  if (!at_exit_registered && atexit(live_reap_all) == 0) at_exit_registered = 1;
   snprintf(s->host, sizeof s->host, "127.0.0.1");
   l->key = s;
   snprintf(l->root, sizeof l->root, "%s", s->root);
+  snprintf(l->store, sizeof l->store, "%s", s->store);
   size_t n = 0;
   for (; extra && extra[n] && n + 1 < IH_MAX_ARGS; n++) s->extra[n] = extra[n];
   s->extra[n] = NULL;
@@ -149,6 +159,10 @@ int ih_server_start(ih_server *s) {
   argv[a++] = "serve";
   argv[a++] = "--data";
   argv[a++] = s->data;
+  if (test_store_cli(s->store)) {
+    argv[a++] = "--store";
+    argv[a++] = s->store;
+  }
   argv[a++] = "--listen";
   argv[a++] = "127.0.0.1:0";
   for (size_t i = 0; s->extra[i]; i++) argv[a++] = s->extra[i];
@@ -180,7 +194,14 @@ int ih_server_start(ih_server *s) {
   char buf[128];
   for (;;) {
     if (read_small_file(path, buf, sizeof buf) > 0 && strchr(buf, '\n')) break;
-    if (!ih_server_alive(s)) return hfail("server exited during start-up; see %s", s->log_path);
+    if (!ih_server_alive(s)) {
+      /* the log goes with the directory at cleanup: its end, here */
+      char *log = ih_server_log(s);
+      size_t n = log ? strlen(log) : 0;
+      fprintf(stderr, "harness: the end of %s:\n%s\n", s->log_path, log ? log + (n > 2048 ? n - 2048 : 0) : "");
+      free(log);
+      return hfail("server exited during start-up; see %s", s->log_path);
+    }
     if (ih_now_ms() > deadline) {
       ih_server_kill(s);
       return hfail("server not ready within 60 s; see %s", s->log_path);
@@ -247,10 +268,15 @@ static int rm_rf(const char *path) {
 void ih_server_cleanup(ih_server *s) {
   ih_server_kill(s);
   if (s->root[0]) {
-    if (getenv("ML_KEEP_TEST_DIRS")) fprintf(stderr, "harness: kept %s\n", s->root);
-    else rm_rf(s->root);
+    if (getenv("ML_KEEP_TEST_DIRS")) {
+      fprintf(stderr, "harness: kept %s\n", s->root);
+    } else {
+      rm_rf(s->root);
+      test_store_drop(s->store);
+    }
   }
   s->root[0] = '\0';
+  s->store[0] = '\0';
   struct live *l = live_find(s);
   if (l) memset(l, 0, sizeof *l);
 }
@@ -323,6 +349,10 @@ int ih_admin(ih_server *s, char *out, size_t outsz, const char *const *args) {
   argv[a++] = "admin";
   argv[a++] = "--data";
   argv[a++] = s->data;
+  if (test_store_cli(s->store)) {
+    argv[a++] = "--store";
+    argv[a++] = s->store;
+  }
   for (size_t i = 0; args && args[i] && a + 1 < sizeof argv / sizeof argv[0]; i++) argv[a++] = args[i];
   argv[a] = NULL;
   int rc = ih_run(out, outsz, 60000, argv);

@@ -20,12 +20,16 @@
 #include <sys/types.h>
 
 #include "mlproto/tls.h"
+#include "test_store.h"
 
 #define IH_MAX_ARGS 24
 
 typedef struct ih_server {
   char root[256];        /* temporary directory owned by the harness */
   char data[300];        /* ROOT/data: the server's --data */
+  char store[TEST_STORE_URI_CAP]; /* its store (test_store.h): `serve` and
+                            `admin` get `--store` when it is not the SQLite
+                            file in DATA */
   char log_path[300];    /* ROOT/server.log */
   char host[64];         /* "127.0.0.1" */
   int port;              /* bound port, known once started */
@@ -37,11 +41,13 @@ typedef struct ih_server {
 /* Path of the mentorlog-server binary under test. */
 const char *ih_server_binary(void);
 
-/* Creates ROOT and ROOT/data (mkdtemp under $TMPDIR or /tmp) and clears s.
+/* Creates ROOT and ROOT/data (mkdtemp under $TMPDIR or /tmp), clears s and
+ * gives it a fresh store (test_store_uri; dropped by ih_server_cleanup).
  * extra: NULL or a NULL-terminated list of extra `serve` options (copied by
  * pointer: they must outlive the ih_server). */
 int ih_server_init(ih_server *s, const char *const *extra);
-/* Starts `mentorlog-server serve --data DATA --listen 127.0.0.1:0 EXTRA...`
+/* Starts `mentorlog-server serve --data DATA [--store URI] --listen
+ * 127.0.0.1:0 EXTRA...`
  * and waits (up to 60 s) until it is ready; fills port and fingerprint. */
 int ih_server_start(ih_server *s);
 /* Sends sig and waits up to timeout_ms for the exit; *status gets the raw
@@ -73,7 +79,8 @@ void ih_stop(ih_server *s);
  * this test's stderr. Returns the exit status (0..255) or -1 (not run,
  * killed, or not finished within timeout_ms). */
 int ih_run(char *out, size_t outsz, int timeout_ms, const char *const *argv);
-/* `mentorlog-server admin --data DATA ARGS...` (args NULL-terminated);
+/* `mentorlog-server admin --data DATA [--store URI] ARGS...` (args
+ * NULL-terminated);
  * stdout captured with the trailing newline removed. Returns its exit status. */
 int ih_admin(ih_server *s, char *out, size_t outsz, const char *const *args);
 

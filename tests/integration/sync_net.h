@@ -28,7 +28,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,26 +218,8 @@ static void sn_dev_close(sn_dev *d) {
   d->h = NULL;
 }
 
-/* A read-only connection to the running server's database. */
-static sqlite3 *sn_server_db(ih_server *s) {
-  char p[400];
-  snprintf(p, sizeof p, "%s/server.db", s->data);
-  sqlite3 *db = NULL;
-  if (sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) fail_msg("open %s", p);
-  sqlite3_busy_timeout(db, 10000);
-  return db;
-}
-
-static int64_t sn_db_int(ih_server *s, const char *sql, const void *blob, int blob_len) {
-  sqlite3 *db = sn_server_db(s);
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-  if (blob) sqlite3_bind_blob(st, 1, blob, blob_len, SQLITE_TRANSIENT);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
+/* The running server's log, read through the store contract (test_store.h),
+ * whichever backend the test runs on. */
+static inline uint64_t sn_log_count(ih_server *s, t_log_filter f) { return t_log_count(s->store, &f); }
 
 #endif

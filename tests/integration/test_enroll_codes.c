@@ -22,9 +22,21 @@ typedef struct env {
 /* `admin --data DATA args...` with stdout and stderr both captured in out
  * (stderr first: it is unbuffered). Returns the exit status. */
 static int admin_all(env *v, char *out, size_t cap, const char *args) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "exec '%s' admin --data '%s' %s 2>&1", MLS_SERVER_BIN, v->s.data,
-           args);
+  /* --store 'URI' when the store is not the SQLite file in DATA, its
+   * single quotes (libpq's options='...') quoted for the shell */
+  char store[2 * TEST_STORE_URI_CAP + 16] = "";
+  const char *u = test_store_cli(v->s.store);
+  if (u) {
+    size_t n = (size_t)snprintf(store, sizeof store, "--store '");
+    for (; *u && n + 6 < sizeof store; u++) {
+      if (*u == '\'') n += (size_t)snprintf(store + n, sizeof store - n, "'\\''");
+      else store[n++] = *u;
+    }
+    snprintf(store + n, sizeof store - n, "'");
+  }
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "exec '%s' admin --data '%s' %s %s 2>&1", MLS_SERVER_BIN, v->s.data,
+           store, args);
   const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
   return ih_run(out, cap, 60000, argv);
 }

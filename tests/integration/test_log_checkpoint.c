@@ -270,7 +270,11 @@ static void checkpoints_over_tls(void **state) {
    * or the same it starts and keeps it. */
   char out[2048];
   const char *argv[] = {ih_server_binary(), "serve", "--data", s.data, "--listen", "127.0.0.1:0",
-                        "--log-name", "other.example/log", NULL};
+                        "--log-name", "other.example/log", NULL, NULL, NULL};
+  if (test_store_cli(s.store)) {
+    argv[8] = "--store";
+    argv[9] = s.store;
+  }
   assert_int_equal(ih_run(out, sizeof out, 30000, argv), 1);
   char name_file[400];
   snprintf(name_file, sizeof name_file, "%s/log.name", s.data);

@@ -27,6 +27,7 @@
 #include "sync_state.h"
 
 #include "mlproto/crypto.h"
+#include "mlproto/merkle.h"
 #include "mlproto/util.h"
 
 #include <fcntl.h>
@@ -88,6 +89,29 @@ static void child(const char *dir, int fd) {
     if (write(fd, "D", 1) != 1) _exit(2);
   }
   _exit(3);
+}
+
+/* What the server's log holds of one author: rows, distinct record ids,
+ * the highest seq (SELECT count(*), count(DISTINCT record_id), max(seq)). */
+typedef struct author_ud {
+  const uint8_t *author;
+  uint64_t rows, ids, maxseq;
+  uint8_t (*seen)[16];
+} author_ud;
+
+static int author_fn(void *ud, const mls_log_entry *e) {
+  author_ud *a = ud;
+  if (memcmp(e->author, a->author, 32) != 0) return 0;
+  int dup = 0;
+  for (uint64_t i = 0; i < a->ids && !dup; i++) dup = memcmp(a->seen[i], e->record_id, 16) == 0;
+  if (!dup) {
+    a->seen = realloc(a->seen, (size_t)(a->ids + 1) * 16);
+    assert_non_null(a->seen);
+    memcpy(a->seen[a->ids++], e->record_id, 16);
+  }
+  a->rows++;
+  if (e->seq > a->maxseq) a->maxseq = e->seq;
+  return 0;
 }
 
 static void test_kill_during_sync(void **state) {
@@ -186,11 +210,15 @@ static void test_kill_during_sync(void **state) {
   assert_int_equal(mentorlog_verify(d.h), 0);
   info = sn_status(&d);
   assert_int_equal(info.unsent, 0);
-  int64_t rows = sn_db_int(&s, "SELECT count(*) FROM log WHERE author = ?1", pub, 32);
-  int64_t ids = sn_db_int(&s, "SELECT count(DISTINCT record_id) FROM log WHERE author = ?1", pub, 32);
-  int64_t maxseq = sn_db_int(&s, "SELECT max(seq) FROM log WHERE author = ?1", pub, 32);
+  author_ud au = {.author = pub};
+  t_log_each(s.store, author_fn, &au);
+  int64_t rows = (int64_t)au.rows, ids = (int64_t)au.ids, maxseq = (int64_t)au.maxseq;
+  free(au.seen);
   /* the device records of the mentor's log (server events are not held as records) */
-  int64_t mentor_rows = sn_db_int(&s, "SELECT count(*) FROM log WHERE mentor_id = ?1 AND type = 1", mid, 16);
+  t_log_filter mf = T_LOG_ALL;
+  mf.mentor_id = mid;
+  mf.type = MLPROTO_LOG_DEVICE_RECORD;
+  int64_t mentor_rows = (int64_t)sn_log_count(&s, mf);
   print_message("server: %lld records of the device (seq 1..%lld), device: %llu receipts, %llu records held\n",
                 (long long)rows, (long long)maxseq, (unsigned long long)info.receipts,
                 (unsigned long long)records);

@@ -22,6 +22,7 @@
 #include "sync_state.h"
 
 #include "mlproto/crypto.h"
+#include "mlproto/merkle.h"
 #include "mlproto/util.h"
 
 typedef struct env {
@@ -48,23 +49,47 @@ static void note(sn_dev *d, const uint8_t c[16], const char *t) {
 }
 
 /* Every record of mentor (server's log) is on d (want 1) or none is (0). */
+typedef struct holds_ud {
+  const uint8_t *mentor;
+  sn_dev *d;
+  int want;
+  unsigned n;
+} holds_ud;
+
+static int holds_fn(void *ud, const mls_log_entry *e) {
+  holds_ud *h = ud;
+  if (e->type != MLPROTO_LOG_DEVICE_RECORD || !e->has_mentor || memcmp(e->mentor_id, h->mentor, 16) != 0)
+    return 0;
+  int present = -1;
+  assert_int_equal(mentorlog_has_record(h->d->h, e->record_id, &present), 0);
+  if (present != h->want)
+    fail_msg("%s %s record at log index %llu", h->d->name, h->want ? "lacks" : "holds",
+             (unsigned long long)e->index);
+  h->n++;
+  return 0;
+}
+
 static unsigned holds_mentor_records(ih_server *s, const uint8_t mentor[16], sn_dev *d, int want) {
-  sqlite3 *db = sn_server_db(s);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT record_id, idx FROM log WHERE mentor_id = ?1 AND type = 1",
-                                      -1, &st, NULL), SQLITE_OK);
-  sqlite3_bind_blob(st, 1, mentor, 16, SQLITE_STATIC);
-  unsigned n = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    int present = -1;
-    assert_int_equal(mentorlog_has_record(d->h, sqlite3_column_blob(st, 0), &present), 0);
-    if (present != want)
-      fail_msg("%s %s record at log index %lld", d->name, want ? "lacks" : "holds", sqlite3_column_int64(st, 1));
-    n++;
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
+  holds_ud h = {.mentor = mentor, .d = d, .want = want};
+  t_log_each(s->store, holds_fn, &h);
+  return h.n;
+}
+
+/* The record of record_id as the server stores it, verified. */
+typedef struct envelope_of_ud {
+  const uint8_t *record_id;
+  int found;
+  mlproto_record *rec;
+} envelope_of_ud;
+
+static int envelope_of_fn(void *ud, const mls_log_entry *e) {
+  envelope_of_ud *o = ud;
+  if (memcmp(e->record_id, o->record_id, 16) != 0) return 0;
+  o->found++;
+  mlproto_record_free(o->rec);
+  o->rec = NULL;
+  assert_int_equal(mlproto_record_verify(&o->rec, e->envelope, e->envelope_len), 0);
+  return 0;
 }
 
 static void test_two_devices_and_a_stranger(void **state) {
@@ -215,12 +240,12 @@ static void test_two_devices_and_a_stranger(void **state) {
   const char *rv[] = {"device", "revoke", hex, NULL};
   assert_int_equal(ih_admin(&v->s, out, sizeof out, rv), 0);
   note(&v->a2, v->case1, "After the revocation.");
-  int64_t size_before = sn_db_int(&v->s, "SELECT count(*) FROM log", NULL, 0);
+  uint64_t size_before = t_log_size(v->s.store);
   rc = sn_run(&v->a2, NULL, 0);
   print_message("revoked device over TLS: %s\n", sn_describe(&v->a2));
   if (rc != MENTORLOG_ERR_DEVICE_REVOKED && rc != MENTORLOG_ERR_UNAUTHENTICATED)
     fail_msg("expected DEVICE_REVOKED or UNAUTHENTICATED: %s", sn_describe(&v->a2));
-  assert_int_equal(sn_db_int(&v->s, "SELECT count(*) FROM log", NULL, 0), size_before);
+  assert_int_equal(t_log_size(v->s.store), size_before);
   assert_int_equal(mentorlog_counts(v->a2.h, &r2, &o2), 0);
   assert_int_equal(o2, 1);
   sn_sync_ok(&v->a1);
@@ -230,15 +255,10 @@ static void test_two_devices_and_a_stranger(void **state) {
   uint8_t rn[16];
   assert_int_equal(mentorlog_note_add(v->a1.h, rn, v->case1, "Sealed under the new key.", 25), 0);
   sn_sync_ok(&v->a1);
-  sqlite3 *db = sn_server_db(&v->s);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT envelope FROM log WHERE record_id = ?", -1, &st, NULL), SQLITE_OK);
-  sqlite3_bind_blob(st, 1, rn, 16, SQLITE_STATIC);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  mlproto_record *rec = NULL;
-  assert_int_equal(mlproto_record_verify(&rec, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)), 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  envelope_of_ud eo = {.record_id = rn};
+  t_log_each(v->s.store, envelope_of_fn, &eo);
+  assert_int_equal(eo.found, 1);
+  mlproto_record *rec = eo.rec;
   int64_t gens[8];
   size_t ng = 0;
   assert_int_equal(ml__casekey_gens(v->a2.h, v->case1, gens, 8, &ng), 0);

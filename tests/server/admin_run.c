@@ -1,6 +1,7 @@
 #include "admin_run.h"
 
 #include "admin.h"
+#include "test_store.h"
 #include "testutil.h"
 
 #include <fcntl.h>
@@ -10,9 +11,16 @@
 #include <unistd.h>
 
 int sa_admin(const char *dir, char *out, size_t cap, const char *const *args) {
-  const char *argv[10] = {"admin", "--data", dir};
+  const char *argv[12] = {"admin", "--data", dir};
   int argc = 3;
-  for (size_t i = 0; args && args[i] && argc < 9; i++)
+  const char *store = test_store_of(dir);
+  if (!store && test_store_is_pg())
+    fail_msg("sa_admin: no test store made for %s (test_store_uri): it would run on SQLite", dir);
+  if (test_store_cli(store)) {
+    argv[argc++] = "--store";
+    argv[argc++] = store;
+  }
+  for (size_t i = 0; args && args[i] && argc < 11; i++)
     argv[argc++] = args[i];
   argv[argc] = NULL;
   char path[512];

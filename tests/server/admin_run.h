@@ -5,7 +5,8 @@
 
 #include <stddef.h>
 
-/* Runs `admin --data dir args...` (args NULL-terminated, at most 6) with its
+/* Runs `admin --data dir [--store URI] args...` (args NULL-terminated, at
+ * most 6; URI: the store test_store_uri() made for dir, test_store.h) with its
  * standard output captured into out (cap bytes, may be NULL), without its
  * final newline. Returns the command's exit status. */
 int sa_admin(const char *dir, char *out, size_t cap, const char *const *args);

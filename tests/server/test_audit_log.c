@@ -12,6 +12,7 @@
 #include "testutil.h"
 
 #include "admin_run.h"
+#include "test_store.h"
 #include "app.h"
 #include "app_sync.h"
 
@@ -30,6 +31,7 @@
 
 typedef struct fx {
   char dir[64];
+  char store[TEST_STORE_URI_CAP]; /* test_store.h */
   mls_app *app;
   int64_t now;
   char mentor_a[40], mentor_b[40];
@@ -79,8 +81,9 @@ static int setup(void **state) {
   assert_non_null(f);
   strcpy(f->dir, "/tmp/mls-audit-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(test_store_uri(f->store, sizeof f->store, f->dir), 0);
   f->now = (int64_t)time(NULL) * 1000;
-  mls_app_config cfg = {.data_dir = f->dir, .create = 1};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 1};
   assert_int_equal(mls_app_open(&f->app, &cfg), 0);
   const char *ma[] = {"mentor", "add", "Anna", NULL}, *mb[] = {"mentor", "add", "Bo", NULL};
   assert_int_equal(sa_admin(f->dir, f->mentor_a, sizeof f->mentor_a, ma), 0);
@@ -121,6 +124,7 @@ static int teardown(void **state) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;
 }

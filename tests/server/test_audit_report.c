@@ -17,6 +17,7 @@
 #include "testutil.h"
 
 #include "admin_run.h"
+#include "test_store.h"
 #include "app.h"
 #include "app_sync.h"
 
@@ -26,7 +27,6 @@
 
 #include <fcntl.h>
 #include <spawn.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +41,7 @@ extern char **environ;
 
 typedef struct fx {
   char dir[64];
+  char store[TEST_STORE_URI_CAP]; /* test_store.h */
   mls_app *app;
   int64_t now;
   mentorlog_date today;
@@ -183,9 +184,10 @@ static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   strcpy(f->dir, "/tmp/mls-arep-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(test_store_uri(f->store, sizeof f->store, f->dir), 0);
   f->now = (int64_t)time(NULL) * 1000;
   f->today = (mentorlog_date)(f->now / DAY_MS);
-  mls_app_config cfg = {.data_dir = f->dir, .create = 1};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 1};
   assert_int_equal(mls_app_open(&f->app, &cfg), 0);
   const char *ma[] = {"mentor", "add", "Anna", NULL}, *mb[] = {"mentor", "add", "Bo", NULL};
   assert_int_equal(admin(f, f->mentor_a, sizeof f->mentor_a, ma), 0);
@@ -256,7 +258,15 @@ static int teardown(void **state) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_drop(f->store), 0);
   free(f);
+  return 0;
+}
+
+/* SELECT max(received_ms) FROM log, through the store contract. */
+static int max_received_fn(void *ud, const mls_log_entry *e) {
+  int64_t *m = ud;
+  if ((int64_t)e->received_ms > *m) *m = (int64_t)e->received_ms;
   return 0;
 }
 
@@ -315,17 +325,9 @@ static void identical_to_the_server(void **state) {
   run_free(&a);
 
   /* default now: the receipt time of the file's last entry */
-  char db[128];
-  snprintf(db, sizeof db, "%s/server.db", f->dir);
-  sqlite3 *h;
-  assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(h, "SELECT max(received_ms) FROM log", -1, &st, NULL),
-                   SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  int64_t last = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
+  int64_t last = 0;
+  t_log_each(f->store, max_received_fn, &last);
+  assert_true(last > 0);
   a = audit(f, "report", f->file, "--log-key", f->vkey, (char *)NULL);
   b = audit(f, "report", f->file, "--log-key", f->vkey, "--json", "--now", ms(now, last),
             (char *)NULL);

@@ -24,6 +24,7 @@
 #include "admin_run.h"
 #include "app.h"
 #include "app_sync.h"
+#include "test_store.h"
 
 #include "mentorlog/mentorlog.h"
 #include "mlproto/checkpoint.h"
@@ -33,7 +34,6 @@
 #include "mlproto/record.h"
 #include "mlproto/util.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +44,7 @@
 
 typedef struct fx {
   char dir[64];
+  char store[TEST_STORE_URI_CAP]; /* test_store.h */
   mls_app *app;
   int64_t now;
   mentorlog_date today;
@@ -126,9 +127,10 @@ static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   strcpy(f->dir, "/tmp/mls-erase-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(test_store_uri(f->store, sizeof f->store, f->dir), 0);
   f->now = (int64_t)time(NULL) * 1000;
   f->today = (mentorlog_date)(f->now / DAY_MS);
-  mls_app_config cfg = {.data_dir = f->dir, .create = 1};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 1};
   assert_int_equal(mls_app_open(&f->app, &cfg), 0);
   const char *ma[] = {"mentor", "add", "Anna", NULL};
   assert_int_equal(sa_admin(f->dir, f->mentor, sizeof f->mentor, ma), 0);
@@ -169,6 +171,7 @@ static int teardown(void **state) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;
 }
@@ -186,72 +189,104 @@ typedef struct row {
   int has_sealed;
 } row;
 
-static sqlite3 *db_open(fx *f) {
-  char path[128];
-  snprintf(path, sizeof path, "%s/server.db", f->dir);
-  sqlite3 *h;
-  assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  return h;
-}
+/* The log rows of case c (every row when c is NULL), read through the store
+ * contract and verified against the record hash the log holds. */
+typedef struct rows_ud {
+  const uint8_t *c;
+  row *out;
+  size_t n, cap;
+} rows_ud;
 
-/* The log rows of case c (every row when c is NULL), verified against the
- * record hash the log holds. */
-static size_t rows_of(fx *f, const uint8_t *c, row *out, size_t cap) {
-  sqlite3 *h = db_open(f);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(h,
-                                      "SELECT idx, type, received_ms, kind, envelope, record_hash"
-                                      " FROM log WHERE ?1 IS NULL OR case_id = ?1 ORDER BY idx",
-                                      -1, &st, NULL),
-                   SQLITE_OK);
-  if (c) sqlite3_bind_blob(st, 1, c, 16, SQLITE_STATIC);
-  size_t n = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    assert_true(n < cap);
-    row *r = &out[n++];
-    memset(r, 0, sizeof *r);
-    r->index = (uint64_t)sqlite3_column_int64(st, 0);
-    r->type = sqlite3_column_int(st, 1);
-    r->received_ms = (uint64_t)sqlite3_column_int64(st, 2);
-    r->kind = (uint32_t)sqlite3_column_int64(st, 3);
-    assert_int_equal(sqlite3_column_bytes(st, 5), 32);
-    memcpy(r->record_hash, sqlite3_column_blob(st, 5), 32);
-    mlproto_record *rec = NULL;
-    assert_int_equal(mlproto_record_verify(&rec, sqlite3_column_blob(st, 4),
-                                           (size_t)sqlite3_column_bytes(st, 4)),
-                     0);
-    assert_memory_equal(rec->hash, r->record_hash, 32);
-    r->flags = rec->flags;
-    if (rec->sealed && rec->sealed_len >= 16) {
-      memcpy(r->sealed_head, rec->sealed, 16);
-      r->has_sealed = 1;
-    }
-    mlproto_record_free(rec);
+static int rows_fn(void *ud, const mls_log_entry *e) {
+  rows_ud *u = ud;
+  if (u->c && memcmp(e->case_id, u->c, 16) != 0) return 0;
+  assert_true(u->n < u->cap);
+  row *r = &u->out[u->n++];
+  memset(r, 0, sizeof *r);
+  r->index = e->index;
+  r->type = e->type;
+  r->received_ms = e->received_ms;
+  r->kind = e->kind;
+  memcpy(r->record_hash, e->record_hash, 32);
+  mlproto_record *rec = NULL;
+  assert_int_equal(mlproto_record_verify(&rec, e->envelope, e->envelope_len), 0);
+  assert_memory_equal(rec->hash, r->record_hash, 32);
+  r->flags = rec->flags;
+  if (rec->sealed && rec->sealed_len >= 16) {
+    memcpy(r->sealed_head, rec->sealed, 16);
+    r->has_sealed = 1;
   }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return n;
+  mlproto_record_free(rec);
+  return 0;
 }
 
-/* The value of `SELECT erased_ms FROM cases` for c (0 when NULL). */
+static size_t rows_of(fx *f, const uint8_t *c, row *out, size_t cap) {
+  rows_ud u = {.c = c, .out = out, .cap = cap};
+  t_log_each(f->store, rows_fn, &u);
+  return u.n;
+}
+
+/* When the store says c was erased (case_erased_get; 0: not erased). */
 static int64_t case_erased_ms(fx *f, const uint8_t c[16]) {
-  sqlite3 *h = db_open(f);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(h, "SELECT coalesce(erased_ms, 0) FROM cases WHERE case_id = ?1",
-                                      -1, &st, NULL),
-                   SQLITE_OK);
-  sqlite3_bind_blob(st, 1, c, 16, SQLITE_STATIC);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return v;
+  mls_store *st = t_store_open(f->store);
+  mls_txn *tx = NULL;
+  uint64_t v = 0;
+  assert_int_equal(mls_store_begin(st, MLS_TXN_READ, &tx), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, case_erased_get, c, &v), MLPROTO_OK);
+  mls_store_rollback(tx);
+  mls_store_close(st);
+  return (int64_t)v;
 }
 
-/* Whether the bytes occur in DIR/server.db or DIR/server.db-wal. */
+/* Whether the bytes occur in any envelope the store gives back: the log's
+ * and the fork evidence's (the contract's view; on_disk adds the files). */
+typedef struct find_ud {
+  const void *needle;
+  size_t len;
+  int found;
+} find_ud;
+
+static int find_entry_fn(void *ud, const mls_log_entry *e) {
+  find_ud *u = ud;
+  if (memmem(e->envelope, e->envelope_len, u->needle, u->len)) u->found = 1;
+  return 0;
+}
+
+static int find_fork_fn(void *ud, uint64_t id, const uint8_t *logged, size_t logged_len,
+                        const uint8_t *pushed, size_t pushed_len) {
+  (void)id;
+  find_ud *u = ud;
+  if (memmem(logged, logged_len, u->needle, u->len) || memmem(pushed, pushed_len, u->needle, u->len))
+    u->found = 1;
+  return 0;
+}
+
+static int in_store(fx *f, const void *needle, size_t len) {
+  find_ud u = {.needle = needle, .len = len};
+  t_log_each(f->store, find_entry_fn, &u);
+  mls_store *st = t_store_open(f->store);
+  mls_txn *tx = NULL;
+  assert_int_equal(mls_store_begin(st, MLS_TXN_READ, &tx), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, fork_list, find_fork_fn, &u), MLPROTO_OK);
+  mls_store_rollback(tx);
+  mls_store_close(st);
+  return u.found;
+}
+
+/* Whether the bytes occur in what the store gives back (in_store) or, for
+ * SQLite, in DIR/server.db or DIR/server.db-wal: the bytes that erasure must
+ * shred (secure_delete, the WAL checkpointed by scrub). A PostgreSQL store's
+ * files are the database server's, out of the test's reach (its old row
+ * versions go at VACUUM, store.h MLS_STORE_CAP_SCRUB_FILES): there only
+ * in_store is checked, and the test says so once. */
 static int on_disk(fx *f, const void *needle, size_t len) {
+  int found = in_store(f, needle, len);
+  if (test_store_is_pg()) {
+    static int said;
+    if (!said++) print_message("PostgreSQL: erased bytes are looked for in the store's rows, not its files\n");
+    return found;
+  }
   static const char *const sfx[] = {"", "-wal"};
-  int found = 0;
   for (size_t i = 0; i < 2; i++) {
     char path[128];
     snprintf(path, sizeof path, "%s/server.db%s", f->dir, sfx[i]);
@@ -352,7 +387,7 @@ static void grant_state(fx *f, const uint8_t g[16], char out[32]) {
  * the one an app without a cache answers, byte for byte, at the same now. */
 static void assert_report_uncached(fx *f) {
   mls_app *u = NULL;
-  mls_app_config cfg = {.data_dir = f->dir, .no_report_cache = 1};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .no_report_cache = 1};
   assert_int_equal(mls_app_open(&u, &cfg), 0);
   static const char *const qs[] = {"", "format=csv"};
   for (size_t i = 0; i < 2; i++) {
@@ -494,27 +529,28 @@ static void device_erasure_shreds_the_server(void **state) {
 }
 
 /* How many RETENTION_PURGE events name case c. */
+typedef struct purge_ud {
+  const uint8_t *c;
+  size_t n;
+} purge_ud;
+
+static int purge_fn(void *ud, const mls_log_entry *e) {
+  purge_ud *u = ud;
+  if (e->type != MLPROTO_LOG_SERVER_EVENT || e->kind != MLPROTO_KIND_RETENTION_PURGE) return 0;
+  mlproto_record *rec = NULL;
+  assert_int_equal(mlproto_record_verify(&rec, e->envelope, e->envelope_len), 0);
+  assert_non_null(rec->disclosed);
+  assert_non_null(rec->disclosed->retention_purge);
+  const ProtobufCBinaryData *id = &rec->disclosed->retention_purge->case_id;
+  u->n += id->len == 16 && memcmp(id->data, u->c, 16) == 0;
+  mlproto_record_free(rec);
+  return 0;
+}
+
 static size_t purge_events(fx *f, const uint8_t c[16]) {
-  sqlite3 *h = db_open(f);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(h, "SELECT envelope FROM log WHERE type = 2 AND kind = 103",
-                                      -1, &st, NULL),
-                   SQLITE_OK);
-  size_t n = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    mlproto_record *rec = NULL;
-    assert_int_equal(mlproto_record_verify(&rec, sqlite3_column_blob(st, 0),
-                                           (size_t)sqlite3_column_bytes(st, 0)),
-                     0);
-    assert_non_null(rec->disclosed);
-    assert_non_null(rec->disclosed->retention_purge);
-    const ProtobufCBinaryData *id = &rec->disclosed->retention_purge->case_id;
-    n += id->len == 16 && memcmp(id->data, c, 16) == 0;
-    mlproto_record_free(rec);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return n;
+  purge_ud u = {.c = c};
+  t_log_each(f->store, purge_fn, &u);
+  return u.n;
 }
 
 static size_t log_size(fx *f) {
@@ -633,32 +669,42 @@ static mentorlog *reopen(const char *dir) {
   return h;
 }
 
-/* The fork evidence rows: both envelopes re-parsed; *erased counts those
- * with no part left, *of_case those of case c. */
-static size_t forks_of(fx *f, const uint8_t c[16], size_t *of_case, size_t *erased) {
-  sqlite3 *h = db_open(f);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(h, "SELECT logged, pushed FROM forks", -1, &st, NULL),
-                   SQLITE_OK);
-  size_t n = 0;
-  *of_case = *erased = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    n++;
-    for (int k = 0; k < 2; k++) {
-      mlproto_record *rec = NULL;
-      assert_int_equal(mlproto_record_verify(&rec, sqlite3_column_blob(st, k),
-                                             (size_t)sqlite3_column_bytes(st, k)),
-                       0);
-      if (memcmp(rec->case_id, c, 16) == 0) {
-        (*of_case)++;
-        *erased += !(rec->flags & (MLPROTO_RECORD_DISCLOSED | MLPROTO_RECORD_SEALED));
-      }
-      mlproto_record_free(rec);
+/* The fork evidence rows (fork_list): both envelopes re-parsed; *erased
+ * counts those with no part left, *of_case those of case c. */
+typedef struct forks_ud {
+  const uint8_t *c;
+  size_t n, *of_case, *erased;
+} forks_ud;
+
+static int forks_fn(void *ud, uint64_t id, const uint8_t *logged, size_t logged_len,
+                    const uint8_t *pushed, size_t pushed_len) {
+  (void)id;
+  forks_ud *u = ud;
+  u->n++;
+  const uint8_t *env[2] = {logged, pushed};
+  size_t len[2] = {logged_len, pushed_len};
+  for (int k = 0; k < 2; k++) {
+    mlproto_record *rec = NULL;
+    assert_int_equal(mlproto_record_verify(&rec, env[k], len[k]), 0);
+    if (memcmp(rec->case_id, u->c, 16) == 0) {
+      (*u->of_case)++;
+      *u->erased += !(rec->flags & (MLPROTO_RECORD_DISCLOSED | MLPROTO_RECORD_SEALED));
     }
+    mlproto_record_free(rec);
   }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return n;
+  return 0;
+}
+
+static size_t forks_of(fx *f, const uint8_t c[16], size_t *of_case, size_t *erased) {
+  *of_case = *erased = 0;
+  forks_ud u = {.c = c, .of_case = of_case, .erased = erased};
+  mls_store *st = t_store_open(f->store);
+  mls_txn *tx = NULL;
+  assert_int_equal(mls_store_begin(st, MLS_TXN_READ, &tx), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, fork_list, forks_fn, &u), MLPROTO_OK);
+  mls_store_rollback(tx);
+  mls_store_close(st);
+  return u.n;
 }
 
 /* A copy of a1's profile writes a different record at a seq a1 used: the

@@ -25,6 +25,7 @@
 #include "testutil.h"
 
 #include "admin_run.h"
+#include "test_store.h"
 #include "app.h"
 #include "app_sync.h"
 #include "escrow_holder.h"
@@ -49,6 +50,7 @@
 
 typedef struct fx {
   char dir[64];
+  char store[TEST_STORE_URI_CAP]; /* test_store.h */
   mls_app *app;
   int64_t now;
   char anna[40], bo[40];
@@ -181,8 +183,9 @@ static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   strcpy(f->dir, "/tmp/mls-escrow-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(test_store_uri(f->store, sizeof f->store, f->dir), 0);
   f->now = (int64_t)time(NULL) * 1000;
-  mls_app_config cfg = {.data_dir = f->dir, .create = 1};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 1};
   assert_int_equal(mls_app_open(&f->app, &cfg), 0);
   const char *ma[] = {"mentor", "add", "Anna", NULL};
   assert_int_equal(sa_admin(f->dir, f->anna, sizeof f->anna, ma), 0);
@@ -212,6 +215,7 @@ static int teardown(void **state) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;
 }

@@ -12,6 +12,8 @@
 #include "testutil.h"
 
 #include "admin_run.h"
+#include "store_tamper.h"
+#include "test_store.h"
 #include "app.h"
 #include "app_sync.h"
 #include "store.h"
@@ -22,7 +24,6 @@
 #include "mlproto/util.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 
 typedef struct fx {
   char dir[64];
+  char store[TEST_STORE_URI_CAP]; /* test_store.h */
   mls_app *app;
   int64_t now;
   char mentor_a[40], mentor_b[40];
@@ -101,9 +103,10 @@ static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   strcpy(f->dir, "/tmp/mls-jc-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(test_store_uri(f->store, sizeof f->store, f->dir), 0);
   f->now = (int64_t)time(NULL) * 1000;
   f->today = (mentorlog_date)(f->now / DAY_MS);
-  mls_app_config cfg = {.data_dir = f->dir, .create = 1};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 1};
   assert_int_equal(mls_app_open(&f->app, &cfg), 0);
   assert_int_equal(admin(f, f->mentor_a, sizeof f->mentor_a, "mentor", "add", "Anna", 0, 0), 0);
   assert_int_equal(admin(f, f->mentor_b, sizeof f->mentor_b, "mentor", "add", "Bo", 0, 0), 0);
@@ -156,6 +159,7 @@ static int teardown(void **state) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;
 }
@@ -212,36 +216,36 @@ static int col(const csv_row *header, const char *name) {
 
 /* --------------------------------------------------------------- tests --- */
 
+/* Every sealed part the store holds (the log's envelopes, through the
+ * store contract) is absent from r. */
+typedef struct sealed_ud {
+  const resp *r;
+  int sealed;
+} sealed_ud;
+
+static int sealed_fn(void *ud, const mls_log_entry *e) {
+  sealed_ud *u = ud;
+  mlproto_record *rec = NULL;
+  if (mlproto_record_verify_stored(&rec, e->envelope, e->envelope_len, e->record_hash) != 0) return 0;
+  if (rec->sealed && rec->sealed_len >= 12) {
+    char hex[25];
+    mlproto_hex_encode(hex, rec->sealed, 12);
+    assert_null(strstr(u->r->text, hex));
+    assert_null(memmem(u->r->text, u->r->len, rec->sealed, 12));
+    u->sealed++;
+  }
+  mlproto_record_free(rec);
+  return 0;
+}
+
 /* What no jobcentre answer may hold: names, notes, purposes, and any byte
  * run of a sealed part (its nonce, hex-encoded, as a report writes ids). */
 static void assert_nothing_sealed(fx *f, const resp *r) {
   assert_null(strstr(r->text, "SECRET"));
   assert_null(strstr(r->text, "4512345678"));
-  char db[128];
-  snprintf(db, sizeof db, "%s/server.db", f->dir);
-  sqlite3 *h;
-  assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(h, "SELECT envelope, record_hash FROM log", -1, &st, NULL),
-                   SQLITE_OK);
-  int sealed = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    mlproto_record *rec = NULL;
-    if (mlproto_record_verify_stored(&rec, sqlite3_column_blob(st, 0),
-                                     (size_t)sqlite3_column_bytes(st, 0),
-                                     sqlite3_column_blob(st, 1)) != 0)
-      continue;
-    if (rec->sealed && rec->sealed_len >= 12) {
-      char hex[25];
-      mlproto_hex_encode(hex, rec->sealed, 12);
-      assert_null(strstr(r->text, hex));
-      assert_null(memmem(r->text, r->len, rec->sealed, 12));
-      sealed++;
-    }
-    mlproto_record_free(rec);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
+  sealed_ud u = {.r = r};
+  t_log_each(f->store, sealed_fn, &u);
+  int sealed = u.sealed;
   assert_true(sealed > 10);
 }
 
@@ -530,15 +534,8 @@ static void index_backfilled(void **state) {
   resp before = get(f, "/v1/jobcentre/compliance", "format=csv", f->tok_kbh);
   mls_app_close(f->app);
   f->app = NULL;
-  char db[128], *err = NULL;
-  snprintf(db, sizeof db, "%s/server.db", f->dir);
-  sqlite3 *h;
-  assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(h, "DELETE FROM case_jobcentres;"
-                                   "INSERT OR REPLACE INTO meta VALUES('jobcentre_index',"
-                                   " CAST('pending' AS BLOB));", NULL, NULL, &err), SQLITE_OK);
-  sqlite3_close(h);
-  mls_app_config cfg = {.data_dir = f->dir};
+  store_tamper_jobcentre_index_forget(f->store);
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store};
   assert_int_equal(mls_app_open(&f->app, &cfg), 0);
   resp after = get(f, "/v1/jobcentre/compliance", "format=csv", f->tok_kbh);
   assert_int_equal(after.status, 200);
@@ -552,7 +549,7 @@ static void index_backfilled(void **state) {
 /* The same data directory served by an app without a report cache. */
 static mls_app *uncached_app(fx *f) {
   mls_app *u = NULL;
-  mls_app_config cfg = {.data_dir = f->dir, .no_report_cache = 1};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .no_report_cache = 1};
   assert_int_equal(mls_app_open(&u, &cfg), 0);
   return u;
 }
@@ -665,7 +662,7 @@ static void cache_cap(void **state) {
   size_t caps[] = {64, full.bytes - 1};
   for (size_t k = 0; k < 2; k++) {
     mls_app *small = NULL;
-    mls_app_config cfg = {.data_dir = f->dir, .report_cache_bytes = caps[k]};
+    mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .report_cache_bytes = caps[k]};
     assert_int_equal(mls_app_open(&small, &cfg), 0);
     for (int rep = 0; rep < 3; rep++) {
       for (size_t i = 0; i < sizeof ANSWERS / sizeof ANSWERS[0]; i++) {
@@ -696,7 +693,7 @@ static void compliance_in_slices(void **state) {
   mls_app *u = uncached_app(f);
   for (int cached = 0; cached < 2; cached++) {
     mls_app *sl = NULL;
-    mls_app_config cfg = {.data_dir = f->dir, .report_slice_grants = 1, .no_report_cache = !cached};
+    mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .report_slice_grants = 1, .no_report_cache = !cached};
     assert_int_equal(mls_app_open(&sl, &cfg), 0);
     char q[96], qc[112], from[11], to[11];
     mlproto_date_format(from, f->today - 30);

@@ -13,6 +13,7 @@
 #include "devsim.h"
 #include "log_fmt.h"
 #include "store.h"
+#include "test_store.h"
 
 #include "mlproto/alloc.h"
 #include "mlproto/errors.h"
@@ -36,6 +37,7 @@
 
 typedef struct fx {
   char dir[64];
+  char store[TEST_STORE_URI_CAP]; /* test_store.h */
   mls_app *app;
   uint64_t now;
   uint8_t server_pub[32];
@@ -100,7 +102,8 @@ static resp call(fx *f, const char *method, const char *path, const char *query,
 }
 
 static void fx_open(fx *f) {
-  mls_app_config cfg = {.data_dir = f->dir, .create = 1, .verify_first = f->verify_first};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 1,
+                        .verify_first = f->verify_first};
   assert_int_equal(mls_app_open(&f->app, &cfg), MLPROTO_OK);
 }
 
@@ -112,8 +115,10 @@ static void fx_reopen(fx *f, int verify_first) {
   fx_open(f);
 }
 
-/* A connection of the test's own to the server's database. */
+/* A connection of the test's own to the server's SQLite database: only for
+ * the tests of SQLite's own layout and its migrations (sqlite_only()). */
 static sqlite3 *db_open(fx *f) {
+  assert_false(test_store_is_pg());
   char db_path[128];
   snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
   sqlite3 *db;
@@ -146,10 +151,21 @@ static int64_t db_int(fx *f, const char *sql) {
   return v;
 }
 
+/* A test of SQLite's own schema history (migrations from older SQLite
+ * layouts, PRAGMA user_version, sqlite_master, its leaf_index, its files):
+ * skipped, and said so, on another backend. */
+static void sqlite_only(const char *why) {
+  if (test_store_is_pg()) {
+    print_message("SKIPPED on PostgreSQL: %s\n", why);
+    skip();
+  }
+}
+
 static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   strcpy(f->dir, "/tmp/mls-test-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(test_store_uri(f->store, sizeof f->store, f->dir), 0);
   /* Codes are dated by the admin command's clock: the app's "now" starts there. */
   f->now = (uint64_t)time(NULL) * 1000;
   /* The server creates its store; admin refuses a directory without one. */
@@ -167,6 +183,7 @@ static int teardown(void **state) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;
 }
@@ -1112,11 +1129,12 @@ static void test_push_revoked_in_between(void **state) {
   sim_dev d;
   device_up(f, &d, f->mentor_a);
   uint64_t size0 = current_sth(f).size;
-  sqlite3 *db = db_open(f);
-  sqlite3_busy_timeout(db, 5000);
-  /* Hold the writer lock: the push authenticates (a read) and then waits
-   * for the write transaction of its append. */
-  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  /* A second opening of the store, as the admin command's: hold the writer
+   * lock; the push authenticates (a read) and then waits for the write
+   * transaction of its append. */
+  mls_store *other = t_store_open(f->store);
+  mls_txn *tx = NULL;
+  assert_int_equal(mls_store_begin(other, MLS_TXN_WRITE, &tx), MLPROTO_OK);
   uint8_t c1[16];
   mlproto_random_id(c1);
   push_job j = {.f = f, .d = &d};
@@ -1124,17 +1142,10 @@ static void test_push_revoked_in_between(void **state) {
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, push_thread, &j), 0);
   usleep(300 * 1000); /* ordering only: let the push pass authentication */
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, "UPDATE devices SET revoked_ms = ?2 WHERE pub = ?1", -1,
-                                      &st, NULL),
-                   SQLITE_OK);
-  sqlite3_bind_blob(st, 1, d.pub, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)f->now);
-  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-  sqlite3_finalize(st);
-  assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(MLS_TX(tx, device_revoke, d.pub, f->now), MLPROTO_OK);
+  assert_int_equal(mls_store_commit(tx), MLPROTO_OK);
   assert_int_equal(pthread_join(t, NULL), 0);
-  sqlite3_close(db);
+  mls_store_close(other);
   assert_string_equal(j.r.name, "UNAUTHENTICATED");
   assert_int_equal(current_sth(f).size, size0);
   resp_free(&j.r);
@@ -1440,17 +1451,8 @@ static void push_many(fx *f, sim_dev *d, size_t n) {
   }
 }
 
-/* The leaf hash at index idx, read from the store. */
-static void stored_leaf(fx *f, uint64_t idx, uint8_t leaf[32]) {
-  char sql[96];
-  snprintf(sql, sizeof sql, "SELECT hash FROM nodes WHERE level = 0 AND idx = %" PRIu64, idx);
-  sqlite3 *db = db_open(f);
-  sqlite3_stmt *st = db_row(db, sql);
-  assert_int_equal(sqlite3_column_bytes(st, 0), 32);
-  memcpy(leaf, sqlite3_column_blob(st, 0), 32);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-}
+/* The leaf hash at index idx, read from the store (its contract). */
+static void stored_leaf(fx *f, uint64_t idx, uint8_t leaf[32]) { t_leaf_hash(f->store, idx, leaf); }
 
 /* GET /v1/log/proof/inclusion?hash=leaf: status; on 200 the index it names
  * is want and the proof verifies against the current tree head. */
@@ -1480,10 +1482,35 @@ static int proof_by_hash(fx *f, const uint8_t leaf[32], uint64_t want) {
   return status;
 }
 
-/* Proofs by leaf hash across leaf_index epochs (4,096 leaves each): every
- * epoch is searched, a matching 8-byte prefix alone finds nothing, and an
- * unknown hash is NOT_FOUND. */
+/* Proofs by leaf hash over a log of 9,001 leaves (SQLite files them in
+ * leaf_index epochs of 4,096: the leaves on both sides of each border are
+ * asked for), and an unknown hash, even one sharing a leaf's first bytes,
+ * is NOT_FOUND. */
 static void test_proof_by_hash(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  push_many(f, &d, 9000); /* leaves 0 (DEVICE_ENROLLED) .. 9000 */
+  assert_int_equal(mls_app_log_size(f->app), 9001);
+  const uint64_t at[] = {0, 1, 4095, 4096, 4097, 8191, 8192, 9000};
+  uint8_t leaf[32];
+  for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+    stored_leaf(f, at[i], leaf);
+    assert_int_equal(proof_by_hash(f, leaf, at[i]), 200);
+  }
+  stored_leaf(f, 5000, leaf);
+  leaf[31] ^= 1; /* same prefix, another hash */
+  assert_int_equal(proof_by_hash(f, leaf, 0), 404);
+  memset(leaf, 0x5a, sizeof leaf);
+  assert_int_equal(proof_by_hash(f, leaf, 0), 404);
+  sim_dev_free(&d);
+}
+
+/* SQLite's leaf_index: every epoch (4,096 leaves) is searched, the
+ * checkpointer thread moves the WAL into the database file, and a
+ * matching 8-byte prefix filed under another index finds nothing. */
+static void test_proof_by_hash_leaf_index(void **state) {
+  sqlite_only("SQLite's leaf_index table, its epochs and its WAL checkpoints");
   fx *f = *state;
   sim_dev d;
   device_up(f, &d, f->mentor_a);
@@ -1501,12 +1528,7 @@ static void test_proof_by_hash(void **state) {
   for (int i = 0; i < 1200 && (stat(path, &dbf) != 0 || dbf.st_size <= 4 * 1024 * 1024); i++)
     usleep(50 * 1000);
   assert_true(dbf.st_size > 4 * 1024 * 1024);
-  const uint64_t at[] = {0, 1, 4095, 4096, 4097, 8191, 8192, 9000};
   uint8_t leaf[32];
-  for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
-    stored_leaf(f, at[i], leaf);
-    assert_int_equal(proof_by_hash(f, leaf, at[i]), 200);
-  }
   /* a decoy: leaf 5000's prefix filed under index 3 in epoch 0 */
   stored_leaf(f, 5000, leaf);
   char sql[160], hex[17];
@@ -1515,8 +1537,6 @@ static void test_proof_by_hash(void **state) {
   db_exec(f, sql);
   assert_int_equal(proof_by_hash(f, leaf, 5000), 200);
   leaf[31] ^= 1; /* same prefix, another hash */
-  assert_int_equal(proof_by_hash(f, leaf, 0), 404);
-  memset(leaf, 0x5a, sizeof leaf);
   assert_int_equal(proof_by_hash(f, leaf, 0), 404);
   sim_dev_free(&d);
 }
@@ -1534,6 +1554,7 @@ static void test_proof_by_hash(void **state) {
 
 /* Item 9: a store of a newer version is refused; an older one migrated. */
 static void test_store_versions(void **state) {
+  sqlite_only("migrations from SQLite layouts of versions 1 and 99 (PRAGMA user_version, sqlite_master)");
   fx *f = *state;
   sim_dev d0;
   device_up(f, &d0, f->mentor_a);
@@ -1543,7 +1564,8 @@ static void test_store_versions(void **state) {
   f->app = NULL;
   db_exec(f, "PRAGMA user_version=99");
   mls_app *app = NULL;
-  assert_int_equal(mls_app_open(&app, &(mls_app_config){.data_dir = f->dir, .create = 1}),
+  assert_int_equal(mls_app_open(&app, &(mls_app_config){.data_dir = f->dir, .store_uri = f->store,
+                                                        .create = 1}),
                    MLPROTO_ERR_STORE_TOO_NEW);
   assert_null(app);
   assert_int_equal(db_int(f, "PRAGMA user_version"), 99); /* untouched */
@@ -1602,6 +1624,7 @@ static int count_str(const char *hay, const char *needle) {
 /* Store version 3 -> 4: codes issued before ids existed get distinct
  * random ids; the unused ones still enrol, and can be listed and revoked. */
 static void test_store_v3_codes(void **state) {
+  sqlite_only("the migration of a SQLite store of version 3 (enroll_codes without ids)");
   fx *f = *state;
   char c1[64], c2[64], c3[64];
   get_code(f, f->mentor_a, c1);
@@ -2192,6 +2215,7 @@ static void test_admin_needs_store(void **state) {
   memset(&g, 0, sizeof g);
   strcpy(g.dir, "/tmp/mls-test-XXXXXX");
   assert_non_null(mkdtemp(g.dir));
+  assert_int_equal(test_store_uri(g.store, sizeof g.store, g.dir), 0);
   char out[256], path[128];
   assert_int_equal(admin(&g, out, sizeof out, "mentor", "add", "Dee", NULL), 1);
   snprintf(path, sizeof path, "%s/server.db", g.dir);
@@ -2206,6 +2230,7 @@ static void test_admin_needs_store(void **state) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g.dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_drop(g.store), 0);
 }
 
 /* Item 13: the one logfmt writer. */
@@ -2389,6 +2414,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_enrol_crockford, setup, teardown),
     cmocka_unit_test_setup_teardown(test_store_versions, setup, teardown),
     cmocka_unit_test_setup_teardown(test_proof_by_hash, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_proof_by_hash_leaf_index, setup, teardown),
     cmocka_unit_test_setup_teardown(test_push_pipelined, setup, teardown),
     cmocka_unit_test_setup_teardown(test_store_v3_codes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_enroll_code_admin, setup, teardown),

@@ -18,11 +18,12 @@
 #include "admin_run.h"
 #include "app_int.h"
 #include "devsim.h"
+#include "store_tamper.h"
+#include "test_store.h"
 
 #include "mlproto/checkpoint.h"
 #include "mlproto/merkle.h"
 
-#include <sqlite3.h>
 #include <unistd.h>
 
 #define CT "application/vnd.mentorlog.v1+protobuf"
@@ -31,6 +32,7 @@
 
 typedef struct fx {
   char dir[64];
+  char store[TEST_STORE_URI_CAP]; /* test_store.h */
   mls_app *app;
   uint64_t now;
 } fx;
@@ -87,8 +89,9 @@ static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   strcpy(f->dir, "/tmp/mls-tiles-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(test_store_uri(f->store, sizeof f->store, f->dir), 0);
   f->now = (uint64_t)time(NULL) * 1000;
-  mls_app_config cfg = {.data_dir = f->dir, .create = 1};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 1};
   assert_int_equal(mls_app_open(&f->app, &cfg), MLPROTO_OK);
   *state = f;
   return 0;
@@ -100,6 +103,7 @@ static int teardown(void **state) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;
 }
@@ -530,15 +534,16 @@ static void test_tiles_empty_and_256(void **state) {
 static void test_tiles_follow_signed_head(void **state) {
   fx *f = *state;
   append_synthetic(f, 300);
-  char db_path[128];
-  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "CREATE TABLE saved AS SELECT value FROM meta WHERE key = 'sth'",
-                                NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
-
+  /* the head of size 300, as the store gives it */
+  uint8_t saved[256];
+  size_t saved_len = 0;
+  uint64_t saved_size = mls_app_log_size(f->app);
+  assert_int_equal(saved_size, 300);
   mls_txn *tx;
+  assert_int_equal(mls_store_begin(f->app->st, MLS_TXN_READ, &tx), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, sth_get, saved, sizeof saved, &saved_len), MLPROTO_OK);
+  mls_store_rollback(tx);
+
   assert_int_equal(mls_log_begin(f->app->log, &tx), MLPROTO_OK);
   mls_log_entry e;
   memset(&e, 0, sizeof e);
@@ -560,10 +565,7 @@ static void test_tiles_follow_signed_head(void **state) {
   free(get_tile(f, 0, 1, 256, 256 * 32));
   free(get_tile(f, 0, 2, 88, 88 * 32));
 
-  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = (SELECT value FROM saved) WHERE key = 'sth'",
-                                NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
+  store_tamper_sth_rewind(f->store, saved, saved_len, saved_size);
   assert_int_equal(mls_app_log_size(f->app), 600);
   no_tile(f, 0, 1, 256);
   no_tile(f, 0, 1, 45);
@@ -580,14 +582,12 @@ static void test_tiles_follow_signed_head(void **state) {
 static void test_tiles_damage(void **state) {
   fx *f = *state;
   append_synthetic(f, 600);
-  char db_path[128];
-  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DELETE FROM nodes WHERE level = 0 AND idx = 300;"
-                                    "DELETE FROM nodes WHERE level = 8 AND idx = 0;"
-                                    "DELETE FROM log WHERE idx = 520;", NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
+  /* PostgreSQL keeps a tile's hashes in one row: node 300 goes with
+   * 301..511 (tile 0/001 stays damaged), node (8, 0) with (8, 1); tile
+   * 0/000 below and the entries above do not depend on them */
+  store_tamper_node_delete(f->store, 0, 300);
+  store_tamper_node_delete(f->store, 8, 0);
+  store_tamper_log_delete(f->store, 520);
   const char *bad[] = {"/v1/log/tile/0/001", "/v1/log/tile/1/000.p/1", "/v1/log/tile/entries/002.p/88"};
   for (size_t i = 0; i < 3; i++) {
     resp r = get(f, bad[i]);
@@ -800,13 +800,9 @@ static void test_store_ranges(void **state) {
   mls_store_rollback(tx);
 
   /* a gap inside the range */
-  char db_path[128];
-  snprintf(db_path, sizeof db_path, "%s/server.db", f->dir);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DELETE FROM nodes WHERE level = 0 AND idx = 17;"
-                                    "DELETE FROM log WHERE idx = 18", NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
+  /* (PostgreSQL: nodes 18.. of the tile go too; only 0..16 are asked for) */
+  store_tamper_node_delete(f->store, 0, 17);
+  store_tamper_log_delete(f->store, 18);
   assert_int_equal(mls_store_begin(f->app->st, MLS_TXN_READ, &tx), MLPROTO_OK);
   assert_int_equal(MLS_TX(tx, node_range, 0, 0, 17, h), MLPROTO_OK);
   assert_int_equal(MLS_TX(tx, node_range, 0, 0, 18, h), MLPROTO_ERR_NOT_FOUND);

@@ -10,6 +10,7 @@
 
 #include "admin.h"
 #include "admin_run.h"
+#include "test_store.h"
 #include "app.h"
 #include "app_sync.h"
 
@@ -59,6 +60,7 @@ static void t_free(void *p, void *ud) {
 
 typedef struct fx {
   char dir[64];
+  char store[TEST_STORE_URI_CAP]; /* test_store.h */
   mls_app *app;
   int64_t now;
   char mentor_a[40], mentor_b[40];
@@ -97,8 +99,9 @@ static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   strcpy(f->dir, "/tmp/mls-sync-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(test_store_uri(f->store, sizeof f->store, f->dir), 0);
   f->now = (int64_t)time(NULL) * 1000;
-  mls_app_config cfg = {.data_dir = f->dir, .create = 1};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 1};
   assert_int_equal(mls_app_open(&f->app, &cfg), 0);
   assert_int_equal(admin(f, f->mentor_a, sizeof f->mentor_a, "mentor", "add", "Anna"), 0);
   assert_int_equal(admin(f, f->mentor_b, sizeof f->mentor_b, "mentor", "add", "Bo"), 0);
@@ -112,6 +115,7 @@ static int teardown(void **state) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;
 }
@@ -293,10 +297,13 @@ static void revocation_rotates_keys(void **state) {
   mentorlog_close(a3);
 }
 
-static void restore(const char *dir) {
+/* The data directory (the profiles, the server's files) and the store as
+ * out_of_memory saved them (test_store_save: the SQLite file is in dir). */
+static void restore(fx *f) {
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s.base' '%s'", dir, dir, dir);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s.base' '%s'", f->dir, f->dir, f->dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_restore(f->store), 0);
 }
 
 static mentorlog *open_dev(fx *f, const char *name) {
@@ -336,6 +343,7 @@ static void out_of_memory(void **state) {
   char cmd[512];
   snprintf(cmd, sizeof cmd, "cp -a '%s' '%s.base'", f->dir, f->dir);
   assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_store_save(f->store), 0);
   int64_t t0 = f->now;
   long total = 0, tried = 0;
   int all = getenv("ML_OOM_ALL") != NULL;
@@ -349,9 +357,9 @@ static void out_of_memory(void **state) {
    * or two that a library made before the hooks counted) */
   long balance = 0;
   for (long n = -1;; ) {
-    restore(f->dir);
+    restore(f);
     f->now = t0;
-    mls_app_config cfg = {.data_dir = f->dir, .create = 0};
+    mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 0};
     assert_int_equal(mls_app_open(&f->app, &cfg), 0);
     long live = live_blocks;
     counting = 1;
@@ -403,7 +411,7 @@ static void out_of_memory(void **state) {
   assert_true(total > 300 && tried > (vg ? 20 : 300));
   snprintf(cmd, sizeof cmd, "rm -rf '%s.base'", f->dir);
   assert_int_equal(system(cmd), 0);
-  mls_app_config cfg = {.data_dir = f->dir, .create = 0};
+  mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 0};
   assert_int_equal(mls_app_open(&f->app, &cfg), 0);
 }
 

@@ -93,7 +93,8 @@ void sd_server_open(sd_server *s, sd_clock *c, const char *dir, const char *key_
   /* Tests make many requests in little (test-clock) time from few
    * addresses: the per-address budget of credential-free routes is lifted.
    * The other budgets (challenges, failures, per device) stay as shipped. */
-  mls_app_config cfg = {.data_dir = s->dir, .create = 1, .unauth_rate = 1e6};
+  if (test_store_uri(s->store, sizeof s->store, s->dir)) fail_msg("no store for %s", s->dir);
+  mls_app_config cfg = {.data_dir = s->dir, .store_uri = s->store, .create = 1, .unauth_rate = 1e6};
   int rc = mls_app_open(&s->app, &cfg);
   if (rc) fail_msg("mls_app_open(%s): %s", s->dir, mlproto_errname(rc));
 }
@@ -103,6 +104,8 @@ void sd_server_close(sd_server *s) {
   s->app = NULL;
   sd_rmtree(s->dir);
   s->dir[0] = 0;
+  if (test_store_drop(s->store)) fail_msg("cannot drop the test store");
+  s->store[0] = 0;
 }
 
 static int g_saved_stderr = -1;
@@ -143,19 +146,13 @@ void sd_log_restore(void) {
   unlink(g_log_path);
 }
 
-sqlite3 *sd_server_db(sd_server *s) {
-  char p[700];
-  snprintf(p, sizeof p, "%s/server.db", s->dir);
-  sqlite3 *db = NULL;
-  if (sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-    fail_msg("open %s: %s", p, db ? sqlite3_errmsg(db) : "?");
-  sqlite3_busy_timeout(db, 10000);
-  return db;
-}
-
 int sd_admin(sd_server *s, char *out, size_t cap, ...) {
   const char *argv[16] = {"admin", "--data", s->dir};
   int argc = 3;
+  if (test_store_cli(s->store)) {
+    argv[argc++] = "--store";
+    argv[argc++] = s->store;
+  }
   va_list ap;
   va_start(ap, cap);
   const char *a;

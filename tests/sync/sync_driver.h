@@ -40,8 +40,8 @@
 #include "mentorlog/mentorlog.h"
 #include "mentorlog/sync.h"
 #include "sync_state.h"
+#include "test_store.h"
 
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +52,7 @@ typedef struct sd_clock {
 /* ----------------------------------------------------------- server --- */
 typedef struct sd_server {
   char dir[512];       /* the data directory (owned: removed by sd_server_close) */
+  char store[TEST_STORE_URI_CAP]; /* its store (test_store.h; dropped by sd_server_close) */
   mls_app *app;
   sd_clock *clock;
   uint64_t requests;   /* mls_app_handle calls */
@@ -73,7 +74,7 @@ void sd_rmtree(const char *dir);
 void sd_server_open(sd_server *s, sd_clock *c, const char *dir, const char *key_from);
 void sd_server_close(sd_server *s); /* closes the app and removes its directory */
 
-/* `mentorlog-server admin --data DIR args...` (NULL-terminated), in this
+/* `mentorlog-server admin --data DIR [--store URI] args...` (NULL-terminated), in this
  * process (mls_admin_main); stdout into out (trailing newline removed),
  * stderr captured too (printed only when the command fails). Returns its
  * exit status. */
@@ -94,8 +95,8 @@ void sd_log_quiet(void);
 void sd_log_tail(unsigned lines);
 void sd_log_restore(void);
 
-/* A read-only connection to the server's database (the test's own). */
-sqlite3 *sd_server_db(sd_server *s);
+/* The server's log is read through the store contract: t_log_each(s->store,
+ * ...) and the other t_* functions of test_store.h. */
 
 /* ---------------------------------------------------------- exchange --- */
 #define SD_MAX_HEADERS 8

@@ -51,6 +51,8 @@
 
 #include "mlproto/crypto.h"
 #include "mlproto/errors.h"
+#include "mlproto/merkle.h"
+#include "mlproto/record.h"
 #include "mlproto/util.h"
 
 #include <inttypes.h>
@@ -561,80 +563,105 @@ static int converged(sched *s, char *why, size_t cap) {
   return 1;
 }
 
+/* The server's log, read once through the store contract (test_store.h). */
+typedef struct lrow {
+  uint8_t record_id[16], case_id[16], mentor_id[16];
+  int has_mentor, type;
+  uint32_t kind;
+} lrow;
+
+typedef struct lrows {
+  lrow *v;
+  size_t n, cap;
+} lrows;
+
+static int lrows_fn(void *ud, const mls_log_entry *e) {
+  lrows *l = ud;
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 256;
+    l->v = realloc(l->v, l->cap * sizeof *l->v);
+    assert_non_null(l->v);
+  }
+  lrow *r = &l->v[l->n++];
+  memcpy(r->record_id, e->record_id, 16);
+  memcpy(r->case_id, e->case_id, 16);
+  memcpy(r->mentor_id, e->mentor_id, 16);
+  r->has_mentor = e->has_mentor;
+  r->type = e->type;
+  r->kind = e->kind;
+  return 0;
+}
+
 /* The server's log against the devices. */
 static void check_server(sched *s) {
-  sqlite3 *db = sd_server_db(s->srv);
-  sqlite3_stmt *st;
+  lrows l = {0};
+  t_log_each(s->srv->store, lrows_fn, &l);
   char m[400];
   /* every record the trace wrote (a case: its CASE_OPEN) exactly once in the log */
-  sqlite3_stmt *by_case;
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM log WHERE record_id = ?1", -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM log WHERE case_id = ?1 AND kind = 1", -1,
-                                      &by_case, NULL), SQLITE_OK);
   for (unsigned i = 0; i < s->nrecs; i++) {
-    sqlite3_stmt *q = s->recs[i].is_case ? by_case : st;
-    sqlite3_bind_blob(q, 1, s->recs[i].id, 16, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(q, 0);
-    sqlite3_reset(q);
+    int64_t n = 0;
+    for (size_t k = 0; k < l.n; k++) {
+      if (s->recs[i].is_case)
+        n += memcmp(l.v[k].case_id, s->recs[i].id, 16) == 0 && l.v[k].kind == MLPROTO_KIND_CASE_OPEN;
+      else
+        n += memcmp(l.v[k].record_id, s->recs[i].id, 16) == 0;
+    }
     if (n != 1) {
       char hex[33];
       mlproto_hex_encode(hex, s->recs[i].id, 16);
       snprintf(m, sizeof m, "%s %s written by %s is %" PRId64 " times in the server's log",
                s->recs[i].is_case ? "the CASE_OPEN of case" : "record", hex, s->dev[s->recs[i].dev].name, n);
-      sqlite3_finalize(st);
-      sqlite3_finalize(by_case);
-      sqlite3_close(db);
-      sched_fail(s, m);
+      goto fail;
     }
   }
-  sqlite3_finalize(st);
-  sqlite3_finalize(by_case);
   /* no record id twice for either mentor; each of A's records on every
    * device of A and on none of B, each of B's on none of A */
-  assert_int_equal(sqlite3_prepare_v2(db,
-                   "SELECT record_id, count(*), type FROM log WHERE mentor_id = ?1 GROUP BY record_id",
-                   -1, &st, NULL), SQLITE_OK);
   for (int who = 0; who < 2; who++) {
-    sqlite3_bind_blob(st, 1, who ? s->mentor_b_id : s->mentor_a_id, 16, SQLITE_STATIC);
+    const uint8_t *mentor = who ? s->mentor_b_id : s->mentor_a_id;
     uint64_t rows = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    for (size_t k = 0; k < l.n; k++) {
+      if (!l.v[k].has_mentor || memcmp(l.v[k].mentor_id, mentor, 16) != 0) continue;
       rows++;
-      const uint8_t *rid = sqlite3_column_blob(st, 0);
-      int64_t n = sqlite3_column_int64(st, 1);
-      int type = sqlite3_column_int(st, 2);
+      const uint8_t *rid = l.v[k].record_id;
+      int64_t n = 0, first = 1;
+      for (size_t j = 0; j < l.n; j++) {
+        if (!l.v[j].has_mentor || memcmp(l.v[j].mentor_id, mentor, 16) != 0 ||
+            memcmp(l.v[j].record_id, rid, 16) != 0)
+          continue;
+        n++;
+        if (j < k) first = 0;
+      }
+      if (!first) continue; /* its group is checked at its first row */
+      int type = l.v[k].type;
       char hex[33];
       mlproto_hex_encode(hex, rid, 16);
       if (n != 1) {
         snprintf(m, sizeof m, "record %s of mentor %c is %" PRId64 " times in the log", hex, who ? 'B' : 'A', n);
         goto fail;
       }
-      for (unsigned k = 0; k < s->nd; k++) {
-        int mine = (k < s->na) == (who == 0);
+      for (unsigned d = 0; d < s->nd; d++) {
+        int mine = (d < s->na) == (who == 0);
         int present = -1;
-        assert_int_equal(mentorlog_has_record(s->dev[k].h, rid, &present), 0);
-        if (mine && type == 1 && !present) {
-          snprintf(m, sizeof m, "%s lacks record %s of its mentor's log", s->dev[k].name, hex);
+        assert_int_equal(mentorlog_has_record(s->dev[d].h, rid, &present), 0);
+        if (mine && type == MLPROTO_LOG_DEVICE_RECORD && !present) {
+          snprintf(m, sizeof m, "%s lacks record %s of its mentor's log", s->dev[d].name, hex);
           goto fail;
         }
         if (!mine && present) {
-          snprintf(m, sizeof m, "%s holds record %s of the other mentor", s->dev[k].name, hex);
+          snprintf(m, sizeof m, "%s holds record %s of the other mentor", s->dev[d].name, hex);
           goto fail;
         }
       }
     }
-    sqlite3_reset(st);
     if (!rows) {
       snprintf(m, sizeof m, "no record of mentor %c in the log", who ? 'B' : 'A');
       goto fail;
     }
   }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  free(l.v);
   return;
 fail:
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  free(l.v);
   sched_fail(s, m);
 }
 

@@ -31,68 +31,79 @@ static void note(sd_dev *d, const uint8_t c[16], const char *text, uint8_t out[1
 }
 
 /* KEY_GRANTs of the mentor in the log with index in [from, to): how many,
- * and how many seal a key to box (X25519). Also the cases they cover. */
+ * and how many seal a key to box (X25519). Also the cases they cover.
+ * The log is read through the store contract (test_store.h). */
+typedef struct grants_ud {
+  t_log_filter f;
+  const uint8_t *box;
+  unsigned *n, *to_box, *ncases;
+  uint8_t (*cases)[16];
+} grants_ud;
+
+static int grants_fn(void *ud, const mls_log_entry *e) {
+  grants_ud *u = ud;
+  if (!t_log_match(&u->f, e)) return 0;
+  mlproto_record *r = NULL;
+  assert_int_equal(mlproto_record_verify(&r, e->envelope, e->envelope_len), 0);
+  assert_non_null(r->disclosed);
+  assert_int_equal(r->disclosed->payload_case, MENTORLOG__V1__DISCLOSED__PAYLOAD_KEY_GRANT);
+  const Mentorlog__V1__KeyGrantDisclosed *g = r->disclosed->key_grant;
+  (*u->n)++;
+  for (size_t i = 0; i < g->n_keys; i++)
+    if (g->keys[i]->recipient.len == 32 && memcmp(g->keys[i]->recipient.data, u->box, 32) == 0)
+      (*u->to_box)++;
+  if (u->ncases) {
+    unsigned k = 0;
+    while (k < *u->ncases && memcmp(u->cases[k], r->case_id, 16)) k++;
+    if (k == *u->ncases && k < 8) memcpy(u->cases[(*u->ncases)++], r->case_id, 16);
+  }
+  mlproto_record_free(r);
+  return 0;
+}
+
 static void grants_in(sd_server *srv, const uint8_t mentor[16], uint64_t from, uint64_t to,
                       const uint8_t box[32], unsigned *n, unsigned *to_box, uint8_t cases[][16],
                       unsigned *ncases) {
-  sqlite3 *db = sd_server_db(srv);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db,
-                   "SELECT envelope FROM log WHERE mentor_id = ?1 AND kind = ?2 AND idx >= ?3 AND idx < ?4"
-                   " ORDER BY idx", -1, &st, NULL), SQLITE_OK);
-  sqlite3_bind_blob(st, 1, mentor, 16, SQLITE_STATIC);
-  sqlite3_bind_int(st, 2, MLPROTO_KIND_KEY_GRANT);
-  sqlite3_bind_int64(st, 3, (int64_t)from);
-  sqlite3_bind_int64(st, 4, (int64_t)to);
+  grants_ud u = {.f = T_LOG_ALL, .box = box, .n = n, .to_box = to_box, .ncases = ncases,
+                 .cases = cases};
+  u.f.mentor_id = mentor;
+  u.f.kind = MLPROTO_KIND_KEY_GRANT;
+  u.f.from = (int64_t)from;
+  u.f.to = (int64_t)to;
   *n = *to_box = 0;
   if (ncases) *ncases = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    mlproto_record *r = NULL;
-    assert_int_equal(mlproto_record_verify(&r, sqlite3_column_blob(st, 0),
-                                           (size_t)sqlite3_column_bytes(st, 0)), 0);
-    assert_non_null(r->disclosed);
-    assert_int_equal(r->disclosed->payload_case, MENTORLOG__V1__DISCLOSED__PAYLOAD_KEY_GRANT);
-    const Mentorlog__V1__KeyGrantDisclosed *g = r->disclosed->key_grant;
-    (*n)++;
-    for (size_t i = 0; i < g->n_keys; i++)
-      if (g->keys[i]->recipient.len == 32 && memcmp(g->keys[i]->recipient.data, box, 32) == 0) (*to_box)++;
-    if (ncases) {
-      unsigned k = 0;
-      while (k < *ncases && memcmp(cases[k], r->case_id, 16)) k++;
-      if (k == *ncases && k < 8) memcpy(cases[(*ncases)++], r->case_id, 16);
-    }
-    mlproto_record_free(r);
+  t_log_each(srv->store, grants_fn, &u);
+}
+
+/* The index of the mentor's one DEVICE_REVOKED event. */
+typedef struct revoked_ud {
+  t_log_filter f;
+  unsigned n;
+  uint64_t idx;
+} revoked_ud;
+
+static int revoked_fn(void *ud, const mls_log_entry *e) {
+  revoked_ud *u = ud;
+  if (t_log_match(&u->f, e)) {
+    u->n++;
+    u->idx = e->index;
   }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  return 0;
 }
 
 static uint64_t revoked_index(sd_server *srv, const uint8_t mentor[16]) {
-  sqlite3 *db = sd_server_db(srv);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT idx FROM log WHERE mentor_id = ?1 AND kind = ?2", -1, &st,
-                                      NULL), SQLITE_OK);
-  sqlite3_bind_blob(st, 1, mentor, 16, SQLITE_STATIC);
-  sqlite3_bind_int(st, 2, MLPROTO_KIND_DEVICE_REVOKED);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  uint64_t idx = (uint64_t)sqlite3_column_int64(st, 0);
-  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return idx;
+  revoked_ud u = {.f = T_LOG_ALL};
+  u.f.mentor_id = mentor;
+  u.f.kind = MLPROTO_KIND_DEVICE_REVOKED;
+  t_log_each(srv->store, revoked_fn, &u);
+  assert_int_equal(u.n, 1);
+  return u.idx;
 }
 
 static int64_t in_log(sd_server *srv, const uint8_t rid[16]) {
-  sqlite3 *db = sd_server_db(srv);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM log WHERE record_id = ?1", -1, &st, NULL),
-                   SQLITE_OK);
-  sqlite3_bind_blob(st, 1, rid, 16, SQLITE_STATIC);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  int64_t n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
+  t_log_filter f = T_LOG_ALL;
+  f.record_id = rid;
+  return (int64_t)t_log_count(srv->store, &f);
 }
 
 static void agree(sd_dev *a, sd_dev *b) {

@@ -14,6 +14,11 @@
 #            both ways; a contact corrected on both without a sync between
 #            shows as one item with its two versions in conflicts --json.
 #
+# The store: SQLite in the server's data directory, or, when ML_TEST_PG_FILE
+# names the conninfo file of the ctest fixture `postgresql`, a schema of its
+# own there (as tests/testutil/test_store.h does; never a fallback to SQLite
+# when the file cannot be read).
+#
 # Every check prints what it expected on failure; the script stops at the
 # first one (exit 1). Nothing is left running: the server is stopped on exit.
 set -euo pipefail
@@ -23,13 +28,28 @@ SRV=$3
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cli-sync-XXXXXX")
 server_pid=
+pg_ci=
+schema=
 cleanup() {
   if [ -n "$server_pid" ]; then kill -KILL "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   rm -rf "$work"
+  if [ -n "$schema" ]; then psql -qX "$pg_ci" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null || true; fi
 }
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+store=()
+if [ -n "${ML_TEST_PG_FILE:-}" ]; then
+  [ -r "$ML_TEST_PG_FILE" ] || fail "ML_TEST_PG_FILE=$ML_TEST_PG_FILE cannot be read (is the fixture postgresql set up?)"
+  pg_ci=$(head -n1 "$ML_TEST_PG_FILE")
+  [ -n "$pg_ci" ] || fail "ML_TEST_PG_FILE=$ML_TEST_PG_FILE is empty"
+  command -v psql >/dev/null || fail "psql is needed to make the test's schema"
+  s=t_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+  psql -qX "$pg_ci" -c "CREATE SCHEMA $s" >/dev/null || fail "cannot create schema $s"
+  schema=$s
+  store=(--store "postgresql:$pg_ci options='-c search_path=$schema'")
+fi
 export MENTORLOG_KDF=fast
 export MENTORLOG_PASSPHRASE_FILE=$work/pass
 (umask 077 && printf 'correct horse battery staple\n' >"$MENTORLOG_PASSPHRASE_FILE")
@@ -53,20 +73,20 @@ json_num() { grep -o "\"$1\":[0-9]*" "$work/out" | head -n1 | cut -d: -f2; }
 unsent() { ml "$1" status --json; expect_rc 0 "status $1"; json_num unsent; }
 
 start_server() {
-  "$SRV" serve --data "$work/server" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
+  "$SRV" serve --data "$work/server" "${store[@]}" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
   server_pid=$!
   for _ in $(seq 1 300); do [ -s "$work/server/serve.addr" ] && break; sleep 0.1; done
   [ -s "$work/server/serve.addr" ] || { cat "$work/server.log" >&2; fail "server did not start"; }
   addr=$(cat "$work/server/serve.addr")
   url="https://127.0.0.1:${addr##*:}"
-  fp=$("$SRV" admin --data "$work/server" fingerprint)
+  fp=$("$SRV" admin --data "$work/server" "${store[@]}" fingerprint)
 }
 stop_server() {
   kill -TERM "$server_pid"
   wait "$server_pid" || fail "server exited with status $?"
   server_pid=
 }
-admin() { "$SRV" admin --data "$work/server" "$@" 2>/dev/null; }
+admin() { "$SRV" admin --data "$work/server" "${store[@]}" "$@" 2>/dev/null; }
 
 new_case() { # new_case PROFILE: a case with one contact; the case id in $case_id
   printf 'name: Test Citizen\n' | "$ML" --profile "$work/$1" case open --fields - >"$work/out" 2>"$work/err" ||
