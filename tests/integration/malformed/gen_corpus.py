@@ -146,7 +146,7 @@ for i, h in enumerate([[], [("Authorization", "Bearer nope")], [("Authorization"
 for i, h in enumerate([[], [("Authorization", "Bearer " + "1" * 43)]]):
     head = "POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: 100000\r\n" % PB
     head += "".join("%s: %s\r\n" % kv for kv in h) + "\r\n"
-    add("push-body-unread-%d" % i, 401, "UNAUTHENTICATED", head.encode("latin-1") + b"\x0a" * 5000)
+    add("push-body-unread-%d" % i, 401, "UNAUTHENTICATED", head.encode("latin-1") + b"x" * 5000)
 
 if os.path.isdir(OUT):
     shutil.rmtree(OUT)
