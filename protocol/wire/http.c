@@ -31,6 +31,10 @@ struct hp {
   int head_request;   /* response to HEAD */
   int continue_pending;
   int over;           /* request without keep-alive was delivered */
+  int hold_body;      /* requests: stop after the head of one with a body */
+  int64_t declared;   /* request: Content-Length, -1 chunked, 0 none */
+  size_t body_cap;    /* body cap of the current message (<= lim.max_body) */
+  size_t path_off, query_off; /* request: path and query copies in text */
   size_t head_bytes;  /* raw head bytes of the current message so far */
   size_t chunk_base;  /* head_bytes before the current execute() */
   const char *chunk;  /* data of the current execute() */
@@ -227,6 +231,32 @@ static int request_head_ok(struct hp *h) {
   return 0;
 }
 
+/* Path and query as separate strings after the head's items, so that the
+ * head can be shown before the body (mlproto_http_parser_head); appending
+ * may move text, so split a copy of the target. */
+static int split_target(struct hp *h) {
+  size_t tlen = strlen((const char *)h->text.data);
+  char *target = mlproto_memdup(h->text.data, tlen + 1);
+  if (!target)
+    return MLPROTO_ERR_OUT_OF_MEMORY;
+  const char *q = memchr(target, '?', tlen);
+  size_t plen = q ? (size_t)(q - target) : tlen;
+  h->path_off = h->text.len;
+  int rc = mlproto_buf_append(&h->text, target, plen);
+  if (!rc)
+    rc = mlproto_buf_append(&h->text, "", 1);
+  h->query_off = h->text.len;
+  if (!rc)
+    rc = mlproto_buf_append(&h->text, q ? q + 1 : "", q ? tlen - plen - 1 : 0);
+  if (!rc)
+    rc = mlproto_buf_append(&h->text, "", 1);
+  mlproto_free(target);
+  if (rc)
+    return rc == MLPROTO_ERR_TOO_LARGE ? MLPROTO_ERR_HEADERS_TOO_LARGE : rc;
+  build_headers(h); /* text may have moved */
+  return MLPROTO_OK;
+}
+
 static int on_headers_complete(llhttp_t *ll) {
   struct hp *h = ll->data;
   h->head_done = 1;
@@ -237,8 +267,18 @@ static int on_headers_complete(llhttp_t *ll) {
     int st = ll->status_code;
     if (h->head_request && st >= 200)
       return 1; /* no body, whatever the headers say; ends at once */
-  } else if (request_head_ok(h)) {
-    return HPE_USER;
+  } else {
+    if (request_head_ok(h))
+      return HPE_USER;
+    int rc = split_target(h);
+    if (rc)
+      return refuse(h, rc);
+    if (ll->flags & F_CHUNKED)
+      h->declared = -1;
+    else if (ll->flags & F_CONTENT_LENGTH)
+      h->declared = (int64_t)ll->content_length;
+    else
+      h->declared = 0;
   }
   /* stop right after the head so that execute()'s caller learns its exact
    * length */
@@ -248,6 +288,8 @@ static int on_headers_complete(llhttp_t *ll) {
 
 static int on_body(llhttp_t *ll, const char *at, size_t len) {
   struct hp *h = ll->data;
+  if (len > h->body_cap - h->body.len)
+    return refuse(h, MLPROTO_ERR_BODY_TOO_LARGE);
   int rc = mlproto_buf_append(&h->body, at, len);
   if (rc == MLPROTO_ERR_TOO_LARGE)
     return refuse(h, MLPROTO_ERR_BODY_TOO_LARGE);
@@ -257,7 +299,7 @@ static int on_body(llhttp_t *ll, const char *at, size_t len) {
 static int on_chunk_header(llhttp_t *ll) {
   struct hp *h = ll->data;
   /* refuse a chunk that cannot fit before buffering any of it */
-  if (ll->content_length > h->lim.max_body - h->body.len)
+  if (ll->content_length > h->body_cap - h->body.len)
     return refuse(h, MLPROTO_ERR_BODY_TOO_LARGE);
   return 0;
 }
@@ -300,6 +342,9 @@ static void hp_reset_message(struct hp *h) {
   h->complete = h->head_done = h->in_message = h->paused_head = h->interim = 0;
   h->continue_pending = 0;
   h->head_bytes = h->trailer_bytes = 0;
+  h->declared = 0;
+  h->body_cap = h->lim.max_body;
+  h->path_off = h->query_off = 0;
 }
 
 static int hp_init(struct hp *h, const mlproto_http_limits *lim, int is_response) {
@@ -377,6 +422,9 @@ static int hp_execute(struct hp *h, const char *data, size_t len, size_t *consum
       }
     }
     after_head = h->paused_head;
+    /* hold_body: the caller looks at the head before any body byte */
+    if (after_head && h->hold_body && !h->is_response && h->declared != 0)
+      break;
     if (h->interim) {
       int head_request = h->head_request;
       hp_reset_message(h);
@@ -387,41 +435,27 @@ static int hp_execute(struct hp *h, const char *data, size_t len, size_t *consum
   return MLPROTO_OK;
 }
 
-static int finish_request(struct hp *h) {
-  /* path and query as separate strings after the head's items; appending
-   * may move text, so split a copy of the target */
-  size_t tlen = strlen((const char *)h->text.data);
-  char *target = mlproto_memdup(h->text.data, tlen + 1);
-  if (!target)
-    return MLPROTO_ERR_OUT_OF_MEMORY;
-  const char *q = memchr(target, '?', tlen);
-  size_t plen = q ? (size_t)(q - target) : tlen;
-  size_t path_off = h->text.len;
-  int rc = mlproto_buf_append(&h->text, target, plen);
-  if (!rc)
-    rc = mlproto_buf_append(&h->text, "", 1);
-  size_t query_off = h->text.len;
-  if (!rc)
-    rc = mlproto_buf_append(&h->text, q ? q + 1 : "", q ? tlen - plen - 1 : 0);
-  if (!rc)
-    rc = mlproto_buf_append(&h->text, "", 1);
-  mlproto_free(target);
-  if (rc)
-    return rc == MLPROTO_ERR_TOO_LARGE ? MLPROTO_ERR_HEADERS_TOO_LARGE : rc;
-  build_headers(h); /* text may have moved */
+/* The request as far as it is known: the head's items (split_target ran at
+ * the head's end) and the body received so far. */
+static void fill_request(struct hp *h) {
   mlproto_http_request *r = &h->req;
   r->method = llhttp_method_name((llhttp_method_t)h->ll.method);
   r->target = (const char *)h->text.data;
-  r->path = (const char *)h->text.data + path_off;
-  r->query = (const char *)h->text.data + query_off;
+  r->path = (const char *)h->text.data + h->path_off;
+  r->query = (const char *)h->text.data + h->query_off;
   r->headers = h->hdrs;
   r->n_headers = h->n_headers;
   r->content_type = mlproto_http_header_get(h->hdrs, h->n_headers, "content-type");
   r->body = h->body.len ? h->body.data : empty_body;
   r->body_len = h->body.len;
+  r->declared_length = h->declared;
   r->http_minor = h->ll.http_minor;
+}
+
+static int finish_request(struct hp *h) {
+  fill_request(h);
   /* we never switch protocols: an upgrade request ends the connection */
-  r->keep_alive = llhttp_should_keep_alive(&h->ll) && !h->ll.upgrade;
+  h->req.keep_alive = llhttp_should_keep_alive(&h->ll) && !h->ll.upgrade;
   h->continue_pending = 0;
   return MLPROTO_OK;
 }
@@ -516,6 +550,35 @@ int mlproto_http_parser_take_continue(mlproto_http_parser *p) {
     return 0;
   p->h.continue_pending = 0;
   return 1;
+}
+
+void mlproto_http_parser_hold_body(mlproto_http_parser *p, int on) { p->h.hold_body = on != 0; }
+
+const mlproto_http_request *mlproto_http_parser_head(mlproto_http_parser *p) {
+  struct hp *h = &p->h;
+  if (h->err || !h->head_done)
+    return NULL;
+  if (!h->complete) {
+    fill_request(h);
+    h->req.keep_alive = 0; /* not known before the end of the message */
+  }
+  return &h->req;
+}
+
+int mlproto_http_parser_limit_body(mlproto_http_parser *p, size_t max) {
+  struct hp *h = &p->h;
+  if (h->err)
+    return h->err;
+  if (!h->head_done || h->complete)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  if (max >= h->body_cap)
+    return MLPROTO_OK;
+  if ((h->declared > 0 && (uint64_t)h->declared > max) || h->body.len > max) {
+    h->err = MLPROTO_ERR_BODY_TOO_LARGE;
+    return h->err;
+  }
+  h->body_cap = max;
+  return MLPROTO_OK;
 }
 
 int mlproto_http_parser_in_request(const mlproto_http_parser *p) {

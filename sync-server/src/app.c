@@ -70,6 +70,7 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
   pthread_mutex_init(&app->witnessed_mu, NULL);
   char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   app->verify_first = cfg->verify_first;
+  double auth_fail = cfg->auth_fail_limit ? cfg->auth_fail_limit : AUTH_FAIL_LIMIT_DEFAULT;
   app->slice_grants = cfg->report_slice_grants ? cfg->report_slice_grants : 64;
   if ((rc = mls_datadir_init(&app->dd, cfg->data_dir)) ||
       (rc = mls_datadir_prepare(&app->dd, cfg->create)) ||
@@ -86,7 +87,8 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
       (rc = limiter(&app->unauth_rate, 8192,
                     cfg->unauth_rate > 0 ? cfg->unauth_rate : UNAUTH_RATE_DEFAULT,
                     cfg->unauth_rate > 0 ? 2 * cfg->unauth_rate : UNAUTH_BURST_DEFAULT, 0, 0, 0,
-                    0))) {
+                    0)) ||
+      (rc = limiter(&app->auth_fail, 4096, auth_fail / 60.0, auth_fail, 0, 0, 0, 0))) {
     mls_app_close(app);
     return rc;
   }
@@ -133,6 +135,7 @@ void mls_app_close(mls_app *app) {
   mls_limiter_free(app->dev_fail);
   mls_limiter_free(app->unauth_rate);
   pthread_mutex_destroy(&app->witnessed_mu);
+  mls_limiter_free(app->auth_fail);
   free(app);
 }
 
@@ -160,12 +163,12 @@ uint64_t mls_app_log_size(mls_app *app) {
   return size;
 }
 
-/* Only /healthz is answered on the loop thread: it touches no storage. /metrics
- * reads the log size from the store (a read transaction that may wait for a
- * pooled connection), so it runs on a worker like every other route. */
+/* Only /healthz is answered on the loop thread: it touches no storage. */
 int mls_app_route_is_fast(const char *method, const char *path) {
   return method && path && strcmp(method, "GET") == 0 && strcmp(path, "/healthz") == 0;
 }
+
+int mls_app_scrub(mls_app *app) { return mls_store_scrub(app->st); }
 
 /* ------------------------------------------------------------- errors --- */
 
@@ -323,25 +326,35 @@ int app_h_healthz(ctx *c) {
   return MLPROTO_OK;
 }
 
-int app_h_metrics(ctx *c) {
-  mlproto_buf_free(&c->resp->body);
-  mlproto_buf_init(&c->resp->body, 1u << 20);
-  mls_metrics_app now = {.log_size = mls_app_log_size(c->app)};
-  mls_app_push_stats(c->app, &now.pushes_in_flight, &now.push_waits);
+void mls_app_metrics(mls_app *app, mls_response *resp) {
+  resp->extra_headers[0] = 0;
+  resp->route = "metrics";
+  mlproto_buf_free(&resp->body);
+  mlproto_buf_init(&resp->body, 1u << 20);
+  mls_metrics_app now = {.log_size = mls_app_log_size(app)};
+  mls_app_push_stats(app, &now.pushes_in_flight, &now.push_waits);
   mls_app_cache_stats cs;
-  mls_app_report_cache_stats(c->app, &cs);
+  mls_app_report_cache_stats(app, &cs);
   now.report_cache_hits = cs.hits;
   now.report_cache_misses = cs.misses;
   now.report_cache_evictions = cs.evictions;
   now.report_cache_bytes = cs.bytes;
-  int rc = mls_metrics_render(&c->resp->body, &now);
-  if (rc) return app_fail(c, rc, NULL);
-  c->resp->status = 200;
-  c->resp->content_type = MLS_METRICS_CONTENT_TYPE;
-  return MLPROTO_OK;
+  int rc = mls_metrics_render(&resp->body, &now);
+  if (rc) {
+    mls_app_error(resp, rc, NULL, 0);
+    return;
+  }
+  resp->status = 200;
+  resp->content_type = MLS_METRICS_CONTENT_TYPE;
+  resp->error_code = MLPROTO_OK;
 }
 
 /* --------------------------------------------------------------- routes --- */
+
+const char *const APP_ROLES_JOBCENTRE[] = {"jobcentre", NULL};
+const char *const APP_ROLES_AUDITOR[] = {"auditor", NULL};
+/* a witness cosigns, and so may a jobcentre or the auditor with their token */
+const char *const APP_ROLES_COSIGN[] = {"jobcentre", "auditor", "witness", NULL};
 
 typedef struct route {
   const char *method;
@@ -350,33 +363,38 @@ typedef struct route {
   int (*fn)(ctx *c);
   int anonymous; /* no credentials: metered per address (unauth_rate) */
   int prefix;    /* ROUTE_PREFIX: every path that starts with `path` */
+  /* the credentials the handler demands (mls_app_authorize checks them
+   * before a body is read): a device's session token, or an API token of
+   * one of these roles; neither: none */
+  int device;
+  const char *const *roles;
 } route;
 
 #define ROUTE_PREFIX 1
+#define DEVICE 1
 
-/* /metrics runs on a worker like every route but /healthz (it reads the log
- * size from the store) and is not metered here; operators restrict who can
- * reach it (docs/operator.md). */
+/* /metrics is not here: it is served on its own listener (net_metrics.c,
+ * mls_app_metrics), and a 404 on this one. */
 static const route ROUTES[] = {
-  {"POST", "/v1/enroll", "enroll", app_h_enroll, 1, 0},
-  {"GET", "/v1/session/challenge", "challenge", app_h_challenge, 1, 0},
-  {"POST", "/v1/session", "session", app_h_session, 1, 0},
-  {"POST", "/v1/push", "push", app_h_push, 0, 0},
-  {"GET", "/v1/pull", "pull", app_h_pull, 0, 0},
-  {"GET", "/v1/log/sth", "sth", app_h_sth, 1, 0},
-  {"GET", "/v1/log/checkpoint", "checkpoint", app_h_checkpoint, 1, 0},
-  {"GET", "/v1/log/proof/inclusion", "inclusion", app_h_inclusion, 1, 0},
-  {"GET", "/v1/log/proof/consistency", "consistency", app_h_consistency, 1, 0},
-  {"POST", "/v1/log/cosignature", "cosignature", app_h_cosignature, 0, 0},
+  {"POST", "/v1/enroll", "enroll", app_h_enroll, 1, 0, 0, NULL},
+  {"GET", "/v1/session/challenge", "challenge", app_h_challenge, 1, 0, 0, NULL},
+  {"POST", "/v1/session", "session", app_h_session, 1, 0, 0, NULL},
+  {"POST", "/v1/push", "push", app_h_push, 0, 0, DEVICE, NULL},
+  {"GET", "/v1/pull", "pull", app_h_pull, 0, 0, DEVICE, NULL},
+  {"GET", "/v1/log/sth", "sth", app_h_sth, 1, 0, 0, NULL},
+  {"GET", "/v1/log/checkpoint", "checkpoint", app_h_checkpoint, 1, 0, 0, NULL},
+  {"GET", "/v1/log/proof/inclusion", "inclusion", app_h_inclusion, 1, 0, 0, NULL},
+  {"GET", "/v1/log/proof/consistency", "consistency", app_h_consistency, 1, 0, 0, NULL},
+  {"POST", "/v1/log/cosignature", "cosignature", app_h_cosignature, 0, 0, 0, APP_ROLES_COSIGN},
   /* the handler parses the rest; label "tile_entries" for entry bundles */
-  {"GET", APP_TILE_PREFIX, "tile", app_h_tile, 1, ROUTE_PREFIX},
-  {"GET", "/v1/jobcentre/compliance", "jc_compliance", app_h_compliance, 0, 0},
-  {"GET", "/v1/jobcentre/timesheet", "jc_timesheet", app_h_timesheet, 0, 0},
+  {"GET", APP_TILE_PREFIX, "tile", app_h_tile, 1, ROUTE_PREFIX, 0, NULL},
+  {"GET", "/v1/jobcentre/compliance", "jc_compliance", app_h_compliance, 0, 0, 0, APP_ROLES_JOBCENTRE},
+  {"GET", "/v1/jobcentre/timesheet", "jc_timesheet", app_h_timesheet, 0, 0, 0, APP_ROLES_JOBCENTRE},
   /* the handler parses REF/contacts */
-  {"GET", "/v1/jobcentre/grants/", "jc_contacts", app_h_grant_contacts, 0, ROUTE_PREFIX},
-  {"GET", "/v1/audit/log", "audit_log", app_h_audit_log, 0, 0},
-  {"GET", "/healthz", "healthz", app_h_healthz, 1, 0},
-  {"GET", "/metrics", "metrics", app_h_metrics, 0, 0},
+  {"GET", "/v1/jobcentre/grants/", "jc_contacts", app_h_grant_contacts, 0, ROUTE_PREFIX, 0,
+   APP_ROLES_JOBCENTRE},
+  {"GET", "/v1/audit/log", "audit_log", app_h_audit_log, 0, 0, 0, APP_ROLES_AUDITOR},
+  {"GET", "/healthz", "healthz", app_h_healthz, 1, 0, 0, NULL},
 };
 
 static int route_matches(const route *r, const char *path) {
@@ -397,6 +415,43 @@ static void allow_header(mls_response *resp, const char *path) {
   snprintf(resp->extra_headers + used, sizeof resp->extra_headers - used, "Allow: %s\r\n", allow);
 }
 
+static int method_matches(const route *r, const char *method) {
+  /* HEAD is GET without a body; the network half drops the body. */
+  return strcmp(r->method, method) == 0 ||
+         (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
+}
+
+/* The route that serves method and path, or NULL (404 or 405). */
+static const route *route_find(const char *method, const char *path) {
+  for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++)
+    if (route_matches(&ROUTES[i], path) && method_matches(&ROUTES[i], method)) return &ROUTES[i];
+  return NULL;
+}
+
+int mls_app_body_rule(const char *method, const char *path) {
+  const route *r = method && path ? route_find(method, path) : NULL;
+  return r && (r->device || r->roles) ? MLS_BODY_AFTER_AUTH : MLS_BODY_OPEN;
+}
+
+int mls_app_authorize(mls_app *app, const mls_request *req, mls_response *resp, uint64_t now_ms) {
+  const char *accept = app_header(req, "Accept");
+  ctx c = {.app = app, .req = req, .resp = resp, .now = now_ms,
+           .want_json = accept && strstr(accept, CT_JSON) != NULL};
+  resp->extra_headers[0] = 0;
+  const route *r = route_find(req->method, req->path);
+  resp->route = r ? r->label : "other";
+  if (r && r->device) {
+    mls_device d;
+    return app_device_of_token(&c, &d);
+  }
+  if (r && r->roles) {
+    char jc[MLS_JOBCENTRE_MAX + 1];
+    uint8_t th[32];
+    return app_api_token_of(&c, r->roles, jc, th);
+  }
+  return MLPROTO_OK;
+}
+
 void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, uint64_t now_ms) {
   const char *accept = req ? app_header(req, "Accept") : NULL;
   ctx c = {.app = app, .req = req, .resp = resp, .now = now_ms,
@@ -412,9 +467,7 @@ void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, ui
     if (!route_matches(&ROUTES[i], req->path)) continue;
     path_known = 1;
     resp->route = ROUTES[i].label;
-    /* HEAD is GET without a body; the network half drops the body. */
-    if (strcmp(ROUTES[i].method, req->method) == 0 ||
-        (strcmp(req->method, "HEAD") == 0 && strcmp(ROUTES[i].method, "GET") == 0)) {
+    if (method_matches(&ROUTES[i], req->method)) {
       if (strcmp(ROUTES[i].method, "GET") == 0 && req->body_len) {
         app_fail(&c, MLPROTO_ERR_BAD_HTTP, "GET with a body");
         return;

@@ -8,7 +8,9 @@
  * then calls mls_app_handle() on a WORKER thread (uv_queue_work) — never on
  * the loop thread — except for routes for which mls_app_route_is_fast()
  * says yes (/healthz: it touches no storage), which it may answer on the loop
- * thread.
+ * thread. Before it reads the body of a request whose route needs
+ * credentials it has them checked by mls_app_authorize(), on a worker too
+ * (mls_app_body_rule).
  * mls_app_handle() is thread-safe: any number of workers may call it at once
  * on one mls_app; it serialises what must be serialised (the log append) itself.
  * It never blocks on the network and never calls back into the loop.
@@ -50,6 +52,11 @@ typedef struct mls_app_config {
                              each is answered once); past that many, answers
                              are refused 503 UNAVAILABLE until the earliest
                              expires (challenge.h); 0: MLS_SPENT_DEFAULT */
+  unsigned auth_fail_limit; /* failed bearer tokens per address (IPv6: /64):
+                             a bucket of this many, refilled at as many per
+                             minute; while it is empty every bearer-token
+                             request of the address is refused 429 before
+                             any lookup. 0: 20 */
 } mls_app_config;
 
 typedef struct mls_header {
@@ -96,6 +103,44 @@ void mls_app_report_cache_stats(mls_app *app, mls_app_cache_stats *out);
 
 /* 1 when the route is cheap and may be answered on the loop thread. */
 int mls_app_route_is_fast(const char *method, const char *path);
+
+/* What a request must show before the network half reads its body. Asked
+ * on the loop thread (pure, no storage) right after the head, for a request
+ * that announces a body:
+ *   MLS_BODY_AFTER_AUTH  the route needs a bearer token (push, cosignature,
+ *                        and every other route with credentials): stop
+ *                        reading, run mls_app_authorize() on a worker, and
+ *                        read the body (sending 100 Continue if the client
+ *                        asked for it) only when it says MLPROTO_OK; else
+ *                        answer its response and close without reading on;
+ *   MLS_BODY_OPEN        any other request (no credentials needed, or no
+ *                        such route): the body is read at once, but at most
+ *                        MLS_APP_OPEN_BODY_MAX bytes of it (413 beyond: no
+ *                        such route takes more). */
+enum { MLS_BODY_OPEN = 0, MLS_BODY_AFTER_AUTH = 1 };
+#define MLS_APP_OPEN_BODY_MAX ((size_t)64u << 10)
+int mls_app_body_rule(const char *method, const char *path);
+
+/* On a WORKER thread, thread-safe: checks the credentials of req (its head:
+ * method, path, headers, peer; body empty) for its route with the handler's
+ * own authentication code, without taking from the device's request budget
+ * (the handler does that once the request is complete). MLPROTO_OK, or the
+ * code of the refusal that resp then holds: 401 UNAUTHENTICATED, 403
+ * FORBIDDEN (a token of another role), 429 RATE_LIMITED (this address is
+ * over its failed-token budget, mls_app_config.auth_fail_limit). */
+int mls_app_authorize(mls_app *app, const mls_request *req, mls_response *resp, uint64_t now_ms);
+
+/* On a WORKER thread: the Prometheus text of /metrics (metrics.h) in resp
+ * (200, or an error response). The network half serves it on its own
+ * listener only (net_metrics.c), never on the devices' port. */
+void mls_app_metrics(mls_app *app, mls_response *resp);
+
+/* On a WORKER thread: removes from the store's files the bytes of rows that
+ * committed transactions deleted or replaced (store.h scrub: SQLite's
+ * TRUNCATE checkpoint of the WAL). MLPROTO_OK, or BUSY when readers kept it
+ * from finishing (the next call retries). The server calls it every
+ * --wal-truncate (net_wal.c). */
+int mls_app_scrub(mls_app *app);
 
 /* Fill resp with an error body for code (content negotiated as protobuf
  * unless the request asked for JSON). Used by both halves for refusals. */

@@ -10,7 +10,7 @@
 
 int app_h_audit_log(ctx *c) {
   char jc[MLS_JOBCENTRE_MAX + 1];
-  int rc = app_authenticate_api(c, "auditor", jc);
+  int rc = app_authenticate_api_roles(c, APP_ROLES_AUDITOR, jc);
   if (rc) return rc;
   qparam ps[] = {{.name = "since"}, {.name = "limit"}, {.name = "size"}};
   if ((rc = app_parse_query(c, ps, 3))) return rc;

@@ -75,6 +75,9 @@
  * on floods, not on a NATed office. */
 #define UNAUTH_RATE_DEFAULT 100.0
 #define UNAUTH_BURST_DEFAULT 200.0
+/* Failed bearer tokens per address: a bucket of this many, refilled at as
+ * many per minute (mls_app_config.auth_fail_limit, --auth-fail-limit). */
+#define AUTH_FAIL_LIMIT_DEFAULT 20u
 
 struct mls_app {
   mls_datadir dd;
@@ -97,6 +100,7 @@ struct mls_app {
   mls_limiter *unauth_rate;  /* unauthenticated requests per address */
   pthread_mutex_t witnessed_mu; /* guards witnessed_size and DIR/witnessed */
   uint64_t witnessed_size;   /* largest cosigned size recorded (witnessed.h) */
+  mls_limiter *auth_fail;    /* failed bearer tokens per address */
 };
 
 typedef struct ctx {
@@ -186,15 +190,28 @@ void app_page_free(app_page *a);
 size_t app_peer_key(const ctx *c, uint8_t key[MLS_LIMIT_KEY_MAX]);
 int app_addr_throttled(ctx *c);
 void app_addr_failed(ctx *c);
-/* The device of the request's bearer token (401 UNAUTHENTICATED otherwise). */
+/* The device of the request's bearer token (401 UNAUTHENTICATED otherwise),
+ * and one token of its request budget (429). */
 int app_authenticate(ctx *c, mls_device *d);
+/* The same without the request budget: what mls_app_authorize() checks
+ * before a body is read (the handler then authenticates again, budget
+ * included). Both count a failed token against the address and refuse 429
+ * while the address is over --auth-fail-limit, before any lookup. */
+int app_device_of_token(ctx *c, mls_device *d);
 /* The role ("jobcentre", "auditor", "witness") of the request's API token,
- * and its jobcentre ("" for none): 401 UNAUTHENTICATED, 403 FORBIDDEN (other
- * role). */
-int app_authenticate_api(ctx *c, const char *role, char jobcentre[MLS_JOBCENTRE_MAX + 1]);
-/* The same for a route open to any of the roles (a NULL-terminated list of
- * at most 4; app_authenticate_api is this with one). */
+ * and its jobcentre ("" for none), for a route open to any of the roles (a
+ * NULL-terminated list of at most 4): 401 UNAUTHENTICATED, 403 FORBIDDEN
+ * (another role), 429 (budget). */
 int app_authenticate_api_roles(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1]);
+/* app_authenticate_api_roles without the request budget; th gets the
+ * token's hash (the budget's key). */
+int app_api_token_of(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1],
+                     uint8_t th[32]);
+/* The roles the API-token routes accept (app.c): one list per route family,
+ * used by its handler and by mls_app_authorize(). */
+extern const char *const APP_ROLES_JOBCENTRE[];
+extern const char *const APP_ROLES_AUDITOR[];
+extern const char *const APP_ROLES_COSIGN[];
 
 /* app_witness.c: the cosignature lines kept for `size` (each verified when
  * it was kept), of witnesses still configured, appended to out. */
@@ -224,6 +241,5 @@ int app_h_grant_contacts(ctx *c); /* app_jobcentre.c: /v1/jobcentre/grants/REF/c
 int app_h_tile(ctx *c);        /* app_tiles.c: every path below APP_TILE_PREFIX */
 int app_h_cosignature(ctx *c); /* app_witness.c: POST /v1/log/cosignature */
 int app_h_healthz(ctx *c);     /* app.c */
-int app_h_metrics(ctx *c);     /* app.c */
 
 #endif

@@ -556,7 +556,7 @@ static int gather_failed(ctx *c, int rc) {
  * (from, to, format), and the grants computed at one checkpoint. */
 static int ranged_request(ctx *c, char jc[MLS_JOBCENTRE_MAX + 1], mlproto_date *from,
                           mlproto_date *to, int *format, jc_grants *g) {
-  int rc = app_authenticate_api(c, "jobcentre", jc);
+  int rc = app_authenticate_api_roles(c, APP_ROLES_JOBCENTRE, jc);
   if (rc) return rc;
   qparam ps[] = {{.name = "from"}, {.name = "to"}, {.name = "format"}};
   if ((rc = app_parse_query(c, ps, 3)) || (rc = q_range(c, &ps[0], &ps[1], from, to)) ||
@@ -589,7 +589,7 @@ int app_h_compliance(ctx *c) {
 
 int app_h_timesheet(ctx *c) {
   char jc[MLS_JOBCENTRE_MAX + 1];
-  int rc = app_authenticate_api(c, "jobcentre", jc);
+  int rc = app_authenticate_api_roles(c, APP_ROLES_JOBCENTRE, jc);
   if (rc) return rc;
   qparam ps[] = {{.name = "month"}, {.name = "format"}};
   int format;

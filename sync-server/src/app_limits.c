@@ -78,6 +78,15 @@ static slot *lookup(mls_limiter *l, const void *key, size_t len, int create, int
   return victim;
 }
 
+/* Caller holds the mutex: the bucket refilled to now. */
+static void refill(mls_limiter *l, slot *s, uint64_t now) {
+  if (now > s->last_ms) {
+    s->tokens += (double)(now - s->last_ms) * l->cfg.rate_per_s / 1000.0;
+    if (s->tokens > l->cfg.burst) s->tokens = l->cfg.burst;
+    s->last_ms = now;
+  }
+}
+
 int mls_bucket_take(mls_limiter *l, const void *key, size_t len, uint64_t now, uint64_t *retry) {
   pthread_mutex_lock(&l->mu);
   int fresh;
@@ -85,10 +94,8 @@ int mls_bucket_take(mls_limiter *l, const void *key, size_t len, uint64_t now, u
   if (fresh) {
     s->tokens = l->cfg.burst;
     s->last_ms = now;
-  } else if (now > s->last_ms) {
-    s->tokens += (double)(now - s->last_ms) * l->cfg.rate_per_s / 1000.0;
-    if (s->tokens > l->cfg.burst) s->tokens = l->cfg.burst;
-    s->last_ms = now;
+  } else {
+    refill(l, s, now);
   }
   int refused = 0;
   if (s->tokens >= 1.0) {
@@ -99,6 +106,21 @@ int mls_bucket_take(mls_limiter *l, const void *key, size_t len, uint64_t now, u
   }
   pthread_mutex_unlock(&l->mu);
   return refused;
+}
+
+int mls_bucket_empty(mls_limiter *l, const void *key, size_t len, uint64_t now, uint64_t *retry) {
+  pthread_mutex_lock(&l->mu);
+  int fresh, empty = 0;
+  slot *s = lookup(l, key, len, 0, &fresh);
+  if (s) {
+    refill(l, s, now);
+    if (s->tokens < 1.0) {
+      empty = 1;
+      *retry = (uint64_t)((1.0 - s->tokens) * 1000.0 / l->cfg.rate_per_s) + 1;
+    }
+  }
+  pthread_mutex_unlock(&l->mu);
+  return empty;
 }
 
 int mls_backoff_check(mls_limiter *l, const void *key, size_t len, uint64_t now, uint64_t *retry) {

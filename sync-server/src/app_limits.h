@@ -7,8 +7,10 @@
  *
  * Token buckets (requests per second): mls_bucket_take() refuses when the
  * key's bucket is empty and says how long until a token is back. Used per
- * device (authenticated requests) and per address (every route without
- * credentials, and session challenges on their own).
+ * device (authenticated requests), per address (every route without
+ * credentials, and session answers on their own) and per address for
+ * failed bearer tokens (a token taken per failure, mls_bucket_empty()
+ * checked before each lookup).
  *
  * Failure backoff (authentication attempts): after `free_failures` failures
  * a key must wait base_ms * 2^(failures - free_failures), capped at max_ms,
@@ -62,6 +64,13 @@ void mls_limiter_free(mls_limiter *l);
 /* Token bucket: 0 when a token was taken, else 1 and *retry_ms set. */
 int mls_bucket_take(mls_limiter *l, const void *key, size_t key_len, uint64_t now_ms,
                     uint64_t *retry_ms);
+/* The same question without taking a token: 1 (and *retry_ms) when the
+ * key's bucket holds less than one token, else 0. A key never seen has a
+ * full bucket and claims no slot. Used where only failures cost a token
+ * (failed bearer tokens per address: the check comes before the lookup,
+ * the take after it failed). */
+int mls_bucket_empty(mls_limiter *l, const void *key, size_t key_len, uint64_t now_ms,
+                     uint64_t *retry_ms);
 
 /* Backoff: 1 (and *retry_ms) when key must still wait, else 0. */
 int mls_backoff_check(mls_limiter *l, const void *key, size_t key_len, uint64_t now_ms,

@@ -323,13 +323,38 @@ static int bearer_hash(ctx *c, uint8_t th[32]) {
   return 0;
 }
 
-int app_authenticate(ctx *c, mls_device *d) {
+/* Failed bearer tokens per address (--auth-fail-limit): an address whose
+ * bucket is empty is answered 429 before its token is even hashed, so a
+ * flood of guesses costs no store lookup; each failure takes a token. A
+ * request that carries no token at all is no failure. */
+static int bearer_blocked(ctx *c) {
+  uint64_t retry;
+  uint8_t k[MLS_LIMIT_KEY_MAX];
+  size_t kl = app_peer_key(c, k);
+  if (mls_bucket_empty(c->app->auth_fail, k, kl, c->now, &retry))
+    return app_rate_limited(c, retry, "too many failed authentications from this address");
+  return MLPROTO_OK;
+}
+
+static void bearer_failed(ctx *c) {
+  uint64_t retry;
+  uint8_t k[MLS_LIMIT_KEY_MAX];
+  size_t kl = app_peer_key(c, k);
+  (void)mls_bucket_take(c->app->auth_fail, k, kl, c->now, &retry);
+}
+
+int app_device_of_token(ctx *c, mls_device *d) {
+  int rc = bearer_blocked(c);
+  if (rc) return rc;
   uint8_t th[32];
   int b = bearer_hash(c, th);
   if (b == -1) return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
-  if (b) return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, NULL);
+  if (b) {
+    bearer_failed(c);
+    return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, NULL);
+  }
   mls_txn *tx;
-  int rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
+  rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
   if (rc) return app_fail(c, rc, NULL);
   uint8_t pub[32];
   rc = MLS_TX(tx, session_get, th, c->now, pub);
@@ -339,7 +364,14 @@ int app_authenticate(ctx *c, mls_device *d) {
     if (rc == MLPROTO_ERR_NOT_FOUND || (!rc && d->revoked_ms)) rc = MLPROTO_ERR_UNAUTHENTICATED;
   }
   mls_store_rollback(tx);
+  if (rc == MLPROTO_ERR_UNAUTHENTICATED) bearer_failed(c);
   if (rc) return app_fail(c, rc, NULL);
+  return MLPROTO_OK;
+}
+
+int app_authenticate(ctx *c, mls_device *d) {
+  int rc = app_device_of_token(c, d);
+  if (rc) return rc;
   uint64_t retry;
   if (mls_bucket_take(c->app->dev_rate, d->pub, 32, c->now, &retry))
     return app_rate_limited(c, retry, NULL);
@@ -351,17 +383,14 @@ int app_authenticate(ctx *c, mls_device *d) {
  * family looks in its own table. Failures count against the address like
  * every failed authentication, and each token has the device request
  * budget (keyed by its hash). */
-int app_authenticate_api(ctx *c, const char *role, char jobcentre[MLS_JOBCENTRE_MAX + 1]) {
-  const char *roles[] = {role, NULL};
-  return app_authenticate_api_roles(c, roles, jobcentre);
-}
-
-int app_authenticate_api_roles(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1]) {
-  uint8_t th[32];
+int app_api_token_of(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1],
+                     uint8_t th[32]) {
+  int rc = bearer_blocked(c);
+  if (rc) return rc;
   int b = bearer_hash(c, th);
   if (b == -1) return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
   char got_role[MLS_ROLE_MAX + 1] = "";
-  int rc = MLPROTO_ERR_UNAUTHENTICATED;
+  rc = MLPROTO_ERR_UNAUTHENTICATED;
   if (b == 0) {
     mls_txn *tx;
     rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
@@ -373,7 +402,10 @@ int app_authenticate_api_roles(ctx *c, const char *const *roles, char jobcentre[
     for (size_t i = 0; !rc && roles[i] && !allowed; i++) allowed = strcmp(got_role, roles[i]) == 0;
     if (!rc && !allowed) rc = MLPROTO_ERR_FORBIDDEN;
   }
-  if (rc == MLPROTO_ERR_UNAUTHENTICATED) app_addr_failed(c);
+  if (rc == MLPROTO_ERR_UNAUTHENTICATED) {
+    app_addr_failed(c);
+    bearer_failed(c);
+  }
   if (rc == MLPROTO_ERR_FORBIDDEN) {
     char detail[96];
     size_t o = (size_t)snprintf(detail, sizeof detail, "this route needs a %s", roles[0]);
@@ -383,6 +415,13 @@ int app_authenticate_api_roles(ctx *c, const char *const *roles, char jobcentre[
     return app_fail(c, rc, detail);
   }
   if (rc) return app_fail(c, rc, NULL);
+  return MLPROTO_OK;
+}
+
+int app_authenticate_api_roles(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1]) {
+  uint8_t th[32];
+  int rc = app_api_token_of(c, roles, jobcentre, th);
+  if (rc) return rc;
   uint64_t retry;
   if (mls_bucket_take(c->app->dev_rate, th, 32, c->now, &retry))
     return app_rate_limited(c, retry, NULL);

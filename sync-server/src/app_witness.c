@@ -55,8 +55,7 @@ static int witness_verifier(mls_txn *tx, const char *name, mlproto_note_verifier
 
 int app_h_cosignature(ctx *c) {
   char jc[MLS_JOBCENTRE_MAX + 1];
-  static const char *const roles[] = {"jobcentre", "auditor", "witness", NULL};
-  int rc = app_authenticate_api_roles(c, roles, jc);
+  int rc = app_authenticate_api_roles(c, APP_ROLES_COSIGN, jc);
   if (rc) return rc;
   if ((rc = need_text_body(c))) return rc;
   qparam ps[] = {{.name = "size"}};

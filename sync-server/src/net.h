@@ -45,8 +45,15 @@ typedef struct mls_net_options {
   uint64_t request_timeout_ms; /* first byte of a request (or TLS handshake) to its last */
   uint64_t drain_timeout_ms;   /* SIGTERM: how long in-flight requests may finish */
   size_t max_inflight_bytes;   /* request bytes buffered across all connections -> 503 */
+  size_t max_inflight_per_address; /* ... of one address key -> 429 ADDRESS_INFLIGHT;
+                                  0 while parsing: the default (net_serve.c) */
+  size_t min_upload_rate;      /* bytes/s a body must bring in each window; 0: off */
+  uint64_t min_upload_window_ms; /* ... measured over windows of this length */
   unsigned max_conns_per_address; /* per IPv4 address / IPv6 /64 (mls_addr_key) */
   double unauth_rate;          /* requests/s per address without credentials (app.h) */
+  unsigned auth_fail_limit;    /* failed bearer tokens per address (app.h) */
+  const char *metrics_listen;  /* "ADDR:PORT" (loopback only) of /metrics; NULL: off */
+  uint64_t wal_truncate_ms;    /* period of the WAL's TRUNCATE checkpoint; 0: never */
   uint64_t linger_time_ms;     /* lingering close after an early refusal: at most this
                                   long from the flushed answer to the close (0: off) */
   size_t linger_bytes;         /* ... and at most this many bytes read and discarded */
@@ -65,6 +72,20 @@ typedef struct mls_net_options {
 #define MLS_NET_DEFAULT_REQUEST_TIMEOUT_MS 30000u
 #define MLS_NET_DEFAULT_DRAIN_TIMEOUT_MS 10000u
 #define MLS_NET_DEFAULT_MAX_INFLIGHT_BYTES ((size_t)256u << 20)
+/* --max-inflight-bytes-per-address: by default this share of the pool (at
+ * least 1 KiB), so that one address cannot hold all of it. */
+#define MLS_NET_DEFAULT_INFLIGHT_SHARE 8u
+/* --min-upload-rate and --min-upload-window (net_budget.c): each window of
+ * a body's reading must bring rate x window bytes, or the body is cut. */
+#define MLS_NET_DEFAULT_MIN_UPLOAD_RATE ((size_t)4u << 10)
+#define MLS_NET_DEFAULT_MIN_UPLOAD_WINDOW_MS 10000u
+#define MLS_NET_DEFAULT_AUTH_FAIL_LIMIT 20u
+/* /metrics on its own plain-HTTP listener, loopback only (net_metrics.c). */
+#define MLS_NET_DEFAULT_METRICS_LISTEN "127.0.0.1:0"
+#define MLS_NET_METRICS_MAX_CONNS 16u      /* open at once; more are closed */
+#define MLS_NET_METRICS_TIMEOUT_MS 10000u  /* accept to answer */
+#define MLS_NET_METRICS_MAX_HEADER_BYTES (8u << 10)
+#define MLS_NET_DEFAULT_WAL_TRUNCATE_MS 60000u
 #define MLS_NET_DEFAULT_MAX_CONNS_PER_ADDRESS 256u
 /* Lingering close (net_conn.c conn_linger): when the server answers a request
  * it has not read to its end (431, 413, 408, 400, 503 ...), it sends the
@@ -81,6 +102,9 @@ typedef struct mls_net_options {
  * it accepts connections and removed on a clean exit. Tests and scripts use
  * it with `--listen 127.0.0.1:0`. */
 #define MLS_NET_ADDR_FILE "serve.addr"
+/* The same for the metrics listener (--metrics-listen), written before
+ * serve.addr, so that a server that is ready has both. */
+#define MLS_NET_METRICS_ADDR_FILE "metrics.addr"
 
 /* --- internal: between net_*.c --- */
 
@@ -92,15 +116,37 @@ typedef struct mls_net_options {
 
 struct mls_conn;
 
-/* Open connections per address key (app_limits.h mls_addr_key), for
- * --max-conns-per-address: a chained hash table owned by the loop thread. */
+/* What one address key (app_limits.h mls_addr_key) holds (net_budget.c):
+ * its open connections (--max-conns-per-address) and the request bytes its
+ * parsers hold (--max-inflight-bytes-per-address). A chained hash table
+ * owned by the loop thread; an entry lives while the key has connections,
+ * so a connection may keep a pointer to its own. */
 #define MLS_NET_ADDR_BUCKETS 4096u
-struct mls__addr_count;
+struct mls__addr {
+  struct mls__addr *next;
+  unsigned count;
+  size_t inflight;
+  uint8_t len;
+  uint8_t key[MLS_LIMIT_KEY_MAX];
+};
 struct mls_server;
-/* Adds one connection of key; returns the new count (0 when out of memory). */
-unsigned mls__addr_count_inc(struct mls_server *s, const uint8_t *key, size_t len);
-/* Removes one connection of key (the entry goes at zero). */
-void mls__addr_count_dec(struct mls_server *s, const uint8_t *key, size_t len);
+/* Adds one connection of key; returns its entry (NULL when out of memory). */
+struct mls__addr *mls__addr_join(struct mls_server *s, const uint8_t *key, size_t len);
+/* Removes one connection of the entry (freed at zero). */
+void mls__addr_leave(struct mls_server *s, struct mls__addr *a);
+/* n more request bytes held for address a (NULL: none known): MLPROTO_OK,
+ * or MLPROTO_ERR_UNAVAILABLE when the pool (--max-inflight-bytes) is over,
+ * MLPROTO_ERR_ADDRESS_INFLIGHT when a's share is; the bytes count anyway
+ * (released by mls__budget_release as always). */
+int mls__budget_add(struct mls_server *s, struct mls__addr *a, size_t n);
+void mls__budget_release(struct mls_server *s, struct mls__addr *a, size_t n);
+/* --min-upload-rate: the end of a window of a body's reading that began at
+ * start_ms (UINT64_MAX when the rate is off), and whether `got` bytes in a
+ * whole window are too few (1) or enough (0). */
+uint64_t mls__upload_window_end(const struct mls_server *s, uint64_t start_ms);
+int mls__upload_too_slow(const struct mls_server *s, size_t got);
+
+struct mls_mconn;
 
 typedef struct mls_server {
   uv_loop_t *loop;
@@ -113,7 +159,14 @@ typedef struct mls_server {
   struct mls_conn *conns;    /* every open connection (intrusive list) */
   unsigned n_conns;
   size_t inflight_bytes;     /* request bytes held by all parsers (--max-inflight-bytes) */
-  struct mls__addr_count *addr_counts[MLS_NET_ADDR_BUCKETS]; /* connections per address key */
+  struct mls__addr *addrs[MLS_NET_ADDR_BUCKETS]; /* per address key (net_budget.c) */
+  uv_tcp_t metrics_listener; /* --metrics-listen (net_metrics.c) */
+  int metrics_on;            /* the metrics listener is open */
+  struct mls_mconn *mconns;  /* its connections (intrusive list) */
+  unsigned n_mconns;
+  uv_timer_t wal_timer;      /* --wal-truncate (net_wal.c) */
+  uv_work_t wal_work;
+  int wal_busy;              /* wal_work queued, its after-work callback not run */
   uint64_t next_conn_id;
   int draining;              /* SIGTERM received: no new connections/requests */
   int closing_handles;       /* the server's own handles are being closed */
@@ -124,9 +177,25 @@ void mls__conn_on_connection(uv_stream_t *listener, int status);
 /* Drain (net_conn.c): close idle connections, mark the others to close after
  * their current response; force = 1 closes every connection now. */
 void mls__conn_drain_all(mls_server *s, int force);
-/* Called by net_conn.c whenever a connection is freed, so the server can
- * finish its shutdown once the last one is gone. */
+/* Called by net_conn.c and net_metrics.c whenever a connection is freed, so
+ * the server can finish its shutdown once the last one is gone. */
 void mls__server_conn_gone(mls_server *s);
+
+/* The metrics listener (net_metrics.c): plain HTTP/1.1, GET /metrics only,
+ * one request per connection, none of the devices' limits (its own: at
+ * most MLS_NET_METRICS_MAX_CONNS open, MLS_NET_METRICS_TIMEOUT_MS each,
+ * MLS_NET_METRICS_MAX_HEADER_BYTES of head, no body). */
+void mls__metrics_on_connection(uv_stream_t *listener, int status);
+/* As mls__conn_drain_all, for the metrics connections. */
+void mls__metrics_drain_all(mls_server *s, int force);
+/* 1 when a is a loopback address (127.0.0.0/8, ::1). */
+struct sockaddr_storage;
+int mls__net_is_loopback(const struct sockaddr_storage *a);
+
+/* --wal-truncate (net_wal.c): every period, mls_app_scrub() on a worker
+ * (never two at once); stopped with the server's other handles. */
+void mls__wal_timer_start(mls_server *s);
+void mls__wal_timer_close(mls_server *s, uv_close_cb cb);
 
 /* Parses "ADDR:PORT" into a sockaddr_storage (IPv4 or bracketed IPv6). */
 struct sockaddr_storage;

@@ -3,12 +3,27 @@
  *
  *   accept -> handshake (request timeout) -> idle (idle timeout)
  *     -> receiving a request (request timeout from its first byte)
+ *        [its head, then, when it announces a body: head_decide]
  *     -> with a worker (reading stopped) -> response queued -> idle ...
  *   -> finish: close_notify, flush, uv_close of both handles
  *   -> freed when both close callbacks ran and no work is in flight.
  *
+ * The body gate (head_decide, gate_*): the parser holds every body
+ * (mlproto_http_parser_hold_body) and stops after the head. A route that
+ * needs credentials (mls_app_body_rule: push, cosignature, ...) has them
+ * checked first, on a worker (mls_app_authorize), with reading stopped: the
+ * client's further bytes wait in the kernel, unread. Only when they hold is
+ * the body read (and 100 Continue sent, if asked for); else the refusal
+ * (401, 403, 429) is answered with a lingering close that drops the body as
+ * ciphertext. Any other request may carry at most MLS_APP_OPEN_BODY_MAX
+ * (64 KiB) of body: without credentials nobody gets to make the server
+ * buffer a large one. Once the body is read its rate is watched
+ * (--min-upload-rate, net_budget.c) and its bytes count against the pool
+ * and the address's share (--max-inflight-bytes[-per-address]).
+ *
  * Lingering close (conn_linger): an answer to a request the server did not
- * read to its end (a refusal of the network half: 431, 413, 408, 400, 503)
+ * read to its end (a refusal of the network half: 431, 413, 408, 400, 429,
+ * 503, and the gate's 401, 403, 429)
  * ends instead with
  *   close_notify, flush -> uv_shutdown (FIN, after the queued writes)
  *     -> read and discard until EOF, --linger-time or --linger-bytes -> close
@@ -69,7 +84,8 @@ struct mls_conn {
   unsigned handshake_done : 1;
   unsigned counted : 1;    /* in mentorlog_connections_open */
   unsigned peer_eof : 1;
-  unsigned addr_counted : 1; /* in srv->addr_counts */
+  unsigned gating : 1;       /* the head's credentials are being checked (the gate) */
+  unsigned body_started : 1; /* the current request's body is being read */
   unsigned want_json : 1;    /* the current request's Accept names application/json */
   unsigned head_done : 1;    /* the current request's head has been scanned */
   unsigned linger : 1;       /* finish with a lingering close (an early refusal) */
@@ -79,10 +95,13 @@ struct mls_conn {
   size_t linger_read;        /* bytes discarded while lingering */
   uv_shutdown_t shut;        /* the half-close of a lingering close */
   size_t req_bytes;          /* bytes of the current request held by the parser */
+  size_t head_bytes;         /* ... of them its head (when body_started or gating) */
+  uint64_t body_start_ms;    /* loop time the body's reading began (--min-upload-rate) */
+  uint64_t win_start_ms;     /* ... its current rate window began */
+  size_t win_bytes;          /* body bytes when that window began */
+  struct mls__addr *addr;    /* its address key's entry (net_budget.c), or NULL */
   uint8_t line_len;          /* head scanner: bytes of the current line kept */
   char line[96];             /* head scanner: the current header line (cut) */
-  uint8_t addr_key[MLS_LIMIT_KEY_MAX];
-  uint8_t addr_key_len;
   char peer[INET6_ADDRSTRLEN];
 };
 
@@ -95,6 +114,17 @@ struct job {
   mls_response resp;
   int keep_alive;
   int want_json;
+};
+
+/* The credentials check of a request whose body waits (mls_app_body_rule). */
+struct gate {
+  uv_work_t work;
+  struct mls_conn *conn;
+  mls_app *app;
+  mls_request req;   /* the head: pointers into the parser, which is not fed meanwhile */
+  mls_header *headers;
+  mls_response resp;
+  int rc;
 };
 
 struct wreq {
@@ -114,6 +144,7 @@ static void conn_close(struct mls_conn *c);
 static void conn_read_start(struct mls_conn *c);
 static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive, const char *method);
 static void conn_linger(struct mls_conn *c);
+static void conn_refuse(struct mls_conn *c, int code, const char *detail);
 static void linger_end(struct mls_conn *c, mls_linger_end end);
 
 static uint64_t wall_ms(void) {
@@ -124,17 +155,21 @@ static uint64_t wall_ms(void) {
 
 static void timer_arm(struct mls_conn *c, uint64_t ms);
 
-/* The parser no longer holds the request's bytes against the global budget. */
+/* The parser no longer holds the request's bytes against the budgets. */
 static void conn_release_request(struct mls_conn *c) {
-  c->srv->inflight_bytes -= c->req_bytes;
+  mls__budget_release(c->srv, c->addr, c->req_bytes);
   c->req_bytes = 0;
+  c->body_started = 0;
 }
+
+/* A worker holds the connection's request (its answer, or its head's check). */
+static int conn_busy(const struct mls_conn *c) { return c->job != NULL || c->gating; }
 
 static void conn_maybe_free(struct mls_conn *c) {
   if (c->refs > 0) return;
   mls_server *s = c->srv;
   conn_release_request(c);
-  if (c->addr_counted) mls__addr_count_dec(s, c->addr_key, c->addr_key_len);
+  if (c->addr) mls__addr_leave(s, c->addr);
   if (c->prev) c->prev->next = c->next;
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -184,7 +219,7 @@ static void on_write(uv_write_t *req, int status) {
     return;
   }
   /* Backpressure released: read again, and pump what is already buffered. */
-  if (!c->reading && !c->job && !c->finishing && c->write_queued < WRITE_HIGH_WATER / 2) {
+  if (!c->reading && !conn_busy(c) && !c->finishing && c->write_queued < WRITE_HIGH_WATER / 2) {
     conn_pump(c);
   }
 }
@@ -270,12 +305,33 @@ static void timer_cb(uv_timer_t *t) {
     conn_close(c);
     return;
   }
-  if (c->job) return; /* the worker's answer re-arms the timer */
-  if (c->write_queued) {
+  if (conn_busy(c)) return; /* the worker's answer re-arms the timer */
+  int in_request = mlproto_http_parser_in_request(c->http);
+  uint64_t now = uv_now(c->srv->loop);
+  uint64_t deadline = c->req_start_ms + c->srv->opt.request_timeout_ms;
+  if (c->write_queued && !(in_request && now < deadline)) {
     conn_close(c); /* the peer stopped reading its answer */
     return;
   }
-  if (mlproto_http_parser_in_request(c->http)) {
+  if (in_request) {
+    if (now < deadline) { /* not the request's end: a window of its body's */
+      uint64_t end = c->body_started ? mls__upload_window_end(c->srv, c->win_start_ms) : UINT64_MAX;
+      if (now >= end) {
+        size_t body = c->req_bytes - c->head_bytes;
+        if (mls__upload_too_slow(c->srv, body - c->win_bytes)) {
+          mls__net_log("info", "upload_too_slow", "conn=%llu body_bytes=%zu window_bytes=%zu ms=%llu",
+                       (unsigned long long)c->id, body, body - c->win_bytes,
+                       (unsigned long long)(now - c->body_start_ms));
+          conn_refuse(c, MLPROTO_ERR_UPLOAD_TOO_SLOW, "the body arrives too slowly");
+          return;
+        }
+        c->win_start_ms = now;
+        c->win_bytes = body;
+        end = mls__upload_window_end(c->srv, now);
+      }
+      timer_arm(c, (end < deadline ? end : deadline) - now);
+      return;
+    }
     mls_response resp;
     memset(&resp, 0, sizeof resp);
     mls_app_error(&resp, MLPROTO_ERR_REQUEST_TIMEOUT, "request not completed in time", c->want_json);
@@ -347,7 +403,7 @@ static void conn_refuse(struct mls_conn *c, int code, const char *detail) {
   mls_app_error(&resp, code, detail, c->want_json);
   /* Every refusal here may leave the client sending the rest of its request. */
   c->linger = 1;
-  if (resp.status == 503) {
+  if (resp.status == 503 || resp.status == 429) {
     size_t used = strlen(resp.extra_headers);
     snprintf(resp.extra_headers + used, sizeof resp.extra_headers - used, "Retry-After: 1\r\n");
   }
@@ -458,6 +514,41 @@ static void scan_head(struct mls_conn *c, const uint8_t *p, size_t n) {
   }
 }
 
+static void gate_start(struct mls_conn *c, const mlproto_http_request *head);
+
+/* The body of the current request is read from now on: its rate is
+ * measured from here (--min-upload-rate), the timer runs to the earlier of
+ * the request's end and the end of its first rate window. */
+static void body_begin(struct mls_conn *c) {
+  mls_server *s = c->srv;
+  uint64_t now = uv_now(s->loop);
+  c->body_started = 1;
+  c->body_start_ms = c->win_start_ms = now;
+  c->win_bytes = 0;
+  uint64_t deadline = c->req_start_ms + s->opt.request_timeout_ms;
+  uint64_t end = mls__upload_window_end(s, now);
+  if (end < deadline) deadline = end;
+  timer_arm(c, deadline > now ? deadline - now : 1);
+}
+
+/* The parser stopped after the head of a request with a body (it holds
+ * bodies, mlproto_http_parser_hold_body): read it at once, check its
+ * credentials first, or refuse it. 0: go on feeding; -1: stop (the gate
+ * runs, or the request was refused). */
+static int head_decide(struct mls_conn *c, const mlproto_http_request *head) {
+  c->head_bytes = c->req_bytes;
+  if (mls_app_body_rule(head->method, head->path) == MLS_BODY_AFTER_AUTH) {
+    gate_start(c, head);
+    return -1;
+  }
+  if (mlproto_http_parser_limit_body(c->http, MLS_APP_OPEN_BODY_MAX) != MLPROTO_OK) {
+    conn_refuse(c, MLPROTO_ERR_BODY_TOO_LARGE, "a body over 64 KiB needs credentials (a route that takes them)");
+    return -1;
+  }
+  body_begin(c);
+  return 0;
+}
+
 /* Feeds plaintext to the HTTP parser; returns the bytes consumed. */
 static size_t feed_plain(struct mls_conn *c, const uint8_t *data, size_t len) {
   mls_server *s = c->srv;
@@ -466,6 +557,7 @@ static size_t feed_plain(struct mls_conn *c, const uint8_t *data, size_t len) {
     c->want_json = 0;
     c->head_done = 0;
     c->line_len = 0;
+    c->body_started = 0;
     timer_arm(c, s->opt.request_timeout_ms);
   }
   scan_head(c, data, len);
@@ -477,13 +569,21 @@ static size_t feed_plain(struct mls_conn *c, const uint8_t *data, size_t len) {
     return len;
   }
   c->req_bytes += used;
-  s->inflight_bytes += used;
-  if (!req && s->inflight_bytes > s->opt.max_inflight_bytes) {
-    /* Memory before authentication is bounded across all connections. */
-    mls__net_log("warn", "inflight_budget_exceeded", "conn=%llu inflight=%zu",
-                 (unsigned long long)c->id, s->inflight_bytes);
-    conn_refuse(c, MLPROTO_ERR_UNAVAILABLE, "too many request bytes in flight, retry");
+  int over = mls__budget_add(s, c->addr, used);
+  if (!req && over) {
+    /* Memory before the answer is bounded across all connections, and
+     * for each address to its share. */
+    mls__net_log("warn", over == MLPROTO_ERR_UNAVAILABLE ? "inflight_budget_exceeded"
+                                                         : "address_inflight_exceeded",
+                 "conn=%llu inflight=%zu address_inflight=%zu", (unsigned long long)c->id,
+                 s->inflight_bytes, c->addr ? c->addr->inflight : 0);
+    conn_refuse(c, over, over == MLPROTO_ERR_UNAVAILABLE ? "too many request bytes in flight, retry"
+                                                         : NULL);
     return len;
+  }
+  if (!req && !c->body_started) {
+    const mlproto_http_request *head = mlproto_http_parser_head(c->http);
+    if (head && head_decide(c, head) != 0) return c->closing || c->finishing ? len : used;
   }
   if (mlproto_http_parser_take_continue(c->http)) {
     if (conn_send(c, (const uint8_t *)MLPROTO_HTTP_CONTINUE, strlen(MLPROTO_HTTP_CONTINUE)) != 0) return len;
@@ -527,7 +627,7 @@ static void conn_pump(struct mls_conn *c) {
     mls_metrics_tls_handshake(mlproto_tls_resumed(c->tls));
     timer_arm(c, s->opt.idle_timeout_ms);
   }
-  while (!c->closing && !c->finishing && !c->job) {
+  while (!c->closing && !c->finishing && !conn_busy(c)) {
     if (c->pend_len) {
       size_t used = feed_plain(c, c->pend + c->pend_off, c->pend_len);
       if (c->closing || c->lingering) return;
@@ -558,7 +658,7 @@ static void conn_pump(struct mls_conn *c) {
   }
   if (c->closing || c->lingering) return; /* lingering: tls and reads are its own */
   if (conn_flush(c) != 0) return;
-  int want = !c->finishing && !c->job && !c->peer_eof && c->write_queued < WRITE_HIGH_WATER;
+  int want = !c->finishing && !conn_busy(c) && !c->peer_eof && c->write_queued < WRITE_HIGH_WATER;
   if (want && !c->reading) {
     conn_read_start(c);
   } else if (!want) {
@@ -582,9 +682,9 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     read_stop(c);
     if (nread == UV_EOF && c->handshake_done && !c->finishing) {
       c->peer_eof = 1;
-      if (c->job) return; /* answer what is in flight, then close */
+      if (conn_busy(c)) return; /* answer what is in flight, then close */
       conn_pump(c); /* a whole request may still be buffered */
-      if (c->closing || c->finishing || c->job) return;
+      if (c->closing || c->finishing || conn_busy(c)) return;
       if (mlproto_http_parser_in_request(c->http)) conn_refuse(c, MLPROTO_ERR_BAD_HTTP, "request truncated");
       else conn_finish(c);
       return;
@@ -597,6 +697,87 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   conn_pump(c);
+}
+
+/* --- the body gate (see the top of this file) --- */
+
+static void gate_free(struct gate *g) {
+  mlproto_buf_free(&g->resp.body);
+  mlproto_free(g->headers);
+  mlproto_free(g);
+}
+
+static void gate_work_cb(uv_work_t *w) {
+  struct gate *g = (struct gate *)w;
+  g->rc = mls_app_authorize(g->app, &g->req, &g->resp, wall_ms());
+}
+
+static void gate_after_cb(uv_work_t *w, int status) {
+  struct gate *g = (struct gate *)w;
+  struct mls_conn *c = g->conn;
+  c->gating = 0;
+  c->refs--;
+  if (c->closing) {
+    gate_free(g);
+    conn_maybe_free(c);
+    return;
+  }
+  if (status < 0 || g->rc != MLPROTO_OK) {
+    if (status < 0) {
+      memset(&g->resp, 0, sizeof g->resp);
+      mls_app_error(&g->resp, MLPROTO_ERR_INTERNAL, "request cancelled", c->want_json);
+    }
+    /* Refused without reading the body: the lingering close drops it as
+     * ciphertext, and the parser's bytes (the head) go with it. */
+    mls__net_log("info", "body_not_read", "conn=%llu code=%s", (unsigned long long)c->id,
+                 mlproto_errname(g->resp.error_code));
+    c->linger = 1;
+    conn_respond(c, &g->resp, 0, NULL);
+    gate_free(g);
+    return;
+  }
+  gate_free(g);
+  if (c->finishing) return;
+  if (mlproto_http_parser_take_continue(c->http) &&
+      conn_send(c, (const uint8_t *)MLPROTO_HTTP_CONTINUE, strlen(MLPROTO_HTTP_CONTINUE)) != 0)
+    return;
+  body_begin(c);
+  conn_pump(c);
+  if (c->closing || c->finishing || conn_busy(c) || !c->peer_eof) return;
+  if (mlproto_http_parser_in_request(c->http)) conn_refuse(c, MLPROTO_ERR_BAD_HTTP, "request truncated");
+}
+
+/* Stops reading and has the head's credentials checked on a worker
+ * (mls_app_authorize); the body is read only if they hold. */
+static void gate_start(struct mls_conn *c, const mlproto_http_request *head) {
+  mls_server *s = c->srv;
+  struct gate *g = mlproto_calloc(1, sizeof *g);
+  mls_header *hdrs = head->n_headers ? mlproto_calloc(head->n_headers, sizeof *hdrs) : NULL;
+  if (!g || (head->n_headers && !hdrs)) {
+    mlproto_free(g);
+    mlproto_free(hdrs);
+    conn_refuse(c, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
+    return;
+  }
+  for (size_t i = 0; i < head->n_headers; i++) {
+    hdrs[i].name = head->headers[i].name;
+    hdrs[i].value = head->headers[i].value;
+  }
+  g->conn = c;
+  g->app = s->app;
+  g->headers = hdrs;
+  g->req = (mls_request){.method = head->method, .path = head->path, .query = head->query,
+                         .headers = hdrs, .n_headers = head->n_headers, .body = NULL,
+                         .body_len = 0, .peer = c->peer, .conn_id = c->id};
+  read_stop(c);
+  c->gating = 1;
+  c->refs++;
+  if (uv_queue_work(s->loop, &g->work, gate_work_cb, gate_after_cb) < 0) {
+    c->gating = 0;
+    c->refs--;
+    gate_free(g);
+    conn_refuse(c, MLPROTO_ERR_INTERNAL, "cannot queue work");
+  }
 }
 
 /* --- lingering close (see the top of this file) --- */
@@ -739,9 +920,10 @@ void mls__conn_on_connection(uv_stream_t *listener, int status) {
   mls_metrics_conn_opened();
   uv_tcp_nodelay(&c->tcp, 1);
   peer_name(c);
-  c->addr_key_len = (uint8_t)mls_addr_key(c->addr_key, c->peer);
-  unsigned same = mls__addr_count_inc(s, c->addr_key, c->addr_key_len);
-  c->addr_counted = same > 0;
+  uint8_t key[MLS_LIMIT_KEY_MAX];
+  size_t key_len = mls_addr_key(key, c->peer);
+  c->addr = mls__addr_join(s, key, key_len);
+  unsigned same = c->addr ? c->addr->count : 0;
   if (same == 0 || same > s->opt.max_conns_per_address) {
     /* Closed before TLS, like the global cap: an HTTP 503 would first need
      * the handshake this cap exists to save. */
@@ -760,6 +942,7 @@ void mls__conn_on_connection(uv_stream_t *listener, int status) {
     conn_close(c);
     return;
   }
+  mlproto_http_parser_hold_body(c->http, 1); /* head_decide before any body */
   timer_arm(c, s->opt.request_timeout_ms); /* the handshake's deadline */
   conn_read_start(c);
 }
@@ -771,7 +954,7 @@ void mls__conn_drain_all(mls_server *s, int force) {
     if (force) conn_close(c);
     else if (c->finishing || c->closing) {
       /* already ending: a lingering close ends within --linger-time */
-    } else if (!c->job && !(c->handshake_done && mlproto_http_parser_in_request(c->http)))
+    } else if (!conn_busy(c) && !(c->handshake_done && mlproto_http_parser_in_request(c->http)))
       conn_finish(c);
     c = next;
   }

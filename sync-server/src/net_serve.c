@@ -70,18 +70,43 @@ static const char usage_text[] =
     "                         is a loopback or wildcard address). Used only when the\n"
     "                         certificate is created (first start).\n"
     "  --max-inflight-bytes SIZE  request bytes buffered across all connections before\n"
-    "                         authentication at most (default 256M)          -> 503\n"
+    "                         their answer at most (default 256M)            -> 503\n"
+    "  --max-inflight-bytes-per-address SIZE  ... of which one IPv4 address or IPv6\n"
+    "                         /64 at most (default: 1/8 of --max-inflight-bytes, at\n"
+    "                         least 1K)                     -> 429 ADDRESS_INFLIGHT\n"
+    "  --min-upload-rate SIZE a request body must arrive at this many bytes/s at\n"
+    "                         least, in every window (default 4K; 0: off)\n"
+    "                                                        -> 408 UPLOAD_TOO_SLOW\n"
+    "  --min-upload-window DUR  ... measured over windows of DUR from the moment the\n"
+    "                         body is awaited; the first is its grace (default 10s)\n"
+    "                         A body is read only once its credentials are checked\n"
+    "                         when its route takes them (push, cosignature, ...): a bad\n"
+    "                         token is answered at once, the body unread; a body on\n"
+    "                         any other route is at most 64K           -> 401, 413\n"
     "  --max-conns-per-address N  open connections per IPv4 address or IPv6 /64;\n"
     "                         more are closed at once, before TLS (default 256)\n"
     "  --unauth-rate N        requests/s per address (IPv6: /64) to the endpoints that\n"
     "                         need no credentials: enrol, session, log proofs,\n"
     "                         /healthz; burst 2N (default 100)               -> 429\n"
+    "  --auth-fail-limit N    failed bearer tokens per address (IPv6: /64): N at once,\n"
+    "                         N more per minute; beyond, every bearer-token request\n"
+    "                         of the address (good ones too) is refused before any\n"
+    "                         lookup until the budget refills (default 20)   -> 429\n"
+    "  --metrics-listen ADDR:PORT  where GET /metrics is served, in plain HTTP, and\n"
+    "                         nowhere else (404 on --listen); a loopback address only\n"
+    "                         (127.0.0.0/8, [::1]). Port 0 picks a free port; the\n"
+    "                         bound address is written to DIR/" MLS_NET_METRICS_ADDR_FILE ".\n"
+    "                         off: no metrics (default " MLS_NET_DEFAULT_METRICS_LISTEN ")\n"
+    "  --wal-truncate DUR     empty the database's write-ahead log (a TRUNCATE\n"
+    "                         checkpoint, on a worker) this often, so that deleted\n"
+    "                         rows do not linger in DIR/server.db-wal (default 60s;\n"
+    "                         0: never)\n"
     "  --linger-time DUR      after answering a request it did not read to its end\n"
-    "                         (431, 413, 408, 400, 503), the server half-closes and\n"
-    "                         reads and discards what the client still sends, so\n"
-    "                         the client reads the answer instead of a connection\n"
-    "                         reset; for this long at most (default 2s; 0: close at\n"
-    "                         once)\n"
+    "                         (431, 413, 408, 400, 429, 503, a 401 before a body),\n"
+    "                         the server half-closes and reads and discards what\n"
+    "                         the client still sends, so the client reads the\n"
+    "                         answer instead of a connection reset; for this long\n"
+    "                         at most (default 2s; 0: close at once)\n"
     "  --linger-bytes SIZE    ... and for this many bytes at most (default 1M)\n"
     "  --report-cache SIZE    memory cap of the jobcentre reports' per-case cache of\n"
     "                         parsed records (docs/operator.md); 0: no cache\n"
@@ -119,6 +144,11 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
       .drain_timeout_ms = MLS_NET_DEFAULT_DRAIN_TIMEOUT_MS,
       .max_inflight_bytes = MLS_NET_DEFAULT_MAX_INFLIGHT_BYTES,
       .max_conns_per_address = MLS_NET_DEFAULT_MAX_CONNS_PER_ADDRESS,
+      .min_upload_rate = MLS_NET_DEFAULT_MIN_UPLOAD_RATE,
+      .min_upload_window_ms = MLS_NET_DEFAULT_MIN_UPLOAD_WINDOW_MS,
+      .auth_fail_limit = MLS_NET_DEFAULT_AUTH_FAIL_LIMIT,
+      .metrics_listen = MLS_NET_DEFAULT_METRICS_LISTEN,
+      .wal_truncate_ms = MLS_NET_DEFAULT_WAL_TRUNCATE_MS,
       .linger_time_ms = MLS_NET_DEFAULT_LINGER_TIME_MS,
       .linger_bytes = MLS_NET_DEFAULT_LINGER_BYTES,
       .report_cache_bytes = MLS_NET_DEFAULT_REPORT_CACHE_BYTES,
@@ -169,6 +199,39 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
       if (mls__net_parse_size(v, &sz) || sz < 1024 || sz > ((size_t)64 << 30))
         return usage_error("--max-inflight-bytes: 1K..64G, not", v);
       o->max_inflight_bytes = sz;
+    } else if (strcmp(a, "--max-inflight-bytes-per-address") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz < 1024 || sz > ((size_t)64 << 30))
+        return usage_error("--max-inflight-bytes-per-address: 1K..64G, not", v);
+      o->max_inflight_per_address = sz;
+    } else if (strcmp(a, "--min-upload-rate") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz > ((size_t)1 << 30))
+        return usage_error("--min-upload-rate: 0..1G (bytes/s), not", v);
+      o->min_upload_rate = sz;
+    } else if (strcmp(a, "--min-upload-window") == 0) {
+      if (mls__net_parse_duration_ms(v, &u) || u < 100 || u > 3600000u)
+        return usage_error("--min-upload-window: 100ms..1h, not", v);
+      o->min_upload_window_ms = u;
+    } else if (strcmp(a, "--auth-fail-limit") == 0) {
+      if (mls__net_parse_size(v, &sz) || sz < 1 || sz > 1000000)
+        return usage_error("--auth-fail-limit: 1..1000000, not", v);
+      o->auth_fail_limit = (unsigned)sz;
+    } else if (strcmp(a, "--metrics-listen") == 0) {
+      struct sockaddr_storage ss;
+      if (strcmp(v, "off") == 0) {
+        o->metrics_listen = NULL;
+      } else if (mls__net_parse_addr(v, &ss) != 0) {
+        return usage_error("--metrics-listen: ADDR:PORT or off, not", v);
+      } else if (!mls__net_is_loopback(&ss)) {
+        return usage_error("--metrics-listen: metrics are plain HTTP, served on a loopback "
+                           "address only (127.0.0.0/8, [::1]); run the scraper or a forwarder "
+                           "on this host, not", v);
+      } else {
+        o->metrics_listen = v;
+      }
+    } else if (strcmp(a, "--wal-truncate") == 0) {
+      if (mls__net_parse_duration_ms(v, &u) || (u != 0 && u < 100) || u > 86400000u)
+        return usage_error("--wal-truncate: 0 or 100ms..24h, not", v);
+      o->wal_truncate_ms = u;
     } else if (strcmp(a, "--max-conns-per-address") == 0) {
       if (mls__net_parse_size(v, &sz) || sz < 1 || sz > 1000000)
         return usage_error("--max-conns-per-address: 1..1000000, not", v);
@@ -200,6 +263,14 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
   const char *why = NULL;
   if (mls_datadir_store_resolve(o->data_dir, o->store, &o->data_dir, o->store_uri, &why))
     return usage_error(why, NULL);
+  if (o->max_inflight_per_address > o->max_inflight_bytes)
+    return usage_error("--max-inflight-bytes-per-address: at most --max-inflight-bytes", NULL);
+  if (o->max_inflight_per_address == 0) {
+    o->max_inflight_per_address = o->max_inflight_bytes / MLS_NET_DEFAULT_INFLIGHT_SHARE;
+    if (o->max_inflight_per_address < 1024) o->max_inflight_per_address = 1024;
+    if (o->max_inflight_per_address > o->max_inflight_bytes)
+      o->max_inflight_per_address = o->max_inflight_bytes;
+  }
   if (!o->tls_cert != !o->tls_key) return usage_error("--tls-cert and --tls-key go together", NULL);
   return 0;
 }
@@ -383,16 +454,18 @@ static void close_server_handles(mls_server *s) {
   uv_close((uv_handle_t *)&s->sig_term, on_server_handle_closed);
   uv_close((uv_handle_t *)&s->sig_int, on_server_handle_closed);
   uv_close((uv_handle_t *)&s->drain_timer, on_server_handle_closed);
+  mls__wal_timer_close(s, on_server_handle_closed);
 }
 
 void mls__server_conn_gone(mls_server *s) {
-  if (s->draining && s->n_conns == 0) close_server_handles(s);
+  if (s->draining && s->n_conns == 0 && s->n_mconns == 0) close_server_handles(s);
 }
 
 static void on_drain_timeout(uv_timer_t *t) {
   mls_server *s = t->data;
   mls__net_log("warn", "drain_timeout", "connections=%u", s->n_conns);
   mls__conn_drain_all(s, 1);
+  mls__metrics_drain_all(s, 1);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -400,22 +473,28 @@ static void on_signal(uv_signal_t *h, int signum) {
   if (s->draining) {
     /* A second signal: stop waiting. */
     mls__conn_drain_all(s, 1);
+    mls__metrics_drain_all(s, 1);
     return;
   }
   s->draining = 1;
   mls__net_log("info", "draining", "signal=%d connections=%u", signum, s->n_conns);
   uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+  if (s->metrics_on) uv_close((uv_handle_t *)&s->metrics_listener, on_server_handle_closed);
   uv_timer_start(&s->drain_timer, on_drain_timeout, s->opt.drain_timeout_ms, 0);
   mls__conn_drain_all(s, 0);
-  if (s->n_conns == 0) close_server_handles(s);
+  mls__metrics_drain_all(s, 0);
+  if (s->n_conns == 0 && s->n_mconns == 0) close_server_handles(s);
 }
 
-static int publish_address(mls_server *s, char *path, size_t pathsz) {
+/* Writes the address listener is bound to into DIR/name (atomically) and
+ * logs it as `msg`; path gets the file's path, for its removal at exit. */
+static int publish_address(mls_server *s, uv_tcp_t *listener, const char *name, const char *msg,
+                           char *path, size_t pathsz) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
   char host[64] = "", line[96];
   int port = 0;
-  if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len) != 0) return -1;
+  if (uv_tcp_getsockname(listener, (struct sockaddr *)&ss, &len) != 0) return -1;
   if (ss.ss_family == AF_INET6) {
     uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
     port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -426,12 +505,15 @@ static int publish_address(mls_server *s, char *path, size_t pathsz) {
     snprintf(line, sizeof line, "%s:%d\n", host, port);
   }
   char tmp[MLS_PATH_MAX + 16];
-  snprintf(path, pathsz, "%s/%s", s->opt.data_dir, MLS_NET_ADDR_FILE);
+  snprintf(path, pathsz, "%s/%s", s->opt.data_dir, name);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   unlink(tmp);
-  if (write_new_file(tmp, line, 0644) != MLPROTO_OK || rename(tmp, path) != 0) return -1;
+  if (write_new_file(tmp, line, 0644) != MLPROTO_OK || rename(tmp, path) != 0) {
+    path[0] = '\0';
+    return -1;
+  }
   line[strlen(line) - 1] = '\0';
-  mls__net_log("info", "listening", "addr=%s", line);
+  mls__net_log("info", msg, "addr=%s", line);
   return 0;
 }
 
@@ -490,7 +572,9 @@ int mls_serve_main(int argc, char **argv) {
     mls__net_log("error", "data_dir_unusable", "%s", "");
     return 1;
   }
-  mls_app_config ac = {.data_dir = s.opt.data_dir, .store_uri = s.opt.store_uri, .create = 1, .unauth_rate = s.opt.unauth_rate,
+  mls_app_config ac = {.data_dir = s.opt.data_dir, .store_uri = s.opt.store_uri, .create = 1,
+                       .unauth_rate = s.opt.unauth_rate,
+                       .auth_fail_limit = s.opt.auth_fail_limit,
                        .log_name = s.opt.log_name,
                        .report_cache_bytes = s.opt.report_cache_bytes,
                        .no_report_cache = s.opt.report_cache_bytes == 0};
@@ -515,7 +599,7 @@ int mls_serve_main(int argc, char **argv) {
     return 1;
   }
   int exit_code = 1;
-  char addr_path[MLS_PATH_MAX + 32] = "";
+  char addr_path[MLS_PATH_MAX + 32] = "", maddr_path[MLS_PATH_MAX + 32] = "";
   if (tls_setup(&s, &dd) != MLPROTO_OK) goto close_app;
 
   uv_loop_t loop;
@@ -525,6 +609,7 @@ int mls_serve_main(int argc, char **argv) {
   uv_signal_init(&loop, &s.sig_term);
   uv_signal_init(&loop, &s.sig_int);
   uv_timer_init(&loop, &s.drain_timer);
+  uv_timer_init(&loop, &s.wal_timer);
   s.listener.data = s.sig_term.data = s.sig_int.data = s.drain_timer.data = &s;
 
   struct sockaddr_storage addr;
@@ -539,13 +624,31 @@ int mls_serve_main(int argc, char **argv) {
     mls__net_log("error", "listen_failed", "err=%s", uv_err_name(rc));
     goto close_loop;
   }
+  if (s.opt.metrics_listen) {
+    struct sockaddr_storage maddr;
+    uv_tcp_init(&loop, &s.metrics_listener);
+    s.metrics_listener.data = &s;
+    s.metrics_on = 1;
+    rc = mls__net_parse_addr(s.opt.metrics_listen, &maddr) ? UV_EINVAL : 0; /* checked by parse_options */
+    if (rc == 0) rc = uv_tcp_bind(&s.metrics_listener, (struct sockaddr *)&maddr, 0);
+    if (rc == 0)
+      rc = uv_listen((uv_stream_t *)&s.metrics_listener, 64, mls__metrics_on_connection);
+    if (rc != 0) {
+      mls__net_log("error", "listen_failed", "listener=metrics err=%s", uv_err_name(rc));
+      goto close_loop;
+    }
+  }
   uv_signal_start(&s.sig_term, on_signal, SIGTERM);
   uv_signal_start(&s.sig_int, on_signal, SIGINT);
-  if (publish_address(&s, addr_path, sizeof addr_path) != 0) {
+  /* metrics.addr first: serve.addr says the server is ready, with both */
+  if ((s.metrics_on && publish_address(&s, &s.metrics_listener, MLS_NET_METRICS_ADDR_FILE,
+                                       "metrics_listening", maddr_path, sizeof maddr_path) != 0) ||
+      publish_address(&s, &s.listener, MLS_NET_ADDR_FILE, "listening", addr_path,
+                      sizeof addr_path) != 0) {
     mls__net_log("error", "address_file_failed", "%s", "");
-    addr_path[0] = '\0';
     goto close_loop;
   }
+  mls__wal_timer_start(&s);
   mls__net_log("info", "serving", "workers=%u max_connections=%u", s.opt.workers, s.opt.max_connections);
   uv_run(&loop, UV_RUN_DEFAULT);
   exit_code = 0;
@@ -565,6 +668,7 @@ close_loop:
     (void)uv_loop_close(&loop);
   }
   if (addr_path[0]) unlink(addr_path);
+  if (maddr_path[0]) unlink(maddr_path);
 free_tls:
   mlproto_tls_config_free(s.tls);
 close_app:

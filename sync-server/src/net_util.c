@@ -1,8 +1,6 @@
 /* net_util.c — option parsing helpers; the network half logs through log_fmt.h. */
 #include "net.h"
-#include "app_limits.h"
 #include "log_fmt.h"
-#include "mlproto/alloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -91,45 +89,11 @@ void mls__net_log(const char *level, const char *msg, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* --- connections per address key (--max-conns-per-address) --- */
-
-struct mls__addr_count {
-  struct mls__addr_count *next;
-  unsigned count;
-  uint8_t len;
-  uint8_t key[MLS_LIMIT_KEY_MAX];
-};
-
-static size_t addr_bucket(const uint8_t *key, size_t len) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < len; i++) h = (h ^ key[i]) * 1099511628211ull;
-  return (size_t)(h % MLS_NET_ADDR_BUCKETS);
-}
-
-unsigned mls__addr_count_inc(mls_server *s, const uint8_t *key, size_t len) {
-  if (len > MLS_LIMIT_KEY_MAX) len = MLS_LIMIT_KEY_MAX;
-  struct mls__addr_count **head = &s->addr_counts[addr_bucket(key, len)];
-  for (struct mls__addr_count *e = *head; e; e = e->next)
-    if (e->len == len && memcmp(e->key, key, len) == 0) return ++e->count;
-  struct mls__addr_count *e = mlproto_calloc(1, sizeof *e);
-  if (!e) return 0;
-  e->len = (uint8_t)len;
-  memcpy(e->key, key, len);
-  e->count = 1;
-  e->next = *head;
-  *head = e;
-  return 1;
-}
-
-void mls__addr_count_dec(mls_server *s, const uint8_t *key, size_t len) {
-  if (len > MLS_LIMIT_KEY_MAX) len = MLS_LIMIT_KEY_MAX;
-  for (struct mls__addr_count **p = &s->addr_counts[addr_bucket(key, len)]; *p; p = &(*p)->next) {
-    struct mls__addr_count *e = *p;
-    if (e->len != len || memcmp(e->key, key, len) != 0) continue;
-    if (--e->count == 0) {
-      *p = e->next;
-      mlproto_free(e);
-    }
-    return;
-  }
+int mls__net_is_loopback(const struct sockaddr_storage *ss) {
+  static const uint8_t v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  if (ss->ss_family == AF_INET)
+    return ((const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr)[0] == 127;
+  if (ss->ss_family == AF_INET6)
+    return memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr, v6_loop, 16) == 0;
+  return 0;
 }

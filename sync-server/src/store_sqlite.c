@@ -55,6 +55,12 @@
 /* WAL frames (pages) after which the checkpointer thread copies the WAL
  * into the database: SQLite's own default threshold, moved off the writer. */
 #define CHECKPOINT_FRAMES 1000
+/* journal_size_limit: when a checkpoint rewinds the WAL, SQLite truncates
+ * the file to this size; without it, the file keeps its largest size ever
+ * (and the page images of old transactions in it) for good. 4 MiB: about
+ * CHECKPOINT_FRAMES pages. The server also empties the WAL periodically
+ * (mls_app_scrub, net_wal.c). */
+#define WAL_SIZE_LIMIT "4194304"
 /* Leaf hash -> index, for proofs by hash (see SCHEMA). */
 #define LEAF_INDEX_TABLE                                                \
   "CREATE TABLE IF NOT EXISTS leaf_index("                              \
@@ -331,8 +337,10 @@ static void *ckpt_main(void *arg) {
 static void ckpt_start(sq_store *st) {
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(st->path, &st->ckpt_db, flags, NULL) != SQLITE_OK ||
-      sqlite3_exec(st->ckpt_db, "PRAGMA synchronous=FULL; PRAGMA trusted_schema=OFF;", NULL, NULL,
-                   NULL) != SQLITE_OK) {
+      sqlite3_exec(st->ckpt_db,
+                   "PRAGMA synchronous=FULL; PRAGMA trusted_schema=OFF;"
+                   " PRAGMA journal_size_limit=" WAL_SIZE_LIMIT ";",
+                   NULL, NULL, NULL) != SQLITE_OK) {
     sqlite3_close_v2(st->ckpt_db);
     st->ckpt_db = NULL;
     return;
@@ -383,7 +391,7 @@ static int conn_open(sq_store *st, int create, conn **out) {
    * bytes do not linger in a page's free space (schema v6, erase.h). */
   int r = conn_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                        " PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;"
-                       " PRAGMA secure_delete=ON;");
+                       " PRAGMA secure_delete=ON; PRAGMA journal_size_limit=" WAL_SIZE_LIMIT ";");
   if (r) { conn_free(c); return r; }
   conn_hooks(st, c);
   *out = c;

@@ -21,6 +21,7 @@
 #error "MLS_SERVER_BIN must name the mentorlog-server binary"
 #endif
 #define ADDR_FILE "serve.addr"
+#define METRICS_ADDR_FILE "metrics.addr"
 
 static int hfail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int hfail(const char *fmt, ...) {
@@ -154,7 +155,10 @@ int ih_server_start(ih_server *s) {
   size_t a = 0;
   if (s->pid > 0) return hfail("server already running");
   snprintf(path, sizeof path, "%s/" ADDR_FILE, s->data);
-  unlink(path); /* a SIGKILLed predecessor leaves its file behind */
+  unlink(path); /* a SIGKILLed predecessor leaves its files behind */
+  char mpath[340];
+  snprintf(mpath, sizeof mpath, "%s/" METRICS_ADDR_FILE, s->data);
+  unlink(mpath);
   argv[a++] = MLS_SERVER_BIN;
   argv[a++] = "serve";
   argv[a++] = "--data";
@@ -388,11 +392,19 @@ char *ih_server_log(ih_server *s) {
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-int ih_tcp_connect(ih_server *s, int timeout_ms) {
+/* TCP to host:port (IPv4), from src when given. */
+static int tcp_to(const char *host, int port, const char *src, int timeout_ms) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
-  inet_pton(AF_INET, s->host, &a.sin_addr);
+  if (src) {
+    struct sockaddr_in b = {.sin_family = AF_INET, .sin_port = 0};
+    if (inet_pton(AF_INET, src, &b.sin_addr) != 1 || bind(fd, (struct sockaddr *)&b, sizeof b) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, host, &a.sin_addr);
   struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -403,6 +415,12 @@ int ih_tcp_connect(ih_server *s, int timeout_ms) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
 }
+
+int ih_tcp_connect_from(ih_server *s, const char *src, int timeout_ms) {
+  return tcp_to(s->host, s->port, src, timeout_ms);
+}
+
+int ih_tcp_connect(ih_server *s, int timeout_ms) { return tcp_to(s->host, s->port, NULL, timeout_ms); }
 
 static int raw_flush(ih_raw *r, int timeout_ms) {
   uint8_t *data;
@@ -454,6 +472,11 @@ static int raw_fill(ih_raw *r, uint64_t deadline) {
 }
 
 int ih_raw_connect(ih_server *s, ih_raw *r, unsigned max_version, int timeout_ms) {
+  return ih_raw_connect_from(s, r, NULL, max_version, timeout_ms);
+}
+
+int ih_raw_connect_from(ih_server *s, ih_raw *r, const char *src, unsigned max_version,
+                        int timeout_ms) {
   uint8_t *resume = r->resume;
   size_t resume_len = r->resume_len;
   mlproto_tls_config *cfg = r->cfg;
@@ -470,7 +493,7 @@ int ih_raw_connect(ih_server *s, ih_raw *r, unsigned max_version, int timeout_ms
     int rc = mlproto_tls_config_client(&r->cfg, &o);
     if (rc) return hfail("tls config: %s", mlproto_errname(rc));
   }
-  r->fd = ih_tcp_connect(s, timeout_ms);
+  r->fd = ih_tcp_connect_from(s, src, timeout_ms);
   if (r->fd < 0) return hfail("connect to %s:%d: %s", s->host, s->port, strerror(errno));
   if (mlproto_tls_new(&r->tls, r->cfg) != MLPROTO_OK) {
     ih_raw_close(r);
@@ -525,6 +548,34 @@ int ih_raw_recv(ih_raw *r, uint8_t *buf, size_t cap, size_t *len, int want_one, 
       if (ih_parse_response(buf, *len, &st, code, &used) == 0) return 1;
     }
     if (*len >= cap) return 1;
+    int f = raw_fill(r, deadline);
+    if (f == 0) return 0;
+    if (f < 0) return -1;
+  }
+}
+
+int ih_raw_recv_until(ih_raw *r, uint8_t *buf, size_t cap, size_t *len, const char *needle,
+                      int timeout_ms) {
+  uint64_t deadline = ih_now_ms() + (uint64_t)timeout_ms;
+  *len = 0;
+  buf[0] = 0;
+  for (;;) {
+    int closed = 0;
+    while (*len + 1 < cap) {
+      size_t n = 0;
+      int rc = mlproto_tls_read(r->tls, buf + *len, cap - 1 - *len, &n);
+      (void)raw_flush(r, 1000);
+      if (rc == MLPROTO_TLS_AGAIN) break;
+      if (rc < 0) {
+        closed = 1;
+        break;
+      }
+      *len += n;
+    }
+    buf[*len] = 0;
+    if (memmem(buf, *len, needle, strlen(needle))) return 1;
+    if (closed) return 0;
+    if (*len + 1 >= cap) return -1;
     int f = raw_fill(r, deadline);
     if (f == 0) return 0;
     if (f < 0) return -1;
@@ -641,4 +692,43 @@ int ih_tcp_closed_by_peer(int fd, int timeout_ms) {
     if (n <= 0) return 1;
   }
   return 0;
+}
+
+int ih_metrics_get(ih_server *s, const char *path, char *out, size_t outsz, int timeout_ms) {
+  char file[340], line[128];
+  snprintf(file, sizeof file, "%s/" METRICS_ADDR_FILE, s->data);
+  if (read_small_file(file, line, sizeof line) <= 0) return hfail("no %s", file);
+  char *colon = strrchr(line, ':');
+  if (!colon) return hfail("bad %s: %s", file, line);
+  *colon = '\0';
+  int fd = tcp_to(line, atoi(colon + 1), NULL, timeout_ms);
+  if (fd < 0) return hfail("connect to the metrics listener %s:%s: %s", line, colon + 1, strerror(errno));
+  char req[256];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+  size_t len = 0;
+  int status = -1;
+  if (send(fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
+    uint64_t deadline = ih_now_ms() + (uint64_t)timeout_ms;
+    while (len + 1 < outsz && ih_now_ms() < deadline) {
+      struct pollfd p = {fd, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      ssize_t got = recv(fd, out + len, outsz - 1 - len, 0);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break; /* the listener closes after each answer */
+      len += (size_t)got;
+    }
+    out[len] = '\0';
+    if (strncmp(out, "HTTP/1.1 ", 9) == 0) status = atoi(out + 9);
+  }
+  close(fd);
+  return status;
+}
+
+long long ih_metric(ih_server *s, const char *sample) {
+  static char text[1 << 20];
+  if (ih_metrics_get(s, "/metrics", text, sizeof text, 10000) != 200) return -1;
+  char key[200];
+  snprintf(key, sizeof key, "\n%s ", sample);
+  const char *p = strstr(text, key);
+  return p ? atoll(p + strlen(key)) : -1;
 }

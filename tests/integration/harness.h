@@ -98,8 +98,15 @@ typedef struct ih_raw {
 /* TCP connect + TLS handshake within timeout_ms. max_version: 0 (1.3 and
  * 1.2) or MLPROTO_TLS_V12. On failure r is cleaned up. */
 int ih_raw_connect(ih_server *s, ih_raw *r, unsigned max_version, int timeout_ms);
+/* The same from another local source address (e.g. "127.0.0.2": every
+ * 127.0.0.0/8 address is the loopback on Linux), which the server keys as
+ * another client address. */
+int ih_raw_connect_from(ih_server *s, ih_raw *r, const char *src, unsigned max_version,
+                        int timeout_ms);
 /* TCP connect only (no TLS): for slowloris and connection-cap tests. */
 int ih_tcp_connect(ih_server *s, int timeout_ms);
+/* ... from the source address src (NULL: any). */
+int ih_tcp_connect_from(ih_server *s, const char *src, int timeout_ms);
 /* Encrypts and sends all of data. */
 int ih_raw_send(ih_raw *r, const void *data, size_t len, int timeout_ms);
 /* shutdown(SHUT_WR) on the socket, without close_notify: the server sees EOF. */
@@ -108,6 +115,12 @@ int ih_raw_shutdown_write(ih_raw *r);
  * is full or a whole HTTP response is in (returns 1 when want_one is set),
  * or the time runs out (returns -1). *len gets the bytes read. */
 int ih_raw_recv(ih_raw *r, uint8_t *buf, size_t cap, size_t *len, int want_one, int timeout_ms);
+/* Reads plaintext into buf (NUL-terminated, so cap-1 bytes at most) until
+ * it holds needle (returns 1), the peer closes (0) or the time runs out
+ * (-1); *len gets the bytes read. For interim answers (100 Continue) that
+ * ih_raw_recv's response parser skips. */
+int ih_raw_recv_until(ih_raw *r, uint8_t *buf, size_t cap, size_t *len, const char *needle,
+                      int timeout_ms);
 /* Closes the socket and frees the session (keeps the resumption blob). */
 void ih_raw_close(ih_raw *r);
 /* Also frees the config and the resumption blob. */
@@ -123,6 +136,16 @@ int ih_parse_response(const uint8_t *data, size_t len, int *status, char code[64
  * the server closes or the response is complete; status/code as above. */
 int ih_request_once(ih_server *s, const void *raw, size_t len, int half_close, int *status,
                     char code[64], int timeout_ms);
+
+/* The metrics listener (--metrics-listen, plain HTTP; its address in
+ * DATA/metrics.addr): GET path there on a fresh connection; the whole answer
+ * (head and body, NUL-terminated, cut to outsz-1) into out. Returns the
+ * HTTP status, or -1 (no metrics.addr, cannot connect, no answer). */
+int ih_metrics_get(ih_server *s, const char *path, char *out, size_t outsz, int timeout_ms);
+/* The value of the sample `sample` (e.g. "mentorlog_connections_open" or
+ * "mentorlog_lingering_closes_total{end=\"timeout\"}") in a fresh scrape,
+ * or -1 when absent or unreadable. */
+long long ih_metric(ih_server *s, const char *sample);
 
 /* Reads ROOT/server.log into a malloc'ed NUL-terminated string (free()). */
 char *ih_server_log(ih_server *s);

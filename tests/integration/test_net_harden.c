@@ -115,17 +115,21 @@ static void test_conns_per_address(void **state) {
 }
 
 /* Item 2: request bytes buffered across connections are bounded; over the
- * budget a connection gets 503 UNAVAILABLE with Retry-After. */
+ * budget a connection gets 503 UNAVAILABLE with Retry-After. (The share of
+ * one address is the whole pool here: issue 12's per-address share is
+ * test_net_abuse's. The bodies are enrolments, which need no token and are
+ * read at once, up to 64 KiB.) */
 static void test_inflight_budget(void **state) {
   (void)state;
   ih_server s;
-  const char *opts[] = {"--max-inflight-bytes", "64K", "--max-body", "1M", NULL};
+  const char *opts[] = {"--max-inflight-bytes", "64K", "--max-inflight-bytes-per-address", "64K",
+                        "--max-body", "1M", NULL};
   ih_start(&s, opts);
   static char part[40 * 1024 + 256];
   int n = snprintf(part, sizeof part,
-                   "POST /v1/push HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n"
+                   "POST /v1/enroll HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n"
                    "Content-Type: application/vnd.mentorlog.v1+protobuf\r\n"
-                   "Content-Length: 900000\r\n\r\n");
+                   "Content-Length: 60000\r\n\r\n");
   memset(part + n, 'x', 40 * 1024);
   size_t len = (size_t)n + 40 * 1024;
   ih_raw a = {0}, b = {0};
@@ -178,14 +182,14 @@ static void test_refusal_formats(void **state) {
   assert_null(strstr((char *)buf, "application/json"));
   ih_raw_free(&r);
   /* 408: the head arrived, the body never completes */
-  static const char slow[] = "POST /v1/push HTTP/1.1\r\nHost: x\r\naccept: application/json\r\n"
+  static const char slow[] = "POST /v1/enroll HTTP/1.1\r\nHost: x\r\naccept: application/json\r\n"
                              "Content-Length: 100\r\n\r\nabc";
   got = exchange(&s, &r, slow, sizeof slow - 1, 15000);
   assert_int_equal(status_of(got), 408);
   assert_non_null(strstr((char *)buf, "\"code\":\"REQUEST_TIMEOUT\""));
   ih_raw_free(&r);
   /* 400 in a chunked body */
-  static const char chunk[] = "POST /v1/push HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n"
+  static const char chunk[] = "POST /v1/enroll HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n"
                               "Transfer-Encoding: chunked\r\n\r\nzz\r\n";
   got = exchange(&s, &r, chunk, sizeof chunk - 1, 10000);
   assert_int_equal(status_of(got), 400);

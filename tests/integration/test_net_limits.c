@@ -20,7 +20,6 @@
 
 static uint8_t buf[1 << 20];
 #define HEALTH "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-#define METRICS "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
 
 static void test_timeouts(void **state) {
   ih_server s;
@@ -137,12 +136,12 @@ static void test_connection_cap(void **state) {
     if (ok != 0) ih_sleep_ms(50);
   }
   assert_int_equal(ok, 0);
-  assert_int_equal(ih_raw_send(&r[0], METRICS, strlen(METRICS), 5000), 0);
+  assert_int_equal(ih_raw_send(&r[0], HEALTH, strlen(HEALTH), 5000), 0);
   assert_int_equal(ih_raw_recv(&r[0], buf, sizeof buf - 1, &got, 1, 10000), 1);
-  buf[got] = 0;
-  const char *line = strstr((char *)buf, "\nmentorlog_connections_refused_total ");
-  assert_non_null(line);
-  assert_true(atoi(line + strlen("\nmentorlog_connections_refused_total ")) >= 1);
+  assert_int_equal(ih_parse_response(buf, got, &status, code, &used), 0);
+  assert_int_equal(status, 200);
+  /* the metrics listener is apart: not one of the four, and it counted */
+  assert_true(ih_metric(&s, "mentorlog_connections_refused_total") >= 1);
   for (int i = 0; i < 5; i++) ih_raw_free(&r[i]);
   ih_stop(&s);
 }

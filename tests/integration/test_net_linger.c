@@ -203,23 +203,7 @@ static void test_curl(void **state) {
 
 /* The value of an unlabelled or fully labelled sample in a /metrics text,
  * e.g. "mentorlog_lingering_closes_total{end=\"timeout\"}"; -1 if absent. */
-static long long metric(ih_server *s, const char *sample) {
-  static const char get[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  ih_raw r = {0};
-  r.fd = -1;
-  size_t got = 0;
-  long long v = -1;
-  if (ih_raw_connect(s, &r, 0, 10000) == 0 && ih_raw_send(&r, get, strlen(get), 5000) == 0) {
-    (void)ih_raw_recv(&r, buf, sizeof buf - 1, &got, 0, 10000);
-    buf[got] = '\0';
-    char key[160];
-    snprintf(key, sizeof key, "\n%s ", sample);
-    const char *p = strstr((const char *)buf, key);
-    if (p) v = atoll(p + strlen(key));
-  }
-  ih_raw_free(&r);
-  return v;
-}
+static long long metric(ih_server *s, const char *sample) { return ih_metric(s, sample); }
 
 /* Sends an oversized header, then trickles `X` bytes; returns the ms from
  * the answer (a 431, which must arrive) to the moment a write fails because
@@ -298,7 +282,8 @@ static void test_lingering_counts_and_frees(void **state) {
   (void)state;
   ih_server s;
   const char *opts[] = {"--linger-time", "3s", "--max-conns-per-address", "2",
-                        "--max-header-bytes", "40K", "--max-inflight-bytes", "48K", NULL};
+                        "--max-header-bytes", "40K", "--max-inflight-bytes", "48K",
+                        "--max-inflight-bytes-per-address", "48K", NULL};
   ih_start(&s, opts);
   ih_raw a = {0}, b = {0}, c = {0};
   a.fd = b.fd = c.fd = -1;

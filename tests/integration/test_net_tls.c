@@ -1,6 +1,7 @@
 /* test_net_tls.c — the real server over real TLS: protocol versions and
  * suites (openssl s_client), standard clients (curl), keep-alive and
- * pipelining, session resumption, /healthz and /metrics, clean SIGTERM. */
+ * pipelining, session resumption, /healthz and /metrics (on its own
+ * listener), clean SIGTERM. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -88,9 +89,23 @@ static void test_curl_health_and_metrics(void **state) {
   /* A wrong CA must fail verification: the server is not trusted blindly. */
   const char *a2[] = {"/usr/bin/curl", "-sS", "--resolve", resolve, "-o", "/dev/null", url, NULL};
   assert_int_not_equal(ih_run(out, sizeof out, 30000, a2), 0);
+  /* /metrics: not on the devices' port (404) ... */
   snprintf(url, sizeof url, "https://127.0.0.1:%d/metrics", srv.port);
-  const char *a3[] = {"/usr/bin/curl", "-sS", "--fail", "-k", url, NULL};
+  const char *a3[] = {"/usr/bin/curl", "-sS", "-k", "-o", "/dev/null", "-w", "%{http_code}", url, NULL};
   assert_int_equal(ih_run(out, sizeof out, 30000, a3), 0);
+  assert_string_equal(out, "404");
+  /* ... but in plain HTTP on the loopback listener named in metrics.addr */
+  char maddr[400], line[64] = "";
+  snprintf(maddr, sizeof maddr, "%s/metrics.addr", srv.data);
+  FILE *mf = fopen(maddr, "r");
+  assert_non_null(mf);
+  assert_non_null(fgets(line, sizeof line, mf));
+  fclose(mf);
+  line[strcspn(line, "\n")] = '\0';
+  assert_int_equal(strncmp(line, "127.0.0.1:", 10), 0);
+  snprintf(url, sizeof url, "http://%s/metrics", line);
+  const char *a4[] = {"/usr/bin/curl", "-sS", "--fail", url, NULL};
+  assert_int_equal(ih_run(out, sizeof out, 30000, a4), 0);
   assert_non_null(strstr(out, "# TYPE mentorlog_connections_open gauge"));
   assert_non_null(strstr(out, "mentorlog_requests_total{route=\""));
   assert_non_null(strstr(out, "mentorlog_push_batch_ms_bucket{le=\"+Inf\"}"));
@@ -116,7 +131,7 @@ static void test_keep_alive_and_pipelining(void **state) {
   }
   /* Three pipelined in one write: three answers, in order, same connection. */
   char three[256];
-  snprintf(three, sizeof three, "%s%s%s", get_health, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", get_health);
+  snprintf(three, sizeof three, "%s%s%s", get_health, "GET /v1/log/sth HTTP/1.1\r\nHost: x\r\n\r\n", get_health);
   assert_int_equal(ih_raw_send(&r, three, strlen(three), 10000), 0);
   size_t total = 0;
   int answers = 0;
@@ -156,12 +171,9 @@ static void test_resumption(void **state) {
   assert_non_null(r.resume);
   assert_int_equal(ih_raw_connect(&srv, &r, 0, 10000), 0);
   assert_int_equal(mlproto_tls_resumed(r.tls), 1);
-  assert_int_equal(ih_raw_send(&r, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 34, 10000), 0);
+  assert_int_equal(ih_raw_send(&r, get_health, strlen(get_health), 10000), 0);
   assert_int_equal(ih_raw_recv(&r, buf, sizeof buf - 1, &got, 1, 10000), 1);
-  buf[got] = 0;
-  const char *line = strstr((char *)buf, "mentorlog_tls_handshakes_total{type=\"resumed\"} ");
-  assert_non_null(line);
-  assert_true(atoi(line + strlen("mentorlog_tls_handshakes_total{type=\"resumed\"} ")) >= 1);
+  assert_true(ih_metric(&srv, "mentorlog_tls_handshakes_total{type=\"resumed\"}") >= 1);
   ih_raw_free(&r);
 }
 

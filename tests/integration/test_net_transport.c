@@ -180,8 +180,9 @@ static void test_final_answers_not_retried(void **state) {
 
 static void test_503_retried_until_attempts_run_out(void **state) {
   (void)state;
-  /* a 64 KiB body (several TLS records) passes the 1 KiB budget of buffered
-   * request bytes before it is complete: 503
+  /* a 64 KiB body (several TLS records; an enrolment: it needs no token, so
+   * it is read at once) passes the 1 KiB budget of buffered request bytes
+   * before it is complete (the address's share is all of it, at least 1 KiB): 503
    * UNAVAILABLE, Retry-After: 1, connection closed */
   static const char *const extra[] = {"--max-inflight-bytes", "1K", NULL};
   ih_server srv;
@@ -194,7 +195,7 @@ static void test_503_retried_until_attempts_run_out(void **state) {
   ml_netclient_response r;
   ml_transport_report rep;
   uint64_t t0 = ih_now_ms();
-  assert_int_equal(ml_transport_request(c, &o, "POST", "/v1/push", NULL, 0, body, sizeof body,
+  assert_int_equal(ml_transport_request(c, &o, "POST", "/v1/enroll", NULL, 0, body, sizeof body,
                                         &r, &rep),
                    MLPROTO_OK);
   assert_int_equal(r.status, 503);

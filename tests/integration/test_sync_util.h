@@ -64,8 +64,16 @@ static int sc_call(sc *c, const char *method, const char *target, const char *to
     sc_disconnect(c);
     return -1;
   }
-  size_t got = 0;
-  if (ih_raw_recv(&c->r, c->buf, SC_RECV_CAP - 1, &got, 1, 30000) != 1) {
+  size_t got = 0, used;
+  int rr = ih_raw_recv(&c->r, c->buf, SC_RECV_CAP - 1, &got, 1, 30000);
+  char code[64];
+  /* 0: the server closed, possibly right after a whole answer (a refusal
+   * before the body was read closes the connection, net_conn.c) */
+  if (rr == 0 && got && ih_parse_response(c->buf, got, status, code, &used) == 0) {
+    c->connected = 2;
+    rr = 1;
+  }
+  if (rr != 1) {
     sc_disconnect(c);
     return -1;
   }

@@ -101,6 +101,28 @@ static resp call(fx *f, const char *method, const char *path, const char *query,
   return call_at(f, f->app, method, path, query, body, len, token, peer);
 }
 
+/* mls_app_authorize of a head (no body): 200 when it lets the body be read,
+ * else the status of its refusal. */
+static int authorize(fx *f, const char *method, const char *path, const char *token,
+                     const char *peer) {
+  mls_header hs[1];
+  char auth[1400];
+  size_t nh = 0;
+  if (token) {
+    snprintf(auth, sizeof auth, "Bearer %s", token);
+    hs[nh++] = (mls_header){"Authorization", auth};
+  }
+  mls_request rq = {.method = method, .path = path, .query = "", .headers = hs, .n_headers = nh,
+                    .peer = peer, .conn_id = 1};
+  mls_response rs;
+  memset(&rs, 0, sizeof rs);
+  int rc = mls_app_authorize(f->app, &rq, &rs, f->now);
+  int status = rc == MLPROTO_OK ? 200 : rs.status;
+  if (rc != MLPROTO_OK) assert_int_equal(rs.error_code, rc);
+  mlproto_buf_free(&rs.body);
+  return status;
+}
+
 static void fx_open(fx *f) {
   mls_app_config cfg = {.data_dir = f->dir, .store_uri = f->store, .create = 1,
                         .verify_first = f->verify_first};
@@ -853,11 +875,27 @@ static void test_routes_and_errors(void **state) {
   resp_free(&r);
   assert_true(mls_app_route_is_fast("GET", "/healthz"));
   assert_false(mls_app_route_is_fast("POST", "/v1/push"));
-  assert_false(mls_app_route_is_fast("GET", "/metrics")); /* reads the store */
+  /* /metrics is not a route of the devices' listener (net_metrics.c serves it) */
   r = call(f, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
-  assert_int_equal(r.status, 200);
-  assert_non_null(strstr((char *)r.body, "mentorlog_log_size"));
+  assert_int_equal(r.status, 404);
   resp_free(&r);
+  mls_response m;
+  memset(&m, 0, sizeof m);
+  mls_app_metrics(f->app, &m);
+  assert_int_equal(m.status, 200);
+  assert_string_equal(m.route, "metrics");
+  assert_non_null(memmem(m.body.data, m.body.len, "mentorlog_log_size", 18));
+  mlproto_buf_free(&m.body);
+  /* the body rule: bodies wait for credentials on the routes that take them */
+  assert_int_equal(mls_app_body_rule("POST", "/v1/push"), MLS_BODY_AFTER_AUTH);
+  assert_int_equal(mls_app_body_rule("POST", "/v1/log/cosignature"), MLS_BODY_AFTER_AUTH);
+  assert_int_equal(mls_app_body_rule("GET", "/v1/pull"), MLS_BODY_AFTER_AUTH);
+  assert_int_equal(mls_app_body_rule("HEAD", "/v1/audit/log"), MLS_BODY_AFTER_AUTH);
+  assert_int_equal(mls_app_body_rule("GET", "/v1/jobcentre/grants/X/contacts"), MLS_BODY_AFTER_AUTH);
+  assert_int_equal(mls_app_body_rule("POST", "/v1/enroll"), MLS_BODY_OPEN);
+  assert_int_equal(mls_app_body_rule("POST", "/v1/session"), MLS_BODY_OPEN);
+  assert_int_equal(mls_app_body_rule("GET", "/v1/push"), MLS_BODY_OPEN); /* 405 */
+  assert_int_equal(mls_app_body_rule("POST", "/nope"), MLS_BODY_OPEN);   /* 404 */
   r = call(f, "GET", "/nope", NULL, NULL, 0, NULL, NULL);
   assert_string_equal(r.name, "NOT_FOUND");
   resp_free(&r);
@@ -1167,13 +1205,15 @@ static void *batch_thread(void *arg) {
   return NULL;
 }
 
-/* GET /metrics (200), as a NUL-terminated string to free. */
+/* The /metrics text (200), as a NUL-terminated string to free. */
 static char *scrape_metrics(fx *f) {
-  resp r = call(f, "GET", "/metrics", NULL, NULL, 0, NULL, NULL);
-  assert_int_equal(r.status, 200);
-  char *txt = strndup((char *)r.body, r.len);
+  mls_response m;
+  memset(&m, 0, sizeof m);
+  mls_app_metrics(f->app, &m);
+  assert_int_equal(m.status, 200);
+  char *txt = strndup((char *)m.body.data, m.body.len);
   assert_non_null(txt);
-  resp_free(&r);
+  mlproto_buf_free(&m.body);
   return txt;
 }
 
@@ -2342,7 +2382,6 @@ static void test_authorization_matrix(void **state) {
       {"GET", contacts, NULL, 0, JC_OWN},
       {"GET", "/v1/session/challenge", NULL, 0, PUB},
       {"GET", "/healthz", NULL, 0, PUB},
-      {"GET", "/metrics", NULL, 0, PUB},
       {"GET", "/v1/audit/log", "since=0", 0, AUDIT},
       {"POST", "/v1/log/cosignature", NULL, BLOB, COSIG},
   };
@@ -2375,8 +2414,18 @@ static void test_authorization_matrix(void **state) {
         memcpy(body, "\x0a\x06" "abcdef", len);
       }
       f->now += 100; /* under every request budget */
+      /* the check before a body is read agrees with the handler on every
+       * refusal of credentials, and lets everything else through */
+      char peer[32]; /* one address per route: its failed tokens stay under --auth-fail-limit */
+      snprintf(peer, sizeof peer, "10.0.%zu.7", i);
+      int pre = authorize(f, cells[i].method, cells[i].path, role == R_NONE ? NULL : tok[role],
+                          peer);
+      int want = cells[i].want[role];
+      if (pre != (want == 401 || want == 403 ? want : 200))
+        fail_msg("authorize %s %s as %s: %d, want %d", cells[i].method, cells[i].path,
+                 ROLE_NAME[role], pre, want);
       r = call(f, cells[i].method, cells[i].path, cells[i].query, body, len,
-               role == R_NONE ? NULL : tok[role], "10.0.0.7");
+               role == R_NONE ? NULL : tok[role], peer);
       free(body);
       if (r.status != cells[i].want[role])
         fail_msg("%s %s as %s: %d, want %d (%s)", cells[i].method, cells[i].path,
@@ -2391,6 +2440,72 @@ static void test_authorization_matrix(void **state) {
   sim_dev_free(&a);
   sim_dev_free(&b);
   sim_dev_free(&rv);
+}
+
+/* Failed bearer tokens per address (--auth-fail-limit, 20 by default): the
+ * 21st bad token from one address is refused 429 before it is looked up,
+ * and so is then every bearer request of that address, good tokens too,
+ * until the bucket refills (20 a minute); other addresses are not affected.
+ * Device session tokens and API tokens share the budget. */
+static void test_bearer_failures(void **state) {
+  fx *f = *state;
+  char good[64];
+  const char *jc[] = {"token", "add", "--role", "jobcentre", "--jobcentre", SIM_JOBCENTRE, NULL};
+  assert_int_equal(sa_admin(f->dir, good, sizeof good, jc), 0);
+  char bad[48];
+  memset(bad, 'A', 43);
+  bad[43] = 0;
+  const char *here = "192.0.2.9", *there = "192.0.2.10";
+  for (int i = 0; i < 20; i++) {
+    f->now += 10;
+    resp r = i % 2 ? call(f, "GET", "/v1/jobcentre/compliance", NULL, NULL, 0, bad, here)
+                   : call(f, "GET", "/v1/pull", NULL, NULL, 0, bad, here);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+  }
+  resp r = call(f, "GET", "/v1/jobcentre/compliance", NULL, NULL, 0, bad, here);
+  assert_int_equal(r.status, 429);
+  assert_string_equal(r.name, "RATE_LIMITED");
+  assert_non_null(strstr(r.extra, "Retry-After: "));
+  resp_free(&r);
+  /* the good token from the same address: limited too (shared NAT: docs) */
+  r = call(f, "GET", "/v1/jobcentre/compliance", NULL, NULL, 0, good, here);
+  assert_int_equal(r.status, 429);
+  resp_free(&r);
+  assert_int_equal(authorize(f, "POST", "/v1/push", bad, here), 429);
+  /* another address is not */
+  r = call(f, "GET", "/v1/jobcentre/compliance", NULL, NULL, 0, good, there);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  r = call(f, "GET", "/v1/pull", NULL, NULL, 0, bad, there);
+  assert_int_equal(r.status, 401);
+  resp_free(&r);
+  /* three seconds refill one token: a good request spends none */
+  f->now += 3100;
+  for (int i = 0; i < 3; i++) {
+    r = call(f, "GET", "/v1/jobcentre/compliance", NULL, NULL, 0, good, here);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+  }
+  r = call(f, "GET", "/v1/pull", NULL, NULL, 0, bad, here);
+  assert_int_equal(r.status, 401);
+  resp_free(&r);
+  r = call(f, "GET", "/v1/pull", NULL, NULL, 0, bad, here);
+  assert_int_equal(r.status, 429);
+  resp_free(&r);
+  /* a request without any token is refused meanwhile too; elsewhere it is
+   * the usual 401, and no failure: twenty of them leave the budget whole */
+  r = call(f, "GET", "/v1/pull", NULL, NULL, 0, NULL, here);
+  assert_int_equal(r.status, 429);
+  resp_free(&r);
+  for (int i = 0; i < 25; i++) {
+    r = call(f, "GET", "/v1/pull", NULL, NULL, 0, NULL, "192.0.2.11");
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+  }
+  r = call(f, "GET", "/v1/jobcentre/compliance", NULL, NULL, 0, good, "192.0.2.11");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
 }
 
 int main(void) {
@@ -2428,6 +2543,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_metrics_log_size_fresh, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unauth_rate, setup, teardown),
     cmocka_unit_test_setup_teardown(test_authorization_matrix, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_bearer_failures, setup, teardown),
     cmocka_unit_test(test_admin_needs_store),
     cmocka_unit_test(test_log_format),
   };

@@ -389,6 +389,95 @@ static void test_expect_continue(void **state) {
   assert_string_equal(MLPROTO_HTTP_CONTINUE, "HTTP/1.1 100 Continue\r\n\r\n");
 }
 
+/* Holding the body: the head is shown before any body byte is consumed;
+ * the caller then reads on (or lowers the body cap, or refuses). */
+static void test_hold_body(void **state) {
+  (void)state;
+  const char *head = "POST /v1/push?x=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer tok\r\n"
+                     "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+  const char *two_s = "hello" "GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+  char all[512];
+  snprintf(all, sizeof all, "%s%s", head, two_s);
+  mlproto_http_parser *p = new_parser(NULL);
+  mlproto_http_parser_hold_body(p, 1);
+  assert_null(mlproto_http_parser_head(p));
+  const mlproto_http_request *r;
+  size_t used;
+  assert_int_equal(feed_all(p, all, strlen(all), &r, &used), MLPROTO_OK);
+  assert_null(r);
+  assert_int_equal(used, strlen(head)); /* the head, not a byte of the body */
+  assert_true(mlproto_http_parser_in_request(p));
+  const mlproto_http_request *h = mlproto_http_parser_head(p);
+  assert_non_null(h);
+  assert_string_equal(h->method, "POST");
+  assert_string_equal(h->path, "/v1/push");
+  assert_string_equal(h->query, "x=1");
+  assert_string_equal(mlproto_http_header_get(h->headers, h->n_headers, "authorization"), "Bearer tok");
+  assert_int_equal(h->declared_length, 5);
+  assert_int_equal(h->body_len, 0);
+  /* the 100-continue stayed pending while the body was held */
+  assert_int_equal(mlproto_http_parser_take_continue(p), 1);
+  const char *at = all + used;
+  assert_int_equal(feed_all(p, at, strlen(at), &r, &used), MLPROTO_OK);
+  assert_non_null(r);
+  assert_int_equal(used, 5);
+  assert_memory_equal(r->body, "hello", 5);
+  assert_string_equal(r->path, "/v1/push");
+  assert_int_equal(r->declared_length, 5);
+  assert_int_equal(r->keep_alive, 1);
+  mlproto_http_parser_next(p);
+  /* a request without a body is not held */
+  at += used;
+  assert_int_equal(feed_all(p, at, strlen(at), &r, &used), MLPROTO_OK);
+  assert_non_null(r);
+  assert_string_equal(r->path, "/next");
+  assert_int_equal(r->declared_length, 0);
+  assert_int_equal(used, strlen(at));
+  mlproto_http_parser_free(p);
+
+  /* chunked: held too, declared -1; the lowered cap cuts it as it grows */
+  const char *chunked = "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n";
+  size_t hlen = (size_t)(strstr(chunked, "\r\n\r\n") + 4 - chunked);
+  for (size_t cap = 5; cap <= 7; cap += 2) {
+    p = new_parser(NULL);
+    mlproto_http_parser_hold_body(p, 1);
+    assert_int_equal(mlproto_http_parser_limit_body(p, 1), MLPROTO_ERR_INVALID_ARGUMENT); /* no head yet */
+    assert_int_equal(feed_all(p, chunked, strlen(chunked), &r, &used), MLPROTO_OK);
+    assert_null(r);
+    assert_int_equal(used, hlen);
+    assert_int_equal(mlproto_http_parser_head(p)->declared_length, -1);
+    assert_int_equal(mlproto_http_parser_limit_body(p, cap), MLPROTO_OK);
+    int rc = feed_all(p, chunked + hlen, strlen(chunked) - hlen, &r, &used);
+    if (cap == 5) {
+      assert_int_equal(rc, MLPROTO_ERR_BODY_TOO_LARGE);
+    } else {
+      assert_int_equal(rc, MLPROTO_OK);
+      assert_non_null(r);
+      assert_int_equal(r->body_len, 7);
+      assert_int_equal(mlproto_http_parser_limit_body(p, 1), MLPROTO_ERR_INVALID_ARGUMENT); /* complete */
+    }
+    mlproto_http_parser_free(p);
+  }
+  /* a declared length over the lowered cap: refused at once, sticky */
+  p = new_parser(NULL);
+  mlproto_http_parser_hold_body(p, 1);
+  assert_int_equal(feed_all(p, head, strlen(head), &r, &used), MLPROTO_OK);
+  assert_int_equal(mlproto_http_parser_limit_body(p, 10), MLPROTO_OK);
+  assert_int_equal(mlproto_http_parser_limit_body(p, 4), MLPROTO_ERR_BODY_TOO_LARGE);
+  assert_int_equal(feed_all(p, "hello", 5, &r, &used), MLPROTO_ERR_BODY_TOO_LARGE);
+  assert_null(mlproto_http_parser_head(p));
+  mlproto_http_parser_free(p);
+  /* without hold_body the head is still shown, the body read on */
+  p = new_parser(NULL);
+  assert_int_equal(feed_all(p, head, strlen(head), &r, &used), MLPROTO_OK);
+  assert_null(r);
+  assert_string_equal(mlproto_http_parser_head(p)->path, "/v1/push");
+  assert_int_equal(feed_all(p, "hel", 3, &r, &used), MLPROTO_OK);
+  assert_int_equal(mlproto_http_parser_head(p)->body_len, 3);
+  mlproto_http_parser_free(p);
+}
+
 /* ---------------------------------------------------------- serializers -- */
 
 static void test_response_write(void **state) {
@@ -657,7 +746,8 @@ int main(void) {
       cmocka_unit_test(test_bad_requests),     cmocka_unit_test(test_cap_header_bytes),
       cmocka_unit_test(test_cap_header_count), cmocka_unit_test(test_cap_url),
       cmocka_unit_test(test_cap_body),         cmocka_unit_test(test_pipelining),
-      cmocka_unit_test(test_expect_continue),  cmocka_unit_test(test_response_write),
+      cmocka_unit_test(test_expect_continue),  cmocka_unit_test(test_hold_body),
+      cmocka_unit_test(test_response_write),
       cmocka_unit_test(test_request_write_roundtrip), cmocka_unit_test(test_response_parser),
       cmocka_unit_test(test_query),            cmocka_unit_test(test_out_of_memory),
   };

@@ -205,11 +205,13 @@ int bs_server_start(server *s, unsigned max_conns, unsigned workers) {
   /* Idle connections must survive the time it takes to open them all. Every
    * simulated client comes from 127.0.0.1, so the per-address limits meant for
    * the internet (connections per address, unauthenticated requests per
-   * second) are raised to the whole bench's load; the per-device limits of
+   * second, buffered request bytes per address: the whole default pool) are
+   * raised to the whole bench's load; the per-device limits of
    * authenticated requests stay as they are. */
   const char *argv[] = {s->bin, "serve", "--data", s->data, "--listen", "127.0.0.1:0",
                         "--max-connections", maxc, "--max-conns-per-address", maxc,
                         "--unauth-rate", "1000000", "--idle-timeout", "15m",
+                        "--max-inflight-bytes-per-address", "256M",
                         workers ? "--workers" : NULL, nw, NULL};
   int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (logfd < 0) return -1;
@@ -287,6 +289,36 @@ int bs_server_stop(server *s) {
 }
 
 /* ------------------------------------------------------- HTTP client ---- */
+
+double bs_metric(const server *s, const char *name) {
+  char path[200], addr[128];
+  snprintf(path, sizeof path, "%s/metrics.addr", s->data);
+  if (bs_read_text(path, addr, sizeof addr) != 0) return -1;
+  char *colon = strrchr(addr, ':');
+  if (!colon) return -1;
+  *colon = '\0';
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+  if (inet_pton(AF_INET, addr, &a.sin_addr) != 1) return -1;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  static char text[1 << 20];
+  size_t len = 0;
+  static const char get[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  struct timeval tv = {IO_TIMEOUT_MS / 1000, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      send(fd, get, sizeof get - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof get - 1)) {
+    ssize_t n;
+    while (len + 1 < sizeof text && (n = recv(fd, text + len, sizeof text - 1 - len, 0)) > 0)
+      len += (size_t)n; /* the listener closes after its answer */
+  }
+  close(fd);
+  text[len] = '\0';
+  size_t nl = strlen(name);
+  for (const char *p = text; (p = strstr(p, name)) != NULL; p += nl)
+    if (p > text && p[-1] == '\n' && p[nl] == ' ') return strtod(p + nl + 1, NULL);
+  return -1;
+}
 
 int bs_client_open(ml_netclient **nc, const server *s) {
   ml_netclient_options o = ML_NETCLIENT_OPTIONS_INIT;

@@ -165,6 +165,9 @@ long bs_rss_kib(pid_t pid);
 double bs_proc_cpu_s(pid_t pid);
 int bs_admin(server *s, char *out, const char *a1, const char *a2, const char *a3);
 int bs_client_open(ml_netclient **nc, const server *s);
+/* The value of an unlabelled sample of the server's /metrics, read in plain
+ * HTTP from its metrics listener (DATA/metrics.addr), or -1. */
+double bs_metric(const server *s, const char *name);
 int bs_call(ml_netclient *nc, const char *method, const char *path, const char *token, const uint8_t *body, size_t len, ml_netclient_response *r);
 
 /* bench_server_push.c */

@@ -166,17 +166,6 @@ out:
   return rc;
 }
 
-/* Value of a Prometheus gauge in a /metrics body, or -1. */
-static double metric(const ml_netclient_response *r, const char *name) {
-  const char *p = (const char *)r->body;
-  size_t nl = strlen(name);
-  while ((p = strstr(p, name)) != NULL) {
-    if ((p == (const char *)r->body || p[-1] == '\n') && p[nl] == ' ') return strtod(p + nl + 1, NULL);
-    p += nl;
-  }
-  return -1;
-}
-
 int bs_idle_phase(server *s, const mlproto_tls_config *cfg, size_t want) {
   int *fds = malloc((want ? want : 1) * sizeof *fds);
   if (!fds) return -1;
@@ -207,14 +196,7 @@ int bs_idle_phase(server *s, const mlproto_tls_config *cfg, size_t want) {
     if (pr == 0) held++;
     else if (pr == 1 && !(p.revents & (POLLRDHUP | POLLHUP | POLLERR))) held++; /* a late ticket */
   }
-  ml_netclient *nc = NULL;
-  ml_netclient_response m;
-  double server_open = -1;
-  if (bs_client_open(&nc, s) == 0 && bs_call(nc, "GET", "/metrics", NULL, NULL, 0, &m) == 0) {
-    server_open = metric(&m, "mentorlog_connections_open");
-    ml_netclient_response_free(&m);
-  }
-  ml_netclient_close(nc);
+  double server_open = bs_metric(s, "mentorlog_connections_open");
   if (before > 0 && after > 0 && held > 0) {
     double per = (double)(after - before) / (double)held;
     bench_result("idle_conns_wanted", (double)want, "connections");
@@ -224,7 +206,7 @@ int bs_idle_phase(server *s, const mlproto_tls_config *cfg, size_t want) {
     bench_result("server_rss_before_kib", (double)before, "KiB");
     bench_result("server_rss_after_kib", (double)after, "KiB");
     bench_result("server_kib_per_idle_conn", per, "KiB");
-    fprintf(stderr, "server: %zu idle TLS connections held (the server counts %.0f: these + the bench's device and metrics connections; "
+    fprintf(stderr, "server: %zu idle TLS connections held (the server counts %.0f: these + the bench's device connections; "
             "%lu resumed): RSS %ld -> %ld KiB = %.1f KiB each\n",
             held, server_open, resumed, before, after, per);
     rc = held == want ? 0 : -1;

@@ -75,6 +75,9 @@ typedef struct mlproto_http_request {
   const char *content_type;  /* value of Content-Type, or NULL */
   const uint8_t *body;       /* decoded (de-chunked) body; never NULL */
   size_t body_len;
+  int64_t declared_length;   /* the body announced by the head: its
+                                Content-Length, -1 for a chunked body (length
+                                unknown), 0 for none */
   int http_minor;            /* 0 (HTTP/1.0) or 1 (HTTP/1.1) */
   int keep_alive;            /* 1: the connection may carry another request
                                 after the response (HTTP/1.1 without
@@ -121,6 +124,31 @@ MLPROTO_EXTERN int mlproto_http_parser_feed(mlproto_http_parser *p, const void *
  * MLPROTO_HTTP_CONTINUE now, then keep feeding. 0 otherwise. */
 MLPROTO_EXTERN int mlproto_http_parser_take_continue(mlproto_http_parser *p);
 #define MLPROTO_HTTP_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+
+/* Holding the body (off by default). With on set, feed() stops right after
+ * the head of every request that announces a body (Content-Length > 0, or
+ * chunked): it returns MLPROTO_OK with *req NULL, having consumed exactly the
+ * head, so that the caller can look at the head (mlproto_http_parser_head)
+ * before it reads a byte of the body, e.g. to check credentials first, and
+ * decide whether to read on (feed again: the body follows; a pending
+ * 100-continue stays pending until taken) or to refuse. A request without a
+ * body completes in one feed() as before. */
+MLPROTO_EXTERN void mlproto_http_parser_hold_body(mlproto_http_parser *p, int on);
+
+/* The current request once its head is parsed, else NULL: method, target,
+ * path, query, headers, content_type and declared_length as in the complete
+ * request; body and body_len are what arrived so far, keep_alive is 0 until
+ * the request is complete. Valid until the next feed(), next() or free().
+ * After a complete request, that request. */
+MLPROTO_EXTERN const mlproto_http_request *mlproto_http_parser_head(mlproto_http_parser *p);
+
+/* Lowers the body cap of the current request (its head parsed, the request
+ * not complete) to max bytes: BODY_TOO_LARGE (sticky) at once when the
+ * declared length or the body so far exceeds it, later from feed() when a
+ * chunked body grows past it. A max at or above the current cap changes
+ * nothing. INVALID_ARGUMENT before the head or after the request. */
+MLPROTO_EXTERN int mlproto_http_parser_limit_body(mlproto_http_parser *p, size_t max)
+    MLPROTO_WARN_UNUSED;
 
 /* 1 when bytes of an unfinished request have been consumed (a server that
  * times out or sees EOF mid-request answers 408/400 rather than closing
