@@ -5,11 +5,20 @@
 #                             create the database mentorlog_test and write one
 #                             line, a libpq key/value conninfo, to DIR/conninfo
 #   pg_cluster.sh stop DIR    stop it (fast shutdown) and remove DIR/cluster
+#   pg_cluster.sh DIR stop-immediate | DIR start
+#                             the restart hook (ML_TEST_PG_CTL="pg_cluster.sh
+#                             DIR", then "... stop-immediate", "... start"):
+#                             crash-stop the running cluster (pg_ctl -m
+#                             immediate: no checkpoint, recovery at the next
+#                             start), start it again with its data
 #
 # The server listens on a Unix socket in a private directory (DIR/socket,
 # mode 0700) and on no TCP address; fsync and synchronous_commit stay on (the
 # defaults), so the tests see the durability the server relies on. Trust
-# authentication: only the socket's owner (and root) can reach the socket.
+# authentication: only the socket's owner (and root) can reach the socket;
+# as root, also uid/gid 65534 (nobody/nogroup), which tests that drop their
+# privileges run as (test_net_nocore): the directories are group 65534,
+# mode 0710.
 # As root, the server runs as the unprivileged user postgres (runuser); as
 # another user, as that user. When postgres cannot reach DIR (a home
 # directory of mode 0700) or DIR is too deep for a socket's path, the
@@ -22,9 +31,10 @@ set -euo pipefail
 
 die() { echo "pg_cluster: $*" >&2; exit 1; }
 
-[ $# -eq 2 ] || die "usage: pg_cluster.sh start|stop DIR"
+[ $# -eq 2 ] || die "usage: pg_cluster.sh start|stop DIR, or pg_cluster.sh DIR stop-immediate|start"
 cmd=$1
 dir=$2
+case "$2" in stop-immediate|start) cmd=restart-$2; dir=$1 ;; esac
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
@@ -77,13 +87,20 @@ case "$cmd" in
       echo "$c" > "$dir/cluster.path"
     fi
     as_owner mkdir -m 0700 "$c/socket"
+    if [ "$(id -u)" -eq 0 ]; then
+      chgrp 65534 "$c" "$c/socket"
+      chmod 0710 "$c" "$c/socket"
+    fi
     as_owner "$bindir/initdb" -D "$c/data" -U "$owner" -A trust -E UTF8 --locale=C.UTF-8 \
       >"$c/initdb.log" 2>&1 || { cat "$c/initdb.log" >&2; die "initdb failed"; }
     # A port of its own still names the socket file; no TCP address.
     port=5432
-    as_owner "$bindir/pg_ctl" -D "$c/data" -l "$c/server.log" -w -t 60 \
-      -o "-c listen_addresses='' -c unix_socket_directories='$c/socket' -c port=$port -c max_connections=300 -c fsync=on -c synchronous_commit=on" \
-      start >/dev/null || { cat "$c/server.log" >&2 || true; die "the server did not start"; }
+    # the settings live in the cluster (a restart keeps them)
+    printf '%s\n' "listen_addresses = ''" "unix_socket_directories = '$c/socket'" "port = $port" \
+      "max_connections = 300" "fsync = on" "synchronous_commit = on" |
+      as_owner tee -a "$c/data/postgresql.conf" >/dev/null
+    as_owner "$bindir/pg_ctl" -D "$c/data" -l "$c/server.log" -w -t 60 start >/dev/null ||
+      { cat "$c/server.log" >&2 || true; die "the server did not start"; }
     as_owner "$bindir/createdb" -h "$c/socket" -p "$port" -U "$owner" mentorlog_test ||
       die "createdb mentorlog_test failed"
     # The tests (root or the owner) read it; one line, key/value form.
@@ -94,6 +111,15 @@ case "$cmd" in
     ;;
   stop)
     stop_cluster
+    ;;
+  restart-stop-immediate)
+    c=$(cluster_dir)
+    as_owner "$bindir/pg_ctl" -D "$c/data" -m immediate -w -t 60 stop >/dev/null
+    ;;
+  restart-start)
+    c=$(cluster_dir)
+    as_owner "$bindir/pg_ctl" -D "$c/data" -l "$c/server.log" -w -t 120 start >/dev/null ||
+      { tail -n 20 "$c/server.log" >&2 || true; die "the server did not start again"; }
     ;;
   *)
     die "usage: pg_cluster.sh start|stop DIR"
