@@ -219,12 +219,14 @@ static const char *const SQL[P__COUNT] = {
   /* no leaf hash: a report needs none (NULL: the entry's stays zero) */
   [P_CASE_ENTRIES] = "SELECT " LOG_COLS ", NULL::bytea FROM log"
                      " WHERE case_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx LIMIT $4",
-  /* one probe of log_by_leaf per epoch, from 0 to the last leaf's */
+  /* one seek of log_by_leaf (both columns) per epoch, from 0 to the last
+   * leaf's: LATERAL ... LIMIT 1 keeps the planner from a join that scans
+   * the whole index on its second column */
   [P_LEAF_FIND] = "SELECT min(l.idx) FROM"
                   " generate_series(0::bigint, (SELECT coalesce(max(idx), 0) FROM log) >> 12) e(x)"
-                  " JOIN log l ON (l.idx >> 12) = e.x"
-                  "  AND substring(l.leaf_hash from 1 for 8) = substring($1::bytea from 1 for 8)"
-                  " WHERE l.leaf_hash = $1::bytea",
+                  " CROSS JOIN LATERAL (SELECT idx FROM log WHERE (idx >> 12) = e.x"
+                  "  AND substring(leaf_hash from 1 for 8) = substring($1::bytea from 1 for 8)"
+                  "  AND leaf_hash = $1::bytea ORDER BY idx LIMIT 1) l",
   [P_LEAF_ENTRY_RANGE] = "SELECT idx, type, received_ms, record_hash FROM log"
                          " WHERE idx BETWEEN $1 AND $2 ORDER BY idx",
   [P_NODE_GET] = "SELECT substring(hashes from ((($2::bigint) & 255) * 32 + 1)::int4 for 32)"
