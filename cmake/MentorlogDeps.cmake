@@ -14,10 +14,13 @@ add_library(dep::protobufc ALIAS PkgConfig::PROTOBUFC)
 
 find_program(PROTOC_C protoc-c REQUIRED)
 
+# libpq: the server's PostgreSQL store (sync-server/src/store_pg*.c) and its tests.
 pkg_check_modules(LIBPQ IMPORTED_TARGET libpq)
-if(LIBPQ_FOUND)
-  add_library(dep::pq ALIAS PkgConfig::LIBPQ)
+if(NOT LIBPQ_FOUND)
+  message(FATAL_ERROR "libpq (the PostgreSQL client library) not found by pkg-config: "
+                      "install Debian's libpq-dev (scripts/setup does)")
 endif()
+add_library(dep::pq ALIAS PkgConfig::LIBPQ)
 
 if(ML_TESTS)
   pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)

@@ -299,11 +299,19 @@ static int sth_store(mls_txn *tx, const mlproto_sth *sth) {
 int mls_log_commit(mls_log *log, mls_txn *tx, uint64_t now_ms, mlproto_sth *sth) {
   mlproto_sth h;
   memset(&h, 0, sizeof h);
-  h.size = log->cr.size;
-  h.timestamp_ms = now_ms;
-  mlproto_merkle_compact_root(&log->cr, h.root);
-  int rc = mlproto_sth_sign(&h, log->sk);
-  if (!rc) rc = sth_store(tx, &h);
+  int rc;
+  if (log->cr.size == log->saved.size) {
+    /* Nothing appended: the stored head stays the latest. A second head for
+     * one size (another timestamp, other bytes) is what a split view looks
+     * like, and the store refuses it (store.h sth_put). */
+    rc = mls_log_sth(log, tx, now_ms, &h);
+  } else {
+    h.size = log->cr.size;
+    h.timestamp_ms = now_ms;
+    mlproto_merkle_compact_root(&log->cr, h.root);
+    rc = mlproto_sth_sign(&h, log->sk);
+    if (!rc) rc = sth_store(tx, &h);
+  }
   if (rc) {
     mls_log_abort(log, tx);
     return rc;

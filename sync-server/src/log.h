@@ -74,7 +74,9 @@ int mls_log_append_event(mls_log *log, mls_txn *tx, const mlproto_disclosed *d,
                          const uint8_t *mentor_id, uint64_t now_ms, uint64_t *index_out);
 /* Number of leaves the open append transaction has reached. */
 uint64_t mls_log_pending_size(const mls_log *log);
-/* Signs a tree head for the new size at now_ms, stores it, commits. On
+/* Signs a tree head for the new size at now_ms, stores it, commits (when
+ * nothing was appended since mls_log_begin: commits and gives the stored
+ * head, signing no second head for one size). On
  * failure everything is rolled back. The transaction is gone either way. */
 int mls_log_commit(mls_log *log, mls_txn *tx, uint64_t now_ms, mlproto_sth *sth);
 /* Rolls back and releases the append lock; NULL tx is a no-op. */

@@ -8,9 +8,25 @@
  * witnesses with the cosignatures they sent. A backend is a
  * versioned table of functions (mls_store_ops), opened by URI with
  * mls_store_open(): "sqlite:FILE" (store_sqlite*.c, the embedded default) or
- * "postgresql://..." (store_pg*.c). Nothing outside a backend's files knows
- * which database it is; one conformance suite (tests/server/test_store.c)
- * runs every operation below against every backend.
+ * "postgresql://..." / "postgresql:KEY=VALUE ..." (store_pg*.c). Nothing
+ * outside a backend's files knows which database it is; one conformance
+ * suite (tests/server/test_store.c) runs every operation below against
+ * every backend.
+ *
+ * PostgreSQL (store_pg.c says how): several server instances on several
+ * machines share one database (MLS_STORE_CAP_SHARED). A write transaction
+ * first locks the one row of log_head (SELECT ... FOR UPDATE, READ
+ * COMMITTED): every writer of every instance and of `admin` queues there,
+ * so the "one writer at a time per database" below holds across machines,
+ * and a writer that waited past the busy timeout gets BUSY. A read
+ * transaction is REPEATABLE READ, READ ONLY: one snapshot. Commits are
+ * durable when they return (synchronous_commit on; with a synchronous
+ * standby, on both). The schema lives in the connection's search_path
+ * (unqualified names), tree nodes are kept as C2SP tiles, tree heads in an
+ * append-only table. A write transaction may keep what it writes in memory
+ * until its commit (one round trip per push batch); its reads still see
+ * it, and the errors below are still reported by the call that causes
+ * them. The conninfo never carries a password (PGPASSFILE).
  *
  * Policy is not the store's: expiry of sessions, purges and rate limits are
  * decided by the application, which passes the times in; the store keeps
@@ -24,7 +40,13 @@
  * up to the busy timeout, then gets MLPROTO_ERR_BUSY). mls_store_commit()
  * returns only when the transaction is durable (SQLite: WAL with
  * synchronous=FULL); it frees the transaction whether it succeeds or not.
- * mls_store_rollback() undoes and frees; NULL is a no-op.
+ * mls_store_rollback() undoes and frees; NULL is a no-op. Writes need a
+ * WRITE transaction (PostgreSQL refuses them in a READ one:
+ * INVALID_ARGUMENT). After a failure other than an operation's documented
+ * outcomes (NOT_FOUND, ALREADY_EXISTS, TOO_LARGE, ... — those leave the
+ * transaction usable), e.g. BUSY, STORAGE or a lost connection, a backend
+ * may have aborted the transaction: it then returns that error until it is
+ * rolled back (PostgreSQL does).
  *
  * Threads. One mls_store may be used by any number of threads at once; one
  * mls_txn belongs to the thread that began it. A thread must not begin a
@@ -269,22 +291,38 @@ typedef struct mls_store_ops {
   /* Copies the envelope at log index into buf (cap bytes); NOT_FOUND. */
   int (*envelope_at)(mls_txn *tx, uint64_t index, uint8_t *buf, size_t cap, size_t *len);
 
-  /* Appends the entry at e->index, which must equal the current log size. */
+  /* Appends the entry at e->index, which must equal the current log size:
+   * ALREADY_EXISTS for an index below it or an (author, seq) already in
+   * the log, INVALID_ARGUMENT past it (no gap), TOO_LARGE past
+   * MLS_ENVELOPE_MAX. e->leaf_hash is the leaf's hash (log.c computes it):
+   * what leaf_find looks up (SQLite reads it from the level-0 node,
+   * PostgreSQL keeps it with the row). */
   int (*log_append)(mls_txn *tx, const mls_log_entry *e);
   int (*log_size)(mls_txn *tx, uint64_t *size);
   /* Entries with index >= since, ascending, at most limit; only those whose
-   * mentor is *mentor_id when mentor_id is not NULL. */
+   * mentor is *mentor_id when mentor_id is not NULL. None for a since past
+   * 2^63 - 1. */
   int (*log_list)(mls_txn *tx, const uint8_t *mentor_id, uint64_t since, uint32_t limit,
                   mls_entry_fn fn, void *ud);
   /* Index of the leaf with this leaf hash (the lowest, should two be equal). */
   int (*leaf_find)(mls_txn *tx, const uint8_t leaf_hash[32], uint64_t *index); /* NOT_FOUND */
 
   /* Perfect-subtree hashes: level 0 = leaf hashes, (level, index) covers
-   * leaves [index << level, (index + 1) << level). */
+   * leaves [index << level, (index + 1) << level). The nodes of a level are
+   * put in index order, as the log completes them (PostgreSQL keeps them
+   * in tiles of 256, which hold no gap): ALREADY_EXISTS for a stored node,
+   * INVALID_ARGUMENT for one whose predecessor (level, index - 1) is not
+   * stored, a level past 63 or an index past 2^63 - 1. */
   int (*node_put)(mls_txn *tx, unsigned level, uint64_t index, const uint8_t hash[32]);
   int (*node_get)(mls_txn *tx, unsigned level, uint64_t index, uint8_t hash[32]); /* NOT_FOUND */
 
-  /* The latest signed tree head, as an opaque blob (<= 256 bytes). */
+  /* The latest signed tree head: blob is mlproto_sth_encode()'s form
+   * (INVALID_ARGUMENT otherwise; TOO_LARGE past 256 bytes), keyed by its
+   * size. Heads only grow: the same bytes as the latest again are a no-op;
+   * another head of the latest's size (two heads for one size: a split
+   * view in the making) or of a smaller size is refused with STORAGE and
+   * logged (sth_conflict, sth_older). PostgreSQL keeps every head
+   * (append-only), SQLite the latest; sth_get gives the largest. */
   int (*sth_put)(mls_txn *tx, const uint8_t *blob, size_t len);
   int (*sth_get)(mls_txn *tx, uint8_t *blob, size_t cap, size_t *len);  /* NOT_FOUND */
 
@@ -365,7 +403,11 @@ typedef struct mls_store_ops {
    * WAL no longer holds old page images; deleted cells are zeroed as they
    * are freed, secure_delete). BUSY when readers kept it from finishing
    * within the busy timeout: the old images are then overwritten later,
-   * call it again. */
+   * call it again. PostgreSQL (no MLS_STORE_CAP_SCRUB_FILES): VACUUM of
+   * log and forks; the replaced row versions become unreachable and their
+   * space reusable, but their bytes stay in the files until reused, in WAL
+   * not yet recycled, archives and backups; one that an open snapshot can
+   * still see stays until a later VACUUM (docs/operator.md §16.1). */
   int (*scrub)(mls_store *st);
   /* --- witnesses (issue 11). Two tables the schema creates with IF NOT
    * EXISTS, no schema version of their own (store_sqlite.c says why). --- */

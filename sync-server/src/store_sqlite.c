@@ -5,7 +5,8 @@
  * once it is on stable storage. Connections live in a small pool; a
  * transaction borrows one. Writers are serialised in-process by a mutex
  * (so threads do not spin in SQLite's busy handler against each other) and
- * across processes (the admin command) by BEGIN IMMEDIATE + busy_timeout.
+ * across processes (the admin command) by BEGIN IMMEDIATE + busy_timeout;
+ * either wait is bounded by the busy timeout (then BUSY).
  * Statements are prepared once per connection and reused. This file is the
  * engine and the operations table; the operations themselves are in
  * store_sqlite_people.c and store_sqlite_log.c (store_sqlite_int.h).
@@ -15,12 +16,14 @@
 
 #include "mlproto/errors.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Version 1: the first layout. Version 2: enroll_codes.used_by (idempotent
@@ -215,7 +218,9 @@ static const char *const SQL[S__COUNT] = {
                   " WHERE l.epoch = e.x AND l.prefix = substr(?1, 1, 8) AND n.hash = ?1",
   [S_LEAF_INDEX_PUT] = "INSERT INTO leaf_index(epoch, prefix, idx)"
                        " VALUES(?1 >> " LEAF_EPOCH_SHIFT ", substr(?2, 1, 8), ?1)",
-  [S_NODE_PUT] = "INSERT INTO nodes(level, idx, hash) VALUES(?1, ?2, ?3)",
+  /* a node follows its predecessor (tiles hold no gap): no row otherwise */
+  [S_NODE_PUT] = "INSERT INTO nodes(level, idx, hash) SELECT ?1, ?2, ?3 WHERE ?2 = 0"
+                 " OR EXISTS(SELECT 1 FROM nodes WHERE level = ?1 AND idx = ?2 - 1)",
   [S_NODE_GET] = "SELECT hash FROM nodes WHERE level = ?1 AND idx = ?2",
   [S_STH_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES('sth', ?1)",
   [S_STH_GET] = "SELECT value FROM meta WHERE key = 'sth'",
@@ -532,6 +537,21 @@ int mls_store_sqlite_open(mls_store **out, const char *path, const mls_store_opt
   return MLPROTO_OK;
 }
 
+/* The in-process writer lock, waited for at most the busy timeout (as
+ * another process's writer is by BEGIN IMMEDIATE): BUSY after it. */
+static int writer_lock(sq_store *st) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += st->busy_ms / 1000;
+  until.tv_nsec += (long)(st->busy_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  int e = pthread_mutex_timedlock(&st->writer, &until);
+  return e == 0 ? MLPROTO_OK : e == ETIMEDOUT ? MLPROTO_ERR_BUSY : MLPROTO_ERR_INTERNAL;
+}
+
 static int sq_begin(mls_store *base, int mode, mls_txn **out) {
   sq_store *st = (sq_store *)base;
   *out = NULL;
@@ -540,8 +560,12 @@ static int sq_begin(mls_store *base, int mode, mls_txn **out) {
   tx->base.ops = &SQ_OPS;
   tx->st = st;
   tx->write = mode == MLS_TXN_WRITE;
-  if (tx->write) pthread_mutex_lock(&st->writer);
-  int rc = pool_get(st, &tx->c);
+  int rc = tx->write ? writer_lock(st) : MLPROTO_OK;
+  if (rc) {
+    free(tx);
+    return rc;
+  }
+  rc = pool_get(st, &tx->c);
   if (!rc) {
     sqlite3_stmt *s = sq_stmt(tx->c, tx->write ? S_BEGIN_WRITE : S_BEGIN_READ);
     rc = s ? sq_step_done(s) : MLPROTO_ERR_STORAGE;
@@ -617,8 +641,9 @@ int sq_step_row(sqlite3_stmt *s) {
 static int sq_scrub(mls_store *base) {
   sq_store *st = (sq_store *)base;
   conn *c;
-  pthread_mutex_lock(&st->writer);
-  int rc = pool_get(st, &c);
+  int rc = writer_lock(st);
+  if (rc) return rc;
+  rc = pool_get(st, &c);
   if (!rc) {
     rc = sq_map_rc(sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL));
     pool_put(st, c);

@@ -3,6 +3,9 @@
  * and the ranges of nodes and entries that tlog tiles are made of. */
 #include "store_sqlite_int.h"
 
+#include "mlproto/merkle.h"
+
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -64,6 +67,12 @@ int sq_envelope_replace(mls_txn *tx, uint64_t index, const uint8_t *env, size_t 
 
 int sq_log_append(mls_txn *tx, const mls_log_entry *e) {
   if (e->envelope_len > MLS_ENVELOPE_MAX) return MLPROTO_ERR_TOO_LARGE;
+  /* at the log's end: an index before it is taken, one past it a gap */
+  uint64_t size;
+  int rc = sq_log_size(tx, &size);
+  if (rc) return rc;
+  if (e->index < size) return MLPROTO_ERR_ALREADY_EXISTS;
+  if (e->index > size) return MLPROTO_ERR_INVALID_ARGUMENT;
   PREP(s, tx, S_LOG_ADD);
   sqlite3_bind_int64(s, 1, (sqlite3_int64)e->index);
   sqlite3_bind_int(s, 2, e->type);
@@ -125,6 +134,7 @@ static int each_entry(sqlite3_stmt *s, mls_entry_fn fn, void *ud) {
 
 int sq_log_list(mls_txn *tx, const uint8_t *mentor, uint64_t since, uint32_t limit,
                        mls_entry_fn fn, void *ud) {
+  if (since > (uint64_t)INT64_MAX) return MLPROTO_OK; /* no index is that large */
   PREP(s, tx, mentor ? S_LOG_LIST_MENTOR : S_LOG_LIST_ALL);
   sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
   sqlite3_bind_int64(s, 2, limit);
@@ -152,11 +162,14 @@ int sq_leaf_find(mls_txn *tx, const uint8_t leaf[32], uint64_t *index) {
 }
 
 int sq_node_put(mls_txn *tx, unsigned level, uint64_t index, const uint8_t h[32]) {
+  if (level > 63 || index > (uint64_t)INT64_MAX) return MLPROTO_ERR_INVALID_ARGUMENT;
   PREP(s, tx, S_NODE_PUT);
   sqlite3_bind_int(s, 1, (int)level);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)index);
   sqlite3_bind_blob(s, 3, h, 32, SQLITE_STATIC);
   int rc = sq_step_done(s);
+  /* inserted only after its predecessor (store.h: in index order) */
+  if (!rc && sqlite3_changes(CONN(tx)->db) == 0) rc = MLPROTO_ERR_INVALID_ARGUMENT;
   if (rc || level != 0) return rc;
   PREP(l, tx, S_LEAF_INDEX_PUT);
   sqlite3_bind_int64(l, 1, (sqlite3_int64)index);
@@ -175,8 +188,30 @@ int sq_node_get(mls_txn *tx, unsigned level, uint64_t index, uint8_t h[32]) {
   return rc;
 }
 
+/* Heads only grow (store.h): the same head again is a no-op, another head
+ * of the latest's size or an older one is refused, loudly. */
 int sq_sth_put(mls_txn *tx, const uint8_t *blob, size_t len) {
   if (len > 256) return MLPROTO_ERR_TOO_LARGE;
+  mlproto_sth h, cur;
+  if (mlproto_sth_decode(&h, blob, len) != MLPROTO_OK) return MLPROTO_ERR_INVALID_ARGUMENT;
+  uint8_t old[256];
+  size_t old_len = 0;
+  int rc = sq_sth_get(tx, old, sizeof old, &old_len);
+  if (rc == MLPROTO_OK) {
+    if (mlproto_sth_decode(&cur, old, old_len) != MLPROTO_OK) return MLPROTO_ERR_STORAGE;
+    if (h.size == cur.size) {
+      if (len == old_len && memcmp(blob, old, len) == 0) return MLPROTO_OK;
+      mls_logf("error", "sth_conflict", "size=%" PRIu64 " hint=a_second_different_head_for_one_size",
+               h.size);
+      return MLPROTO_ERR_STORAGE;
+    }
+    if (h.size < cur.size) {
+      mls_logf("error", "sth_older", "size=%" PRIu64 " latest=%" PRIu64, h.size, cur.size);
+      return MLPROTO_ERR_STORAGE;
+    }
+  } else if (rc != MLPROTO_ERR_NOT_FOUND) {
+    return rc;
+  }
   PREP(s, tx, S_STH_PUT);
   sqlite3_bind_blob(s, 1, blob, (int)len, SQLITE_STATIC);
   return sq_step_done(s);

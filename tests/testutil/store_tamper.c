@@ -105,6 +105,44 @@ static int64_t run(const char *uri, const char *sqlite_sql, const char *pg_sql, 
 #endif
 }
 
+int64_t store_sql_int(const char *uri, const char *sql) {
+  int64_t v = -1;
+  if (is_sqlite(uri)) {
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(uri + 7, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+      fail_msg("store_sql_int: open %s", uri + 7);
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+      fail_msg("store_sql_int: %s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_column_type(st, 0) != SQLITE_NULL) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+  }
+#ifdef ML_TEST_HAVE_PQ
+  PGconn *c = PQconnectdb(uri + 11);
+  if (PQstatus(c) != CONNECTION_OK) {
+    PQfinish(c);
+    fail_msg("store_sql_int: cannot connect to the test PostgreSQL");
+  }
+  PGresult *res = PQexec(c, sql);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", PQerrorMessage(c));
+    PQclear(res);
+    PQfinish(c);
+    fail_msg("store_sql_int: %s: %s", sql, msg);
+  }
+  if (!PQgetisnull(res, 0, 0)) v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+  PQclear(res);
+  PQfinish(c);
+#else
+  fail_msg("store_sql_int: a PostgreSQL store, but the tests were built without libpq");
+#endif
+  return v;
+}
+
 static void expect_one(int64_t changed, const char *what) {
   if (changed != 1) fail_msg("store_tamper: %s changed %" PRId64 " rows, not 1", what, changed);
 }

@@ -53,4 +53,10 @@ void store_tamper_sth_rewind(const char *uri, const uint8_t *blob, size_t len, u
  * (app_jobcentre.c). */
 void store_tamper_jobcentre_index_forget(const char *uri);
 
+/* Not damage: one integer that sql (written to run unchanged on both
+ * backends: plain SELECTs of the shared tables and columns) gives, for the
+ * few tests that count rows the contract has no operation for (sessions,
+ * meta keys). NULL gives -1. Fails the test on any error. */
+int64_t store_sql_int(const char *uri, const char *sql);
+
 #endif

@@ -180,7 +180,12 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
 }
 
 int bs_admin(server *s, char *out, const char *a1, const char *a2, const char *a3) {
-  const char *argv[] = {s->bin, "admin", "--data", s->data, a1, a2, a3, NULL};
+  const char *argv[] = {s->bin, "admin", "--data", s->data, a1, a2, a3, NULL, NULL, NULL};
+  if (s->store) { /* --store URI before the command */
+    memmove(&argv[6], &argv[4], 3 * sizeof argv[0]);
+    argv[4] = "--store";
+    argv[5] = s->store;
+  }
   int rc = bs_run_capture(argv, out, ADMIN_OUT_CAP, 60000);
   out[strcspn(out, "\r\n")] = 0;
   if (rc != 0) fprintf(stderr, "%s: `admin %s %s` failed (%d)\n", bs_who, a1, a2 ? a2 : "", rc);
@@ -208,11 +213,20 @@ int bs_server_start(server *s, unsigned max_conns, unsigned workers) {
    * second, buffered request bytes per address: the whole default pool) are
    * raised to the whole bench's load; the per-device limits of
    * authenticated requests stay as they are. */
-  const char *argv[] = {s->bin, "serve", "--data", s->data, "--listen", "127.0.0.1:0",
-                        "--max-connections", maxc, "--max-conns-per-address", maxc,
-                        "--unauth-rate", "1000000", "--idle-timeout", "15m",
-                        "--max-inflight-bytes-per-address", "256M",
-                        workers ? "--workers" : NULL, nw, NULL};
+  const char *argv[24] = {s->bin, "serve", "--data", s->data, "--listen", "127.0.0.1:0",
+                          "--max-connections", maxc, "--max-conns-per-address", maxc,
+                          "--unauth-rate", "1000000", "--idle-timeout", "15m",
+                          "--max-inflight-bytes-per-address", "256M"};
+  int argn = 16;
+  if (s->store) {
+    argv[argn++] = "--store";
+    argv[argn++] = s->store;
+  }
+  if (workers) {
+    argv[argn++] = "--workers";
+    argv[argn++] = nw;
+  }
+  argv[argn] = NULL;
   int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (logfd < 0) return -1;
   pid_t parent = getpid();
@@ -427,6 +441,8 @@ static void usage(FILE *f) {
           "  --seconds S         duration of each handshake series (default 3)\n"
           "  --idle-conns N      idle TLS connections to hold open (default 10000; 0 skips)\n"
           "  --workers N         the server's --workers (default: the server's default)\n"
+          "  --store URI         the server's --store (default: SQLite in the data directory),\n"
+          "                      e.g. postgresql:host=/run/postgresql dbname=bench (an empty schema)\n"
           "  --peer-script PATH  the peer benchmark (default %s/../shared/bench/peer-pouchdb/run.sh)\n"
           "  --no-peer           do not run the peer\n"
           "Figures: RESULT lines on stdout; a summary on stderr. ML_KEEP_BENCH_DIR=1 keeps the\n"
@@ -463,7 +479,7 @@ static size_t fit_nofile(size_t need, size_t reserve) {
 }
 
 int bench_server(int argc, char **argv) {
-  opts o = {NULL, NULL, 20000, 1000, 3, 10000, 0, 0};
+  opts o = {NULL, NULL, 20000, 1000, 3, 10000, 0, 0, NULL};
   char *default_bin = NULL, default_peer[4096];
   snprintf(default_peer, sizeof default_peer, "%s/../shared/bench/peer-pouchdb/run.sh", ML_SOURCE_DIR);
   for (int i = 1; i < argc; i++) {
@@ -488,6 +504,8 @@ int bench_server(int argc, char **argv) {
       if (bench_parse_double(a, v, 0, 1e6, &o.idle_conns)) return 2;
     } else if (!strcmp(a, "--workers")) {
       if (bench_parse_double(a, v, 1, 128, &o.workers)) return 2;
+    } else if (!strcmp(a, "--store") && v) {
+      o.store = v;
     } else {
       usage(stderr);
       return 2;
@@ -519,6 +537,7 @@ int bench_server(int argc, char **argv) {
   server s;
   memset(&s, 0, sizeof s);
   s.bin = o.server_bin;
+  s.store = o.store;
   device devs[2 + N_MULTI]; /* 1 device, 1 pipelined device, N_MULTI devices */
   memset(devs, 0, sizeof devs);
   healthz h;

@@ -62,6 +62,7 @@ typedef struct server {
   uint16_t port;
   char fingerprint[MLPROTO_TLS_FINGERPRINT_HEX_LEN];
   const char *bin;
+  const char *store; /* --store URI of serve and admin; NULL: the data directory's SQLite */
 } server;
 
 /* The start line of a push phase: threads wait until it opens, so that
@@ -134,6 +135,7 @@ typedef struct opts {
   const char *server_bin, *peer_script;
   double records, batch, seconds, idle_conns, workers;
   int no_peer;
+  const char *store;
 } opts;
 
 /* What the peer (../shared/bench/peer-pouchdb/run.sh) measured; 0: absent. */
