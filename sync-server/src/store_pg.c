@@ -940,8 +940,31 @@ static int pg_scrub(mls_store *base) {
   int fresh;
   int rc = pool_get(st, &c, &fresh);
   if (rc) return rc;
+  /* One instance at a time: every instance runs this periodically
+   * (--wal-truncate), and N VACUUMs of the same tables in the same second
+   * only wait for each other. A session-level advisory lock (VACUUM cannot
+   * run inside a transaction, so not pg_try_advisory_xact_lock): the one
+   * that does not get it returns at once, successfully — the other is
+   * doing the same work. The key is the schema-qualified table's oid, so
+   * two stores (schemas) of one database do not exclude each other. */
+  PGresult *r;
+  rc = conn_simple(c, "SELECT pg_try_advisory_lock('log'::regclass::oid::bigint)", "scrub lock",
+                   &r);
+  if (rc) {
+    pool_put(st, c);
+    return rc;
+  }
+  int got = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  PQclear(r);
+  if (!got) {
+    pool_put(st, c);
+    return MLPROTO_OK;
+  }
   /* outside any transaction (VACUUM cannot run in one) */
   rc = conn_simple(c, "VACUUM log, forks", "vacuum", NULL);
+  /* an unlock that fails (a broken connection) ends with the session */
+  (void)conn_simple(c, "SELECT pg_advisory_unlock('log'::regclass::oid::bigint)", "scrub unlock",
+                    NULL);
   pool_put(st, c);
   return rc;
 }
