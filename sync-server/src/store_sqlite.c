@@ -292,6 +292,26 @@ static int conn_exec(conn *c, const char *sql) {
   return sq_map_rc(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
 }
 
+/* conn_exec, retried while SQLite answers BUSY, for up to busy_ms. For the
+ * statements of opening a store, where SQLite may answer BUSY without
+ * calling the busy handler: switching a new file to WAL while another
+ * process or thread opens it too (the lock on the journal mode, the -shm's
+ * recovery), or BEGIN IMMEDIATE racing with that switch. Seen with four
+ * threads opening one new store under valgrind (test_store's
+ * t_open_concurrent). */
+static int conn_exec_patient(conn *c, const char *sql, unsigned busy_ms) {
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (unsigned pause_us = 1000;; pause_us = pause_us < 16000 ? pause_us * 2 : pause_us) {
+    int rc = conn_exec(c, sql);
+    if (rc != MLPROTO_ERR_BUSY) return rc;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms = (int64_t)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+    if (ms >= (int64_t)busy_ms) return rc;
+    usleep(pause_us);
+  }
+}
+
 static int schema_version(conn *c, int *out) {
   sqlite3_stmt *s = NULL;
   int rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL);
@@ -394,9 +414,10 @@ static int conn_open(sq_store *st, int create, conn **out) {
   /* WAL + FULL: a commit is durable when it returns (DESIGN §8). */
   /* secure_delete: freed cells are zeroed, so an erased envelope's old
    * bytes do not linger in a page's free space (schema v6, erase.h). */
-  int r = conn_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+  int r = conn_exec_patient(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                        " PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;"
-                       " PRAGMA secure_delete=ON; PRAGMA journal_size_limit=" WAL_SIZE_LIMIT ";");
+                       " PRAGMA secure_delete=ON; PRAGMA journal_size_limit=" WAL_SIZE_LIMIT ";",
+                       st->busy_ms);
   if (r) { conn_free(c); return r; }
   conn_hooks(st, c);
   *out = c;
@@ -501,7 +522,7 @@ int mls_store_sqlite_open(mls_store **out, const char *path, const mls_store_opt
   st->n_conns = 1;
   /* Schema creation races with a concurrently starting admin: IMMEDIATE
    * makes one of them wait; IF NOT EXISTS makes the second a no-op. */
-  rc = conn_exec(c, "BEGIN IMMEDIATE");
+  rc = conn_exec_patient(c, "BEGIN IMMEDIATE", busy_ms);
   int version = 0;
   if (!rc) rc = schema_version(c, &version);
   if (!rc && version > SCHEMA_VERSION) {
