@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "mlproto/proxy.h"
 #include "mlproto/record.h"
 
 /* `mentorlog-server serve ...`: parses argv (argv[0] is "serve"), runs the
@@ -29,6 +30,7 @@
 int mls_serve_main(int argc, char **argv);
 
 #define MLS_NET_MAX_TLS_NAMES 16
+#define MLS_NET_MAX_PROXY_FROM 16
 
 /* Limits and options of `serve`, with their defaults (see --help). */
 typedef struct mls_net_options {
@@ -61,6 +63,11 @@ typedef struct mls_net_options {
   const char *tls_names[MLS_NET_MAX_TLS_NAMES]; /* --tls-name; n_tls_names of them */
   unsigned n_tls_names;
   size_t report_cache_bytes;   /* --report-cache: the reports' cache cap; 0: none */
+  /* --proxy-protocol CIDR (mlproto/proxy.h): connections from these must
+   * start with a PROXY header, whose client address is then the one every
+   * per-address limit counts; from elsewhere, none is accepted */
+  mlproto_cidr proxy_from[MLS_NET_MAX_PROXY_FROM];
+  unsigned n_proxy_from;
 } mls_net_options;
 
 #define MLS_NET_DEFAULT_LISTEN "127.0.0.1:8443"

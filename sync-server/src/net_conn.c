@@ -103,6 +103,11 @@ struct mls_conn {
   uint8_t line_len;          /* head scanner: bytes of the current line kept */
   char line[96];             /* head scanner: the current header line (cut) */
   char peer[INET6_ADDRSTRLEN];
+  /* --proxy-protocol: a connection from a balancer waits for its PROXY
+   * header (mlproto/proxy.h) before TLS; its bytes so far, then freed */
+  unsigned proxy_wait : 1;
+  uint8_t *proxy_buf;        /* MLPROTO_PROXY_MAX_HEADER bytes while waiting */
+  size_t proxy_have;
 };
 
 struct job {
@@ -178,6 +183,7 @@ static void conn_maybe_free(struct mls_conn *c) {
   mlproto_tls_free(c->tls);
   mlproto_http_parser_free(c->http);
   mlproto_free(c->pend);
+  mlproto_free(c->proxy_buf);
   mlproto_free(c);
   mls__server_conn_gone(s);
 }
@@ -300,7 +306,10 @@ static void timer_cb(uv_timer_t *t) {
     return;
   }
   if (c->finishing || !c->handshake_done) {
-    if (!c->handshake_done)
+    if (c->proxy_wait)
+      mls__net_log("warn", "proxy_header_invalid", "conn=%llu peer=%s reason=timeout bytes=%zu",
+                   (unsigned long long)c->id, c->peer, c->proxy_have);
+    else if (!c->handshake_done)
       mls__net_log("info", "handshake_timeout", "conn=%llu", (unsigned long long)c->id);
     conn_close(c);
     return;
@@ -668,16 +677,30 @@ static void conn_pump(struct mls_conn *c) {
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   struct mls_conn *c = h->data;
+  if (c->proxy_wait) {
+    /* the header's bytes only land in its own buffer (no byte after it is
+     * lost: what follows it in the same read goes to TLS in read_cb) */
+    *buf = uv_buf_init((char *)c->proxy_buf + c->proxy_have,
+                       (unsigned)(MLPROTO_PROXY_MAX_HEADER - c->proxy_have));
+    return;
+  }
   size_t space = mlproto_tls_inbound_space(c->tls);
   if (space > sizeof read_buf) space = sizeof read_buf;
   /* At the cap: an empty buffer makes libuv report UV_ENOBUFS (h2o alloc_inbuf). */
   *buf = uv_buf_init((char *)read_buf, (unsigned)space);
 }
 
+static int conn_admit_address(struct mls_conn *c);
+static void proxy_read(struct mls_conn *c, ssize_t nread);
+
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   struct mls_conn *c = st->data;
   if (c->closing) return;
   if (nread == 0) return;
+  if (c->proxy_wait) {
+    proxy_read(c, nread);
+    return;
+  }
   if (nread < 0) {
     read_stop(c);
     if (nread == UV_EOF && c->handshake_done && !c->finishing) {
@@ -875,15 +898,98 @@ static void conn_read_start(struct mls_conn *c) {
   else conn_close(c);
 }
 
-static void peer_name(struct mls_conn *c) {
+/* The connection's own peer address: as text in c->peer, and as family (4,
+ * 6; 0 unknown) and bytes for --proxy-protocol's ranges. */
+static int peer_name(struct mls_conn *c, uint8_t addr[16]) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
   c->peer[0] = '\0';
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
-  if (ss.ss_family == AF_INET)
-    uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
-  else if (ss.ss_family == AF_INET6)
-    uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return 0;
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    uv_ip4_name(a, c->peer, sizeof c->peer);
+    memcpy(addr, &a->sin_addr, 4);
+    return 4;
+  }
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, c->peer, sizeof c->peer);
+    memcpy(addr, &a->sin6_addr, 16);
+    return 6;
+  }
+  return 0;
+}
+
+static int proxy_trusted(const mls_server *s, int family, const uint8_t *addr) {
+  for (unsigned i = 0; i < s->opt.n_proxy_from; i++)
+    if (mlproto_cidr_match(&s->opt.proxy_from[i], family, addr)) return 1;
+  return 0;
+}
+
+/* Counts c under the address key of c->peer (--max-conns-per-address):
+ * 0, or -1 with c closed (over the cap, or no memory). */
+static int conn_admit_address(struct mls_conn *c) {
+  mls_server *s = c->srv;
+  uint8_t key[MLS_LIMIT_KEY_MAX];
+  size_t key_len = mls_addr_key(key, c->peer);
+  c->addr = mls__addr_join(s, key, key_len);
+  unsigned same = c->addr ? c->addr->count : 0;
+  if (same == 0 || same > s->opt.max_conns_per_address) {
+    /* Closed before TLS, like the global cap: an HTTP 503 would first need
+     * the handshake this cap exists to save. */
+    mls_metrics_conn_refused();
+    mls__net_log("warn", "connection_refused", "conn=%llu reason=%s", (unsigned long long)c->id,
+                 same ? "max_conns_per_address" : "out_of_memory");
+    conn_close(c);
+    return -1;
+  }
+  return 0;
+}
+
+/* Bytes of a balancer's connection before its PROXY header is complete.
+ * The header names the client: from then on c->peer is that address, for
+ * the logs and every per-address limit. A LOCAL header (the balancer's own
+ * health check) keeps the balancer's address. */
+static void proxy_read(struct mls_conn *c, ssize_t nread) {
+  if (nread < 0) {
+    if (nread != UV_EOF || c->proxy_have)
+      mls__net_log("warn", "proxy_header_invalid", "conn=%llu peer=%s reason=%s bytes=%zu",
+                   (unsigned long long)c->id, c->peer, nread == UV_EOF ? "eof" : uv_err_name((int)nread),
+                   c->proxy_have);
+    conn_close(c);
+    return;
+  }
+  c->proxy_have += (size_t)nread;
+  mlproto_proxy_header h;
+  size_t used;
+  int rc = mlproto_proxy_parse(&h, &used, c->proxy_buf, c->proxy_have);
+  if (rc == MLPROTO_OK && used == 0) return; /* more to come (the parser caps it) */
+  if (rc != MLPROTO_OK) {
+    mls__net_log("warn", "proxy_header_invalid", "conn=%llu peer=%s reason=malformed bytes=%zu",
+                 (unsigned long long)c->id, c->peer, c->proxy_have);
+    conn_close(c);
+    return;
+  }
+  if (!h.local) {
+    char text[INET6_ADDRSTRLEN];
+    if (uv_inet_ntop(h.family == 4 ? AF_INET : AF_INET6, h.src, text, sizeof text) != 0) {
+      conn_close(c);
+      return;
+    }
+    memcpy(c->peer, text, sizeof text);
+  }
+  c->proxy_wait = 0;
+  if (conn_admit_address(c) != 0) return;
+  /* what came after the header in the same reads is the client's TLS */
+  size_t rest = c->proxy_have - used;
+  if (rest && mlproto_tls_feed(c->tls, c->proxy_buf + used, rest) != MLPROTO_OK) {
+    conn_close(c);
+    return;
+  }
+  mlproto_free(c->proxy_buf);
+  c->proxy_buf = NULL;
+  c->proxy_have = 0;
+  conn_pump(c);
 }
 
 void mls__conn_on_connection(uv_stream_t *listener, int status) {
@@ -919,18 +1025,17 @@ void mls__conn_on_connection(uv_stream_t *listener, int status) {
   c->counted = 1;
   mls_metrics_conn_opened();
   uv_tcp_nodelay(&c->tcp, 1);
-  peer_name(c);
-  uint8_t key[MLS_LIMIT_KEY_MAX];
-  size_t key_len = mls_addr_key(key, c->peer);
-  c->addr = mls__addr_join(s, key, key_len);
-  unsigned same = c->addr ? c->addr->count : 0;
-  if (same == 0 || same > s->opt.max_conns_per_address) {
-    /* Closed before TLS, like the global cap: an HTTP 503 would first need
-     * the handshake this cap exists to save. */
-    mls_metrics_conn_refused();
-    mls__net_log("warn", "connection_refused", "conn=%llu reason=%s", (unsigned long long)c->id,
-                 same ? "max_conns_per_address" : "out_of_memory");
-    conn_close(c);
+  uint8_t paddr[16];
+  int pfam = peer_name(c, paddr);
+  if (s->opt.n_proxy_from && pfam && proxy_trusted(s, pfam, paddr)) {
+    /* a balancer: the address to count comes with its PROXY header */
+    c->proxy_buf = mlproto_malloc(MLPROTO_PROXY_MAX_HEADER);
+    if (!c->proxy_buf) {
+      conn_close(c);
+      return;
+    }
+    c->proxy_wait = 1;
+  } else if (conn_admit_address(c) != 0) {
     return;
   }
   mlproto_http_limits lim = MLPROTO_HTTP_LIMITS_DEFAULT;

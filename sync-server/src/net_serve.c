@@ -108,6 +108,14 @@ static const char usage_text[] =
     "                         answer instead of a connection reset; for this long\n"
     "                         at most (default 2s; 0: close at once)\n"
     "  --linger-bytes SIZE    ... and for this many bytes at most (default 1M)\n"
+    "  --proxy-protocol CIDR  the load balancers: a connection from CIDR (an address,\n"
+    "                         or ADDR/BITS, IPv4 or IPv6; repeatable, 16 at most)\n"
+    "                         must begin with a PROXY protocol header (HAProxy's\n"
+    "                         send-proxy or send-proxy-v2), and the client address\n"
+    "                         it names is the one every per-address limit counts;\n"
+    "                         a connection without one within --request-timeout is\n"
+    "                         closed (log proxy_header_invalid). Connections from\n"
+    "                         anywhere else may not send one. Default: none\n"
     "  --report-cache SIZE    memory cap of the jobcentre reports' per-case cache of\n"
     "                         parsed records (docs/operator.md); 0: no cache\n"
     "                         (default 256M)\n"
@@ -192,6 +200,12 @@ static int parse_options(int argc, char **argv, mls_net_options *o) {
       if (mls__net_parse_duration_ms(v, &u) || u < 10 || u > 3600000u)
         return usage_error("--request-timeout: 10ms..1h, not", v);
       o->request_timeout_ms = u;
+    } else if (strcmp(a, "--proxy-protocol") == 0) {
+      if (o->n_proxy_from == MLS_NET_MAX_PROXY_FROM)
+        return usage_error("--proxy-protocol: at most 16 ranges", NULL);
+      if (mlproto_cidr_parse(&o->proxy_from[o->n_proxy_from], v) != MLPROTO_OK)
+        return usage_error("--proxy-protocol: an address or ADDR/BITS range (host bits zero), not", v);
+      o->n_proxy_from++;
     } else if (strcmp(a, "--tls-name") == 0) {
       if (o->n_tls_names == MLS_NET_MAX_TLS_NAMES) return usage_error("--tls-name: at most 16", NULL);
       o->tls_names[o->n_tls_names++] = v;

@@ -477,6 +477,11 @@ int ih_raw_connect(ih_server *s, ih_raw *r, unsigned max_version, int timeout_ms
 
 int ih_raw_connect_from(ih_server *s, ih_raw *r, const char *src, unsigned max_version,
                         int timeout_ms) {
+  return ih_raw_connect_prefix(s, r, src, NULL, 0, max_version, timeout_ms);
+}
+
+int ih_raw_connect_prefix(ih_server *s, ih_raw *r, const char *src, const void *prefix,
+                          size_t prefix_len, unsigned max_version, int timeout_ms) {
   uint8_t *resume = r->resume;
   size_t resume_len = r->resume_len;
   mlproto_tls_config *cfg = r->cfg;
@@ -495,6 +500,18 @@ int ih_raw_connect_from(ih_server *s, ih_raw *r, const char *src, unsigned max_v
   }
   r->fd = ih_tcp_connect_from(s, src, timeout_ms);
   if (r->fd < 0) return hfail("connect to %s:%d: %s", s->host, s->port, strerror(errno));
+  /* in pieces of 7 bytes, 2 ms apart: the server gets it in several reads */
+  for (size_t off = 0; off < prefix_len;) {
+    if (off) ih_sleep_ms(2);
+    size_t piece = prefix_len - off < 7 ? prefix_len - off : 7;
+    ssize_t n = send(r->fd, (const uint8_t *)prefix + off, piece, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ih_raw_close(r);
+      return hfail("sending the prefix: %s", strerror(errno));
+    }
+    off += (size_t)n;
+  }
   if (mlproto_tls_new(&r->tls, r->cfg) != MLPROTO_OK) {
     ih_raw_close(r);
     return hfail("tls_new");

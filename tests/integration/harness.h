@@ -103,6 +103,11 @@ int ih_raw_connect(ih_server *s, ih_raw *r, unsigned max_version, int timeout_ms
  * another client address. */
 int ih_raw_connect_from(ih_server *s, ih_raw *r, const char *src, unsigned max_version,
                         int timeout_ms);
+/* The same, sending prefix (plaintext: a PROXY protocol header, say)
+ * before the TLS handshake, in pieces of 7 bytes 2 ms apart (so that the
+ * server reads it in several parts). */
+int ih_raw_connect_prefix(ih_server *s, ih_raw *r, const char *src, const void *prefix,
+                          size_t prefix_len, unsigned max_version, int timeout_ms);
 /* TCP connect only (no TLS): for slowloris and connection-cap tests. */
 int ih_tcp_connect(ih_server *s, int timeout_ms);
 /* ... from the source address src (NULL: any). */

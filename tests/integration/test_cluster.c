@@ -54,6 +54,7 @@
 #define KILLS 50
 #define DEFAULT_SEED 11
 #define LOG_NAME "mentorlog.test/cluster"
+#define LB_ADDR "127.0.0.9" /* HAProxy's source address towards the instances */
 
 typedef struct cluster {
   char conninfo[TEST_STORE_URI_CAP]; /* the store's libpq conninfo (its own schema) */
@@ -128,17 +129,23 @@ static void haproxy_start(cluster *k) {
   int port = free_port();
   /* TCP mode: TLS ends at the instances (devices pin their certificate).
    * Health checks: HTTPS GET /healthz every 100 ms; a refused connection
-   * is retried on another instance (redispatch). */
+   * is retried on another instance (redispatch). Every connection to an
+   * instance (health checks too) starts with a PROXY v2 header naming the
+   * client, from the balancer's own address LB_ADDR, which the instances
+   * trust (--proxy-protocol): so they count each device's address, not
+   * HAProxy's, and the test's direct connections (from 127.0.0.1) need no
+   * header. */
   fprintf(f,
           "global\n  maxconn 2000\n  ssl-server-verify none\n"
           "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 60s\n"
           "  timeout server 60s\n  retries 3\n  option redispatch\n"
           "frontend devices\n  bind 127.0.0.1:%d\n  default_backend instances\n"
-          "backend instances\n  balance roundrobin\n  option httpchk\n"
+          "backend instances\n  balance roundrobin\n  option httpchk\n  source " LB_ADDR "\n"
           "  http-check send meth GET uri /healthz\n",
           port);
   for (int i = 0; i < INSTANCES; i++)
-    fprintf(f, "  server s%d 127.0.0.1:%d check check-ssl verify none inter 100ms fall 1 rise 1\n",
+    fprintf(f, "  server s%d 127.0.0.1:%d send-proxy-v2 check check-ssl check-send-proxy verify none "
+               "inter 100ms fall 1 rise 1\n",
             i, k->s[i].port);
   assert_int_equal(fclose(f), 0);
   char logp[400];
@@ -193,7 +200,8 @@ static void cluster_up(cluster *k) {
    * HAProxy looks for it */
   for (int i = 0; i < INSTANCES; i++) {
     snprintf(k->listen[i], sizeof k->listen[i], "127.0.0.1:%d", free_port());
-    const char *e[] = {"--log-name", LOG_NAME, "--workers", "2", "--listen", k->listen[i], NULL};
+    const char *e[] = {"--log-name", LOG_NAME, "--workers", "2", "--listen", k->listen[i],
+                       "--proxy-protocol", LB_ADDR, NULL};
     memcpy(k->extra[i], e, sizeof e);
   }
   ih_start(&k->s[0], k->extra[0]); /* makes the schema and the log */
