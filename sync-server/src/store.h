@@ -57,7 +57,9 @@
  *
  * Errors. Every function returns MLPROTO_OK or a negative MLPROTO_ERR_*:
  * NOT_FOUND for a missing row where stated, ALREADY_EXISTS for a duplicate
- * key, BUSY when the writer lock could not be obtained in time, DISK_FULL,
+ * key, NOT_FOUND also for a row that refers to one that does not exist (a
+ * device of an unknown mentor; the transaction must then be rolled back,
+ * as PostgreSQL aborts it), BUSY when the writer lock could not be obtained in time, DISK_FULL,
  * and STORAGE for any other backend failure (details go to the log as a
  * backend error code, never with row contents).
  *

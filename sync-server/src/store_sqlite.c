@@ -270,6 +270,8 @@ static const char *const SQL[S__COUNT] = {
 static const mls_store_ops SQ_OPS;
 
 int sq_map_rc(int rc) {
+  /* a reference to a row that does not exist (PostgreSQL's 23503 alike) */
+  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return MLPROTO_ERR_NOT_FOUND;
   switch (rc & 0xff) {
   case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return MLPROTO_OK;
   case SQLITE_BUSY: case SQLITE_LOCKED: return MLPROTO_ERR_BUSY;

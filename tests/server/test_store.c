@@ -798,6 +798,14 @@ static void t_devices(void **state) {
   assert_int_equal(MLS_TX(tx, device_revoke, nobody, 901), MLPROTO_ERR_NOT_FOUND);
   assert_int_equal(MLS_TX(tx, device_revoke, b.pub, 0), MLPROTO_OK);
   commit(tx);
+
+  /* a device of a mentor the store does not have: the foreign key, the
+   * same code on every backend (PostgreSQL's 23503; SQLite's
+   * SQLITE_CONSTRAINT_FOREIGNKEY); the transaction is then only rolled back */
+  tx = begin(st, MLS_TXN_WRITE);
+  mls_device orphan = mk_device(0x60, 9, 80);
+  assert_int_equal(MLS_TX(tx, device_add, &orphan), MLPROTO_ERR_NOT_FOUND);
+  mls_store_rollback(tx);
   tx = begin(st, MLS_TXN_READ);
   assert_int_equal(MLS_TX(tx, device_get, a.pub, &got), MLPROTO_OK);
   assert_int_equal(got.revoked_ms, 900);
