@@ -164,14 +164,34 @@ static int push_append(ctx *c, mls_txn *tx, const mls_device *d, const mlproto_r
   return rc;
 }
 
-static int push_ordered(ctx *c, const mls_device *d, int slot);
+/* Where an accepted batch's time went (mls_metrics_observe_push_times):
+ * t0 when the application got the request, the transactions' time summed
+ * (a batch that waited for an earlier push of its device has two), and the
+ * part of it acquiring the log (mls_log_begin_timed). */
+typedef struct push_clock {
+  uint64_t t0;
+  uint64_t began; /* when the open transaction's begin was called */
+  uint64_t store_ns, lock_ns;
+} push_clock;
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The open transaction ended (committed or aborted). */
+static void clock_txn_end(push_clock *k) { k->store_ns += mono_ns() - k->began; }
+
+static int push_ordered(ctx *c, const mls_device *d, int slot, push_clock *k);
 
 int app_h_push(ctx *c) {
+  push_clock k = {.t0 = mono_ns()};
   mls_device d;
   int rc = app_authenticate(c, &d);
   if (rc) return rc;
   int slot = mls_push_order_enter(c->app->order, d.pub);
-  rc = push_ordered(c, &d, slot);
+  rc = push_ordered(c, &d, slot, &k);
   mls_push_order_leave(c->app->order, slot);
   return rc;
 }
@@ -197,19 +217,25 @@ static int record_precheck(const push_item *items, size_t i, const mls_device *d
  * measured +8 % for one device, docs/benchmarks.md). Otherwise the whole
  * batch is verified first, outside the lock, so that its signature checks
  * never hold up the writer while other pushes wait for it. */
-static int push_begin(ctx *c, mls_fanout_job *vj, size_t count, mls_txn **tx) {
+static int push_begin(ctx *c, mls_fanout_job *vj, size_t count, mls_txn **tx, push_clock *k) {
+  uint64_t wait = 0;
   /* Without helpers there is nothing to overlap: no point holding the log. */
   if (!c->app->verify_first && mls_fanout_helpers(c->app->verify) > 0 &&
       mls_push_order_count(c->app->order) <= 1) {
-    int rc = mls_log_try_begin(c->app->log, tx);
+    k->began = mono_ns();
+    int rc = mls_log_try_begin_timed(c->app->log, tx, &wait);
+    k->lock_ns += wait;
     if (rc || *tx) return rc;
   }
   for (size_t i = 0; i < count; i++) mls_fanout_await(vj, i);
-  return mls_log_begin(c->app->log, tx);
+  k->began = mono_ns();
+  int rc = mls_log_begin_timed(c->app->log, tx, &wait);
+  k->lock_ns += wait;
+  return rc;
 }
 
 /* slot: this push's place in app->order (push_order.h), or -1. */
-static int push_ordered(ctx *c, const mls_device *d, int slot) {
+static int push_ordered(ctx *c, const mls_device *d, int slot, push_clock *k) {
   int rc;
   if ((rc = app_need_proto_body(c))) return rc;
   struct timespec t0;
@@ -260,7 +286,7 @@ static int push_ordered(ctx *c, const mls_device *d, int slot) {
 retry:
   bad = NO_RECORD;
   shredded = 0;
-  rc = push_begin(c, vj, count, &tx);
+  rc = push_begin(c, vj, count, &tx, k);
   if (!rc) {
     /* app_authenticate() read the device in an earlier snapshot: a revocation
      * committed since must win, or records could follow DEVICE_REVOKED. */
@@ -324,6 +350,7 @@ retry:
     if (!rc) bad = NO_RECORD;
     if (rc) {
       mls_log_abort(c->app->log, tx);
+      clock_txn_end(k);
       /* The first new record does not follow the stored head: an earlier
        * batch of this device may still be on its way (push_order.h). The
        * helpers go on verifying this batch meanwhile. (A gap inside the
@@ -337,6 +364,7 @@ retry:
       }
     } else if (appended) {
       rc = mls_log_commit(c->app->log, tx, c->now, &sth);
+      clock_txn_end(k);
       /* the old page images of what was erased leave the files now */
       if (!rc && shredded) {
         int x = mls_store_scrub(c->app->st);
@@ -351,6 +379,7 @@ retry:
       /* Nothing new: no new tree head to sign. */
       rc = mls_log_sth(c->app->log, tx, c->now, &sth);
       mls_log_abort(c->app->log, tx);
+      clock_txn_end(k);
     }
   }
   /* The evidence is committed (its own durable transaction) before the
@@ -397,6 +426,9 @@ retry:
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
   mls_metrics_observe_push_ms(ms);
+  mls_push_times pt = {.total_ns = mono_ns() - k->t0, .store_ns = k->store_ns,
+                       .lock_wait_ns = k->lock_ns};
+  mls_metrics_observe_push_times(&pt);
   app_log("info", "push", "conn=%" PRIu64 " device=%s n=%zu new=%zu log_size=%" PRIu64,
           c->req->conn_id, dev, count, appended, sth.size);
   free(res);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct mls_log {
@@ -186,10 +187,19 @@ int mls_log_vkey(const mls_log *log, char *out, size_t cap) {
 uint64_t mls_log_cached_size(const mls_log *log) { return atomic_load(&log->cached_size); }
 uint64_t mls_log_pending_size(const mls_log *log) { return log->cr.size; }
 
-/* The rest of a begin, with `append` held; releases it on failure. */
-static int begin_locked(mls_log *log, mls_txn **txp) {
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The rest of a begin, with `append` held; releases it on failure. t0: when
+ * the begin was called; *wait_ns (may be NULL) gets the time from t0 until
+ * the store's writer lock was held. */
+static int begin_locked(mls_log *log, mls_txn **txp, uint64_t t0, uint64_t *wait_ns) {
   mls_txn *tx;
   int rc = mls_store_begin(log->st, MLS_TXN_WRITE, &tx);
+  if (wait_ns) *wait_ns = mono_ns() - t0;
   if (rc) goto fail;
   uint64_t size;
   rc = MLS_TX(tx, log_size, &size);
@@ -218,16 +228,25 @@ fail:
   return rc;
 }
 
-int mls_log_begin(mls_log *log, mls_txn **txp) {
+int mls_log_begin_timed(mls_log *log, mls_txn **txp, uint64_t *wait_ns) {
   *txp = NULL;
+  uint64_t t0 = wait_ns ? mono_ns() : 0;
   pthread_mutex_lock(&log->append);
-  return begin_locked(log, txp);
+  return begin_locked(log, txp, t0, wait_ns);
 }
 
-int mls_log_try_begin(mls_log *log, mls_txn **txp) {
+int mls_log_try_begin_timed(mls_log *log, mls_txn **txp, uint64_t *wait_ns) {
   *txp = NULL;
+  if (wait_ns) *wait_ns = 0;
+  uint64_t t0 = wait_ns ? mono_ns() : 0;
   if (pthread_mutex_trylock(&log->append) != 0) return MLPROTO_OK;
-  return begin_locked(log, txp);
+  return begin_locked(log, txp, t0, wait_ns);
+}
+
+int mls_log_begin(mls_log *log, mls_txn **txp) { return mls_log_begin_timed(log, txp, NULL); }
+
+int mls_log_try_begin(mls_log *log, mls_txn **txp) {
+  return mls_log_try_begin_timed(log, txp, NULL);
 }
 
 int mls_log_append(mls_log *log, mls_txn *tx, mls_log_entry *e) {

@@ -62,6 +62,19 @@ int mls_log_begin(mls_log *log, mls_txn **tx);
  * and MLPROTO_OK when one holds the log. The store's own begin may still
  * wait (its busy timeout) for a writer in another process (admin). */
 int mls_log_try_begin(mls_log *log, mls_txn **tx);
+/* mls_log_begin and mls_log_try_begin that also report, in *wait_ns (may be
+ * NULL), how long acquiring the log's serialisation point took, in
+ * nanoseconds of CLOCK_MONOTONIC: this process's append lock, then the
+ * store's write begin, which takes the writer lock of every process —
+ * SQLite: the store's in-process writer mutex and BEGIN IMMEDIATE (waited
+ * for up to the busy timeout); PostgreSQL: BEGIN and SELECT ... FROM
+ * log_head FOR UPDATE in one round trip, so never less than that round trip
+ * even when no one else holds the row. Reading the log size and reloading
+ * the compact range afterwards are not in it. Set on failure too (the time
+ * until it failed), and 0 when mls_log_try_begin_timed found the log held
+ * (*tx NULL, MLPROTO_OK). For mentorlog_push_lock_wait_seconds_total. */
+int mls_log_begin_timed(mls_log *log, mls_txn **tx, uint64_t *wait_ns);
+int mls_log_try_begin_timed(mls_log *log, mls_txn **tx, uint64_t *wait_ns);
 /* Appends e (index, leaf hash set here; every other field by the caller).
  * e->received_ms is raised to the last entry's receipt time when it is
  * earlier (receipt times never decrease along the log); read it back. */

@@ -26,6 +26,13 @@
  *                                               reason "ok" or an error name)
  *   mentorlog_push_batch_ms                    histogram (ms, ACCEPTED batches only,
  *                                               verification to commit)
+ *   mentorlog_pushes_total                     counter (ACCEPTED push batches)
+ *   mentorlog_push_seconds_total               counter (their wall time, handed to
+ *                                               the application to answer)
+ *   mentorlog_push_store_seconds_total         counter (the part inside the append
+ *                                               transaction, begin to commit)
+ *   mentorlog_push_lock_wait_seconds_total     counter (the part of that acquiring
+ *                                               the log's serialisation point)
  *   mentorlog_tls_handshakes_total{type}       counter (full|resumed|failed)
  *   mentorlog_log_size                         gauge (leaves in the transparency log)
  *   mentorlog_pushes_in_flight                 gauge (pushes between authentication
@@ -79,6 +86,23 @@ void mls_metrics_add_records(int accepted, const char *reason, uint64_t n);
 /* Latency of one accepted push batch in milliseconds (verification to
  * commit); refused batches are not observed (see mentorlog_records_total). */
 void mls_metrics_observe_push_ms(double ms);
+
+/* Where the time of one ACCEPTED push batch went, in nanoseconds of
+ * CLOCK_MONOTONIC (refused batches are not observed, as for the histogram):
+ *   total_ns      from the request handed to the application (app_h_push)
+ *                 to its answer built;
+ *   store_ns      inside the batch's append transaction(s), from the call
+ *                 that begins one to its commit or abort (a batch that waited
+ *                 for an earlier push of its device, push_order.h, has two);
+ *   lock_wait_ns  the part of store_ns spent acquiring the log's
+ *                 serialisation point (mls_log_begin_timed, log.h).
+ * The three are nested intervals of one clock, so lock_wait_ns <= store_ns
+ * <= total_ns; they are added as given (not clamped: tests check that
+ * order on the counters). */
+typedef struct mls_push_times {
+  uint64_t total_ns, store_ns, lock_wait_ns;
+} mls_push_times;
+void mls_metrics_observe_push_times(const mls_push_times *t);
 
 /* What the application knows at the moment of a scrape. */
 typedef struct mls_metrics_app {

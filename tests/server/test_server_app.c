@@ -2253,6 +2253,124 @@ static void test_metrics_log_size_fresh(void **state) {
   sim_dev_free(&d);
 }
 
+/* The value of the unlabelled sample NAME in a scrape (fails when absent). */
+static double sample_value(const char *txt, const char *name) {
+  char want[128];
+  snprintf(want, sizeof want, "\n%s ", name);
+  const char *p = strstr(txt, want);
+  if (!p) fail_msg("no sample %s in metrics", name);
+  return strtod(p + strlen(want), NULL);
+}
+
+typedef struct push_meters {
+  double pushes, total, store, lock;
+} push_meters;
+
+static push_meters push_meters_now(fx *f) {
+  char *txt = scrape_metrics(f);
+  push_meters m = {sample_value(txt, "mentorlog_pushes_total"),
+                   sample_value(txt, "mentorlog_push_seconds_total"),
+                   sample_value(txt, "mentorlog_push_store_seconds_total"),
+                   sample_value(txt, "mentorlog_push_lock_wait_seconds_total")};
+  free(txt);
+  return m;
+}
+
+static double mono_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The push time counters: an accepted batch adds one push and its time,
+ * within the time the call took, of which the store's part (begin to
+ * commit) and the lock wait inside it are parts; a refused batch adds
+ * nothing; a push that finds the writer lock held (by a second opening of
+ * the store, as `admin` would) counts that wait as lock wait. */
+static void test_metrics_push_time(void **state) {
+  fx *f = *state;
+  sim_dev d;
+  device_up(f, &d, f->mentor_a);
+  uint8_t c1[16];
+  mlproto_random_id(c1);
+  uint8_t *envs[64];
+  size_t lens[64];
+  envs[0] = sim_record(&d, MLPROTO_KIND_CASE_OPEN, c1, &lens[0]);
+  for (size_t i = 1; i < 64; i++) envs[i] = sim_record(&d, MLPROTO_KIND_NOTE, c1, &lens[i]);
+
+  push_meters m0 = push_meters_now(f);
+  double t0 = mono_s();
+  resp r = push(f, &d, envs, lens, 64);
+  double wall = mono_s() - t0;
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  push_meters m1 = push_meters_now(f);
+  assert_true(m1.pushes == m0.pushes + 1);
+  double total = m1.total - m0.total, store = m1.store - m0.store, lock = m1.lock - m0.lock;
+  print_message("one batch of 64: %.6f s in the app, %.6f s in the store, %.6f s lock wait"
+                " (the call: %.6f s)\n", total, store, lock, wall);
+  assert_true(store > 0);
+  assert_true(lock >= 0);
+  assert_true(store <= total);
+  assert_true(lock <= store);
+  assert_true(total <= wall + 1e-6);
+  /* and so do the totals, whatever other tests of this process pushed */
+  assert_true(m1.store <= m1.total);
+  assert_true(m1.lock <= m1.store);
+  free_envs(envs, 64);
+  f->now += 10000;
+
+  /* refused (a case no one opened): not counted */
+  uint8_t c2[16];
+  mlproto_random_id(c2);
+  size_t bl;
+  uint8_t bh[32]; /* the next seq, without moving d's chain */
+  uint8_t *bad = sim_record_at(&d, MLPROTO_KIND_NOTE, c2, d.seq + 1, d.head, &bl, bh);
+  r = push(f, &d, &bad, &bl, 1);
+  assert_string_equal(r.name, "NOT_YOUR_CASE");
+  resp_free(&r);
+  mlproto_free(bad);
+  push_meters m2 = push_meters_now(f);
+  assert_true(m2.pushes == m1.pushes);
+  assert_true(m2.total == m1.total && m2.store == m1.store && m2.lock == m1.lock);
+  f->now += 10000;
+
+  /* the writer lock held for ~300 ms while the push waits for it */
+  mls_store *other = t_store_open(f->store);
+  mls_txn *held = NULL;
+  assert_int_equal(mls_store_begin(other, MLS_TXN_WRITE, &held), MLPROTO_OK);
+  push_job j = {.f = f, .d = &d};
+  j.env = sim_record(&d, MLPROTO_KIND_NOTE, c1, &j.len);
+  pthread_t t;
+  t0 = mono_s();
+  assert_int_equal(pthread_create(&t, NULL, push_thread, &j), 0);
+  wait_in_flight(f, 1); /* authenticated: next it begins its transaction */
+  double t_in = mono_s();
+  usleep(300 * 1000);
+  double held_s = mono_s() - t_in;
+  mls_store_rollback(held);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  wall = mono_s() - t0;
+  mls_store_close(other);
+  assert_int_equal(j.r.status, 200);
+  resp_free(&j.r);
+  mlproto_free(j.env);
+  push_meters m3 = push_meters_now(f);
+  assert_true(m3.pushes == m2.pushes + 1);
+  total = m3.total - m2.total;
+  store = m3.store - m2.store;
+  lock = m3.lock - m2.lock;
+  print_message("behind a held writer lock (%.3f s): %.6f s in the app, %.6f s in the store,"
+                " %.6f s lock wait\n", held_s, total, store, lock);
+  /* it waited nearly all the time the lock was held after it was in
+   * flight (minus decoding its body), and no longer than the call */
+  assert_true(lock >= held_s - 0.1);
+  assert_true(lock <= store);
+  assert_true(store <= total);
+  assert_true(total <= wall + 1e-6);
+  sim_dev_free(&d);
+}
+
 /* Item 16: endpoints without credentials are metered per address. */
 static void test_unauth_rate(void **state) {
   fx *f = *state;
@@ -2575,6 +2693,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_store_v6_sessions, setup, teardown),
     cmocka_unit_test_setup_teardown(test_auth_and_allow_headers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_metrics_log_size_fresh, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_metrics_push_time, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unauth_rate, setup, teardown),
     cmocka_unit_test_setup_teardown(test_authorization_matrix, setup, teardown),
     cmocka_unit_test_setup_teardown(test_bearer_failures, setup, teardown),

@@ -19,8 +19,9 @@
 #define BENCH_COMMANDS(X)                                                                          \
   X(protocol, "records built/verified per second (1 and 2 threads), Merkle inclusion "            \
               "proofs, raw Ed25519 for comparison")                                          \
-  X(server, "the real mentorlog-server over TLS: push from 1 and 8 devices, TLS handshakes, "    \
-            "idle connections and memory, /healthz under load, and the PouchDB peer")        \
+  X(server, "the real mentorlog-server over TLS: push from 1 and 8 devices (and the store's "    \
+            "share of it; SQLite or PostgreSQL, 1-8 instances behind HAProxy), TLS "             \
+            "handshakes, idle connections and memory, /healthz under load, the PouchDB peer")   \
   X(client, "libmentorlog: bulk contacts/s in batches, durable save p50/p99 beside a raw "        \
             "SQLite FULL commit, open of a 100k-record profile, compliance of a grant")            \
   X(sync, "the sync engine against the real server over TLS: push of 20,000 records, pull into " \

@@ -17,9 +17,15 @@
  *      connection (latency under push load);
  *   4. after the server is stopped: the peer script, same N.
  * Every acknowledgement is checked (one OK result per record), so a figure
- * is never the speed of refusals. The server and the temporary directory
- * are removed on every exit path (SIGINT/SIGTERM included: they stop the
- * phase in progress); the server also gets SIGKILL if the bench dies. */
+ * is never the speed of refusals. Around each push phase the servers'
+ * /metrics are read: the share of their push time spent in the store
+ * (begin to commit) and waiting for the log's lock. With --instances N
+ * (a PostgreSQL store) or --haproxy, N instances share the store behind
+ * HAProxy and every connection goes through it (bench_server_lb.c); the
+ * server figures are then summed over the instances. The servers, HAProxy
+ * and the temporary directory are removed on every exit path (SIGINT/
+ * SIGTERM included: they stop the phase in progress); they also get
+ * SIGKILL if the bench dies. */
 #include "bench_server_int.h"
 
 volatile sig_atomic_t g_stop; /* SIGINT/SIGTERM: stop the phase in progress */
@@ -192,28 +198,21 @@ int bs_admin(server *s, char *out, const char *a1, const char *a2, const char *a
   return rc == 0 ? 0 : -1;
 }
 
-int bs_server_start(server *s, unsigned max_conns, unsigned workers) {
-  const char *tmp = getenv("TMPDIR");
-  snprintf(s->root, sizeof s->root, "%s/mlbench-XXXXXX", tmp && *tmp && strlen(tmp) < 64 ? tmp : "/tmp");
-  if (!mkdtemp(s->root)) {
-    s->root[0] = 0;
-    fprintf(stderr, "%s: mkdtemp: %s\n", bs_who, strerror(errno));
-    return -1;
-  }
-  snprintf(s->data, sizeof s->data, "%s/data", s->root);
-  snprintf(s->log, sizeof s->log, "%s/server.log", s->root);
-  if (mkdir(s->data, 0700) != 0) return -1;
+int bs_serve_spawn(const server *s, const char *data, const char *log, unsigned max_conns,
+                   unsigned workers, pid_t *pid_out, uint16_t *port_out) {
+  *pid_out = 0;
+  *port_out = 0;
   char maxc[16], nw[16], addr_path[200];
   snprintf(maxc, sizeof maxc, "%u", max_conns);
   snprintf(nw, sizeof nw, "%u", workers);
-  snprintf(addr_path, sizeof addr_path, "%s/serve.addr", s->data);
+  snprintf(addr_path, sizeof addr_path, "%s/serve.addr", data);
   /* Idle connections must survive the time it takes to open them all. Every
    * simulated client comes from 127.0.0.1, so the per-address limits meant for
    * the internet (connections per address, unauthenticated requests per
    * second, buffered request bytes per address: the whole default pool) are
    * raised to the whole bench's load; the per-device limits of
    * authenticated requests stay as they are. */
-  const char *argv[24] = {s->bin, "serve", "--data", s->data, "--listen", "127.0.0.1:0",
+  const char *argv[24] = {s->bin, "serve", "--data", data, "--listen", "127.0.0.1:0",
                           "--max-connections", maxc, "--max-conns-per-address", maxc,
                           "--unauth-rate", "1000000", "--idle-timeout", "15m",
                           "--max-inflight-bytes-per-address", "256M"};
@@ -227,7 +226,7 @@ int bs_server_start(server *s, unsigned max_conns, unsigned workers) {
     argv[argn++] = nw;
   }
   argv[argn] = NULL;
-  int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (logfd < 0) return -1;
   pid_t parent = getpid();
   pid_t pid = fork();
@@ -246,16 +245,16 @@ int bs_server_start(server *s, unsigned max_conns, unsigned workers) {
     _exit(127);
   }
   close(logfd);
-  s->pid = pid;
+  *pid_out = pid;
   double deadline = bench_now() + 60;
   char buf[128];
   while (bs_read_text(addr_path, buf, sizeof buf) != 0 || !strchr(buf, '\n')) {
     int st;
     if (waitpid(pid, &st, WNOHANG) == pid) {
-      s->pid = 0;
-      fprintf(stderr, "%s: exited during start-up; its log:\n", bs_who);
+      *pid_out = 0;
+      fprintf(stderr, "%s: exited during start-up; its log (%s):\n", bs_who, log);
       char logbuf[4096];
-      if (bs_read_text(s->log, logbuf, sizeof logbuf) == 0) fputs(logbuf, stderr);
+      if (bs_read_text(log, logbuf, sizeof logbuf) == 0) fputs(logbuf, stderr);
       return -1;
     }
     if (bench_now() > deadline || g_stop) {
@@ -267,33 +266,56 @@ int bs_server_start(server *s, unsigned max_conns, unsigned workers) {
   const char *colon = strrchr(buf, ':');
   long port = colon ? strtol(colon + 1, NULL, 10) : 0;
   if (port <= 0 || port > 65535) return -1;
-  s->port = (uint16_t)port;
+  *port_out = (uint16_t)port;
+  return 0;
+}
+
+int bs_server_start(server *s, unsigned max_conns, unsigned workers) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(s->root, sizeof s->root, "%s/mlbench-XXXXXX", tmp && *tmp && strlen(tmp) < 64 ? tmp : "/tmp");
+  if (!mkdtemp(s->root)) {
+    s->root[0] = 0;
+    fprintf(stderr, "%s: mkdtemp: %s\n", bs_who, strerror(errno));
+    return -1;
+  }
+  snprintf(s->data, sizeof s->data, "%s/data", s->root);
+  snprintf(s->log, sizeof s->log, "%s/server.log", s->root);
+  if (mkdir(s->data, 0700) != 0) return -1;
+  if (bs_serve_spawn(s, s->data, s->log, max_conns, workers, &s->pid, &s->port)) return -1;
+  s->port0 = s->port;
   char out[ADMIN_OUT_CAP];
   if (bs_admin(s, out, "fingerprint", NULL, NULL) || strlen(out) != 64) return -1;
   memcpy(s->fingerprint, out, sizeof s->fingerprint);
+  if (s->instances > 1 || s->haproxy) return bs_lb_start(s, max_conns, workers);
   return 0;
+}
+
+int bs_child_stop(pid_t *pid, int sig, double grace_s) {
+  if (*pid <= 0) return 0;
+  kill(*pid, sig);
+  double deadline = bench_now() + grace_s;
+  int st = 0, rc;
+  pid_t r;
+  while ((r = waitpid(*pid, &st, WNOHANG)) == 0 && bench_now() < deadline) bs_sleep_ns(5000000L);
+  if (r != *pid) {
+    kill(*pid, SIGKILL);
+    waitpid(*pid, &st, 0);
+    rc = -1;
+  } else {
+    rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  *pid = 0;
+  return rc;
 }
 
 /* SIGTERM, then up to 30 s for the drain, then SIGKILL; removes the
  * temporary directory. Safe on a half-started server. Returns the server's
- * exit status (0 clean), or -1 when it had to be killed. */
+ * exit status (0 clean), or -1 when it (or HAProxy, or another instance)
+ * had to be killed. */
 int bs_server_stop(server *s) {
-  int rc = 0;
-  if (s->pid > 0) {
-    kill(s->pid, SIGTERM);
-    double deadline = bench_now() + 30;
-    int st = 0;
-    pid_t r;
-    while ((r = waitpid(s->pid, &st, WNOHANG)) == 0 && bench_now() < deadline) bs_sleep_ns(5000000L);
-    if (r != s->pid) {
-      kill(s->pid, SIGKILL);
-      waitpid(s->pid, &st, 0);
-      rc = -1;
-    } else {
-      rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    }
-    s->pid = 0;
-  }
+  int lb = bs_lb_stop(s);
+  int rc = bs_child_stop(&s->pid, SIGTERM, 30);
+  if (!rc && lb) rc = -1;
   if (s->root[0]) {
     if (getenv("ML_KEEP_BENCH_DIR")) fprintf(stderr, "%s: kept %s\n", bs_who, s->root);
     else nftw(s->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -302,11 +324,49 @@ int bs_server_stop(server *s) {
   return rc;
 }
 
+size_t bs_instances(const server *s, pid_t *pids, const char **data) {
+  size_t n = 0;
+  if (pids) pids[n] = s->pid;
+  if (data) data[n] = s->data;
+  n++;
+  for (unsigned i = 0; i < s->n_more; i++, n++) {
+    if (pids) pids[n] = s->more[i].pid;
+    if (data) data[n] = s->more[i].data;
+  }
+  return n;
+}
+
+double bs_server_cpu_s(const server *s) {
+  pid_t pids[BS_MAX_INSTANCES];
+  size_t n = bs_instances(s, pids, NULL);
+  double sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    double c = pids[i] > 0 ? bs_proc_cpu_s(pids[i]) : -1;
+    if (c < 0) return -1;
+    sum += c;
+  }
+  return sum;
+}
+
+long bs_server_rss_kib(const server *s) {
+  pid_t pids[BS_MAX_INSTANCES];
+  size_t n = bs_instances(s, pids, NULL);
+  long sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    long k = pids[i] > 0 ? bs_rss_kib(pids[i]) : -1;
+    if (k < 0) return -1;
+    sum += k;
+  }
+  return sum;
+}
+
 /* ------------------------------------------------------- HTTP client ---- */
 
-double bs_metric(const server *s, const char *name) {
+/* GET /metrics from the metrics listener of data/metrics.addr into text
+ * (NUL-terminated): 0, or -1. */
+static int scrape(const char *data, char *text, size_t cap) {
   char path[200], addr[128];
-  snprintf(path, sizeof path, "%s/metrics.addr", s->data);
+  snprintf(path, sizeof path, "%s/metrics.addr", data);
   if (bs_read_text(path, addr, sizeof addr) != 0) return -1;
   char *colon = strrchr(addr, ':');
   if (!colon) return -1;
@@ -315,7 +375,6 @@ double bs_metric(const server *s, const char *name) {
   if (inet_pton(AF_INET, addr, &a.sin_addr) != 1) return -1;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  static char text[1 << 20];
   size_t len = 0;
   static const char get[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
   struct timeval tv = {IO_TIMEOUT_MS / 1000, 0};
@@ -323,15 +382,41 @@ double bs_metric(const server *s, const char *name) {
   if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
       send(fd, get, sizeof get - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof get - 1)) {
     ssize_t n;
-    while (len + 1 < sizeof text && (n = recv(fd, text + len, sizeof text - 1 - len, 0)) > 0)
+    while (len + 1 < cap && (n = recv(fd, text + len, cap - 1 - len, 0)) > 0)
       len += (size_t)n; /* the listener closes after its answer */
   }
   close(fd);
   text[len] = '\0';
+  return strncmp(text, "HTTP/1.1 200", 12) == 0 ? 0 : -1;
+}
+
+/* The value of the unlabelled sample `name` in a scrape, or -1. */
+static double sample(const char *text, const char *name) {
   size_t nl = strlen(name);
   for (const char *p = text; (p = strstr(p, name)) != NULL; p += nl)
     if (p > text && p[-1] == '\n' && p[nl] == ' ') return strtod(p + nl + 1, NULL);
   return -1;
+}
+
+int bs_metrics(const server *s, const char *const *names, double *vals, size_t n) {
+  static char text[1 << 20]; /* callers are one thread at a time */
+  const char *data[BS_MAX_INSTANCES];
+  size_t ni = bs_instances(s, NULL, data);
+  for (size_t k = 0; k < n; k++) vals[k] = 0;
+  for (size_t i = 0; i < ni; i++) {
+    if (scrape(data[i], text, sizeof text)) return -1;
+    for (size_t k = 0; k < n; k++) {
+      double v = sample(text, names[k]);
+      if (v < 0) return -1;
+      vals[k] += v;
+    }
+  }
+  return 0;
+}
+
+double bs_metric(const server *s, const char *name) {
+  double v;
+  return bs_metrics(s, &name, &v, 1) ? -1 : v;
 }
 
 int bs_client_open(ml_netclient **nc, const server *s) {
@@ -443,11 +528,19 @@ static void usage(FILE *f) {
           "  --workers N         the server's --workers (default: the server's default)\n"
           "  --store URI         the server's --store (default: SQLite in the data directory),\n"
           "                      e.g. postgresql:host=/run/postgresql dbname=bench (an empty schema)\n"
+          "  --instances N       N servers (1..%d) on the same store, behind HAProxy; N > 1\n"
+          "                      needs a PostgreSQL --store (default 1)\n"
+          "  --haproxy           HAProxy in front also of a single instance (TCP mode: TLS\n"
+          "                      passes through; round robin; health checks on /healthz)\n"
+          "  --haproxy-bin PATH  HAProxy to run (default: haproxy on PATH, else /usr/sbin/haproxy)\n"
           "  --peer-script PATH  the peer benchmark (default %s/../shared/bench/peer-pouchdb/run.sh)\n"
           "  --no-peer           do not run the peer\n"
-          "Figures: RESULT lines on stdout; a summary on stderr. ML_KEEP_BENCH_DIR=1 keeps the\n"
-          "server's directory (data and server.log). Exit: 0 ok, 1 a phase failed, 2 usage.\n",
-          N_MULTI, ML_SOURCE_DIR);
+          "Figures: RESULT lines on stdout; a summary on stderr. Each push phase also gives\n"
+          "PHASE_store_share and PHASE_lock_wait_share (%% of the servers' push time spent in\n"
+          "the store, begin to commit, and waiting for the log's lock, from their /metrics).\n"
+          "ML_KEEP_BENCH_DIR=1 keeps the temporary directory (data, server.log, haproxy.*).\n"
+          "Exit: 0 ok, 1 a phase failed, 2 usage.\n",
+          N_MULTI, BS_MAX_INSTANCES, ML_SOURCE_DIR);
 }
 
 /* Default server binary: the build tree's, relative to this executable. */
@@ -465,6 +558,11 @@ char *bs_default_server_bin(void) {
   return p;
 }
 
+/* A store URI of the PostgreSQL backend (store.c's forms). */
+static int is_pg_uri(const char *uri) {
+  return uri && (strncmp(uri, "postgresql:", 11) == 0 || strncmp(uri, "postgres://", 11) == 0);
+}
+
 /* Raises RLIMIT_NOFILE to fit `need` descriptors (up to the hard limit);
  * returns how many idle connections fit. */
 static size_t fit_nofile(size_t need, size_t reserve) {
@@ -479,7 +577,7 @@ static size_t fit_nofile(size_t need, size_t reserve) {
 }
 
 int bench_server(int argc, char **argv) {
-  opts o = {NULL, NULL, 20000, 1000, 3, 10000, 0, 0, NULL};
+  opts o = {.records = 20000, .batch = 1000, .seconds = 3, .idle_conns = 10000, .instances = 1};
   char *default_bin = NULL, default_peer[4096];
   snprintf(default_peer, sizeof default_peer, "%s/../shared/bench/peer-pouchdb/run.sh", ML_SOURCE_DIR);
   for (int i = 1; i < argc; i++) {
@@ -490,6 +588,17 @@ int bench_server(int argc, char **argv) {
     } else if (!strcmp(a, "--no-peer")) {
       o.no_peer = 1;
       continue;
+    } else if (!strcmp(a, "--haproxy")) {
+      o.haproxy = 1;
+      continue;
+    } else if (!strcmp(a, "--haproxy-bin") && v) {
+      o.haproxy_bin = v;
+    } else if (!strcmp(a, "--instances")) {
+      if (bench_parse_double(a, v, 1, BS_MAX_INSTANCES, &o.instances)) return 2;
+      if (o.instances != (double)(unsigned)o.instances) {
+        fprintf(stderr, "server: --instances: a whole number, 1..%d\n", BS_MAX_INSTANCES);
+        return 2;
+      }
     } else if (!strcmp(a, "--server-bin") && v) {
       o.server_bin = v;
     } else if (!strcmp(a, "--peer-script") && v) {
@@ -513,6 +622,13 @@ int bench_server(int argc, char **argv) {
     i++;
   }
   size_t records = (size_t)o.records, batch = (size_t)o.batch;
+  unsigned instances = (unsigned)o.instances;
+  if (instances > 1 && !is_pg_uri(o.store)) {
+    fprintf(stderr, "server: --instances %u needs a PostgreSQL store that the instances share"
+            " (--store postgresql:KEY=VALUE... or postgresql://...; docs/benchmarks.md):"
+            " SQLite is one process's\n", instances);
+    return 2;
+  }
   if (!o.server_bin && !(o.server_bin = default_bin = bs_default_server_bin())) return 1;
   if (!o.peer_script) o.peer_script = default_peer;
   if (access(o.server_bin, X_OK) != 0) {
@@ -538,6 +654,11 @@ int bench_server(int argc, char **argv) {
   memset(&s, 0, sizeof s);
   s.bin = o.server_bin;
   s.store = o.store;
+  s.instances = instances;
+  s.haproxy = o.haproxy || instances > 1;
+  s.haproxy_bin = o.haproxy_bin;
+  bench_result("instances", instances, "instances");
+  bench_result("haproxy", s.haproxy, "bool");
   device devs[2 + N_MULTI]; /* 1 device, 1 pipelined device, N_MULTI devices */
   memset(devs, 0, sizeof devs);
   healthz h;
@@ -545,7 +666,9 @@ int bench_server(int argc, char **argv) {
   mlproto_tls_config *cfg = NULL;
   double push1 = 0, push1p = 0, push8 = 0, peer_push = 0;
 
-  fprintf(stderr, "server: starting %s\n", o.server_bin);
+  fprintf(stderr, "server: starting %s (%u instance%s%s, %s store)\n", o.server_bin, instances,
+          instances > 1 ? "s" : "", s.haproxy ? " behind HAProxy" : "",
+          is_pg_uri(o.store) ? "PostgreSQL" : o.store ? "the given" : "SQLite");
   if (bs_server_start(&s, (unsigned)idle + 256, (unsigned)o.workers)) goto out;
   if (bs_tls_config(&cfg, &s) != MLPROTO_OK) goto out;
   fprintf(stderr, "server: enrolling %d devices\n", 2 + N_MULTI);
@@ -565,13 +688,13 @@ int bench_server(int argc, char **argv) {
   if (bs_handshake_phase(&s, cfg, o.seconds)) goto out;
 
   fprintf(stderr, "server: push from 1 device\n");
-  if (bs_push_phase("push_1dev", s.pid, devs, 1, NULL, &push1)) goto out;
+  if (bs_push_phase("push_1dev", &s, devs, 1, NULL, &push1)) goto out;
   fprintf(stderr, "server: pipelined push from 1 device (2 connections, 2 batches in flight)\n");
-  if (bs_pipeline_phase("push_1dev_pipelined", s.pid, &devs[1], &s, &push1p)) goto out;
+  if (bs_pipeline_phase("push_1dev_pipelined", &devs[1], &s, &push1p)) goto out;
   fprintf(stderr, "server: push from %d devices, /healthz polled meanwhile\n", N_MULTI);
   h.lat = malloc(HEALTHZ_SAMPLES_CAP * sizeof *h.lat);
   if (!h.lat || bs_client_open(&h.nc, &s)) goto out;
-  if (bs_push_phase("push_8dev", s.pid, devs + 2, N_MULTI, &h, &push8)) goto out;
+  if (bs_push_phase("push_8dev", &s, devs + 2, N_MULTI, &h, &push8)) goto out;
   if (h.failed || h.n == 0) {
     fprintf(stderr, "server: /healthz failed during the push\n");
     goto out;

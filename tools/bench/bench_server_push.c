@@ -179,22 +179,69 @@ static int machine_jiffies(double *busy, double *total) {
 }
 
 
-static void meter_start(meter *m, pid_t srv) {
-  m->srv = srv;
+static void push_meters_read(const server *s, push_meters *pm) {
+  static const char *const names[] = {"mentorlog_pushes_total", "mentorlog_push_seconds_total",
+                                      "mentorlog_push_store_seconds_total",
+                                      "mentorlog_push_lock_wait_seconds_total"};
+  double v[4];
+  pm->ok = bs_metrics(s, names, v, 4) == 0;
+  pm->pushes = v[0];
+  pm->push_s = v[1];
+  pm->store_s = v[2];
+  pm->lock_s = v[3];
+}
+
+/* The servers' counters are read before the clock starts and after it
+ * stops: the scrapes are not in the phase's time. */
+static void meter_start(meter *m, const server *s) {
+  m->s = s;
+  push_meters_read(s, &m->pm0);
   if (machine_jiffies(&m->busy0, &m->total0)) m->total0 = -1;
-  m->srv0 = bs_proc_cpu_s(srv);
+  m->srv0 = bs_server_cpu_s(s);
+  m->lb0 = s->lb_pid > 0 ? bs_proc_cpu_s(s->lb_pid) : -1;
   m->cli0 = self_cpu_s();
   m->t0 = bench_now();
 }
 
 static void meter_stop(meter *m) {
   m->wall = bench_now() - m->t0;
-  double s1 = bs_proc_cpu_s(m->srv), c1 = self_cpu_s(), busy1, total1;
+  double s1 = bs_server_cpu_s(m->s), c1 = self_cpu_s(), busy1, total1;
+  double l1 = m->s->lb_pid > 0 ? bs_proc_cpu_s(m->s->lb_pid) : -1;
   m->srv_cpu = m->srv0 >= 0 && s1 >= 0 ? s1 - m->srv0 : -1;
+  m->lb_cpu = m->lb0 >= 0 && l1 >= 0 ? l1 - m->lb0 : -1;
   m->cli_cpu = m->cli0 >= 0 && c1 >= 0 ? c1 - m->cli0 : -1;
   m->busy = -1;
   if (m->total0 >= 0 && !machine_jiffies(&busy1, &total1) && total1 > m->total0)
     m->busy = (busy1 - m->busy0) / (total1 - m->total0);
+  push_meters_read(m->s, &m->pm1);
+}
+
+/* Where the servers' push time went in the phase (mentorlog_push_*
+ * counters, metrics.h): per accepted batch, and the store's and the lock
+ * wait's shares of it. nlat: the batches the bench saw acknowledged. */
+static void push_time_report(const char *name, const meter *m, size_t nlat) {
+  const push_meters *a = &m->pm0, *b = &m->pm1;
+  if (!a->ok || !b->ok) {
+    fprintf(stderr, "server: %s: the servers' /metrics could not be read: no store share\n", name);
+    return;
+  }
+  double batches = b->pushes - a->pushes, push = b->push_s - a->push_s;
+  double store = b->store_s - a->store_s, lock = b->lock_s - a->lock_s;
+  char key[64];
+#define R(suffix, v, unit) (snprintf(key, sizeof key, "%s_%s", name, suffix), bench_result(key, v, unit))
+  R("server_batches", batches, "batches");
+  if (batches <= 0 || push <= 0) return;
+  R("server_push_ms_per_batch", push / batches * 1e3, "ms");
+  R("store_ms_per_batch", store / batches * 1e3, "ms");
+  R("lock_wait_ms_per_batch", lock / batches * 1e3, "ms");
+  R("store_share", 100 * store / push, "%");
+  R("lock_wait_share", 100 * lock / push, "%");
+#undef R
+  fprintf(stderr, "server: %s: per batch at the servers %.2f ms, of which in the store %.2f ms"
+          " (%.1f %%), waiting for the log's lock %.2f ms (%.1f %%)%s\n",
+          name, push / batches * 1e3, store / batches * 1e3, 100 * store / push,
+          lock / batches * 1e3, 100 * lock / push,
+          (size_t)batches != nlat ? " -- the servers counted another number of batches!" : "");
 }
 
 
@@ -215,6 +262,7 @@ static void push_report(const char *name, const meter *m, push_figures *f, doubl
   if (f->resent >= 0) R("seq_gap_resends", (double)f->resent, "requests");
   if (f->records && m->srv_cpu >= 0) R("server_cpu_us_per_record", m->srv_cpu * per, "us");
   if (f->records && m->cli_cpu >= 0) R("client_cpu_us_per_record", m->cli_cpu * per, "us");
+  if (f->records && m->lb_cpu >= 0) R("haproxy_cpu_us_per_record", m->lb_cpu * per, "us");
   if (m->busy >= 0) R("machine_busy", m->busy, "fraction");
 #undef R
   fprintf(stderr, "server: %s: %zu records in %.2f s = %.0f records/s, batch p50 %.1f ms p99 %.1f ms;"
@@ -223,6 +271,7 @@ static void push_report(const char *name, const meter *m, push_figures *f, doubl
           bs_pct(f->lat, f->nlat, 99) * 1e3, m->srv_cpu * per, m->cli_cpu * per, 100 * m->busy,
           f->throttled ? " (rate-limited: see throttled_429)" : "",
           f->resent > 0 ? " (some batches resent after SEQ_GAP)" : "");
+  push_time_report(name, m, f->nlat);
 }
 
 
@@ -288,7 +337,7 @@ static void *lane_thread(void *arg) {
 }
 
 /* The pipelined push of d's batches; prints the figures under `name`. */
-int bs_pipeline_phase(const char *name, pid_t srv, device *d, const server *s, double *rate) {
+int bs_pipeline_phase(const char *name, device *d, const server *s, double *rate) {
   pipeline p = {.d = d};
   gate start = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
   pthread_mutex_init(&p.mu, NULL);
@@ -303,7 +352,7 @@ int bs_pipeline_phase(const char *name, pid_t srv, device *d, const server *s, d
   for (; started < 2; started++)
     if (pthread_create(&tid[started], NULL, lane_thread, &lanes[started])) break;
   meter m;
-  meter_start(&m, srv);
+  meter_start(&m, s);
   gate_open(&start);
   for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
   meter_stop(&m);
@@ -344,7 +393,7 @@ static void *healthz_thread(void *arg) {
 /* Pushes the pre-built batches of devs[0..n) concurrently (with a /healthz
  * poller when h is set); prints the figures under `name`. *rate gets
  * records/s. */
-int bs_push_phase(const char *name, pid_t srv, device *devs, size_t n, healthz *h, double *rate) {
+int bs_push_phase(const char *name, const server *s, device *devs, size_t n, healthz *h, double *rate) {
   gate start = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
   pthread_t tid[N_MULTI], htid;
   size_t started = 0;
@@ -359,7 +408,7 @@ int bs_push_phase(const char *name, pid_t srv, device *devs, size_t n, healthz *
   }
   if (h && started == n) hstarted = pthread_create(&htid, NULL, healthz_thread, h) == 0;
   meter m;
-  meter_start(&m, srv);
+  meter_start(&m, s);
   gate_open(&start);
   push_figures f = {.resent = -1};
   int failed = 0;

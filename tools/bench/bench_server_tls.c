@@ -130,7 +130,7 @@ int bs_handshake_phase(server *s, const mlproto_tls_config *cfg, double seconds)
       if (fd < 0) goto out;
       close(fd);
     }
-    double srv0 = bs_proc_cpu_s(s->pid), cli0 = bs_thread_cpu_s(), t0 = bench_now(), t1;
+    double srv0 = bs_server_cpu_s(s), cli0 = bs_thread_cpu_s(), t0 = bench_now(), t1;
     do {
       if (!want_resume) { /* no session to offer: a full handshake each time */
         mlproto_tls_resume_free(resume, resume_len);
@@ -147,7 +147,7 @@ int bs_handshake_phase(server *s, const mlproto_tls_config *cfg, double seconds)
       n++;
       resumed += (unsigned long)r;
     } while ((t1 = bench_now()) - t0 < seconds);
-    double cli = bs_thread_cpu_s() - cli0, srv = bs_proc_cpu_s(s->pid) - srv0;
+    double cli = bs_thread_cpu_s() - cli0, srv = bs_server_cpu_s(s) - srv0;
     char key[64];
     snprintf(key, sizeof key, "%s_per_s", name);
     bench_result(key, (double)n / (t1 - t0), "handshakes/s");
@@ -172,7 +172,7 @@ int bs_idle_phase(server *s, const mlproto_tls_config *cfg, size_t want) {
   uint8_t *resume = NULL;
   size_t resume_len = 0, open_n = 0;
   int rc = -1, r;
-  long before = bs_rss_kib(s->pid);
+  long before = bs_server_rss_kib(s), lb_before = s->lb_pid > 0 ? bs_rss_kib(s->lb_pid) : -1;
   double t0 = bench_now();
   unsigned long resumed = 0;
   while (open_n < want && !g_stop) {
@@ -187,7 +187,7 @@ int bs_idle_phase(server *s, const mlproto_tls_config *cfg, size_t want) {
   }
   double opened_s = bench_now() - t0;
   bs_sleep_ns(500000000L); /* let the server's loop settle */
-  long after = bs_rss_kib(s->pid);
+  long after = bs_server_rss_kib(s), lb_after = s->lb_pid > 0 ? bs_rss_kib(s->lb_pid) : -1;
   /* Held = still open on our side (no EOF/HUP) and counted by the server. */
   size_t held = 0;
   for (size_t i = 0; i < open_n; i++) {
@@ -206,6 +206,8 @@ int bs_idle_phase(server *s, const mlproto_tls_config *cfg, size_t want) {
     bench_result("server_rss_before_kib", (double)before, "KiB");
     bench_result("server_rss_after_kib", (double)after, "KiB");
     bench_result("server_kib_per_idle_conn", per, "KiB");
+    if (lb_before > 0 && lb_after > 0)
+      bench_result("haproxy_kib_per_idle_conn", (double)(lb_after - lb_before) / (double)held, "KiB");
     fprintf(stderr, "server: %zu idle TLS connections held (the server counts %.0f: these + the bench's device connections; "
             "%lu resumed): RSS %ld -> %ld KiB = %.1f KiB each\n",
             held, server_open, resumed, before, after, per);
