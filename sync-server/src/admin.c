@@ -84,8 +84,17 @@ static const char USAGE[] =
     "                                       that of size N), into the new file FILE (0600)\n"
     "                                       in the audit log format: the same bytes as\n"
     "                                       `mentorlog-audit fetch` of that checkpoint\n"
+    "  migrate --to URI                     copy DIR's SQLite store (server.db) whole into\n"
+    "                                       the EMPTY PostgreSQL store URI (postgresql://...\n"
+    "                                       or postgresql:KEY=VALUE ...; passwords only in\n"
+    "                                       PGPASSFILE): one transaction, verified before it\n"
+    "                                       commits (row counts, log size, checkpoint, every\n"
+    "                                       tree hash); STORE_NOT_EMPTY, STORE_IN_USE (a\n"
+    "                                       server runs on DIR: stop it), MIGRATE_MISMATCH.\n"
+    "                                       Then serve with --store URI, never server.db\n"
+    "                                       again (docs/operator.md, Migrating)\n"
     "\n"
-    "Works while the server runs. Exit status: 0 ok, 1 failure, 2 usage.\n";
+    "Works while the server runs (but migrate). Exit status: 0 ok, 1 failure, 2 usage.\n";
 
 uint64_t adm_now_ms(void) {
   struct timespec ts;
@@ -486,6 +495,7 @@ int mls_admin_main(int argc, char **argv) {
   for (int j = i; j < argc; j++)
     if (strcmp(argv[j], "--help") == 0) { fputs(USAGE, stdout); return 0; }
   if (strcmp(argv[i], "fingerprint") == 0) return cmd_fingerprint(dir, argc - i, argv + i);
+  if (strcmp(argv[i], "migrate") == 0) return adm_cmd_migrate(dir, uri, argc - i, argv + i);
   int init = strcmp(argv[i], "init") == 0;
   const char *log_name = NULL;
   if (init && argc - i == 3 && strcmp(argv[i + 1], "--log-name") == 0) log_name = argv[i + 2];
