@@ -11,7 +11,9 @@
  *     printed); server.db with a table migrate does not know, and with one
  *     log entry whose leaf no longer matches it: MIGRATE_MISMATCH, and the
  *     target holds nothing afterwards (one transaction);
- *   - the migration; a second one into the same store: STORE_NOT_EMPTY;
+ *   - the migration (the sessions without the challenge that stores before
+ *     SQLite layout 7 have: PostgreSQL requires one, they get a random
+ *     one and stay valid); a second one into the same store: STORE_NOT_EMPTY;
  *   - every table's row count and every leaf hash the same in both stores;
  *   - the server on PostgreSQL: the same tree head (size, root) and the
  *     same checkpoint note with the cosignature line; an inclusion proof
@@ -338,9 +340,13 @@ static void migrate_then_serve_on_postgresql(void **state) {
   assert_empty(pg); /* the schema was made, the copy rolled back */
   sqlite_exec(&s, "UPDATE log SET received_ms = received_ms - 1 WHERE idx = 7");
 
+  /* sessions as a store before SQLite layout 7 kept them: no challenge */
+  sqlite_exec(&s, "UPDATE sessions SET challenge = NULL");
+
   /* the migration; then the same target again */
   assert_int_equal(migrate_to(&s, pg, out, sizeof out), 0);
   assert_non_null(strstr(out, "migrated "));
+  assert_non_null(strstr(out, "given a random challenge"));
   char want[64];
   snprintf(want, sizeof want, "log size %llu", (unsigned long long)before.size);
   assert_non_null(strstr(out, want));
