@@ -471,6 +471,14 @@ static int check_source(mig *m) {
                 N_TABLES - seen, SQLITE_LAYOUT);
   for (size_t i = 0; i < N_TABLES && !r; i++) {
     const table *t = &TABLES[i];
+    /* a type letter per copied column: a slip in TABLES, not in the store */
+    if (t->types) {
+      size_t cols = 1;
+      for (const char *p = t->copy_cols ? t->copy_cols : t->columns; *p; p++) cols += *p == ',';
+      if (cols != strlen(t->types))
+        return fail(m, MLPROTO_ERR_INTERNAL, "admin_migrate.c: table %s: %zu columns, %zu types",
+                    t->name, cols, strlen(t->types));
+    }
     if ((rc = sqlite3_prepare_v2(m->db, "SELECT name FROM pragma_table_info(?1)", -1, &s, NULL)))
       return sq_failed(m, rc, "columns");
     sqlite3_bind_text(s, 1, t->name, -1, SQLITE_STATIC);
