@@ -84,8 +84,17 @@ static const char USAGE[] =
     "                                       that of size N), into the new file FILE (0600)\n"
     "                                       in the audit log format: the same bytes as\n"
     "                                       `mentorlog-audit fetch` of that checkpoint\n"
+    "  migrate --to URI                     copy DIR's SQLite store (server.db) whole into\n"
+    "                                       the EMPTY PostgreSQL store URI (postgresql://...\n"
+    "                                       or postgresql:KEY=VALUE ...; passwords only in\n"
+    "                                       PGPASSFILE): one transaction, verified before it\n"
+    "                                       commits (row counts, log size, checkpoint, every\n"
+    "                                       tree hash); STORE_NOT_EMPTY, STORE_IN_USE (a\n"
+    "                                       server runs on DIR: stop it), MIGRATE_MISMATCH.\n"
+    "                                       Then serve with --store URI, never server.db\n"
+    "                                       again (docs/operator.md, Migrating)\n"
     "\n"
-    "Works while the server runs. Exit status: 0 ok, 1 failure, 2 usage.\n";
+    "Works while the server runs (but migrate). Exit status: 0 ok, 1 failure, 2 usage.\n";
 
 uint64_t adm_now_ms(void) {
   struct timespec ts;
@@ -157,19 +166,19 @@ int mls_admin_parse_ttl(const char *s, uint64_t *ms) {
   return 0;
 }
 
-static void admin_close(admin *a) {
+void adm_close(admin *a) {
   mls_log_close(a->log);
   mls_store_close(a->st);
   mls_datadir_key_free(a->sk);
+  memset(a, 0, sizeof *a);
 }
 
 /* create: only for `init`. Otherwise a directory without a server store is
  * refused: a typo in --data must not quietly start a second server with a
- * new log key. */
-/* guard: refuse a store older than a witnessed checkpoint (witnessed.h);
- * export-log alone may read one, to investigate. */
-static int admin_open(admin *a, const char *dir, const char *uri, int create,
-                      const char *log_name, int guard) {
+ * new log key. guard: refuse a store older than a witnessed checkpoint
+ * (witnessed.h); export-log alone may read one, to investigate. */
+int adm_open(admin *a, const char *dir, const char *uri, int create, const char *log_name,
+             int guard) {
   memset(a, 0, sizeof *a);
   char origin[MLPROTO_CHECKPOINT_ORIGIN_MAX + 1];
   int rc;
@@ -185,10 +194,34 @@ static int admin_open(admin *a, const char *dir, const char *uri, int create,
       (rc = mls_log_name_load(a->dd.root, log_name, a->pk, origin)) ||
       (rc = mls_log_open(&a->log, a->st, a->sk, a->pk, origin)) ||
       (guard && (rc = mls_witnessed_check(a->log, a->st, a->dd.root, NULL)))) {
-    admin_close(a);
+    adm_close(a);
     return rc;
   }
   return MLPROTO_OK;
+}
+
+int adm_open_failure(int rc, const char *dir, int init, const char *log_name) {
+  if (rc == MLPROTO_ERR_NOT_FOUND && !init) {
+    fprintf(stderr,
+            "mentorlog-server admin: no Mentorlog server data in %s; start "
+            "`mentorlog-server serve --data %s` once to create it (or run "
+            "`mentorlog-server admin --data %s init`)\n",
+            dir, dir, dir);
+    return EXIT_RUNTIME;
+  }
+  if (rc == MLPROTO_ERR_ALREADY_EXISTS && log_name)
+    return adm_failure("--log-name: this log already has another name (DIR/log.name); a log's "
+                       "name never changes", rc);
+  if (rc == MLPROTO_ERR_INVALID_ARGUMENT && log_name)
+    return adm_failure("--log-name: not a valid log name (1..255 bytes, no spaces, no '+')", rc);
+  if (rc == MLPROTO_ERR_STORE_ROLLED_BACK)
+    return adm_failure("the store's log is older than a checkpoint a witness cosigned "
+                       "(DIR/witnessed): it was restored from an old backup or lost "
+                       "acknowledged entries; see docs/operator.md, Restoring", rc);
+  if (rc == MLPROTO_ERR_STORE_OTHER_LOG)
+    return adm_failure("the store holds another log than this data directory (its server.key "
+                       "or log.name differs)", rc);
+  return adm_failure("cannot open the data directory", rc);
 }
 
 int adm_parse_id(uint8_t *out, size_t n, const char *hex) {
@@ -462,6 +495,7 @@ int mls_admin_main(int argc, char **argv) {
   for (int j = i; j < argc; j++)
     if (strcmp(argv[j], "--help") == 0) { fputs(USAGE, stdout); return 0; }
   if (strcmp(argv[i], "fingerprint") == 0) return cmd_fingerprint(dir, argc - i, argv + i);
+  if (strcmp(argv[i], "migrate") == 0) return adm_cmd_migrate(dir, uri, argc - i, argv + i);
   int init = strcmp(argv[i], "init") == 0;
   const char *log_name = NULL;
   if (init && argc - i == 3 && strcmp(argv[i + 1], "--log-name") == 0) log_name = argv[i + 2];
@@ -469,39 +503,18 @@ int mls_admin_main(int argc, char **argv) {
   for (size_t k = 0; init || k < sizeof COMMANDS / sizeof COMMANDS[0]; k++) {
     if (!init && strcmp(argv[i], COMMANDS[k].name) != 0) continue;
     admin a;
-    int rc = admin_open(&a, dir, uri, init, log_name,
-                        init || strcmp(argv[i], "export-log") != 0);
-    if (rc == MLPROTO_ERR_NOT_FOUND && !init) {
-      fprintf(stderr,
-              "mentorlog-server admin: no Mentorlog server data in %s; start "
-              "`mentorlog-server serve --data %s` once to create it (or run "
-              "`mentorlog-server admin --data %s init`)\n",
-              dir, dir, dir);
-      return EXIT_RUNTIME;
-    }
-    if (rc == MLPROTO_ERR_ALREADY_EXISTS && log_name)
-      return adm_failure("--log-name: this log already has another name (DIR/log.name); a log's "
-                     "name never changes", rc);
-    if (rc == MLPROTO_ERR_INVALID_ARGUMENT && log_name)
-      return adm_failure("--log-name: not a valid log name (1..255 bytes, no spaces, no '+')", rc);
-    if (rc == MLPROTO_ERR_STORE_ROLLED_BACK)
-      return adm_failure("the store's log is older than a checkpoint a witness cosigned "
-                         "(DIR/witnessed): it was restored from an old backup or lost "
-                         "acknowledged entries; see docs/operator.md, Restoring", rc);
-    if (rc == MLPROTO_ERR_STORE_OTHER_LOG)
-      return adm_failure("the store holds another log than this data directory (its server.key "
-                         "or log.name differs)", rc);
-    if (rc) return adm_failure("cannot open the data directory", rc);
+    int rc = adm_open(&a, dir, uri, init, log_name, init || strcmp(argv[i], "export-log") != 0);
+    if (rc) return adm_open_failure(rc, dir, init, log_name);
     if (init) {
       char pk[65];
       mlproto_hex_encode(pk, a.pk, 32);
       printf("server store ready in %s\nlog public key: %s\nlog name: %s\n", dir, pk,
              mls_log_origin(a.log));
-      admin_close(&a);
+      adm_close(&a);
       return 0;
     }
     int ex = COMMANDS[k].fn(&a, argc - i, argv + i);
-    admin_close(&a);
+    adm_close(&a);
     return ex;
   }
   return adm_usage("unknown command");

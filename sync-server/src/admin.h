@@ -1,7 +1,8 @@
 /*
  * admin.h — `mentorlog-server admin ...`, the administrator's commands.
  *
- * They work on the data directory directly, also while the server runs:
+ * They work on the data directory directly, also while the server runs
+ * (but migrate, which needs the SQLite store to itself):
  * the store serialises writers across processes (WAL + busy timeout) and the
  * server reads mentors, codes, devices and revocations from the store on
  * every request, so changes take effect at once, without a restart.
@@ -24,6 +25,11 @@
  *                                                    checkpoint, or that of size N)
  *                                                    as an audit log file
  *                                                    (docs/audit-log-format.md)
+ *   admin --data DIR migrate --to URI                DIR's SQLite store copied whole into
+ *                                                    the empty PostgreSQL store URI, in one
+ *                                                    transaction verified before its commit
+ *                                                    (admin_migrate.c; STORE_NOT_EMPTY,
+ *                                                    STORE_IN_USE, MIGRATE_MISMATCH)
  *
  * Every command but init and fingerprint refuses (exit 1) a DIR that holds
  * no server store, instead of creating a new server with a new key.

@@ -1,7 +1,8 @@
 /* admin_int.h — what the admin commands' files share (admin.c holds the
  * table and the helpers; one file per feature: admin_codes.c enrolment
  * codes, admin_escrow.c the escrow key, admin_retention.c retention purge,
- * admin_witness.c witnesses, admin_export.c the log export). */
+ * admin_witness.c witnesses, admin_export.c the log export, admin_migrate.c
+ * the copy of an SQLite store into PostgreSQL). */
 #ifndef MLS_ADMIN_INT_H
 #define MLS_ADMIN_INT_H
 
@@ -26,6 +27,19 @@ typedef struct admin {
   uint8_t pk[32];
 } admin;
 
+/* Opens DIR and its store (uri) into *a: the log key, the store, the log
+ * (whose identity is checked against the key and DIR/log.name). create:
+ * `init` only (otherwise NOT_FOUND for a DIR without a server store).
+ * guard: also refuse a store older than a witnessed checkpoint
+ * (STORE_ROLLED_BACK). On failure *a holds nothing to close. */
+int adm_open(admin *a, const char *dir, const char *uri, int create, const char *log_name,
+             int guard);
+/* Closes what adm_open opened (a zeroed admin: nothing). */
+void adm_close(admin *a);
+/* adm_open's failure rc explained on stderr (init, log_name: adm_open's
+ * arguments); EXIT_RUNTIME. */
+int adm_open_failure(int rc, const char *dir, int init, const char *log_name);
+
 uint64_t adm_now_ms(void);
 /* The usage on stderr after why (may be NULL); EXIT_USAGE. */
 int adm_usage(const char *why);
@@ -43,5 +57,8 @@ int adm_cmd_enroll_code(admin *a, int argc, char **argv); /* admin_codes.c */
 int adm_cmd_escrow_key(admin *a, int argc, char **argv);  /* admin_escrow.c */
 int adm_cmd_retention(admin *a, int argc, char **argv);   /* admin_retention.c */
 int adm_cmd_witness(admin *a, int argc, char **argv);     /* admin_witness.c */
+/* admin_migrate.c: opens what it needs itself (DIR's SQLite store, then the
+ * target); uri is the store --data/--store named. */
+int adm_cmd_migrate(const char *dir, const char *uri, int argc, char **argv);
 
 #endif

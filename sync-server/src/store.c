@@ -24,8 +24,8 @@ const char *mls_store_uri_backend(const char *uri) {
   return NULL;
 }
 
-/* The libpq string without the "postgresql:" of the key/value form. */
-static const char *pg_conninfo(const char *uri) {
+const char *mls_store_uri_conninfo(const char *uri) {
+  if (!uri || !is_pg(uri)) return NULL;
   if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) return uri;
   return uri + 11;
 }
@@ -44,7 +44,7 @@ static int has_password(const char *uri) {
     return 0;
   }
   /* key/value: any "password" key, with or without spaces before '=' */
-  const char *ci = pg_conninfo(uri);
+  const char *ci = mls_store_uri_conninfo(uri);
   for (const char *p = ci; *p; p++) {
     if (strncasecmp(p, "password", 8) != 0) continue;
     const char *e = p + 8;
@@ -99,7 +99,7 @@ int mls_store_open(mls_store **out, const char *uri, const mls_store_options *op
     rc = mls_store_sqlite_open(out, uri + strlen(SQLITE_PREFIX), &o);
   } else {
 #ifdef MLS_HAVE_POSTGRESQL
-    rc = mls_store_pg_open(out, pg_conninfo(uri), &o);
+    rc = mls_store_pg_open(out, mls_store_uri_conninfo(uri), &o);
 #else
     rc = MLPROTO_ERR_UNSUPPORTED; /* a build without libpq */
 #endif

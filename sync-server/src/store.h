@@ -482,6 +482,12 @@ int mls_store_uri_check(const char *uri, const char **why);
 /* The backend the uri names: "sqlite", "postgresql", NULL when unknown. */
 const char *mls_store_uri_backend(const char *uri);
 
+/* The libpq connection string of a postgresql URI: the URI itself for the
+ * postgresql:// and postgres:// forms, what follows "postgresql:" for the
+ * key/value form (borrowed from uri). NULL for any other URI. Check the URI
+ * with mls_store_uri_check() first: this does not look for a password. */
+const char *mls_store_uri_conninfo(const char *uri);
+
 static inline void mls_store_close(mls_store *st) { if (st) st->ops->close(st); }
 static inline int mls_store_begin(mls_store *st, int mode, mls_txn **out) {
   return st->ops->begin(st, mode, out);

@@ -144,6 +144,15 @@ static void test_uri_check(void **state) {
   accepted("sqlite:/var/lib/ml/server.db", "sqlite");
   assert_null(mls_store_uri_backend("mysql://x"));
   assert_null(mls_store_uri_backend(NULL));
+  /* the libpq string of each form (admin migrate connects with it) */
+  assert_string_equal(mls_store_uri_conninfo("postgresql://ml@db.example/mentorlog"),
+                      "postgresql://ml@db.example/mentorlog");
+  assert_string_equal(mls_store_uri_conninfo("postgres://db.example/ml"), "postgres://db.example/ml");
+  assert_string_equal(mls_store_uri_conninfo("postgresql:host=/run/pg dbname=ml"),
+                      "host=/run/pg dbname=ml");
+  assert_null(mls_store_uri_conninfo("sqlite:/var/lib/ml/server.db"));
+  assert_null(mls_store_uri_conninfo("mysql://x"));
+  assert_null(mls_store_uri_conninfo(NULL));
 }
 
 /* ----------------------------------------------------- STORE_OTHER_LOG --- */
