@@ -218,6 +218,10 @@ int adm_open_failure(int rc, const char *dir, int init, const char *log_name) {
     return adm_failure("the store's log is older than a checkpoint a witness cosigned "
                        "(DIR/witnessed): it was restored from an old backup or lost "
                        "acknowledged entries; see docs/operator.md, Restoring", rc);
+  if (rc == MLPROTO_ERR_STORE_MIGRATED)
+    return adm_failure("this store was copied to another one by `admin migrate` and its log "
+                       "continues there: give that one with --store (docs/operator.md, "
+                       "Migrating)", rc);
   if (rc == MLPROTO_ERR_STORE_OTHER_LOG)
     return adm_failure("the store holds another log than this data directory (its server.key "
                        "or log.name differs)", rc);

@@ -99,6 +99,7 @@ struct mig {
   uint64_t challenges;     /* sessions that got a random challenge */
   uint64_t rows_total;
   uint8_t sth[256];        /* meta 'sth' */
+  int unmarked;            /* committed, but server.db's marker was not */
   size_t sth_len;
   mlproto_sth head;        /* ... decoded */
   double t0;
@@ -1002,6 +1003,29 @@ static int copy_all(mig *m) {
   return rc;
 }
 
+/* The marker (store.h MLS_META_MIGRATED) in server.db's exclusive
+ * transaction, written after the verification and committed only after
+ * PostgreSQL's COMMIT: from then on mls_store_open refuses server.db
+ * (STORE_MIGRATED), so no server of this DIR serves the old copy of a log
+ * that continues elsewhere. A failed migration leaves no marker. */
+static int mark_source(mig *m) {
+  char v[160];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int n = snprintf(v, sizeof v, "migrated at %" PRIu64 " to postgresql, log size %" PRIu64,
+                   (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, m->log_size);
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(m->db, "INSERT INTO meta(key, value) VALUES (?1, ?2)", -1, &s, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(s, 1, MLS_META_MIGRATED, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, v, n, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  }
+  sqlite3_finalize(s);
+  return rc == SQLITE_OK ? MLPROTO_OK : sq_failed(m, rc, "mark server.db as migrated");
+}
+
 static int migrate(mig *m, const char *db_path, const char *to) {
   int rc = sqlite_hold(m, db_path);
   if (!rc) rc = check_source(m);
@@ -1025,13 +1049,25 @@ static int migrate(mig *m, const char *db_path, const char *to) {
     rc = copy_all(m);
   }
   if (!rc) rc = verify(m);
+  if (!rc) rc = mark_source(m);
   if (!rc) {
     PGresult *r = PQexec(m->pg, "COMMIT");
     /* a COMMIT of a failed transaction answers ROLLBACK */
     if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT") != 0)
       rc = pg_failed(m, r, "COMMIT");
     PQclear(r);
-    return rc;
+    if (rc) return rc; /* server.db's marker is rolled back by sqlite_release */
+    /* committed: server.db keeps the marker (its transaction commits now) */
+    int src = sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+      m->unmarked = 1;
+      fprintf(stderr,
+              "mentorlog-server admin: migrate: WARNING: the copy committed, but server.db "
+              "could not be marked as migrated (SQLite %s): move it out of DIR yourself, so "
+              "that no server serves it again\n",
+              sqlite3_errstr(src));
+    }
+    return MLPROTO_OK;
   }
   PQclear(PQexec(m->pg, "ROLLBACK"));
   return rc;
@@ -1102,7 +1138,8 @@ int adm_cmd_migrate(const char *dir, const char *uri, int argc, char **argv) {
   }
   printf("migrated %" PRIu64 " rows of %s (log size %" PRIu64 ", checkpoint size %" PRIu64
          ") to PostgreSQL in %.1f s (%.0f log entries/s); serve it with --store, never "
-         "%s again\n", m.rows_total, db_path, m.log_size, m.sth_len ? m.head.size : 0, dt,
-         dt > 0 ? (double)m.log_size / dt : 0.0, db_path);
+         "%s again%s\n", m.rows_total, db_path, m.log_size, m.sth_len ? m.head.size : 0, dt,
+         dt > 0 ? (double)m.log_size / dt : 0.0, db_path,
+         m.unmarked ? "" : " (it is marked: servers refuse it, STORE_MIGRATED)");
   return 0;
 }

@@ -604,6 +604,10 @@ int mls_serve_main(int argc, char **argv) {
             "cosigned (%s/witnessed): it was restored from an old backup, or a failover lost "
             "acknowledged entries. Serving it would sign a second root for a size the witnesses "
             "hold. See docs/operator.md, Restoring.\n", s.opt.data_dir);
+  if (rc == MLPROTO_ERR_STORE_MIGRATED)
+    fprintf(stderr, "mentorlog-server: this store was copied to another one by `admin migrate` "
+            "and its log continues there: serve that one (--store). Serving this copy would sign "
+            "a second history. See docs/operator.md, Migrating.\n");
   if (rc == MLPROTO_ERR_STORE_OTHER_LOG)
     fprintf(stderr, "mentorlog-server: the store holds another log than --data %s: its log key "
             "(server.key) or log.name differs. Every instance of one log needs a copy of the "

@@ -457,6 +457,11 @@ typedef struct mls_store_options {
 
 #define MLS_STORE_URI_MAX 1024
 
+/* The meta key admin migrate writes into the source store when the copy has
+ * committed (value: a line of text, "migrated at <ms> to <backend>, log
+ * size <n>"); mls_store_open() refuses a store that has it. */
+#define MLS_META_MIGRATED "migrated_to"
+
 /* Opens the store named by uri:
  *   sqlite:FILE                    the SQLite database file FILE (created,
  *                                  mode 0600, when create is set);
@@ -468,8 +473,10 @@ typedef struct mls_store_options {
  * TOO_LARGE past MLS_STORE_URI_MAX, NOT_FOUND when create is 0 and the store
  * has no schema, STORAGE / BUSY when the database cannot be reached or
  * locked. The uri is never logged (it may name a host and a user; a
- * password in it is refused by mls_store_uri_check()). *out is NULL on
- * failure. */
+ * password in it is refused by mls_store_uri_check()). STORE_MIGRATED when
+ * the store carries the marker admin migrate leaves in a store it copied
+ * (meta MLS_META_MIGRATED): its log now continues in the other store, and
+ * serving this one would sign a second history. *out is NULL on failure. */
 int mls_store_open(mls_store **out, const char *uri, const mls_store_options *opt);
 
 /* Checks a store URI given on a command line or in a file: the scheme is

@@ -13,7 +13,10 @@
  *     target holds nothing afterwards (one transaction);
  *   - the migration (the sessions without the challenge that stores before
  *     SQLite layout 7 have: PostgreSQL requires one, they get a random
- *     one and stay valid); a second one into the same store: STORE_NOT_EMPTY;
+ *     one and stay valid); server.db then marked: a second migration,
+ *     an admin command and a server on it refuse (STORE_MIGRATED); with
+ *     the marker deleted, a second one into the same store:
+ *     STORE_NOT_EMPTY, and no marker left by that failure;
  *   - every table's row count and every leaf hash the same in both stores;
  *   - the server on PostgreSQL: the same tree head (size, root) and the
  *     same checkpoint note with the cosignature line; an inclusion proof
@@ -350,8 +353,30 @@ static void migrate_then_serve_on_postgresql(void **state) {
   char want[64];
   snprintf(want, sizeof want, "log size %llu", (unsigned long long)before.size);
   assert_non_null(strstr(out, want));
+  assert_non_null(strstr(out, "it is marked"));
+  /* server.db is marked: a second migration, any admin command and a
+   * server on it refuse (STORE_MIGRATED) */
+  assert_int_equal(migrate_to(&s, pg, out, sizeof out), 1);
+  assert_non_null(strstr(out, "STORE_MIGRATED"));
+  {
+    const char *args[] = {"mentor", "add", "Nobody", NULL};
+    assert_int_equal(admin_all(&s, out, sizeof out, args), 1);
+    assert_non_null(strstr(out, "STORE_MIGRATED"));
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "exec \"%s\" serve --data '%s' --listen 127.0.0.1:0 2>&1",
+             ih_server_binary(), s.data);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    assert_int_equal(ih_run(out, sizeof out, 30000, argv), 1);
+    assert_non_null(strstr(out, "admin migrate"));
+    assert_non_null(strstr(out, "STORE_MIGRATED"));
+  }
+  /* without the marker (deleted by hand): the same target again is
+   * STORE_NOT_EMPTY, and a failed migration leaves no marker */
+  sqlite_exec(&s, "DELETE FROM meta WHERE key = 'migrated_to'");
   assert_int_equal(migrate_to(&s, pg, out, sizeof out), 1);
   assert_non_null(strstr(out, "STORE_NOT_EMPTY"));
+  assert_int_equal(store_sql_int(sqlite_uri, "SELECT count(*) FROM meta WHERE key = 'migrated_to'"),
+                   0);
 
   /* both stores, read through their own backends */
   for (size_t i = 0; i < sizeof SHARED_TABLES / sizeof SHARED_TABLES[0]; i++) {
