@@ -29,6 +29,13 @@ struct mlproto_tls_config {
   mbedtls_pk_context key;
   mbedtls_ssl_ticket_context ticket;
   int have_ticket;
+  /* shared ticket keys (options' ticket_secret): the secret, the epoch
+   * whose key is active (-1: none yet), under mu with every use of ticket */
+  uint8_t *ticket_secret; /* sodium_malloc'd, MLPROTO_TLS_TICKET_SECRET_LEN */
+  uint32_t ticket_life;
+  int64_t ticket_epoch;
+  pthread_mutex_t ticket_mu;
+  int have_ticket_mu;
   uint8_t pin[32];
   int have_pin;
   char hostname[MLPROTO_TLS_MAX_HOSTNAME + 1];
@@ -126,6 +133,12 @@ static void config_free_parts(struct mlproto_tls_config *c) {
   mbedtls_pk_free(&c->key);
   if (c->have_ticket)
     mbedtls_ssl_ticket_free(&c->ticket);
+  if (c->ticket_secret)
+    sodium_free(c->ticket_secret); /* wipes */
+  c->ticket_secret = NULL;
+  if (c->have_ticket_mu)
+    pthread_mutex_destroy(&c->ticket_mu);
+  c->have_ticket_mu = 0;
 }
 
 void mlproto_tls_config_free(mlproto_tls_config *cfg) {
@@ -222,14 +235,63 @@ static int parse_crt(mbedtls_x509_crt *chain, const char *pem, size_t len) {
 
 /* -------------------------------------------------------------- tickets -- */
 
+/* The key and name of epoch e under the shared secret (tls.h). */
+static int ticket_rotate_to(struct mlproto_tls_config *c, int64_t e) {
+  static const char label[] = "mentorlog/tls-ticket/v1";
+  uint8_t in[sizeof label + 8], out[64];
+  memcpy(in, label, sizeof label); /* with its NUL: the 0x00 separator */
+  for (int i = 0; i < 8; i++)
+    in[sizeof label + (size_t)i] = (uint8_t)((uint64_t)e >> (56 - 8 * i));
+  crypto_generichash(out, sizeof out, in, sizeof in, c->ticket_secret,
+                     MLPROTO_TLS_TICKET_SECRET_LEN);
+  int r = mbedtls_ssl_ticket_rotate(&c->ticket, out, 4, out + 32, 32, c->ticket_life);
+  sodium_memzero(out, sizeof out);
+  return r;
+}
+
+/* Under ticket_mu: the active key is the current epoch's, the other one the
+ * previous epoch's. mbedTLS replaces a key by a random one when it is older
+ * than the lifetime; the active one is always younger (it was set within
+ * the current epoch, checked before every use), so that never happens. */
+static int ticket_sync(struct mlproto_tls_config *c) {
+  int64_t e = (int64_t)time(NULL) / (int64_t)c->ticket_life;
+  if (e == c->ticket_epoch)
+    return 0;
+  int r = 0;
+  if (c->ticket_epoch != e - 1)
+    r = ticket_rotate_to(c, e - 1);
+  if (r == 0)
+    r = ticket_rotate_to(c, e);
+  c->ticket_epoch = r == 0 ? e : -1;
+  return r;
+}
+
 static int ticket_write(void *p_ticket, const mbedtls_ssl_session *session, unsigned char *start,
                         const unsigned char *end, size_t *tlen, uint32_t *lifetime) {
-  return mbedtls_ssl_ticket_write(p_ticket, session, start, end, tlen, lifetime);
+  struct mlproto_tls_config *c = p_ticket;
+  if (!c->ticket_secret)
+    return mbedtls_ssl_ticket_write(&c->ticket, session, start, end, tlen, lifetime);
+  pthread_mutex_lock(&c->ticket_mu);
+  int r = ticket_sync(c);
+  if (r == 0)
+    r = mbedtls_ssl_ticket_write(&c->ticket, session, start, end, tlen, lifetime);
+  pthread_mutex_unlock(&c->ticket_mu);
+  return r;
 }
 
 static int ticket_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *buf,
                         size_t len) {
-  int r = mbedtls_ssl_ticket_parse(p_ticket, session, buf, len);
+  struct mlproto_tls_config *c = p_ticket;
+  int r;
+  if (!c->ticket_secret) {
+    r = mbedtls_ssl_ticket_parse(&c->ticket, session, buf, len);
+  } else {
+    pthread_mutex_lock(&c->ticket_mu);
+    r = ticket_sync(c);
+    if (r == 0)
+      r = mbedtls_ssl_ticket_parse(&c->ticket, session, buf, len);
+    pthread_mutex_unlock(&c->ticket_mu);
+  }
   if (r == 0 && current_session)
     current_session->ticket_accepted = 1;
   return r;
@@ -262,8 +324,8 @@ int mlproto_tls_config_server(mlproto_tls_config **out, const mlproto_tls_server
   if (!out)
     return MLPROTO_ERR_INVALID_ARGUMENT;
   *out = NULL;
-  if (!o || o->version != MLPROTO_TLS_OPTIONS_VERSION || !o->cert_pem || !o->key_pem ||
-      !version_ok(o->min_version))
+  if (!o || o->version < 1 || o->version > MLPROTO_TLS_OPTIONS_VERSION || !o->cert_pem ||
+      !o->key_pem || !version_ok(o->min_version))
     return MLPROTO_ERR_INVALID_ARGUMENT;
   struct mlproto_tls_config *c;
   int rc = config_new(&c, 1, o->max_inbound, o->max_outbound);
@@ -305,7 +367,22 @@ int mlproto_tls_config_server(mlproto_tls_config **out, const mlproto_tls_server
                                          : MLPROTO_TLS_DEFAULT_TICKET_LIFETIME_S;
     if (mbedtls_ssl_ticket_setup(&c->ticket, rng, NULL, MBEDTLS_CIPHER_AES_256_GCM, life) != 0)
       goto fail;
-    mbedtls_ssl_conf_session_tickets_cb(&c->conf, ticket_write, ticket_parse, &c->ticket);
+    if (o->version >= 2 && o->ticket_secret) {
+      c->ticket_secret = sodium_malloc(MLPROTO_TLS_TICKET_SECRET_LEN);
+      if (!c->ticket_secret) {
+        rc = MLPROTO_ERR_OUT_OF_MEMORY;
+        goto fail;
+      }
+      memcpy(c->ticket_secret, o->ticket_secret, MLPROTO_TLS_TICKET_SECRET_LEN);
+      c->ticket_life = life;
+      c->ticket_epoch = -1;
+      if (pthread_mutex_init(&c->ticket_mu, NULL) != 0)
+        goto fail;
+      c->have_ticket_mu = 1;
+      if (ticket_sync(c) != 0) /* both keys now: no random one is ever used */
+        goto fail;
+    }
+    mbedtls_ssl_conf_session_tickets_cb(&c->conf, ticket_write, ticket_parse, c);
     mbedtls_ssl_conf_new_session_tickets(&c->conf, 1);
   } else {
     mbedtls_ssl_conf_new_session_tickets(&c->conf, 0);
@@ -339,8 +416,8 @@ int mlproto_tls_config_client(mlproto_tls_config **out, const mlproto_tls_client
   if (!out)
     return MLPROTO_ERR_INVALID_ARGUMENT;
   *out = NULL;
-  if (!o || o->version != MLPROTO_TLS_OPTIONS_VERSION || !o->hostname || !o->hostname[0] ||
-      strlen(o->hostname) > MLPROTO_TLS_MAX_HOSTNAME || (!o->ca_pem && !o->pin_sha256) ||
+  if (!o || o->version < 1 || o->version > MLPROTO_TLS_OPTIONS_VERSION || !o->hostname ||
+      !o->hostname[0] || strlen(o->hostname) > MLPROTO_TLS_MAX_HOSTNAME || (!o->ca_pem && !o->pin_sha256) ||
       !version_ok(o->max_version))
     return MLPROTO_ERR_INVALID_ARGUMENT;
   struct mlproto_tls_config *c;

@@ -26,6 +26,7 @@
 #include "witnessed.h"
 
 #include "mlproto/json.h"
+#include "mlproto/tls.h"
 
 /* ------------------------------------------------------------ logging --- */
 
@@ -106,6 +107,12 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
     return rc;
   }
   if (key_created) app_log("info", "challenge_key_created", "meta=%s", MLS_CHALLENGE_META);
+  if ((rc = mls_store_secret_load(app->st, MLS_TLS_TICKET_META, MLPROTO_TLS_TICKET_SECRET_LEN,
+                                  &app->tls_ticket_secret, &key_created))) {
+    mls_app_close(app);
+    return rc;
+  }
+  if (key_created) app_log("info", "tls_ticket_key_created", "meta=%s", MLS_TLS_TICKET_META);
   /* One push batch verifies on every core (DESIGN §8: verification bounds push). */
   if ((rc = mls_fanout_new(&app->verify, mls_fanout_default_helpers())) ||
       (rc = mls_push_order_new(&app->order)) ||
@@ -119,6 +126,8 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg) {
   return MLPROTO_OK;
 }
 
+const uint8_t *mls_app_tls_ticket_secret(const mls_app *app) { return app->tls_ticket_secret; }
+
 void mls_app_close(mls_app *app) {
   if (!app) return;
   mls_fanout_free(app->verify);
@@ -128,6 +137,7 @@ void mls_app_close(mls_app *app) {
   mls_store_close(app->st);
   mls_datadir_key_free(app->sk);
   mls_challenge_key_free(app->challenge_key);
+  if (app->tls_ticket_secret) sodium_free(app->tls_ticket_secret); /* wipes */
   mls_spent_free(app->spent);
   mls_limiter_free(app->dev_rate);
   mls_limiter_free(app->addr_rate);

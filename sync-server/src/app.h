@@ -90,6 +90,14 @@ int mls_app_open(mls_app **out, const mls_app_config *cfg);
 /* Waits for no one: the caller guarantees no mls_app_handle() is running. */
 void mls_app_close(mls_app *app);
 
+/* The store's TLS ticket secret (meta MLS_TLS_TICKET_META, made at the first
+ * opening of the store like the challenge key): every instance sharing the
+ * store hands it to its TLS configuration (mlproto/tls.h ticket_secret), so
+ * a device resumes its TLS session at whichever instance the balancer picks.
+ * MLPROTO_TLS_TICKET_SECRET_LEN bytes, valid until mls_app_close. */
+#define MLS_TLS_TICKET_META "tls_ticket_key"
+const uint8_t *mls_app_tls_ticket_secret(const mls_app *app);
+
 /* Fills resp (which the caller zero-initialises); never fails as a function:
  * every failure is an error response with a stable code (mlproto errors). */
 void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, uint64_t now_ms);

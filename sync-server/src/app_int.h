@@ -92,6 +92,7 @@ struct mls_app {
   uint8_t *sk;
   uint8_t pk[32];
   uint8_t *challenge_key;    /* MLS_CHALLENGE_KEY_LEN, sodium_malloc'd, read-only */
+  uint8_t *tls_ticket_secret; /* MLPROTO_TLS_TICKET_SECRET_LEN, likewise (app.h) */
   mls_spent *spent;          /* challenges answered here, until they expire */
   mls_limiter *dev_rate;     /* requests per device */
   mls_limiter *addr_rate;    /* challenges issued per address */

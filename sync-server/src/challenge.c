@@ -14,52 +14,8 @@
 
 /* ---------------------------------------------------------------- key --- */
 
-/* Reads the key into key (32 bytes): MLPROTO_OK, NOT_FOUND, BAD_KEY. */
-static int key_read(mls_txn *tx, uint8_t *key) {
-  size_t len = 0;
-  int rc = MLS_TX(tx, meta_get, MLS_CHALLENGE_META, key, MLS_CHALLENGE_KEY_LEN, &len);
-  if (rc == MLPROTO_ERR_BUFFER_TOO_SMALL || (!rc && len != MLS_CHALLENGE_KEY_LEN))
-    rc = MLPROTO_ERR_BAD_KEY;
-  return rc;
-}
-
 int mls_challenge_key_load(mls_store *st, uint8_t **keyp, int *created) {
-  *keyp = NULL;
-  if (created) *created = 0;
-  if (sodium_init() < 0) return MLPROTO_ERR_INTERNAL;
-  uint8_t *key = sodium_malloc(MLS_CHALLENGE_KEY_LEN);
-  if (!key) return MLPROTO_ERR_OUT_OF_MEMORY;
-  mls_txn *tx = NULL;
-  /* Usually there: a read, no writer lock at every start. */
-  int rc = mls_store_begin(st, MLS_TXN_READ, &tx);
-  if (rc) goto fail;
-  rc = key_read(tx, key);
-  mls_store_rollback(tx);
-  tx = NULL;
-  if (rc == MLPROTO_ERR_NOT_FOUND) {
-    /* Absent: look again under the writer lock (another instance may have
-     * written it since), and write one when it is still absent. */
-    if ((rc = mls_store_begin(st, MLS_TXN_WRITE, &tx))) goto fail;
-    rc = key_read(tx, key);
-    if (rc == MLPROTO_ERR_NOT_FOUND) {
-      randombytes_buf(key, MLS_CHALLENGE_KEY_LEN);
-      rc = MLS_TX(tx, meta_put, MLS_CHALLENGE_META, key, MLS_CHALLENGE_KEY_LEN);
-      if (!rc) {
-        rc = mls_store_commit(tx); /* frees tx whatever the outcome */
-        tx = NULL;
-        if (!rc && created) *created = 1;
-      }
-    }
-    mls_store_rollback(tx);
-    tx = NULL;
-  }
-  if (rc) goto fail;
-  sodium_mprotect_readonly(key);
-  *keyp = key;
-  return MLPROTO_OK;
-fail:
-  sodium_free(key); /* wipes */
-  return rc;
+  return mls_store_secret_load(st, MLS_CHALLENGE_META, MLS_CHALLENGE_KEY_LEN, keyp, created);
 }
 
 void mls_challenge_key_free(uint8_t *key) {

@@ -443,6 +443,7 @@ static int tls_setup(mls_server *s, const mls_datadir *dd) {
   so.cert_pem_len = cert_len;
   so.key_pem = key;
   so.key_pem_len = key_len;
+  so.ticket_secret = mls_app_tls_ticket_secret(s->app); /* instances resume each other's */
   rc = mlproto_tls_config_server(&s->tls, &so);
   if (rc) {
     mls__net_log("error", "tls_config_failed", "code=%s", mlproto_errname(rc));

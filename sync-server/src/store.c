@@ -5,6 +5,7 @@
 #include "mlproto/crypto.h"
 #include "mlproto/errors.h"
 
+#include <sodium.h>
 #include <string.h>
 #include <strings.h>
 
@@ -130,5 +131,56 @@ int mls_store_open(mls_store **out, const char *uri, const mls_store_options *op
     return MLPROTO_ERR_INTERNAL;
   }
   if (!rc) rc = refuse_migrated(out);
+  return rc;
+}
+
+/* --------------------------------------------------------- secrets --- */
+
+/* Reads the secret into buf (len bytes): MLPROTO_OK, NOT_FOUND, BAD_KEY. */
+static int secret_read(mls_txn *tx, const char *meta, uint8_t *buf, size_t len) {
+  size_t got = 0;
+  int rc = MLS_TX(tx, meta_get, meta, buf, len, &got);
+  if (rc == MLPROTO_ERR_BUFFER_TOO_SMALL || (!rc && got != len)) rc = MLPROTO_ERR_BAD_KEY;
+  return rc;
+}
+
+int mls_store_secret_load(mls_store *st, const char *meta, size_t len, uint8_t **out,
+                          int *created) {
+  *out = NULL;
+  if (created) *created = 0;
+  if (!st || !meta || len == 0 || len > 64) return MLPROTO_ERR_INVALID_ARGUMENT;
+  if (sodium_init() < 0) return MLPROTO_ERR_INTERNAL;
+  uint8_t *buf = sodium_malloc(len);
+  if (!buf) return MLPROTO_ERR_OUT_OF_MEMORY;
+  mls_txn *tx = NULL;
+  /* Usually there: a read, no writer lock at every start. */
+  int rc = mls_store_begin(st, MLS_TXN_READ, &tx);
+  if (rc) goto fail;
+  rc = secret_read(tx, meta, buf, len);
+  mls_store_rollback(tx);
+  tx = NULL;
+  if (rc == MLPROTO_ERR_NOT_FOUND) {
+    /* Absent: look again under the writer lock (another instance may have
+     * written it since), and write one when it is still absent. */
+    if ((rc = mls_store_begin(st, MLS_TXN_WRITE, &tx))) goto fail;
+    rc = secret_read(tx, meta, buf, len);
+    if (rc == MLPROTO_ERR_NOT_FOUND) {
+      randombytes_buf(buf, len);
+      rc = MLS_TX(tx, meta_put, meta, buf, len);
+      if (!rc) {
+        rc = mls_store_commit(tx); /* frees tx whatever the outcome */
+        tx = NULL;
+        if (!rc && created) *created = 1;
+      }
+    }
+    mls_store_rollback(tx);
+    tx = NULL;
+  }
+  if (rc) goto fail;
+  sodium_mprotect_readonly(buf);
+  *out = buf;
+  return MLPROTO_OK;
+fail:
+  sodium_free(buf); /* wipes */
   return rc;
 }

@@ -479,6 +479,18 @@ typedef struct mls_store_options {
  * serving this one would sign a second history. *out is NULL on failure. */
 int mls_store_open(mls_store **out, const char *uri, const mls_store_options *opt);
 
+/* A secret every instance sharing the store uses (the session challenges'
+ * MAC key, challenge.h; the TLS ticket secret, net_serve.c), kept under the
+ * meta key meta: read, or (when the store has none yet) drawn at random and
+ * written, in one write transaction; a second instance starting at the same
+ * time waits for the writer lock and then reads the one the first wrote.
+ * *secret: len bytes (1..64) from sodium_malloc, read-only, never logged;
+ * free with sodium_free (it wipes). *created (when not NULL): 1 when this
+ * call wrote it. BAD_KEY when the stored value is not len bytes; the
+ * store's errors otherwise. *secret is NULL on failure. */
+int mls_store_secret_load(mls_store *st, const char *meta, size_t len, uint8_t **secret,
+                          int *created);
+
 /* Checks a store URI given on a command line or in a file: the scheme is
  * known and no password is in it (libpq takes passwords from PGPASSFILE /
  * ~/.pgpass, never from argv, where every user of the machine can read it).

@@ -461,6 +461,29 @@ static void check_log(cluster *k, fleet *f) {
 
 /* -------------------------------------------------------------- tests --- */
 
+/* A TLS session begun at instance `from` (a direct connection: no PROXY
+ * header from 127.0.0.1), its ticket absorbed; then one to instance `to`
+ * offering it: whether `to` resumed it. The instances share the store's
+ * ticket secret (app.h MLS_TLS_TICKET_META), so any of them resumes a
+ * session another began, whichever one the balancer picks. */
+static int resumed_at(cluster *k, int from, int to) {
+  static const char q[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  static uint8_t buf[8192];
+  size_t got;
+  ih_raw r = {0};
+  assert_int_equal(ih_raw_connect(&k->s[from], &r, 0, 10000), 0);
+  assert_int_equal(ih_raw_send(&r, q, sizeof q - 1, 10000), 0);
+  assert_int_equal(ih_raw_recv(&r, buf, sizeof buf, &got, 1, 10000), 1);
+  ih_raw_close(&r);
+  assert_non_null(r.resume);
+  assert_int_equal(ih_raw_connect(&k->s[to], &r, 0, 10000), 0);
+  int resumed = mlproto_tls_resumed(r.tls);
+  assert_int_equal(ih_raw_send(&r, q, sizeof q - 1, 10000), 0);
+  assert_int_equal(ih_raw_recv(&r, buf, sizeof buf, &got, 1, 10000), 1);
+  ih_raw_free(&r);
+  return resumed;
+}
+
 static void concurrent_pushes(void **state) {
   (void)state;
   cluster k;
@@ -477,6 +500,10 @@ static void concurrent_pushes(void **state) {
     if (!strstr(log, "msg=push ")) fail_msg("instance %d served no push", i);
     free(log);
   }
+  /* TLS sessions resume across instances */
+  for (int i = 0; i < INSTANCES; i++)
+    if (!resumed_at(&k, i, (i + 1) % INSTANCES))
+      fail_msg("a session of instance %d did not resume at instance %d", i, (i + 1) % INSTANCES);
   cluster_down(&k);
 }
 

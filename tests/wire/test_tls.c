@@ -464,6 +464,76 @@ static void resumption(unsigned max_version) {
   mlproto_tls_config_free(sc);
 }
 
+/* Servers with one ticket secret (tls.h ticket_secret) resume each other's
+ * sessions; one with another secret, or with random keys, does not; and a
+ * version-1 options struct (no ticket_secret field) is still accepted. */
+static mlproto_tls_config *shared_server(const uint8_t *secret, unsigned version) {
+  mlproto_tls_server_options o = MLPROTO_TLS_SERVER_OPTIONS_INIT;
+  o.version = version;
+  o.cert_pem = tl_cert();
+  o.cert_pem_len = strlen(o.cert_pem);
+  o.key_pem = tl_key();
+  o.key_pem_len = strlen(o.key_pem);
+  o.ticket_secret = secret;
+  mlproto_tls_config *cfg = NULL;
+  assert_int_equal(mlproto_tls_config_server(&cfg, &o), MLPROTO_OK);
+  return cfg;
+}
+
+/* A full handshake with a, the ticket absorbed; then one with b offering
+ * it: whether b resumed. */
+static int resumes_across(mlproto_tls_config *cc, mlproto_tls_config *a, mlproto_tls_config *b) {
+  tls_link l;
+  pair(&l, cc, a);
+  assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
+  uint8_t buf[16];
+  size_t n;
+  assert_int_equal(mlproto_tls_read(l.s, buf, sizeof buf, &n), MLPROTO_TLS_AGAIN);
+  tl_move(&l);
+  assert_int_equal(mlproto_tls_read(l.c, buf, sizeof buf, &n), MLPROTO_TLS_AGAIN);
+  uint8_t *blob;
+  size_t len;
+  assert_int_equal(mlproto_tls_get_resume(l.c, &blob, &len), MLPROTO_OK);
+  tl_free(&l);
+  pair(&l, cc, b);
+  assert_int_equal(mlproto_tls_set_resume(l.c, blob, len), MLPROTO_OK);
+  assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
+  int resumed = mlproto_tls_resumed(l.s);
+  assert_int_equal(mlproto_tls_resumed(l.c), resumed);
+  if (resumed) stream(&l, l.c, l.s, 3000, 77);
+  tl_free(&l);
+  mlproto_tls_resume_free(blob, len);
+  return resumed;
+}
+
+static void test_shared_ticket_secret(void **state) {
+  (void)state;
+  uint8_t s1[MLPROTO_TLS_TICKET_SECRET_LEN], s2[MLPROTO_TLS_TICKET_SECRET_LEN];
+  memset(s1, 0x11, sizeof s1);
+  memset(s2, 0x11, sizeof s2);
+  s2[31] ^= 1; /* one bit */
+  mlproto_tls_config *cc = tl_client_config("localhost", NULL, tl_fingerprint(), 0);
+  mlproto_tls_config *a = shared_server(s1, MLPROTO_TLS_OPTIONS_VERSION);
+  mlproto_tls_config *b = shared_server(s1, MLPROTO_TLS_OPTIONS_VERSION);
+  mlproto_tls_config *other = shared_server(s2, MLPROTO_TLS_OPTIONS_VERSION);
+  mlproto_tls_config *random_keys = shared_server(NULL, MLPROTO_TLS_OPTIONS_VERSION);
+  mlproto_tls_config *v1 = shared_server(s1, 1); /* the field is not read */
+  assert_int_equal(resumes_across(cc, a, b), 1);
+  assert_int_equal(resumes_across(cc, b, a), 1);
+  assert_int_equal(resumes_across(cc, a, a), 1);
+  assert_int_equal(resumes_across(cc, a, other), 0);
+  assert_int_equal(resumes_across(cc, a, random_keys), 0);
+  assert_int_equal(resumes_across(cc, random_keys, a), 0);
+  assert_int_equal(resumes_across(cc, a, v1), 0);
+  assert_int_equal(resumes_across(cc, v1, v1), 1);
+  mlproto_tls_config_free(v1);
+  mlproto_tls_config_free(random_keys);
+  mlproto_tls_config_free(other);
+  mlproto_tls_config_free(b);
+  mlproto_tls_config_free(a);
+  mlproto_tls_config_free(cc);
+}
+
 static void test_resumption_tls13(void **state) {
   (void)state;
   resumption(0);
@@ -729,6 +799,7 @@ int main(void) {
       cmocka_unit_test(test_tls12_cbc_only_refused),
       cmocka_unit_test(test_renegotiation_refused),
       cmocka_unit_test(test_resumption_tls13),
+      cmocka_unit_test(test_shared_ticket_secret),
       cmocka_unit_test(test_resumption_tls12),
       cmocka_unit_test(test_no_tickets),
       cmocka_unit_test(test_close_notify),

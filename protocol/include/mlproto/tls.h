@@ -17,7 +17,10 @@
  *   - key-exchange groups exactly X25519, secp256r1 (in that order);
  *   - renegotiation refused (TLS 1.2; TLS 1.3 has none);
  *   - server: session tickets (AES-256-GCM, key rotated every lifetime,
- *     default 24 h); client: resumption with a saved session
+ *     default 24 h; random keys per configuration, or keys derived from a
+ *     shared ticket secret so that every server holding it accepts the
+ *     tickets of the others, see ticket_secret below); client: resumption
+ *     with a saved session
  *     (mlproto_tls_get_resume / mlproto_tls_set_resume);
  *   - client: certificate verification REQUIRED, hostname always set (SNI and
  *     name check), trust either a pinned CA (PEM) or a pinned SHA-256
@@ -99,7 +102,10 @@ MLPROTO_EXTERN int mlproto_tls_global_init(void);
 
 typedef struct mlproto_tls_config mlproto_tls_config;
 
-#define MLPROTO_TLS_OPTIONS_VERSION 1
+/* 2 added mlproto_tls_server_options.ticket_secret; 1 is still accepted
+ * (both option structs; a version-1 server has random ticket keys). */
+#define MLPROTO_TLS_OPTIONS_VERSION 2
+#define MLPROTO_TLS_TICKET_SECRET_LEN 32
 
 typedef struct mlproto_tls_server_options {
   unsigned version;       /* MLPROTO_TLS_OPTIONS_VERSION */
@@ -113,8 +119,25 @@ typedef struct mlproto_tls_server_options {
   int no_tickets;         /* 1: issue no session tickets */
   size_t max_inbound;     /* 0: MLPROTO_TLS_DEFAULT_MAX_INBOUND */
   size_t max_outbound;    /* 0: MLPROTO_TLS_DEFAULT_MAX_OUTBOUND */
+  /* Version 2. NULL: the ticket keys are random, this configuration's own
+   * (a ticket resumes only here). Else MLPROTO_TLS_TICKET_SECRET_LEN secret
+   * bytes (copied; wiped at free) from which the ticket keys derive: time
+   * is cut into epochs of ticket_lifetime_s seconds (the system clock,
+   * epoch e = unix time / lifetime), the key of epoch e and its 4-byte name
+   * are BLAKE2b-512 keyed with the secret over "mentorlog/tls-ticket/v1"
+   * 0x00 || u64be(e) (name: bytes 0..4, key: bytes 32..64), and a server
+   * seals new tickets under the current epoch's key and opens those of the
+   * current and the previous epoch. Servers that share the secret (several
+   * instances behind a load balancer) so resume each other's sessions; a
+   * ticket is accepted for at most ticket_lifetime_s after its session
+   * began, and at an epoch boundary clocks a few seconds apart cost some
+   * full handshakes, nothing else. The secret is as sensitive as the
+   * certificate's key: whoever holds it can open captured tickets and
+   * answer a resumption as the server (recorded traffic stays protected:
+   * resumption always runs a fresh X25519 exchange, psk_dhe_ke). */
+  const uint8_t *ticket_secret;
 } mlproto_tls_server_options;
-#define MLPROTO_TLS_SERVER_OPTIONS_INIT {MLPROTO_TLS_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0, 0, 0}
+#define MLPROTO_TLS_SERVER_OPTIONS_INIT {MLPROTO_TLS_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0, 0, 0, NULL}
 
 typedef struct mlproto_tls_client_options {
   unsigned version;       /* MLPROTO_TLS_OPTIONS_VERSION */
