@@ -309,7 +309,8 @@ static void page_begin(hw *w, const char *title, const char *jobcentre, const ch
   text(w, T(w, MLPROTO__T_LANG_CODE));
   raw(w, "\">\n<head>\n<meta charset=\"utf-8\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-         "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
+         "<meta name=\"referrer\" content=\"no-referrer\">\n"
+         "<link rel=\"icon\" href=\"/jobcentre/icon.svg\" type=\"image/svg+xml\">\n<title>");
   text(w, title);
   raw(w, " – ");
   text(w, T(w, MLPROTO__T_APP));
@@ -505,6 +506,17 @@ static void strip(hw *w, const mlproto_grant_report *g) {
   raw(w, "</ol>");
 }
 
+/* <td class="cls" data-label="..."> (the label: the column's title, which
+ * the stylesheet shows beside the value when a narrow window stacks the
+ * row's cells). */
+static void td(hw *w, const char *cls, int label) {
+  raw(w, "<td class=\"");
+  raw(w, cls);
+  raw(w, "\" data-label=\"");
+  text(w, T(w, label));
+  raw(w, "\">");
+}
+
 static void overview_row(hw *w, const row *r) {
   const mlproto_grant_report *g = r->g;
   mlproto__range_figures f;
@@ -518,9 +530,11 @@ static void overview_row(hw *w, const row *r) {
     text(w, g->case_ref);
   else
     text(w, T(w, g->erased ? MLPROTO__T_ERASED_VALUE : MLPROTO__T_GRANT));
-  raw(w, "</a></th>\n<td class=\"mentor\">");
+  raw(w, "</a></th>\n");
+  td(w, "mentor", MLPROTO__T_MENTOR);
   text(w, r->mentor);
-  raw(w, "</td>\n<td class=\"period\">");
+  raw(w, "</td>\n");
+  td(w, "period", MLPROTO__T_PERIOD);
   if (g->compliance) {
     date(w, g->grant.start);
     raw(w, " – ");
@@ -528,20 +542,27 @@ static void overview_row(hw *w, const row *r) {
   } else {
     text(w, state_text(w, g));
   }
-  raw(w, "</td>\n<td class=\"rule\">");
+  raw(w, "</td>\n");
+  td(w, "rule", MLPROTO__T_RULE);
   if (g->compliance)
     rule(w, &g->grant.rule);
-  raw(w, "</td>\n<td class=\"periods\">");
+  raw(w, "</td>\n");
+  td(w, "periods", MLPROTO__T_PERIODS);
   strip(w, g);
-  raw(w, "</td>\n<td class=\"num hours\">");
+  raw(w, "</td>\n");
+  td(w, "num hours", MLPROTO__T_HOURS);
   if (g->compliance) {
     hours(w, f.minutes_held);
     raw(w, " / ");
     hours(w, f.minutes_granted);
   }
-  cell_num(w, "</td>\n<td class=\"num late\">", f.late_entries, "</td>\n");
-  cell_num(w, "<td class=\"num conflicts\">", f.conflicts + (g->grant_conflict ? 1u : 0u),
-           "</td>\n</tr>\n");
+  raw(w, "</td>\n");
+  td(w, "num late", MLPROTO__T_LATE);
+  num(w, f.late_entries);
+  raw(w, "</td>\n");
+  td(w, "num conflicts", MLPROTO__T_CONFLICTS);
+  num(w, f.conflicts + (g->grant_conflict ? 1u : 0u));
+  raw(w, "</td>\n</tr>\n");
 }
 
 static void overview_controls(hw *w, const mlproto_html_overview_query *q) {

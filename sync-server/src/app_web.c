@@ -3,6 +3,7 @@
  *   GET  /jobcentre/grants/REF    one grant (REF: its id, or its reference)
  *   GET  /jobcentre/timesheet     a month's timesheet (?month=YYYY-MM)
  *   GET  /jobcentre/style.css     the stylesheet (embedded; ETag, 304)
+ *   GET  /jobcentre/icon.svg      the icon (the same)
  *   POST /jobcentre/signin        token=... : a session cookie
  *   POST /jobcentre/signout       ends the session
  * and ?format=csv on each page for the API's CSV of the same report.
@@ -16,8 +17,8 @@
  * hash of the jobcentre token it was opened with (never the token), so
  * every instance sharing the store knows the session and every request
  * checks the token again. Idle sessions end after WEB_IDLE_MS, every
- * session after WEB_LIFETIME_MS. A POST must carry Origin equal to
- * https://<Host> (403 otherwise): with SameSite=Strict, the guard against
+ * session after WEB_LIFETIME_MS. A POST must come from this server's own
+ * page (origin_ok: 403 otherwise): with SameSite=Strict, the guard against
  * cross-site requests. Failed sign-ins count against the address as every
  * failed token does (app_api_token_given). */
 #include "app_int.h"
@@ -212,14 +213,22 @@ static int is_csv(web *w, const qparam *p, int *csv) {
   return web_error(w, MLPROTO_ERR_BAD_QUERY, "format: html or csv");
 }
 
-/* Origin must be this server's own: https://<Host>. */
+/* A POST comes from a page of this server: Origin is https://<Host>. Or
+ * Origin is "null" and Fetch Metadata says same-origin: under the pages'
+ * own Referrer-Policy: no-referrer a browser sends "null" for the origin
+ * of its form posts (Fetch, "append a request Origin header"), and
+ * Sec-Fetch-Site, which no page can set, tells its own forms from another
+ * site's. Anything else (no Origin, another origin, "null" without
+ * same-origin) is refused. */
 static int origin_ok(const ctx *c) {
   const char *origin = app_header(c->req, "Origin");
   const char *host = app_header(c->req, "Host");
   if (!origin || !host || !*host) return 0;
   static const char scheme[] = "https://";
   size_t sl = sizeof scheme - 1;
-  return strncasecmp(origin, scheme, sl) == 0 && strcasecmp(origin + sl, host) == 0;
+  if (strncasecmp(origin, scheme, sl) == 0 && strcasecmp(origin + sl, host) == 0) return 1;
+  const char *site = app_header(c->req, "Sec-Fetch-Site");
+  return strcmp(origin, "null") == 0 && site && strcmp(site, "same-origin") == 0;
 }
 
 /* ---------------------------------------------------------- sessions --- */
@@ -584,22 +593,25 @@ static int h_timesheet(web *w) {
   return rc;
 }
 
-static int h_style(web *w) {
+/* An embedded file (web_assets.h): revalidated by its ETag, 304 while it
+ * is the same. */
+static int h_asset(web *w, const unsigned char *bytes, size_t len, const char *etag,
+                   const char *type) {
   ctx *c = w->c;
-  w->cache = "no-cache"; /* revalidated with If-None-Match: 304 while it is the same */
-  add_header(c, "ETag: %s\r\n", mls_web_style_css_etag);
+  w->cache = "no-cache";
+  add_header(c, "ETag: %s\r\n", etag);
   const char *inm = app_header(c->req, "If-None-Match");
-  body_begin(c, mls_web_style_css_len + 1);
+  body_begin(c, len + 1);
   c->resp->error_code = MLPROTO_OK;
-  if (inm && (strstr(inm, mls_web_style_css_etag) || strcmp(inm, "*") == 0)) {
+  if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
     c->resp->status = 304;
     c->resp->content_type = NULL;
     return MLPROTO_OK;
   }
-  if (mlproto_buf_append(&c->resp->body, mls_web_style_css, mls_web_style_css_len))
+  if (mlproto_buf_append(&c->resp->body, bytes, len))
     return web_error(w, MLPROTO_ERR_OUT_OF_MEMORY, NULL);
   c->resp->status = 200;
-  c->resp->content_type = "text/css; charset=utf-8";
+  c->resp->content_type = type;
   return MLPROTO_OK;
 }
 
@@ -613,7 +625,13 @@ static int web_route(web *w) {
   if (strcmp(path, "/jobcentre") == 0) return redirect(w, 308, "/jobcentre/");
   if (strcmp(path, "/jobcentre/style.css") == 0) {
     if (!get) goto not_allowed;
-    return h_style(w);
+    return h_asset(w, mls_web_style_css, mls_web_style_css_len, mls_web_style_css_etag,
+                   "text/css; charset=utf-8");
+  }
+  if (strcmp(path, "/jobcentre/icon.svg") == 0) {
+    if (!get) goto not_allowed;
+    return h_asset(w, mls_web_icon_svg, mls_web_icon_svg_len, mls_web_icon_svg_etag,
+                   "image/svg+xml");
   }
   int rc;
   if (post) {

@@ -11,5 +11,9 @@
 extern const unsigned char mls_web_style_css[];
 extern const size_t mls_web_style_css_len;
 extern const char mls_web_style_css_etag[];
+/* /jobcentre/icon.svg, the same way. */
+extern const unsigned char mls_web_icon_svg[];
+extern const size_t mls_web_icon_svg_len;
+extern const char mls_web_icon_svg_etag[];
 
 #endif

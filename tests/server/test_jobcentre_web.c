@@ -68,14 +68,14 @@ typedef struct resp {
 
 typedef struct rq {
   const char *method, *path, *query;
-  const char *cookie, *origin, *accept_language, *if_none_match, *bearer;
+  const char *cookie, *origin, *accept_language, *if_none_match, *bearer, *fetch_site;
   const char *body;
   const char *peer;
   int no_host;
 } rq;
 
 static resp request(mls_app *app, int64_t now, const rq *q) {
-  mls_header hs[8];
+  mls_header hs[10];
   size_t nh = 0;
   char cookie[128], auth[128];
   if (!q->no_host) hs[nh++] = (mls_header){"Host", HOST};
@@ -84,6 +84,7 @@ static resp request(mls_app *app, int64_t now, const rq *q) {
     hs[nh++] = (mls_header){"Cookie", cookie};
   }
   if (q->origin) hs[nh++] = (mls_header){"Origin", q->origin};
+  if (q->fetch_site) hs[nh++] = (mls_header){"Sec-Fetch-Site", q->fetch_site};
   if (q->accept_language) hs[nh++] = (mls_header){"Accept-Language", q->accept_language};
   if (q->if_none_match) hs[nh++] = (mls_header){"If-None-Match", q->if_none_match};
   if (q->bearer) {
@@ -456,6 +457,17 @@ static void posts_need_this_origin(void **state) {
     assert_null(strstr(r.headers, "Set-Cookie"));
     resp_free(&r);
   }
+  /* Origin "null" (what a browser sends for its own form under the pages'
+   * Referrer-Policy: no-referrer) is taken with Fetch Metadata's
+   * same-origin only */
+  const char *sites[] = {NULL, "cross-site", "same-site", "none", "same-origin"};
+  for (size_t i = 0; i < sizeof sites / sizeof sites[0]; i++) {
+    rq q = {.method = "POST", .path = "/jobcentre/signin", .origin = "null",
+            .fetch_site = sites[i], .body = body};
+    resp r = request(f->app, f->now, &q);
+    assert_int_equal(r.status, i + 1 < sizeof sites / sizeof sites[0] ? 403 : 303);
+    resp_free(&r);
+  }
   /* no Host to compare with: refused too */
   rq q = {.method = "POST", .path = "/jobcentre/signin", .origin = ORIGIN, .body = body,
           .no_host = 1};
@@ -709,7 +721,7 @@ static void downloads_are_the_api(void **state) {
   assert_true(held > 0 && granted > 0 && late > 0);
   sa_resp_free(&j);
   resp w = page(f, path, NULL, sid);
-  char want[96];
+  char want[192];
   snprintf(want, sizeof want, "<dd class=\"hours\">%lu:%02lu / %lu:%02lu</dd>", held / 60,
            held % 60, granted / 60, granted % 60);
   assert_non_null(strstr(w.text, want));
@@ -717,8 +729,10 @@ static void downloads_are_the_api(void **state) {
   assert_non_null(strstr(w.text, want));
   resp_free(&w);
   w = page(f, "/jobcentre/", NULL, sid);
-  snprintf(want, sizeof want, "<td class=\"num hours\">%lu:%02lu / %lu:%02lu</td>", held / 60,
-           held % 60, granted / 60, granted % 60);
+  snprintf(want, sizeof want,
+           "<td class=\"num hours\" data-label=\"Timer leveret / bevilget\">%lu:%02lu / "
+           "%lu:%02lu</td>",
+           held / 60, held % 60, granted / 60, granted % 60);
   assert_non_null(strstr(w.text, want));
   resp_free(&w);
 }
