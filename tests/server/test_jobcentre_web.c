@@ -737,6 +737,75 @@ static void downloads_are_the_api(void **state) {
   resp_free(&w);
 }
 
+/* The timesheet page's totals are the timesheet document's. */
+static void timesheet_totals(void **state) {
+  fx *f = *state;
+  char sid[64], month[8], q[32];
+  signin(f, f->app, f->tok_kbh, sid);
+  mlproto_month_format(month, f->today);
+  snprintf(q, sizeof q, "month=%s", month);
+  sa_resp j = sa_get(f->app, (uint64_t)f->now, "/v1/jobcentre/timesheet", q, f->tok_kbh, NULL);
+  assert_int_equal(j.status, 200);
+  /* the document's own totals close it: "billable_minutes":B,"transport_minutes":T} */
+  const char *last = NULL;
+  for (const char *p = j.text; (p = strstr(p, "\"billable_minutes\":")); p++) last = p;
+  assert_non_null(last);
+  unsigned long bill = strtoul(last + strlen("\"billable_minutes\":"), NULL, 10);
+  const char *t = strstr(last, "\"transport_minutes\":");
+  assert_non_null(t);
+  unsigned long tr = strtoul(t + strlen("\"transport_minutes\":"), NULL, 10);
+  assert_true(bill > 0);
+  sa_resp_free(&j);
+  resp r = page(f, "/jobcentre/timesheet", q, sid);
+  assert_int_equal(r.status, 200);
+  char want[96];
+  snprintf(want, sizeof want, "<span class=\"billable\">%lu</span>", bill);
+  assert_non_null(strstr(r.text, want));
+  snprintf(want, sizeof want, "<span class=\"transport\">%lu</span>", tr);
+  assert_non_null(strstr(r.text, want));
+  assert_non_null(strstr(r.text, ">KBH-2026-001</a>"));
+  assert_null(strstr(r.text, "AAR-77"));
+  resp_free(&r);
+}
+
+/* A case erased by its device: its grant's page says so, the overview
+ * keeps the grant (its jobcentre's), no figure or contact of it remains. */
+static void erased_grant(void **state) {
+  fx *f = *state;
+  assert_int_equal(mentorlog_case_erase(f->b1, f->case3), 0);
+  assert_int_equal(sync_dev(f, f->b1), 0);
+  char sid[64], g3[33], path[96];
+  hex16(g3, f->g3);
+  signin(f, f->app, f->tok_kbh, sid);
+  snprintf(path, sizeof path, "/jobcentre/grants/%s", g3);
+  resp r = page(f, path, NULL, sid);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.text, "Denne bevilling er slettet"));
+  assert_non_null(strstr(r.text, "<span class=\"erased\">(slettet)</span>"));
+  assert_null(strstr(r.text, "table class=\"contacts\""));
+  assert_nothing_sealed(f, &r);
+  resp_free(&r);
+  r = page(f, "/jobcentre/", NULL, sid);
+  assert_int_equal(r.status, 200);
+  snprintf(path, sizeof path, "href=\"/jobcentre/grants/%s\"", g3);
+  assert_non_null(strstr(r.text, path));
+  assert_non_null(strstr(r.text, ">KBH-2026-001</a>"));
+  assert_null(strstr(r.text, ">KBH-2026-002</a>"));
+  resp_free(&r);
+  /* and its CSV is the API's */
+  snprintf(path, sizeof path, "/jobcentre/grants/%s", g3);
+  resp w = page(f, path, "format=csv", sid);
+  char api[96];
+  snprintf(api, sizeof api, "/v1/jobcentre/grants/%s/contacts", g3);
+  sa_resp a = sa_get(f->app, (uint64_t)f->now, api, "format=csv", f->tok_kbh, NULL);
+  assert_int_equal(w.status, 200);
+  assert_int_equal(a.status, 200);
+  assert_int_equal(w.len, a.len);
+  assert_memory_equal(w.text, a.text, a.len);
+  resp_free(&w);
+  sa_resp_free(&a);
+}
+
 static void languages(void **state) {
   fx *f = *state;
   char sid[64];
@@ -772,6 +841,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(failed_signins_counted, setup, teardown),
       cmocka_unit_test_setup_teardown(every_answer_has_the_headers, setup, teardown),
       cmocka_unit_test_setup_teardown(downloads_are_the_api, setup, teardown),
+      cmocka_unit_test_setup_teardown(timesheet_totals, setup, teardown),
+      cmocka_unit_test_setup_teardown(erased_grant, setup, teardown),
       cmocka_unit_test_setup_teardown(languages, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
