@@ -176,12 +176,13 @@ try {
   await page.screenshot({ path: path.join(OUT, 'grant.png'), fullPage: true });
 
   // 5. its CSV, downloaded by the link, against the JSON API
+  const file = path.join(OUT, 'contacts.csv');
+  fs.rmSync(file, { force: true }); // an earlier run's
   const done = new Promise((resolve) => cdp.on('Browser.downloadProgress', (e) => {
     if (e.state === 'completed' || e.state === 'canceled') resolve(e.state);
   }));
   await page.click('p.download a');
   check((await done) === 'completed', 'the CSV download did not complete');
-  const file = path.join(OUT, 'contacts.csv');
   check(fs.existsSync(file), 'no contacts.csv downloaded');
   const csv = csvRows(fs.readFileSync(file, 'utf8'));
   const grantId = target.href.split('/').pop().split('?')[0];
