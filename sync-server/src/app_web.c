@@ -95,15 +95,16 @@ static void web_headers(web *w) {
   r->extra_headers[(size_t)hn + k] = 0;
 }
 
-/* A page rendered by fn into the body (an error page instead when fn fails). */
 static int web_error(web *w, int code, const char *detail);
 
-static int body_begin(ctx *c, size_t cap) {
+/* An empty body of at most cap bytes for the answer. */
+static void body_begin(ctx *c, size_t cap) {
   mlproto_buf_free(&c->resp->body);
   mlproto_buf_init(&c->resp->body, cap);
-  return MLPROTO_OK;
 }
 
+/* A page a renderer of mlproto/html.h wrote into the body (rc: its
+ * answer): sent with status, or an error page when it failed. */
 static int page_done(web *w, int rc, int status) {
   ctx *c = w->c;
   if (rc) {
@@ -117,6 +118,7 @@ static int page_done(web *w, int rc, int status) {
   return MLPROTO_OK;
 }
 
+/* The error page of code (with its HTTP status); detail may be NULL. */
 static int web_error(web *w, int code, const char *detail) {
   ctx *c = w->c;
   if (code == MLPROTO_OK) code = MLPROTO_ERR_INTERNAL;
@@ -432,7 +434,7 @@ static int gathered(web *w, app_jc_grants *g) {
 }
 
 /* The API's CSV of the same report (mlproto/report.h), as a download. */
-static int csv_answer(web *w, const char *name, const mlproto_report_meta *m, int rc_render) {
+static int csv_answer(web *w, const char *name, int rc_render) {
   ctx *c = w->c;
   if (rc_render == MLPROTO_ERR_TOO_LARGE)
     return web_error(w, rc_render, "the report exceeds 64 MiB");
@@ -441,7 +443,6 @@ static int csv_answer(web *w, const char *name, const mlproto_report_meta *m, in
   c->resp->error_code = MLPROTO_OK;
   c->resp->content_type = "text/csv; charset=utf-8";
   add_header(c, "Content-Disposition: attachment; filename=\"%s.csv\"\r\n", name);
-  (void)m;
   return MLPROTO_OK;
 }
 
@@ -494,7 +495,7 @@ static int h_overview(web *w) {
   if (csv) {
     /* GET /v1/jobcentre/compliance?format=csv, without a range */
     body_begin(c, WEB_CSV_CAP);
-    rc = csv_answer(w, "compliance", &m,
+    rc = csv_answer(w, "compliance",
                     mlproto_report_compliance(&c->resp->body, MLPROTO_REPORT_CSV, &m, gs, g.n));
   } else {
     body_begin(c, WEB_PAGE_CAP);
@@ -535,7 +536,7 @@ static int h_grant(web *w, const char *ref, size_t rlen) {
   if (csv) {
     /* GET /v1/jobcentre/grants/REF/contacts?format=csv, without a range */
     body_begin(c, WEB_CSV_CAP);
-    rc = csv_answer(w, "contacts", &m,
+    rc = csv_answer(w, "contacts",
                     mlproto_report_contacts(&c->resp->body, MLPROTO_REPORT_CSV, &m, hit));
   } else {
     body_begin(c, WEB_PAGE_CAP);
@@ -580,7 +581,7 @@ static int h_timesheet(web *w) {
   if (csv) {
     /* GET /v1/jobcentre/timesheet?month=...&format=csv */
     body_begin(c, WEB_CSV_CAP);
-    rc = csv_answer(w, "timesheet", &m,
+    rc = csv_answer(w, "timesheet",
                     mlproto_report_timesheet(&c->resp->body, MLPROTO_REPORT_CSV, &m, gs, g.n));
   } else {
     body_begin(c, WEB_PAGE_CAP);
