@@ -67,6 +67,7 @@ static wire call(fx *f, const char *method, const char *target, const char *extr
   wire w;
   memset(&w, 0, sizeof w);
   ih_raw r;
+  memset(&r, 0, sizeof r); /* ih_raw_connect keeps r.resume: none yet */
   assert_int_equal(ih_raw_connect(&f->s, &r, 0, 5000), 0);
   char head[2048];
   size_t blen = body ? strlen(body) : 0;
