@@ -426,9 +426,46 @@ static int cmp_ref(const row *a, const row *b) {
 
 static int by_ref(const void *pa, const void *pb) { return cmp_ref(pa, pb); }
 
+/* The next letter of s as a Danish sort key (advancing *s): a..z as 1..26
+ * whatever the case, then æ ø å (27, 28, 29, either case), every other
+ * byte after them by its value; 0 at the end. */
+static unsigned da_key(const unsigned char **s) {
+  const unsigned char *p = *s;
+  if (*p == 0)
+    return 0;
+  if (p[0] == 0xc3 && p[1]) {
+    unsigned k = 0;
+    switch (p[1] | 0x20) { /* 0x86/0xa6 æ, 0x98/0xb8 ø, 0x85/0xa5 å */
+    case 0xa6: k = 27; break;
+    case 0xb8: k = 28; break;
+    case 0xa5: k = 29; break;
+    }
+    if (k) {
+      *s = p + 2;
+      return k;
+    }
+  }
+  *s = p + 1;
+  if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')
+    return (unsigned)((*p | 0x20) - 'a' + 1);
+  return 100u + *p;
+}
+
+/* Names in Danish order (æ, ø, å after z; case ignored), then bytewise. */
+static int da_cmp(const char *a, const char *b) {
+  const unsigned char *p = (const unsigned char *)a, *q = (const unsigned char *)b;
+  for (;;) {
+    unsigned x = da_key(&p), y = da_key(&q);
+    if (x != y)
+      return x < y ? -1 : 1;
+    if (x == 0)
+      return strcmp(a, b);
+  }
+}
+
 static int by_mentor(const void *pa, const void *pb) {
   const row *a = pa, *b = pb;
-  int c = strcmp(a->mentor ? a->mentor : "", b->mentor ? b->mentor : "");
+  int c = da_cmp(a->mentor ? a->mentor : "", b->mentor ? b->mentor : "");
   return c ? c : cmp_ref(a, b);
 }
 

@@ -306,12 +306,54 @@ static void overview_paged(void **state) {
   for (int i = 0; i < N; i++) mlproto_grant_report_free(gs[i]);
 }
 
+/* Sorted by mentor: Danish order (æ, ø, å after z, case ignored). */
+static const char *const NAMES[] = {"Åse", "ærø", "Øster", "Zoe", "anna", "Bo", "Ærø"};
+static const char *by_index(void *ud, const uint8_t case_id[16]) {
+  (void)ud;
+  return NAMES[case_id[0]];
+}
+
+static void overview_by_mentor(void **state) {
+  (void)state;
+  enum { N = sizeof NAMES / sizeof NAMES[0] };
+  mlproto_grant_report *gs[N];
+  for (int i = 0; i < N; i++) {
+    gs[i] = evil_report();
+    gs[i]->case_id[0] = (uint8_t)i;
+    snprintf(gs[i]->case_ref, sizeof gs[i]->case_ref, "R-%d", i);
+  }
+  uint8_t root[32] = {0};
+  mlproto_report_meta m;
+  mlproto_report_meta_init(&m, 1, root, "o", 1796000000000LL, "kbh");
+  mlproto_html_options o = {.lang = MLPROTO_LANG_DA, .mentor_name = by_index};
+  mlproto_html_overview_query q = MLPROTO_HTML_OVERVIEW_QUERY_INIT;
+  q.sort = MLPROTO_HTML_SORT_MENTOR;
+  mlproto_buf b;
+  mlproto_buf_init(&b, 4u << 20);
+  assert_int_equal(
+      mlproto_html_overview(&b, &o, &m, (const mlproto_grant_report *const *)gs, N, &q),
+      MLPROTO_OK);
+  const char *page = terminated(&b);
+  static const char *const WANT[] = {"anna", "Bo", "Zoe", "Ærø", "ærø", "Øster", "Åse"};
+  const char *at = page;
+  for (int i = 0; i < N; i++) {
+    char cellv[64];
+    snprintf(cellv, sizeof cellv, "data-label=\"Mentor\">%s</td>", WANT[i]);
+    const char *hit = strstr(at, cellv);
+    if (!hit) fail_msg("%s not after the previous name", WANT[i]);
+    at = hit + 1;
+  }
+  mlproto_buf_free(&b);
+  for (int i = 0; i < N; i++) mlproto_grant_report_free(gs[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(escape_table),
       cmocka_unit_test(dates_and_languages),
       cmocka_unit_test(pages_escape_values),
       cmocka_unit_test(overview_paged),
+      cmocka_unit_test(overview_by_mentor),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
