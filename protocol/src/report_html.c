@@ -387,16 +387,18 @@ static void page_end(hw *w, const mlproto_report_meta *m) {
   raw(w, "</footer>\n</body>\n</html>\n");
 }
 
+/* What each status means, always shown (on paper too: the badges' borders
+ * are explained where colour is gone). */
 static void legend(hw *w) {
-  raw(w, "<details class=\"legend\"><summary>");
+  raw(w, "<dl class=\"legend\" aria-label=\"");
   text(w, T(w, MLPROTO__T_LEGEND));
-  raw(w, "</summary>\n<dl>\n");
+  raw(w, "\">\n");
   for (size_t i = 0; i < N_STATUS; i++) {
-    raw(w, "<dt>");
+    raw(w, "<div><dt>");
     status_badge(w, STATUS_ORDER[i]);
-    cell(w, "</dt><dd>", T(w, status_text_id(STATUS_ORDER[i])), "</dd>\n");
+    cell(w, "</dt><dd>", T(w, status_text_id(STATUS_ORDER[i])), "</dd></div>\n");
   }
-  raw(w, "</dl></details>\n");
+  raw(w, "</dl>\n");
 }
 
 static void csv_link(hw *w, const char *href) {

@@ -133,7 +133,7 @@ static const char *const TAGS[] = {
     "span",     "nav",   "ul",    "li",   "a",       "form",   "button", "main",  "h1",
     "h2",       "footer", "data", "code", "details", "summary", "dl",   "dt",     "dd",
     "table",    "caption", "thead", "tr", "th",      "tbody",  "td",    "ol",     "tfoot",
-    "section",  "label", "input", NULL};
+    "section",  "label", "input", "div",    NULL};
 
 /* Every tag of the page is one this module writes; no attribute starts an
  * event handler or carries a style; no script, no style element. */
