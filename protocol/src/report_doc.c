@@ -4,20 +4,21 @@
 #include "mlproto/errors.h"
 #include "mlproto/json.h"
 #include "mlproto/report.h"
+#include "report_int.h"
 
 #include <string.h>
 
 /* ------------------------------------------------------------- helpers */
 
-static int date_in(mlproto_date d, mlproto_date from, mlproto_date to) {
+int mlproto__date_in(mlproto_date d, mlproto_date from, mlproto_date to) {
   return (from == MLPROTO_DATE_NONE || d >= from) && (to == MLPROTO_DATE_NONE || d <= to);
 }
 
-static int span_meets(mlproto_date s, mlproto_date e, mlproto_date from, mlproto_date to) {
+int mlproto__span_meets(mlproto_date s, mlproto_date e, mlproto_date from, mlproto_date to) {
   return (from == MLPROTO_DATE_NONE || e >= from) && (to == MLPROTO_DATE_NONE || s <= to);
 }
 
-static const char *grant_state(const mlproto_grant_report *g) {
+const char *mlproto__grant_state(const mlproto_grant_report *g) {
   if (g->erased)
     return "ERASED";
   if (g->invalid)
@@ -26,15 +27,8 @@ static const char *grant_state(const mlproto_grant_report *g) {
 }
 
 /* The figures of one grant over [from, to] (docs/reports.md). */
-typedef struct range_figures {
-  uint32_t periods, met, missed, missed_with_attempts, pending, not_assessable;
-  uint64_t minutes_held, minutes_granted, transport_minutes;
-  uint32_t late_entries, late_syncs, conflicts, contacts;
-  mlproto_date last_contact;
-} range_figures;
-
-static void figures(range_figures *f, const mlproto_grant_report *g, mlproto_date from,
-                    mlproto_date to) {
+void mlproto__report_figures(mlproto__range_figures *f, const mlproto_grant_report *g,
+                             mlproto_date from, mlproto_date to) {
   memset(f, 0, sizeof *f);
   f->last_contact = MLPROTO_DATE_NONE;
   const mlproto_compliance *c = g->compliance;
@@ -42,7 +36,7 @@ static void figures(range_figures *f, const mlproto_grant_report *g, mlproto_dat
     return;
   for (size_t k = 0; k < c->n_periods; k++) {
     const mlproto_period *p = &c->periods[k];
-    if (!span_meets(p->start, p->end, from, to))
+    if (!mlproto__span_meets(p->start, p->end, from, to))
       continue;
     f->periods++;
     switch (p->status) {
@@ -55,7 +49,7 @@ static void figures(range_figures *f, const mlproto_grant_report *g, mlproto_dat
   }
   for (size_t w = 0; w < c->n_weeks; w++) {
     const mlproto_week_hours *wh = &c->weeks[w];
-    if (!span_meets(wh->monday, wh->monday + 6, from, to))
+    if (!mlproto__span_meets(wh->monday, wh->monday + 6, from, to))
       continue;
     f->minutes_held += wh->minutes_held;
     f->minutes_granted += wh->minutes_granted;
@@ -66,7 +60,7 @@ static void figures(range_figures *f, const mlproto_grant_report *g, mlproto_dat
         (to == MLPROTO_DATE_NONE || x->local_date <= to) &&
         (f->last_contact == MLPROTO_DATE_NONE || x->local_date > f->last_contact))
       f->last_contact = x->local_date;
-    if (!date_in(x->local_date, from, to))
+    if (!mlproto__date_in(x->local_date, from, to))
       continue;
     f->contacts++;
     f->late_entries += (uint32_t)x->late_entry;
@@ -103,7 +97,7 @@ static void json_grant_ids(mlproto_json *j, const mlproto_grant_report *g,
     mlproto_json_kstr(j, "jobcentre", grant_jobcentre(g));
   mlproto_json_kstr(j, "case_ref", g->case_ref);
   mlproto_json_kstr(j, "legal_basis", g->legal_basis);
-  mlproto_json_kstr(j, "state", grant_state(g));
+  mlproto_json_kstr(j, "state", mlproto__grant_state(g));
   if (g->invalid)
     mlproto_json_kstr(j, "invalid_code", mlproto_errname(g->invalid));
 }
@@ -169,19 +163,19 @@ static void json_compliance_grant(mlproto_json *j, const mlproto_grant_report *g
     json_rule(j, &g->grant.rule);
     mlproto_json_ku64(j, "granted_minutes_per_week", g->grant.granted_minutes_per_week);
     mlproto_json_kbool(j, "grant_conflict", g->grant_conflict);
-    range_figures f;
-    figures(&f, g, m->from, m->to);
+    mlproto__range_figures f;
+    mlproto__report_figures(&f, g, m->from, m->to);
     mlproto_json_key(j, "periods");
     mlproto_json_arr(j);
     for (size_t k = 0; k < c->n_periods; k++)
-      if (span_meets(c->periods[k].start, c->periods[k].end, m->from, m->to))
+      if (mlproto__span_meets(c->periods[k].start, c->periods[k].end, m->from, m->to))
         json_period(j, &c->periods[k]);
     mlproto_json_end(j);
     mlproto_json_key(j, "missed");
     mlproto_json_arr(j);
     for (size_t k = 0; k < c->n_periods; k++) {
       const mlproto_period *p = &c->periods[k];
-      if (is_missed(p->status) && span_meets(p->start, p->end, m->from, m->to))
+      if (is_missed(p->status) && mlproto__span_meets(p->start, p->end, m->from, m->to))
         mlproto_json_u64(j, p->k);
     }
     mlproto_json_end(j);
@@ -250,19 +244,19 @@ static void csv_grant_id(mlproto_csv *c, const mlproto_grant_report *g,
 
 static void csv_compliance_grant(mlproto_csv *c, const mlproto_grant_report *g,
                                  const mlproto_report_meta *m) {
-  range_figures f;
-  figures(&f, g, m->from, m->to);
+  mlproto__range_figures f;
+  mlproto__report_figures(&f, g, m->from, m->to);
   const mlproto_compliance *cp = g->compliance;
   int rows = 0;
   for (size_t k = 0; cp && k <= cp->n_periods; k++) {
     const mlproto_period *p = k < cp->n_periods ? &cp->periods[k] : NULL;
-    if (p ? !span_meets(p->start, p->end, m->from, m->to) : rows > 0)
+    if (p ? !mlproto__span_meets(p->start, p->end, m->from, m->to) : rows > 0)
       continue;
     rows++;
     csv_grant_id(c, g, m);
     mlproto_csv_str(c, g->case_ref);
     mlproto_csv_str(c, g->legal_basis);
-    mlproto_csv_str(c, grant_state(g));
+    mlproto_csv_str(c, mlproto__grant_state(g));
     mlproto_csv_date(c, g->grant.start);
     mlproto_csv_date(c, g->grant.end);
     mlproto_csv_date(c, cp->effective_end);
@@ -299,7 +293,7 @@ static void csv_compliance_grant(mlproto_csv *c, const mlproto_grant_report *g,
     csv_grant_id(c, g, m);
     mlproto_csv_str(c, g->case_ref);
     mlproto_csv_str(c, g->legal_basis);
-    mlproto_csv_str(c, grant_state(g));
+    mlproto_csv_str(c, mlproto__grant_state(g));
     for (int e = 0; e < 18; e++)
       mlproto_csv_str(c, NULL);
     csv_checkpoint(c, m);
@@ -445,7 +439,7 @@ int mlproto_report_contacts(mlproto_buf *out, int format, const mlproto_report_m
     mlproto_csv_init(&c, out);
     csv_header(&c, CONTACT_COLUMNS);
     for (size_t i = 0; i < g->n_contacts; i++)
-      if (date_in(g->contacts[i].local_date, m->from, m->to))
+      if (mlproto__date_in(g->contacts[i].local_date, m->from, m->to))
         csv_contact(&c, g, &g->contacts[i], m);
     return mlproto_csv_finish(&c);
   }
@@ -461,7 +455,7 @@ int mlproto_report_contacts(mlproto_buf *out, int format, const mlproto_report_m
   mlproto_json_key(&j, "contacts");
   mlproto_json_arr(&j);
   for (size_t i = 0; i < g->n_contacts; i++)
-    if (date_in(g->contacts[i].local_date, m->from, m->to))
+    if (mlproto__date_in(g->contacts[i].local_date, m->from, m->to))
       json_contact(&j, &g->contacts[i], g->compliance);
   mlproto_json_end(&j);
   mlproto_json_end(&j);
@@ -479,14 +473,14 @@ static int billable_in(const mlproto_report_contact *x, mlproto_date first, mlpr
 
 /* A timesheet lists a contact inside the grant dated in the month that is
  * billable, or carries transport minutes even when it was not held. */
-static int listed(const mlproto_report_contact *x, mlproto_date first, mlproto_date last,
-                  int *bill) {
+int mlproto__timesheet_listed(const mlproto_report_contact *x, mlproto_date first,
+                              mlproto_date last, int *bill) {
   *bill = billable_in(x, first, last);
   return x->period >= 0 && x->local_date >= first && x->local_date <= last &&
          (*bill || x->transport_minutes > 0);
 }
 
-static mlproto_date month_last(mlproto_date first) {
+mlproto_date mlproto__month_last(mlproto_date first) {
   int y, mo, d;
   if (mlproto_date_to_ymd(first, &y, &mo, &d) != MLPROTO_OK)
     return first;
@@ -525,7 +519,7 @@ int mlproto_report_timesheet(mlproto_buf *out, int format, const mlproto_report_
   char month[MLPROTO_MONTH_STRLEN];
   if (mlproto_month_format(month, m->month) != MLPROTO_OK)
     return MLPROTO_ERR_BAD_DATE;
-  mlproto_date first = m->month, last = month_last(m->month);
+  mlproto_date first = m->month, last = mlproto__month_last(m->month);
   if (format == MLPROTO_REPORT_CSV) {
     mlproto_csv c;
     mlproto_csv_init(&c, out);
@@ -534,7 +528,7 @@ int mlproto_report_timesheet(mlproto_buf *out, int format, const mlproto_report_
       for (size_t k = 0; k < g[i]->n_contacts; k++) {
         const mlproto_report_contact *x = &g[i]->contacts[k];
         int bill;
-        if (!listed(x, first, last, &bill))
+        if (!mlproto__timesheet_listed(x, first, last, &bill))
           continue;
         mlproto_csv_str(&c, month);
         mlproto_csv_hex(&c, g[i]->grant_id, 16);
@@ -577,7 +571,7 @@ int mlproto_report_timesheet(mlproto_buf *out, int format, const mlproto_report_
     for (size_t k = 0; k < g[i]->n_contacts; k++) {
       const mlproto_report_contact *x = &g[i]->contacts[k];
       int bill;
-      if (!listed(x, first, last, &bill))
+      if (!mlproto__timesheet_listed(x, first, last, &bill))
         continue;
       mlproto_json_obj(&j);
       mlproto_json_khex(&j, "record_id", x->record_id, 16);

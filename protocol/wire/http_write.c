@@ -19,6 +19,7 @@ const char *mlproto_http_reason(int status) {
   case 206: return "Partial Content";
   case 301: return "Moved Permanently";
   case 302: return "Found";
+  case 303: return "See Other";
   case 304: return "Not Modified";
   case 307: return "Temporary Redirect";
   case 308: return "Permanent Redirect";

@@ -405,6 +405,11 @@ static const route ROUTES[] = {
    APP_ROLES_JOBCENTRE},
   {"GET", "/v1/audit/log", "audit_log", app_h_audit_log, 0, 0, 0, APP_ROLES_AUDITOR},
   {"GET", "/healthz", "healthz", app_h_healthz, 1, 0, 0, NULL},
+  /* the caseworker's web pages (app_web.c): their own session cookie, no
+   * bearer token, so metered per address as every route without one */
+  {"GET", "/jobcentre", "web", app_h_web, 1, 0, 0, NULL},
+  {"GET", "/jobcentre/", "web", app_h_web, 1, ROUTE_PREFIX, 0, NULL},
+  {"POST", "/jobcentre/", "web", app_h_web, 1, ROUTE_PREFIX, 0, NULL},
 };
 
 static int route_matches(const route *r, const char *path) {

@@ -80,7 +80,8 @@ typedef struct mls_response {
   int status;                 /* HTTP status */
   const char *content_type;   /* static string */
   mlproto_buf body;           /* owned; the network half frees it */
-  char extra_headers[256];    /* e.g. "Retry-After: 1\r\n"; "" when none */
+  char extra_headers[1024];   /* e.g. "Retry-After: 1\r\n"; "" when none (the web
+                                 pages' security headers and cookie need ~600) */
   const char *route;          /* static route label for metrics, e.g. "push" */
   int error_code;             /* MLPROTO_OK or the MLPROTO_ERR_* answered */
 } mls_response;

@@ -7,6 +7,7 @@
  *   app_push.c     POST /v1/push
  *   app_log.c      pull, tree heads, checkpoints, proofs
  *   app_jobcentre.c  the jobcentre's reports (compliance, contacts, timesheet)
+ *   app_web.c      the jobcentre caseworker's web pages (/jobcentre/)
  *   app_tiles.c    the log as C2SP tlog-tiles (hash tiles, entry bundles)
  *   app_witness.c  witnesses' cosignatures (C2SP tlog-cosignature)
  *   app_audit.c    GET /v1/audit/log, the whole log for auditors
@@ -34,6 +35,7 @@
 #include "mlproto/chain.h"
 #include "mlproto/errors.h"
 #include "mlproto/record.h"
+#include "mlproto/report.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -208,6 +210,12 @@ int app_authenticate_api_roles(ctx *c, const char *const *roles, char jobcentre[
  * token's hash (the budget's key). */
 int app_api_token_of(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1],
                      uint8_t th[32]);
+/* The same check for a token given as it is (len bytes, e.g. pasted into
+ * the web page's sign-in form), not in an Authorization header: refused
+ * 429 while the address is over --auth-fail-limit, a failure counted
+ * against the address as every failed token is. */
+int app_api_token_given(ctx *c, const char *token, size_t len, const char *const *roles,
+                        char jobcentre[MLS_JOBCENTRE_MAX + 1], uint8_t th[32]);
 /* The roles the API-token routes accept (app.c): one list per route family,
  * used by its handler and by mls_app_authorize(). */
 extern const char *const APP_ROLES_JOBCENTRE[];
@@ -217,6 +225,37 @@ extern const char *const APP_ROLES_COSIGN[];
 /* app_witness.c: the cosignature lines kept for `size` (each verified when
  * it was kept), of witnesses still configured, appended to out. */
 int app_cosig_append(mls_txn *tx, uint64_t size, mlproto_buf *out);
+
+/* app_jobcentre.c: the grants of one jobcentre, computed at one
+ * checkpoint, for the reports (API and web pages). */
+typedef struct app_case_mentor {
+  uint8_t case_id[16];
+  char name[MLS_NAME_MAX + 1]; /* "" when unknown */
+} app_case_mentor;
+typedef struct app_jc_grants {
+  mlproto_sth sth;
+  mlproto_grant_report **g; /* report order (mlproto_grant_reports_sort) */
+  size_t n, cap;
+  app_case_mentor *mentors; /* with_mentors: per case its mentor's name, by case id */
+  size_t n_mentors;
+} app_jc_grants;
+/* Every grant of jobcentre jc at now, in one read snapshot (the report
+ * cache's bases, computed on every core); with_mentors: and the names of
+ * their cases' mentors. Errors of the store, TOO_LARGE (past what one
+ * report may hold), OUT_OF_MEMORY; out is empty then. */
+int app_jc_gather(mls_app *app, const char *jc, int64_t now, int with_mentors,
+                  app_jc_grants *out);
+void app_jc_grants_free(app_jc_grants *g);
+/* An mlproto_html_options.mentor_name over ud = an app_jc_grants. */
+const char *app_jc_mentor_name(void *ud, const uint8_t case_id[16]);
+/* The meta of a document of g for jobcentre jc, at the request's now. */
+void app_jc_meta(mlproto_report_meta *m, const ctx *c, const app_jc_grants *g, const char *jc);
+/* Keeps the grants with a day of support in the month that starts on
+ * month (a timesheet's), freeing the others; erased and invalid ones go. */
+void app_jc_keep_month(app_jc_grants *g, mlproto_date month);
+/* 1 when REF (len bytes) is g's grant id (32 hex digits) or its municipal
+ * case reference. */
+int app_jc_ref_matches(const mlproto_grant_report *g, const char *ref, size_t len);
 
 /* app_jobcentre.c: the grant index the reports read. */
 /* A GRANT_OPEN/UPDATE record names its jobcentre: index its case under it
@@ -242,5 +281,6 @@ int app_h_grant_contacts(ctx *c); /* app_jobcentre.c: /v1/jobcentre/grants/REF/c
 int app_h_tile(ctx *c);        /* app_tiles.c: every path below APP_TILE_PREFIX */
 int app_h_cosignature(ctx *c); /* app_witness.c: POST /v1/log/cosignature */
 int app_h_healthz(ctx *c);     /* app.c */
+int app_h_web(ctx *c);         /* app_web.c: every path below /jobcentre/, and /jobcentre */
 
 #endif

@@ -119,17 +119,49 @@ static int case_list_add(void *ud, const uint8_t id[16]) {
   return 0;
 }
 
-/* The grants of one jobcentre, computed at one checkpoint. */
-typedef struct jc_grants {
-  mlproto_sth sth;
-  mlproto_grant_report **g;
-  size_t n, cap;
-} jc_grants;
-
-static void jc_grants_free(jc_grants *j) {
+void app_jc_grants_free(app_jc_grants *j) {
   for (size_t i = 0; i < j->n; i++) mlproto_grant_report_free(j->g[i]);
   free(j->g);
+  free(j->mentors);
   memset(j, 0, sizeof *j);
+}
+
+/* The mentors by id, sorted: a case's owner's name by binary search. */
+typedef struct all_mentors {
+  mls_mentor *m;
+  size_t n, cap;
+} all_mentors;
+
+static int mentor_add(void *ud, const mls_mentor *m) {
+  all_mentors *a = ud;
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? 2 * a->cap : 16;
+    void *p = realloc(a->m, cap * sizeof *a->m);
+    if (!p) return MLPROTO_ERR_OUT_OF_MEMORY;
+    a->m = p;
+    a->cap = cap;
+  }
+  a->m[a->n++] = *m;
+  return 0;
+}
+
+static int mentor_by_id(const void *pa, const void *pb) {
+  return memcmp(((const mls_mentor *)pa)->id, ((const mls_mentor *)pb)->id, 16);
+}
+
+static int case_mentor_by_case(const void *pa, const void *pb) {
+  return memcmp(((const app_case_mentor *)pa)->case_id, ((const app_case_mentor *)pb)->case_id,
+                16);
+}
+
+const char *app_jc_mentor_name(void *ud, const uint8_t case_id[16]) {
+  const app_jc_grants *g = ud;
+  app_case_mentor key;
+  memcpy(key.case_id, case_id, 16);
+  const app_case_mentor *hit =
+      g->n_mentors ? bsearch(&key, g->mentors, g->n_mentors, sizeof key, case_mentor_by_case)
+                   : NULL;
+  return hit && hit->name[0] ? hit->name : NULL;
 }
 
 /* The devices of every mentor, sorted by mentor: a case's keys are a range. */
@@ -316,7 +348,7 @@ static void case_compute(void *ud, size_t i) {
  * for each case its key (store.h case_version) and, unless the report
  * cache holds the case at that key, its log entries below the checkpoint. */
 static int gather_read(mls_app *app, const char *jc, int64_t now, mlproto_sth *sth,
-                       case_job **out, size_t *n_out) {
+                       case_job **out, size_t *n_out, app_case_mentor **mentors_out) {
   *out = NULL;
   *n_out = 0;
   mls_txn *tx;
@@ -324,18 +356,33 @@ static int gather_read(mls_app *app, const char *jc, int64_t now, mlproto_sth *s
   if (rc) return rc;
   case_list cases = {0};
   all_devices devs = {0};
+  all_mentors ms = {0};
+  app_case_mentor *cm = NULL;
   case_job *cj = NULL;
   rc = mls_log_sth(app->log, tx, (uint64_t)now, sth);
   if (!rc) rc = MLS_TX(tx, jobcentre_cases, jc, case_list_add, &cases);
   if (!rc && cases.n) rc = MLS_TX(tx, device_list, device_add, &devs);
   if (!rc && devs.n > 1) qsort(devs.d, devs.n, sizeof *devs.d, by_mentor);
   if (!rc && cases.n && !(cj = calloc(cases.n, sizeof *cj))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  if (!rc && cases.n && mentors_out) {
+    /* the names of the cases' mentors (the web page shows them) */
+    rc = MLS_TX(tx, mentor_list, mentor_add, &ms);
+    if (!rc && ms.n > 1) qsort(ms.m, ms.n, sizeof *ms.m, mentor_by_id);
+    if (!rc && !(cm = calloc(cases.n, sizeof *cm))) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+  }
   size_t held = 0;
   for (size_t i = 0; !rc && i < cases.n; i++) {
     case_job *c = &cj[i];
     memcpy(c->id, cases.ids[i], 16);
     uint8_t owner[16];
     rc = MLS_TX(tx, case_version, c->id, sth->size, owner, &c->erased_ms, &c->last_index);
+    if (!rc && cm) {
+      mls_mentor key;
+      memcpy(key.id, owner, 16);
+      const mls_mentor *who = ms.n ? bsearch(&key, ms.m, ms.n, sizeof key, mentor_by_id) : NULL;
+      memcpy(cm[i].case_id, c->id, 16);
+      snprintf(cm[i].name, sizeof cm[i].name, "%s", who ? who->name : "");
+    }
     size_t lo = 0, hi = devs.n;
     while (!rc && lo < hi) { /* the first device of owner */
       size_t mid = lo + (hi - lo) / 2;
@@ -357,22 +404,29 @@ static int gather_read(mls_app *app, const char *jc, int64_t now, mlproto_sth *s
   mls_store_rollback(tx);
   free(cases.ids);
   free(devs.d);
+  free(ms.m);
   if (rc) {
     for (size_t i = 0; cj && i < cases.n; i++) case_job_clear(app->rcache, &cj[i]);
     free(cj);
+    free(cm);
     return rc;
   }
   *out = cj;
   *n_out = cases.n;
+  if (mentors_out) *mentors_out = cm; /* sorted by case id, as jobcentre_cases lists them */
   return MLPROTO_OK;
 }
 
-static int gather(mls_app *app, const char *jc, int64_t now, jc_grants *out) {
+int app_jc_gather(mls_app *app, const char *jc, int64_t now, int with_mentors, app_jc_grants *out) {
   memset(out, 0, sizeof *out);
   case_job *cj = NULL;
   size_t n = 0;
-  int rc = gather_read(app, jc, now, &out->sth, &cj, &n);
+  int rc = gather_read(app, jc, now, &out->sth, &cj, &n, with_mentors ? &out->mentors : NULL);
   if (rc) return rc;
+  if (out->mentors) {
+    out->n_mentors = n;
+    qsort(out->mentors, n, sizeof *out->mentors, case_mentor_by_case);
+  }
   gather_job gj = {.cases = cj, .cache = app->rcache, .jc = jc, .now = now};
   mls_fanout_job *job = NULL;
   if (n && (rc = mls_fanout_start(app->verify, n, case_compute, &gj, &job)) == MLPROTO_OK)
@@ -391,7 +445,7 @@ static int gather(mls_app *app, const char *jc, int64_t now, jc_grants *out) {
   for (size_t i = 0; i < n; i++) case_job_clear(app->rcache, &cj[i]);
   free(cj);
   if (rc) {
-    jc_grants_free(out);
+    app_jc_grants_free(out);
     return rc;
   }
   mlproto_grant_reports_sort(out->g, out->n);
@@ -467,7 +521,7 @@ static int answer(ctx *c, int format, const char *name, const mlproto_report_met
 /* The document names the checkpoint its snapshot read and the server's
  * clock when the request was answered (an auditor recomputes it with
  * `mentorlog-audit report --now` that generated_at). */
-static void meta_of(mlproto_report_meta *m, const ctx *c, const jc_grants *g, const char *jc) {
+void app_jc_meta(mlproto_report_meta *m, const ctx *c, const app_jc_grants *g, const char *jc) {
   mlproto_report_meta_init(m, g->sth.size, g->sth.root, mls_log_origin(c->app->log),
                            (int64_t)c->now, jc);
 }
@@ -541,7 +595,7 @@ static int render_contacts(mlproto_buf *out, int f, const mlproto_report_meta *m
 }
 
 static void log_report(ctx *c, const char *what, const char *jc, size_t grants,
-                       const jc_grants *g) {
+                       const app_jc_grants *g) {
   app_log("info", "report", "conn=%" PRIu64 " report=%s jobcentre=%s grants=%zu log_size=%"
           PRIu64, c->req->conn_id, what, jc, grants, g->sth.size);
 }
@@ -555,14 +609,14 @@ static int gather_failed(ctx *c, int rc) {
 /* The common start of the ranged reports: the jobcentre token, the query
  * (from, to, format), and the grants computed at one checkpoint. */
 static int ranged_request(ctx *c, char jc[MLS_JOBCENTRE_MAX + 1], mlproto_date *from,
-                          mlproto_date *to, int *format, jc_grants *g) {
+                          mlproto_date *to, int *format, app_jc_grants *g) {
   int rc = app_authenticate_api_roles(c, APP_ROLES_JOBCENTRE, jc);
   if (rc) return rc;
   qparam ps[] = {{.name = "from"}, {.name = "to"}, {.name = "format"}};
   if ((rc = app_parse_query(c, ps, 3)) || (rc = q_range(c, &ps[0], &ps[1], from, to)) ||
       (rc = q_format(c, &ps[2], format)))
     return rc;
-  if ((rc = gather(c->app, jc, (int64_t)c->now, g))) return gather_failed(c, rc);
+  if ((rc = app_jc_gather(c->app, jc, (int64_t)c->now, 0, g))) return gather_failed(c, rc);
   return MLPROTO_OK;
 }
 
@@ -570,21 +624,36 @@ int app_h_compliance(ctx *c) {
   char jc[MLS_JOBCENTRE_MAX + 1];
   mlproto_date from, to;
   int format;
-  jc_grants g;
+  app_jc_grants g;
   int rc = ranged_request(c, jc, &from, &to, &format, &g);
   if (rc) return rc;
   /* The grants whose support meets the range, in report order. */
   g.n = mlproto_grant_reports_keep_range(g.g, g.n, from, to);
   mlproto_report_meta m;
-  meta_of(&m, c, &g, jc);
+  app_jc_meta(&m, c, &g, jc);
   m.from = from;
   m.to = to;
   grant_set s = {(const mlproto_grant_report *const *)g.g, g.n, c->app->verify,
                  c->app->slice_grants};
   rc = answer(c, format, "compliance", &m, render_compliance, &s);
   log_report(c, "compliance", jc, g.n, &g);
-  jc_grants_free(&g);
+  app_jc_grants_free(&g);
   return rc;
+}
+
+void app_jc_keep_month(app_jc_grants *g, mlproto_date month) {
+  /* the grants with a day of support in the month */
+  int y, mo, d;
+  if (mlproto_date_to_ymd(month, &y, &mo, &d) != MLPROTO_OK) return;
+  mlproto_date last = month + mlproto_days_in_month(y, mo) - 1;
+  size_t k = 0;
+  for (size_t i = 0; i < g->n; i++)
+    if (!g->g[i]->erased && !g->g[i]->invalid &&
+        mlproto_grant_report_in_range(g->g[i], month, last))
+      g->g[k++] = g->g[i];
+    else
+      mlproto_grant_report_free(g->g[i]);
+  g->n = k;
 }
 
 int app_h_timesheet(ctx *c) {
@@ -602,31 +671,21 @@ int app_h_timesheet(ctx *c) {
   memcpy(day + 7, "-01", 4);
   if (mlproto_date_parse(&month, day, 10) != MLPROTO_OK)
     return app_fail(c, MLPROTO_ERR_BAD_QUERY, "month: YYYY-MM");
-  jc_grants g;
-  if ((rc = gather(c->app, jc, (int64_t)c->now, &g))) return gather_failed(c, rc);
+  app_jc_grants g;
+  if ((rc = app_jc_gather(c->app, jc, (int64_t)c->now, 0, &g))) return gather_failed(c, rc);
   mlproto_report_meta m;
-  meta_of(&m, c, &g, jc);
+  app_jc_meta(&m, c, &g, jc);
   m.month = month;
-  /* the grants with a day of support in the month */
-  int y, mo, d;
-  (void)mlproto_date_to_ymd(month, &y, &mo, &d); /* valid: parsed above */
-  mlproto_date last = month + mlproto_days_in_month(y, mo) - 1;
-  size_t k = 0;
-  for (size_t i = 0; i < g.n; i++)
-    if (!g.g[i]->erased && !g.g[i]->invalid && mlproto_grant_report_in_range(g.g[i], month, last))
-      g.g[k++] = g.g[i];
-    else
-      mlproto_grant_report_free(g.g[i]);
-  g.n = k;
+  app_jc_keep_month(&g, month);
   grant_set s = {(const mlproto_grant_report *const *)g.g, g.n, NULL, 0};
   rc = answer(c, format, "timesheet", &m, render_timesheet, &s);
   log_report(c, "timesheet", jc, g.n, &g);
-  jc_grants_free(&g);
+  app_jc_grants_free(&g);
   return rc;
 }
 
 /* REF: the grant's id (32 hex digits) or its municipal case reference. */
-static int ref_matches(const mlproto_grant_report *g, const char *ref, size_t len) {
+int app_jc_ref_matches(const mlproto_grant_report *g, const char *ref, size_t len) {
   if (len == 32) {
     uint8_t id[16];
     if (mlproto_hex_decode(id, 16, ref, len) == MLPROTO_OK && memcmp(id, g->grant_id, 16) == 0)
@@ -652,13 +711,13 @@ int app_h_grant_contacts(ctx *c) {
   char jc[MLS_JOBCENTRE_MAX + 1];
   mlproto_date from, to;
   int format;
-  jc_grants g;
+  app_jc_grants g;
   int rc = ranged_request(c, jc, &from, &to, &format, &g);
   if (rc) return rc;
   const mlproto_grant_report *hit = NULL;
   size_t hits = 0;
   for (size_t i = 0; i < g.n; i++)
-    if (ref_matches(g.g[i], ref, rlen)) {
+    if (app_jc_ref_matches(g.g[i], ref, rlen)) {
       hit = g.g[i];
       hits++;
     }
@@ -670,12 +729,12 @@ int app_h_grant_contacts(ctx *c) {
     rc = app_fail(c, MLPROTO_ERR_AMBIGUOUS_PREFIX, detail);
   } else {
     mlproto_report_meta m;
-    meta_of(&m, c, &g, jc);
+    app_jc_meta(&m, c, &g, jc);
     m.from = from;
     m.to = to;
     rc = answer(c, format, "contacts", &m, render_contacts, hit);
   }
   log_report(c, "contacts", jc, hits, &g);
-  jc_grants_free(&g);
+  app_jc_grants_free(&g);
   return rc;
 }

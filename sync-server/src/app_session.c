@@ -383,14 +383,12 @@ int app_authenticate(ctx *c, mls_device *d) {
  * family looks in its own table. Failures count against the address like
  * every failed authentication, and each token has the device request
  * budget (keyed by its hash). */
-int app_api_token_of(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1],
-                     uint8_t th[32]) {
-  int rc = bearer_blocked(c);
-  if (rc) return rc;
-  int b = bearer_hash(c, th);
-  if (b == -1) return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
+/* The lookup of a hashed token (b: bearer_hash's answer) and its
+ * outcome, counted. */
+static int api_token_check(ctx *c, int b, const char *const *roles,
+                           char jobcentre[MLS_JOBCENTRE_MAX + 1], const uint8_t th[32]) {
   char got_role[MLS_ROLE_MAX + 1] = "";
-  rc = MLPROTO_ERR_UNAUTHENTICATED;
+  int rc = MLPROTO_ERR_UNAUTHENTICATED;
   if (b == 0) {
     mls_txn *tx;
     rc = mls_store_begin(c->app->st, MLS_TXN_READ, &tx);
@@ -416,6 +414,28 @@ int app_api_token_of(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCEN
   }
   if (rc) return app_fail(c, rc, NULL);
   return MLPROTO_OK;
+}
+
+int app_api_token_of(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1],
+                     uint8_t th[32]) {
+  int rc = bearer_blocked(c);
+  if (rc) return rc;
+  int b = bearer_hash(c, th);
+  if (b == -1) return app_fail(c, MLPROTO_ERR_UNAUTHENTICATED, "bearer token required");
+  return api_token_check(c, b, roles, jobcentre, th);
+}
+
+int app_api_token_given(ctx *c, const char *token, size_t len, const char *const *roles,
+                        char jobcentre[MLS_JOBCENTRE_MAX + 1], uint8_t th[32]) {
+  int rc = bearer_blocked(c);
+  if (rc) return rc;
+  int b = -2; /* a length no token has: a failure, not looked up */
+  memset(th, 0, 32);
+  if (token && len >= 16 && len <= 128) {
+    token_hash(th, token, len);
+    b = 0;
+  }
+  return api_token_check(c, b, roles, jobcentre, th);
 }
 
 int app_authenticate_api_roles(ctx *c, const char *const *roles, char jobcentre[MLS_JOBCENTRE_MAX + 1]) {

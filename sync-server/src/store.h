@@ -2,7 +2,7 @@
  * store.h — the server's storage interface (DESIGN §6).
  *
  * Everything the application half keeps goes through this interface: mentors,
- * enrolment codes, devices, session tokens, API tokens, case
+ * enrolment codes, devices, session tokens, API tokens, web sessions, case
  * ownership, the log (records, their leaves, the persisted perfect-subtree
  * hashes, the latest signed tree head), fork evidence, and the log's
  * witnesses with the cosignatures they sent. A backend is a
@@ -429,6 +429,30 @@ typedef struct mls_store_ops {
   int (*cosig_put)(mls_txn *tx, const mls_cosignature *c, int *stored);
   /* The cosignatures kept for size, by witness name; at most limit. */
   int (*cosig_list)(mls_txn *tx, uint64_t size, uint32_t limit, mls_cosig_fn fn, void *ud);
+  /* --- the jobcentre caseworker's web sessions (issue 13, app_web.c). One
+   * table the schema creates with IF NOT EXISTS, no schema version of its
+   * own (as the witnesses' tables). A session is keyed by the hash of its
+   * cookie's value, never the value, and holds the hash of the API token
+   * it was opened with, never the token: every request looks that token
+   * up again, so a token that is gone ends its sessions. The policy
+   * (idle and absolute lifetimes) is the application's: it passes the
+   * times in. --- */
+  /* A new session; ALREADY_EXISTS when id_hash is taken. */
+  int (*web_session_add)(mls_txn *tx, const uint8_t id_hash[32], const uint8_t token_hash[32],
+                         uint64_t created_ms, uint64_t expires_ms);
+  /* The session's token hash, creation and expiry times, unless it expired
+   * at now_ms (expires_ms <= now_ms): UNAUTHENTICATED then, and when
+   * unknown. */
+  int (*web_session_get)(mls_txn *tx, const uint8_t id_hash[32], uint64_t now_ms,
+                         uint8_t token_hash[32], uint64_t *created_ms, uint64_t *expires_ms);
+  /* Sets the session's expiry (an active session's idle time renewed);
+   * NOT_FOUND when there is no such session. */
+  int (*web_session_touch)(mls_txn *tx, const uint8_t id_hash[32], uint64_t expires_ms);
+  /* Deletes the session (sign-out); NOT_FOUND when there is none. */
+  int (*web_session_delete)(mls_txn *tx, const uint8_t id_hash[32]);
+  /* As session_purge, for the web sessions: at most max_rows expired at
+   * now_ms, the earliest first; *purged (may be NULL) says how many. */
+  int (*web_session_purge)(mls_txn *tx, uint64_t now_ms, uint32_t max_rows, uint32_t *purged);
 } mls_store_ops;
 
 struct mls_store {

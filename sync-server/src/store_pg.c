@@ -149,6 +149,17 @@ static const char SCHEMA[] =
 /* Session challenges are stateless (challenge.h): no challenges table; a
  * session keeps the challenge that opened it, unique (store.h). */
 
+/* Tables added without a schema version (store.h: the caseworker's web
+ * sessions), as SQLite adds them: created if absent at every opening, in
+ * the schema's transaction, so a store of any version gets them and an
+ * older server that opens it never looks at them. */
+static const char SCHEMA_ADDITIVE[] =
+    "CREATE TABLE IF NOT EXISTS web_sessions("
+    " id_hash bytea PRIMARY KEY CHECK(length(id_hash)=32),"
+    " token_hash bytea NOT NULL CHECK(length(token_hash)=32),"
+    " created_ms bigint NOT NULL, expires_ms bigint NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS web_sessions_by_expiry ON web_sessions(expires_ms);";
+
 /* MIGRATIONS[v] takes a store of version v to v + 1 inside the opening
  * transaction (under the advisory lock); 0 is a new, empty schema, which
  * SCHEMA creates whole. */
@@ -199,6 +210,14 @@ static const char *const SQL[P__COUNT] = {
   [P_SESS_PURGE] = "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions"
                    " WHERE expires_ms <= $1 ORDER BY expires_ms LIMIT $2)",
   [P_SESS_GET] = "SELECT device FROM sessions WHERE token_hash = $1 AND expires_ms > $2",
+  [P_WEB_ADD] = "INSERT INTO web_sessions(id_hash, token_hash, created_ms, expires_ms)"
+                " VALUES($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+  [P_WEB_GET] = "SELECT token_hash, created_ms, expires_ms FROM web_sessions"
+                " WHERE id_hash = $1 AND expires_ms > $2",
+  [P_WEB_TOUCH] = "UPDATE web_sessions SET expires_ms = $2 WHERE id_hash = $1",
+  [P_WEB_DELETE] = "DELETE FROM web_sessions WHERE id_hash = $1",
+  [P_WEB_PURGE] = "DELETE FROM web_sessions WHERE id_hash IN (SELECT id_hash FROM web_sessions"
+                  " WHERE expires_ms <= $1 ORDER BY expires_ms LIMIT $2)",
   [P_TOKEN_ADD] = "INSERT INTO api_tokens(token_hash, role, jobcentre, created_ms)"
                   " VALUES($1, $2, $3, $4) ON CONFLICT DO NOTHING",
   [P_TOKEN_GET] = "SELECT role, coalesce(jobcentre, '') FROM api_tokens WHERE token_hash = $1",
@@ -760,6 +779,7 @@ static int schema_setup(pg_conn *c, int create) {
     if (!rc) mls_logf("info", "store_migrated", "from=%d to=%d", v, v + 1);
   }
   if (!rc && !exists) rc = conn_simple(c, SCHEMA, "schema_create", NULL);
+  if (!rc) rc = conn_simple(c, SCHEMA_ADDITIVE, "schema_additive", NULL);
   if (!rc && version != SCHEMA_VERSION) {
     char sql[160];
     snprintf(sql, sizeof sql,
@@ -996,6 +1016,11 @@ static const mls_store_ops PG_OPS = {
   .session_add = pg_session_add,
   .session_get = pg_session_get,
   .session_purge = pg_session_purge,
+  .web_session_add = pg_web_session_add,
+  .web_session_get = pg_web_session_get,
+  .web_session_touch = pg_web_session_touch,
+  .web_session_delete = pg_web_session_delete,
+  .web_session_purge = pg_web_session_purge,
   .api_token_add = pg_api_token_add,
   .case_owner = pg_case_owner,
   .case_claim = pg_case_claim,

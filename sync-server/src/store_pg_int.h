@@ -46,6 +46,7 @@
   X(LEAF_ENTRY_RANGE) X(NODE_GET) X(NODE_RANGE) X(TILE_EDGES) X(TILE_LEN) X(STH_GET)         \
   X(FORK_ADD) X(FORK_COUNT) X(FORK_LIST) X(FORK_PUT)                                         \
   X(WITNESS_ADD) X(WITNESS_GET) X(WITNESS_LIST) X(COSIG_PUT) X(COSIG_LIST)                   \
+  X(WEB_ADD) X(WEB_GET) X(WEB_TOUCH) X(WEB_DELETE) X(WEB_PURGE)                              \
   /* the write buffer's statements (store_pg_buf.c) */                                       \
   X(FLUSH_LOG) X(FLUSH_TILES) X(FLUSH_CASES) X(FLUSH_JC) X(STH_PUT) X(HEAD_PUT)
 
@@ -283,6 +284,13 @@ int pg_session_add(mls_txn *tx, const uint8_t h[32], const uint8_t dev[32], uint
                    const uint8_t challenge[32]);
 int pg_session_purge(mls_txn *tx, uint64_t now, uint32_t max_rows, uint32_t *purged);
 int pg_session_get(mls_txn *tx, const uint8_t h[32], uint64_t now, uint8_t dev[32]);
+int pg_web_session_add(mls_txn *tx, const uint8_t id[32], const uint8_t th[32], uint64_t created,
+                       uint64_t expires);
+int pg_web_session_get(mls_txn *tx, const uint8_t id[32], uint64_t now, uint8_t th[32],
+                       uint64_t *created, uint64_t *expires);
+int pg_web_session_touch(mls_txn *tx, const uint8_t id[32], uint64_t expires);
+int pg_web_session_delete(mls_txn *tx, const uint8_t id[32]);
+int pg_web_session_purge(mls_txn *tx, uint64_t now, uint32_t max_rows, uint32_t *purged);
 int pg_api_token_add(mls_txn *tx, const uint8_t h[32], const char *role, const char *jobcentre,
                      uint64_t created);
 int pg_api_token_get(mls_txn *tx, const uint8_t h[32], char role[MLS_ROLE_MAX + 1],

@@ -270,6 +270,64 @@ int pg_session_get(mls_txn *tx, const uint8_t h[32], uint64_t now, uint8_t dev[3
   return rc;
 }
 
+/* --- the caseworker's web sessions --- */
+
+int pg_web_session_add(mls_txn *tx, const uint8_t id[32], const uint8_t th[32], uint64_t created,
+                       uint64_t expires) {
+  if (created > (uint64_t)INT64_MAX || expires > (uint64_t)INT64_MAX)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  pg_par p = {0};
+  pg_p_bytes(&p, id, 32);
+  pg_p_bytes(&p, th, 32);
+  pg_p_i64(&p, created);
+  pg_p_i64(&p, expires);
+  return insert_new(PTX(tx), P_WEB_ADD, &p);
+}
+
+int pg_web_session_get(mls_txn *tx, const uint8_t id[32], uint64_t now, uint8_t th[32],
+                       uint64_t *created, uint64_t *expires) {
+  pg_par p = {0};
+  pg_p_bytes(&p, id, 32);
+  pg_p_i64(&p, now > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : now);
+  PGresult *r;
+  int rc = get_one(PTX(tx), P_WEB_GET, &p, &r);
+  if (rc == MLPROTO_ERR_NOT_FOUND) return MLPROTO_ERR_UNAUTHENTICATED;
+  if (rc) return rc;
+  rc = pg_r_fixed(r, 0, 0, th, 32);
+  if (created) *created = pg_r_u64(r, 0, 1);
+  if (expires) *expires = pg_r_u64(r, 0, 2);
+  PQclear(r);
+  return rc;
+}
+
+int pg_web_session_touch(mls_txn *tx, const uint8_t id[32], uint64_t expires) {
+  if (expires > (uint64_t)INT64_MAX) return MLPROTO_ERR_INVALID_ARGUMENT;
+  pg_par p = {0};
+  pg_p_bytes(&p, id, 32);
+  pg_p_i64(&p, expires);
+  return update_one(PTX(tx), P_WEB_TOUCH, &p);
+}
+
+int pg_web_session_delete(mls_txn *tx, const uint8_t id[32]) {
+  pg_par p = {0};
+  pg_p_bytes(&p, id, 32);
+  return update_one(PTX(tx), P_WEB_DELETE, &p);
+}
+
+int pg_web_session_purge(mls_txn *tx, uint64_t now, uint32_t max_rows, uint32_t *purged) {
+  if (purged) *purged = 0;
+  if (max_rows == 0) return MLPROTO_OK;
+  pg_par p = {0};
+  pg_p_i64(&p, now > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : now);
+  pg_p_i64(&p, max_rows);
+  PGresult *r;
+  int rc = pg_exec(PTX(tx), P_WEB_PURGE, &p, &r);
+  if (rc) return rc;
+  if (purged) *purged = (uint32_t)pg_r_changed(r);
+  PQclear(r);
+  return MLPROTO_OK;
+}
+
 int pg_api_token_add(mls_txn *tx, const uint8_t h[32], const char *role, const char *jobcentre,
                      uint64_t created) {
   if (jobcentre && strlen(jobcentre) > MLS_JOBCENTRE_MAX) return MLPROTO_ERR_TOO_LARGE;

@@ -46,6 +46,8 @@
  * opened, so they need no migration; and an older server that opens a store
  * holding them still reads everything it knows (it never looks at them). Not
  * bumping the version also keeps it free for the next real migration.
+ * The table web_sessions (issue 13: the jobcentre caseworker's web page)
+ * is added the same way.
  * Version 7: session challenges are stateless (challenge.h): the table
  * challenges is dropped (the outstanding ones die with it: a device asks
  * for a new one, as after any refusal), and a session keeps the challenge
@@ -126,7 +128,13 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS cosignatures("
     " size INTEGER NOT NULL, witness TEXT NOT NULL REFERENCES witnesses(name),"
     " ts INTEGER NOT NULL, sig BLOB NOT NULL CHECK(length(sig)=64),"
-    " received_ms INTEGER NOT NULL, PRIMARY KEY(size, witness)) WITHOUT ROWID;";
+    " received_ms INTEGER NOT NULL, PRIMARY KEY(size, witness)) WITHOUT ROWID;"
+    /* the caseworker's web sessions: additive, no version (see above) */
+    "CREATE TABLE IF NOT EXISTS web_sessions("
+    " id_hash BLOB PRIMARY KEY CHECK(length(id_hash)=32),"
+    " token_hash BLOB NOT NULL CHECK(length(token_hash)=32),"
+    " created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS web_sessions_by_expiry ON web_sessions(expires_ms);";
 
 /* MIGRATIONS[v] takes a store of version v to v + 1, inside the opening
  * write transaction; the schema above is applied after the last one (its
@@ -191,6 +199,14 @@ static const char *const SQL[S__COUNT] = {
   [S_SESS_ADD] = "INSERT INTO sessions(token_hash, device, expires_ms, challenge)"
                  " VALUES(?1, ?2, ?3, ?4)",
   [S_SESS_GET] = "SELECT device FROM sessions WHERE token_hash = ?1 AND expires_ms > ?2",
+  [S_WEB_ADD] = "INSERT INTO web_sessions(id_hash, token_hash, created_ms, expires_ms)"
+                " VALUES(?1, ?2, ?3, ?4)",
+  [S_WEB_GET] = "SELECT token_hash, created_ms, expires_ms FROM web_sessions"
+                " WHERE id_hash = ?1 AND expires_ms > ?2",
+  [S_WEB_TOUCH] = "UPDATE web_sessions SET expires_ms = ?2 WHERE id_hash = ?1",
+  [S_WEB_DELETE] = "DELETE FROM web_sessions WHERE id_hash = ?1",
+  [S_WEB_PURGE] = "DELETE FROM web_sessions WHERE id_hash IN (SELECT id_hash FROM web_sessions"
+                  " WHERE expires_ms <= ?1 ORDER BY expires_ms LIMIT ?2)",
   [S_TOKEN_ADD] = "INSERT INTO api_tokens(token_hash, role, jobcentre, created_ms)"
                   " VALUES(?1, ?2, ?3, ?4)",
   [S_CASE_GET] = "SELECT mentor_id FROM cases WHERE case_id = ?1",
@@ -700,6 +716,11 @@ static const mls_store_ops SQ_OPS = {
   .session_add = sq_session_add,
   .session_purge = sq_session_purge,
   .session_get = sq_session_get,
+  .web_session_add = sq_web_session_add,
+  .web_session_get = sq_web_session_get,
+  .web_session_touch = sq_web_session_touch,
+  .web_session_delete = sq_web_session_delete,
+  .web_session_purge = sq_web_session_purge,
   .api_token_add = sq_api_token_add,
   .case_owner = sq_case_owner,
   .case_claim = sq_case_claim,

@@ -46,6 +46,8 @@ enum stmt_id {
   S_ENVELOPE_PUT, S_CASE_ERASED_GET, S_CASE_ERASED_SET, S_CASE_LIST, S_FORK_LIST, S_FORK_PUT,
   /* witnesses (no schema version) */
   S_WITNESS_ADD, S_WITNESS_GET, S_WITNESS_LIST, S_COSIG_PUT, S_COSIG_LIST,
+  /* web sessions (no schema version) */
+  S_WEB_ADD, S_WEB_GET, S_WEB_TOUCH, S_WEB_DELETE, S_WEB_PURGE,
   S__COUNT
 };
 
@@ -125,6 +127,13 @@ int sq_session_add(mls_txn *tx, const uint8_t h[32], const uint8_t dev[32], uint
                    const uint8_t challenge[32]);
 int sq_session_purge(mls_txn *tx, uint64_t now, uint32_t max_rows, uint32_t *purged);
 int sq_session_get(mls_txn *tx, const uint8_t h[32], uint64_t now, uint8_t dev[32]);
+int sq_web_session_add(mls_txn *tx, const uint8_t id[32], const uint8_t th[32], uint64_t created,
+                       uint64_t expires);
+int sq_web_session_get(mls_txn *tx, const uint8_t id[32], uint64_t now, uint8_t th[32],
+                       uint64_t *created, uint64_t *expires);
+int sq_web_session_touch(mls_txn *tx, const uint8_t id[32], uint64_t expires);
+int sq_web_session_delete(mls_txn *tx, const uint8_t id[32]);
+int sq_web_session_purge(mls_txn *tx, uint64_t now, uint32_t max_rows, uint32_t *purged);
 int sq_api_token_add(mls_txn *tx, const uint8_t h[32], const char *role,
                             const char *jobcentre, uint64_t created);
 int sq_api_token_get(mls_txn *tx, const uint8_t h[32], char role[MLS_ROLE_MAX + 1],

@@ -246,6 +246,64 @@ int sq_session_get(mls_txn *tx, const uint8_t h[32], uint64_t now, uint8_t dev[3
   return rc;
 }
 
+/* --- the caseworker's web sessions --- */
+
+int sq_web_session_add(mls_txn *tx, const uint8_t id[32], const uint8_t th[32], uint64_t created,
+                       uint64_t expires) {
+  if (created > (uint64_t)INT64_MAX || expires > (uint64_t)INT64_MAX)
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  PREP(s, tx, S_WEB_ADD);
+  sqlite3_bind_blob(s, 1, id, 32, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 2, th, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 3, (sqlite3_int64)created);
+  sqlite3_bind_int64(s, 4, (sqlite3_int64)expires);
+  return sq_step_done(s);
+}
+
+int sq_web_session_get(mls_txn *tx, const uint8_t id[32], uint64_t now, uint8_t th[32],
+                       uint64_t *created, uint64_t *expires) {
+  PREP(s, tx, S_WEB_GET);
+  sqlite3_bind_blob(s, 1, id, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)(now > (uint64_t)INT64_MAX ? INT64_MAX : now));
+  int rc = sq_step_row(s);
+  if (rc == MLPROTO_ERR_NOT_FOUND) return MLPROTO_ERR_UNAUTHENTICATED;
+  if (rc) return rc;
+  rc = sq_blob_eq(s, 0, th, 32);
+  if (created) *created = (uint64_t)sqlite3_column_int64(s, 1);
+  if (expires) *expires = (uint64_t)sqlite3_column_int64(s, 2);
+  sqlite3_reset(s);
+  return rc;
+}
+
+int sq_web_session_touch(mls_txn *tx, const uint8_t id[32], uint64_t expires) {
+  if (expires > (uint64_t)INT64_MAX) return MLPROTO_ERR_INVALID_ARGUMENT;
+  PREP(s, tx, S_WEB_TOUCH);
+  sqlite3_bind_blob(s, 1, id, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)expires);
+  int rc = sq_step_done(s);
+  if (!rc && sqlite3_changes(CONN(tx)->db) == 0) rc = MLPROTO_ERR_NOT_FOUND;
+  return rc;
+}
+
+int sq_web_session_delete(mls_txn *tx, const uint8_t id[32]) {
+  PREP(s, tx, S_WEB_DELETE);
+  sqlite3_bind_blob(s, 1, id, 32, SQLITE_STATIC);
+  int rc = sq_step_done(s);
+  if (!rc && sqlite3_changes(CONN(tx)->db) == 0) rc = MLPROTO_ERR_NOT_FOUND;
+  return rc;
+}
+
+int sq_web_session_purge(mls_txn *tx, uint64_t now, uint32_t max_rows, uint32_t *purged) {
+  if (purged) *purged = 0;
+  if (max_rows == 0) return MLPROTO_OK;
+  PREP(s, tx, S_WEB_PURGE);
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)(now > (uint64_t)INT64_MAX ? INT64_MAX : now));
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)max_rows);
+  int rc = sq_step_done(s);
+  if (!rc && purged) *purged = (uint32_t)sqlite3_changes(CONN(tx)->db);
+  return rc;
+}
+
 int sq_api_token_add(mls_txn *tx, const uint8_t h[32], const char *role,
                             const char *jobcentre, uint64_t created) {
   if (jobcentre && strlen(jobcentre) > MLS_JOBCENTRE_MAX) return MLPROTO_ERR_TOO_LARGE;

@@ -31,7 +31,7 @@ typedef struct sa_resp {
   int status;
   char code[64];
   const char *ctype;     /* static: the app's content type */
-  char headers[256];     /* the extra header lines */
+  char headers[1024];    /* the extra header lines */
   uint8_t *body;
   char *text;            /* == (char *)body */
   size_t len;

@@ -59,7 +59,7 @@ typedef struct resp {
   char name[64];
   uint8_t *body;
   size_t len;
-  char extra[256];
+  char extra[1024];
 } resp;
 
 static void resp_free(resp *r) {

@@ -44,7 +44,7 @@ typedef struct resp {
   size_t len;
   const char *ct;  /* static */
   const char *route;
-  char extra[256];
+  char extra[1024];
 } resp;
 
 static void resp_free(resp *r) {

@@ -881,6 +881,75 @@ static void t_sessions_tokens(void **state) {
   commit(tx);
 }
 
+/* The caseworker's web sessions (issue 13): keyed by the cookie's hash,
+ * holding the API token's hash; expired ones are not found and purged
+ * earliest first; touch renews, delete ends; the rows outlive the
+ * transaction and a reopening of the store. */
+static void t_web_sessions(void **state) {
+  fixture *f = *state;
+  mls_store *st = open_default(f);
+  assert_non_null(st->ops->web_session_add);
+  mls_txn *tx = begin(st, MLS_TXN_WRITE);
+  uint8_t s1[32], s2[32], s3[32], t1[32], t2[32], got[32];
+  fill(s1, 32, 21);
+  fill(s2, 32, 22);
+  fill(s3, 32, 23);
+  fill(t1, 32, 31);
+  fill(t2, 32, 32);
+  uint64_t created = 0, expires = 0;
+  assert_int_equal(MLS_TX(tx, web_session_get, s1, 1, got, &created, &expires),
+                   MLPROTO_ERR_UNAUTHENTICATED);
+  assert_int_equal(MLS_TX(tx, web_session_add, s1, t1, 100, 1000), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, web_session_add, s1, t2, 100, 2000), MLPROTO_ERR_ALREADY_EXISTS);
+  assert_int_equal(MLS_TX(tx, web_session_add, s2, t1, 200, 500), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, web_session_add, s3, t2, 300, 3000), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, web_session_get, s1, 999, got, &created, &expires), MLPROTO_OK);
+  assert_memory_equal(got, t1, 32);
+  assert_int_equal(created, 100);
+  assert_int_equal(expires, 1000);
+  /* expired at its expiry */
+  assert_int_equal(MLS_TX(tx, web_session_get, s1, 1000, got, NULL, NULL),
+                   MLPROTO_ERR_UNAUTHENTICATED);
+  /* touch renews (and may revive: the application decides before) */
+  assert_int_equal(MLS_TX(tx, web_session_touch, s1, 1500), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, web_session_get, s1, 1000, got, NULL, &expires), MLPROTO_OK);
+  assert_int_equal(expires, 1500);
+  fill(got, 32, 99);
+  assert_int_equal(MLS_TX(tx, web_session_touch, got, 1500), MLPROTO_ERR_NOT_FOUND);
+  /* purge: expired only, earliest first, at most max */
+  uint32_t purged = 99;
+  assert_int_equal(MLS_TX(tx, web_session_purge, 2000, 0, &purged), MLPROTO_OK);
+  assert_int_equal(purged, 0);
+  assert_int_equal(MLS_TX(tx, web_session_purge, 2000, 1, &purged), MLPROTO_OK);
+  assert_int_equal(purged, 1); /* s2 (500) */
+  assert_int_equal(MLS_TX(tx, web_session_get, s2, 1, got, NULL, NULL),
+                   MLPROTO_ERR_UNAUTHENTICATED);
+  assert_int_equal(MLS_TX(tx, web_session_get, s1, 1, got, NULL, NULL), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, web_session_purge, 2000, 10, NULL), MLPROTO_OK); /* s1 (1500) */
+  assert_int_equal(MLS_TX(tx, web_session_get, s1, 1, got, NULL, NULL),
+                   MLPROTO_ERR_UNAUTHENTICATED);
+  assert_int_equal(MLS_TX(tx, web_session_get, s3, 2999, got, NULL, NULL), MLPROTO_OK);
+  assert_memory_equal(got, t2, 32);
+  commit(tx);
+  /* delete: once */
+  tx = begin(st, MLS_TXN_WRITE);
+  assert_int_equal(MLS_TX(tx, web_session_add, s1, t1, 4000, 9000), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, web_session_delete, s3), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, web_session_delete, s3), MLPROTO_ERR_NOT_FOUND);
+  commit(tx);
+  mls_store_close(st);
+  f->st = NULL;
+  st = open_default(f);
+  tx = begin(st, MLS_TXN_READ);
+  assert_int_equal(MLS_TX(tx, web_session_get, s3, 1, got, NULL, NULL),
+                   MLPROTO_ERR_UNAUTHENTICATED);
+  assert_int_equal(MLS_TX(tx, web_session_get, s1, 5000, got, &created, &expires), MLPROTO_OK);
+  assert_memory_equal(got, t1, 32);
+  assert_int_equal(created, 4000);
+  assert_int_equal(expires, 9000);
+  commit(tx);
+}
+
 static int case_first(void *ud, const uint8_t id[16]) {
   uint8_t *out = ud;
   out[1 + out[0]++] = id[0];
@@ -2176,7 +2245,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest common[] = {
     T(t_ops_table),        T(t_open_empty_reopen), T(t_open_concurrent), T(t_store_too_new),
     T(t_mentors),          T(t_mentor_order),      T(t_codes),           T(t_code_order),
-    T(t_devices),          T(t_sessions_tokens),   T(t_cases),           T(t_meta),
+    T(t_devices),          T(t_sessions_tokens),   T(t_web_sessions),   T(t_cases),           T(t_meta),
     T(t_log),              T(t_log_fields),        T(t_envelope_replace), T(t_nodes),
     T(t_leaf_entry_range), T(t_sth),               T(t_forks),           T(t_forks_many),
     T(t_witnesses),        T(t_rollback),          T(t_read_your_writes), T(t_snapshot),

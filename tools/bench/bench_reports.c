@@ -3,8 +3,10 @@
  * grants. Simulated devices (tools/devsim) of several mentors push, for each
  * grant, its CASE_OPEN, GRANT_OPEN and a contact a week (one week in seven
  * without one); a jobcentre token then asks for the compliance report (JSON
- * and CSV) R times on one kept-alive connection. Figures: latency p50/p99
- * from request to the last byte, page weight. Then the log is exported
+ * and CSV) R times on one kept-alive connection, and the caseworker signs
+ * in to the web page (/jobcentre/) and asks for its overview (first and
+ * last page, a status filter, the CSV download) R times. Figures: latency
+ * p50/p99 from request to the last byte, page weight. Then the log is exported
  * (`admin export-log`) and `mentorlog-audit report` recomputes the same
  * document from the file (checked byte for byte against the server's last
  * answer), and `mentorlog-audit verify` checks the file: wall and CPU time;
@@ -25,7 +27,8 @@ static void usage(FILE *f) {
           "usage: mentorlog-bench reports [options]\n"
           "Starts the real mentorlog-server on 127.0.0.1 with a temporary data directory; simulated\n"
           "devices of M mentors push G grants of one jobcentre with a contact a week; then\n"
-          "GET /v1/jobcentre/compliance (JSON, then CSV) R times with the jobcentre's token.\n"
+          "GET /v1/jobcentre/compliance (JSON, then CSV) R times with the jobcentre's token; then\n"
+          "signs in to the web page with it and GETs its overview pages R times each.\n"
           "  --server-bin PATH   mentorlog-server to run (default: the build tree's)\n"
           "  --grants G          grants of the jobcentre (default 2000)\n"
           "  --mentors M         mentors, one device each, grants spread over them (default 20)\n"
@@ -354,6 +357,70 @@ static int report_phase(ml_netclient *nc, const char *token, const char *query, 
   return rc;
 }
 
+/* The web page: signs in with the token (POST /jobcentre/signin), then
+ * GET /jobcentre/?query reps times with the session cookie. Every page
+ * must name the checkpoint and hold `want` grant rows. */
+static int web_signin(ml_netclient *nc, const char *token, char *cookie, size_t cap) {
+  char body[ADMIN_OUT_CAP + 8];
+  snprintf(body, sizeof body, "token=%s", token);
+  mlproto_http_header h[] = {{"Origin", "https://127.0.0.1"},
+                             {"Content-Type", "application/x-www-form-urlencoded"}};
+  ml_netclient_response r;
+  int rc = ml_netclient_request(nc, "POST", "/jobcentre/signin", h, 2, body, strlen(body), &r);
+  sodium_memzero(body, sizeof body);
+  if (rc || r.status != 303 || !r.set_cookie) {
+    fprintf(stderr, "reports: web sign-in: %s, status %d\n", mlproto_errname(rc), r.status);
+    ml_netclient_response_free(&r);
+    return -1;
+  }
+  snprintf(cookie, cap, "%.*s", (int)strcspn(r.set_cookie, ";"), r.set_cookie);
+  ml_netclient_response_free(&r);
+  return 0;
+}
+
+static int web_phase(ml_netclient *nc, const char *cookie, const char *query, size_t reps,
+                     const char *name, size_t want) {
+  double *lat = calloc(reps, sizeof *lat);
+  if (!lat) return -1;
+  char path[160];
+  snprintf(path, sizeof path, "/jobcentre/%s", query);
+  mlproto_http_header h[] = {{"Cookie", cookie}};
+  size_t bytes = 0;
+  int rc = 0;
+  for (size_t i = 0; i < reps && !rc && !g_stop; i++) {
+    ml_netclient_response r;
+    double t0 = bench_now();
+    if (ml_netclient_request(nc, "GET", path, h, 1, NULL, 0, &r)) { rc = -1; break; }
+    lat[i] = bench_now() - t0;
+    size_t rows = 0;
+    for (const char *p = (const char *)r.body; (p = strstr(p, "<th scope=\"row\" class=\"ref\">"));
+         p += 10)
+      rows++;
+    int csv = strstr(query, "format=csv") != NULL;
+    if (r.status != 200 || (!csv && (rows != want || !strstr((const char *)r.body, "cp-root")))) {
+      fprintf(stderr, "reports: %s answered %d with %zu rows (want %zu)\n", path, r.status, rows,
+              want);
+      rc = -1;
+    }
+    bytes = r.body_len;
+    ml_netclient_response_free(&r);
+  }
+  if (!rc) {
+    qsort(lat, reps, sizeof *lat, bs_cmp_double);
+    char n1[64];
+    snprintf(n1, sizeof n1, "reports_web_%s_p50_ms", name);
+    bench_result(n1, 1e3 * bs_pct(lat, reps, 50), "ms");
+    snprintf(n1, sizeof n1, "reports_web_%s_p99_ms", name);
+    bench_result(n1, 1e3 * bs_pct(lat, reps, 99), "ms");
+    snprintf(n1, sizeof n1, "reports_web_%s_bytes", name);
+    bench_result(n1, (double)bytes, "bytes");
+    fprintf(stderr, "reports: %s: p50 %.1f ms, p99 %.1f ms, %zu bytes\n", path,
+            1e3 * bs_pct(lat, reps, 50), 1e3 * bs_pct(lat, reps, 99), bytes);
+  }
+  free(lat);
+  return rc;
+}
+
 int bench_reports(int argc, char **argv) {
   const char *server_bin = NULL, *audit_bin = NULL;
   double grants = 2000, mentors = 20, weeks = 26, reps = 30, audit_reps = 5;
@@ -429,6 +496,18 @@ int bench_reports(int argc, char **argv) {
   if (report_phase(nc, token, "", (size_t)reps, "compliance_json", ng, &last) ||
       report_phase(nc, token, "?format=csv", (size_t)reps, "compliance_csv", ng, NULL))
     goto out;
+  /* the caseworker's page: 100 grants a page (MLPROTO_HTML_PER_PAGE) */
+  char cookie[96], q[64];
+  size_t per = 100, pages = (ng + per - 1) / per, last_rows = ng - (pages - 1) * per;
+  snprintf(q, sizeof q, "?sort=missed&page=%zu", pages);
+  if (web_signin(nc, token, cookie, sizeof cookie) ||
+      web_phase(nc, cookie, "", (size_t)reps, "overview", ng < per ? ng : per) ||
+      web_phase(nc, cookie, q, (size_t)reps, "overview_last_by_missed", last_rows) ||
+      web_phase(nc, cookie, "?format=csv", (size_t)reps, "overview_csv", 0)) {
+    sodium_memzero(cookie, sizeof cookie);
+    goto out;
+  }
+  sodium_memzero(cookie, sizeof cookie);
   if (audit_reps > 0) {
     char *default_audit = NULL;
     if (!audit_bin) audit_bin = default_audit = default_audit_bin();

@@ -331,8 +331,10 @@ static int copy_response(const mlproto_http_response *r, ml_netclient_response *
   out->body[r->body_len] = 0;
   out->body_len = r->body_len;
   const char *ra = mlproto_http_header_get(r->headers, r->n_headers, "retry-after");
+  const char *sc = mlproto_http_header_get(r->headers, r->n_headers, "set-cookie");
   if ((r->content_type && !(out->content_type = mlproto_strdup(r->content_type))) ||
-      (ra && !(out->retry_after = mlproto_strdup(ra)))) {
+      (ra && !(out->retry_after = mlproto_strdup(ra))) ||
+      (sc && !(out->set_cookie = mlproto_strdup(sc)))) {
     ml_netclient_response_free(out);
     return MLPROTO_ERR_OUT_OF_MEMORY;
   }
@@ -390,6 +392,7 @@ void ml_netclient_response_free(ml_netclient_response *r) {
   mlproto_free(r->body);
   mlproto_free(r->content_type);
   mlproto_free(r->retry_after);
+  mlproto_free(r->set_cookie);
   memset(r, 0, sizeof *r);
 }
 

@@ -66,6 +66,7 @@ typedef struct ml_netclient_response {
   uint8_t *body;             /* body_len bytes (+ a NUL), never NULL on success */
   size_t body_len;
   char *retry_after;         /* NUL-terminated copy of Retry-After, or NULL */
+  char *set_cookie;          /* NUL-terminated copy of the first Set-Cookie, or NULL */
 } ml_netclient_response;
 
 typedef struct ml_netclient_stats {
