@@ -137,6 +137,10 @@ static const table TABLES[] = {
    NULL},
   {"witnesses", "name, vkey, added_ms", "witnesses", NULL, NULL, "tti", NULL},
   {"cosignatures", "size, witness, ts, sig, received_ms", "cosignatures", NULL, NULL, "itibi", NULL},
+  /* the caseworkers' web sessions (additive in both layouts): signed-in
+   * caseworkers stay signed in */
+  {"web_sessions", "id_hash, token_hash, created_ms, expires_ms", "web_sessions", NULL, NULL, "bbii",
+   NULL},
 };
 #define N_TABLES (sizeof TABLES / sizeof TABLES[0])
 
@@ -144,8 +148,8 @@ static const table TABLES[] = {
  * filled here besides (checkpoints from meta 'sth', log_head). */
 static const char *const PG_TABLES[] = {
   "mentors", "enroll_codes", "devices", "sessions", "api_tokens", "cases", "log",
-  "case_jobcentres", "tiles", "meta", "forks", "witnesses", "cosignatures", "checkpoints",
-  "log_head",
+  "case_jobcentres", "tiles", "meta", "forks", "witnesses", "cosignatures", "web_sessions",
+  "checkpoints", "log_head",
 };
 #define N_PG_TABLES (sizeof PG_TABLES / sizeof PG_TABLES[0])
 

@@ -196,7 +196,7 @@ static void assert_empty(const char *uri) {
 
 static const char *const SHARED_TABLES[] = {
   "mentors", "enroll_codes", "devices", "sessions", "api_tokens", "cases", "log",
-  "case_jobcentres", "forks", "witnesses", "cosignatures",
+  "case_jobcentres", "forks", "witnesses", "cosignatures", "web_sessions",
 };
 
 static void migrate_then_serve_on_postgresql(void **state) {
@@ -345,6 +345,8 @@ static void migrate_then_serve_on_postgresql(void **state) {
 
   /* sessions as a store before SQLite layout 7 kept them: no challenge */
   sqlite_exec(&s, "UPDATE sessions SET challenge = NULL");
+  /* a caseworker's web session (the row as app_web.c writes it) */
+  sqlite_exec(&s, "INSERT INTO web_sessions VALUES (randomblob(32), randomblob(32), 1, 4102444800000)");
 
   /* the migration; then the same target again */
   assert_int_equal(migrate_to(&s, pg, out, sizeof out), 0);
