@@ -156,7 +156,7 @@ void mlproto_html_date(char *out, size_t cap, mlproto_lang lang, mlproto_date d)
   if (d == MLPROTO_DATE_NONE || mlproto_date_to_ymd(d, &y, &m, &day) != MLPROTO_OK)
     return;
   const char *month = mlproto__html_text(lang, MLPROTO__T_MONTH_1 + m - 1);
-  snprintf(out, cap, lang == MLPROTO_LANG_EN ? "%d %s %d" : "%d. %s %d", day, month, y);
+  snprintf(out, cap, lang == MLPROTO_LANG_EN ? "%d %s %d" : "d. %d. %s %d", day, month, y);
 }
 
 static void date(hw *w, mlproto_date d) {
@@ -165,7 +165,7 @@ static void date(hw *w, mlproto_date d) {
   text(w, b);
 }
 
-/* A Copenhagen wall time: "3. november 2026 kl. 14:05" / "3 November 2026 at 14:05". */
+/* A Copenhagen wall time: "d. 3. november 2026 kl. 14:05" / "3 November 2026 at 14:05". */
 static void when(hw *w, int64_t unix_ms) {
   mlproto_localtime lt;
   if (mlproto_cph_from_unix_ms(&lt, unix_ms) != MLPROTO_OK) {

@@ -71,7 +71,7 @@ static void dates_and_languages(void **state) {
   assert_int_equal(mlproto_date_from_ymd(&d, 2026, 11, 3), MLPROTO_OK);
   char out[48];
   mlproto_html_date(out, sizeof out, MLPROTO_LANG_DA, d);
-  assert_string_equal(out, "3. november 2026");
+  assert_string_equal(out, "d. 3. november 2026");
   mlproto_html_date(out, sizeof out, MLPROTO_LANG_EN, d);
   assert_string_equal(out, "3 November 2026");
   mlproto_html_date(out, sizeof out, MLPROTO_LANG_DA, MLPROTO_DATE_NONE);
@@ -185,7 +185,7 @@ static void pages_escape_values(void **state) {
   /* the checkpoint, the Danish date, the weeks and the statuses as text */
   assert_non_null(strstr(page, "<data class=\"cp-size\" value=\"4242\">4242</data>"));
   assert_non_null(strstr(page, "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"));
-  assert_non_null(strstr(page, "2. november 2026"));
+  assert_non_null(strstr(page, "d. 2. november 2026"));
   assert_non_null(strstr(page, "uge 45"));
   assert_non_null(strstr(page, ">MISSED<"));
   assert_non_null(strstr(page, ">PENDING<"));

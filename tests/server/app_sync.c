@@ -121,3 +121,47 @@ void sa_resp_free(sa_resp *r) {
   free(r->body);
   memset(r, 0, sizeof *r);
 }
+
+int sa_sync_dev(mls_app *app, mentorlog *h, int64_t *now) {
+  mentorlog_sync_options o = MENTORLOG_SYNC_OPTIONS_INIT;
+  char msg[600];
+  int err = sa_sync(app, h, &o, now, msg, sizeof msg, NULL);
+  if (err) print_message("sync: %s (%s)\n", mentorlog_errname(err), msg);
+  return err;
+}
+
+int64_t sa_noon(mentorlog_date d) { return (int64_t)d * SA_DAY_MS + 11 * 3600000LL; }
+
+void sa_grant(mentorlog *h, const uint8_t c[16], uint8_t out[16], const char *jc, const char *ref,
+              mentorlog_date start, mentorlog_date end) {
+  mentorlog_grant_params p;
+  mentorlog_grant_params_init(&p);
+  p.jobcentre = jc;
+  p.reference = ref;
+  p.legal_basis = "LAB 78-81";
+  p.purpose = "PURPOSE-SECRET";
+  p.start = start;
+  p.end = end;
+  p.minutes_per_week = 120;
+  assert_int_equal(mentorlog_grant_open(h, out, c, &p), 0);
+}
+
+void sa_contact(mentorlog *h, const uint8_t c[16], int64_t start_ms, uint32_t minutes, int channel,
+                int outcome, uint32_t transport, const char *note) {
+  mentorlog_contact_params p;
+  mentorlog_contact_params_init(&p);
+  p.start_ms = start_ms;
+  p.minutes = minutes;
+  p.channel = channel;
+  p.outcome = outcome;
+  p.transport_minutes = transport;
+  p.note = note;
+  uint8_t r[16];
+  assert_int_equal(mentorlog_contact_add(h, r, c, &p), 0);
+}
+
+void sa_rmrf(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}

@@ -49,4 +49,24 @@ void sa_resp_free(sa_resp *r);
 mentorlog *sa_device(mls_app *app, const char *data_dir, const char *dir, const char *label,
                      const char *mentor, int64_t *now, sa_side_fn side);
 
+/* sa_sync with default options, its error (and message) printed: 0 or the
+ * engine's error. */
+int sa_sync_dev(mls_app *app, mentorlog *h, int64_t *now);
+
+/* The records the app-level tests write, in one shape. */
+#define SA_DAY_MS 86400000LL
+/* Noon, Copenhagen-ish (UTC 11:00), of day d. */
+int64_t sa_noon(mentorlog_date d);
+/* Opens the grant of case c at jobcentre jc with reference ref, start..end,
+ * 120 minutes a week, legal basis "LAB 78-81", purpose "PURPOSE-SECRET"
+ * (sealed: what no jobcentre answer may hold). Fails the test on error. */
+void sa_grant(mentorlog *h, const uint8_t c[16], uint8_t out[16], const char *jc, const char *ref,
+              mentorlog_date start, mentorlog_date end);
+/* A contact of case c; fails the test on error. */
+void sa_contact(mentorlog *h, const uint8_t c[16], int64_t start_ms, uint32_t minutes, int channel,
+                int outcome, uint32_t transport, const char *note);
+
+/* rm -rf dir (a test's temporary directory); fails the test if it fails. */
+void sa_rmrf(const char *dir);
+
 #endif

@@ -56,24 +56,11 @@ static Mentorlog__V1__AuditLogResponse *page(fx *f, const char *query) {
   return (Mentorlog__V1__AuditLogResponse *)m;
 }
 
-static int sync_dev(fx *f, mentorlog *h) {
-  mentorlog_sync_options o = MENTORLOG_SYNC_OPTIONS_INIT;
-  char msg[600];
-  int err = sa_sync(f->app, h, &o, &f->now, msg, sizeof msg, NULL);
-  if (err) print_message("sync: %s (%s)\n", mentorlog_errname(err), msg);
-  return err;
-}
+static int sync_dev(fx *f, mentorlog *h) { return sa_sync_dev(f->app, h, &f->now); }
 
 static void contact(mentorlog *h, const uint8_t c[16], int64_t start_ms) {
-  mentorlog_contact_params p;
-  mentorlog_contact_params_init(&p);
-  p.start_ms = start_ms;
-  p.minutes = 45;
-  p.channel = MENTORLOG_CHANNEL_IN_PERSON;
-  p.outcome = MENTORLOG_OUTCOME_HELD;
-  p.note = "talked about the week";
-  uint8_t r[16];
-  assert_int_equal(mentorlog_contact_add(h, r, c, &p), 0);
+  sa_contact(h, c, start_ms, 45, MENTORLOG_CHANNEL_IN_PERSON, MENTORLOG_OUTCOME_HELD, 0,
+             "talked about the week");
 }
 
 static int setup(void **state) {
@@ -121,9 +108,7 @@ static int teardown(void **state) {
   mentorlog_close(f->a2);
   mentorlog_close(f->b1);
   mls_app_close(f->app);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  assert_int_equal(system(cmd), 0);
+  sa_rmrf(f->dir);
   assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;

@@ -76,33 +76,15 @@ static void hex16(char out[33], const uint8_t id[16]) { mlproto_hex_encode(out, 
 
 static void grant(mentorlog *h, const uint8_t c[16], uint8_t out[16], const char *jc,
                   const char *ref, mentorlog_date start, mentorlog_date end) {
-  mentorlog_grant_params p;
-  mentorlog_grant_params_init(&p);
-  p.jobcentre = jc;
-  p.reference = ref;
-  p.legal_basis = "LAB 78-81";
-  p.purpose = "PURPOSE-SECRET";
-  p.start = start;
-  p.end = end;
-  p.minutes_per_week = 120;
-  assert_int_equal(mentorlog_grant_open(h, out, c, &p), 0);
+  sa_grant(h, c, out, jc, ref, start, end);
 }
 
 static void contact(mentorlog *h, const uint8_t c[16], int64_t start_ms, uint32_t minutes,
                     int channel, int outcome) {
-  mentorlog_contact_params p;
-  mentorlog_contact_params_init(&p);
-  p.start_ms = start_ms;
-  p.minutes = minutes;
-  p.channel = channel;
-  p.outcome = outcome;
-  p.transport_minutes = 10;
-  p.note = "NOTE-SECRET";
-  uint8_t r[16];
-  assert_int_equal(mentorlog_contact_add(h, r, c, &p), 0);
+  sa_contact(h, c, start_ms, minutes, channel, outcome, 10, "NOTE-SECRET");
 }
 
-static int64_t noon(mentorlog_date d) { return (int64_t)d * DAY_MS + 11 * 3600000LL; }
+static int64_t noon(mentorlog_date d) { return sa_noon(d); }
 
 /* The binary's result: exit status, stdout, stderr. */
 typedef struct run {
@@ -255,9 +237,7 @@ static int teardown(void **state) {
   mentorlog_close(f->a1);
   mentorlog_close(f->b1);
   mls_app_close(f->app);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  assert_int_equal(system(cmd), 0);
+  sa_rmrf(f->dir);
   assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;

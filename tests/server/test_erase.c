@@ -62,13 +62,7 @@ static resp get(fx *f, const char *path, const char *query, const char *token) {
   return sa_get(f->app, (uint64_t)f->now, path, query, token, NULL);
 }
 
-static int sync_dev(fx *f, mentorlog *h) {
-  mentorlog_sync_options o = MENTORLOG_SYNC_OPTIONS_INIT;
-  char msg[600];
-  int err = sa_sync(f->app, h, &o, &f->now, msg, sizeof msg, NULL);
-  if (err) print_message("sync: %s (%s)\n", mentorlog_errname(err), msg);
-  return err;
-}
+static int sync_dev(fx *f, mentorlog *h) { return sa_sync_dev(f->app, h, &f->now); }
 
 static void hex16(char out[33], const uint8_t id[16]) { mlproto_hex_encode(out, id, 16); }
 
@@ -77,31 +71,15 @@ static const char *const REFS[6] = {NULL, "KBH-ERASE-0001", "KBH-OLD-0002", "KBH
 
 static void grant(mentorlog *h, const uint8_t c[16], uint8_t out[16], const char *ref,
                   mentorlog_date start, mentorlog_date end) {
-  mentorlog_grant_params p;
-  mentorlog_grant_params_init(&p);
-  p.jobcentre = "kbh";
-  p.reference = ref;
-  p.legal_basis = "LAB 78-81";
-  p.purpose = "PURPOSE-SECRET";
-  p.start = start;
-  p.end = end;
-  p.minutes_per_week = 120;
-  assert_int_equal(mentorlog_grant_open(h, out, c, &p), 0);
+  sa_grant(h, c, out, "kbh", ref, start, end);
 }
 
 static void contact(mentorlog *h, const uint8_t c[16], int64_t start_ms) {
-  mentorlog_contact_params p;
-  mentorlog_contact_params_init(&p);
-  p.start_ms = start_ms;
-  p.minutes = 60;
-  p.channel = MENTORLOG_CHANNEL_HOME_VISIT;
-  p.outcome = MENTORLOG_OUTCOME_HELD;
-  p.note = "NOTE-SECRET the citizen talked about debts";
-  uint8_t r[16];
-  assert_int_equal(mentorlog_contact_add(h, r, c, &p), 0);
+  sa_contact(h, c, start_ms, 60, MENTORLOG_CHANNEL_HOME_VISIT, MENTORLOG_OUTCOME_HELD, 0,
+             "NOTE-SECRET the citizen talked about debts");
 }
 
-static int64_t noon(mentorlog_date d) { return (int64_t)d * DAY_MS + 11 * 3600000LL; }
+static int64_t noon(mentorlog_date d) { return sa_noon(d); }
 
 /* by approves dev (both synced after). */
 static void approve(fx *f, mentorlog *by, mentorlog *dev) {
@@ -168,9 +146,7 @@ static int teardown(void **state) {
   mentorlog_close(f->a1);
   mentorlog_close(f->a2);
   mls_app_close(f->app);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  assert_int_equal(system(cmd), 0);
+  sa_rmrf(f->dir);
   assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;

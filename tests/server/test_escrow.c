@@ -61,13 +61,7 @@ typedef struct fx {
   unsigned files;
 } fx;
 
-static int sync_dev(fx *f, mentorlog *h) {
-  mentorlog_sync_options o = MENTORLOG_SYNC_OPTIONS_INIT;
-  char msg[600];
-  int err = sa_sync(f->app, h, &o, &f->now, msg, sizeof msg, NULL);
-  if (err) print_message("sync: %s (%s)\n", mentorlog_errname(err), msg);
-  return err;
-}
+static int sync_dev(fx *f, mentorlog *h) { return sa_sync_dev(f->app, h, &f->now); }
 
 static void note(mentorlog *h, const uint8_t c[16], const char *text) {
   uint8_t r[16];
@@ -212,9 +206,7 @@ static int teardown(void **state) {
   fx *f = *state;
   mentorlog_close(f->a1);
   mls_app_close(f->app);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  assert_int_equal(system(cmd), 0);
+  sa_rmrf(f->dir);
   assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;

@@ -57,47 +57,24 @@ static resp get(fx *f, const char *path, const char *query, const char *token) {
 }
 static void resp_free(resp *r) { sa_resp_free(r); }
 
-static int sync_dev(fx *f, mentorlog *h) {
-  mentorlog_sync_options o = MENTORLOG_SYNC_OPTIONS_INIT;
-  char msg[600];
-  int err = sa_sync(f->app, h, &o, &f->now, msg, sizeof msg, NULL);
-  if (err) print_message("sync: %s (%s)\n", mentorlog_errname(err), msg);
-  return err;
-}
+static int sync_dev(fx *f, mentorlog *h) { return sa_sync_dev(f->app, h, &f->now); }
 
 static void hex16(char out[33], const uint8_t id[16]) { mlproto_hex_encode(out, id, 16); }
 
 static void grant(fx *f, mentorlog *h, const uint8_t c[16], uint8_t out[16], const char *jc,
                   const char *ref, mentorlog_date start, mentorlog_date end) {
-  mentorlog_grant_params p;
-  mentorlog_grant_params_init(&p);
-  p.jobcentre = jc;
-  p.reference = ref;
-  p.legal_basis = "LAB 78-81";
-  p.purpose = "PURPOSE-SECRET";
-  p.start = start;
-  p.end = end;
-  p.minutes_per_week = 120;
-  assert_int_equal(mentorlog_grant_open(h, out, c, &p), 0);
   (void)f;
+  sa_grant(h, c, out, jc, ref, start, end);
 }
 
 static void contact(mentorlog *h, const uint8_t c[16], int64_t start_ms, uint32_t minutes,
                     int channel, int outcome, uint32_t transport) {
-  mentorlog_contact_params p;
-  mentorlog_contact_params_init(&p);
-  p.start_ms = start_ms;
-  p.minutes = minutes;
-  p.channel = channel;
-  p.outcome = outcome;
-  p.transport_minutes = transport;
-  p.note = "NOTE-SECRET the citizen talked about debts";
-  uint8_t r[16];
-  assert_int_equal(mentorlog_contact_add(h, r, c, &p), 0);
+  sa_contact(h, c, start_ms, minutes, channel, outcome, transport,
+             "NOTE-SECRET the citizen talked about debts");
 }
 
 /* Noon, Copenhagen-ish (UTC 11:00), of day d. */
-static int64_t noon(mentorlog_date d) { return (int64_t)d * DAY_MS + 11 * 3600000LL; }
+static int64_t noon(mentorlog_date d) { return sa_noon(d); }
 
 static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
@@ -156,9 +133,7 @@ static int teardown(void **state) {
   mentorlog_close(f->a1);
   mentorlog_close(f->b1);
   mls_app_close(f->app);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  assert_int_equal(system(cmd), 0);
+  sa_rmrf(f->dir);
   assert_int_equal(test_store_drop(f->store), 0);
   free(f);
   return 0;

@@ -13,7 +13,7 @@
  *
  * Language. Danish by default, English on request; every word a page
  * shows comes from one table of strings per language (report_html_text.c).
- * Dates read "3. november 2026" / "3 November 2026", weeks "uge 45" /
+ * Dates read "d. 3. november 2026" / "3 November 2026", weeks "uge 45" /
  * "week 45", times are Copenhagen wall time.
  *
  * Pages. Each renderer appends one whole document (<!DOCTYPE html> to
@@ -55,7 +55,7 @@ typedef enum mlproto_lang { MLPROTO_LANG_DA = 0, MLPROTO_LANG_EN = 1 } mlproto_l
  * en-GB, ...); Danish otherwise (also for NULL). */
 MLPROTO_EXTERN mlproto_lang mlproto_lang_from_accept(const char *accept_language);
 
-/* "3. november 2026" / "3 November 2026" into out (at least 32 bytes);
+/* "d. 3. november 2026" / "3 November 2026" into out (at least 32 bytes);
  * "" for MLPROTO_DATE_NONE or an invalid date. */
 MLPROTO_EXTERN void mlproto_html_date(char *out, size_t cap, mlproto_lang lang, mlproto_date d);
 
