@@ -216,12 +216,18 @@ static int record_precheck(const push_item *items, size_t i, const mls_device *d
  * device that waits for each answer gets verifying and writing overlapped;
  * measured +8 % for one device, docs/benchmarks.md). Otherwise the whole
  * batch is verified first, outside the lock, so that its signature checks
- * never hold up the writer while other pushes wait for it. */
+ * never hold up the writer while other pushes wait for it. On a store that
+ * other processes share (MLS_STORE_CAP_SHARED: several instances on one
+ * PostgreSQL) this process cannot know that it is the only one pushing, so
+ * it always verifies first: holding the log's row lock while verifying
+ * made every other instance's verified batches wait behind those checks
+ * (3 instances: 8 devices 8-12 % slower than 1; verifying first was no
+ * slower for one device on PostgreSQL either, docs/benchmarks.md). */
 static int push_begin(ctx *c, mls_fanout_job *vj, size_t count, mls_txn **tx, push_clock *k) {
   uint64_t wait = 0;
   /* Without helpers there is nothing to overlap: no point holding the log. */
-  if (!c->app->verify_first && mls_fanout_helpers(c->app->verify) > 0 &&
-      mls_push_order_count(c->app->order) <= 1) {
+  if (!c->app->verify_first && !(c->app->st->ops->caps & MLS_STORE_CAP_SHARED) &&
+      mls_fanout_helpers(c->app->verify) > 0 && mls_push_order_count(c->app->order) <= 1) {
     k->began = mono_ns();
     int rc = mls_log_try_begin_timed(c->app->log, tx, &wait);
     k->lock_ns += wait;
