@@ -22,7 +22,10 @@
  *      table goes in with COPY ... FROM STDIN (FORMAT binary); log_head and
  *      the forks' identity are set, ANALYZE.
  *   5. Before COMMIT, read back from PostgreSQL: the row count of every
- *      table, the log's size, the latest checkpoint (the same bytes, its
+ *      table and the content of every plainly copied one (a binary COPY TO
+ *      of its columns: the sum mod 2^256 of BLAKE2b-256 of each row's tuple
+ *      bytes, equal to the sum over the tuples sent — every value of every
+ *      row, the log's envelopes included, in any order), the log's size, the latest checkpoint (the same bytes, its
  *      signature under the log key), and the Merkle tree: every leaf hash
  *      recomputed from its entry, every stored tile hash recomputed from the
  *      leaves, the root at the checkpoint's size equal to the checkpoint's.
@@ -100,6 +103,11 @@ struct mig {
   uint64_t rows_total;
   uint8_t sth[256];        /* meta 'sth' */
   int unmarked;            /* committed, but server.db's marker was not */
+  /* the content of every plainly copied table (content_check): the sum mod
+   * 2^256 of BLAKE2b-256 of each row's COPY tuple as sent; rowh is the
+   * running hash of the tuple being sent (NULL: none) */
+  crypto_generichash_state *rowh;
+  uint8_t digest[32][32];
   size_t sth_len;
   mlproto_sth head;        /* ... decoded */
   double t0;
@@ -143,6 +151,7 @@ static const table TABLES[] = {
    NULL},
 };
 #define N_TABLES (sizeof TABLES / sizeof TABLES[0])
+_Static_assert(N_TABLES <= 32, "mig.digest holds 32 tables");
 
 /* The tables of the PostgreSQL layout: those TABLES fill, and the three
  * filled here besides (checkpoints from meta 'sth', log_head). */
@@ -278,17 +287,31 @@ static int out_flush(mig *m) {
 
 static void out_bytes(mig *m, const void *p, size_t n) {
   if (n) memcpy(m->buf + m->len, p, n);
+  if (n && m->rowh) crypto_generichash_update(m->rowh, m->buf + m->len, n);
   m->len += n;
 }
 
 static void out_u16(mig *m, unsigned v) {
-  be_put(m->buf + m->len, v, 2);
-  m->len += 2;
+  uint8_t b[2];
+  be_put(b, v, 2);
+  out_bytes(m, b, 2);
 }
 
 static void out_u32(mig *m, uint32_t v) {
-  be_put(m->buf + m->len, v, 4);
-  m->len += 4;
+  uint8_t b[4];
+  be_put(b, v, 4);
+  out_bytes(m, b, 4);
+}
+
+/* sum += h, mod 2^256 (little-endian): an order-free digest of a set of
+ * rows that, unlike XOR, two equal rows do not cancel out of. */
+static void digest_add(uint8_t sum[32], const uint8_t h[32]) {
+  unsigned carry = 0;
+  for (int i = 0; i < 32; i++) {
+    carry += (unsigned)sum[i] + h[i];
+    sum[i] = (uint8_t)carry;
+    carry >>= 8;
+  }
 }
 
 /* A field: its length (-1: NULL) and bytes. The buffer holds COPY_CHUNK
@@ -562,8 +585,15 @@ static int each_row(mig *m, const table *t, const char *sql,
 
 static int plain_row(mig *m, const table *t, sqlite3_stmt *s) {
   size_t n = strlen(t->types);
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, NULL, 0, 32);
+  m->rowh = &st; /* the tuple's bytes from its field count on */
   int rc = out_tuple(m, (unsigned)n);
   for (size_t c = 0; !rc && c < n; c++) rc = out_column(m, t, s, (int)c, t->types[c]);
+  m->rowh = NULL;
+  uint8_t h[32];
+  crypto_generichash_final(&st, h, sizeof h);
+  digest_add(m->digest[t - TABLES], h);
   return rc;
 }
 
@@ -876,6 +906,106 @@ static int verify_tree(mig *m, uint64_t *tiles_checked) {
   return MLPROTO_OK;
 }
 
+/* Reads table t back from PostgreSQL with a binary COPY of the columns it
+ * was copied into, and compares the digest of its rows (each tuple's bytes,
+ * field count to last field, as the server sends them: the same binary
+ * forms migrate sent) with the digest of what was sent: every value of
+ * every row, not only how many there are. */
+static int content_check(mig *m, const table *t) {
+  char sql[600];
+  snprintf(sql, sizeof sql, "COPY (SELECT %s FROM %s) TO STDOUT (FORMAT binary)",
+           t->copy_cols ? t->copy_cols : t->columns, t->pg);
+  PGresult *r = PQexec(m->pg, sql);
+  if (PQresultStatus(r) != PGRES_COPY_OUT) {
+    int rc = pg_failed(m, r, "read back");
+    PQclear(r);
+    return rc;
+  }
+  PQclear(r);
+  uint8_t sum[32] = {0};
+  size_t cap = 1 << 16, have = 0, pos = 0;
+  uint8_t *buf = malloc(cap);
+  int rc = buf ? MLPROTO_OK : MLPROTO_ERR_OUT_OF_MEMORY;
+  int header = 0, trailer = 0, end = 0;
+  while (!rc && !end) {
+    char *data = NULL;
+    int n = PQgetCopyData(m->pg, &data, 0);
+    if (n == -1) {
+      end = 1;
+    } else if (n < 0) {
+      rc = pg_failed(m, NULL, "read back");
+    } else {
+      if (pos) { /* what was parsed goes; a partial item stays */
+        memmove(buf, buf + pos, have - pos);
+        have -= pos;
+        pos = 0;
+      }
+      if (have + (size_t)n > cap) {
+        while (have + (size_t)n > cap) cap *= 2;
+        uint8_t *nb = realloc(buf, cap);
+        if (!nb) rc = MLPROTO_ERR_OUT_OF_MEMORY;
+        else buf = nb;
+      }
+      if (!rc) {
+        memcpy(buf + have, data, (size_t)n);
+        have += (size_t)n;
+      }
+    }
+    PQfreemem(data);
+    /* whole items only: the header, then tuples, then the trailer */
+    while (!rc && !trailer) {
+      if (!header) {
+        if (have - pos < 19) break;
+        uint64_t ext = be_get(buf + pos + 15, 4);
+        if (memcmp(buf + pos, "PGCOPY\n\377\r\n", 11) != 0 || ext > 1 << 20) {
+          rc = fail(m, MLPROTO_ERR_MIGRATE_MISMATCH, "table %s: the read-back is not a binary COPY",
+                    t->name);
+          break;
+        }
+        if (have - pos < 19 + ext) break;
+        pos += 19 + (size_t)ext;
+        header = 1;
+        continue;
+      }
+      if (have - pos < 2) break;
+      unsigned fields = (unsigned)be_get(buf + pos, 2);
+      if (fields == 0xffff) {
+        trailer = 1;
+        pos += 2;
+        break;
+      }
+      size_t at = pos + 2;
+      int whole = 1;
+      for (unsigned f = 0; f < fields; f++) {
+        if (have - at < 4) { whole = 0; break; }
+        uint64_t len = be_get(buf + at, 4);
+        at += 4;
+        if (len == 0xffffffffu) continue; /* NULL */
+        if (have - at < len) { whole = 0; break; }
+        at += (size_t)len;
+      }
+      if (!whole) break;
+      uint8_t h[32];
+      crypto_generichash(h, sizeof h, buf + pos, at - pos, NULL, 0);
+      digest_add(sum, h);
+      pos = at;
+    }
+  }
+  free(buf);
+  if (!rc) {
+    r = PQgetResult(m->pg);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = pg_failed(m, r, "read back");
+    PQclear(r);
+    while ((r = PQgetResult(m->pg))) PQclear(r);
+  }
+  if (rc) return rc;
+  if (!header || !trailer || sodium_memcmp(sum, m->digest[t - TABLES], 32) != 0)
+    return fail(m, MLPROTO_ERR_MIGRATE_MISMATCH,
+                "table %s: the rows in PostgreSQL are not the rows of server.db (their content "
+                "differs)", t->name);
+  return MLPROTO_OK;
+}
+
 static int verify(mig *m) {
   int rc;
   /* row counts: what server.db held, what PostgreSQL holds now */
@@ -890,6 +1020,7 @@ static int verify(mig *m) {
       return fail(m, MLPROTO_ERR_MIGRATE_MISMATCH,
                   "table %s: %" PRIu64 " rows in server.db, %" PRIu64 " in PostgreSQL", t->name, src,
                   dst);
+    if ((rc = content_check(m, t))) return rc;
   }
   uint64_t src, dst, tiles, checkpoints, head;
   if ((rc = sq_count(m, "meta", &src)) ||

@@ -10,7 +10,9 @@
  *     with a password, refused before anything (the password never
  *     printed); server.db with a table migrate does not know, and with one
  *     log entry whose leaf no longer matches it: MIGRATE_MISMATCH, and the
- *     target holds nothing afterwards (one transaction);
+ *     target holds nothing afterwards (one transaction); a value changed
+ *     on its way in (a trigger on the target): the content read back
+ *     differs, MIGRATE_MISMATCH, nothing committed;
  *   - the migration (the sessions without the challenge that stores before
  *     SQLite layout 7 have: PostgreSQL requires one, they get a random
  *     one and stay valid); server.db then marked: a second migration,
@@ -342,6 +344,18 @@ static void migrate_then_serve_on_postgresql(void **state) {
   assert_non_null(strstr(out, "log entry 7"));
   assert_empty(pg); /* the schema was made, the copy rolled back */
   sqlite_exec(&s, "UPDATE log SET received_ms = received_ms - 1 WHERE idx = 7");
+  /* a value changed on its way into PostgreSQL (a trigger on the target):
+   * the rows read back differ from those sent, nothing is committed */
+  store_sql_exec(pg, "CREATE FUNCTION ml_test_skew() RETURNS trigger LANGUAGE plpgsql AS $$"
+                     " BEGIN NEW.expires_ms := NEW.expires_ms + 1; RETURN NEW; END $$");
+  store_sql_exec(pg, "CREATE TRIGGER ml_test_skew BEFORE INSERT ON sessions FOR EACH ROW"
+                     " EXECUTE FUNCTION ml_test_skew()");
+  assert_int_equal(migrate_to(&s, pg, out, sizeof out), 1);
+  assert_non_null(strstr(out, "MIGRATE_MISMATCH"));
+  assert_non_null(strstr(out, "table sessions: the rows in PostgreSQL are not"));
+  assert_empty(pg);
+  store_sql_exec(pg, "DROP TRIGGER ml_test_skew ON sessions");
+  store_sql_exec(pg, "DROP FUNCTION ml_test_skew()");
 
   /* sessions as a store before SQLite layout 7 kept them: no challenge */
   sqlite_exec(&s, "UPDATE sessions SET challenge = NULL");

@@ -143,6 +143,44 @@ int64_t store_sql_int(const char *uri, const char *sql) {
   return v;
 }
 
+void store_sql_exec(const char *uri, const char *sql) {
+  if (is_sqlite(uri)) {
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(uri + 7, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+      fail_msg("store_sql_exec: open %s", uri + 7);
+    sqlite3_busy_timeout(db, 10000);
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+      char msg[512];
+      snprintf(msg, sizeof msg, "%s", err ? err : "?");
+      sqlite3_free(err);
+      sqlite3_close(db);
+      fail_msg("store_sql_exec: %s: %s", sql, msg);
+    }
+    sqlite3_close(db);
+    return;
+  }
+#ifdef ML_TEST_HAVE_PQ
+  PGconn *c = PQconnectdb(uri + 11);
+  if (PQstatus(c) != CONNECTION_OK) {
+    PQfinish(c);
+    fail_msg("store_sql_exec: cannot connect to the test PostgreSQL");
+  }
+  PGresult *res = PQexec(c, sql);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", PQerrorMessage(c));
+    PQclear(res);
+    PQfinish(c);
+    fail_msg("store_sql_exec: %s: %s", sql, msg);
+  }
+  PQclear(res);
+  PQfinish(c);
+#else
+  fail_msg("store_sql_exec: a PostgreSQL store, but the tests were built without libpq");
+#endif
+}
+
 static void expect_one(int64_t changed, const char *what) {
   if (changed != 1) fail_msg("store_tamper: %s changed %" PRId64 " rows, not 1", what, changed);
 }

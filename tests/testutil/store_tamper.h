@@ -59,4 +59,8 @@ void store_tamper_jobcentre_index_forget(const char *uri);
  * meta keys). NULL gives -1. Fails the test on any error. */
 int64_t store_sql_int(const char *uri, const char *sql);
 
+/* Runs sql (statements without a result: DDL, a trigger a test sets on the
+ * store) on the store at uri. Fails the test on any error. */
+void store_sql_exec(const char *uri, const char *sql);
+
 #endif
