@@ -1014,7 +1014,8 @@ int mlproto_html_timesheet(mlproto_buf *out, const mlproto_html_options *o,
     char gh[128];
     grant_href(&w, gh, sizeof gh, gr, "");
     raw(&w, "<section class=\"ts-grant\">\n<h2>");
-    link(&w, gh, gr->case_ref, 0);
+    /* an erased grant has no reference left: its label, as on the overview */
+    link(&w, gh, gr->case_ref[0] ? gr->case_ref : T(&w, MLPROTO__T_ERASED_VALUE), 0);
     const char *mentor = mentor_of(&w, gr);
     if (mentor) {
       raw(&w, " <span class=\"mentor\">(");

@@ -244,22 +244,31 @@ static void session_hash(uint8_t out[32], const char *value, size_t len) {
   crypto_hash_sha256_final(&st, out);
 }
 
-/* The session cookie's value in the Cookie header, or NULL. */
+/* The session cookie's value in the Cookie header, or NULL. Two cookies
+ * of that name give NULL (signed out): the cookie is ours only with
+ * Path=/jobcentre, and a page of a sibling domain can set another of the
+ * same name (Domain=parent, a longer Path, sent first) to slip its own
+ * session in; with two, neither is taken. */
 static const char *cookie_value(const ctx *c, size_t *len) {
   const char *h = app_header(c->req, "Cookie");
   static const char name[] = WEB_COOKIE "=";
+  const char *found = NULL;
+  size_t found_len = 0;
   for (const char *p = h; p && *p;) {
-    while (*p == ' ' || *p == ';') p++;
+    while (*p == ' ' || *p == '\t' || *p == ';') p++;
     const char *end = strchr(p, ';');
     size_t seg = end ? (size_t)(end - p) : strlen(p);
-    if (seg > sizeof name - 1 && strncmp(p, name, sizeof name - 1) == 0) {
-      *len = seg - (sizeof name - 1);
-      while (*len && p[sizeof name - 1 + *len - 1] == ' ') (*len)--;
-      return p + sizeof name - 1;
+    if (seg >= sizeof name - 1 && strncmp(p, name, sizeof name - 1) == 0) {
+      if (found) return NULL;
+      found = p + sizeof name - 1;
+      found_len = seg - (sizeof name - 1);
+      while (found_len && (found[found_len - 1] == ' ' || found[found_len - 1] == '\t'))
+        found_len--;
     }
     p = end;
   }
-  return NULL;
+  *len = found_len;
+  return found;
 }
 
 /* The request's session, if any: its jobcentre (the token looked up
@@ -281,10 +290,15 @@ static int session_load(web *w) {
   rc = MLS_TX(tx, web_session_get, w->sid, c->now, th, &created, &expires);
   if (!rc) rc = MLS_TX(tx, api_token_get, th, role, w->jc);
   mls_store_rollback(tx);
+  /* the token's request budget, as for the API (a page gathers as much) */
+  uint64_t retry = 0;
+  int limited = !rc && strcmp(role, "jobcentre") == 0 &&
+                mls_bucket_take(c->app->dev_rate, th, 32, c->now, &retry);
   sodium_memzero(th, sizeof th);
   if (rc == MLPROTO_ERR_UNAUTHENTICATED || rc == MLPROTO_ERR_NOT_FOUND) return MLPROTO_OK;
   if (rc) return rc;
   if (strcmp(role, "jobcentre") != 0) return MLPROTO_OK;
+  if (limited) return app_rate_limited(c, retry, NULL);
   uint64_t end = created + WEB_LIFETIME_MS, want = c->now + WEB_IDLE_MS;
   if (want > end) want = end;
   if (want > expires + WEB_TOUCH_MS) {
@@ -337,8 +351,17 @@ static int form_token(const ctx *c, char *out, size_t cap, size_t *len) {
       }
       out[*len] = 0;
       /* what a paste adds around it */
-      while (*len && (out[*len - 1] == ' ' || out[*len - 1] == '\n' || out[*len - 1] == '\r'))
+      while (*len && (out[*len - 1] == ' ' || out[*len - 1] == '\n' || out[*len - 1] == '\r' ||
+                      out[*len - 1] == '\t'))
         out[--(*len)] = 0;
+      size_t lead = 0;
+      while (lead < *len && (out[lead] == ' ' || out[lead] == '\n' || out[lead] == '\r' ||
+                             out[lead] == '\t'))
+        lead++;
+      if (lead) {
+        memmove(out, out + lead, *len - lead + 1);
+        *len -= lead;
+      }
       return MLPROTO_OK;
     }
     i = j + 1;
@@ -382,10 +405,21 @@ static int h_signin(web *w) {
   sodium_bin2base64(value, sizeof value, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   sodium_memzero(raw, sizeof raw);
   session_hash(sid, value, strlen(value));
+  /* a session this browser still holds ends with the new one (a copy of
+   * its cookie taken earlier does not outlive a fresh sign-in) */
+  uint8_t old[32];
+  size_t olen = 0;
+  const char *ov = cookie_value(c, &olen);
+  int had_old = ov && olen == 43;
+  if (had_old) session_hash(old, ov, olen);
   mls_txn *tx;
   rc = mls_store_begin(c->app->st, MLS_TXN_WRITE, &tx);
   if (!rc) {
     rc = MLS_TX(tx, web_session_purge, c->now, WEB_PURGE_BATCH, NULL);
+    if (!rc && had_old) {
+      rc = MLS_TX(tx, web_session_delete, old);
+      if (rc == MLPROTO_ERR_NOT_FOUND) rc = MLPROTO_OK;
+    }
     if (!rc) rc = MLS_TX(tx, web_session_add, sid, th, c->now, c->now + WEB_IDLE_MS);
     if (rc) mls_store_rollback(tx);
     else rc = mls_store_commit(tx);
@@ -642,14 +676,14 @@ static int web_route(web *w) {
       return web_error(w, MLPROTO_ERR_WEB_ORIGIN, NULL);
     }
     if (strcmp(path, "/jobcentre/signin") == 0) return h_signin(w);
-    if ((rc = session_load(w))) return web_error(w, rc, NULL);
+    if ((rc = session_load(w))) return web_refused(w, rc);
     if (strcmp(path, "/jobcentre/signout") == 0) return h_signout(w);
     goto not_allowed;
   }
   if (!get) goto not_allowed;
   if (strcmp(path, "/jobcentre/signin") == 0 || strcmp(path, "/jobcentre/signout") == 0)
     goto not_allowed;
-  if ((rc = session_load(w))) return web_error(w, rc, NULL);
+  if ((rc = session_load(w))) return web_refused(w, rc);
   if (strcmp(path, "/jobcentre/") == 0) {
     if (!w->has_session) {
       qparam none[1];

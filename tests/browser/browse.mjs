@@ -6,7 +6,11 @@
 // violation, any request that leaves loopback, any console error, or a
 // page that does not show the rows and statuses it should.
 //
+// Then another jobcentre's caseworker signs in (ML_TOKEN_B): none of the
+// first one's grants on the overview, nor by the first one's grant URL.
+//
 // Environment: ML_URL (https://127.0.0.1:PORT), ML_TOKEN (jobcentre token),
+// ML_TOKEN_B (another jobcentre's token),
 // ML_FINGERPRINT (the server certificate's SHA-256, hex), ML_OUT (artifact
 // directory: screenshots, the PDF, the download), ML_GRANTS (rows the
 // overview must show), ML_CHROMIUM (default /usr/bin/chromium).
@@ -18,6 +22,7 @@ import puppeteer from 'puppeteer-core';
 
 const URL0 = process.env.ML_URL;
 const TOKEN = process.env.ML_TOKEN;
+const TOKEN_B = process.env.ML_TOKEN_B;
 const FP = (process.env.ML_FINGERPRINT || '').toLowerCase();
 const OUT = process.env.ML_OUT;
 const GRANTS = Number(process.env.ML_GRANTS || '0');
@@ -211,6 +216,25 @@ try {
   res = await page.goto(`${URL0}${target.href}`, { waitUntil: 'load' });
   check(await page.$('label[for=token]'), 'a grant page after sign-out');
   await page.screenshot({ path: path.join(OUT, 'signed-out.png'), fullPage: true });
+
+  // 7. another jobcentre's caseworker: none of these grants, not even by URL
+  check(TOKEN_B, 'ML_TOKEN_B unset');
+  await page.goto(`${URL0}/jobcentre/`, { waitUntil: 'load' });
+  await page.type('#token', TOKEN_B);
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('form.signin button')]);
+  check(await page.$('form.signout'), 'the other jobcentre could not sign in');
+  const other = await page.$$eval('table.overview tbody tr th.ref', (ths) => ths.map((t) => t.textContent));
+  const theirs = new Set(rows.map((r) => r.ref));
+  check(!other.some((r) => theirs.has(r)), `the other jobcentre sees ${other.filter((r) => theirs.has(r))}`);
+  const body = await page.$eval('body', (e) => e.textContent);
+  check(![...theirs].some((r) => body.includes(r)), 'a reference of the first jobcentre on the other one\'s overview');
+  await page.screenshot({ path: path.join(OUT, 'other-jobcentre.png'), fullPage: true });
+  res = await page.goto(`${URL0}${target.href}`, { waitUntil: 'load' });
+  check(res.status() === 404, `the first jobcentre's grant page answered ${res.status()} to the other one`);
+  check(!(await page.$eval('body', (e) => e.textContent)).includes(target.ref),
+        'the first jobcentre\'s grant reference on the other one\'s page');
+  await page.goto(`${URL0}/jobcentre/`, { waitUntil: 'load' });
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('form.signout button')]);
 
   check(problems.length === 0, problems.join('; '));
   console.log(`browse: ok: ${rows.length} grants, ${contacts} contacts, statuses ${[...labels].join(' ')}`);

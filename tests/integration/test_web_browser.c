@@ -11,7 +11,9 @@
  *   test_web_browser  (argument "browser") Debian's headless chromium driven
  *                     by puppeteer-core (tests/browser/browse.mjs): sign in,
  *                     overview, filter, a grant, its CSV downloaded and
- *                     compared with the JSON API, print, sign out; no CSP
+ *                     compared with the JSON API, print, sign out; then
+ *                     another jobcentre's token: none of these grants on
+ *                     its overview, 404 for their URL; no CSP
  *                     violation, no request off loopback; screenshots in
  *                     ML_BROWSER_OUT. Skipped (77) only when /usr/bin/chromium
  *                     is missing (scripts/setup could not install it).
@@ -48,6 +50,7 @@ typedef struct fx {
   sc c;
   sim_dev d;
   char token[160];
+  char token_b[160]; /* another jobcentre's: sees none of these grants */
   char host[64];   /* 127.0.0.1:PORT */
   char origin[80]; /* https://127.0.0.1:PORT */
 } fx;
@@ -170,6 +173,9 @@ static int setup(void **state) {
   const char *ta[] = {"token", "add", "--role", "jobcentre", "--jobcentre", SIM_JOBCENTRE, NULL};
   assert_int_equal(ih_admin(&f->s, f->token, sizeof f->token, ta), 0);
   f->token[strcspn(f->token, "\r\n")] = 0;
+  const char *tb[] = {"token", "add", "--role", "jobcentre", "--jobcentre", "other-jobcentre", NULL};
+  assert_int_equal(ih_admin(&f->s, f->token_b, sizeof f->token_b, tb), 0);
+  f->token_b[strcspn(f->token_b, "\r\n")] = 0;
   *state = f;
   return 0;
 }
@@ -285,6 +291,7 @@ static void in_chromium(void **state) {
   snprintf(grants, sizeof grants, "%d", GRANTS);
   setenv("ML_URL", url, 1);
   setenv("ML_TOKEN", f->token, 1);
+  setenv("ML_TOKEN_B", f->token_b, 1);
   setenv("ML_FINGERPRINT", f->s.fingerprint, 1);
   setenv("ML_OUT", out, 1);
   setenv("ML_GRANTS", grants, 1);
@@ -292,11 +299,12 @@ static void in_chromium(void **state) {
   char text[4096];
   int st = ih_run(text, sizeof text, 240000, argv);
   unsetenv("ML_TOKEN");
+  unsetenv("ML_TOKEN_B");
   printf("%s", text);
   assert_int_equal(st, 0);
   static const char *const shots[] = {"signin.png", "overview.png", "overview-narrow.png",
                                       "overview-print.png", "overview.pdf", "grant.png",
-                                      "contacts.csv", "signed-out.png"};
+                                      "contacts.csv", "signed-out.png", "other-jobcentre.png"};
   for (size_t i = 0; i < sizeof shots / sizeof shots[0]; i++) {
     char p[700];
     struct stat sb;

@@ -77,7 +77,7 @@ typedef struct rq {
 static resp request(mls_app *app, int64_t now, const rq *q) {
   mls_header hs[10];
   size_t nh = 0;
-  char cookie[128], auth[128];
+  char cookie[200], auth[128];
   if (!q->no_host) hs[nh++] = (mls_header){"Host", HOST};
   if (q->cookie) {
     snprintf(cookie, sizeof cookie, "theme=dark; mlsession=%s", q->cookie);
@@ -415,6 +415,65 @@ static void sessions_expire(void **state) {
   assert_int_equal(r.status, 200);
   assert_non_null(strstr(r.text, "action=\"/jobcentre/signin\""));
   resp_free(&r);
+}
+
+/* The cookie and the pasted token, as a browser and a caseworker send them:
+ * two cookies of our name (one planted by a sibling domain) sign out; a
+ * new sign-in ends the session the browser held; a token pasted with
+ * whitespace around it signs in; the pages spend the token's request
+ * budget, as the API does. */
+static void cookie_rules(void **state) {
+  fx *f = *state;
+  char sid[64], sid_aar[64];
+  signin(f, f->app, f->tok_kbh, sid);
+  signin(f, f->app, f->tok_aar, sid_aar);
+  char two[160];
+  snprintf(two, sizeof two, "%.43s; mlsession=%.43s", sid_aar, sid);
+  resp r = page(f, "/jobcentre/", NULL, two);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.text, "action=\"/jobcentre/signin\""));
+  assert_null(strstr(r.text, "KBH-2026-001"));
+  assert_null(strstr(r.text, "AAR-77"));
+  resp_free(&r);
+  r = page(f, "/jobcentre/", NULL, sid); /* alone, it still works */
+  assert_non_null(strstr(r.text, "KBH-2026-001"));
+  resp_free(&r);
+
+  /* signing in again (the old cookie sent along) ends the old session */
+  char body[200];
+  snprintf(body, sizeof body, "token=%%0A%%20%s%%20%%0D%%0A", f->tok_kbh); /* a sloppy paste */
+  rq q = {.method = "POST", .path = "/jobcentre/signin", .origin = ORIGIN, .body = body,
+          .cookie = sid};
+  r = request(f->app, f->now, &q);
+  assert_int_equal(r.status, 303);
+  const char *sc = strstr(r.headers, "Set-Cookie: mlsession=");
+  assert_non_null(sc);
+  char fresh[64];
+  snprintf(fresh, sizeof fresh, "%.43s", sc + strlen("Set-Cookie: mlsession="));
+  resp_free(&r);
+  assert_string_not_equal(fresh, sid);
+  r = page(f, "/jobcentre/", NULL, sid);
+  assert_null(strstr(r.text, "KBH-2026-001"));
+  resp_free(&r);
+  r = page(f, "/jobcentre/", NULL, fresh);
+  assert_non_null(strstr(r.text, "KBH-2026-001"));
+  resp_free(&r);
+
+  /* the token's budget (the API's: bursts of 100): a page beyond it is 429 */
+  int limited = 0;
+  for (int i = 0; i < 300 && !limited; i++) {
+    r = page(f, "/jobcentre/timesheet", NULL, fresh);
+    if (r.status == 429) {
+      limited = 1;
+      assert_string_equal(r.code, "RATE_LIMITED");
+      assert_non_null(strstr(r.headers, "Retry-After: "));
+      assert_web_headers(&r, "no-store");
+    } else {
+      assert_int_equal(r.status, 200);
+    }
+    resp_free(&r);
+  }
+  assert_true(limited);
 }
 
 static void posts_need_this_origin(void **state) {
@@ -811,6 +870,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(signin_browse_signout, setup, teardown),
       cmocka_unit_test_setup_teardown(session_shared_by_instances, setup, teardown),
       cmocka_unit_test_setup_teardown(sessions_expire, setup, teardown),
+      cmocka_unit_test_setup_teardown(cookie_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(posts_need_this_origin, setup, teardown),
       cmocka_unit_test_setup_teardown(jobcentres_apart, setup, teardown),
       cmocka_unit_test_setup_teardown(failed_signins_counted, setup, teardown),
