@@ -485,23 +485,27 @@ void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, ui
     if (method_matches(&ROUTES[i], req->method)) {
       if (strcmp(ROUTES[i].method, "GET") == 0 && req->body_len) {
         app_fail(&c, MLPROTO_ERR_BAD_HTTP, "GET with a body");
-        return;
+        goto out;
       }
       uint64_t retry;
       uint8_t k[MLS_LIMIT_KEY_MAX];
       size_t kl = app_peer_key(&c, k);
       if (ROUTES[i].anonymous && mls_bucket_take(app->unauth_rate, k, kl, now_ms, &retry)) {
         app_rate_limited(&c, retry, "requests from this address");
-        return;
+        goto out;
       }
       ROUTES[i].fn(&c);
-      return;
+      goto out;
     }
   }
   if (path_known) {
     app_fail(&c, MLPROTO_ERR_METHOD_NOT_ALLOWED, NULL);
     allow_header(resp, req->path);
-    return;
+    goto out;
   }
   app_fail(&c, MLPROTO_ERR_NOT_FOUND, "no such endpoint");
+out:
+  /* every answer below /jobcentre carries the page's headers, also those
+   * refused before the page's own code ran (405, 429, a GET with a body) */
+  if (strncmp(req->path, "/jobcentre", 10) == 0) app_web_guard(&c);
 }

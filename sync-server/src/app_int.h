@@ -282,5 +282,9 @@ int app_h_tile(ctx *c);        /* app_tiles.c: every path below APP_TILE_PREFIX 
 int app_h_cosignature(ctx *c); /* app_witness.c: POST /v1/log/cosignature */
 int app_h_healthz(ctx *c);     /* app.c */
 int app_h_web(ctx *c);         /* app_web.c: every path below /jobcentre/, and /jobcentre */
+/* app_web.c: the pages' headers (CSP, nosniff, no-referrer, no-store) on an
+ * answer below /jobcentre that the pages' own code did not make (405, 429,
+ * a GET with a body); none added when they are there. */
+void app_web_guard(ctx *c);
 
 #endif

@@ -72,6 +72,14 @@ static void add_header(ctx *c, const char *fmt, ...) {
 /* The headers of every answer first, then those of the handler worth
  * keeping (an API helper's WWW-Authenticate: Bearer is not: a page signs
  * in with a form). */
+void app_web_guard(ctx *c) {
+  if (strstr(c->resp->extra_headers, "Content-Security-Policy:")) return; /* the page's own */
+  size_t n = strlen(c->resp->extra_headers);
+  int k = snprintf(c->resp->extra_headers + n, sizeof c->resp->extra_headers - n,
+                   WEB_HEADERS "Cache-Control: no-store\r\n");
+  if (k < 0 || (size_t)k >= sizeof c->resp->extra_headers - n) c->resp->extra_headers[n] = 0;
+}
+
 static void web_headers(web *w) {
   mls_response *r = w->c->resp;
   char kept[sizeof r->extra_headers];

@@ -677,6 +677,17 @@ static void every_answer_has_the_headers(void **state) {
     assert_null(strstr(r.text, "<script"));
     resp_free(&r);
   }
+  /* answers made before the pages' code runs carry the headers too */
+  rq odd[] = {{.method = "PUT", .path = "/jobcentre/"},
+              {.method = "DELETE", .path = "/jobcentre/signin", .origin = ORIGIN},
+              {.method = "GET", .path = "/jobcentre/", .body = "x=1"}};
+  int want[] = {405, 405, 400};
+  for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+    resp r = request(f->app, f->now, &odd[i]);
+    assert_int_equal(r.status, want[i]);
+    assert_web_headers(&r, "no-store");
+    resp_free(&r);
+  }
   /* the stylesheet: embedded, revalidated by its ETag */
   resp css = page(f, "/jobcentre/style.css", NULL, NULL);
   assert_int_equal(css.status, 200);
