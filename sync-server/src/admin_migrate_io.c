@@ -1,6 +1,7 @@
 /* admin_migrate_io.c — `admin migrate`'s errors, progress and the small
  * SQL calls of both its halves (admin_migrate_int.h). */
 #include "admin_migrate_int.h"
+#include "store_pg_int.h"
 
 double mig_now_s(void) {
   struct timespec ts;
@@ -33,11 +34,7 @@ void mig_progress(const char *fmt, ...) {
  * quote a row or name hosts). */
 int mig_pg_failed(mig *m, PGresult *r, const char *what) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-  int rc = MLPROTO_ERR_STORAGE;
-  if (state && strcmp(state, "53100") == 0) rc = MLPROTO_ERR_DISK_FULL;
-  else if (state && strcmp(state, "53200") == 0) rc = MLPROTO_ERR_OUT_OF_MEMORY;
-  else if (state && (strcmp(state, "55P03") == 0 || strcmp(state, "40P01") == 0))
-    rc = MLPROTO_ERR_BUSY;
+  int rc = pg_sqlstate_rc(state); /* the backend's mapping (store_pg.c) */
   return mig_fail(m, rc, "PostgreSQL: %s failed (SQLSTATE %s%s)", what, state ? state : "none",
               PQstatus(m->pg) == CONNECTION_OK ? "" : ", connection lost");
 }

@@ -228,6 +228,11 @@ int pg_pipeline(pg_store *st, pg_conn *c, pg_cmd *cmds, size_t n);
  * only, never with the message (it may quote a row). Marks c broken when
  * the connection is gone. */
 int pg_fail(pg_conn *c, const PGresult *res, const char *what);
+/* The MLPROTO_ERR_* of a SQLSTATE (NULL: none): ALREADY_EXISTS (23505),
+ * NOT_FOUND (23503), BUSY (55P03, 40001, 40P01), DISK_FULL (53100),
+ * OUT_OF_MEMORY (53200), INVALID_ARGUMENT (22xxx, 25006), else STORAGE.
+ * pg_fail's mapping; admin migrate's connection uses it too. */
+int pg_sqlstate_rc(const char *state);
 
 /* Result helpers (binary format). */
 uint64_t pg_r_u64(const PGresult *r, int row, int col);
