@@ -41,116 +41,20 @@
  * and its two handles, and still counts against --max-connections and
  * --max-conns-per-address until it is closed.
  */
-#include "net.h"
-
-#include "metrics.h"
-#include "mlproto/alloc.h"
-#include "mlproto/http.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <time.h>
-
-#define READ_CHUNK (64u * 1024u)
-#define PLAIN_CHUNK (16u * 1024u)
-/* Stop reading while this much ciphertext waits to be sent (backpressure). */
-#define WRITE_HIGH_WATER (512u * 1024u)
-/* Room for the status line and headers on top of the body. */
-#define RESPONSE_HEAD_CAP 2048u
-
-struct job;
-
-struct mls_conn {
-  mls_server *srv;
-  struct mls_conn *prev, *next;
-  uv_tcp_t tcp;
-  uv_timer_t timer;
-  mlproto_tls *tls;
-  mlproto_http_parser *http;
-  struct job *job;         /* the request a worker holds, or NULL */
-  uint8_t *pend;           /* plaintext after a complete request (pipelining) */
-  size_t pend_off, pend_len;
-  size_t write_queued;     /* ciphertext handed to uv_write, not completed */
-  uint64_t id;
-  uint64_t req_start_ms;
-  int refs;                /* open handles + work in flight */
-  unsigned closing : 1;    /* uv_close() called */
-  unsigned finishing : 1;  /* close once the output is flushed */
-  unsigned reading : 1;
-  unsigned handshake_done : 1;
-  unsigned counted : 1;    /* in mentorlog_connections_open */
-  unsigned peer_eof : 1;
-  unsigned gating : 1;       /* the head's credentials are being checked (the gate) */
-  unsigned body_started : 1; /* the current request's body is being read */
-  unsigned want_json : 1;    /* the current request's Accept names application/json */
-  unsigned head_done : 1;    /* the current request's head has been scanned */
-  unsigned linger : 1;       /* finish with a lingering close (an early refusal) */
-  unsigned lingering : 1;    /* the lingering close has begun: reads are discarded */
-  unsigned shut_done : 1;    /* the FIN went out: the linger timer runs */
-  unsigned linger_full : 1;  /* --linger-bytes read before the FIN went out */
-  size_t linger_read;        /* bytes discarded while lingering */
-  uv_shutdown_t shut;        /* the half-close of a lingering close */
-  size_t req_bytes;          /* bytes of the current request held by the parser */
-  size_t head_bytes;         /* ... of them its head (when body_started or gating) */
-  uint64_t body_start_ms;    /* loop time the body's reading began (--min-upload-rate) */
-  uint64_t win_start_ms;     /* ... its current rate window began */
-  size_t win_bytes;          /* body bytes when that window began */
-  struct mls__addr *addr;    /* its address key's entry (net_budget.c), or NULL */
-  uint8_t line_len;          /* head scanner: bytes of the current line kept */
-  char line[96];             /* head scanner: the current header line (cut) */
-  char peer[INET6_ADDRSTRLEN];
-  /* --proxy-protocol: a connection from a balancer waits for its PROXY
-   * header (mlproto/proxy.h) before TLS; its bytes so far, then freed */
-  unsigned proxy_wait : 1;
-  uint8_t *proxy_buf;        /* MLPROTO_PROXY_MAX_HEADER bytes while waiting */
-  size_t proxy_have;
-};
-
-struct job {
-  uv_work_t work;
-  struct mls_conn *conn;
-  mls_app *app;
-  mls_request req;
-  mls_header *headers;
-  mls_response resp;
-  int keep_alive;
-  int want_json;
-};
-
-/* The credentials check of a request whose body waits (mls_app_body_rule). */
-struct gate {
-  uv_work_t work;
-  struct mls_conn *conn;
-  mls_app *app;
-  mls_request req;   /* the head: pointers into the parser, which is not fed meanwhile */
-  mls_header *headers;
-  mls_response resp;
-  int rc;
-};
-
-struct wreq {
-  uv_write_t req;
-  struct mls_conn *conn;
-  uint8_t *data;
-  size_t len;
-};
+#include "net_conn_int.h"
 
 /* The loop thread is the only reader of these: alloc_cb's buffer is consumed
  * by the read_cb that immediately follows it. */
-static uint8_t read_buf[READ_CHUNK];
+uint8_t mls__conn_read_buf[READ_CHUNK];
 static uint8_t plain_buf[PLAIN_CHUNK];
 
-static void conn_pump(struct mls_conn *c);
-static void conn_close(struct mls_conn *c);
-static void conn_read_start(struct mls_conn *c);
+void mls__conn_pump(struct mls_conn *c);
+void mls__conn_close(struct mls_conn *c);
+void mls__conn_read_start(struct mls_conn *c);
 static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive, const char *method);
-static void conn_linger(struct mls_conn *c);
+void mls__conn_linger(struct mls_conn *c);
 static void conn_refuse(struct mls_conn *c, int code, const char *detail);
-static void linger_end(struct mls_conn *c, mls_linger_end end);
+void mls__conn_linger_end(struct mls_conn *c, mls_linger_end end);
 
 static uint64_t wall_ms(void) {
   struct timespec ts;
@@ -158,10 +62,10 @@ static uint64_t wall_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void timer_arm(struct mls_conn *c, uint64_t ms);
+void mls__conn_timer_arm(struct mls_conn *c, uint64_t ms);
 
 /* The parser no longer holds the request's bytes against the budgets. */
-static void conn_release_request(struct mls_conn *c) {
+void mls__conn_release_request(struct mls_conn *c) {
   mls__budget_release(c->srv, c->addr, c->req_bytes);
   c->req_bytes = 0;
   c->body_started = 0;
@@ -170,10 +74,10 @@ static void conn_release_request(struct mls_conn *c) {
 /* A worker holds the connection's request (its answer, or its head's check). */
 static int conn_busy(const struct mls_conn *c) { return c->job != NULL || c->gating; }
 
-static void conn_maybe_free(struct mls_conn *c) {
+void mls__conn_maybe_free(struct mls_conn *c) {
   if (c->refs > 0) return;
   mls_server *s = c->srv;
-  conn_release_request(c);
+  mls__conn_release_request(c);
   if (c->addr) mls__addr_leave(s, c->addr);
   if (c->prev) c->prev->next = c->next;
   else s->conns = c->next;
@@ -191,11 +95,11 @@ static void conn_maybe_free(struct mls_conn *c) {
 static void on_handle_closed(uv_handle_t *h) {
   struct mls_conn *c = h->data;
   c->refs--;
-  conn_maybe_free(c);
+  mls__conn_maybe_free(c);
 }
 
 /* Hard close: pending writes are cancelled, their callbacks still run. */
-static void conn_close(struct mls_conn *c) {
+void mls__conn_close(struct mls_conn *c) {
   if (c->closing) return;
   c->closing = 1;
   c->reading = 0;
@@ -203,7 +107,7 @@ static void conn_close(struct mls_conn *c) {
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
-static void read_stop(struct mls_conn *c) {
+void mls__conn_read_stop(struct mls_conn *c) {
   if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
 }
@@ -216,17 +120,17 @@ static void on_write(uv_write_t *req, int status) {
   mlproto_free(w);
   if (c->closing) return;
   if (status < 0) {
-    if (c->lingering) linger_end(c, MLS_LINGER_ERROR);
-    else conn_close(c);
+    if (c->lingering) mls__conn_linger_end(c, MLS_LINGER_ERROR);
+    else mls__conn_close(c);
     return;
   }
   if (c->finishing && c->write_queued == 0) {
-    if (!c->lingering) conn_close(c); /* lingering: the shutdown callback goes on */
+    if (!c->lingering) mls__conn_close(c); /* lingering: the shutdown callback goes on */
     return;
   }
   /* Backpressure released: read again, and pump what is already buffered. */
   if (!c->reading && !conn_busy(c) && !c->finishing && c->write_queued < WRITE_HIGH_WATER / 2) {
-    conn_pump(c);
+    mls__conn_pump(c);
   }
 }
 
@@ -239,7 +143,7 @@ static int conn_flush(struct mls_conn *c) {
   struct wreq *w = mlproto_malloc(sizeof *w);
   if (!w) {
     mlproto_tls_output_free(data);
-    conn_close(c);
+    mls__conn_close(c);
     return -1;
   }
   w->conn = c;
@@ -251,7 +155,7 @@ static int conn_flush(struct mls_conn *c) {
     /* An error return means the callback never fires: free here. */
     mlproto_tls_output_free(data);
     mlproto_free(w);
-    conn_close(c);
+    mls__conn_close(c);
     return -1;
   }
   c->write_queued += len;
@@ -263,18 +167,18 @@ static int conn_flush(struct mls_conn *c) {
 static void conn_finish(struct mls_conn *c) {
   if (c->closing || c->finishing) return;
   c->finishing = 1;
-  read_stop(c);
+  mls__conn_read_stop(c);
   if (c->handshake_done && !mlproto_tls_is_closed(c->tls)) (void)mlproto_tls_close_notify(c->tls);
   if (conn_flush(c) != 0) return;
   if (c->linger && c->handshake_done && !c->peer_eof && c->srv->opt.linger_time_ms > 0) {
-    conn_linger(c);
+    mls__conn_linger(c);
     return;
   }
   if (c->write_queued == 0) {
-    conn_close(c);
+    mls__conn_close(c);
     return;
   }
-  timer_arm(c, c->srv->opt.request_timeout_ms);
+  mls__conn_timer_arm(c, c->srv->opt.request_timeout_ms);
 }
 
 /* Encrypts and queues plaintext. A blocked write is resumed with the rest. */
@@ -288,11 +192,11 @@ static int conn_send(struct mls_conn *c, const uint8_t *data, size_t len) {
     if (conn_flush(c) != 0) return -1;
     if (rc == MLPROTO_OK) break;
     if (rc < 0 || (n == 0 && before == 0)) {
-      conn_close(c);
+      mls__conn_close(c);
       return -1;
     }
   }
-  if (c->write_queued >= WRITE_HIGH_WATER) read_stop(c);
+  if (c->write_queued >= WRITE_HIGH_WATER) mls__conn_read_stop(c);
   return 0;
 }
 
@@ -302,7 +206,7 @@ static void timer_cb(uv_timer_t *t) {
   if (c->lingering) {
     /* Before the FIN: the peer reads nothing (request timeout); after it:
      * the linger time is over. Either way the client had its chance. */
-    linger_end(c, MLS_LINGER_TIMEOUT);
+    mls__conn_linger_end(c, MLS_LINGER_TIMEOUT);
     return;
   }
   if (c->finishing || !c->handshake_done) {
@@ -311,7 +215,7 @@ static void timer_cb(uv_timer_t *t) {
                    (unsigned long long)c->id, c->peer, c->proxy_have);
     else if (!c->handshake_done)
       mls__net_log("info", "handshake_timeout", "conn=%llu", (unsigned long long)c->id);
-    conn_close(c);
+    mls__conn_close(c);
     return;
   }
   if (conn_busy(c)) return; /* the worker's answer re-arms the timer */
@@ -319,7 +223,7 @@ static void timer_cb(uv_timer_t *t) {
   uint64_t now = uv_now(c->srv->loop);
   uint64_t deadline = c->req_start_ms + c->srv->opt.request_timeout_ms;
   if (c->write_queued && !(in_request && now < deadline)) {
-    conn_close(c); /* the peer stopped reading its answer */
+    mls__conn_close(c); /* the peer stopped reading its answer */
     return;
   }
   if (in_request) {
@@ -338,7 +242,7 @@ static void timer_cb(uv_timer_t *t) {
         c->win_bytes = body;
         end = mls__upload_window_end(c->srv, now);
       }
-      timer_arm(c, (end < deadline ? end : deadline) - now);
+      mls__conn_timer_arm(c, (end < deadline ? end : deadline) - now);
       return;
     }
     mls_response resp;
@@ -352,7 +256,7 @@ static void timer_cb(uv_timer_t *t) {
   conn_finish(c); /* idle */
 }
 
-static void timer_arm(struct mls_conn *c, uint64_t ms) {
+void mls__conn_timer_arm(struct mls_conn *c, uint64_t ms) {
   if (c->closing) return;
   uv_timer_start(&c->timer, timer_cb, ms ? ms : 1, 0);
 }
@@ -367,7 +271,7 @@ static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive,
                  resp->status, mlproto_errname(resp->error_code), resp->route ? resp->route : "none");
   if (c->closing || mlproto_tls_is_closed(c->tls)) {
     mlproto_buf_free(&resp->body);
-    conn_close(c);
+    mls__conn_close(c);
     return;
   }
   char date[MLPROTO_HTTP_DATE_LEN];
@@ -388,7 +292,7 @@ static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive,
     mls__net_log("error", "response_serialize", "conn=%llu code=%s", (unsigned long long)c->id,
                  mlproto_errname(rc));
     mlproto_buf_free(&out);
-    conn_close(c);
+    mls__conn_close(c);
     return;
   }
   rc = conn_send(c, out.data, out.len);
@@ -400,9 +304,9 @@ static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive,
     return;
   }
   c->linger = 0; /* the connection goes on: the next request decides */
-  conn_release_request(c);
+  mls__conn_release_request(c);
   mlproto_http_parser_next(c->http);
-  timer_arm(c, s->opt.idle_timeout_ms);
+  mls__conn_timer_arm(c, s->opt.idle_timeout_ms);
 }
 
 /* Refusal decided by the network half (bad HTTP, caps, timeouts). */
@@ -444,7 +348,7 @@ static void after_work_cb(uv_work_t *w, int status) {
   c->refs--;
   if (c->closing) {
     job_free(j);
-    conn_maybe_free(c);
+    mls__conn_maybe_free(c);
     return;
   }
   if (status < 0) {
@@ -453,7 +357,7 @@ static void after_work_cb(uv_work_t *w, int status) {
   }
   conn_respond(c, &j->resp, j->keep_alive, j->req.method);
   job_free(j);
-  if (!c->closing && !c->finishing) conn_pump(c);
+  if (!c->closing && !c->finishing) mls__conn_pump(c);
 }
 
 static void dispatch(struct mls_conn *c, const mlproto_http_request *hr) {
@@ -489,7 +393,7 @@ static void dispatch(struct mls_conn *c, const mlproto_http_request *hr) {
     job_free(j);
     return;
   }
-  read_stop(c);
+  mls__conn_read_stop(c);
   c->job = j;
   c->refs++;
   int rc = uv_queue_work(s->loop, &j->work, work_cb, after_work_cb);
@@ -537,7 +441,7 @@ static void body_begin(struct mls_conn *c) {
   uint64_t deadline = c->req_start_ms + s->opt.request_timeout_ms;
   uint64_t end = mls__upload_window_end(s, now);
   if (end < deadline) deadline = end;
-  timer_arm(c, deadline > now ? deadline - now : 1);
+  mls__conn_timer_arm(c, deadline > now ? deadline - now : 1);
 }
 
 /* The parser stopped after the head of a request with a body (it holds
@@ -567,7 +471,7 @@ static size_t feed_plain(struct mls_conn *c, const uint8_t *data, size_t len) {
     c->head_done = 0;
     c->line_len = 0;
     c->body_started = 0;
-    timer_arm(c, s->opt.request_timeout_ms);
+    mls__conn_timer_arm(c, s->opt.request_timeout_ms);
   }
   scan_head(c, data, len);
   size_t used = 0;
@@ -615,7 +519,7 @@ static int keep_pending(struct mls_conn *c, const uint8_t *rest, size_t n) {
   return 0;
 }
 
-static void conn_pump(struct mls_conn *c) {
+void mls__conn_pump(struct mls_conn *c) {
   mls_server *s = c->srv;
   if (c->closing || c->finishing) return;
   if (!c->handshake_done) {
@@ -626,15 +530,15 @@ static void conn_pump(struct mls_conn *c) {
                    mlproto_errname(rc));
       (void)conn_flush(c); /* the alert */
       c->finishing = 1;
-      read_stop(c);
-      if (!c->closing && c->write_queued == 0) conn_close(c);
-      else timer_arm(c, s->opt.request_timeout_ms);
+      mls__conn_read_stop(c);
+      if (!c->closing && c->write_queued == 0) mls__conn_close(c);
+      else mls__conn_timer_arm(c, s->opt.request_timeout_ms);
       return;
     }
     if (conn_flush(c) != 0 || rc == MLPROTO_TLS_AGAIN) return;
     c->handshake_done = 1;
     mls_metrics_tls_handshake(mlproto_tls_resumed(c->tls));
-    timer_arm(c, s->opt.idle_timeout_ms);
+    mls__conn_timer_arm(c, s->opt.idle_timeout_ms);
   }
   while (!c->closing && !c->finishing && !conn_busy(c)) {
     if (c->pend_len) {
@@ -661,7 +565,7 @@ static void conn_pump(struct mls_conn *c) {
     size_t used = feed_plain(c, plain_buf, n);
     if (c->closing || c->lingering) return;
     if (used < n && keep_pending(c, plain_buf + used, n - used) != 0) {
-      conn_close(c);
+      mls__conn_close(c);
       return;
     }
   }
@@ -669,9 +573,9 @@ static void conn_pump(struct mls_conn *c) {
   if (conn_flush(c) != 0) return;
   int want = !c->finishing && !conn_busy(c) && !c->peer_eof && c->write_queued < WRITE_HIGH_WATER;
   if (want && !c->reading) {
-    conn_read_start(c);
+    mls__conn_read_start(c);
   } else if (!want) {
-    read_stop(c);
+    mls__conn_read_stop(c);
   }
 }
 
@@ -685,41 +589,41 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     return;
   }
   size_t space = mlproto_tls_inbound_space(c->tls);
-  if (space > sizeof read_buf) space = sizeof read_buf;
+  if (space > sizeof mls__conn_read_buf) space = sizeof mls__conn_read_buf;
   /* At the cap: an empty buffer makes libuv report UV_ENOBUFS (h2o alloc_inbuf). */
-  *buf = uv_buf_init((char *)read_buf, (unsigned)space);
+  *buf = uv_buf_init((char *)mls__conn_read_buf, (unsigned)space);
 }
 
-static int conn_admit_address(struct mls_conn *c);
-static void proxy_read(struct mls_conn *c, ssize_t nread);
+int mls__conn_admit_address(struct mls_conn *c);
+void mls__conn_proxy_read(struct mls_conn *c, ssize_t nread);
 
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   struct mls_conn *c = st->data;
   if (c->closing) return;
   if (nread == 0) return;
   if (c->proxy_wait) {
-    proxy_read(c, nread);
+    mls__conn_proxy_read(c, nread);
     return;
   }
   if (nread < 0) {
-    read_stop(c);
+    mls__conn_read_stop(c);
     if (nread == UV_EOF && c->handshake_done && !c->finishing) {
       c->peer_eof = 1;
       if (conn_busy(c)) return; /* answer what is in flight, then close */
-      conn_pump(c); /* a whole request may still be buffered */
+      mls__conn_pump(c); /* a whole request may still be buffered */
       if (c->closing || c->finishing || conn_busy(c)) return;
       if (mlproto_http_parser_in_request(c->http)) conn_refuse(c, MLPROTO_ERR_BAD_HTTP, "request truncated");
       else conn_finish(c);
       return;
     }
-    conn_close(c);
+    mls__conn_close(c);
     return;
   }
   if (mlproto_tls_feed(c->tls, buf->base, (size_t)nread) != MLPROTO_OK) {
-    conn_close(c);
+    mls__conn_close(c);
     return;
   }
-  conn_pump(c);
+  mls__conn_pump(c);
 }
 
 /* --- the body gate (see the top of this file) --- */
@@ -742,7 +646,7 @@ static void gate_after_cb(uv_work_t *w, int status) {
   c->refs--;
   if (c->closing) {
     gate_free(g);
-    conn_maybe_free(c);
+    mls__conn_maybe_free(c);
     return;
   }
   if (status < 0 || g->rc != MLPROTO_OK) {
@@ -765,7 +669,7 @@ static void gate_after_cb(uv_work_t *w, int status) {
       conn_send(c, (const uint8_t *)MLPROTO_HTTP_CONTINUE, strlen(MLPROTO_HTTP_CONTINUE)) != 0)
     return;
   body_begin(c);
-  conn_pump(c);
+  mls__conn_pump(c);
   if (c->closing || c->finishing || conn_busy(c) || !c->peer_eof) return;
   if (mlproto_http_parser_in_request(c->http)) conn_refuse(c, MLPROTO_ERR_BAD_HTTP, "request truncated");
 }
@@ -792,7 +696,7 @@ static void gate_start(struct mls_conn *c, const mlproto_http_request *head) {
   g->req = (mls_request){.method = head->method, .path = head->path, .query = head->query,
                          .headers = hdrs, .n_headers = head->n_headers, .body = NULL,
                          .body_len = 0, .peer = c->peer, .conn_id = c->id};
-  read_stop(c);
+  mls__conn_read_stop(c);
   c->gating = 1;
   c->refs++;
   if (uv_queue_work(s->loop, &g->work, gate_work_cb, gate_after_cb) < 0) {
@@ -803,193 +707,10 @@ static void gate_start(struct mls_conn *c, const mlproto_http_request *head) {
   }
 }
 
-/* --- lingering close (see the top of this file) --- */
-
-static void linger_end(struct mls_conn *c, mls_linger_end end) {
-  static const char *const names[] = {"eof", "timeout", "bytes", "error"};
-  mls_metrics_linger(end, c->linger_read);
-  if (end != MLS_LINGER_EOF)
-    mls__net_log("info", "linger_end", "conn=%llu end=%s discarded=%zu", (unsigned long long)c->id,
-                 names[end], c->linger_read);
-  conn_close(c);
-}
-
-static void linger_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h;
-  (void)suggested;
-  *buf = uv_buf_init((char *)read_buf, (unsigned)sizeof read_buf);
-}
-
-static void linger_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
-  struct mls_conn *c = st->data;
-  (void)buf;
-  if (c->closing || nread == 0) return;
-  if (nread < 0 && nread != UV_EOF) {
-    linger_end(c, MLS_LINGER_ERROR);
-    return;
-  }
-  if (nread > 0) c->linger_read += (size_t)nread;
-  else c->peer_eof = 1;
-  if (nread > 0 && c->linger_read < c->srv->opt.linger_bytes) return;
-  if (c->shut_done) {
-    linger_end(c, c->peer_eof ? MLS_LINGER_EOF : MLS_LINGER_BYTES);
-    return;
-  }
-  /* The answer is still queued: closing now would cancel it. Stop reading
-   * and end in the shutdown callback. */
-  c->linger_full = !c->peer_eof;
-  read_stop(c);
-}
-
-static void on_linger_shutdown(uv_shutdown_t *req, int status) {
-  struct mls_conn *c = req->data;
-  c->refs--;
-  if (c->closing) {
-    conn_maybe_free(c); /* UV_ECANCELED: closed while the answer was queued */
-    return;
-  }
-  if (status < 0) {
-    linger_end(c, MLS_LINGER_ERROR);
-    return;
-  }
-  if (c->peer_eof || c->linger_full) {
-    linger_end(c, c->peer_eof ? MLS_LINGER_EOF : MLS_LINGER_BYTES);
-    return;
-  }
-  /* The answer, the close_notify and the FIN are out: --linger-time from now. */
-  c->shut_done = 1;
-  timer_arm(c, c->srv->opt.linger_time_ms);
-}
-
-/* Called by conn_finish once the answer and close_notify are queued. The
- * close_notify goes before the FIN: uv_shutdown waits for the queued writes.
- * Until the FIN is out the guard is --request-timeout, as for any finishing
- * connection (a peer that does not read its answer). */
-static void conn_linger(struct mls_conn *c) {
-  mls_server *s = c->srv;
-  c->lingering = 1;
-  c->linger_read = 0;
-  /* Nothing of the request is needed any more: give its memory back. */
-  conn_release_request(c);
-  mlproto_http_parser_free(c->http);
-  c->http = NULL;
-  mlproto_free(c->pend);
-  c->pend = NULL;
-  c->pend_off = c->pend_len = 0;
-  mlproto_tls_free(c->tls); /* its output (the answer, close_notify) is ours now */
-  c->tls = NULL;
-  c->shut.data = c;
-  if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_linger_shutdown) != 0) {
-    linger_end(c, MLS_LINGER_ERROR);
-    return;
-  }
-  c->refs++;
-  if (uv_read_start((uv_stream_t *)&c->tcp, linger_alloc_cb, linger_read_cb) != 0) {
-    linger_end(c, MLS_LINGER_ERROR);
-    return;
-  }
-  c->reading = 1;
-  timer_arm(c, s->opt.request_timeout_ms);
-}
-
-static void conn_read_start(struct mls_conn *c) {
+void mls__conn_read_start(struct mls_conn *c) {
   if (c->closing || c->reading) return;
   if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0) c->reading = 1;
-  else conn_close(c);
-}
-
-/* The connection's own peer address: as text in c->peer, and as family (4,
- * 6; 0 unknown) and bytes for --proxy-protocol's ranges. */
-static int peer_name(struct mls_conn *c, uint8_t addr[16]) {
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  c->peer[0] = '\0';
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return 0;
-  if (ss.ss_family == AF_INET) {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    uv_ip4_name(a, c->peer, sizeof c->peer);
-    memcpy(addr, &a->sin_addr, 4);
-    return 4;
-  }
-  if (ss.ss_family == AF_INET6) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    uv_ip6_name(a, c->peer, sizeof c->peer);
-    memcpy(addr, &a->sin6_addr, 16);
-    return 6;
-  }
-  return 0;
-}
-
-static int proxy_trusted(const mls_server *s, int family, const uint8_t *addr) {
-  for (unsigned i = 0; i < s->opt.n_proxy_from; i++)
-    if (mlproto_cidr_match(&s->opt.proxy_from[i], family, addr)) return 1;
-  return 0;
-}
-
-/* Counts c under the address key of c->peer (--max-conns-per-address):
- * 0, or -1 with c closed (over the cap, or no memory). */
-static int conn_admit_address(struct mls_conn *c) {
-  mls_server *s = c->srv;
-  uint8_t key[MLS_LIMIT_KEY_MAX];
-  size_t key_len = mls_addr_key(key, c->peer);
-  c->addr = mls__addr_join(s, key, key_len);
-  unsigned same = c->addr ? c->addr->count : 0;
-  if (same == 0 || same > s->opt.max_conns_per_address) {
-    /* Closed before TLS, like the global cap: an HTTP 503 would first need
-     * the handshake this cap exists to save. */
-    mls_metrics_conn_refused();
-    mls__net_log("warn", "connection_refused", "conn=%llu reason=%s", (unsigned long long)c->id,
-                 same ? "max_conns_per_address" : "out_of_memory");
-    conn_close(c);
-    return -1;
-  }
-  return 0;
-}
-
-/* Bytes of a balancer's connection before its PROXY header is complete.
- * The header names the client: from then on c->peer is that address, for
- * the logs and every per-address limit. A LOCAL header (the balancer's own
- * health check) keeps the balancer's address. */
-static void proxy_read(struct mls_conn *c, ssize_t nread) {
-  if (nread < 0) {
-    if (nread != UV_EOF || c->proxy_have)
-      mls__net_log("warn", "proxy_header_invalid", "conn=%llu peer=%s reason=%s bytes=%zu",
-                   (unsigned long long)c->id, c->peer, nread == UV_EOF ? "eof" : uv_err_name((int)nread),
-                   c->proxy_have);
-    conn_close(c);
-    return;
-  }
-  c->proxy_have += (size_t)nread;
-  mlproto_proxy_header h;
-  size_t used;
-  int rc = mlproto_proxy_parse(&h, &used, c->proxy_buf, c->proxy_have);
-  if (rc == MLPROTO_OK && used == 0) return; /* more to come (the parser caps it) */
-  if (rc != MLPROTO_OK) {
-    mls__net_log("warn", "proxy_header_invalid", "conn=%llu peer=%s reason=malformed bytes=%zu",
-                 (unsigned long long)c->id, c->peer, c->proxy_have);
-    conn_close(c);
-    return;
-  }
-  if (!h.local) {
-    char text[INET6_ADDRSTRLEN];
-    if (uv_inet_ntop(h.family == 4 ? AF_INET : AF_INET6, h.src, text, sizeof text) != 0) {
-      conn_close(c);
-      return;
-    }
-    memcpy(c->peer, text, sizeof text);
-  }
-  c->proxy_wait = 0;
-  if (conn_admit_address(c) != 0) return;
-  /* what came after the header in the same reads is the client's TLS */
-  size_t rest = c->proxy_have - used;
-  if (rest && mlproto_tls_feed(c->tls, c->proxy_buf + used, rest) != MLPROTO_OK) {
-    conn_close(c);
-    return;
-  }
-  mlproto_free(c->proxy_buf);
-  c->proxy_buf = NULL;
-  c->proxy_have = 0;
-  conn_pump(c);
+  else mls__conn_close(c);
 }
 
 void mls__conn_on_connection(uv_stream_t *listener, int status) {
@@ -1012,30 +733,30 @@ void mls__conn_on_connection(uv_stream_t *listener, int status) {
   s->conns = c;
   s->n_conns++;
   if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-    conn_close(c);
+    mls__conn_close(c);
     return;
   }
   if (s->draining || s->n_conns > s->opt.max_connections) {
     mls_metrics_conn_refused();
     mls__net_log("warn", "connection_refused", "conn=%llu reason=%s", (unsigned long long)c->id,
                  s->draining ? "draining" : "max_connections");
-    conn_close(c);
+    mls__conn_close(c);
     return;
   }
   c->counted = 1;
   mls_metrics_conn_opened();
   uv_tcp_nodelay(&c->tcp, 1);
   uint8_t paddr[16];
-  int pfam = peer_name(c, paddr);
-  if (s->opt.n_proxy_from && pfam && proxy_trusted(s, pfam, paddr)) {
+  int pfam = mls__conn_peer_name(c, paddr);
+  if (s->opt.n_proxy_from && pfam && mls__conn_proxy_trusted(s, pfam, paddr)) {
     /* a balancer: the address to count comes with its PROXY header */
     c->proxy_buf = mlproto_malloc(MLPROTO_PROXY_MAX_HEADER);
     if (!c->proxy_buf) {
-      conn_close(c);
+      mls__conn_close(c);
       return;
     }
     c->proxy_wait = 1;
-  } else if (conn_admit_address(c) != 0) {
+  } else if (mls__conn_admit_address(c) != 0) {
     return;
   }
   mlproto_http_limits lim = MLPROTO_HTTP_LIMITS_DEFAULT;
@@ -1044,19 +765,19 @@ void mls__conn_on_connection(uv_stream_t *listener, int status) {
   if (mlproto_tls_new(&c->tls, s->tls) != MLPROTO_OK ||
       mlproto_http_parser_new(&c->http, &lim) != MLPROTO_OK) {
     mls__net_log("error", "connection_setup_failed", "conn=%llu", (unsigned long long)c->id);
-    conn_close(c);
+    mls__conn_close(c);
     return;
   }
   mlproto_http_parser_hold_body(c->http, 1); /* head_decide before any body */
-  timer_arm(c, s->opt.request_timeout_ms); /* the handshake's deadline */
-  conn_read_start(c);
+  mls__conn_timer_arm(c, s->opt.request_timeout_ms); /* the handshake's deadline */
+  mls__conn_read_start(c);
 }
 
 void mls__conn_drain_all(mls_server *s, int force) {
   struct mls_conn *c = s->conns;
   while (c) {
     struct mls_conn *next = c->next; /* c is freed in a close callback, never here */
-    if (force) conn_close(c);
+    if (force) mls__conn_close(c);
     else if (c->finishing || c->closing) {
       /* already ending: a lingering close ends within --linger-time */
     } else if (!conn_busy(c) && !(c->handshake_done && mlproto_http_parser_in_request(c->http)))
