@@ -84,26 +84,6 @@ int mls_store_uri_check(const char *uri, const char **why) {
   return MLPROTO_OK;
 }
 
-/* A store admin migrate copied elsewhere (store.h MLS_META_MIGRATED) is
- * closed again: STORE_MIGRATED. */
-static int refuse_migrated(mls_store **st) {
-  mls_txn *tx = NULL;
-  int rc = mls_store_begin(*st, MLS_TXN_READ, &tx);
-  if (!rc) {
-    uint8_t v[256];
-    size_t len = 0;
-    rc = MLS_TX(tx, meta_get, MLS_META_MIGRATED, v, sizeof v, &len);
-    mls_store_rollback(tx);
-    if (rc == MLPROTO_OK || rc == MLPROTO_ERR_BUFFER_TOO_SMALL) rc = MLPROTO_ERR_STORE_MIGRATED;
-    else if (rc == MLPROTO_ERR_NOT_FOUND) rc = MLPROTO_OK;
-  }
-  if (rc) {
-    mls_store_close(*st);
-    *st = NULL;
-  }
-  return rc;
-}
-
 int mls_store_open(mls_store **out, const char *uri, const mls_store_options *opt) {
   *out = NULL;
   int rc = mls_store_uri_check(uri, NULL);
@@ -130,7 +110,6 @@ int mls_store_open(mls_store **out, const char *uri, const mls_store_options *op
     *out = NULL;
     return MLPROTO_ERR_INTERNAL;
   }
-  if (!rc) rc = refuse_migrated(out);
   return rc;
 }
 

@@ -499,8 +499,10 @@ typedef struct mls_store_options {
  * locked. The uri is never logged (it may name a host and a user; a
  * password in it is refused by mls_store_uri_check()). STORE_MIGRATED when
  * the store carries the marker admin migrate leaves in a store it copied
- * (meta MLS_META_MIGRATED): its log now continues in the other store, and
- * serving this one would sign a second history. *out is NULL on failure. */
+ * (meta MLS_META_MIGRATED; read in the opening transaction before any
+ * migration runs, so nothing of the file is changed): its log now
+ * continues in the other store, and serving this one would sign a second
+ * history. *out is NULL on failure. */
 int mls_store_open(mls_store **out, const char *uri, const mls_store_options *opt);
 
 /* A secret every instance sharing the store uses (the session challenges'

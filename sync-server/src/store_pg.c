@@ -607,6 +607,15 @@ static int schema_setup(pg_conn *c, int create) {
     mls_logf("error", "store_too_new", "version=%d supported=%d", version, SCHEMA_VERSION);
     rc = MLPROTO_ERR_STORE_TOO_NEW;
   }
+  if (!rc && exists) { /* admin migrate's marker (store.h), before anything is written */
+    rc = conn_simple(c, "SELECT 1 FROM meta WHERE key = '" MLS_META_MIGRATED "'", "schema", &r);
+    if (!rc && PQntuples(r) > 0) {
+      mls_logf("error", "store_migrated", "meta=%s", MLS_META_MIGRATED);
+      rc = MLPROTO_ERR_STORE_MIGRATED;
+    }
+    PQclear(r);
+    r = NULL;
+  }
   for (int v = version; !rc && v > 0 && v < SCHEMA_VERSION; v++) {
     if (MIGRATIONS[v]) rc = conn_simple(c, MIGRATIONS[v], "migration", NULL);
     if (!rc) mls_logf("info", "store_migrated", "from=%d to=%d", v, v + 1);

@@ -330,6 +330,23 @@ static int conn_exec_patient(conn *c, const char *sql, unsigned busy_ms) {
   }
 }
 
+/* STORE_MIGRATED when admin migrate marked this store (store.h
+ * MLS_META_MIGRATED): read in the opening transaction, before a migration
+ * or the schema could touch the file. */
+static int refuse_migrated(conn *c) {
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(c->db, "SELECT 1 FROM meta WHERE key = ?1", -1, &s, NULL);
+  if (rc != SQLITE_OK) return sq_map_rc(rc);
+  sqlite3_bind_text(s, 1, MLS_META_MIGRATED, -1, SQLITE_STATIC);
+  rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  if (rc == SQLITE_ROW) {
+    mls_logf("error", "store_migrated", "meta=%s", MLS_META_MIGRATED);
+    return MLPROTO_ERR_STORE_MIGRATED;
+  }
+  return rc == SQLITE_DONE ? MLPROTO_OK : sq_map_rc(rc);
+}
+
 static int schema_version(conn *c, int *out) {
   sqlite3_stmt *s = NULL;
   int rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL);
@@ -549,6 +566,7 @@ int mls_store_sqlite_open(mls_store **out, const char *path, const mls_store_opt
     mls_logf("error", "store_too_new", "version=%d supported=%d", version, SCHEMA_VERSION);
     rc = MLPROTO_ERR_STORE_TOO_NEW;
   }
+  if (!rc && version > 0) rc = refuse_migrated(c); /* before anything is written */
   for (int v = version; !rc && v > 0 && v < SCHEMA_VERSION; v++) {
     if (MIGRATIONS[v]) rc = conn_exec(c, MIGRATIONS[v]);
     if (!rc) mls_logf("info", "store_migrated", "from=%d to=%d", v, v + 1);
@@ -562,7 +580,7 @@ int mls_store_sqlite_open(mls_store **out, const char *path, const mls_store_opt
   if (!rc) rc = conn_exec(c, "COMMIT");
   else sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
   if (rc) {
-    if (rc != MLPROTO_ERR_STORE_TOO_NEW)
+    if (rc != MLPROTO_ERR_STORE_TOO_NEW && rc != MLPROTO_ERR_STORE_MIGRATED)
       mls_logf("error", "schema_failed", "sqlite_rc=%d", sqlite3_errcode(c->db));
     conn_free(c);
     st->n_conns = 0;
