@@ -17,5 +17,5 @@ file(WRITE ${OUT}.tmp
 "const unsigned char ${NAME}[] = {\n  ${bytes}0x00};\n"
 "const size_t ${NAME}_len = ${len};\n"
 "const char ${NAME}_etag[] = \"\\\"${tag}\\\"\";\n")
-file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})
 file(REMOVE ${OUT}.tmp)

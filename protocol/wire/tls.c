@@ -240,8 +240,7 @@ static int ticket_rotate_to(struct mlproto_tls_config *c, int64_t e) {
   static const char label[] = "mentorlog/tls-ticket/v1";
   uint8_t in[sizeof label + 8], out[64];
   memcpy(in, label, sizeof label); /* with its NUL: the 0x00 separator */
-  for (int i = 0; i < 8; i++)
-    in[sizeof label + (size_t)i] = (uint8_t)((uint64_t)e >> (56 - 8 * i));
+  mlproto_put_u64be(in + sizeof label, (uint64_t)e);
   crypto_generichash(out, sizeof out, in, sizeof in, c->ticket_secret,
                      MLPROTO_TLS_TICKET_SECRET_LEN);
   int r = mbedtls_ssl_ticket_rotate(&c->ticket, out, 4, out + 32, 32, c->ticket_life);

@@ -663,10 +663,8 @@ static int copy_all(mig *m) {
  * that continues elsewhere. A failed migration leaves no marker. */
 static int mark_source(mig *m) {
   char v[160];
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
   int n = snprintf(v, sizeof v, "migrated at %" PRIu64 " to postgresql, log size %" PRIu64,
-                   (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, m->log_size);
+                   adm_now_ms(), m->log_size);
   sqlite3_stmt *s;
   int rc = sqlite3_prepare_v2(m->db, "INSERT INTO meta(key, value) VALUES (?1, ?2)", -1, &s, NULL);
   if (rc == SQLITE_OK) {

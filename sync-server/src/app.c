@@ -507,5 +507,6 @@ void mls_app_handle(mls_app *app, const mls_request *req, mls_response *resp, ui
 out:
   /* every answer below /jobcentre carries the page's headers, also those
    * refused before the page's own code ran (405, 429, a GET with a body) */
-  if (strncmp(req->path, "/jobcentre", 10) == 0) app_web_guard(&c);
+  if (strncmp(req->path, "/jobcentre", 10) == 0 && (req->path[10] == '\0' || req->path[10] == '/'))
+    app_web_guard(&c);
 }

@@ -334,6 +334,9 @@ static int hexval(int ch) {
   return -1;
 }
 
+/* What a paste adds around a token. */
+static int paste_space(char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; }
+
 /* token=... of an application/x-www-form-urlencoded body, decoded into out. */
 static int form_token(const ctx *c, char *out, size_t cap, size_t *len) {
   *len = 0;
@@ -353,19 +356,16 @@ static int form_token(const ctx *c, char *out, size_t cap, size_t *len) {
           if (hi < 0 || lo < 0) return MLPROTO_ERR_BAD_QUERY;
           ch = hi * 16 + lo;
           k += 2;
+          if (ch == 0) return MLPROTO_ERR_BAD_QUERY; /* no NUL inside a token */
         }
         if (*len + 1 >= cap) return MLPROTO_ERR_TOO_LARGE;
         out[(*len)++] = (char)ch;
       }
       out[*len] = 0;
       /* what a paste adds around it */
-      while (*len && (out[*len - 1] == ' ' || out[*len - 1] == '\n' || out[*len - 1] == '\r' ||
-                      out[*len - 1] == '\t'))
-        out[--(*len)] = 0;
+      while (*len && paste_space(out[*len - 1])) out[--(*len)] = 0;
       size_t lead = 0;
-      while (lead < *len && (out[lead] == ' ' || out[lead] == '\n' || out[lead] == '\r' ||
-                             out[lead] == '\t'))
-        lead++;
+      while (lead < *len && paste_space(out[lead])) lead++;
       if (lead) {
         memmove(out, out + lead, *len - lead + 1);
         *len -= lead;

@@ -474,6 +474,16 @@ static void cookie_rules(void **state) {
     resp_free(&r);
   }
   assert_true(limited);
+
+  /* a NUL inside the pasted token is no token */
+  char nul[200];
+  snprintf(nul, sizeof nul, "token=%.10s%%00%s", f->tok_kbh, f->tok_kbh + 10);
+  q = (rq){.method = "POST", .path = "/jobcentre/signin", .origin = ORIGIN, .body = nul,
+           .peer = "10.0.0.77"};
+  r = request(f->app, f->now, &q);
+  assert_int_equal(r.status, 401);
+  assert_null(strstr(r.headers, "Set-Cookie: mlsession="));
+  resp_free(&r);
 }
 
 static void posts_need_this_origin(void **state) {

@@ -629,6 +629,14 @@ int bench_server(int argc, char **argv) {
             " SQLite is one process's\n", instances);
     return 2;
   }
+  if (o.haproxy_bin && !o.haproxy && instances == 1) {
+    fprintf(stderr, "server: --haproxy-bin needs --haproxy or --instances N (N > 1)\n");
+    return 2;
+  }
+  if (o.haproxy_bin && access(o.haproxy_bin, X_OK) != 0) {
+    fprintf(stderr, "server: --haproxy-bin %s: not an executable\n", o.haproxy_bin);
+    return 2;
+  }
   if (!o.server_bin && !(o.server_bin = default_bin = bs_default_server_bin())) return 1;
   if (!o.peer_script) o.peer_script = default_peer;
   if (access(o.server_bin, X_OK) != 0) {
