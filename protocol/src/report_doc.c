@@ -487,13 +487,9 @@ mlproto_date mlproto__month_last(mlproto_date first) {
   return first + mlproto_days_in_month(y, mo) - 1;
 }
 
-typedef struct month_sum {
-  uint64_t billable, transport;
-  uint32_t contacts;
-} month_sum;
-
-static month_sum month_of(const mlproto_grant_report *g, mlproto_date first, mlproto_date last) {
-  month_sum s = {0, 0, 0};
+mlproto__month_sum mlproto__month_of(const mlproto_grant_report *g, mlproto_date first,
+                                     mlproto_date last) {
+  mlproto__month_sum s = {0, 0, 0};
   for (size_t i = 0; i < g->n_contacts; i++) {
     const mlproto_report_contact *x = &g->contacts[i];
     if (x->period < 0 || x->local_date < first || x->local_date > last)
@@ -558,7 +554,7 @@ int mlproto_report_timesheet(mlproto_buf *out, int format, const mlproto_report_
   mlproto_json_arr(&j);
   uint64_t all_billable = 0, all_transport = 0;
   for (size_t i = 0; i < n; i++) {
-    month_sum s = month_of(g[i], first, last);
+    mlproto__month_sum s = mlproto__month_of(g[i], first, last);
     all_billable += s.billable;
     all_transport += s.transport;
     mlproto_json_obj(&j);

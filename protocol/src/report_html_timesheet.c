@@ -46,20 +46,9 @@ int mlproto_html_timesheet(mlproto_buf *out, const mlproto_html_options *o,
   size_t shown = 0;
   for (size_t i = 0; i < n; i++) {
     const mlproto_grant_report *gr = g[i];
-    uint64_t bill_sum = 0, tr_sum = 0;
-    uint32_t held = 0;
-    for (size_t k = 0; k < gr->n_contacts; k++) {
-      int bill;
-      const mlproto_report_contact *x = &gr->contacts[k];
-      if (x->period >= 0 && x->local_date >= first && x->local_date <= last)
-        tr_sum += x->transport_minutes; /* as the timesheet document */
-      if (!mlproto__timesheet_listed(x, first, last, &bill))
-        continue;
-      if (bill) {
-        bill_sum += x->minutes;
-        held++;
-      }
-    }
+    mlproto__month_sum sum = mlproto__month_of(gr, first, last); /* the document's figures */
+    uint64_t bill_sum = sum.billable, tr_sum = sum.transport;
+    uint32_t held = sum.contacts;
     all_bill += bill_sum;
     all_tr += tr_sum;
     shown++;

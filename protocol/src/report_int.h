@@ -27,6 +27,15 @@ const char *mlproto__grant_state(const mlproto_grant_report *g);
 int mlproto__timesheet_listed(const mlproto_report_contact *x, mlproto_date first,
                               mlproto_date last, int *bill);
 mlproto_date mlproto__month_last(mlproto_date first);
+/* One grant's month first..last on the timesheet: billable minutes and the
+ * contacts that bill, transport minutes (every contact of the grant in the
+ * month). The timesheet document's figures, and the page's. */
+typedef struct mlproto__month_sum {
+  uint64_t billable, transport;
+  uint32_t contacts;
+} mlproto__month_sum;
+mlproto__month_sum mlproto__month_of(const mlproto_grant_report *g, mlproto_date first,
+                                     mlproto_date last);
 
 /* The words of the web pages (report_html_text.c): one table per language. */
 enum {
