@@ -39,10 +39,30 @@ void pg_buf_free(pg_txn *tx) {
   tiles_clear(tx);
   free(tx->tw);
   free(tx->tk);
+  free(tx->ck);
   free(tx->authors);
   free(tx->claims);
   free(tx->absent);
   free(tx->jcs);
+}
+
+/* ------------------------------------------------------------------ cases --- */
+
+pg_casek *pg_buf_case(const pg_txn *tx, const uint8_t case_id[16]) {
+  for (size_t i = 0; i < tx->n_ck; i++)
+    if (memcmp(tx->ck[i].case_id, case_id, 16) == 0) return &tx->ck[i];
+  return NULL;
+}
+
+int pg_buf_case_add(pg_txn *tx, const uint8_t case_id[16], uint64_t erased_ms) {
+  pg_casek *k = pg_buf_case(tx, case_id);
+  if (!k) {
+    if (GROW(tx, ck, n_ck, cap_ck)) return MLPROTO_ERR_OUT_OF_MEMORY;
+    k = &tx->ck[tx->n_ck++];
+    memcpy(k->case_id, case_id, 16);
+  }
+  k->erased_ms = erased_ms;
+  return MLPROTO_OK;
 }
 
 /* ---------------------------------------------------------------- authors --- */
@@ -57,13 +77,9 @@ pg_author *pg_buf_author(pg_txn *tx, const uint8_t author[32]) {
   return a;
 }
 
-int pg_buf_author_db(pg_txn *tx, pg_author *a) {
-  if (a->db_known) return MLPROTO_OK;
-  pg_par p = {0};
-  pg_p_bytes(&p, a->author, 32);
-  PGresult *r;
-  int rc = pg_exec(tx, P_AUTHOR_HEAD, &p, &r);
-  if (rc) return rc;
+int pg_buf_author_set(pg_author *a, const PGresult *r) {
+  int rc = MLPROTO_OK;
+  if (a->db_known) return rc;
   if (PQntuples(r) == 1) {
     a->db_seq = pg_r_u64(r, 0, 0);
     rc = pg_r_fixed(r, 0, 1, a->db_hash, 32);
@@ -71,8 +87,19 @@ int pg_buf_author_db(pg_txn *tx, pg_author *a) {
     a->db_seq = 0;
     memset(a->db_hash, 0, 32);
   }
-  PQclear(r);
   if (!rc) a->db_known = 1;
+  return rc;
+}
+
+int pg_buf_author_db(pg_txn *tx, pg_author *a) {
+  if (a->db_known) return MLPROTO_OK;
+  pg_par p = {0};
+  pg_p_bytes(&p, a->author, 32);
+  PGresult *r;
+  int rc = pg_exec(tx, P_AUTHOR_HEAD, &p, &r);
+  if (rc) return rc;
+  rc = pg_buf_author_set(a, r);
+  PQclear(r);
   return rc;
 }
 
@@ -133,6 +160,17 @@ static pg_tilew *tile_w(const pg_txn *tx, unsigned level, uint64_t idx) {
   return NULL;
 }
 
+void pg_buf_edges_set(pg_txn *tx, const PGresult *r) {
+  for (int i = 0; i < PQntuples(r); i++) {
+    uint64_t l = pg_r_u64(r, i, 0);
+    if (l >= PG_LEVELS) continue;
+    tx->edge[l].any = 1;
+    tx->edge[l].idx = pg_r_u64(r, i, 1);
+    tx->edge[l].len = (uint32_t)pg_r_u64(r, i, 2);
+  }
+  tx->edges_known = 1;
+}
+
 /* The stored length of tile (level, idx): from the last tile of each level
  * (read once), else looked up. */
 static int tile_db_len(pg_txn *tx, unsigned level, uint64_t idx, uint32_t *len) {
@@ -140,15 +178,8 @@ static int tile_db_len(pg_txn *tx, unsigned level, uint64_t idx, uint32_t *len) 
   if (!tx->edges_known) {
     PGresult *r;
     if ((rc = pg_exec(tx, P_TILE_EDGES, NULL, &r))) return rc;
-    for (int i = 0; i < PQntuples(r); i++) {
-      uint64_t l = pg_r_u64(r, i, 0);
-      if (l >= PG_LEVELS) continue;
-      tx->edge[l].any = 1;
-      tx->edge[l].idx = pg_r_u64(r, i, 1);
-      tx->edge[l].len = (uint32_t)pg_r_u64(r, i, 2);
-    }
+    pg_buf_edges_set(tx, r);
     PQclear(r);
-    tx->edges_known = 1;
   }
   if (!tx->edge[level].any || idx > tx->edge[level].idx) {
     *len = 0;

@@ -114,6 +114,13 @@ typedef struct pg_author {
   uint8_t db_hash[32], buf_hash[32];
 } pg_author;
 
+/* A case row read by a write transaction: its erasure time (0: none),
+ * exact until the commit (every writer holds the log-head lock). */
+typedef struct pg_casek {
+  uint8_t case_id[16];
+  uint64_t erased_ms;
+} pg_casek;
+
 typedef struct pg_claim {
   uint8_t case_id[16], mentor[16];
 } pg_claim;
@@ -153,6 +160,8 @@ typedef struct pg_txn {
   size_t n_tk, cap_tk;
   pg_author *authors;
   size_t n_authors, cap_authors;
+  pg_casek *ck;          /* cases case_owner read from the database */
+  size_t n_ck, cap_ck;
   pg_claim *claims;
   size_t n_claims, cap_claims;
   uint8_t (*absent)[16]; /* cases case_owner found unclaimed in the database */
@@ -259,8 +268,16 @@ int pg_buf_node_put(pg_txn *tx, unsigned level, uint64_t index, const uint8_t h[
 int pg_buf_node_get(pg_txn *tx, unsigned level, uint64_t index, uint8_t h[32]);
 int pg_buf_has_tiles(const pg_txn *tx);
 pg_author *pg_buf_author(pg_txn *tx, const uint8_t author[32]);
-/* The author's head in the database, looked up once per transaction. */
+/* The author's head in the database, looked up once per transaction
+ * (device_get of a write transaction reads it in the same round trip,
+ * pg_buf_author_set: a push asks for both). */
 int pg_buf_author_db(pg_txn *tx, pg_author *a);
+/* Takes a P_AUTHOR_HEAD result for a, unless a's head is known already. */
+int pg_buf_author_set(pg_author *a, const PGresult *r);
+/* Takes a P_TILE_EDGES result (read with the log-head lock at begin). */
+void pg_buf_edges_set(pg_txn *tx, const PGresult *r);
+pg_casek *pg_buf_case(const pg_txn *tx, const uint8_t case_id[16]);
+int pg_buf_case_add(pg_txn *tx, const uint8_t case_id[16], uint64_t erased_ms);
 const pg_row *pg_buf_row_at(const pg_txn *tx, const uint8_t author[32], uint64_t seq);
 const pg_claim *pg_buf_claim(const pg_txn *tx, const uint8_t case_id[16]);
 int pg_buf_is_absent(const pg_txn *tx, const uint8_t case_id[16]);

@@ -204,8 +204,26 @@ static int device_by(mls_txn *tx, enum pg_stmt id, const uint8_t *key, size_t n,
   return rc;
 }
 
-int pg_device_get(mls_txn *tx, const uint8_t pub[32], mls_device *out) {
-  return device_by(tx, P_DEVICE_GET, pub, 32, out);
+/* In a write transaction the device's author head comes in the same round
+ * trip (a push reads the device under the lock, then its head). */
+int pg_device_get(mls_txn *base, const uint8_t pub[32], mls_device *out) {
+  pg_txn *tx = PTX(base);
+  pg_author *a = tx->write && !tx->failed ? pg_buf_author(tx, pub) : NULL;
+  if (!a || a->db_known) return device_by(base, P_DEVICE_GET, pub, 32, out);
+  pg_par p = {0};
+  pg_p_bytes(&p, pub, 32);
+  pg_cmd cmds[2] = {{.id = P_DEVICE_GET, .p = &p}, {.id = P_AUTHOR_HEAD, .p = &p}};
+  int rc = pg_pipeline(tx->st, tx->c, cmds, 2);
+  if (rc) {
+    tx->failed = rc;
+  } else if (PQntuples(cmds[0].res) == 0) {
+    rc = MLPROTO_ERR_NOT_FOUND;
+  } else {
+    rc = read_device(cmds[0].res, 0, out);
+    if (!rc) rc = pg_buf_author_set(a, cmds[1].res);
+  }
+  for (size_t i = 0; i < 2; i++) PQclear(cmds[i].res);
+  return rc;
 }
 
 int pg_device_get_by_id(mls_txn *tx, const uint8_t id[16], mls_device *out) {
@@ -373,6 +391,8 @@ int pg_case_owner(mls_txn *base, const uint8_t case_id[16], uint8_t mentor[16]) 
   }
   if (rc) return rc;
   rc = pg_r_fixed(r, 0, 0, mentor, 16);
+  /* its erasure time too: push asks case_erased_get next */
+  if (!rc && tx->write) rc = pg_buf_case_add(tx, case_id, pg_r_u64(r, 0, 1));
   PQclear(r);
   return rc;
 }
@@ -394,6 +414,11 @@ int pg_case_erased_get(mls_txn *base, const uint8_t case_id[16], uint64_t *erase
     *erased_ms = 0; /* claimed by this transaction, not erased yet */
     return tx->failed;
   }
+  const pg_casek *k = tx->write ? pg_buf_case(tx, case_id) : NULL;
+  if (k) {
+    *erased_ms = k->erased_ms;
+    return tx->failed;
+  }
   pg_par p = {0};
   pg_p_bytes(&p, case_id, 16);
   PGresult *r;
@@ -412,7 +437,10 @@ int pg_case_erased_set(mls_txn *base, const uint8_t case_id[16], uint64_t now_ms
   pg_par p = {0};
   pg_p_bytes(&p, case_id, 16);
   pg_p_i64(&p, now_ms);
-  return update_one(tx, P_CASE_ERASED_SET, &p);
+  rc = update_one(tx, P_CASE_ERASED_SET, &p);
+  pg_casek *k = tx->write ? pg_buf_case(tx, case_id) : NULL;
+  if (!rc && k && k->erased_ms == 0) k->erased_ms = now_ms; /* the earlier time stays */
+  return rc;
 }
 
 int pg_case_list(mls_txn *base, mls_case_state_fn fn, void *ud) {

@@ -779,10 +779,31 @@ static void t_devices(void **state) {
   memset(full.label, 'L', MLS_LABEL_MAX);
   full.label[MLS_LABEL_MAX] = 0;
   assert_int_equal(MLS_TX(tx, device_add, &full), MLPROTO_OK);
+  assert_int_equal(append_n(tx, 3, 0x30, NULL, 0, 1), MLPROTO_OK); /* a's records 1..3 */
+  commit(tx);
+
+  /* a push reads the device, then its head (PostgreSQL: one round trip) */
+  tx = begin(st, MLS_TXN_WRITE);
+  mls_device got;
+  uint64_t seq = 0;
+  uint8_t head[32];
+  assert_int_equal(MLS_TX(tx, device_get, a.pub, &got), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, author_head, a.pub, &seq, head), MLPROTO_OK);
+  assert_int_equal(seq, 3);
+  assert_int_equal(append_n(tx, 2, 0x30, NULL, 0, 1), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, device_get, a.pub, &got), MLPROTO_OK); /* again, rows buffered */
+  assert_int_equal(MLS_TX(tx, author_head, a.pub, &seq, head), MLPROTO_OK);
+  assert_int_equal(seq, 5);
+  assert_int_equal(MLS_TX(tx, device_get, c.pub, &got), MLPROTO_OK); /* no records */
+  assert_int_equal(MLS_TX(tx, author_head, c.pub, &seq, head), MLPROTO_OK);
+  assert_int_equal(seq, 0);
+  commit(tx);
+  tx = begin(st, MLS_TXN_READ);
+  assert_int_equal(MLS_TX(tx, author_head, a.pub, &seq, head), MLPROTO_OK);
+  assert_int_equal(seq, 5);
   commit(tx);
 
   tx = begin(st, MLS_TXN_WRITE);
-  mls_device got;
   uint8_t nobody[32];
   memset(nobody, 0x77, 32);
   assert_int_equal(MLS_TX(tx, device_get, nobody, &got), MLPROTO_ERR_NOT_FOUND);
@@ -994,6 +1015,10 @@ static void t_cases(void **state) {
   assert_int_equal(MLS_TX(tx, case_claim, c3, m2), MLPROTO_OK);
   assert_int_equal(MLS_TX(tx, case_claim, c1, m2), MLPROTO_ERR_ALREADY_EXISTS);
   assert_int_equal(MLS_TX(tx, case_claim, c3, m1), MLPROTO_ERR_ALREADY_EXISTS);
+  /* asked first (PostgreSQL keeps the erasure time case_owner read) */
+  assert_int_equal(MLS_TX(tx, case_owner, c2, got), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, case_erased_get, c2, &erased), MLPROTO_OK);
+  assert_int_equal(erased, 0);
   assert_int_equal(MLS_TX(tx, case_erased_set, c2, 0), MLPROTO_ERR_INVALID_ARGUMENT);
   assert_int_equal(MLS_TX(tx, case_erased_set, c2, 700), MLPROTO_OK);
   assert_int_equal(MLS_TX(tx, case_erased_set, c2, 800), MLPROTO_OK); /* keeps the first */
@@ -1030,6 +1055,12 @@ static void t_cases(void **state) {
 
   tx = begin(st, MLS_TXN_WRITE);
   assert_int_equal(MLS_TX(tx, case_jobcentre_add, c1, "0101"), MLPROTO_OK); /* again, committed */
+  /* a committed erasure, read with the owner; a later one keeps it */
+  assert_int_equal(MLS_TX(tx, case_owner, c2, got), MLPROTO_OK);
+  assert_memory_equal(got, m2, 16);
+  assert_int_equal(MLS_TX(tx, case_erased_set, c2, 990), MLPROTO_OK);
+  assert_int_equal(MLS_TX(tx, case_erased_get, c2, &erased), MLPROTO_OK);
+  assert_int_equal(erased, 700);
   commit(tx);
   tx = begin(st, MLS_TXN_READ);
   uint8_t order[8] = {0};
