@@ -54,6 +54,7 @@ void mls__conn_read_start(struct mls_conn *c);
 static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive, const char *method);
 void mls__conn_linger(struct mls_conn *c);
 static void conn_refuse(struct mls_conn *c, int code, const char *detail);
+static void refusal_init(mls_response *resp, int code, const char *detail, int want_json);
 void mls__conn_linger_end(struct mls_conn *c, mls_linger_end end);
 
 static uint64_t wall_ms(void) {
@@ -246,8 +247,7 @@ static void timer_cb(uv_timer_t *t) {
       return;
     }
     mls_response resp;
-    memset(&resp, 0, sizeof resp);
-    mls_app_error(&resp, MLPROTO_ERR_REQUEST_TIMEOUT, "request not completed in time", c->want_json);
+    refusal_init(&resp, MLPROTO_ERR_REQUEST_TIMEOUT, "request not completed in time", c->want_json);
     mls__net_log("info", "request_timeout", "conn=%llu", (unsigned long long)c->id);
     c->linger = 1; /* a slow client may still be sending: let it read the 408 */
     conn_respond(c, &resp, 0, NULL);
@@ -309,11 +309,27 @@ static void conn_respond(struct mls_conn *c, mls_response *resp, int keep_alive,
   mls__conn_timer_arm(c, s->opt.idle_timeout_ms);
 }
 
+/* Headers of every refusal decided by the network half. It answers before
+ * any route is known (a 431 for /jobcentre/ as for /v1/push), so it takes
+ * the strictest set: what the web pages send (docs/web.md) minus what only
+ * a page needs, and harmless to an API client. */
+#define REFUSAL_HEADERS                                                                     \
+  "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"                  \
+  "X-Content-Type-Options: nosniff\r\n"                                                     \
+  "Referrer-Policy: no-referrer\r\n"                                                        \
+  "Cache-Control: no-store\r\n"
+
+static void refusal_init(mls_response *resp, int code, const char *detail, int want_json) {
+  memset(resp, 0, sizeof *resp);
+  mls_app_error(resp, code, detail, want_json);
+  size_t n = strlen(resp->extra_headers);
+  snprintf(resp->extra_headers + n, sizeof resp->extra_headers - n, REFUSAL_HEADERS);
+}
+
 /* Refusal decided by the network half (bad HTTP, caps, timeouts). */
 static void conn_refuse(struct mls_conn *c, int code, const char *detail) {
   mls_response resp;
-  memset(&resp, 0, sizeof resp);
-  mls_app_error(&resp, code, detail, c->want_json);
+  refusal_init(&resp, code, detail, c->want_json);
   /* Every refusal here may leave the client sending the rest of its request. */
   c->linger = 1;
   if (resp.status == 503 || resp.status == 429) {
@@ -352,8 +368,7 @@ static void after_work_cb(uv_work_t *w, int status) {
     return;
   }
   if (status < 0) {
-    memset(&j->resp, 0, sizeof j->resp);
-    mls_app_error(&j->resp, MLPROTO_ERR_INTERNAL, "request cancelled", j->want_json);
+    refusal_init(&j->resp, MLPROTO_ERR_INTERNAL, "request cancelled", j->want_json);
   }
   conn_respond(c, &j->resp, j->keep_alive, j->req.method);
   job_free(j);
@@ -651,8 +666,7 @@ static void gate_after_cb(uv_work_t *w, int status) {
   }
   if (status < 0 || g->rc != MLPROTO_OK) {
     if (status < 0) {
-      memset(&g->resp, 0, sizeof g->resp);
-      mls_app_error(&g->resp, MLPROTO_ERR_INTERNAL, "request cancelled", c->want_json);
+      refusal_init(&g->resp, MLPROTO_ERR_INTERNAL, "request cancelled", c->want_json);
     }
     /* Refused without reading the body: the lingering close drops it as
      * ciphertext, and the parser's bytes (the head) go with it. */

@@ -21,6 +21,37 @@
 static uint8_t buf[1 << 20];
 #define HEALTH "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
+/* The headers of every refusal the network half decides (net_conn.c). */
+static void assert_refusal_headers(const char *resp) {
+  const char *end = strstr(resp, "\r\n\r\n");
+  assert_non_null(end);
+  static const char *const want[] = {
+      "\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n",
+      "\r\nX-Content-Type-Options: nosniff\r\n", "\r\nReferrer-Policy: no-referrer\r\n",
+      "\r\nCache-Control: no-store\r\n"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    const char *at = strstr(resp, want[i]);
+    if (!at || at > end) fail_msg("refusal lacks %s", want[i] + 2);
+  }
+}
+
+/* Sends req on a new connection: its answer has `status` and the headers. */
+static void refused_headers(ih_server *s, const char *req, size_t len, int status) {
+  ih_raw r = {0};
+  static uint8_t rbuf[16384];
+  size_t got = 0, used;
+  int st = 0;
+  char code[64];
+  assert_int_equal(ih_raw_connect(s, &r, 0, 10000), 0);
+  assert_int_equal(ih_raw_send(&r, req, len, 10000), 0);
+  assert_true(ih_raw_recv(&r, rbuf, sizeof rbuf - 1, &got, 1, 10000) >= 0);
+  rbuf[got] = 0;
+  assert_int_equal(ih_parse_response(rbuf, got, &st, code, &used), 0);
+  assert_int_equal(st, status);
+  assert_refusal_headers((const char *)rbuf);
+  ih_raw_free(&r);
+}
+
 static void test_timeouts(void **state) {
   ih_server s;
   const char *opts[] = {"--idle-timeout", "300ms", "--request-timeout", "700ms", NULL};
@@ -61,6 +92,8 @@ static void test_timeouts(void **state) {
   assert_int_equal(ih_parse_response(buf, got, &status, code, &used), 0);
   assert_int_equal(status, 408);
   assert_string_equal(code, "REQUEST_TIMEOUT");
+  buf[got < sizeof buf ? got : sizeof buf - 1] = 0;
+  assert_refusal_headers((const char *)buf);
   ih_raw_free(&r);
 
   /* Still serving. */
@@ -82,6 +115,9 @@ static void test_size_caps(void **state) {
   assert_int_equal(ih_request_once(&s, req, (size_t)n, 0, &status, code, 10000), 0);
   assert_int_equal(status, 431);
   assert_string_equal(code, "HEADERS_TOO_LARGE");
+  /* decided before any route: a page's answer gets a page's guard too */
+  n = snprintf(req, sizeof req, "GET /jobcentre/ HTTP/1.1\r\nHost: x\r\nX-Pad: %0*d\r\n\r\n", 5000, 0);
+  refused_headers(&s, req, (size_t)n, 431);
   n = snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: %0*d\r\n\r\n", 3000, 0);
   assert_int_equal(ih_request_once(&s, req, (size_t)n, 0, &status, code, 10000), 0);
   assert_int_equal(status, 200);
@@ -91,6 +127,9 @@ static void test_size_caps(void **state) {
   assert_int_equal(ih_request_once(&s, req, (size_t)n, 0, &status, code, 10000), 0);
   assert_int_equal(status, 413);
   assert_string_equal(code, "BODY_TOO_LARGE");
+  n = snprintf(req, sizeof req, "POST /jobcentre/login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+               65 * 1024);
+  refused_headers(&s, req, (size_t)n, 413);
 
   /* Chunked body that grows over the cap while being sent. */
   n = snprintf(req, sizeof req, "POST /v1/enroll HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
