@@ -5,8 +5,8 @@
  *     count: two clients behind one balancer are two addresses
  *     (--max-conns-per-address 2: a third connection of one client is
  *     refused, another client's is served), v1 and v2 headers alike;
- *   - the balancer's own health check (v2 LOCAL) is served, as the
- *     balancer's address;
+ *   - the balancer's own health checks (v2 LOCAL) are served, counted as
+ *     the balancer's address (a third over the cap of 2 is refused);
  *   - a balancer's connection without a header, with a malformed one, or
  *     with none within --request-timeout, is closed before TLS, and
  *     logged (proxy_header_invalid with its reason);
@@ -105,6 +105,16 @@ static void test_client_addresses(void **state) {
   /* without the header, the balancer would be one address of four
    * connections: over the cap of 2 from the third */
   assert_int_equal(log_count(&s, "reason=max_conns_per_address"), 1);
+  /* LOCAL counts as the balancer's own address: a second is served, a
+   * third is over the cap (while the clients' counts are untouched) */
+  ih_raw c2, c3;
+  n = v2_header(h, NULL, 0, 1);
+  assert_int_equal(via_lb(&s, &c2, h, n), 0);
+  assert_int_equal(healthz(&c2), 200);
+  assert_int_not_equal(via_lb(&s, &c3, h, n), 0);
+  ih_raw_free(&c3);
+  assert_int_equal(log_count(&s, "reason=max_conns_per_address"), 2);
+  ih_raw_free(&c2);
   for (int i = 0; i < 2; i++) ih_raw_free(&a[i]);
   ih_raw_free(&a[2]);
   ih_raw_free(&b);
