@@ -645,8 +645,19 @@ int bench_server(int argc, char **argv) {
     return 2;
   }
   size_t idle = fit_nofile((size_t)o.idle_conns, 256);
+  /* Behind HAProxy every connection is two of its descriptors: it raises
+   * its own limit to 2 x maxconn + ~600 and refuses to start when the hard
+   * limit (inherited from here) is lower. Its maxconn is idle + 256. */
+  int lb = o.haproxy || instances > 1;
+  struct rlimit rl;
+  if (lb && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY) {
+    size_t half = rl.rlim_max > 1024 ? (size_t)(rl.rlim_max - 1024) / 2 : 0;
+    size_t fit = half > 256 ? half - 256 : 0;
+    if (fit < idle) idle = fit;
+  }
   if (idle < (size_t)o.idle_conns)
-    fprintf(stderr, "server: RLIMIT_NOFILE allows only %zu idle connections of %.0f\n", idle, o.idle_conns);
+    fprintf(stderr, "server: RLIMIT_NOFILE allows only %zu idle connections of %.0f%s\n", idle, o.idle_conns,
+            lb ? " (HAProxy holds two descriptors for each)" : "");
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
