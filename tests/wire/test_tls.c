@@ -534,6 +534,71 @@ static void test_shared_ticket_secret(void **state) {
   mlproto_tls_config_free(cc);
 }
 
+/* A ticket sealed in the last second of an epoch resumes in the next one,
+ * at its own server (which rotated) and at a server configured only in the
+ * new epoch (an instance started after the boundary: it derives the
+ * previous epoch's key from the secret). Epochs of 4 s here; the test waits
+ * for a boundary (at most ~5 s), it times nothing. */
+static uint8_t *ticket_from(mlproto_tls_config *cc, mlproto_tls_config *sc, size_t *len) {
+  tls_link l;
+  pair(&l, cc, sc);
+  assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
+  uint8_t buf[16], *blob;
+  size_t n;
+  assert_int_equal(mlproto_tls_read(l.s, buf, sizeof buf, &n), MLPROTO_TLS_AGAIN);
+  tl_move(&l);
+  assert_int_equal(mlproto_tls_read(l.c, buf, sizeof buf, &n), MLPROTO_TLS_AGAIN);
+  assert_int_equal(mlproto_tls_get_resume(l.c, &blob, len), MLPROTO_OK);
+  tl_free(&l);
+  return blob;
+}
+
+static int resumes_with(mlproto_tls_config *cc, mlproto_tls_config *sc, const uint8_t *blob, size_t len) {
+  tls_link l;
+  pair(&l, cc, sc);
+  assert_int_equal(mlproto_tls_set_resume(l.c, blob, len), MLPROTO_OK);
+  assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
+  int resumed = mlproto_tls_resumed(l.s);
+  assert_int_equal(mlproto_tls_resumed(l.c), resumed);
+  tl_free(&l);
+  return resumed;
+}
+
+static mlproto_tls_config *epoch_server(const uint8_t *secret) {
+  mlproto_tls_server_options o = MLPROTO_TLS_SERVER_OPTIONS_INIT;
+  o.cert_pem = tl_cert();
+  o.cert_pem_len = strlen(o.cert_pem);
+  o.key_pem = tl_key();
+  o.key_pem_len = strlen(o.key_pem);
+  o.ticket_secret = secret;
+  o.ticket_lifetime_s = 4;
+  mlproto_tls_config *cfg = NULL;
+  assert_int_equal(mlproto_tls_config_server(&cfg, &o), MLPROTO_OK);
+  return cfg;
+}
+
+static void test_ticket_previous_epoch(void **state) {
+  (void)state;
+  uint8_t secret[MLPROTO_TLS_TICKET_SECRET_LEN];
+  memset(secret, 0x5a, sizeof secret);
+  mlproto_tls_config *cc = tl_client_config("localhost", NULL, tl_fingerprint(), 0);
+  mlproto_tls_config *a = epoch_server(secret);
+  while (time(NULL) % 4 != 3) usleep(20000); /* the last second of epoch e */
+  int64_t e = (int64_t)time(NULL) / 4;
+  size_t len1, len2;
+  uint8_t *t1 = ticket_from(cc, a, &len1), *t2 = ticket_from(cc, a, &len2);
+  assert_int_equal((int64_t)time(NULL) / 4, e); /* both sealed in epoch e */
+  while ((int64_t)time(NULL) / 4 == e) usleep(20000);
+  mlproto_tls_config *b = epoch_server(secret); /* first used in epoch e + 1 */
+  assert_int_equal(resumes_with(cc, b, t1, len1), 1);
+  assert_int_equal(resumes_with(cc, a, t2, len2), 1);
+  mlproto_tls_resume_free(t1, len1);
+  mlproto_tls_resume_free(t2, len2);
+  mlproto_tls_config_free(b);
+  mlproto_tls_config_free(a);
+  mlproto_tls_config_free(cc);
+}
+
 static void test_resumption_tls13(void **state) {
   (void)state;
   resumption(0);
@@ -800,6 +865,7 @@ int main(void) {
       cmocka_unit_test(test_renegotiation_refused),
       cmocka_unit_test(test_resumption_tls13),
       cmocka_unit_test(test_shared_ticket_secret),
+      cmocka_unit_test(test_ticket_previous_epoch),
       cmocka_unit_test(test_resumption_tls12),
       cmocka_unit_test(test_no_tickets),
       cmocka_unit_test(test_close_notify),
