@@ -467,9 +467,10 @@ static void resumption(unsigned max_version) {
 /* Servers with one ticket secret (tls.h ticket_secret) resume each other's
  * sessions; one with another secret, or with random keys, does not; and a
  * version-1 options struct (no ticket_secret field) is still accepted. */
-static mlproto_tls_config *shared_server(const uint8_t *secret, unsigned version) {
+static mlproto_tls_config *shared_server_life(const uint8_t *secret, unsigned version, uint32_t life_s) {
   mlproto_tls_server_options o = MLPROTO_TLS_SERVER_OPTIONS_INIT;
   o.version = version;
+  o.ticket_lifetime_s = life_s;
   o.cert_pem = tl_cert();
   o.cert_pem_len = strlen(o.cert_pem);
   o.key_pem = tl_key();
@@ -480,28 +481,44 @@ static mlproto_tls_config *shared_server(const uint8_t *secret, unsigned version
   return cfg;
 }
 
-/* A full handshake with a, the ticket absorbed; then one with b offering
- * it: whether b resumed. */
-static int resumes_across(mlproto_tls_config *cc, mlproto_tls_config *a, mlproto_tls_config *b) {
+static mlproto_tls_config *shared_server(const uint8_t *secret, unsigned version) {
+  return shared_server_life(secret, version, 0);
+}
+
+/* A full handshake with sc, its TLS 1.3 ticket absorbed: the client's
+ * resumption blob. */
+static uint8_t *ticket_from(mlproto_tls_config *cc, mlproto_tls_config *sc, size_t *len) {
   tls_link l;
-  pair(&l, cc, a);
+  pair(&l, cc, sc);
   assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
-  uint8_t buf[16];
+  uint8_t buf[16], *blob;
   size_t n;
   assert_int_equal(mlproto_tls_read(l.s, buf, sizeof buf, &n), MLPROTO_TLS_AGAIN);
   tl_move(&l);
   assert_int_equal(mlproto_tls_read(l.c, buf, sizeof buf, &n), MLPROTO_TLS_AGAIN);
-  uint8_t *blob;
-  size_t len;
-  assert_int_equal(mlproto_tls_get_resume(l.c, &blob, &len), MLPROTO_OK);
+  assert_int_equal(mlproto_tls_get_resume(l.c, &blob, len), MLPROTO_OK);
   tl_free(&l);
-  pair(&l, cc, b);
+  return blob;
+}
+
+/* A handshake with sc offering blob: whether it resumed (data then flows). */
+static int resumes_with(mlproto_tls_config *cc, mlproto_tls_config *sc, const uint8_t *blob, size_t len) {
+  tls_link l;
+  pair(&l, cc, sc);
   assert_int_equal(mlproto_tls_set_resume(l.c, blob, len), MLPROTO_OK);
   assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
   int resumed = mlproto_tls_resumed(l.s);
   assert_int_equal(mlproto_tls_resumed(l.c), resumed);
   if (resumed) stream(&l, l.c, l.s, 3000, 77);
   tl_free(&l);
+  return resumed;
+}
+
+/* A ticket of a, offered to b: whether b resumed. */
+static int resumes_across(mlproto_tls_config *cc, mlproto_tls_config *a, mlproto_tls_config *b) {
+  size_t len;
+  uint8_t *blob = ticket_from(cc, a, &len);
+  int resumed = resumes_with(cc, b, blob, len);
   mlproto_tls_resume_free(blob, len);
   return resumed;
 }
@@ -539,57 +556,19 @@ static void test_shared_ticket_secret(void **state) {
  * new epoch (an instance started after the boundary: it derives the
  * previous epoch's key from the secret). Epochs of 4 s here; the test waits
  * for a boundary (at most ~5 s), it times nothing. */
-static uint8_t *ticket_from(mlproto_tls_config *cc, mlproto_tls_config *sc, size_t *len) {
-  tls_link l;
-  pair(&l, cc, sc);
-  assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
-  uint8_t buf[16], *blob;
-  size_t n;
-  assert_int_equal(mlproto_tls_read(l.s, buf, sizeof buf, &n), MLPROTO_TLS_AGAIN);
-  tl_move(&l);
-  assert_int_equal(mlproto_tls_read(l.c, buf, sizeof buf, &n), MLPROTO_TLS_AGAIN);
-  assert_int_equal(mlproto_tls_get_resume(l.c, &blob, len), MLPROTO_OK);
-  tl_free(&l);
-  return blob;
-}
-
-static int resumes_with(mlproto_tls_config *cc, mlproto_tls_config *sc, const uint8_t *blob, size_t len) {
-  tls_link l;
-  pair(&l, cc, sc);
-  assert_int_equal(mlproto_tls_set_resume(l.c, blob, len), MLPROTO_OK);
-  assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
-  int resumed = mlproto_tls_resumed(l.s);
-  assert_int_equal(mlproto_tls_resumed(l.c), resumed);
-  tl_free(&l);
-  return resumed;
-}
-
-static mlproto_tls_config *epoch_server(const uint8_t *secret) {
-  mlproto_tls_server_options o = MLPROTO_TLS_SERVER_OPTIONS_INIT;
-  o.cert_pem = tl_cert();
-  o.cert_pem_len = strlen(o.cert_pem);
-  o.key_pem = tl_key();
-  o.key_pem_len = strlen(o.key_pem);
-  o.ticket_secret = secret;
-  o.ticket_lifetime_s = 4;
-  mlproto_tls_config *cfg = NULL;
-  assert_int_equal(mlproto_tls_config_server(&cfg, &o), MLPROTO_OK);
-  return cfg;
-}
-
 static void test_ticket_previous_epoch(void **state) {
   (void)state;
   uint8_t secret[MLPROTO_TLS_TICKET_SECRET_LEN];
   memset(secret, 0x5a, sizeof secret);
   mlproto_tls_config *cc = tl_client_config("localhost", NULL, tl_fingerprint(), 0);
-  mlproto_tls_config *a = epoch_server(secret);
+  mlproto_tls_config *a = shared_server_life(secret, MLPROTO_TLS_OPTIONS_VERSION, 4);
   while (time(NULL) % 4 != 3) usleep(20000); /* the last second of epoch e */
   int64_t e = (int64_t)time(NULL) / 4;
   size_t len1, len2;
   uint8_t *t1 = ticket_from(cc, a, &len1), *t2 = ticket_from(cc, a, &len2);
   assert_int_equal((int64_t)time(NULL) / 4, e); /* both sealed in epoch e */
   while ((int64_t)time(NULL) / 4 == e) usleep(20000);
-  mlproto_tls_config *b = epoch_server(secret); /* first used in epoch e + 1 */
+  mlproto_tls_config *b = shared_server_life(secret, MLPROTO_TLS_OPTIONS_VERSION, 4); /* first used in e + 1 */
   assert_int_equal(resumes_with(cc, b, t1, len1), 1);
   assert_int_equal(resumes_with(cc, a, t2, len2), 1);
   mlproto_tls_resume_free(t1, len1);
