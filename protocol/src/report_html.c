@@ -3,37 +3,9 @@
  * the sign-in and error pages, and the language of a request. The views:
  * report_html_overview.c, report_html_grant.c, report_html_timesheet.c. */
 #include "report_html_int.h"
+#include "util_int.h"
 
 /* ------------------------------------------------------------ escaping */
-
-/* Length of the valid UTF-8 sequence at s[0..n) (RFC 3629: no overlong
- * forms, no surrogates, at most U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  size_t len;
-  unsigned min;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    len = 2, min = 0x80;
-  else if (c >= 0xe0 && c <= 0xef)
-    len = 3, min = 0x800;
-  else if (c >= 0xf0 && c <= 0xf4)
-    len = 4, min = 0x10000;
-  else
-    return 0;
-  if (n < len)
-    return 0;
-  unsigned cp = c & (0x3f >> (len - 1));
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return len;
-}
 
 int mlproto_html_escape(mlproto_buf *out, const char *s, size_t n) {
   if (out == NULL)
@@ -58,7 +30,8 @@ int mlproto_html_escape(mlproto_buf *out, const char *s, size_t n) {
       if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
         rep = "\xef\xbf\xbd";
       } else if (c >= 0x80) {
-        adv = utf8_seq(p + i, n - i);
+        uint32_t cp;
+        adv = mlproto__utf8_next(p + i, n - i, &cp); /* RFC 3629; 0: not valid */
         if (adv == 0) {
           rep = "\xef\xbf\xbd"; /* U+FFFD for the byte */
           adv = 1;
