@@ -88,6 +88,17 @@ static int has_status(const mlproto_grant_report *g, int s) {
 
 static const char *const SORT_NAME[] = {"ref", "mentor", "start", "missed"};
 
+const char *mlproto_html_sort_name(int sort) {
+  return sort >= 0 && sort <= MLPROTO_HTML_SORT_MISSED ? SORT_NAME[sort] : NULL;
+}
+
+int mlproto_html_sort_parse(const char *s, size_t n) {
+  for (int i = 0; s && i <= MLPROTO_HTML_SORT_MISSED; i++)
+    if (strlen(SORT_NAME[i]) == n && memcmp(SORT_NAME[i], s, n) == 0)
+      return i;
+  return -1;
+}
+
 /* The overview's URL for a query (status -1: none; page 0: none). */
 static void overview_href(const hw *w, char *b, size_t cap, int sort, int status, size_t page,
                           int csv) {

@@ -325,6 +325,14 @@ int app_q_u64(ctx *c, const qparam *p, uint64_t *out) {
   return MLPROTO_OK;
 }
 
+int app_q_month(const qparam *p, mlproto_date *first) {
+  char day[11];
+  if (p->len != 7) return MLPROTO_ERR_BAD_QUERY;
+  memcpy(day, p->val, 7);
+  memcpy(day + 7, "-01", 4);
+  return mlproto_date_parse(first, day, 10) == MLPROTO_OK ? MLPROTO_OK : MLPROTO_ERR_BAD_QUERY;
+}
+
 /* ---------------------------------------------------------------- ops --- */
 
 int app_h_healthz(ctx *c) {

@@ -144,6 +144,9 @@ int app_need_proto_body(ctx *c);
 int app_parse_query(ctx *c, qparam *ps, size_t n);
 /* A decimal 0..INT64_MAX without sign or leading zero; BAD_QUERY otherwise. */
 int app_q_u64(ctx *c, const qparam *p, uint64_t *out);
+/* A month "YYYY-MM": its first day; BAD_QUERY otherwise (nothing answered:
+ * the API and the pages word the refusal each their own way). */
+int app_q_month(const qparam *p, mlproto_date *first);
 
 /* app_log.c: tree heads. */
 void app_sth_to_pb(Mentorlog__V1__SignedTreeHead *pb, const mlproto_sth *s);

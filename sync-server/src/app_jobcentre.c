@@ -664,13 +664,8 @@ int app_h_timesheet(ctx *c) {
   int format;
   if ((rc = app_parse_query(c, ps, 2)) || (rc = q_format(c, &ps[1], &format))) return rc;
   mlproto_date month = MLPROTO_DATE_NONE;
-  char day[11];
   if (!ps[0].seen) return app_fail(c, MLPROTO_ERR_BAD_QUERY, "month=YYYY-MM is required");
-  if (ps[0].len != 7) return app_fail(c, MLPROTO_ERR_BAD_QUERY, "month: YYYY-MM");
-  memcpy(day, ps[0].val, 7);
-  memcpy(day + 7, "-01", 4);
-  if (mlproto_date_parse(&month, day, 10) != MLPROTO_OK)
-    return app_fail(c, MLPROTO_ERR_BAD_QUERY, "month: YYYY-MM");
+  if (app_q_month(&ps[0], &month)) return app_fail(c, MLPROTO_ERR_BAD_QUERY, "month: YYYY-MM");
   app_jc_grants g;
   if ((rc = app_jc_gather(c->app, jc, (int64_t)c->now, 0, &g))) return gather_failed(c, rc);
   mlproto_report_meta m;

@@ -513,13 +513,8 @@ static int h_overview(web *w) {
   int rc = web_query(w, ps, 4), csv;
   if (rc || (rc = is_csv(w, &ps[0], &csv))) return rc;
   mlproto_html_overview_query q = MLPROTO_HTML_OVERVIEW_QUERY_INIT;
-  static const char *const SORTS[] = {"ref", "mentor", "start", "missed"};
-  if (ps[1].seen) {
-    q.sort = -1;
-    for (int i = 0; i < 4; i++)
-      if (strlen(SORTS[i]) == ps[1].len && memcmp(SORTS[i], ps[1].val, ps[1].len) == 0) q.sort = i;
-    if (q.sort < 0) return web_error(w, MLPROTO_ERR_BAD_QUERY, "sort: ref, mentor, start or missed");
-  }
+  if (ps[1].seen && (q.sort = mlproto_html_sort_parse(ps[1].val, ps[1].len)) < 0)
+    return web_error(w, MLPROTO_ERR_BAD_QUERY, "sort: ref, mentor, start or missed");
   if (ps[2].seen) {
     for (int s = 0; s <= 4 && q.status < 0; s++) {
       const char *name = mlproto_period_status_name(s);
@@ -598,12 +593,7 @@ static int h_timesheet(web *w) {
   if (rc || (rc = is_csv(w, &ps[0], &csv))) return rc;
   mlproto_date month = MLPROTO_DATE_NONE;
   if (ps[1].seen) {
-    char day[11];
-    if (ps[1].len != 7) return web_error(w, MLPROTO_ERR_BAD_QUERY, "month: YYYY-MM");
-    memcpy(day, ps[1].val, 7);
-    memcpy(day + 7, "-01", 4);
-    if (mlproto_date_parse(&month, day, 10) != MLPROTO_OK)
-      return web_error(w, MLPROTO_ERR_BAD_QUERY, "month: YYYY-MM");
+    if (app_q_month(&ps[1], &month)) return web_error(w, MLPROTO_ERR_BAD_QUERY, "month: YYYY-MM");
   } else {
     /* this month, in Copenhagen */
     mlproto_date today;

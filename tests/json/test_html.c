@@ -263,6 +263,24 @@ static void pages_escape_values(void **state) {
 }
 
 /* Sort, filter and pages: 250 grants, 100 a page, links to the others. */
+/* The query names of the sorts: what the links write is what is parsed. */
+static void sort_names(void **state) {
+  (void)state;
+  for (int i = MLPROTO_HTML_SORT_REF; i <= MLPROTO_HTML_SORT_MISSED; i++) {
+    const char *name = mlproto_html_sort_name(i);
+    assert_non_null(name);
+    assert_int_equal(mlproto_html_sort_parse(name, strlen(name)), i);
+    assert_int_equal(mlproto_html_sort_parse(name, strlen(name) - 1), -1); /* a prefix */
+  }
+  assert_string_equal(mlproto_html_sort_name(MLPROTO_HTML_SORT_MISSED), "missed");
+  assert_null(mlproto_html_sort_name(-1));
+  assert_null(mlproto_html_sort_name(MLPROTO_HTML_SORT_MISSED + 1));
+  assert_int_equal(mlproto_html_sort_parse("refx", 4), -1);
+  assert_int_equal(mlproto_html_sort_parse("REF", 3), -1);
+  assert_int_equal(mlproto_html_sort_parse("", 0), -1);
+  assert_int_equal(mlproto_html_sort_parse(NULL, 0), -1);
+}
+
 static void overview_paged(void **state) {
   (void)state;
   enum { N = 250 };
@@ -352,6 +370,7 @@ int main(void) {
       cmocka_unit_test(escape_table),
       cmocka_unit_test(dates_and_languages),
       cmocka_unit_test(pages_escape_values),
+      cmocka_unit_test(sort_names),
       cmocka_unit_test(overview_paged),
       cmocka_unit_test(overview_by_mentor),
   };

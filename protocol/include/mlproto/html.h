@@ -81,6 +81,11 @@ enum {
   MLPROTO_HTML_SORT_START = 2,  /* start date, then reference */
   MLPROTO_HTML_SORT_MISSED = 3  /* most missed periods first, then reference */
 };
+/* The sort's name in the query string ("ref", "mentor", "start",
+ * "missed"), the one the overview's links write; NULL for another value. */
+const char *mlproto_html_sort_name(int sort);
+/* The MLPROTO_HTML_SORT_* named by s[0..n), or -1. */
+int mlproto_html_sort_parse(const char *s, size_t n);
 #define MLPROTO_HTML_PER_PAGE 100
 typedef struct mlproto_html_overview_query {
   int sort;      /* MLPROTO_HTML_SORT_* */
