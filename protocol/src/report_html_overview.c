@@ -78,10 +78,12 @@ static int by_missed(const void *pa, const void *pb) {
   return cmp_ref(a, b);
 }
 
-static int has_status(const mlproto_grant_report *g, int s) {
+/* Whether a period of g within the range has status s. */
+static int has_status(const mlproto_grant_report *g, int s, const mlproto_report_meta *m) {
   const mlproto_compliance *c = g->compliance;
   for (size_t k = 0; c && k < c->n_periods; k++)
-    if ((int)c->periods[k].status == s)
+    if ((int)c->periods[k].status == s &&
+        mlproto__span_meets(c->periods[k].start, c->periods[k].end, m->from, m->to))
       return 1;
   return 0;
 }
@@ -99,15 +101,25 @@ int mlproto_html_sort_parse(const char *s, size_t n) {
   return -1;
 }
 
-/* The overview's URL for a query (status -1: none; page 0: none). */
-static void overview_href(const hw *w, char *b, size_t cap, int sort, int status, size_t page,
-                          int csv) {
+/* The overview's URL for a query (status -1: none; page 0: none) and the
+ * range of m (from=, to= when set). */
+static void overview_href(const hw *w, const mlproto_report_meta *m, char *b, size_t cap, int sort,
+                          int status, size_t page, int csv) {
   size_t o = 0;
   o += (size_t)snprintf(b + o, cap - o, "/jobcentre/");
   const char *sep = "?";
   if (csv) {
     o += (size_t)snprintf(b + o, cap - o, "%sformat=csv", sep);
     sep = "&";
+  }
+  const mlproto_date bound[2] = {m->from, m->to};
+  static const char *const NAME[2] = {"from", "to"};
+  for (int i = 0; i < 2; i++) {
+    char d[16];
+    if (bound[i] != MLPROTO_DATE_NONE && mlproto_date_format(d, bound[i]) == MLPROTO_OK && o < cap) {
+      o += (size_t)snprintf(b + o, cap - o, "%s%s=%s", sep, NAME[i], d);
+      sep = "&";
+    }
   }
   if (sort != MLPROTO_HTML_SORT_REF && o < cap) {
     o += (size_t)snprintf(b + o, cap - o, "%ssort=%s", sep, SORT_NAME[sort]);
@@ -125,19 +137,25 @@ static void overview_href(const hw *w, char *b, size_t cap, int sort, int status
     hw_with_lang(w, b + o, cap - o, sep);
 }
 
-static void strip(hw *w, const mlproto_grant_report *g) {
+/* The periods of g within the range, as a strip of their statuses. */
+static void strip(hw *w, const mlproto_grant_report *g, const mlproto_report_meta *m) {
   const mlproto_compliance *c = g->compliance;
   if (c == NULL) {
     cell(w, "<span class=\"erased\">", hw_state_text(w, g), "</span>");
     return;
   }
-  if (c->n_periods == 0) {
+  size_t shown = 0;
+  for (size_t k = 0; k < c->n_periods; k++)
+    shown += (size_t)mlproto__span_meets(c->periods[k].start, c->periods[k].end, m->from, m->to);
+  if (shown == 0) {
     text(w, T(w, MLPROTO__T_NO_PERIODS));
     return;
   }
   raw(w, "<ol class=\"strip\">");
   for (size_t k = 0; k < c->n_periods; k++) {
     const mlproto_period *p = &c->periods[k];
+    if (!mlproto__span_meets(p->start, p->end, m->from, m->to))
+      continue;
     raw(w, "<li class=\"");
     raw(w, hw_status_class((int)p->status));
     raw(w, "\"><span class=\"wk\">");
@@ -160,10 +178,10 @@ static void td(hw *w, const char *cls, int label) {
   raw(w, "\">");
 }
 
-static void overview_row(hw *w, const row *r) {
+static void overview_row(hw *w, const row *r, const mlproto_report_meta *m) {
   const mlproto_grant_report *g = r->g;
   mlproto__range_figures f;
-  mlproto__report_figures(&f, g, MLPROTO_DATE_NONE, MLPROTO_DATE_NONE);
+  mlproto__report_figures(&f, g, m->from, m->to);
   char href[128];
   hw_grant_href(w, href, sizeof href, g, "");
   raw(w, "<tr>\n<th scope=\"row\" class=\"ref\"><a href=\"");
@@ -191,7 +209,7 @@ static void overview_row(hw *w, const row *r) {
     hw_rule(w, &g->grant.rule);
   raw(w, "</td>\n");
   td(w, "periods", MLPROTO__T_PERIODS);
-  strip(w, g);
+  strip(w, g, m);
   raw(w, "</td>\n");
   td(w, "num hours", MLPROTO__T_HOURS);
   if (g->compliance) {
@@ -208,7 +226,48 @@ static void overview_row(hw *w, const row *r) {
   raw(w, "</td>\n</tr>\n");
 }
 
-static void overview_controls(hw *w, const mlproto_html_overview_query *q) {
+/* The range: a GET form of two date fields (empty: no bound), keeping the
+ * order, the filter and the language. */
+static void range_form(hw *w, const mlproto_report_meta *m, const mlproto_html_overview_query *q) {
+  raw(w, "<form class=\"range\" method=\"get\" action=\"/jobcentre/\" aria-label=\"");
+  text(w, T(w, MLPROTO__T_RANGE));
+  raw(w, "\">\n");
+  const mlproto_date bound[2] = {m->from, m->to};
+  static const char *const NAME[2] = {"from", "to"};
+  static const int LABEL[2] = {MLPROTO__T_FROM, MLPROTO__T_TO};
+  for (int i = 0; i < 2; i++) {
+    char d[16] = "";
+    if (bound[i] != MLPROTO_DATE_NONE && mlproto_date_format(d, bound[i]) != MLPROTO_OK)
+      d[0] = '\0';
+    raw(w, "<label>");
+    text(w, T(w, LABEL[i]));
+    raw(w, " <input type=\"date\" name=\"");
+    raw(w, NAME[i]);
+    raw(w, "\" value=\"");
+    text(w, d);
+    raw(w, "\"></label>\n");
+  }
+  if (q->sort != MLPROTO_HTML_SORT_REF) {
+    raw(w, "<input type=\"hidden\" name=\"sort\" value=\"");
+    text(w, mlproto_html_sort_name(q->sort));
+    raw(w, "\">\n");
+  }
+  if (q->status >= 0) {
+    raw(w, "<input type=\"hidden\" name=\"status\" value=\"");
+    text(w, mlproto_period_status_name(q->status));
+    raw(w, "\">\n");
+  }
+  if (w->o->lang_in_links) {
+    raw(w, "<input type=\"hidden\" name=\"lang\" value=\"");
+    text(w, T(w, MLPROTO__T_LANG_CODE));
+    raw(w, "\">\n");
+  }
+  raw(w, "<button type=\"submit\">");
+  text(w, T(w, MLPROTO__T_SHOW));
+  raw(w, "</button>\n</form>\n");
+}
+
+static void overview_controls(hw *w, const mlproto_report_meta *m, const mlproto_html_overview_query *q) {
   char href[256];
   static const int SORT_TEXT[] = {MLPROTO__T_SORT_REF, MLPROTO__T_SORT_MENTOR,
                                   MLPROTO__T_SORT_START, MLPROTO__T_SORT_MISSED};
@@ -218,7 +277,7 @@ static void overview_controls(hw *w, const mlproto_html_overview_query *q) {
   text(w, T(w, MLPROTO__T_SORT));
   raw(w, ":</p><ul>");
   for (int s = 0; s < 4; s++) {
-    overview_href(w, href, sizeof href, s, q->status, 0, 0);
+    overview_href(w, m, href, sizeof href, s, q->status, 0, 0);
     raw(w, "<li>");
     hw_link(w, href, T(w, SORT_TEXT[s]), q->sort == s);
     raw(w, "</li>");
@@ -228,12 +287,12 @@ static void overview_controls(hw *w, const mlproto_html_overview_query *q) {
   raw(w, "\">\n<p>");
   text(w, T(w, MLPROTO__T_FILTER));
   raw(w, ":</p><ul>");
-  overview_href(w, href, sizeof href, q->sort, -1, 0, 0);
+  overview_href(w, m, href, sizeof href, q->sort, -1, 0, 0);
   raw(w, "<li>");
   hw_link(w, href, T(w, MLPROTO__T_ALL), q->status < 0);
   raw(w, "</li>");
   for (size_t i = 0; i < N_STATUS; i++) {
-    overview_href(w, href, sizeof href, q->sort, hw_STATUS_ORDER[i], 0, 0);
+    overview_href(w, m, href, sizeof href, q->sort, hw_STATUS_ORDER[i], 0, 0);
     raw(w, "<li>");
     hw_link(w, href, mlproto_period_status_name(hw_STATUS_ORDER[i]), q->status == hw_STATUS_ORDER[i]);
     raw(w, "</li>");
@@ -241,7 +300,8 @@ static void overview_controls(hw *w, const mlproto_html_overview_query *q) {
   raw(w, "</ul>\n</nav>\n");
 }
 
-static void pager(hw *w, const mlproto_html_overview_query *q, size_t page, size_t pages) {
+static void pager(hw *w, const mlproto_report_meta *m, const mlproto_html_overview_query *q,
+                  size_t page, size_t pages) {
   if (pages <= 1)
     return;
   char href[256];
@@ -249,7 +309,7 @@ static void pager(hw *w, const mlproto_html_overview_query *q, size_t page, size
   text(w, T(w, MLPROTO__T_PAGES));
   raw(w, "\"><ul>");
   if (page > 0) {
-    overview_href(w, href, sizeof href, q->sort, q->status, page - 1, 0);
+    overview_href(w, m, href, sizeof href, q->sort, q->status, page - 1, 0);
     raw(w, "<li>");
     hw_link(w, href, T(w, MLPROTO__T_PREV), 0);
     raw(w, "</li>");
@@ -258,7 +318,7 @@ static void pager(hw *w, const mlproto_html_overview_query *q, size_t page, size
   fmt(w, "%s %zu %s %zu", T(w, MLPROTO__T_PAGE), page + 1, T(w, MLPROTO__T_OF), pages);
   raw(w, "</li>");
   if (page + 1 < pages) {
-    overview_href(w, href, sizeof href, q->sort, q->status, page + 1, 0);
+    overview_href(w, m, href, sizeof href, q->sort, q->status, page + 1, 0);
     raw(w, "<li>");
     hw_link(w, href, T(w, MLPROTO__T_NEXT), 0);
     raw(w, "</li>");
@@ -278,13 +338,13 @@ int mlproto_html_overview(mlproto_buf *out, const mlproto_html_options *o,
   hw w = {.out = out, .o = o};
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    if (q->status >= 0 && !has_status(g[i], q->status))
+    if (q->status >= 0 && !has_status(g[i], q->status, m))
       continue;
     row *r = &rows[k++];
     r->g = g[i];
     r->mentor = hw_mentor_of(&w, g[i]);
     mlproto__range_figures f;
-    mlproto__report_figures(&f, g[i], MLPROTO_DATE_NONE, MLPROTO_DATE_NONE);
+    mlproto__report_figures(&f, g[i], m->from, m->to);
     r->missed = f.missed + f.missed_with_attempts;
   }
   static int (*const CMP[])(const void *, const void *) = {by_ref, by_mentor, by_start,
@@ -300,9 +360,10 @@ int mlproto_html_overview(mlproto_buf *out, const mlproto_html_options *o,
   mlproto_html_options plain = *o;
   plain.lang_in_links = 0; /* the language switch adds its own lang= */
   hw ws = {.out = NULL, .o = &plain};
-  overview_href(&ws, self, sizeof self, q->sort, q->status, page, 0);
+  overview_href(&ws, m, self, sizeof self, q->sort, q->status, page, 0);
   hw_page_begin(&w, T(&w, MLPROTO__T_OVERVIEW), m->jobcentre_id, self);
-  overview_controls(&w, q);
+  overview_controls(&w, m, q);
+  range_form(&w, m, q);
   raw(&w, "<p class=\"count\">");
   if (k)
     fmt(&w, "%s %zu–%zu %s %zu %s", T(&w, MLPROTO__T_SHOWING), lo + 1, hi, T(&w, MLPROTO__T_OF),
@@ -327,12 +388,12 @@ int mlproto_html_overview(mlproto_buf *out, const mlproto_html_options *o,
     }
     raw(&w, "</tr>\n</thead>\n<tbody>\n");
     for (size_t i = lo; i < hi; i++)
-      overview_row(&w, &rows[i]);
+      overview_row(&w, &rows[i], m);
     raw(&w, "</tbody>\n</table>\n");
   }
-  pager(&w, q, page, pages);
+  pager(&w, m, q, page, pages);
   char csv[256];
-  overview_href(&w, csv, sizeof csv, MLPROTO_HTML_SORT_REF, -1, 0, 1);
+  overview_href(&w, m, csv, sizeof csv, MLPROTO_HTML_SORT_REF, -1, 0, 1);
   hw_csv_link(&w, csv);
   hw_page_end(&w, m);
   mlproto_free(rows);

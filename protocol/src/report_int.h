@@ -171,6 +171,10 @@ enum {
   MLPROTO__T_MONTH_10,
   MLPROTO__T_MONTH_11,
   MLPROTO__T_MONTH_12,
+  MLPROTO__T_RANGE,
+  MLPROTO__T_FROM,
+  MLPROTO__T_TO,
+  MLPROTO__T_SHOW,
   MLPROTO__T_COUNT
 };
 /* The text of id in lang (never NULL). */

@@ -325,6 +325,26 @@ int app_q_u64(ctx *c, const qparam *p, uint64_t *out) {
   return MLPROTO_OK;
 }
 
+int app_q_range(const qparam *from, const qparam *to, int empty_is_none, mlproto_date *f,
+                mlproto_date *t, const char **why) {
+  const qparam *ps[2] = {from, to};
+  mlproto_date *out[2] = {f, t};
+  for (int i = 0; i < 2; i++) {
+    *out[i] = MLPROTO_DATE_NONE;
+    if (!ps[i]->seen || (empty_is_none && ps[i]->len == 0)) continue;
+    if (ps[i]->len != 10 || mlproto_date_parse(out[i], ps[i]->val, ps[i]->len) != MLPROTO_OK) {
+      *out[i] = MLPROTO_DATE_NONE;
+      *why = ps[i]->name;
+      return MLPROTO_ERR_BAD_QUERY;
+    }
+  }
+  if (*f != MLPROTO_DATE_NONE && *t != MLPROTO_DATE_NONE && (*t < *f || *t - *f > APP_REPORT_MAX_DAYS)) {
+    *why = "from <= to, at most 1100 days apart";
+    return MLPROTO_ERR_BAD_QUERY;
+  }
+  return MLPROTO_OK;
+}
+
 int app_q_month(const qparam *p, mlproto_date *first) {
   char day[11];
   if (p->len != 7) return MLPROTO_ERR_BAD_QUERY;

@@ -144,6 +144,13 @@ int app_need_proto_body(ctx *c);
 int app_parse_query(ctx *c, qparam *ps, size_t n);
 /* A decimal 0..INT64_MAX without sign or leading zero; BAD_QUERY otherwise. */
 int app_q_u64(ctx *c, const qparam *p, uint64_t *out);
+/* A report's range: from= and to= (YYYY-MM-DD, each optional; with
+ * empty_is_none an empty value is no bound, as a page's empty date field
+ * sends it), from <= to and at most APP_REPORT_MAX_DAYS apart. OK, or
+ * BAD_QUERY with *why the offending name or rule (nothing answered). */
+#define APP_REPORT_MAX_DAYS 1100
+int app_q_range(const qparam *from, const qparam *to, int empty_is_none, mlproto_date *f,
+                mlproto_date *t, const char **why);
 /* A month "YYYY-MM": its first day; BAD_QUERY otherwise (nothing answered:
  * the API and the pages word the refusal each their own way). */
 int app_q_month(const qparam *p, mlproto_date *first);

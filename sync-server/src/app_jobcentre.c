@@ -22,8 +22,6 @@
  * entries it uses; past it the answer is TOO_LARGE, not an exhausted server.
  * 2,000 grants of half a year are ~30 MB of envelopes. */
 #define REPORT_GATHER_CAP (512u << 20)
-/* The widest range a compliance or contacts report covers. */
-#define REPORT_MAX_DAYS 1100
 
 /* ------------------------------------------------------- grant index --- */
 
@@ -454,14 +452,6 @@ int app_jc_gather(mls_app *app, const char *jc, int64_t now, int with_mentors, a
 
 /* ----------------------------------------------------------- answers --- */
 
-static int q_date(ctx *c, const qparam *p, mlproto_date *out) {
-  *out = MLPROTO_DATE_NONE;
-  if (!p->seen) return MLPROTO_OK;
-  if (p->len != 10 || mlproto_date_parse(out, p->val, p->len) != MLPROTO_OK)
-    return app_fail(c, MLPROTO_ERR_BAD_QUERY, p->name);
-  return MLPROTO_OK;
-}
-
 static int q_format(ctx *c, const qparam *p, int *out) {
   *out = MLPROTO_REPORT_JSON;
   if (!p->seen || (p->len == 4 && memcmp(p->val, "json", 4) == 0)) return MLPROTO_OK;
@@ -474,13 +464,9 @@ static int q_format(ctx *c, const qparam *p, int *out) {
 
 static int q_range(ctx *c, const qparam *from, const qparam *to, mlproto_date *f,
                    mlproto_date *t) {
-  int rc = q_date(c, from, f);
-  if (!rc) rc = q_date(c, to, t);
-  if (rc) return rc;
-  if (*f != MLPROTO_DATE_NONE && *t != MLPROTO_DATE_NONE &&
-      (*t < *f || *t - *f > REPORT_MAX_DAYS))
-    return app_fail(c, MLPROTO_ERR_BAD_QUERY, "from <= to, at most 1100 days apart");
-  return MLPROTO_OK;
+  const char *why = NULL;
+  int rc = app_q_range(from, to, 0, f, t, &why);
+  return rc ? app_fail(c, rc, why) : MLPROTO_OK;
 }
 
 static void add_header(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -509,9 +509,14 @@ static int parse_page(const qparam *p, size_t *out) {
 
 static int h_overview(web *w) {
   ctx *c = w->c;
-  qparam ps[] = {{.name = "format"}, {.name = "sort"}, {.name = "status"}, {.name = "page"}};
-  int rc = web_query(w, ps, 4), csv;
+  qparam ps[] = {{.name = "format"}, {.name = "sort"}, {.name = "status"}, {.name = "page"},
+                 {.name = "from"},   {.name = "to"}};
+  int rc = web_query(w, ps, 6), csv;
   if (rc || (rc = is_csv(w, &ps[0], &csv))) return rc;
+  mlproto_date from, to;
+  const char *why = NULL;
+  /* the range form's empty fields send from= and to=: no bound */
+  if ((rc = app_q_range(&ps[4], &ps[5], 1, &from, &to, &why))) return web_error(w, rc, why);
   mlproto_html_overview_query q = MLPROTO_HTML_OVERVIEW_QUERY_INIT;
   if (ps[1].seen && (q.sort = mlproto_html_sort_parse(ps[1].val, ps[1].len)) < 0)
     return web_error(w, MLPROTO_ERR_BAD_QUERY, "sort: ref, mentor, start or missed");
@@ -526,11 +531,16 @@ static int h_overview(web *w) {
   if (parse_page(&ps[3], &q.page)) return web_error(w, MLPROTO_ERR_BAD_QUERY, "page: 1, 2, ...");
   app_jc_grants g;
   if ((rc = gathered(w, &g))) return rc;
+  /* as GET /v1/jobcentre/compliance?from=&to=: the grants that meet the
+   * range, their figures within it */
+  g.n = mlproto_grant_reports_keep_range(g.g, g.n, from, to);
   mlproto_report_meta m;
   app_jc_meta(&m, c, &g, w->jc);
+  m.from = from;
+  m.to = to;
   const mlproto_grant_report *const *gs = (const mlproto_grant_report *const *)g.g;
   if (csv) {
-    /* GET /v1/jobcentre/compliance?format=csv, without a range */
+    /* GET /v1/jobcentre/compliance?from=&to=&format=csv */
     body_begin(c, WEB_CSV_CAP);
     rc = csv_answer(w, "compliance",
                     mlproto_report_compliance(&c->resp->body, MLPROTO_REPORT_CSV, &m, gs, g.n));

@@ -98,6 +98,12 @@ try {
   await page.setRequestInterception(true);
   page.on('request', (r) => {
     const u = new URL(r.url());
+    // data: URLs never leave the machine: Chromium draws a date field's
+    // calendar icon from one (its own stylesheet, not the page's)
+    if (u.protocol === 'data:') {
+      r.continue();
+      return;
+    }
     if (u.hostname !== '127.0.0.1' || u.port !== base.port) {
       problems.push(`a request left the server: ${r.url()}`);
       r.abort();
@@ -178,6 +184,25 @@ try {
     check(shown.every((ls) => ls.includes(st)), `the ${st} filter shows a grant without ${st}`);
   }
   check(rows.some((r) => r.statuses.includes('MISSED')), 'no MISSED period to filter by');
+
+  // 3b. a range, chosen in the form (a GET): one day, today, so every grant
+  // shown has the one period that holds it; the links keep the range
+  const day = new Date().toISOString().slice(0, 10);
+  await page.goto(`${URL0}/jobcentre/`, { waitUntil: 'load' });
+  for (const name of ['from', 'to'])
+    await page.$eval(`form.range input[name=${name}]`, (e, v) => { e.value = v; }, day);
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('form.range button')]);
+  const ranged = new URL(page.url());
+  check(ranged.searchParams.get('from') === day && ranged.searchParams.get('to') === day,
+        `the range form sent ${ranged.search}`);
+  const strips = await page.$$eval('table.overview tbody tr', (trs) => trs.map((tr) =>
+    tr.querySelectorAll('ol.strip li').length));
+  check(strips.length > 0, 'no grant meets today');
+  check(strips.every((k) => k === 1), `a grant shows ${strips.join(',')} periods for one day`);
+  check((await page.$eval('form.range input[name=from]', (e) => e.value)) === day, 'the form forgot the range');
+  const sortHref = await page.$eval('nav.controls a[href*="sort=mentor"]', (a) => a.getAttribute('href'));
+  check(sortHref.includes(`from=${day}`) && sortHref.includes(`to=${day}`), `a sort link drops the range: ${sortHref}`);
+  await page.screenshot({ path: path.join(OUT, 'overview-range.png'), fullPage: true });
 
   // 4. a grant
   const target = rows[0];

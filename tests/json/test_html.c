@@ -324,6 +324,60 @@ static void overview_paged(void **state) {
   for (int i = 0; i < N; i++) mlproto_grant_report_free(gs[i]);
 }
 
+/* A range (m.from, m.to): only the periods that meet it, in the strip and
+ * in the status filter; every link and the form keep it. */
+static void overview_range(void **state) {
+  (void)state;
+  mlproto_grant_report *g = evil_report(); /* weeks 45..52 of 2026; 45, 46 MISSED */
+  strcpy(g->case_ref, "KBH-1");
+  uint8_t root[32] = {0};
+  mlproto_report_meta m;
+  mlproto_report_meta_init(&m, 1, root, "o", 1796000000000LL, "kbh");
+  m.from = g->grant.start + 7; /* 2026-11-09 .. 15, week 46 */
+  m.to = g->grant.start + 13;
+  mlproto_html_options o = {.lang = MLPROTO_LANG_DA};
+  mlproto_html_overview_query q = MLPROTO_HTML_OVERVIEW_QUERY_INIT;
+  q.sort = MLPROTO_HTML_SORT_MISSED;
+  mlproto_buf b;
+  mlproto_buf_init(&b, 1u << 20);
+  const mlproto_grant_report *const *gs = (const mlproto_grant_report *const *)&g;
+  assert_int_equal(mlproto_html_overview(&b, &o, &m, gs, 1, &q), MLPROTO_OK);
+  const char *page = terminated(&b);
+  assert_only_our_markup(page);
+  assert_non_null(strstr(page, ">uge 46<"));
+  assert_null(strstr(page, ">uge 45<"));
+  assert_null(strstr(page, ">uge 47<"));
+  assert_non_null(strstr(page, "name=\"from\" value=\"2026-11-09\""));
+  assert_non_null(strstr(page, "name=\"to\" value=\"2026-11-15\""));
+  assert_non_null(strstr(page, "<input type=\"hidden\" name=\"sort\" value=\"missed\">"));
+  assert_non_null(strstr(page, "href=\"/jobcentre/?from=2026-11-09&amp;to=2026-11-15&amp;sort=mentor\""));
+  assert_non_null(strstr(page, "href=\"/jobcentre/?format=csv&amp;from=2026-11-09&amp;to=2026-11-15\""));
+  assert_non_null(strstr(page, "status=MISSED\""));
+  /* MET: none of its periods in the range is (week 46 is MISSED) */
+  mlproto_buf_reset(&b);
+  q.status = MLPROTO_PERIOD_MET;
+  assert_int_equal(mlproto_html_overview(&b, &o, &m, gs, 1, &q), MLPROTO_OK);
+  page = terminated(&b);
+  assert_null(strstr(page, ">KBH-1<"));
+  assert_non_null(strstr(page, "<input type=\"hidden\" name=\"status\" value=\"MET\">"));
+  mlproto_buf_reset(&b);
+  q.status = MLPROTO_PERIOD_MISSED;
+  assert_int_equal(mlproto_html_overview(&b, &o, &m, gs, 1, &q), MLPROTO_OK);
+  assert_non_null(strstr(terminated(&b), ">KBH-1<"));
+  /* a range after every period: the grant's row says so */
+  mlproto_buf_reset(&b);
+  q.status = -1;
+  m.from = g->grant.start + 200;
+  m.to = MLPROTO_DATE_NONE;
+  assert_int_equal(mlproto_html_overview(&b, &o, &m, gs, 1, &q), MLPROTO_OK);
+  page = terminated(&b);
+  assert_null(strstr(page, ">uge "));
+  assert_non_null(strstr(page, "name=\"to\" value=\"\""));
+  assert_null(strstr(page, "to=2"));
+  mlproto_buf_free(&b);
+  mlproto_grant_report_free(g);
+}
+
 /* Sorted by mentor: Danish order (æ, ø, å after z, case ignored). */
 static const char *const NAMES[] = {"Åse", "ærø", "Øster", "Zoe", "anna", "Bo", "Ærø"};
 static const char *by_index(void *ud, const uint8_t case_id[16]) {
@@ -372,6 +426,7 @@ int main(void) {
       cmocka_unit_test(pages_escape_values),
       cmocka_unit_test(sort_names),
       cmocka_unit_test(overview_paged),
+      cmocka_unit_test(overview_range),
       cmocka_unit_test(overview_by_mentor),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -663,6 +663,11 @@ static void every_answer_has_the_headers(void **state) {
       {"/jobcentre/", "who=me", 1, 400},
       {"/jobcentre/", "page=0", 1, 400},
       {"/jobcentre/", "lang=fr", 1, 400},
+      {"/jobcentre/", "from=&to=", 1, 200}, /* the range form's empty fields */
+      {"/jobcentre/", "from=2026-11-01&to=2026-11-30&status=MISSED", 1, 200},
+      {"/jobcentre/", "from=2026-02-30", 1, 400},
+      {"/jobcentre/", "from=2026-12-01&to=2026-11-01", 1, 400},
+      {"/jobcentre/", "from=2020-01-01&to=2026-01-01", 1, 400}, /* over 1,100 days */
       {path, NULL, 1, 200},
       {path, "format=csv", 1, 200},
       {path, "format=xml", 1, 400},
@@ -729,11 +734,16 @@ static void every_answer_has_the_headers(void **state) {
  * pages' figures are the API's JSON figures. */
 static void downloads_are_the_api(void **state) {
   fx *f = *state;
-  char sid[64], g1[33], path[96], api[96], month[8], q[48];
+  char sid[64], g1[33], path[96], api[96], month[8], q[48], from[16], to[16], rweb[80], rapi[80];
   signin(f, f->app, f->tok_kbh, sid);
   hex16(g1, f->g1);
   mlproto_month_format(month, f->today);
   snprintf(q, sizeof q, "month=%s&format=csv", month);
+  /* a range: the last two weeks (the page's link order, the API's) */
+  assert_int_equal(mlproto_date_format(from, f->today - 14), MLPROTO_OK);
+  assert_int_equal(mlproto_date_format(to, f->today), MLPROTO_OK);
+  snprintf(rweb, sizeof rweb, "format=csv&from=%s&to=%s", from, to);
+  snprintf(rapi, sizeof rapi, "from=%s&to=%s&format=csv", from, to);
   snprintf(path, sizeof path, "/jobcentre/grants/%s", g1);
   snprintf(api, sizeof api, "/v1/jobcentre/grants/%s/contacts", g1);
   const struct {
@@ -742,8 +752,9 @@ static void downloads_are_the_api(void **state) {
       {"/jobcentre/", "format=csv", "/v1/jobcentre/compliance", "format=csv"},
       {path, "format=csv", api, "format=csv"},
       {"/jobcentre/timesheet", q, "/v1/jobcentre/timesheet", q},
+      {"/jobcentre/", rweb, "/v1/jobcentre/compliance", rapi},
   };
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; i < sizeof PAIRS / sizeof PAIRS[0]; i++) {
     resp w = page(f, PAIRS[i].web, PAIRS[i].web_q, sid);
     sa_resp a = sa_get(f->app, (uint64_t)f->now, PAIRS[i].api, PAIRS[i].api_q, f->tok_kbh, NULL);
     assert_int_equal(w.status, 200);
