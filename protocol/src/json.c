@@ -403,18 +403,38 @@ static bool formula_lead(char ch) {
   return ch == '=' || ch == '+' || ch == '-' || ch == '@' || ch == '\t' || ch == '\r';
 }
 
-/* s[0..n) quoted: '"' doubled, a formula-leading field prefixed by '\''. */
+/* A formula character right after a ';' or a TAB at s[i]: where a
+ * spreadsheet that splits on those (Excel with a Danish list separator
+ * opens a .csv by ';') would start a cell. */
+static bool inner_formula(const char *s, size_t n, size_t i) {
+  return (s[i] == ';' || s[i] == '\t') && i + 1 < n && s[i + 1] != '\t' && s[i + 1] != '\r' &&
+         formula_lead(s[i + 1]);
+}
+
+/* s[0..n) quoted: '"' doubled, a formula-leading field prefixed by '\'',
+ * and so is a formula character after a ';' or TAB inside it. */
 static void csv_quoted(mlproto_csv *c, const char *s, size_t n) {
   cput(c, n && formula_lead(s[0]) ? "\"'" : "\"", n && formula_lead(s[0]) ? 2 : 1);
   size_t run = 0;
   for (size_t i = 0; i < n && !c->err; i++) {
-    if (s[i] != '"')
-      continue;
-    cput(c, s + run, i + 1 - run); /* through the quote, */
-    run = i;                       /* which starts the next run again */
+    if (s[i] == '"') {
+      cput(c, s + run, i + 1 - run); /* through the quote, */
+      run = i;                       /* which starts the next run again */
+    } else if (inner_formula(s, n, i)) {
+      cput(c, s + run, i + 1 - run); /* through the ';', then the mark */
+      cput(c, "'", 1);
+      run = i + 1;
+    }
   }
   cput(c, s + run, n - run);
   cput(c, "\"", 1);
+}
+
+static bool has_inner_formula(const char *s, size_t n) {
+  for (size_t i = 0; i + 1 < n; i++)
+    if (inner_formula(s, n, i))
+      return true;
+  return false;
 }
 
 void mlproto_csv_init(mlproto_csv *c, mlproto_buf *out) {
@@ -433,7 +453,7 @@ void mlproto_csv_str(mlproto_csv *c, const char *s) {
   }
   if (!csv_begin_field(c))
     return;
-  bool quote = n && (formula_lead(s[0]) || strpbrk(s, ",\"\r\n"));
+  bool quote = n && (formula_lead(s[0]) || strpbrk(s, ",\"\r\n") || has_inner_formula(s, n));
   if (quote)
     csv_quoted(c, s, n);
   else

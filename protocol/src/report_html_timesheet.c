@@ -33,15 +33,22 @@ int mlproto_html_timesheet(mlproto_buf *out, const mlproto_html_options *o,
   hw_page_begin(&w, title, m->jobcentre_id, self);
   raw(&w, "<nav class=\"pager\" aria-label=\"");
   text(&w, T(&w, MLPROTO__T_MONTH));
-  raw(&w, "\"><ul><li>");
+  raw(&w, "\"><ul>");
+  /* no link past the calendar's ends (1900-01, 9999-12) */
   mlproto_date prev = first - 1;
-  (void)mlproto_date_to_ymd(prev, &y, &mo, &d);
-  month_href(&w, href, sizeof href, prev - d + 1, 0);
-  hw_link(&w, href, T(&w, MLPROTO__T_PREV_MONTH), 0);
-  raw(&w, "</li><li>");
-  month_href(&w, href, sizeof href, last + 1, 0);
-  hw_link(&w, href, T(&w, MLPROTO__T_NEXT_MONTH), 0);
-  raw(&w, "</li></ul></nav>\n");
+  if (mlproto_date_to_ymd(prev, &y, &mo, &d) == MLPROTO_OK) {
+    month_href(&w, href, sizeof href, prev - d + 1, 0);
+    raw(&w, "<li>");
+    hw_link(&w, href, T(&w, MLPROTO__T_PREV_MONTH), 0);
+    raw(&w, "</li>");
+  }
+  if (mlproto_date_to_ymd(last + 1, &y, &mo, &d) == MLPROTO_OK) {
+    month_href(&w, href, sizeof href, last + 1, 0);
+    raw(&w, "<li>");
+    hw_link(&w, href, T(&w, MLPROTO__T_NEXT_MONTH), 0);
+    raw(&w, "</li>");
+  }
+  raw(&w, "</ul></nav>\n");
   uint64_t all_bill = 0, all_tr = 0;
   size_t shown = 0;
   for (size_t i = 0; i < n; i++) {

@@ -263,9 +263,12 @@ void app_jc_meta(mlproto_report_meta *m, const ctx *c, const app_jc_grants *g, c
 /* Keeps the grants with a day of support in the month that starts on
  * month (a timesheet's), freeing the others; erased and invalid ones go. */
 void app_jc_keep_month(app_jc_grants *g, mlproto_date month);
-/* 1 when REF (len bytes) is g's grant id (32 hex digits) or its municipal
- * case reference. */
-int app_jc_ref_matches(const mlproto_grant_report *g, const char *ref, size_t len);
+/* The grant REF (len bytes) names among g: the one whose grant id it is
+ * (32 hex digits; an id wins over a reference that looks like one), else
+ * the grants whose municipal case reference it is; *hits: how many (the
+ * answer is one of them; 0: NULL). */
+const mlproto_grant_report *app_jc_find_grant(const app_jc_grants *g, const char *ref, size_t len,
+                                              size_t *hits);
 
 /* app_jobcentre.c: the grant index the reports read. */
 /* A GRANT_OPEN/UPDATE record names its jobcentre: index its case under it

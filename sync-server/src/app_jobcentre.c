@@ -666,13 +666,26 @@ int app_h_timesheet(ctx *c) {
 }
 
 /* REF: the grant's id (32 hex digits) or its municipal case reference. */
-int app_jc_ref_matches(const mlproto_grant_report *g, const char *ref, size_t len) {
-  if (len == 32) {
-    uint8_t id[16];
-    if (mlproto_hex_decode(id, 16, ref, len) == MLPROTO_OK && memcmp(id, g->grant_id, 16) == 0)
-      return 1;
-  }
-  return strlen(g->case_ref) == len && memcmp(g->case_ref, ref, len) == 0;
+const mlproto_grant_report *app_jc_find_grant(const app_jc_grants *g, const char *ref, size_t len,
+                                              size_t *hits) {
+  /* a grant id names one grant: it wins over a municipal reference that
+   * happens to be the same 32 hex digits (a mentor could otherwise make
+   * another grant's links ambiguous by choosing its id as a reference) */
+  uint8_t id[16];
+  if (len == 32 && mlproto_hex_decode(id, 16, ref, len) == MLPROTO_OK)
+    for (size_t i = 0; i < g->n; i++)
+      if (memcmp(id, g->g[i]->grant_id, 16) == 0) {
+        *hits = 1;
+        return g->g[i];
+      }
+  const mlproto_grant_report *hit = NULL;
+  *hits = 0;
+  for (size_t i = 0; i < g->n; i++)
+    if (strlen(g->g[i]->case_ref) == len && memcmp(g->g[i]->case_ref, ref, len) == 0) {
+      hit = g->g[i];
+      ++*hits;
+    }
+  return hit;
 }
 
 int app_h_grant_contacts(ctx *c) {
@@ -695,13 +708,8 @@ int app_h_grant_contacts(ctx *c) {
   app_jc_grants g;
   int rc = ranged_request(c, jc, &from, &to, &format, &g);
   if (rc) return rc;
-  const mlproto_grant_report *hit = NULL;
   size_t hits = 0;
-  for (size_t i = 0; i < g.n; i++)
-    if (app_jc_ref_matches(g.g[i], ref, rlen)) {
-      hit = g.g[i];
-      hits++;
-    }
+  const mlproto_grant_report *hit = app_jc_find_grant(&g, ref, rlen, &hits);
   if (hits == 0) {
     rc = app_fail(c, MLPROTO_ERR_NOT_FOUND, "no such grant of this jobcentre");
   } else if (hits > 1) {

@@ -252,38 +252,44 @@ static void session_hash(uint8_t out[32], const char *value, size_t len) {
   crypto_hash_sha256_final(&st, out);
 }
 
+/* The k-th (0-based) value of the session cookie in the Cookie header, or
+ * NULL when there are not that many; *len. */
+static const char *cookie_nth(const ctx *c, size_t k, size_t *len) {
+  const char *h = app_header(c->req, "Cookie");
+  static const char name[] = WEB_COOKIE "=";
+  for (const char *p = h; p && *p;) {
+    while (*p == ' ' || *p == '\t' || *p == ';') p++;
+    const char *end = strchr(p, ';');
+    size_t seg = end ? (size_t)(end - p) : strlen(p);
+    if (seg >= sizeof name - 1 && strncmp(p, name, sizeof name - 1) == 0 && k-- == 0) {
+      const char *v = p + sizeof name - 1;
+      size_t n = seg - (sizeof name - 1);
+      while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+      *len = n;
+      return v;
+    }
+    p = end;
+  }
+  return NULL;
+}
+
 /* The session cookie's value in the Cookie header, or NULL. Two cookies
  * of that name give NULL (signed out): the cookie is ours only with
  * Path=/jobcentre, and a page of a sibling domain can set another of the
  * same name (Domain=parent, a longer Path, sent first) to slip its own
  * session in; with two, neither is taken. */
 static const char *cookie_value(const ctx *c, size_t *len) {
-  const char *h = app_header(c->req, "Cookie");
-  static const char name[] = WEB_COOKIE "=";
-  const char *found = NULL;
-  size_t found_len = 0;
-  for (const char *p = h; p && *p;) {
-    while (*p == ' ' || *p == '\t' || *p == ';') p++;
-    const char *end = strchr(p, ';');
-    size_t seg = end ? (size_t)(end - p) : strlen(p);
-    if (seg >= sizeof name - 1 && strncmp(p, name, sizeof name - 1) == 0) {
-      if (found) return NULL;
-      found = p + sizeof name - 1;
-      found_len = seg - (sizeof name - 1);
-      while (found_len && (found[found_len - 1] == ' ' || found[found_len - 1] == '\t'))
-        found_len--;
-    }
-    p = end;
-  }
-  *len = found_len;
-  return found;
+  size_t n2;
+  const char *v = cookie_nth(c, 0, len);
+  return v && !cookie_nth(c, 1, &n2) ? v : NULL;
 }
 
 /* The request's session, if any: its jobcentre (the token looked up
- * again), its idle time renewed. A cookie that names no live session is
+ * again), its idle time renewed; with spend, the request takes one of the
+ * token's request budget (signing out takes none: it must always work). A cookie that names no live session is
  * no failure: the caseworker is simply signed out (the value is 256
  * random bits: nothing to guess). */
-static int session_load(web *w) {
+static int session_load(web *w, int spend) {
   ctx *c = w->c;
   size_t len = 0;
   const char *v = cookie_value(c, &len);
@@ -300,7 +306,7 @@ static int session_load(web *w) {
   mls_store_rollback(tx);
   /* the token's request budget, as for the API (a page gathers as much) */
   uint64_t retry = 0;
-  int limited = !rc && strcmp(role, "jobcentre") == 0 &&
+  int limited = spend && !rc && strcmp(role, "jobcentre") == 0 &&
                 mls_bucket_take(c->app->dev_rate, th, 32, c->now, &retry);
   sodium_memzero(th, sizeof th);
   if (rc == MLPROTO_ERR_UNAUTHENTICATED || rc == MLPROTO_ERR_NOT_FOUND) return MLPROTO_OK;
@@ -413,20 +419,22 @@ static int h_signin(web *w) {
   sodium_bin2base64(value, sizeof value, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   sodium_memzero(raw, sizeof raw);
   session_hash(sid, value, strlen(value));
-  /* a session this browser still holds ends with the new one (a copy of
-   * its cookie taken earlier does not outlive a fresh sign-in) */
-  uint8_t old[32];
-  size_t olen = 0;
-  const char *ov = cookie_value(c, &olen);
-  int had_old = ov && olen == 43;
-  if (had_old) session_hash(old, ov, olen);
+  /* every session this browser still holds ends with the new one (a copy
+   * of its cookie taken earlier does not outlive a fresh sign-in), also
+   * when another cookie of the name came with it */
   mls_txn *tx;
   rc = mls_store_begin(c->app->st, MLS_TXN_WRITE, &tx);
   if (!rc) {
     rc = MLS_TX(tx, web_session_purge, c->now, WEB_PURGE_BATCH, NULL);
-    if (!rc && had_old) {
+    size_t olen = 0;
+    const char *ov;
+    for (size_t k = 0; !rc && k < 8 && (ov = cookie_nth(c, k, &olen)) != NULL; k++) {
+      if (olen != 43) continue;
+      uint8_t old[32];
+      session_hash(old, ov, olen);
       rc = MLS_TX(tx, web_session_delete, old);
       if (rc == MLPROTO_ERR_NOT_FOUND) rc = MLPROTO_OK;
+      sodium_memzero(old, sizeof old);
     }
     if (!rc) rc = MLS_TX(tx, web_session_add, sid, th, c->now, c->now + WEB_IDLE_MS);
     if (rc) mls_store_rollback(tx);
@@ -455,7 +463,11 @@ static int h_signout(web *w) {
       if (rc) mls_store_rollback(tx);
       else rc = mls_store_commit(tx);
     }
-    if (rc && rc != MLPROTO_ERR_NOT_FOUND) return web_error(w, rc, NULL);
+    if (rc && rc != MLPROTO_ERR_NOT_FOUND) {
+      rc = web_error(w, rc, NULL);
+      cookie_clear(c);
+      return rc;
+    }
     app_log("info", "web_signout", "conn=%" PRIu64 " jobcentre=%s", c->req->conn_id, w->jc);
   }
   redirect(w, 303, "/jobcentre/");
@@ -529,6 +541,10 @@ static int h_overview(web *w) {
     if (q.status < 0) return web_error(w, MLPROTO_ERR_BAD_QUERY, "status: a period status");
   }
   if (parse_page(&ps[3], &q.page)) return web_error(w, MLPROTO_ERR_BAD_QUERY, "page: 1, 2, ...");
+  if (csv && (ps[1].seen || ps[2].seen || ps[3].seen))
+    return web_error(w, MLPROTO_ERR_BAD_QUERY,
+                     "format=csv is the compliance document of every grant of the range: no sort, "
+                     "status or page");
   app_jc_grants g;
   if ((rc = gathered(w, &g))) return rc;
   /* as GET /v1/jobcentre/compliance?from=&to=: the grants that meet the
@@ -567,10 +583,8 @@ static int h_grant(web *w, const char *ref, size_t rlen) {
   }
   app_jc_grants g;
   if ((rc = gathered(w, &g))) return rc;
-  const mlproto_grant_report *hit = NULL;
   size_t hits = 0;
-  for (size_t i = 0; i < g.n; i++)
-    if (app_jc_ref_matches(g.g[i], ref, rlen)) hit = g.g[i], hits++;
+  const mlproto_grant_report *hit = app_jc_find_grant(&g, ref, rlen, &hits);
   if (hits != 1) {
     rc = web_error(w, hits ? MLPROTO_ERR_AMBIGUOUS_PREFIX : MLPROTO_ERR_NOT_FOUND,
                    hits ? "the reference names several grants: follow a link of the overview"
@@ -665,7 +679,21 @@ static int web_route(web *w) {
   const char *path = c->req->path, *method = c->req->method;
   int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
   int post = strcmp(method, "POST") == 0;
-  if (strcmp(path, "/jobcentre") == 0) return redirect(w, 308, "/jobcentre/");
+  if (strcmp(path, "/jobcentre") == 0) {
+    /* the query goes along (a kept link without its slash), when it is
+     * plain URL characters (it is written into Location) and short */
+    const char *q = c->req->query;
+    char to[320] = "/jobcentre/";
+    size_t n = q ? strlen(q) : 0;
+    int plain = n > 0 && n < sizeof to - 13;
+    for (size_t i = 0; plain && i < n; i++)
+      plain = isalnum((unsigned char)q[i]) || strchr("-._~%&=+", q[i]) != NULL;
+    if (plain) {
+      snprintf(to, sizeof to, "/jobcentre/?%s", q);
+      w->lang_q[0] = 0; /* lang= is in the query already */
+    }
+    return redirect(w, 308, to);
+  }
   if (strcmp(path, "/jobcentre/style.css") == 0) {
     if (!get) goto not_allowed;
     return h_asset(w, mls_web_style_css, mls_web_style_css_len, mls_web_style_css_etag,
@@ -684,20 +712,22 @@ static int web_route(web *w) {
       return web_error(w, MLPROTO_ERR_WEB_ORIGIN, NULL);
     }
     if (strcmp(path, "/jobcentre/signin") == 0) return h_signin(w);
-    if ((rc = session_load(w))) return web_refused(w, rc);
-    if (strcmp(path, "/jobcentre/signout") == 0) return h_signout(w);
-    goto not_allowed;
+    if (strcmp(path, "/jobcentre/signout") != 0) goto not_allowed;
+    if ((rc = session_load(w, 0))) {
+      rc = web_refused(w, rc);
+      cookie_clear(c); /* this browser is signed out whatever the store said */
+      return rc;
+    }
+    return h_signout(w);
   }
   if (!get) goto not_allowed;
   if (strcmp(path, "/jobcentre/signin") == 0 || strcmp(path, "/jobcentre/signout") == 0)
     goto not_allowed;
-  if ((rc = session_load(w))) return web_refused(w, rc);
+  if ((rc = session_load(w, 1))) return web_refused(w, rc);
   if (strcmp(path, "/jobcentre/") == 0) {
-    if (!w->has_session) {
-      qparam none[1];
-      if ((rc = web_query(w, none, 0))) return rc;
-      return signin_page(w, 0, 200);
-    }
+    /* signed out: the form, whatever the query (a kept link of the
+     * overview, from=&to=, is no error before sign-in) */
+    if (!w->has_session) return signin_page(w, 0, 200);
     return h_overview(w);
   }
   static const char gpre[] = "/jobcentre/grants/";

@@ -378,6 +378,33 @@ static void overview_range(void **state) {
   mlproto_grant_report_free(g);
 }
 
+/* The timesheet's month links stop at the calendar's ends. */
+static void timesheet_month_links(void **state) {
+  (void)state;
+  uint8_t root[32] = {0};
+  mlproto_report_meta m;
+  mlproto_report_meta_init(&m, 1, root, "o", 1796000000000LL, "kbh");
+  mlproto_html_options o = {.lang = MLPROTO_LANG_DA};
+  mlproto_buf b;
+  mlproto_buf_init(&b, 1u << 20);
+  static const struct {
+    int y, mo, prev, next;
+  } CASES[] = {{2026, 11, 1, 1}, {1900, 1, 0, 1}, {9999, 12, 1, 0}};
+  for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+    assert_int_equal(mlproto_date_from_ymd(&m.month, CASES[i].y, CASES[i].mo, 1), MLPROTO_OK);
+    mlproto_buf_reset(&b);
+    assert_int_equal(mlproto_html_timesheet(&b, &o, &m, NULL, 0), MLPROTO_OK);
+    const char *page = terminated(&b);
+    assert_only_our_markup(page);
+    assert_int_equal(strstr(page, ">Forrige måned<") != NULL, CASES[i].prev);
+    assert_int_equal(strstr(page, ">Næste måned<") != NULL, CASES[i].next);
+    assert_null(strstr(page, "month=\""));
+    assert_null(strstr(page, "month=&"));
+  }
+  assert_non_null(strstr(terminated(&b), "href=\"/jobcentre/timesheet?month=9999-11\""));
+  mlproto_buf_free(&b);
+}
+
 /* Sorted by mentor: Danish order (æ, ø, å after z, case ignored). */
 static const char *const NAMES[] = {"Åse", "ærø", "Øster", "Zoe", "anna", "Bo", "Ærø"};
 static const char *by_index(void *ud, const uint8_t case_id[16]) {
@@ -427,6 +454,7 @@ int main(void) {
       cmocka_unit_test(sort_names),
       cmocka_unit_test(overview_paged),
       cmocka_unit_test(overview_range),
+      cmocka_unit_test(timesheet_month_links),
       cmocka_unit_test(overview_by_mentor),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

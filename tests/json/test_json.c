@@ -483,6 +483,13 @@ static void csv_quoting_and_formulas(void **state) {
   mlproto_csv_str(c, "=\"q\"");
   mlproto_csv_str(c, "a=b");
   mlproto_csv_row(c);
+  /* where a ';'- or TAB-splitting spreadsheet would start a cell */
+  mlproto_csv_str(c, "x;=cmd|'/c calc'!A0;y");
+  mlproto_csv_str(c, "a\t@b");
+  mlproto_csv_str(c, "=a;-b;c");
+  mlproto_csv_str(c, "a;b;=");
+  mlproto_csv_str(c, "a; =b");
+  mlproto_csv_row(c);
   mlproto_csv_u64(c, 42);
   mlproto_csv_i64(c, -5);
   mlproto_csv_i64(c, INT64_MIN);
@@ -499,6 +506,7 @@ static void csv_quoting_and_formulas(void **state) {
                                   "plain text,\"a,b\",\"say \"\"hi\"\"\",\"two\r\nlines\",\"lf\nonly\",,,æøå\r\n"
                                   "\"'=1+2\",\"'+45 22 33 44 55\",\"'-2\",\"'@SUM(A1)\",\"'\tx\",\"'\rx\","
                                   "\"'=\"\"q\"\"\",a=b\r\n"
+                                  "\"x;'=cmd|'/c calc'!A0;y\",\"a\t'@b\",\"'=a;'-b;c\",\"a;b;'=\",a; =b\r\n"
                                   "42,-5,-9223372036854775808,dead,,2024-10-04,,2023-11-14T22:13:20.123Z,\r\n"
                                   "\r\n");
   mlproto_buf_free(&f.b);

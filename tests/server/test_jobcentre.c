@@ -456,6 +456,17 @@ static void ambiguous_reference(void **state) {
   r = get(f, path, NULL, f->tok_kbh);
   assert_int_equal(r.status, 200);
   resp_free(&r);
+  /* a grant whose municipal reference is g4's id does not take g4's links:
+   * the id wins (else a mentor could make any grant's page ambiguous) */
+  uint8_t g5[16];
+  grant(f, f->a1, f->case1, g5, "kbh", hex, f->today + 91, f->today + 120);
+  assert_int_equal(sync_dev(f, f->a1), 0);
+  r = get(f, path, NULL, f->tok_kbh);
+  assert_int_equal(r.status, 200);
+  char want[64];
+  snprintf(want, sizeof want, "\"grant_id\":\"%s\"", hex);
+  assert_non_null(strstr(r.text, want));
+  resp_free(&r);
 }
 
 static void refusals(void **state) {

@@ -459,6 +459,23 @@ static void cookie_rules(void **state) {
   assert_non_null(strstr(r.text, "KBH-2026-001"));
   resp_free(&r);
 
+  /* with two cookies of the name, a sign-in ends both sessions */
+  char s1[64], s2[64], both[160];
+  signin(f, f->app, f->tok_kbh, s1);
+  signin(f, f->app, f->tok_kbh, s2);
+  snprintf(both, sizeof both, "%.43s; mlsession=%.43s", s1, s2);
+  q = (rq){.method = "POST", .path = "/jobcentre/signin", .origin = ORIGIN, .body = body,
+           .cookie = both};
+  r = request(f->app, f->now, &q);
+  assert_int_equal(r.status, 303);
+  resp_free(&r);
+  for (int i = 0; i < 2; i++) {
+    r = page(f, "/jobcentre/", NULL, i ? s2 : s1);
+    assert_null(strstr(r.text, "KBH-2026-001"));
+    assert_non_null(strstr(r.text, "action=\"/jobcentre/signin\""));
+    resp_free(&r);
+  }
+
   /* the token's budget (the API's: bursts of 100): a page beyond it is 429 */
   int limited = 0;
   for (int i = 0; i < 300 && !limited; i++) {
@@ -474,6 +491,16 @@ static void cookie_rules(void **state) {
     resp_free(&r);
   }
   assert_true(limited);
+  /* signing out spends none of it: it works with the budget gone */
+  q = (rq){.method = "POST", .path = "/jobcentre/signout", .origin = ORIGIN, .cookie = fresh};
+  r = request(f->app, f->now, &q);
+  assert_int_equal(r.status, 303);
+  assert_non_null(strstr(r.headers, "Set-Cookie: mlsession=; Max-Age=0;"));
+  resp_free(&r);
+  r = page(f, "/jobcentre/", NULL, fresh);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.text, "action=\"/jobcentre/signin\""));
+  resp_free(&r);
 
   /* a NUL inside the pasted token is no token */
   char nul[200];
@@ -664,6 +691,10 @@ static void every_answer_has_the_headers(void **state) {
       {"/jobcentre/", "page=0", 1, 400},
       {"/jobcentre/", "lang=fr", 1, 400},
       {"/jobcentre/", "from=&to=", 1, 200}, /* the range form's empty fields */
+      {"/jobcentre/", "from=2026-11-01&status=MISSED&lang=da", 0, 200}, /* a kept link: sign in */
+      {"/jobcentre/", "format=csv&sort=missed", 1, 400},
+      {"/jobcentre/", "format=csv&page=2", 1, 400},
+      {"/jobcentre", "from=2026-11-01&to=2026-11-30", 0, 308},
       {"/jobcentre/", "from=2026-11-01&to=2026-11-30&status=MISSED", 1, 200},
       {"/jobcentre/", "from=2026-02-30", 1, 400},
       {"/jobcentre/", "from=2026-12-01&to=2026-11-01", 1, 400},
@@ -692,6 +723,16 @@ static void every_answer_has_the_headers(void **state) {
     assert_null(strstr(r.text, "<script"));
     resp_free(&r);
   }
+  /* /jobcentre without its slash keeps the query; one that is not plain
+   * URL characters is left behind */
+  resp slash = page(f, "/jobcentre", "from=2026-11-01&to=2026-11-30", NULL);
+  assert_int_equal(slash.status, 308);
+  assert_non_null(strstr(slash.headers, "Location: /jobcentre/?from=2026-11-01&to=2026-11-30\r\n"));
+  resp_free(&slash);
+  slash = page(f, "/jobcentre", "a=<b>", NULL);
+  assert_int_equal(slash.status, 308);
+  assert_non_null(strstr(slash.headers, "Location: /jobcentre/\r\n"));
+  resp_free(&slash);
   /* answers made before the pages' code runs carry the headers too */
   rq odd[] = {{.method = "PUT", .path = "/jobcentre/"},
               {.method = "DELETE", .path = "/jobcentre/signin", .origin = ORIGIN},
