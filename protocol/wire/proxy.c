@@ -97,13 +97,17 @@ static int parse_v2(mlproto_proxy_header *out, size_t *used, const uint8_t *buf,
   uint8_t ver = buf[12] >> 4, cmd = buf[12] & 0x0f, fam = buf[13];
   size_t body = ((size_t)buf[14] << 8) | buf[15];
   if (ver != 2 || cmd > 1 || 16 + body > MLPROTO_PROXY_MAX_HEADER) return bad(out);
-  size_t need;
+  size_t need = 0;
   int family = 0;
-  switch (fam) {
-  case 0x00: need = 0; break;
-  case 0x11: need = 12; family = 4; break;
-  case 0x21: need = 36; family = 6; break;
-  default: return bad(out); /* UDP, UNIX sockets, unknown */
+  /* LOCAL (the balancer's own connection, a health check): the family and
+   * the address block are to be ignored, whatever they are (spec §2.2) */
+  if (cmd == 1) {
+    switch (fam) {
+    case 0x00: need = 0; break;
+    case 0x11: need = 12; family = 4; break;
+    case 0x21: need = 36; family = 6; break;
+    default: return bad(out); /* UDP, UNIX sockets, unknown */
+    }
   }
   if (body < need) return bad(out);
   if (len < 16 + body) return MLPROTO_OK;

@@ -167,6 +167,16 @@ static void v2_good(void **state) {
   h = whole(b, v2(b, 0x20, 0x11, a4, 12, 0));
   assert_int_equal(h.local, 1);
   assert_int_equal(h.family, 0);
+  /* ... whatever its family and address block say (ignored, spec 2.2):
+   * AF_UNIX, UDP, an unknown family, AF_INET without the addresses */
+  static const uint8_t LOCAL_FAMS[] = {0x31, 0x12, 0x41, 0x11, 0x21};
+  for (size_t i = 0; i < sizeof LOCAL_FAMS; i++) {
+    h = whole(b, v2(b, 0x20, LOCAL_FAMS[i], NULL, 0, 0));
+    assert_int_equal(h.local, 1);
+    assert_int_equal(h.family, 0);
+  }
+  h = whole(b, v2(b, 0x20, 0x31, a6, 36, 5));
+  assert_int_equal(h.local, 1);
   /* PROXY with UNSPEC: as LOCAL */
   h = whole(b, v2(b, 0x21, 0x00, NULL, 0, 3));
   assert_int_equal(h.local, 1);
