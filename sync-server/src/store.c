@@ -5,6 +5,7 @@
 #include "mlproto/crypto.h"
 #include "mlproto/errors.h"
 
+#include <libpq-fe.h>
 #include <sodium.h>
 #include <string.h>
 #include <strings.h>
@@ -31,28 +32,22 @@ const char *mls_store_uri_conninfo(const char *uri) {
   return uri + 11;
 }
 
-/* A password in a URI's user-info ("postgresql://user:secret@host"), its
- * query ("?password=") or a key/value string ("password=..."). */
+/* A password anywhere in the connection string, as libpq itself reads it
+ * (PQconninfoParse: a URI's user-info or query, percent-decoded names, a
+ * URI inside a key/value string, any separator libpq takes): its value
+ * would be in the process list and in shell history. 1: one; 2: libpq
+ * cannot parse the string; 0: none. */
 static int has_password(const char *uri) {
-  if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) {
-    const char *auth = strstr(uri, "://") + 3;
-    size_t n = strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', n);
-    if (at && memchr(auth, ':', (size_t)(at - auth))) return 1;
-    const char *q = strchr(auth, '?');
-    for (const char *p = q; p && *p; p = strchr(p + 1, '&'))
-      if (strncasecmp(p + 1, "password=", 9) == 0) return 1;
-    return 0;
-  }
-  /* key/value: any "password" key, with or without spaces before '=' */
   const char *ci = mls_store_uri_conninfo(uri);
-  for (const char *p = ci; *p; p++) {
-    if (strncasecmp(p, "password", 8) != 0) continue;
-    const char *e = p + 8;
-    while (*e == ' ' || *e == '\t') e++;
-    if ((p == ci || p[-1] == ' ' || p[-1] == '\t') && *e == '=') return 1;
-  }
-  return 0;
+  char *err = NULL;
+  PQconninfoOption *opts = PQconninfoParse(ci, &err);
+  if (err) PQfreemem(err);
+  if (!opts) return 2;
+  int found = 0;
+  for (PQconninfoOption *o = opts; o->keyword; o++)
+    if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0]) found = 1;
+  PQconninfoFree(opts);
+  return found;
 }
 
 int mls_store_uri_check(const char *uri, const char **why) {
@@ -76,9 +71,15 @@ int mls_store_uri_check(const char *uri, const char **why) {
     *why = "sqlite: needs a file or directory name after the colon";
     return MLPROTO_ERR_INVALID_ARGUMENT;
   }
-  if (strcmp(b, "postgresql") == 0 && has_password(uri)) {
+  int pw = strcmp(b, "postgresql") == 0 ? has_password(uri) : 0;
+  if (pw == 1) {
     *why = "the store URI holds a password, which every user of the machine could read in "
            "the process list: put it in a PGPASSFILE (~/.pgpass, mode 0600) instead";
+    return MLPROTO_ERR_INVALID_ARGUMENT;
+  }
+  if (pw == 2) {
+    *why = "the store URI is not a PostgreSQL connection string (key=value ... or "
+           "postgresql://...) that libpq can read";
     return MLPROTO_ERR_INVALID_ARGUMENT;
   }
   return MLPROTO_OK;

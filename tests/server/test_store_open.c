@@ -128,7 +128,16 @@ static void test_uri_check(void **state) {
   refused("postgresql:host=db.example password=s3cret", MLPROTO_ERR_INVALID_ARGUMENT, "password");
   refused("postgresql:host=db.example password = s3cret", MLPROTO_ERR_INVALID_ARGUMENT, "password");
   refused("postgresql:password=s3cret host=db.example", MLPROTO_ERR_INVALID_ARGUMENT, "password");
-  refused("postgresql:host=db.example PASSWORD\t=s3cret", MLPROTO_ERR_INVALID_ARGUMENT, "password");
+  /* (libpq's names are lower case: this one is no name it knows) */
+  refused("postgresql:host=db.example PASSWORD\t=s3cret", MLPROTO_ERR_INVALID_ARGUMENT, "libpq");
+  /* ... read as libpq reads them: a URI after the prefix, a percent-encoded
+   * name, a newline as the separator */
+  refused("postgresql:postgresql://u:s3cret@h/db", MLPROTO_ERR_INVALID_ARGUMENT, "password");
+  refused("postgresql://h/db?pass%77ord=s3cret", MLPROTO_ERR_INVALID_ARGUMENT, "password");
+  refused("postgresql:host=h\npassword=s3cret", MLPROTO_ERR_INVALID_ARGUMENT, "password");
+  /* what libpq cannot read at all */
+  refused("postgresql:host='unterminated", MLPROTO_ERR_INVALID_ARGUMENT, "libpq");
+  refused("postgresql:nosuchkey=1", MLPROTO_ERR_INVALID_ARGUMENT, "libpq");
   /* too long */
   char big[MLS_STORE_URI_MAX + 32];
   memset(big, 'a', sizeof big);
