@@ -34,6 +34,7 @@ struct mlproto_tls_config {
   uint8_t *ticket_secret; /* sodium_malloc'd, MLPROTO_TLS_TICKET_SECRET_LEN */
   uint32_t ticket_life;
   int64_t ticket_epoch;
+  time_t ticket_set_at; /* when the two keys were last set (clock steps back: set again) */
   pthread_mutex_t ticket_mu;
   int have_ticket_mu;
   uint8_t pin[32];
@@ -243,7 +244,11 @@ static int ticket_rotate_to(struct mlproto_tls_config *c, int64_t e) {
   mlproto_put_u64be(in + sizeof label, (uint64_t)e);
   crypto_generichash(out, sizeof out, in, sizeof in, c->ticket_secret,
                      MLPROTO_TLS_TICKET_SECRET_LEN);
-  int r = mbedtls_ssl_ticket_rotate(&c->ticket, out, 4, out + 32, 32, c->ticket_life);
+  /* mbedTLS is given twice the epoch as the key's lifetime, so that its own
+   * clock reading never finds the active key expired and swaps in a random
+   * one (its check and ticket_sync's read the clock apart); the tickets'
+   * lifetime, ticket_life, is enforced by ticket_write/ticket_parse. */
+  int r = mbedtls_ssl_ticket_rotate(&c->ticket, out, 4, out + 32, 32, 2 * c->ticket_life);
   sodium_memzero(out, sizeof out);
   return r;
 }
@@ -253,15 +258,20 @@ static int ticket_rotate_to(struct mlproto_tls_config *c, int64_t e) {
  * than the lifetime; the active one is always younger (it was set within
  * the current epoch, checked before every use), so that never happens. */
 static int ticket_sync(struct mlproto_tls_config *c) {
-  int64_t e = (int64_t)time(NULL) / (int64_t)c->ticket_life;
-  if (e == c->ticket_epoch)
+  time_t now = time(NULL);
+  int64_t e = (int64_t)now / (int64_t)c->ticket_life;
+  /* A clock that stepped back before the keys' time would make mbedTLS
+   * take them for expired (it requires now >= their generation time) and
+   * put a random key in their place: both are set again, at this time. */
+  if (e == c->ticket_epoch && now >= c->ticket_set_at)
     return 0;
   int r = 0;
-  if (c->ticket_epoch != e - 1)
+  if (c->ticket_epoch != e - 1 || now < c->ticket_set_at)
     r = ticket_rotate_to(c, e - 1);
   if (r == 0)
     r = ticket_rotate_to(c, e);
   c->ticket_epoch = r == 0 ? e : -1;
+  c->ticket_set_at = now;
   return r;
 }
 
@@ -270,11 +280,24 @@ static int ticket_write(void *p_ticket, const mbedtls_ssl_session *session, unsi
   struct mlproto_tls_config *c = p_ticket;
   if (!c->ticket_secret)
     return mbedtls_ssl_ticket_write(&c->ticket, session, start, end, tlen, lifetime);
+  /* No TLS 1.2 ticket under a shared secret: it would carry the session's
+   * master secret under keys that anyone who ever reads the secret (a
+   * database dump, a backup) derives for every epoch, and a TLS 1.2
+   * resumption runs no new key exchange, so recorded sessions would open.
+   * mbedTLS then sends an empty ticket and the session is not resumable;
+   * TLS 1.3 resumption always runs a fresh (EC)DHE (psk_dhe_ke). */
+  if (session->MBEDTLS_PRIVATE(tls_version) != MBEDTLS_SSL_VERSION_TLS1_3) {
+    *tlen = 0;     /* mbedTLS writes both into the (empty) NewSessionTicket */
+    *lifetime = 0;
+    return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
+  }
   pthread_mutex_lock(&c->ticket_mu);
   int r = ticket_sync(c);
   if (r == 0)
     r = mbedtls_ssl_ticket_write(&c->ticket, session, start, end, tlen, lifetime);
   pthread_mutex_unlock(&c->ticket_mu);
+  if (r == 0 && *lifetime > c->ticket_life)
+    *lifetime = c->ticket_life; /* the tickets' own lifetime, not the keys' */
   return r;
 }
 
@@ -290,6 +313,14 @@ static int ticket_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned c
     if (r == 0)
       r = mbedtls_ssl_ticket_parse(&c->ticket, session, buf, len);
     pthread_mutex_unlock(&c->ticket_mu);
+    /* mbedTLS allowed the keys' lifetime (twice the tickets'): the ticket's
+     * age is held to ticket_life here; only TLS 1.3 tickets are ours */
+    mbedtls_ms_time_t made = 0;
+    if (r == 0 && (session->MBEDTLS_PRIVATE(tls_version) != MBEDTLS_SSL_VERSION_TLS1_3 ||
+                   mbedtls_ssl_session_get_ticket_creation_time(session, &made) != 0 ||
+                   mbedtls_ms_time() - made > (mbedtls_ms_time_t)c->ticket_life * 1000 ||
+                   mbedtls_ms_time() < made))
+      r = MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
   }
   if (r == 0 && current_session)
     current_session->ticket_accepted = 1;

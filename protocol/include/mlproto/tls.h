@@ -134,7 +134,10 @@ typedef struct mlproto_tls_server_options {
    * full handshakes, nothing else. The secret is as sensitive as the
    * certificate's key: whoever holds it can open captured tickets and
    * answer a resumption as the server (recorded traffic stays protected:
-   * resumption always runs a fresh X25519 exchange, psk_dhe_ke). */
+   * a TLS 1.3 resumption always runs a fresh X25519 exchange, psk_dhe_ke,
+   * and a TLS 1.2 session gets no ticket under a shared secret, since its
+   * ticket would carry the master secret). A clock that steps back sets
+   * both keys again at once. */
   const uint8_t *ticket_secret;
 } mlproto_tls_server_options;
 #define MLPROTO_TLS_SERVER_OPTIONS_INIT {MLPROTO_TLS_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0, 0, 0, NULL}
