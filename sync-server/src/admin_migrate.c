@@ -656,15 +656,15 @@ static int copy_all(mig *m) {
   return rc;
 }
 
-/* The marker (store.h MLS_META_MIGRATED) in server.db's exclusive
- * transaction, written after the verification and committed only after
- * PostgreSQL's COMMIT: from then on mls_store_open refuses server.db
- * (STORE_MIGRATED), so no server of this DIR serves the old copy of a log
- * that continues elsewhere. A failed migration leaves no marker. */
-static int mark_source(mig *m) {
-  char v[160];
-  int n = snprintf(v, sizeof v, "migrated at %" PRIu64 " to postgresql, log size %" PRIu64,
-                   adm_now_ms(), m->log_size);
+/* The marker (store.h MLS_META_MIGRATED) in server.db: from the moment it
+ * is committed, mls_store_open refuses server.db (STORE_MIGRATED), so no
+ * server of this DIR serves the old copy of a log that continues
+ * elsewhere. It names the migration's id, which PostgreSQL's copy holds
+ * too (meta "migrated_from"). */
+static int mark_source(mig *m, const char *id) {
+  char v[200];
+  int n = snprintf(v, sizeof v, "migrated at %" PRIu64 " to postgresql, log size %" PRIu64
+                   ", migration %s", adm_now_ms(), m->log_size, id);
   sqlite3_stmt *s;
   int rc = sqlite3_prepare_v2(m->db, "INSERT INTO meta(key, value) VALUES (?1, ?2)", -1, &s, NULL);
   if (rc == SQLITE_OK) {
@@ -674,7 +674,109 @@ static int mark_source(mig *m) {
     if (rc == SQLITE_DONE) rc = SQLITE_OK;
   }
   sqlite3_finalize(s);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL);
   return rc == SQLITE_OK ? MLPROTO_OK : mig_sq_failed(m, rc, "mark server.db as migrated");
+}
+
+/* The copy did not commit: server.db serves again. (The exclusive lock is
+ * still held: locking_mode=EXCLUSIVE keeps it past the marker's commit.) */
+static int unmark_source(mig *m) {
+  int rc = sqlite3_exec(m->db,
+                        "BEGIN IMMEDIATE; DELETE FROM meta WHERE key = '" MLS_META_MIGRATED "'; COMMIT",
+                        NULL, NULL, NULL);
+  if (rc == SQLITE_OK) return MLPROTO_OK;
+  sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+/* After a COMMIT whose answer was lost: on a new connection, once the
+ * log_head lock is free again (the old transaction has ended, whichever
+ * way), whether PostgreSQL holds this migration's id. 1: committed, 0: not,
+ * -1: cannot tell. */
+static int committed_after_all(mig *m, const char *to, const char *id) {
+  PQfinish(m->pg);
+  m->pg = NULL;
+  if (pg_connect(m, mls_store_uri_conninfo(to))) return -1;
+  int out = -1;
+  PGresult *r = PQexec(m->pg, "BEGIN");
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  PQclear(r);
+  if (ok) {
+    r = PQexec(m->pg, "SELECT size FROM log_head FOR UPDATE"); /* waits for the old one */
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+  }
+  if (ok) {
+    const char *vals[1] = {id};
+    r = PQexecParams(m->pg,
+                     "SELECT count(*) FROM meta WHERE key = 'migrated_from'"
+                     " AND position(convert_to($1, 'UTF8') in value) > 0",
+                     1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+      out = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+    PQclear(r);
+  }
+  PQclear(PQexec(m->pg, "ROLLBACK"));
+  return out;
+}
+
+/* The end of a verified copy, in the order that never leaves two live
+ * copies: PostgreSQL's copy gets the migration's id; server.db's marker
+ * (with the id) is committed; then PostgreSQL COMMITs. A COMMIT that
+ * failed leaves server.db unmarked again; one whose answer was lost is
+ * looked up (committed_after_all); one that cannot be told keeps the
+ * marker, and says what to check. */
+static int finish(mig *m, const char *to) {
+  uint8_t raw[16];
+  char id[33];
+  randombytes_buf(raw, sizeof raw);
+  mlproto_hex_encode(id, raw, sizeof raw);
+  char prov[160];
+  snprintf(prov, sizeof prov, "migration %s from SQLite, log size %" PRIu64, id, m->log_size);
+  const char *vals[1] = {prov};
+  PGresult *r = PQexecParams(m->pg,
+                             "INSERT INTO meta(key, value) VALUES ('migrated_from', convert_to($1, 'UTF8'))",
+                             1, NULL, vals, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? MLPROTO_OK : mig_pg_failed(m, r, "INSERT meta");
+  PQclear(r);
+  if (!rc) rc = mark_source(m, id);
+  if (rc) {
+    PQclear(PQexec(m->pg, "ROLLBACK"));
+    return rc;
+  }
+  r = PQexec(m->pg, "COMMIT");
+  ExecStatusType st = PQresultStatus(r);
+  int answered = r && PQstatus(m->pg) == CONNECTION_OK &&
+                 (st == PGRES_COMMAND_OK || st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR);
+  /* a COMMIT of a failed transaction answers ROLLBACK */
+  int committed = st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
+  if (!committed && answered) rc = mig_pg_failed(m, r, "COMMIT");
+  PQclear(r);
+  if (committed) return MLPROTO_OK;
+  if (!answered) {
+    int k = committed_after_all(m, to, id);
+    if (k == 1) {
+      mig_progress("the COMMIT's answer was lost; PostgreSQL holds migration %s: committed", id);
+      return MLPROTO_OK;
+    }
+    if (k < 0) {
+      m->outcome_unknown = 1;
+      return mig_fail(m, MLPROTO_ERR_STORAGE,
+                      "the COMMIT's answer was lost and PostgreSQL cannot be asked: server.db stays "
+                      "marked as migrated. If PostgreSQL's meta 'migrated_from' names migration %s, "
+                      "the copy committed (serve it with --store); if not, remove server.db's marker "
+                      "(docs/operator.md, Migrating)", id);
+    }
+    rc = mig_fail(m, MLPROTO_ERR_STORAGE, "the connection was lost at COMMIT, which did not commit");
+  }
+  int x = unmark_source(m);
+  if (x != SQLITE_OK) {
+    m->outcome_unknown = 1;
+    return mig_fail(m, MLPROTO_ERR_STORAGE,
+                    "nothing was committed to PostgreSQL, but server.db's marker could not be "
+                    "removed (SQLite %s): remove it (docs/operator.md, Migrating)", sqlite3_errstr(x));
+  }
+  return rc;
 }
 
 static int migrate(mig *m, const char *db_path, const char *to) {
@@ -700,26 +802,7 @@ static int migrate(mig *m, const char *db_path, const char *to) {
     rc = copy_all(m);
   }
   if (!rc) rc = mig_verify(m);
-  if (!rc) rc = mark_source(m);
-  if (!rc) {
-    PGresult *r = PQexec(m->pg, "COMMIT");
-    /* a COMMIT of a failed transaction answers ROLLBACK */
-    if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT") != 0)
-      rc = mig_pg_failed(m, r, "COMMIT");
-    PQclear(r);
-    if (rc) return rc; /* server.db's marker is rolled back by sqlite_release */
-    /* committed: server.db keeps the marker (its transaction commits now) */
-    int src = sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL);
-    if (src != SQLITE_OK) {
-      m->unmarked = 1;
-      fprintf(stderr,
-              "mentorlog-server admin: migrate: WARNING: the copy committed, but server.db "
-              "could not be marked as migrated (SQLite %s): move it out of DIR yourself, so "
-              "that no server serves it again\n",
-              sqlite3_errstr(src));
-    }
-    return MLPROTO_OK;
-  }
+  if (!rc) return finish(m, to);
   PQclear(PQexec(m->pg, "ROLLBACK"));
   return rc;
 }
@@ -782,15 +865,15 @@ int adm_cmd_migrate(const char *dir, const char *uri, int argc, char **argv) {
   sqlite_release(&m);
   free(m.buf);
   if (rc) {
-    char what[480];
-    snprintf(what, sizeof what, "migrate: %s; the PostgreSQL store was left as it was",
-             m.why[0] ? m.why : "failed");
+    char what[640];
+    snprintf(what, sizeof what, "migrate: %s%s", m.why[0] ? m.why : "failed",
+             m.outcome_unknown ? "" : "; the PostgreSQL store was left as it was");
     return adm_failure(what, rc);
   }
   printf("migrated %" PRIu64 " rows of %s (log size %" PRIu64 ", checkpoint size %" PRIu64
          ") to PostgreSQL in %.1f s (%.0f log entries/s); serve it with --store, never "
-         "%s again%s\n", m.rows_total, db_path, m.log_size, m.sth_len ? m.head.size : 0, dt,
-         dt > 0 ? (double)m.log_size / dt : 0.0, db_path,
-         m.unmarked ? "" : " (it is marked: servers refuse it, STORE_MIGRATED)");
+         "%s again (it is marked: servers refuse it, STORE_MIGRATED)\n", m.rows_total, db_path,
+         m.log_size, m.sth_len ? m.head.size : 0, dt, dt > 0 ? (double)m.log_size / dt : 0.0,
+         db_path);
   return 0;
 }

@@ -67,7 +67,7 @@ struct mig {
   uint64_t challenges;     /* sessions that got a random challenge */
   uint64_t rows_total;
   uint8_t sth[256];        /* meta 'sth' */
-  int unmarked;            /* committed, but server.db's marker was not */
+  int outcome_unknown;     /* PostgreSQL's COMMIT cannot be told: server.db stays marked */
   /* the content of every plainly copied table (content_check): the sum mod
    * 2^256 of BLAKE2b-256 of each row's COPY tuple as sent; rowh is the
    * running hash of the tuple being sent (NULL: none) */

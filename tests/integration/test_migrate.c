@@ -362,6 +362,23 @@ static void migrate_then_serve_on_postgresql(void **state) {
   /* a caseworker's web session (the row as app_web.c writes it) */
   sqlite_exec(&s, "INSERT INTO web_sessions VALUES (randomblob(32), randomblob(32), 1, 4102444800000)");
 
+  /* PostgreSQL refuses the COMMIT itself (a deferred trigger fires there):
+   * server.db, marked before the COMMIT, is unmarked again, the target
+   * is as empty as it was, and the source serves again */
+  store_sql_exec(pg, "CREATE FUNCTION ml_test_no_commit() RETURNS trigger LANGUAGE plpgsql AS $$"
+                     " BEGIN RAISE EXCEPTION 'refused at commit'; END $$");
+  store_sql_exec(pg, "CREATE CONSTRAINT TRIGGER ml_test_no_commit AFTER INSERT ON meta"
+                     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+                     " WHEN (NEW.key = 'migrated_from') EXECUTE FUNCTION ml_test_no_commit()");
+  assert_int_equal(migrate_to(&s, pg, out, sizeof out), 1);
+  assert_non_null(strstr(out, "COMMIT"));
+  assert_non_null(strstr(out, "the PostgreSQL store was left as it was"));
+  assert_int_equal(store_sql_int(sqlite_uri, "SELECT count(*) FROM meta WHERE key = 'migrated_to'"),
+                   0);
+  assert_empty(pg);
+  store_sql_exec(pg, "DROP TRIGGER ml_test_no_commit ON meta");
+  store_sql_exec(pg, "DROP FUNCTION ml_test_no_commit()");
+
   /* the migration; then the same target again */
   assert_int_equal(migrate_to(&s, pg, out, sizeof out), 0);
   assert_non_null(strstr(out, "migrated "));
@@ -370,6 +387,8 @@ static void migrate_then_serve_on_postgresql(void **state) {
   snprintf(want, sizeof want, "log size %llu", (unsigned long long)before.size);
   assert_non_null(strstr(out, want));
   assert_non_null(strstr(out, "it is marked"));
+  /* both copies name the same migration */
+  assert_int_equal(store_sql_int(pg, "SELECT count(*) FROM meta WHERE key = 'migrated_from'"), 1);
   /* server.db is marked: a second migration, any admin command and a
    * server on it refuse (STORE_MIGRATED) */
   assert_int_equal(migrate_to(&s, pg, out, sizeof out), 1);
