@@ -140,10 +140,11 @@ static int verify_tree(mig *m, uint64_t *tiles_checked) {
  * field count to last field, as the server sends them: the same binary
  * forms migrate sent) with the digest of what was sent: every value of
  * every row, not only how many there are. */
-static int content_check(mig *m, const table *t) {
-  char sql[600];
-  snprintf(sql, sizeof sql, "COPY (SELECT %s FROM %s) TO STDOUT (FORMAT binary)",
-           t->copy_cols ? t->copy_cols : t->columns, t->pg);
+static int content_check(mig *m, const table *t, const char *where) {
+  char sql[700];
+  snprintf(sql, sizeof sql, "COPY (SELECT %s FROM %s%s%s) TO STDOUT (FORMAT binary)",
+           t->copy_cols ? t->copy_cols : t->columns, t->pg, where ? " WHERE " : "",
+           where ? where : "");
   PGresult *r = PQexec(m->pg, sql);
   if (PQresultStatus(r) != PGRES_COPY_OUT) {
     int rc = mig_pg_failed(m, r, "read back");
@@ -180,6 +181,7 @@ static int content_check(mig *m, const table *t) {
         have += (size_t)n;
       }
     }
+    if (data) sodium_memzero(data, (size_t)(n > 0 ? n : 0));
     PQfreemem(data);
     /* whole items only: the header, then tuples, then the trailer */
     while (!rc && !trailer) {
@@ -220,6 +222,7 @@ static int content_check(mig *m, const table *t) {
       pos = at;
     }
   }
+  if (buf) sodium_memzero(buf, cap); /* meta's rows are secrets */
   free(buf);
   if (!rc) {
     r = PQgetResult(m->pg);
@@ -249,7 +252,7 @@ int mig_verify(mig *m) {
       return mig_fail(m, MLPROTO_ERR_MIGRATE_MISMATCH,
                   "table %s: %" PRIu64 " rows in server.db, %" PRIu64 " in PostgreSQL", t->name, src,
                   dst);
-    if ((rc = content_check(m, t))) return rc;
+    if ((rc = content_check(m, t, NULL))) return rc;
   }
   uint64_t src, dst, tiles, checkpoints, head;
   if ((rc = mig_sq_count(m, "meta", &src)) ||
@@ -259,6 +262,11 @@ int mig_verify(mig *m) {
     return mig_fail(m, MLPROTO_ERR_MIGRATE_MISMATCH,
                 "table meta: %" PRIu64 " rows in server.db, %" PRIu64 " in PostgreSQL (and %d "
                 "checkpoint)", src, dst, m->sth_len ? 1 : 0);
+  /* and their values (the challenge key, the ticket secret, the indexes) */
+  for (size_t i = 0; i < N_TABLES; i++)
+    if (strcmp(TABLES[i].name, "meta") == 0 &&
+        (rc = content_check(m, &TABLES[i], "key <> 'schema_version'")))
+      return rc;
   if ((rc = mig_pg_u64(m, "SELECT count(*) FROM tiles", "count rows", &tiles)) ||
       (rc = mig_pg_u64(m, "SELECT count(*) FROM checkpoints", "count rows", &checkpoints)) ||
       (rc = mig_pg_u64(m, "SELECT size FROM log_head", "log size", &head)))

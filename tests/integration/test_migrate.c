@@ -356,6 +356,17 @@ static void migrate_then_serve_on_postgresql(void **state) {
   assert_empty(pg);
   store_sql_exec(pg, "DROP TRIGGER ml_test_skew ON sessions");
   store_sql_exec(pg, "DROP FUNCTION ml_test_skew()");
+  /* ... also a value of meta (the count alone would match) */
+  store_sql_exec(pg, "CREATE FUNCTION ml_test_meta() RETURNS trigger LANGUAGE plpgsql AS $$"
+                     " BEGIN NEW.value := NEW.value || '\\x00'::bytea; RETURN NEW; END $$");
+  store_sql_exec(pg, "CREATE TRIGGER ml_test_meta BEFORE INSERT ON meta FOR EACH ROW"
+                     " WHEN (NEW.key <> 'schema_version') EXECUTE FUNCTION ml_test_meta()");
+  assert_int_equal(migrate_to(&s, pg, out, sizeof out), 1);
+  assert_non_null(strstr(out, "MIGRATE_MISMATCH"));
+  assert_non_null(strstr(out, "table meta: the rows in PostgreSQL are not"));
+  assert_empty(pg);
+  store_sql_exec(pg, "DROP TRIGGER ml_test_meta ON meta");
+  store_sql_exec(pg, "DROP FUNCTION ml_test_meta()");
 
   /* sessions as a store before SQLite layout 7 kept them: no challenge */
   sqlite_exec(&s, "UPDATE sessions SET challenge = NULL");
