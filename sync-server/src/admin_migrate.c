@@ -233,8 +233,10 @@ static int sqlite_hold(mig *m, const char *path) {
   if (rc != SQLITE_OK) return mig_sq_failed(m, rc, "open");
   sqlite3_extended_result_codes(m->db, 1);
   sqlite3_busy_timeout(m->db, SQLITE_BUSY_MS);
-  rc = sqlite3_exec(m->db, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA trusted_schema=OFF;", NULL, NULL,
-                    NULL);
+  /* synchronous=FULL: the marker's commit is what keeps the old copy from
+   * serving once PostgreSQL's commits, so it must be on the disk first */
+  rc = sqlite3_exec(m->db, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA trusted_schema=OFF;"
+                    " PRAGMA synchronous=FULL;", NULL, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_exec(m->db, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
   if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
     return mig_fail(m, MLPROTO_ERR_STORE_IN_USE,
@@ -746,6 +748,7 @@ static int finish(mig *m, const char *to) {
   int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? MLPROTO_OK : mig_pg_failed(m, r, "INSERT meta");
   PQclear(r);
   if (!rc) rc = mark_source(m, id);
+  if (!rc) mig_progress("server.db marked as migrated (migration %s); committing PostgreSQL", id);
   if (rc) {
     PQclear(PQexec(m->pg, "ROLLBACK"));
     return rc;
@@ -767,6 +770,7 @@ static int finish(mig *m, const char *to) {
     }
     if (k < 0) {
       m->outcome_unknown = 1;
+      m->why[0] = '\0'; /* this, not the reconnection's failure, is what to read */
       return mig_fail(m, MLPROTO_ERR_STORAGE,
                       "the COMMIT's answer was lost and PostgreSQL cannot be asked: server.db stays "
                       "marked as migrated. If PostgreSQL's meta 'migrated_from' names migration %s, "
@@ -778,6 +782,7 @@ static int finish(mig *m, const char *to) {
   int x = unmark_source(m);
   if (x != SQLITE_OK) {
     m->outcome_unknown = 1;
+    m->why[0] = '\0';
     return mig_fail(m, MLPROTO_ERR_STORAGE,
                     "nothing was committed to PostgreSQL, but server.db's marker could not be "
                     "removed (SQLite %s): remove it (docs/operator.md, Migrating)", sqlite3_errstr(x));

@@ -171,10 +171,19 @@ static int content_check(mig *m, const table *t, const char *where) {
         pos = 0;
       }
       if (have + (size_t)n > cap) {
-        while (have + (size_t)n > cap) cap *= 2;
-        uint8_t *nb = realloc(buf, cap);
-        if (!nb) rc = MLPROTO_ERR_OUT_OF_MEMORY;
-        else buf = nb;
+        size_t want = cap;
+        while (have + (size_t)n > want) want *= 2;
+        /* not realloc: the old block (meta's secrets) is wiped, not left behind */
+        uint8_t *nb = malloc(want);
+        if (!nb) {
+          rc = MLPROTO_ERR_OUT_OF_MEMORY;
+        } else {
+          memcpy(nb, buf, have);
+          sodium_memzero(buf, cap);
+          free(buf);
+          buf = nb;
+          cap = want;
+        }
       }
       if (!rc) {
         memcpy(buf + have, data, (size_t)n);

@@ -220,7 +220,7 @@ int pg_device_get(mls_txn *base, const uint8_t pub[32], mls_device *out) {
     rc = MLPROTO_ERR_NOT_FOUND;
   } else {
     rc = read_device(cmds[0].res, 0, out);
-    if (!rc) rc = pg_buf_author_set(a, cmds[1].res);
+    if (!rc && (rc = pg_buf_author_set(a, cmds[1].res))) tx->failed = rc;
   }
   for (size_t i = 0; i < 2; i++) PQclear(cmds[i].res);
   return rc;
