@@ -31,10 +31,9 @@ struct mlproto_tls_config {
   int have_ticket;
   /* shared ticket keys (options' ticket_secret): the secret, the epoch
    * whose key is active (-1: none yet), under mu with every use of ticket */
-  uint8_t *ticket_secret; /* sodium_malloc'd, MLPROTO_TLS_TICKET_SECRET_LEN */
+  uint8_t *ticket_secret; /* sodium_malloc'd: a struct ticket_keys, the secret first */
   uint32_t ticket_life;
   int64_t ticket_epoch;
-  time_t ticket_set_at; /* when the two keys were last set (clock steps back: set again) */
   pthread_mutex_t ticket_mu;
   int have_ticket_mu;
   uint8_t pin[32];
@@ -236,92 +235,148 @@ static int parse_crt(mbedtls_x509_crt *chain, const char *pem, size_t len) {
 
 /* -------------------------------------------------------------- tickets -- */
 
-/* The key and name of epoch e under the shared secret (tls.h). */
-static int ticket_rotate_to(struct mlproto_tls_config *c, int64_t e) {
+/* Under a shared secret the tickets are sealed here, not by mbedTLS's ticket
+ * module, because their age must be the same on every instance: mbedTLS
+ * keeps a ticket's creation time on its own clock (CLOCK_BOOTTIME on
+ * Linux), which means nothing on another machine, so a ticket of one
+ * instance was too old or from the future at the next. A ticket is
+ *   name (4: its epoch key's) || nonce (24) ||
+ *   XChaCha20-Poly1305(key, AD = name, u64be(created, Unix ms) ||
+ *                      mbedtls_ssl_session_save(session))
+ * and is accepted while its wall-clock age is at most ticket_life (a
+ * minute from the future is a clock apart, counted as 0). */
+struct ticket_keys {
+  uint8_t secret[MLPROTO_TLS_TICKET_SECRET_LEN];
+  uint8_t name[2][4]; /* [0]: epoch ticket_epoch, [1]: the one before */
+  uint8_t key[2][32];
+};
+#define TICKET_NAME 4
+#define TICKET_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TICKET_OVERHEAD (TICKET_NAME + TICKET_NONCE + 8 + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define TICKET_SKEW_MS 60000
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The key and name of epoch e under the shared secret (tls.h) into slot. */
+static void ticket_derive(struct ticket_keys *k, int64_t e, int slot) {
   static const char label[] = "mentorlog/tls-ticket/v1";
   uint8_t in[sizeof label + 8], out[64];
   memcpy(in, label, sizeof label); /* with its NUL: the 0x00 separator */
   mlproto_put_u64be(in + sizeof label, (uint64_t)e);
-  crypto_generichash(out, sizeof out, in, sizeof in, c->ticket_secret,
-                     MLPROTO_TLS_TICKET_SECRET_LEN);
-  /* mbedTLS is given twice the epoch as the key's lifetime, so that its own
-   * clock reading never finds the active key expired and swaps in a random
-   * one (its check and ticket_sync's read the clock apart); the tickets'
-   * lifetime, ticket_life, is enforced by ticket_write/ticket_parse. */
-  int r = mbedtls_ssl_ticket_rotate(&c->ticket, out, 4, out + 32, 32, 2 * c->ticket_life);
+  crypto_generichash(out, sizeof out, in, sizeof in, k->secret, sizeof k->secret);
+  memcpy(k->name[slot], out, TICKET_NAME);
+  memcpy(k->key[slot], out + 32, 32);
   sodium_memzero(out, sizeof out);
-  return r;
 }
 
-/* Under ticket_mu: the active key is the current epoch's, the other one the
- * previous epoch's. mbedTLS replaces a key by a random one when it is older
- * than the lifetime; the active one is always younger (it was set within
- * the current epoch, checked before every use), so that never happens. */
-static int ticket_sync(struct mlproto_tls_config *c) {
-  time_t now = time(NULL);
-  int64_t e = (int64_t)now / (int64_t)c->ticket_life;
-  /* A clock that stepped back before the keys' time would make mbedTLS
-   * take them for expired (it requires now >= their generation time) and
-   * put a random key in their place: both are set again, at this time. */
-  if (e == c->ticket_epoch && now >= c->ticket_set_at)
-    return 0;
-  int r = 0;
-  if (c->ticket_epoch != e - 1 || now < c->ticket_set_at)
-    r = ticket_rotate_to(c, e - 1);
-  if (r == 0)
-    r = ticket_rotate_to(c, e);
-  c->ticket_epoch = r == 0 ? e : -1;
-  c->ticket_set_at = now;
-  return r;
+/* Under ticket_mu: slot 0 holds the current epoch's key, slot 1 the
+ * previous epoch's (whatever the clock did meanwhile). */
+static void ticket_sync(struct mlproto_tls_config *c) {
+  int64_t e = (int64_t)time(NULL) / (int64_t)c->ticket_life;
+  if (e == c->ticket_epoch)
+    return;
+  struct ticket_keys *k = (struct ticket_keys *)c->ticket_secret;
+  ticket_derive(k, e, 0);
+  ticket_derive(k, e - 1, 1);
+  c->ticket_epoch = e;
 }
 
-static int ticket_write(void *p_ticket, const mbedtls_ssl_session *session, unsigned char *start,
-                        const unsigned char *end, size_t *tlen, uint32_t *lifetime) {
-  struct mlproto_tls_config *c = p_ticket;
-  if (!c->ticket_secret)
-    return mbedtls_ssl_ticket_write(&c->ticket, session, start, end, tlen, lifetime);
+static int shared_ticket_write(struct mlproto_tls_config *c, const mbedtls_ssl_session *session,
+                               unsigned char *start, const unsigned char *end, size_t *tlen,
+                               uint32_t *lifetime) {
+  *tlen = 0;
+  *lifetime = 0; /* mbedTLS writes both into the NewSessionTicket, empty or not */
   /* No TLS 1.2 ticket under a shared secret: it would carry the session's
    * master secret under keys that anyone who ever reads the secret (a
    * database dump, a backup) derives for every epoch, and a TLS 1.2
    * resumption runs no new key exchange, so recorded sessions would open.
    * mbedTLS then sends an empty ticket and the session is not resumable;
    * TLS 1.3 resumption always runs a fresh (EC)DHE (psk_dhe_ke). */
-  if (session->MBEDTLS_PRIVATE(tls_version) != MBEDTLS_SSL_VERSION_TLS1_3) {
-    *tlen = 0;     /* mbedTLS writes both into the (empty) NewSessionTicket */
-    *lifetime = 0;
+  if (session->MBEDTLS_PRIVATE(tls_version) != MBEDTLS_SSL_VERSION_TLS1_3)
     return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
+  size_t slen = 0;
+  int r = mbedtls_ssl_session_save(session, NULL, 0, &slen);
+  if (r != 0 && r != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL)
+    return r;
+  if (end < start || (size_t)(end - start) < TICKET_OVERHEAD || slen > (size_t)(end - start) - TICKET_OVERHEAD)
+    return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+  uint8_t *plain = sodium_malloc(8 + slen);
+  if (!plain)
+    return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+  mlproto_put_u64be(plain, (uint64_t)wall_ms());
+  size_t olen = 0;
+  r = mbedtls_ssl_session_save(session, plain + 8, slen, &olen);
+  if (r == 0) {
+    pthread_mutex_lock(&c->ticket_mu);
+    ticket_sync(c);
+    const struct ticket_keys *k = (const struct ticket_keys *)c->ticket_secret;
+    memcpy(start, k->name[0], TICKET_NAME);
+    randombytes_buf(start + TICKET_NAME, TICKET_NONCE);
+    unsigned long long clen = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(start + TICKET_NAME + TICKET_NONCE, &clen, plain, 8 + olen,
+                                               start, TICKET_NAME, NULL, start + TICKET_NAME, k->key[0]);
+    pthread_mutex_unlock(&c->ticket_mu);
+    *tlen = TICKET_NAME + TICKET_NONCE + (size_t)clen;
+    *lifetime = c->ticket_life;
   }
-  pthread_mutex_lock(&c->ticket_mu);
-  int r = ticket_sync(c);
-  if (r == 0)
-    r = mbedtls_ssl_ticket_write(&c->ticket, session, start, end, tlen, lifetime);
-  pthread_mutex_unlock(&c->ticket_mu);
-  if (r == 0 && *lifetime > c->ticket_life)
-    *lifetime = c->ticket_life; /* the tickets' own lifetime, not the keys' */
+  sodium_free(plain); /* wipes */
   return r;
+}
+
+static int shared_ticket_parse(struct mlproto_tls_config *c, mbedtls_ssl_session *session,
+                               unsigned char *buf, size_t len) {
+  if (len < TICKET_OVERHEAD || len > 65536)
+    return MBEDTLS_ERR_SSL_INVALID_MAC;
+  size_t plen = len - TICKET_NAME - TICKET_NONCE - crypto_aead_xchacha20poly1305_ietf_ABYTES;
+  uint8_t *plain = sodium_malloc(plen);
+  if (!plain)
+    return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+  int r = MBEDTLS_ERR_SSL_INVALID_MAC;
+  pthread_mutex_lock(&c->ticket_mu);
+  ticket_sync(c);
+  const struct ticket_keys *k = (const struct ticket_keys *)c->ticket_secret;
+  for (int slot = 0; slot < 2 && r != 0; slot++) {
+    if (sodium_memcmp(buf, k->name[slot], TICKET_NAME) != 0)
+      continue;
+    unsigned long long got = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &got, NULL, buf + TICKET_NAME + TICKET_NONCE,
+                                                   len - TICKET_NAME - TICKET_NONCE, buf, TICKET_NAME,
+                                                   buf + TICKET_NAME, k->key[slot]) == 0 &&
+        got == plen)
+      r = 0;
+  }
+  pthread_mutex_unlock(&c->ticket_mu);
+  if (r == 0) {
+    int64_t age = wall_ms() - (int64_t)mlproto_get_u64be(plain);
+    if (age < -TICKET_SKEW_MS || age > (int64_t)c->ticket_life * 1000)
+      r = MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
+    else if ((r = mbedtls_ssl_session_load(session, plain + 8, plen - 8)) == 0 &&
+             session->MBEDTLS_PRIVATE(tls_version) != MBEDTLS_SSL_VERSION_TLS1_3)
+      r = MBEDTLS_ERR_SSL_INVALID_MAC;
+    if (r == 0) /* the age on this machine's clock, for mbedTLS's check against the client's */
+      session->MBEDTLS_PRIVATE(ticket_creation_time) = mbedtls_ms_time() - (age > 0 ? age : 0);
+  }
+  sodium_free(plain);
+  return r;
+}
+
+static int ticket_write(void *p_ticket, const mbedtls_ssl_session *session, unsigned char *start,
+                        const unsigned char *end, size_t *tlen, uint32_t *lifetime) {
+  struct mlproto_tls_config *c = p_ticket;
+  if (c->ticket_secret)
+    return shared_ticket_write(c, session, start, end, tlen, lifetime);
+  return mbedtls_ssl_ticket_write(&c->ticket, session, start, end, tlen, lifetime);
 }
 
 static int ticket_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *buf,
                         size_t len) {
   struct mlproto_tls_config *c = p_ticket;
-  int r;
-  if (!c->ticket_secret) {
-    r = mbedtls_ssl_ticket_parse(&c->ticket, session, buf, len);
-  } else {
-    pthread_mutex_lock(&c->ticket_mu);
-    r = ticket_sync(c);
-    if (r == 0)
-      r = mbedtls_ssl_ticket_parse(&c->ticket, session, buf, len);
-    pthread_mutex_unlock(&c->ticket_mu);
-    /* mbedTLS allowed the keys' lifetime (twice the tickets'): the ticket's
-     * age is held to ticket_life here; only TLS 1.3 tickets are ours */
-    mbedtls_ms_time_t made = 0;
-    if (r == 0 && (session->MBEDTLS_PRIVATE(tls_version) != MBEDTLS_SSL_VERSION_TLS1_3 ||
-                   mbedtls_ssl_session_get_ticket_creation_time(session, &made) != 0 ||
-                   mbedtls_ms_time() - made > (mbedtls_ms_time_t)c->ticket_life * 1000 ||
-                   mbedtls_ms_time() < made))
-      r = MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
-  }
+  int r = c->ticket_secret ? shared_ticket_parse(c, session, buf, len)
+                           : mbedtls_ssl_ticket_parse(&c->ticket, session, buf, len);
   if (r == 0 && current_session)
     current_session->ticket_accepted = 1;
   return r;
@@ -398,19 +453,17 @@ int mlproto_tls_config_server(mlproto_tls_config **out, const mlproto_tls_server
     if (mbedtls_ssl_ticket_setup(&c->ticket, rng, NULL, MBEDTLS_CIPHER_AES_256_GCM, life) != 0)
       goto fail;
     if (o->version >= 2 && o->ticket_secret) {
-      c->ticket_secret = sodium_malloc(MLPROTO_TLS_TICKET_SECRET_LEN);
+      c->ticket_secret = sodium_malloc(sizeof(struct ticket_keys));
       if (!c->ticket_secret) {
         rc = MLPROTO_ERR_OUT_OF_MEMORY;
         goto fail;
       }
       memcpy(c->ticket_secret, o->ticket_secret, MLPROTO_TLS_TICKET_SECRET_LEN);
       c->ticket_life = life;
-      c->ticket_epoch = -1;
+      c->ticket_epoch = INT64_MIN;
       if (pthread_mutex_init(&c->ticket_mu, NULL) != 0)
         goto fail;
       c->have_ticket_mu = 1;
-      if (ticket_sync(c) != 0) /* both keys now: no random one is ever used */
-        goto fail;
     }
     mbedtls_ssl_conf_session_tickets_cb(&c->conf, ticket_write, ticket_parse, c);
     mbedtls_ssl_conf_new_session_tickets(&c->conf, 1);

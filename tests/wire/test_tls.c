@@ -589,6 +589,48 @@ static void test_ticket_previous_epoch(void **state) {
   mlproto_tls_config_free(cc);
 }
 
+/* A shared-secret ticket (sealed by tls.c, its age on the wall clock, which
+ * every instance shares): within its lifetime it resumes, past it it does
+ * not; one whose bytes were changed in transit does not either. */
+static void test_shared_ticket_age_and_tamper(void **state) {
+  (void)state;
+  uint8_t secret[MLPROTO_TLS_TICKET_SECRET_LEN];
+  memset(secret, 0x44, sizeof secret);
+  mlproto_tls_config *cc = tl_client_config("localhost", NULL, tl_fingerprint(), 0);
+  mlproto_tls_config *a = shared_server_life(secret, MLPROTO_TLS_OPTIONS_VERSION, 2);
+  mlproto_tls_config *b = shared_server_life(secret, MLPROTO_TLS_OPTIONS_VERSION, 2);
+  size_t len = 0, len2 = 0;
+  uint8_t *t = ticket_from(cc, a, &len), *t2 = ticket_from(cc, a, &len2);
+  assert_int_equal(resumes_with(cc, b, t, len), 1); /* another instance, at once */
+  sleep(3);                                          /* past the 2 s lifetime */
+  assert_int_equal(resumes_with(cc, b, t2, len2), 0);
+  mlproto_tls_resume_free(t, len);
+  mlproto_tls_resume_free(t2, len2);
+  /* a changed byte: the blob may still parse on the client, the server's
+   * seal does not open, and the handshake is a full one */
+  t = ticket_from(cc, a, &len);
+  int refused = 0, tried = 0;
+  for (size_t i = len / 3; i < len && tried < 8; i += len / 9 + 1, tried++) {
+    t[i] ^= 0x01;
+    tls_link l;
+    pair(&l, cc, b);
+    if (mlproto_tls_set_resume(l.c, t, len) == MLPROTO_OK) {
+      assert_int_equal(tl_handshake(&l, NULL, NULL), MLPROTO_OK);
+      refused += mlproto_tls_resumed(l.s) == 0;
+    } else {
+      refused++;
+    }
+    tl_free(&l);
+    t[i] ^= 0x01;
+  }
+  assert_int_equal(refused, tried);
+  assert_int_equal(resumes_with(cc, b, t, len), 1); /* restored: it opens again */
+  mlproto_tls_resume_free(t, len);
+  mlproto_tls_config_free(b);
+  mlproto_tls_config_free(a);
+  mlproto_tls_config_free(cc);
+}
+
 /* Under a shared secret no TLS 1.2 session gets a ticket (it would carry the
  * master secret under keys derivable from the stored secret forever): a
  * TLS 1.2 client does a full handshake every time, at any instance. */
@@ -885,6 +927,7 @@ int main(void) {
       cmocka_unit_test(test_shared_ticket_secret),
       cmocka_unit_test(test_ticket_previous_epoch),
       cmocka_unit_test(test_shared_secret_no_tls12_tickets),
+      cmocka_unit_test(test_shared_ticket_age_and_tamper),
       cmocka_unit_test(test_resumption_tls12),
       cmocka_unit_test(test_no_tickets),
       cmocka_unit_test(test_close_notify),

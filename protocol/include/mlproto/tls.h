@@ -127,7 +127,11 @@ typedef struct mlproto_tls_server_options {
    * are BLAKE2b-512 keyed with the secret over "mentorlog/tls-ticket/v1"
    * 0x00 || u64be(e) (name: bytes 0..4, key: bytes 32..64), and a server
    * seals new tickets under the current epoch's key and opens those of the
-   * current and the previous epoch. Servers that share the secret (several
+   * current and the previous epoch. It seals them itself (not mbedTLS's
+   * ticket module): name || 24-byte nonce || XChaCha20-Poly1305 (AD: the
+   * name) of u64be(creation, Unix ms) || the mbedTLS session, so that a
+   * ticket's age is wall-clock time, the same on every machine (mbedTLS
+   * keeps it on CLOCK_BOOTTIME, which differs from machine to machine). Servers that share the secret (several
    * instances behind a load balancer) so resume each other's sessions; a
    * ticket is accepted for at most ticket_lifetime_s after its session
    * began, and at an epoch boundary clocks a few seconds apart cost some
@@ -136,8 +140,7 @@ typedef struct mlproto_tls_server_options {
    * answer a resumption as the server (recorded traffic stays protected:
    * a TLS 1.3 resumption always runs a fresh X25519 exchange, psk_dhe_ke,
    * and a TLS 1.2 session gets no ticket under a shared secret, since its
-   * ticket would carry the master secret). A clock that steps back sets
-   * both keys again at once. */
+   * ticket would carry the master secret). */
   const uint8_t *ticket_secret;
 } mlproto_tls_server_options;
 #define MLPROTO_TLS_SERVER_OPTIONS_INIT {MLPROTO_TLS_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0, 0, 0, NULL}
