@@ -342,8 +342,13 @@ int mlproto_html_signin(mlproto_buf *out, const mlproto_html_options *o, int fai
   raw(&w, "\" class=\"signin\">\n<label for=\"token\">");
   text(&w, T(&w, MLPROTO__T_TOKEN_LABEL));
   raw(&w, "</label>\n<input id=\"token\" name=\"token\" type=\"password\" required "
-          "autocomplete=\"off\" spellcheck=\"false\" maxlength=\"128\">\n"
-          "<button type=\"submit\">");
+          "autocomplete=\"off\" spellcheck=\"false\" maxlength=\"128\">\n");
+  if (o->signin_next && *o->signin_next) {
+    raw(&w, "<input type=\"hidden\" name=\"next\" value=\"");
+    text(&w, o->signin_next);
+    raw(&w, "\">\n");
+  }
+  raw(&w, "<button type=\"submit\">");
   text(&w, T(&w, MLPROTO__T_SIGNIN));
   raw(&w, "</button>\n</form>\n");
   cell(&w, "<p class=\"note\">", T(&w, MLPROTO__T_SESSION_NOTE), "</p>\n");

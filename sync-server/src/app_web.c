@@ -343,44 +343,93 @@ static int hexval(int ch) {
 /* What a paste adds around a token. */
 static int paste_space(char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; }
 
-/* token=... of an application/x-www-form-urlencoded body, decoded into out. */
-static int form_token(const ctx *c, char *out, size_t cap, size_t *len) {
+/* Percent-decodes s[0..n) ('+' is a space) into out (NUL-terminated):
+ * OK, BAD_QUERY for a bad escape or a NUL, TOO_LARGE past cap. */
+static int pct_decode(const char *s, size_t n, char *out, size_t cap, size_t *len) {
+  *len = 0;
+  for (size_t k = 0; k < n; k++) {
+    int ch = (unsigned char)s[k];
+    if (ch == '+') {
+      ch = ' ';
+    } else if (ch == '%') {
+      if (k + 2 >= n) return MLPROTO_ERR_BAD_QUERY; /* "%" or "%4" at the end */
+      int hi = hexval(s[k + 1]), lo = hexval(s[k + 2]);
+      if (hi < 0 || lo < 0) return MLPROTO_ERR_BAD_QUERY;
+      ch = hi * 16 + lo;
+      k += 2;
+      if (ch == 0) return MLPROTO_ERR_BAD_QUERY;
+    }
+    if (*len + 1 >= cap) return MLPROTO_ERR_TOO_LARGE;
+    out[(*len)++] = (char)ch;
+  }
+  out[*len] = 0;
+  return MLPROTO_OK;
+}
+
+/* A page to return to after signing in: a path below /jobcentre/ with an
+ * optional query, of plain URL characters, no "//", no dot segment, not
+ * the sign-in or sign-out itself, at most 200 bytes (its escaped form,
+ * 600 at most, must fit a Location beside the pages' headers). Anything else (an
+ * absolute URL, another path of the server, a header injection) is not
+ * followed: sign-in then goes to the overview. */
+static int next_ok(const char *s, size_t n) {
+  static const char pre[] = "/jobcentre/";
+  if (n < sizeof pre - 1 || n > 200 || strncmp(s, pre, sizeof pre - 1) != 0) return 0;
+  if (!strncmp(s, "/jobcentre/signin", 17) || !strncmp(s, "/jobcentre/signout", 18)) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (!(isalnum(ch) || strchr("-._~/?&=%+", ch))) return 0;
+    if (ch == '/' && i + 1 < n && (s[i + 1] == '/' || s[i + 1] == '.')) return 0;
+  }
+  return 1;
+}
+
+/* s[0..n) with every byte but [A-Za-z0-9-._~/] as %XX, into out (cap > 3n). */
+static void pct_encode(const char *s, size_t n, char *out, size_t cap) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+  for (size_t i = 0; i < n && o + 4 < cap; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (isalnum(ch) || strchr("-._~/", ch)) {
+      out[o++] = (char)ch;
+    } else {
+      out[o++] = '%';
+      out[o++] = hex[ch >> 4];
+      out[o++] = hex[ch & 15];
+    }
+  }
+  out[o] = 0;
+}
+
+/* key=... of an application/x-www-form-urlencoded body, decoded into out
+ * (key with its '=': "token="). */
+static int form_field(const ctx *c, const char *key, char *out, size_t cap, size_t *len) {
   *len = 0;
   const uint8_t *b = c->req->body;
-  size_t n = c->req->body_len;
-  static const char key[] = "token=";
+  size_t n = c->req->body_len, kl = strlen(key);
   for (size_t i = 0; i < n;) {
     size_t j = i;
     while (j < n && b[j] != '&') j++;
-    if (j - i >= sizeof key - 1 && memcmp(b + i, key, sizeof key - 1) == 0) {
-      for (size_t k = i + sizeof key - 1; k < j; k++) {
-        int ch = b[k];
-        if (ch == '+') {
-          ch = ' ';
-        } else if (ch == '%') {
-          int hi = k + 2 < j ? hexval(b[k + 1]) : -1, lo = k + 2 < j ? hexval(b[k + 2]) : -1;
-          if (hi < 0 || lo < 0) return MLPROTO_ERR_BAD_QUERY;
-          ch = hi * 16 + lo;
-          k += 2;
-          if (ch == 0) return MLPROTO_ERR_BAD_QUERY; /* no NUL inside a token */
-        }
-        if (*len + 1 >= cap) return MLPROTO_ERR_TOO_LARGE;
-        out[(*len)++] = (char)ch;
-      }
-      out[*len] = 0;
-      /* what a paste adds around it */
-      while (*len && paste_space(out[*len - 1])) out[--(*len)] = 0;
-      size_t lead = 0;
-      while (lead < *len && paste_space(out[lead])) lead++;
-      if (lead) {
-        memmove(out, out + lead, *len - lead + 1);
-        *len -= lead;
-      }
-      return MLPROTO_OK;
-    }
+    if (j - i >= kl && memcmp(b + i, key, kl) == 0)
+      return pct_decode((const char *)b + i + kl, j - i - kl, out, cap, len);
     i = j + 1;
   }
   return MLPROTO_ERR_NOT_FOUND;
+}
+
+/* token=... of the sign-in form, decoded into out, without what a paste
+ * adds around it. */
+static int form_token(const ctx *c, char *out, size_t cap, size_t *len) {
+  int rc = form_field(c, "token=", out, cap, len);
+  if (rc) return rc;
+  while (*len && paste_space(out[*len - 1])) out[--(*len)] = 0;
+  size_t lead = 0;
+  while (lead < *len && paste_space(out[lead])) lead++;
+  if (lead) {
+    memmove(out, out + lead, *len - lead + 1);
+    *len -= lead;
+  }
+  return MLPROTO_OK;
 }
 
 static int signin_page(web *w, int failed, int status) {
@@ -391,6 +440,12 @@ static int signin_page(web *w, int failed, int status) {
 
 static int h_signin(web *w) {
   ctx *c = w->c;
+  /* the page to return to, when the form carried a good one */
+  char next[304];
+  size_t nlen = 0;
+  if (form_field(c, "next=", next, sizeof next, &nlen) != MLPROTO_OK || !next_ok(next, nlen))
+    next[0] = '\0';
+  w->o.signin_next = next[0] ? next : NULL; /* kept in the form after a failure */
   char token[160];
   size_t len = 0;
   int rc = form_token(c, token, sizeof token, &len);
@@ -446,7 +501,8 @@ static int h_signin(web *w) {
     return web_error(w, rc, NULL);
   }
   app_log("info", "web_signin", "conn=%" PRIu64 " jobcentre=%s", c->req->conn_id, jc);
-  redirect(w, 303, "/jobcentre/");
+  if (next[0] && strstr(next, "lang=")) w->lang_q[0] = '\0'; /* it carries its own */
+  redirect(w, 303, next[0] ? next : "/jobcentre/");
   add_header(c, "Set-Cookie: " WEB_COOKIE "=%s; Path=/jobcentre; HttpOnly; Secure; "
                 "SameSite=Strict\r\n", value);
   sodium_memzero(value, sizeof value);
@@ -727,14 +783,41 @@ static int web_route(web *w) {
   if (strcmp(path, "/jobcentre/") == 0) {
     /* signed out: the form, whatever the query (a kept link of the
      * overview, from=&to=, is no error before sign-in) */
-    if (!w->has_session) return signin_page(w, 0, 200);
+    if (!w->has_session) {
+      /* next= (a deep link sent here), else this very overview query */
+      char next[304];
+      size_t nlen = 0, qn = 0;
+      const char *q = c->req->query, *v = query_value(q, "next", &qn);
+      if (v) {
+        if (pct_decode(v, qn, next, sizeof next, &nlen) != MLPROTO_OK || !next_ok(next, nlen))
+          next[0] = '\0';
+      } else if (q && *q && strlen(q) < sizeof next - 12) {
+        snprintf(next, sizeof next, "/jobcentre/?%s", q);
+        if (!next_ok(next, strlen(next))) next[0] = '\0';
+      } else {
+        next[0] = '\0';
+      }
+      w->o.signin_next = next[0] ? next : NULL;
+      return signin_page(w, 0, 200);
+    }
     return h_overview(w);
   }
   static const char gpre[] = "/jobcentre/grants/";
   int is_grant = strncmp(path, gpre, sizeof gpre - 1) == 0 && path[sizeof gpre - 1];
   if (!is_grant && strcmp(path, "/jobcentre/timesheet") != 0)
     return web_error(w, MLPROTO_ERR_NOT_FOUND, "no such page");
-  if (!w->has_session) return redirect(w, 303, "/jobcentre/");
+  if (!w->has_session) {
+    /* to the sign-in, which comes back here */
+    char here[304], to[700];
+    int hn = snprintf(here, sizeof here, "%s%s%s", path, c->req->query[0] ? "?" : "", c->req->query);
+    if (hn > 0 && (size_t)hn < sizeof here && next_ok(here, (size_t)hn)) {
+      char enc[640];
+      pct_encode(here, (size_t)hn, enc, sizeof enc);
+      snprintf(to, sizeof to, "/jobcentre/?next=%s", enc);
+      return redirect(w, 303, to);
+    }
+    return redirect(w, 303, "/jobcentre/");
+  }
   if (is_grant) return h_grant(w, path + sizeof gpre - 1, strlen(path + sizeof gpre - 1));
   return h_timesheet(w);
 not_allowed:

@@ -286,12 +286,50 @@ static void signin_browse_signout(void **state) {
   assert_non_null(strstr(r.text, "<form method=\"post\" action=\"/jobcentre/signin\""));
   assert_non_null(strstr(r.text, "<label for=\"token\">"));
   resp_free(&r);
-  /* the other pages send a signed-out browser to the form */
-  r = page(f, "/jobcentre/timesheet", NULL, NULL);
+  /* the other pages send a signed-out browser to the form, which comes
+   * back to them after signing in (next=) */
+  r = page(f, "/jobcentre/timesheet", "month=2026-11", NULL);
   assert_int_equal(r.status, 303);
-  assert_non_null(strstr(r.headers, "Location: /jobcentre/\r\n"));
+  assert_non_null(strstr(r.headers, "Location: /jobcentre/?next=/jobcentre/timesheet%3Fmonth%3D2026-11\r\n"));
   assert_web_headers(&r, "no-store");
   resp_free(&r);
+  r = page(f, "/jobcentre/", "next=/jobcentre/timesheet%3Fmonth%3D2026-11", NULL);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.text, "<input type=\"hidden\" name=\"next\" value=\"/jobcentre/timesheet?month=2026-11\">"));
+  resp_free(&r);
+  r = page(f, "/jobcentre/", "from=2026-11-01&status=MISSED", NULL); /* a kept overview link */
+  assert_non_null(strstr(r.text, "name=\"next\" value=\"/jobcentre/?from=2026-11-01&amp;status=MISSED\""));
+  resp_free(&r);
+  {
+    char body[256];
+    snprintf(body, sizeof body, "token=%s&next=%%2Fjobcentre%%2Ftimesheet%%3Fmonth%%3D2026-11",
+             f->tok_kbh);
+    rq q = {.method = "POST", .path = "/jobcentre/signin", .origin = ORIGIN, .body = body};
+    resp n = request(f->app, f->now, &q);
+    assert_int_equal(n.status, 303);
+    assert_non_null(strstr(n.headers, "Location: /jobcentre/timesheet?month=2026-11\r\n"));
+    resp_free(&n);
+    /* never anywhere else: another site, another path, a dot segment, the
+     * sign-out, a header break; the form keeps none of them */
+    static const char *const BAD[] = {
+        "%2F%2Fevil.example%2F", "https%3A%2F%2Fevil.example%2F", "%2Fv1%2Fpush",
+        "%2Fjobcentre%2F..%2Fv1%2Fpull", "%2Fjobcentre%2Fsignout", "%2Fjobcentre%2F%0D%0ASet-Cookie%3A%20x",
+        "%2Fjobcentre%2F%2F%2Fevil.example", "%2Fjobcentre%5C..%5Cx"};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+      snprintf(body, sizeof body, "token=%s&next=%s", f->tok_kbh, BAD[i]);
+      q.body = body;
+      n = request(f->app, f->now, &q);
+      assert_int_equal(n.status, 303);
+      if (!strstr(n.headers, "Location: /jobcentre/\r\n")) fail_msg("next=%s followed", BAD[i]);
+      resp_free(&n);
+      char qs[96];
+      snprintf(qs, sizeof qs, "next=%s", BAD[i]);
+      n = page(f, "/jobcentre/", qs, NULL);
+      assert_int_equal(n.status, 200);
+      assert_null(strstr(n.text, "name=\"next\""));
+      resp_free(&n);
+    }
+  }
 
   char sid[64];
   signin(f, f->app, f->tok_kbh, sid);

@@ -71,6 +71,9 @@ typedef struct mlproto_html_options {
   void *mentor_ud;
   /* 1: the page is for a signed-in caseworker (a sign-out button). */
   int signed_in;
+  /* The sign-in form's page to return to (a hidden field "next": a path
+   * below /jobcentre/ the server checked), or NULL for the overview. */
+  const char *signin_next;
 } mlproto_html_options;
 
 /* The overview's order, filter and page (its query string: sort=, status=,
