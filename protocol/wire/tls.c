@@ -254,6 +254,7 @@ struct ticket_keys {
 #define TICKET_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TICKET_OVERHEAD (TICKET_NAME + TICKET_NONCE + 8 + crypto_aead_xchacha20poly1305_ietf_ABYTES)
 #define TICKET_SKEW_MS 60000
+#define TICKET_SESSION_MAX 2048 /* a saved session larger than this gets no ticket */
 
 static int64_t wall_ms(void) {
   struct timespec ts;
@@ -298,19 +299,15 @@ static int shared_ticket_write(struct mlproto_tls_config *c, const mbedtls_ssl_s
    * TLS 1.3 resumption always runs a fresh (EC)DHE (psk_dhe_ke). */
   if (session->MBEDTLS_PRIVATE(tls_version) != MBEDTLS_SSL_VERSION_TLS1_3)
     return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
-  size_t slen = 0;
-  int r = mbedtls_ssl_session_save(session, NULL, 0, &slen);
-  if (r != 0 && r != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL)
-    return r;
-  if (end < start || (size_t)(end - start) < TICKET_OVERHEAD || slen > (size_t)(end - start) - TICKET_OVERHEAD)
-    return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
-  uint8_t *plain = sodium_malloc(8 + slen);
-  if (!plain)
-    return MBEDTLS_ERR_SSL_ALLOC_FAILED;
-  mlproto_put_u64be(plain, (uint64_t)wall_ms());
+  /* on the stack, not sodium_malloc (an mmap and mprotect per ticket, on
+   * every handshake): a server's TLS 1.3 session is a few hundred bytes */
+  uint8_t plain[8 + TICKET_SESSION_MAX];
   size_t olen = 0;
-  r = mbedtls_ssl_session_save(session, plain + 8, slen, &olen);
+  int r = mbedtls_ssl_session_save(session, plain + 8, TICKET_SESSION_MAX, &olen);
+  if (r == 0 && (end < start || (size_t)(end - start) < TICKET_OVERHEAD + olen))
+    r = MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
   if (r == 0) {
+    mlproto_put_u64be(plain, (uint64_t)wall_ms());
     pthread_mutex_lock(&c->ticket_mu);
     ticket_sync(c);
     const struct ticket_keys *k = (const struct ticket_keys *)c->ticket_secret;
@@ -323,18 +320,16 @@ static int shared_ticket_write(struct mlproto_tls_config *c, const mbedtls_ssl_s
     *tlen = TICKET_NAME + TICKET_NONCE + (size_t)clen;
     *lifetime = c->ticket_life;
   }
-  sodium_free(plain); /* wipes */
+  sodium_memzero(plain, sizeof plain);
   return r;
 }
 
 static int shared_ticket_parse(struct mlproto_tls_config *c, mbedtls_ssl_session *session,
                                unsigned char *buf, size_t len) {
-  if (len < TICKET_OVERHEAD || len > 65536)
-    return MBEDTLS_ERR_SSL_INVALID_MAC;
+  if (len < TICKET_OVERHEAD || len > TICKET_OVERHEAD + TICKET_SESSION_MAX)
+    return MBEDTLS_ERR_SSL_INVALID_MAC; /* none of ours */
   size_t plen = len - TICKET_NAME - TICKET_NONCE - crypto_aead_xchacha20poly1305_ietf_ABYTES;
-  uint8_t *plain = sodium_malloc(plen);
-  if (!plain)
-    return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+  uint8_t plain[8 + TICKET_SESSION_MAX];
   int r = MBEDTLS_ERR_SSL_INVALID_MAC;
   pthread_mutex_lock(&c->ticket_mu);
   ticket_sync(c);
@@ -360,7 +355,7 @@ static int shared_ticket_parse(struct mlproto_tls_config *c, mbedtls_ssl_session
     if (r == 0) /* the age on this machine's clock, for mbedTLS's check against the client's */
       session->MBEDTLS_PRIVATE(ticket_creation_time) = mbedtls_ms_time() - (age > 0 ? age : 0);
   }
-  sodium_free(plain);
+  sodium_memzero(plain, sizeof plain);
   return r;
 }
 
