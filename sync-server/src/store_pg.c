@@ -23,8 +23,7 @@
  *          commit made before it got the lock, and nothing else changes.
  *          A writer that waits longer than lock_timeout gets BUSY (55P03).
  *   The same round trip reads the largest checkpoint (sth_put checks
- *   against it) and the last tile of every level (the tree's right edge,
- *   which appends extend). COMMIT returns when it is durable: synchronous_commit is
+ *   against it). COMMIT returns when it is durable: synchronous_commit is
  *   raised to on when the server's setting is off or local (with
  *   synchronous replication, on also waits for the standby's flush).
  *
@@ -32,8 +31,10 @@
  * hashes, case claims, case jobcentres, the tree head — is kept in memory
  * and sent at COMMIT in one statement per table, in the same round trip as
  * the COMMIT. A push batch costs 3 round trips under the lock, plus one per
- * case it writes to, whatever its size: the lock (with the top checkpoint
- * and the tiles' edge), its device with the device's author head, each
+ * case it writes to, whatever its size: the lock (with the top checkpoint),
+ * its device with the device's author head and the tiles' edge (what a
+ * push appends to; writes that read no device, sign-ins say, pay for
+ * neither), each
  * case's owner with its erasure time (kept for case_erased_get), and the
  * buffer with the COMMIT (before: 6 + 2 per case; no throughput change was
  * measurable on loopback, docs/benchmarks.md). Reads of
@@ -718,16 +719,11 @@ static void txn_release(pg_txn *tx) {
   tx->c = NULL;
 }
 
-/* A write transaction takes the log-head lock, and reads what every append
- * needs (the top checkpoint, the last tile of each level) in the same
- * round trip: each round trip under the lock is time every other writer of
- * every instance waits. */
 static int begin_on(pg_txn *tx) {
-  pg_cmd cmds[4] = {{.id = tx->write ? P_BEGIN_WRITE : P_BEGIN_READ},
+  pg_cmd cmds[3] = {{.id = tx->write ? P_BEGIN_WRITE : P_BEGIN_READ},
                     {.id = P_LOCK_HEAD},
-                    {.id = P_TOP_CHECKPOINT},
-                    {.id = P_TILE_EDGES}};
-  size_t n = tx->write ? 4 : 1;
+                    {.id = P_TOP_CHECKPOINT}};
+  size_t n = tx->write ? 3 : 1;
   int rc = pg_pipeline(tx->st, tx->c, cmds, n);
   if (!rc && tx->write) {
     PGresult *h = cmds[1].res, *t = cmds[2].res;
@@ -749,7 +745,6 @@ static int begin_on(pg_txn *tx) {
         memcpy(tx->top_note, PQgetvalue(t, 0, 1), (size_t)len);
       }
     }
-    if (!rc) pg_buf_edges_set(tx, cmds[3].res);
   }
   for (size_t i = 0; i < n; i++) PQclear(cmds[i].res);
   return rc;

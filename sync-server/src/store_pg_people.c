@@ -204,25 +204,31 @@ static int device_by(mls_txn *tx, enum pg_stmt id, const uint8_t *key, size_t n,
   return rc;
 }
 
-/* In a write transaction the device's author head comes in the same round
- * trip (a push reads the device under the lock, then its head). */
+/* In a write transaction the device's author head and the tiles' edge come
+ * in the same round trip: a push reads the device under the lock, then its
+ * head, then appends to the tree. */
 int pg_device_get(mls_txn *base, const uint8_t pub[32], mls_device *out) {
   pg_txn *tx = PTX(base);
   pg_author *a = tx->write && !tx->failed ? pg_buf_author(tx, pub) : NULL;
   if (!a || a->db_known) return device_by(base, P_DEVICE_GET, pub, 32, out);
   pg_par p = {0};
   pg_p_bytes(&p, pub, 32);
-  pg_cmd cmds[2] = {{.id = P_DEVICE_GET, .p = &p}, {.id = P_AUTHOR_HEAD, .p = &p}};
-  int rc = pg_pipeline(tx->st, tx->c, cmds, 2);
+  pg_cmd cmds[3] = {{.id = P_DEVICE_GET, .p = &p}, {.id = P_AUTHOR_HEAD, .p = &p},
+                    {.id = P_TILE_EDGES}};
+  size_t n = tx->edges_known ? 2 : 3;
+  int rc = pg_pipeline(tx->st, tx->c, cmds, n);
   if (rc) {
     tx->failed = rc;
-  } else if (PQntuples(cmds[0].res) == 0) {
-    rc = MLPROTO_ERR_NOT_FOUND;
   } else {
-    rc = read_device(cmds[0].res, 0, out);
-    if (!rc && (rc = pg_buf_author_set(a, cmds[1].res))) tx->failed = rc;
+    if (n == 3) pg_buf_edges_set(tx, cmds[2].res);
+    if (PQntuples(cmds[0].res) == 0) {
+      rc = MLPROTO_ERR_NOT_FOUND;
+    } else {
+      rc = read_device(cmds[0].res, 0, out);
+      if (!rc && (rc = pg_buf_author_set(a, cmds[1].res))) tx->failed = rc;
+    }
   }
-  for (size_t i = 0; i < 2; i++) PQclear(cmds[i].res);
+  for (size_t i = 0; i < n; i++) PQclear(cmds[i].res);
   return rc;
 }
 
