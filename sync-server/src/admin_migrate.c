@@ -399,17 +399,28 @@ static int each_row(mig *m, const table *t, const char *sql,
   return r;
 }
 
+/* A row's tuple is hashed as it is written (from its field count on) and
+ * added to its table's digest, which the verification compares with the
+ * read-back's: row_begin, then out_tuple and its fields, then row_end. */
+static void row_begin(mig *m, crypto_generichash_state *st) {
+  crypto_generichash_init(st, NULL, 0, 32);
+  m->rowh = st;
+}
+
+static void row_end(mig *m, const table *t, crypto_generichash_state *st) {
+  m->rowh = NULL;
+  uint8_t h[32];
+  crypto_generichash_final(st, h, sizeof h);
+  digest_add(m->digest[t - TABLES], h);
+}
+
 static int plain_row(mig *m, const table *t, sqlite3_stmt *s) {
   size_t n = strlen(t->types);
   crypto_generichash_state st;
-  crypto_generichash_init(&st, NULL, 0, 32);
-  m->rowh = &st; /* the tuple's bytes from its field count on */
+  row_begin(m, &st);
   int rc = out_tuple(m, (unsigned)n);
   for (size_t c = 0; !rc && c < n; c++) rc = out_column(m, t, s, (int)c, t->types[c]);
-  m->rowh = NULL;
-  uint8_t h[32];
-  crypto_generichash_final(&st, h, sizeof h);
-  digest_add(m->digest[t - TABLES], h);
+  row_end(m, t, &st);
   return rc;
 }
 
@@ -512,16 +523,12 @@ static int meta_row(mig *m, const table *t, sqlite3_stmt *s) {
                 "server.db: meta holds 'schema_version', which is PostgreSQL's own key");
   m->meta_rows++;
   crypto_generichash_state st;
-  crypto_generichash_init(&st, NULL, 0, 32);
-  m->rowh = &st; /* as plain_row: verified against the read-back, value for value */
+  row_begin(m, &st); /* verified against the read-back, value for value */
   int rc = out_tuple(m, 2);
   if (!rc) rc = out_field(m, key, strlen(key), 0);
   /* the value as bytes, whichever of blob or text SQLite keeps it as */
   if (!rc) rc = out_field(m, sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1), 0);
-  m->rowh = NULL;
-  uint8_t h[32];
-  crypto_generichash_final(&st, h, sizeof h);
-  digest_add(m->digest[t - TABLES], h);
+  row_end(m, t, &st);
   return rc;
 }
 
