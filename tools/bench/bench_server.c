@@ -198,6 +198,29 @@ int bs_admin(server *s, char *out, const char *a1, const char *a2, const char *a
   return rc == 0 ? 0 : -1;
 }
 
+pid_t bs_spawn_logged(const char *const *argv, const char *log) {
+  int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (logfd < 0) return -1;
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(logfd);
+    return -1;
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* no orphan if the bench dies */
+    if (getppid() != parent) _exit(127);
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul >= 0) dup2(nul, 0);
+    dup2(logfd, 1);
+    dup2(logfd, 2);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(logfd);
+  return pid;
+}
+
 int bs_serve_spawn(const server *s, const char *data, const char *log, unsigned max_conns,
                    unsigned workers, pid_t *pid_out, uint16_t *port_out) {
   *pid_out = 0;
@@ -226,25 +249,8 @@ int bs_serve_spawn(const server *s, const char *data, const char *log, unsigned 
     argv[argn++] = nw;
   }
   argv[argn] = NULL;
-  int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (logfd < 0) return -1;
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(logfd);
-    return -1;
-  }
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* no orphan server if the bench dies */
-    if (getppid() != parent) _exit(127);
-    int nul = open("/dev/null", O_RDONLY);
-    if (nul >= 0) dup2(nul, 0);
-    dup2(logfd, 1);
-    dup2(logfd, 2);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  close(logfd);
+  pid_t pid = bs_spawn_logged(argv, log);
+  if (pid < 0) return -1;
   *pid_out = pid;
   double deadline = bench_now() + 60;
   char buf[128];
@@ -336,29 +342,24 @@ size_t bs_instances(const server *s, pid_t *pids, const char **data) {
   return n;
 }
 
-double bs_server_cpu_s(const server *s) {
+/* The sum of what(pid) over the instances; -1 when one cannot be read. */
+static double instances_sum(const server *s, double (*what)(pid_t)) {
   pid_t pids[BS_MAX_INSTANCES];
   size_t n = bs_instances(s, pids, NULL);
   double sum = 0;
   for (size_t i = 0; i < n; i++) {
-    double c = pids[i] > 0 ? bs_proc_cpu_s(pids[i]) : -1;
-    if (c < 0) return -1;
-    sum += c;
+    double v = pids[i] > 0 ? what(pids[i]) : -1;
+    if (v < 0) return -1;
+    sum += v;
   }
   return sum;
 }
 
-long bs_server_rss_kib(const server *s) {
-  pid_t pids[BS_MAX_INSTANCES];
-  size_t n = bs_instances(s, pids, NULL);
-  long sum = 0;
-  for (size_t i = 0; i < n; i++) {
-    long k = pids[i] > 0 ? bs_rss_kib(pids[i]) : -1;
-    if (k < 0) return -1;
-    sum += k;
-  }
-  return sum;
-}
+static double rss_of(pid_t pid) { return (double)bs_rss_kib(pid); }
+
+double bs_server_cpu_s(const server *s) { return instances_sum(s, bs_proc_cpu_s); }
+
+long bs_server_rss_kib(const server *s) { return (long)instances_sum(s, rss_of); }
 
 /* ------------------------------------------------------- HTTP client ---- */
 

@@ -236,6 +236,10 @@ int bs_push_phase(const char *name, const server *s, device *devs, size_t n, hea
  * all (TCP mode, round robin, health checks: HTTPS GET /healthz), waited
  * for until every instance is UP in it and a request through it is
  * answered; s->port becomes HAProxy's. 0, or -1 printed. */
+/* Starts argv (argv[0] a path) with stdin from /dev/null and stdout and
+ * stderr into the file log (made 0600), killed when the bench dies; its
+ * pid, or -1. */
+pid_t bs_spawn_logged(const char *const *argv, const char *log);
 int bs_lb_start(server *s, unsigned max_conns, unsigned workers);
 /* Stops HAProxy, then the other instances: 0 clean, -1 one had to be killed. */
 int bs_lb_stop(server *s);

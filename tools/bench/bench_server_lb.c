@@ -169,26 +169,10 @@ static int lb_spawn(server *s) {
   lb_path(s, cfg, sizeof cfg, "cfg");
   lb_path(s, pidp, sizeof pidp, "pid");
   lb_path(s, logp, sizeof logp, "log");
-  int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (logfd < 0) return -1;
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(logfd);
-    return -1;
-  }
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    int nul = open("/dev/null", O_RDONLY);
-    if (nul >= 0) dup2(nul, 0);
-    dup2(logfd, 1);
-    dup2(logfd, 2);
-    /* -db: in the foreground, not a daemon (its pid is this child's) */
-    execl(bin, bin, "-db", "-f", cfg, "-p", pidp, (char *)NULL);
-    _exit(127);
-  }
-  close(logfd);
+  /* -db: in the foreground, not a daemon (its pid is this child's) */
+  const char *argv[] = {bin, "-db", "-f", cfg, "-p", pidp, NULL};
+  pid_t pid = bs_spawn_logged(argv, logp);
+  if (pid < 0) return -1;
   s->lb_pid = pid;
   return 0;
 }
