@@ -36,7 +36,7 @@
 #include "test_sync_util.h"
 #include "store_tamper.h"
 
-#include "netclient.h"
+#include "it_netclient.h"
 
 #include "mlproto/checkpoint.h"
 #include "mlproto/cosignature.h"
@@ -71,34 +71,12 @@ static int migrate_to(ih_server *s, const char *to, char *out, size_t cap) {
   return admin_all(s, out, cap, args);
 }
 
-static ml_netclient *client(ih_server *s) {
-  ml_netclient_options o = ML_NETCLIENT_OPTIONS_INIT;
-  o.host = s->host;
-  o.port = (uint16_t)s->port;
-  o.pin_sha256 = s->fingerprint;
-  ml_netclient *c = NULL;
-  assert_int_equal(ml_netclient_open(&c, &o), MLPROTO_OK);
-  return c;
-}
 
-static char *get_checkpoint(ih_server *s, size_t *len) {
-  ml_netclient *c = client(s);
-  ml_netclient_response r;
-  assert_int_equal(ml_netclient_request(c, "GET", "/v1/log/checkpoint", NULL, 0, NULL, 0, &r), 0);
-  assert_int_equal(r.status, 200);
-  char *n = malloc(r.body_len + 1);
-  memcpy(n, r.body, r.body_len);
-  n[r.body_len] = 0;
-  *len = r.body_len;
-  ml_netclient_response_free(&r);
-  ml_netclient_close(c);
-  return n;
-}
 
 /* POST /v1/log/cosignature?size=N: the status, the answer's text. */
 static int post_cosig(ih_server *s, uint64_t size, const char *token, const char *line,
                       char text[64]) {
-  ml_netclient *c = client(s);
+  ml_netclient *c = it_client(s);
   char target[96], auth[128];
   snprintf(target, sizeof target, "/v1/log/cosignature?size=%llu", (unsigned long long)size);
   snprintf(auth, sizeof auth, "Bearer %s", token);
@@ -299,7 +277,7 @@ static void migrate_then_serve_on_postgresql(void **state) {
   assert_int_equal(ih_admin(&s, token, sizeof token, ta), 0);
   mlproto_sth before = get_sth(&c);
   size_t nl, bl;
-  char *note = get_checkpoint(&s, &nl);
+  char *note = it_get_checkpoint(&s, &nl);
   assert_int_equal(mlproto_note_body_len((const uint8_t *)note, nl, &bl), MLPROTO_OK);
   mlproto_cosig cs;
   char line[MLPROTO_COSIG_LINE_MAX], text[64];
@@ -309,7 +287,7 @@ static void migrate_then_serve_on_postgresql(void **state) {
   free(note);
   assert_int_equal(post_cosig(&s, before.size, token, line, text), 200);
   assert_string_equal(text, "stored\n");
-  note = get_checkpoint(&s, &nl);
+  note = it_get_checkpoint(&s, &nl);
   assert_non_null(strstr(note, line));
   size_t pulled = pull_count(&c, &d);
   assert_true(before.size > 256);
@@ -456,7 +434,7 @@ static void migrate_then_serve_on_postgresql(void **state) {
   assert_int_equal(after.size, before.size);
   assert_memory_equal(after.root, before.root, 32);
   size_t nl2;
-  char *note2 = get_checkpoint(&s, &nl2);
+  char *note2 = it_get_checkpoint(&s, &nl2);
   assert_string_equal(note2, note); /* the same signed note, the cosignature line with it */
   free(note2);
   free(note);

@@ -27,7 +27,7 @@
 
 #include "test_sync_util.h"
 
-#include "netclient.h"
+#include "it_netclient.h"
 
 #include "mlproto/checkpoint.h"
 #include "mlproto/cosignature.h"
@@ -75,36 +75,13 @@ static void copy_file(const char *from, const char *to) {
   free(b);
 }
 
-static ml_netclient *client(ih_server *s) {
-  ml_netclient_options o = ML_NETCLIENT_OPTIONS_INIT;
-  o.host = s->host;
-  o.port = (uint16_t)s->port;
-  o.pin_sha256 = s->fingerprint;
-  ml_netclient *c = NULL;
-  assert_int_equal(ml_netclient_open(&c, &o), MLPROTO_OK);
-  return c;
-}
 
-/* The latest checkpoint, as served. */
-static char *get_latest(ih_server *s, size_t *len) {
-  ml_netclient *c = client(s);
-  ml_netclient_response r;
-  assert_int_equal(ml_netclient_request(c, "GET", "/v1/log/checkpoint", NULL, 0, NULL, 0, &r), 0);
-  assert_int_equal(r.status, 200);
-  char *n = malloc(r.body_len + 1);
-  memcpy(n, r.body, r.body_len);
-  n[r.body_len] = 0;
-  *len = r.body_len;
-  ml_netclient_response_free(&r);
-  ml_netclient_close(c);
-  return n;
-}
 
 /* POST /v1/log/cosignature[?size=N] with body; the status, the error code
  * ("" for none) and the body's first line. */
 static int post_cosig(ih_server *s, const char *query, const char *token, const char *ctype,
                       const char *body, char code[64], char text[64]) {
-  ml_netclient *c = client(s);
+  ml_netclient *c = it_client(s);
   char target[96], auth[128];
   snprintf(target, sizeof target, "/v1/log/cosignature%s", query);
   snprintf(auth, sizeof auth, "Bearer %s", token ? token : "");
@@ -198,7 +175,7 @@ static void go_cosigned(const char *root, const char *note, const char *log_vkey
  * (verified); returns its timestamp. */
 static uint64_t check_served(ih_server *s, const wctx *w, uint64_t want_size, const char *line) {
   size_t nl;
-  char *note = get_latest(s, &nl);
+  char *note = it_get_checkpoint(s, &nl);
   mlproto_note_verifier lv, wv;
   assert_int_equal(mlproto_note_vkey_parse(&lv, w->log_vkey, strlen(w->log_vkey)), MLPROTO_OK);
   assert_int_equal(mlproto_cosig_vkey_parse(&wv, w->vkey, strlen(w->vkey)), MLPROTO_OK);
@@ -366,14 +343,14 @@ static void witness_cosigns_and_refuses(void **state) {
   assert_int_equal(post_cosig(&s, q, token, tp, line, code, text), 200);
   assert_string_equal(text, "kept\n");
   size_t nl;
-  char *latest = get_latest(&s, &nl);
+  char *latest = it_get_checkpoint(&s, &nl);
   assert_non_null(strstr(latest, served_line));
   assert_non_null(strstr(latest, line2));
   free(latest);
   SIGN(W2, sk2, cp_note, bl, now - 5);
   assert_int_equal(post_cosig(&s, q, token, tp, line, code, text), 200);
   assert_string_equal(text, "stored\n");
-  latest = get_latest(&s, &nl);
+  latest = it_get_checkpoint(&s, &nl);
   assert_non_null(strstr(latest, line));
   assert_null(strstr(latest, served_line));
   mlproto_note_verifier v2;
