@@ -174,6 +174,27 @@ static void assert_empty(const char *uri) {
   assert_int_equal(store_sql_int(uri, "SELECT count(*) FROM meta WHERE key <> 'schema_version'"), 0);
 }
 
+/* A migration into pg with a trigger on the target (body: its PL/pgSQL,
+ * on: "BEFORE INSERT ON t ..."; DEFERRABLE makes a constraint trigger that
+ * fires at COMMIT) fails naming why, and leaves the target empty. */
+static void refused_by_trigger(ih_server *s, const char *pg, const char *table, const char *body,
+                               const char *on, const char *why) {
+  char sql[512], out[16384];
+  snprintf(sql, sizeof sql, "CREATE FUNCTION ml_test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$"
+                            " BEGIN %s END $$", body);
+  store_sql_exec(pg, sql);
+  snprintf(sql, sizeof sql, "CREATE %sTRIGGER ml_test_trigger %s EXECUTE FUNCTION ml_test_trigger()",
+           strstr(on, "DEFERRABLE") ? "CONSTRAINT " : "", on);
+  store_sql_exec(pg, sql);
+  assert_int_equal(migrate_to(s, pg, out, sizeof out), 1);
+  if (!strstr(out, why)) fail_msg("the migration's refusal lacks \"%s\": %s", why, out);
+  assert_non_null(strstr(out, strstr(on, "DEFERRABLE") ? "COMMIT" : "MIGRATE_MISMATCH"));
+  assert_empty(pg);
+  snprintf(sql, sizeof sql, "DROP TRIGGER ml_test_trigger ON %s", table);
+  store_sql_exec(pg, sql);
+  store_sql_exec(pg, "DROP FUNCTION ml_test_trigger()");
+}
+
 static const char *const SHARED_TABLES[] = {
   "mentors", "enroll_codes", "devices", "sessions", "api_tokens", "cases", "log",
   "case_jobcentres", "forks", "witnesses", "cosignatures", "web_sessions",
@@ -323,28 +344,14 @@ static void migrate_then_serve_on_postgresql(void **state) {
   assert_empty(pg); /* the schema was made, the copy rolled back */
   sqlite_exec(&s, "UPDATE log SET received_ms = received_ms - 1 WHERE idx = 7");
   /* a value changed on its way into PostgreSQL (a trigger on the target):
-   * the rows read back differ from those sent, nothing is committed */
-  store_sql_exec(pg, "CREATE FUNCTION ml_test_skew() RETURNS trigger LANGUAGE plpgsql AS $$"
-                     " BEGIN NEW.expires_ms := NEW.expires_ms + 1; RETURN NEW; END $$");
-  store_sql_exec(pg, "CREATE TRIGGER ml_test_skew BEFORE INSERT ON sessions FOR EACH ROW"
-                     " EXECUTE FUNCTION ml_test_skew()");
-  assert_int_equal(migrate_to(&s, pg, out, sizeof out), 1);
-  assert_non_null(strstr(out, "MIGRATE_MISMATCH"));
-  assert_non_null(strstr(out, "table sessions: the rows in PostgreSQL are not"));
-  assert_empty(pg);
-  store_sql_exec(pg, "DROP TRIGGER ml_test_skew ON sessions");
-  store_sql_exec(pg, "DROP FUNCTION ml_test_skew()");
-  /* ... also a value of meta (the count alone would match) */
-  store_sql_exec(pg, "CREATE FUNCTION ml_test_meta() RETURNS trigger LANGUAGE plpgsql AS $$"
-                     " BEGIN NEW.value := NEW.value || '\\x00'::bytea; RETURN NEW; END $$");
-  store_sql_exec(pg, "CREATE TRIGGER ml_test_meta BEFORE INSERT ON meta FOR EACH ROW"
-                     " WHEN (NEW.key <> 'schema_version') EXECUTE FUNCTION ml_test_meta()");
-  assert_int_equal(migrate_to(&s, pg, out, sizeof out), 1);
-  assert_non_null(strstr(out, "MIGRATE_MISMATCH"));
-  assert_non_null(strstr(out, "table meta: the rows in PostgreSQL are not"));
-  assert_empty(pg);
-  store_sql_exec(pg, "DROP TRIGGER ml_test_meta ON meta");
-  store_sql_exec(pg, "DROP FUNCTION ml_test_meta()");
+   * the rows read back differ from those sent, nothing is committed; also
+   * a value of meta (the count alone would match) */
+  refused_by_trigger(&s, pg, "sessions", "NEW.expires_ms := NEW.expires_ms + 1; RETURN NEW;",
+                     "BEFORE INSERT ON sessions FOR EACH ROW",
+                     "table sessions: the rows in PostgreSQL are not");
+  refused_by_trigger(&s, pg, "meta", "NEW.value := NEW.value || '\\x00'::bytea; RETURN NEW;",
+                     "BEFORE INSERT ON meta FOR EACH ROW WHEN (NEW.key <> 'schema_version')",
+                     "table meta: the rows in PostgreSQL are not");
 
   /* sessions as a store before SQLite layout 7 kept them: no challenge */
   sqlite_exec(&s, "UPDATE sessions SET challenge = NULL");
@@ -354,19 +361,12 @@ static void migrate_then_serve_on_postgresql(void **state) {
   /* PostgreSQL refuses the COMMIT itself (a deferred trigger fires there):
    * server.db, marked before the COMMIT, is unmarked again, the target
    * is as empty as it was, and the source serves again */
-  store_sql_exec(pg, "CREATE FUNCTION ml_test_no_commit() RETURNS trigger LANGUAGE plpgsql AS $$"
-                     " BEGIN RAISE EXCEPTION 'refused at commit'; END $$");
-  store_sql_exec(pg, "CREATE CONSTRAINT TRIGGER ml_test_no_commit AFTER INSERT ON meta"
-                     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
-                     " WHEN (NEW.key = 'migrated_from') EXECUTE FUNCTION ml_test_no_commit()");
-  assert_int_equal(migrate_to(&s, pg, out, sizeof out), 1);
-  assert_non_null(strstr(out, "COMMIT"));
-  assert_non_null(strstr(out, "the PostgreSQL store was left as it was"));
+  refused_by_trigger(&s, pg, "meta", "RAISE EXCEPTION 'refused at commit';",
+                     "AFTER INSERT ON meta DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+                     " WHEN (NEW.key = 'migrated_from')",
+                     "the PostgreSQL store was left as it was");
   assert_int_equal(store_sql_int(sqlite_uri, "SELECT count(*) FROM meta WHERE key = 'migrated_to'"),
                    0);
-  assert_empty(pg);
-  store_sql_exec(pg, "DROP TRIGGER ml_test_no_commit ON meta");
-  store_sql_exec(pg, "DROP FUNCTION ml_test_no_commit()");
 
   /* the migration; then the same target again */
   assert_int_equal(migrate_to(&s, pg, out, sizeof out), 0);
