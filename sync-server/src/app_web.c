@@ -736,18 +736,16 @@ static int web_route(web *w) {
   int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
   int post = strcmp(method, "POST") == 0;
   if (strcmp(path, "/jobcentre") == 0) {
-    /* the query goes along (a kept link without its slash), when it is
-     * plain URL characters (it is written into Location) and short */
+    /* the query goes along (a kept link without its slash) when the target
+     * passes the rules of a page to return to (next_ok: it is written into
+     * Location) */
     const char *q = c->req->query;
-    char to[320] = "/jobcentre/";
-    size_t n = q ? strlen(q) : 0;
-    int plain = n > 0 && n < sizeof to - 13;
-    for (size_t i = 0; plain && i < n; i++)
-      plain = isalnum((unsigned char)q[i]) || strchr("-._~%&=+", q[i]) != NULL;
-    if (plain) {
-      snprintf(to, sizeof to, "/jobcentre/?%s", q);
+    char to[320];
+    int n = snprintf(to, sizeof to, "/jobcentre/?%s", q ? q : "");
+    if (q && *q && n > 0 && (size_t)n < sizeof to && next_ok(to, (size_t)n))
       w->lang_q[0] = 0; /* lang= is in the query already */
-    }
+    else
+      snprintf(to, sizeof to, "/jobcentre/");
     return redirect(w, 308, to);
   }
   if (strcmp(path, "/jobcentre/style.css") == 0) {
